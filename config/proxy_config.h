@@ -1,0 +1,86 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/expected.h"
+
+namespace pgdual::config {
+
+/// One PostgreSQL server pgdual connects to. The two are named "onprem" and "cloud".
+struct BackendConfig {
+  std::string name;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5432;
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+/// A login pgdual accepts from clients and uses towards both backends.
+struct UserConfig {
+  std::string name;
+  std::string password;  ///< resolved secret (from `password`, `password_env` or `password_file`)
+};
+
+struct ListenConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 6432;
+};
+
+struct LimitsConfig {
+  std::uint32_t max_message_bytes = 0x3fffffff;  ///< PostgreSQL's own 1 GB - 1
+  std::chrono::milliseconds startup_timeout{10000};
+};
+
+struct ServerConfig {
+  unsigned threads = 0;  ///< 0: one per core
+  std::chrono::milliseconds shutdown_grace{10000};
+};
+
+enum class LogFormat { text, json };
+
+struct LogConfig {
+  std::string level = "info";  ///< trace, debug, info, warn, error, critical, off
+  LogFormat format = LogFormat::text;
+};
+
+struct ProxyConfig {
+  ServerConfig server;
+  ListenConfig listen;
+  LimitsConfig limits;
+  LogConfig log;
+  BackendConfig onprem{.name = "onprem"};
+  BackendConfig cloud{.name = "cloud"};
+  std::string primary = "onprem";  ///< "onprem" or "cloud"
+  double read_percent = 0.0;
+  std::vector<UserConfig> users;
+
+  [[nodiscard]] const BackendConfig& primary_backend() const noexcept;
+  [[nodiscard]] const BackendConfig& mirror_backend() const noexcept;
+  /// The user called `name`, or nullptr.
+  [[nodiscard]] const UserConfig* find_user(std::string_view name) const noexcept;
+};
+
+/// A configuration problem, located precisely enough to fix it without guessing.
+struct ConfigError {
+  std::string source;   ///< file name or "<string>"
+  std::string key;      ///< dotted key path, e.g. "backends.cloud.port"; empty for syntax errors
+  std::size_t line = 0; ///< 1-based; 0 when unknown
+  std::size_t column = 0;
+  std::string message;
+
+  /// "pgdual.toml:12:8: backends.cloud.port: must be 1..65535, got 0"
+  [[nodiscard]] std::string to_string() const;
+};
+
+/// Parses and validates TOML text. `source_name` appears in error messages.
+[[nodiscard]] Expected<ProxyConfig, ConfigError> parse_config(std::string_view toml_text,
+                                                              std::string_view source_name);
+
+/// Reads `file` and parses it as parse_config does.
+[[nodiscard]] Expected<ProxyConfig, ConfigError> load_config(const std::filesystem::path& file);
+
+}  // namespace pgdual::config

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/proxy_config.h"
+#include "protocol/backend_messages.h"
+#include "protocol/bytes.h"
+#include "proxy/asio.h"
+#include "proxy/wire_io.h"
+
+namespace pgdual::proxy {
+
+/// Who pgdual logs in as, and the client's startup parameters to pass on.
+struct BackendLogin {
+  std::string user;
+  std::string password;
+  std::int32_t protocol_version = 0;
+  std::vector<std::pair<std::string, std::string>> parameters;  ///< includes "user"
+};
+
+/// The backend could not be reached; the client gets 08006 naming it.
+class BackendUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// The backend answered the login with an ErrorResponse (unknown database,
+/// too many connections, ...). The client gets that response unchanged.
+class BackendRefused : public std::runtime_error {
+ public:
+  BackendRefused(std::string message, std::vector<std::byte> error_response)
+      : std::runtime_error{std::move(message)}, error_response_{std::move(error_response)} {}
+  [[nodiscard]] protocol::Bytes error_response() const noexcept { return error_response_; }
+
+ private:
+  std::vector<std::byte> error_response_;
+};
+
+/// One logged-in connection to a PostgreSQL server.
+class BackendConnection {
+ public:
+  /// Connects (bounded by the backend's connect_timeout), logs in with
+  /// SCRAM-SHA-256, md5 or a cleartext password, and reads the server's
+  /// greeting up to its first ReadyForQuery.
+  ///
+  /// Throws BackendUnavailable, BackendRefused, or SessionError when the
+  /// server's answers make no sense.
+  static Awaitable<BackendConnection> open(const config::BackendConfig& backend, const BackendLogin& login,
+                                           std::uint32_t max_body_length);
+
+  [[nodiscard]] tcp::socket& socket() noexcept { return socket_; }
+  [[nodiscard]] const protocol::BackendKeyData& key() const noexcept { return key_; }
+  /// What the server sent after AuthenticationOk, through ReadyForQuery, with
+  /// BackendKeyData left out: the client gets pgdual's own key instead.
+  [[nodiscard]] protocol::Bytes greeting() const noexcept { return greeting_; }
+  /// Bytes that arrived after the greeting.
+  [[nodiscard]] protocol::Bytes unread() const noexcept { return reader_.unread(); }
+
+ private:
+  BackendConnection(tcp::socket socket, std::uint32_t max_body_length)
+      : socket_{std::move(socket)}, reader_{max_body_length} {}
+
+  Awaitable<void> authenticate(const BackendLogin& login);
+  Awaitable<void> read_greeting();
+  Awaitable<void> send(const auto& message);
+
+  tcp::socket socket_;
+  MessageReader reader_;
+  protocol::BackendKeyData key_;
+  std::vector<std::byte> greeting_;
+};
+
+/// Sends a CancelRequest for `key` to `backend` and closes. Failures are
+/// ignored, as PostgreSQL clients ignore them: a cancel is best effort.
+Awaitable<void> send_cancel_request(const config::BackendConfig& backend, protocol::BackendKeyData key);
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,57 @@
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "config/proxy_config.h"
+#include "proxy/logging.h"
+#include "proxy/server.h"
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+constexpr std::string_view kUsage =
+    "usage: pgdual serve --config FILE   run the proxy\n"
+    "       pgdual --version\n";
+
+int serve(std::span<char*> args) {
+  if (args.size() != 2 || std::string_view{args[0]} != "--config") {
+    std::fputs(kUsage.data(), stderr);
+    return kUsageError;
+  }
+  auto loaded = pgdual::config::load_config(args[1]);
+  if (!loaded) {
+    std::fprintf(stderr, "pgdual: %s\n", loaded.error().to_string().c_str());
+    return kUsageError;
+  }
+  auto config = std::make_shared<const pgdual::config::ProxyConfig>(std::move(*loaded));
+  auto log = pgdual::proxy::make_logger(config->log);
+  try {
+    pgdual::proxy::Server server{config, log};
+    server.run();
+  } catch (const std::exception& error) {
+    log->critical("{}", error.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::span<char*> args{argv + 1, static_cast<std::size_t>(argc - 1)};
+  if (args.empty()) {
+    std::fputs(kUsage.data(), stderr);
+    return kUsageError;
+  }
+  const std::string_view command = args[0];
+  if (command == "serve") return serve(args.subspan(1));
+  if (command == "--version") {
+    std::puts("pgdual " PGDUAL_VERSION);
+    return 0;
+  }
+  std::fprintf(stderr, "pgdual: unknown command \"%s\"\n%s", args[0], kUsage.data());
+  return kUsageError;
+}

@@ -1,0 +1,111 @@
+#include "proxy/server.h"
+
+#include <algorithm>
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "proxy/session.h"
+
+namespace pgdual::proxy {
+namespace {
+
+unsigned thread_count(const config::ServerConfig& settings) {
+  if (settings.threads > 0) return settings.threads;
+  return std::max(1U, std::thread::hardware_concurrency());
+}
+
+tcp::acceptor listen_on(asio::io_context& io, const config::ListenConfig& listen) {
+  const tcp::endpoint endpoint{asio::ip::make_address(listen.address), listen.port};
+  tcp::acceptor acceptor{io};
+  try {
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address{true});
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  } catch (const boost::system::system_error& error) {
+    throw std::runtime_error{"could not listen on " + listen.address + ":" + std::to_string(listen.port) + ": " +
+                             error.code().message()};
+  }
+  return acceptor;
+}
+
+}  // namespace
+
+Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log)
+    : config_{std::move(config)},
+      log_{std::move(log)},
+      threads_{thread_count(config_->server)},
+      io_{static_cast<int>(threads_)},
+      control_{asio::make_strand(io_)},
+      acceptor_{listen_on(io_, config_->listen)},
+      signals_{io_, SIGINT, SIGTERM} {}
+
+void Server::run() {
+  const auto local = acceptor_.local_endpoint();
+  log_->info("listening on {}:{} with {} threads, primary {} at {}:{}", local.address().to_string(), local.port(),
+             threads_, config_->primary, config_->primary_backend().host, config_->primary_backend().port);
+  asio::co_spawn(control_, accept_loop(), asio::detached);
+  asio::co_spawn(control_, shut_down_on_signal(), asio::detached);
+  std::vector<std::jthread> workers;
+  for (unsigned i = 1; i < threads_; ++i) workers.emplace_back([this] { io_.run(); });
+  io_.run();
+}
+
+Awaitable<void> Server::accept_loop() {
+  for (;;) {
+    auto strand = asio::make_strand(io_);
+    auto [error, socket] = co_await acceptor_.async_accept(strand, asio::as_tuple(use_awaitable));
+    if (error == asio::error::operation_aborted) co_return;
+    if (error) {
+      // Out of descriptors, typically: back off instead of spinning.
+      log_->warn("accept failed: {}", error.message());
+      asio::steady_timer pause{io_, std::chrono::milliseconds{100}};
+      co_await pause.async_wait(use_awaitable);
+      continue;
+    }
+    socket.set_option(tcp::no_delay{true});
+    const auto id = next_session_id_++;
+    asio::co_spawn(strand, serve(std::move(socket), id), [log = log_, id](std::exception_ptr failure) {
+      if (!failure) return;
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& error) {
+        log->error("session={} failed: {}", id, error.what());
+      }
+    });
+  }
+}
+
+Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
+  Session session{std::move(client), SessionContext{config_, cancels_, sessions_, log_}, id};
+  co_await session.run();
+}
+
+Awaitable<void> Server::shut_down_on_signal() {
+  const int signal = co_await signals_.async_wait(use_awaitable);
+  log_->info("received signal {}: shutting down, {} sessions open", signal, sessions_.size());
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  sessions_.for_each([](Session& session) { session.request_shutdown(); });
+  co_await wait_until_sessions_end(config_->server.shutdown_grace);
+  if (sessions_.size() > 0) {
+    log_->warn("closing {} sessions still busy after the grace period", sessions_.size());
+    sessions_.for_each([](Session& session) { session.close_now(); });
+    co_await wait_until_sessions_end(std::chrono::seconds{1});
+  }
+  log_->info("shut down");
+  io_.stop();
+}
+
+Awaitable<void> Server::wait_until_sessions_end(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  asio::steady_timer tick{io_};
+  while (sessions_.size() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds{20});
+    co_await tick.async_wait(use_awaitable);
+  }
+}
+
+}  // namespace pgdual::proxy

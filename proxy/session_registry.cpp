@@ -1,0 +1,41 @@
+#include "proxy/session_registry.h"
+
+#include <vector>
+
+namespace pgdual::proxy {
+
+void SessionRegistry::add(std::uint64_t id, Session* session, asio::any_io_executor strand) {
+  std::lock_guard lock{mutex_};
+  sessions_.emplace(id, Entry{session, std::move(strand)});
+}
+
+void SessionRegistry::remove(std::uint64_t id) {
+  std::lock_guard lock{mutex_};
+  sessions_.erase(id);
+}
+
+void SessionRegistry::for_each(std::function<void(Session&)> action) {
+  std::vector<std::pair<std::uint64_t, asio::any_io_executor>> targets;
+  {
+    std::lock_guard lock{mutex_};
+    for (const auto& [id, entry] : sessions_) targets.emplace_back(id, entry.strand);
+  }
+  for (auto& [id, strand] : targets) {
+    asio::post(strand, [this, id = id, action] {
+      Session* session = nullptr;
+      {
+        std::lock_guard lock{mutex_};
+        if (auto it = sessions_.find(id); it != sessions_.end()) session = it->second.session;
+      }
+      // Safe: a session is removed only on this same strand, so it cannot end while this runs.
+      if (session != nullptr) action(*session);
+    });
+  }
+}
+
+std::size_t SessionRegistry::size() const {
+  std::lock_guard lock{mutex_};
+  return sessions_.size();
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,77 @@
+#include "proxy/wire_io.h"
+
+#include <algorithm>
+
+#include "protocol/codec_error.h"
+
+namespace pgdual::proxy {
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+
+[[noreturn]] void throw_violation(std::error_code error) {
+  if (error == protocol::CodecError::message_too_large) {
+    throw SessionError{"08P01", "message too large"};
+  }
+  if (error == protocol::CodecError::bad_length) throw SessionError{"08P01", "invalid message length"};
+  if (error == protocol::CodecError::unsupported_protocol) {
+    throw SessionError{"0A000", "unsupported frontend protocol"};
+  }
+  throw SessionError{"08P01", "invalid startup packet layout: " + error.message()};
+}
+
+}  // namespace
+
+Awaitable<void> MessageReader::fill(tcp::socket& socket) {
+  if (begin_ > 0) {
+    std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(begin_), buffer_.begin() + static_cast<std::ptrdiff_t>(end_),
+              buffer_.begin());
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (buffer_.size() - end_ < kReadChunk) buffer_.resize(end_ + kReadChunk);
+  end_ += co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
+                                          use_awaitable);
+}
+
+void MessageReader::discard_consumed() {
+  begin_ += consumed_;
+  consumed_ = 0;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+Awaitable<protocol::Frame> MessageReader::next_frame(tcp::socket& socket) {
+  discard_consumed();
+  for (;;) {
+    auto frame = protocol::peek_frame(unread(), max_body_length_);
+    if (frame) {
+      consumed_ = frame->wire_size();
+      co_return *frame;
+    }
+    if (frame.error() != protocol::CodecError::need_more_input) throw_violation(frame.error());
+    co_await fill(socket);
+  }
+}
+
+Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(tcp::socket& socket) {
+  discard_consumed();
+  for (;;) {
+    auto decoded = protocol::decode_startup_packet(unread());
+    if (decoded) {
+      consumed_ = decoded->consumed;
+      co_return decoded->packet;
+    }
+    if (decoded.error() != protocol::CodecError::need_more_input) throw_violation(decoded.error());
+    co_await fill(socket);
+  }
+}
+
+protocol::Bytes MessageReader::unread() const noexcept {
+  return protocol::Bytes{buffer_}.subspan(begin_ + consumed_, end_ - begin_ - consumed_);
+}
+
+Awaitable<void> send_all(tcp::socket& socket, protocol::Bytes bytes) {
+  co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), use_awaitable);
+}
+
+}  // namespace pgdual::proxy
