@@ -67,7 +67,8 @@ struct ProxyConfig {
 /// A configuration problem, located precisely enough to fix it without guessing.
 struct ConfigError {
   std::string source;   ///< file name or "<string>"
-  std::string key;      ///< dotted key path, e.g. "backends.cloud.port"; empty for syntax errors
+  std::string key;      ///< dotted key path, e.g. "backends.cloud.port" or "users[0].name" (entries
+                        ///< counted from 0); empty for syntax errors
   std::size_t line = 0; ///< 1-based; 0 when unknown
   std::size_t column = 0;
   std::string message;
@@ -76,11 +77,23 @@ struct ConfigError {
   [[nodiscard]] std::string to_string() const;
 };
 
-/// Parses and validates TOML text. `source_name` appears in error messages.
+/// Parses and validates TOML text. `source_name` appears in error messages. Absent settings keep
+/// the defaults above; passwords are resolved, so `password_env` and `password_file` are read here.
+/// Never throws. Errors, each as a ConfigError with the key and position where they apply:
+/// - TOML syntax error (toml++'s description, no key);
+/// - unknown key, or a value of the wrong type;
+/// - missing [backends.onprem], [backends.cloud], [[users]] or a user's name;
+/// - value out of range or not one of its choices; listen.address not a loopback IP literal;
+/// - both backends at the same host:port; duplicate user names;
+/// - a user without exactly one of password / password_env / password_file; an empty string where
+///   one is required;
+/// - password_env naming an unset or empty variable; password_file unreadable, empty, or
+///   accessible by group or others.
 [[nodiscard]] Expected<ProxyConfig, ConfigError> parse_config(std::string_view toml_text,
                                                               std::string_view source_name);
 
-/// Reads `file` and parses it as parse_config does.
+/// Reads `file` and parses it as parse_config does, with the path as source name.
+/// Errors: those of parse_config, and an unreadable file ("cannot read the file: <reason>").
 [[nodiscard]] Expected<ProxyConfig, ConfigError> load_config(const std::filesystem::path& file);
 
 }  // namespace pgdual::config

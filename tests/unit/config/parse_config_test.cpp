@@ -1,0 +1,502 @@
+#include <stdlib.h>  // setenv, unsetenv, mkstemp: POSIX
+#include <unistd.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "config/proxy_config.h"
+
+using pgdual::config::ConfigError;
+using pgdual::config::LogFormat;
+using pgdual::config::parse_config;
+using pgdual::config::ProxyConfig;
+
+namespace {
+
+constexpr std::string_view kBackends =
+    "[backends.onprem]\nhost = \"10.0.0.1\"\n[backends.cloud]\nhost = \"10.0.0.2\"\n";
+constexpr std::string_view kUser = "[[users]]\nname = \"app\"\npassword = \"secret\"\n";
+
+std::string toml(std::initializer_list<std::string_view> parts) {
+  std::string text;
+  for (const auto part : parts) text.append(part);
+  return text;
+}
+
+// The error parse_config reports, or one whose fields match no expectation if it accepted the text.
+ConfigError error_for(std::string_view text) {
+  auto result = parse_config(text, "test.toml");
+  if (!result) return result.error();
+  return ConfigError{.source = "test.toml", .key = "(accepted)", .line = 0, .column = 0, .message = "(accepted)"};
+}
+
+struct RejectRow {
+  std::string text;
+  std::string_view key;
+  std::size_t line;
+  std::size_t column;
+  std::string_view message;
+};
+
+void check_rejections(const std::vector<RejectRow>& rows) {
+  for (const auto& row : rows) {
+    INFO(row.text);
+    const auto error = error_for(row.text);
+    CHECK(error.source == "test.toml");
+    CHECK(error.key == row.key);
+    CHECK(error.line == row.line);
+    CHECK(error.column == row.column);
+    CHECK(error.message == row.message);
+  }
+}
+
+void check_accepted(std::initializer_list<std::string> texts) {
+  for (const auto& text : texts) {
+    INFO(text);
+    const auto config = parse_config(text, "test.toml");
+    INFO((config ? std::string("accepted") : config.error().to_string()));
+    CHECK(config.has_value());
+  }
+}
+
+void check_has_default_settings(const ProxyConfig& config) {
+  const ProxyConfig defaults;
+  CHECK(config.server.threads == defaults.server.threads);
+  CHECK(config.server.shutdown_grace == defaults.server.shutdown_grace);
+  CHECK(config.listen.address == defaults.listen.address);
+  CHECK(config.listen.port == defaults.listen.port);
+  CHECK(config.limits.max_message_bytes == defaults.limits.max_message_bytes);
+  CHECK(config.limits.startup_timeout == defaults.limits.startup_timeout);
+  CHECK(config.log.level == defaults.log.level);
+  CHECK(config.log.format == defaults.log.format);
+  CHECK(config.primary == defaults.primary);
+  CHECK(config.read_percent == defaults.read_percent);
+  CHECK(config.onprem.port == defaults.onprem.port);
+  CHECK(config.onprem.connect_timeout == defaults.onprem.connect_timeout);
+  CHECK(config.cloud.port == defaults.cloud.port);
+  CHECK(config.cloud.connect_timeout == defaults.cloud.connect_timeout);
+}
+
+// A file in the temp directory, removed when the test ends.
+class TempFile {
+ public:
+  explicit TempFile(std::string_view content) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "pgdual_config_test_XXXXXX").string();
+    const int fd = mkstemp(pattern.data());
+    REQUIRE(fd >= 0);
+    close(fd);
+    path_ = pattern;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() { std::filesystem::remove(path_); }
+
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+  void set_mode(std::filesystem::perms mode) const {
+    std::filesystem::permissions(path_, mode, std::filesystem::perm_options::replace);
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string user_with_password_file(const std::filesystem::path& file) {
+  return "[[users]]\nname = \"app\"\npassword_file = \"" + file.string() + "\"\n";
+}
+
+}  // namespace
+
+TEST_CASE("A configuration with only backends and a user keeps every other default", "[unit][config]") {
+  const auto config = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  check_has_default_settings(*config);
+  CHECK(config->onprem.name == "onprem");
+  CHECK(config->onprem.host == "10.0.0.1");
+  CHECK(config->cloud.name == "cloud");
+  CHECK(config->cloud.host == "10.0.0.2");
+  REQUIRE(config->users.size() == 1);
+  CHECK(config->users[0].name == "app");
+  CHECK(config->users[0].password == "secret");
+}
+
+TEST_CASE("Every setting is read into the configuration", "[unit][config]") {
+  const auto config = parse_config(R"(
+[server]
+threads = 8
+shutdown_grace_ms = 2500
+[listen]
+address = "::1"
+port = 7432
+[limits]
+max_message_bytes = 65536
+startup_timeout_ms = 3000
+[log]
+level = "debug"
+format = "json"
+[routing]
+primary = "cloud"
+read_percent = 12.5
+[backends.onprem]
+host = "onprem.internal"
+port = 5433
+connect_timeout_ms = 1500
+[backends.cloud]
+host = "cloud.example.com"
+port = 6543
+connect_timeout_ms = 2500
+[[users]]
+name = "app"
+password = "one"
+[[users]]
+name = "reporting"
+password = "two"
+)",
+                                   "test.toml");
+  REQUIRE(config);
+  CHECK(config->server.threads == 8);
+  CHECK(config->server.shutdown_grace == std::chrono::milliseconds{2500});
+  CHECK(config->listen.address == "::1");
+  CHECK(config->listen.port == 7432);
+  CHECK(config->limits.max_message_bytes == 65536);
+  CHECK(config->limits.startup_timeout == std::chrono::milliseconds{3000});
+  CHECK(config->log.level == "debug");
+  CHECK(config->log.format == LogFormat::json);
+  CHECK(config->primary == "cloud");
+  CHECK(config->read_percent == 12.5);
+  CHECK(config->onprem.host == "onprem.internal");
+  CHECK(config->onprem.port == 5433);
+  CHECK(config->onprem.connect_timeout == std::chrono::milliseconds{1500});
+  CHECK(config->cloud.host == "cloud.example.com");
+  CHECK(config->cloud.port == 6543);
+  CHECK(config->cloud.connect_timeout == std::chrono::milliseconds{2500});
+  REQUIRE(config->users.size() == 2);
+  CHECK(config->users[1].name == "reporting");
+  CHECK(config->users[1].password == "two");
+}
+
+TEST_CASE("routing.primary decides which backend is primary and which is the mirror", "[unit][config]") {
+  const auto onprem_first = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(onprem_first);
+  CHECK(onprem_first->primary_backend().name == "onprem");
+  CHECK(onprem_first->mirror_backend().name == "cloud");
+
+  const auto cloud_first = parse_config(toml({"[routing]\nprimary = \"cloud\"\n", kBackends, kUser}), "test.toml");
+  REQUIRE(cloud_first);
+  CHECK(cloud_first->primary_backend().host == "10.0.0.2");
+  CHECK(cloud_first->mirror_backend().host == "10.0.0.1");
+}
+
+TEST_CASE("find_user finds a user by exact name and returns null otherwise", "[unit][config]") {
+  const auto config = parse_config(
+      toml({kBackends, kUser, "[[users]]\nname = \"ops\"\npassword = \"other\"\n"}), "test.toml");
+  REQUIRE(config);
+  REQUIRE(config->find_user("ops") != nullptr);
+  CHECK(config->find_user("ops")->password == "other");
+  CHECK(config->find_user("app")->password == "secret");
+  CHECK(config->find_user("APP") == nullptr);
+  CHECK(config->find_user("") == nullptr);
+}
+
+TEST_CASE("Settings outside their allowed values are rejected with the key, the range and the position",
+          "[unit][config]") {
+  const auto row = [](std::string_view fragment, std::string_view key, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({fragment, kBackends, kUser}), key, 2, column, message};
+  };
+  check_rejections({
+      row("[server]\nthreads = 257\n", "server.threads", 11, "must be 0..256, got 257"),
+      row("[server]\nthreads = -1\n", "server.threads", 11, "must be 0..256, got -1"),
+      row("[server]\nshutdown_grace_ms = 3600001\n", "server.shutdown_grace_ms", 21,
+          "must be 0..3600000, got 3600001"),
+      row("[listen]\nport = 0\n", "listen.port", 8, "must be 1..65535, got 0"),
+      row("[listen]\nport = 65536\n", "listen.port", 8, "must be 1..65535, got 65536"),
+      row("[limits]\nmax_message_bytes = 1023\n", "limits.max_message_bytes", 21,
+          "must be 1024..1073741823, got 1023"),
+      row("[limits]\nmax_message_bytes = 1073741824\n", "limits.max_message_bytes", 21,
+          "must be 1024..1073741823, got 1073741824"),
+      row("[limits]\nstartup_timeout_ms = 0\n", "limits.startup_timeout_ms", 22, "must be 1..600000, got 0"),
+      row("[limits]\nstartup_timeout_ms = 600001\n", "limits.startup_timeout_ms", 22,
+          "must be 1..600000, got 600001"),
+      row("[routing]\nread_percent = 100.5\n", "routing.read_percent", 16, "must be 0..100, got 100.5"),
+      row("[routing]\nread_percent = -1\n", "routing.read_percent", 16, "must be 0..100, got -1"),
+      row("[routing]\nread_percent = nan\n", "routing.read_percent", 16, "must be 0..100, got nan"),
+      row("[routing]\nprimary = \"both\"\n", "routing.primary", 11, "must be one of onprem, cloud; got \"both\""),
+      row("[log]\nlevel = \"verbose\"\n", "log.level", 9,
+          "must be one of trace, debug, info, warn, error, critical, off; got \"verbose\""),
+      row("[log]\nformat = \"xml\"\n", "log.format", 10, "must be one of text, json; got \"xml\""),
+  });
+}
+
+TEST_CASE("Settings at the edges of their allowed values are accepted", "[unit][config]") {
+  const auto with = [](std::string_view fragment) { return toml({fragment, kBackends, kUser}); };
+  check_accepted({
+      with("[server]\nthreads = 256\nshutdown_grace_ms = 0\n"),
+      with("[server]\nshutdown_grace_ms = 3600000\n"),
+      with("[listen]\nport = 1\n"),
+      with("[listen]\nport = 65535\n"),
+      with("[limits]\nmax_message_bytes = 1024\nstartup_timeout_ms = 1\n"),
+      with("[limits]\nstartup_timeout_ms = 600000\n"),
+      with("[routing]\nread_percent = 100\n"),
+      with("[routing]\nread_percent = 0.5\n"),
+      with("[log]\nlevel = \"off\"\nformat = \"text\"\n"),
+  });
+}
+
+TEST_CASE("The listen address must be a loopback IP literal while clients are not authenticated",
+          "[unit][config]") {
+  const auto row = [](std::string_view address, std::string_view message) {
+    return RejectRow{toml({"[listen]\naddress = \"", address, "\"\n", kBackends, kUser}), "listen.address", 2, 11,
+                     message};
+  };
+  const std::string_view kNotLoopback =
+      ": pgdual does not authenticate clients yet, so it must not be reachable from other machines";
+  check_rejections({
+      row("0.0.0.0", toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"0.0.0.0\"", kNotLoopback})),
+      row("192.168.1.10",
+          toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"192.168.1.10\"", kNotLoopback})),
+      row("::", toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"::\"", kNotLoopback})),
+      row("localhost", "must be an IP address literal such as 127.0.0.1 or ::1, got \"localhost\""),
+      row("", "must be an IP address literal such as 127.0.0.1 or ::1, got \"\""),
+  });
+  const auto with = [](std::string_view address) {
+    return toml({"[listen]\naddress = \"", address, "\"\n", kBackends, kUser});
+  };
+  check_accepted({with("127.0.0.1"), with("127.4.5.6"), with("::1")});
+}
+
+TEST_CASE("Both backends are required, valid and different servers", "[unit][config]") {
+  const auto row = [](std::string_view backends, std::string_view key, std::size_t line, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({backends, kUser}), key, line, column, message};
+  };
+  check_rejections({
+      row("[backends.onprem]\nhost = \"10.0.0.1\"\n[backends.cloud]\nhost = \"10.0.0.2\"\nport = 0\n",
+          "backends.cloud.port", 5, 8, "must be 1..65535, got 0"),
+      row("[backends.onprem]\nport = 65536\n[backends.cloud]\nhost = \"10.0.0.2\"\n", "backends.onprem.port", 2, 8,
+          "must be 1..65535, got 65536"),
+      row("[backends.onprem]\nhost = \"10.0.0.1\"\n[backends.cloud]\nconnect_timeout_ms = 0\n",
+          "backends.cloud.connect_timeout_ms", 4, 22, "must be 1..600000, got 0"),
+      row("[backends.onprem]\nhost = \"\"\n[backends.cloud]\n", "backends.onprem.host", 2, 8, "must not be empty"),
+      row("[backends.onprem]\n[backends.cloud]\n", "backends.cloud", 2, 1,
+          "points at the same server as backends.onprem (127.0.0.1:5432); pgdual must write to two different servers"),
+      row("[backends.onprem]\nhost = \"DB.example.com\"\n[backends.cloud]\nhost = \"db.example.com\"\nport = 5432\n",
+          "backends.cloud", 3, 1,
+          "points at the same server as backends.onprem (DB.example.com:5432); pgdual must write to two different "
+          "servers"),
+      row("[backends.onprem]\nhost = \"10.0.0.1\"\n", "backends.cloud", 1, 1, "missing; add a [backends.cloud] table"),
+      row("", "backends", 0, 0, "missing; add the tables [backends.onprem] and [backends.cloud]"),
+  });
+  check_accepted({toml({"[backends.onprem]\n[backends.cloud]\nport = 5433\n", kUser})});
+}
+
+TEST_CASE("Each user needs a unique name and exactly one password source", "[unit][config]") {
+  const auto row = [](std::string_view users, std::string_view key, std::size_t line, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({users, kBackends}), key, line, column, message};
+  };
+  check_rejections({
+      row("", "users", 0, 0, "missing; add at least one [[users]] entry"),
+      row("users = []\n", "users", 1, 9, "needs at least one entry"),
+      row("[[users]]\npassword = \"x\"\n", "users[0].name", 1, 1, "missing; every [[users]] entry needs a name"),
+      row("[[users]]\nname = \"\"\npassword = \"x\"\n", "users[0].name", 2, 8, "must not be empty"),
+      row("[[users]]\nname = \"app\"\n", "users[0]", 1, 1,
+          "needs exactly one of password, password_env or password_file, got none"),
+      row("[[users]]\nname = \"app\"\npassword = \"x\"\npassword_env = \"Y\"\n", "users[0]", 1, 1,
+          "needs exactly one of password, password_env or password_file, got password and password_env"),
+      row("[[users]]\nname = \"app\"\npassword = \"\"\n", "users[0].password", 3, 12, "must not be empty"),
+      row("[[users]]\nname = \"app\"\npassword_env = \"\"\n", "users[0].password_env", 3, 16, "must not be empty"),
+      row("[[users]]\nname = \"app\"\npassword = \"x\"\n[[users]]\nname = \"app\"\npassword = \"y\"\n",
+          "users[1].name", 5, 8, "duplicate user \"app\", already defined by users[0] on line 2"),
+  });
+}
+
+TEST_CASE("Unknown keys are reported with their full dotted path and position at any depth", "[unit][config]") {
+  const std::string_view kUserKeys = "unknown key; expected one of: name, password, password_env, password_file";
+  check_rejections({
+      {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1,
+       "unknown key; expected one of: server, listen, limits, log, routing, backends, users"},
+      {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2,
+       "unknown key; expected one of: server, listen, limits, log, routing, backends, users"},
+      {toml({"[listen]\nadress = \"127.0.0.1\"\n", kBackends, kUser}), "listen.adress", 2, 1,
+       "unknown key; expected one of: address, port"},
+      {toml({"listen = { port = 6432, adress = \"x\" }\n", kBackends, kUser}), "listen.adress", 1, 25,
+       "unknown key; expected one of: address, port"},
+      {toml({"[listen]\nzzz = 1\naaa = 2\n", kBackends, kUser}), "listen.zzz", 2, 1,
+       "unknown key; expected one of: address, port"},
+      {toml({"[backends.onprem]\nhost = \"10.0.0.1\"\nhots = \"x\"\n[backends.cloud]\nhost = \"10.0.0.2\"\n", kUser}),
+       "backends.onprem.hots", 3, 1, "unknown key; expected one of: host, port, connect_timeout_ms"},
+      {toml({kBackends, "[backends.foo]\nhost = \"x\"\n", kUser}), "backends.foo", 5, 11,
+       "unknown key; expected one of: onprem, cloud"},
+      {toml({kBackends, kUser, "[[users]]\nname = \"ops\"\npasswd = \"y\"\n"}), "users[1].passwd", 10, 1, kUserKeys},
+      {toml({kBackends, kUser, "extra.depth = 1\n"}), "users[0].extra", 8, 1, kUserKeys},
+  });
+}
+
+TEST_CASE("Values of the wrong type are reported with the expected and the actual type", "[unit][config]") {
+  const auto row = [](std::string_view fragment, std::string_view key, std::size_t line, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({fragment, kBackends, kUser}), key, line, column, message};
+  };
+  check_rejections({
+      row("[listen]\nport = \"6432\"\n", "listen.port", 2, 8, "expected an integer, got string"),
+      row("[listen]\nport = 6432.0\n", "listen.port", 2, 8, "expected an integer, got float"),
+      row("[server]\nthreads = true\n", "server.threads", 2, 11, "expected an integer, got boolean"),
+      row("[routing]\nread_percent = \"5\"\n", "routing.read_percent", 2, 16, "expected a number, got string"),
+      row("[log]\nlevel = 1\n", "log.level", 2, 9, "expected a string, got integer"),
+      row("server = 4\n", "server", 1, 10, "expected a table, got integer"),
+      row("[server]\nshutdown_grace_ms = 1979-05-27\n", "server.shutdown_grace_ms", 2, 21,
+          "expected an integer, got date"),
+  });
+  check_rejections({
+      {toml({"[backends.onprem]\nport = [5432]\n[backends.cloud]\n", kUser}), "backends.onprem.port", 2, 8,
+       "expected an integer, got array"},
+      {toml({"users = \"app\"\n", kBackends}), "users", 1, 9, "expected an array of tables, got string"},
+      {toml({"users = [1]\n", kBackends}), "users[0]", 1, 10, "expected a table, got integer"},
+  });
+}
+
+TEST_CASE("Syntax errors carry toml++'s description and position", "[unit][config]") {
+  struct Row {
+    std::string text;
+    std::size_t line;
+  };
+  const Row rows[] = {
+      {"[listen]\nport = = 1\n", 2},
+      {"[listen]\nport = 1\nport = 2\n", 3},
+      {"[listen\n", 1},
+      {"[log]\nlevel = \"\xff\"\n", 2},
+  };
+  for (const auto& row : rows) {
+    INFO(row.text);
+    const auto error = error_for(row.text);
+    CHECK(error.key.empty());
+    CHECK(error.line == row.line);
+    CHECK(error.column > 0);
+    CHECK_FALSE(error.message.empty());
+    CHECK(error.to_string().starts_with("test.toml:" + std::to_string(row.line) + ":"));
+  }
+}
+
+TEST_CASE("ConfigError::to_string renders SOURCE:LINE:COL: KEY: MESSAGE and leaves out empty parts",
+          "[unit][config]") {
+  const auto text = [](std::string source, std::string key, std::size_t line, std::size_t column) {
+    return ConfigError{.source = std::move(source),
+                       .key = std::move(key),
+                       .line = line,
+                       .column = column,
+                       .message = "must be 1..65535, got 0"}
+        .to_string();
+  };
+  CHECK(text("pgdual.toml", "backends.cloud.port", 12, 8) ==
+        "pgdual.toml:12:8: backends.cloud.port: must be 1..65535, got 0");
+  CHECK(text("pgdual.toml", "", 12, 8) == "pgdual.toml:12:8: must be 1..65535, got 0");
+  CHECK(text("pgdual.toml", "users", 0, 0) == "pgdual.toml: users: must be 1..65535, got 0");
+  CHECK(text("pgdual.toml", "users", 3, 0) == "pgdual.toml:3: users: must be 1..65535, got 0");
+  CHECK(text("", "", 0, 0) == "must be 1..65535, got 0");
+}
+
+TEST_CASE("password_env takes the password from the named environment variable", "[unit][config]") {
+  constexpr const char* kVariable = "PGDUAL_CONFIG_TEST_SECRET_8C1F";
+  const std::string text = toml({kBackends, "[[users]]\nname = \"app\"\npassword_env = \"", kVariable, "\"\n"});
+
+  SECTION("a set variable supplies the password") {
+    REQUIRE(setenv(kVariable, "from-env", 1) == 0);
+    const auto config = parse_config(text, "test.toml");
+    REQUIRE(config);
+    CHECK(config->users[0].password == "from-env");
+  }
+  SECTION("an unset variable is an error naming the key and the variable") {
+    REQUIRE(unsetenv(kVariable) == 0);
+    const auto error = error_for(text);
+    CHECK(error.key == "users[0].password_env");
+    CHECK(error.line == 7);
+    CHECK(error.message == "environment variable PGDUAL_CONFIG_TEST_SECRET_8C1F is not set");
+  }
+  SECTION("an empty variable is an error") {
+    REQUIRE(setenv(kVariable, "", 1) == 0);
+    CHECK(error_for(text).message == "environment variable PGDUAL_CONFIG_TEST_SECRET_8C1F is set but empty");
+  }
+  unsetenv(kVariable);
+}
+
+TEST_CASE("password_file must be private to its owner and loses its trailing newline", "[unit][config]") {
+  const TempFile file("from-file\n");
+
+  SECTION("mode 0600 is accepted") {
+    file.set_mode(std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const auto config = parse_config(toml({kBackends, user_with_password_file(file.path())}), "test.toml");
+    REQUIRE(config);
+    CHECK(config->users[0].password == "from-file");
+  }
+  SECTION("mode 0644 is rejected") {
+    using std::filesystem::perms;
+    file.set_mode(perms::owner_read | perms::owner_write | perms::group_read | perms::others_read);
+    const auto error = error_for(toml({kBackends, user_with_password_file(file.path())}));
+    CHECK(error.key == "users[0].password_file");
+    CHECK(error.line == 7);
+    CHECK(error.message ==
+          "\"" + file.path().string() + "\" is accessible by group or others (mode 0644); run chmod 600 on it");
+  }
+  SECTION("a missing file is rejected with the reason") {
+    const auto missing = file.path().string() + ".missing";
+    const auto error = error_for(toml({kBackends, user_with_password_file(missing)}));
+    CHECK(error.key == "users[0].password_file");
+    CHECK(error.message == "cannot read \"" + missing + "\": No such file or directory");
+  }
+}
+
+TEST_CASE("A password file keeps everything but one trailing line ending", "[unit][config]") {
+  const std::pair<std::string_view, std::string_view> rows[] = {
+      {"pw\r\n", "pw"}, {"pw", "pw"}, {"pw\n\n", "pw\n"}, {" pw \n", " pw "}};
+  for (const auto& [content, password] : rows) {
+    const TempFile file(content);
+    const auto config = parse_config(toml({kBackends, user_with_password_file(file.path())}), "test.toml");
+    REQUIRE(config);
+    CHECK(config->users[0].password == password);
+  }
+  const TempFile empty("\n");
+  CHECK(error_for(toml({kBackends, user_with_password_file(empty.path())})).message ==
+        "\"" + empty.path().string() + "\" is empty");
+}
+
+TEST_CASE("load_config names the file in every error, including one it cannot read", "[unit][config]") {
+  const std::filesystem::path missing = std::filesystem::temp_directory_path() / "pgdual_config_test_no_such.toml";
+  const auto config = pgdual::config::load_config(missing);
+  REQUIRE_FALSE(config);
+  CHECK(config.error().to_string() == missing.string() + ": cannot read the file: No such file or directory");
+
+  const auto directory = pgdual::config::load_config(std::filesystem::temp_directory_path());
+  REQUIRE_FALSE(directory);
+  CHECK(directory.error().message == "cannot read the file: not a regular file");
+
+  const TempFile file(toml({"[listen]\nport = 0\n", kBackends, kUser}));
+  const auto invalid = pgdual::config::load_config(file.path());
+  REQUIRE_FALSE(invalid);
+  CHECK(invalid.error().to_string() == file.path().string() + ":2:8: listen.port: must be 1..65535, got 0");
+}
+
+TEST_CASE("The shipped example files load, and the full one shows every default", "[unit][config]") {
+  REQUIRE(setenv("PGDUAL_APP_PASSWORD", "example-secret", 1) == 0);
+  const std::filesystem::path dir = std::filesystem::path(PGDUAL_SOURCE_DIR) / "config";
+
+  for (const auto* name : {"pgdual.example.toml", "pgdual.minimal.toml"}) {
+    INFO(name);
+    const auto config = pgdual::config::load_config(dir / name);
+    if (!config) FAIL(config.error().to_string());
+    check_has_default_settings(*config);
+    CHECK(config->onprem.host == "127.0.0.1");
+    CHECK(config->cloud.host == "db.cloud.example.com");
+    REQUIRE(config->users.size() == 1);
+    CHECK(config->users[0].name == "app");
+    CHECK(config->users[0].password == "example-secret");
+  }
+  unsetenv("PGDUAL_APP_PASSWORD");
+}
