@@ -7,13 +7,12 @@
 namespace pgdual::proxy {
 namespace {
 
-protocol::BackendKeyData random_key() {
-  std::uint32_t words[2];
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(words), sizeof words) != 1) {
+std::int32_t random_secret() {
+  std::int32_t secret = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&secret), sizeof secret) != 1) {
     throw std::runtime_error{"RAND_bytes failed"};
   }
-  // A process id is positive in every server; keep the look of one.
-  return {static_cast<std::int32_t>(words[0] & 0x7fffffffU), static_cast<std::int32_t>(words[1])};
+  return secret;
 }
 
 }  // namespace
@@ -21,7 +20,7 @@ protocol::BackendKeyData random_key() {
 protocol::BackendKeyData CancelRegistry::issue(CancelTarget target) {
   std::lock_guard lock{mutex_};
   for (;;) {
-    auto key = random_key();
+    const protocol::BackendKeyData key{target.backend_key.process_id, random_secret()};
     if (targets_.try_emplace({key.process_id, key.secret_key}, target).second) return key;
   }
 }

@@ -19,11 +19,14 @@ struct CancelTarget {
 };
 
 /// Maps the BackendKeyData pgdual hands each client to that client's backend
-/// key. Clients never see a backend's key, so a CancelRequest can only come
-/// through pgdual. Thread-safe: sessions on all threads register here.
+/// key. The process id stays the primary's real one (clients compare it with
+/// pg_backend_pid() and with the pid of NotificationResponse to skip their own
+/// notifications); the secret is pgdual's own, so a backend's secret never
+/// leaves pgdual and a CancelRequest can only come through it.
+/// Thread-safe: sessions on all threads register here.
 class CancelRegistry {
  public:
-  /// Issues a fresh random key for `target` (unguessable: 62 random bits).
+  /// Issues a key for `target`: its backend's process id with a fresh random secret.
   [[nodiscard]] protocol::BackendKeyData issue(CancelTarget target);
   void release(const protocol::BackendKeyData& client_key);
   /// The target for `client_key`, or nothing when no session holds it.

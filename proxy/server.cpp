@@ -71,8 +71,8 @@ Awaitable<void> Server::accept_loop() {
       if (!failure) return;
       try {
         std::rethrow_exception(failure);
-      } catch (const std::exception& error) {
-        log->error("session={} failed: {}", id, error.what());
+      } catch (const std::exception& exception) {
+        log->error("session={} failed: {}", id, exception.what());
       }
     });
   }
