@@ -36,38 +36,48 @@ tcp::acceptor listen_on(asio::io_context& io, const config::ListenConfig& listen
 Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log)
     : config_{std::move(config)},
       log_{std::move(log)},
-      threads_{thread_count(config_->server)},
-      io_{static_cast<int>(threads_)},
-      control_{asio::make_strand(io_)},
-      acceptor_{listen_on(io_, config_->listen)},
-      signals_{io_, SIGINT, SIGTERM} {}
+      control_{1},
+      acceptor_{listen_on(control_, config_->listen)},
+      signals_{control_, SIGINT, SIGTERM} {
+  for (unsigned i = 0; i < thread_count(config_->server); ++i) {
+    workers_.push_back(std::make_unique<asio::io_context>(1));
+    worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
+  }
+}
 
 void Server::run() {
   const auto local = acceptor_.local_endpoint();
-  log_->info("listening on {}:{} with {} threads, primary {} at {}:{}", local.address().to_string(), local.port(),
-             threads_, config_->primary, config_->primary_backend().host, config_->primary_backend().port);
+  log_->info("listening on {}:{} with {} worker threads, primary {} at {}:{}", local.address().to_string(),
+             local.port(), workers_.size(), config_->primary, config_->primary_backend().host,
+             config_->primary_backend().port);
   asio::co_spawn(control_, accept_loop(), asio::detached);
   asio::co_spawn(control_, shut_down_on_signal(), asio::detached);
-  std::vector<std::jthread> workers;
-  for (unsigned i = 1; i < threads_; ++i) workers.emplace_back([this] { io_.run(); });
-  io_.run();
+  std::vector<std::jthread> threads;
+  for (auto& worker : workers_) threads.emplace_back([&worker] { worker->run(); });
+  control_.run();
+}
+
+asio::io_context& Server::next_worker() {
+  auto& worker = *workers_[next_worker_];
+  next_worker_ = (next_worker_ + 1) % workers_.size();
+  return worker;
 }
 
 Awaitable<void> Server::accept_loop() {
   for (;;) {
-    auto strand = asio::make_strand(io_);
-    auto [error, socket] = co_await acceptor_.async_accept(strand, asio::as_tuple(use_awaitable));
+    auto& worker = next_worker();
+    auto [error, socket] = co_await acceptor_.async_accept(worker, asio::as_tuple(use_awaitable));
     if (error == asio::error::operation_aborted) co_return;
     if (error) {
       // Out of descriptors, typically: back off instead of spinning.
       log_->warn("accept failed: {}", error.message());
-      asio::steady_timer pause{io_, std::chrono::milliseconds{100}};
+      asio::steady_timer pause{control_, std::chrono::milliseconds{100}};
       co_await pause.async_wait(use_awaitable);
       continue;
     }
     socket.set_option(tcp::no_delay{true});
     const auto id = next_session_id_++;
-    asio::co_spawn(strand, serve(std::move(socket), id), [log = log_, id](std::exception_ptr failure) {
+    asio::co_spawn(worker, serve(std::move(socket), id), [log = log_, id](std::exception_ptr failure) {
       if (!failure) return;
       try {
         std::rethrow_exception(failure);
@@ -96,12 +106,13 @@ Awaitable<void> Server::shut_down_on_signal() {
     co_await wait_until_sessions_end(std::chrono::seconds{1});
   }
   log_->info("shut down");
-  io_.stop();
+  worker_guards_.clear();
+  for (auto& worker : workers_) worker->stop();
 }
 
 Awaitable<void> Server::wait_until_sessions_end(std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  asio::steady_timer tick{io_};
+  asio::steady_timer tick{control_};
   while (sessions_.size() > 0 && std::chrono::steady_clock::now() < deadline) {
     tick.expires_after(std::chrono::milliseconds{20});
     co_await tick.async_wait(use_awaitable);

@@ -29,7 +29,7 @@ struct SessionContext {
 };
 
 /// One client connection, from its startup packet to its last byte. Runs on
-/// its own strand; every member is touched only from there.
+/// one worker thread's io_context; every member is touched only from there.
 class Session {
  public:
   Session(tcp::socket client, SessionContext context, std::uint64_t id);

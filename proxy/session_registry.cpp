@@ -4,9 +4,9 @@
 
 namespace pgdual::proxy {
 
-void SessionRegistry::add(std::uint64_t id, Session* session, asio::any_io_executor strand) {
+void SessionRegistry::add(std::uint64_t id, Session* session, asio::any_io_executor executor) {
   std::lock_guard lock{mutex_};
-  sessions_.emplace(id, Entry{session, std::move(strand)});
+  sessions_.emplace(id, Entry{session, std::move(executor)});
 }
 
 void SessionRegistry::remove(std::uint64_t id) {
@@ -18,16 +18,16 @@ void SessionRegistry::for_each(std::function<void(Session&)> action) {
   std::vector<std::pair<std::uint64_t, asio::any_io_executor>> targets;
   {
     std::lock_guard lock{mutex_};
-    for (const auto& [id, entry] : sessions_) targets.emplace_back(id, entry.strand);
+    for (const auto& [id, entry] : sessions_) targets.emplace_back(id, entry.executor);
   }
-  for (auto& [id, strand] : targets) {
-    asio::post(strand, [this, id = id, action] {
+  for (auto& [id, executor] : targets) {
+    asio::post(executor, [this, id = id, action] {
       Session* session = nullptr;
       {
         std::lock_guard lock{mutex_};
         if (auto it = sessions_.find(id); it != sessions_.end()) session = it->second.session;
       }
-      // Safe: a session is removed only on this same strand, so it cannot end while this runs.
+      // Safe: a session is removed only on this same executor, so it cannot end while this runs.
       if (session != nullptr) action(*session);
     });
   }
