@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "protocol/bytes.h"
+#include "protocol/codec_error.h"
 #include "protocol/expected.h"
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "protocol/bytes.h"
+#include "protocol/codec_error.h"
 #include "protocol/expected.h"
 
 namespace pgdual::protocol {
