@@ -127,10 +127,10 @@ Awaitable<void> Session::greet_client(const BackendConnection& backend) {
 Awaitable<void> Session::relay(BackendConnection& backend) {
   auto& backend_socket = backend.socket();
   backend_socket_ = &backend_socket;
-  auto outcome = co_await (pump_client_to_backend(backend_socket) ||
-                           pump_backend_to_client(backend_socket, backend.unread()));
+  auto outcome = co_await (settle(pump_client_to_backend(backend_socket)) ||
+                           settle(pump_backend_to_client(backend_socket, backend.unread())));
   backend_socket_ = nullptr;
-  const auto end = std::visit([](RelayEnd value) { return value; }, outcome);
+  const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
   if (end == RelayEnd::shutdown) {
     co_await send_error("FATAL", "57P01", "terminating connection due to administrator command");
   }
