@@ -1,0 +1,123 @@
+#include "tests/integration/harness/fixture.h"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "tests/integration/harness/transcript.h"
+
+namespace pgdual::test {
+namespace {
+
+bool backends_started = false;
+int databases_created = 0;
+
+struct FailureReport {
+  std::size_t onprem_log_start = 0;
+  std::size_t cloud_log_start = 0;
+  std::vector<std::pair<std::string, std::string>> kept_logs;
+};
+
+FailureReport& current_report() {
+  static FailureReport report;
+  return report;
+}
+
+std::string titled(const std::string& title, std::string_view text) {
+  return "\n===== " + title + " =====\n" + std::string{text} + (text.ends_with('\n') ? "" : "\n");
+}
+
+std::string_view tail_from(const std::string& text, std::size_t start) {
+  return std::string_view{text}.substr(std::min(start, text.size()));
+}
+
+}  // namespace
+
+Backends::Backends() {
+  onprem.create_role(kAppUser, kAppPassword);
+  cloud.create_role(kAppUser, kAppPassword);
+  backends_started = true;
+}
+
+Backends& backends() {
+  static Backends shared;
+  return shared;
+}
+
+IntegrationTest::IntegrationTest() { static_cast<void>(backends()); }
+
+IntegrationTest::~IntegrationTest() {
+  if (!proxy_) return;
+  proxy_->stop();
+  keep_for_failure_report("pgdual log", proxy_->log());
+}
+
+PgCluster& IntegrationTest::primary() { return backends().onprem; }
+
+std::string IntegrationTest::fresh_database(std::string_view label) {
+  const auto name = "test_" + std::to_string(++databases_created) + "_" + std::string{label};
+  backends().onprem.create_database(name, kAppUser);
+  backends().cloud.create_database(name, kAppUser);
+  return name;
+}
+
+Endpoint IntegrationTest::direct(const std::string& database) {
+  return Endpoint{.host = "127.0.0.1", .port = primary().port(), .user = kAppUser, .password = kAppPassword, .database = database};
+}
+
+ProxyProcess& IntegrationTest::start_proxy() {
+  ProxySettings settings;
+  settings.onprem_port = backends().onprem.port();
+  settings.cloud_port = backends().cloud.port();
+  settings.users = {{kAppUser, kAppPassword}};
+  return proxy_.emplace(PGDUAL_BINARY, settings);
+}
+
+Endpoint IntegrationTest::through_proxy(const std::string& database) {
+  return proxy().endpoint(kAppUser, kAppPassword, database);
+}
+
+ProxyProcess& IntegrationTest::proxy() { return proxy_.value(); }
+
+RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,
+                     std::chrono::milliseconds timeout) {
+  ProcessOptions options;
+  options.env = endpoint.libpq_env();
+  return run(argv, options, timeout);
+}
+
+void check_same_output(const RunResult& direct, const RunResult& proxied) {
+  CHECK_FALSE(direct.timed_out);
+  CHECK_FALSE(proxied.timed_out);
+  CHECK(proxied.exit_code == direct.exit_code);
+  const auto stdout_difference = first_difference(direct.out, proxied.out);
+  CHECK(stdout_difference == "");
+  const auto stderr_difference = first_difference(direct.err, proxied.err);
+  CHECK(stderr_difference == "");
+}
+
+void begin_failure_report() {
+  auto& report = current_report();
+  report.kept_logs.clear();
+  report.onprem_log_start = backends_started ? backends().onprem.log().size() : 0;
+  report.cloud_log_start = backends_started ? backends().cloud.log().size() : 0;
+}
+
+void keep_for_failure_report(const std::string& title, const std::string& text) {
+  current_report().kept_logs.emplace_back(title, text);
+}
+
+std::string failure_report() {
+  const auto& report = current_report();
+  std::string text;
+  if (backends_started) {
+    text += titled("onprem server log (this test)", tail_from(backends().onprem.log(), report.onprem_log_start));
+    text += titled("cloud server log (this test)", tail_from(backends().cloud.log(), report.cloud_log_start));
+  }
+  for (const auto& [title, log] : report.kept_logs) text += titled(title, log);
+  return text;
+}
+
+}  // namespace pgdual::test

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tests/integration/harness/endpoint.h"
+#include "tests/integration/harness/pg_cluster.h"
+#include "tests/integration/harness/proxy_process.h"
+#include "tests/integration/harness/subprocess.h"
+
+namespace pgdual::test {
+
+/// The login every test uses, directly and through pgdual. Not a superuser, like a real app.
+inline constexpr const char* kAppUser = "app";
+inline constexpr const char* kAppPassword = "app-secret";
+
+/// The two servers all tests in this binary share: started on first use, stopped at exit.
+/// Both have the login role kAppUser.
+struct Backends {
+  Backends();
+
+  PgCluster onprem{"onprem"};
+  PgCluster cloud{"cloud"};
+};
+
+/// The shared backends, started on the first call. Throws std::runtime_error when they cannot start.
+[[nodiscard]] Backends& backends();
+
+/// One test's world (use with TEST_CASE_METHOD): fresh databases on both backends, and pgdual in
+/// front of them. pgdual's log joins the failure report when the test fails.
+class IntegrationTest {
+ public:
+  IntegrationTest();
+  ~IntegrationTest();
+
+  IntegrationTest(const IntegrationTest&) = delete;
+  IntegrationTest& operator=(const IntegrationTest&) = delete;
+
+  /// The backend pgdual forwards to (onprem).
+  [[nodiscard]] PgCluster& primary();
+
+  /// Creates a database with a new name on both backends, owned by kAppUser, and returns its name.
+  /// `label` makes the name readable in server logs.
+  [[nodiscard]] std::string fresh_database(std::string_view label);
+
+  /// kAppUser on the primary itself.
+  [[nodiscard]] Endpoint direct(const std::string& database);
+
+  /// Starts pgdual (onprem primary, kAppUser configured). Throws as ProxyProcess does.
+  ProxyProcess& start_proxy();
+
+  /// kAppUser through the pgdual started by start_proxy().
+  [[nodiscard]] Endpoint through_proxy(const std::string& database);
+
+  /// The pgdual started by start_proxy(). Precondition: it was started.
+  [[nodiscard]] ProxyProcess& proxy();
+
+ private:
+  std::optional<ProxyProcess> proxy_;
+};
+
+/// Runs `argv` as a client of `endpoint` (its libpq variables set), bounded by `timeout`.
+[[nodiscard]] RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,
+                                   std::chrono::milliseconds timeout);
+
+/// Checks (Catch CHECK) that the proxied run ended and printed exactly as the direct one did.
+void check_same_output(const RunResult& direct, const RunResult& proxied);
+
+/// Starts a new failure report: remembers how long each server log is now and forgets kept logs.
+void begin_failure_report();
+
+/// Adds a log that belongs in the report if the current test fails.
+void keep_for_failure_report(const std::string& title, const std::string& text);
+
+/// The server logs written since begin_failure_report() and the kept logs, titled.
+[[nodiscard]] std::string failure_report();
+
+}  // namespace pgdual::test

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "tests/integration/harness/endpoint.h"
+#include "tests/integration/harness/subprocess.h"
+#include "tests/integration/harness/temp_dir.h"
+
+namespace pgdual::test {
+
+/// PostgreSQL's binaries directory, from `pg_config --bindir` (Debian keeps initdb, pg_ctl and
+/// postgres there, off PATH). Throws std::runtime_error when pg_config fails.
+[[nodiscard]] const std::filesystem::path& pg_bindir();
+
+/// The full path of PostgreSQL program `name` (psql, pgbench, ...) in pg_bindir().
+[[nodiscard]] std::string pg_program(const std::string& name);
+
+/// A throwaway PostgreSQL server: initdb into a fresh temp dir, listening on a free port of
+/// 127.0.0.1 only, SCRAM-SHA-256 for every connection. Runs as the postgres OS user when we are
+/// root. The destructor stops it (pg_ctl -m fast) and removes the temp dir. If this process dies
+/// without running destructors (SIGKILL from a ctest timeout, Ctrl-C), a watchdog does both.
+class PgCluster {
+ public:
+  static constexpr const char* kSuperuser = "pgdual_admin";
+  static constexpr const char* kSuperuserPassword = "admin-secret";
+
+  /// Creates and starts the server; `name` appears in its temp dir and in failure reports.
+  /// Throws std::runtime_error with the tool's output (and the server log) when a step fails.
+  explicit PgCluster(std::string name);
+  ~PgCluster();
+
+  PgCluster(const PgCluster&) = delete;
+  PgCluster& operator=(const PgCluster&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+
+  /// The superuser's endpoint for `database`.
+  [[nodiscard]] Endpoint superuser(const std::string& database = "postgres") const;
+
+  /// CREATE ROLE ... LOGIN PASSWORD. Throws std::runtime_error on failure.
+  void create_role(const std::string& role, const std::string& password) const;
+
+  /// CREATE DATABASE, owned by `owner` (the superuser when not given), so that the owner may
+  /// create tables in its public schema. Throws std::runtime_error on failure.
+  void create_database(const std::string& database, const std::optional<std::string>& owner = {}) const;
+
+  /// Runs `sql` in `database` as the superuser with psql (-X -A -t, ON_ERROR_STOP) and returns
+  /// what it printed: unaligned rows, fields separated by '|'. Throws std::runtime_error with
+  /// psql's output when it fails.
+  [[nodiscard]] std::string run_sql(const std::string& database, const std::string& sql) const;
+
+  /// The server log so far.
+  [[nodiscard]] std::string log() const;
+
+ private:
+  void init_data_directory() const;
+  void write_settings() const;
+  void start();
+  bool try_start() const;
+  void stop() const;
+  void start_watchdog();
+  [[nodiscard]] ProcessOptions as_server_user() const;
+
+  std::string name_;
+  std::optional<std::string> os_user_;
+  TempDir root_;
+  std::filesystem::path data_dir_;
+  std::filesystem::path log_file_;
+  std::uint16_t port_ = 0;
+  std::optional<Subprocess> watchdog_;  // destroyed (killed) before root_ is removed
+};
+
+}  // namespace pgdual::test

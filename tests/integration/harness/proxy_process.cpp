@@ -1,0 +1,89 @@
+#include "tests/integration/harness/proxy_process.h"
+
+#include <csignal>
+#include <stdexcept>
+
+#include "tests/integration/harness/loopback.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kStartupLimit = 10s;
+constexpr auto kShutdownLimit = 15s;  // above pgdual's default 10 s shutdown grace
+
+std::string toml_string(const std::string& text) {
+  std::string quoted = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string backend_section(const std::string& name, std::uint16_t port) {
+  return "[backends." + name + "]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) + "\n\n";
+}
+
+}  // namespace
+
+std::string proxy_config_text(const ProxySettings& settings, std::uint16_t listen_port) {
+  std::string text = "[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(listen_port) + "\n\n";
+  text += "[log]\nlevel = " + toml_string(settings.log_level) + "\n\n";
+  text += backend_section("onprem", settings.onprem_port);
+  text += backend_section("cloud", settings.cloud_port);
+  text += "[routing]\nprimary = " + toml_string(settings.primary) + "\n";
+  for (const auto& user : settings.users) {
+    text += "\n[[users]]\nname = " + toml_string(user.name) + "\npassword = " + toml_string(user.password) + "\n";
+  }
+  return text;
+}
+
+ProxyProcess::ProxyProcess(const std::filesystem::path& binary, const ProxySettings& settings)
+    : root_("pgdual-proxy"),
+      config_file_(root_.path() / "pgdual.toml"),
+      log_file_(root_.path() / "pgdual.log"),
+      port_(free_loopback_port()) {
+  write_file(config_file_, proxy_config_text(settings, port_));
+  ProcessOptions options;
+  options.working_dir = root_.path();
+  process_.emplace(std::vector<std::string>{binary.string(), "serve", "--config", config_file_.string()}, options,
+                   log_file_, log_file_);
+  wait_until_listening();
+}
+
+ProxyProcess::~ProxyProcess() { stop(); }
+
+Endpoint ProxyProcess::endpoint(const std::string& user, const std::string& password,
+                                const std::string& database) const {
+  return Endpoint{.host = "127.0.0.1", .port = port_, .user = user, .password = password, .database = database};
+}
+
+int ProxyProcess::stop() {
+  if (exit_code_) return *exit_code_;
+  process_->send_signal(SIGTERM);
+  exit_code_ = process_->wait_for(kShutdownLimit);
+  if (!exit_code_) {
+    process_->send_signal(SIGKILL);
+    exit_code_ = process_->wait_for(kShutdownLimit);
+  }
+  return exit_code_.value_or(128 + SIGKILL);
+}
+
+bool ProxyProcess::running() { return !exit_code_ && process_->running(); }
+
+std::string ProxyProcess::log() const { return read_file(log_file_); }
+
+void ProxyProcess::wait_until_listening() {
+  const bool listening = wait_until([this] { return !process_->running() || accepts_connections(port_); },
+                                    kStartupLimit) &&
+                         process_->running();
+  if (listening) return;
+  const auto state = process_->running() ? std::string{"did not accept connections within 10 s"}
+                                         : "exited with code " + std::to_string(*process_->wait_for(0ms));
+  stop();
+  throw std::runtime_error("pgdual " + state + "; config:\n" + read_file(config_file_) + "\nlog:\n" + log());
+}
+
+}  // namespace pgdual::test

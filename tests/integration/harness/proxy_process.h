@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness/endpoint.h"
+#include "tests/integration/harness/subprocess.h"
+#include "tests/integration/harness/temp_dir.h"
+
+namespace pgdual::test {
+
+/// A login pgdual accepts from clients and uses towards both backends.
+struct ProxyUser {
+  std::string name;
+  std::string password;
+};
+
+/// What goes into the pgdual config file the harness writes.
+struct ProxySettings {
+  std::uint16_t onprem_port = 0;
+  std::uint16_t cloud_port = 0;
+  std::string primary = "onprem";
+  std::vector<ProxyUser> users;
+  std::string log_level = "debug";
+};
+
+/// A running `pgdual serve`, configured for two local backends, listening on a free port of
+/// 127.0.0.1. The destructor stops it as stop() does.
+class ProxyProcess {
+ public:
+  /// Writes the config into a temp dir, starts `binary serve --config FILE` and waits up to 10 s
+  /// until its port accepts connections. Throws std::runtime_error, with pgdual's log, when it
+  /// exits or does not listen in time.
+  ProxyProcess(const std::filesystem::path& binary, const ProxySettings& settings);
+  ~ProxyProcess();
+
+  ProxyProcess(const ProxyProcess&) = delete;
+  ProxyProcess& operator=(const ProxyProcess&) = delete;
+
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+
+  /// An endpoint that reaches `database` as `user` through pgdual.
+  [[nodiscard]] Endpoint endpoint(const std::string& user, const std::string& password,
+                                  const std::string& database) const;
+
+  /// Sends SIGTERM and waits up to 15 s, then SIGKILLs. Returns the exit code (137 when it had to
+  /// be killed). Calling it again returns the same code.
+  int stop();
+
+  /// True while pgdual has not exited.
+  [[nodiscard]] bool running();
+
+  /// Everything pgdual wrote to stdout and stderr so far.
+  [[nodiscard]] std::string log() const;
+
+  [[nodiscard]] const std::filesystem::path& config_file() const noexcept { return config_file_; }
+
+ private:
+  void wait_until_listening();
+
+  TempDir root_;
+  std::filesystem::path config_file_;
+  std::filesystem::path log_file_;
+  std::uint16_t port_ = 0;
+  std::optional<Subprocess> process_;
+  std::optional<int> exit_code_;
+};
+
+/// The TOML pgdual reads for `settings`, listening on 127.0.0.1:`listen_port`.
+[[nodiscard]] std::string proxy_config_text(const ProxySettings& settings, std::uint16_t listen_port);
+
+}  // namespace pgdual::test

@@ -1,0 +1,57 @@
+// pgdual as a process: how it treats clients it cannot serve, and how it shuts down.
+#include <catch2/catch.hpp>
+
+#include "tests/integration/harness/fixture.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kPsqlTimeout = 30s;
+
+RunResult select_through(const Endpoint& endpoint, const std::string& sql) {
+  return run_client({pg_program("psql"), "-X", "-A", "-t", "-c", sql}, endpoint, kPsqlTimeout);
+}
+
+bool reports_server_error(const RunResult& result) {
+  return result.err.find("FATAL:") != std::string::npos || result.err.find("ERROR:") != std::string::npos;
+}
+
+TEST_CASE_METHOD(IntegrationTest, "pgdual refuses a user missing from its config and keeps serving the others",
+                 "[integration][pgdual]") {
+  const auto database = fresh_database("unknown_user");
+  start_proxy();
+  auto stranger = through_proxy(database);
+  stranger.user = "stranger";
+
+  const auto refused = select_through(stranger, "SELECT 1");
+  INFO("stranger's psql: " << refused.describe());
+  CHECK_FALSE(refused.timed_out);
+  CHECK(refused.exit_code == 2);  // psql: the connection failed
+  CHECK(reports_server_error(refused));
+  CHECK(proxy().running());
+
+  const auto served = select_through(through_proxy(database), "SELECT 40 + 2");
+  INFO("app's psql: " << served.describe());
+  CHECK(served.exit_code == 0);
+  CHECK(served.out == "42\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "pgdual exits promptly with code 0 on SIGTERM after serving a client",
+                 "[integration][pgdual]") {
+  const auto database = fresh_database("sigterm");
+  start_proxy();
+  const auto served = select_through(through_proxy(database), "SELECT 'served'");
+  INFO("psql: " << served.describe());
+  CHECK(served.out == "served\n");
+
+  const auto signalled = std::chrono::steady_clock::now();
+  CHECK(proxy().stop() == 0);
+  // No statement was running, so the shutdown grace period has nothing to wait for.
+  const double seconds_to_exit = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+  CHECK(seconds_to_exit < 5.0);
+}
+
+}  // namespace
+}  // namespace pgdual::test
