@@ -41,6 +41,8 @@ class ProxyProcess {
   ProxyProcess& operator=(const ProxyProcess&) = delete;
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  /// pgdual's process id, to read its /proc entries.
+  [[nodiscard]] pid_t pid() const noexcept { return process_->pid(); }
 
   /// An endpoint that reaches `database` as `user` through pgdual.
   [[nodiscard]] Endpoint endpoint(const std::string& user, const std::string& password,
