@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "protocol/decode_helpers.h"
 #include "protocol/message_tags.h"
 #include "protocol/reader.h"
 
@@ -11,22 +12,9 @@ namespace {
 // The smallest FieldDescription: an empty name's NUL plus the fixed fields.
 constexpr std::size_t kMinFieldDescriptionSize = 1 + 4 + 2 + 4 + 2 + 4 + 2;
 
-template <class Message>
-Expected<Message> finished(const Reader& in, Message message) {
-  if (auto error = in.finish()) return unexpected{*error};
-  return message;
-}
-
-template <class Message>
-Expected<Message> decode_empty(Bytes body) noexcept {
-  if (!body.empty()) return unexpected{CodecError::trailing_bytes};
-  return Message{};
-}
-
-void encode_empty(char tag, Writer& out) {
-  out.begin(tag);
-  out.finish();
-}
+using detail::decode_empty;
+using detail::encode_empty;
+using detail::finished;
 
 template <class Message>
 Expected<Message> decode_copy_response(Bytes body) noexcept {

@@ -1,27 +1,15 @@
 #include "protocol/frontend_messages.h"
 
+#include "protocol/decode_helpers.h"
 #include "protocol/message_tags.h"
 #include "protocol/reader.h"
 
 namespace pgdual::protocol {
 namespace {
 
-template <class Message>
-Expected<Message> finished(const Reader& in, Message message) {
-  if (auto error = in.finish()) return unexpected{*error};
-  return message;
-}
-
-template <class Message>
-Expected<Message> decode_empty(Bytes body) noexcept {
-  if (!body.empty()) return unexpected{CodecError::trailing_bytes};
-  return Message{};
-}
-
-void encode_empty(char tag, Writer& out) {
-  out.begin(tag);
-  out.finish();
-}
+using detail::decode_empty;
+using detail::encode_empty;
+using detail::finished;
 
 ObjectKind read_object_kind(Reader& in) noexcept {
   const auto kind = static_cast<ObjectKind>(in.uint8());
