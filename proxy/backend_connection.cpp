@@ -1,6 +1,7 @@
 #include "proxy/backend_connection.h"
 
 #include <algorithm>
+#include <array>
 #include <variant>
 
 #include "protocol/authentication.h"
@@ -129,8 +130,13 @@ Awaitable<void> send_cancel_request(const config::BackendConfig& backend, protoc
     protocol::Writer out{bytes};
     protocol::encode(protocol::CancelRequest{key.process_id, key.secret_key}, out);
     co_await send_all(socket, bytes);
+    // The server closes the connection once it has signalled the backend. The
+    // client's libpq waits for that close so that its cancel cannot hit a later
+    // statement; pgdual must not answer the client sooner.
+    std::array<std::byte, 1> ignored{};
+    co_await with_timeout(socket.async_read_some(asio::buffer(ignored), use_awaitable), backend.connect_timeout);
   } catch (const std::exception&) {
-    // Best effort, like libpq's PQcancel: the client is not waiting on the outcome.
+    // Best effort, like libpq's PQcancel: end of file is the expected answer.
   }
 }
 

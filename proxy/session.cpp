@@ -24,10 +24,6 @@ constexpr std::size_t kRelayBufferSize = 32 * 1024;
 /// ReadyForQuery is always six bytes: tag, Int32 length 5, status.
 constexpr std::size_t kReadyForQuerySize = 6;
 
-std::string codec_message(protocol::CodecError error) {
-  return error == protocol::CodecError::message_too_large ? "message too large" : "invalid message length";
-}
-
 }  // namespace
 
 Session::Session(tcp::socket client, SessionContext context, std::uint64_t id)
@@ -142,22 +138,15 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
 }
 
 Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backend) {
-  protocol::FrameScanner scanner{context_.config->limits.max_message_bytes};
-  std::vector<std::byte> buffer(kRelayBufferSize);
-  auto forward = [&](protocol::Bytes chunk) -> Awaitable<void> {
-    if (auto error = scanner.scan(chunk, [this](const protocol::FrameHeader& header) {
-          tracker_.on_frontend(header.tag);
-        })) {
-      throw SessionError{"08P01", codec_message(*error)};
-    }
-    co_await send_all(backend, chunk);
-  };
-  // Messages a client pipelined behind its startup packet.
-  if (const auto early = client_reader_.unread(); !early.empty()) co_await forward(early);
   for (;;) {
-    auto [error, size] = co_await client_.async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
-    if (error) co_return RelayEnd::client_closed;
-    co_await forward(protocol::Bytes{buffer}.first(size));
+    FrameBatch batch;
+    try {
+      batch = co_await client_reader_.next_frames(client_);
+    } catch (const boost::system::system_error&) {
+      co_return RelayEnd::client_closed;
+    }
+    for (const auto& frame : batch.frames) tracker_.on_frontend(frame.tag);
+    co_await send_all(backend, batch.wire);
   }
 }
 

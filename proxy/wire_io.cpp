@@ -53,6 +53,23 @@ Awaitable<protocol::Frame> MessageReader::next_frame(tcp::socket& socket) {
   }
 }
 
+Awaitable<FrameBatch> MessageReader::next_frames(tcp::socket& socket) {
+  batch_.clear();
+  batch_.push_back(co_await next_frame(socket));
+  // next_frame() consumed the first message; extend over those behind it.
+  for (auto rest = unread(); !rest.empty();) {
+    auto frame = protocol::peek_frame(rest, max_body_length_);
+    if (!frame) {
+      if (frame.error() != protocol::CodecError::need_more_input) throw_violation(frame.error());
+      break;
+    }
+    batch_.push_back(*frame);
+    consumed_ += frame->wire_size();
+    rest = rest.subspan(frame->wire_size());
+  }
+  co_return FrameBatch{protocol::Bytes{buffer_}.subspan(begin_, consumed_), batch_};
+}
+
 Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(tcp::socket& socket) {
   discard_consumed();
   for (;;) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -24,6 +25,12 @@ class SessionError : public std::runtime_error {
   const char* sqlstate_;
 };
 
+/// Consecutive complete messages: their wire bytes, and each one parsed.
+struct FrameBatch {
+  protocol::Bytes wire;
+  std::span<const protocol::Frame> frames;
+};
+
 /// Reads whole messages from a socket into an internal buffer. Used where
 /// pgdual must see complete messages (startup, authentication); the relay
 /// streams instead.
@@ -34,6 +41,11 @@ class MessageReader {
   /// The next tagged message; valid until the next call. Throws
   /// SessionError on a malformed length, and system_error on EOF.
   Awaitable<protocol::Frame> next_frame(tcp::socket& socket);
+
+  /// Every complete message received so far (at least one, reading more when
+  /// there is none): what arrived in one read is forwarded in one write.
+  /// Valid until the next call. Throws as next_frame().
+  Awaitable<FrameBatch> next_frames(tcp::socket& socket);
 
   /// The next startup-phase packet; views into it stay valid until the next call.
   Awaitable<protocol::StartupPacket> next_startup_packet(tcp::socket& socket);
@@ -50,6 +62,7 @@ class MessageReader {
   std::size_t begin_ = 0;      ///< start of unread bytes
   std::size_t end_ = 0;        ///< end of received bytes
   std::size_t consumed_ = 0;   ///< size of the message returned last
+  std::vector<protocol::Frame> batch_;  ///< reused by next_frames()
 };
 
 /// Writes all of `bytes`.
