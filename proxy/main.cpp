@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
+#include "proxy/init_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
 
@@ -13,7 +14,9 @@ namespace {
 constexpr int kUsageError = 2;
 
 constexpr std::string_view kUsage =
-    "usage: pgdual serve --config FILE   run the proxy\n"
+    "usage: pgdual serve --config FILE                          run the proxy\n"
+    "       pgdual init --config FILE --database NAME [--user NAME]\n"
+    "                                                            create pgdual's schema on both backends\n"
     "       pgdual --version\n";
 
 int serve(std::span<char*> args) {
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = args[0];
   if (command == "serve") return serve(args.subspan(1));
+  if (command == "init") return pgdual::proxy::run_init_command(args.subspan(1));
   if (command == "--version") {
     std::puts("pgdual " PGDUAL_VERSION);
     return 0;

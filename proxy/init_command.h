@@ -1,0 +1,12 @@
+#pragma once
+
+#include <span>
+
+namespace pgdual::proxy {
+
+/// `pgdual init --config FILE --database NAME [--user NAME]`: creates
+/// pgdual's own schema, with the idempotency ledger, in database NAME on both
+/// backends. Idempotent. Returns the process exit code.
+int run_init_command(std::span<char*> args);
+
+}  // namespace pgdual::proxy
