@@ -1,0 +1,81 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/bytes.h"
+
+// OpenSSL's context types, declared here so this header does not pull in <openssl/evp.h>.
+struct evp_md_ctx_st;
+struct evp_mac_ctx_st;
+
+namespace pgdual::conflict {
+
+/// A SHA-256 digest.
+using Digest = std::array<std::uint8_t, 32>;
+
+/// Lower-case hex, 64 characters.
+[[nodiscard]] std::string to_hex(const Digest& digest);
+/// The inverse of to_hex; std::nullopt unless `hex` is exactly 64 lower-case hex digits.
+[[nodiscard]] std::optional<Digest> digest_from_hex(std::string_view hex) noexcept;
+
+/// Incremental SHA-256 (OpenSSL's EVP interface). One context is allocated per
+/// object and reused across finish(), so hashing many small pieces (one per
+/// DataRow) allocates nothing.
+///
+/// Throws std::bad_alloc if OpenSSL cannot allocate the context, and
+/// std::runtime_error if OpenSSL refuses SHA-256 (which only a broken
+/// installation does).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(Sha256&& other) noexcept;
+  Sha256& operator=(Sha256&& other) noexcept;
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(protocol::Bytes data);
+  void update(std::string_view text) { update(protocol::as_bytes(text)); }
+  /// The digest of everything given since construction or the last finish();
+  /// starts over afterwards.
+  [[nodiscard]] Digest finish();
+
+  /// The digest of `text` in one call.
+  [[nodiscard]] static Digest of(std::string_view text);
+
+ private:
+  evp_md_ctx_st* context_ = nullptr;
+};
+
+/// Incremental HMAC-SHA-256 (RFC 2104) under one key, for digests of data
+/// that must not be recoverable by hashing guesses (a digest of one short
+/// returned value, such as an id, is). The key is kept and reused across
+/// finish(); like Sha256, nothing is allocated per update.
+///
+/// Throws as Sha256 does.
+class HmacSha256 {
+ public:
+  explicit HmacSha256(protocol::Bytes key);
+  ~HmacSha256();
+  HmacSha256(HmacSha256&& other) noexcept;
+  HmacSha256& operator=(HmacSha256&& other) noexcept;
+  HmacSha256(const HmacSha256&) = delete;
+  HmacSha256& operator=(const HmacSha256&) = delete;
+
+  void update(protocol::Bytes data);
+  void update(std::string_view text) { update(protocol::as_bytes(text)); }
+  /// The MAC of everything given since construction or the last finish();
+  /// starts over, under the same key, afterwards.
+  [[nodiscard]] Digest finish();
+
+ private:
+  evp_mac_ctx_st* context_ = nullptr;
+  std::vector<unsigned char> key_;
+};
+
+}  // namespace pgdual::conflict

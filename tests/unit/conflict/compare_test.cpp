@@ -1,0 +1,147 @@
+#include "conflict/compare.h"
+
+#include <optional>
+#include <set>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "tests/unit/conflict/answers.h"
+
+using namespace pgdual::conflict;
+using pgdual::conflict::test::Answer;
+
+namespace {
+
+struct Case {
+  const char* scenario;
+  Answer primary;
+  Answer mirror;
+  std::optional<ConflictKind> expected;
+};
+
+Answer inserted(int rows) { return Answer{}.complete("INSERT 0 " + std::to_string(rows)).ready('I'); }
+
+Answer failed(const char* sqlstate, const char* message = "an error") {
+  return Answer{}.error(sqlstate, message).ready('I');
+}
+
+Answer transaction(std::initializer_list<const char*> tags, char final_status = 'I') {
+  Answer answer;
+  answer.complete("BEGIN").ready('T');
+  for (const auto* tag : tags) answer.complete(tag).ready('T');
+  return answer.complete("COMMIT").ready(final_status);
+}
+
+struct ClassifyRow {
+  const char* sqlstate;
+  ErrorClass expected;
+};
+
+constexpr ErrorClass kStatement{false, false, false};
+constexpr ErrorClass kTransaction{false, true, false};
+constexpr ErrorClass kTransactionInDoubt{false, true, true};
+constexpr ErrorClass kClosed{true, true, false};
+constexpr ErrorClass kLost{true, true, true};
+
+}  // namespace
+
+TEST_CASE("compare names the first way two answers to one write unit differ", "[unit][conflict]") {
+  using enum ConflictKind;
+  const auto row = GENERATE(values<Case>({
+      {"both inserted one row", inserted(1), inserted(1), std::nullopt},
+      {"both created the same table", Answer{}.complete("CREATE TABLE").ready('I'),
+       Answer{}.complete("CREATE TABLE").ready('I'), std::nullopt},
+      {"the primary inserted a row the mirror skipped (ON CONFLICT DO NOTHING)", inserted(1), inserted(0),
+       row_count},
+      {"an UPDATE matched more rows on the mirror", Answer{}.complete("UPDATE 1").ready('I'),
+       Answer{}.complete("UPDATE 3").ready('I'), row_count},
+      {"the mirror hit a unique violation the primary did not", inserted(1), failed("23505"), error_mirror_only},
+      {"the primary failed a check constraint the mirror let through", failed("23514"), inserted(1),
+       error_primary_only},
+      {"both hit the same unique violation", failed("23505"), failed("23505"), std::nullopt},
+      {"the same SQLSTATE with different messages is agreement", failed("23505", "on patients_pkey"),
+       failed("23505", "on patients_mrn_key"), std::nullopt},
+      {"both failed, for different reasons", failed("23505"), failed("42P01"), different_errors},
+      {"both failed the same way after counting differently (savepoint)",
+       Answer{}.complete("INSERT 0 1").error("23505", "x").ready('E'),
+       Answer{}.complete("INSERT 0 0").error("23505", "x").ready('E'), row_count},
+      {"RETURNING gave the same ids", Answer{}.row({"41"}).complete("INSERT 0 1").ready('I'),
+       Answer{}.row({"41"}).complete("INSERT 0 1").ready('I'), std::nullopt},
+      {"RETURNING gave different ids (unpinned sequence)", Answer{}.row({"41"}).complete("INSERT 0 1").ready('I'),
+       Answer{}.row({"97"}).complete("INSERT 0 1").ready('I'), returning_differs},
+      {"the mirror stayed in a transaction the primary left", inserted(1),
+       Answer{}.complete("INSERT 0 1").ready('T'), transaction_status_differs},
+      {"the mirror's connection was refused", inserted(1), Answer{}.cut_off(Reachability::unreachable),
+       mirror_unavailable},
+      {"the mirror broke off after its tag", inserted(1),
+       Answer{}.complete("INSERT 0 1").cut_off(Reachability::unreachable), mirror_unavailable},
+      {"the mirror was too slow", inserted(1), Answer{}.cut_off(Reachability::timed_out), mirror_timeout},
+      {"the primary's connection was lost, whatever the mirror did",
+       Answer{}.cut_off(Reachability::unreachable), inserted(1), primary_unavailable},
+      {"both lost", Answer{}.cut_off(Reachability::unreachable), Answer{}.cut_off(Reachability::timed_out),
+       primary_unavailable},
+      {"a transaction that agrees", transaction({"INSERT 0 2", "UPDATE 1"}),
+       transaction({"INSERT 0 2", "UPDATE 1"}), std::nullopt},
+      {"a transaction whose counts add up differently", transaction({"INSERT 0 2", "UPDATE 1"}),
+       transaction({"INSERT 0 2", "UPDATE 0"}), row_count},
+      {"the same total spread differently over two statements", transaction({"UPDATE 1", "UPDATE 0"}),
+       transaction({"UPDATE 0", "UPDATE 1"}), unclassified},
+      {"the mirror's COMMIT answered ROLLBACK", Answer{}.complete("COMMIT").ready('I'),
+       Answer{}.complete("ROLLBACK").ready('I'), unclassified},
+      {"the mirror completed fewer commands", transaction({"INSERT 0 1", "INSERT 0 1"}),
+       transaction({"INSERT 0 1"}), unclassified},
+  }));
+  CAPTURE(row.scenario);
+  CHECK(compare(row.primary.outcome(), row.mirror.outcome()) == row.expected);
+}
+
+TEST_CASE("Every conflict kind has a distinct snake_case name that reads back", "[unit][conflict]") {
+  std::set<std::string_view> names;
+  for (const auto kind : kAllConflictKinds) {
+    const auto name = to_string(kind);
+    CAPTURE(name);
+    CHECK(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string_view::npos);
+    CHECK(conflict_kind_from_string(name) == kind);
+    names.insert(name);
+  }
+  CHECK(names.size() == kAllConflictKinds.size());
+  CHECK(to_string(ConflictKind::error_mirror_only) == "error_mirror_only");
+  CHECK_FALSE(conflict_kind_from_string("mirror_error"));
+}
+
+TEST_CASE("classify_sqlstate says what an error does to the connection and transaction", "[unit][conflict]") {
+  const auto row = GENERATE(values<ClassifyRow>({
+      {"23505", kStatement},            // unique_violation
+      {"42P01", kStatement},            // undefined_table
+      {"57014", kStatement},            // query_canceled
+      {"53100", kStatement},            // disk_full
+      {"XX000", kStatement},            // internal_error
+      {"40001", kTransaction},          // serialization_failure
+      {"40P01", kTransaction},          // deadlock_detected
+      {"40002", kTransaction},          // transaction_integrity_constraint_violation
+      {"40003", kTransactionInDoubt},   // statement_completion_unknown
+      {"25P02", kTransaction},          // in_failed_sql_transaction
+      {"25001", kStatement},            // active_sql_transaction
+      {"25P03", kClosed},               // idle_in_transaction_session_timeout
+      {"08000", kLost},                 // connection_exception
+      {"08003", kLost},                 // connection_does_not_exist
+      {"08006", kLost},                 // connection_failure
+      {"08007", kLost},                 // transaction_resolution_unknown
+      {"08001", kClosed},               // sqlclient_unable_to_establish_sqlconnection
+      {"08004", kClosed},               // sqlserver_rejected_establishment_of_sqlconnection
+      {"08P01", kClosed},               // protocol_violation
+      {"28P01", kClosed},               // invalid_password
+      {"53300", kClosed},               // too_many_connections
+      {"57P01", kLost},                 // admin_shutdown
+      {"57P02", kLost},                 // crash_shutdown
+      {"57P03", kClosed},               // cannot_connect_now
+      {"57P04", kClosed},               // database_dropped
+      {"57P05", kClosed},               // idle_session_timeout
+      {"", kStatement},
+      {"0800", kStatement},
+      {"080000", kStatement},
+  }));
+  CAPTURE(row.sqlstate);
+  CHECK(classify_sqlstate(row.sqlstate) == row.expected);
+}
