@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libboost1.81-dev libpq-dev libspdlog-dev libtomlplusplus-dev libssl-dev libpg-query-dev libexpected-dev
+  libboost1.81-dev libpq-dev libspdlog-dev libtomlplusplus-dev libssl-dev libpg-query-dev libprotobuf-c-dev libexpected-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15 pgbouncer pgpool2
   python3-psycopg libpostgresql-jdbc-java default-jdk-headless

@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgdual::sql {
+
+/// What a statement does, as far as routing is concerned (../shared/DESIGN.md,
+/// "Routing rules"). The enumerators are ordered by strength: a string of
+/// several statements is as strong as its strongest one (strongest()).
+enum class StatementKind : std::uint8_t {
+  read,                 ///< provably read-only: SELECT, VALUES, TABLE, SHOW, EXPLAIN
+  copy_out,             ///< COPY ... TO STDOUT of a table or of a read-only query
+  transaction_control,  ///< BEGIN, COMMIT, ROLLBACK, savepoints, two-phase commit
+  listen,               ///< LISTEN, UNLISTEN: notifications come from the primary
+  /// SET/RESET (also LOCAL and TRANSACTION), PREPARE, DEALLOCATE, DISCARD, LOAD,
+  /// SET CONSTRAINTS, temporary tables, views and sequences, and cursors
+  /// (DECLARE, FETCH, MOVE, CLOSE): a cursor lives on one backend, so both
+  /// backends must run its DECLARE for either to serve its FETCHes.
+  session_state,
+  copy_in,  ///< COPY ... FROM STDIN: a write whose rows follow as CopyData
+  write,    ///< everything not proven to be one of the above
+};
+
+/// The stronger of two kinds.
+[[nodiscard]] constexpr StatementKind strongest(StatementKind a, StatementKind b) noexcept {
+  return a < b ? b : a;
+}
+
+/// Which transaction statement a statement is.
+enum class TransactionControl : std::uint8_t {
+  none,
+  begin,            ///< BEGIN / START TRANSACTION, read-write or unspecified
+  begin_read_only,  ///< BEGIN / START TRANSACTION with READ ONLY as its last access mode
+  commit,           ///< COMMIT / END (also AND CHAIN)
+  rollback,         ///< ROLLBACK / ABORT (also AND CHAIN)
+  savepoint,
+  release_savepoint,
+  rollback_to_savepoint,
+  prepare_transaction,
+  commit_prepared,
+  rollback_prepared,
+};
+
+/// The classifier's verdict on one Query or Parse text.
+struct Classification {
+  /// False when libpg_query could not parse the text: a syntax error (which
+  /// includes syntax newer than PostgreSQL 15), a NUL byte, or too_deep. Then
+  /// kind is write and nothing else is known.
+  bool parsed = true;
+  /// Why parsed is false, when it is no syntax error: the text nests deeper than
+  /// libpg_query can parse on the stack (about a thousand chained operators,
+  /// hundreds of nested subqueries, two thousand UNIONs; see fits_parser_stack).
+  /// PostgreSQL may well accept it, so it is not proven anything but a write.
+  bool too_deep = false;
+  /// The strongest of the statements' kinds; read for a text without statements
+  /// (empty, or only comments), which the server answers with EmptyQueryResponse.
+  StatementKind kind = StatementKind::read;
+  std::vector<StatementKind> statements;  ///< each statement's kind, in order
+  TransactionControl transaction = TransactionControl::none;  ///< of the first statement
+  /// Some statement's answer is specific to one server: it reads system catalogs
+  /// or statistics views, OIDs (::regclass...), system columns (ctid, xmin...),
+  /// server settings (SHOW, current_setting) or session-local values (currval,
+  /// pg_backend_pid, txid_current...). A read with it goes to the primary only.
+  /// On a write it warns that the two backends may answer (and, e.g. for
+  /// `UPDATE ... WHERE ctid = ...`, change rows) differently.
+  bool primary_only = false;
+  /// Relations named, written as the statement wrote them ("public.t" or "t";
+  /// quoted names unquoted), deduplicated and sorted. References to a CTE are not
+  /// relations. DROP TABLE/VIEW/SEQUENCE names count; relations reached through
+  /// views, functions or OID literals do not.
+  std::vector<std::string> tables;
+  /// In statements both backends execute (write, session_state, copy_in), the
+  /// values that differ between the two executions, deduplicated and sorted:
+  /// functions by name ("now", "nextval", "random", "gen_random_uuid", and any
+  /// server-specific function such as "currval" or "pg_backend_pid"), SQL value
+  /// functions ("current_timestamp", "current_date"...), the special date/time
+  /// literals when cast ("'now'", "'today'"...), and "tablesample".
+  /// Not visible from the text, so never listed: column defaults the statement
+  /// relies on (a serial or identity column, DEFAULT now()), triggers, and
+  /// volatile functions called by views or by the functions it calls.
+  std::vector<std::string> nondeterministic;
+  std::string fingerprint;  ///< pg_query_fingerprint as 16 hex digits; empty if !parsed
+  /// The statement's shape, safe to log: pg_query_normalize's output (constants
+  /// replaced by $n) with every literal it leaves (PREPARE, EXECUTE, CALL, NOTIFY,
+  /// DDL...) replaced too and comments removed. Empty if !parsed.
+  std::string normalized;
+};
+
+/// The kind's name in lower case ("copy_in"), for logs.
+[[nodiscard]] std::string_view to_string(StatementKind kind) noexcept;
+/// The transaction statement's name in lower case ("begin_read_only"), for logs.
+[[nodiscard]] std::string_view to_string(TransactionControl control) noexcept;
+
+}  // namespace pgdual::sql

@@ -1,0 +1,185 @@
+#include "protocol/sql/classify.h"
+
+#include <algorithm>
+#include <string>
+
+#include "protocol/sql/parse_tree.h"
+#include "protocol/sql/statement_walker.h"
+
+namespace pgdual::sql {
+namespace {
+
+// One statement's verdict before it joins the others of its text.
+struct StatementVerdict {
+  StatementKind kind = StatementKind::write;
+  TransactionControl transaction = TransactionControl::none;
+  bool server_specific = false;
+};
+
+bool is_temporary(const PgQuery__RangeVar* relation) noexcept {
+  return relation != nullptr && text_of(relation->relpersistence) == "t";
+}
+
+// BEGIN READ ONLY arrives as the option transaction_read_only = 1 (READ WRITE:
+// 0); PostgreSQL applies the options in order, so the last one wins.
+bool begins_read_only(const PgQuery__TransactionStmt& statement) noexcept {
+  bool read_only = false;
+  for (std::size_t i = 0; i < statement.n_options; ++i) {
+    const PgQuery__Node* option = statement.options[i];
+    if (option == nullptr || option->node_case != PG_QUERY__NODE__NODE_DEF_ELEM) continue;
+    const PgQuery__DefElem& element = *option->def_elem;
+    if (text_of(element.defname) != "transaction_read_only") continue;
+    const PgQuery__Node* value = element.arg;
+    read_only = value != nullptr && value->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+                value->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL &&
+                value->a_const->ival->ival != 0;
+  }
+  return read_only;
+}
+
+TransactionControl transaction_control(const PgQuery__TransactionStmt& statement) noexcept {
+  switch (statement.kind) {
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START:
+      return begins_read_only(statement) ? TransactionControl::begin_read_only
+                                         : TransactionControl::begin;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT: return TransactionControl::commit;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK: return TransactionControl::rollback;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT: return TransactionControl::savepoint;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
+      return TransactionControl::release_savepoint;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO:
+      return TransactionControl::rollback_to_savepoint;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE:
+      return TransactionControl::prepare_transaction;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED:
+      return TransactionControl::commit_prepared;
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED:
+      return TransactionControl::rollback_prepared;
+    default: return TransactionControl::none;
+  }
+}
+
+StatementKind copy_kind(const PgQuery__CopyStmt& copy, const StatementFacts& facts) noexcept {
+  // A server-side file or program is an effect on that server, in either direction.
+  if (copy.is_program || !text_of(copy.filename).empty()) return StatementKind::write;
+  if (copy.is_from) return StatementKind::copy_in;
+  return facts.side_effects ? StatementKind::write : StatementKind::copy_out;
+}
+
+// Creating a temporary relation is session state; filling it from a query
+// with side effects is a write all the same.
+StatementKind creates(const PgQuery__RangeVar* relation, const StatementFacts& facts) noexcept {
+  return is_temporary(relation) && !facts.side_effects ? StatementKind::session_state
+                                                       : StatementKind::write;
+}
+
+StatementKind read_unless_side_effects(const StatementFacts& facts) noexcept {
+  return facts.side_effects ? StatementKind::write : StatementKind::read;
+}
+
+StatementVerdict verdict_for(const PgQuery__Node& statement, const StatementFacts& facts) {
+  switch (statement.node_case) {
+    case PG_QUERY__NODE__NODE_SELECT_STMT: {
+      const PgQuery__IntoClause* into = statement.select_stmt->into_clause;
+      if (into != nullptr) return {.kind = creates(into->rel, facts)};
+      return {.kind = read_unless_side_effects(facts)};
+    }
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
+      const PgQuery__ExplainStmt& explain = *statement.explain_stmt;
+      if (!explain_analyzes(explain) || explain.query == nullptr) return {.kind = StatementKind::read};
+      return verdict_for(*explain.query, facts);  // ANALYZE runs the statement
+    }
+    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
+      // Settings such as server_version, data_directory or max_connections differ.
+      return {.kind = StatementKind::read, .server_specific = true};
+    case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+      return {.kind = StatementKind::transaction_control,
+              .transaction = transaction_control(*statement.transaction_stmt)};
+    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+    case PG_QUERY__NODE__NODE_CONSTRAINTS_SET_STMT:
+    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+    case PG_QUERY__NODE__NODE_FETCH_STMT:  // FETCH and MOVE
+    case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
+    case PG_QUERY__NODE__NODE_LOAD_STMT:
+      return {.kind = StatementKind::session_state};
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+      return {.kind = creates(statement.create_stmt->relation, facts)};
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+      return {.kind = creates(statement.view_stmt->view, facts)};
+    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
+      return {.kind = creates(statement.create_seq_stmt->sequence, facts)};
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: {
+      const PgQuery__IntoClause* into = statement.create_table_as_stmt->into;
+      return {.kind = creates(into == nullptr ? nullptr : into->rel, facts)};
+    }
+    case PG_QUERY__NODE__NODE_LISTEN_STMT:
+    case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
+      return {.kind = StatementKind::listen};
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+      return {.kind = copy_kind(*statement.copy_stmt, facts)};
+    default:
+      // DML, DDL, CALL, DO, EXECUTE (its statement is not in the text), NOTIFY,
+      // VACUUM, ANALYZE, CLUSTER, REINDEX, REFRESH, LOCK, CHECKPOINT, GRANT...
+      return {.kind = StatementKind::write};
+  }
+}
+
+// Kinds both backends execute, so values that differ between executions matter.
+bool executes_on_both(StatementKind kind) noexcept {
+  return kind == StatementKind::write || kind == StatementKind::session_state ||
+         kind == StatementKind::copy_in;
+}
+
+void sort_unique(std::vector<std::string>& values) {
+  std::ranges::sort(values);
+  const auto duplicates = std::ranges::unique(values);
+  values.erase(duplicates.begin(), duplicates.end());
+}
+
+Classification unparsed(bool too_deep = false) {
+  Classification verdict;
+  verdict.parsed = false;
+  verdict.too_deep = too_deep;
+  verdict.kind = StatementKind::write;
+  return verdict;
+}
+
+}  // namespace
+
+Classification classify_uncached(std::string_view sql, const FunctionCatalog& catalog) {
+  // libpg_query reads C strings: a NUL would hide whatever follows it.
+  if (sql.find('\0') != std::string_view::npos) return unparsed();
+  const std::string text{sql};
+  if (!fits_parser_stack(text)) return unparsed(/*too_deep=*/true);
+  ParseArena arena;
+  const PgQuery__ParseResult* tree = parse(text, arena);
+  if (tree == nullptr) return unparsed();
+
+  Classification verdict;
+  StatementWalker walker{catalog};
+  for (std::size_t i = 0; i < tree->n_stmts; ++i) {
+    const PgQuery__Node* statement = tree->stmts[i]->stmt;
+    if (statement == nullptr) return unparsed();
+    StatementFacts facts = walker.walk(*statement);
+    const StatementVerdict one = verdict_for(*statement, facts);
+    if (i == 0) verdict.transaction = one.transaction;
+    verdict.statements.push_back(one.kind);
+    verdict.kind = strongest(verdict.kind, one.kind);
+    verdict.primary_only = verdict.primary_only || one.server_specific || facts.server_specific;
+    std::ranges::move(facts.tables, std::back_inserter(verdict.tables));
+    if (executes_on_both(one.kind)) {
+      std::ranges::move(facts.nondeterministic, std::back_inserter(verdict.nondeterministic));
+    }
+  }
+  sort_unique(verdict.tables);
+  sort_unique(verdict.nondeterministic);
+  verdict.fingerprint = fingerprint(text);
+  verdict.normalized = normalize(text);
+  return verdict;
+}
+
+}  // namespace pgdual::sql

@@ -1,0 +1,84 @@
+#include "protocol/sql/classifier.h"
+
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "protocol/sql/lru_cache.h"
+#include "tests/unit/sql/printers.h"
+
+using namespace pgdual::sql;
+
+TEST_CASE("the cache returns the same verdict and parses a text once", "[unit][sql]") {
+  Classifier classifier;
+  const std::string sql = "UPDATE visits SET discharged_at = now() WHERE id = $1";
+
+  const Classification& first = classifier.classify(sql);
+  const Classification copy = first;
+  const Classification& second = classifier.classify(sql);
+
+  CHECK(&first == &second);
+  CHECK(second.kind == copy.kind);
+  CHECK(second.tables == copy.tables);
+  CHECK(second.nondeterministic == copy.nondeterministic);
+  CHECK(second.fingerprint == copy.fingerprint);
+  const CacheStats stats = classifier.cache_stats();
+  CHECK(stats.misses == 1);
+  CHECK(stats.hits == 1);
+  CHECK(stats.entries == 1);
+}
+
+TEST_CASE("the cache is keyed by the exact text", "[unit][sql]") {
+  Classifier classifier;
+  CHECK(classifier.classify("SELECT 1").kind == StatementKind::read);
+  CHECK(classifier.classify("SELECT  1").kind == StatementKind::read);
+  CHECK(classifier.classify("select 1").kind == StatementKind::read);
+  CHECK(classifier.cache_stats().misses == 3);
+}
+
+TEST_CASE("the cache evicts the least recently used text when full", "[unit][sql]") {
+  Classifier classifier{ClassifierOptions{.cache_capacity = 2}};
+  (void)classifier.classify("SELECT 1");
+  (void)classifier.classify("SELECT 2");
+  (void)classifier.classify("SELECT 1");  // now SELECT 2 is the least recently used
+  (void)classifier.classify("SELECT 3");  // evicts SELECT 2
+  (void)classifier.classify("SELECT 1");
+  (void)classifier.classify("SELECT 2");  // parsed again
+
+  const CacheStats stats = classifier.cache_stats();
+  CHECK(stats.hits == 2);
+  CHECK(stats.misses == 4);
+  CHECK(stats.evictions == 2);
+  CHECK(stats.entries == 2);
+}
+
+TEST_CASE("texts longer than the cache's limit are classified but not kept", "[unit][sql]") {
+  Classifier classifier{ClassifierOptions{.max_cached_text_bytes = 16}};
+  const std::string sql = "INSERT INTO t VALUES (1, 2, 3, 4, 5, 6, 7, 8, 9)";
+  CHECK(classifier.classify(sql).kind == StatementKind::write);
+  CHECK(classifier.classify(sql).tables == std::vector<std::string>{"t"});
+  const CacheStats stats = classifier.cache_stats();
+  CHECK(stats.misses == 2);
+  CHECK(stats.entries == 0);
+}
+
+TEST_CASE("a zero cache capacity still keeps one verdict", "[unit][sql]") {
+  Classifier classifier{ClassifierOptions{.cache_capacity = 0}};
+  (void)classifier.classify("SELECT 1");
+  (void)classifier.classify("SELECT 1");
+  CHECK(classifier.cache_stats().hits == 1);
+}
+
+TEST_CASE("LruCache finds what it holds and drops the least recently used", "[unit][sql]") {
+  LruCache<int> cache{2};
+  cache.insert("a", 1);
+  cache.insert("b", 2);
+  REQUIRE(cache.find("a") != nullptr);
+  CHECK(*cache.find("a") == 1);
+  cache.insert("c", 3);
+  CHECK(cache.find("b") == nullptr);
+  CHECK(*cache.find("a") == 1);
+  CHECK(*cache.find("c") == 3);
+  CHECK(cache.size() == 2);
+  CHECK(cache.evictions() == 1);
+}
