@@ -9,6 +9,7 @@
 #include "protocol/authentication.h"
 #include "protocol/error_response.h"
 #include "protocol/frame_scanner.h"
+#include "protocol/frontend_messages.h"
 #include "protocol/writer.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/session_registry.h"
@@ -23,6 +24,15 @@ constexpr std::size_t kRelayBufferSize = 32 * 1024;
 
 /// ReadyForQuery is always six bytes: tag, Int32 length 5, status.
 constexpr std::size_t kReadyForQuerySize = 6;
+
+/// "replication" may be true/on/yes/1 or "database" (logical); false/off/no/0
+/// or absent ask for an ordinary session.
+bool requests_replication(std::string_view value) {
+  for (std::string_view plain : {"", "false", "off", "no", "0"}) {
+    if (value == plain) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -93,7 +103,7 @@ Awaitable<std::optional<protocol::StartupMessage>> Session::negotiate_startup() 
 BackendLogin Session::make_login(const protocol::StartupMessage& startup) const {
   const auto user = startup.parameter("user");
   if (user.empty()) throw SessionError{"28000", "no PostgreSQL user name specified in startup packet"};
-  if (!startup.parameter("replication").empty()) {
+  if (requests_replication(startup.parameter("replication"))) {
     throw SessionError{"0A000", "pgdual does not proxy replication connections"};
   }
   const auto* configured = context_.config->find_user(user);
@@ -131,9 +141,10 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     co_await send_error("FATAL", "57P01", "terminating connection due to administrator command");
   }
   if (end != RelayEnd::backend_closed) {
-    static constexpr std::array<std::byte, 5> kTerminate{std::byte{'X'}, std::byte{0}, std::byte{0},
-                                                         std::byte{0}, std::byte{4}};
-    co_await asio::async_write(backend_socket, asio::buffer(kTerminate), asio::as_tuple(use_awaitable));
+    std::vector<std::byte> terminate;
+    protocol::Writer out{terminate};
+    protocol::encode(protocol::Terminate{}, out);
+    co_await asio::async_write(backend_socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
 }
 

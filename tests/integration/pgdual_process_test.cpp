@@ -38,6 +38,27 @@ TEST_CASE_METHOD(IntegrationTest, "pgdual refuses a user missing from its config
   CHECK(served.out == "42\n");
 }
 
+TEST_CASE_METHOD(IntegrationTest, "pgdual refuses replication connections but not replication=false",
+                 "[integration][pgdual]") {
+  const auto database = fresh_database("replication");
+  start_proxy();
+  const auto endpoint = through_proxy(database);
+  const auto with_replication = [&](const std::string& value) {
+    return run_client({pg_program("psql"), "-X", "-A", "-t", "-d", "replication=" + value, "-c", "SELECT 'plain'"},
+                      endpoint, kPsqlTimeout);
+  };
+
+  const auto refused = with_replication("database");
+  INFO("replication=database: " << refused.describe());
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find("pgdual does not proxy replication connections") != std::string::npos);
+
+  const auto served = with_replication("false");
+  INFO("replication=false: " << served.describe());
+  CHECK(served.exit_code == 0);
+  CHECK(served.out == "plain\n");
+}
+
 TEST_CASE_METHOD(IntegrationTest, "pgdual exits promptly with code 0 on SIGTERM after serving a client",
                  "[integration][pgdual]") {
   const auto database = fresh_database("sigterm");
