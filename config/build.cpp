@@ -94,6 +94,7 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "server.shutdown_grace_ms", config.server.shutdown_grace);
   assign(doc, "listen.address", config.listen.address);
   assign(doc, "listen.port", config.listen.port);
+  assign(doc, "limits.max_client_connections", config.limits.max_client_connections);
   assign(doc, "limits.max_message_bytes", config.limits.max_message_bytes);
   assign(doc, "limits.startup_timeout_ms", config.limits.startup_timeout);
   assign(doc, "log.level", config.log.level);

@@ -31,6 +31,7 @@ struct ListenConfig {
 };
 
 struct LimitsConfig {
+  unsigned max_client_connections = 1000;        ///< more are refused with 53300
   std::uint32_t max_message_bytes = 0x3fffffff;  ///< PostgreSQL's own 1 GB - 1
   std::chrono::milliseconds startup_timeout{10000};
 };

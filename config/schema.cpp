@@ -27,6 +27,7 @@ constexpr KeySpec kSchema[] = {
     {"listen.address", Kind::string},
     {"listen.port", Kind::integer},
     {"limits", Kind::table},
+    {"limits.max_client_connections", Kind::integer},
     {"limits.max_message_bytes", Kind::integer},
     {"limits.startup_timeout_ms", Kind::integer},
     {"log", Kind::table},

@@ -78,7 +78,9 @@ Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
   for (;;) {
     auto frame = co_await reader_.next_frame(socket_);
     if (frame.tag == protocol::backend_tag::kErrorResponse) throw_refused(frame);
-    if (frame.tag != protocol::backend_tag::kAuthenticationRequest) throw_backend_violation("expected an authentication request");
+    if (frame.tag != protocol::backend_tag::kAuthenticationRequest) {
+      throw_backend_violation("expected an authentication request");
+    }
     auto request = protocol::decode_authentication(frame.body);
     if (!request) throw_backend_violation("malformed authentication request");
 

@@ -55,6 +55,11 @@ Awaitable<void> Session::run() {
   try {
     auto startup = co_await with_timeout(negotiate_startup(), context_.config->limits.startup_timeout);
     if (!startup) co_return;
+    // Counted after the startup packet, as PostgreSQL does, so that cancel
+    // requests still get through when pgdual is full.
+    if (context_.sessions.size() > context_.config->limits.max_client_connections) {
+      throw SessionError{"53300", "sorry, too many clients already"};
+    }
     const auto login = make_login(*startup);
     context_.log->info("session={} connecting user={} database={}", id_, login.user, startup->parameter("database"));
     auto backend = co_await BackendConnection::open(context_.config->primary_backend(), login,

@@ -24,8 +24,8 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 
 Awaitable<void> MessageReader::fill(tcp::socket& socket) {
   if (begin_ > 0) {
-    std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(begin_), buffer_.begin() + static_cast<std::ptrdiff_t>(end_),
-              buffer_.begin());
+    const auto unread_begin = buffer_.begin() + static_cast<std::ptrdiff_t>(begin_);
+    std::copy(unread_begin, buffer_.begin() + static_cast<std::ptrdiff_t>(end_), buffer_.begin());
     end_ -= begin_;
     begin_ = 0;
   }

@@ -1,7 +1,10 @@
 // pgdual as a process: how it treats clients it cannot serve, and how it shuts down.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/temp_dir.h"
 
 namespace pgdual::test {
 namespace {
@@ -57,6 +60,35 @@ TEST_CASE_METHOD(IntegrationTest, "pgdual refuses replication connections but no
   INFO("replication=false: " << served.describe());
   CHECK(served.exit_code == 0);
   CHECK(served.out == "plain\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "pgdual refuses clients beyond max_client_connections until one leaves",
+                 "[integration][pgdual]") {
+  const auto database = fresh_database("capacity");
+  start_proxy(ProxyLimits{.max_client_connections = 2});
+  TempDir output{"pgdual-capacity"};
+  ProcessOptions options;
+  options.env = through_proxy(database).libpq_env();
+  const std::vector<std::string> sleeper{pg_program("psql"), "-X", "-c", "SELECT pg_sleep(2)"};
+  Subprocess first{sleeper, options, output.path() / "first", output.path() / "first"};
+  Subprocess second{sleeper, options, output.path() / "second", output.path() / "second"};
+  const auto both_sleeping = [&] {
+    return primary().run_sql(database, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2)' "
+                                       "AND state = 'active'") == "2\n";
+  };
+  for (int attempt = 0; attempt < 100 && !both_sleeping(); ++attempt) std::this_thread::sleep_for(50ms);
+  REQUIRE(both_sleeping());
+
+  const auto refused = select_through(through_proxy(database), "SELECT 'third'");
+  INFO("third client: " << refused.describe());
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.err.find("sorry, too many clients already") != std::string::npos);
+
+  CHECK(first.wait_for(10s) == 0);
+  CHECK(second.wait_for(10s) == 0);
+  const auto served = select_through(through_proxy(database), "SELECT 'room again'");
+  INFO("after the others left: " << served.describe());
+  CHECK(served.out == "room again\n");
 }
 
 TEST_CASE_METHOD(IntegrationTest, "pgdual exits promptly with code 0 on SIGTERM after serving a client",

@@ -67,11 +67,12 @@ Endpoint IntegrationTest::direct(const std::string& database) {
   return Endpoint{.host = "127.0.0.1", .port = primary().port(), .user = kAppUser, .password = kAppPassword, .database = database};
 }
 
-ProxyProcess& IntegrationTest::start_proxy() {
+ProxyProcess& IntegrationTest::start_proxy(const ProxyLimits& limits) {
   ProxySettings settings;
   settings.onprem_port = backends().onprem.port();
   settings.cloud_port = backends().cloud.port();
   settings.users = {{kAppUser, kAppPassword}};
+  settings.limits = limits;
   return proxy_.emplace(PGDUAL_BINARY, settings);
 }
 

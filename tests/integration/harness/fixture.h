@@ -47,8 +47,8 @@ class IntegrationTest {
   /// kAppUser on the primary itself.
   [[nodiscard]] Endpoint direct(const std::string& database);
 
-  /// Starts pgdual (onprem primary, kAppUser configured). Throws as ProxyProcess does.
-  ProxyProcess& start_proxy();
+  /// Starts pgdual (onprem primary, kAppUser configured, `limits`). Throws as ProxyProcess does.
+  ProxyProcess& start_proxy(const ProxyLimits& limits = {});
 
   /// kAppUser through the pgdual started by start_proxy().
   [[nodiscard]] Endpoint through_proxy(const std::string& database);

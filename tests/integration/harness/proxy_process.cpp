@@ -31,6 +31,9 @@ std::string backend_section(const std::string& name, std::uint16_t port) {
 std::string proxy_config_text(const ProxySettings& settings, std::uint16_t listen_port) {
   std::string text = "[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(listen_port) + "\n\n";
   text += "[log]\nlevel = " + toml_string(settings.log_level) + "\n\n";
+  if (settings.limits.max_client_connections) {
+    text += "[limits]\nmax_client_connections = " + std::to_string(*settings.limits.max_client_connections) + "\n\n";
+  }
   text += backend_section("onprem", settings.onprem_port);
   text += backend_section("cloud", settings.cloud_port);
   text += "[routing]\nprimary = " + toml_string(settings.primary) + "\n";

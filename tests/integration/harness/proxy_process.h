@@ -18,6 +18,11 @@ struct ProxyUser {
   std::string password;
 };
 
+/// The [limits] a test sets; unset ones keep pgdual's defaults.
+struct ProxyLimits {
+  std::optional<unsigned> max_client_connections;
+};
+
 /// What goes into the pgdual config file the harness writes.
 struct ProxySettings {
   std::uint16_t onprem_port = 0;
@@ -25,6 +30,7 @@ struct ProxySettings {
   std::string primary = "onprem";
   std::vector<ProxyUser> users;
   std::string log_level = "debug";
+  ProxyLimits limits;
 };
 
 /// A running `pgdual serve`, configured for two local backends, listening on a free port of

@@ -72,6 +72,7 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.server.shutdown_grace == defaults.server.shutdown_grace);
   CHECK(config.listen.address == defaults.listen.address);
   CHECK(config.listen.port == defaults.listen.port);
+  CHECK(config.limits.max_client_connections == defaults.limits.max_client_connections);
   CHECK(config.limits.max_message_bytes == defaults.limits.max_message_bytes);
   CHECK(config.limits.startup_timeout == defaults.limits.startup_timeout);
   CHECK(config.log.level == defaults.log.level);
@@ -136,6 +137,7 @@ shutdown_grace_ms = 2500
 address = "::1"
 port = 7432
 [limits]
+max_client_connections = 20
 max_message_bytes = 65536
 startup_timeout_ms = 3000
 [log]
@@ -165,6 +167,7 @@ password = "two"
   CHECK(config->server.shutdown_grace == std::chrono::milliseconds{2500});
   CHECK(config->listen.address == "::1");
   CHECK(config->listen.port == 7432);
+  CHECK(config->limits.max_client_connections == 20);
   CHECK(config->limits.max_message_bytes == 65536);
   CHECK(config->limits.startup_timeout == std::chrono::milliseconds{3000});
   CHECK(config->log.level == "debug");
@@ -218,6 +221,8 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
           "must be 0..3600000, got 3600001"),
       row("[listen]\nport = 0\n", "listen.port", 8, "must be 1..65535, got 0"),
       row("[listen]\nport = 65536\n", "listen.port", 8, "must be 1..65535, got 65536"),
+      row("[limits]\nmax_client_connections = 0\n", "limits.max_client_connections", 26,
+          "must be 1..100000, got 0"),
       row("[limits]\nmax_message_bytes = 1023\n", "limits.max_message_bytes", 21,
           "must be 1024..1073741823, got 1023"),
       row("[limits]\nmax_message_bytes = 1073741824\n", "limits.max_message_bytes", 21,
