@@ -75,7 +75,10 @@ Awaitable<void> Server::accept_loop() {
       co_await pause.async_wait(use_awaitable);
       continue;
     }
-    socket.set_option(tcp::no_delay{true});
+    // A client that has already reset the connection fails here; its session
+    // then ends at its first read. Nothing thrown may escape this loop.
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay{true}, ignored);
     const auto id = next_session_id_++;
     asio::co_spawn(worker, serve(std::move(socket), id), [log = log_, id](std::exception_ptr failure) {
       if (!failure) return;
