@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds pgdual with warnings as errors and runs every test: unit tests first, then the
-# integration tests against real PostgreSQL servers. Exits non-zero if anything fails.
+# integration tests against real PostgreSQL servers, then the protocol fuzzers (clang,
+# libFuzzer) for 60 seconds each. Exits non-zero if anything fails.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,4 +14,10 @@ cmake --build "$build" -j2
 status=0
 ctest --test-dir "$build" -L unit --output-on-failure || status=1
 ctest --test-dir "$build" -L integration --output-on-failure || status=1
+
+fuzz_build="$root/build-fuzz"
+cmake -S "$root" -B "$fuzz_build" -DCMAKE_CXX_COMPILER=clang++ -DPGDUAL_WERROR=ON \
+  -DPGDUAL_BUILD_FUZZERS=ON -DPGDUAL_BUILD_TESTS=OFF
+cmake --build "$fuzz_build" --target pgdual_fuzzers -j2
+"$root/tests/fuzz/run_fuzzers.sh" "$fuzz_build" 60 || status=1
 exit "$status"

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpora from the captured sessions in tests/data/wire.
+
+Usage: make_corpus.py WIRE_DIR OUT_DIR
+
+OUT_DIR gets one directory per fuzz target, each file one seed named by its
+SHA-1 (so a message seen in several sessions is written once):
+
+  startup/           the StartupMessage that opens each *.frontend.hex, plus
+                     SSLRequest, GSSENCRequest and CancelRequest, which no
+                     capture contains (sessions were recorded without TLS)
+  backend_message/   tag byte + body of every message in *.backend.hex
+  frontend_message/  tag byte + body of every tagged message in *.frontend.hex
+  frame/             a split-seed byte + runs of consecutive tagged messages
+
+Seeds stay under MAX_SEED bytes: libFuzzer sizes its inputs after the largest
+seed, and long CopyData runs would only slow it down. For the same reason each
+tag keeps at most MAX_PER_TAG seeds: pgbench_init alone holds thousands of
+CopyData rows that all exercise the same code.
+"""
+
+import hashlib
+import pathlib
+import struct
+import sys
+
+MAX_SEED = 4096
+MAX_PER_TAG = 32
+
+EXTRA_STARTUP_PACKETS = [
+    struct.pack(">ii", 8, 80877103),  # SSLRequest: 1234 << 16 | 5679
+    struct.pack(">ii", 8, 80877104),  # GSSENCRequest: 1234 << 16 | 5680
+    struct.pack(">iiii", 16, 80877102, 13997, 0x3C1A2B4D),  # CancelRequest: 1234 << 16 | 5678
+]
+
+
+def read_messages(path):
+    """The messages of one .hex file: one per line, '#' lines are comments."""
+    messages = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            messages.append(bytes.fromhex(line))
+    return messages
+
+
+def tag_and_body(message):
+    """A tagged message without its length field: the message fuzzers' input."""
+    return message[:1] + message[5:]
+
+
+def few_per_tag(messages):
+    """The first MAX_PER_TAG distinct messages of each tag."""
+    kept, per_tag = {}, {}
+    for message in messages:
+        tag = message[:1]
+        if message not in kept and per_tag.get(tag, 0) < MAX_PER_TAG:
+            kept[message] = None
+            per_tag[tag] = per_tag.get(tag, 0) + 1
+    return list(kept)
+
+
+def frame_runs(messages):
+    """Consecutive messages joined into streams of at most MAX_SEED bytes."""
+    run = b""
+    for message in messages:
+        if run and len(run) + len(message) > MAX_SEED:
+            yield run
+            run = b""
+        if len(message) < MAX_SEED:
+            run += message
+    if run:
+        yield run
+
+
+def write_seeds(directory, seeds):
+    directory.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        if 0 < len(seed) <= MAX_SEED:
+            (directory / hashlib.sha1(seed).hexdigest()).write_bytes(seed)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    wire_dir, out_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    startup, backend, frontend, frames = list(EXTRA_STARTUP_PACKETS), [], [], []
+    for path in sorted(wire_dir.glob("*.hex")):
+        messages = read_messages(path)
+        if path.name.endswith(".frontend.hex"):
+            startup.append(messages[0])
+            messages = messages[1:]
+            frontend += [tag_and_body(m) for m in messages]
+        else:
+            backend += [tag_and_body(m) for m in messages]
+        # The split seed varies per run so the seeds start from different splits.
+        frames += [bytes([i % 256]) + run for i, run in enumerate(frame_runs(messages))]
+    if not startup or not backend or not frontend:
+        sys.exit(f"no captured sessions in {wire_dir}")
+    write_seeds(out_dir / "startup", startup)
+    write_seeds(out_dir / "backend_message", few_per_tag(backend))
+    write_seeds(out_dir / "frontend_message", few_per_tag(frontend))
+    write_seeds(out_dir / "frame", frames)
+
+
+if __name__ == "__main__":
+    main()
