@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
-# Builds pgdual with warnings as errors and runs every test: unit tests first, then the
-# integration tests against real PostgreSQL servers, then the protocol fuzzers (clang,
-# libFuzzer) for 60 seconds each. Exits non-zero if anything fails.
+# Builds pgdual with warnings as errors and runs every test: unit tests, then the protocol
+# fuzzers (clang, libFuzzer) for 60 seconds each, then the integration tests against real
+# PostgreSQL servers. Exits non-zero if anything fails.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build"
+fuzz_build="$root/build-fuzz"
 
 "$root/scripts/install-deps.sh"
 cmake -S "$root" -B "$build" -DPGDUAL_WERROR=ON
 cmake --build "$build" -j2
-
-status=0
-ctest --test-dir "$build" -L unit --output-on-failure || status=1
-ctest --test-dir "$build" -L integration --output-on-failure || status=1
-
-fuzz_build="$root/build-fuzz"
 cmake -S "$root" -B "$fuzz_build" -DCMAKE_CXX_COMPILER=clang++ -DPGDUAL_WERROR=ON \
   -DPGDUAL_BUILD_FUZZERS=ON -DPGDUAL_BUILD_TESTS=OFF
 cmake --build "$fuzz_build" --target pgdual_fuzzers -j2
+
+status=0
+ctest --test-dir "$build" -L unit --output-on-failure || status=1
 "$root/tests/fuzz/run_fuzzers.sh" "$fuzz_build" 60 || status=1
+ctest --test-dir "$build" -L integration --output-on-failure || status=1
 exit "$status"
