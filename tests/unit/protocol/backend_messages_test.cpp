@@ -9,29 +9,14 @@
 
 using namespace pgdual::protocol;
 using pgdual::protocol::test::bytes_from_hex;
+using pgdual::protocol::test::MessageRow;
+using pgdual::protocol::test::RejectedMessageRow;
 using pgdual::protocol::test::encoded;
 using pgdual::protocol::test::framed;
 using pgdual::protocol::test::to_hex;
 
-namespace {
-
-struct Row {
-  const char* name;
-  char tag;
-  const char* body;
-};
-
-struct FailRow {
-  const char* name;
-  char tag;
-  const char* body;
-  CodecError error;
-};
-
-}  // namespace
-
 TEST_CASE("Every backend message decodes by its tag and encodes back to the same bytes", "[unit][protocol]") {
-  const auto row = GENERATE(values<Row>({
+  const auto row = GENERATE(values<MessageRow>({
       {"AuthenticationOk", 'R', "00000000"},
       {"ParameterStatus", 'S', "'client_encoding' 00 'UTF8' 00"},
       {"BackendKeyData", 'K', "00001f40 7b2d4c11"},
@@ -72,7 +57,7 @@ TEST_CASE("Every backend message decodes by its tag and encodes back to the same
 }
 
 TEST_CASE("Backend decoders reject malformed bodies", "[unit][protocol]") {
-  const auto row = GENERATE(values<FailRow>({
+  const auto row = GENERATE(values<RejectedMessageRow>({
       {"ParameterStatus without its value", 'S', "'TimeZone' 00", CodecError::missing_terminator},
       {"ParameterStatus with trailing bytes", 'S', "'a' 00 'b' 00 00", CodecError::trailing_bytes},
       {"BackendKeyData, short", 'K', "00001f40 7b2d", CodecError::truncated},

@@ -8,29 +8,14 @@
 
 using namespace pgdual::protocol;
 using pgdual::protocol::test::bytes_from_hex;
+using pgdual::protocol::test::MessageRow;
+using pgdual::protocol::test::RejectedMessageRow;
 using pgdual::protocol::test::encoded;
 using pgdual::protocol::test::framed;
 using pgdual::protocol::test::to_hex;
 
-namespace {
-
-struct Row {
-  const char* name;
-  char tag;
-  const char* body;
-};
-
-struct FailRow {
-  const char* name;
-  char tag;
-  const char* body;
-  CodecError error;
-};
-
-}  // namespace
-
 TEST_CASE("Every frontend message decodes by its tag and encodes back to the same bytes", "[unit][protocol]") {
-  const auto row = GENERATE(values<Row>({
+  const auto row = GENERATE(values<MessageRow>({
       {"Query", 'Q', "'SELECT 1; SELECT 2' 00"},
       {"Query, empty", 'Q', "00"},
       {"Parse, unnamed", 'P', "00 'SELECT $1, $2' 00 0002 00000017 00000019"},
@@ -59,7 +44,7 @@ TEST_CASE("Every frontend message decodes by its tag and encodes back to the sam
 }
 
 TEST_CASE("Frontend decoders reject malformed bodies", "[unit][protocol]") {
-  const auto row = GENERATE(values<FailRow>({
+  const auto row = GENERATE(values<RejectedMessageRow>({
       {"Query without terminator", 'Q', "'SELECT 1'", CodecError::missing_terminator},
       {"Query with trailing bytes", 'Q', "'SELECT 1' 00 00", CodecError::trailing_bytes},
       {"Query, empty body", 'Q', "", CodecError::missing_terminator},

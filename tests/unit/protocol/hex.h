@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "protocol/bytes.h"
+#include "protocol/codec_error.h"
 #include "protocol/writer.h"
 
 namespace pgdual::protocol::test {
@@ -81,6 +82,21 @@ inline std::vector<std::byte> framed(char tag, Bytes body) {
   writer.finish();
   return out;
 }
+
+/// A row of a decode-and-round-trip table: a message body by its tag.
+struct MessageRow {
+  const char* name;
+  char tag;
+  const char* body;  ///< as bytes_from_hex reads it
+};
+
+/// A row of a rejection table: a malformed body and the error it must give.
+struct RejectedMessageRow {
+  const char* name;
+  char tag;
+  const char* body;
+  CodecError error;
+};
 
 }  // namespace pgdual::protocol::test
 
