@@ -19,7 +19,7 @@ std::optional<ConflictKind> compare_errors(const Outcome& primary, const Outcome
     return ConflictKind::different_errors;
   }
   if (primary.error) return ConflictKind::error_primary_only;
-  if (mirror.error) return ConflictKind::error_mirror_only;
+  if (mirror.error) return ConflictKind::mirror_error;
   return std::nullopt;
 }
 
@@ -57,7 +57,7 @@ std::string_view to_string(ConflictKind kind) noexcept {
     case ConflictKind::primary_unavailable: return "primary_unavailable";
     case ConflictKind::mirror_unavailable: return "mirror_unavailable";
     case ConflictKind::mirror_timeout: return "mirror_timeout";
-    case ConflictKind::error_mirror_only: return "error_mirror_only";
+    case ConflictKind::mirror_error: return "mirror_error";
     case ConflictKind::error_primary_only: return "error_primary_only";
     case ConflictKind::different_errors: return "different_errors";
     case ConflictKind::row_count: return "row_count";

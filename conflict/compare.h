@@ -19,7 +19,7 @@ enum class ConflictKind {
   /// The mirror did not answer within the mirror timeout; it may still apply the unit.
   mirror_timeout,
   /// The primary succeeded and the mirror reported an error: the mirror lacks the write.
-  error_mirror_only,
+  mirror_error,
   /// The primary reported an error and the mirror did not. The client saw the
   /// error; the mirror's copy must not commit.
   error_primary_only,
@@ -46,7 +46,7 @@ enum class ConflictKind {
 /// Every kind, in declaration order (for metrics and reports that list them all).
 inline constexpr std::array kAllConflictKinds = {
     ConflictKind::primary_unavailable, ConflictKind::mirror_unavailable,  ConflictKind::mirror_timeout,
-    ConflictKind::error_mirror_only,   ConflictKind::error_primary_only,  ConflictKind::different_errors,
+    ConflictKind::mirror_error,   ConflictKind::error_primary_only,  ConflictKind::different_errors,
     ConflictKind::row_count,           ConflictKind::returning_differs,   ConflictKind::transaction_status_differs,
     ConflictKind::unclassified,        ConflictKind::nondeterministic};
 

@@ -95,6 +95,15 @@ void write_error(std::string& out, const BackendError& error) {
   writer.close();
 }
 
+void write_strings(std::string& out, const std::vector<std::string>& strings) {
+  out.push_back('[');
+  for (std::size_t i = 0; i < strings.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    json::append_string(out, strings[i]);
+  }
+  out.push_back(']');
+}
+
 void write_outcome(std::string& out, const Outcome& outcome) {
   ObjectWriter writer{out};
   writer.string("reachability", name_of(kReachabilityNames, outcome.reachability));
@@ -139,14 +148,9 @@ void write_body(ObjectWriter& writer, const ConflictRecord& record) {
     statement.string("normalized", record.statement_normalized);
     statement.close();
   }
-  auto& tables = writer.nested("tables");
-  tables.push_back('[');
-  for (std::size_t i = 0; i < record.tables.size(); ++i) {
-    if (i > 0) tables.push_back(',');
-    json::append_string(tables, record.tables[i]);
-  }
-  tables.push_back(']');
+  write_strings(writer.nested("tables"), record.tables);
   writer.string("kind", to_string(record.kind));
+  write_strings(writer.nested("nondeterministic"), record.nondeterministic);
   write_outcome(writer.nested("primary"), record.primary);
   write_outcome(writer.nested("mirror"), record.mirror);
   writer.string("resolution", name_of(kResolutionNames, record.resolution));
@@ -243,12 +247,12 @@ Outcome read_outcome(ObjectReader& parent, std::string_view key) {
   return outcome;
 }
 
-std::vector<std::string> read_tables(ObjectReader& reader) {
-  std::vector<std::string> tables;
-  const auto* array = reader.array("tables");
-  if (array == nullptr) return tables;
-  for (const auto& table : *array) tables.push_back(reader.typed<std::string>(&table));
-  return tables;
+std::vector<std::string> read_strings(ObjectReader& reader, std::string_view name) {
+  std::vector<std::string> strings;
+  const auto* array = reader.array(name);
+  if (array == nullptr) return strings;
+  for (const auto& element : *array) strings.push_back(reader.typed<std::string>(&element));
+  return strings;
 }
 
 void read_body(ObjectReader& reader, ConflictRecord& record) {
@@ -261,10 +265,11 @@ void read_body(ObjectReader& reader, ConflictRecord& record) {
   record.statement_fingerprint = statement.string("fingerprint");
   record.statement_normalized = statement.string("normalized");
   if (!session.ok() || !statement.ok()) reader.fail();
-  record.tables = read_tables(reader);
+  record.tables = read_strings(reader, "tables");
   const auto kind = conflict_kind_from_string(reader.string("kind"));
   if (!kind) reader.fail();
   record.kind = kind.value_or(ConflictKind::unclassified);
+  record.nondeterministic = read_strings(reader, "nondeterministic");
   record.primary = read_outcome(reader, "primary");
   record.mirror = read_outcome(reader, "mirror");
   reader.name("resolution", kResolutionNames, record.resolution);

@@ -41,6 +41,10 @@ struct ConflictRecord {
   std::string statement_normalized;   ///< libpg_query's normalized text
   std::vector<std::string> tables;    ///< tables the unit wrote, schema-qualified
   ConflictKind kind = ConflictKind::unclassified;
+  /// For kind nondeterministic: the values pgdual could not pin ("random",
+  /// "nextval", "clock_timestamp"...), as Classification::nondeterministic
+  /// names them; empty otherwise.
+  std::vector<std::string> nondeterministic;
   Outcome primary;
   Outcome mirror;
   Resolution resolution = Resolution::open;

@@ -100,6 +100,14 @@ class OutcomeBuilder {
   [[nodiscard]] Expected<void> add(char tag, protocol::Bytes body);
   [[nodiscard]] Expected<void> add(const protocol::Frame& frame) { return add(frame.tag, frame.body); }
 
+  /// Takes part of a DataRow body, for a relay that streams rows instead of
+  /// holding them: the parts of one row, passed in order with `first_part` set
+  /// on the first, digest exactly as add() of the whole body does.
+  void add_row_part(protocol::Bytes part, bool first_part) {
+    rows_.update(part);
+    if (first_part) ++outcome_.rows_returned;
+  }
+
   /// Records that the answer is incomplete: the backend could not be reached,
   /// the connection broke, or the mirror timeout expired. What arrived before
   /// is kept.

@@ -30,11 +30,20 @@ class FrameScanner {
   ///         scanner is then out of sync and must not be fed again
   template <class OnHeader>
   std::optional<CodecError> scan(Bytes chunk, OnHeader&& on_header) {
+    return scan(chunk, on_header, [](Bytes) {});
+  }
+
+  /// As scan() above, and also calls `on_body(Bytes part)` with the body bytes
+  /// of the message whose header came last, piece by piece as they arrive: for
+  /// a relay that inspects a few messages without ever holding a whole one.
+  template <class OnHeader, class OnBody>
+  std::optional<CodecError> scan(Bytes chunk, OnHeader&& on_header, OnBody&& on_body) {
     while (!chunk.empty()) {
       if (body_remaining_ > 0) {
-        const auto skipped = std::min<std::size_t>(body_remaining_, chunk.size());
-        body_remaining_ -= skipped;
-        chunk = chunk.subspan(skipped);
+        const auto taken = std::min<std::size_t>(body_remaining_, chunk.size());
+        body_remaining_ -= taken;
+        on_body(chunk.first(taken));
+        chunk = chunk.subspan(taken);
         continue;
       }
       const auto taken = std::min(kFrameHeaderSize - header_filled_, chunk.size());

@@ -77,6 +77,10 @@ class RequestTracker {
   /// protocol goes. Whether a transaction is open is ReadyForQuery's to say.
   [[nodiscard]] bool idle() const noexcept;
 
+  /// The backend is in COPY FROM STDIN and waits for the frontend's data,
+  /// up to its CopyDone or CopyFail.
+  [[nodiscard]] bool awaiting_copy_data() const noexcept { return frontend_in_copy_; }
+
   /// Query, Sync and FunctionCall messages not yet answered by ReadyForQuery.
   [[nodiscard]] std::size_t pending_syncs() const noexcept { return pending_syncs_; }
 

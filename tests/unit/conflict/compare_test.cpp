@@ -56,7 +56,7 @@ TEST_CASE("compare names the first way two answers to one write unit differ", "[
        row_count},
       {"an UPDATE matched more rows on the mirror", Answer{}.complete("UPDATE 1").ready('I'),
        Answer{}.complete("UPDATE 3").ready('I'), row_count},
-      {"the mirror hit a unique violation the primary did not", inserted(1), failed("23505"), error_mirror_only},
+      {"the mirror hit a unique violation the primary did not", inserted(1), failed("23505"), mirror_error},
       {"the primary failed a check constraint the mirror let through", failed("23514"), inserted(1),
        error_primary_only},
       {"both hit the same unique violation", failed("23505"), failed("23505"), std::nullopt},
@@ -106,8 +106,8 @@ TEST_CASE("Every conflict kind has a distinct snake_case name that reads back", 
     names.insert(name);
   }
   CHECK(names.size() == kAllConflictKinds.size());
-  CHECK(to_string(ConflictKind::error_mirror_only) == "error_mirror_only");
-  CHECK_FALSE(conflict_kind_from_string("mirror_error"));
+  CHECK(to_string(ConflictKind::mirror_error) == "mirror_error");
+  CHECK_FALSE(conflict_kind_from_string("mirror_errors"));
 }
 
 TEST_CASE("classify_sqlstate says what an error does to the connection and transaction", "[unit][conflict]") {

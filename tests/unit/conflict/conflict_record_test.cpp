@@ -25,7 +25,8 @@ ConflictRecord sample(int number) {
   record.statement_fingerprint = "5e1f2a3b4c5d6e7f";
   record.statement_normalized = "INSERT INTO patients (mrn, name) VALUES ($1, $2) RETURNING id";
   record.tables = {"public.patients", "public.audit"};
-  record.kind = ConflictKind::error_mirror_only;
+  record.kind = ConflictKind::mirror_error;
+  record.nondeterministic = {"nextval", "random"};
   record.primary = Answer{}.row({"41"}).complete("INSERT 0 1").ready('I').outcome();
   record.mirror = Answer{}
                       .error("23505", "duplicate key value violates unique constraint \"patients_mrn_key\"",
@@ -86,7 +87,7 @@ TEST_CASE("The line format is stable", "[unit][conflict]") {
         R"("time":"2024-05-01T12:00:00Z","idempotency_key":"a1:7","session":{"user":"app",)"
         R"("application_name":"psql","client_address":"127.0.0.1:5000"},"statement":{"fingerprint":"ab12",)"
         R"("normalized":"DELETE FROM t WHERE id = $1"},"tables":["public.t"],"kind":"row_count",)"
-        R"("primary":{"reachability":"reached","command_tag":"DELETE 1","row_count":1,"command_count":1,)"
+        R"("nondeterministic":[],"primary":{"reachability":"reached","command_tag":"DELETE 1","row_count":1,"command_count":1,)"
         R"("tags_digest":"d040fef5465d2b93903bd24da3a3498daf59dfe68ba224f0c0059300ea528e86","rows_returned":0,)"
         R"("rows_digest":"d2d8595698bd57908e324da64519732cb7bfe4c3edaedac839a2e8a876941757","error":null,)"
         R"("transaction_status":"idle"},"mirror":{"reachability":"reached","command_tag":"DELETE 0",)"
@@ -94,7 +95,7 @@ TEST_CASE("The line format is stable", "[unit][conflict]") {
         R"("tags_digest":"f65e5023961ccd79eeb92e110e649b28121de7f4fe7df46b9649ddefd3c1fafd",)"
         R"("rows_returned":0,"rows_digest":"d2d8595698bd57908e324da64519732cb7bfe4c3edaedac839a2e8a876941757",)"
         R"("error":null,"transaction_status":"idle"},"resolution":"open",)"
-        R"("hash":"436ffdc2d9a793fb9b6fa740a0d71b2603eb05813329a8bdbf56584c54e4068a"})");
+        R"("hash":"2b3f6e57df065e1766b19b9164fed2ae1bddaa24dd0da0593cda5935ee6fb322"})");
 }
 
 TEST_CASE("A record reads back exactly as it was written", "[unit][conflict]") {
@@ -137,7 +138,7 @@ TEST_CASE("parse_json_line tells torn lines, other versions and other objects ap
   other_version.replace(other_version.find("\"v\":1"), 5, "\"v\":2");
   CHECK(parse_json_line(other_version).error() == ConflictError::unsupported_version);
   auto unknown_kind = line;
-  unknown_kind.replace(unknown_kind.find("error_mirror_only"), 17, "error_mirror_once");
+  unknown_kind.replace(unknown_kind.find("mirror_error"), 12, "mirror_errors");
   CHECK(parse_json_line(unknown_kind).error() == ConflictError::invalid_record);
   CHECK(parse_json_line(R"({"prev":"x","v":1,"hash":"y"})").error() == ConflictError::invalid_record);
   CHECK(parse_json_line("[]").error() == ConflictError::invalid_record);
