@@ -1,5 +1,6 @@
-// Step 3 of parse_config: copy validated values into ProxyConfig and resolve passwords. The
-// narrowing casts below are safe because validate() has checked every range.
+// Step 3 of parse_config: copy validated values into ProxyConfig and read the secrets the file
+// only points at (passwords, the rows-digest key). The narrowing casts below are safe because
+// validate() has checked every range.
 
 #include <chrono>
 #include <concepts>
@@ -9,6 +10,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/document.h"
 #include "config/read_file.h"
@@ -22,8 +24,9 @@ void assign(const toml::table& doc, std::string_view path, T& out) {
   if (const auto value = doc.at_path(path).value<std::int64_t>()) out = static_cast<T>(*value);
 }
 
-void assign(const toml::table& doc, std::string_view path, std::chrono::milliseconds& out) {
-  if (const auto value = doc.at_path(path).value<std::int64_t>()) out = std::chrono::milliseconds{*value};
+template <class Rep, class Period>
+void assign(const toml::table& doc, std::string_view path, std::chrono::duration<Rep, Period>& out) {
+  if (const auto value = doc.at_path(path).value<std::int64_t>()) out = std::chrono::duration<Rep, Period>{*value};
 }
 
 void assign(const toml::table& doc, std::string_view path, double& out) {
@@ -32,6 +35,17 @@ void assign(const toml::table& doc, std::string_view path, double& out) {
 
 void assign(const toml::table& doc, std::string_view path, std::string& out) {
   if (const auto value = doc.at_path(path).value<std::string>()) out = *value;
+}
+
+void assign(const toml::table& doc, std::string_view path, std::filesystem::path& out) {
+  if (const auto value = doc.at_path(path).value<std::string>()) out = *value;
+}
+
+void assign(const toml::table& doc, std::string_view path, std::vector<std::string>& out) {
+  const auto* array = doc.at_path(path).as_array();
+  if (array == nullptr) return;
+  out.clear();
+  for (const auto& element : *array) out.push_back(element.as_string()->get());
 }
 
 void assign_backend(const toml::table& doc, BackendConfig& backend) {
@@ -59,8 +73,9 @@ Expected<std::string, ConfigError> password_from_env(const toml::node& node, con
   return std::string(value);
 }
 
-// A password file holds one line, so the newline editors add at its end is not part of the secret.
-Expected<std::string, ConfigError> password_from_file(const toml::node& node, const std::string& key) {
+// Secret files are mostly written by editors or echo, so one line ending at the end is not part of
+// the secret.
+Expected<std::string, ConfigError> read_secret_file(const toml::node& node, const std::string& key) {
   const std::string& path = node.as_string()->get();
   auto content = read_file(path);
   if (!content) {
@@ -75,8 +90,46 @@ Expected<std::string, ConfigError> password_from_file(const toml::node& node, co
   std::string& secret = content->bytes;
   if (secret.ends_with('\n')) secret.pop_back();
   if (secret.ends_with('\r')) secret.pop_back();
-  if (secret.empty()) return unexpected(error_at(node.source(), key, "\"" + path + "\" is empty"));
   return std::move(secret);
+}
+
+Expected<std::string, ConfigError> password_from_file(const toml::node& node, const std::string& key) {
+  auto password = read_secret_file(node, key);
+  if (password && password->empty()) {
+    return unexpected(error_at(node.source(), key, "\"" + node.as_string()->get() + "\" is empty"));
+  }
+  return password;
+}
+
+// conflict::kMinRowsDigestKeyBytes, which OutcomeBuilder enforces; config/ does not depend on conflict/.
+constexpr std::size_t kMinRowsDigestKeyBytes = 32;
+
+Expected<std::string, ConfigError> rows_digest_key_from_file(const toml::node& node) {
+  const std::string key = "conflicts.rows_digest_key_file";
+  auto digest_key = read_secret_file(node, key);
+  if (digest_key && digest_key->size() < kMinRowsDigestKeyBytes) {
+    return unexpected(error_at(node.source(), key,
+                               "\"" + node.as_string()->get() + "\" holds " + std::to_string(digest_key->size()) +
+                                   " bytes; a rows digest key needs at least " +
+                                   std::to_string(kMinRowsDigestKeyBytes) + " (openssl rand -hex 32 makes one)"));
+  }
+  return digest_key;
+}
+
+Expected<void, ConfigError> assign_conflicts(const toml::table& doc, ConflictsConfig& conflicts) {
+  assign(doc, "conflicts.log_path", conflicts.log_path);
+  if (const auto sync = doc.at_path("conflicts.sync").value<std::string>()) {
+    conflicts.sync = *sync == "every_append" ? ConflictSync::every_append : ConflictSync::group;
+  }
+  assign(doc, "conflicts.group_commit_ms", conflicts.group_commit);
+  assign(doc, "conflicts.rotate_bytes", conflicts.rotate_bytes);
+  assign(doc, "conflicts.keep_rotated", conflicts.keep_rotated);
+  const auto* key_file = doc.at_path("conflicts.rows_digest_key_file").node();
+  if (key_file == nullptr) return {};
+  auto digest_key = rows_digest_key_from_file(*key_file);
+  if (!digest_key) return unexpected(std::move(digest_key.error()));
+  conflicts.rows_digest_key = std::move(*digest_key);
+  return {};
 }
 
 // validate() guarantees exactly one of the three keys is present.
@@ -105,6 +158,15 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "routing.read_percent", config.read_percent);
   assign_backend(doc, config.onprem);
   assign_backend(doc, config.cloud);
+  assign(doc, "mirror.timeout_ms", config.mirror.timeout);
+  assign(doc, "mirror.reconnect_min_ms", config.mirror.reconnect_min);
+  assign(doc, "mirror.reconnect_max_ms", config.mirror.reconnect_max);
+  if (auto conflicts = assign_conflicts(doc, config.conflicts); !conflicts) {
+    return unexpected(std::move(conflicts.error()));
+  }
+  assign(doc, "ledger.retention_hours", config.ledger.retention);
+  assign(doc, "ledger.prune_interval_ms", config.ledger.prune_interval);
+  assign(doc, "sql.read_only_functions", config.sql.read_only_functions);
 
   const auto& users = *doc["users"].as_array();
   for (std::size_t i = 0; i < users.size(); ++i) {

@@ -1,6 +1,7 @@
 #pragma once
 
-// Private to config/: reads the configuration file and password files.
+// Private to config/: reads the configuration file and the secret files it names (passwords, the
+// rows-digest key).
 
 #include <filesystem>
 #include <string>

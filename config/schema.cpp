@@ -11,7 +11,7 @@
 namespace pgdual::config {
 namespace {
 
-enum class Kind { table, table_array, integer, number, string };
+enum class Kind { table, table_array, integer, number, string, string_array };
 
 struct KeySpec {
   std::string_view path;  ///< dotted; "users[]" stands for every [[users]] entry
@@ -36,6 +36,22 @@ constexpr KeySpec kSchema[] = {
     {"routing", Kind::table},
     {"routing.primary", Kind::string},
     {"routing.read_percent", Kind::number},
+    {"mirror", Kind::table},
+    {"mirror.timeout_ms", Kind::integer},
+    {"mirror.reconnect_min_ms", Kind::integer},
+    {"mirror.reconnect_max_ms", Kind::integer},
+    {"conflicts", Kind::table},
+    {"conflicts.log_path", Kind::string},
+    {"conflicts.sync", Kind::string},
+    {"conflicts.group_commit_ms", Kind::integer},
+    {"conflicts.rotate_bytes", Kind::integer},
+    {"conflicts.keep_rotated", Kind::integer},
+    {"conflicts.rows_digest_key_file", Kind::string},
+    {"ledger", Kind::table},
+    {"ledger.retention_hours", Kind::integer},
+    {"ledger.prune_interval_ms", Kind::integer},
+    {"sql", Kind::table},
+    {"sql.read_only_functions", Kind::string_array},
     {"backends", Kind::table, "missing; add the tables [backends.onprem] and [backends.cloud]"},
     {"backends.onprem", Kind::table, "missing; add a [backends.onprem] table"},
     {"backends.onprem.host", Kind::string},
@@ -78,6 +94,7 @@ std::string_view expected_text(Kind kind) {
     case Kind::integer: return "an integer";
     case Kind::number: return "a number";
     case Kind::string: return "a string";
+    case Kind::string_array: return "an array of strings";
   }
   return "a value";
 }
@@ -105,6 +122,7 @@ bool has_kind(const toml::node& node, Kind kind) {
     case Kind::integer: return node.is_integer();
     case Kind::number: return node.is_integer() || node.is_floating_point();
     case Kind::string: return node.is_string();
+    case Kind::string_array: return node.is_array();  // each element is checked on its own
   }
   return false;
 }
@@ -141,18 +159,37 @@ std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(const 
 Expected<void, ConfigError> check_table(const toml::table& table, std::string_view schema_path,
                                         const std::string& shown);
 
+std::string element_shown(const std::string& array_shown, std::size_t index) {
+  return array_shown + "[" + std::to_string(index) + "]";
+}
+
+Expected<void, ConfigError> check_table_array(const toml::array& array, std::string_view schema_path,
+                                              const std::string& shown) {
+  const std::string entry_schema = std::string(schema_path) + "[]";
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    const auto* entry = array[i].as_table();
+    if (entry == nullptr) return unexpected(wrong_type(array[i], element_shown(shown, i), Kind::table));
+    if (auto checked = check_table(*entry, entry_schema, element_shown(shown, i)); !checked) return checked;
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_string_array(const toml::array& array, const std::string& shown) {
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    if (!array[i].is_string()) return unexpected(wrong_type(array[i], element_shown(shown, i), Kind::string));
+  }
+  return {};
+}
+
 Expected<void, ConfigError> check_value(const toml::node& node, const KeySpec& spec, const std::string& shown) {
   if (!has_kind(node, spec.kind)) return unexpected(wrong_type(node, shown, spec.kind));
-  if (spec.kind == Kind::table) return check_table(*node.as_table(), spec.path, shown);
-  if (spec.kind != Kind::table_array) return {};
-
-  const std::string entry_schema = std::string(spec.path) + "[]";
-  const auto& array = *node.as_array();
-  for (std::size_t i = 0; i < array.size(); ++i) {
-    const std::string entry_shown = shown + "[" + std::to_string(i) + "]";
-    const auto* entry = array[i].as_table();
-    if (entry == nullptr) return unexpected(wrong_type(array[i], entry_shown, Kind::table));
-    if (auto checked = check_table(*entry, entry_schema, entry_shown); !checked) return checked;
+  switch (spec.kind) {
+    case Kind::table: return check_table(*node.as_table(), spec.path, shown);
+    case Kind::table_array: return check_table_array(*node.as_array(), spec.path, shown);
+    case Kind::string_array: return check_string_array(*node.as_array(), shown);
+    case Kind::integer:
+    case Kind::number:
+    case Kind::string: break;
   }
   return {};
 }

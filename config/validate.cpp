@@ -36,12 +36,24 @@ constexpr Range kRanges[] = {
     {"backends.onprem.connect_timeout_ms", 1, 600'000},
     {"backends.cloud.port", 1, 65535},
     {"backends.cloud.connect_timeout_ms", 1, 600'000},
+    {"mirror.timeout_ms", 1, 3'600'000},
+    {"mirror.reconnect_min_ms", 1, 600'000},
+    {"mirror.reconnect_max_ms", 1, 3'600'000},
+    {"conflicts.group_commit_ms", 1, 1000},
+    {"conflicts.keep_rotated", 1, 10'000},
+    {"ledger.retention_hours", 1, 87'600},  // ten years
+    {"ledger.prune_interval_ms", 1000, 86'400'000},
 };
+
+// 0 turns rotation off; a limit under 4 KiB would start a new file every few records.
+constexpr std::int64_t kMinRotateBytes = 4096;
+constexpr std::int64_t kMaxRotateBytes = 1'099'511'627'776;  // 1 TiB
 
 constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug", "info", "warn",
                                                         "error", "critical", "off"};
 constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
 constexpr std::array<std::string_view, 2> kBackendNames = {"onprem", "cloud"};
+constexpr std::array<std::string_view, 2> kConflictSyncs = {"group", "every_append"};
 
 struct Choice {
   std::string_view path;
@@ -52,7 +64,11 @@ constexpr Choice kChoices[] = {
     {"log.level", kLogLevels},
     {"log.format", kLogFormats},
     {"routing.primary", kBackendNames},
+    {"conflicts.sync", kConflictSyncs},
 };
+
+constexpr std::string_view kNonEmptyStrings[] = {"backends.onprem.host", "backends.cloud.host",
+                                                 "conflicts.log_path", "conflicts.rows_digest_key_file"};
 
 constexpr std::string_view kUserKeys[] = {"password", "password_env", "password_file"};
 
@@ -77,6 +93,16 @@ Expected<void, ConfigError> check_range(const toml::table& doc, const Range& ran
   std::ostringstream message;
   message << "must be " << range.min << ".." << range.max << ", got " << got.str();
   return unexpected(error_at(node->source(), std::string(range.path), message.str()));
+}
+
+Expected<void, ConfigError> check_rotate_bytes(const toml::table& doc) {
+  const auto* node = doc.at_path("conflicts.rotate_bytes").node();
+  if (node == nullptr) return {};
+  const std::int64_t value = node->as_integer()->get();
+  if (value == 0 || (value >= kMinRotateBytes && value <= kMaxRotateBytes)) return {};
+  return unexpected(error_at(node->source(), "conflicts.rotate_bytes",
+                             "must be 0 (never rotate) or " + std::to_string(kMinRotateBytes) + ".." +
+                                 std::to_string(kMaxRotateBytes) + ", got " + std::to_string(value)));
 }
 
 Expected<void, ConfigError> check_choice(const toml::table& doc, const Choice& choice) {
@@ -126,6 +152,32 @@ Expected<void, ConfigError> check_listen_address(const toml::table& doc) {
 Expected<void, ConfigError> check_not_empty(const toml::node* node, const std::string& key) {
   if (node == nullptr || !node->as_string()->get().empty()) return {};
   return unexpected(error_at(node->source(), key, "must not be empty"));
+}
+
+// Either bound may be left at its default, and a default maximum below a raised minimum is as
+// wrong as an explicit one; without a value to point at, the error points at [mirror].
+Expected<void, ConfigError> check_reconnect_bounds(const toml::table& doc) {
+  const auto* mirror = doc["mirror"].as_table();
+  if (mirror == nullptr) return {};
+  const MirrorConfig defaults;
+  const std::int64_t min = (*mirror)["reconnect_min_ms"].value_or(std::int64_t{defaults.reconnect_min.count()});
+  const auto* max_node = mirror->get("reconnect_max_ms");
+  const std::int64_t max = max_node != nullptr ? max_node->as_integer()->get() : defaults.reconnect_max.count();
+  if (max >= min) return {};
+  const toml::node& at = max_node != nullptr ? *max_node : static_cast<const toml::node&>(*mirror);
+  return unexpected(error_at(at.source(), "mirror.reconnect_max_ms",
+                             "must be at least mirror.reconnect_min_ms (" + std::to_string(min) + "), got " +
+                                 std::to_string(max) + (max_node != nullptr ? "" : " (the default)")));
+}
+
+Expected<void, ConfigError> check_read_only_functions(const toml::table& doc) {
+  const auto* functions = doc.at_path("sql.read_only_functions").as_array();
+  if (functions == nullptr) return {};
+  for (std::size_t i = 0; i < functions->size(); ++i) {
+    const std::string shown = "sql.read_only_functions[" + std::to_string(i) + "]";
+    if (auto ok = check_not_empty(functions->get(i), shown); !ok) return ok;
+  }
+  return {};
 }
 
 std::string lowercase(std::string text) {
@@ -198,10 +250,13 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
   for (const auto& choice : kChoices) {
     if (auto ok = check_choice(doc, choice); !ok) return ok;
   }
+  if (auto ok = check_rotate_bytes(doc); !ok) return ok;
   if (auto ok = check_listen_address(doc); !ok) return ok;
-  for (const auto* host : {"backends.onprem.host", "backends.cloud.host"}) {
-    if (auto ok = check_not_empty(doc.at_path(host).node(), host); !ok) return ok;
+  for (const auto key : kNonEmptyStrings) {
+    if (auto ok = check_not_empty(doc.at_path(key).node(), std::string(key)); !ok) return ok;
   }
+  if (auto ok = check_read_only_functions(doc); !ok) return ok;
+  if (auto ok = check_reconnect_bounds(doc); !ok) return ok;
   if (auto ok = check_backends_differ(doc); !ok) return ok;
   return check_users(doc);
 }

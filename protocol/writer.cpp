@@ -46,4 +46,11 @@ void Writer::cstring(std::string_view text) {
 
 void Writer::bytes(Bytes data) { out_.insert(out_.end(), data.begin(), data.end()); }
 
+void append_frame(const Frame& frame, std::vector<std::byte>& out) {
+  Writer writer{out};
+  writer.begin(frame.tag);
+  writer.bytes(frame.body);
+  writer.finish();
+}
+
 }  // namespace pgdual::protocol

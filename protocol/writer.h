@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "protocol/bytes.h"
+#include "protocol/frame.h"
 
 namespace pgdual::protocol {
 
@@ -35,5 +36,8 @@ class Writer {
   std::vector<std::byte>& out_;
   std::size_t length_offset_ = 0;
 };
+
+/// Appends `frame` as a complete message again: tag, length and body.
+void append_frame(const Frame& frame, std::vector<std::byte>& out);
 
 }  // namespace pgdual::protocol

@@ -33,20 +33,13 @@ Awaitable<tcp::socket> connect_to(const config::BackendConfig& backend) {
   co_return socket;
 }
 
-std::vector<std::byte> wire_bytes(const protocol::Frame& frame) {
-  std::vector<std::byte> bytes;
-  protocol::Writer out{bytes};
-  out.begin(frame.tag);
-  out.bytes(frame.body);
-  out.finish();
-  return bytes;
-}
-
 [[noreturn]] void throw_refused(const protocol::Frame& frame) {
   auto error = protocol::decode_error_response(frame.body);
   std::string message = error ? std::string{error->sqlstate()} + " " + std::string{error->message()}
                               : "malformed ErrorResponse";
-  throw BackendRefused{message, wire_bytes(frame)};
+  std::vector<std::byte> bytes;
+  protocol::append_frame(frame, bytes);
+  throw BackendRefused{message, std::move(bytes)};
 }
 
 [[noreturn]] void throw_backend_violation(const std::string& what) {
@@ -119,8 +112,7 @@ Awaitable<void> BackendConnection::read_greeting() {
       key_ = *key;
       continue;
     }
-    auto bytes = wire_bytes(frame);
-    greeting_.insert(greeting_.end(), bytes.begin(), bytes.end());
+    protocol::append_frame(frame, greeting_);
     if (frame.tag == protocol::backend_tag::kReadyForQuery) co_return;
   }
 }

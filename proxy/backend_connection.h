@@ -59,6 +59,8 @@ class BackendConnection {
   [[nodiscard]] protocol::Bytes greeting() const noexcept { return greeting_; }
   /// Bytes that arrived after the greeting.
   [[nodiscard]] protocol::Bytes unread() const noexcept { return reader_.unread(); }
+  /// Reads whole messages, starting with those that arrived after the greeting.
+  [[nodiscard]] MessageReader& reader() noexcept { return reader_; }
 
  private:
   BackendConnection(tcp::socket socket, std::uint32_t max_body_length)

@@ -6,6 +6,8 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/rand.h>
+
 #include "proxy/session.h"
 
 namespace pgdual::proxy {
@@ -31,6 +33,30 @@ tcp::acceptor listen_on(asio::io_context& io, const config::ListenConfig& listen
   return acceptor;
 }
 
+conflict::ConflictLog open_conflict_log(const config::ConflictsConfig& settings) {
+  const conflict::ConflictLogOptions options{
+      .sync = settings.sync == config::ConflictSync::group ? conflict::SyncPolicy::on_flush
+                                                           : conflict::SyncPolicy::every_append,
+      .rotate_bytes = settings.rotate_bytes,
+      .keep_rotated = settings.keep_rotated};
+  auto log = conflict::ConflictLog::open(settings.log_path, options);
+  if (!log) throw std::runtime_error{log.error().message};
+  return std::move(*log);
+}
+
+// Without a configured key, digests only need to match within this run.
+std::shared_ptr<const std::vector<std::byte>> rows_digest_key(const config::ConflictsConfig& settings) {
+  if (!settings.rows_digest_key.empty()) {
+    const auto bytes = protocol::as_bytes(settings.rows_digest_key);
+    return std::make_shared<const std::vector<std::byte>>(bytes.begin(), bytes.end());
+  }
+  std::vector<std::byte> key(conflict::kMinRowsDigestKeyBytes);
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
+    throw std::runtime_error{"could not draw a random rows digest key"};
+  }
+  return std::make_shared<const std::vector<std::byte>>(std::move(key));
+}
+
 }  // namespace
 
 Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log)
@@ -38,7 +64,9 @@ Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_pt
       log_{std::move(log)},
       control_{1},
       acceptor_{listen_on(control_, config_->listen)},
-      signals_{control_, SIGINT, SIGTERM} {
+      signals_{control_, SIGINT, SIGTERM},
+      rows_digest_key_{rows_digest_key(config_->conflicts)},
+      conflicts_{open_conflict_log(config_->conflicts), config_->conflicts.group_commit, log_} {
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
@@ -92,7 +120,8 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  Session session{std::move(client), SessionContext{config_, cancels_, sessions_, log_}, id};
+  Session session{std::move(client), SessionContext{config_, cancels_, sessions_, log_, conflicts_, rows_digest_key_},
+                  id};
   co_await session.run();
 }
 

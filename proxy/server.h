@@ -10,6 +10,7 @@
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/conflict_sink.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -23,8 +24,8 @@ namespace pgdual::proxy {
 /// on a shared thread pool doubled the single-client latency.
 class Server {
  public:
-  /// Binds the listening socket. Throws std::runtime_error naming the address
-  /// when it cannot.
+  /// Opens the conflict log and binds the listening socket. Throws
+  /// std::runtime_error naming the file or the address when it cannot.
   Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log);
 
   /// Serves until a shutdown signal, then lets running statements finish
@@ -51,6 +52,8 @@ class Server {
   asio::signal_set signals_;
   CancelRegistry cancels_;
   SessionRegistry sessions_;
+  std::shared_ptr<const std::vector<std::byte>> rows_digest_key_;
+  ConflictSink conflicts_;
   std::uint64_t next_session_id_ = 1;
 };
 

@@ -10,6 +10,8 @@
 #include "protocol/error_response.h"
 #include "protocol/frame_scanner.h"
 #include "protocol/frontend_messages.h"
+#include "protocol/message_tags.h"
+#include "protocol/sql/classifier.h"
 #include "protocol/writer.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/session_registry.h"
@@ -24,6 +26,30 @@ constexpr std::size_t kRelayBufferSize = 32 * 1024;
 
 /// ReadyForQuery is always six bytes: tag, Int32 length 5, status.
 constexpr std::size_t kReadyForQuerySize = 6;
+
+/// Where the client's messages may pause for answers: a Query, Sync or
+/// FunctionCall asks for ReadyForQuery, a Flush for what is pending; during
+/// COPY data, CopyDone or CopyFail end it.
+bool ends_segment(char tag, bool copy_data) {
+  namespace tags = protocol::frontend_tag;
+  if (copy_data) return tag == tags::kCopyDone || tag == tags::kCopyFail;
+  return tag == tags::kQuery || tag == tags::kSync || tag == tags::kFunctionCall || tag == tags::kFlush;
+}
+
+/// Each worker thread classifies with its own cache (Classifier is not thread-safe).
+sql::Classifier& thread_classifier(const config::ProxyConfig& config) {
+  thread_local sql::Classifier classifier{sql::ClassifierOptions{.read_only_functions = config.sql.read_only_functions}};
+  return classifier;
+}
+
+std::string client_address(const tcp::socket& client) {
+  boost::system::error_code error;
+  const auto endpoint = client.remote_endpoint(error);
+  if (error) return {};
+  const auto address = endpoint.address();
+  const auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(endpoint.port());
+}
 
 /// "replication" may be true/on/yes/1 or "database" (logical); false/off/no/0
 /// or absent ask for an ordinary session.
@@ -40,7 +66,11 @@ Session::Session(tcp::socket client, SessionContext context, std::uint64_t id)
     : client_{std::move(client)},
       context_{std::move(context)},
       id_{id},
-      client_reader_{context_.config->limits.max_message_bytes} {
+      client_reader_{context_.config->limits.max_message_bytes},
+      planner_{thread_classifier(*context_.config)},
+      primary_tap_{*context_.rows_digest_key},
+      primary_progress_{client_.get_executor()},
+      reconnect_{std::make_shared<MirrorReconnect>()} {
   context_.sessions.add(id_, this, client_.get_executor());
 }
 
@@ -60,10 +90,10 @@ Awaitable<void> Session::run() {
     if (context_.sessions.size() > context_.config->limits.max_client_connections) {
       throw SessionError{"53300", "sorry, too many clients already"};
     }
-    const auto login = make_login(*startup);
-    context_.log->info("session={} connecting user={} database={}", id_, login.user, startup->parameter("database"));
-    auto backend = co_await BackendConnection::open(context_.config->primary_backend(), login,
-                                                    context_.config->limits.max_message_bytes);
+    login_ = make_login(*startup);
+    session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_)};
+    context_.log->info("session={} connecting user={} database={}", id_, login_.user, startup->parameter("database"));
+    auto backend = co_await connect_backends();
     co_await greet_client(backend);
     co_await relay(backend);
   } catch (const SessionError& error) {
@@ -151,18 +181,40 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     protocol::encode(protocol::Terminate{}, out);
     co_await asio::async_write(backend_socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
+  if (mirror_) co_await mirror_->terminate();
 }
 
+// Whole messages from the client, collected into segments: a segment ends
+// where the client waits for answers (Query, Sync, FunctionCall, Flush), or
+// at each read during COPY FROM STDIN data. After a segment that asks for
+// ReadyForQuery the pump waits until the primary has answered it, then
+// settles the unit with the mirror: one unit at a time.
 Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backend) {
   for (;;) {
+    if (!unit_.open && segment_.empty()) {
+      if (shutdown_requested_) co_return RelayEnd::shutdown;
+      co_await reconnect_mirror_when_due();
+    }
     FrameBatch batch;
     try {
+      waiting_for_client_ = true;
       batch = co_await client_reader_.next_frames(client_);
+      waiting_for_client_ = false;
     } catch (const boost::system::system_error&) {
-      co_return RelayEnd::client_closed;
+      co_return shutdown_requested_ && !unit_.open ? RelayEnd::shutdown : RelayEnd::client_closed;
     }
-    for (const auto& frame : batch.frames) tracker_.on_frontend(frame.tag);
-    co_await send_all(backend, batch.wire);
+    for (const auto& frame : batch.frames) {
+      if (frame.tag == protocol::frontend_tag::kTerminate) co_return RelayEnd::client_closed;
+      const bool copy_data = tracker_.awaiting_copy_data();
+      protocol::append_frame(frame, segment_);
+      if (!copy_data) planner_.observe(frame);
+      if (!ends_segment(frame.tag, copy_data)) continue;
+      co_await dispatch_segment(backend);
+      co_await wait_for_primary();
+      if (unit_.open && primary_done_) co_await finish_unit();
+    }
+    // COPY data moves on as it comes; anything else waits for its segment's end.
+    if (tracker_.awaiting_copy_data() && !segment_.empty()) co_await dispatch_segment(backend);
   }
 }
 
@@ -174,32 +226,48 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(tcp::socket& backen
   for (;;) {
     if (size > 0) {
       const auto chunk = protocol::Bytes{buffer}.first(size);
-      if (scanner.scan(chunk, [this](const protocol::FrameHeader& header) {
+      const auto violation = scanner.scan(
+          chunk,
+          [this](const protocol::FrameHeader& header) {
             static_cast<void>(tracker_.on_backend(header.tag));
-          })) {
-        throw SessionError{"08P01", "backend protocol violation: invalid message length"};
-      }
+            if (primary_tap_.on_header(header)) on_primary_message_end();
+          },
+          [this](protocol::Bytes part) {
+            if (primary_tap_.on_body(part)) on_primary_message_end();
+          });
+      if (violation) throw SessionError{"08P01", "backend protocol violation: invalid message length"};
       co_await send_all(client_, chunk);
     }
-    if (shutdown_requested_ && tracker_.idle() && scanner.at_boundary()) co_return RelayEnd::shutdown;
     auto [error, received] = co_await backend.async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
-    if (error == asio::error::operation_aborted && shutdown_requested_) co_return RelayEnd::shutdown;
     if (error) co_return RelayEnd::backend_closed;
     size = received;
   }
 }
 
+// The client's pump waits for two things from the primary: the end of the
+// unit, and the start of COPY FROM STDIN (it then has data to pass on).
+void Session::on_primary_message_end() {
+  const char tag = primary_tap_.completed_tag();
+  if (tag == protocol::backend_tag::kReadyForQuery && unit_.open && tracker_.idle()) {
+    if (primary_tap_.recording()) primary_outcome_ = primary_tap_.finish();
+    primary_done_ = true;
+    primary_progress_.cancel();
+  } else if (tag == protocol::backend_tag::kCopyInResponse) {
+    primary_progress_.cancel();
+  }
+}
+
 void Session::request_shutdown() {
   shutdown_requested_ = true;
-  // An idle session waits on both sockets; wake the backend side, which then
-  // sees the request. A busy one notices after its current statement.
-  if (backend_socket_ != nullptr && tracker_.idle()) backend_socket_->cancel();
-  if (backend_socket_ == nullptr) client_.cancel();
+  // An idle session waits for its client; wake it to see the request. A busy
+  // one notices after its current unit.
+  if (backend_socket_ == nullptr || (waiting_for_client_ && !unit_.open && segment_.empty())) client_.cancel();
 }
 
 void Session::close_now() {
   boost::system::error_code ignored;
   if (backend_socket_ != nullptr) backend_socket_->close(ignored);
+  if (mirror_) mirror_->close();
   client_.close(ignored);
 }
 

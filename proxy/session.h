@@ -1,22 +1,30 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include <spdlog/logger.h>
 
 #include "config/proxy_config.h"
+#include "conflict/conflict_record.h"
 #include "protocol/backend_messages.h"
 #include "protocol/request_tracker.h"
 #include "protocol/startup.h"
 #include "proxy/asio.h"
 #include "proxy/backend_connection.h"
+#include "proxy/mirror_leg.h"
+#include "proxy/outcome_tap.h"
+#include "proxy/unit_planner.h"
 #include "proxy/wire_io.h"
 
 namespace pgdual::proxy {
 
 class CancelRegistry;
+class ConflictSink;
 class SessionRegistry;
 
 /// What every session shares: the configuration it started with, and the
@@ -26,10 +34,27 @@ struct SessionContext {
   CancelRegistry& cancels;
   SessionRegistry& sessions;
   std::shared_ptr<spdlog::logger> log;
+  ConflictSink& conflicts;
+  /// The key of the outcomes' rows digests (conflict/outcome.h), the same for every session.
+  std::shared_ptr<const std::vector<std::byte>> rows_digest_key;
+};
+
+/// A mirror connection being opened in the background, shared with the
+/// coroutine that opens it so the session may end first.
+struct MirrorReconnect {
+  std::optional<BackendConnection> ready;
+  bool connecting = false;
+  std::chrono::steady_clock::time_point next_attempt{};
+  std::chrono::milliseconds backoff{0};
 };
 
 /// One client connection, from its startup packet to its last byte. Runs on
 /// one worker thread's io_context; every member is touched only from there.
+///
+/// The client's messages are cut into units (a Query, or extended-protocol
+/// messages up to Sync), each routed by UnitPlanner. The primary's answers
+/// stream to the client as they arrive; the mirror's are read once the
+/// primary is done, compared, and any difference becomes a conflict record.
 class Session {
  public:
   Session(tcp::socket client, SessionContext context, std::uint64_t id);
@@ -41,11 +66,25 @@ class Session {
 
   /// Finish the running statement, then say goodbye (57P01) and close.
   void request_shutdown();
-  /// Close both connections now: the shutdown grace period is over.
+  /// Close every connection now: the shutdown grace period is over.
   void close_now();
 
  private:
   enum class RelayEnd { client_closed, backend_closed, shutdown };
+
+  /// The unit being relayed.
+  struct Unit {
+    bool open = false;
+    UnitPlan plan;
+    std::string key;  ///< idempotency key, for a unit that writes
+    /// The mirror's copy of the unit (for a retry outside a transaction
+    /// block, or, after_primary, to send once the primary has committed).
+    std::vector<std::byte> mirror_copy;
+    bool mirror_began = false;  ///< the mirror's BEGIN of a wrapped unit is sent
+    std::optional<conflict::Reachability> mirror_lost;  ///< the mirror broke off during the unit
+    std::vector<std::string> unpinned;  ///< nondeterministic values left as they were
+    std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
+  };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
   [[nodiscard]] BackendLogin make_login(const protocol::StartupMessage& startup) const;
@@ -53,17 +92,58 @@ class Session {
   Awaitable<void> relay(BackendConnection& backend);
   Awaitable<RelayEnd> pump_client_to_backend(tcp::socket& backend);
   Awaitable<RelayEnd> pump_backend_to_client(tcp::socket& backend, protocol::Bytes early);
+  void on_primary_message_end();
   Awaitable<void> send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);
   Awaitable<void> send_bytes(protocol::Bytes bytes);
+
+  // Units (session_units.cpp).
+  Awaitable<void> dispatch_segment(tcp::socket& primary);
+  void open_unit(std::vector<protocol::Frame>& frames);
+  void pin_values(std::vector<protocol::Frame>& frames);
+  Awaitable<void> send_to_mirror(std::span<const protocol::Frame> frames);
+  Awaitable<void> wait_for_primary();
+  Awaitable<void> finish_unit();
+  Awaitable<conflict::Outcome> finish_parallel();
+  Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);
+  Awaitable<std::optional<conflict::Outcome>> finish_after_primary(const conflict::Outcome& primary);
+  Awaitable<conflict::Outcome> mirror_answer(MirrorLeg::Clock::time_point deadline);
+  void compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror);
+  void record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror);
+  void end_unit(const conflict::Outcome& primary);
+
+  // The mirror connection (session_mirror.cpp).
+  Awaitable<BackendConnection> connect_backends();
+  Awaitable<void> adopt_mirror(BackendConnection connection);
+  Awaitable<void> reconnect_mirror_when_due();
+  void drop_mirror(const MirrorFailure& failure);
+  [[nodiscard]] MirrorLeg::Clock::time_point mirror_deadline() const;
 
   tcp::socket client_;
   SessionContext context_;
   std::uint64_t id_;
   MessageReader client_reader_;
-  protocol::RequestTracker tracker_;
+  protocol::RequestTracker tracker_;  ///< the primary's
   tcp::socket* backend_socket_ = nullptr;
   std::optional<protocol::BackendKeyData> client_key_;
   bool shutdown_requested_ = false;
+  bool waiting_for_client_ = false;
+
+  BackendLogin login_;
+  conflict::SessionInfo session_info_;
+  UnitPlanner planner_;
+  OutcomeTap primary_tap_;
+  asio::steady_timer primary_progress_;  ///< woken by the primary's pump; the client's pump waits on it
+  bool primary_done_ = false;            ///< the primary has answered the open unit completely
+  conflict::Outcome primary_outcome_;
+  std::vector<std::byte> segment_;       ///< client messages collected, not yet sent
+  Unit unit_;
+  std::string transaction_key_;   ///< the idempotency key of the open client transaction
+  bool transaction_writes_ = false;
+  std::string transaction_time_;  ///< now() pinned for the open transaction
+  std::vector<std::string> session_statements_;  ///< SET, PREPARE... replayed on a new mirror connection
+
+  std::optional<MirrorLeg> mirror_;
+  std::shared_ptr<MirrorReconnect> reconnect_;
 };
 
 }  // namespace pgdual::proxy

@@ -30,12 +30,16 @@ void check_suite_prints_the_same_through_pgdual(IntegrationTest& test, const std
     REQUIRE(direct_run.exit_code == 0);
     REQUIRE_FALSE(direct_run.out.empty());
   }
-  const auto proxied_run = run_suite(client, test.through_proxy(test.fresh_database(client + "_proxied")));
+  const auto database = test.fresh_database(client + "_proxied");
+  const auto proxied_run = run_suite(client, test.through_proxy(database));
   INFO("proxied run: " << proxied_run.describe());
   CHECK_FALSE(proxied_run.timed_out);
   CHECK(proxied_run.exit_code == 0);
   const auto difference = first_difference(direct_run.out, proxied_run.out);
   CHECK(difference == "");
+  // Every write went to both backends, and they agreed about each.
+  CHECK(differing_tables(database).empty());
+  CHECK(test.conflicts().empty());
 }
 
 TEST_CASE_METHOD(IntegrationTest, "the psycopg suite prints the same transcript through pgdual as directly",

@@ -3,9 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/harness/transcript.h"
 
 namespace pgdual::test {
@@ -31,6 +35,25 @@ std::string titled(const std::string& title, std::string_view text) {
 
 std::string_view tail_from(const std::string& text, std::size_t start) {
   return std::string_view{text}.substr(std::min(start, text.size()));
+}
+
+void create_ledger(const std::string& database) {
+  TempDir dir{"pgdual-init"};
+  const auto config = dir.path() / "pgdual.toml";
+  write_file(config, proxy_config_text(IntegrationTest::default_settings(), 6432));
+  const auto result = run({PGDUAL_BINARY, "init", "--config", config.string(), "--database", database}, {},
+                          std::chrono::seconds{60});
+  if (result.exit_code != 0) throw std::runtime_error{"pgdual init failed: " + result.describe()};
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
 }
 
 }  // namespace
@@ -60,6 +83,7 @@ std::string IntegrationTest::fresh_database(std::string_view label) {
   const auto name = "test_" + std::to_string(++databases_created) + "_" + std::string{label};
   backends().onprem.create_database(name, kAppUser);
   backends().cloud.create_database(name, kAppUser);
+  create_ledger(name);
   return name;
 }
 
@@ -67,13 +91,43 @@ Endpoint IntegrationTest::direct(const std::string& database) {
   return Endpoint{.host = "127.0.0.1", .port = primary().port(), .user = kAppUser, .password = kAppPassword, .database = database};
 }
 
-ProxyProcess& IntegrationTest::start_proxy(const ProxyLimits& limits) {
+ProxySettings IntegrationTest::default_settings() {
   ProxySettings settings;
   settings.onprem_port = backends().onprem.port();
   settings.cloud_port = backends().cloud.port();
   settings.users = {{kAppUser, kAppPassword}};
+  return settings;
+}
+
+ProxyProcess& IntegrationTest::start_proxy(const ProxyLimits& limits) {
+  auto settings = default_settings();
   settings.limits = limits;
+  return start_proxy(settings);
+}
+
+ProxyProcess& IntegrationTest::start_proxy(const ProxySettings& settings) {
   return proxy_.emplace(PGDUAL_BINARY, settings);
+}
+
+std::vector<conflict::ConflictRecord> IntegrationTest::conflicts() {
+  std::vector<conflict::ConflictRecord> records;
+  for (const auto& line : lines_of(read_file(proxy().conflict_log()))) {
+    auto parsed = conflict::parse_json_line(line);
+    if (!parsed) throw std::runtime_error{"not a conflict record: " + line};
+    records.push_back(std::move(parsed->record));
+  }
+  return records;
+}
+
+std::vector<conflict::ConflictRecord> IntegrationTest::wait_for_conflicts(std::size_t count,
+                                                                          std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto records = std::filesystem::exists(proxy().conflict_log()) ? conflicts()
+                                                                    : std::vector<conflict::ConflictRecord>{};
+    if (records.size() >= count || std::chrono::steady_clock::now() > deadline) return records;
+    std::this_thread::sleep_for(std::chrono::milliseconds{50});
+  }
 }
 
 Endpoint IntegrationTest::through_proxy(const std::string& database) {
@@ -81,6 +135,30 @@ Endpoint IntegrationTest::through_proxy(const std::string& database) {
 }
 
 ProxyProcess& IntegrationTest::proxy() { return proxy_.value(); }
+
+std::vector<std::string> differing_tables(const std::string& database, const PgCluster& onprem,
+                                          const PgCluster& cloud) {
+  const auto tables = lines_of(onprem.run_sql(
+      database, "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"));
+  std::vector<std::string> differing;
+  for (const auto& table : tables) {
+    const auto summary = "SELECT count(*) || ' rows, md5 ' || "
+                         "coalesce(md5(string_agg(r::text, E'\\n' ORDER BY r::text)), '') FROM " + table + " r";
+    const auto on_primary = onprem.run_sql(database, summary);
+    std::string on_mirror;
+    try {
+      on_mirror = cloud.run_sql(database, summary);
+    } catch (const std::runtime_error&) {
+      on_mirror = "(cannot read it)";
+    }
+    if (on_primary != on_mirror) differing.push_back(table + ": onprem " + on_primary + ", cloud " + on_mirror);
+  }
+  return differing;
+}
+
+std::vector<std::string> differing_tables(const std::string& database) {
+  return differing_tables(database, backends().onprem, backends().cloud);
+}
 
 RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,
                      std::chrono::milliseconds timeout) {

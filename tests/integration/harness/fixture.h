@@ -1,8 +1,12 @@
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "conflict/conflict_record.h"
 
 #include "tests/integration/harness/endpoint.h"
 #include "tests/integration/harness/pg_cluster.h"
@@ -40,8 +44,8 @@ class IntegrationTest {
   /// The backend pgdual forwards to (onprem).
   [[nodiscard]] PgCluster& primary();
 
-  /// Creates a database with a new name on both backends, owned by kAppUser, and returns its name.
-  /// `label` makes the name readable in server logs.
+  /// Creates a database with a new name on both backends, owned by kAppUser, with pgdual's ledger
+  /// (`pgdual init`), and returns its name. `label` makes the name readable in server logs.
   [[nodiscard]] std::string fresh_database(std::string_view label);
 
   /// kAppUser on the primary itself.
@@ -49,6 +53,16 @@ class IntegrationTest {
 
   /// Starts pgdual (onprem primary, kAppUser configured, `limits`). Throws as ProxyProcess does.
   ProxyProcess& start_proxy(const ProxyLimits& limits = {});
+  /// Starts pgdual with `settings`, which start from default_settings().
+  ProxyProcess& start_proxy(const ProxySettings& settings);
+  /// The shared backends, onprem primary, kAppUser configured.
+  [[nodiscard]] static ProxySettings default_settings();
+
+  /// The conflict records pgdual has written so far.
+  [[nodiscard]] std::vector<conflict::ConflictRecord> conflicts();
+  /// conflicts(), once it holds at least `count` records or `limit` has passed.
+  [[nodiscard]] std::vector<conflict::ConflictRecord> wait_for_conflicts(std::size_t count,
+                                                                         std::chrono::milliseconds limit);
 
   /// kAppUser through the pgdual started by start_proxy().
   [[nodiscard]] Endpoint through_proxy(const std::string& database);
@@ -59,6 +73,12 @@ class IntegrationTest {
  private:
   std::optional<ProxyProcess> proxy_;
 };
+
+/// Every table of `database`'s public schema, as the primary has them, whose rows differ between
+/// the two backends (count, or md5 of the rows in order), each with both summaries.
+[[nodiscard]] std::vector<std::string> differing_tables(const std::string& database, const PgCluster& onprem,
+                                                        const PgCluster& cloud);
+[[nodiscard]] std::vector<std::string> differing_tables(const std::string& database);
 
 /// Runs `argv` as a client of `endpoint` (its libpq variables set), bounded by `timeout`.
 [[nodiscard]] RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,

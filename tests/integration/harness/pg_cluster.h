@@ -56,6 +56,9 @@ class PgCluster {
   /// The server log so far.
   [[nodiscard]] std::string log() const;
 
+  /// Stops the server now (pg_ctl -m fast), as a crash of the host would look to its clients.
+  void shut_down() const { stop(); }
+
  private:
   void init_data_directory() const;
   void write_settings() const;

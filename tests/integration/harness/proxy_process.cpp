@@ -34,6 +34,12 @@ std::string proxy_config_text(const ProxySettings& settings, std::uint16_t liste
   if (settings.limits.max_client_connections) {
     text += "[limits]\nmax_client_connections = " + std::to_string(*settings.limits.max_client_connections) + "\n\n";
   }
+  if (settings.mirror_timeout_ms) {
+    text += "[mirror]\ntimeout_ms = " + std::to_string(*settings.mirror_timeout_ms) + "\n\n";
+  }
+  if (!settings.conflict_log.empty()) {
+    text += "[conflicts]\nlog_path = " + toml_string(settings.conflict_log) + "\n\n";
+  }
   text += backend_section("onprem", settings.onprem_port);
   text += backend_section("cloud", settings.cloud_port);
   text += "[routing]\nprimary = " + toml_string(settings.primary) + "\n";
@@ -47,8 +53,12 @@ ProxyProcess::ProxyProcess(const std::filesystem::path& binary, const ProxySetti
     : root_("pgdual-proxy"),
       config_file_(root_.path() / "pgdual.toml"),
       log_file_(root_.path() / "pgdual.log"),
+      conflict_log_(settings.conflict_log.empty() ? root_.path() / "conflicts.jsonl"
+                                                  : std::filesystem::path{settings.conflict_log}),
       port_(free_loopback_port()) {
-  write_file(config_file_, proxy_config_text(settings, port_));
+  auto with_log = settings;
+  with_log.conflict_log = conflict_log_.string();
+  write_file(config_file_, proxy_config_text(with_log, port_));
   ProcessOptions options;
   options.working_dir = root_.path();
   process_.emplace(std::vector<std::string>{binary.string(), "serve", "--config", config_file_.string()}, options,

@@ -31,6 +31,9 @@ struct ProxySettings {
   std::vector<ProxyUser> users;
   std::string log_level = "debug";
   ProxyLimits limits;
+  std::optional<unsigned> mirror_timeout_ms;
+  /// Where the conflict log goes; empty: conflicts.jsonl in pgdual's own temp dir.
+  std::string conflict_log;
 };
 
 /// A running `pgdual serve`, configured for two local backends, listening on a free port of
@@ -65,6 +68,7 @@ class ProxyProcess {
   [[nodiscard]] std::string log() const;
 
   [[nodiscard]] const std::filesystem::path& config_file() const noexcept { return config_file_; }
+  [[nodiscard]] const std::filesystem::path& conflict_log() const noexcept { return conflict_log_; }
 
  private:
   void wait_until_listening();
@@ -72,6 +76,7 @@ class ProxyProcess {
   TempDir root_;
   std::filesystem::path config_file_;
   std::filesystem::path log_file_;
+  std::filesystem::path conflict_log_;
   std::uint16_t port_ = 0;
   std::optional<Subprocess> process_;
   std::optional<int> exit_code_;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "config/proxy_config.h"
 
 using pgdual::config::ConfigError;
+using pgdual::config::ConflictSync;
 using pgdual::config::LogFormat;
 using pgdual::config::parse_config;
 using pgdual::config::ProxyConfig;
@@ -83,6 +85,18 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.onprem.connect_timeout == defaults.onprem.connect_timeout);
   CHECK(config.cloud.port == defaults.cloud.port);
   CHECK(config.cloud.connect_timeout == defaults.cloud.connect_timeout);
+  CHECK(config.mirror.timeout == defaults.mirror.timeout);
+  CHECK(config.mirror.reconnect_min == defaults.mirror.reconnect_min);
+  CHECK(config.mirror.reconnect_max == defaults.mirror.reconnect_max);
+  CHECK(config.conflicts.log_path == defaults.conflicts.log_path);
+  CHECK(config.conflicts.sync == defaults.conflicts.sync);
+  CHECK(config.conflicts.group_commit == defaults.conflicts.group_commit);
+  CHECK(config.conflicts.rotate_bytes == defaults.conflicts.rotate_bytes);
+  CHECK(config.conflicts.keep_rotated == defaults.conflicts.keep_rotated);
+  CHECK(config.conflicts.rows_digest_key == defaults.conflicts.rows_digest_key);
+  CHECK(config.ledger.retention == defaults.ledger.retention);
+  CHECK(config.ledger.prune_interval == defaults.ledger.prune_interval);
+  CHECK(config.sql.read_only_functions == defaults.sql.read_only_functions);
 }
 
 // A file in the temp directory, removed when the test ends.
@@ -113,6 +127,13 @@ std::string user_with_password_file(const std::filesystem::path& file) {
   return "[[users]]\nname = \"app\"\npassword_file = \"" + file.string() + "\"\n";
 }
 
+// The key file setting on line 2, its value at column 24.
+std::string with_rows_digest_key_file(const std::filesystem::path& file) {
+  return toml({"[conflicts]\nrows_digest_key_file = \"", file.string(), "\"\n", kBackends, kUser});
+}
+
+constexpr std::filesystem::perms kOwnerOnly = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+
 }  // namespace
 
 TEST_CASE("A configuration with only backends and a user keeps every other default", "[unit][config]") {
@@ -126,6 +147,25 @@ TEST_CASE("A configuration with only backends and a user keeps every other defau
   REQUIRE(config->users.size() == 1);
   CHECK(config->users[0].name == "app");
   CHECK(config->users[0].password == "secret");
+}
+
+TEST_CASE("The dual-write settings default to the values pgdual.example.toml shows", "[unit][config]") {
+  using std::chrono::hours;
+  using std::chrono::milliseconds;
+  const auto config = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  CHECK(config->mirror.timeout == milliseconds{5000});
+  CHECK(config->mirror.reconnect_min == milliseconds{100});
+  CHECK(config->mirror.reconnect_max == milliseconds{30000});
+  CHECK(config->conflicts.log_path == "pgdual-conflicts.jsonl");
+  CHECK(config->conflicts.sync == ConflictSync::group);
+  CHECK(config->conflicts.group_commit == milliseconds{5});
+  CHECK(config->conflicts.rotate_bytes == 104'857'600);
+  CHECK(config->conflicts.keep_rotated == 10);
+  CHECK(config->conflicts.rows_digest_key.empty());
+  CHECK(config->ledger.retention == hours{168});
+  CHECK(config->ledger.prune_interval == milliseconds{600'000});
+  CHECK(config->sql.read_only_functions.empty());
 }
 
 TEST_CASE("Every setting is read into the configuration", "[unit][config]") {
@@ -146,6 +186,21 @@ format = "json"
 [routing]
 primary = "cloud"
 read_percent = 12.5
+[mirror]
+timeout_ms = 750
+reconnect_min_ms = 250
+reconnect_max_ms = 9000
+[conflicts]
+log_path = "/var/lib/pgdual/conflicts.jsonl"
+sync = "every_append"
+group_commit_ms = 20
+rotate_bytes = 0
+keep_rotated = 3
+[ledger]
+retention_hours = 48
+prune_interval_ms = 60000
+[sql]
+read_only_functions = ["order_total", "billing.invoice_summary"]
 [backends.onprem]
 host = "onprem.internal"
 port = 5433
@@ -180,6 +235,17 @@ password = "two"
   CHECK(config->cloud.host == "cloud.example.com");
   CHECK(config->cloud.port == 6543);
   CHECK(config->cloud.connect_timeout == std::chrono::milliseconds{2500});
+  CHECK(config->mirror.timeout == std::chrono::milliseconds{750});
+  CHECK(config->mirror.reconnect_min == std::chrono::milliseconds{250});
+  CHECK(config->mirror.reconnect_max == std::chrono::milliseconds{9000});
+  CHECK(config->conflicts.log_path == "/var/lib/pgdual/conflicts.jsonl");
+  CHECK(config->conflicts.sync == ConflictSync::every_append);
+  CHECK(config->conflicts.group_commit == std::chrono::milliseconds{20});
+  CHECK(config->conflicts.rotate_bytes == 0);
+  CHECK(config->conflicts.keep_rotated == 3);
+  CHECK(config->ledger.retention == std::chrono::hours{48});
+  CHECK(config->ledger.prune_interval == std::chrono::milliseconds{60000});
+  CHECK(config->sql.read_only_functions == std::vector<std::string>{"order_total", "billing.invoice_summary"});
   REQUIRE(config->users.size() == 2);
   CHECK(config->users[1].name == "reporting");
   CHECK(config->users[1].password == "two");
@@ -237,6 +303,34 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[log]\nlevel = \"verbose\"\n", "log.level", 9,
           "must be one of trace, debug, info, warn, error, critical, off; got \"verbose\""),
       row("[log]\nformat = \"xml\"\n", "log.format", 10, "must be one of text, json; got \"xml\""),
+      row("[mirror]\ntimeout_ms = 0\n", "mirror.timeout_ms", 14, "must be 1..3600000, got 0"),
+      row("[mirror]\ntimeout_ms = 3600001\n", "mirror.timeout_ms", 14, "must be 1..3600000, got 3600001"),
+      row("[mirror]\nreconnect_min_ms = 0\n", "mirror.reconnect_min_ms", 20, "must be 1..600000, got 0"),
+      row("[mirror]\nreconnect_min_ms = 600001\n", "mirror.reconnect_min_ms", 20, "must be 1..600000, got 600001"),
+      row("[mirror]\nreconnect_max_ms = 0\n", "mirror.reconnect_max_ms", 20, "must be 1..3600000, got 0"),
+      row("[mirror]\nreconnect_max_ms = 3600001\n", "mirror.reconnect_max_ms", 20,
+          "must be 1..3600000, got 3600001"),
+      row("[conflicts]\nlog_path = \"\"\n", "conflicts.log_path", 12, "must not be empty"),
+      row("[conflicts]\nsync = \"always\"\n", "conflicts.sync", 8,
+          "must be one of group, every_append; got \"always\""),
+      row("[conflicts]\ngroup_commit_ms = 0\n", "conflicts.group_commit_ms", 19, "must be 1..1000, got 0"),
+      row("[conflicts]\ngroup_commit_ms = 1001\n", "conflicts.group_commit_ms", 19, "must be 1..1000, got 1001"),
+      row("[conflicts]\nrotate_bytes = 4095\n", "conflicts.rotate_bytes", 16,
+          "must be 0 (never rotate) or 4096..1099511627776, got 4095"),
+      row("[conflicts]\nrotate_bytes = 1099511627777\n", "conflicts.rotate_bytes", 16,
+          "must be 0 (never rotate) or 4096..1099511627776, got 1099511627777"),
+      row("[conflicts]\nrotate_bytes = -1\n", "conflicts.rotate_bytes", 16,
+          "must be 0 (never rotate) or 4096..1099511627776, got -1"),
+      row("[conflicts]\nkeep_rotated = 0\n", "conflicts.keep_rotated", 16, "must be 1..10000, got 0"),
+      row("[conflicts]\nkeep_rotated = 10001\n", "conflicts.keep_rotated", 16, "must be 1..10000, got 10001"),
+      row("[conflicts]\nrows_digest_key_file = \"\"\n", "conflicts.rows_digest_key_file", 24, "must not be empty"),
+      row("[ledger]\nretention_hours = 0\n", "ledger.retention_hours", 19, "must be 1..87600, got 0"),
+      row("[ledger]\nretention_hours = 87601\n", "ledger.retention_hours", 19, "must be 1..87600, got 87601"),
+      row("[ledger]\nprune_interval_ms = 999\n", "ledger.prune_interval_ms", 21,
+          "must be 1000..86400000, got 999"),
+      row("[ledger]\nprune_interval_ms = 86400001\n", "ledger.prune_interval_ms", 21,
+          "must be 1000..86400000, got 86400001"),
+      row("[sql]\nread_only_functions = [\"\"]\n", "sql.read_only_functions[0]", 24, "must not be empty"),
   });
 }
 
@@ -252,7 +346,28 @@ TEST_CASE("Settings at the edges of their allowed values are accepted", "[unit][
       with("[routing]\nread_percent = 100\n"),
       with("[routing]\nread_percent = 0.5\n"),
       with("[log]\nlevel = \"off\"\nformat = \"text\"\n"),
+      with("[mirror]\ntimeout_ms = 1\nreconnect_min_ms = 1\nreconnect_max_ms = 1\n"),
+      with("[mirror]\ntimeout_ms = 3600000\nreconnect_min_ms = 600000\nreconnect_max_ms = 3600000\n"),
+      with("[conflicts]\nsync = \"every_append\"\ngroup_commit_ms = 1\nrotate_bytes = 4096\nkeep_rotated = 1\n"),
+      with("[conflicts]\nsync = \"group\"\ngroup_commit_ms = 1000\nrotate_bytes = 1099511627776\n"
+           "keep_rotated = 10000\n"),
+      with("[ledger]\nretention_hours = 1\nprune_interval_ms = 1000\n"),
+      with("[ledger]\nretention_hours = 87600\nprune_interval_ms = 86400000\n"),
+      with("[sql]\nread_only_functions = []\n"),
   });
+}
+
+TEST_CASE("mirror.reconnect_max_ms may not be below mirror.reconnect_min_ms, set or defaulted", "[unit][config]") {
+  check_rejections({
+      {toml({"[mirror]\nreconnect_min_ms = 500\nreconnect_max_ms = 400\n", kBackends, kUser}),
+       "mirror.reconnect_max_ms", 3, 20, "must be at least mirror.reconnect_min_ms (500), got 400"},
+      {toml({"[mirror]\nreconnect_max_ms = 50\n", kBackends, kUser}), "mirror.reconnect_max_ms", 2, 20,
+       "must be at least mirror.reconnect_min_ms (100), got 50"},
+      {toml({"[mirror]\nreconnect_min_ms = 60000\n", kBackends, kUser}), "mirror.reconnect_max_ms", 1, 1,
+       "must be at least mirror.reconnect_min_ms (60000), got 30000 (the default)"},
+  });
+  check_accepted({toml({"[mirror]\nreconnect_min_ms = 400\nreconnect_max_ms = 400\n", kBackends, kUser}),
+                  toml({"[mirror]\nreconnect_min_ms = 30000\n", kBackends, kUser})});
 }
 
 TEST_CASE("The listen address must be a loopback IP literal while clients are not authenticated",
@@ -325,11 +440,15 @@ TEST_CASE("Each user needs a unique name and exactly one password source", "[uni
 
 TEST_CASE("Unknown keys are reported with their full dotted path and position at any depth", "[unit][config]") {
   const std::string_view kUserKeys = "unknown key; expected one of: name, password, password_env, password_file";
+  const std::string_view kTopLevelKeys =
+      "unknown key; expected one of: server, listen, limits, log, routing, mirror, conflicts, ledger, sql, backends, "
+      "users";
   check_rejections({
-      {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1,
-       "unknown key; expected one of: server, listen, limits, log, routing, backends, users"},
-      {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2,
-       "unknown key; expected one of: server, listen, limits, log, routing, backends, users"},
+      {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1, kTopLevelKeys},
+      {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2, kTopLevelKeys},
+      {toml({"[conflicts]\nlogpath = \"x\"\n", kBackends, kUser}), "conflicts.logpath", 2, 1,
+       "unknown key; expected one of: log_path, sync, group_commit_ms, rotate_bytes, keep_rotated, "
+       "rows_digest_key_file"},
       {toml({"[listen]\nadress = \"127.0.0.1\"\n", kBackends, kUser}), "listen.adress", 2, 1,
        "unknown key; expected one of: address, port"},
       {toml({"listen = { port = 6432, adress = \"x\" }\n", kBackends, kUser}), "listen.adress", 1, 25,
@@ -365,6 +484,20 @@ TEST_CASE("Values of the wrong type are reported with the expected and the actua
        "expected an integer, got array"},
       {toml({"users = \"app\"\n", kBackends}), "users", 1, 9, "expected an array of tables, got string"},
       {toml({"users = [1]\n", kBackends}), "users[0]", 1, 10, "expected a table, got integer"},
+  });
+}
+
+TEST_CASE("sql.read_only_functions must be an array of strings, and a bad element is named by its index",
+          "[unit][config]") {
+  const auto row = [](std::string_view value, std::string_view key, std::size_t column, std::string_view message) {
+    return RejectRow{toml({"[sql]\nread_only_functions = ", value, "\n", kBackends, kUser}), key, 2, column, message};
+  };
+  check_rejections({
+      row("\"order_total\"", "sql.read_only_functions", 23, "expected an array of strings, got string"),
+      row("{ name = \"x\" }", "sql.read_only_functions", 23, "expected an array of strings, got table"),
+      row("[\"a\", \"b\", 3]", "sql.read_only_functions[2]", 34, "expected a string, got integer"),
+      row("[[\"a\"]]", "sql.read_only_functions[0]", 24, "expected a string, got array"),
+      row("[\"a\", \"\"]", "sql.read_only_functions[1]", 29, "must not be empty"),
   });
 }
 
@@ -472,6 +605,48 @@ TEST_CASE("A password file keeps everything but one trailing line ending", "[uni
         "\"" + empty.path().string() + "\" is empty");
 }
 
+TEST_CASE("conflicts.rows_digest_key_file must be private to its owner and hold at least 32 bytes",
+          "[unit][config]") {
+  constexpr std::string_view kKey = "8f3c1d2e4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+  SECTION("a private file's bytes, without the trailing newline, become the key") {
+    const TempFile file(toml({kKey, "\n"}));
+    file.set_mode(kOwnerOnly);
+    const auto config = parse_config(with_rows_digest_key_file(file.path()), "test.toml");
+    REQUIRE(config);
+    CHECK(config->conflicts.rows_digest_key == kKey);
+  }
+  SECTION("exactly 32 bytes of any value are enough") {
+    const std::string binary_key("\0\r\n\xff" "0123456789abcdef0123456789ab", 32);
+    const TempFile file(binary_key);
+    file.set_mode(kOwnerOnly);
+    const auto config = parse_config(with_rows_digest_key_file(file.path()), "test.toml");
+    REQUIRE(config);
+    CHECK(config->conflicts.rows_digest_key == binary_key);
+  }
+  SECTION("a missing file is rejected with the reason") {
+    const TempFile file(kKey);
+    const auto missing = file.path().string() + ".missing";
+    check_rejections({{with_rows_digest_key_file(missing), "conflicts.rows_digest_key_file", 2, 24,
+                       "cannot read \"" + missing + "\": No such file or directory"}});
+  }
+  SECTION("mode 0644 is rejected") {
+    using std::filesystem::perms;
+    const TempFile file(kKey);
+    file.set_mode(kOwnerOnly | perms::group_read | perms::others_read);
+    check_rejections({{with_rows_digest_key_file(file.path()), "conflicts.rows_digest_key_file", 2, 24,
+                       "\"" + file.path().string() +
+                           "\" is accessible by group or others (mode 0644); run chmod 600 on it"}});
+  }
+  SECTION("31 bytes and a newline are too few") {
+    const TempFile file(toml({kKey.substr(0, 31), "\n"}));
+    file.set_mode(kOwnerOnly);
+    check_rejections({{with_rows_digest_key_file(file.path()), "conflicts.rows_digest_key_file", 2, 24,
+                       "\"" + file.path().string() +
+                           "\" holds 31 bytes; a rows digest key needs at least 32 (openssl rand -hex 32 makes one)"}});
+  }
+}
+
 TEST_CASE("load_config names the file in every error, including one it cannot read", "[unit][config]") {
   const std::filesystem::path missing = std::filesystem::temp_directory_path() / "pgdual_config_test_no_such.toml";
   const auto config = pgdual::config::load_config(missing);
@@ -504,4 +679,20 @@ TEST_CASE("The shipped example files load, and the full one shows every default"
     CHECK(config->users[0].password == "example-secret");
   }
   unsetenv("PGDUAL_APP_PASSWORD");
+}
+
+TEST_CASE("pgdual.example.toml shows every dual-write setting, the optional key file commented out",
+          "[unit][config]") {
+  std::ifstream file(std::filesystem::path(PGDUAL_SOURCE_DIR) / "config" / "pgdual.example.toml");
+  REQUIRE(file);
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  for (const auto* line : {"\n[mirror]\n", "\ntimeout_ms = 5000\n", "\nreconnect_min_ms = 100\n",
+                           "\nreconnect_max_ms = 30000\n", "\n[conflicts]\n",
+                           "\nlog_path = \"pgdual-conflicts.jsonl\"\n", "\nsync = \"group\"\n",
+                           "\ngroup_commit_ms = 5\n", "\nrotate_bytes = 104857600\n", "\nkeep_rotated = 10\n",
+                           "\n# rows_digest_key_file = ", "\n[ledger]\n", "\nretention_hours = 168\n",
+                           "\nprune_interval_ms = 600000\n", "\n[sql]\n", "\nread_only_functions = []\n"}) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
+  }
 }

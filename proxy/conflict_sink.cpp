@@ -1,0 +1,119 @@
+#include "proxy/conflict_sink.h"
+
+#include <exception>
+#include <utility>
+
+#include "conflict/compare.h"
+
+namespace pgdual::proxy {
+
+ConflictSink::ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds group_commit,
+                           std::shared_ptr<spdlog::logger> logger)
+    : log_{std::move(log)},
+      group_commit_{group_commit},
+      logger_{std::move(logger)},
+      writer_{[this] { write_until_stopped(); }} {}
+
+ConflictSink::~ConflictSink() {
+  {
+    std::lock_guard lock{mutex_};
+    stopping_ = true;
+  }
+  wake_writer_.notify_one();
+  writer_.join();
+}
+
+void ConflictSink::submit(conflict::ConflictRecord record) noexcept {
+  const auto kind = record.kind;
+  try {
+    if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now());
+    std::lock_guard lock{mutex_};
+    if (record.id.empty()) record.id = ids_.next();
+    queue_.push_back(std::move(record));
+    ++submitted_;
+  } catch (const std::exception& error) {
+    failed_.fetch_add(1);
+    logger_->error("conflict sink dropped a conflict of kind {}: {}", conflict::to_string(kind), error.what());
+    return;
+  }
+  wake_writer_.notify_one();
+}
+
+void ConflictSink::wait_durable() {
+  std::unique_lock lock{mutex_};
+  const auto target = submitted_;
+  if (settled_ >= target) return;
+  flush_requested_ = true;
+  wake_writer_.notify_one();
+  settled_changed_.wait(lock, [&] { return settled_ >= target; });
+}
+
+std::uint64_t ConflictSink::written() const noexcept { return written_.load(); }
+
+std::uint64_t ConflictSink::failed() const noexcept { return failed_.load(); }
+
+void ConflictSink::write_until_stopped() {
+  Batch batch;
+  std::uint64_t taken = 0;      // records taken off the queue since the start
+  std::uint64_t unflushed = 0;  // appended since the last flush
+  Clock::time_point flush_due{};
+  const auto has_work = [this] { return !queue_.empty() || flush_requested_ || stopping_; };
+
+  std::unique_lock lock{mutex_};
+  for (;;) {
+    if (unflushed > 0) {
+      wake_writer_.wait_until(lock, flush_due, has_work);
+    } else {
+      wake_writer_.wait(lock, has_work);
+    }
+    batch.clear();
+    std::swap(batch, queue_);  // keeps both buffers' capacity: no allocation once warmed up
+    const bool flush_now = std::exchange(flush_requested_, false) || stopping_;
+    lock.unlock();
+
+    if (unflushed == 0) flush_due = Clock::now() + group_commit_;
+    for (const auto& record : batch) unflushed += append(record) ? 1 : 0;
+    taken += batch.size();
+    if (unflushed > 0 && (flush_now || Clock::now() >= flush_due)) {
+      flush(unflushed);
+      unflushed = 0;
+    }
+
+    lock.lock();
+    if (unflushed == 0) {
+      settled_ = taken;
+      settled_changed_.notify_all();
+    }
+    if (stopping_ && queue_.empty() && unflushed == 0) return;
+  }
+}
+
+bool ConflictSink::append(const conflict::ConflictRecord& record) {
+  try {
+    auto appended = log_.append(record);
+    if (appended) return true;
+    logger_->error("conflict log: cannot append conflict id={} kind={}: {}", record.id,
+                   conflict::to_string(record.kind), appended.error().message);
+  } catch (const std::exception& error) {
+    logger_->error("conflict log: cannot append conflict id={} kind={}: {}", record.id,
+                   conflict::to_string(record.kind), error.what());
+  }
+  failed_.fetch_add(1);
+  return false;
+}
+
+void ConflictSink::flush(std::uint64_t unflushed) {
+  try {
+    auto flushed = log_.flush();
+    if (flushed) {
+      written_.fetch_add(unflushed);
+      return;
+    }
+    logger_->error("conflict log: flush failed, {} conflicts may be lost: {}", unflushed, flushed.error().message);
+  } catch (const std::exception& error) {
+    logger_->error("conflict log: flush failed, {} conflicts may be lost: {}", unflushed, error.what());
+  }
+  failed_.fetch_add(unflushed);
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,89 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "conflict/conflict_log.h"
+#include "conflict/conflict_record.h"
+#include "proxy/idempotency_key.h"
+
+namespace pgdual::proxy {
+
+/// Takes ConflictRecords from the session threads and writes them to the
+/// conflict log on a thread of its own, so that no session waits for the disk.
+///
+/// A failed append or flush is logged (with a record's kind and id at most,
+/// never its contents), counted in failed(), and the sink goes on with later
+/// records.
+///
+/// Thread safety: every member function may be called from any thread.
+class ConflictSink {
+ public:
+  /// Starts the writer thread. With SyncPolicy::on_flush the writer calls
+  /// log.flush() at most `group_commit` after an append, so records that
+  /// arrive together share one fdatasync (group commit); with every_append,
+  /// log.append() syncs each record itself. `logger` must not be null.
+  ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds group_commit,
+               std::shared_ptr<spdlog::logger> logger);
+  /// Writes every record still queued, flushes and joins the writer thread.
+  ~ConflictSink();
+
+  ConflictSink(const ConflictSink&) = delete;
+  ConflictSink& operator=(const ConflictSink&) = delete;
+
+  /// Queues `record` for the writer; never waits for I/O. Fills in an empty
+  /// id (a UUIDv7) and an empty time (rfc3339_utc of now). Never throws:
+  /// a record that cannot even be queued (out of memory) is logged and counted
+  /// in failed().
+  void submit(conflict::ConflictRecord record) noexcept;
+
+  /// Blocks until every record submitted before the call is settled: appended
+  /// and flushed, or counted in failed(). Asks the writer to flush at once
+  /// rather than at the end of the group-commit interval. For tests and shutdown.
+  void wait_durable();
+
+  /// Records appended and flushed.
+  [[nodiscard]] std::uint64_t written() const noexcept;
+  /// Records lost to a failed append, a failed flush, or a full memory.
+  [[nodiscard]] std::uint64_t failed() const noexcept;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  using Batch = std::vector<conflict::ConflictRecord>;
+
+  void write_until_stopped();
+  /// Appends `record` to the log; false (logged and counted) when it fails.
+  bool append(const conflict::ConflictRecord& record);
+  /// Flushes the `unflushed` records appended since the last flush and counts
+  /// them written, or failed.
+  void flush(std::uint64_t unflushed);
+
+  conflict::ConflictLog log_;  ///< used by the writer thread only
+  const std::chrono::milliseconds group_commit_;
+  const std::shared_ptr<spdlog::logger> logger_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_writer_;
+  std::condition_variable settled_changed_;
+  // Guarded by mutex_:
+  IdempotencyKeyGenerator ids_;
+  Batch queue_;
+  std::uint64_t submitted_ = 0;  ///< records queued since the start
+  std::uint64_t settled_ = 0;    ///< of those, the first settled_ are flushed or failed
+  bool flush_requested_ = false;
+  bool stopping_ = false;
+
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::thread writer_;  ///< last, so that it starts after everything it uses
+};
+
+}  // namespace pgdual::proxy

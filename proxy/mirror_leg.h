@@ -1,0 +1,82 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conflict/outcome.h"
+#include "protocol/backend_messages.h"
+#include "protocol/request_tracker.h"
+#include "proxy/asio.h"
+#include "proxy/backend_connection.h"
+
+namespace pgdual::proxy {
+
+/// The mirror broke off: it did not answer in time, or the connection failed.
+/// The session drops the connection and reconnects later.
+class MirrorFailure : public std::runtime_error {
+ public:
+  MirrorFailure(conflict::Reachability reachability, const std::string& what)
+      : std::runtime_error{what}, reachability_{reachability} {}
+  [[nodiscard]] conflict::Reachability reachability() const noexcept { return reachability_; }
+
+ private:
+  conflict::Reachability reachability_;
+};
+
+/// A session's connection to the mirror. Nothing the mirror says reaches the
+/// client: its answers are folded into an Outcome to compare with the
+/// primary's. Statements pgdual adds of its own (BEGIN, the ledger insert,
+/// COMMIT) are "injected": their answers are kept apart from the outcome.
+///
+/// Messages are queued, then sent in one write by flush(); finish() reads
+/// until the mirror has answered everything sent. Both take a deadline, past
+/// which they throw MirrorFailure (timed_out), as on any I/O error or
+/// protocol violation (unreachable); the leg is unusable after that.
+class MirrorLeg {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  MirrorLeg(BackendConnection connection, protocol::Bytes rows_digest_key);
+
+  [[nodiscard]] const BackendConnection& connection() const noexcept { return connection_; }
+  /// From the mirror's last ReadyForQuery.
+  [[nodiscard]] protocol::TransactionStatus transaction_status() const noexcept { return status_; }
+
+  /// Queues a Query of pgdual's own, answered before the client's part.
+  void queue_injected(std::string_view sql);
+  /// Queues client messages (whole messages, as the mirror should get them).
+  void queue_client(protocol::Bytes messages);
+  Awaitable<void> flush(Clock::time_point deadline);
+
+  /// Reads until every request sent is answered. Returns the outcome of the
+  /// client's part (empty when there was none).
+  Awaitable<conflict::Outcome> finish(Clock::time_point deadline);
+  /// What the injected statements of the last finish() answered: their
+  /// first error, and their last command tag ("COMMIT", or "ROLLBACK" when
+  /// the transaction had failed).
+  [[nodiscard]] const conflict::Outcome& injected_outcome() const noexcept { return injected_outcome_; }
+
+  /// Says goodbye (Terminate) at the end of the session; errors are ignored.
+  Awaitable<void> terminate();
+  /// Closes the connection now; the mirror rolls back what it had not committed.
+  void close() noexcept;
+
+ private:
+  Awaitable<void> read_answers();
+  void take(const protocol::Frame& frame);
+
+  BackendConnection connection_;
+  protocol::RequestTracker tracker_;
+  conflict::OutcomeBuilder client_part_;
+  conflict::OutcomeBuilder injected_part_;
+  conflict::Outcome injected_outcome_;
+  std::vector<std::byte> outgoing_;
+  unsigned injected_ahead_ = 0;  ///< ReadyForQuery answers that still belong to injected queries
+  protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;
+};
+
+}  // namespace pgdual::proxy

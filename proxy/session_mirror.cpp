@@ -1,0 +1,104 @@
+// Session, continued: the connection to the mirror, lost and found again.
+
+#include <algorithm>
+
+#include "proxy/session.h"
+#include "proxy/timeouts.h"
+
+namespace pgdual::proxy {
+namespace {
+
+using Clock = MirrorLeg::Clock;
+
+void back_off(MirrorReconnect& state, const config::MirrorConfig& limits) {
+  state.next_attempt = Clock::now() + state.backoff;
+  state.backoff = std::min(state.backoff * 2, std::chrono::milliseconds{limits.reconnect_max});
+}
+
+Awaitable<void> reopen_mirror(std::shared_ptr<MirrorReconnect> state,
+                              std::shared_ptr<const config::ProxyConfig> config, BackendLogin login) {
+  try {
+    auto connection =
+        co_await BackendConnection::open(config->mirror_backend(), login, config->limits.max_message_bytes);
+    state->ready.emplace(std::move(connection));
+    state->backoff = config->mirror.reconnect_min;
+  } catch (const std::exception&) {
+    back_off(*state, config->mirror);
+  }
+  state->connecting = false;
+}
+
+Awaitable<void> cancel_on(std::shared_ptr<const config::ProxyConfig> config, protocol::BackendKeyData key) {
+  co_await send_cancel_request(config->mirror_backend(), key);
+}
+
+}  // namespace
+
+// Both at once, so the mirror adds no latency to the login. A session
+// without its mirror still serves the client; its writes become conflicts.
+Awaitable<BackendConnection> Session::connect_backends() {
+  const auto& config = *context_.config;
+  const auto max_message = config.limits.max_message_bytes;
+  reconnect_->backoff = config.mirror.reconnect_min;
+  auto both = co_await (settle(BackendConnection::open(config.primary_backend(), login_, max_message)) &&
+                        settle(BackendConnection::open(config.mirror_backend(), login_, max_message)));
+  auto& primary = std::get<0>(both);
+  auto& mirror = std::get<1>(both);
+  if (mirror.value) {
+    co_await adopt_mirror(std::move(*mirror.value));
+  } else {
+    try {
+      std::move(mirror).get();
+    } catch (const std::exception& error) {
+      context_.log->warn("session={} the mirror is unavailable: {}", id_, error.what());
+    }
+    back_off(*reconnect_, config.mirror);
+  }
+  co_return std::move(primary).get();
+}
+
+Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
+  mirror_.emplace(std::move(connection), *context_.rows_digest_key);
+  planner_.forget_mirror_statements();
+  if (session_statements_.empty()) co_return;
+  for (const auto& statement : session_statements_) mirror_->queue_injected(statement);
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->finish(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) co_return drop_mirror(*failure);
+  if (const auto& error = mirror_->injected_outcome().error) {
+    context_.log->warn("session={} replaying the session's settings on the mirror failed with {}", id_,
+                       error->sqlstate);
+  }
+}
+
+// Only between transactions: a mirror connected in the middle of one would
+// get its end without its beginning.
+Awaitable<void> Session::reconnect_mirror_when_due() {
+  if (mirror_ || primary_tap_.transaction_status() != protocol::TransactionStatus::idle) co_return;
+  auto& state = *reconnect_;
+  if (state.ready) {
+    auto connection = std::move(*state.ready);
+    state.ready.reset();
+    context_.log->info("session={} the mirror is back", id_);
+    co_return co_await adopt_mirror(std::move(connection));
+  }
+  if (state.connecting || Clock::now() < state.next_attempt) co_return;
+  state.connecting = true;
+  asio::co_spawn(client_.get_executor(), reopen_mirror(reconnect_, context_.config, login_), asio::detached);
+}
+
+// The mirror may still be running what it was given: cancel it, and close.
+// Whatever it had not committed, it rolls back.
+void Session::drop_mirror(const MirrorFailure& failure) {
+  context_.log->warn("session={} dropping the mirror connection: {}", id_, failure.what());
+  asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);
+  mirror_->close();
+  mirror_.reset();
+  back_off(*reconnect_, context_.config->mirror);
+}
+
+}  // namespace pgdual::proxy

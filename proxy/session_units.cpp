@@ -1,0 +1,289 @@
+// Session, continued: units of client messages, routed and settled with the mirror.
+
+#include <algorithm>
+#include <array>
+
+#include "conflict/compare.h"
+#include "protocol/frontend_messages.h"
+#include "protocol/message_tags.h"
+#include "protocol/sql/pin_values.h"
+#include "protocol/writer.h"
+#include "proxy/conflict_sink.h"
+#include "proxy/idempotency_key.h"
+#include "proxy/session.h"
+
+namespace pgdual::proxy {
+namespace {
+
+using protocol::TransactionStatus;
+
+/// The values sql::pin_times() replaces, as Classification::nondeterministic names them.
+constexpr std::array<std::string_view, 8> kPinnable = {
+    "current_date", "current_time", "current_timestamp", "localtime", "localtimestamp",
+    "now",          "statement_timestamp", "transaction_timestamp"};
+
+bool pinnable(std::string_view name) { return std::ranges::find(kPinnable, name) != kPinnable.end(); }
+
+/// How many SET/PREPARE statements a session keeps for replay on a new mirror connection.
+constexpr std::size_t kMaxSessionStatements = 256;
+
+std::vector<protocol::Frame> split_frames(protocol::Bytes wire) {
+  std::vector<protocol::Frame> frames;
+  while (!wire.empty()) {
+    const auto frame = protocol::peek_frame(wire, protocol::kDefaultMaxMessageBody);
+    if (!frame) break;  // whole messages only: they were read as such
+    frames.push_back(*frame);
+    wire = wire.subspan(frame->wire_size());
+  }
+  return frames;
+}
+
+IdempotencyKeyGenerator& thread_keys() {
+  thread_local IdempotencyKeyGenerator keys;
+  return keys;
+}
+
+bool succeeded(const conflict::Outcome& outcome) {
+  return outcome.reachability == conflict::Reachability::reached && !outcome.error;
+}
+
+std::string ledger_insert(std::string_view key) {
+  return "INSERT INTO pgdual.ledger (idempotency_key) VALUES ('" + std::string{key} + "')";
+}
+
+conflict::Outcome unanswered(conflict::Reachability reachability) {
+  conflict::Outcome outcome;
+  outcome.reachability = reachability;
+  return outcome;
+}
+
+}  // namespace
+
+Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
+  auto frames = split_frames(segment_);
+  if (!unit_.open) open_unit(frames);
+  for (const auto& frame : frames) tracker_.on_frontend(frame.tag);
+  co_await send_all(primary, segment_);
+  co_await send_to_mirror(frames);
+  segment_.clear();
+}
+
+void Session::open_unit(std::vector<protocol::Frame>& frames) {
+  const auto status = primary_tap_.transaction_status();
+  unit_ = Unit{};
+  unit_.open = true;
+  unit_.plan = planner_.plan(status);
+  primary_done_ = false;
+  const auto& plan = unit_.plan;
+  if (plan.mirror == MirrorMode::wrapped) {
+    unit_.key = thread_keys().next();
+  } else if (plan.writes || plan.mirror == MirrorMode::after_primary) {
+    if (transaction_key_.empty()) transaction_key_ = thread_keys().next();
+    unit_.key = transaction_key_;
+    transaction_writes_ = transaction_writes_ || plan.writes;
+  }
+  if (plan.mirror != MirrorMode::none) pin_values(frames);
+  const auto& summary = planner_.summary();
+  if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
+      frames.front().tag == protocol::frontend_tag::kQuery) {
+    if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
+  }
+  primary_tap_.set_recording(plan.mirror != MirrorMode::none || plan.unclassified);
+}
+
+// now() and its kin become literals, the same on both backends; one
+// transaction keeps one value, as PostgreSQL's now() does. Only a simple
+// Query is rewritten: a prepared statement's text serves many executions.
+void Session::pin_values(std::vector<protocol::Frame>& frames) {
+  const auto& representative = planner_.summary().representative;
+  if (!representative) return;
+  unit_.unpinned = representative->nondeterministic;
+  if (std::ranges::none_of(unit_.unpinned, pinnable)) return;
+  if (frames.size() != 1 || frames.front().tag != protocol::frontend_tag::kQuery) return;
+  const auto query = protocol::decode_query(frames.front().body);
+  if (!query) return;
+  const auto statement_time = postgres_timestamptz_utc(std::chrono::system_clock::now());
+  if (transaction_time_.empty()) transaction_time_ = statement_time;
+  const auto pinned = sql::pin_times(query->query, {transaction_time_, statement_time});
+  if (!pinned) return;
+  std::erase_if(unit_.unpinned, pinnable);
+  std::vector<std::byte> rewritten;
+  protocol::Writer out{rewritten};
+  protocol::encode(protocol::Query{pinned->text}, out);
+  segment_ = std::move(rewritten);
+  frames = split_frames(segment_);
+}
+
+Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames) {
+  const auto mode = unit_.plan.mirror;
+  if (mode == MirrorMode::after_primary) {
+    unit_.mirror_copy.insert(unit_.mirror_copy.end(), segment_.begin(), segment_.end());
+    co_return;
+  }
+  if (mode == MirrorMode::none || !mirror_) {
+    planner_.sent_to_primary_only(frames);
+    co_return;
+  }
+  std::vector<std::byte> copy;
+  planner_.copy_for_mirror(frames, copy);
+  if (mode == MirrorMode::wrapped && !unit_.mirror_began) {
+    mirror_->queue_injected("BEGIN");
+    unit_.mirror_began = true;
+  }
+  mirror_->queue_client(copy);
+  const bool copy_data = std::ranges::any_of(frames, [](const auto& frame) {
+    return frame.tag == protocol::frontend_tag::kCopyData;
+  });
+  if (mode == MirrorMode::wrapped && !copy_data) {
+    unit_.mirror_copy.insert(unit_.mirror_copy.end(), copy.begin(), copy.end());
+  }
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->flush(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) drop_mirror(*failure);
+}
+
+Awaitable<void> Session::wait_for_primary() {
+  while (tracker_.pending_syncs() > 0 && !tracker_.awaiting_copy_data() && !primary_done_) {
+    primary_progress_.expires_at(asio::steady_timer::time_point::max());
+    co_await primary_progress_.async_wait(asio::as_tuple(use_awaitable));
+  }
+}
+
+Awaitable<void> Session::finish_unit() {
+  const auto primary = std::exchange(primary_outcome_, {});
+  switch (unit_.plan.mirror) {
+    case MirrorMode::none:
+      if (unit_.plan.unclassified && succeeded(primary)) {
+        record(conflict::ConflictKind::unclassified, primary, unanswered(conflict::Reachability::reached));
+      }
+      break;
+    case MirrorMode::parallel: compare_and_record(primary, co_await mirror_answer(mirror_deadline())); break;
+    case MirrorMode::wrapped: compare_and_record(primary, co_await finish_wrapped(primary)); break;
+    case MirrorMode::after_primary:
+      if (auto mirror = co_await finish_after_primary(primary)) compare_and_record(primary, *mirror);
+      break;
+  }
+  end_unit(primary);
+}
+
+// The mirror ran the unit inside BEGIN; it commits, with the unit's key in
+// its ledger, only if the primary succeeded. A statement that cannot run in
+// a transaction block (VACUUM, CREATE DATABASE...) runs again on its own.
+Awaitable<conflict::Outcome> Session::finish_wrapped(const conflict::Outcome& primary) {
+  const auto deadline = mirror_deadline();
+  auto mirror = co_await mirror_answer(deadline);
+  if (!mirror_) co_return mirror;
+  if (mirror.error && mirror.error->sqlstate == "25001") {
+    mirror_->queue_injected("ROLLBACK");
+    mirror_->queue_client(unit_.mirror_copy);
+    co_return co_await mirror_answer(deadline);
+  }
+  if (succeeded(primary)) {
+    mirror_->queue_injected(ledger_insert(unit_.key));
+    mirror_->queue_injected("COMMIT");
+  } else {
+    mirror_->queue_injected("ROLLBACK");
+  }
+  const auto committed = co_await mirror_answer(deadline);
+  if (!mirror_) co_return committed;
+  const auto& injected = mirror_->injected_outcome();
+  if (succeeded(primary) && injected.error && !mirror.error) {
+    mirror.error = injected.error;
+    if (injected.error->sqlstate == "42P01" || injected.error->sqlstate == "3F000") {
+      context_.log->error("session={} the mirror has no pgdual.ledger table: run `pgdual init` against it", id_);
+    }
+  }
+  mirror.transaction_status = primary.transaction_status;  // the mirror's BEGIN is pgdual's own
+  co_return mirror;
+}
+
+// The mirror commits after the primary has; if the primary rolled back, so does the mirror.
+Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const conflict::Outcome& primary) {
+  if (!mirror_) {
+    if (!transaction_writes_) co_return std::nullopt;
+    co_return unanswered(unit_.mirror_lost.value_or(conflict::Reachability::unreachable));
+  }
+  const auto deadline = mirror_deadline();
+  if (!succeeded(primary) || primary.command_tag == "ROLLBACK") {
+    if (mirror_->transaction_status() != TransactionStatus::idle) {
+      mirror_->queue_injected("ROLLBACK");
+      co_await mirror_answer(deadline);
+    }
+    co_return std::nullopt;
+  }
+  if (transaction_writes_ && mirror_->transaction_status() == TransactionStatus::in_transaction) {
+    mirror_->queue_injected(ledger_insert(unit_.key));
+  }
+  std::vector<std::byte> copy;
+  planner_.copy_for_mirror(split_frames(unit_.mirror_copy), copy);
+  mirror_->queue_client(copy);
+  auto mirror = co_await mirror_answer(deadline);
+  if (mirror_ && mirror_->injected_outcome().error && !mirror.error) mirror.error = mirror_->injected_outcome().error;
+  co_return mirror;
+}
+
+Awaitable<conflict::Outcome> Session::mirror_answer(MirrorLeg::Clock::time_point deadline) {
+  if (!mirror_) co_return unanswered(unit_.mirror_lost.value_or(conflict::Reachability::unreachable));
+  std::optional<MirrorFailure> failure;
+  try {
+    co_return co_await mirror_->finish(deadline);
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  unit_.mirror_lost = failure->reachability();
+  drop_mirror(*failure);
+  co_return unanswered(failure->reachability());
+}
+
+void Session::compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror) {
+  // Without data changes, a missing mirror misses nothing: session state is
+  // replayed on the next connection.
+  if (!unit_.plan.writes && mirror.reachability != conflict::Reachability::reached) return;
+  auto kind = conflict::compare(primary, mirror);
+  if (!kind && unit_.plan.writes && !unit_.unpinned.empty()) kind = conflict::ConflictKind::nondeterministic;
+  if (kind) record(*kind, primary, mirror);
+}
+
+void Session::record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror) {
+  conflict::ConflictRecord record;
+  record.idempotency_key = unit_.key;
+  record.session = session_info_;
+  if (const auto& statement = planner_.summary().representative) {
+    record.statement_fingerprint = statement->fingerprint;
+    record.statement_normalized = statement->normalized;
+    record.tables = statement->tables;
+  }
+  record.kind = kind;
+  if (kind == conflict::ConflictKind::nondeterministic) record.nondeterministic = unit_.unpinned;
+  record.primary = primary;
+  record.mirror = mirror;
+  context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(kind), unit_.key,
+                     record.statement_fingerprint);
+  context_.conflicts.submit(std::move(record));
+}
+
+void Session::end_unit(const conflict::Outcome& primary) {
+  if (!unit_.session_statement.empty() && succeeded(primary) &&
+      session_statements_.size() < kMaxSessionStatements) {
+    session_statements_.push_back(std::move(unit_.session_statement));
+  }
+  if (primary_tap_.transaction_status() == TransactionStatus::idle) {
+    transaction_key_.clear();
+    transaction_writes_ = false;
+    transaction_time_.clear();
+  }
+  unit_ = Unit{};
+  planner_.start_unit();
+  primary_done_ = false;
+  primary_tap_.set_recording(false);
+}
+
+MirrorLeg::Clock::time_point Session::mirror_deadline() const {
+  return MirrorLeg::Clock::now() + context_.config->mirror.timeout;
+}
+
+}  // namespace pgdual::proxy

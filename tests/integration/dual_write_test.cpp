@@ -1,0 +1,202 @@
+// Dual write with two real servers: every write lands on both, the client sees only the
+// primary, and every disagreement between the two becomes a conflict record.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/temp_dir.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+using conflict::ConflictKind;
+
+constexpr auto kClientTimeout = 180s;
+
+RunResult psql(const Endpoint& endpoint, const std::string& script) {
+  return run_client({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=0", "-c", script}, endpoint,
+                    kClientTimeout);
+}
+
+RunResult psql_file(const Endpoint& endpoint, const std::string& script) {
+  TempDir dir{"pgdual-script"};
+  const auto file = dir.path() / "script.sql";
+  write_file(file, script);
+  return run_client({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-f", file.string()}, endpoint,
+                    kClientTimeout);
+}
+
+void on_one_server(const PgCluster& server, const std::string& database, const std::string& sql) {
+  static_cast<void>(server.run_sql(database, sql));
+}
+
+void check_succeeded(const RunResult& result) {
+  INFO(result.describe());
+  REQUIRE_FALSE(result.timed_out);
+  REQUIRE(result.exit_code == 0);
+}
+
+std::string kinds_of(const std::vector<conflict::ConflictRecord>& records) {
+  std::string kinds;
+  for (const auto& record : records) kinds += std::string{conflict::to_string(record.kind)} + " ";
+  return kinds;
+}
+
+TEST_CASE_METHOD(IntegrationTest, "pgbench -i and -N through pgdual leave identical tables on both servers",
+                 "[integration][dual_write][pgbench]") {
+  start_proxy();
+  const auto database = fresh_database("pgbench_dual");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--scale=1"}, endpoint, kClientTimeout));
+  check_succeeded(run_client({pg_program("pgbench"), "--no-vacuum", "-N", "--client=8", "--jobs=2",
+                              "--transactions=100"},
+                             endpoint, kClientTimeout));
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM pgbench_history") == "800\n");
+  const auto differing = differing_tables(database);
+  INFO("differing tables:\n" << [&] {
+    std::string all;
+    for (const auto& table : differing) all += table + "\n";
+    return all;
+  }());
+  CHECK(differing.empty());
+  CHECK(kinds_of(conflicts()) == "");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "transactions, savepoints, COPY and now() end identical on both servers",
+                 "[integration][dual_write]") {
+  start_proxy();
+  const auto database = fresh_database("transactions");
+  const auto result = psql_file(through_proxy(database), R"SQL(
+CREATE TABLE visits (id int PRIMARY KEY, note text, seen timestamptz DEFAULT '2000-01-01', day date);
+INSERT INTO visits VALUES (1, 'first', now(), CURRENT_DATE);
+BEGIN;
+INSERT INTO visits VALUES (2, 'in a transaction', now(), CURRENT_DATE);
+SAVEPOINT before_mistake;
+\set ON_ERROR_STOP 0
+INSERT INTO visits VALUES (2, 'duplicate');
+\set ON_ERROR_STOP 1
+ROLLBACK TO SAVEPOINT before_mistake;
+UPDATE visits SET note = 'updated', seen = CURRENT_TIMESTAMP WHERE id = 1;
+COMMIT;
+BEGIN;
+DELETE FROM visits;
+ROLLBACK;
+COPY visits (id, note) FROM STDIN;
+10	copied
+11	copied too
+\.
+CREATE INDEX visits_note ON visits (note);
+ALTER TABLE visits ADD COLUMN ward text DEFAULT 'north';
+SELECT count(*) FROM visits;
+)SQL");
+  check_succeeded(result);
+  CHECK(result.out.find("     4\n") != std::string::npos);
+  CHECK(differing_tables(database).empty());
+  CHECK(kinds_of(conflicts()) == "");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "divergences made on one server become conflicts of the right kind, without literals",
+                 "[integration][dual_write][conflicts]") {
+  start_proxy();
+  const auto database = fresh_database("divergences");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql(endpoint, "CREATE TABLE patients (id int PRIMARY KEY, mrn text UNIQUE, ward text)"));
+  check_succeeded(psql(direct(database), "CREATE TABLE notes (id int PRIMARY KEY, body text)"));
+  on_one_server(backends().cloud, database, "INSERT INTO patients VALUES (7, 'zq-mirror-only-mrn', 'east')");
+  on_one_server(backends().cloud, database, "ALTER TABLE patients ADD CONSTRAINT no_west CHECK (ward <> 'zq-west')");
+  on_one_server(backends().onprem, database, "INSERT INTO patients VALUES (9, 'zq-primary-only-mrn', 'east')");
+
+  // What the client sees through pgdual is what the primary says, errors included.
+  const auto unique_on_mirror = psql(endpoint, "INSERT INTO patients VALUES (7, 'zq-mirror-only-mrn', 'east')");
+  CHECK(unique_on_mirror.out == "INSERT 0 1\n");
+  const auto check_on_mirror = psql(endpoint, "INSERT INTO patients VALUES (8, 'zq-checked-mrn', 'zq-west')");
+  CHECK(check_on_mirror.out == "INSERT 0 1\n");
+  const auto missing_on_mirror = psql(endpoint, "INSERT INTO notes VALUES (1, 'zq-secret-note')");
+  CHECK(missing_on_mirror.out == "INSERT 0 1\n");
+  const auto unique_on_primary = psql(endpoint, "INSERT INTO patients VALUES (9, 'zq-primary-only-mrn', 'east')");
+  CHECK(unique_on_primary.err.find("duplicate key value violates unique constraint") != std::string::npos);
+  CHECK(unique_on_primary.exit_code == 1);
+
+  const auto records = wait_for_conflicts(4, 5s);
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].kind == ConflictKind::mirror_error);
+  CHECK(records[0].mirror.error->sqlstate == "23505");
+  CHECK(records[1].kind == ConflictKind::mirror_error);
+  CHECK(records[1].mirror.error->sqlstate == "23514");
+  CHECK(records[2].kind == ConflictKind::mirror_error);
+  CHECK(records[2].mirror.error->sqlstate == "42P01");
+  CHECK(records[3].kind == ConflictKind::error_primary_only);
+  for (const auto& record : records) {
+    CHECK(record.idempotency_key.size() == 36);
+    CHECK(record.session.user == kAppUser);
+    const bool normalized = record.statement_normalized == "INSERT INTO patients VALUES ($1, $2, $3)" ||
+                            record.statement_normalized == "INSERT INTO notes VALUES ($1, $2)";
+    CHECK(normalized);
+  }
+  // The mirror's copy of the write the primary refused was rolled back.
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM patients WHERE id = 9") == "0\n");
+  const auto log = read_file(proxy().conflict_log());
+  CHECK(log.find("zq-") == std::string::npos);
+  CHECK(proxy().log().find("zq-") == std::string::npos);
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a mirror slower than the timeout holds the client no longer than the timeout",
+                 "[integration][dual_write][mirror]") {
+  auto settings = default_settings();
+  settings.mirror_timeout_ms = 500;
+  start_proxy(settings);
+  const auto database = fresh_database("mirror_timeout");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql(endpoint, "CREATE TABLE beds (id int PRIMARY KEY)"));
+  // A lock on the mirror alone keeps the mirror's copy of the insert waiting.
+  TempDir dir{"pgdual-locker"};
+  const auto locker_log = dir.path() / "locker.log";
+  ProcessOptions as_superuser;
+  as_superuser.env = backends().cloud.superuser(database).libpq_env();
+  Subprocess locker{{pg_program("psql"), "-X", "-q", "-c", "BEGIN; LOCK TABLE beds; SELECT pg_sleep(4); COMMIT;"},
+                    as_superuser, locker_log, locker_log};
+  std::this_thread::sleep_for(500ms);
+  const auto started = std::chrono::steady_clock::now();
+  const auto insert = psql(endpoint, "INSERT INTO beds VALUES (1)");
+  const auto waited = std::chrono::steady_clock::now() - started;
+  CHECK(insert.out == "INSERT 0 1\n");
+  CHECK(waited < 3s);
+  const auto records = wait_for_conflicts(1, 5s);
+  REQUIRE(records.size() >= 1);
+  CHECK(records[0].kind == ConflictKind::mirror_timeout);
+  CHECK(records[0].primary.command_tag == "INSERT 0 1");
+  static_cast<void>(locker.wait_for(10s));
+  // Dropped, the mirror's connection rolled its copy back: the conflict says what to repair.
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM beds") == "0\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a mirror stopped mid-workload: clients go on, each lost write is a conflict",
+                 "[integration][dual_write][mirror]") {
+  PgCluster mirror{"cloud-stopped"};
+  mirror.create_role(kAppUser, kAppPassword);
+  auto settings = default_settings();
+  settings.cloud_port = mirror.port();
+  const auto database = fresh_database("mirror_stopped");
+  mirror.create_database(database, kAppUser);
+  start_proxy(settings);
+  check_succeeded(run({PGDUAL_BINARY, "init", "--config", proxy().config_file().string(), "--database", database},
+                      {}, 60s));
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql(endpoint, "CREATE TABLE orders (id int PRIMARY KEY)"));
+  check_succeeded(psql(endpoint, "INSERT INTO orders VALUES (1)"));
+  mirror.shut_down();
+  for (int id = 2; id <= 4; ++id) {
+    const auto insert = psql(endpoint, "INSERT INTO orders VALUES (" + std::to_string(id) + ")");
+    CHECK(insert.out == "INSERT 0 1\n");
+  }
+  CHECK(backends().onprem.run_sql(database, "SELECT count(*) FROM orders") == "4\n");
+  const auto records = wait_for_conflicts(3, 5s);
+  CHECK(kinds_of(records) == "mirror_unavailable mirror_unavailable mirror_unavailable ");
+}
+
+}  // namespace
+}  // namespace pgdual::test
