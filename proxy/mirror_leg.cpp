@@ -58,6 +58,7 @@ Awaitable<void> MirrorLeg::flush(Clock::time_point deadline) {
 
 Awaitable<conflict::Outcome> MirrorLeg::finish(Clock::time_point deadline) {
   co_await flush(deadline);
+  injected_rows_.clear();
   co_await bounded(read_answers(), deadline, "waiting for the mirror");
   injected_outcome_ = injected_part_.finish();
   co_return client_part_.finish();
@@ -77,6 +78,9 @@ Awaitable<void> MirrorLeg::read_answers() {
 void MirrorLeg::take(const protocol::Frame& frame) {
   auto& part = injected_ahead_ > 0 ? injected_part_ : client_part_;
   static_cast<void>(part.add(frame));
+  if (injected_ahead_ > 0 && frame.tag == protocol::backend_tag::kDataRow) {
+    if (const auto row = protocol::decode_data_row(frame.body)) injected_rows_.emplace_back(*row);
+  }
   if (frame.tag != protocol::backend_tag::kReadyForQuery) return;
   if (const auto ready = protocol::decode_ready_for_query(frame.body)) status_ = ready->status;
   if (injected_ahead_ > 0) --injected_ahead_;

@@ -59,6 +59,8 @@ class MirrorLeg {
   /// first error, and their last command tag ("COMMIT", or "ROLLBACK" when
   /// the transaction had failed).
   [[nodiscard]] const conflict::Outcome& injected_outcome() const noexcept { return injected_outcome_; }
+  /// The rows the injected statements of the last finish() returned.
+  [[nodiscard]] const std::vector<protocol::OwnedDataRow>& injected_rows() const noexcept { return injected_rows_; }
 
   /// Says goodbye (Terminate) at the end of the session; errors are ignored.
   Awaitable<void> terminate();
@@ -74,6 +76,7 @@ class MirrorLeg {
   conflict::OutcomeBuilder client_part_;
   conflict::OutcomeBuilder injected_part_;
   conflict::Outcome injected_outcome_;
+  std::vector<protocol::OwnedDataRow> injected_rows_;
   std::vector<std::byte> outgoing_;
   unsigned injected_ahead_ = 0;  ///< ReadyForQuery answers that still belong to injected queries
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -107,6 +108,8 @@ class Session {
   Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);
   Awaitable<std::optional<conflict::Outcome>> finish_after_primary(const conflict::Outcome& primary);
   Awaitable<conflict::Outcome> mirror_answer(MirrorLeg::Clock::time_point deadline);
+  Awaitable<void> note_column_defaults(const conflict::Outcome& primary);
+  Awaitable<bool> read_column_defaults();
   void compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror);
   void record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror);
   void end_unit(const conflict::Outcome& primary);
@@ -141,6 +144,10 @@ class Session {
   bool transaction_writes_ = false;
   std::string transaction_time_;  ///< now() pinned for the open transaction
   std::vector<std::string> session_statements_;  ///< SET, PREPARE... replayed on a new mirror connection
+  /// Tables whose column defaults draw a different value on each backend (a
+  /// serial key, DEFAULT now()), by name, with those functions ("nextval,now").
+  std::unordered_map<std::string, std::string> volatile_defaults_;
+  bool volatile_defaults_known_ = false;
 
   std::optional<MirrorLeg> mirror_;
   std::shared_ptr<MirrorReconnect> reconnect_;

@@ -51,6 +51,42 @@ std::string ledger_insert(std::string_view key) {
   return "INSERT INTO pgdual.ledger (idempotency_key) VALUES ('" + std::string{key} + "')";
 }
 
+/// For every table with a column default that differs between two executions,
+/// its name (qualified and bare) and those functions. Identity columns draw
+/// from a sequence, as serial ones do.
+constexpr std::string_view kVolatileDefaultsQuery = R"SQL(
+SELECT t.name, string_agg(DISTINCT f.fn, ',' ORDER BY f.fn)
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+CROSS JOIN LATERAL (VALUES (CASE WHEN a.attidentity <> '' THEN 'nextval' ELSE lower(substring(
+  pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM
+  '(nextval|random|gen_random_uuid|uuid_generate_\w+|clock_timestamp|now|statement_timestamp|transaction_timestamp|timeofday|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|LOCALTIMESTAMP|LOCALTIME)'
+)) END)) f(fn)
+CROSS JOIN LATERAL (VALUES (n.nspname || '.' || c.relname), (c.relname)) t(name)
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND f.fn IS NOT NULL
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgdual')
+GROUP BY t.name)SQL";
+
+/// Commands that add rows, and so draw column defaults.
+bool draws_defaults(std::string_view command_tag) {
+  return command_tag.starts_with("INSERT") || command_tag.starts_with("COPY") || command_tag.starts_with("MERGE");
+}
+
+bool changes_schema(std::string_view command_tag) {
+  return command_tag.starts_with("CREATE") || command_tag.starts_with("ALTER") || command_tag.starts_with("DROP");
+}
+
+void add_names(std::string_view names, std::vector<std::string>& to) {
+  for (std::size_t start = 0; start <= names.size();) {
+    const auto end = std::min(names.find(',', start), names.size());
+    const auto name = std::string{names.substr(start, end - start)};
+    if (!name.empty() && std::ranges::find(to, name) == to.end()) to.push_back(name);
+    start = end + 1;
+  }
+}
+
 conflict::Outcome unanswered(conflict::Reachability reachability) {
   conflict::Outcome outcome;
   outcome.reachability = reachability;
@@ -161,8 +197,18 @@ Awaitable<void> Session::finish_unit() {
         record(conflict::ConflictKind::unclassified, primary, unanswered(conflict::Reachability::reached));
       }
       break;
-    case MirrorMode::parallel: compare_and_record(primary, co_await mirror_answer(mirror_deadline())); break;
-    case MirrorMode::wrapped: compare_and_record(primary, co_await finish_wrapped(primary)); break;
+    case MirrorMode::parallel: {
+      const auto mirror = co_await mirror_answer(mirror_deadline());
+      co_await note_column_defaults(primary);
+      compare_and_record(primary, mirror);
+      break;
+    }
+    case MirrorMode::wrapped: {
+      const auto mirror = co_await finish_wrapped(primary);
+      co_await note_column_defaults(primary);
+      compare_and_record(primary, mirror);
+      break;
+    }
     case MirrorMode::after_primary:
       if (auto mirror = co_await finish_after_primary(primary)) compare_and_record(primary, *mirror);
       break;
@@ -237,6 +283,45 @@ Awaitable<conflict::Outcome> Session::mirror_answer(MirrorLeg::Clock::time_point
   unit_.mirror_lost = failure->reachability();
   drop_mirror(*failure);
   co_return unanswered(failure->reachability());
+}
+
+// Column defaults are invisible in the statement's text: a serial key or a
+// DEFAULT now() draws a different value on each backend. Which tables have
+// them, the mirror's catalog says: asked once, and again after DDL.
+Awaitable<void> Session::note_column_defaults(const conflict::Outcome& primary) {
+  if (changes_schema(primary.command_tag)) volatile_defaults_known_ = false;
+  const auto& statement = planner_.summary().representative;
+  if (!unit_.plan.writes || !draws_defaults(primary.command_tag) || !statement || statement->tables.empty()) {
+    co_return;
+  }
+  if (!volatile_defaults_known_ && !co_await read_column_defaults()) co_return;
+  for (const auto& table : statement->tables) {
+    if (const auto found = volatile_defaults_.find(table); found != volatile_defaults_.end()) {
+      add_names(found->second, unit_.unpinned);
+    }
+  }
+}
+
+Awaitable<bool> Session::read_column_defaults() {
+  if (!mirror_ || mirror_->transaction_status() == TransactionStatus::failed) co_return false;
+  mirror_->queue_injected(kVolatileDefaultsQuery);
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->finish(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) {
+    drop_mirror(*failure);
+    co_return false;
+  }
+  if (mirror_->injected_outcome().error) co_return false;
+  volatile_defaults_.clear();
+  for (const auto& row : mirror_->injected_rows()) {
+    if (row.columns.size() == 2 && row.columns[0] && row.columns[1]) volatile_defaults_[*row.columns[0]] = *row.columns[1];
+  }
+  volatile_defaults_known_ = true;
+  co_return true;
 }
 
 void Session::compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror) {
