@@ -30,6 +30,13 @@ void CancelRegistry::release(const protocol::BackendKeyData& client_key) {
   targets_.erase({client_key.process_id, client_key.secret_key});
 }
 
+void CancelRegistry::set_mirror(const protocol::BackendKeyData& client_key,
+                                std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror) {
+  std::lock_guard lock{mutex_};
+  auto it = targets_.find({client_key.process_id, client_key.secret_key});
+  if (it != targets_.end()) it->second.mirror = std::move(mirror);
+}
+
 std::optional<CancelTarget> CancelRegistry::find(const protocol::BackendKeyData& client_key) const {
   std::lock_guard lock{mutex_};
   auto it = targets_.find({client_key.process_id, client_key.secret_key});

@@ -16,6 +16,9 @@ namespace pgdual::proxy {
 struct CancelTarget {
   config::BackendConfig backend;
   protocol::BackendKeyData backend_key;
+  /// The session's mirror connection, when it has one: what it runs of the
+  /// client's statement is cancelled too, so both backends fail alike.
+  std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror;
 };
 
 /// Maps the BackendKeyData pgdual hands each client to that client's backend
@@ -29,6 +32,9 @@ class CancelRegistry {
   /// Issues a key for `target`: its backend's process id with a fresh random secret.
   [[nodiscard]] protocol::BackendKeyData issue(CancelTarget target);
   void release(const protocol::BackendKeyData& client_key);
+  /// The session behind `client_key` has a new mirror connection, or none.
+  void set_mirror(const protocol::BackendKeyData& client_key,
+                  std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror);
   /// The target for `client_key`, or nothing when no session holds it.
   [[nodiscard]] std::optional<CancelTarget> find(const protocol::BackendKeyData& client_key) const;
 

@@ -66,7 +66,8 @@ Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_pt
       acceptor_{listen_on(control_, config_->listen)},
       signals_{control_, SIGINT, SIGTERM},
       rows_digest_key_{rows_digest_key(config_->conflicts)},
-      conflicts_{open_conflict_log(config_->conflicts), config_->conflicts.group_commit, log_} {
+      conflicts_{open_conflict_log(config_->conflicts), config_->conflicts.group_commit, log_},
+      ledger_pruner_{config_, log_} {
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));

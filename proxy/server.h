@@ -11,6 +11,7 @@
 #include "proxy/asio.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/ledger_pruner.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -24,8 +25,9 @@ namespace pgdual::proxy {
 /// on a shared thread pool doubled the single-client latency.
 class Server {
  public:
-  /// Opens the conflict log and binds the listening socket. Throws
-  /// std::runtime_error naming the file or the address when it cannot.
+  /// Opens the conflict log, binds the listening socket and starts pruning
+  /// the ledgers. Throws std::runtime_error naming the file or the address
+  /// when it cannot.
   Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log);
 
   /// Serves until a shutdown signal, then lets running statements finish
@@ -54,6 +56,7 @@ class Server {
   SessionRegistry sessions_;
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key_;
   ConflictSink conflicts_;
+  LedgerPruner ledger_pruner_;
   std::uint64_t next_session_id_ = 1;
 };
 

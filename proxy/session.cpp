@@ -125,6 +125,7 @@ Awaitable<std::optional<protocol::StartupMessage>> Session::negotiate_startup() 
       if (auto target = context_.cancels.find({cancel->process_id, cancel->secret_key})) {
         context_.log->info("session={} forwarding a cancel request to {}", id_, target->backend.name);
         co_await send_cancel_request(target->backend, target->backend_key);
+        if (target->mirror) co_await send_cancel_request(target->mirror->first, target->mirror->second);
       }
       co_return std::nullopt;
     }
@@ -152,7 +153,7 @@ BackendLogin Session::make_login(const protocol::StartupMessage& startup) const 
 }
 
 Awaitable<void> Session::greet_client(const BackendConnection& backend) {
-  client_key_ = context_.cancels.issue({context_.config->primary_backend(), backend.key()});
+  client_key_ = context_.cancels.issue({context_.config->primary_backend(), backend.key(), mirror_cancel_target()});
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
   protocol::encode(protocol::AuthenticationOk{}, out);

@@ -120,6 +120,8 @@ class Session {
   Awaitable<void> reconnect_mirror_when_due();
   void drop_mirror(const MirrorFailure& failure);
   [[nodiscard]] MirrorLeg::Clock::time_point mirror_deadline() const;
+  [[nodiscard]] std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror_cancel_target() const;
+  void register_mirror_for_cancel();
 
   tcp::socket client_;
   SessionContext context_;

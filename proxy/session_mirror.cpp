@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proxy/cancel_registry.h"
 #include "proxy/session.h"
 #include "proxy/timeouts.h"
 
@@ -57,8 +58,18 @@ Awaitable<BackendConnection> Session::connect_backends() {
   co_return std::move(primary).get();
 }
 
+std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> Session::mirror_cancel_target() const {
+  if (!mirror_) return std::nullopt;
+  return std::pair{context_.config->mirror_backend(), mirror_->connection().key()};
+}
+
+void Session::register_mirror_for_cancel() {
+  if (client_key_) context_.cancels.set_mirror(*client_key_, mirror_cancel_target());
+}
+
 Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   mirror_.emplace(std::move(connection), *context_.rows_digest_key);
+  register_mirror_for_cancel();
   planner_.forget_mirror_statements();
   if (session_statements_.empty()) co_return;
   for (const auto& statement : session_statements_) mirror_->queue_injected(statement);
@@ -98,6 +109,7 @@ void Session::drop_mirror(const MirrorFailure& failure) {
   asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);
   mirror_->close();
   mirror_.reset();
+  register_mirror_for_cancel();
   back_off(*reconnect_, context_.config->mirror);
 }
 

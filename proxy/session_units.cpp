@@ -249,12 +249,14 @@ Awaitable<conflict::Outcome> Session::finish_wrapped(const conflict::Outcome& pr
 
 // The mirror commits after the primary has; if the primary rolled back, so does the mirror.
 Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const conflict::Outcome& primary) {
+  const bool committed = succeeded(primary) && primary.command_tag != "ROLLBACK";
+  if (!mirror_ || !committed) planner_.sent_to_primary_only(split_frames(unit_.mirror_copy));
   if (!mirror_) {
     if (!transaction_writes_) co_return std::nullopt;
     co_return unanswered(unit_.mirror_lost.value_or(conflict::Reachability::unreachable));
   }
   const auto deadline = mirror_deadline();
-  if (!succeeded(primary) || primary.command_tag == "ROLLBACK") {
+  if (!committed) {
     if (mirror_->transaction_status() != TransactionStatus::idle) {
       mirror_->queue_injected("ROLLBACK");
       co_await mirror_answer(deadline);

@@ -14,6 +14,19 @@ bool commits(sql::TransactionControl control) {
          control == sql::TransactionControl::prepare_transaction;
 }
 
+/// The statement a Bind or a statement Describe refers to; nothing for a
+/// portal Describe or a malformed message (observe() skipped those too).
+std::optional<std::string> referenced_statement(const protocol::Frame& frame) {
+  if (frame.tag == tags::kBind) {
+    const auto bind = protocol::decode_bind(frame.body);
+    if (!bind) return std::nullopt;
+    return std::string{bind->statement_name};
+  }
+  const auto describe = protocol::decode_describe(frame.body);
+  if (!describe || describe->kind != protocol::ObjectKind::statement) return std::nullopt;
+  return std::string{describe->name};
+}
+
 }  // namespace
 
 std::string_view to_string(MirrorMode mode) noexcept {
@@ -31,6 +44,7 @@ void UnitPlanner::observe(const protocol::Frame& frame) {
     case tags::kQuery: return observe_query(frame.body);
     case tags::kParse: return observe_parse(frame);
     case tags::kBind: return observe_bind(frame.body);
+    case tags::kDescribe: return observe_describe(frame.body);
     case tags::kExecute: return observe_execute(frame.body);
     case tags::kClose: return observe_close(frame.body);
     case tags::kFunctionCall: return note_unknown_write();
@@ -47,19 +61,30 @@ void UnitPlanner::observe_query(protocol::Bytes body) {
 void UnitPlanner::observe_parse(const protocol::Frame& frame) {
   const auto parse = protocol::decode_parse(frame.body);
   if (!parse) return;
-  auto& statement = statements_[std::string{parse->statement_name}];
-  statement.parse_message.clear();
-  protocol::append_frame(frame, statement.parse_message);
-  statement.verdict = std::make_shared<const sql::Classification>(classifier_.classify(parse->query));
-  statement.on_mirror = false;
+  auto version = std::make_shared<Version>();
+  protocol::append_frame(frame, version->parse_message);
+  version->verdict = std::make_shared<const sql::Classification>(classifier_.classify(parse->query));
+  statements_[std::string{parse->statement_name}] = version;
+  in_flight_.push_back(std::move(version));
 }
 
 void UnitPlanner::observe_bind(protocol::Bytes body) {
   const auto bind = protocol::decode_bind(body);
   if (!bind) return;
-  const auto statement = statements_.find(std::string{bind->statement_name});
-  auto& portal = portals_[std::string{bind->portal_name}];
-  portal = statement == statements_.end() ? nullptr : statement->second.verdict;
+  auto version = current(bind->statement_name);
+  portals_[std::string{bind->portal_name}] = version ? version->verdict : nullptr;
+  in_flight_.push_back(std::move(version));
+}
+
+void UnitPlanner::observe_describe(protocol::Bytes body) {
+  const auto describe = protocol::decode_describe(body);
+  if (!describe || describe->kind != protocol::ObjectKind::statement) return;
+  in_flight_.push_back(current(describe->name));
+}
+
+UnitPlanner::VersionPtr UnitPlanner::current(std::string_view name) const {
+  const auto found = statements_.find(std::string{name});
+  return found == statements_.end() ? nullptr : found->second;
 }
 
 void UnitPlanner::observe_execute(protocol::Bytes body) {
@@ -117,20 +142,46 @@ UnitPlan UnitPlanner::plan(protocol::TransactionStatus primary_status) const {
   return {.mirror = MirrorMode::wrapped, .writes = true};
 }
 
+UnitPlanner::VersionPtr UnitPlanner::next_in_flight() {
+  if (in_flight_.empty()) return nullptr;  // only if the caller routes frames it did not observe
+  auto version = std::move(in_flight_.front());
+  in_flight_.pop_front();
+  return version;
+}
+
+void UnitPlanner::give_mirror(const std::string& name, const VersionPtr& version, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  if (on_mirror_.contains(name)) protocol::encode(protocol::Close{protocol::ObjectKind::statement, name}, writer);
+  if (version) out.insert(out.end(), version->parse_message.begin(), version->parse_message.end());
+  on_mirror_[name] = version;
+}
+
 void UnitPlanner::copy_for_mirror(std::span<const protocol::Frame> frames, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  for (const auto& name : closed_on_primary_only_) {
+    protocol::encode(protocol::Close{protocol::ObjectKind::statement, name}, writer);
+    on_mirror_.erase(name);
+  }
+  closed_on_primary_only_.clear();
   for (const auto& frame : frames) {
     if (frame.tag == tags::kParse) {
       if (const auto parse = protocol::decode_parse(frame.body)) {
-        statements_[std::string{parse->statement_name}].on_mirror = true;
+        const std::string name{parse->statement_name};
+        if (!name.empty() && on_mirror_.contains(name)) {
+          protocol::encode(protocol::Close{protocol::ObjectKind::statement, name}, writer);
+        }
+        on_mirror_[name] = next_in_flight();
       }
-    } else if (frame.tag == tags::kBind) {
-      const auto bind = protocol::decode_bind(frame.body);
-      const auto statement = bind ? statements_.find(std::string{bind->statement_name}) : statements_.end();
-      if (statement != statements_.end() && !statement->second.on_mirror) {
-        protocol::Writer writer{out};
-        protocol::encode(protocol::Close{protocol::ObjectKind::statement, statement->first}, writer);
-        out.insert(out.end(), statement->second.parse_message.begin(), statement->second.parse_message.end());
-        statement->second.on_mirror = true;
+    } else if (frame.tag == tags::kBind || frame.tag == tags::kDescribe) {
+      const auto name = referenced_statement(frame);
+      if (name) {
+        const auto version = next_in_flight();
+        const auto held = on_mirror_.find(*name);
+        if (version && (held == on_mirror_.end() || held->second != version)) give_mirror(*name, version, out);
+      }
+    } else if (frame.tag == tags::kClose) {
+      if (const auto close = protocol::decode_close(frame.body); close && close->kind == protocol::ObjectKind::statement) {
+        on_mirror_.erase(std::string{close->name});
       }
     }
     protocol::append_frame(frame, out);
@@ -139,15 +190,22 @@ void UnitPlanner::copy_for_mirror(std::span<const protocol::Frame> frames, std::
 
 void UnitPlanner::sent_to_primary_only(std::span<const protocol::Frame> frames) {
   for (const auto& frame : frames) {
-    if (frame.tag != tags::kParse) continue;
-    if (const auto parse = protocol::decode_parse(frame.body)) {
-      statements_[std::string{parse->statement_name}].on_mirror = false;
+    if (frame.tag == tags::kParse) {
+      if (protocol::decode_parse(frame.body)) static_cast<void>(next_in_flight());
+    } else if (frame.tag == tags::kBind || frame.tag == tags::kDescribe) {
+      if (referenced_statement(frame)) static_cast<void>(next_in_flight());
+    } else if (frame.tag == tags::kClose) {
+      const auto close = protocol::decode_close(frame.body);
+      if (close && close->kind == protocol::ObjectKind::statement && on_mirror_.contains(std::string{close->name})) {
+        closed_on_primary_only_.emplace_back(close->name);
+      }
     }
   }
 }
 
 void UnitPlanner::forget_mirror_statements() {
-  for (auto& [name, statement] : statements_) statement.on_mirror = false;
+  on_mirror_.clear();
+  closed_on_primary_only_.clear();
 }
 
 }  // namespace pgdual::proxy

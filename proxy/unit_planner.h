@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -72,32 +74,44 @@ class UnitPlanner {
   /// Starts the summary of the next unit.
   void start_unit() { summary_ = {}; }
 
-  /// The mirror's copy of `frames`: each Bind of a statement the mirror has
-  /// not been given is preceded by that statement's Close and Parse. Marks
-  /// what the mirror then holds. Appends to `out`.
+  /// The mirror's copy of `frames`, which were observed before: a statement
+  /// the mirror lacks (or holds in an older version) is given to it, by its
+  /// Parse, just before a Bind or Describe refers to it; a Parse replacing a
+  /// named statement the mirror holds is preceded by its Close. Appends to `out`.
   void copy_for_mirror(std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
-  /// `frames` went to the primary alone: the statements they parse are not on the mirror.
+  /// `frames`, observed before, went to the primary alone.
   void sent_to_primary_only(std::span<const protocol::Frame> frames);
   /// A new mirror connection holds no prepared statement.
   void forget_mirror_statements();
 
  private:
-  struct Statement {
+  /// One Parse of a statement: what the primary holds from then on.
+  struct Version {
     std::vector<std::byte> parse_message;  ///< the whole Parse message, header included
     std::shared_ptr<const sql::Classification> verdict;
-    bool on_mirror = false;
   };
+  using VersionPtr = std::shared_ptr<const Version>;
 
   void note_executed(const std::shared_ptr<const sql::Classification>& verdict);
   void note_unknown_write();
   void observe_query(protocol::Bytes body);
   void observe_parse(const protocol::Frame& frame);
   void observe_bind(protocol::Bytes body);
+  void observe_describe(protocol::Bytes body);
   void observe_execute(protocol::Bytes body);
   void observe_close(protocol::Bytes body);
+  [[nodiscard]] VersionPtr current(std::string_view name) const;
+  /// The version the next routed Parse, Bind or Describe of a statement refers to.
+  [[nodiscard]] VersionPtr next_in_flight();
+  void give_mirror(const std::string& name, const VersionPtr& version, std::vector<std::byte>& out);
 
   sql::Classifier& classifier_;
-  std::unordered_map<std::string, Statement> statements_;  ///< "" is the unnamed statement
+  std::unordered_map<std::string, VersionPtr> statements_;  ///< as the primary holds them; "" is unnamed
+  std::unordered_map<std::string, VersionPtr> on_mirror_;   ///< as the mirror holds them
+  /// For each Parse, Bind and statement Describe observed and not routed yet,
+  /// in order: the version it refers to (null when unknown).
+  std::deque<VersionPtr> in_flight_;
+  std::vector<std::string> closed_on_primary_only_;  ///< still on the mirror, to close there
   std::unordered_map<std::string, std::shared_ptr<const sql::Classification>> portals_;
   UnitSummary summary_;
 };

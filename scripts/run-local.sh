@@ -63,6 +63,9 @@ port = $cloud_port
 [routing]
 primary = "onprem"
 
+[conflicts]
+log_path = "$workdir/conflicts.jsonl"
+
 [[users]]
 name = "app"
 password_env = "PGDUAL_APP_PASSWORD"
@@ -75,6 +78,7 @@ proxy_port="$(free_port)"
 start_backend onprem "$onprem_port"
 start_backend cloud "$cloud_port"
 write_config
+"$build/pgdual" init --config "$workdir/pgdual.toml" --database app
 
 "$build/pgdual" serve --config "$workdir/pgdual.toml" &
 pgdual_pid=$!
@@ -85,7 +89,8 @@ fi
 
 cat <<EOF
 
-pgdual is listening on 127.0.0.1:$proxy_port (config: $workdir/pgdual.toml). Connect with:
+pgdual is listening on 127.0.0.1:$proxy_port (config: $workdir/pgdual.toml). Every write goes
+to both servers; disagreements between them land in $workdir/conflicts.jsonl. Connect with:
 
   psql -h 127.0.0.1 -p $proxy_port -U app app
 

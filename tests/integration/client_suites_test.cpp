@@ -37,9 +37,10 @@ void check_suite_prints_the_same_through_pgdual(IntegrationTest& test, const std
   CHECK(proxied_run.exit_code == 0);
   const auto difference = first_difference(direct_run.out, proxied_run.out);
   CHECK(difference == "");
-  // Every write went to both backends, and they agreed about each.
+  // Every write went to both backends, and they agreed about each. Inserts drawing a serial key
+  // are flagged nondeterministic: one session draws the same keys on both, as the tables show.
   CHECK(differing_tables(database).empty());
-  CHECK(test.conflicts().empty());
+  for (const auto& record : test.conflicts()) CHECK(conflict::to_string(record.kind) == "nondeterministic");
 }
 
 TEST_CASE_METHOD(IntegrationTest, "the psycopg suite prints the same transcript through pgdual as directly",

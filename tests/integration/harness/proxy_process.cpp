@@ -37,6 +37,16 @@ std::string proxy_config_text(const ProxySettings& settings, std::uint16_t liste
   if (settings.mirror_timeout_ms) {
     text += "[mirror]\ntimeout_ms = " + std::to_string(*settings.mirror_timeout_ms) + "\n\n";
   }
+  if (settings.ledger_prune_interval_ms || settings.ledger_retention_hours) {
+    text += "[ledger]\n";
+    if (settings.ledger_prune_interval_ms) {
+      text += "prune_interval_ms = " + std::to_string(*settings.ledger_prune_interval_ms) + "\n";
+    }
+    if (settings.ledger_retention_hours) {
+      text += "retention_hours = " + std::to_string(*settings.ledger_retention_hours) + "\n";
+    }
+    text += "\n";
+  }
   if (!settings.conflict_log.empty()) {
     text += "[conflicts]\nlog_path = " + toml_string(settings.conflict_log) + "\n\n";
   }

@@ -32,6 +32,8 @@ struct ProxySettings {
   std::string log_level = "debug";
   ProxyLimits limits;
   std::optional<unsigned> mirror_timeout_ms;
+  std::optional<unsigned> ledger_prune_interval_ms;
+  std::optional<unsigned> ledger_retention_hours;
   /// Where the conflict log goes; empty: conflicts.jsonl in pgdual's own temp dir.
   std::string conflict_log;
 };
