@@ -18,8 +18,8 @@ constexpr const char* kSessionSettings = "SET statement_timeout = '30s'";
 
 constexpr const char* kHasLedger = "SELECT to_regclass('pgdual.ledger') IS NOT NULL";
 
-/// Deletes up to kBatchRows entries older than `retention` in a transaction
-/// of its own, and returns how many it deleted.
+/// A statement that deletes up to kBatchRows entries older than `retention`
+/// (in a transaction of its own, run alone) and returns how many it deleted.
 std::string prune_batch_sql(std::chrono::hours retention) {
   return "WITH pruned AS (DELETE FROM pgdual.ledger WHERE ctid = ANY(ARRAY("
          "SELECT ctid FROM pgdual.ledger WHERE applied_at < now() - make_interval(hours => " +

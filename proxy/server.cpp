@@ -121,8 +121,8 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  Session session{std::move(client), SessionContext{config_, cancels_, sessions_, log_, conflicts_, rows_digest_key_},
-                  id};
+  SessionContext context{config_, cancels_, sessions_, log_, conflicts_, ledger_pruner_, rows_digest_key_};
+  Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }
 

@@ -14,6 +14,7 @@
 #include "protocol/sql/classifier.h"
 #include "protocol/writer.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/ledger_pruner.h"
 #include "proxy/session_registry.h"
 #include "proxy/timeouts.h"
 
@@ -94,6 +95,8 @@ Awaitable<void> Session::run() {
     session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_)};
     context_.log->info("session={} connecting user={} database={}", id_, login_.user, startup->parameter("database"));
     auto backend = co_await connect_backends();
+    const auto database = startup->parameter("database");
+    context_.ledger_pruner.note_database(database.empty() ? login_.user : std::string{database}, login_.user);
     co_await greet_client(backend);
     co_await relay(backend);
   } catch (const SessionError& error) {

@@ -26,6 +26,7 @@ namespace pgdual::proxy {
 
 class CancelRegistry;
 class ConflictSink;
+class LedgerPruner;
 class SessionRegistry;
 
 /// What every session shares: the configuration it started with, and the
@@ -36,6 +37,7 @@ struct SessionContext {
   SessionRegistry& sessions;
   std::shared_ptr<spdlog::logger> log;
   ConflictSink& conflicts;
+  LedgerPruner& ledger_pruner;
   /// The key of the outcomes' rows digests (conflict/outcome.h), the same for every session.
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key;
 };
@@ -83,6 +85,9 @@ class Session {
     std::vector<std::byte> mirror_copy;
     bool mirror_began = false;  ///< the mirror's BEGIN of a wrapped unit is sent
     std::optional<conflict::Reachability> mirror_lost;  ///< the mirror broke off during the unit
+    /// The mirror was told to COMMIT: if it breaks off now, whether it
+    /// committed is for its ledger to say.
+    bool commit_in_flight = false;
     std::vector<std::string> unpinned;  ///< nondeterministic values left as they were
     std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
   };
@@ -119,6 +124,7 @@ class Session {
   Awaitable<void> adopt_mirror(BackendConnection connection);
   Awaitable<void> reconnect_mirror_when_due();
   void drop_mirror(const MirrorFailure& failure);
+  Awaitable<void> resolve_unknown_commits();
   [[nodiscard]] MirrorLeg::Clock::time_point mirror_deadline() const;
   [[nodiscard]] std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror_cancel_target() const;
   void register_mirror_for_cancel();
@@ -150,6 +156,9 @@ class Session {
   /// serial key, DEFAULT now()), by name, with those functions ("nextval,now").
   std::unordered_map<std::string, std::string> volatile_defaults_;
   bool volatile_defaults_known_ = false;
+  /// Conflicts of units whose COMMIT the mirror may have applied before it
+  /// broke off, by idempotency key: looked up on the next connection.
+  std::vector<conflict::ConflictRecord> unknown_commits_;
 
   std::optional<MirrorLeg> mirror_;
   std::shared_ptr<MirrorReconnect> reconnect_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "proxy/cancel_registry.h"
+#include "proxy/conflict_sink.h"
 #include "proxy/session.h"
 #include "proxy/timeouts.h"
 
@@ -71,7 +72,8 @@ Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   mirror_.emplace(std::move(connection), *context_.rows_digest_key);
   register_mirror_for_cancel();
   planner_.forget_mirror_statements();
-  if (session_statements_.empty()) co_return;
+  co_await resolve_unknown_commits();
+  if (!mirror_ || session_statements_.empty()) co_return;
   for (const auto& statement : session_statements_) mirror_->queue_injected(statement);
   std::optional<MirrorFailure> failure;
   try {
@@ -84,6 +86,34 @@ Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
     context_.log->warn("session={} replaying the session's settings on the mirror failed with {}", id_,
                        error->sqlstate);
   }
+}
+
+// A unit the mirror was committing when it broke off has its key in the
+// mirror's ledger if the commit went through: its conflict is then resolved.
+Awaitable<void> Session::resolve_unknown_commits() {
+  if (unknown_commits_.empty()) co_return;
+  std::string keys;
+  for (const auto& record : unknown_commits_) keys += (keys.empty() ? "'" : ", '") + record.idempotency_key + "'";
+  mirror_->queue_injected("SELECT idempotency_key::text FROM pgdual.ledger WHERE idempotency_key IN (" + keys + ")");
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->finish(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) co_return drop_mirror(*failure);
+  if (mirror_->injected_outcome().error) co_return;
+  for (const auto& row : mirror_->injected_rows()) {
+    if (row.columns.empty() || !row.columns[0]) continue;
+    const auto found = std::ranges::find(unknown_commits_, *row.columns[0], &conflict::ConflictRecord::idempotency_key);
+    if (found == unknown_commits_.end()) continue;
+    context_.log->info("session={} the mirror did commit {}: conflict {} resolved", id_, found->idempotency_key, found->id);
+    auto resolved = *found;
+    resolved.time.clear();
+    resolved.resolution = conflict::Resolution::resolved;
+    context_.conflicts.submit(std::move(resolved));
+  }
+  unknown_commits_.clear();
 }
 
 // Only between transactions: a mirror connected in the middle of one would
@@ -104,9 +134,12 @@ Awaitable<void> Session::reconnect_mirror_when_due() {
 
 // The mirror may still be running what it was given: cancel it, and close.
 // Whatever it had not committed, it rolls back.
+// A COMMIT in flight is left to finish: the ledger tells later whether it did.
 void Session::drop_mirror(const MirrorFailure& failure) {
   context_.log->warn("session={} dropping the mirror connection: {}", id_, failure.what());
-  asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);
+  if (!unit_.commit_in_flight) {
+    asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);
+  }
   mirror_->close();
   mirror_.reset();
   register_mirror_for_cancel();

@@ -27,6 +27,9 @@ bool pinnable(std::string_view name) { return std::ranges::find(kPinnable, name)
 /// How many SET/PREPARE statements a session keeps for replay on a new mirror connection.
 constexpr std::size_t kMaxSessionStatements = 256;
 
+/// How many units with an unknown mirror commit a session remembers to look up.
+constexpr std::size_t kMaxUnknownCommits = 1024;
+
 std::vector<protocol::Frame> split_frames(protocol::Bytes wire) {
   std::vector<protocol::Frame> frames;
   while (!wire.empty()) {
@@ -231,6 +234,7 @@ Awaitable<conflict::Outcome> Session::finish_wrapped(const conflict::Outcome& pr
   if (succeeded(primary)) {
     mirror_->queue_injected(ledger_insert(unit_.key));
     mirror_->queue_injected("COMMIT");
+    unit_.commit_in_flight = true;
   } else {
     mirror_->queue_injected("ROLLBACK");
   }
@@ -269,6 +273,7 @@ Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const 
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(split_frames(unit_.mirror_copy), copy);
   mirror_->queue_client(copy);
+  unit_.commit_in_flight = transaction_writes_;
   auto mirror = co_await mirror_answer(deadline);
   if (mirror_ && mirror_->injected_outcome().error && !mirror.error) mirror.error = mirror_->injected_outcome().error;
   co_return mirror;
@@ -348,6 +353,11 @@ void Session::record(conflict::ConflictKind kind, const conflict::Outcome& prima
   if (kind == conflict::ConflictKind::nondeterministic) record.nondeterministic = unit_.unpinned;
   record.primary = primary;
   record.mirror = mirror;
+  if (unit_.commit_in_flight && mirror.reachability != conflict::Reachability::reached &&
+      unknown_commits_.size() < kMaxUnknownCommits) {
+    record.id = thread_keys().next();
+    unknown_commits_.push_back(record);
+  }
   context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(kind), unit_.key,
                      record.statement_fingerprint);
   context_.conflicts.submit(std::move(record));

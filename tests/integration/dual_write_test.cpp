@@ -197,6 +197,58 @@ TEST_CASE_METHOD(IntegrationTest, "a mirror slower than the timeout holds the cl
   CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM beds") == "0\n");
 }
 
+TEST_CASE_METHOD(IntegrationTest, "a commit the mirror finished after its timeout is resolved from its ledger",
+                 "[integration][dual_write][mirror]") {
+  auto settings = default_settings();
+  settings.mirror_timeout_ms = 500;
+  start_proxy(settings);
+  const auto database = fresh_database("unknown_commit");
+  check_succeeded(psql(through_proxy(database), "CREATE TABLE beds (id int PRIMARY KEY)"));
+  on_one_server(backends().cloud, database, R"SQL(
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON beds DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION slow_commit();
+)SQL");
+  // One session: it remembers the unit whose COMMIT was in flight, and asks the mirror's
+  // ledger once it has a mirror connection again.
+  const auto session = psql_file(through_proxy(database), R"SQL(
+INSERT INTO beds VALUES (1);
+SELECT pg_sleep(2);
+SELECT pg_sleep(0.3);
+SELECT pg_sleep(0.3);
+SELECT 1;
+)SQL");
+  check_succeeded(session);
+  CHECK(session.out.find("INSERT 0 1") != std::string::npos);
+  const auto records = wait_for_conflicts(2, 5s);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].kind == ConflictKind::mirror_timeout);
+  CHECK(records[0].resolution == conflict::Resolution::open);
+  CHECK(records[1].id == records[0].id);
+  CHECK(records[1].resolution == conflict::Resolution::resolved);
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM beds") == "1\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a write unit replayed with its idempotency key changes nothing",
+                 "[integration][dual_write][ledger]") {
+  start_proxy();
+  const auto database = fresh_database("replay");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql(endpoint, "CREATE TABLE doses (patient int, mg int)"));
+  check_succeeded(psql(endpoint, "INSERT INTO doses VALUES (1, 50)"));
+  const auto key = backends().cloud.run_sql(database, "SELECT max(idempotency_key::text) FROM pgdual.ledger");
+  REQUIRE(key.size() == 37);
+  // What pgdual sends the mirror for an autocommit write, sent again with the same key.
+  const auto replay = run_client({pg_program("psql"), "-X", "-c", "BEGIN", "-c", "INSERT INTO doses VALUES (1, 50)",
+                                  "-c", "INSERT INTO pgdual.ledger (idempotency_key) VALUES ('" +
+                                            key.substr(0, 36) + "')",
+                                  "-c", "COMMIT"},
+                                 backends().cloud.superuser(database), kClientTimeout);
+  CHECK(replay.err.find("duplicate key value violates unique constraint") != std::string::npos);
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM doses") == "1\n");
+  CHECK(differing_tables(database).empty());
+}
+
 TEST_CASE_METHOD(IntegrationTest, "a mirror stopped mid-workload: clients go on, each lost write is a conflict",
                  "[integration][dual_write][mirror]") {
   PgCluster mirror{"cloud-stopped"};
