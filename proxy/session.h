@@ -124,6 +124,9 @@ class Session {
   Awaitable<void> adopt_mirror(BackendConnection connection);
   Awaitable<void> reconnect_mirror_when_due();
   void drop_mirror(const MirrorFailure& failure);
+  /// Reads what the mirror owes for what it was sent, up to the mirror
+  /// timeout; false, with the mirror dropped, when it broke off.
+  Awaitable<bool> settle_mirror();
   Awaitable<void> resolve_unknown_commits();
   [[nodiscard]] MirrorLeg::Clock::time_point mirror_deadline() const;
   [[nodiscard]] std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror_cancel_target() const;

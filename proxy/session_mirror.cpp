@@ -75,13 +75,7 @@ Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   co_await resolve_unknown_commits();
   if (!mirror_ || session_statements_.empty()) co_return;
   for (const auto& statement : session_statements_) mirror_->queue_injected(statement);
-  std::optional<MirrorFailure> failure;
-  try {
-    co_await mirror_->finish(mirror_deadline());
-  } catch (const MirrorFailure& error) {
-    failure = error;
-  }
-  if (failure) co_return drop_mirror(*failure);
+  if (!co_await settle_mirror()) co_return;
   if (const auto& error = mirror_->injected_outcome().error) {
     context_.log->warn("session={} replaying the session's settings on the mirror failed with {}", id_,
                        error->sqlstate);
@@ -95,14 +89,7 @@ Awaitable<void> Session::resolve_unknown_commits() {
   std::string keys;
   for (const auto& record : unknown_commits_) keys += (keys.empty() ? "'" : ", '") + record.idempotency_key + "'";
   mirror_->queue_injected("SELECT idempotency_key::text FROM pgdual.ledger WHERE idempotency_key IN (" + keys + ")");
-  std::optional<MirrorFailure> failure;
-  try {
-    co_await mirror_->finish(mirror_deadline());
-  } catch (const MirrorFailure& error) {
-    failure = error;
-  }
-  if (failure) co_return drop_mirror(*failure);
-  if (mirror_->injected_outcome().error) co_return;
+  if (!co_await settle_mirror() || mirror_->injected_outcome().error) co_return;
   for (const auto& row : mirror_->injected_rows()) {
     if (row.columns.empty() || !row.columns[0]) continue;
     const auto found = std::ranges::find(unknown_commits_, *row.columns[0], &conflict::ConflictRecord::idempotency_key);
@@ -134,6 +121,18 @@ Awaitable<void> Session::reconnect_mirror_when_due() {
 
 // The mirror may still be running what it was given: cancel it, and close.
 // Whatever it had not committed, it rolls back.
+Awaitable<bool> Session::settle_mirror() {
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->finish(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (!failure) co_return true;
+  drop_mirror(*failure);
+  co_return false;
+}
+
 // A COMMIT in flight is left to finish: the ledger tells later whether it did.
 void Session::drop_mirror(const MirrorFailure& failure) {
   context_.log->warn("session={} dropping the mirror connection: {}", id_, failure.what());

@@ -312,17 +312,7 @@ Awaitable<void> Session::note_column_defaults(const conflict::Outcome& primary) 
 Awaitable<bool> Session::read_column_defaults() {
   if (!mirror_ || mirror_->transaction_status() == TransactionStatus::failed) co_return false;
   mirror_->queue_injected(kVolatileDefaultsQuery);
-  std::optional<MirrorFailure> failure;
-  try {
-    co_await mirror_->finish(mirror_deadline());
-  } catch (const MirrorFailure& error) {
-    failure = error;
-  }
-  if (failure) {
-    drop_mirror(*failure);
-    co_return false;
-  }
-  if (mirror_->injected_outcome().error) co_return false;
+  if (!co_await settle_mirror() || mirror_->injected_outcome().error) co_return false;
   volatile_defaults_.clear();
   for (const auto& row : mirror_->injected_rows()) {
     if (row.columns.size() == 2 && row.columns[0] && row.columns[1]) volatile_defaults_[*row.columns[0]] = *row.columns[1];

@@ -122,9 +122,6 @@ const ProtobufCMessage* content_of(const PgQuery__Node* node) {
 // are StatementWalker's, plus materialized views, which store their query.
 bool stores_definition(const ProtobufCMessage& message) {
   const ProtobufCMessageDescriptor* type = message.descriptor;
-  if (type == &pg_query__explain_stmt__descriptor) {
-    return !explain_analyzes(as<PgQuery__ExplainStmt>(message));
-  }
   if (type == &pg_query__alter_table_cmd__descriptor) {
     return as<PgQuery__AlterTableCmd>(message).subtype ==
            PG_QUERY__ALTER_TABLE_TYPE__AT_ColumnDefault;
@@ -134,17 +131,7 @@ bool stores_definition(const ProtobufCMessage& message) {
            PG_QUERY__OBJECT_TYPE__OBJECT_MATVIEW;
   }
   return type == &pg_query__constraint__descriptor ||  // DEFAULT, CHECK, GENERATED, ...
-         type == &pg_query__view_stmt__descriptor || type == &pg_query__create_stmt__descriptor ||
-         type == &pg_query__create_function_stmt__descriptor ||
-         type == &pg_query__rule_stmt__descriptor || type == &pg_query__create_trig_stmt__descriptor ||
-         type == &pg_query__index_stmt__descriptor ||
-         type == &pg_query__create_domain_stmt__descriptor ||
-         type == &pg_query__alter_domain_stmt__descriptor ||
-         type == &pg_query__create_policy_stmt__descriptor ||
-         type == &pg_query__alter_policy_stmt__descriptor ||
-         type == &pg_query__create_stats_stmt__descriptor ||
-         type == &pg_query__prepare_stmt__descriptor ||
-         type == &pg_query__declare_cursor_stmt__descriptor;
+         stores_definitions(message);
 }
 
 // Collects the calls to pin from a parse tree.

@@ -126,7 +126,8 @@ bool is_data_modifying(const ProtobufCMessageDescriptor* type) noexcept {
          type == &pg_query__delete_stmt__descriptor || type == &pg_query__merge_stmt__descriptor;
 }
 
-// Statements whose expressions are stored or planned, not run, when they execute.
+}  // namespace
+
 bool stores_definitions(const ProtobufCMessage& message) noexcept {
   const ProtobufCMessageDescriptor* type = message.descriptor;
   if (type == &pg_query__explain_stmt__descriptor) {
@@ -144,8 +145,6 @@ bool stores_definitions(const ProtobufCMessage& message) noexcept {
          type == &pg_query__prepare_stmt__descriptor ||
          type == &pg_query__declare_cursor_stmt__descriptor;
 }
-
-}  // namespace
 
 bool explain_analyzes(const PgQuery__ExplainStmt& explain) noexcept {
   bool analyze = false;

@@ -26,6 +26,11 @@ struct StatementFacts {
 /// Whether an EXPLAIN runs its statement (ANALYZE, whose last setting wins).
 [[nodiscard]] bool explain_analyzes(const PgQuery__ExplainStmt& explain) noexcept;
 
+/// Statements whose expressions are stored or planned, not run, when they
+/// execute: CREATE VIEW/TABLE/FUNCTION/INDEX..., PREPARE, DECLARE, EXPLAIN
+/// without ANALYZE.
+[[nodiscard]] bool stores_definitions(const ProtobufCMessage& message) noexcept;
+
 /// Walks one statement's whole tree, visiting every node, and collects its
 /// facts. Parts that are stored or planned rather than executed now (a view's
 /// query, column defaults, function bodies, rule actions, PREPARE's and
