@@ -225,6 +225,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backen
 Awaitable<Session::RelayEnd> Session::pump_backend_to_client(tcp::socket& backend, protocol::Bytes early) {
   protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
   std::vector<std::byte> buffer(std::max(kRelayBufferSize, early.size()));
+  std::vector<std::byte> filtered;
   std::copy(early.begin(), early.end(), buffer.begin());
   std::size_t size = early.size();
   for (;;) {
@@ -240,7 +241,13 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(tcp::socket& backen
             if (primary_tap_.on_body(part)) on_primary_message_end();
           });
       if (violation) throw SessionError{"08P01", "backend protocol violation: invalid message length"};
-      co_await send_all(client_, chunk);
+      if (own_answers_.active()) {
+        own_answers_.filter(chunk, filtered);
+        co_await send_all(client_, filtered);
+        filtered.clear();
+      } else {
+        co_await send_all(client_, chunk);
+      }
     }
     auto [error, received] = co_await backend.async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
     if (error) co_return RelayEnd::backend_closed;

@@ -19,6 +19,7 @@
 #include "proxy/backend_connection.h"
 #include "proxy/mirror_leg.h"
 #include "proxy/outcome_tap.h"
+#include "proxy/statement_pins.h"
 #include "proxy/unit_planner.h"
 #include "proxy/wire_io.h"
 
@@ -104,9 +105,10 @@ class Session {
 
   // Units (session_units.cpp).
   Awaitable<void> dispatch_segment(tcp::socket& primary);
-  void open_unit(std::vector<protocol::Frame>& frames);
-  void pin_values(std::vector<protocol::Frame>& frames);
-  Awaitable<void> send_to_mirror(std::span<const protocol::Frame> frames);
+  [[nodiscard]] StatementPins open_unit(std::vector<protocol::Frame>& frames);
+  [[nodiscard]] StatementPins pin_values(std::vector<protocol::Frame>& frames);
+  void pin_query(std::vector<protocol::Frame>& frames, const sql::PinnedTimes& times);
+  Awaitable<void> send_to_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins);
   Awaitable<void> wait_for_primary();
   Awaitable<void> finish_unit();
   Awaitable<conflict::Outcome> finish_parallel();
@@ -146,6 +148,7 @@ class Session {
   conflict::SessionInfo session_info_;
   UnitPlanner planner_;
   OutcomeTap primary_tap_;
+  OwnAnswerFilter own_answers_;  ///< takes the answers to pinned statement copies out of the primary's stream
   asio::steady_timer primary_progress_;  ///< woken by the primary's pump; the client's pump waits on it
   bool primary_done_ = false;            ///< the primary has answered the open unit completely
   conflict::Outcome primary_outcome_;

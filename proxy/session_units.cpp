@@ -100,14 +100,22 @@ conflict::Outcome unanswered(conflict::Reachability reachability) {
 
 Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
   auto frames = split_frames(segment_);
-  if (!unit_.open) open_unit(frames);
-  for (const auto& frame : frames) tracker_.on_frontend(frame.tag);
-  co_await send_all(primary, segment_);
-  co_await send_to_mirror(frames);
+  StatementPins pins;
+  if (!unit_.open) pins = open_unit(frames);
+  protocol::Bytes to_primary = segment_;
+  std::vector<std::byte> pinned;
+  if (!pins.empty()) {
+    apply_pins(pins, frames, pinned);
+    to_primary = pinned;
+    own_answers_.expect(pins.answers);
+  }
+  for (const auto& frame : split_frames(to_primary)) tracker_.on_frontend(frame.tag);
+  co_await send_all(primary, to_primary);
+  co_await send_to_mirror(frames, pins);
   segment_.clear();
 }
 
-void Session::open_unit(std::vector<protocol::Frame>& frames) {
+StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   const auto status = primary_tap_.transaction_status();
   unit_ = Unit{};
   unit_.open = true;
@@ -121,29 +129,45 @@ void Session::open_unit(std::vector<protocol::Frame>& frames) {
     unit_.key = transaction_key_;
     transaction_writes_ = transaction_writes_ || plan.writes;
   }
-  if (plan.mirror != MirrorMode::none) pin_values(frames);
+  auto pins = plan.mirror == MirrorMode::none ? StatementPins{} : pin_values(frames);
   const auto& summary = planner_.summary();
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
       frames.front().tag == protocol::frontend_tag::kQuery) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
   }
   primary_tap_.set_recording(plan.mirror != MirrorMode::none || plan.unclassified);
+  return pins;
 }
 
 // now() and its kin become literals, the same on both backends; one
-// transaction keeps one value, as PostgreSQL's now() does. Only a simple
-// Query is rewritten: a prepared statement's text serves many executions.
-void Session::pin_values(std::vector<protocol::Frame>& frames) {
+// transaction keeps one value, as PostgreSQL's now() does. A simple Query's
+// text is rewritten; the statements an extended-protocol unit binds get
+// pinned copies (StatementPins).
+StatementPins Session::pin_values(std::vector<protocol::Frame>& frames) {
   const auto& representative = planner_.summary().representative;
-  if (!representative) return;
+  if (!representative) return {};
   unit_.unpinned = representative->nondeterministic;
-  if (std::ranges::none_of(unit_.unpinned, pinnable)) return;
-  if (frames.size() != 1 || frames.front().tag != protocol::frontend_tag::kQuery) return;
-  const auto query = protocol::decode_query(frames.front().body);
-  if (!query) return;
+  if (std::ranges::none_of(unit_.unpinned, pinnable)) return {};
   const auto statement_time = postgres_timestamptz_utc(std::chrono::system_clock::now());
   if (transaction_time_.empty()) transaction_time_ = statement_time;
-  const auto pinned = sql::pin_times(query->query, {transaction_time_, statement_time});
+  const sql::PinnedTimes times{transaction_time_, statement_time};
+  if (frames.size() == 1 && frames.front().tag == protocol::frontend_tag::kQuery) {
+    pin_query(frames, times);
+    return {};
+  }
+  auto pins = pin_statements(
+      frames, times, [this](std::string_view statement) { return planner_.parse_body(statement); },
+      [this](std::string_view text) {
+        return std::ranges::any_of(planner_.classifier().classify(text).nondeterministic, pinnable);
+      });
+  if (!pins.empty()) std::erase_if(unit_.unpinned, pinnable);
+  return pins;
+}
+
+void Session::pin_query(std::vector<protocol::Frame>& frames, const sql::PinnedTimes& times) {
+  const auto query = protocol::decode_query(frames.front().body);
+  if (!query) return;
+  const auto pinned = sql::pin_times(query->query, times);
   if (!pinned) return;
   std::erase_if(unit_.unpinned, pinnable);
   std::vector<std::byte> rewritten;
@@ -153,7 +177,7 @@ void Session::pin_values(std::vector<protocol::Frame>& frames) {
   frames = split_frames(segment_);
 }
 
-Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames) {
+Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins) {
   const auto mode = unit_.plan.mirror;
   if (mode == MirrorMode::after_primary) {
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), segment_.begin(), segment_.end());
@@ -165,6 +189,11 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames)
   }
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(frames, copy);
+  if (!pins.empty()) {
+    std::vector<std::byte> pinned;
+    apply_pins(pins, split_frames(copy), pinned);
+    copy = std::move(pinned);
+  }
   if (mode == MirrorMode::wrapped && !unit_.mirror_began) {
     mirror_->queue_injected("BEGIN");
     unit_.mirror_began = true;

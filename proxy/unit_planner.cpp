@@ -82,6 +82,12 @@ void UnitPlanner::observe_describe(protocol::Bytes body) {
   in_flight_.push_back(current(describe->name));
 }
 
+std::optional<protocol::Bytes> UnitPlanner::parse_body(std::string_view statement) const {
+  const auto version = current(statement);
+  if (!version) return std::nullopt;
+  return protocol::Bytes{version->parse_message}.subspan(protocol::kFrameHeaderSize);
+}
+
 UnitPlanner::VersionPtr UnitPlanner::current(std::string_view name) const {
   const auto found = statements_.find(std::string{name});
   return found == statements_.end() ? nullptr : found->second;

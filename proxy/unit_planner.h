@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -64,6 +65,8 @@ class UnitPlanner {
  public:
   explicit UnitPlanner(sql::Classifier& classifier) : classifier_{classifier} {}
 
+  [[nodiscard]] sql::Classifier& classifier() noexcept { return classifier_; }
+
   /// Notes one client message of the unit being collected. Messages that do
   /// not parse are noted as unknown writes: PostgreSQL rejects them itself.
   void observe(const protocol::Frame& frame);
@@ -71,6 +74,9 @@ class UnitPlanner {
   [[nodiscard]] const UnitSummary& summary() const noexcept { return summary_; }
   /// Where the unit observed so far goes, given the primary's transaction status.
   [[nodiscard]] UnitPlan plan(protocol::TransactionStatus primary_status) const;
+  /// The body of the Parse message that prepared `statement` last, as the primary holds it.
+  [[nodiscard]] std::optional<protocol::Bytes> parse_body(std::string_view statement) const;
+
   /// Starts the summary of the next unit.
   void start_unit() { summary_ = {}; }
 

@@ -134,10 +134,11 @@ bool executes_on_both(StatementKind kind) noexcept {
          kind == StatementKind::copy_in;
 }
 
+// std::unique rather than std::ranges::unique: clang 14, which builds the
+// fuzzers, cannot compile the latter against libstdc++ 12.
 void sort_unique(std::vector<std::string>& values) {
   std::ranges::sort(values);
-  const auto duplicates = std::ranges::unique(values);
-  values.erase(duplicates.begin(), duplicates.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
 }
 
 Classification unparsed(bool too_deep = false) {

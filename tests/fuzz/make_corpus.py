@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the fuzzers' seed corpora from the captured sessions in tests/data/wire.
+"""Writes the fuzzers' seed corpora from the captured sessions in tests/data/wire,
+and pin_times's from the SQL texts below.
 
 Usage: make_corpus.py WIRE_DIR OUT_DIR
 
@@ -12,6 +13,8 @@ SHA-1 (so a message seen in several sessions is written once):
   backend_message/   tag byte + body of every message in *.backend.hex
   frontend_message/  tag byte + body of every tagged message in *.frontend.hex
   frame/             a split-seed byte + runs of consecutive tagged messages
+  pin_times/         PIN_TIMES_SEEDS: clock calls in the places pin_times
+                     pins, leaves alone or rejects (no capture calls the clock)
 
 Seeds stay under MAX_SEED bytes: libFuzzer sizes its inputs after the largest
 seed, and long CopyData runs would only slow it down. For the same reason each
@@ -31,6 +34,26 @@ EXTRA_STARTUP_PACKETS = [
     struct.pack(">ii", 8, 80877103),  # SSLRequest: 1234 << 16 | 5679
     struct.pack(">ii", 8, 80877104),  # GSSENCRequest: 1234 << 16 | 5680
     struct.pack(">iiii", 16, 80877102, 13997, 0x3C1A2B4D),  # CancelRequest: 1234 << 16 | 5678
+]
+
+PIN_TIMES_SEEDS = [
+    "SELECT now()",
+    "SELECT CURRENT_TIMESTAMP(3), LOCALTIME, LOCALTIMESTAMP(2), CURRENT_DATE, CURRENT_TIME(0) AS t",
+    # pgbench's tpcb-like script, in simple and in extended query mode
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (7, 1, 52341, -2811, CURRENT_TIMESTAMP);",
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP);",
+    "UPDATE t SET touched = now() /* now( ) */ WHERE id = 1 RETURNING statement_timestamp(), 'now()'",
+    "DELETE FROM t WHERE created < now( /* ) */ ) - interval '1 day' RETURNING transaction_timestamp()",
+    "BEGIN; INSERT INTO t VALUES (pg_catalog.now());\nUPDATE t SET at = LOCALTIMESTAMP; COMMIT;",
+    "-- now() in a comment\nSELECT clock_timestamp(), timeofday(), 'now'::timestamptz, s.now(), \"now\"()",
+    "WITH x AS (SELECT now()) SELECT now, $$now()$$, E'\\'now()' FROM x, (SELECT CURRENT_DATE) AS d",
+    "CREATE TABLE t (id int, at timestamptz DEFAULT now() CHECK (at <= now() + interval '1 h'))",
+    "CREATE TABLE p_next PARTITION OF p FOR VALUES FROM (CURRENT_DATE) TO (CURRENT_DATE + 30)",
+    "SELECT * FROM now()",
+    "EXPLAIN SELECT now(); EXPLAIN ANALYZE INSERT INTO t VALUES (now())",
+    "PREPARE p AS INSERT INTO t VALUES (now()); EXECUTE p; SELECT count(*) FILTER (WHERE at > now()) FROM t",
+    "INSERT INTO t SELECT g, now() + g * interval '1 s' FROM generate_series(1, 3) g "
+    "ON CONFLICT (id) DO UPDATE SET at = excluded.at + (now() - CURRENT_TIMESTAMP)",
 ]
 
 
@@ -101,6 +124,7 @@ def main():
     write_seeds(out_dir / "backend_message", few_per_tag(backend))
     write_seeds(out_dir / "frontend_message", few_per_tag(frontend))
     write_seeds(out_dir / "frame", frames)
+    write_seeds(out_dir / "pin_times", [text.encode() for text in PIN_TIMES_SEEDS])
 
 
 if __name__ == "__main__":

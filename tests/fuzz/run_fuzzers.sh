@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every protocol fuzz target for SECONDS seconds each, seeded from the
+# Runs every fuzz target for SECONDS seconds each, seeded from the
 # corpora the build wrote, and prints the executions each one did. Builds
 # nothing: build the `pgdual_fuzzers` target of a -DPGDUAL_BUILD_FUZZERS=ON
 # build directory first. Exits non-zero if any target crashes; the crashing
@@ -14,7 +14,7 @@ if [[ $# -ne 2 || ! "$2" =~ ^[0-9]+$ ]]; then
 fi
 fuzz_dir="$(cd "$1" && pwd)/tests/fuzz"
 seconds="$2"
-targets=(frame_fuzz startup_fuzz backend_message_fuzz frontend_message_fuzz)
+targets=(frame_fuzz startup_fuzz backend_message_fuzz frontend_message_fuzz pin_times_fuzz)
 
 for target in "${targets[@]}"; do
   [[ -x "$fuzz_dir/$target" ]] || { echo "$fuzz_dir/$target not built" >&2; exit 2; }

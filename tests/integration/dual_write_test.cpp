@@ -66,6 +66,24 @@ TEST_CASE_METHOD(IntegrationTest, "pgbench -i and -N through pgdual leave identi
   CHECK(kinds_of(conflicts()) == "");
 }
 
+TEST_CASE_METHOD(IntegrationTest, "pgbench -N with prepared and extended statements pins CURRENT_TIMESTAMP too",
+                 "[integration][dual_write][pgbench]") {
+  start_proxy();
+  const auto database = fresh_database("pgbench_prepared");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--scale=1"}, endpoint, kClientTimeout));
+  for (const std::string mode : {"prepared", "extended"}) {
+    const auto result = run_client({pg_program("pgbench"), "--no-vacuum", "-N", "--protocol=" + mode, "--client=4",
+                                    "--jobs=2", "--transactions=50"},
+                                   endpoint, kClientTimeout);
+    INFO(mode);
+    check_succeeded(result);
+  }
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM pgbench_history") == "400\n");
+  CHECK(differing_tables(database).empty());
+  CHECK(kinds_of(conflicts()) == "");
+}
+
 TEST_CASE_METHOD(IntegrationTest, "transactions, savepoints, COPY and now() end identical on both servers",
                  "[integration][dual_write]") {
   start_proxy();

@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/bytes.h"
+#include "protocol/frame.h"
+#include "protocol/sql/pin_values.h"
+
+namespace pgdual::proxy {
+
+/// Pinned copies of the prepared statements an extended-protocol unit binds.
+///
+/// A prepared statement serves many executions, so its text cannot carry one
+/// execution's now(). Instead, pgdual prepares a copy of the statement with
+/// the values pinned (sql::pin_times) under a name of its own, sends that
+/// copy's Close and Parse ahead of the unit to both backends, and binds the
+/// unit's portals to the copy. The two answers each copy draws are pgdual's
+/// own and never reach the client (OwnAnswerFilter).
+struct StatementPins {
+  std::vector<std::byte> statements;  ///< Close and Parse of each copy, sent before the unit
+  unsigned answers = 0;               ///< CloseComplete and ParseComplete they draw
+  std::unordered_map<std::string, std::string> renamed;  ///< the client's statement -> its pinned copy
+
+  [[nodiscard]] bool empty() const noexcept { return renamed.empty(); }
+};
+
+/// The text and parameter types of a statement prepared before the unit, as its Parse message body.
+using PreparedLookup = std::function<std::optional<protocol::Bytes>(std::string_view statement)>;
+/// Whether a statement's text calls a value pin_times() replaces.
+using NeedsPin = std::function<bool(std::string_view text)>;
+
+/// Pins each statement `frames` bind whose text needs it, as the statement
+/// stands at that Bind (parsed earlier in `frames`, or before the unit).
+[[nodiscard]] StatementPins pin_statements(std::span<const protocol::Frame> frames, const sql::PinnedTimes& times,
+                                           const PreparedLookup& prepared, const NeedsPin& needs_pin);
+
+/// Appends `pins.statements`, then `frames` with each Bind of a pinned
+/// statement bound to its copy.
+void apply_pins(const StatementPins& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
+
+/// Removes the answers to pgdual's pinned copies from the start of a unit's
+/// answers in the primary's byte stream, which arrives cut at any point. They
+/// are CloseComplete and ParseComplete, five bytes each; anything else (an
+/// ErrorResponse when a copy failed to prepare) ends the removal, and is the
+/// client's to see.
+class OwnAnswerFilter {
+ public:
+  /// The next `answers` messages are pgdual's own.
+  void expect(unsigned answers) noexcept { remaining_ = answers * kAnswerSize; }
+  [[nodiscard]] bool active() const noexcept { return remaining_ > 0; }
+  /// Appends to `out` what of `chunk` the client is to see.
+  void filter(protocol::Bytes chunk, std::vector<std::byte>& out);
+
+ private:
+  static constexpr std::size_t kAnswerSize = 5;  ///< tag and Int32 length 4
+  std::size_t remaining_ = 0;
+};
+
+}  // namespace pgdual::proxy
