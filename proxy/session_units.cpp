@@ -211,7 +211,9 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
   } catch (const MirrorFailure& error) {
     failure = error;
   }
-  if (failure) drop_mirror(*failure);
+  if (!failure) co_return;
+  unit_.mirror_lost = failure->reachability();
+  drop_mirror(*failure);
 }
 
 Awaitable<void> Session::wait_for_primary() {
