@@ -25,6 +25,10 @@ namespace {
 /// system calls, small enough that thousands of sessions stay cheap.
 constexpr std::size_t kRelayBufferSize = 32 * 1024;
 
+/// Client messages held back until their segment ends: beyond this, a batch
+/// without Sync or Flush goes on in parts, as PostgreSQL itself would run it.
+constexpr std::size_t kMaxHeldSegment = 16 * 1024 * 1024;
+
 /// ReadyForQuery is always six bytes: tag, Int32 length 5, status.
 constexpr std::size_t kReadyForQuerySize = 6;
 
@@ -212,7 +216,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backen
       const bool copy_data = tracker_.awaiting_copy_data();
       protocol::append_frame(frame, segment_);
       if (!copy_data) planner_.observe(frame);
-      if (!ends_segment(frame.tag, copy_data)) continue;
+      if (!ends_segment(frame.tag, copy_data) && segment_.size() < kMaxHeldSegment) continue;
       co_await dispatch_segment(backend);
       co_await wait_for_primary();
       if (unit_.open && primary_done_) co_await finish_unit();

@@ -80,6 +80,7 @@ class Session {
   struct Unit {
     bool open = false;
     UnitPlan plan;
+    bool runs = false;  ///< the unit's messages so far execute something
     std::string key;  ///< idempotency key, for a unit that writes
     /// The mirror's copy of the unit (for a retry outside a transaction
     /// block, or, after_primary, to send once the primary has committed).

@@ -101,7 +101,10 @@ conflict::Outcome unanswered(conflict::Reachability reachability) {
 Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
   auto frames = split_frames(segment_);
   StatementPins pins;
-  if (!unit_.open) pins = open_unit(frames);
+  // A unit that began with messages that run nothing (Parse, Describe, Flush)
+  // is routed again once it runs something.
+  const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
+  if (!unit_.open || runs_at_last) pins = open_unit(frames);
   protocol::Bytes to_primary = segment_;
   std::vector<std::byte> pinned;
   if (!pins.empty()) {
@@ -120,6 +123,7 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   unit_ = Unit{};
   unit_.open = true;
   unit_.plan = planner_.plan(status);
+  unit_.runs = planner_.summary().executes;
   primary_done_ = false;
   const auto& plan = unit_.plan;
   if (plan.mirror == MirrorMode::wrapped) {
