@@ -180,6 +180,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
                            settle(pump_backend_to_client(backend_socket, backend.unread())));
   backend_socket_ = nullptr;
   const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
+  if (end == RelayEnd::backend_closed) record_primary_lost();
   if (end == RelayEnd::shutdown) {
     co_await send_error("FATAL", "57P01", "terminating connection due to administrator command");
   }

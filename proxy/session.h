@@ -121,6 +121,7 @@ class Session {
   void compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror);
   void record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror);
   void end_unit(const conflict::Outcome& primary);
+  void record_primary_lost();
 
   // The mirror connection (session_mirror.cpp).
   Awaitable<BackendConnection> connect_backends();

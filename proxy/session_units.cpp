@@ -140,6 +140,8 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
   }
   primary_tap_.set_recording(plan.mirror != MirrorMode::none || plan.unclassified);
+  context_.log->debug("session={} unit kind={} mirror={} key={}", id_, sql::to_string(summary.kind),
+                      to_string(plan.mirror), unit_.key);
   return pins;
 }
 
@@ -386,6 +388,15 @@ void Session::record(conflict::ConflictKind kind, const conflict::Outcome& prima
   context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(kind), unit_.key,
                      record.statement_fingerprint);
   context_.conflicts.submit(std::move(record));
+}
+
+// The primary went away in the middle of a unit: whether it applied it is
+// unknown. The mirror, whose connection closes with the session, rolls back
+// what it had not committed.
+void Session::record_primary_lost() {
+  if (!unit_.open || !(unit_.plan.writes || unit_.plan.mirror == MirrorMode::after_primary)) return;
+  record(conflict::ConflictKind::primary_unavailable, unanswered(conflict::Reachability::unreachable),
+         unanswered(conflict::Reachability::reached));
 }
 
 void Session::end_unit(const conflict::Outcome& primary) {

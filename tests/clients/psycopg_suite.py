@@ -23,8 +23,14 @@ from psycopg import errors, sql
 from psycopg.types.json import Jsonb
 
 CONNINFO = "sslmode=disable application_name=pgdual_psycopg_suite"
-TABLES = ["psy_items", "psy_copy", "psy_copy_bin", "psy_blobs", "psy_ledger", "psy_pipe"]
+TABLES = ["psy_items", "psy_copy", "psy_copy_bin", "psy_blobs", "psy_ledger", "psy_pipe",
+          "psy_dw_orders", "psy_dw_visits", "psy_dw_serial", "psy_dw_scratch"]
 WAIT_SECONDS = 10.0
+SERIAL_WRITERS = 8
+ROWS_PER_SERIAL_WRITER = 20
+BATCH_IDS = range(101, 151)
+COPY_IDS = range(201, 231)
+PREPARED_IDS = range(301, 307)
 
 
 def out(*parts):
@@ -77,6 +83,9 @@ def reset_schema(conn):
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table)))
     conn.execute("CREATE TABLE psy_items (id int PRIMARY KEY, name text NOT NULL, qty int)")
     conn.execute("CREATE TABLE psy_ledger (id int PRIMARY KEY, note text NOT NULL)")
+    conn.execute("CREATE TABLE psy_dw_orders (id int PRIMARY KEY, item text NOT NULL, qty int NOT NULL)")
+    conn.execute("CREATE TABLE psy_dw_visits (id int PRIMARY KEY, seen timestamptz NOT NULL)")
+    conn.execute("CREATE TABLE psy_dw_serial (id serial PRIMARY KEY, worker int NOT NULL)")
     out("  tables created")
 
 
@@ -384,6 +393,104 @@ def pipeline(conn):
     conn.autocommit = False
 
 
+def print_orders(conn, label, ids):
+    row = conn.execute("SELECT count(*), coalesce(sum(qty), 0) FROM psy_dw_orders WHERE id BETWEEN %s AND %s",
+                       (ids.start, ids.stop - 1)).fetchone()
+    out(f"  {label}: count={row[0]} sum={row[1]}")
+
+
+def workload_ddl(conn):
+    conn.execute("CREATE TABLE psy_dw_scratch (id int PRIMARY KEY, label text)")
+    conn.execute("INSERT INTO psy_dw_scratch SELECT g, 'scratch-' || g FROM generate_series(1, 5) g")
+    conn.execute("ALTER TABLE psy_dw_scratch ADD COLUMN state text NOT NULL DEFAULT 'fresh'")
+    conn.execute("CREATE INDEX psy_dw_scratch_state ON psy_dw_scratch (state)")
+    row = conn.execute("SELECT count(*), string_agg(DISTINCT state, ',') FROM psy_dw_scratch").fetchone()
+    out(f"  scratch table: count={row[0]} states={row[1]}")
+    conn.execute("DROP TABLE psy_dw_scratch")
+    conn.execute("ALTER TABLE psy_dw_orders ADD COLUMN status text NOT NULL DEFAULT 'new'")
+    conn.execute("CREATE INDEX psy_dw_orders_item ON psy_dw_orders (item)")
+    conn.commit()
+    scratch_left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'psy_dw_scratch'").fetchone()[0]
+    out(f"  scratch tables left: {scratch_left}")
+
+
+def workload_transactions(conn):
+    insert = "INSERT INTO psy_dw_orders (id, item, qty) VALUES (%s, %s, %s)"
+    conn.execute(insert, (1, "rolled back", 1))
+    conn.rollback()
+    print_orders(conn, "after rollback", range(1, 5))
+    conn.execute(insert, (2, "before savepoint", 2))
+    conn.execute("SAVEPOINT psy_dw_sp")
+    conn.execute(insert, (3, "undone by savepoint", 3))
+    conn.execute("ROLLBACK TO SAVEPOINT psy_dw_sp")
+    conn.execute(insert, (4, "after savepoint", 4))
+    conn.commit()
+    ids = conn.execute("SELECT string_agg(id::text, ',' ORDER BY id) FROM psy_dw_orders").fetchone()[0]
+    out(f"  committed ids: {ids}")
+
+
+def workload_bulk(conn):
+    cur = conn.cursor()
+    cur.executemany("INSERT INTO psy_dw_orders (id, item, qty) VALUES (%s, %s, %s)",
+                    [(i, f"batch-{i}", i) for i in BATCH_IDS])
+    out(f"  executemany rowcount: {cur.rowcount}")
+    with cur.copy("COPY psy_dw_orders (id, item, qty) FROM STDIN") as copy:
+        for i in COPY_IDS:
+            copy.write_row((i, f"copied-{i}", i))
+    out(f"  COPY FROM rowcount: {cur.rowcount}")
+    for i in PREPARED_IDS:
+        cur.execute("INSERT INTO psy_dw_orders (id, item, qty) VALUES (%s, %s, %s)", (i, f"prepared-{i}", i),
+                    prepare=True)
+    conn.commit()
+    print_orders(conn, "batch rows", BATCH_IDS)
+    print_orders(conn, "copied rows", COPY_IDS)
+    print_orders(conn, "prepared rows", PREPARED_IDS)
+    statuses = conn.execute("SELECT string_agg(DISTINCT status, ',') FROM psy_dw_orders").fetchone()[0]
+    out(f"  statuses: {statuses}")
+
+
+def workload_now(conn):
+    for i in range(1, 6):
+        conn.execute("INSERT INTO psy_dw_visits (id, seen) VALUES (%s, now())", (i,))
+    conn.commit()
+    out(f"  visits: {conn.execute('SELECT count(*) FROM psy_dw_visits').fetchone()[0]}")
+    conn.commit()
+
+
+def insert_serial_rows(worker, failures):
+    try:
+        with connect(autocommit=True) as own:
+            for _ in range(ROWS_PER_SERIAL_WRITER):
+                own.execute("INSERT INTO psy_dw_serial (worker) VALUES (%s)", (worker,))
+    except Exception as exc:  # noqa: BLE001 - reported by the main thread
+        failures.append(exc)
+
+
+def workload_concurrent_serial(conn):
+    failures = []
+    writers = [threading.Thread(target=insert_serial_rows, args=(worker, failures))
+               for worker in range(1, SERIAL_WRITERS + 1)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    if failures:
+        raise failures[0]
+    out(f"  serial rows: {conn.execute('SELECT count(*) FROM psy_dw_serial').fetchone()[0]}")
+    for worker, count in conn.execute("SELECT worker, count(*) FROM psy_dw_serial GROUP BY worker ORDER BY worker"):
+        out(f"  worker {worker}: {count}")
+    conn.commit()
+
+
+def dual_write_workload(conn):
+    section("dual write workload")
+    workload_ddl(conn)
+    workload_transactions(conn)
+    workload_bulk(conn)
+    workload_now(conn)
+    workload_concurrent_serial(conn)
+
+
 def main():
     with connect(autocommit=True) as setup:
         reset_schema(setup)
@@ -400,6 +507,7 @@ def main():
         notices(conn)
         listen_notify()
         pipeline(conn)
+        dual_write_workload(conn)
     section("done")
 
 

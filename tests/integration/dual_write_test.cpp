@@ -293,3 +293,37 @@ TEST_CASE_METHOD(IntegrationTest, "a mirror stopped mid-workload: clients go on,
 
 }  // namespace
 }  // namespace pgdual::test
+
+namespace pgdual::test {
+namespace {
+
+TEST_CASE_METHOD(IntegrationTest, "a primary lost in the middle of a write leaves a primary_unavailable conflict",
+                 "[integration][dual_write][primary]") {
+  PgCluster primary_server{"onprem-stopped"};
+  primary_server.create_role(kAppUser, kAppPassword);
+  auto settings = default_settings();
+  settings.onprem_port = primary_server.port();
+  const auto database = fresh_database("primary_lost");
+  primary_server.create_database(database, kAppUser);
+  start_proxy(settings);
+  check_succeeded(run({PGDUAL_BINARY, "init", "--config", proxy().config_file().string(), "--database", database},
+                      {}, 60s));
+  check_succeeded(psql(through_proxy(database), "CREATE TABLE slow (id int)"));
+  TempDir dir{"pgdual-slow-writer"};
+  const auto writer_log = dir.path() / "writer.log";
+  ProcessOptions as_app;
+  as_app.env = through_proxy(database).libpq_env();
+  Subprocess writer{{pg_program("psql"), "-X", "-c", "INSERT INTO slow SELECT 1 FROM pg_sleep(5)"}, as_app, writer_log,
+                    writer_log};
+  std::this_thread::sleep_for(1s);
+  primary_server.shut_down();
+  CHECK(writer.wait_for(10s).value_or(-1) != 0);
+  const auto records = wait_for_conflicts(1, 5s);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].kind == ConflictKind::primary_unavailable);
+  CHECK(records[0].tables == std::vector<std::string>{"slow"});
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM slow") == "0\n");
+}
+
+}  // namespace
+}  // namespace pgdual::test

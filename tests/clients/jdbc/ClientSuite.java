@@ -1,3 +1,4 @@
+import java.io.StringReader;
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -19,6 +20,9 @@ import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Properties;
 import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import org.postgresql.PGConnection;
 import org.postgresql.PGNotification;
@@ -35,8 +39,12 @@ import org.postgresql.util.ServerErrorMessage;
  * PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE. Any unexpected outcome exits with status 1.
  */
 public final class ClientSuite {
-    private static final String[] TABLES = {"jdbc_items", "jdbc_keys", "jdbc_types"};
+    private static final String[] TABLES = {"jdbc_items", "jdbc_keys", "jdbc_types",
+        "jdbc_dw_orders", "jdbc_dw_visits", "jdbc_dw_serial", "jdbc_dw_scratch"};
     private static final int NOTIFY_WAIT_MILLIS = 10_000;
+    private static final int SERIAL_WRITERS = 8;
+    private static final int ROWS_PER_SERIAL_WRITER = 20;
+    private static final String INSERT_ORDER = "INSERT INTO jdbc_dw_orders (id, item, qty) VALUES (?, ?, ?)";
 
     @FunctionalInterface
     private interface SqlAction {
@@ -68,6 +76,7 @@ public final class ClientSuite {
             types(conn);
             warningsAndNotifications(conn);
             queryTimeout(conn);
+            dualWriteWorkload(conn);
         }
         section("done");
     }
@@ -151,6 +160,9 @@ public final class ClientSuite {
             update(conn, "DROP TABLE IF EXISTS " + table + " CASCADE");
         }
         update(conn, "CREATE TABLE jdbc_items (id int PRIMARY KEY, name text NOT NULL, qty int)");
+        update(conn, "CREATE TABLE jdbc_dw_orders (id int PRIMARY KEY, item text NOT NULL, qty int NOT NULL)");
+        update(conn, "CREATE TABLE jdbc_dw_visits (id int PRIMARY KEY, seen timestamptz NOT NULL)");
+        update(conn, "CREATE TABLE jdbc_dw_serial (id serial PRIMARY KEY, worker int NOT NULL)");
         out("  tables created");
     }
 
@@ -393,5 +405,141 @@ public final class ClientSuite {
             expectError(() -> st.execute("SELECT pg_sleep(30)"), "57014");
         }
         out("  after cancel: " + scalar(conn, "SELECT 7"));
+    }
+
+    private static void dualWriteWorkload(Connection conn) throws Exception {
+        section("dual write workload");
+        workloadDdl(conn);
+        workloadTransactions(conn);
+        workloadBatch(conn);
+        workloadCopy(conn);
+        workloadPrepared(conn);
+        workloadNow(conn);
+        workloadConcurrentSerial(conn);
+    }
+
+    private static void workloadDdl(Connection conn) throws SQLException {
+        update(conn, "CREATE TABLE jdbc_dw_scratch (id int PRIMARY KEY, label text)");
+        update(conn, "INSERT INTO jdbc_dw_scratch SELECT g, 'scratch-' || g FROM generate_series(1, 5) g");
+        update(conn, "ALTER TABLE jdbc_dw_scratch ADD COLUMN state text NOT NULL DEFAULT 'fresh'");
+        update(conn, "CREATE INDEX jdbc_dw_scratch_state ON jdbc_dw_scratch (state)");
+        out("  scratch table: " + scalar(conn, "SELECT 'count=' || count(*) || ' states=' || string_agg(DISTINCT state, ',')"
+                + " FROM jdbc_dw_scratch"));
+        update(conn, "DROP TABLE jdbc_dw_scratch");
+        update(conn, "ALTER TABLE jdbc_dw_orders ADD COLUMN status text NOT NULL DEFAULT 'new'");
+        update(conn, "CREATE INDEX jdbc_dw_orders_item ON jdbc_dw_orders (item)");
+        out("  scratch tables left: " + scalar(conn, "SELECT count(*) FROM pg_tables WHERE tablename = 'jdbc_dw_scratch'"));
+    }
+
+    private static void insertOrder(PreparedStatement ps, int id, String item) throws SQLException {
+        ps.setInt(1, id);
+        ps.setString(2, item);
+        ps.setInt(3, id);
+    }
+
+    private static void printOrders(Connection conn, String label, int firstId, int lastId) throws SQLException {
+        out("  " + label + ": " + scalar(conn, "SELECT 'count=' || count(*) || ' sum=' || coalesce(sum(qty), 0)"
+                + " FROM jdbc_dw_orders WHERE id BETWEEN " + firstId + " AND " + lastId));
+    }
+
+    private static void workloadTransactions(Connection conn) throws SQLException {
+        conn.setAutoCommit(false);
+        try (PreparedStatement ps = conn.prepareStatement(INSERT_ORDER)) {
+            insertOrder(ps, 1, "rolled back");
+            ps.executeUpdate();
+            conn.rollback();
+            printOrders(conn, "after rollback", 1, 4);
+            insertOrder(ps, 2, "before savepoint");
+            ps.executeUpdate();
+            Savepoint savepoint = conn.setSavepoint("jdbc_dw_sp");
+            insertOrder(ps, 3, "undone by savepoint");
+            ps.executeUpdate();
+            conn.rollback(savepoint);
+            insertOrder(ps, 4, "after savepoint");
+            ps.executeUpdate();
+            conn.commit();
+        }
+        conn.setAutoCommit(true);
+        out("  committed ids: " + scalar(conn, "SELECT string_agg(id::text, ',' ORDER BY id) FROM jdbc_dw_orders"));
+    }
+
+    private static void workloadBatch(Connection conn) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement(INSERT_ORDER)) {
+            for (int id = 101; id <= 150; id++) {
+                insertOrder(ps, id, "batch-" + id);
+                ps.addBatch();
+            }
+            out("  batch rows reported: " + Arrays.stream(ps.executeBatch()).sum());
+        }
+        printOrders(conn, "batch rows", 101, 150);
+    }
+
+    private static void workloadCopy(Connection conn) throws Exception {
+        StringBuilder rows = new StringBuilder();
+        for (int id = 201; id <= 230; id++) {
+            rows.append(id).append("\tcopied-").append(id).append('\t').append(id).append('\n');
+        }
+        long copied = conn.unwrap(PGConnection.class).getCopyAPI()
+                .copyIn("COPY jdbc_dw_orders (id, item, qty) FROM STDIN", new StringReader(rows.toString()));
+        out("  COPY FROM rows: " + copied);
+        printOrders(conn, "copied rows", 201, 230);
+    }
+
+    private static void workloadPrepared(Connection conn) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement(INSERT_ORDER)) {
+            for (int id = 301; id <= 308; id++) {
+                insertOrder(ps, id, "prepared-" + id);
+                ps.executeUpdate();
+            }
+            out("  server-prepared after 8 runs: " + ps.unwrap(PGStatement.class).isUseServerPrepare());
+        }
+        printOrders(conn, "prepared rows", 301, 308);
+        out("  statuses: " + scalar(conn, "SELECT string_agg(DISTINCT status, ',') FROM jdbc_dw_orders"));
+    }
+
+    private static void workloadNow(Connection conn) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("INSERT INTO jdbc_dw_visits (id, seen) VALUES (?, now())")) {
+            for (int id = 1; id <= 5; id++) {
+                ps.setInt(1, id);
+                ps.executeUpdate();
+            }
+        }
+        out("  visits: " + scalar(conn, "SELECT count(*) FROM jdbc_dw_visits"));
+    }
+
+    private static void insertSerialRows(int worker) throws SQLException {
+        try (Connection own = connect();
+             PreparedStatement ps = own.prepareStatement("INSERT INTO jdbc_dw_serial (worker) VALUES (?)")) {
+            for (int row = 0; row < ROWS_PER_SERIAL_WRITER; row++) {
+                ps.setInt(1, worker);
+                ps.executeUpdate();
+            }
+        }
+    }
+
+    private static void workloadConcurrentSerial(Connection conn) throws Exception {
+        ExecutorService writers = Executors.newFixedThreadPool(SERIAL_WRITERS);
+        try {
+            Future<?>[] done = new Future<?>[SERIAL_WRITERS];
+            for (int worker = 1; worker <= SERIAL_WRITERS; worker++) {
+                int thisWorker = worker;
+                done[worker - 1] = writers.submit(() -> {
+                    insertSerialRows(thisWorker);
+                    return null;
+                });
+            }
+            for (Future<?> writer : done) {
+                writer.get();
+            }
+        } finally {
+            writers.shutdown();
+        }
+        out("  serial rows: " + scalar(conn, "SELECT count(*) FROM jdbc_dw_serial"));
+        try (Statement st = conn.createStatement();
+             ResultSet rs = st.executeQuery("SELECT worker, count(*) FROM jdbc_dw_serial GROUP BY worker ORDER BY worker")) {
+            while (rs.next()) {
+                out("  worker " + rs.getInt(1) + ": " + rs.getInt(2));
+            }
+        }
     }
 }
