@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -147,6 +148,8 @@ class Session {
   bool waiting_for_client_ = false;
 
   BackendLogin login_;
+  /// The primary's DateStyle, IntervalStyle and TimeZone, which every mirror connection is given.
+  std::map<std::string, std::string> primary_settings_;
   conflict::SessionInfo session_info_;
   UnitPlanner planner_;
   OutcomeTap primary_tap_;

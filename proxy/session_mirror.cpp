@@ -1,7 +1,10 @@
 // Session, continued: the connection to the mirror, lost and found again.
 
 #include <algorithm>
+#include <array>
+#include <map>
 
+#include "protocol/message_tags.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/session.h"
@@ -34,6 +37,40 @@ Awaitable<void> cancel_on(std::shared_ptr<const config::ProxyConfig> config, pro
   co_await send_cancel_request(config->mirror_backend(), key);
 }
 
+/// The server settings that change how a statement's literals are read or
+/// its time values computed: the same INSERT text stores different values
+/// on two servers whose DateStyle or TimeZone differ.
+constexpr std::array<std::string_view, 3> kValueSettings = {"DateStyle", "IntervalStyle", "TimeZone"};
+
+std::map<std::string, std::string> value_settings(protocol::Bytes greeting) {
+  std::map<std::string, std::string> settings;
+  for (auto rest = greeting; !rest.empty();) {
+    const auto frame = protocol::peek_frame(rest, protocol::kDefaultMaxMessageBody);
+    if (!frame) break;
+    rest = rest.subspan(frame->wire_size());
+    if (frame->tag != protocol::backend_tag::kParameterStatus) continue;
+    const auto status = protocol::decode_parameter_status(frame->body);
+    if (status && std::ranges::find(kValueSettings, status->name) != kValueSettings.end()) {
+      settings.emplace(status->name, status->value);
+    }
+  }
+  return settings;
+}
+
+/// SET statements that give the mirror the primary's value settings.
+std::vector<std::string> settings_to_align(const std::map<std::string, std::string>& primary,
+                                           const std::map<std::string, std::string>& mirror) {
+  std::vector<std::string> statements;
+  for (const auto& [name, value] : primary) {
+    const auto theirs = mirror.find(name);
+    if (theirs != mirror.end() && theirs->second == value) continue;
+    std::string quoted;
+    for (const char c : value) quoted += c == '\'' ? std::string{"''"} : std::string{c};
+    statements.push_back("SET " + name + " = '" + quoted + "'");
+  }
+  return statements;
+}
+
 }  // namespace
 
 // Both at once, so the mirror adds no latency to the login. A session
@@ -44,7 +81,8 @@ Awaitable<BackendConnection> Session::connect_backends() {
   reconnect_->backoff = config.mirror.reconnect_min;
   auto both = co_await (settle(BackendConnection::open(config.primary_backend(), login_, max_message)) &&
                         settle(BackendConnection::open(config.mirror_backend(), login_, max_message)));
-  auto& primary = std::get<0>(both);
+  auto primary = std::move(std::get<0>(both)).get();
+  primary_settings_ = value_settings(primary.greeting());
   auto& mirror = std::get<1>(both);
   if (mirror.value) {
     co_await adopt_mirror(std::move(*mirror.value));
@@ -56,7 +94,7 @@ Awaitable<BackendConnection> Session::connect_backends() {
     }
     back_off(*reconnect_, config.mirror);
   }
-  co_return std::move(primary).get();
+  co_return primary;
 }
 
 std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> Session::mirror_cancel_target() const {
@@ -73,7 +111,10 @@ Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   register_mirror_for_cancel();
   planner_.forget_mirror_statements();
   co_await resolve_unknown_commits();
-  if (!mirror_ || session_statements_.empty()) co_return;
+  if (!mirror_) co_return;
+  const auto differing = settings_to_align(primary_settings_, value_settings(mirror_->connection().greeting()));
+  if (differing.empty() && session_statements_.empty()) co_return;
+  for (const auto& statement : differing) mirror_->queue_injected(statement);
   for (const auto& statement : session_statements_) mirror_->queue_injected(statement);
   if (!co_await settle_mirror()) co_return;
   if (const auto& error = mirror_->injected_outcome().error) {

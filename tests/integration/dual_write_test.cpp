@@ -327,3 +327,25 @@ TEST_CASE_METHOD(IntegrationTest, "a primary lost in the middle of a write leave
 
 }  // namespace
 }  // namespace pgdual::test
+
+namespace pgdual::test {
+namespace {
+
+TEST_CASE_METHOD(IntegrationTest, "the mirror reads dates and times with the primary's DateStyle and TimeZone",
+                 "[integration][dual_write]") {
+  const auto database = fresh_database("value_settings");
+  on_one_server(backends().onprem, database,
+                "ALTER DATABASE " + database + " SET DateStyle = 'ISO, DMY'");
+  on_one_server(backends().onprem, database, "ALTER DATABASE " + database + " SET TimeZone = 'Asia/Tokyo'");
+  start_proxy();
+  const auto result = psql_file(through_proxy(database), R"SQL(
+CREATE TABLE admissions (id int PRIMARY KEY, day date, at timestamp, local_day date);
+INSERT INTO admissions VALUES (1, '03/04/2026', '03/04/2026 10:00', CURRENT_DATE);
+)SQL");
+  check_succeeded(result);
+  CHECK(backends().cloud.run_sql(database, "SELECT day FROM admissions") == "2026-04-03\n");
+  CHECK(differing_tables(database).empty());
+}
+
+}  // namespace
+}  // namespace pgdual::test
