@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
+#include "conflict/report_command.h"
 #include "proxy/init_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
@@ -17,6 +18,9 @@ constexpr std::string_view kUsage =
     "usage: pgdual serve --config FILE                          run the proxy\n"
     "       pgdual init --config FILE --database NAME [--user NAME]\n"
     "                                                            create pgdual's schema on both backends\n"
+    "       pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
+    "                               [--status open|resolved] [--format text|json|csv] [--out FILE]\n"
+    "                                                            summarize the conflict log\n"
     "       pgdual --version\n";
 
 int serve(std::span<char*> args) {
@@ -41,6 +45,14 @@ int serve(std::span<char*> args) {
   return 0;
 }
 
+int conflicts(std::span<char*> args) {
+  if (args.empty() || std::string_view{args[0]} != "report") {
+    std::fputs(kUsage.data(), stderr);
+    return kUsageError;
+  }
+  return pgdual::conflict::run_report_command(args.subspan(1));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,6 +64,7 @@ int main(int argc, char** argv) {
   const std::string_view command = args[0];
   if (command == "serve") return serve(args.subspan(1));
   if (command == "init") return pgdual::proxy::run_init_command(args.subspan(1));
+  if (command == "conflicts") return conflicts(args.subspan(1));
   if (command == "--version") {
     std::puts("pgdual " PGDUAL_VERSION);
     return 0;

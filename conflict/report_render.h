@@ -1,0 +1,31 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "conflict/report.h"
+
+namespace pgdual::conflict {
+
+/// How a report is printed. Each format is one renderer: Report in, text out.
+enum class ReportFormat {
+  /// An aligned table for a terminal. Control characters are neutralized and
+  /// long statements cut with "…", so no value can move the cursor or break a row.
+  text,
+  /// One object: {"chain":{"intact":…,"records":N,…},"filter":{…},"conflicts":N,"open":N,"groups":[…]}.
+  json,
+  /// RFC 4180: a header row, then one row per group; CRLF line ends; fields
+  /// with a comma, quote, CR or LF quoted, quotes doubled. The chain's state
+  /// is not in it (the command's exit code and stderr carry it).
+  csv,
+};
+
+/// "text", "json" or "csv"; std::nullopt for any other name.
+[[nodiscard]] std::optional<ReportFormat> report_format_from_string(std::string_view name) noexcept;
+
+/// `report` in `format`. Prints only what the records hold: names, counts,
+/// times, normalized statements and command tags, never row values.
+[[nodiscard]] std::string render_report(const Report& report, ReportFormat format);
+
+}  // namespace pgdual::conflict

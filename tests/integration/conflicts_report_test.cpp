@@ -1,0 +1,239 @@
+// `pgdual conflicts report` as a process, over a log written by conflict::ConflictLog. No database.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "conflict/conflict_log.h"
+#include "conflict/json.h"
+#include "tests/integration/harness/subprocess.h"
+#include "tests/integration/harness/temp_dir.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr auto kReportTimeout = 30s;
+
+conflict::Outcome answered(std::string tag, std::uint64_t rows) {
+  conflict::Outcome outcome;
+  outcome.command_tag = std::move(tag);
+  outcome.row_count = rows;
+  outcome.command_count = 1;
+  outcome.transaction_status = protocol::TransactionStatus::idle;
+  return outcome;
+}
+
+conflict::ConflictRecord row_count_conflict(int number, std::string time) {
+  conflict::ConflictRecord record;
+  record.id = "conflict-" + std::to_string(number);
+  record.time = std::move(time);
+  record.idempotency_key = "pgdual-a1:" + std::to_string(number);
+  record.session = {"ehr_app", "chart", "203.0.113.7:51234"};
+  record.statement_fingerprint = "5e1f2a3b4c5d6e7f";
+  record.statement_normalized = "UPDATE patients SET ward = $1, note = $2 WHERE id = $3";
+  record.tables = {"public.patients"};
+  record.kind = conflict::ConflictKind::row_count;
+  record.primary = answered("UPDATE 1", 1);
+  record.mirror = answered("UPDATE 0", 0);
+  return record;
+}
+
+conflict::ConflictRecord mirror_unavailable(int number, std::string time) {
+  auto record = row_count_conflict(number, std::move(time));
+  record.statement_fingerprint = "0a0b0c0d0e0f1011";
+  record.statement_normalized = "INSERT INTO visits (patient_id) VALUES ($1)";
+  record.tables = {"public.visits"};
+  record.kind = conflict::ConflictKind::mirror_unavailable;
+  record.mirror = {};
+  record.mirror.reachability = conflict::Reachability::unreachable;
+  return record;
+}
+
+// Six records, two per file: conflicts.jsonl.2, conflicts.jsonl.1, conflicts.jsonl.
+// conflict-3 is resolved by the last record.
+struct RotatedLog {
+  TempDir dir{"pgdual-report"};
+  fs::path path = dir.path() / "conflicts.jsonl";
+
+  RotatedLog() {
+    std::vector<conflict::ConflictRecord> records{
+        row_count_conflict(1, "2024-05-01T12:00:00Z"), row_count_conflict(2, "2024-05-01T13:00:00Z"),
+        mirror_unavailable(3, "2024-05-01T14:00:00Z"), row_count_conflict(4, "2024-05-02T09:00:00Z"),
+        mirror_unavailable(5, "2024-05-02T10:00:00Z"),     mirror_unavailable(3, "2024-05-03T08:00:00Z")};
+    records.back().resolution = conflict::Resolution::resolved;
+    std::size_t longest_line = 0;
+    for (const auto& record : records) {
+      longest_line = std::max(longest_line, conflict::to_json_line(record, conflict::kGenesisHash).size() + 1);
+    }
+    conflict::ConflictLogOptions options;
+    options.rotate_bytes = 2 * longest_line;
+    auto log = conflict::ConflictLog::open(path, options);
+    REQUIRE(log);
+    for (const auto& record : records) REQUIRE(log->append(record));
+    REQUIRE(fs::exists(path.string() + ".2"));
+    REQUIRE_FALSE(fs::exists(path.string() + ".3"));
+  }
+
+  [[nodiscard]] std::string rotated(int number) const { return path.string() + "." + std::to_string(number); }
+};
+
+RunResult report(const std::vector<std::string>& options) {
+  std::vector<std::string> argv{PGDUAL_BINARY, "conflicts", "report"};
+  argv.insert(argv.end(), options.begin(), options.end());
+  return run(argv, {}, kReportTimeout);
+}
+
+std::size_t occurrences(const std::string& text, std::string_view what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+TEST_CASE("conflicts report prints a table of the latest state, read across rotated files",
+          "[integration][report]") {
+  const RotatedLog log;
+  const auto result = report({"--log", log.path.string()});
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.err.empty());
+  CHECK(result.out.starts_with("Conflict report: 5 conflicts, 4 open, in 2 groups\n"
+                               "Hash chain: intact, 6 records in " +
+                               log.rotated(2) + ", " + log.rotated(1) + ", " + log.path.string() +
+                               "\n  starts at genesis; head "));
+  CHECK(result.out.find("    3     3  public.patients  row_count           2024-05-01T12:00:00Z  "
+                        "2024-05-02T09:00:00Z  UPDATE 1  UPDATE 0     UPDATE patients SET ward = $1, note = $2 "
+                        "WHERE id = $3\n") != std::string::npos);
+  CHECK(result.out.find("    2     1  public.visits    mirror_unavailable  2024-05-01T14:00:00Z  "
+                        "2024-05-02T10:00:00Z  UPDATE 1  unreachable  INSERT INTO visits (patient_id) VALUES ($1)\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("conflicts report writes JSON and CSV, filtered", "[integration][report]") {
+  const RotatedLog log;
+
+  const auto json = report({"--log", log.path.string(), "--format", "json", "--kind", "mirror_unavailable"});
+  INFO(json.describe());
+  REQUIRE(json.exit_code == 0);
+  const auto document = conflict::json::parse(json.out);
+  REQUIRE(document);
+  CHECK(*document->find("chain")->find("intact")->get<bool>());
+  CHECK(*document->find("chain")->find("records")->get<std::uint64_t>() == 6);
+  const auto* groups = document->find("groups")->get<conflict::json::Array>();
+  REQUIRE(groups->size() == 1);
+  CHECK(*(*groups)[0].find("table")->get<std::string>() == "public.visits");
+  CHECK(*(*groups)[0].find("count")->get<std::uint64_t>() == 2);
+  CHECK(*(*groups)[0].find("open")->get<std::uint64_t>() == 1);
+
+  const auto csv = report({"--log", log.path.string(), "--format", "csv", "--status", "resolved"});
+  INFO(csv.describe());
+  REQUIRE(csv.exit_code == 0);
+  CHECK(occurrences(csv.out, "\r\n") == 2);
+  CHECK(csv.out.find("\r\npublic.visits,mirror_unavailable,0a0b0c0d0e0f1011,1,0,2024-05-01T14:00:00Z,"
+                     "2024-05-01T14:00:00Z,INSERT INTO visits (patient_id) VALUES ($1),reached,UPDATE 1,1,,"
+                     "unreachable,,,\r\n") != std::string::npos);
+
+  const auto since = report({"--log", log.path.string(), "--format", "csv", "--since", "2024-05-02T08:00:00-03:00",
+                             "--until", "2024-05-03", "--table", "patients"});
+  INFO(since.describe());
+  REQUIRE(since.exit_code == 0);
+  CHECK(occurrences(since.out, "\r\n") == 1);  // the header only: conflict-4 (09:00Z) is before 11:00Z
+  const auto before = report({"--log", log.path.string(), "--format", "csv", "--until", "2024-05-02T11:00:00+01:00",
+                              "--table", "public.patients"});
+  INFO(before.describe());
+  CHECK(before.out.find("\r\npublic.patients,row_count,5e1f2a3b4c5d6e7f,3,3,") != std::string::npos);
+}
+
+TEST_CASE("conflicts report --out writes a file only its owner can read", "[integration][report]") {
+  const RotatedLog log;
+  const auto out = log.dir.path() / "report.csv";
+  const auto result = report({"--log", log.path.string(), "--format", "csv", "--out", out.string()});
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.empty());
+  CHECK(read_file(out).starts_with("table,kind,fingerprint,count,"));
+  struct stat status {};
+  REQUIRE(::stat(out.c_str(), &status) == 0);
+  CHECK((status.st_mode & 0777) == 0600);
+
+  const auto onto_log = report({"--log", log.path.string(), "--out", log.rotated(1)});
+  CHECK(onto_log.exit_code == 2);
+  CHECK(onto_log.err.find("--out") != std::string::npos);
+  CHECK(read_file(log.rotated(1)).starts_with("{\"prev\":"));
+}
+
+TEST_CASE("conflicts report names the bad option", "[integration][report]") {
+  const RotatedLog log;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--log", log.path.string(), "--format", "html"}, "--format: expected text, json or csv, got \"html\""},
+      {{"--log", log.path.string(), "--since", "yesterday"}, "--since: not an RFC 3339 time or date"},
+      {{"--log", log.path.string(), "--kind", "row_counts"}, "--kind: unknown kind \"row_counts\""},
+      {{"--log", log.path.string(), "--status", "closed"}, "--status: expected open or resolved"},
+      {{"--log", log.path.string(), "--table"}, "--table needs a value"},
+      {{"--log", log.path.string(), "--verbose", "yes"}, "unknown option \"--verbose\""},
+      {{"--format", "json"}, "--log FILE is required"},
+      {{"--log", log.path.string(), "--since", "2024-05-02", "--until", "2024-05-01"}, "--until must be later"},
+  };
+  for (const auto& [options, message] : cases) {
+    const auto result = report(options);
+    INFO(result.describe());
+    CHECK(result.exit_code == 2);
+    CHECK(result.err.find(message) != std::string::npos);
+    CHECK(result.err.find("usage: pgdual conflicts report --log FILE") != std::string::npos);
+    CHECK(result.out.empty());
+  }
+  const auto missing = report({"--log", (log.dir.path() / "absent.jsonl").string()});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("absent.jsonl: No such file or directory") != std::string::npos);
+}
+
+TEST_CASE("conflicts report exits 3 naming the first record that breaks the chain", "[integration][report]") {
+  const RotatedLog log;
+  auto middle = read_file(log.rotated(1));
+  const auto second_line = middle.find('\n') + 1;
+  const auto at = middle.find("$1", second_line);
+  REQUIRE(at != std::string::npos);
+  middle[at + 1] = '7';
+  write_file(log.rotated(1), middle);
+
+  const auto result = report({"--log", log.path.string(), "--format", "json"});
+  INFO(result.describe());
+  CHECK(result.exit_code == 3);
+  CHECK(result.err.find("hash chain broken at " + log.rotated(1) + ":2: its hash does not match its content") !=
+        std::string::npos);
+  CHECK(result.err.find("$7") == std::string::npos);
+  const auto document = conflict::json::parse(result.out);
+  REQUIRE(document);
+  const auto* chain = document->find("chain");
+  CHECK_FALSE(*chain->find("intact")->get<bool>());
+  CHECK(*chain->find("records")->get<std::uint64_t>() == 3);
+  CHECK(*chain->find("first_bad")->find("line")->get<std::uint64_t>() == 2);
+}
+
+TEST_CASE("conflicts report starts after the oldest kept file once older ones are gone", "[integration][report]") {
+  const RotatedLog log;
+  fs::remove(log.rotated(2));
+  const auto result = report({"--log", log.path.string()});
+  INFO(result.describe());
+  CHECK(result.exit_code == 0);
+  CHECK(result.out.find("Hash chain: intact, 4 records in " + log.rotated(1) + ", " + log.path.string() +
+                        "\n  starts after ") != std::string::npos);
+  CHECK(result.out.find("(older files rotated away)") != std::string::npos);
+
+  fs::remove(log.rotated(1));
+  const auto unrotated = report({"--log", log.path.string()});
+  INFO(unrotated.describe());
+  CHECK(unrotated.exit_code == 3);
+  CHECK(unrotated.err.find(log.path.string() + ":1: its prev is not the hash of the record before it") !=
+        std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgdual::test

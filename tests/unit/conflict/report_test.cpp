@@ -1,0 +1,341 @@
+#include "conflict/report.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "conflict/conflict_error.h"
+#include "conflict/json.h"
+#include "conflict/report_render.h"
+#include "tests/unit/conflict/answers.h"
+
+using namespace pgdual::conflict;
+using pgdual::conflict::test::Answer;
+
+namespace {
+
+ConflictRecord row_count_conflict(std::string id, std::string time, std::vector<std::string> tables = {"public.t"}) {
+  ConflictRecord record;
+  record.id = std::move(id);
+  record.time = std::move(time);
+  record.idempotency_key = "k:" + record.id;
+  record.statement_fingerprint = "ab12";
+  record.statement_normalized = "DELETE FROM t WHERE id = $1";
+  record.tables = std::move(tables);
+  record.kind = ConflictKind::row_count;
+  record.primary = Answer{}.complete("DELETE 1").ready('I').outcome();
+  record.mirror = Answer{}.complete("DELETE 0").ready('I').outcome();
+  return record;
+}
+
+ConflictRecord mirror_error_conflict(std::string id, std::string time) {
+  auto record = row_count_conflict(std::move(id), std::move(time), {"public.patients"});
+  record.statement_fingerprint = "cd34";
+  record.statement_normalized = "INSERT INTO patients (mrn, name) VALUES ($1, $2)";
+  record.kind = ConflictKind::mirror_error;
+  record.primary = Answer{}.complete("INSERT 0 1").ready('I').outcome();
+  record.mirror = Answer{}.error("23505", "duplicate key value").ready('I').outcome();
+  return record;
+}
+
+ConflictRecord resolved(ConflictRecord record, std::string time) {
+  record.resolution = Resolution::resolved;
+  record.time = std::move(time);
+  return record;
+}
+
+Report build(const std::vector<ConflictRecord>& records, const ReportFilter& filter = {}) {
+  ReportBuilder builder;
+  for (const auto& record : records) REQUIRE(builder.add(record));
+  return builder.build(filter);
+}
+
+Timestamp at(std::string_view text) {
+  const auto time = parse_rfc3339(text);
+  REQUIRE(time);
+  return *time;
+}
+
+// c1, c2: row_count on public.t; c3: mirror_error on public.patients, resolved later;
+// c4: row_count on public.t and public.u.
+std::vector<ConflictRecord> sample_log() {
+  return {row_count_conflict("c1", "2024-05-01T12:00:00Z"), row_count_conflict("c2", "2024-05-01T13:00:00Z"),
+          mirror_error_conflict("c3", "2024-05-01T14:00:00Z"),
+          row_count_conflict("c4", "2024-05-02T09:30:00.25Z", {"public.t", "public.u"}),
+          resolved(mirror_error_conflict("c3", "2024-05-03T08:00:00Z"), "2024-05-03T08:00:00Z")};
+}
+
+}  // namespace
+
+TEST_CASE("RFC 3339 times are read as instants, offsets and fractions included", "[unit][conflict]") {
+  CHECK(at("2024-05-01T12:00:00Z") == at("2024-05-01T14:00:00+02:00"));
+  CHECK(at("2024-05-01t12:00:00z") == at("2024-05-01 12:00:00Z"));
+  CHECK(at("2024-05-01") == at("2024-05-01T00:00:00Z"));
+  CHECK(at("2024-05-01T12:00:00.5Z") > at("2024-05-01T12:00:00.499999999Z"));
+  CHECK(at("2024-05-01T12:00:00.1234567891Z").nanoseconds == 123456789);
+  CHECK(at("2016-12-31T23:59:60Z") == at("2017-01-01T00:00:00Z"));
+  CHECK(at("1970-01-01T00:00:00Z").seconds == 0);
+  CHECK(at("1969-12-31T23:59:59Z").seconds == -1);
+  for (const auto* bad : {"", "2024-05-01T12:00:00", "2024-05-01T12:00Z", "2024-02-30T12:00:00Z",
+                          "2024-05-01T24:00:00Z", "2024-05-01T12:00:00.Z", "2024-05-01T12:00:00+2:00",
+                          "2024-05-01T12:00:00Z ", "yesterday", "2024-5-1"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_rfc3339(bad));
+  }
+}
+
+TEST_CASE("to_rfc3339 writes UTC and drops a zero fraction", "[unit][conflict]") {
+  CHECK(to_rfc3339(at("2024-05-01T14:00:00+02:00")) == "2024-05-01T12:00:00Z");
+  CHECK(to_rfc3339(at("2024-05-01T12:00:00.250Z")) == "2024-05-01T12:00:00.25Z");
+  CHECK(to_rfc3339(at("1969-12-31T23:59:59.000000001Z")) == "1969-12-31T23:59:59.000000001Z");
+}
+
+TEST_CASE("Conflicts are grouped by table, kind and fingerprint, largest group first", "[unit][conflict]") {
+  const auto report = build(sample_log());
+  CHECK(report.conflicts == 4);
+  CHECK(report.open_count == 3);
+  REQUIRE(report.groups.size() == 3);
+
+  const auto& t = report.groups[0];
+  CHECK(t.table == "public.t");
+  CHECK(t.kind == ConflictKind::row_count);
+  CHECK(t.fingerprint == "ab12");
+  CHECK(t.count == 3);
+  CHECK(t.open_count == 3);
+  CHECK(t.first_seen == at("2024-05-01T12:00:00Z"));
+  CHECK(t.last_seen == at("2024-05-02T09:30:00.25Z"));
+  CHECK(t.example_statement == "DELETE FROM t WHERE id = $1");
+  CHECK(t.primary == OutcomeSummary{Reachability::reached, "DELETE 1", 1, ""});
+  CHECK(t.mirror == OutcomeSummary{Reachability::reached, "DELETE 0", 0, ""});
+
+  // Equal counts: by table name.
+  CHECK(report.groups[1].table == "public.patients");
+  CHECK(report.groups[1].count == 1);
+  CHECK(report.groups[2].table == "public.u");
+  CHECK(report.groups[2].count == 1);
+}
+
+TEST_CASE("Statements with another fingerprint form their own group", "[unit][conflict]") {
+  auto other = row_count_conflict("c9", "2024-05-01T12:00:00Z");
+  other.statement_fingerprint = "ef56";
+  other.statement_normalized = "UPDATE t SET x = $1";
+  const auto report = build({row_count_conflict("c1", "2024-05-01T12:00:00Z"), other});
+  REQUIRE(report.groups.size() == 2);
+  CHECK(report.groups[0].fingerprint == "ab12");
+  CHECK(report.groups[1].fingerprint == "ef56");
+  CHECK(report.groups[1].example_statement == "UPDATE t SET x = $1");
+}
+
+TEST_CASE("A conflict that names no table is grouped under (none)", "[unit][conflict]") {
+  const auto report = build({row_count_conflict("c1", "2024-05-01T12:00:00Z", {})});
+  REQUIRE(report.groups.size() == 1);
+  CHECK(report.groups[0].table == "(none)");
+}
+
+TEST_CASE("The latest record of a conflict wins, and it keeps its detection time", "[unit][conflict]") {
+  const auto report = build(sample_log());
+  const auto& patients = report.groups[1];
+  CHECK(patients.count == 1);
+  CHECK(patients.open_count == 0);
+  CHECK(patients.first_seen == at("2024-05-01T14:00:00Z"));
+  CHECK(patients.last_seen == at("2024-05-01T14:00:00Z"));
+  CHECK(patients.mirror.sqlstate == "23505");
+
+  // A conflict resolved and then reopened is open again.
+  auto log = sample_log();
+  log.push_back(mirror_error_conflict("c3", "2024-05-04T08:00:00Z"));
+  CHECK(build(log).groups[1].open_count == 1);
+}
+
+TEST_CASE("A group's example and outcomes come from its record latest in the log", "[unit][conflict]") {
+  auto later = row_count_conflict("c2", "2024-05-01T09:00:00Z");  // detected earlier, logged later
+  later.statement_normalized = "DELETE FROM t WHERE id = $1 AND x = $2";
+  later.mirror = Answer{}.complete("DELETE 3").ready('I').outcome();
+  const auto report = build({row_count_conflict("c1", "2024-05-01T12:00:00Z"), later});
+  REQUIRE(report.groups.size() == 1);
+  CHECK(report.groups[0].example_statement == "DELETE FROM t WHERE id = $1 AND x = $2");
+  CHECK(report.groups[0].mirror.command_tag == "DELETE 3");
+  CHECK(report.groups[0].first_seen == at("2024-05-01T09:00:00Z"));
+}
+
+TEST_CASE("Each filter narrows the report", "[unit][conflict]") {
+  const auto log = sample_log();
+  const auto tables_of = [&log](const ReportFilter& filter) {
+    std::vector<std::string> tables;
+    for (const auto& group : build(log, filter).groups) tables.push_back(group.table + "/" + std::to_string(group.count));
+    return tables;
+  };
+  using Tables = std::vector<std::string>;
+
+  SECTION("since is inclusive and compares the detection time") {
+    CHECK(tables_of({.since = at("2024-05-01T13:00:00Z")}) == Tables{"public.t/2", "public.patients/1", "public.u/1"});
+    CHECK(tables_of({.since = at("2024-05-02")}) == Tables{"public.t/1", "public.u/1"});
+  }
+  SECTION("until is exclusive") {
+    CHECK(tables_of({.until = at("2024-05-01T14:00:00Z")}) == Tables{"public.t/2"});
+    CHECK(tables_of({.since = at("2024-05-01"), .until = at("2024-05-02")}) ==
+          Tables{"public.t/2", "public.patients/1"});
+  }
+  SECTION("kind") {
+    CHECK(tables_of({.kind = ConflictKind::mirror_error}) == Tables{"public.patients/1"});
+    CHECK(tables_of({.kind = ConflictKind::mirror_timeout}).empty());
+  }
+  SECTION("table, qualified or not") {
+    CHECK(tables_of({.table = "public.u"}) == Tables{"public.u/1"});
+    CHECK(tables_of({.table = "t"}) == Tables{"public.t/3"});
+    CHECK(tables_of({.table = "other.t"}).empty());
+    const auto report = build({row_count_conflict("c1", "2024-05-01T12:00:00Z", {"t"})}, {.table = "public.t"});
+    CHECK(report.groups.size() == 1);
+    CHECK(build({row_count_conflict("c1", "2024-05-01T12:00:00Z", {})}, {.table = "(none)"}).groups.size() == 1);
+  }
+  SECTION("status of the latest record") {
+    CHECK(tables_of({.status = Resolution::resolved}) == Tables{"public.patients/1"});
+    CHECK(tables_of({.status = Resolution::open}) == Tables{"public.t/3", "public.u/1"});
+  }
+  SECTION("a table filter counts a conflict once in the totals") {
+    const auto report = build(log, {.table = "public.u"});
+    CHECK(report.conflicts == 1);
+    CHECK(report.open_count == 1);
+  }
+}
+
+TEST_CASE("A record whose time is not RFC 3339 is refused", "[unit][conflict]") {
+  ReportBuilder builder;
+  const auto added = builder.add(row_count_conflict("c1", "01/05/2024 12:00"));
+  REQUIRE_FALSE(added);
+  CHECK(added.error() == ConflictError::invalid_record);
+  CHECK(builder.build({}).groups.empty());
+}
+
+TEST_CASE("report_format_from_string knows text, json and csv", "[unit][conflict]") {
+  CHECK(report_format_from_string("text") == ReportFormat::text);
+  CHECK(report_format_from_string("json") == ReportFormat::json);
+  CHECK(report_format_from_string("csv") == ReportFormat::csv);
+  CHECK_FALSE(report_format_from_string("html"));
+  CHECK_FALSE(report_format_from_string("JSON"));
+}
+
+namespace {
+
+Report rendered_sample(ChainSummary chain = {{"conflicts.jsonl"}, 5, std::string{kGenesisHash}, std::string(64, 'a'), {}}) {
+  auto report = build(sample_log());
+  report.chain = std::move(chain);
+  return report;
+}
+
+}  // namespace
+
+TEST_CASE("CSV quotes fields with commas and quotes as RFC 4180 says", "[unit][conflict]") {
+  auto record = row_count_conflict("c1", "2024-05-01T12:00:00.5Z");
+  record.statement_normalized = "INSERT INTO \"odd,name\" (a, b) VALUES ($1, $2)";
+  auto report = build({record});
+  const auto csv = render_report(report, ReportFormat::csv);
+  CHECK(csv ==
+        "table,kind,fingerprint,count,open,first_seen,last_seen,statement,"
+        "primary_reachability,primary_command_tag,primary_row_count,primary_sqlstate,"
+        "mirror_reachability,mirror_command_tag,mirror_row_count,mirror_sqlstate\r\n"
+        "public.t,row_count,ab12,1,1,2024-05-01T12:00:00.5Z,2024-05-01T12:00:00.5Z,"
+        "\"INSERT INTO \"\"odd,name\"\" (a, b) VALUES ($1, $2)\","
+        "reached,DELETE 1,1,,reached,DELETE 0,0,\r\n");
+}
+
+TEST_CASE("CSV has one row per group and leaves a missing row count empty", "[unit][conflict]") {
+  const auto csv = render_report(rendered_sample(), ReportFormat::csv);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 4);
+  CHECK(csv.find("public.patients,mirror_error,cd34,1,0,") != std::string::npos);
+  CHECK(csv.find("reached,INSERT 0 1,1,,reached,,,23505\r\n") != std::string::npos);
+}
+
+TEST_CASE("The JSON report is one object with the chain and the groups", "[unit][conflict]") {
+  const auto text = render_report(rendered_sample(), ReportFormat::json);
+  const auto document = json::parse(text);
+  REQUIRE(document);
+  const auto* chain = document->find("chain");
+  REQUIRE(chain);
+  CHECK(*chain->find("intact")->get<bool>());
+  CHECK(*chain->find("records")->get<std::uint64_t>() == 5);
+  CHECK(chain->find("first_bad")->is_null());
+  CHECK(*chain->find("head")->get<std::string>() == std::string(64, 'a'));
+  CHECK(*document->find("conflicts")->get<std::uint64_t>() == 4);
+  CHECK(*document->find("open")->get<std::uint64_t>() == 3);
+  CHECK(document->find("filter")->find("kind")->is_null());
+
+  const auto* groups = document->find("groups")->get<json::Array>();
+  REQUIRE(groups);
+  REQUIRE(groups->size() == 3);
+  const auto& first = (*groups)[0];
+  CHECK(*first.find("table")->get<std::string>() == "public.t");
+  CHECK(*first.find("kind")->get<std::string>() == "row_count");
+  CHECK(*first.find("fingerprint")->get<std::string>() == "ab12");
+  CHECK(*first.find("count")->get<std::uint64_t>() == 3);
+  CHECK(*first.find("open")->get<std::uint64_t>() == 3);
+  CHECK(*first.find("first_seen")->get<std::string>() == "2024-05-01T12:00:00Z");
+  CHECK(*first.find("last_seen")->get<std::string>() == "2024-05-02T09:30:00.25Z");
+  CHECK(*first.find("statement")->get<std::string>() == "DELETE FROM t WHERE id = $1");
+  const auto* mirror = first.find("mirror");
+  CHECK(*mirror->find("reachability")->get<std::string>() == "reached");
+  CHECK(*mirror->find("command_tag")->get<std::string>() == "DELETE 0");
+  CHECK(*mirror->find("row_count")->get<std::uint64_t>() == 0);
+  CHECK(mirror->find("sqlstate")->is_null());
+  CHECK(*(*groups)[1].find("mirror")->find("sqlstate")->get<std::string>() == "23505");
+}
+
+TEST_CASE("The JSON report of a broken chain names the first bad record", "[unit][conflict]") {
+  const auto report =
+      rendered_sample({{"conflicts.jsonl"}, 2, std::string{kGenesisHash}, std::string(64, 'b'), {{"conflicts.jsonl", 3}}});
+  const auto document = json::parse(render_report(report, ReportFormat::json));
+  REQUIRE(document);
+  const auto* chain = document->find("chain");
+  CHECK_FALSE(*chain->find("intact")->get<bool>());
+  CHECK(*chain->find("first_bad")->find("file")->get<std::string>() == "conflicts.jsonl");
+  CHECK(*chain->find("first_bad")->find("line")->get<std::uint64_t>() == 3);
+}
+
+TEST_CASE("The text report is an aligned table", "[unit][conflict]") {
+  const auto text = render_report(rendered_sample(), ReportFormat::text);
+  INFO(text);
+  CHECK(text.starts_with("Conflict report: 4 conflicts, 3 open, in 3 groups\n"
+                         "Hash chain: intact, 5 records in conflicts.jsonl\n"
+                         "  starts at genesis; head " +
+                         std::string(64, 'a') + "\n\n"));
+  CHECK(text.find("COUNT  OPEN  TABLE            KIND          FIRST SEEN            LAST SEEN             "
+                  "PRIMARY     MIRROR       STATEMENT\n") != std::string::npos);
+  CHECK(text.find("    3     3  public.t         row_count     2024-05-01T12:00:00Z  2024-05-02T09:30:00Z  "
+                  "DELETE 1    DELETE 0     DELETE FROM t WHERE id = $1\n") != std::string::npos);
+  CHECK(text.find("    1     0  public.patients  mirror_error  2024-05-01T14:00:00Z  2024-05-01T14:00:00Z  "
+                  "INSERT 0 1  error 23505  INSERT INTO patients (mrn, name) VALUES ($1, $2)\n") != std::string::npos);
+}
+
+TEST_CASE("The text report cuts long statements and neutralizes control characters", "[unit][conflict]") {
+  auto record = row_count_conflict("c1", "2024-05-01T12:00:00Z", {"public.\x1b[31mred"});
+  record.statement_normalized = "UPDATE t\n   SET " + std::string(80, 'x') + " = $1";
+  auto report = build({record});
+  const auto text = render_report(report, ReportFormat::text);
+  INFO(text);
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find("public.\xEF\xBF\xBD[31mred") != std::string::npos);
+  CHECK(text.find("UPDATE t SET " + std::string(46, 'x') + "…\n") != std::string::npos);
+}
+
+TEST_CASE("The text report says when the chain is broken or nothing matches", "[unit][conflict]") {
+  auto report = rendered_sample({{"conflicts.jsonl"}, 2, std::string{kGenesisHash}, "", {{"conflicts.jsonl", 3}}});
+  report.groups.clear();
+  const auto text = render_report(report, ReportFormat::text);
+  CHECK(text.find("Hash chain: BROKEN at conflicts.jsonl:3; this report covers only the 2 records before it\n") !=
+        std::string::npos);
+  CHECK(text.ends_with("No conflicts match.\n"));
+}
+
+TEST_CASE("The text report shows the filter and a transaction's row count", "[unit][conflict]") {
+  auto record = row_count_conflict("c1", "2024-05-01T12:00:00Z");
+  record.primary = Answer{}.complete("UPDATE 2").complete("DELETE 1").complete("COMMIT").ready('I').outcome();
+  record.mirror.reachability = Reachability::timed_out;
+  auto report = build({record}, {.since = at("2024-05-01T10:00:00+02:00"), .status = Resolution::open});
+  const auto text = render_report(report, ReportFormat::text);
+  INFO(text);
+  CHECK(text.find("Filter: since 2024-05-01T08:00:00Z, status open\n") != std::string::npos);
+  CHECK(text.find("COMMIT, 3 rows") != std::string::npos);
+  CHECK(text.find("timed_out, DELETE 0") != std::string::npos);
+}
