@@ -113,7 +113,6 @@ class Session {
   Awaitable<void> send_to_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins);
   Awaitable<void> wait_for_primary();
   Awaitable<void> finish_unit();
-  Awaitable<conflict::Outcome> finish_parallel();
   Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);
   Awaitable<std::optional<conflict::Outcome>> finish_after_primary(const conflict::Outcome& primary);
   Awaitable<conflict::Outcome> mirror_answer(MirrorLeg::Clock::time_point deadline);
