@@ -9,6 +9,7 @@
 #include "proxy/init_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
+#include "proxy/verify_command.h"
 
 namespace {
 
@@ -21,6 +22,8 @@ constexpr std::string_view kUsage =
     "       pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
     "                               [--status open|resolved] [--format text|json|csv] [--out FILE]\n"
     "                                                            summarize the conflict log\n"
+    "       pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
+    "                                                            compare the tables on both backends\n"
     "       pgdual --version\n";
 
 int serve(std::span<char*> args) {
@@ -65,6 +68,7 @@ int main(int argc, char** argv) {
   if (command == "serve") return serve(args.subspan(1));
   if (command == "init") return pgdual::proxy::run_init_command(args.subspan(1));
   if (command == "conflicts") return conflicts(args.subspan(1));
+  if (command == "verify") return pgdual::proxy::run_verify_command(args.subspan(1));
   if (command == "--version") {
     std::puts("pgdual " PGDUAL_VERSION);
     return 0;

@@ -1,5 +1,6 @@
 #include "proxy/pg_client.h"
 
+#include <algorithm>
 #include <array>
 
 namespace pgdual::proxy {
@@ -28,26 +29,55 @@ PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfi
                           database.c_str(), timeout.c_str(), "disable", "pgdual",
                           static_cast<const char*>(nullptr)};
   connection_.reset(PQconnectdbParams(keywords.data(), values.data(), 0));
-  if (PQstatus(connection_.get()) != CONNECTION_OK) {
-    throw PgClientError{"backend \"" + backend_name_ + "\": " + trimmed(PQerrorMessage(connection_.get()))};
-  }
+  if (PQstatus(connection_.get()) != CONNECTION_OK) throw failure(nullptr);
 }
 
 void PgClient::execute(const std::string& sql) {
   Result result{PQexec(connection_.get(), sql.c_str())};
   const auto status = PQresultStatus(result.get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    throw PgClientError{"backend \"" + backend_name_ + "\": " + trimmed(PQerrorMessage(connection_.get()))};
-  }
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw failure(result.get());
 }
 
 std::string PgClient::query_value(const std::string& sql) {
   Result result{PQexec(connection_.get(), sql.c_str())};
-  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
-    throw PgClientError{"backend \"" + backend_name_ + "\": " + trimmed(PQerrorMessage(connection_.get()))};
-  }
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw failure(result.get());
   if (PQntuples(result.get()) == 0) return {};
   return PQgetvalue(result.get(), 0, 0);
+}
+
+std::vector<PgClient::Row> PgClient::query(const std::string& sql, const std::vector<std::string>& parameters) {
+  std::vector<const char*> values;
+  values.reserve(parameters.size());
+  for (const auto& parameter : parameters) values.push_back(parameter.c_str());
+  Result result{PQexecParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0)};
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw failure(result.get());
+  const int row_count = PQntuples(result.get());
+  const int column_count = PQnfields(result.get());
+  std::vector<Row> rows(static_cast<std::size_t>(row_count));
+  for (int row = 0; row < row_count; ++row) {
+    auto& values_out = rows[static_cast<std::size_t>(row)];
+    values_out.reserve(static_cast<std::size_t>(column_count));
+    for (int column = 0; column < column_count; ++column) {
+      if (PQgetisnull(result.get(), row, column) != 0) {
+        values_out.emplace_back(std::nullopt);
+      } else {
+        values_out.emplace_back(std::string{PQgetvalue(result.get(), row, column),
+                                            static_cast<std::size_t>(PQgetlength(result.get(), row, column))});
+      }
+    }
+  }
+  return rows;
+}
+
+PgClientError PgClient::failure(const PGresult* result) const {
+  const char* primary_message = result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  const char* sqlstate = result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  if (primary_message == nullptr || sqlstate == nullptr) {
+    return PgClientError{"backend \"" + backend_name_ + "\": " + trimmed(PQerrorMessage(connection_.get()))};
+  }
+  return PgClientError{"backend \"" + backend_name_ + "\": " + primary_message + " (SQLSTATE " + sqlstate + ")",
+                       sqlstate};
 }
 
 }  // namespace pgdual::proxy

@@ -1,8 +1,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <libpq-fe.h>
 
@@ -10,16 +13,28 @@
 
 namespace pgdual::proxy {
 
-/// A failed libpq call; the message is libpq's, with the backend named.
+/// A failed libpq call, with the backend named. For an error the server sent, the message is its
+/// primary message only (no DETAIL, which may quote row values) and sqlstate() its code.
 class PgClientError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit PgClientError(const std::string& message, std::string sqlstate = {})
+      : std::runtime_error{message}, sqlstate_{std::move(sqlstate)} {}
+
+  /// The server's SQLSTATE, e.g. "42P01"; empty when the server sent no error (connection lost,
+  /// refused, or a libpq failure).
+  [[nodiscard]] const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
 };
 
 /// A blocking libpq connection for pgdual's out-of-band work (schema set-up,
 /// checks), never for client traffic.
 class PgClient {
  public:
+  /// One result row in text format; std::nullopt is SQL NULL.
+  using Row = std::vector<std::optional<std::string>>;
+
   /// Connects to `database` on `backend` as `user`. Throws PgClientError.
   PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database);
 
@@ -31,10 +46,17 @@ class PgClient {
   /// no row. Throws PgClientError.
   [[nodiscard]] std::string query_value(const std::string& sql);
 
+  /// Every row of `sql` (one statement), with `parameters` bound as $1, $2… in text format (the
+  /// server infers their types; cast them in `sql` where it cannot). The whole result is held in
+  /// memory, so `sql` should bound its rows. Throws PgClientError.
+  [[nodiscard]] std::vector<Row> query(const std::string& sql, const std::vector<std::string>& parameters = {});
+
  private:
   struct Finish {
     void operator()(PGconn* connection) const noexcept { PQfinish(connection); }
   };
+  [[nodiscard]] PgClientError failure(const PGresult* result) const;
+
   std::string backend_name_;
   std::unique_ptr<PGconn, Finish> connection_;
 };

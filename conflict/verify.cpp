@@ -1,0 +1,501 @@
+#include "conflict/verify.h"
+
+#include <algorithm>
+#include <cassert>
+#include <map>
+#include <set>
+#include <string_view>
+#include <utility>
+
+namespace pgdual::conflict {
+namespace {
+
+const ColumnSchema* find_column(const TableSchema& table, std::string_view name) {
+  const auto found = std::ranges::find(table.columns, name, &ColumnSchema::name);
+  return found == table.columns.end() ? nullptr : &*found;
+}
+
+std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string text;
+  for (const auto& part : parts) text.append(text.empty() ? "" : separator).append(part);
+  return text;
+}
+
+SchemaDifference column_difference(const ColumnSchema& column, std::string attribute, std::string on_primary,
+                                   std::string on_mirror) {
+  return {.object = SchemaObject::column,
+          .change = SchemaChange::differs,
+          .name = column.name,
+          .attribute = std::move(attribute),
+          .on_primary = std::move(on_primary),
+          .on_mirror = std::move(on_mirror)};
+}
+
+std::string_view nullability(bool not_null) { return not_null ? "not null" : "nullable"; }
+
+// Position among the columns both sides have, so that a column missing on one side is reported
+// once, as missing, and does not shift every later column.
+std::map<std::string, std::size_t> shared_positions(const TableSchema& table, const TableSchema& other) {
+  std::map<std::string, std::size_t> positions;
+  for (const auto& column : table.columns) {
+    if (find_column(other, column.name) != nullptr) positions.emplace(column.name, positions.size() + 1);
+  }
+  return positions;
+}
+
+void compare_columns(const TableSchema& primary, const TableSchema& mirror, std::vector<SchemaDifference>& out) {
+  for (const auto& column : primary.columns) {
+    if (find_column(mirror, column.name) == nullptr) {
+      out.push_back({.object = SchemaObject::column, .change = SchemaChange::missing_on_mirror, .name = column.name,
+                     .attribute = {}, .on_primary = column.type, .on_mirror = {}});
+    }
+  }
+  for (const auto& column : mirror.columns) {
+    if (find_column(primary, column.name) == nullptr) {
+      out.push_back({.object = SchemaObject::column, .change = SchemaChange::extra_on_mirror, .name = column.name,
+                     .attribute = {}, .on_primary = {}, .on_mirror = column.type});
+    }
+  }
+  const auto primary_positions = shared_positions(primary, mirror);
+  const auto mirror_positions = shared_positions(mirror, primary);
+  for (const auto& ours : primary.columns) {
+    const auto* theirs = find_column(mirror, ours.name);
+    if (theirs == nullptr) continue;
+    if (ours.type != theirs->type) out.push_back(column_difference(ours, "type", ours.type, theirs->type));
+    if (ours.not_null != theirs->not_null) {
+      out.push_back(column_difference(ours, "nullability", std::string{nullability(ours.not_null)},
+                                      std::string{nullability(theirs->not_null)}));
+    }
+    if (ours.default_text != theirs->default_text) {
+      out.push_back(column_difference(ours, "default", ours.default_text, theirs->default_text));
+    }
+    if (ours.collation != theirs->collation) {
+      out.push_back(column_difference(ours, "collation", ours.collation, theirs->collation));
+    }
+    const auto position = primary_positions.at(ours.name);
+    const auto mirror_position = mirror_positions.at(ours.name);
+    if (position != mirror_position) {
+      out.push_back(column_difference(ours, "position", std::to_string(position), std::to_string(mirror_position)));
+    }
+  }
+}
+
+void compare_named(SchemaObject object, const std::vector<NamedDefinition>& primary,
+                   const std::vector<NamedDefinition>& mirror, std::vector<SchemaDifference>& out) {
+  const auto find = [](const std::vector<NamedDefinition>& list, const std::string& name) {
+    const auto found = std::ranges::find(list, name, &NamedDefinition::name);
+    return found == list.end() ? nullptr : &*found;
+  };
+  for (const auto& ours : primary) {
+    const auto* theirs = find(mirror, ours.name);
+    if (theirs == nullptr) {
+      out.push_back({.object = object, .change = SchemaChange::missing_on_mirror, .name = ours.name,
+                     .attribute = {}, .on_primary = ours.definition, .on_mirror = {}});
+    } else if (theirs->definition != ours.definition) {
+      out.push_back({.object = object, .change = SchemaChange::differs, .name = ours.name,
+                     .attribute = "definition", .on_primary = ours.definition, .on_mirror = theirs->definition});
+    }
+  }
+  for (const auto& theirs : mirror) {
+    if (find(primary, theirs.name) == nullptr) {
+      out.push_back({.object = object, .change = SchemaChange::extra_on_mirror, .name = theirs.name,
+                     .attribute = {}, .on_primary = {}, .on_mirror = theirs.definition});
+    }
+  }
+}
+
+std::string_view object_word(SchemaObject object) {
+  switch (object) {
+    case SchemaObject::database: return "database";
+    case SchemaObject::table: return "table";
+    case SchemaObject::column: return "column";
+    case SchemaObject::constraint: return "constraint";
+    case SchemaObject::index: return "index";
+  }
+  return "object";
+}
+
+std::string or_none(const std::string& text) { return text.empty() ? "none" : text; }
+
+bool needs_quotes(std::string_view value) {
+  return value.empty() || value.find_first_of(" ,()\"\\\t\n\r") != std::string_view::npos;
+}
+
+std::string key_value_text(std::string_view value) {
+  if (!needs_quotes(value)) return std::string{value};
+  std::string quoted = "\"";
+  for (const char c : value) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string key_column_expression(const KeyColumn& column) {
+  return "t." + quote_identifier(column.name) + (column.byte_order ? " COLLATE \"C\"" : "");
+}
+
+// One expression for one column, a row constructor for several: PostgreSQL compares row
+// constructors column by column, as the key's btree index orders them.
+std::string as_row(const std::vector<std::string>& parts) {
+  return parts.size() == 1 ? parts.front() : "(" + joined(parts, ", ") + ")";
+}
+
+std::string plural(std::uint64_t count, std::string_view word) {
+  return std::to_string(count) + " " + std::string{word} + (count == 1 ? "" : "s");
+}
+
+std::string rows_summary(const TableVerdict& verdict) {
+  if (verdict.primary_rows == verdict.mirror_rows) return plural(static_cast<std::uint64_t>(verdict.primary_rows), "row");
+  return plural(static_cast<std::uint64_t>(verdict.primary_rows), "row") + " on primary, " +
+         std::to_string(verdict.mirror_rows) + " on mirror";
+}
+
+std::string method_summary(const TableVerdict& verdict) {
+  switch (verdict.method) {
+    case RowMethod::by_key: return "compared by key (" + joined(verdict.key_columns, ", ") + ")";
+    case RowMethod::full_hash:
+      return verdict.has_primary_key ? "the primary keys differ: compared by a full hash"
+                                     : "no primary key: compared by a full hash";
+    case RowMethod::none: break;
+  }
+  return {};
+}
+
+std::string render_keys(std::string_view title, const KeyList& keys) {
+  if (keys.count() == 0) return {};
+  std::string text = "  " + std::string{title} + ": " + plural(keys.count(), "key") + "\n";
+  for (const auto& key : keys.listed()) text += "    " + format_key(key) + "\n";
+  if (keys.count() > keys.listed().size()) {
+    text += "    ... and " + std::to_string(keys.count() - keys.listed().size()) + " more\n";
+  }
+  return text;
+}
+
+std::string last_value_text(const SequenceState& state) {
+  if (!state.readable) return "unreadable";
+  return state.last_value ? std::to_string(*state.last_value) : "never used";
+}
+
+std::string position_comparison(const SequenceState& primary, const SequenceState& mirror) {
+  std::string text = "last value " + last_value_text(primary) + " on primary, " + last_value_text(mirror) + " on mirror";
+  if (primary.readable && mirror.readable && primary.last_value && mirror.last_value) {
+    const auto primary_value = *primary.last_value;
+    const auto mirror_value = *mirror.last_value;
+    const auto gap = primary_value > mirror_value ? primary_value - mirror_value : mirror_value - primary_value;
+    text += std::string{" (mirror "} + (mirror_value < primary_value ? "behind" : "ahead") + " by " +
+            std::to_string(gap) + ")";
+  }
+  return text;
+}
+
+std::string count_phrase(std::size_t total, std::size_t identical, std::string_view noun) {
+  const auto differing = total - identical;
+  return plural(total, noun) + ": " + std::to_string(identical) + " identical, " + std::to_string(differing) +
+         (differing == 1 ? " differs" : " differ");
+}
+
+}  // namespace
+
+std::string quote_identifier(std::string_view name) {
+  std::string quoted = "\"";
+  for (const char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string TableName::display() const { return schema + "." + name; }
+
+std::string TableName::sql() const { return quote_identifier(schema) + "." + quote_identifier(name); }
+
+TableName table_name_from_argument(std::string_view argument) {
+  const auto dot = argument.find('.');
+  if (dot == std::string_view::npos) return {.schema = "public", .name = std::string{argument}};
+  return {.schema = std::string{argument.substr(0, dot)}, .name = std::string{argument.substr(dot + 1)}};
+}
+
+std::vector<SchemaDifference> compare_schemas(const TableSchema& primary, const TableSchema& mirror) {
+  std::vector<SchemaDifference> differences;
+  compare_columns(primary, mirror, differences);
+  compare_named(SchemaObject::constraint, primary.constraints, mirror.constraints, differences);
+  compare_named(SchemaObject::index, primary.indexes, mirror.indexes, differences);
+  return differences;
+}
+
+std::vector<SchemaDifference> compare_databases(const DatabaseSettings& primary, const DatabaseSettings& mirror) {
+  std::vector<SchemaDifference> differences;
+  const auto compare = [&](std::string setting, const std::string& ours, const std::string& theirs) {
+    if (ours == theirs) return;
+    differences.push_back({.object = SchemaObject::database, .change = SchemaChange::differs,
+                           .name = std::move(setting), .attribute = "value", .on_primary = ours,
+                           .on_mirror = theirs});
+  };
+  compare("encoding", primary.encoding, mirror.encoding);
+  compare("LC_COLLATE", primary.collate, mirror.collate);
+  compare("LC_CTYPE", primary.ctype, mirror.ctype);
+  return differences;
+}
+
+std::string describe(const SchemaDifference& difference) {
+  std::string subject{object_word(difference.object)};
+  if (!difference.name.empty()) {
+    subject += " " + (difference.object == SchemaObject::database ? difference.name
+                                                                  : quote_identifier(difference.name));
+  }
+  switch (difference.change) {
+    case SchemaChange::missing_on_mirror:
+      return subject + " missing on mirror" + (difference.on_primary.empty() ? "" : ": " + difference.on_primary);
+    case SchemaChange::extra_on_mirror:
+      return subject + " extra on mirror" + (difference.on_mirror.empty() ? "" : ": " + difference.on_mirror);
+    case SchemaChange::differs: break;
+  }
+  // These attributes read well from their values alone ("not null on primary").
+  const bool named_by_value = difference.attribute == "nullability" || difference.attribute == "definition" ||
+                              difference.attribute == "value";
+  return subject + ": " + (named_by_value ? "" : difference.attribute + " ") + or_none(difference.on_primary) +
+         " on primary, " + or_none(difference.on_mirror) + " on mirror";
+}
+
+RowMethod choose_row_method(const TableSchema* primary, const TableSchema* mirror) {
+  if (primary == nullptr || mirror == nullptr) return RowMethod::none;
+  if (!primary->primary_key.empty() && primary->primary_key == mirror->primary_key) return RowMethod::by_key;
+  return RowMethod::full_hash;
+}
+
+std::vector<std::string> compared_columns(const TableSchema& primary, const TableSchema& mirror) {
+  std::vector<std::string> columns;
+  for (const auto& ours : primary.columns) {
+    const auto* theirs = find_column(mirror, ours.name);
+    if (theirs != nullptr && theirs->type == ours.type) columns.push_back(ours.name);
+  }
+  return columns;
+}
+
+std::string format_key(const Key& key) {
+  std::vector<std::string> values;
+  values.reserve(key.size());
+  for (const auto& value : key) values.push_back(key_value_text(value));
+  return key.size() == 1 ? values.front() : "(" + joined(values, ", ") + ")";
+}
+
+std::pair<KeyRange, KeyRange> split_at(const KeyRange& range, const Key& middle) {
+  return {KeyRange{.lower = range.lower, .upper = middle}, KeyRange{.lower = middle, .upper = range.upper}};
+}
+
+std::vector<KeyColumn> key_columns(const TableSchema& primary, const TableSchema& mirror,
+                                   bool same_database_collation) {
+  std::vector<KeyColumn> columns;
+  for (const auto& name : primary.primary_key) {
+    const auto* ours = find_column(primary, name);
+    const auto* theirs = find_column(mirror, name);
+    // A primary key names columns of its own table, and by_key means the mirror's key names the same.
+    assert(ours != nullptr && theirs != nullptr);
+    const bool collatable = !ours->collation.empty() && !theirs->collation.empty();
+    columns.push_back({.name = name, .type = ours->type,
+                       .byte_order = collatable && (!same_database_collation || ours->collation != theirs->collation)});
+  }
+  return columns;
+}
+
+KeyRangeQueries::KeyRangeQueries(TableName table, std::vector<KeyColumn> key, std::vector<std::string> columns)
+    : table_{std::move(table)}, key_{std::move(key)} {
+  std::vector<std::string> ordered;
+  std::vector<std::string> plain;
+  for (const auto& column : key_) {
+    ordered.push_back(key_column_expression(column));
+    plain.push_back("t." + quote_identifier(column.name));
+  }
+  key_expression_ = as_row(ordered);
+  order_by_ = joined(ordered, ", ");
+  key_list_ = joined(plain, ", ");
+  std::vector<std::string> values;
+  for (const auto& column : columns) values.push_back("t." + quote_identifier(column));
+  row_digest_ = "md5(ROW(" + joined(values, ", ") + ")::text)";
+}
+
+std::string KeyRangeQueries::checksum(const KeyRange& range) const {
+  return "SELECT count(*), coalesce(md5(string_agg(" + row_digest_ + ", '' ORDER BY " + order_by_ + ")), '') FROM " +
+         table_.sql() + " AS t" + where(range);
+}
+
+std::string KeyRangeQueries::key_at_offset(const KeyRange& range, std::int64_t offset) const {
+  return "SELECT " + key_list_ + " FROM " + table_.sql() + " AS t" + where(range) + " ORDER BY " + order_by_ +
+         " OFFSET " + std::to_string(offset) + " LIMIT 1";
+}
+
+std::string KeyRangeQueries::row_digests(const KeyRange& range) const {
+  return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.sql() + " AS t" + where(range) +
+         " ORDER BY " + order_by_;
+}
+
+std::vector<std::string> KeyRangeQueries::range_parameters(const KeyRange& range) {
+  std::vector<std::string> parameters;
+  if (range.lower) parameters.insert(parameters.end(), range.lower->begin(), range.lower->end());
+  if (range.upper) parameters.insert(parameters.end(), range.upper->begin(), range.upper->end());
+  return parameters;
+}
+
+std::string KeyRangeQueries::where(const KeyRange& range) const {
+  std::vector<std::string> conditions;
+  if (range.lower) conditions.push_back(key_expression_ + " >= " + bound(1));
+  if (range.upper) conditions.push_back(key_expression_ + " < " + bound(range.lower ? key_.size() + 1 : 1));
+  return conditions.empty() ? "" : " WHERE " + joined(conditions, " AND ");
+}
+
+std::string KeyRangeQueries::bound(std::size_t first_parameter) const {
+  std::vector<std::string> parameters;
+  for (std::size_t i = 0; i < key_.size(); ++i) {
+    // The cast tells the server the parameter's type, which it could not infer inside a row.
+    parameters.push_back("CAST($" + std::to_string(first_parameter + i) + " AS " + key_[i].type + ")" +
+                         (key_[i].byte_order ? " COLLATE \"C\"" : ""));
+  }
+  return as_row(parameters);
+}
+
+std::string full_hash_query(const TableName& table, const std::vector<std::string>& columns) {
+  std::vector<std::string> values;
+  for (const auto& column : columns) values.push_back("t." + quote_identifier(column));
+  // 16 hex digits are 64 bits; bit(64) -> bigint reads them as a signed number, which sums as well.
+  const auto half_sum = [](std::string_view first_digit) {
+    return "coalesce(sum(('x' || substr(h, " + std::string{first_digit} + ", 16))::bit(64)::bigint::numeric), 0)";
+  };
+  return "SELECT count(*), " + half_sum("1") + ", " + half_sum("17") + " FROM (SELECT md5(ROW(" +
+         joined(values, ", ") + ")::text) AS h FROM " + table.sql() + " AS t) AS digests";
+}
+
+RangeStep next_step(const RangeChecksum& primary, const RangeChecksum& mirror, std::int64_t leaf_rows) noexcept {
+  if (primary == mirror) return RangeStep::identical;
+  if (std::max(primary.rows, mirror.rows) <= leaf_rows) return RangeStep::list_rows;
+  return RangeStep::split;
+}
+
+SplitPoint split_point(const RangeChecksum& primary, const RangeChecksum& mirror) noexcept {
+  if (mirror.rows > primary.rows) return {.side = Side::mirror, .offset = mirror.rows / 2};
+  return {.side = Side::primary, .offset = primary.rows / 2};
+}
+
+RowDifferences compare_rows(std::span<const RowDigest> primary, std::span<const RowDigest> mirror) {
+  std::map<Key, std::string_view> mirror_digests;
+  for (const auto& row : mirror) mirror_digests.emplace(row.key, row.digest);
+  std::set<Key> primary_keys;
+  RowDifferences differences;
+  for (const auto& row : primary) {
+    primary_keys.insert(row.key);
+    const auto theirs = mirror_digests.find(row.key);
+    if (theirs == mirror_digests.end()) {
+      differences.missing_on_mirror.push_back(row.key);
+    } else if (theirs->second != row.digest) {
+      differences.differing.push_back(row.key);
+    }
+  }
+  for (const auto& row : mirror) {
+    if (!primary_keys.contains(row.key)) differences.extra_on_mirror.push_back(row.key);
+  }
+  return differences;
+}
+
+void KeyList::add(Key key) {
+  ++count_;
+  if (listed_.size() < kMaxListedKeys) listed_.push_back(std::move(key));
+}
+
+void KeyList::add(std::vector<Key> keys) {
+  for (auto& key : keys) add(std::move(key));
+}
+
+std::string_view to_string(DifferenceKind kind) noexcept {
+  switch (kind) {
+    case DifferenceKind::schema: return "schema";
+    case DifferenceKind::row_count: return "row count";
+    case DifferenceKind::missing_on_mirror: return "missing on mirror";
+    case DifferenceKind::extra_on_mirror: return "extra on mirror";
+    case DifferenceKind::differing_rows: return "differing rows";
+    case DifferenceKind::contents: return "contents";
+    case DifferenceKind::not_compared: return "not compared";
+  }
+  return "unknown";
+}
+
+std::vector<DifferenceKind> TableVerdict::differences() const {
+  std::vector<DifferenceKind> kinds;
+  if (!schema.empty()) kinds.push_back(DifferenceKind::schema);
+  if (method != RowMethod::none && primary_rows != mirror_rows) kinds.push_back(DifferenceKind::row_count);
+  if (missing_on_mirror.count() > 0) kinds.push_back(DifferenceKind::missing_on_mirror);
+  if (extra_on_mirror.count() > 0) kinds.push_back(DifferenceKind::extra_on_mirror);
+  if (differing_rows.count() > 0) kinds.push_back(DifferenceKind::differing_rows);
+  if (contents_differ) kinds.push_back(DifferenceKind::contents);
+  if (!error.empty()) kinds.push_back(DifferenceKind::not_compared);
+  return kinds;
+}
+
+bool SequenceVerdict::identical() const {
+  return on_primary && on_mirror && on_primary->readable && on_mirror->readable &&
+         on_primary->last_value == on_mirror->last_value;
+}
+
+std::vector<SequenceVerdict> compare_sequences(std::span<const SequenceState> primary,
+                                               std::span<const SequenceState> mirror) {
+  std::map<TableName, SequenceVerdict> verdicts;
+  for (const auto& state : primary) {
+    auto& verdict = verdicts[state.sequence];
+    verdict.sequence = state.sequence;
+    verdict.on_primary = state;
+  }
+  for (const auto& state : mirror) {
+    auto& verdict = verdicts[state.sequence];
+    verdict.sequence = state.sequence;
+    verdict.on_mirror = state;
+  }
+  std::vector<SequenceVerdict> sorted;
+  sorted.reserve(verdicts.size());
+  for (auto& [name, verdict] : verdicts) sorted.push_back(std::move(verdict));
+  return sorted;
+}
+
+bool VerifyReport::identical() const {
+  return database_differences.empty() && std::ranges::all_of(tables, &TableVerdict::identical) &&
+         std::ranges::all_of(sequences, &SequenceVerdict::identical);
+}
+
+std::string render_heading(const VerifyReport& report) {
+  std::string text = "database \"" + report.database + "\": primary " + report.primary + ", mirror " +
+                     report.mirror + "\n";
+  for (const auto& difference : report.database_differences) text += "  " + describe(difference) + "\n";
+  return text;
+}
+
+std::string render_table(const TableVerdict& verdict) {
+  std::string headline = verdict.table.display() + ": " + (verdict.identical() ? "identical" : "differs");
+  if (verdict.method != RowMethod::none && verdict.error.empty()) {
+    headline += ", " + rows_summary(verdict) + ", " + method_summary(verdict);
+  }
+  std::string text = headline + "\n";
+  for (const auto& difference : verdict.schema) text += "  schema: " + describe(difference) + "\n";
+  if (!verdict.error.empty()) text += "  rows not compared: " + verdict.error + "\n";
+  text += render_keys("missing on mirror", verdict.missing_on_mirror);
+  text += render_keys("extra on mirror", verdict.extra_on_mirror);
+  text += render_keys("differing rows", verdict.differing_rows);
+  if (verdict.contents_differ) text += "  contents differ (no key to tell which rows)\n";
+  return text;
+}
+
+std::string render_sequence(const SequenceVerdict& verdict) {
+  std::string text = "sequence " + verdict.sequence.display() + ": ";
+  if (!verdict.on_mirror) return text + "differs, missing on mirror\n";
+  if (!verdict.on_primary) return text + "differs, extra on mirror\n";
+  if (verdict.identical()) return text + "identical, last value " + last_value_text(*verdict.on_primary) + "\n";
+  return text + "differs, " + position_comparison(*verdict.on_primary, *verdict.on_mirror) + "\n";
+}
+
+std::string render_summary(const VerifyReport& report) {
+  const auto identical_tables = static_cast<std::size_t>(std::ranges::count_if(report.tables, &TableVerdict::identical));
+  const auto identical_sequences =
+      static_cast<std::size_t>(std::ranges::count_if(report.sequences, &SequenceVerdict::identical));
+  std::string text = count_phrase(report.tables.size(), identical_tables, "table") + "; " +
+                     count_phrase(report.sequences.size(), identical_sequences, "sequence") + "\n";
+  return text + (report.identical() ? "verify: identical\n" : "verify: differences found\n");
+}
+
+}  // namespace pgdual::conflict

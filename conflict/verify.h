@@ -1,0 +1,342 @@
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+/// `pgdual verify`'s pure part: schema descriptions and checksums in; the
+/// SQL that computes them, the narrowing of differing key ranges, and the
+/// verdicts out. The command that talks to both backends is
+/// proxy/verify_command.h; docs/verify.md describes the whole.
+///
+/// Row values never enter this model: rows are known by their primary key
+/// and by md5 digests the servers compute.
+namespace pgdual::conflict {
+
+/// `name` as an SQL identifier, always quoted: "name", embedded quotes doubled.
+[[nodiscard]] std::string quote_identifier(std::string_view name);
+
+/// A table or sequence, by its catalog names (unquoted).
+struct TableName {
+  std::string schema;
+  std::string name;
+
+  /// "schema.name", for people.
+  [[nodiscard]] std::string display() const;
+  /// "\"schema\".\"name\"", for SQL.
+  [[nodiscard]] std::string sql() const;
+
+  friend auto operator<=>(const TableName&, const TableName&) = default;
+};
+
+/// A --table argument: "schema.name" (split at the first dot), or "name" in schema public.
+[[nodiscard]] TableName table_name_from_argument(std::string_view argument);
+
+/// One column as the catalogs describe it.
+struct ColumnSchema {
+  std::string name;
+  std::string type;          ///< format_type(): "integer", "numeric(10,2)", "character varying(20)"
+  bool not_null = false;
+  std::string default_text;  ///< the default expression, identity or generation; empty without one
+  std::string collation;     ///< "default", "C"…; empty when the type is not collatable
+
+  friend bool operator==(const ColumnSchema&, const ColumnSchema&) = default;
+};
+
+/// A constraint or an index: its name and pg_get_constraintdef() / pg_get_indexdef().
+struct NamedDefinition {
+  std::string name;
+  std::string definition;
+
+  friend bool operator==(const NamedDefinition&, const NamedDefinition&) = default;
+};
+
+/// One table's schema on one backend.
+struct TableSchema {
+  TableName table;
+  std::vector<ColumnSchema> columns;         ///< by position
+  std::vector<std::string> primary_key;      ///< column names in key order; empty without a primary key
+  std::vector<NamedDefinition> constraints;  ///< the primary key's included
+  std::vector<NamedDefinition> indexes;      ///< the primary key's included
+};
+
+/// What the database itself was created with on one backend.
+struct DatabaseSettings {
+  std::string encoding;  ///< "UTF8"
+  std::string collate;   ///< LC_COLLATE, "en_US.UTF-8"
+  std::string ctype;     ///< LC_CTYPE
+};
+
+enum class SchemaObject { database, table, column, constraint, index };
+
+enum class SchemaChange {
+  missing_on_mirror,  ///< the primary has it, the mirror does not
+  extra_on_mirror,    ///< the mirror has it, the primary does not
+  differs,            ///< both have it, with a different `attribute`
+};
+
+/// One schema difference. Names and definitions only: never row values.
+struct SchemaDifference {
+  SchemaObject object = SchemaObject::table;
+  SchemaChange change = SchemaChange::differs;
+  std::string name;        ///< the column, constraint, index or database setting; empty for a table
+  std::string attribute;   ///< with `differs`: "type", "nullability", "default", "collation", "position",
+                           ///< "definition" or "value"
+  std::string on_primary;  ///< the primary's value of `attribute`, or the definition that is missing
+  std::string on_mirror;   ///< the mirror's value of `attribute`, or the definition that is extra
+
+  friend bool operator==(const SchemaDifference&, const SchemaDifference&) = default;
+};
+
+/// Everything that differs between one table's two schemas, in this order: columns missing on
+/// the mirror, extra on it, then per shared column (in the primary's order) type, nullability,
+/// default, collation and position among the shared columns; then constraints and indexes by name
+/// (missing, extra, definition differs).
+[[nodiscard]] std::vector<SchemaDifference> compare_schemas(const TableSchema& primary, const TableSchema& mirror);
+
+/// Encoding, LC_COLLATE and LC_CTYPE, each when it differs.
+[[nodiscard]] std::vector<SchemaDifference> compare_databases(const DatabaseSettings& primary,
+                                                              const DatabaseSettings& mirror);
+
+/// One line for people: `column "price": type numeric(10,2) on primary, integer on mirror`.
+[[nodiscard]] std::string describe(const SchemaDifference& difference);
+
+/// How a table's rows are compared.
+enum class RowMethod {
+  by_key,     ///< checksums over ranges of the primary key, narrowed down to keys
+  full_hash,  ///< one hash over all rows: there is no primary key, or the two differ
+  none,       ///< the table is on one backend only
+};
+
+/// by_key when the primary has a primary key and the mirror's has the same columns; none when
+/// either schema is missing; full_hash otherwise.
+[[nodiscard]] RowMethod choose_row_method(const TableSchema* primary, const TableSchema* mirror);
+
+/// The columns whose values are compared: those both backends have with the same type, in the
+/// primary's order. A column whose type differs is reported by compare_schemas() instead, because
+/// its values print differently on the two sides however equal they are.
+[[nodiscard]] std::vector<std::string> compared_columns(const TableSchema& primary, const TableSchema& mirror);
+
+/// A primary key value: each key column's text, in key order. Key columns are never NULL.
+using Key = std::vector<std::string>;
+
+/// "42" for one column; "(7, 3)" for several. A value that is empty or holds a space, comma,
+/// parenthesis, quote or backslash is double-quoted, with quotes and backslashes escaped.
+[[nodiscard]] std::string format_key(const Key& key);
+
+/// The keys from `lower` (included) to `upper` (excluded), in the primary key's order on the
+/// server. A missing bound is open: the first chunk starts below every key, the last ends above.
+struct KeyRange {
+  std::optional<Key> lower;
+  std::optional<Key> upper;
+
+  friend bool operator==(const KeyRange&, const KeyRange&) = default;
+};
+
+/// `range` split at `middle`: [lower, middle) and [middle, upper).
+[[nodiscard]] std::pair<KeyRange, KeyRange> split_at(const KeyRange& range, const Key& middle);
+
+/// A key column as the range queries use it.
+struct KeyColumn {
+  std::string name;
+  std::string type;         ///< the primary's, to cast bound parameters to
+  bool byte_order = false;  ///< order it under COLLATE "C" (see key_columns())
+};
+
+/// The primary key's columns of a by_key table. A text-like key column is ordered by its own
+/// collation, which can use the key's index, unless the two backends may order it differently:
+/// when the databases' collations differ (`same_database_collation` false) or the column's do.
+/// Then it is ordered byte by byte (COLLATE "C"), the same everywhere but slower.
+/// Precondition: choose_row_method() is by_key.
+[[nodiscard]] std::vector<KeyColumn> key_columns(const TableSchema& primary, const TableSchema& mirror,
+                                                 bool same_database_collation);
+
+/// The SQL statements that compare one by_key table. Each takes the bounds of its range as
+/// parameters: the lower key's values, then the upper key's (range_parameters()).
+class KeyRangeQueries {
+ public:
+  /// `columns`: the compared columns (compared_columns()), hashed as one row.
+  KeyRangeQueries(TableName table, std::vector<KeyColumn> key, std::vector<std::string> columns);
+
+  /// One row: the number of rows in `range` and the md5 of their row digests in key order
+  /// ("" when there are none).
+  [[nodiscard]] std::string checksum(const KeyRange& range) const;
+  /// The key columns of the row at `offset` (from 0) in `range` in key order: no row when the
+  /// range holds no more rows.
+  [[nodiscard]] std::string key_at_offset(const KeyRange& range, std::int64_t offset) const;
+  /// Every row of `range` in key order: its key columns, then its row digest. Only for ranges
+  /// known to be small.
+  [[nodiscard]] std::string row_digests(const KeyRange& range) const;
+
+  /// The parameters for any query above on `range`.
+  [[nodiscard]] static std::vector<std::string> range_parameters(const KeyRange& range);
+
+ private:
+  [[nodiscard]] std::string where(const KeyRange& range) const;
+  [[nodiscard]] std::string bound(std::size_t first_parameter) const;
+
+  TableName table_;
+  std::vector<KeyColumn> key_;
+  std::string key_expression_;  ///< "t.\"id\"" or "(t.\"a\", t.\"b\" COLLATE \"C\")"
+  std::string order_by_;        ///< the key's columns, comma-separated
+  std::string key_list_;        ///< the key's columns as text, for SELECT
+  std::string row_digest_;      ///< md5 of the compared columns as one row's text
+};
+
+/// The SQL of a full_hash comparison of `table` over `columns`. One row: the row count and two
+/// numbers, the sums of the high and low 64 bits of every row's md5. Summing makes the hash
+/// independent of row order without sorting on the server, and with any table size.
+[[nodiscard]] std::string full_hash_query(const TableName& table, const std::vector<std::string>& columns);
+
+/// A set of rows summarized on one backend: by_key ranges and full_hash tables alike.
+struct RangeChecksum {
+  std::int64_t rows = 0;
+  std::string digest;
+
+  friend bool operator==(const RangeChecksum&, const RangeChecksum&) = default;
+};
+
+/// What to do next with a range checksummed on both backends.
+enum class RangeStep {
+  identical,  ///< the checksums agree
+  list_rows,  ///< neither side holds more than the leaf size: compare its keys and row digests
+  split,      ///< halve it (split_point()) and checksum both halves
+};
+
+[[nodiscard]] RangeStep next_step(const RangeChecksum& primary, const RangeChecksum& mirror,
+                                  std::int64_t leaf_rows) noexcept;
+
+enum class Side { primary, mirror };
+
+/// Where to split a range: the key at `offset` in it on `side`.
+struct SplitPoint {
+  Side side = Side::primary;
+  std::int64_t offset = 0;
+
+  friend bool operator==(const SplitPoint&, const SplitPoint&) = default;
+};
+
+/// The middle row of the side holding more of the range's rows (the primary on a tie), so that
+/// both halves hold rows on that side and each halving makes progress.
+/// Precondition: that side holds at least two rows, as it does when next_step() says split.
+[[nodiscard]] SplitPoint split_point(const RangeChecksum& primary, const RangeChecksum& mirror) noexcept;
+
+/// One row of a small range: its key and the md5 of its compared columns.
+struct RowDigest {
+  Key key;
+  std::string digest;
+};
+
+/// Rows that differ, by key.
+struct RowDifferences {
+  std::vector<Key> missing_on_mirror;  ///< in the primary's order
+  std::vector<Key> extra_on_mirror;    ///< in the mirror's order
+  std::vector<Key> differing;          ///< same key, other values; in the primary's order
+};
+
+/// Compares the rows of one range as listed by both backends. Keys match by their text, so the
+/// order of either list does not matter.
+[[nodiscard]] RowDifferences compare_rows(std::span<const RowDigest> primary, std::span<const RowDigest> mirror);
+
+/// How many keys of each kind a verdict keeps to print; the rest are counted.
+inline constexpr std::size_t kMaxListedKeys = 1000;
+
+/// The keys of one kind of row difference: all counted, the first kMaxListedKeys kept.
+class KeyList {
+ public:
+  void add(Key key);
+  void add(std::vector<Key> keys);
+
+  [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
+  [[nodiscard]] const std::vector<Key>& listed() const noexcept { return listed_; }
+
+ private:
+  std::uint64_t count_ = 0;
+  std::vector<Key> listed_;
+};
+
+enum class DifferenceKind {
+  schema,             ///< compare_schemas() found something
+  row_count,          ///< the backends hold different numbers of rows
+  missing_on_mirror,  ///< keys on the primary only
+  extra_on_mirror,    ///< keys on the mirror only
+  differing_rows,     ///< keys on both, with other values
+  contents,           ///< full_hash: the hashes differ
+  not_compared,       ///< the rows could not be compared (see TableVerdict::error)
+};
+
+[[nodiscard]] std::string_view to_string(DifferenceKind kind) noexcept;
+
+/// What verify found for one table. (The `{}` initializers let `{.table = …}` leave the rest
+/// out without -Wmissing-field-initializers.)
+struct TableVerdict {
+  TableName table{};
+  RowMethod method = RowMethod::none;
+  bool has_primary_key = false;            ///< on the primary
+  std::vector<std::string> key_columns{};  ///< with by_key
+  std::vector<SchemaDifference> schema{};
+  std::int64_t primary_rows = 0;  ///< unless method is none
+  std::int64_t mirror_rows = 0;
+  KeyList missing_on_mirror{};
+  KeyList extra_on_mirror{};
+  KeyList differing_rows{};
+  bool contents_differ = false;  ///< full_hash: the hashes differ
+  std::string error{};           ///< why the rows could not be compared; empty when they were
+
+  /// Every kind that applies, in DifferenceKind order; empty when the table is identical.
+  [[nodiscard]] std::vector<DifferenceKind> differences() const;
+  [[nodiscard]] bool identical() const { return differences().empty(); }
+};
+
+/// One sequence on one backend.
+struct SequenceState {
+  TableName sequence;
+  std::optional<TableName> owner;          ///< the table whose column it feeds (serial, identity)
+  bool readable = true;                    ///< false: the user may not read its position
+  std::optional<std::int64_t> last_value;  ///< std::nullopt: never used
+};
+
+/// One sequence on both backends.
+struct SequenceVerdict {
+  TableName sequence;
+  std::optional<SequenceState> on_primary;  ///< std::nullopt: not on the primary
+  std::optional<SequenceState> on_mirror;
+
+  /// On both, readable on both, and at the same position.
+  [[nodiscard]] bool identical() const;
+};
+
+/// Pairs the sequences of both backends by name; sorted by name.
+[[nodiscard]] std::vector<SequenceVerdict> compare_sequences(std::span<const SequenceState> primary,
+                                                             std::span<const SequenceState> mirror);
+
+/// Everything verify found.
+struct VerifyReport {
+  std::string database;
+  std::string primary;  ///< the backends' names, "onprem" and "cloud"
+  std::string mirror;
+  std::vector<SchemaDifference> database_differences;
+  std::vector<TableVerdict> tables;
+  std::vector<SequenceVerdict> sequences;
+
+  [[nodiscard]] bool identical() const;
+};
+
+/// The first lines: the database, which backend is which, and database differences.
+[[nodiscard]] std::string render_heading(const VerifyReport& report);
+/// One table's lines: a headline, then one line per schema difference and the keys of each kind
+/// of row difference, indented.
+[[nodiscard]] std::string render_table(const TableVerdict& verdict);
+/// One sequence's line.
+[[nodiscard]] std::string render_sequence(const SequenceVerdict& verdict);
+/// The closing lines: how many tables and sequences are identical and how many differ, and the
+/// verdict.
+[[nodiscard]] std::string render_summary(const VerifyReport& report);
+
+}  // namespace pgdual::conflict

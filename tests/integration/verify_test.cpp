@@ -1,0 +1,258 @@
+// `pgdual verify` against the two shared servers, with divergences seeded directly on them. The
+// command runs in this process (proxy::run_verify_command), and once through the pgdual binary.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "proxy/verify_command.h"
+#include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/temp_dir.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// The same application schema and rows on both backends, created as the app user so that it
+/// may read them. Values include text a report must never show ("secret-…").
+constexpr const char* kSeed = R"sql(
+SET ROLE app;
+CREATE TABLE patients (id integer PRIMARY KEY, name text NOT NULL, note text);
+INSERT INTO patients SELECT g, 'patient ' || g, 'secret-note-' || g FROM generate_series(1, 500) g;
+CREATE TABLE visits (clinic text, visit_no integer, amount numeric(10,2), PRIMARY KEY (clinic, visit_no));
+INSERT INTO visits SELECT 'clinic ' || (g % 7), g, g * 1.5 FROM generate_series(1, 300) g;
+CREATE TABLE audit_log (at timestamptz NOT NULL, what text);
+INSERT INTO audit_log SELECT timestamptz '2024-05-01 00:00:00+00' + g * interval '1 minute', 'secret-event-' || g
+  FROM generate_series(1, 50) g;
+CREATE TABLE prices (id serial PRIMARY KEY, price numeric(10,2));
+INSERT INTO prices (price) SELECT g * 0.25 FROM generate_series(1, 20) g;
+CREATE SEQUENCE invoice_numbers;
+SELECT setval('invoice_numbers', 100);
+)sql";
+
+/// What happened to the mirror behind pgdual's back.
+constexpr const char* kMirrorDrift = R"sql(
+SET ROLE app;
+DELETE FROM patients WHERE id = 17;
+INSERT INTO patients VALUES (0, 'patient 0', 'secret-note-0'), (501, 'patient 501', 'secret-note-501');
+UPDATE patients SET note = 'secret-changed' WHERE id = 250;
+DELETE FROM visits WHERE clinic = 'clinic 3' AND visit_no = 10;
+INSERT INTO visits VALUES ('clinic 9', 1000, 1.00);
+UPDATE visits SET amount = 0 WHERE clinic = 'clinic 5' AND visit_no = 12;
+UPDATE audit_log SET what = 'secret-tampered' WHERE what = 'secret-event-7';
+ALTER TABLE prices ALTER COLUMN price TYPE numeric(12,2);
+CREATE TABLE scratch (x integer);
+)sql";
+
+/// The primary moved on; the mirror's sequence did not follow.
+constexpr const char* kPrimaryDrift = "SET ROLE app; SELECT setval('invoice_numbers', 120);";
+
+struct VerifyRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+
+  [[nodiscard]] std::string describe() const {
+    return "exit code " + std::to_string(exit_code) + "\n--- stdout\n" + out + "--- stderr\n" + err;
+  }
+  [[nodiscard]] bool says(const std::string& text) const { return out.find(text) != std::string::npos; }
+};
+
+/// Collects what a FILE* receives in memory (POSIX open_memstream).
+class CapturedStream {
+ public:
+  CapturedStream() : file_{open_memstream(&buffer_, &size_)} {
+    if (file_ == nullptr) throw std::runtime_error{"open_memstream failed"};
+  }
+  ~CapturedStream() {
+    close();
+    std::free(buffer_);
+  }
+  CapturedStream(const CapturedStream&) = delete;
+  CapturedStream& operator=(const CapturedStream&) = delete;
+
+  [[nodiscard]] std::FILE* file() const noexcept { return file_; }
+  [[nodiscard]] std::string text() {
+    close();
+    return std::string{buffer_, size_};
+  }
+
+ private:
+  void close() {
+    if (file_ != nullptr) std::fclose(file_);
+    file_ = nullptr;
+  }
+  char* buffer_ = nullptr;
+  std::size_t size_ = 0;
+  std::FILE* file_;
+};
+
+std::string write_config(const TempDir& dir) {
+  const auto config = dir.path() / "pgdual.toml";
+  write_file(config, proxy_config_text(IntegrationTest::default_settings(), 6432));
+  return config.string();
+}
+
+VerifyRun verify(const std::vector<std::string>& options) {
+  TempDir dir{"pgdual-verify"};
+  std::vector<std::string> words{"--config", write_config(dir)};
+  words.insert(words.end(), options.begin(), options.end());
+  std::vector<char*> args;
+  for (auto& word : words) args.push_back(word.data());
+  CapturedStream out;
+  CapturedStream err;
+  VerifyRun result;
+  result.exit_code = proxy::run_verify_command(args, out.file(), err.file());
+  result.out = out.text();
+  result.err = err.text();
+  return result;
+}
+
+VerifyRun verify(const std::string& database, std::vector<std::string> options = {}) {
+  options.insert(options.begin(), {"--database", database});
+  return verify(options);
+}
+
+void run_sql(const PgCluster& cluster, const std::string& database, const std::string& sql) {
+  static_cast<void>(cluster.run_sql(database, sql));
+}
+
+std::string seeded_database(IntegrationTest& test, std::string_view label) {
+  auto database = test.fresh_database(label);
+  run_sql(backends().onprem, database, kSeed);
+  run_sql(backends().cloud, database, kSeed);
+  return database;
+}
+
+std::string drifted_database(IntegrationTest& test) {
+  auto database = seeded_database(test, "verify_drift");
+  run_sql(backends().cloud, database, kMirrorDrift);
+  run_sql(backends().onprem, database, kPrimaryDrift);
+  return database;
+}
+
+void check_finds_every_drift(const VerifyRun& run) {
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.says("public.patients: differs, 500 rows on primary, 501 on mirror, compared by key (id)\n"
+                 "  missing on mirror: 1 key\n    17\n"
+                 "  extra on mirror: 2 keys\n    0\n    501\n"
+                 "  differing rows: 1 key\n    250\n"));
+  CHECK(run.says("public.visits: differs, 300 rows, compared by key (clinic, visit_no)\n"
+                 "  missing on mirror: 1 key\n    (\"clinic 3\", 10)\n"
+                 "  extra on mirror: 1 key\n    (\"clinic 9\", 1000)\n"
+                 "  differing rows: 1 key\n    (\"clinic 5\", 12)\n"));
+  CHECK(run.says("public.audit_log: differs, 50 rows, no primary key: compared by a full hash\n"
+                 "  contents differ"));
+  CHECK(run.says("public.prices: differs, 20 rows, compared by key (id)\n"
+                 "  schema: column \"price\": type numeric(10,2) on primary, numeric(12,2) on mirror\n"));
+  CHECK(run.says("public.scratch: differs\n  schema: table extra on mirror\n"));
+  CHECK(run.says("sequence public.invoice_numbers: differs, last value 120 on primary, 100 on mirror "
+                 "(mirror behind by 20)\n"));
+  CHECK(run.says("sequence public.prices_id_seq: identical, last value 20\n"));
+  CHECK(run.says("5 tables: 0 identical, 5 differ; 2 sequences: 1 identical, 1 differs\n"
+                 "verify: differences found\n"));
+  CHECK_FALSE(run.says("secret-"));
+  CHECK_FALSE(run.says("patient "));
+  CHECK_FALSE(run.says("pgdual.ledger"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify reports identical databases and exits 0", "[integration][verify]") {
+  const auto database = seeded_database(*this, "verify_same");
+  const auto run = verify(database, {"--chunk-rows", "100"});
+  INFO(run.describe());
+  CHECK(run.exit_code == 0);
+  CHECK(run.says("database \"" + database + "\": primary onprem, mirror cloud\n"));
+  CHECK(run.says("public.patients: identical, 500 rows, compared by key (id)\n"));
+  CHECK(run.says("public.visits: identical, 300 rows, compared by key (clinic, visit_no)\n"));
+  CHECK(run.says("public.audit_log: identical, 50 rows, no primary key: compared by a full hash\n"));
+  CHECK(run.says("sequence public.invoice_numbers: identical, last value 100\n"));
+  CHECK(run.says("4 tables: 4 identical, 0 differ; 2 sequences: 2 identical, 0 differ\nverify: identical\n"));
+  CHECK(run.err.empty());
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify finds missing, extra and differing rows, schema and sequence drift",
+                 "[integration][verify]") {
+  const auto database = drifted_database(*this);
+  SECTION("in one chunk, halved down to the rows") { check_finds_every_drift(verify(database)); }
+  SECTION("in many small chunks") { check_finds_every_drift(verify(database, {"--chunk-rows", "7"})); }
+  SECTION("in chunks large enough to halve") { check_finds_every_drift(verify(database, {"--chunk-rows", "150"})); }
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify compares only the named tables and the sequences they own",
+                 "[integration][verify]") {
+  const auto database = drifted_database(*this);
+  const auto run = verify(database, {"--table", "prices", "public.audit_log", "--table", "public.prices"});
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.says("public.audit_log: differs"));
+  CHECK(run.says("public.prices: differs"));
+  CHECK(run.says("sequence public.prices_id_seq: identical"));
+  CHECK_FALSE(run.says("patients"));
+  CHECK_FALSE(run.says("invoice_numbers"));
+  CHECK(run.says("2 tables: 0 identical, 2 differ; 1 sequence: 1 identical, 0 differ\n"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify names a table it cannot read and still compares the others",
+                 "[integration][verify]") {
+  const auto database = seeded_database(*this, "verify_denied");
+  for (const auto* cluster : {&backends().onprem, &backends().cloud}) {
+    run_sql(*cluster, database, "CREATE TABLE locked (id integer PRIMARY KEY)");  // owned by the superuser
+  }
+  const auto run = verify(database);
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.says("public.locked: differs\n  rows not compared: backend \"onprem\": permission denied for table "
+                 "locked (SQLSTATE 42501)\n"));
+  CHECK(run.says("public.patients: identical"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify rejects bad arguments with exit code 2 before comparing anything",
+                 "[integration][verify]") {
+  const auto database = seeded_database(*this, "verify_usage");
+  SECTION("no database") {
+    const auto run = verify(std::vector<std::string>{});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--database is required") != std::string::npos);
+  }
+  SECTION("a chunk size that is not a positive number") {
+    const auto run = verify(database, {"--chunk-rows", "0"});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--chunk-rows: expected a positive number") != std::string::npos);
+  }
+  SECTION("a table neither backend has") {
+    const auto run = verify(database, {"--table", "nowhere"});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("no table public.nowhere on either backend") != std::string::npos);
+    CHECK(run.out.empty());
+  }
+  SECTION("a user not in the configuration") {
+    const auto run = verify(database, {"--user", "stranger"});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("user \"stranger\" is not in") != std::string::npos);
+  }
+  SECTION("a database that does not exist") {
+    const auto run = verify("no_such_database");
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("backend \"onprem\"") != std::string::npos);
+  }
+}
+
+TEST_CASE_METHOD(IntegrationTest, "pgdual verify runs as a subcommand of the binary", "[integration][verify]") {
+  const auto database = seeded_database(*this, "verify_binary");
+  TempDir dir{"pgdual-verify"};
+  const auto identical = run({PGDUAL_BINARY, "verify", "--config", write_config(dir), "--database", database}, {}, 60s);
+  INFO(identical.describe());
+  CHECK(identical.exit_code == 0);
+  CHECK(identical.out.ends_with("verify: identical\n"));
+  run_sql(backends().cloud, database, kMirrorDrift);
+  const auto differs = run({PGDUAL_BINARY, "verify", "--config", write_config(dir), "--database", database}, {}, 60s);
+  INFO(differs.describe());
+  CHECK(differs.exit_code == 1);
+}
+
+}  // namespace
+}  // namespace pgdual::test

@@ -1,0 +1,409 @@
+#include "conflict/verify.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+using namespace pgdual::conflict;
+
+namespace {
+
+ColumnSchema column(std::string name, std::string type, bool not_null = false) {
+  return {.name = std::move(name), .type = std::move(type), .not_null = not_null, .default_text = {},
+          .collation = {}};
+}
+
+ColumnSchema text_column(std::string name, std::string collation = "default") {
+  auto described = column(std::move(name), "text", true);
+  described.collation = std::move(collation);
+  return described;
+}
+
+TableSchema orders() {
+  TableSchema table;
+  table.table = {.schema = "public", .name = "orders"};
+  table.columns = {column("id", "integer", true), column("customer", "integer", true), column("total", "numeric(10,2)")};
+  table.primary_key = {"id"};
+  table.constraints = {{.name = "orders_pkey", .definition = "PRIMARY KEY (id)"}};
+  table.indexes = {{.name = "orders_pkey", .definition = "CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id)"}};
+  return table;
+}
+
+std::vector<std::string> described(const std::vector<SchemaDifference>& differences) {
+  std::vector<std::string> lines;
+  for (const auto& difference : differences) lines.push_back(describe(difference));
+  return lines;
+}
+
+RangeChecksum sum(std::int64_t rows, std::string digest) { return {.rows = rows, .digest = std::move(digest)}; }
+
+}  // namespace
+
+TEST_CASE("Identifiers are always quoted, embedded quotes doubled", "[unit][conflict][verify]") {
+  CHECK(quote_identifier("orders") == "\"orders\"");
+  CHECK(quote_identifier("Order \"Lines\"") == "\"Order \"\"Lines\"\"\"");
+  CHECK(TableName{.schema = "billing", .name = "Orders"}.sql() == "\"billing\".\"Orders\"");
+  CHECK(TableName{.schema = "billing", .name = "Orders"}.display() == "billing.Orders");
+}
+
+TEST_CASE("A --table argument without a schema means schema public", "[unit][conflict][verify]") {
+  CHECK(table_name_from_argument("orders") == TableName{.schema = "public", .name = "orders"});
+  CHECK(table_name_from_argument("billing.orders") == TableName{.schema = "billing", .name = "orders"});
+  CHECK(table_name_from_argument("billing.odd.name") == TableName{.schema = "billing", .name = "odd.name"});
+}
+
+TEST_CASE("Identical schemas have no differences", "[unit][conflict][verify]") {
+  CHECK(compare_schemas(orders(), orders()).empty());
+}
+
+TEST_CASE("Schema differences name each column, constraint and index", "[unit][conflict][verify]") {
+  auto mirror = orders();
+  SECTION("a column missing on the mirror, another extra on it") {
+    mirror.columns.erase(mirror.columns.begin() + 2);
+    mirror.columns.push_back(column("note", "text"));
+    CHECK(described(compare_schemas(orders(), mirror)) ==
+          std::vector<std::string>{"column \"total\" missing on mirror: numeric(10,2)",
+                                   "column \"note\" extra on mirror: text"});
+  }
+  SECTION("a column's type, nullability, default and collation") {
+    mirror.columns[2] = column("total", "integer", true);
+    mirror.columns[2].default_text = "0";
+    mirror.columns[2].collation = "C";
+    CHECK(described(compare_schemas(orders(), mirror)) ==
+          std::vector<std::string>{"column \"total\": type numeric(10,2) on primary, integer on mirror",
+                                   "column \"total\": nullable on primary, not null on mirror",
+                                   "column \"total\": default none on primary, 0 on mirror",
+                                   "column \"total\": collation none on primary, C on mirror"});
+  }
+  SECTION("columns in another order") {
+    std::swap(mirror.columns[1], mirror.columns[2]);
+    CHECK(described(compare_schemas(orders(), mirror)) ==
+          std::vector<std::string>{"column \"customer\": position 2 on primary, 3 on mirror",
+                                   "column \"total\": position 3 on primary, 2 on mirror"});
+  }
+  SECTION("a column missing in the middle does not move the columns after it") {
+    mirror.columns.erase(mirror.columns.begin() + 1);
+    CHECK(described(compare_schemas(orders(), mirror)) ==
+          std::vector<std::string>{"column \"customer\" missing on mirror: integer"});
+  }
+  SECTION("constraints and indexes by name, then by definition") {
+    mirror.constraints.push_back({.name = "orders_total_check", .definition = "CHECK ((total > (0)::numeric))"});
+    mirror.indexes[0].definition = "CREATE UNIQUE INDEX orders_pkey ON public.orders USING hash (id)";
+    auto primary = orders();
+    primary.indexes.push_back({.name = "orders_customer", .definition = "CREATE INDEX orders_customer ON public.orders USING btree (customer)"});
+    const auto differences = compare_schemas(primary, mirror);
+    REQUIRE(differences.size() == 3);
+    CHECK(differences[0] == SchemaDifference{.object = SchemaObject::constraint, .change = SchemaChange::extra_on_mirror,
+                                             .name = "orders_total_check", .attribute = {}, .on_primary = {},
+                                             .on_mirror = "CHECK ((total > (0)::numeric))"});
+    CHECK(describe(differences[1]) ==
+          "index \"orders_pkey\": CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id) on primary, "
+          "CREATE UNIQUE INDEX orders_pkey ON public.orders USING hash (id) on mirror");
+    CHECK(describe(differences[2]) ==
+          "index \"orders_customer\" missing on mirror: CREATE INDEX orders_customer ON public.orders USING btree (customer)");
+  }
+}
+
+TEST_CASE("Database settings that differ are reported one by one", "[unit][conflict][verify]") {
+  const DatabaseSettings primary{.encoding = "UTF8", .collate = "en_US.UTF-8", .ctype = "en_US.UTF-8"};
+  CHECK(compare_databases(primary, primary).empty());
+  const DatabaseSettings mirror{.encoding = "LATIN1", .collate = "C", .ctype = "en_US.UTF-8"};
+  CHECK(described(compare_databases(primary, mirror)) ==
+        std::vector<std::string>{"database encoding: UTF8 on primary, LATIN1 on mirror",
+                                 "database LC_COLLATE: en_US.UTF-8 on primary, C on mirror"});
+}
+
+TEST_CASE("Rows are compared by key only when both sides have the same primary key", "[unit][conflict][verify]") {
+  auto mirror = orders();
+  CHECK(choose_row_method(nullptr, &mirror) == RowMethod::none);
+  CHECK(choose_row_method(&mirror, nullptr) == RowMethod::none);
+  CHECK(choose_row_method(&mirror, &mirror) == RowMethod::by_key);
+  auto other_key = orders();
+  other_key.primary_key = {"id", "customer"};
+  CHECK(choose_row_method(&mirror, &other_key) == RowMethod::full_hash);
+  auto keyless = orders();
+  keyless.primary_key.clear();
+  CHECK(choose_row_method(&keyless, &keyless) == RowMethod::full_hash);
+  CHECK(choose_row_method(&keyless, &mirror) == RowMethod::full_hash);
+}
+
+TEST_CASE("Only columns with the same type on both sides are compared", "[unit][conflict][verify]") {
+  auto mirror = orders();
+  mirror.columns[2].type = "integer";
+  mirror.columns.push_back(column("note", "text"));
+  CHECK(compared_columns(orders(), mirror) == std::vector<std::string>{"id", "customer"});
+}
+
+TEST_CASE("Text keys keep their own order unless the backends might order them differently",
+          "[unit][conflict][verify]") {
+  TableSchema primary;
+  primary.table = {.schema = "public", .name = "lines"};
+  primary.columns = {text_column("code"), column("line", "integer", true)};
+  primary.primary_key = {"code", "line"};
+  auto mirror = primary;
+  SECTION("same database collation, same column collation") {
+    const auto key = key_columns(primary, mirror, true);
+    REQUIRE(key.size() == 2);
+    CHECK(key[0].name == "code");
+    CHECK(key[0].type == "text");
+    CHECK_FALSE(key[0].byte_order);
+    CHECK_FALSE(key[1].byte_order);
+  }
+  SECTION("the databases' collations differ") {
+    const auto key = key_columns(primary, mirror, false);
+    CHECK(key[0].byte_order);
+    CHECK_FALSE(key[1].byte_order);  // integers order the same everywhere
+  }
+  SECTION("the column's collations differ") {
+    mirror.columns[0].collation = "C";
+    CHECK(key_columns(primary, mirror, true)[0].byte_order);
+  }
+}
+
+TEST_CASE("Keys print as values, composite keys as a parenthesized list", "[unit][conflict][verify]") {
+  CHECK(format_key({"42"}) == "42");
+  CHECK(format_key({"7", "3"}) == "(7, 3)");
+  CHECK(format_key({"2024-05-01 12:00:00+00", "a,b"}) == "(\"2024-05-01 12:00:00+00\", \"a,b\")");
+  CHECK(format_key({""}) == "\"\"");
+  CHECK(format_key({"say \"hi\"\\"}) == "\"say \\\"hi\\\"\\\\\"");
+}
+
+TEST_CASE("Splitting a range shares the middle key as the upper half's first", "[unit][conflict][verify]") {
+  const KeyRange range{.lower = Key{"10"}, .upper = std::nullopt};
+  const auto [low, high] = split_at(range, Key{"50"});
+  CHECK(low == KeyRange{.lower = Key{"10"}, .upper = Key{"50"}});
+  CHECK(high == KeyRange{.lower = Key{"50"}, .upper = std::nullopt});
+}
+
+TEST_CASE("Range queries bound a single key with cast parameters", "[unit][conflict][verify]") {
+  const KeyRangeQueries queries{{.schema = "public", .name = "orders"},
+                                {{.name = "id", .type = "integer", .byte_order = false}},
+                                {"id", "customer"}};
+  const KeyRange open{.lower = std::nullopt, .upper = std::nullopt};
+  CHECK(queries.checksum(open) ==
+        "SELECT count(*), coalesce(md5(string_agg(md5(ROW(t.\"id\", t.\"customer\")::text), '' ORDER BY t.\"id\")), '') "
+        "FROM \"public\".\"orders\" AS t");
+  const KeyRange both{.lower = Key{"10"}, .upper = Key{"20"}};
+  CHECK(queries.key_at_offset(both, 5) ==
+        "SELECT t.\"id\" FROM \"public\".\"orders\" AS t WHERE t.\"id\" >= CAST($1 AS integer) AND "
+        "t.\"id\" < CAST($2 AS integer) ORDER BY t.\"id\" OFFSET 5 LIMIT 1");
+  const KeyRange upper_only{.lower = std::nullopt, .upper = Key{"20"}};
+  CHECK(queries.row_digests(upper_only) ==
+        "SELECT t.\"id\", md5(ROW(t.\"id\", t.\"customer\")::text) FROM \"public\".\"orders\" AS t "
+        "WHERE t.\"id\" < CAST($1 AS integer) ORDER BY t.\"id\"");
+  CHECK(KeyRangeQueries::range_parameters(both) == std::vector<std::string>{"10", "20"});
+  CHECK(KeyRangeQueries::range_parameters(upper_only) == std::vector<std::string>{"20"});
+  CHECK(KeyRangeQueries::range_parameters(open).empty());
+}
+
+TEST_CASE("Range queries bound a composite key as a row, text in byte order when asked", "[unit][conflict][verify]") {
+  const KeyRangeQueries queries{{.schema = "public", .name = "lines"},
+                                {{.name = "order_id", .type = "bigint", .byte_order = false},
+                                 {.name = "code", .type = "character varying(20)", .byte_order = true}},
+                                {"order_id", "code", "qty"}};
+  const KeyRange both{.lower = Key{"1", "a"}, .upper = Key{"9", "z"}};
+  CHECK(queries.key_at_offset(both, 0) ==
+        "SELECT t.\"order_id\", t.\"code\" FROM \"public\".\"lines\" AS t WHERE "
+        "(t.\"order_id\", t.\"code\" COLLATE \"C\") >= (CAST($1 AS bigint), CAST($2 AS character varying(20)) COLLATE \"C\") AND "
+        "(t.\"order_id\", t.\"code\" COLLATE \"C\") < (CAST($3 AS bigint), CAST($4 AS character varying(20)) COLLATE \"C\") "
+        "ORDER BY t.\"order_id\", t.\"code\" COLLATE \"C\" OFFSET 0 LIMIT 1");
+  CHECK(KeyRangeQueries::range_parameters(both) == std::vector<std::string>{"1", "a", "9", "z"});
+}
+
+TEST_CASE("The full hash sums both halves of every row's md5", "[unit][conflict][verify]") {
+  CHECK(full_hash_query({.schema = "public", .name = "audit"}, {"at", "what"}) ==
+        "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0), "
+        "coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0) "
+        "FROM (SELECT md5(ROW(t.\"at\", t.\"what\")::text) AS h FROM \"public\".\"audit\" AS t) AS digests");
+}
+
+TEST_CASE("A range is left alone when its checksums agree, listed when small, split otherwise",
+          "[unit][conflict][verify]") {
+  CHECK(next_step(sum(100, "a"), sum(100, "a"), 64) == RangeStep::identical);
+  CHECK(next_step(sum(0, ""), sum(0, ""), 64) == RangeStep::identical);
+  CHECK(next_step(sum(64, "a"), sum(64, "b"), 64) == RangeStep::list_rows);
+  CHECK(next_step(sum(0, ""), sum(3, "b"), 64) == RangeStep::list_rows);
+  CHECK(next_step(sum(65, "a"), sum(64, "b"), 64) == RangeStep::split);
+  CHECK(next_step(sum(2, "a"), sum(65, "b"), 64) == RangeStep::split);
+}
+
+TEST_CASE("A range splits at the middle row of the side holding more rows", "[unit][conflict][verify]") {
+  CHECK(split_point(sum(100, "a"), sum(99, "b")) == SplitPoint{.side = Side::primary, .offset = 50});
+  CHECK(split_point(sum(100, "a"), sum(100, "b")) == SplitPoint{.side = Side::primary, .offset = 50});
+  CHECK(split_point(sum(0, ""), sum(101, "b")) == SplitPoint{.side = Side::mirror, .offset = 50});
+  CHECK(split_point(sum(2, "a"), sum(1, "b")) == SplitPoint{.side = Side::primary, .offset = 1});
+}
+
+TEST_CASE("Halving by split_point reaches listable ranges whatever the rows", "[unit][conflict][verify]") {
+  // Keys 0..n on each side; the split keeps the chosen side's rows on both halves, so the larger
+  // side shrinks within two halvings and the loop ends. Simulated with sorted integer keys.
+  const auto count_in = [](const std::vector<int>& keys, int lower, int upper) {
+    return static_cast<std::int64_t>(std::count_if(keys.begin(), keys.end(), [&](int k) { return k >= lower && k < upper; }));
+  };
+  std::vector<int> primary;
+  std::vector<int> mirror;
+  for (int key = 0; key < 1000; ++key) primary.push_back(key);
+  for (int key = 500; key < 3000; ++key) mirror.push_back(key);
+  struct Range { int lower; int upper; };
+  std::vector<Range> pending{{-1, 100000}};
+  int steps = 0;
+  std::int64_t listed = 0;
+  while (!pending.empty() && steps < 10000) {
+    ++steps;
+    const auto range = pending.back();
+    pending.pop_back();
+    const auto ours = sum(count_in(primary, range.lower, range.upper), "p");
+    const auto theirs = sum(count_in(mirror, range.lower, range.upper), "m");
+    const auto step = next_step(ours, theirs, 64);
+    if (step == RangeStep::list_rows) listed += std::max(ours.rows, theirs.rows);
+    if (step != RangeStep::split) continue;
+    const auto point = split_point(ours, theirs);
+    const auto& side = point.side == Side::primary ? primary : mirror;
+    const auto first = std::find_if(side.begin(), side.end(), [&](int k) { return k >= range.lower; });
+    const int middle = *(first + point.offset);
+    pending.push_back({middle, range.upper});
+    pending.push_back({range.lower, middle});
+  }
+  CHECK(pending.empty());
+  CHECK(steps < 10000);
+  CHECK(listed >= 2500);
+}
+
+TEST_CASE("Rows of a small range differ by key: missing, extra, or other values", "[unit][conflict][verify]") {
+  const std::vector<RowDigest> primary{{{"1"}, "aa"}, {{"2"}, "bb"}, {{"3"}, "cc"}, {{"5"}, "ee"}};
+  const std::vector<RowDigest> mirror{{{"1"}, "aa"}, {{"3"}, "c2"}, {{"4"}, "dd"}, {{"5"}, "ee"}, {{"0"}, "zz"}};
+  const auto differences = compare_rows(primary, mirror);
+  CHECK(differences.missing_on_mirror == std::vector<Key>{{"2"}});
+  CHECK(differences.extra_on_mirror == std::vector<Key>{{"4"}, {"0"}});
+  CHECK(differences.differing == std::vector<Key>{{"3"}});
+  CHECK(compare_rows(primary, primary).differing.empty());
+}
+
+TEST_CASE("Rows listed in another order on the mirror are still the same rows", "[unit][conflict][verify]") {
+  const std::vector<RowDigest> primary{{{"a", "1"}, "x"}, {{"B", "1"}, "y"}};
+  const std::vector<RowDigest> mirror{{{"B", "1"}, "y"}, {{"a", "1"}, "x"}};
+  const auto differences = compare_rows(primary, mirror);
+  CHECK(differences.missing_on_mirror.empty());
+  CHECK(differences.extra_on_mirror.empty());
+  CHECK(differences.differing.empty());
+}
+
+TEST_CASE("A key list counts every key and keeps the first ones", "[unit][conflict][verify]") {
+  KeyList keys;
+  for (std::size_t i = 0; i < kMaxListedKeys + 5; ++i) keys.add(Key{std::to_string(i)});
+  CHECK(keys.count() == kMaxListedKeys + 5);
+  CHECK(keys.listed().size() == kMaxListedKeys);
+  CHECK(keys.listed().front() == Key{"0"});
+}
+
+TEST_CASE("A table's differences are listed by kind", "[unit][conflict][verify]") {
+  TableVerdict verdict{.table = {.schema = "public", .name = "orders"}};
+  verdict.method = RowMethod::by_key;
+  verdict.primary_rows = verdict.mirror_rows = 10;
+  CHECK(verdict.identical());
+  verdict.mirror_rows = 11;
+  verdict.extra_on_mirror.add(Key{"11"});
+  verdict.differing_rows.add(Key{"3"});
+  CHECK(verdict.differences() == std::vector<DifferenceKind>{DifferenceKind::row_count, DifferenceKind::extra_on_mirror,
+                                                             DifferenceKind::differing_rows});
+  verdict.schema.push_back({});
+  verdict.error = "backend \"cloud\": permission denied";
+  CHECK(verdict.differences().front() == DifferenceKind::schema);
+  CHECK(verdict.differences().back() == DifferenceKind::not_compared);
+  CHECK(to_string(DifferenceKind::missing_on_mirror) == "missing on mirror");
+}
+
+TEST_CASE("A table on one side only is a schema difference, without a row count", "[unit][conflict][verify]") {
+  TableVerdict verdict{.table = {.schema = "public", .name = "orders"}};
+  verdict.schema.push_back({.object = SchemaObject::table, .change = SchemaChange::missing_on_mirror, .name = {},
+                            .attribute = {}, .on_primary = {}, .on_mirror = {}});
+  CHECK(verdict.differences() == std::vector<DifferenceKind>{DifferenceKind::schema});
+  CHECK(render_table(verdict) == "public.orders: differs\n  schema: table missing on mirror\n");
+}
+
+TEST_CASE("Sequences pair by name and differ by position, presence or readability", "[unit][conflict][verify]") {
+  const TableName ids{.schema = "public", .name = "orders_id_seq"};
+  const TableName other{.schema = "public", .name = "other_seq"};
+  const TableName gone{.schema = "public", .name = "gone_seq"};
+  const std::vector<SequenceState> primary{{.sequence = ids, .owner = {}, .readable = true, .last_value = 42},
+                                           {.sequence = other, .owner = {}, .readable = true, .last_value = {}},
+                                           {.sequence = gone, .owner = {}, .readable = true, .last_value = 1}};
+  const std::vector<SequenceState> mirror{{.sequence = other, .owner = {}, .readable = true, .last_value = {}},
+                                          {.sequence = ids, .owner = {}, .readable = true, .last_value = 40}};
+  const auto verdicts = compare_sequences(primary, mirror);
+  REQUIRE(verdicts.size() == 3);
+  CHECK(render_sequence(verdicts[0]) == "sequence public.gone_seq: differs, missing on mirror\n");
+  CHECK(render_sequence(verdicts[1]) ==
+        "sequence public.orders_id_seq: differs, last value 42 on primary, 40 on mirror (mirror behind by 2)\n");
+  CHECK(render_sequence(verdicts[2]) == "sequence public.other_seq: identical, last value never used\n");
+  SequenceVerdict unreadable{.sequence = ids, .on_primary = primary[0], .on_mirror = primary[0]};
+  unreadable.on_mirror->readable = false;
+  CHECK_FALSE(unreadable.identical());
+  CHECK(render_sequence(unreadable) ==
+        "sequence public.orders_id_seq: differs, last value 42 on primary, unreadable on mirror\n");
+}
+
+TEST_CASE("The text report lists keys of differing rows and counts, never other values", "[unit][conflict][verify]") {
+  VerifyReport report{.database = "shop", .primary = "onprem", .mirror = "cloud", .database_differences = {},
+                      .tables = {}, .sequences = {}};
+  TableVerdict identical{.table = {.schema = "public", .name = "accounts"}};
+  identical.method = RowMethod::by_key;
+  identical.has_primary_key = true;
+  identical.key_columns = {"id"};
+  identical.primary_rows = identical.mirror_rows = 1;
+  TableVerdict lines{.table = {.schema = "public", .name = "order_lines"}};
+  lines.method = RowMethod::by_key;
+  lines.has_primary_key = true;
+  lines.key_columns = {"order_id", "line"};
+  lines.primary_rows = 12;
+  lines.mirror_rows = 11;
+  lines.missing_on_mirror.add(Key{"3", "2"});
+  TableVerdict audit{.table = {.schema = "public", .name = "audit"}};
+  audit.method = RowMethod::full_hash;
+  audit.primary_rows = audit.mirror_rows = 5;
+  audit.contents_differ = true;
+  TableVerdict broken{.table = {.schema = "public", .name = "secrets"}};
+  broken.method = RowMethod::by_key;
+  broken.error = "backend \"cloud\": permission denied for table secrets (SQLSTATE 42501)";
+  report.tables = {identical, lines, audit, broken};
+  CHECK(render_heading(report) == "database \"shop\": primary onprem, mirror cloud\n");
+  CHECK(render_table(identical) == "public.accounts: identical, 1 row, compared by key (id)\n");
+  CHECK(render_table(lines) ==
+        "public.order_lines: differs, 12 rows on primary, 11 on mirror, compared by key (order_id, line)\n"
+        "  missing on mirror: 1 key\n"
+        "    (3, 2)\n");
+  CHECK(render_table(audit) ==
+        "public.audit: differs, 5 rows, no primary key: compared by a full hash\n"
+        "  contents differ (no key to tell which rows)\n");
+  CHECK(render_table(broken) ==
+        "public.secrets: differs\n"
+        "  rows not compared: backend \"cloud\": permission denied for table secrets (SQLSTATE 42501)\n");
+  CHECK(render_summary(report) == "4 tables: 1 identical, 3 differ; 0 sequences: 0 identical, 0 differ\n"
+                                  "verify: differences found\n");
+  report.tables = {identical};
+  CHECK(report.identical());
+  CHECK(render_summary(report) == "1 table: 1 identical, 0 differ; 0 sequences: 0 identical, 0 differ\n"
+                                  "verify: identical\n");
+}
+
+TEST_CASE("Keys beyond the kept ones are counted in the report", "[unit][conflict][verify]") {
+  TableVerdict verdict{.table = {.schema = "public", .name = "orders"}};
+  verdict.method = RowMethod::by_key;
+  verdict.key_columns = {"id"};
+  for (std::size_t i = 0; i < kMaxListedKeys + 2; ++i) verdict.differing_rows.add(Key{std::to_string(i)});
+  const auto text = render_table(verdict);
+  CHECK(text.find("differing rows: 1002 keys\n") != std::string::npos);
+  CHECK(text.ends_with("    999\n    ... and 2 more\n"));
+}
+
+TEST_CASE("A database-level difference makes the report differ", "[unit][conflict][verify]") {
+  VerifyReport report{.database = "shop", .primary = "onprem", .mirror = "cloud", .database_differences = {},
+                      .tables = {}, .sequences = {}};
+  report.database_differences = compare_databases({.encoding = "UTF8", .collate = "C", .ctype = "C"},
+                                                  {.encoding = "SQL_ASCII", .collate = "C", .ctype = "C"});
+  CHECK_FALSE(report.identical());
+  CHECK(render_heading(report) ==
+        "database \"shop\": primary onprem, mirror cloud\n  database encoding: UTF8 on primary, SQL_ASCII on mirror\n");
+}
