@@ -81,7 +81,9 @@ Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
     if (std::holds_alternative<protocol::AuthenticationCleartextPassword>(*request)) {
       co_await send(protocol::PasswordMessage{login.password});
     } else if (auto* md5 = std::get_if<protocol::AuthenticationMD5Password>(&*request)) {
-      co_await send(protocol::PasswordMessage{md5_password_response(login.user, login.password, md5->salt)});
+      // A named local: GCC 12 destroys a temporary std::string inside a co_await expression twice.
+      const auto response = md5_password_response(login.user, login.password, md5->salt);
+      co_await send(protocol::PasswordMessage{response});
     } else if (auto* sasl = std::get_if<protocol::AuthenticationSASL>(&*request)) {
       if (std::find(sasl->mechanisms.begin(), sasl->mechanisms.end(), kScramSha256) == sasl->mechanisms.end()) {
         throw_backend_violation("server offers no SCRAM-SHA-256");

@@ -190,6 +190,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     protocol::encode(protocol::Terminate{}, out);
     co_await asio::async_write(backend_socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
+  if (mirror_) co_await settle_pending_commit();
   if (mirror_) co_await mirror_->terminate();
 }
 

@@ -88,11 +88,17 @@ class Session {
     std::vector<std::byte> mirror_copy;
     bool mirror_began = false;  ///< the mirror's BEGIN of a wrapped unit is sent
     std::optional<conflict::Reachability> mirror_lost;  ///< the mirror broke off during the unit
-    /// The mirror was told to COMMIT: if it breaks off now, whether it
-    /// committed is for its ledger to say.
-    bool commit_in_flight = false;
     std::vector<std::string> unpinned;  ///< nondeterministic values left as they were
     std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
+  };
+
+  /// A unit whose mirror COMMIT is sent but not yet answered.
+  struct PendingCommit {
+    conflict::ConflictRecord record;  ///< the unit's record, should the commit go wrong
+    /// The COMMIT is the client's own (after_primary): its answer is the
+    /// mirror's outcome, to compare. Otherwise (wrapped) the COMMIT is
+    /// pgdual's, and only its failure is a conflict.
+    bool commit_is_clients = false;
   };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
@@ -119,7 +125,12 @@ class Session {
   Awaitable<void> note_column_defaults(const conflict::Outcome& primary);
   Awaitable<bool> read_column_defaults();
   void compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror);
+  [[nodiscard]] conflict::ConflictRecord unit_record(conflict::ConflictKind kind, const conflict::Outcome& primary,
+                                                    const conflict::Outcome& mirror) const;
   void record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror);
+  void submit(conflict::ConflictRecord record, bool commit_in_flight);
+  Awaitable<void> commit_later(PendingCommit pending);
+  Awaitable<void> settle_pending_commit();
   void end_unit(const conflict::Outcome& primary);
   void record_primary_lost();
 
@@ -169,6 +180,7 @@ class Session {
   /// Conflicts of units whose COMMIT the mirror may have applied before it
   /// broke off, by idempotency key: looked up on the next connection.
   std::vector<conflict::ConflictRecord> unknown_commits_;
+  std::optional<PendingCommit> pending_commit_;
 
   std::optional<MirrorLeg> mirror_;
   std::shared_ptr<MirrorReconnect> reconnect_;

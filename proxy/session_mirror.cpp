@@ -177,7 +177,14 @@ Awaitable<bool> Session::settle_mirror() {
 // A COMMIT in flight is left to finish: the ledger tells later whether it did.
 void Session::drop_mirror(const MirrorFailure& failure) {
   context_.log->warn("session={} dropping the mirror connection: {}", id_, failure.what());
-  if (!unit_.commit_in_flight) {
+  if (pending_commit_) {
+    auto record = std::move(pending_commit_->record);
+    pending_commit_.reset();
+    record.kind = failure.reachability() == conflict::Reachability::timed_out ? conflict::ConflictKind::mirror_timeout
+                                                                              : conflict::ConflictKind::mirror_unavailable;
+    record.mirror.reachability = failure.reachability();
+    submit(std::move(record), true);
+  } else {
     asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);
   }
   mirror_->close();

@@ -189,6 +189,7 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), segment_.begin(), segment_.end());
     co_return;
   }
+  if (mode != MirrorMode::none) co_await settle_pending_commit();
   if (mode == MirrorMode::none || !mirror_) {
     planner_.sent_to_primary_only(frames);
     co_return;
@@ -268,28 +269,70 @@ Awaitable<conflict::Outcome> Session::finish_wrapped(const conflict::Outcome& pr
     mirror_->queue_client(unit_.mirror_copy);
     co_return co_await mirror_answer(deadline);
   }
-  if (succeeded(primary)) {
-    mirror_->queue_injected(ledger_insert(unit_.key));
-    mirror_->queue_injected("COMMIT");
-    unit_.commit_in_flight = true;
-  } else {
-    mirror_->queue_injected("ROLLBACK");
-  }
-  const auto committed = co_await mirror_answer(deadline);
-  if (!mirror_) co_return committed;
-  const auto& injected = mirror_->injected_outcome();
-  if (succeeded(primary) && injected.error && !mirror.error) {
-    mirror.error = injected.error;
-    if (injected.error->sqlstate == "42P01" || injected.error->sqlstate == "3F000") {
-      context_.log->error("session={} the mirror has no pgdual.ledger table: run `pgdual init` against it", id_);
-    }
-  }
   mirror.transaction_status = primary.transaction_status;  // the mirror's BEGIN is pgdual's own
+  if (!succeeded(primary)) {
+    mirror_->queue_injected("ROLLBACK");
+    const auto rolled_back = co_await mirror_answer(deadline);
+    co_return mirror_ ? mirror : rolled_back;
+  }
+  mirror_->queue_injected(ledger_insert(unit_.key));
+  mirror_->queue_injected("COMMIT");
+  // Built first: GCC 12 destroys temporaries of a braced list inside co_await twice.
+  PendingCommit pending{unit_record(conflict::ConflictKind::mirror_error, primary, mirror), false};
+  co_await commit_later(std::move(pending));
   co_return mirror;
+}
+
+// The mirror's COMMIT goes out now; its answer is read when the mirror is
+// next needed (settle_pending_commit), so the client goes on meanwhile. The
+// session's one connection keeps the order: whatever the mirror runs next,
+// it runs after the commit.
+Awaitable<void> Session::commit_later(PendingCommit pending) {
+  pending_commit_ = std::move(pending);
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->flush(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) drop_mirror(*failure);
+}
+
+Awaitable<void> Session::settle_pending_commit() {
+  if (!pending_commit_ || !mirror_) co_return;
+  std::optional<MirrorFailure> failure;
+  conflict::Outcome answer;
+  try {
+    answer = co_await mirror_->finish(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) co_return drop_mirror(*failure);
+  auto pending = std::move(*pending_commit_);
+  pending_commit_.reset();
+  auto& mirror = pending.record.mirror;
+  const auto& injected = mirror_->injected_outcome();
+  if (injected.error && (injected.error->sqlstate == "42P01" || injected.error->sqlstate == "3F000")) {
+    context_.log->error("session={} the mirror has no pgdual.ledger table: run `pgdual init` against it", id_);
+  }
+  if (!pending.commit_is_clients) {
+    // The unit's own answer was compared already; only a failed commit is news.
+    if (!injected.error || mirror.error) co_return;
+    mirror.error = injected.error;
+    submit(std::move(pending.record), false);
+    co_return;
+  }
+  mirror = answer;
+  if (injected.error && !mirror.error) mirror.error = injected.error;
+  const auto kind = conflict::compare(pending.record.primary, mirror);
+  if (!kind) co_return;
+  pending.record.kind = *kind;
+  submit(std::move(pending.record), false);
 }
 
 // The mirror commits after the primary has; if the primary rolled back, so does the mirror.
 Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const conflict::Outcome& primary) {
+  co_await settle_pending_commit();
   const bool committed = succeeded(primary) && primary.command_tag != "ROLLBACK";
   if (!mirror_ || !committed) planner_.sent_to_primary_only(split_frames(unit_.mirror_copy));
   if (!mirror_) {
@@ -310,10 +353,9 @@ Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const 
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(split_frames(unit_.mirror_copy), copy);
   mirror_->queue_client(copy);
-  unit_.commit_in_flight = transaction_writes_;
-  auto mirror = co_await mirror_answer(deadline);
-  if (mirror_ && mirror_->injected_outcome().error && !mirror.error) mirror.error = mirror_->injected_outcome().error;
-  co_return mirror;
+  PendingCommit pending{unit_record(conflict::ConflictKind::unclassified, primary, {}), true};
+  co_await commit_later(std::move(pending));
+  co_return std::nullopt;
 }
 
 Awaitable<conflict::Outcome> Session::mirror_answer(MirrorLeg::Clock::time_point deadline) {
@@ -347,6 +389,7 @@ Awaitable<void> Session::note_column_defaults(const conflict::Outcome& primary) 
 }
 
 Awaitable<bool> Session::read_column_defaults() {
+  co_await settle_pending_commit();
   if (!mirror_ || mirror_->transaction_status() == TransactionStatus::failed) co_return false;
   mirror_->queue_injected(kVolatileDefaultsQuery);
   if (!co_await settle_mirror() || mirror_->injected_outcome().error) co_return false;
@@ -367,7 +410,8 @@ void Session::compare_and_record(const conflict::Outcome& primary, const conflic
   if (kind) record(*kind, primary, mirror);
 }
 
-void Session::record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror) {
+conflict::ConflictRecord Session::unit_record(conflict::ConflictKind kind, const conflict::Outcome& primary,
+                                              const conflict::Outcome& mirror) const {
   conflict::ConflictRecord record;
   record.idempotency_key = unit_.key;
   record.session = session_info_;
@@ -380,13 +424,23 @@ void Session::record(conflict::ConflictKind kind, const conflict::Outcome& prima
   if (kind == conflict::ConflictKind::nondeterministic) record.nondeterministic = unit_.unpinned;
   record.primary = primary;
   record.mirror = mirror;
-  if (unit_.commit_in_flight && mirror.reachability != conflict::Reachability::reached &&
+  return record;
+}
+
+void Session::record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror) {
+  submit(unit_record(kind, primary, mirror), false);
+}
+
+// A conflict whose mirror COMMIT was in flight when the mirror broke off is
+// kept, to be resolved from the mirror's ledger on its next connection.
+void Session::submit(conflict::ConflictRecord record, bool commit_in_flight) {
+  if (commit_in_flight && record.mirror.reachability != conflict::Reachability::reached &&
       unknown_commits_.size() < kMaxUnknownCommits) {
     record.id = thread_keys().next();
     unknown_commits_.push_back(record);
   }
-  context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(kind), unit_.key,
-                     record.statement_fingerprint);
+  context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(record.kind),
+                     record.idempotency_key, record.statement_fingerprint);
   context_.conflicts.submit(std::move(record));
 }
 

@@ -227,10 +227,12 @@ CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFO
 CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON beds DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW EXECUTE FUNCTION slow_commit();
 )SQL");
-  // One session: it remembers the unit whose COMMIT was in flight, and asks the mirror's
-  // ledger once it has a mirror connection again.
+  // One session: the mirror's COMMIT of the first insert is still running when the second
+  // insert needs the mirror. pgdual remembers that unit, and asks the mirror's ledger once it
+  // has a mirror connection again.
   const auto session = psql_file(through_proxy(database), R"SQL(
 INSERT INTO beds VALUES (1);
+INSERT INTO beds VALUES (2);
 SELECT pg_sleep(2);
 SELECT pg_sleep(0.3);
 SELECT pg_sleep(0.3);
@@ -238,12 +240,13 @@ SELECT 1;
 )SQL");
   check_succeeded(session);
   CHECK(session.out.find("INSERT 0 1") != std::string::npos);
-  const auto records = wait_for_conflicts(2, 5s);
-  REQUIRE(records.size() == 2);
+  const auto records = wait_for_conflicts(3, 5s);
+  REQUIRE(records.size() == 3);
   CHECK(records[0].kind == ConflictKind::mirror_timeout);
   CHECK(records[0].resolution == conflict::Resolution::open);
-  CHECK(records[1].id == records[0].id);
-  CHECK(records[1].resolution == conflict::Resolution::resolved);
+  CHECK(records[1].kind == ConflictKind::mirror_unavailable);
+  CHECK(records[2].id == records[0].id);
+  CHECK(records[2].resolution == conflict::Resolution::resolved);
   CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM beds") == "1\n");
 }
 
