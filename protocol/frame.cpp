@@ -21,4 +21,15 @@ Expected<Frame> peek_frame(Bytes input, std::uint32_t max_body_length) noexcept 
   return Frame{header->tag, input.subspan(kFrameHeaderSize, header->body_length)};
 }
 
+std::vector<Frame> split_frames(Bytes wire, std::uint32_t max_body_length) {
+  std::vector<Frame> frames;
+  while (!wire.empty()) {
+    const auto frame = peek_frame(wire, max_body_length);
+    if (!frame) break;
+    frames.push_back(*frame);
+    wire = wire.subspan(frame->wire_size());
+  }
+  return frames;
+}
+
 }  // namespace pgdual::protocol

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "protocol/bytes.h"
 #include "protocol/codec_error.h"
@@ -46,5 +47,10 @@ struct Frame {
 /// @retval CodecError::need_more_input  `input` ends inside the message; nothing is consumed
 /// @retval CodecError::bad_length, CodecError::message_too_large  as peek_header
 [[nodiscard]] Expected<Frame> peek_frame(Bytes input, std::uint32_t max_body_length) noexcept;
+
+/// The complete messages `wire` starts with, in order, up to the first one
+/// that is incomplete or malformed (peek_frame's limits apply to each).
+[[nodiscard]] std::vector<Frame> split_frames(Bytes wire,
+                                              std::uint32_t max_body_length = kDefaultMaxMessageBody);
 
 }  // namespace pgdual::protocol

@@ -42,12 +42,7 @@ void MirrorLeg::queue_injected(std::string_view sql) {
 
 void MirrorLeg::queue_client(protocol::Bytes messages) {
   outgoing_.insert(outgoing_.end(), messages.begin(), messages.end());
-  for (auto rest = messages; !rest.empty();) {
-    const auto frame = protocol::peek_frame(rest, protocol::kDefaultMaxMessageBody);
-    if (!frame) break;  // the caller passes whole messages
-    tracker_.on_frontend(frame->tag);
-    rest = rest.subspan(frame->wire_size());
-  }
+  for (const auto& frame : protocol::split_frames(messages)) tracker_.on_frontend(frame.tag);
 }
 
 Awaitable<void> MirrorLeg::flush(Clock::time_point deadline) {

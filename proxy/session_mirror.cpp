@@ -44,12 +44,9 @@ constexpr std::array<std::string_view, 3> kValueSettings = {"DateStyle", "Interv
 
 std::map<std::string, std::string> value_settings(protocol::Bytes greeting) {
   std::map<std::string, std::string> settings;
-  for (auto rest = greeting; !rest.empty();) {
-    const auto frame = protocol::peek_frame(rest, protocol::kDefaultMaxMessageBody);
-    if (!frame) break;
-    rest = rest.subspan(frame->wire_size());
-    if (frame->tag != protocol::backend_tag::kParameterStatus) continue;
-    const auto status = protocol::decode_parameter_status(frame->body);
+  for (const auto& frame : protocol::split_frames(greeting)) {
+    if (frame.tag != protocol::backend_tag::kParameterStatus) continue;
+    const auto status = protocol::decode_parameter_status(frame.body);
     if (status && std::ranges::find(kValueSettings, status->name) != kValueSettings.end()) {
       settings.emplace(status->name, status->value);
     }

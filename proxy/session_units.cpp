@@ -30,17 +30,6 @@ constexpr std::size_t kMaxSessionStatements = 256;
 /// How many units with an unknown mirror commit a session remembers to look up.
 constexpr std::size_t kMaxUnknownCommits = 1024;
 
-std::vector<protocol::Frame> split_frames(protocol::Bytes wire) {
-  std::vector<protocol::Frame> frames;
-  while (!wire.empty()) {
-    const auto frame = protocol::peek_frame(wire, protocol::kDefaultMaxMessageBody);
-    if (!frame) break;  // whole messages only: they were read as such
-    frames.push_back(*frame);
-    wire = wire.subspan(frame->wire_size());
-  }
-  return frames;
-}
-
 IdempotencyKeyGenerator& thread_keys() {
   thread_local IdempotencyKeyGenerator keys;
   return keys;
@@ -99,7 +88,7 @@ conflict::Outcome unanswered(conflict::Reachability reachability) {
 }  // namespace
 
 Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
-  auto frames = split_frames(segment_);
+  auto frames = protocol::split_frames(segment_);
   StatementPins pins;
   // A unit that began with messages that run nothing (Parse, Describe, Flush)
   // is routed again once it runs something.
@@ -112,7 +101,7 @@ Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
     to_primary = pinned;
     own_answers_.expect(pins.answers);
   }
-  for (const auto& frame : split_frames(to_primary)) tracker_.on_frontend(frame.tag);
+  for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
   co_await send_all(primary, to_primary);
   co_await send_to_mirror(frames, pins);
   segment_.clear();
@@ -180,7 +169,7 @@ void Session::pin_query(std::vector<protocol::Frame>& frames, const sql::PinnedT
   protocol::Writer out{rewritten};
   protocol::encode(protocol::Query{pinned->text}, out);
   segment_ = std::move(rewritten);
-  frames = split_frames(segment_);
+  frames = protocol::split_frames(segment_);
 }
 
 Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins) {
@@ -198,7 +187,7 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
   planner_.copy_for_mirror(frames, copy);
   if (!pins.empty()) {
     std::vector<std::byte> pinned;
-    apply_pins(pins, split_frames(copy), pinned);
+    apply_pins(pins, protocol::split_frames(copy), pinned);
     copy = std::move(pinned);
   }
   if (mode == MirrorMode::wrapped && !unit_.mirror_began) {
@@ -334,7 +323,7 @@ Awaitable<void> Session::settle_pending_commit() {
 Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const conflict::Outcome& primary) {
   co_await settle_pending_commit();
   const bool committed = succeeded(primary) && primary.command_tag != "ROLLBACK";
-  if (!mirror_ || !committed) planner_.sent_to_primary_only(split_frames(unit_.mirror_copy));
+  if (!mirror_ || !committed) planner_.sent_to_primary_only(protocol::split_frames(unit_.mirror_copy));
   if (!mirror_) {
     if (!transaction_writes_) co_return std::nullopt;
     co_return unanswered(unit_.mirror_lost.value_or(conflict::Reachability::unreachable));
@@ -351,7 +340,7 @@ Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const 
     mirror_->queue_injected(ledger_insert(unit_.key));
   }
   std::vector<std::byte> copy;
-  planner_.copy_for_mirror(split_frames(unit_.mirror_copy), copy);
+  planner_.copy_for_mirror(protocol::split_frames(unit_.mirror_copy), copy);
   mirror_->queue_client(copy);
   PendingCommit pending{unit_record(conflict::ConflictKind::unclassified, primary, {}), true};
   co_await commit_later(std::move(pending));

@@ -55,7 +55,7 @@ void UnitPlanner::observe(const protocol::Frame& frame) {
 void UnitPlanner::observe_query(protocol::Bytes body) {
   const auto query = protocol::decode_query(body);
   if (!query) return note_unknown_write();
-  note_executed(std::make_shared<const sql::Classification>(classifier_.classify(query->query)));
+  note_executed(classifier_.classify_shared(query->query));
 }
 
 void UnitPlanner::observe_parse(const protocol::Frame& frame) {
@@ -63,7 +63,7 @@ void UnitPlanner::observe_parse(const protocol::Frame& frame) {
   if (!parse) return;
   auto version = std::make_shared<Version>();
   protocol::append_frame(frame, version->parse_message);
-  version->verdict = std::make_shared<const sql::Classification>(classifier_.classify(parse->query));
+  version->verdict = classifier_.classify_shared(parse->query);
   statements_[std::string{parse->statement_name}] = version;
   in_flight_.push_back(std::move(version));
 }

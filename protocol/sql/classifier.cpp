@@ -13,16 +13,19 @@ Classifier::Classifier(ClassifierOptions options)
       max_cached_text_bytes_(options.max_cached_text_bytes) {}
 
 const Classification& Classifier::classify(std::string_view sql) {
-  if (Classification* cached = cache_.find(sql)) {
+  last_ = classify_shared(sql);
+  return *last_;
+}
+
+std::shared_ptr<const Classification> Classifier::classify_shared(std::string_view sql) {
+  if (auto* cached = cache_.find(sql)) {
     ++hits_;
     return *cached;
   }
   ++misses_;
-  if (sql.size() > max_cached_text_bytes_) {
-    uncached_ = classify_uncached(sql, catalog_);
-    return uncached_;
-  }
-  return cache_.insert(std::string{sql}, classify_uncached(sql, catalog_));
+  auto verdict = std::make_shared<const Classification>(classify_uncached(sql, catalog_));
+  if (sql.size() > max_cached_text_bytes_) return verdict;
+  return cache_.insert(std::string{sql}, std::move(verdict));
 }
 
 CacheStats Classifier::cache_stats() const noexcept {

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,14 +48,17 @@ class Classifier {
   /// input (see classify_uncached); throws std::bad_alloc when memory runs out.
   /// The reference stays valid until the next call to classify().
   [[nodiscard]] const Classification& classify(std::string_view sql);
+  /// The same verdict, shared: it stays valid as long as the caller keeps it,
+  /// and a cached one is handed out without a copy.
+  [[nodiscard]] std::shared_ptr<const Classification> classify_shared(std::string_view sql);
 
   [[nodiscard]] CacheStats cache_stats() const noexcept;
 
  private:
   FunctionCatalog catalog_;
-  LruCache<Classification> cache_;
+  LruCache<std::shared_ptr<const Classification>> cache_;
   std::size_t max_cached_text_bytes_;
-  Classification uncached_;  // the last verdict on a text too long to cache
+  std::shared_ptr<const Classification> last_;  // what classify() returned last
   std::uint64_t hits_ = 0;
   std::uint64_t misses_ = 0;
 };

@@ -16,21 +16,10 @@ namespace {
 
 const sql::PinnedTimes kTimes{"2026-11-22 05:16:00.123456+00", "2026-11-22 05:16:00.200000+00"};
 
-std::vector<protocol::Frame> split(protocol::Bytes wire) {
-  std::vector<protocol::Frame> frames;
-  while (!wire.empty()) {
-    const auto frame = protocol::peek_frame(wire, protocol::kDefaultMaxMessageBody);
-    REQUIRE(frame);
-    frames.push_back(*frame);
-    wire = wire.subspan(frame->wire_size());
-  }
-  return frames;
-}
-
 /// Each message as "tag name text", for comparing whole units at a glance.
 std::vector<std::string> describe(protocol::Bytes wire) {
   std::vector<std::string> described;
-  for (const auto& frame : split(wire)) {
+  for (const auto& frame : protocol::split_frames(wire)) {
     if (const auto parse = protocol::decode_parse(frame.body); frame.tag == 'P' && parse) {
       described.push_back("Parse " + std::string{parse->statement_name} + " " + std::string{parse->query});
     } else if (const auto bind = protocol::decode_bind(frame.body); frame.tag == 'B' && bind) {
@@ -68,7 +57,7 @@ TEST_CASE("A statement bound in a unit gets a pinned copy, which the unit's Bind
   protocol::encode(parse("s2", "UPDATE beds SET free = $1"), out);
   protocol::encode(bind("s2"), out);
   protocol::encode(protocol::Sync{}, out);
-  const auto frames = split(wire);
+  const auto frames = protocol::split_frames(wire);
 
   const auto pins = pin_statements(frames, kTimes, [](std::string_view) { return std::nullopt; }, calls_now);
   REQUIRE(pins.renamed.size() == 1);
@@ -87,7 +76,7 @@ TEST_CASE("A statement prepared before the unit is pinned from its earlier Parse
   std::vector<std::byte> earlier;
   protocol::Writer earlier_out{earlier};
   protocol::encode(parse("s1", "INSERT INTO visits VALUES (now())"), earlier_out);
-  const auto earlier_body = split(earlier).front().body;
+  const auto earlier_body = protocol::split_frames(earlier).front().body;
 
   std::vector<std::byte> wire;
   protocol::Writer out{wire};
@@ -95,7 +84,7 @@ TEST_CASE("A statement prepared before the unit is pinned from its earlier Parse
   protocol::encode(protocol::Execute{}, out);
   protocol::encode(bind("s1"), out);
   protocol::encode(protocol::Sync{}, out);
-  const auto frames = split(wire);
+  const auto frames = protocol::split_frames(wire);
   const auto prepared = [&](std::string_view name) {
     return name == "s1" ? std::optional{earlier_body} : std::nullopt;
   };
@@ -116,7 +105,7 @@ TEST_CASE("A unit without time values to pin is left as it is", "[unit][proxy]")
   protocol::encode(parse("", "INSERT INTO visits VALUES ($1)"), out);
   protocol::encode(bind(""), out);
   protocol::encode(protocol::Sync{}, out);
-  const auto frames = split(wire);
+  const auto frames = protocol::split_frames(wire);
   const auto pins = pin_statements(frames, kTimes, [](std::string_view) { return std::nullopt; }, calls_now);
   CHECK(pins.empty());
   std::vector<std::byte> same;

@@ -18,17 +18,6 @@ namespace {
 
 using protocol::TransactionStatus;
 
-std::vector<protocol::Frame> split(protocol::Bytes wire) {
-  std::vector<protocol::Frame> frames;
-  while (!wire.empty()) {
-    const auto frame = protocol::peek_frame(wire, protocol::kDefaultMaxMessageBody);
-    REQUIRE(frame);
-    frames.push_back(*frame);
-    wire = wire.subspan(frame->wire_size());
-  }
-  return frames;
-}
-
 /// Client messages as they travel on the wire, with the frames that borrow
 /// from them (hence not copyable).
 class Messages {
@@ -37,7 +26,7 @@ class Messages {
   explicit Messages(const Message&... messages) {
     protocol::Writer writer{wire_};
     (protocol::encode(messages, writer), ...);
-    frames_ = split(wire_);
+    frames_ = protocol::split_frames(wire_);
   }
   Messages(const Messages&) = delete;
   Messages& operator=(const Messages&) = delete;
@@ -99,7 +88,7 @@ struct MessageLine {
 
 std::vector<std::string> lines(protocol::Bytes wire) {
   std::vector<std::string> result;
-  for (const auto& frame : split(wire)) {
+  for (const auto& frame : protocol::split_frames(wire)) {
     const auto message = protocol::decode_frontend_message(frame);
     REQUIRE(message);
     result.push_back(std::visit(MessageLine{}, *message));
@@ -404,7 +393,7 @@ TEST_CASE("The Parse given to the mirror is the client's message, byte for byte"
   std::vector<std::byte> copy;
   planner.planner.copy_for_mirror(run.frames(), copy);
 
-  const auto frames = split(copy);
+  const auto frames = protocol::split_frames(copy);
   REQUIRE(frames.size() == 4);
   std::vector<std::byte> given;
   protocol::append_frame(frames[0], given);
