@@ -140,6 +140,7 @@ void write_body(ObjectWriter& writer, const ConflictRecord& record) {
     session.string("user", record.session.user);
     session.string("application_name", record.session.application_name);
     session.string("client_address", record.session.client_address);
+    session.string("database", record.session.database);
     session.close();
   }
   {
@@ -191,6 +192,10 @@ class ObjectReader {
     return *typed_value;
   }
   std::string string(std::string_view key) { return typed<std::string>(member(key)); }
+  /// "" when the member is absent: for members later versions of pgdual added.
+  std::string optional_string(std::string_view key) {
+    return ok_ && object_->find(key) != nullptr ? string(key) : std::string{};
+  }
   std::uint64_t number(std::string_view key) { return typed<std::uint64_t>(member(key)); }
   const json::Array* array(std::string_view key) {
     const auto* value = member(key);
@@ -260,7 +265,8 @@ void read_body(ObjectReader& reader, ConflictRecord& record) {
   record.time = reader.string("time");
   record.idempotency_key = reader.string("idempotency_key");
   ObjectReader session{reader.member("session")};
-  record.session = {session.string("user"), session.string("application_name"), session.string("client_address")};
+  record.session = {session.string("user"), session.string("application_name"), session.string("client_address"),
+                    session.optional_string("database")};
   ObjectReader statement{reader.member("statement")};
   record.statement_fingerprint = statement.string("fingerprint");
   record.statement_normalized = statement.string("normalized");

@@ -23,6 +23,7 @@ struct SessionInfo {
   std::string user;
   std::string application_name;
   std::string client_address;  ///< "203.0.113.7:51234", "[2001:db8::1]:51234" or a socket path
+  std::string database{};      ///< empty in records written before the log carried it
 
   friend bool operator==(const SessionInfo&, const SessionInfo&) = default;
 };

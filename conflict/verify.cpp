@@ -162,14 +162,23 @@ std::string method_summary(const TableVerdict& verdict) {
   return {};
 }
 
+std::string render_listed(const std::vector<Key>& listed, std::uint64_t count) {
+  std::string text;
+  for (const auto& key : listed) text += "    " + format_key(key) + "\n";
+  if (count > listed.size()) text += "    ... and " + std::to_string(count - listed.size()) + " more\n";
+  return text;
+}
+
+std::string render_orphans(const Orphans& orphans) {
+  return "  orphans on " + std::string{orphans.side == Side::primary ? "primary" : "mirror"} + ": " +
+         plural(orphans.count, "row") + " referencing no row of " + orphans.referenced.display() + " through " +
+         orphans.foreign_key + "\n" + render_listed(orphans.listed, orphans.listed.empty() ? 0 : orphans.count);
+}
+
 std::string render_keys(std::string_view title, const KeyList& keys) {
   if (keys.count() == 0) return {};
-  std::string text = "  " + std::string{title} + ": " + plural(keys.count(), "key") + "\n";
-  for (const auto& key : keys.listed()) text += "    " + format_key(key) + "\n";
-  if (keys.count() > keys.listed().size()) {
-    text += "    ... and " + std::to_string(keys.count() - keys.listed().size()) + " more\n";
-  }
-  return text;
+  return "  " + std::string{title} + ": " + plural(keys.count(), "key") + "\n" +
+         render_listed(keys.listed(), keys.count());
 }
 
 std::string last_value_text(const SequenceState& state) {
@@ -365,6 +374,21 @@ std::string full_hash_query(const TableName& table, const std::vector<std::strin
          joined(values, ", ") + ")::text) AS h FROM " + table.sql() + " AS t) AS digests";
 }
 
+std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::string>& primary_key) {
+  std::vector<std::string> selected{"count(*) OVER ()"};
+  for (const auto& column : primary_key) selected.push_back("t." + quote_identifier(column) + "::text");
+  std::vector<std::string> set;
+  std::vector<std::string> matches;
+  for (std::size_t i = 0; i < foreign_key.columns.size(); ++i) {
+    const auto column = "t." + quote_identifier(foreign_key.columns[i]);
+    set.push_back(column + " IS NOT NULL");
+    matches.push_back("r." + quote_identifier(foreign_key.referenced_columns[i]) + " = " + column);
+  }
+  return "SELECT " + joined(selected, ", ") + " FROM " + foreign_key.table.sql() + " AS t WHERE " +
+         joined(set, " AND ") + " AND NOT EXISTS (SELECT FROM " + foreign_key.referenced.sql() + " AS r WHERE " +
+         joined(matches, " AND ") + ") LIMIT " + std::to_string(kMaxListedKeys);
+}
+
 RangeStep next_step(const RangeChecksum& primary, const RangeChecksum& mirror, std::int64_t leaf_rows) noexcept {
   if (primary == mirror) return RangeStep::identical;
   if (std::max(primary.rows, mirror.rows) <= leaf_rows) return RangeStep::list_rows;
@@ -405,6 +429,23 @@ void KeyList::add(std::vector<Key> keys) {
   for (auto& key : keys) add(std::move(key));
 }
 
+namespace {
+
+// Orphans both backends hold alike are the same data twice: reported, but not a difference.
+bool orphans_differ(const std::vector<Orphans>& orphans) {
+  const auto on = [&](Side side, const Orphans& like) {
+    return std::ranges::find_if(orphans, [&](const Orphans& other) {
+      return other.side == side && other.foreign_key == like.foreign_key && other.count == like.count &&
+             other.listed == like.listed;
+    }) != orphans.end();
+  };
+  return std::ranges::any_of(orphans, [&](const Orphans& some) {
+    return !on(some.side == Side::primary ? Side::mirror : Side::primary, some);
+  });
+}
+
+}  // namespace
+
 std::string_view to_string(DifferenceKind kind) noexcept {
   switch (kind) {
     case DifferenceKind::schema: return "schema";
@@ -413,6 +454,7 @@ std::string_view to_string(DifferenceKind kind) noexcept {
     case DifferenceKind::extra_on_mirror: return "extra on mirror";
     case DifferenceKind::differing_rows: return "differing rows";
     case DifferenceKind::contents: return "contents";
+    case DifferenceKind::orphans: return "orphans";
     case DifferenceKind::not_compared: return "not compared";
   }
   return "unknown";
@@ -426,6 +468,7 @@ std::vector<DifferenceKind> TableVerdict::differences() const {
   if (extra_on_mirror.count() > 0) kinds.push_back(DifferenceKind::extra_on_mirror);
   if (differing_rows.count() > 0) kinds.push_back(DifferenceKind::differing_rows);
   if (contents_differ) kinds.push_back(DifferenceKind::contents);
+  if (orphans_differ(orphans)) kinds.push_back(DifferenceKind::orphans);
   if (!error.empty()) kinds.push_back(DifferenceKind::not_compared);
   return kinds;
 }
@@ -478,6 +521,7 @@ std::string render_table(const TableVerdict& verdict) {
   text += render_keys("extra on mirror", verdict.extra_on_mirror);
   text += render_keys("differing rows", verdict.differing_rows);
   if (verdict.contents_differ) text += "  contents differ (no key to tell which rows)\n";
+  for (const auto& orphans : verdict.orphans) text += render_orphans(orphans);
   return text;
 }
 

@@ -261,6 +261,22 @@ class KeyList {
   std::vector<Key> listed_;
 };
 
+/// A foreign key as one backend's catalogs describe it.
+struct ForeignKey {
+  std::string name;
+  TableName table;                              ///< the referencing table
+  std::vector<std::string> columns;             ///< its columns, in the key's order
+  TableName referenced;
+  std::vector<std::string> referenced_columns;  ///< matching `columns` one for one
+};
+
+/// The SQL that finds the rows of `foreign_key.table` whose key columns are all set (MATCH
+/// SIMPLE, as PostgreSQL checks) and match no row of the referenced table: rows a disabled
+/// trigger, a NOT VALID constraint or a divergence left behind. One row per orphan, at most
+/// kMaxListedKeys: the number of orphans, then `primary_key`'s columns (none when empty). No row
+/// when there are none.
+[[nodiscard]] std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::string>& primary_key);
+
 enum class DifferenceKind {
   schema,             ///< compare_schemas() found something
   row_count,          ///< the backends hold different numbers of rows
@@ -268,10 +284,20 @@ enum class DifferenceKind {
   extra_on_mirror,    ///< keys on the mirror only
   differing_rows,     ///< keys on both, with other values
   contents,           ///< full_hash: the hashes differ
+  orphans,            ///< rows that reference nothing, other ones on each backend
   not_compared,       ///< the rows could not be compared (see TableVerdict::error)
 };
 
 [[nodiscard]] std::string_view to_string(DifferenceKind kind) noexcept;
+
+/// The rows of one table that reference nothing through one foreign key, on one backend.
+struct Orphans {
+  std::string foreign_key;
+  TableName referenced;
+  Side side = Side::primary;
+  std::uint64_t count = 0;
+  std::vector<Key> listed;  ///< their primary keys, the first kMaxListedKeys; none without a key
+};
 
 /// What verify found for one table. (The `{}` initializers let `{.table = …}` leave the rest
 /// out without -Wmissing-field-initializers.)
@@ -287,6 +313,7 @@ struct TableVerdict {
   KeyList extra_on_mirror{};
   KeyList differing_rows{};
   bool contents_differ = false;  ///< full_hash: the hashes differ
+  std::vector<Orphans> orphans{};
   std::string error{};           ///< why the rows could not be compared; empty when they were
 
   /// Every kind that applies, in DifferenceKind order; empty when the table is identical.

@@ -17,6 +17,25 @@ std::string trimmed(const char* message) {
   return text;
 }
 
+std::vector<PgClient::Row> rows_of(const PGresult* result) {
+  const int row_count = PQntuples(result);
+  const int column_count = PQnfields(result);
+  std::vector<PgClient::Row> rows(static_cast<std::size_t>(row_count));
+  for (int row = 0; row < row_count; ++row) {
+    auto& values = rows[static_cast<std::size_t>(row)];
+    values.reserve(static_cast<std::size_t>(column_count));
+    for (int column = 0; column < column_count; ++column) {
+      if (PQgetisnull(result, row, column) != 0) {
+        values.emplace_back(std::nullopt);
+      } else {
+        values.emplace_back(
+            std::string{PQgetvalue(result, row, column), static_cast<std::size_t>(PQgetlength(result, row, column))});
+      }
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 
 PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database)
@@ -46,28 +65,27 @@ std::string PgClient::query_value(const std::string& sql) {
 }
 
 std::vector<PgClient::Row> PgClient::query(const std::string& sql, const std::vector<std::string>& parameters) {
+  send(sql, parameters);
+  return receive();
+}
+
+void PgClient::send(const std::string& sql, const std::vector<std::string>& parameters) {
   std::vector<const char*> values;
   values.reserve(parameters.size());
   for (const auto& parameter : parameters) values.push_back(parameter.c_str());
-  Result result{PQexecParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0)};
-  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw failure(result.get());
-  const int row_count = PQntuples(result.get());
-  const int column_count = PQnfields(result.get());
-  std::vector<Row> rows(static_cast<std::size_t>(row_count));
-  for (int row = 0; row < row_count; ++row) {
-    auto& values_out = rows[static_cast<std::size_t>(row)];
-    values_out.reserve(static_cast<std::size_t>(column_count));
-    for (int column = 0; column < column_count; ++column) {
-      if (PQgetisnull(result.get(), row, column) != 0) {
-        values_out.emplace_back(std::nullopt);
-      } else {
-        values_out.emplace_back(std::string{PQgetvalue(result.get(), row, column),
-                                            static_cast<std::size_t>(PQgetlength(result.get(), row, column))});
-      }
-    }
+  if (PQsendQueryParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0) == 0) {
+    throw failure(nullptr);
   }
-  return rows;
+}
+
+std::vector<PgClient::Row> PgClient::receive() {
+  Result result{PQgetResult(connection_.get())};
+  // libpq needs the null result that ends the statement before the connection takes the next one.
+  while (Result extra{PQgetResult(connection_.get())}) {
+  }
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw failure(result.get());
+  return rows_of(result.get());
 }
 
 PgClientError PgClient::failure(const PGresult* result) const {

@@ -51,6 +51,12 @@ class PgClient {
   /// memory, so `sql` should bound its rows. Throws PgClientError.
   [[nodiscard]] std::vector<Row> query(const std::string& sql, const std::vector<std::string>& parameters = {});
 
+  /// query() in two halves, so that two servers can work at once: send() returns as soon as the
+  /// statement is on its way, receive() waits for its rows. Each send() needs its receive()
+  /// before the next call on this client. Throw PgClientError.
+  void send(const std::string& sql, const std::vector<std::string>& parameters = {});
+  [[nodiscard]] std::vector<Row> receive();
+
  private:
   struct Finish {
     void operator()(PGconn* connection) const noexcept { PQfinish(connection); }

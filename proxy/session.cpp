@@ -96,11 +96,12 @@ Awaitable<void> Session::run() {
       throw SessionError{"53300", "sorry, too many clients already"};
     }
     login_ = make_login(*startup);
-    session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_)};
-    context_.log->info("session={} connecting user={} database={}", id_, login_.user, startup->parameter("database"));
-    auto backend = co_await connect_backends();
     const auto database = startup->parameter("database");
-    context_.ledger_pruner.note_database(database.empty() ? login_.user : std::string{database}, login_.user);
+    session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_),
+                     database.empty() ? login_.user : std::string{database}};
+    context_.log->info("session={} connecting user={} database={}", id_, login_.user, session_info_.database);
+    auto backend = co_await connect_backends();
+    context_.ledger_pruner.note_database(session_info_.database, login_.user);
     co_await greet_client(backend);
     co_await relay(backend);
   } catch (const SessionError& error) {

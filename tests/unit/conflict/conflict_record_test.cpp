@@ -74,7 +74,7 @@ TEST_CASE("The line format is stable", "[unit][conflict]") {
   record.id = "c1";
   record.time = "2024-05-01T12:00:00Z";
   record.idempotency_key = "a1:7";
-  record.session = {"app", "psql", "127.0.0.1:5000"};
+  record.session = {"app", "psql", "127.0.0.1:5000", "ehr"};
   record.statement_fingerprint = "ab12";
   record.statement_normalized = "DELETE FROM t WHERE id = $1";
   record.tables = {"public.t"};
@@ -85,7 +85,7 @@ TEST_CASE("The line format is stable", "[unit][conflict]") {
   CHECK(to_json_line(record, kGenesisHash) ==
         R"({"prev":"0000000000000000000000000000000000000000000000000000000000000000","v":1,"id":"c1",)"
         R"("time":"2024-05-01T12:00:00Z","idempotency_key":"a1:7","session":{"user":"app",)"
-        R"("application_name":"psql","client_address":"127.0.0.1:5000"},"statement":{"fingerprint":"ab12",)"
+        R"("application_name":"psql","client_address":"127.0.0.1:5000","database":"ehr"},"statement":{"fingerprint":"ab12",)"
         R"("normalized":"DELETE FROM t WHERE id = $1"},"tables":["public.t"],"kind":"row_count",)"
         R"("nondeterministic":[],"primary":{"reachability":"reached","command_tag":"DELETE 1","row_count":1,"command_count":1,)"
         R"("tags_digest":"d040fef5465d2b93903bd24da3a3498daf59dfe68ba224f0c0059300ea528e86","rows_returned":0,)"
@@ -95,7 +95,7 @@ TEST_CASE("The line format is stable", "[unit][conflict]") {
         R"("tags_digest":"f65e5023961ccd79eeb92e110e649b28121de7f4fe7df46b9649ddefd3c1fafd",)"
         R"("rows_returned":0,"rows_digest":"d2d8595698bd57908e324da64519732cb7bfe4c3edaedac839a2e8a876941757",)"
         R"("error":null,"transaction_status":"idle"},"resolution":"open",)"
-        R"("hash":"2b3f6e57df065e1766b19b9164fed2ae1bddaa24dd0da0593cda5935ee6fb322"})");
+        R"("hash":"c06be50d509a374679f2910aee5749b7fce778b333575b8318c34511b69483b0"})");
 }
 
 TEST_CASE("A record reads back exactly as it was written", "[unit][conflict]") {
@@ -221,4 +221,16 @@ TEST_CASE("A chain continues from a given hash, as across rotated files", "[unit
   const auto first = verify_chain(older);
   CHECK_FALSE(verify_chain(newer, first.head).first_bad);
   CHECK(verify_chain(newer).first_bad == 0U);
+}
+
+TEST_CASE("A record written before the log carried the session's database reads with none", "[unit][conflict]") {
+  auto record = sample(3);
+  record.session.database = "ehr";
+  auto line = to_json_line(record, kGenesisHash);
+  const std::string member = R"(,"database":"ehr")";
+  line.erase(line.find(member), member.size());
+  const auto parsed = parse_json_line(line);
+  REQUIRE(parsed);
+  CHECK(parsed->record.session.database.empty());
+  CHECK(parsed->record.session.user == record.session.user);
 }

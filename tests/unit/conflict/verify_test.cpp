@@ -407,3 +407,30 @@ TEST_CASE("A database-level difference makes the report differ", "[unit][conflic
   CHECK(render_heading(report) ==
         "database \"shop\": primary onprem, mirror cloud\n  database encoding: UTF8 on primary, SQL_ASCII on mirror\n");
 }
+
+TEST_CASE("Orphans are rows whose set key columns match no referenced row", "[unit][conflict][verify]") {
+  const ForeignKey foreign_key{.name = "lines_order_fk", .table = {.schema = "public", .name = "lines"},
+                               .columns = {"order_id", "shop"}, .referenced = {.schema = "public", .name = "orders"},
+                               .referenced_columns = {"id", "shop"}};
+  CHECK(orphans_query(foreign_key, {"line_id"}) ==
+        "SELECT count(*) OVER (), t.\"line_id\"::text FROM \"public\".\"lines\" AS t WHERE t.\"order_id\" IS NOT NULL "
+        "AND t.\"shop\" IS NOT NULL AND NOT EXISTS (SELECT FROM \"public\".\"orders\" AS r WHERE "
+        "r.\"id\" = t.\"order_id\" AND r.\"shop\" = t.\"shop\") LIMIT 1000");
+  CHECK(orphans_query(foreign_key, {}).starts_with("SELECT count(*) OVER () FROM"));
+}
+
+TEST_CASE("Orphans differ unless both backends hold the same ones", "[unit][conflict][verify]") {
+  TableVerdict verdict{.table = {.schema = "public", .name = "lines"}, .method = RowMethod::by_key};
+  const Orphans on_primary{.foreign_key = "lines_order_fk", .referenced = {.schema = "public", .name = "orders"},
+                           .side = Side::primary, .count = 1, .listed = {{"7"}}};
+  auto on_mirror = on_primary;
+  on_mirror.side = Side::mirror;
+  verdict.orphans = {on_primary, on_mirror};
+  CHECK(verdict.identical());
+  CHECK(render_table(verdict).find("  orphans on mirror: 1 row referencing no row of public.orders through "
+                                   "lines_order_fk\n    7\n") != std::string::npos);
+  verdict.orphans.back().listed = {{"8"}};
+  CHECK(verdict.differences() == std::vector{DifferenceKind::orphans});
+  verdict.orphans.pop_back();
+  CHECK(verdict.differences() == std::vector{DifferenceKind::orphans});
+}

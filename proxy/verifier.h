@@ -1,0 +1,114 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conflict/verify.h"
+#include "proxy/pg_client.h"
+
+/// The part of `pgdual verify` that talks to both backends, shared with `pgdual reconcile`:
+/// reads both catalogs and compares tables with the queries conflict/verify.h builds.
+/// docs/verify.md describes the comparison.
+namespace pgdual::proxy {
+
+/// The same text for the same values on both servers, whatever their own defaults: row digests
+/// are md5s of rows' text, and reconcile copies rows as text. The search path makes the catalogs
+/// print every name qualified.
+inline constexpr std::string_view kComparableSessionSettings =
+    "SET search_path = pg_catalog; SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; "
+    "SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; "
+    "SET bytea_output = 'hex'; SET lc_monetary = 'C'; SET xmloption = 'content'";
+
+/// What verify reads of one backend's catalogs.
+struct Catalog {
+  conflict::DatabaseSettings settings;
+  std::map<conflict::TableName, conflict::TableSchema> tables;
+  std::vector<conflict::SequenceState> sequences;
+  std::vector<conflict::ForeignKey> foreign_keys;
+};
+
+/// One REPEATABLE READ, read-only transaction: every query in it sees the same catalogs and rows,
+/// so a range's halves add up to the range. Rolled back at the end: it changed nothing.
+class Snapshot {
+ public:
+  explicit Snapshot(PgClient& client);
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+ private:
+  PgClient& client_;
+};
+
+/// The row differences of one small key range, handed over as they are found, before the
+/// verdict's key lists cut them at conflict::kMaxListedKeys. Runs inside the table's snapshots.
+using RowDifferenceSink = std::function<void(const conflict::RowDifferences&)>;
+
+/// Called after each chunk of a keyed table, and once per keyless table, with the rows the
+/// primary held in it.
+using ProgressSink = std::function<void(std::int64_t primary_rows)>;
+
+/// Compares one database on two connections. Not thread safe; --jobs gives each thread its own.
+class Verifier {
+ public:
+  /// Sets both sessions up (kComparableSessionSettings) and reads both catalogs. Throws.
+  Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows);
+
+  /// Reads both catalogs again: after reconcile changed the mirror's schema.
+  void read_catalogs();
+
+  [[nodiscard]] std::vector<conflict::SchemaDifference> database_differences() const;
+
+  /// The tables to compare, sorted: `requested`, or every table either backend has when it is
+  /// empty. Throws std::invalid_argument naming a requested table neither has.
+  [[nodiscard]] std::vector<conflict::TableName> tables(const std::vector<conflict::TableName>& requested) const;
+
+  /// Schemas, then rows; a table whose rows could not be compared has the error in its verdict.
+  /// Foreign-key orphans are looked for separately (find_orphans()).
+  [[nodiscard]] conflict::TableVerdict compare_table(const conflict::TableName& name,
+                                                     const RowDifferenceSink& on_differences = {},
+                                                     const ProgressSink& on_progress = {});
+
+  /// Rows of `verdict`'s table that reference no row on their side, through each foreign key the
+  /// table has on that side; added to the verdict. A failed query becomes the verdict's error.
+  void find_orphans(conflict::TableVerdict& verdict);
+
+  /// The sequences, all of them when `tables` were not named, or those the named tables own.
+  [[nodiscard]] std::vector<conflict::SequenceVerdict> compare_sequences(
+      const std::vector<conflict::TableName>& tables, bool tables_named) const;
+
+  [[nodiscard]] const conflict::TableSchema* schema(conflict::Side side, const conflict::TableName& name) const;
+  [[nodiscard]] const Catalog& catalog(conflict::Side side) const;
+  [[nodiscard]] PgClient& client(conflict::Side side);
+  [[nodiscard]] bool same_database_collation() const;
+
+ private:
+  void compare_rows(const conflict::TableSchema& ours, const conflict::TableSchema& theirs,
+                    conflict::TableVerdict& verdict, const RowDifferenceSink& on_differences,
+                    const ProgressSink& on_progress);
+
+  PgClient& primary_;
+  PgClient& mirror_;
+  std::int64_t chunk_rows_;
+  Catalog primary_catalog_;
+  Catalog mirror_catalog_;
+};
+
+/// Both rows sets of `sql`, run on both servers at once.
+struct BothRows {
+  std::vector<PgClient::Row> primary;
+  std::vector<PgClient::Row> mirror;
+};
+[[nodiscard]] BothRows query_both(PgClient& primary, PgClient& mirror, const std::string& sql,
+                                  const std::vector<std::string>& parameters = {});
+
+/// The text of a column; "" for NULL.
+[[nodiscard]] std::string text_of(const PgClient::Row& row, std::size_t column);
+/// A column holding an integer. Throws std::runtime_error for anything else.
+[[nodiscard]] std::int64_t number_of(const PgClient::Row& row, std::size_t column);
+
+}  // namespace pgdual::proxy
