@@ -8,6 +8,34 @@
 #include <utility>
 
 namespace pgdual::conflict {
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string text;
+  for (const auto& part : parts) text.append(text.empty() ? "" : separator).append(part);
+  return text;
+}
+
+std::string plural(std::uint64_t count, std::string_view word) {
+  return std::to_string(count) + " " + std::string{word} + (count == 1 ? "" : "s");
+}
+
+namespace {
+
+std::string render_listed(const std::vector<Key>& listed, std::uint64_t count) {
+  std::string text;
+  for (const auto& key : listed) text += "    " + format_key(key) + "\n";
+  if (count > listed.size()) text += "    ... and " + std::to_string(count - listed.size()) + " more\n";
+  return text;
+}
+
+}  // namespace
+
+std::string render_keys(std::string_view title, const KeyList& keys) {
+  if (keys.count() == 0) return {};
+  return "  " + std::string{title} + ": " + plural(keys.count(), "key") + "\n" +
+         render_listed(keys.listed(), keys.count());
+}
+
 namespace {
 
 const ColumnSchema* find_column(const TableSchema& table, std::string_view name) {
@@ -15,11 +43,6 @@ const ColumnSchema* find_column(const TableSchema& table, std::string_view name)
   return found == table.columns.end() ? nullptr : &*found;
 }
 
-std::string joined(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string text;
-  for (const auto& part : parts) text.append(text.empty() ? "" : separator).append(part);
-  return text;
-}
 
 SchemaDifference column_difference(const ColumnSchema& column, std::string attribute, std::string on_primary,
                                    std::string on_mirror) {
@@ -138,12 +161,9 @@ std::string key_column_expression(const KeyColumn& column) {
 // One expression for one column, a row constructor for several: PostgreSQL compares row
 // constructors column by column, as the key's btree index orders them.
 std::string as_row(const std::vector<std::string>& parts) {
-  return parts.size() == 1 ? parts.front() : "(" + joined(parts, ", ") + ")";
+  return parts.size() == 1 ? parts.front() : "(" + join(parts, ", ") + ")";
 }
 
-std::string plural(std::uint64_t count, std::string_view word) {
-  return std::to_string(count) + " " + std::string{word} + (count == 1 ? "" : "s");
-}
 
 std::string rows_summary(const TableVerdict& verdict) {
   if (verdict.primary_rows == verdict.mirror_rows) return plural(static_cast<std::uint64_t>(verdict.primary_rows), "row");
@@ -153,7 +173,7 @@ std::string rows_summary(const TableVerdict& verdict) {
 
 std::string method_summary(const TableVerdict& verdict) {
   switch (verdict.method) {
-    case RowMethod::by_key: return "compared by key (" + joined(verdict.key_columns, ", ") + ")";
+    case RowMethod::by_key: return "compared by key (" + join(verdict.key_columns, ", ") + ")";
     case RowMethod::full_hash:
       return verdict.has_primary_key ? "the primary keys differ: compared by a full hash"
                                      : "no primary key: compared by a full hash";
@@ -162,12 +182,6 @@ std::string method_summary(const TableVerdict& verdict) {
   return {};
 }
 
-std::string render_listed(const std::vector<Key>& listed, std::uint64_t count) {
-  std::string text;
-  for (const auto& key : listed) text += "    " + format_key(key) + "\n";
-  if (count > listed.size()) text += "    ... and " + std::to_string(count - listed.size()) + " more\n";
-  return text;
-}
 
 std::string render_orphans(const Orphans& orphans) {
   return "  orphans on " + std::string{orphans.side == Side::primary ? "primary" : "mirror"} + ": " +
@@ -175,11 +189,6 @@ std::string render_orphans(const Orphans& orphans) {
          orphans.foreign_key + "\n" + render_listed(orphans.listed, orphans.listed.empty() ? 0 : orphans.count);
 }
 
-std::string render_keys(std::string_view title, const KeyList& keys) {
-  if (keys.count() == 0) return {};
-  return "  " + std::string{title} + ": " + plural(keys.count(), "key") + "\n" +
-         render_listed(keys.listed(), keys.count());
-}
 
 std::string last_value_text(const SequenceState& state) {
   if (!state.readable) return "unreadable";
@@ -286,7 +295,7 @@ std::string format_key(const Key& key) {
   std::vector<std::string> values;
   values.reserve(key.size());
   for (const auto& value : key) values.push_back(key_value_text(value));
-  return key.size() == 1 ? values.front() : "(" + joined(values, ", ") + ")";
+  return key.size() == 1 ? values.front() : "(" + join(values, ", ") + ")";
 }
 
 std::pair<KeyRange, KeyRange> split_at(const KeyRange& range, const Key& middle) {
@@ -317,11 +326,11 @@ KeyRangeQueries::KeyRangeQueries(TableName table, std::vector<KeyColumn> key, st
     plain.push_back("t." + quote_identifier(column.name));
   }
   key_expression_ = as_row(ordered);
-  order_by_ = joined(ordered, ", ");
-  key_list_ = joined(plain, ", ");
+  order_by_ = join(ordered, ", ");
+  key_list_ = join(plain, ", ");
   std::vector<std::string> values;
   for (const auto& column : columns) values.push_back("t." + quote_identifier(column));
-  row_digest_ = "md5(ROW(" + joined(values, ", ") + ")::text)";
+  row_digest_ = "md5(ROW(" + join(values, ", ") + ")::text)";
 }
 
 std::string KeyRangeQueries::checksum(const KeyRange& range) const {
@@ -350,7 +359,7 @@ std::string KeyRangeQueries::where(const KeyRange& range) const {
   std::vector<std::string> conditions;
   if (range.lower) conditions.push_back(key_expression_ + " >= " + bound(1));
   if (range.upper) conditions.push_back(key_expression_ + " < " + bound(range.lower ? key_.size() + 1 : 1));
-  return conditions.empty() ? "" : " WHERE " + joined(conditions, " AND ");
+  return conditions.empty() ? "" : " WHERE " + join(conditions, " AND ");
 }
 
 std::string KeyRangeQueries::bound(std::size_t first_parameter) const {
@@ -371,7 +380,7 @@ std::string full_hash_query(const TableName& table, const std::vector<std::strin
     return "coalesce(sum(('x' || substr(h, " + std::string{first_digit} + ", 16))::bit(64)::bigint::numeric), 0)";
   };
   return "SELECT count(*), " + half_sum("1") + ", " + half_sum("17") + " FROM (SELECT md5(ROW(" +
-         joined(values, ", ") + ")::text) AS h FROM " + table.sql() + " AS t) AS digests";
+         join(values, ", ") + ")::text) AS h FROM " + table.sql() + " AS t) AS digests";
 }
 
 std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::string>& primary_key) {
@@ -384,9 +393,9 @@ std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::
     set.push_back(column + " IS NOT NULL");
     matches.push_back("r." + quote_identifier(foreign_key.referenced_columns[i]) + " = " + column);
   }
-  return "SELECT " + joined(selected, ", ") + " FROM " + foreign_key.table.sql() + " AS t WHERE " +
-         joined(set, " AND ") + " AND NOT EXISTS (SELECT FROM " + foreign_key.referenced.sql() + " AS r WHERE " +
-         joined(matches, " AND ") + ") LIMIT " + std::to_string(kMaxListedKeys);
+  return "SELECT " + join(selected, ", ") + " FROM " + foreign_key.table.sql() + " AS t WHERE " +
+         join(set, " AND ") + " AND NOT EXISTS (SELECT FROM " + foreign_key.referenced.sql() + " AS r WHERE " +
+         join(matches, " AND ") + ") LIMIT " + std::to_string(kMaxListedKeys);
 }
 
 RangeStep next_step(const RangeChecksum& primary, const RangeChecksum& mirror, std::int64_t leaf_rows) noexcept {

@@ -355,6 +355,13 @@ struct VerifyReport {
   [[nodiscard]] bool identical() const;
 };
 
+/// `parts` with `separator` between them.
+[[nodiscard]] std::string join(const std::vector<std::string>& parts, std::string_view separator);
+/// "1 row", "2 rows".
+[[nodiscard]] std::string plural(std::uint64_t count, std::string_view word);
+/// `title: N keys`, then the kept keys, one per line, indented, and how many more there are.
+[[nodiscard]] std::string render_keys(std::string_view title, const KeyList& keys);
+
 /// The first lines: the database, which backend is which, and database differences.
 [[nodiscard]] std::string render_heading(const VerifyReport& report);
 /// One table's lines: a headline, then one line per schema difference and the keys of each kind

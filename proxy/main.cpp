@@ -9,6 +9,7 @@
 #include "proxy/init_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
+#include "proxy/reconcile_command.h"
 #include "proxy/verify_command.h"
 
 namespace {
@@ -24,6 +25,8 @@ constexpr std::string_view kUsage =
     "                                                            summarize the conflict log\n"
     "       pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
     "                                                            compare the tables on both backends\n"
+    "       pgdual reconcile --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
+    "                        [--dry-run | --apply]               make the mirror's tables the primary's\n"
     "       pgdual --version\n";
 
 int serve(std::span<char*> args) {
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
   if (command == "init") return pgdual::proxy::run_init_command(args.subspan(1));
   if (command == "conflicts") return conflicts(args.subspan(1));
   if (command == "verify") return pgdual::proxy::run_verify_command(args.subspan(1));
+  if (command == "reconcile") return pgdual::proxy::run_reconcile_command(args.subspan(1));
   if (command == "--version") {
     std::puts("pgdual " PGDUAL_VERSION);
     return 0;

@@ -57,6 +57,16 @@ void PgClient::execute(const std::string& sql) {
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw failure(result.get());
 }
 
+void PgClient::execute(const std::string& sql, const Row& parameters) {
+  std::vector<const char*> values;
+  values.reserve(parameters.size());
+  for (const auto& parameter : parameters) values.push_back(parameter ? parameter->c_str() : nullptr);
+  Result result{PQexecParams(connection_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                             nullptr, nullptr, 0)};
+  const auto status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw failure(result.get());
+}
+
 std::string PgClient::query_value(const std::string& sql) {
   Result result{PQexec(connection_.get(), sql.c_str())};
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw failure(result.get());

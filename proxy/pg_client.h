@@ -32,8 +32,10 @@ class PgClientError : public std::runtime_error {
 /// checks), never for client traffic.
 class PgClient {
  public:
-  /// One result row in text format; std::nullopt is SQL NULL.
-  using Row = std::vector<std::optional<std::string>>;
+  /// One value in text format; std::nullopt is SQL NULL.
+  using Value = std::optional<std::string>;
+  /// One result row, or a statement's parameters.
+  using Row = std::vector<Value>;
 
   /// Connects to `database` on `backend` as `user`. Throws PgClientError.
   PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database);
@@ -50,6 +52,10 @@ class PgClient {
   /// server infers their types; cast them in `sql` where it cannot). The whole result is held in
   /// memory, so `sql` should bound its rows. Throws PgClientError.
   [[nodiscard]] std::vector<Row> query(const std::string& sql, const std::vector<std::string>& parameters = {});
+
+  /// Runs one statement that returns no rows (INSERT, DELETE, DDL) with `parameters` as $1, $2…,
+  /// which may be NULL. Throws PgClientError.
+  void execute(const std::string& sql, const Row& parameters);
 
   /// query() in two halves, so that two servers can work at once: send() returns as soon as the
   /// statement is on its way, receive() waits for its rows. Each send() needs its receive()

@@ -1,5 +1,6 @@
 #include "proxy/verifier.h"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <set>
@@ -256,6 +257,70 @@ const TableSchema* find(const Catalog& catalog, const TableName& name) {
 }
 
 }  // namespace
+
+namespace {
+
+std::optional<std::int64_t> parse_positive(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc{} || end != text.data() + text.size() || value < 1) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::string parse_comparison_arguments(std::span<char*> args, std::span<const std::string_view> switches,
+                                       ComparisonOptions& options) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    if (std::ranges::find(switches, flag) != switches.end()) {
+      options.switches.emplace_back(flag);
+      continue;
+    }
+    if (i + 1 >= args.size() || std::string_view{args[i + 1]}.starts_with("--")) {
+      return std::string{flag} + " needs a value";
+    }
+    const std::string_view value = args[++i];
+    if (flag == "--config") {
+      options.config_file = value;
+    } else if (flag == "--database") {
+      options.database = value;
+    } else if (flag == "--user") {
+      options.user = value;
+    } else if (flag == "--chunk-rows") {
+      const auto rows = parse_positive(value);
+      if (!rows) return "--chunk-rows: expected a positive number, got \"" + std::string{value} + "\"";
+      options.chunk_rows = *rows;
+    } else if (flag == "--table") {
+      options.tables.push_back(conflict::table_name_from_argument(value));
+      while (i + 1 < args.size() && !std::string_view{args[i + 1]}.starts_with("--")) {
+        options.tables.push_back(conflict::table_name_from_argument(args[++i]));
+      }
+    } else {
+      return "unknown option \"" + std::string{flag} + "\"";
+    }
+  }
+  if (options.config_file.empty()) return "--config is required";
+  if (options.database.empty()) return "--database is required";
+  return {};
+}
+
+std::optional<ComparisonLogin> load_comparison_login(const ComparisonOptions& options, std::string_view command,
+                                                    std::FILE* err) {
+  auto config = config::load_config(options.config_file);
+  if (!config) {
+    std::fprintf(err, "pgdual: %s\n", config.error().to_string().c_str());
+    return std::nullopt;
+  }
+  const auto* user = options.user.empty() ? &config->users.front() : config->find_user(options.user);
+  if (user == nullptr) {
+    std::fprintf(err, "pgdual %.*s: user \"%s\" is not in %s\n", static_cast<int>(command.size()), command.data(),
+                 options.user.c_str(), options.config_file.c_str());
+    return std::nullopt;
+  }
+  auto chosen = *user;
+  return ComparisonLogin{.config = std::move(*config), .user = std::move(chosen)};
+}
 
 std::string text_of(const PgClient::Row& row, std::size_t column) { return row.at(column).value_or(""); }
 

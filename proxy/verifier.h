@@ -1,12 +1,16 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config/proxy_config.h"
 #include "conflict/verify.h"
 #include "proxy/pg_client.h"
 
@@ -22,6 +26,32 @@ inline constexpr std::string_view kComparableSessionSettings =
     "SET search_path = pg_catalog; SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; "
     "SET IntervalStyle = 'postgres'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; "
     "SET bytea_output = 'hex'; SET lc_monetary = 'C'; SET xmloption = 'content'";
+
+/// The options `pgdual verify` and `pgdual reconcile` share.
+struct ComparisonOptions {
+  std::string config_file;
+  std::string database;
+  std::string user;
+  std::vector<conflict::TableName> tables;
+  std::int64_t chunk_rows = 10'000;
+  std::vector<std::string> switches;  ///< the value-less options given, of those the command allows
+};
+
+/// Reads --config, --database, --user, --table T…, --chunk-rows N and the command's own `switches`
+/// (options without a value, such as "--apply"). Returns what is wrong, or "" when nothing is.
+[[nodiscard]] std::string parse_comparison_arguments(std::span<char*> args, std::span<const std::string_view> switches,
+                                                     ComparisonOptions& options);
+
+/// The configuration and the user a comparison logs in as.
+struct ComparisonLogin {
+  config::ProxyConfig config;
+  config::UserConfig user;
+};
+
+/// Loads --config and picks --user (the first configured user by default). On failure prints
+/// why to `err`, naming `command`, and returns std::nullopt.
+[[nodiscard]] std::optional<ComparisonLogin> load_comparison_login(const ComparisonOptions& options,
+                                                                   std::string_view command, std::FILE* err);
 
 /// What verify reads of one backend's catalogs.
 struct Catalog {

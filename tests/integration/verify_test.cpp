@@ -1,5 +1,5 @@
-// `pgdual verify` against the two shared servers, with divergences seeded directly on them. The
-// command runs in this process (proxy::run_verify_command), and once through the pgdual binary.
+// `pgdual verify` and `pgdual reconcile` against the two shared servers, with divergences seeded
+// directly on them. The commands run in this process, and verify once through the pgdual binary.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/reconcile_command.h"
 #include "proxy/verify_command.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/temp_dir.h"
@@ -101,7 +102,9 @@ std::string write_config(const TempDir& dir) {
   return config.string();
 }
 
-VerifyRun verify(const std::vector<std::string>& options) {
+using Command = int (*)(std::span<char*>, std::FILE*, std::FILE*);
+
+VerifyRun run_command(Command command, const std::vector<std::string>& options) {
   TempDir dir{"pgdual-verify"};
   std::vector<std::string> words{"--config", write_config(dir)};
   words.insert(words.end(), options.begin(), options.end());
@@ -110,15 +113,22 @@ VerifyRun verify(const std::vector<std::string>& options) {
   CapturedStream out;
   CapturedStream err;
   VerifyRun result;
-  result.exit_code = proxy::run_verify_command(args, out.file(), err.file());
+  result.exit_code = command(args, out.file(), err.file());
   result.out = out.text();
   result.err = err.text();
   return result;
 }
 
+VerifyRun verify(const std::vector<std::string>& options) { return run_command(proxy::run_verify_command, options); }
+
 VerifyRun verify(const std::string& database, std::vector<std::string> options = {}) {
   options.insert(options.begin(), {"--database", database});
   return verify(options);
+}
+
+VerifyRun reconcile(const std::string& database, std::vector<std::string> options) {
+  options.insert(options.begin(), {"--database", database});
+  return run_command(proxy::run_reconcile_command, options);
 }
 
 void run_sql(const PgCluster& cluster, const std::string& database, const std::string& sql) {
@@ -260,6 +270,75 @@ TEST_CASE_METHOD(IntegrationTest, "pgdual verify runs as a subcommand of the bin
   const auto differs = run({PGDUAL_BINARY, "verify", "--config", write_config(dir), "--database", database}, {}, 60s);
   INFO(differs.describe());
   CHECK(differs.exit_code == 1);
+}
+
+TEST_CASE_METHOD(IntegrationTest, "reconcile plans exactly the drift, --apply repairs it, a second run changes nothing",
+                 "[integration][verify][reconcile]") {
+  const auto database = drifted_database(*this);
+  const auto plan = reconcile(database, {"--dry-run"});
+  INFO(plan.describe());
+  CHECK(plan.exit_code == 1);
+  CHECK(plan.says("public.patients: insert 1 row, update 1 row, delete 2 rows\n"
+                  "  insert (missing on mirror): 1 key\n    17\n"
+                  "  update (differing): 1 key\n    250\n"
+                  "  delete (extra on mirror): 2 keys\n    0\n    501\n"));
+  CHECK(plan.says("public.visits: insert 1 row, update 1 row, delete 1 row\n"
+                  "  insert (missing on mirror): 1 key\n    (\"clinic 3\", 10)\n"
+                  "  update (differing): 1 key\n    (\"clinic 5\", 12)\n"
+                  "  delete (extra on mirror): 1 key\n    (\"clinic 9\", 1000)\n"));
+  CHECK(plan.says("public.audit_log: insert 1 row, delete 1 row (no primary key: rows matched by content)\n"));
+  CHECK(plan.says("public.prices: 1 schema change\n  schema: ALTER TABLE \"public\".\"prices\" ALTER COLUMN \"price\" "
+                  "TYPE numeric(10,2) USING \"price\"::numeric(10,2)\n"));
+  CHECK(plan.says("public.scratch: nothing pgdual can change\n"
+                  "  by hand: table extra on mirror (pgdual does not create or drop tables)\n"));
+  CHECK(plan.says("sequence public.invoice_numbers: run SELECT setval('\"public\".\"invoice_numbers\"', 120)\n"));
+  CHECK_FALSE(plan.says("prescriptions"));
+  CHECK(plan.says("reconcile: changes planned; run with --apply to make them\n"));
+  CHECK_FALSE(plan.says("secret-"));
+  CHECK(verify(database).exit_code == 1);
+
+  const auto applied = reconcile(database, {"--apply"});
+  INFO(applied.describe());
+  CHECK(applied.exit_code == 1);  // the extra table is the operator's to drop
+  CHECK(applied.says("public.patients: inserted 1 row, updated 1 row, deleted 2 rows\n"));
+  CHECK(applied.says("public.prices: 1 schema change made\n"));
+  CHECK(applied.says("still differs: public.scratch: differs\n"));
+  CHECK_FALSE(applied.says("secret-"));
+
+  run_sql(backends().cloud, database, "DROP TABLE scratch");
+  const auto after = verify(database);
+  INFO(after.describe());
+  CHECK(after.exit_code == 0);
+  const auto again = reconcile(database, {"--apply"});
+  INFO(again.describe());
+  CHECK(again.exit_code == 0);
+  CHECK(again.says("reconcile: nothing to do\n"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "reconcile orders rows around foreign keys and copies NULLs and identities",
+                 "[integration][verify][reconcile]") {
+  auto database = fresh_database("reconcile_keys");
+  constexpr const char* kTables = R"sql(
+SET ROLE app;
+CREATE TABLE z_parent (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text,
+                       note_length integer GENERATED ALWAYS AS (length(note)) STORED);
+CREATE TABLE a_child (id integer PRIMARY KEY, parent_id integer REFERENCES z_parent, note text);
+INSERT INTO z_parent (note) SELECT CASE WHEN g % 3 = 0 THEN NULL ELSE 'secret-' || g END FROM generate_series(1, 30) g;
+INSERT INTO a_child SELECT g, g, NULL FROM generate_series(1, 30) g;
+)sql";
+  run_sql(backends().onprem, database, kTables);
+  run_sql(backends().cloud, database, kTables);
+  run_sql(backends().cloud, database,
+          "SET ROLE app; DELETE FROM a_child WHERE id IN (4, 5); DELETE FROM z_parent WHERE id IN (4, 5); "
+          "INSERT INTO z_parent (id, note) OVERRIDING SYSTEM VALUE VALUES (100, 'secret-extra'); "
+          "INSERT INTO a_child VALUES (100, 100, 'secret-extra'); UPDATE z_parent SET note = NULL WHERE id = 7");
+  const auto applied = reconcile(database, {"--apply"});
+  INFO(applied.describe());
+  CHECK(applied.exit_code == 0);
+  CHECK(applied.says("public.a_child: inserted 2 rows, deleted 1 row\n"));
+  CHECK(applied.says("public.z_parent: inserted 2 rows, updated 1 row, deleted 1 row\n"));
+  CHECK(applied.says("reconcile: done; verified identical\n"));
+  CHECK(verify(database).exit_code == 0);
 }
 
 }  // namespace
