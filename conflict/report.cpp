@@ -13,6 +13,7 @@ namespace pgdual::conflict {
 namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86'400;
+constexpr std::int64_t kSecondsPerHour = 3'600;
 
 // A cursor over RFC 3339 text that reads fixed-width fields and literals.
 class Rfc3339Reader {
@@ -110,6 +111,12 @@ bool table_matches(std::string_view wanted, std::string_view table) {
 
 using GroupKey = std::tuple<std::string, ConflictKind, std::string>;
 
+// The start of the UTC hour `time` falls in (rounding down before 1970 too).
+Timestamp start_of_hour(Timestamp time) {
+  const auto into_hour = (time.seconds % kSecondsPerHour + kSecondsPerHour) % kSecondsPerHour;
+  return Timestamp{time.seconds - into_hour, 0};
+}
+
 }  // namespace
 
 std::optional<Timestamp> parse_rfc3339(std::string_view text) noexcept {
@@ -170,6 +177,8 @@ Report ReportBuilder::build(const ReportFilter& filter) const {
   report.filter = filter;
   // Each group with the log position of the record its example and outcomes come from.
   std::map<GroupKey, std::pair<ReportGroup, std::uint64_t>> grouped;
+  // Holds one entry per hour and kind that has a conflict, not one per conflict.
+  std::map<std::pair<Timestamp, ConflictKind>, std::size_t> hourly;
   const std::vector<std::string> no_table{std::string{kNoTable}};
   for (const auto& [id, conflict] : conflicts_) {
     if (!passes(filter, conflict)) continue;
@@ -183,7 +192,10 @@ Report ReportBuilder::build(const ReportFilter& filter) const {
     if (!counted) continue;
     ++report.conflicts;
     if (conflict.resolution == Resolution::open) ++report.open_count;
+    ++hourly[{start_of_hour(conflict.detected), conflict.kind}];
   }
+  report.hourly.reserve(hourly.size());
+  for (const auto& [key, count] : hourly) report.hourly.push_back({key.first, key.second, count});
   report.groups.reserve(grouped.size());
   for (auto& [key, entry] : grouped) report.groups.push_back(std::move(entry.first));
   std::sort(report.groups.begin(), report.groups.end(), [](const ReportGroup& left, const ReportGroup& right) {

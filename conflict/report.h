@@ -106,6 +106,15 @@ struct ChainSummary {
   [[nodiscard]] bool intact() const noexcept { return !first_bad.has_value(); }
 };
 
+/// How many conflicts of one kind were detected in one hour.
+struct HourlyCount {
+  Timestamp hour;  ///< the hour's start, UTC
+  ConflictKind kind = ConflictKind::unclassified;
+  std::size_t count = 0;
+
+  friend bool operator==(const HourlyCount&, const HourlyCount&) = default;
+};
+
 /// Everything a renderer prints.
 struct Report {
   ChainSummary chain;  ///< filled in by whoever read the log
@@ -114,6 +123,10 @@ struct Report {
   std::size_t open_count = 0;  ///< of those, the ones whose latest record is open
   /// By count (largest first), then table, then kind name, then fingerprint.
   std::vector<ReportGroup> groups;
+  /// The conflicts counted in `conflicts`, each once, by the hour of its
+  /// detection time and its kind (of its latest record). Sorted by hour, then
+  /// kind in declaration order; hours and kinds without a conflict are left out.
+  std::vector<HourlyCount> hourly;
 };
 
 /// Collects records in log order and keeps each conflict's latest state, so a

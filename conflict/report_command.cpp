@@ -32,7 +32,7 @@ constexpr int kChainBroken = 3;
 
 constexpr std::string_view kUsage =
     "usage: pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
-    "                               [--status open|resolved] [--format text|json|csv] [--out FILE]\n"
+    "                               [--status open|resolved] [--format text|json|csv|html] [--out FILE]\n"
     "  T is an RFC 3339 time (2024-05-01T12:00:00Z) or a date (2024-05-01, midnight UTC)\n";
 
 struct ReportOptions {
@@ -74,7 +74,7 @@ std::string apply_option(ReportOptions& options, std::string_view flag, std::str
     options.filter.status = value == "open" ? Resolution::open : Resolution::resolved;
   } else if (flag == "--format") {
     const auto format = report_format_from_string(value);
-    if (!format) return "--format: expected text, json or csv, got " + quoted(value);
+    if (!format) return "--format: expected text, json, csv or html, got " + quoted(value);
     options.format = *format;
   } else {
     return "unknown option " + quoted(flag);

@@ -19,9 +19,17 @@ enum class ReportFormat {
   /// with a comma, quote, CR or LF quoted, quotes doubled. The chain's state
   /// is not in it (the command's exit code and stderr carry it).
   csv,
+  /// One self-contained HTML5 document: inline style, no script, and nothing
+  /// it loads (no URL of any kind; a Content-Security-Policy forbids loads).
+  /// The chain's state, the filter, the totals, a timeline of conflicts per
+  /// hour by kind as inline SVG stacked bars (per day, or per several days,
+  /// when the conflicts span more than 14 days, which its title says), and
+  /// the groups as a table. Every string is HTML-escaped after the text
+  /// format's neutralizing of control characters; statements are not cut.
+  html,
 };
 
-/// "text", "json" or "csv"; std::nullopt for any other name.
+/// "text", "json", "csv" or "html"; std::nullopt for any other name.
 [[nodiscard]] std::optional<ReportFormat> report_format_from_string(std::string_view name) noexcept;
 
 /// `report` in `format`. Prints only what the records hold: names, counts,

@@ -21,7 +21,7 @@ constexpr std::string_view kUsage =
     "       pgdual init --config FILE --database NAME [--user NAME]\n"
     "                                                            create pgdual's schema on both backends\n"
     "       pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
-    "                               [--status open|resolved] [--format text|json|csv] [--out FILE]\n"
+    "                               [--status open|resolved] [--format text|json|csv|html] [--out FILE]\n"
     "                                                            summarize the conflict log\n"
     "       pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
     "                                                            compare the tables on both backends\n"

@@ -13,6 +13,7 @@ packages=(
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15 pgbouncer pgpool2
   python3-psycopg libpostgresql-jdbc-java default-jdk-headless
+  chromium
 )
 # node and npm may come from outside Debian (e.g. a newer nodejs that bundles npm); any will do.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -2,11 +2,15 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "conflict/conflict_log.h"
@@ -21,6 +25,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 constexpr auto kReportTimeout = 30s;
+constexpr auto kChromiumTimeout = 60s;
+constexpr std::string_view kChromium = "/usr/bin/chromium";
 
 conflict::Outcome answered(std::string tag, std::uint64_t rows) {
   conflict::Outcome outcome;
@@ -36,7 +42,9 @@ conflict::ConflictRecord row_count_conflict(int number, std::string time) {
   record.id = "conflict-" + std::to_string(number);
   record.time = std::move(time);
   record.idempotency_key = "pgdual-a1:" + std::to_string(number);
-  record.session = {"ehr_app", "chart", "203.0.113.7:51234"};
+  record.session.user = "ehr_app";
+  record.session.application_name = "chart";
+  record.session.client_address = "203.0.113.7:51234";
   record.statement_fingerprint = "5e1f2a3b4c5d6e7f";
   record.statement_normalized = "UPDATE patients SET ward = $1, note = $2 WHERE id = $3";
   record.tables = {"public.patients"};
@@ -172,7 +180,7 @@ TEST_CASE("conflicts report --out writes a file only its owner can read", "[inte
 TEST_CASE("conflicts report names the bad option", "[integration][report]") {
   const RotatedLog log;
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
-      {{"--log", log.path.string(), "--format", "html"}, "--format: expected text, json or csv, got \"html\""},
+      {{"--log", log.path.string(), "--format", "yaml"}, "--format: expected text, json, csv or html, got \"yaml\""},
       {{"--log", log.path.string(), "--since", "yesterday"}, "--since: not an RFC 3339 time or date"},
       {{"--log", log.path.string(), "--kind", "row_counts"}, "--kind: unknown kind \"row_counts\""},
       {{"--log", log.path.string(), "--status", "closed"}, "--status: expected open or resolved"},
@@ -233,6 +241,73 @@ TEST_CASE("conflicts report starts after the oldest kept file once older ones ar
   CHECK(unrotated.exit_code == 3);
   CHECK(unrotated.err.find(log.path.string() + ":1: its prev is not the hash of the record before it") !=
         std::string::npos);
+}
+
+// Headless Chromium on the file `page`, with a profile of its own under `dir`. As root it needs
+// --no-sandbox: its sandbox refuses to run as root. run() kills it by its PID on a timeout.
+RunResult chromium(const fs::path& dir, const std::vector<std::string>& options, const fs::path& page) {
+  std::vector<std::string> argv{std::string{kChromium}, "--headless", "--disable-gpu",
+                                "--user-data-dir=" + (dir / "chromium-profile").string()};
+  if (::geteuid() == 0) argv.emplace_back("--no-sandbox");
+  argv.insert(argv.end(), options.begin(), options.end());
+  argv.push_back("file://" + page.string());
+  return run(argv, {}, kChromiumTimeout);
+}
+
+struct PngSize {
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+};
+
+// The size in a PNG's IHDR chunk, which must come first; std::nullopt when `png` is no PNG.
+std::optional<PngSize> png_size(std::string_view png) {
+  constexpr std::string_view kSignature{"\x89PNG\r\n\x1a\n", 8};
+  if (png.size() < 24 || !png.starts_with(kSignature) || png.substr(12, 4) != "IHDR") return std::nullopt;
+  const auto big_endian = [png](std::size_t at) {
+    std::uint32_t value = 0;
+    for (std::size_t i = at; i < at + 4; ++i) value = value << 8 | static_cast<unsigned char>(png[i]);
+    return value;
+  };
+  return PngSize{big_endian(16), big_endian(20)};
+}
+
+TEST_CASE("conflicts report --format html renders in headless Chromium", "[integration][report][chromium]") {
+  if (!fs::exists(kChromium)) {
+    FAIL(std::string{kChromium} + " is missing: install Debian's chromium package (scripts/install-deps.sh does)");
+  }
+  const RotatedLog log;
+  const auto page = log.dir.path() / "report.html";
+  const auto result = report({"--log", log.path.string(), "--format", "html", "--out", page.string()});
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.empty());
+  CHECK(read_file(page).starts_with("<!DOCTYPE html>\n"));
+
+  const auto screenshot = log.dir.path() / "report.png";
+  INFO("screenshot: " << screenshot.string());
+  const auto shot = chromium(log.dir.path(), {"--screenshot=" + screenshot.string(), "--window-size=1280,1024"}, page);
+  INFO(shot.describe());
+  REQUIRE_FALSE(shot.timed_out);
+  REQUIRE(shot.exit_code == 0);
+  const auto png = read_file(screenshot);
+  CHECK(png.size() > 20'000);  // a blank page of this size is about 6 kB
+  const auto size = png_size(png);
+  REQUIRE(size);
+  CHECK(size->width == 1280);
+  CHECK(size->height == 1024);
+
+  const auto dom = chromium(log.dir.path(), {"--dump-dom"}, page);
+  INFO(dom.describe());
+  REQUIRE_FALSE(dom.timed_out);
+  REQUIRE(dom.exit_code == 0);
+  CHECK(occurrences(dom.out, "<svg class=\"timeline\"") == 1);
+  // One bar per hour from 2024-05-01T12:00Z to 2024-05-02T10:00Z; rotated files read as one chain.
+  CHECK(occurrences(dom.out, "<g class=\"bar\"") == 23);
+  CHECK(dom.out.find("<title>2024-05-01 14:00 UTC: 1 conflict (mirror_unavailable 1)</title>") != std::string::npos);
+  CHECK(occurrences(dom.out, "<tr class=\"group\">") == 2);
+  CHECK(dom.out.find("<td>public.patients</td>") != std::string::npos);
+  CHECK(dom.out.find("<td>public.visits</td>") != std::string::npos);
+  CHECK(dom.out.find("Hash chain: intact, 6 records in ") != std::string::npos);
 }
 
 }  // namespace

@@ -209,15 +209,58 @@ TEST_CASE("A record whose time is not RFC 3339 is refused", "[unit][conflict]") 
   CHECK(builder.build({}).groups.empty());
 }
 
-TEST_CASE("report_format_from_string knows text, json and csv", "[unit][conflict]") {
+TEST_CASE("Conflicts are counted per hour of their detection, by kind", "[unit][conflict]") {
+  const auto report = build(sample_log());
+  // c3's resolution on 2024-05-03 adds nothing; c4 names two tables and counts once.
+  CHECK(report.hourly == std::vector<HourlyCount>{{at("2024-05-01T12:00:00Z"), ConflictKind::row_count, 1},
+                                                  {at("2024-05-01T13:00:00Z"), ConflictKind::row_count, 1},
+                                                  {at("2024-05-01T14:00:00Z"), ConflictKind::mirror_error, 1},
+                                                  {at("2024-05-02T09:00:00Z"), ConflictKind::row_count, 1}});
+}
+
+TEST_CASE("An hour runs from its first second to the last nanosecond before the next", "[unit][conflict]") {
+  const auto report = build({row_count_conflict("c1", "2024-05-01T12:00:00Z"),
+                             mirror_error_conflict("c2", "2024-05-01T12:59:59.999999999Z"),
+                             row_count_conflict("c3", "2024-05-01T14:59:59+02:00"),
+                             row_count_conflict("c4", "2024-05-01T13:00:00Z"),
+                             row_count_conflict("c5", "1969-12-31T23:30:00Z")});
+  // Within an hour, kinds in declaration order: mirror_error before row_count.
+  CHECK(report.hourly == std::vector<HourlyCount>{{at("1969-12-31T23:00:00Z"), ConflictKind::row_count, 1},
+                                                  {at("2024-05-01T12:00:00Z"), ConflictKind::mirror_error, 1},
+                                                  {at("2024-05-01T12:00:00Z"), ConflictKind::row_count, 2},
+                                                  {at("2024-05-01T13:00:00Z"), ConflictKind::row_count, 1}});
+}
+
+TEST_CASE("The hourly counts hold only the conflicts that pass the filter", "[unit][conflict]") {
+  const auto log = sample_log();
+  using Hourly = std::vector<HourlyCount>;
+  CHECK(build(log, {.kind = ConflictKind::mirror_error}).hourly ==
+        Hourly{{at("2024-05-01T14:00:00Z"), ConflictKind::mirror_error, 1}});
+  CHECK(build(log, {.since = at("2024-05-02")}).hourly ==
+        Hourly{{at("2024-05-02T09:00:00Z"), ConflictKind::row_count, 1}});
+  // A resolved conflict counts in the hour it was detected, not in the hour it was resolved.
+  CHECK(build(log, {.status = Resolution::resolved}).hourly ==
+        Hourly{{at("2024-05-01T14:00:00Z"), ConflictKind::mirror_error, 1}});
+  CHECK(build(log, {.table = "public.u"}).hourly == Hourly{{at("2024-05-02T09:00:00Z"), ConflictKind::row_count, 1}});
+  CHECK(build(log, {.table = "public.none"}).hourly.empty());
+}
+
+TEST_CASE("report_format_from_string knows text, json, csv and html", "[unit][conflict]") {
   CHECK(report_format_from_string("text") == ReportFormat::text);
   CHECK(report_format_from_string("json") == ReportFormat::json);
   CHECK(report_format_from_string("csv") == ReportFormat::csv);
-  CHECK_FALSE(report_format_from_string("html"));
+  CHECK(report_format_from_string("html") == ReportFormat::html);
   CHECK_FALSE(report_format_from_string("JSON"));
+  CHECK_FALSE(report_format_from_string("pdf"));
 }
 
 namespace {
+
+std::size_t occurrences(const std::string& text, std::string_view what) {
+  std::size_t count = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
 
 Report rendered_sample(ChainSummary chain = {{"conflicts.jsonl"}, 5, std::string{kGenesisHash}, std::string(64, 'a'), {}}) {
   auto report = build(sample_log());
@@ -338,4 +381,112 @@ TEST_CASE("The text report shows the filter and a transaction's row count", "[un
   CHECK(text.find("Filter: since 2024-05-01T08:00:00Z, status open\n") != std::string::npos);
   CHECK(text.find("COMMIT, 3 rows") != std::string::npos);
   CHECK(text.find("timed_out, DELETE 0") != std::string::npos);
+}
+
+TEST_CASE("The HTML report escapes every string it prints", "[unit][conflict]") {
+  auto record = row_count_conflict("c1", "2024-05-01T12:00:00Z", {"public.\"<b>x</b>\""});
+  record.statement_normalized = "SELECT '</script><script>alert(1)</script>' FROM \"<img src=x onerror=alert(1)>\" "
+                                "WHERE a = $1 & b = 'it''s'\x1b[2J";
+  auto report = build({record});
+  report.chain = {{"logs/<conflicts>.jsonl"}, 1, std::string{kGenesisHash}, std::string(64, 'a'), {}};
+  const auto html = render_report(report, ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("</script") == std::string::npos);
+  CHECK(html.find("<img") == std::string::npos);
+  CHECK(html.find("<b>x") == std::string::npos);
+  CHECK(html.find('\x1b') == std::string::npos);
+  CHECK(html.find("SELECT &#39;&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#39; FROM "
+                  "&quot;&lt;img src=x onerror=alert(1)&gt;&quot; WHERE a = $1 &amp; b = &#39;it&#39;&#39;s&#39;"
+                  "\xEF\xBF\xBD[2J") != std::string::npos);
+  CHECK(html.find("public.&quot;&lt;b&gt;x&lt;/b&gt;&quot;") != std::string::npos);
+  CHECK(html.find("logs/&lt;conflicts&gt;.jsonl") != std::string::npos);
+}
+
+TEST_CASE("The HTML report refers to nothing outside itself", "[unit][conflict]") {
+  const auto html = render_report(rendered_sample(), ReportFormat::html);
+  INFO(html);
+  CHECK(html.starts_with("<!DOCTYPE html>\n"));
+  CHECK(html.ends_with("</html>\n"));
+  CHECK(html.find("<style>") != std::string::npos);
+  CHECK(html.find("default-src 'none'") != std::string::npos);
+  for (const auto* reference : {"http:", "https:", "//", "@import", "url(", "src=", "href=", "<script", "<link",
+                                "<img", "<iframe", "<object", "<embed"}) {
+    INFO(reference);
+    CHECK(html.find(reference) == std::string::npos);
+  }
+}
+
+TEST_CASE("The HTML report charts one bar group per hour, empty hours included", "[unit][conflict]") {
+  const auto html = render_report(rendered_sample(), ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<h2>Conflicts per hour by kind (UTC)</h2>") != std::string::npos);
+  CHECK(occurrences(html, "<svg") == 1);
+  // 2024-05-01T12:00 to 2024-05-02T09:00.
+  CHECK(occurrences(html, "<g class=\"bar\"") == 22);
+  CHECK(html.find("<g class=\"bar\" data-start=\"2024-05-01T12:00:00Z\">") != std::string::npos);
+  CHECK(html.find("<g class=\"bar\" data-start=\"2024-05-02T09:00:00Z\">") != std::string::npos);
+  CHECK(html.find("<title>2024-05-01 14:00 UTC: 1 conflict (mirror_error 1)</title><rect ") != std::string::npos);
+  CHECK(html.find("<title>2024-05-01 15:00 UTC: 0 conflicts</title></g>") != std::string::npos);
+  CHECK(html.find(">row_count (3)</text>") != std::string::npos);
+  CHECK(html.find(">mirror_error (1)</text>") != std::string::npos);
+  CHECK(html.find(">hour (UTC)</text>") != std::string::npos);
+  CHECK(html.find(">12:00<tspan") != std::string::npos);
+  CHECK(html.find(">2024-05-01</tspan>") != std::string::npos);
+  CHECK(html.find(">2024-05-02</tspan>") != std::string::npos);
+}
+
+TEST_CASE("The HTML chart has a bar per day, or per several days, beyond 14 days", "[unit][conflict]") {
+  const auto three_weeks = render_report(build({row_count_conflict("c1", "2024-05-01T23:00:00Z"),
+                                                mirror_error_conflict("c2", "2024-05-20T01:00:00Z")}),
+                                         ReportFormat::html);
+  INFO(three_weeks);
+  CHECK(occurrences(three_weeks, "<g class=\"bar\"") == 20);
+  CHECK(three_weeks.find("<h2>Conflicts per day by kind (UTC): per day rather than per hour, as they span 20 days, "
+                         "more than 14</h2>") != std::string::npos);
+  CHECK(three_weeks.find("<g class=\"bar\" data-start=\"2024-05-01T00:00:00Z\">") != std::string::npos);
+  CHECK(three_weeks.find(">day (UTC)</text>") != std::string::npos);
+
+  const auto years = render_report(build({row_count_conflict("c1", "2020-01-01T00:00:00Z"),
+                                          row_count_conflict("c2", "2024-01-01T00:00:00Z")}),
+                                   ReportFormat::html);
+  CHECK(occurrences(years, "<g class=\"bar\"") == 293);  // 1462 days, 5 per bar
+  CHECK(years.find("<h2>Conflicts per 5 days by kind (UTC)") != std::string::npos);
+
+  const auto fourteen_days = render_report(build({row_count_conflict("c1", "2024-05-01T00:00:00Z"),
+                                                  row_count_conflict("c2", "2024-05-14T23:00:00Z")}),
+                                           ReportFormat::html);
+  CHECK(occurrences(fourteen_days, "<g class=\"bar\"") == 14 * 24);
+}
+
+TEST_CASE("The HTML report shows the chain, the filter, the totals and the groups", "[unit][conflict]") {
+  const auto intact = render_report(rendered_sample(), ReportFormat::html);
+  INFO(intact);
+  CHECK(intact.find("<p class=\"totals\">4 conflicts, 3 open, in 3 groups</p>") != std::string::npos);
+  CHECK(intact.find("<p class=\"chain intact\">Hash chain: intact, 5 records in conflicts.jsonl; starts at genesis; "
+                    "head <code>" + std::string(64, 'a') + "</code></p>") != std::string::npos);
+  CHECK(intact.find("<p class=\"filter\">Filter: none, every conflict</p>") != std::string::npos);
+  CHECK(occurrences(intact, "<tr class=\"group\">") == 3);
+  CHECK(intact.find("<td class=\"number\">1</td><td class=\"number\">0</td><td>public.patients</td>"
+                    "<td class=\"kind\"><span class=\"swatch\" style=\"background:#e15759\"></span>mirror_error</td>"
+                    "<td><code>cd34</code></td><td><time datetime=\"2024-05-01T14:00:00Z\">2024-05-01T14:00:00Z</time>"
+                    "</td><td><time datetime=\"2024-05-01T14:00:00Z\">2024-05-01T14:00:00Z</time></td>"
+                    "<td>INSERT 0 1</td><td>error 23505</td><td><code class=\"statement\">"
+                    "INSERT INTO patients (mrn, name) VALUES ($1, $2)</code></td></tr>") != std::string::npos);
+
+  auto broken = rendered_sample({{"conflicts.jsonl.1", "conflicts.jsonl"}, 2, std::string{kGenesisHash}, "",
+                                 {{"conflicts.jsonl", 3}}});
+  broken.filter = {.kind = ConflictKind::row_count, .table = "t"};
+  const auto html = render_report(broken, ReportFormat::html);
+  CHECK(html.find("<p class=\"chain broken\">Hash chain: BROKEN at conflicts.jsonl:3; this report covers only the "
+                  "2 records before it. Files read: conflicts.jsonl.1, conflicts.jsonl</p>") != std::string::npos);
+  CHECK(html.find("<p class=\"filter\">Filter: kind <b>row_count</b>, table <b>t</b></p>") != std::string::npos);
+}
+
+TEST_CASE("The HTML report of no conflicts says so instead of a chart and a table", "[unit][conflict]") {
+  const auto html = render_report(build({}), ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<svg") == std::string::npos);
+  CHECK(html.find("<table") == std::string::npos);
+  CHECK(occurrences(html, "No conflicts match.") == 2);
 }
