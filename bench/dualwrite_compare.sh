@@ -37,14 +37,9 @@ if ((use_pgbouncer)) && ! command -v pgbouncer >/dev/null; then
   note "pgbouncer is not installed: its column is skipped (scripts/install-deps.sh installs it)"
   use_pgbouncer=0
 fi
-if [[ -n "${PGDUAL_BIN:-}" ]]; then
-  pgdual_bin="$PGDUAL_BIN"
-else
-  build_output="$(cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPGDUAL_BUILD_TESTS=OFF 2>&1 &&
-    cmake --build "$build" --target pgdual -j2 2>&1)" || { echo "$build_output" >&2; fail "building pgdual failed"; }
-  pgdual_bin="$build/pgdual"
-fi
-[[ -x "$pgdual_bin" ]] || fail "no pgdual binary at $pgdual_bin"
+# shellcheck source=../scripts/lib/pgdual_binary.sh
+source "$root/scripts/lib/pgdual_binary.sh"
+pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
 
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/pgdual-dualwrite-XXXXXX")"
 # shellcheck source=../scripts/lib/local_postgres.sh

@@ -40,16 +40,10 @@ fi
 fail() { echo "verify_bench: $*" >&2; exit 1; }
 
 command -v pg_config >/dev/null || fail "PostgreSQL 15 is not installed; run scripts/install-deps.sh"
-if [[ -n "${PGDUAL_BIN:-}" ]]; then
-  pgdual_bin="$PGDUAL_BIN"
-  pgdual_origin="$PGDUAL_BIN"
-else
-  pgdual_origin="commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  build_output="$(cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPGDUAL_BUILD_TESTS=OFF 2>&1 &&
-    cmake --build "$build" --target pgdual -j2 2>&1)" || { echo "$build_output" >&2; fail "building pgdual failed"; }
-  pgdual_bin="$build/pgdual"
-fi
-[[ -x "$pgdual_bin" ]] || fail "no pgdual binary at $pgdual_bin"
+# shellcheck source=../scripts/lib/pgdual_binary.sh
+source "$root/scripts/lib/pgdual_binary.sh"
+pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
+pgdual_origin="${PGDUAL_BIN:-commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/pgdual-verify-XXXXXX")"
 # shellcheck source=../scripts/lib/local_postgres.sh
