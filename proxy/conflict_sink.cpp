@@ -4,13 +4,22 @@
 #include <utility>
 
 #include "conflict/compare.h"
+#include "conflict/log_inbox.h"
 
 namespace pgdual::proxy {
 
+conflict::ConflictLogOptions conflict_log_options(const config::ConflictsConfig& settings) {
+  return {.sync = settings.sync == config::ConflictSync::group ? conflict::SyncPolicy::on_flush
+                                                               : conflict::SyncPolicy::every_append,
+          .rotate_bytes = settings.rotate_bytes,
+          .keep_rotated = settings.keep_rotated};
+}
+
 ConflictSink::ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds group_commit,
-                           std::shared_ptr<spdlog::logger> logger)
+                           std::shared_ptr<spdlog::logger> logger, std::chrono::milliseconds inbox_interval)
     : log_{std::move(log)},
       group_commit_{group_commit},
+      inbox_interval_{inbox_interval},
       logger_{std::move(logger)},
       writer_{[this] { write_until_stopped(); }} {}
 
@@ -52,20 +61,25 @@ std::uint64_t ConflictSink::written() const noexcept { return written_.load(); }
 
 std::uint64_t ConflictSink::failed() const noexcept { return failed_.load(); }
 
+std::uint64_t ConflictSink::resolutions_appended() const noexcept { return resolutions_appended_.load(); }
+
 void ConflictSink::write_until_stopped() {
   Batch batch;
   std::uint64_t taken = 0;      // records taken off the queue since the start
   std::uint64_t unflushed = 0;  // appended since the last flush
   Clock::time_point flush_due{};
+  auto inbox_due = Clock::now();
   const auto has_work = [this] { return !queue_.empty() || flush_requested_ || stopping_; };
 
   std::unique_lock lock{mutex_};
   for (;;) {
-    if (unflushed > 0) {
-      wake_writer_.wait_until(lock, flush_due, has_work);
-    } else {
-      wake_writer_.wait(lock, has_work);
+    if (unflushed == 0 && Clock::now() >= inbox_due) {
+      lock.unlock();
+      drain_inbox();
+      inbox_due = Clock::now() + inbox_interval_;
+      lock.lock();
     }
+    wake_writer_.wait_until(lock, unflushed > 0 ? flush_due : inbox_due, has_work);
     batch.clear();
     std::swap(batch, queue_);  // keeps both buffers' capacity: no allocation once warmed up
     const bool flush_now = std::exchange(flush_requested_, false) || stopping_;
@@ -100,6 +114,26 @@ bool ConflictSink::append(const conflict::ConflictRecord& record) {
   }
   failed_.fetch_add(1);
   return false;
+}
+
+void ConflictSink::drain_inbox() {
+  std::string failure;
+  try {
+    auto drained = conflict::drain_inbox(log_);
+    if (drained) {
+      for (const auto& rejected : drained->rejected) logger_->error("conflict log inbox: rejected {}", rejected);
+      if (drained->records > 0) {
+        resolutions_appended_.fetch_add(drained->records);
+        logger_->info("conflict log: appended {} resolutions from the inbox", drained->records);
+      }
+    } else {
+      failure = drained.error().message;
+    }
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  if (!failure.empty() && failure != last_inbox_failure_) logger_->error("{}", failure);
+  last_inbox_failure_ = std::move(failure);
 }
 
 void ConflictSink::flush(std::uint64_t unflushed) {

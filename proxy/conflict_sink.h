@@ -6,19 +6,27 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <spdlog/logger.h>
 
+#include "config/proxy_config.h"
 #include "conflict/conflict_log.h"
 #include "conflict/conflict_record.h"
 #include "proxy/idempotency_key.h"
 
 namespace pgdual::proxy {
 
+/// How the configuration asks the conflict log to be written: by `pgdual serve`, and by
+/// `pgdual reconcile` when no serve holds the log.
+[[nodiscard]] conflict::ConflictLogOptions conflict_log_options(const config::ConflictsConfig& settings);
+
 /// Takes ConflictRecords from the session threads and writes them to the
 /// conflict log on a thread of its own, so that no session waits for the disk.
+/// The same thread appends the resolutions `pgdual reconcile` leaves in the
+/// log's inbox (conflict/log_inbox.h), which it checks every `inbox_interval`.
 ///
 /// A failed append or flush is logged (with a record's kind and id at most,
 /// never its contents), counted in failed(), and the sink goes on with later
@@ -32,7 +40,8 @@ class ConflictSink {
   /// arrive together share one fdatasync (group commit); with every_append,
   /// log.append() syncs each record itself. `logger` must not be null.
   ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds group_commit,
-               std::shared_ptr<spdlog::logger> logger);
+               std::shared_ptr<spdlog::logger> logger,
+               std::chrono::milliseconds inbox_interval = std::chrono::seconds{1});
   /// Writes every record still queued, flushes and joins the writer thread.
   ~ConflictSink();
 
@@ -50,8 +59,10 @@ class ConflictSink {
   /// rather than at the end of the group-commit interval. For tests and shutdown.
   void wait_durable();
 
-  /// Records appended and flushed.
+  /// Records appended and flushed, resolutions from the inbox not included.
   [[nodiscard]] std::uint64_t written() const noexcept;
+  /// Resolution records appended from the inbox and flushed.
+  [[nodiscard]] std::uint64_t resolutions_appended() const noexcept;
   /// Records lost to a failed append, a failed flush, or a full memory.
   [[nodiscard]] std::uint64_t failed() const noexcept;
 
@@ -65,9 +76,14 @@ class ConflictSink {
   /// Flushes the `unflushed` records appended since the last flush and counts
   /// them written, or failed.
   void flush(std::uint64_t unflushed);
+  /// Appends what waits in the log's inbox; logs what it did, and a failure only when it
+  /// differs from the last one, since the inbox is checked every second.
+  void drain_inbox();
 
   conflict::ConflictLog log_;  ///< used by the writer thread only
   const std::chrono::milliseconds group_commit_;
+  const std::chrono::milliseconds inbox_interval_;
+  std::string last_inbox_failure_;  ///< used by the writer thread only
   const std::shared_ptr<spdlog::logger> logger_;
 
   std::mutex mutex_;
@@ -83,6 +99,7 @@ class ConflictSink {
 
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};
+  std::atomic<std::uint64_t> resolutions_appended_{0};
   std::thread writer_;  ///< last, so that it starts after everything it uses
 };
 

@@ -14,6 +14,7 @@
 #include "config/proxy_config.h"
 #include "conflict/reconcile.h"
 #include "conflict/verify.h"
+#include "proxy/conflict_resolver.h"
 #include "proxy/verifier.h"
 
 namespace pgdual::proxy {
@@ -333,22 +334,34 @@ std::vector<TablePlan> reconcile_tables(Verifier& verifier, MirrorWriter* writer
   return ordered;
 }
 
-/// Whether everything is identical now, printing what is not.
-bool verified_identical(Verifier& verifier, const std::vector<TableName>& tables, bool tables_named,
-                        std::FILE* out) {
-  verifier.read_catalogs();
+/// What the verification after the repairs found.
+struct FinalVerification {
   bool identical = true;
+  conflict::VerifiedScope scope;
+};
+
+/// Verifies every table and sequence again, printing what still differs.
+FinalVerification verify_again(Verifier& verifier, const std::string& database, const std::vector<TableName>& tables,
+                               bool tables_named, std::FILE* out) {
+  FinalVerification result{.identical = true,
+                           .scope = {.database = database, .compared = tables, .identical = {},
+                                     .verified_from = now_as_timestamp()}};
+  verifier.read_catalogs();
   for (const auto& table : tables) {
     auto verdict = verifier.compare_table(table);
     verifier.find_orphans(verdict);
-    if (!verdict.identical()) print(out, "still differs: " + conflict::render_table(verdict));
-    identical = identical && verdict.identical();
+    if (verdict.identical()) {
+      result.scope.identical.push_back(table);
+    } else {
+      print(out, "still differs: " + conflict::render_table(verdict));
+      result.identical = false;
+    }
   }
   for (const auto& sequence : verifier.compare_sequences(tables, tables_named)) {
     if (!sequence.identical()) print(out, "still differs: " + conflict::render_sequence(sequence));
-    identical = identical && sequence.identical();
+    result.identical = result.identical && sequence.identical();
   }
-  return identical;
+  return result;
 }
 
 int reconcile(const config::ProxyConfig& config, const config::UserConfig& user, const ComparisonOptions& options,
@@ -382,10 +395,11 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
     print(out, something ? "reconcile: changes planned; run with --apply to make them\n" : "reconcile: nothing to do\n");
     return something ? kSomethingLeft : 0;
   }
-  const bool identical = verified_identical(verifier, tables, !options.tables.empty(), out);
-  print(out, identical ? (something ? "reconcile: done; verified identical\n" : "reconcile: nothing to do\n")
-                       : "reconcile: differences remain\n");
-  return identical && !by_hand ? 0 : kSomethingLeft;
+  const auto verified = verify_again(verifier, options.database, tables, !options.tables.empty(), out);
+  const bool resolved = resolve_conflicts(config.conflicts, verified.scope, out);
+  print(out, verified.identical ? (something ? "reconcile: done; verified identical\n" : "reconcile: nothing to do\n")
+                                : "reconcile: differences remain\n");
+  return verified.identical && !by_hand && resolved ? 0 : kSomethingLeft;
 }
 
 }  // namespace

@@ -34,12 +34,7 @@ tcp::acceptor listen_on(asio::io_context& io, const config::ListenConfig& listen
 }
 
 conflict::ConflictLog open_conflict_log(const config::ConflictsConfig& settings) {
-  const conflict::ConflictLogOptions options{
-      .sync = settings.sync == config::ConflictSync::group ? conflict::SyncPolicy::on_flush
-                                                           : conflict::SyncPolicy::every_append,
-      .rotate_bytes = settings.rotate_bytes,
-      .keep_rotated = settings.keep_rotated};
-  auto log = conflict::ConflictLog::open(settings.log_path, options);
+  auto log = conflict::ConflictLog::open(settings.log_path, conflict_log_options(settings));
   if (!log) throw std::runtime_error{log.error().message};
   return std::move(*log);
 }

@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include "conflict/conflict_error.h"
+#include "conflict/log_inbox.h"
 #include "tests/unit/conflict/answers.h"
 
 using namespace pgdual::conflict;
@@ -347,5 +348,92 @@ TEST_CASE("A path that is not a regular file is refused", "[unit][conflict]") {
     REQUIRE_FALSE(log);
     CHECK(log.error().code == std::errc::is_a_directory);
     CHECK_THAT(log.error().message, Catch::Contains("open"));
+  }
+}
+
+namespace {
+
+ConflictRecord resolved(int number) {
+  auto record = sample(number);
+  record.resolution = Resolution::resolved;
+  record.time = "2024-05-02T08:00:00Z";
+  return record;
+}
+
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::ifstream in{file};
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("Resolutions posted to the inbox are appended to the chain in the order they were posted") {
+  TempDir dir;
+  const auto path = dir / "conflicts.jsonl";
+  auto log = ConflictLog::open(path).value();
+  REQUIRE(log.append(sample(1)));
+  REQUIRE(log.append(sample(2)));
+  const std::vector<ConflictRecord> first{resolved(2)};
+  const std::vector<ConflictRecord> second{resolved(1)};
+  const auto posted = post_to_inbox(path, first);
+  REQUIRE(posted);
+  REQUIRE(post_to_inbox(path, second));
+  CHECK(posted->parent_path() == inbox_directory(path));
+  struct stat status {};
+  REQUIRE(::stat(inbox_directory(path).c_str(), &status) == 0);
+  CHECK((status.st_mode & 0777U) == 0700);
+
+  const auto drained = drain_inbox(log);
+  REQUIRE(drained);
+  CHECK(drained->files == 2);
+  CHECK(drained->records == 2);
+  CHECK(drained->rejected.empty());
+  CHECK(fs::is_empty(inbox_directory(path)));
+  const auto lines = lines_of(path);
+  REQUIRE(lines.size() == 4);
+  CHECK_FALSE(verify_chain(lines).first_bad);
+  CHECK(parse_json_line(lines[2])->record == resolved(2));
+  CHECK(parse_json_line(lines[3])->record == resolved(1));
+  CHECK(drain_inbox(log)->records == 0);
+}
+
+TEST_CASE("Only resolutions go through the inbox, from files only the log's owner could write") {
+  TempDir dir;
+  const auto path = dir / "conflicts.jsonl";
+  auto log = ConflictLog::open(path).value();
+  const std::vector<ConflictRecord> open{sample(1)};
+  CHECK(post_to_inbox(path, open).error().code == make_error_code(ConflictError::invalid_record));
+
+  SECTION("a delivery holding an open record is rejected, renamed and never appended") {
+    fs::create_directory(inbox_directory(path));
+    fs::permissions(inbox_directory(path), fs::perms::owner_all);
+    const auto forged = inbox_directory(path) / "00000000000000000001-1-0.jsonl";
+    std::ofstream{forged} << to_json_line(sample(1), kGenesisHash) << '\n';
+    fs::permissions(forged, fs::perms::owner_read | fs::perms::owner_write);
+    const auto drained = drain_inbox(log);
+    REQUIRE(drained);
+    REQUIRE(drained->rejected.size() == 1);
+    CHECK(drained->rejected.front() == "00000000000000000001-1-0.jsonl: line 1 is not a resolution");
+    CHECK(fs::exists(fs::path{forged}.concat(".rejected")));
+    CHECK(fs::file_size(path) == 0);
+  }
+  SECTION("a delivery others may read is rejected") {
+    const std::vector<ConflictRecord> resolution{resolved(1)};
+    const auto posted = post_to_inbox(path, resolution).value();
+    fs::permissions(posted, fs::perms::others_read, std::filesystem::perm_options::add);
+    const auto drained = drain_inbox(log);
+    REQUIRE(drained);
+    REQUIRE(drained->rejected.size() == 1);
+    CHECK(drained->rejected.front().ends_with("group or others have access; run chmod go-rwx on it"));
+    CHECK(fs::file_size(path) == 0);
+  }
+  SECTION("an inbox others may write to is refused as a whole") {
+    fs::create_directory(inbox_directory(path));
+    fs::permissions(inbox_directory(path), fs::perms::owner_all | fs::perms::others_write);
+    CHECK(drain_inbox(log).error().code == make_error_code(ConflictError::insecure_mode));
+    const std::vector<ConflictRecord> resolution{resolved(1)};
+    CHECK(post_to_inbox(path, resolution).error().code == make_error_code(ConflictError::insecure_mode));
   }
 }

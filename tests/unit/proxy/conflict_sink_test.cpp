@@ -16,6 +16,8 @@
 #include <catch2/catch.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 
+#include "conflict/log_inbox.h"
+
 namespace pgdual::proxy {
 namespace {
 
@@ -46,10 +48,11 @@ class Harness {
 
   [[nodiscard]] fs::path path() const { return directory_ / "conflicts.jsonl"; }
 
-  std::unique_ptr<ConflictSink> sink(SyncPolicy sync, std::chrono::milliseconds group_commit) {
+  std::unique_ptr<ConflictSink> sink(SyncPolicy sync, std::chrono::milliseconds group_commit,
+                                     std::chrono::milliseconds inbox_interval = 1s) {
     auto log = ConflictLog::open(path(), {.sync = sync});
     REQUIRE(log.has_value());
-    return std::make_unique<ConflictSink>(std::move(*log), group_commit, logger_);
+    return std::make_unique<ConflictSink>(std::move(*log), group_commit, logger_, inbox_interval);
   }
 
   [[nodiscard]] std::vector<std::string> lines() const {
@@ -168,6 +171,28 @@ TEST_CASE("A sink over an every_append log settles each record", "[unit][proxy]"
   sink->wait_durable();
   CHECK(sink->written() == 2);
   CHECK(harness.intact_records().size() == 2);
+}
+
+TEST_CASE("Resolutions left in the log's inbox join the chain behind the conflicts", "[unit][proxy]") {
+  Harness harness;
+  auto sink = harness.sink(SyncPolicy::on_flush, 1ms, 10ms);
+  sink->submit(conflict_of(1));
+  sink->wait_durable();
+  auto resolution = harness.intact_records().at(0);
+  resolution.resolution = conflict::Resolution::resolved;
+  const std::vector<ConflictRecord> resolutions{resolution};
+  REQUIRE(conflict::post_to_inbox(harness.path(), resolutions).has_value());
+
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (sink->resolutions_appended() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(sink->resolutions_appended() == 1);
+  const auto records = harness.intact_records();
+  REQUIRE(records.size() == 2);
+  CHECK(records[1] == resolution);
+  CHECK(fs::is_empty(conflict::inbox_directory(harness.path())));
+  CHECK(harness.errors().empty());
 }
 
 TEST_CASE("An id and time the caller set are kept", "[unit][proxy]") {
