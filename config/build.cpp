@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -46,6 +47,40 @@ void assign(const toml::table& doc, std::string_view path, std::vector<std::stri
   if (array == nullptr) return;
   out.clear();
   for (const auto& element : *array) out.push_back(element.as_string()->get());
+}
+
+void assign(const toml::table& doc, std::string_view path, std::optional<std::string>& out) {
+  if (const auto value = doc.at_path(path).value<std::string>()) out = *value;
+}
+
+ReadStickiness read_stickiness(std::string_view name) {
+  if (name == "session") return ReadStickiness::session;
+  return name == "transaction" ? ReadStickiness::transaction : ReadStickiness::statement;
+}
+
+// validate() has checked that every rule has a read_percent and a client_cidr parse_ip_network accepts.
+std::vector<ReadRule> read_rules(const toml::table& doc) {
+  std::vector<ReadRule> rules;
+  const auto* entries = doc.at_path("routing.rules").as_array();
+  if (entries == nullptr) return rules;
+  for (const auto& entry : *entries) {
+    const auto& table = *entry.as_table();
+    ReadRule rule;
+    assign(table, "user", rule.user);
+    assign(table, "database", rule.database);
+    assign(table, "application_name", rule.application_name);
+    if (const auto cidr = table["client_cidr"].value<std::string>()) rule.client_network = parse_ip_network(*cidr);
+    rule.read_percent = *table["read_percent"].value<double>();
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+void assign_brake(const toml::table& doc, BrakeConfig& brake) {
+  assign(doc, "brake.error_rate_percent", brake.error_rate_percent);
+  assign(doc, "brake.p99_latency_ms", brake.p99_latency);
+  assign(doc, "brake.window_seconds", brake.window);
+  assign(doc, "brake.min_reads", brake.min_reads);
 }
 
 void assign_backend(const toml::table& doc, BackendConfig& backend) {
@@ -156,6 +191,10 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   }
   assign(doc, "routing.primary", config.primary);
   assign(doc, "routing.read_percent", config.read_percent);
+  if (const auto stickiness = doc.at_path("routing.read_stickiness").value<std::string>()) {
+    config.read_stickiness = read_stickiness(*stickiness);
+  }
+  config.read_rules = read_rules(doc);
   assign_backend(doc, config.onprem);
   assign_backend(doc, config.cloud);
   assign(doc, "mirror.timeout_ms", config.mirror.timeout);
@@ -167,6 +206,10 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "ledger.retention_hours", config.ledger.retention);
   assign(doc, "ledger.prune_interval_ms", config.ledger.prune_interval);
   assign(doc, "sql.read_only_functions", config.sql.read_only_functions);
+  assign_brake(doc, config.brake);
+  assign(doc, "admin.users", config.admin.users);
+  assign(doc, "metrics.address", config.metrics.address);
+  assign(doc, "metrics.port", config.metrics.port);
 
   const auto& users = *doc["users"].as_array();
   for (std::size_t i = 0; i < users.size(); ++i) {

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,6 +92,58 @@ struct SqlConfig {
   std::vector<std::string> read_only_functions;
 };
 
+/// An IP network, with IPv4 held IPv4-mapped (::ffff:a.b.c.d) so that one comparison serves both
+/// families and an IPv4 network also covers clients that arrive over IPv6 with a mapped address.
+struct IpNetwork {
+  std::array<std::uint8_t, 16> address{};  ///< network byte order; the bits past the prefix are zero
+  unsigned prefix_length = 128;            ///< of the 128-bit form: an IPv4 /16 is 96 + 16 = 112
+  std::string text;                        ///< as written in the configuration, for display
+
+  friend bool operator==(const IpNetwork&, const IpNetwork&) = default;
+};
+
+/// Parses "10.1.0.0/16", "fd00::/8", or a bare address, which stands for /32 or /128.
+/// Returns nullopt when `text` is not of that form, the prefix is out of range for the family, or
+/// the address has bits set past the prefix ("10.1.2.3/16"), which is almost always a typo.
+[[nodiscard]] std::optional<IpNetwork> parse_ip_network(std::string_view text);
+
+/// How long one steering decision holds (ReadSteering).
+enum class ReadStickiness {
+  statement,    ///< each eligible read is decided on its own
+  transaction,  ///< one decision per transaction; an autocommit read is its own transaction
+  session,      ///< one decision for the session's life, from a hash of its id
+};
+
+/// A read_percent for the sessions it matches, in place of routing.read_percent. Every key that is
+/// set must match; a rule sets at least one.
+struct ReadRule {
+  std::optional<std::string> user;
+  std::optional<std::string> database;
+  std::optional<std::string> application_name;  ///< "" matches sessions that set none
+  std::optional<IpNetwork> client_network;
+  double read_percent = 0.0;
+};
+
+/// When the read brake (proxy/read_brake.h) sets read steering to 0: judged over a sliding window
+/// of the mirror's reads.
+struct BrakeConfig {
+  double error_rate_percent = 2.0;               ///< trips when the error rate is above it; 0 < x <= 100
+  std::chrono::milliseconds p99_latency{1000};   ///< trips when p99 is above it; 0 turns the check off
+  std::chrono::seconds window{60};
+  std::uint64_t min_reads = 100;                 ///< a window with fewer reads is not judged
+};
+
+/// The admin console: the virtual database "pgdual" on the client port.
+struct AdminConfig {
+  std::vector<std::string> users;  ///< names of [[users]] entries allowed in; empty: nobody
+};
+
+/// The HTTP endpoint serving /metrics and /health.
+struct MetricsConfig {
+  std::string address = "127.0.0.1";  ///< an IP literal
+  std::uint16_t port = 0;             ///< 0: no endpoint
+};
+
 struct ProxyConfig {
   ServerConfig server;
   ListenConfig listen;
@@ -102,7 +156,12 @@ struct ProxyConfig {
   BackendConfig onprem{.name = "onprem"};
   BackendConfig cloud{.name = "cloud"};
   std::string primary = "onprem";  ///< "onprem" or "cloud"
-  double read_percent = 0.0;
+  double read_percent = 0.0;       ///< of eligible reads steered to the mirror, 0..100
+  ReadStickiness read_stickiness = ReadStickiness::statement;
+  std::vector<ReadRule> read_rules;  ///< in file order: the first that matches a session wins
+  BrakeConfig brake;
+  AdminConfig admin;
+  MetricsConfig metrics;
   std::vector<UserConfig> users;
 
   [[nodiscard]] const BackendConfig& primary_backend() const noexcept;
@@ -136,6 +195,10 @@ struct ConfigError {
 /// - a user without exactly one of password / password_env / password_file; an empty string where
 ///   one is required;
 /// - mirror.reconnect_max_ms below mirror.reconnect_min_ms;
+/// - a [[routing.rules]] entry without read_percent or without any key to match on, naming a user
+///   that no [[users]] entry has, or with a client_cidr parse_ip_network rejects;
+/// - an admin.users name that no [[users]] entry has; metrics.address not an IP literal;
+///   metrics.port equal to listen.port on an overlapping address;
 /// - password_env naming an unset or empty variable; password_file unreadable, empty, or
 ///   accessible by group or others; conflicts.rows_digest_key_file unreadable, accessible by group
 ///   or others, or shorter than 32 bytes.

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <span>
 #include <sstream>
 #include <string>
@@ -43,6 +46,10 @@ constexpr Range kRanges[] = {
     {"conflicts.keep_rotated", 1, 10'000},
     {"ledger.retention_hours", 1, 87'600},  // ten years
     {"ledger.prune_interval_ms", 1000, 86'400'000},
+    {"brake.p99_latency_ms", 0, 600'000},  // 0 turns the latency check off
+    {"brake.window_seconds", 5, 3600},
+    {"brake.min_reads", 1, 1'000'000},
+    {"metrics.port", 0, 65535},  // 0: no HTTP endpoint
 };
 
 // 0 turns rotation off; a limit under 4 KiB would start a new file every few records.
@@ -54,6 +61,7 @@ constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug", "info"
 constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
 constexpr std::array<std::string_view, 2> kBackendNames = {"onprem", "cloud"};
 constexpr std::array<std::string_view, 2> kConflictSyncs = {"group", "every_append"};
+constexpr std::array<std::string_view, 3> kReadStickiness = {"statement", "transaction", "session"};
 
 struct Choice {
   std::string_view path;
@@ -64,6 +72,7 @@ constexpr Choice kChoices[] = {
     {"log.level", kLogLevels},
     {"log.format", kLogFormats},
     {"routing.primary", kBackendNames},
+    {"routing.read_stickiness", kReadStickiness},
     {"conflicts.sync", kConflictSyncs},
 };
 
@@ -72,27 +81,51 @@ constexpr std::string_view kNonEmptyStrings[] = {"backends.onprem.host", "backen
 
 constexpr std::string_view kUserKeys[] = {"password", "password_env", "password_file"};
 
+constexpr std::string_view kRuleMatchKeys[] = {"user", "database", "application_name", "client_cidr"};
+
 std::string in_quotes(std::string_view text) { return std::string("\"").append(text).append("\""); }
 
-// Integers are compared exactly; floats (only read_percent accepts them) as doubles, where a NaN
+// An integer or float node as text, the way messages quote it.
+std::string number_text(const toml::node& node) {
+  std::ostringstream text;
+  if (const auto* integer = node.as_integer()) {
+    text << integer->get();
+  } else {
+    text << node.as_floating_point()->get();
+  }
+  return text.str();
+}
+
+// Integers are compared exactly; floats (only percentages accept them) as doubles, where a NaN
 // fails both comparisons and so is out of range too.
-Expected<void, ConfigError> check_range(const toml::table& doc, const Range& range) {
-  const auto* node = doc.at_path(range.path).node();
+Expected<void, ConfigError> check_range_at(const toml::node* node, const std::string& key, std::int64_t min,
+                                           std::int64_t max) {
   if (node == nullptr) return {};
   bool inside = false;
-  std::ostringstream got;
   if (const auto* integer = node->as_integer()) {
-    inside = integer->get() >= range.min && integer->get() <= range.max;
-    got << integer->get();
+    inside = integer->get() >= min && integer->get() <= max;
   } else {
     const double value = node->as_floating_point()->get();
-    inside = value >= static_cast<double>(range.min) && value <= static_cast<double>(range.max);
-    got << value;
+    inside = value >= static_cast<double>(min) && value <= static_cast<double>(max);
   }
   if (inside) return {};
   std::ostringstream message;
-  message << "must be " << range.min << ".." << range.max << ", got " << got.str();
-  return unexpected(error_at(node->source(), std::string(range.path), message.str()));
+  message << "must be " << min << ".." << max << ", got " << number_text(*node);
+  return unexpected(error_at(node->source(), key, message.str()));
+}
+
+Expected<void, ConfigError> check_range(const toml::table& doc, const Range& range) {
+  return check_range_at(doc.at_path(range.path).node(), std::string(range.path), range.min, range.max);
+}
+
+// A rate of 0 would trip on the first error, which no backend can promise never to return.
+Expected<void, ConfigError> check_error_rate(const toml::table& doc) {
+  const auto* node = doc.at_path("brake.error_rate_percent").node();
+  if (node == nullptr) return {};
+  const double value = node->value<double>().value_or(0.0);
+  if (value > 0.0 && value <= 100.0) return {};
+  return unexpected(error_at(node->source(), "brake.error_rate_percent",
+                             "must be more than 0 and at most 100, got " + number_text(*node)));
 }
 
 Expected<void, ConfigError> check_rotate_bytes(const toml::table& doc) {
@@ -132,15 +165,18 @@ AddressKind classify_address(const std::string& address) {
   return AddressKind::not_a_literal;
 }
 
+Expected<void, ConfigError> not_a_literal(const toml::node& node, const std::string& key, const std::string& address) {
+  return unexpected(error_at(node.source(), key,
+                             "must be an IP address literal such as 127.0.0.1 or ::1, got " + in_quotes(address)));
+}
+
 Expected<void, ConfigError> check_listen_address(const toml::table& doc) {
   const auto* node = doc.at_path("listen.address").node();
   if (node == nullptr) return {};
   const std::string& address = node->as_string()->get();
   switch (classify_address(address)) {
     case AddressKind::loopback: return {};
-    case AddressKind::not_a_literal:
-      return unexpected(error_at(node->source(), "listen.address",
-                                 "must be an IP address literal such as 127.0.0.1 or ::1, got " + in_quotes(address)));
+    case AddressKind::not_a_literal: return not_a_literal(*node, "listen.address", address);
     case AddressKind::other: break;
   }
   return unexpected(error_at(
@@ -241,7 +277,142 @@ Expected<void, ConfigError> check_users(const toml::table& doc) {
   return {};
 }
 
+bool has_user(const toml::table& doc, std::string_view name) {
+  const auto& users = *doc["users"].as_array();
+  return std::ranges::any_of(
+      users, [&](const toml::node& user) { return user.as_table()->get("name")->as_string()->get() == name; });
+}
+
+Expected<void, ConfigError> check_client_cidr(const toml::node* node, const std::string& key) {
+  if (node == nullptr || parse_ip_network(node->as_string()->get())) return {};
+  return unexpected(error_at(node->source(), key,
+                             "must be an IPv4 or IPv6 network such as 10.1.0.0/16 or fd00::/8, without bits set past "
+                             "the prefix, or a single address; got " +
+                                 in_quotes(node->as_string()->get())));
+}
+
+Expected<void, ConfigError> check_rule(const toml::table& doc, const toml::table& rule, const std::string& shown) {
+  if (std::ranges::none_of(kRuleMatchKeys, [&](std::string_view key) { return rule.contains(key); })) {
+    return unexpected(error_at(rule.source(), shown,
+                               "needs at least one of user, database, application_name or client_cidr; a rule "
+                               "without one would match every session"));
+  }
+  if (auto ok = check_not_empty(rule.get("user"), shown + ".user"); !ok) return ok;
+  if (auto ok = check_not_empty(rule.get("database"), shown + ".database"); !ok) return ok;
+  if (const auto* user = rule.get("user"); user != nullptr && !has_user(doc, user->as_string()->get())) {
+    return unexpected(error_at(user->source(), shown + ".user",
+                               "no [[users]] entry is named " + in_quotes(user->as_string()->get()) +
+                                   ", so this rule could never match"));
+  }
+  if (auto ok = check_client_cidr(rule.get("client_cidr"), shown + ".client_cidr"); !ok) return ok;
+  return check_range_at(rule.get("read_percent"), shown + ".read_percent", 0, 100);
+}
+
+Expected<void, ConfigError> check_rules(const toml::table& doc) {
+  const auto* rules = doc.at_path("routing.rules").as_array();
+  if (rules == nullptr) return {};
+  for (std::size_t i = 0; i < rules->size(); ++i) {
+    const std::string shown = "routing.rules[" + std::to_string(i) + "]";
+    if (auto ok = check_rule(doc, *(*rules)[i].as_table(), shown); !ok) return ok;
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_admin_users(const toml::table& doc) {
+  const auto* names = doc.at_path("admin.users").as_array();
+  if (names == nullptr) return {};
+  for (std::size_t i = 0; i < names->size(); ++i) {
+    const auto& name = *(*names)[i].as_string();
+    if (has_user(doc, name.get())) continue;
+    return unexpected(error_at(name.source(), "admin.users[" + std::to_string(i) + "]",
+                               "no [[users]] entry is named " + in_quotes(name.get())));
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_metrics_address(const toml::table& doc) {
+  const auto* node = doc.at_path("metrics.address").node();
+  if (node == nullptr) return {};
+  const std::string& address = node->as_string()->get();
+  if (classify_address(address) != AddressKind::not_a_literal) return {};
+  return not_a_literal(*node, "metrics.address", address);
+}
+
+bool is_unspecified(const IpNetwork& address) {
+  constexpr std::array<std::uint8_t, 16> kAny{};
+  constexpr std::array<std::uint8_t, 16> kMappedAny{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+  return address.address == kAny || address.address == kMappedAny;
+}
+
+// A wildcard address (0.0.0.0, ::) takes the port on every address, so it collides with any other.
+bool addresses_overlap(const std::string& a, const std::string& b) {
+  const auto first = parse_ip_network(a);
+  const auto second = parse_ip_network(b);
+  if (!first || !second) return false;
+  return first->address == second->address || is_unspecified(*first) || is_unspecified(*second);
+}
+
+// Both listen sockets bind at start; the same address and port twice would fail there, less clearly.
+Expected<void, ConfigError> check_metrics_port(const toml::table& doc) {
+  const auto* port = doc.at_path("metrics.port").node();
+  if (port == nullptr || port->as_integer()->get() == 0) return {};
+  const ProxyConfig defaults;
+  const auto listen_port = doc.at_path("listen.port").value_or(std::int64_t{defaults.listen.port});
+  const auto listen_address = doc.at_path("listen.address").value_or(defaults.listen.address);
+  const auto metrics_address = doc.at_path("metrics.address").value_or(defaults.metrics.address);
+  if (port->as_integer()->get() != listen_port || !addresses_overlap(listen_address, metrics_address)) return {};
+  return unexpected(error_at(port->source(), "metrics.port",
+                             "must differ from listen.port (" + std::to_string(listen_port) + "): " +
+                                 in_quotes(metrics_address) + " and " + in_quotes(listen_address) +
+                                 " overlap, so both cannot take the port"));
+}
+
+bool has_bits_past(const std::array<std::uint8_t, 16>& address, unsigned prefix_length) {
+  for (unsigned bit = prefix_length; bit < 128; ++bit) {
+    if ((address[bit / 8] >> (7 - bit % 8)) & 1U) return true;
+  }
+  return false;
+}
+
+// The prefix after the slash: decimal digits only, so "+8", " 8" and "0x8" are rejected.
+std::optional<unsigned> parse_prefix(std::string_view digits) {
+  unsigned prefix = 0;
+  const auto* end = digits.data() + digits.size();
+  const auto [stop, error] = std::from_chars(digits.data(), end, prefix);
+  if (digits.empty() || error != std::errc{} || stop != end) return std::nullopt;
+  return prefix;
+}
+
 }  // namespace
+
+std::optional<IpNetwork> parse_ip_network(std::string_view text) {
+  const auto slash = text.find('/');
+  const std::string address(text.substr(0, slash));
+  // inet_pton reads a C string, so an embedded NUL would cut the text short unnoticed.
+  if (address.find('\0') != std::string::npos) return std::nullopt;
+  IpNetwork network{.address = {}, .prefix_length = 128, .text = std::string(text)};
+  unsigned family_bits = 128;
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) {
+    network.address[10] = network.address[11] = 0xff;  // ::ffff:a.b.c.d, RFC 4291 section 2.5.5.2
+    std::memcpy(&network.address[12], &v4.s_addr, 4);
+    family_bits = 32;
+  } else if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+    std::memcpy(network.address.data(), v6.s6_addr, 16);
+  } else {
+    return std::nullopt;
+  }
+  unsigned prefix = family_bits;
+  if (slash != std::string_view::npos) {
+    const auto parsed = parse_prefix(text.substr(slash + 1));
+    if (!parsed || *parsed > family_bits) return std::nullopt;
+    prefix = *parsed;
+  }
+  network.prefix_length = 128 - family_bits + prefix;
+  if (has_bits_past(network.address, network.prefix_length)) return std::nullopt;
+  return network;
+}
 
 Expected<void, ConfigError> validate(const toml::table& doc) {
   for (const auto& range : kRanges) {
@@ -251,14 +422,20 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
     if (auto ok = check_choice(doc, choice); !ok) return ok;
   }
   if (auto ok = check_rotate_bytes(doc); !ok) return ok;
+  if (auto ok = check_error_rate(doc); !ok) return ok;
   if (auto ok = check_listen_address(doc); !ok) return ok;
+  if (auto ok = check_metrics_address(doc); !ok) return ok;
+  if (auto ok = check_metrics_port(doc); !ok) return ok;
   for (const auto key : kNonEmptyStrings) {
     if (auto ok = check_not_empty(doc.at_path(key).node(), std::string(key)); !ok) return ok;
   }
   if (auto ok = check_read_only_functions(doc); !ok) return ok;
   if (auto ok = check_reconnect_bounds(doc); !ok) return ok;
   if (auto ok = check_backends_differ(doc); !ok) return ok;
-  return check_users(doc);
+  // The rules and the admin console name users, so the users are checked first.
+  if (auto ok = check_users(doc); !ok) return ok;
+  if (auto ok = check_rules(doc); !ok) return ok;
+  return check_admin_users(doc);
 }
 
 }  // namespace pgdual::config

@@ -1,5 +1,6 @@
 #include "proxy/mirror_leg.h"
 
+#include "protocol/error_response.h"
 #include "protocol/frame.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
@@ -14,11 +15,11 @@ std::chrono::milliseconds time_left(MirrorLeg::Clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds{0});
 }
 
-// Runs `operation` until `deadline`, turning every way it can fail into a MirrorFailure.
+// Runs `operation`, turning every way it can fail into a MirrorFailure.
 template <class T>
-Awaitable<T> bounded(Awaitable<T> operation, MirrorLeg::Clock::time_point deadline, std::string_view what) {
+Awaitable<T> as_mirror_failure(Awaitable<T> operation, std::string_view what) {
   try {
-    co_return co_await with_timeout(std::move(operation), time_left(deadline));
+    co_return co_await std::move(operation);
   } catch (const boost::system::system_error& error) {
     const auto reachability = error.code() == asio::error::timed_out ? conflict::Reachability::timed_out
                                                                       : conflict::Reachability::unreachable;
@@ -26,6 +27,20 @@ Awaitable<T> bounded(Awaitable<T> operation, MirrorLeg::Clock::time_point deadli
   } catch (const SessionError& error) {
     throw MirrorFailure{conflict::Reachability::unreachable, std::string{what} + ": " + error.what()};
   }
+}
+
+// Runs `operation` until `deadline`, turning every way it can fail into a MirrorFailure.
+template <class T>
+Awaitable<T> bounded(Awaitable<T> operation, MirrorLeg::Clock::time_point deadline, std::string_view what) {
+  co_return co_await as_mirror_failure(with_timeout(std::move(operation), time_left(deadline)), what);
+}
+
+bool is_fatal(const protocol::Frame& frame) {
+  if (frame.tag != protocol::backend_tag::kErrorResponse) return false;
+  const auto error = protocol::decode_error_response(frame.body);
+  if (!error) return false;
+  const auto severity = error->field(protocol::error_field::kSeverityNonLocalized);
+  return severity == "FATAL" || severity == "PANIC";
 }
 
 }  // namespace
@@ -67,6 +82,53 @@ Awaitable<void> MirrorLeg::read_answers() {
       throw SessionError{"08P01", "the mirror's answers do not match the requests sent"};
     }
     if (!response.asynchronous) take(frame);
+  }
+}
+
+Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(tcp::socket& client) {
+  ServedRead served;
+  try {
+    if (!outgoing_.empty()) {
+      co_await as_mirror_failure(send_all(connection_.socket(), outgoing_), "sending to the mirror");
+      outgoing_.clear();
+    }
+    while (!tracker_.idle()) {
+      const auto batch = co_await as_mirror_failure(connection_.reader().next_frames(connection_.socket()),
+                                                    "reading the mirror's answer");
+      std::size_t answer = 0;
+      const protocol::Frame* fatal = nullptr;
+      for (const auto& frame : batch.frames) {
+        if (is_fatal(frame)) {
+          fatal = &frame;
+          break;
+        }
+        follow_served(frame, served);
+        answer += protocol::kFrameHeaderSize + frame.body.size();
+      }
+      if (answer > 0) {
+        co_await send_all(client, batch.wire.first(answer));
+        served.answered = true;
+      }
+      // The mirror's goodbye (it is shutting down, or was told to end the session) is no answer
+      // to the client's read: the primary may still give one.
+      if (fatal != nullptr) throw MirrorFailure{conflict::Reachability::unreachable, "the mirror ended the session"};
+    }
+  } catch (const MirrorFailure& failure) {
+    served.failure = failure;
+  }
+  co_return served;
+}
+
+void MirrorLeg::follow_served(const protocol::Frame& frame, ServedRead& served) {
+  const auto response = tracker_.on_backend(frame.tag);
+  if (response.unexpected || tracker_.violation() != protocol::Violation::none) {
+    throw MirrorFailure{conflict::Reachability::unreachable, "the mirror's answers do not match the requests sent"};
+  }
+  if (frame.tag == protocol::backend_tag::kErrorResponse && served.error_sqlstate.empty()) {
+    const auto error = protocol::decode_error_response(frame.body);
+    served.error_sqlstate = error ? std::string{error->sqlstate()} : "XX000";
+  } else if (frame.tag == protocol::backend_tag::kReadyForQuery) {
+    if (const auto ready = protocol::decode_ready_for_query(frame.body)) status_ = ready->status;
   }
 }
 

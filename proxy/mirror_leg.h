@@ -62,6 +62,18 @@ class MirrorLeg {
   /// The rows the injected statements of the last finish() returned.
   [[nodiscard]] const std::vector<protocol::OwnedDataRow>& injected_rows() const noexcept { return injected_rows_; }
 
+  /// What serve() passed on to the client.
+  struct ServedRead {
+    bool answered = false;         ///< some of the mirror's answer reached the client
+    std::string error_sqlstate;    ///< of the ErrorResponse the mirror answered with; empty without one
+    std::optional<MirrorFailure> failure;  ///< the mirror broke off; the leg is unusable
+  };
+  /// Sends what is queued and passes the mirror's answers on to `client` as they arrive, until
+  /// every request sent is answered: the mirror serves a read in the primary's place. No
+  /// deadline: a read may run long on either backend, and is cancelled like any other. An error
+  /// writing to the client is thrown, as the relay from the primary throws it.
+  Awaitable<ServedRead> serve(tcp::socket& client);
+
   /// Says goodbye (Terminate) at the end of the session; errors are ignored.
   Awaitable<void> terminate();
   /// Closes the connection now; the mirror rolls back what it had not committed.
@@ -69,6 +81,8 @@ class MirrorLeg {
 
  private:
   Awaitable<void> read_answers();
+  /// Follows one answer message the client is given: the requests it answers, its error, the status.
+  void follow_served(const protocol::Frame& frame, ServedRead& served);
   void take(const protocol::Frame& frame);
 
   BackendConnection connection_;

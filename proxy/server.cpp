@@ -62,7 +62,10 @@ Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_pt
       signals_{control_, SIGINT, SIGTERM},
       rows_digest_key_{rows_digest_key(config_->conflicts)},
       conflicts_{open_conflict_log(config_->conflicts), config_->conflicts.group_commit, log_},
-      ledger_pruner_{config_, log_} {
+      ledger_pruner_{config_, log_},
+      steering_{*config_},
+      brake_{config_->brake},
+      brake_tick_{control_} {
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
@@ -76,6 +79,7 @@ void Server::run() {
              config_->primary_backend().port);
   asio::co_spawn(control_, accept_loop(), asio::detached);
   asio::co_spawn(control_, shut_down_on_signal(), asio::detached);
+  asio::co_spawn(control_, watch_read_brake(), asio::detached);
   std::vector<std::jthread> threads;
   for (auto& worker : workers_) threads.emplace_back([&worker] { worker->run(); });
   control_.run();
@@ -116,7 +120,8 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_, cancels_, sessions_, log_, conflicts_, ledger_pruner_, rows_digest_key_};
+  SessionContext context{config_,        cancels_,         sessions_, log_, conflicts_,
+                         ledger_pruner_, rows_digest_key_, steering_, brake_};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }
@@ -126,6 +131,7 @@ Awaitable<void> Server::shut_down_on_signal() {
   log_->info("received signal {}: shutting down, {} sessions open", signal, sessions_.size());
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  brake_tick_.cancel();
   sessions_.for_each([](Session& session) { session.request_shutdown(); });
   co_await wait_until_sessions_end(config_->server.shutdown_grace);
   if (sessions_.size() > 0) {
@@ -136,6 +142,19 @@ Awaitable<void> Server::shut_down_on_signal() {
   log_->info("shut down");
   worker_guards_.clear();
   for (auto& worker : workers_) worker->stop();
+}
+
+Awaitable<void> Server::watch_read_brake() {
+  for (;;) {
+    brake_tick_.expires_after(std::chrono::seconds{1});
+    const auto [error] = co_await brake_tick_.async_wait(asio::as_tuple(use_awaitable));
+    if (error) co_return;
+    if (const auto trip = brake_.check(ReadBrake::Clock::now())) {
+      steering_.brake();
+      log_->warn("read brake: {}; no read goes to the mirror until an operator sets read_percent again",
+                 trip->reason);
+    }
+  }
 }
 
 Awaitable<void> Server::wait_until_sessions_end(std::chrono::milliseconds limit) {

@@ -12,6 +12,8 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/ledger_pruner.h"
+#include "proxy/read_brake.h"
+#include "proxy/read_steering.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -41,6 +43,9 @@ class Server {
   Awaitable<void> serve(tcp::socket client, std::uint64_t id);
   Awaitable<void> shut_down_on_signal();
   Awaitable<void> wait_until_sessions_end(std::chrono::milliseconds limit);
+  /// Judges the mirror's reads every second; a trip sets read steering to 0 until an operator
+  /// sets read_percent again.
+  Awaitable<void> watch_read_brake();
   asio::io_context& next_worker();
 
   std::shared_ptr<const config::ProxyConfig> config_;
@@ -57,6 +62,9 @@ class Server {
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key_;
   ConflictSink conflicts_;
   LedgerPruner ledger_pruner_;
+  ReadSteering steering_;
+  ReadBrake brake_;
+  asio::steady_timer brake_tick_;
   std::uint64_t next_session_id_ = 1;
 };
 

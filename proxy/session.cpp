@@ -99,6 +99,7 @@ Awaitable<void> Session::run() {
     const auto database = startup->parameter("database");
     session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_),
                      database.empty() ? login_.user : std::string{database}};
+    steering_facts_ = steering_facts(session_info_, client_);
     context_.log->info("session={} connecting user={} database={}", id_, login_.user, session_info_.database);
     auto backend = co_await connect_backends();
     context_.ledger_pruner.note_database(session_info_.database, login_.user);
@@ -220,6 +221,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backen
       protocol::append_frame(frame, segment_);
       if (!copy_data) planner_.observe(frame);
       if (!ends_segment(frame.tag, copy_data) && segment_.size() < kMaxHeldSegment) continue;
+      if (!copy_data && co_await serve_read_from_mirror(frame.tag)) continue;
       co_await dispatch_segment(backend);
       co_await wait_for_primary();
       if (unit_.open && primary_done_) co_await finish_unit();

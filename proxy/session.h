@@ -20,6 +20,8 @@
 #include "proxy/backend_connection.h"
 #include "proxy/mirror_leg.h"
 #include "proxy/outcome_tap.h"
+#include "proxy/read_brake.h"
+#include "proxy/read_steering.h"
 #include "proxy/statement_pins.h"
 #include "proxy/unit_planner.h"
 #include "proxy/wire_io.h"
@@ -42,7 +44,12 @@ struct SessionContext {
   LedgerPruner& ledger_pruner;
   /// The key of the outcomes' rows digests (conflict/outcome.h), the same for every session.
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key;
+  ReadSteering& steering;
+  ReadBrake& brake;
 };
+
+/// What read rules (config::ReadRule) match a session on: its login and the client's address.
+[[nodiscard]] SessionFacts steering_facts(const conflict::SessionInfo& session, const tcp::socket& client);
 
 /// A mirror connection being opened in the background, shared with the
 /// coroutine that opens it so the session may end first.
@@ -134,6 +141,15 @@ class Session {
   void end_unit(const conflict::Outcome& primary);
   void record_primary_lost();
 
+  // Reads the mirror serves in the primary's place (session_reads.cpp).
+  /// Serves the unit in segment_, which ends with `last_tag`, from the mirror when it is an
+  /// eligible read and the steering picks the mirror; false when the primary is to serve it.
+  Awaitable<bool> serve_read_from_mirror(char last_tag);
+  [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
+  [[nodiscard]] bool steering_picks_mirror() const;
+  void record_mirror_read(ReadBrake::Clock::time_point started, const MirrorLeg::ServedRead& served);
+  Awaitable<void> end_interrupted_read();
+
   // The mirror connection (session_mirror.cpp).
   Awaitable<BackendConnection> connect_backends();
   Awaitable<void> adopt_mirror(BackendConnection connection);
@@ -184,6 +200,14 @@ class Session {
 
   std::optional<MirrorLeg> mirror_;
   std::shared_ptr<MirrorReconnect> reconnect_;
+
+  SessionFacts steering_facts_;
+  /// A conflict was recorded: the mirror may lack a write this session made, so it serves none
+  /// of the session's reads any more (read-your-writes).
+  bool mirror_may_lack_writes_ = false;
+  /// The session ran LISTEN: its notifications come from the primary, whose relay may write to
+  /// the client at any time, so the mirror does not answer it too.
+  bool listening_ = false;
 };
 
 }  // namespace pgdual::proxy

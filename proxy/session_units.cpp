@@ -99,8 +99,15 @@ Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
   if (!pins.empty()) {
     apply_pins(pins, frames, pinned);
     to_primary = pinned;
-    own_answers_.expect(pins.answers);
   }
+  // The unnamed statement the mirror prepared while serving a read goes to the primary first.
+  auto restored = planner_.unnamed_parse_for_primary(frames);
+  const unsigned own_answers = pins.answers + (restored.empty() ? 0U : 1U);
+  if (!restored.empty()) {
+    restored.insert(restored.end(), to_primary.begin(), to_primary.end());
+    to_primary = restored;
+  }
+  if (own_answers > 0) own_answers_.expect(own_answers);
   for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
   co_await send_all(primary, to_primary);
   co_await send_to_mirror(frames, pins);
@@ -124,6 +131,7 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   }
   auto pins = plan.mirror == MirrorMode::none ? StatementPins{} : pin_values(frames);
   const auto& summary = planner_.summary();
+  listening_ = listening_ || summary.listens;
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
       frames.front().tag == protocol::frontend_tag::kQuery) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
@@ -428,6 +436,7 @@ void Session::submit(conflict::ConflictRecord record, bool commit_in_flight) {
     record.id = thread_keys().next();
     unknown_commits_.push_back(record);
   }
+  mirror_may_lack_writes_ = true;
   context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(record.kind),
                      record.idempotency_key, record.statement_fingerprint);
   context_.conflicts.submit(std::move(record));

@@ -61,6 +61,7 @@ void UnitPlanner::observe_query(protocol::Bytes body) {
 void UnitPlanner::observe_parse(const protocol::Frame& frame) {
   const auto parse = protocol::decode_parse(frame.body);
   if (!parse) return;
+  (parse->statement_name.empty() ? summary_.parses_unnamed : summary_.parses_named) = true;
   auto version = std::make_shared<Version>();
   protocol::append_frame(frame, version->parse_message);
   version->verdict = classifier_.classify_shared(parse->query);
@@ -106,8 +107,9 @@ void UnitPlanner::observe_close(protocol::Bytes body) {
   if (!close) return;
   if (close->kind == protocol::ObjectKind::portal) {
     portals_.erase(std::string{close->name});
-  } else if (!close->name.empty()) {
-    statements_.erase(std::string{close->name});
+  } else {
+    summary_.closes_statement = true;
+    if (!close->name.empty()) statements_.erase(std::string{close->name});
   }
 }
 
@@ -118,8 +120,10 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   summary_.unparsable = summary_.unparsable || (!verdict->parsed && !verdict->too_deep);
   for (const auto kind : verdict->statements) {
     summary_.transaction_control = summary_.transaction_control || kind == sql::StatementKind::transaction_control;
+    summary_.listens = summary_.listens || kind == sql::StatementKind::listen;
   }
   summary_.commits = first && verdict->statements.size() == 1 && commits(verdict->transaction);
+  summary_.primary_only = summary_.primary_only || verdict->primary_only;
   const bool changes = verdict->kind >= sql::StatementKind::session_state;
   const bool representative_changes =
       summary_.representative && summary_.representative->kind >= sql::StatementKind::session_state;
@@ -146,6 +150,41 @@ UnitPlan UnitPlanner::plan(protocol::TransactionStatus primary_status) const {
     return {.mirror = MirrorMode::parallel, .writes = writes};
   }
   return {.mirror = MirrorMode::wrapped, .writes = true};
+}
+
+bool UnitPlanner::may_read_from_mirror() const noexcept {
+  const auto& unit = summary_;
+  const bool reads = unit.kind == sql::StatementKind::read || unit.kind == sql::StatementKind::copy_out;
+  return unit.executes && reads && !unit.unparsable && !unit.transaction_control && !unit.primary_only &&
+         !unit.parses_named && !unit.closes_statement;
+}
+
+void UnitPlanner::served_by_mirror() noexcept {
+  unnamed_stale_on_primary_ = unnamed_stale_on_primary_ || summary_.parses_unnamed;
+}
+
+std::vector<std::byte> UnitPlanner::unnamed_parse_for_primary(std::span<const protocol::Frame> frames) {
+  if (!unnamed_stale_on_primary_) return {};
+  // in_flight_ holds, for each of the unit's Parse, Bind and statement Describe in order, the version it refers to.
+  std::size_t routed = 0;
+  for (const auto& frame : frames) {
+    if (frame.tag == tags::kParse) {
+      const auto parse = protocol::decode_parse(frame.body);
+      if (!parse) continue;
+      if (parse->statement_name.empty()) break;
+      ++routed;
+    } else if (frame.tag == tags::kBind || frame.tag == tags::kDescribe) {
+      const auto name = referenced_statement(frame);
+      if (!name) continue;
+      const auto version = routed < in_flight_.size() ? in_flight_[routed] : nullptr;
+      ++routed;
+      if (!name->empty() || !version) continue;
+      unnamed_stale_on_primary_ = false;
+      return version->parse_message;
+    }
+  }
+  unnamed_stale_on_primary_ = !summary_.parses_unnamed;
+  return {};
 }
 
 UnitPlanner::VersionPtr UnitPlanner::next_in_flight() {

@@ -51,6 +51,11 @@ struct UnitSummary {
   bool unparsable = false;          ///< some text is no SQL libpg_query can parse
   bool transaction_control = false;  ///< some statement is BEGIN, COMMIT, SAVEPOINT...
   bool commits = false;             ///< the unit is one COMMIT (or COMMIT PREPARED, PREPARE TRANSACTION)
+  bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
+  bool parses_named = false;        ///< the unit prepares a named statement
+  bool parses_unnamed = false;      ///< the unit prepares the unnamed statement
+  bool closes_statement = false;    ///< the unit closes a prepared statement
+  bool listens = false;             ///< some statement is LISTEN or UNLISTEN
   /// The first statement that changes something, else the first one: what a
   /// conflict record names. Null for a FunctionCall.
   std::shared_ptr<const sql::Classification> representative;
@@ -74,6 +79,19 @@ class UnitPlanner {
   [[nodiscard]] const UnitSummary& summary() const noexcept { return summary_; }
   /// Where the unit observed so far goes, given the primary's transaction status.
   [[nodiscard]] UnitPlan plan(protocol::TransactionStatus primary_status) const;
+  /// The unit observed so far may be answered by the mirror instead of the primary, outside a
+  /// transaction: it executes reads whose answers do not depend on the server, and it leaves
+  /// the primary's prepared statements as they are, but for the unnamed one (see
+  /// served_by_mirror()).
+  [[nodiscard]] bool may_read_from_mirror() const noexcept;
+  /// The unit, copied for the mirror (copy_for_mirror()), was answered by the mirror alone.
+  /// The primary did not see its Parse of the unnamed statement, if any: the next unit that uses
+  /// the unnamed statement without preparing it gives it to the primary (unnamed_parse_for_primary()).
+  void served_by_mirror() noexcept;
+  /// The Parse, header included, that a unit of `frames` going to the primary must be preceded by
+  /// when it uses the unnamed statement before preparing it while the primary holds an older
+  /// version of it, because the mirror served the unit that prepared it; empty otherwise.
+  [[nodiscard]] std::vector<std::byte> unnamed_parse_for_primary(std::span<const protocol::Frame> frames);
   /// The body of the Parse message that prepared `statement` last, as the primary holds it.
   [[nodiscard]] std::optional<protocol::Bytes> parse_body(std::string_view statement) const;
 
@@ -120,6 +138,7 @@ class UnitPlanner {
   std::vector<std::string> closed_on_primary_only_;  ///< still on the mirror, to close there
   std::unordered_map<std::string, std::shared_ptr<const sql::Classification>> portals_;
   UnitSummary summary_;
+  bool unnamed_stale_on_primary_ = false;
 };
 
 }  // namespace pgdual::proxy

@@ -52,11 +52,11 @@ std::string proxy_config_text(const ProxySettings& settings, std::uint16_t liste
   }
   text += backend_section("onprem", settings.onprem_port);
   text += backend_section("cloud", settings.cloud_port);
-  text += "[routing]\nprimary = " + toml_string(settings.primary) + "\n";
+  text += "[routing]\nprimary = " + toml_string(settings.primary) + "\n" + settings.routing;
   for (const auto& user : settings.users) {
     text += "\n[[users]]\nname = " + toml_string(user.name) + "\npassword = " + toml_string(user.password) + "\n";
   }
-  return text;
+  return text + settings.extra;
 }
 
 ProxyProcess::ProxyProcess(const std::filesystem::path& binary, const ProxySettings& settings)

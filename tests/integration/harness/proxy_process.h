@@ -36,6 +36,10 @@ struct ProxySettings {
   std::optional<unsigned> ledger_retention_hours;
   /// Where the conflict log goes; empty: conflicts.jsonl in pgdual's own temp dir.
   std::string conflict_log;
+  /// Lines added to [routing], e.g. "read_percent = 10\n".
+  std::string routing;
+  /// TOML appended at the end of the file: [brake], [[routing.rules]]...
+  std::string extra;
 };
 
 /// A running `pgdual serve`, configured for two local backends, listening on a free port of

@@ -18,7 +18,9 @@ using pgdual::config::ConfigError;
 using pgdual::config::ConflictSync;
 using pgdual::config::LogFormat;
 using pgdual::config::parse_config;
+using pgdual::config::parse_ip_network;
 using pgdual::config::ProxyConfig;
+using pgdual::config::ReadStickiness;
 
 namespace {
 
@@ -97,6 +99,15 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.ledger.retention == defaults.ledger.retention);
   CHECK(config.ledger.prune_interval == defaults.ledger.prune_interval);
   CHECK(config.sql.read_only_functions == defaults.sql.read_only_functions);
+  CHECK(config.read_stickiness == defaults.read_stickiness);
+  CHECK(config.read_rules.empty());
+  CHECK(config.brake.error_rate_percent == defaults.brake.error_rate_percent);
+  CHECK(config.brake.p99_latency == defaults.brake.p99_latency);
+  CHECK(config.brake.window == defaults.brake.window);
+  CHECK(config.brake.min_reads == defaults.brake.min_reads);
+  CHECK(config.admin.users == defaults.admin.users);
+  CHECK(config.metrics.address == defaults.metrics.address);
+  CHECK(config.metrics.port == defaults.metrics.port);
 }
 
 // A file in the temp directory, removed when the test ends.
@@ -168,6 +179,21 @@ TEST_CASE("The dual-write settings default to the values pgdual.example.toml sho
   CHECK(config->sql.read_only_functions.empty());
 }
 
+TEST_CASE("The read ramp settings default to the values pgdual.example.toml shows", "[unit][config]") {
+  using std::chrono::milliseconds;
+  const auto config = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  CHECK(config->read_stickiness == ReadStickiness::statement);
+  CHECK(config->read_rules.empty());
+  CHECK(config->brake.error_rate_percent == 2.0);
+  CHECK(config->brake.p99_latency == milliseconds{1000});
+  CHECK(config->brake.window == std::chrono::seconds{60});
+  CHECK(config->brake.min_reads == 100);
+  CHECK(config->admin.users.empty());
+  CHECK(config->metrics.address == "127.0.0.1");
+  CHECK(config->metrics.port == 0);
+}
+
 TEST_CASE("Every setting is read into the configuration", "[unit][config]") {
   const auto config = parse_config(R"(
 [server]
@@ -186,6 +212,26 @@ format = "json"
 [routing]
 primary = "cloud"
 read_percent = 12.5
+read_stickiness = "session"
+[[routing.rules]]
+user = "app"
+database = "ehr"
+application_name = "scheduler"
+client_cidr = "10.1.0.0/16"
+read_percent = 100
+[[routing.rules]]
+client_cidr = "fd00::/8"
+read_percent = 0.5
+[brake]
+error_rate_percent = 0.5
+p99_latency_ms = 250
+window_seconds = 30
+min_reads = 20
+[admin]
+users = ["reporting"]
+[metrics]
+address = "0.0.0.0"
+port = 9187
 [mirror]
 timeout_ms = 750
 reconnect_min_ms = 250
@@ -249,6 +295,27 @@ password = "two"
   REQUIRE(config->users.size() == 2);
   CHECK(config->users[1].name == "reporting");
   CHECK(config->users[1].password == "two");
+  CHECK(config->read_stickiness == ReadStickiness::session);
+  REQUIRE(config->read_rules.size() == 2);
+  const auto& clinic = config->read_rules[0];
+  CHECK(clinic.user == "app");
+  CHECK(clinic.database == "ehr");
+  CHECK(clinic.application_name == "scheduler");
+  CHECK(clinic.client_network == parse_ip_network("10.1.0.0/16"));
+  CHECK(clinic.read_percent == 100);
+  const auto& by_network = config->read_rules[1];
+  CHECK_FALSE(by_network.user);
+  CHECK_FALSE(by_network.database);
+  CHECK_FALSE(by_network.application_name);
+  CHECK(by_network.client_network == parse_ip_network("fd00::/8"));
+  CHECK(by_network.read_percent == 0.5);
+  CHECK(config->brake.error_rate_percent == 0.5);
+  CHECK(config->brake.p99_latency == std::chrono::milliseconds{250});
+  CHECK(config->brake.window == std::chrono::seconds{30});
+  CHECK(config->brake.min_reads == 20);
+  CHECK(config->admin.users == std::vector<std::string>{"reporting"});
+  CHECK(config->metrics.address == "0.0.0.0");
+  CHECK(config->metrics.port == 9187);
 }
 
 TEST_CASE("routing.primary decides which backend is primary and which is the mirror", "[unit][config]") {
@@ -331,6 +398,28 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[ledger]\nprune_interval_ms = 86400001\n", "ledger.prune_interval_ms", 21,
           "must be 1000..86400000, got 86400001"),
       row("[sql]\nread_only_functions = [\"\"]\n", "sql.read_only_functions[0]", 24, "must not be empty"),
+      row("[routing]\nread_stickiness = \"connection\"\n", "routing.read_stickiness", 19,
+          "must be one of statement, transaction, session; got \"connection\""),
+      row("[brake]\nerror_rate_percent = 0\n", "brake.error_rate_percent", 22,
+          "must be more than 0 and at most 100, got 0"),
+      row("[brake]\nerror_rate_percent = 100.5\n", "brake.error_rate_percent", 22,
+          "must be more than 0 and at most 100, got 100.5"),
+      row("[brake]\nerror_rate_percent = -2\n", "brake.error_rate_percent", 22,
+          "must be more than 0 and at most 100, got -2"),
+      row("[brake]\nerror_rate_percent = nan\n", "brake.error_rate_percent", 22,
+          "must be more than 0 and at most 100, got nan"),
+      row("[brake]\np99_latency_ms = -1\n", "brake.p99_latency_ms", 18, "must be 0..600000, got -1"),
+      row("[brake]\np99_latency_ms = 600001\n", "brake.p99_latency_ms", 18, "must be 0..600000, got 600001"),
+      row("[brake]\nwindow_seconds = 4\n", "brake.window_seconds", 18, "must be 5..3600, got 4"),
+      row("[brake]\nwindow_seconds = 3601\n", "brake.window_seconds", 18, "must be 5..3600, got 3601"),
+      row("[brake]\nmin_reads = 0\n", "brake.min_reads", 13, "must be 1..1000000, got 0"),
+      row("[brake]\nmin_reads = 1000001\n", "brake.min_reads", 13, "must be 1..1000000, got 1000001"),
+      row("[metrics]\nport = -1\n", "metrics.port", 8, "must be 0..65535, got -1"),
+      row("[metrics]\nport = 65536\n", "metrics.port", 8, "must be 0..65535, got 65536"),
+      row("[metrics]\naddress = \"metrics.local\"\n", "metrics.address", 11,
+          "must be an IP address literal such as 127.0.0.1 or ::1, got \"metrics.local\""),
+      row("[metrics]\naddress = \"\"\n", "metrics.address", 11,
+          "must be an IP address literal such as 127.0.0.1 or ::1, got \"\""),
   });
 }
 
@@ -354,6 +443,14 @@ TEST_CASE("Settings at the edges of their allowed values are accepted", "[unit][
       with("[ledger]\nretention_hours = 1\nprune_interval_ms = 1000\n"),
       with("[ledger]\nretention_hours = 87600\nprune_interval_ms = 86400000\n"),
       with("[sql]\nread_only_functions = []\n"),
+      with("[routing]\nread_stickiness = \"statement\"\n"),
+      with("[routing]\nread_stickiness = \"transaction\"\n"),
+      with("[brake]\nerror_rate_percent = 0.01\np99_latency_ms = 0\nwindow_seconds = 5\nmin_reads = 1\n"),
+      with("[brake]\nerror_rate_percent = 100\np99_latency_ms = 600000\nwindow_seconds = 3600\n"
+           "min_reads = 1000000\n"),
+      with("[metrics]\naddress = \"::\"\nport = 65535\n"),
+      with("[metrics]\naddress = \"10.0.0.5\"\nport = 1\n"),
+      with("[admin]\nusers = []\n"),
   });
 }
 
@@ -441,8 +538,8 @@ TEST_CASE("Each user needs a unique name and exactly one password source", "[uni
 TEST_CASE("Unknown keys are reported with their full dotted path and position at any depth", "[unit][config]") {
   const std::string_view kUserKeys = "unknown key; expected one of: name, password, password_env, password_file";
   const std::string_view kTopLevelKeys =
-      "unknown key; expected one of: server, listen, limits, log, routing, mirror, conflicts, ledger, sql, backends, "
-      "users";
+      "unknown key; expected one of: server, listen, limits, log, routing, mirror, conflicts, ledger, sql, brake, "
+      "admin, metrics, backends, users";
   check_rejections({
       {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1, kTopLevelKeys},
       {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2, kTopLevelKeys},
@@ -691,8 +788,126 @@ TEST_CASE("pgdual.example.toml shows every dual-write setting, the optional key 
                            "\nlog_path = \"pgdual-conflicts.jsonl\"\n", "\nsync = \"group\"\n",
                            "\ngroup_commit_ms = 5\n", "\nrotate_bytes = 104857600\n", "\nkeep_rotated = 10\n",
                            "\n# rows_digest_key_file = ", "\n[ledger]\n", "\nretention_hours = 168\n",
-                           "\nprune_interval_ms = 600000\n", "\n[sql]\n", "\nread_only_functions = []\n"}) {
+                           "\nprune_interval_ms = 600000\n", "\n[sql]\n", "\nread_only_functions = []\n",
+                           "\nread_stickiness = \"statement\"\n", "\n#   [[routing.rules]]\n", "\n[brake]\n",
+                           "\nerror_rate_percent = 2\n", "\np99_latency_ms = 1000\n", "\nwindow_seconds = 60\n",
+                           "\nmin_reads = 100\n", "\n[admin]\n", "\nusers = []\n", "\n[metrics]\n",
+                           "\naddress = \"127.0.0.1\"\n", "\nport = 0\n"}) {
     INFO(line);
     CHECK(text.find(line) != std::string::npos);
   }
+}
+
+TEST_CASE("A routing rule needs read_percent and at least one key to match on", "[unit][config]") {
+  const auto rules = [](std::string_view rule_body) {
+    return toml({kBackends, kUser, "[[routing.rules]]\n", rule_body});
+  };
+  check_rejections({
+      {rules("user = \"app\"\n"), "routing.rules[0].read_percent", 8, 1,
+       "missing; every [[routing.rules]] entry needs a read_percent"},
+      {rules("read_percent = 10\n"), "routing.rules[0]", 8, 1,
+       "needs at least one of user, database, application_name or client_cidr; a rule without one would match "
+       "every session"},
+      {rules("user = \"app\"\nread_percent = 100.5\n"), "routing.rules[0].read_percent", 10, 16,
+       "must be 0..100, got 100.5"},
+      {rules("user = \"app\"\nread_percent = -0.5\n"), "routing.rules[0].read_percent", 10, 16,
+       "must be 0..100, got -0.5"},
+      {rules("user = \"app\"\nread_percent = \"10\"\n"), "routing.rules[0].read_percent", 10, 16,
+       "expected a number, got string"},
+      {rules("user = \"nobody\"\nread_percent = 10\n"), "routing.rules[0].user", 9, 8,
+       "no [[users]] entry is named \"nobody\", so this rule could never match"},
+      {rules("user = \"\"\nread_percent = 10\n"), "routing.rules[0].user", 9, 8, "must not be empty"},
+      {rules("database = \"\"\nread_percent = 10\n"), "routing.rules[0].database", 9, 12, "must not be empty"},
+      {rules("usr = \"app\"\nread_percent = 10\n"), "routing.rules[0].usr", 9, 1,
+       "unknown key; expected one of: user, database, application_name, client_cidr, read_percent"},
+      {toml({kBackends, kUser, "[[routing.rules]]\nuser = \"app\"\nread_percent = 1\n",
+             "[[routing.rules]]\ndatabase = \"ehr\"\nread_percent = 101\n"}),
+       "routing.rules[1].read_percent", 13, 16, "must be 0..100, got 101"},
+      {toml({kBackends, kUser, "[routing]\nrules = [1]\n"}), "routing.rules[0]", 9, 10,
+       "expected a table, got integer"},
+  });
+  check_accepted({
+      rules("database = \"ehr\"\nread_percent = 0\n"),
+      rules("application_name = \"\"\nread_percent = 100\n"),
+      rules("client_cidr = \"192.0.2.7\"\nread_percent = 50\n"),
+      toml({kBackends, kUser, "[routing]\nrules = []\n"}),
+  });
+}
+
+TEST_CASE("A routing rule's client_cidr must be an IPv4 or IPv6 network or address", "[unit][config]") {
+  const auto with = [](std::string_view cidr) {
+    return toml({kBackends, kUser, "[[routing.rules]]\nclient_cidr = \"", cidr, "\"\nread_percent = 1\n"});
+  };
+  for (const std::string_view cidr : {"", "10.1.0.0/", "10.1.0.0/33", "10.1.2.3/16", "10.1/16", "10.1.0.0/16/8",
+                                      "10.1.0.0/+8", "10.1.0.0/ 8", "clinic.local", "fd00::/129", "fd00::1/8",
+                                      "::ffff:10.1.0.0/97"}) {
+    const std::string message = toml({"must be an IPv4 or IPv6 network such as 10.1.0.0/16 or fd00::/8, without bits "
+                                      "set past the prefix, or a single address; got \"",
+                                      cidr, "\""});
+    check_rejections({{with(cidr), "routing.rules[0].client_cidr", 9, 15, message}});
+  }
+  // A NUL inside the text must not cut it short into a valid address.
+  const auto with_nul = error_for(
+      toml({kBackends, kUser, "[[routing.rules]]\nclient_cidr = \"10.1.0.0\\u0000junk\"\nread_percent = 1\n"}));
+  CHECK(with_nul.key == "routing.rules[0].client_cidr");
+  check_accepted({with("10.1.0.0/16"), with("0.0.0.0/0"), with("10.1.2.3"), with("10.1.2.3/32"), with("fd00::/8"),
+                  with("::/0"), with("fd00::1"), with("::ffff:10.1.0.0/112")});
+}
+
+TEST_CASE("parse_ip_network holds IPv4 networks IPv4-mapped, with the prefix counted in 128 bits",
+          "[unit][config]") {
+  const auto v4 = parse_ip_network("10.1.0.0/16");
+  REQUIRE(v4);
+  CHECK(v4->address == std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 0, 0});
+  CHECK(v4->prefix_length == 112);
+  CHECK(v4->text == "10.1.0.0/16");
+  CHECK(parse_ip_network("10.1.2.3")->prefix_length == 128);
+  CHECK(parse_ip_network("10.1.2.3") == parse_ip_network("10.1.2.3").value());
+  CHECK(parse_ip_network("::ffff:10.1.0.0/112")->address == v4->address);
+
+  const auto v6 = parse_ip_network("fd00:1::/32");
+  REQUIRE(v6);
+  CHECK(v6->address == std::array<std::uint8_t, 16>{0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK(v6->prefix_length == 32);
+  CHECK(parse_ip_network("::/0")->prefix_length == 0);
+  CHECK(parse_ip_network("0.0.0.0/0")->prefix_length == 96);
+  CHECK_FALSE(parse_ip_network("10.1.0.0/16 "));
+}
+
+TEST_CASE("admin.users must name [[users]] entries", "[unit][config]") {
+  check_rejections({
+      {toml({"[admin]\nusers = [\"app\", \"root\"]\n", kBackends, kUser}), "admin.users[1]", 2, 17,
+       "no [[users]] entry is named \"root\""},
+      {toml({"[admin]\nusers = [\"App\"]\n", kBackends, kUser}), "admin.users[0]", 2, 10,
+       "no [[users]] entry is named \"App\""},
+      {toml({"[admin]\nusers = [1]\n", kBackends, kUser}), "admin.users[0]", 2, 10, "expected a string, got integer"},
+      {toml({"[admin]\nusers = \"app\"\n", kBackends, kUser}), "admin.users", 2, 9,
+       "expected an array of strings, got string"},
+  });
+  const auto config = parse_config(toml({"[admin]\nusers = [\"app\"]\n", kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  CHECK(config->admin.users == std::vector<std::string>{"app"});
+}
+
+TEST_CASE("metrics.port may not be listen.port on an overlapping address", "[unit][config]") {
+  const auto with = [](std::string_view listen, std::string_view metrics) {
+    return toml({listen, metrics, kBackends, kUser});
+  };
+  check_rejections({
+      {with("", "[metrics]\nport = 6432\n"), "metrics.port", 2, 8,
+       "must differ from listen.port (6432): \"127.0.0.1\" and \"127.0.0.1\" overlap, so both cannot take the port"},
+      {with("[listen]\nport = 7000\n", "[metrics]\naddress = \"0.0.0.0\"\nport = 7000\n"), "metrics.port", 5, 8,
+       "must differ from listen.port (7000): \"0.0.0.0\" and \"127.0.0.1\" overlap, so both cannot take the port"},
+      {with("[listen]\naddress = \"::1\"\n", "[metrics]\naddress = \"::\"\nport = 6432\n"), "metrics.port", 5, 8,
+       "must differ from listen.port (6432): \"::\" and \"::1\" overlap, so both cannot take the port"},
+      {with("", "[metrics]\naddress = \"::ffff:127.0.0.1\"\nport = 6432\n"), "metrics.port", 3, 8,
+       "must differ from listen.port (6432): \"::ffff:127.0.0.1\" and \"127.0.0.1\" overlap, so both cannot take "
+       "the port"},
+  });
+  check_accepted({
+      with("", "[metrics]\nport = 6433\n"),
+      with("", "[metrics]\naddress = \"127.0.0.2\"\nport = 6432\n"),
+      with("[listen]\nport = 9000\n", "[metrics]\nport = 6432\n"),
+      with("", "[metrics]\nport = 0\n"),
+  });
 }

@@ -1,0 +1,155 @@
+#pragma once
+
+// The read brake (issue 5): watches the reads each backend serves over a sliding window and says
+// when the mirror's have become too unreliable or too slow to keep steering reads to it. Pure:
+// no I/O, no clock reads (callers pass the time), no logging; the caller acts on a trip.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/proxy_config.h"
+
+namespace pgdual::proxy {
+
+enum class Backend { primary, mirror };
+
+enum class ReadOutcome {
+  ok,                ///< the backend answered the read
+  connection_error,  ///< the connection failed before the answer was complete
+  sql_error,         ///< the backend answered with an ErrorResponse
+};
+
+/// How one read ended, as ReadBrake::record() takes it.
+struct ReadResult {
+  ReadOutcome outcome = ReadOutcome::ok;
+  std::string_view sqlstate = {};  ///< with sql_error: the five-character code; read during record() only
+
+  [[nodiscard]] static ReadResult ok() noexcept { return {}; }
+  [[nodiscard]] static ReadResult connection_error() noexcept { return {.outcome = ReadOutcome::connection_error}; }
+  [[nodiscard]] static ReadResult sql_error(std::string_view code) noexcept {
+    return {.outcome = ReadOutcome::sql_error, .sqlstate = code};
+  }
+};
+
+/// Whether an error with this SQLSTATE is the client's doing, which any backend would have
+/// returned, and so says nothing about the backend: class 22 (data exception), class 23 (integrity
+/// constraint violation), 42601 (syntax error) and 57014 (query canceled, by the client's cancel
+/// request or its statement_timeout).
+[[nodiscard]] bool is_client_fault(std::string_view sqlstate) noexcept;
+
+/// A window's reads, as the admin console and the metrics show them.
+struct ReadWindowSnapshot {
+  std::uint64_t reads = 0;
+  std::uint64_t errors = 0;          ///< reads that failed, not counting the client's own errors
+  double error_rate_percent = 0.0;   ///< 0 when there were no reads
+  std::chrono::microseconds p50{0};  ///< within about 5%; 0 when there were no reads
+  std::chrono::microseconds p99{0};
+};
+
+/// The outcomes and latencies of one backend's reads over the last `span` seconds, in one-second
+/// buckets. Each bucket keeps a count, an error count and a latency histogram with 188 classes
+/// growing by 10% from 1 µs to 60 s, so percentiles come without keeping samples: a percentile is
+/// reported as the middle of its class, within 5% of the true value (latencies past 60 s count as
+/// 60 s). Memory is fixed: about 770 bytes per second of span.
+///
+/// A read belongs to the second its time falls in, and leaves the window `span` seconds after that
+/// second began. Reads recorded with a time older than the window (a thread that was slow to
+/// report) are dropped.
+///
+/// Thread safety: every member function may be called from any thread.
+class ReadWindow {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kLatencyClasses = 188;  ///< ceil(ln(60 s / 1 µs) / ln(1.1))
+
+  /// Precondition: `span` is at least one second.
+  explicit ReadWindow(std::chrono::seconds span);
+
+  void record(Clock::time_point now, std::chrono::microseconds latency, bool error);
+  /// The reads in the window that ends at `now`.
+  [[nodiscard]] ReadWindowSnapshot snapshot(Clock::time_point now);
+  /// Forgets every read.
+  void clear();
+
+ private:
+  using Histogram = std::array<std::uint32_t, kLatencyClasses>;
+
+  struct Second {
+    std::int64_t second = 0;  ///< which second of the clock this bucket holds
+    std::uint32_t reads = 0;
+    std::uint32_t errors = 0;
+    Histogram latencies{};
+  };
+
+  Second& bucket_for(std::int64_t second);
+  void advance_to(std::int64_t second);
+  void forget(Second& bucket);
+
+  std::mutex mutex_;
+  std::vector<Second> seconds_;  ///< a ring: second s lives at s mod span
+  std::int64_t latest_;          ///< the newest second the ring holds
+  // The sums over the ring, kept as reads come and go, so a snapshot reads no buckets.
+  std::uint64_t reads_ = 0;
+  std::uint64_t errors_ = 0;
+  std::array<std::uint64_t, kLatencyClasses> latencies_{};
+};
+
+/// Why the brake tripped.
+struct BrakeTrip {
+  enum class Cause { error_rate, p99_latency };
+  Cause cause = Cause::error_rate;
+  /// For the log, e.g. "error rate 3.1% over 60 s > 2%" or "p99 latency 1250 ms > 1000 ms".
+  std::string reason;
+};
+
+/// The automatic brake on read steering: a ReadWindow per backend, and the judgement over the
+/// mirror's. Sessions record each eligible read on the backend that served it; a caller checks, and
+/// on a trip sets read steering to 0 (ReadSteering::brake) and logs the reason.
+///
+/// Thread safety: every member function may be called from any thread; record() takes one
+/// backend's lock for a few hundred nanoseconds.
+class ReadBrake {
+ public:
+  using Clock = ReadWindow::Clock;
+
+  /// Precondition: `config` passed validation (config/validate.cpp).
+  explicit ReadBrake(const config::BrakeConfig& config);
+
+  /// Counts one read `backend` served, ending at `now` after `latency`. A connection error counts
+  /// as an error, and so does an SQL error unless is_client_fault(); its latency counts either way.
+  void record(Backend backend, Clock::time_point now, std::chrono::microseconds latency, ReadResult result);
+
+  /// Judges the mirror's window ending at `now`: a trip when it holds at least min_reads reads and
+  /// their error rate is above error_rate_percent, or (unless p99_latency is 0) their p99 latency is
+  /// above p99_latency. The error rate is judged first. A trip is returned once, to one caller;
+  /// after that check() returns nullopt until reset().
+  [[nodiscard]] std::optional<BrakeTrip> check(Clock::time_point now);
+
+  /// Whether check() has returned a trip since construction or the last reset().
+  [[nodiscard]] bool tripped() const noexcept { return tripped_.load(); }
+
+  /// Arms the brake again, for when the operator steers reads to the mirror again. Forgets the
+  /// mirror's window too, so the reads that tripped the brake cannot trip it a second time.
+  void reset();
+
+  /// `backend`'s reads in the window ending at `now`.
+  [[nodiscard]] ReadWindowSnapshot snapshot(Backend backend, Clock::time_point now);
+
+ private:
+  ReadWindow& window_of(Backend backend) noexcept { return backend == Backend::primary ? primary_ : mirror_; }
+  [[nodiscard]] std::optional<BrakeTrip> judge(const ReadWindowSnapshot& mirror) const;
+
+  const config::BrakeConfig config_;
+  ReadWindow primary_;
+  ReadWindow mirror_;
+  std::atomic<bool> tripped_{false};
+};
+
+}  // namespace pgdual::proxy

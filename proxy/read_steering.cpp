@@ -1,0 +1,96 @@
+#include "proxy/read_steering.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace pgdual::proxy {
+namespace {
+
+constexpr double kAlways = 100.0;
+
+// SplitMix64's output function (Steele, Lea and Flood, "Fast splittable pseudorandom number
+// generators", 2014; constants from Vigna's splitmix64.c). A bijection on 64 bits that spreads
+// consecutive session ids evenly, and gives the same answer on every platform and release.
+std::uint64_t mix(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The top 53 bits as a point in [0, 100): a double holds them exactly, so the point is below 100.
+double point_of(std::uint64_t bits) noexcept {
+  constexpr double kTwoToMinus53 = 0x1.0p-53;
+  return static_cast<double>(bits >> 11) * kTwoToMinus53 * kAlways;
+}
+
+// !(percent > 0) also catches NaN.
+bool below(double point, double percent) noexcept {
+  if (!(percent > 0.0)) return false;
+  if (percent >= kAlways) return true;
+  return point < percent;
+}
+
+}  // namespace
+
+ClientAddress ClientAddress::v4(const std::array<std::uint8_t, 4>& address) noexcept {
+  ClientAddress client;
+  client.bytes[10] = client.bytes[11] = 0xff;  // ::ffff:a.b.c.d, RFC 4291 section 2.5.5.2
+  std::ranges::copy(address, client.bytes.begin() + 12);
+  return client;
+}
+
+ClientAddress ClientAddress::v6(const std::array<std::uint8_t, 16>& address) noexcept {
+  ClientAddress client;
+  client.bytes = address;
+  return client;
+}
+
+bool contains(const config::IpNetwork& network, const ClientAddress& address) noexcept {
+  const unsigned whole_bytes = network.prefix_length / 8;
+  if (!std::equal(network.address.begin(), network.address.begin() + whole_bytes, address.bytes.begin())) {
+    return false;
+  }
+  const unsigned rest = network.prefix_length % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (address.bytes[whole_bytes] & mask) == network.address[whole_bytes];
+}
+
+bool matches(const config::ReadRule& rule, const SessionFacts& facts) noexcept {
+  if (rule.user && *rule.user != facts.user) return false;
+  if (rule.database && *rule.database != facts.database) return false;
+  if (rule.application_name && *rule.application_name != facts.application_name) return false;
+  if (rule.client_network) {
+    return facts.client_address && contains(*rule.client_network, *facts.client_address);
+  }
+  return true;
+}
+
+bool to_mirror_for_session(std::uint64_t session_id, double percent) noexcept {
+  return below(point_of(mix(session_id)), percent);
+}
+
+bool to_mirror_for_draw(std::uint64_t random_draw, double percent) noexcept {
+  return below(point_of(random_draw), percent);
+}
+
+ReadSteering::ReadSteering(double global_percent, config::ReadStickiness stickiness,
+                           std::vector<config::ReadRule> rules)
+    : stickiness_{stickiness}, rules_{std::move(rules)}, global_percent_{global_percent} {}
+
+ReadSteering::ReadSteering(const config::ProxyConfig& config)
+    : ReadSteering(config.read_percent, config.read_stickiness, config.read_rules) {}
+
+double ReadSteering::percent_for(const SessionFacts& facts) const noexcept {
+  if (braked()) return 0.0;
+  const auto rule = std::ranges::find_if(rules_, [&](const config::ReadRule& r) { return matches(r, facts); });
+  return rule != rules_.end() ? rule->read_percent : global_percent();
+}
+
+void ReadSteering::set_global_percent(double percent) noexcept {
+  global_percent_.store(percent);
+  braked_.store(false);
+}
+
+}  // namespace pgdual::proxy

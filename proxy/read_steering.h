@@ -1,0 +1,95 @@
+#pragma once
+
+// Read steering: which eligible reads the mirror serves (DESIGN.md, "Routing rules"). Pure and
+// free of I/O and clocks; sessions supply what they know, and the random numbers.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/proxy_config.h"
+
+namespace pgdual::proxy {
+
+/// A client's IP address in the 128-bit form config::IpNetwork uses, IPv4 mapped into IPv6
+/// (::ffff:a.b.c.d), so that IPv4 rules match IPv4 clients however they arrived.
+struct ClientAddress {
+  std::array<std::uint8_t, 16> bytes{};  ///< network byte order
+
+  /// An IPv4 address in network byte order (as asio's address_v4::to_bytes() gives it).
+  [[nodiscard]] static ClientAddress v4(const std::array<std::uint8_t, 4>& address) noexcept;
+  /// An IPv6 address in network byte order (as asio's address_v6::to_bytes() gives it); an
+  /// IPv4-mapped one is kept as it is, and so matches IPv4 networks.
+  [[nodiscard]] static ClientAddress v6(const std::array<std::uint8_t, 16>& address) noexcept;
+
+  friend bool operator==(const ClientAddress&, const ClientAddress&) = default;
+};
+
+/// Whether `address` lies in `network`.
+[[nodiscard]] bool contains(const config::IpNetwork& network, const ClientAddress& address) noexcept;
+
+/// What a read rule can match a session on, all known once the session has logged in.
+struct SessionFacts {
+  std::string user;
+  std::string database;
+  std::string application_name;                 ///< "" when the client sent none
+  std::optional<ClientAddress> client_address;  ///< nullopt when not over TCP/IP: no client_cidr matches
+};
+
+/// Whether `rule` matches a session: every key the rule sets must equal the session's (names
+/// compared exactly, as PostgreSQL compares them), and the client address must lie in its network.
+[[nodiscard]] bool matches(const config::ReadRule& rule, const SessionFacts& facts) noexcept;
+
+/// Whether a session reads from the mirror at `percent`, for per-session stickiness. The session
+/// id is hashed to a fixed point in [0, 100) (2^-53 resolution), and the session reads from the
+/// mirror when that point is below `percent`; so for one id the answer never changes at one
+/// percent, and raising the percent only adds sessions to the mirror. A percent of 0 or less (or
+/// NaN) is never, 100 or more is always.
+[[nodiscard]] bool to_mirror_for_session(std::uint64_t session_id, double percent) noexcept;
+
+/// Whether one statement or transaction reads from the mirror at `percent`, given a uniformly
+/// random `random_draw` the caller supplies (a seeded generator in tests). Exact at 0 and 100,
+/// as to_mirror_for_session.
+[[nodiscard]] bool to_mirror_for_draw(std::uint64_t random_draw, double percent) noexcept;
+
+/// The steering settings in force: the global read percent, the rules, the stickiness, and the
+/// brake's override. The rules and stickiness are fixed at construction; the percent and the brake
+/// change at run time (SET read_percent, ReadBrake).
+///
+/// Thread safety: every member function may be called from any thread at any time.
+class ReadSteering {
+ public:
+  /// `global_percent` applies to sessions no rule matches; `rules` are tried in order.
+  ReadSteering(double global_percent, config::ReadStickiness stickiness, std::vector<config::ReadRule> rules);
+  /// From routing.read_percent, routing.read_stickiness and [[routing.rules]].
+  explicit ReadSteering(const config::ProxyConfig& config);
+
+  /// The percent of `facts`'s eligible reads to steer to the mirror: 0 while braked, else the first
+  /// matching rule's percent, else the global percent.
+  [[nodiscard]] double percent_for(const SessionFacts& facts) const noexcept;
+
+  [[nodiscard]] config::ReadStickiness stickiness() const noexcept { return stickiness_; }
+  /// The global percent as last set, braked or not.
+  [[nodiscard]] double global_percent() const noexcept { return global_percent_.load(); }
+  /// Sets the global percent and releases the brake: the operator's SET read_percent is a decision
+  /// to steer reads again. Callers check the range: 0..100.
+  void set_global_percent(double percent) noexcept;
+
+  /// Steers no read to the mirror, whatever the global percent and the rules say, until release()
+  /// or set_global_percent().
+  void brake() noexcept { braked_.store(true); }
+  /// Undoes brake(): the global percent and the rules apply again as they were.
+  void release() noexcept { braked_.store(false); }
+  [[nodiscard]] bool braked() const noexcept { return braked_.load(); }
+
+ private:
+  const config::ReadStickiness stickiness_;
+  const std::vector<config::ReadRule> rules_;
+  std::atomic<double> global_percent_;
+  std::atomic<bool> braked_{false};
+};
+
+}  // namespace pgdual::proxy

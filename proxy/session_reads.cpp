@@ -1,0 +1,96 @@
+// Session, continued: eligible reads the mirror serves in the primary's place, by the read
+// steering's percentage (DESIGN.md, "Routing rules"; docs/read-ramp.md).
+
+#include <random>
+
+#include "protocol/backend_messages.h"
+#include "protocol/message_tags.h"
+#include "protocol/writer.h"
+#include "proxy/session.h"
+
+namespace pgdual::proxy {
+namespace {
+
+std::uint64_t random_draw() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return generator();
+}
+
+ReadResult read_result(const MirrorLeg::ServedRead& served) {
+  if (served.failure) return ReadResult::connection_error();
+  if (!served.error_sqlstate.empty()) return ReadResult::sql_error(served.error_sqlstate);
+  return ReadResult::ok();
+}
+
+}  // namespace
+
+SessionFacts steering_facts(const conflict::SessionInfo& session, const tcp::socket& client) {
+  SessionFacts facts{.user = session.user, .database = session.database,
+                     .application_name = session.application_name, .client_address = std::nullopt};
+  boost::system::error_code error;
+  const auto endpoint = client.remote_endpoint(error);
+  if (error) return facts;
+  const auto address = endpoint.address();
+  facts.client_address = address.is_v4() ? ClientAddress::v4(address.to_v4().to_bytes())
+                                         : ClientAddress::v6(address.to_v6().to_bytes());
+  return facts;
+}
+
+Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
+  if (!read_may_go_to_mirror(last_tag) || !steering_picks_mirror()) co_return false;
+  // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
+  // the read. If it failed, the conflict it records keeps the read on the primary.
+  co_await settle_pending_commit();
+  if (!mirror_ || mirror_may_lack_writes_) co_return false;
+  const auto frames = protocol::split_frames(segment_);
+  std::vector<std::byte> copy;
+  planner_.copy_for_mirror(frames, copy);
+  mirror_->queue_client(copy);
+  const auto started = ReadBrake::Clock::now();
+  const auto served = co_await mirror_->serve(client_);
+  record_mirror_read(started, served);
+  if (served.failure) {
+    drop_mirror(*served.failure);
+    if (!served.answered) co_return false;  // nothing reached the client: the primary answers instead
+    co_await end_interrupted_read();
+  }
+  planner_.served_by_mirror();
+  planner_.start_unit();
+  segment_.clear();
+  co_return true;
+}
+
+bool Session::read_may_go_to_mirror(char last_tag) const {
+  namespace tags = protocol::frontend_tag;
+  const bool whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync);
+  return whole_unit && mirror_ && !mirror_may_lack_writes_ && !listening_ && unknown_commits_.empty() &&
+         !own_answers_.active() && primary_tap_.transaction_status() == protocol::TransactionStatus::idle &&
+         context_.config->mirror_backend().name == "cloud" && planner_.may_read_from_mirror();
+}
+
+bool Session::steering_picks_mirror() const {
+  const auto percent = context_.steering.percent_for(steering_facts_);
+  if (context_.steering.stickiness() == config::ReadStickiness::session) return to_mirror_for_session(id_, percent);
+  return to_mirror_for_draw(random_draw(), percent);
+}
+
+void Session::record_mirror_read(ReadBrake::Clock::time_point started, const MirrorLeg::ServedRead& served) {
+  const auto now = ReadBrake::Clock::now();
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
+  context_.brake.record(Backend::mirror, now, latency, read_result(served));
+  context_.log->debug("session={} read served by the mirror in {} us{}", id_, latency.count(),
+                      served.failure ? ", which broke off" : "");
+}
+
+// The mirror broke off after part of its answer reached the client, which cannot be taken back:
+// the client gets an error in its place, as when a server's connection fails mid-result.
+Awaitable<void> Session::end_interrupted_read() {
+  std::vector<std::byte> bytes;
+  protocol::Writer out{bytes};
+  protocol::encode(protocol::make_error("ERROR", "08006", "the connection to the server serving this read was lost"),
+                   out);
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, out);
+  co_await send_bytes(bytes);
+}
+
+}  // namespace pgdual::proxy
