@@ -1,6 +1,7 @@
 #include "conflict/verify.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <map>
 #include <set>
@@ -21,19 +22,27 @@ std::string plural(std::uint64_t count, std::string_view word) {
 
 namespace {
 
-std::string render_listed(const std::vector<Key>& listed, std::uint64_t count) {
+constexpr std::string_view kInFlightMark = "changed during verify: could be a write in flight";
+
+std::string render_listed(const std::vector<Key>& listed, std::uint64_t count, const std::set<Key>& in_flight) {
   std::string text;
-  for (const auto& key : listed) text += "    " + format_key(key) + "\n";
+  for (const auto& key : listed) {
+    text += "    " + format_key(key) + (in_flight.contains(key) ? " (" + std::string{kInFlightMark} + ")" : "") + "\n";
+  }
   if (count > listed.size()) text += "    ... and " + std::to_string(count - listed.size()) + " more\n";
   return text;
 }
 
 }  // namespace
 
-std::string render_keys(std::string_view title, const KeyList& keys) {
+std::string render_keys(std::string_view title, const KeyList& keys) { return render_keys(title, keys, {}); }
+
+std::string render_keys(std::string_view title, const KeyList& keys, const std::set<Key>& in_flight) {
   if (keys.count() == 0) return {};
-  return "  " + std::string{title} + ": " + plural(keys.count(), "key") + "\n" +
-         render_listed(keys.listed(), keys.count());
+  const auto changed = std::ranges::count_if(keys.listed(), [&](const Key& key) { return in_flight.contains(key); });
+  const auto changed_text = changed > 0 ? " (" + std::to_string(changed) + " changed during verify)" : "";
+  return "  " + std::string{title} + ": " + plural(keys.count(), "key") + changed_text + "\n" +
+         render_listed(keys.listed(), keys.count(), in_flight);
 }
 
 namespace {
@@ -164,6 +173,37 @@ std::string as_row(const std::vector<std::string>& parts) {
   return parts.size() == 1 ? parts.front() : "(" + join(parts, ", ") + ")";
 }
 
+// The keys of row_digests_of_keys(): parameter i is a text array of key column i's values, and
+// unnest() of all of them in one FROM item pairs the arrays element by element into keys.
+std::string key_set_subquery(const std::vector<KeyColumn>& key) {
+  std::vector<std::string> casts;
+  std::vector<std::string> arrays;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const auto name = "c" + std::to_string(i + 1);
+    casts.push_back("CAST(k." + name + " AS " + key[i].type + ")");
+    arrays.push_back("CAST($" + std::to_string(i + 1) + " AS text[])");
+    names.push_back(name);
+  }
+  return "SELECT " + join(casts, ", ") + " FROM unnest(" + join(arrays, ", ") + ") AS k(" + join(names, ", ") + ")";
+}
+
+// A PostgreSQL array literal of text values: every element double-quoted, with its quotes and
+// backslashes escaped, so that any value (empty, "NULL", with commas or braces) reads back as itself.
+std::string text_array(const std::vector<std::string>& values) {
+  std::vector<std::string> elements;
+  elements.reserve(values.size());
+  for (const auto& value : values) {
+    std::string element = "\"";
+    for (const char c : value) {
+      if (c == '"' || c == '\\') element += '\\';
+      element += c;
+    }
+    elements.push_back(element + "\"");
+  }
+  return "{" + join(elements, ",") + "}";
+}
+
 
 std::string rows_summary(const TableVerdict& verdict) {
   if (verdict.primary_rows == verdict.mirror_rows) return plural(static_cast<std::uint64_t>(verdict.primary_rows), "row");
@@ -186,7 +226,7 @@ std::string method_summary(const TableVerdict& verdict) {
 std::string render_orphans(const Orphans& orphans) {
   return "  orphans on " + std::string{orphans.side == Side::primary ? "primary" : "mirror"} + ": " +
          plural(orphans.count, "row") + " referencing no row of " + orphans.referenced.display() + " through " +
-         orphans.foreign_key + "\n" + render_listed(orphans.listed, orphans.listed.empty() ? 0 : orphans.count);
+         orphans.foreign_key + "\n" + render_listed(orphans.listed, orphans.listed.empty() ? 0 : orphans.count, {});
 }
 
 
@@ -204,6 +244,16 @@ std::string position_comparison(const SequenceState& primary, const SequenceStat
     text += std::string{" (mirror "} + (mirror_value < primary_value ? "behind" : "ahead") + " by " +
             std::to_string(gap) + ")";
   }
+  return text;
+}
+
+std::string render_settled(const TableVerdict& verdict) {
+  constexpr std::string_view kWhy = " (writes in flight during the comparison)\n";
+  std::string text;
+  if (verdict.settled_keys > 0) {
+    text += "  settled on re-check: " + plural(verdict.settled_keys, "key") + std::string{kWhy};
+  }
+  if (verdict.contents_settled) text += "  settled on re-check: the contents" + std::string{kWhy};
   return text;
 }
 
@@ -328,6 +378,8 @@ KeyRangeQueries::KeyRangeQueries(TableName table, std::vector<KeyColumn> key, st
   key_expression_ = as_row(ordered);
   order_by_ = join(ordered, ", ");
   key_list_ = join(plain, ", ");
+  key_row_ = as_row(plain);
+  key_set_ = key_set_subquery(key_);
   std::vector<std::string> values;
   for (const auto& column : columns) values.push_back("t." + quote_identifier(column));
   row_digest_ = "md5(ROW(" + join(values, ", ") + ")::text)";
@@ -346,6 +398,22 @@ std::string KeyRangeQueries::key_at_offset(const KeyRange& range, std::int64_t o
 std::string KeyRangeQueries::row_digests(const KeyRange& range) const {
   return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.sql() + " AS t" + where(range) +
          " ORDER BY " + order_by_;
+}
+
+std::string KeyRangeQueries::row_digests_of_keys() const {
+  return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.sql() + " AS t WHERE " + key_row_ + " IN (" +
+         key_set_ + ")";
+}
+
+std::vector<std::string> KeyRangeQueries::key_parameters(std::span<const Key> keys) const {
+  std::vector<std::string> arrays;
+  for (std::size_t column = 0; column < key_.size(); ++column) {
+    std::vector<std::string> values;
+    values.reserve(keys.size());
+    for (const auto& key : keys) values.push_back(key.at(column));
+    arrays.push_back(text_array(values));
+  }
+  return arrays;
 }
 
 std::vector<std::string> KeyRangeQueries::range_parameters(const KeyRange& range) {
@@ -526,10 +594,14 @@ std::string render_table(const TableVerdict& verdict) {
   std::string text = headline + "\n";
   for (const auto& difference : verdict.schema) text += "  schema: " + describe(difference) + "\n";
   if (!verdict.error.empty()) text += "  rows not compared: " + verdict.error + "\n";
-  text += render_keys("missing on mirror", verdict.missing_on_mirror);
-  text += render_keys("extra on mirror", verdict.extra_on_mirror);
-  text += render_keys("differing rows", verdict.differing_rows);
-  if (verdict.contents_differ) text += "  contents differ (no key to tell which rows)\n";
+  text += render_keys("missing on mirror", verdict.missing_on_mirror, verdict.in_flight);
+  text += render_keys("extra on mirror", verdict.extra_on_mirror, verdict.in_flight);
+  text += render_keys("differing rows", verdict.differing_rows, verdict.in_flight);
+  if (verdict.contents_differ) {
+    text += "  contents differ (no key to tell which rows" +
+            (verdict.contents_in_flight ? "; " + std::string{kInFlightMark} : std::string{}) + ")\n";
+  }
+  text += render_settled(verdict);
   for (const auto& orphans : verdict.orphans) text += render_orphans(orphans);
   return text;
 }
@@ -538,8 +610,12 @@ std::string render_sequence(const SequenceVerdict& verdict) {
   std::string text = "sequence " + verdict.sequence.display() + ": ";
   if (!verdict.on_mirror) return text + "differs, missing on mirror\n";
   if (!verdict.on_primary) return text + "differs, extra on mirror\n";
-  if (verdict.identical()) return text + "identical, last value " + last_value_text(*verdict.on_primary) + "\n";
-  return text + "differs, " + position_comparison(*verdict.on_primary, *verdict.on_mirror) + "\n";
+  if (verdict.identical()) {
+    return text + "identical, last value " + last_value_text(*verdict.on_primary) +
+           (verdict.settled ? " (settled on re-check)" : "") + "\n";
+  }
+  return text + "differs, " + position_comparison(*verdict.on_primary, *verdict.on_mirror) +
+         (verdict.in_flight ? " (moved during verify: could be a write in flight)" : "") + "\n";
 }
 
 std::string render_summary(const VerifyReport& report) {
@@ -549,6 +625,152 @@ std::string render_summary(const VerifyReport& report) {
   std::string text = count_phrase(report.tables.size(), identical_tables, "table") + "; " +
                      count_phrase(report.sequences.size(), identical_sequences, "sequence") + "\n";
   return text + (report.identical() ? "verify: identical\n" : "verify: differences found\n");
+}
+
+Recheck classify_recheck(const Look& first, const Look& now) noexcept {
+  if (now.primary == now.mirror) return Recheck::settled;
+  return now == first ? Recheck::confirmed : Recheck::in_flight;
+}
+
+KeyLooks look_at(std::span<const Key> keys, std::span<const RowDigest> primary, std::span<const RowDigest> mirror) {
+  KeyLooks looks;
+  for (const auto& key : keys) looks.emplace(key, Look{});
+  const auto fill = [&](std::span<const RowDigest> rows, std::optional<std::string> Look::*side) {
+    for (const auto& row : rows) {
+      const auto found = looks.find(row.key);
+      if (found != looks.end()) found->second.*side = row.digest;
+    }
+  };
+  fill(primary, &Look::primary);
+  fill(mirror, &Look::mirror);
+  return looks;
+}
+
+namespace {
+
+using KindOfKeys = KeyList TableVerdict::*;
+
+constexpr std::array<KindOfKeys, 3> kKindsOfKeys{&TableVerdict::missing_on_mirror, &TableVerdict::extra_on_mirror,
+                                                 &TableVerdict::differing_rows};
+
+// The kind of difference a key's rows make when they differ.
+KindOfKeys kind_of(const Look& look) {
+  if (!look.mirror) return &TableVerdict::missing_on_mirror;
+  if (!look.primary) return &TableVerdict::extra_on_mirror;
+  return &TableVerdict::differing_rows;
+}
+
+std::int64_t rows_in(const std::optional<std::string>& digest) { return digest ? 1 : 0; }
+
+// Re-checks one listed key of `verdict`, adding it to `rebuilt`'s lists unless it settled.
+void recheck_key(TableVerdict& verdict, TableVerdict& rebuilt, KindOfKeys kind, const Key& key, const KeyLooks& first,
+                 const KeyLooks& now) {
+  const auto before = first.find(key);
+  if (before == first.end()) {
+    (rebuilt.*kind).add(key);
+    return;
+  }
+  const auto found = now.find(key);
+  const auto after = found == now.end() ? Look{} : found->second;
+  const auto outcome = classify_recheck(before->second, after);
+  if (outcome == Recheck::confirmed) {
+    (rebuilt.*kind).add(key);
+    return;
+  }
+  verdict.primary_rows += rows_in(after.primary) - rows_in(before->second.primary);
+  verdict.mirror_rows += rows_in(after.mirror) - rows_in(before->second.mirror);
+  if (outcome == Recheck::settled) {
+    ++verdict.settled_keys;
+    return;
+  }
+  (rebuilt.*kind_of(after)).add(key);
+  verdict.in_flight.insert(key);
+}
+
+Look look_of(const BothChecksums& sums) {
+  const auto text = [](const RangeChecksum& sum) { return std::to_string(sum.rows) + " " + sum.digest; };
+  return {.primary = text(sums.primary), .mirror = text(sums.mirror)};
+}
+
+std::optional<std::string> position_of(const std::optional<SequenceState>& state) {
+  if (!state) return std::nullopt;
+  return last_value_text(*state);
+}
+
+bool readable(const std::optional<SequenceState>& state) { return !state || state->readable; }
+
+// A count with thousands separators: 1,234,567.
+std::string with_thousands(std::int64_t value) {
+  const auto digits = std::to_string(value);
+  std::string text;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && digits[i - 1] != '-' && (digits.size() - i) % 3 == 0) text += ',';
+    text += digits[i];
+  }
+  return text;
+}
+
+}  // namespace
+
+void apply_recheck(TableVerdict& verdict, const KeyLooks& first, const KeyLooks& now) {
+  TableVerdict rebuilt;
+  for (const auto kind : kKindsOfKeys) {
+    for (const auto& key : (verdict.*kind).listed()) recheck_key(verdict, rebuilt, kind, key, first, now);
+  }
+  for (const auto kind : kKindsOfKeys) {
+    (rebuilt.*kind).count_unlisted((verdict.*kind).count() - (verdict.*kind).listed().size());
+    verdict.*kind = std::move(rebuilt.*kind);
+  }
+}
+
+void apply_contents_recheck(TableVerdict& verdict, const BothChecksums& first, const BothChecksums& now) {
+  const auto outcome = classify_recheck(look_of(first), look_of(now));
+  if (outcome == Recheck::confirmed) return;
+  verdict.primary_rows = now.primary.rows;
+  verdict.mirror_rows = now.mirror.rows;
+  verdict.contents_differ = outcome == Recheck::in_flight;
+  verdict.contents_settled = outcome == Recheck::settled;
+  verdict.contents_in_flight = outcome == Recheck::in_flight;
+}
+
+void apply_recheck(SequenceVerdict& verdict, const SequenceVerdict& now) {
+  // An unreadable position reads the same at every look: reading it again cannot tell anything.
+  const bool all_readable = readable(verdict.on_primary) && readable(verdict.on_mirror) &&
+                            readable(now.on_primary) && readable(now.on_mirror);
+  if (!all_readable) return;
+  const Look first{.primary = position_of(verdict.on_primary), .mirror = position_of(verdict.on_mirror)};
+  const auto outcome =
+      classify_recheck(first, {.primary = position_of(now.on_primary), .mirror = position_of(now.on_mirror)});
+  if (outcome == Recheck::confirmed) return;
+  verdict.on_primary = now.on_primary;
+  verdict.on_mirror = now.on_mirror;
+  verdict.settled = outcome == Recheck::settled;
+  verdict.in_flight = outcome == Recheck::in_flight;
+}
+
+std::string render_recheck_notice(const TableName& table, std::size_t keys) {
+  if (keys == 0) return "re-checking the contents of " + table.display() + "...\n";
+  return "re-checking " + plural(keys, "key") + " of " + table.display() + "...\n";
+}
+
+std::string render_sequence_recheck_notice(std::size_t sequences) {
+  return "re-checking " + plural(sequences, "sequence") + "...\n";
+}
+
+std::string render_progress(const ProgressState& state) {
+  const auto tables = "  " + std::to_string(state.tables_done) + "/" + std::to_string(state.tables) +
+                      (state.tables == 1 ? " table" : " tables");
+  if (!state.rows_expected || *state.rows_expected <= 0) {
+    return "verify  " + with_thousands(state.rows_done) + " rows" + tables;
+  }
+  constexpr std::int64_t kBarWidth = 20;
+  const auto percent = std::clamp<std::int64_t>(state.rows_done * 100 / *state.rows_expected, 0, 100);
+  const auto filled = static_cast<std::size_t>(percent * kBarWidth / 100);
+  auto percent_text = std::to_string(percent);
+  percent_text.insert(0, 3 - percent_text.size(), ' ');
+  return "verify [" + std::string(filled, '#') + std::string(static_cast<std::size_t>(kBarWidth) - filled, '-') + "] " +
+         percent_text + "%  " + with_thousands(state.rows_done) + " of ~" + with_thousands(*state.rows_expected) +
+         " rows" + tables;
 }
 
 }  // namespace pgdual::conflict

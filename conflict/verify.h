@@ -3,7 +3,9 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -173,9 +175,17 @@ class KeyRangeQueries {
   /// Every row of `range` in key order: its key columns, then its row digest. Only for ranges
   /// known to be small.
   [[nodiscard]] std::string row_digests(const KeyRange& range) const;
+  /// The rows with the keys given as parameters (key_parameters()), as row_digests() lists them
+  /// but in no particular order. A key with no row on the server gives none. For re-reading
+  /// chosen keys outside a range's snapshot.
+  [[nodiscard]] std::string row_digests_of_keys() const;
 
   /// The parameters for any query above on `range`.
   [[nodiscard]] static std::vector<std::string> range_parameters(const KeyRange& range);
+  /// The parameters of row_digests_of_keys() for `keys`: one text array literal per key column,
+  /// holding that column's value of each key in turn. Precondition: each key has one value per
+  /// key column.
+  [[nodiscard]] std::vector<std::string> key_parameters(std::span<const Key> keys) const;
 
  private:
   [[nodiscard]] std::string where(const KeyRange& range) const;
@@ -186,6 +196,8 @@ class KeyRangeQueries {
   std::string key_expression_;  ///< "t.\"id\"" or "(t.\"a\", t.\"b\" COLLATE \"C\")"
   std::string order_by_;        ///< the key's columns, comma-separated
   std::string key_list_;        ///< the key's columns as text, for SELECT
+  std::string key_row_;         ///< the key's columns as one value, to match keys by equality
+  std::string key_set_;         ///< the keys given as parameters, cast to the key's types, as a subquery
   std::string row_digest_;      ///< md5 of the compared columns as one row's text
 };
 
@@ -256,6 +268,10 @@ class KeyList {
   [[nodiscard]] std::uint64_t count() const noexcept { return count_; }
   [[nodiscard]] const std::vector<Key>& listed() const noexcept { return listed_; }
 
+  /// Counts `unlisted` keys more without keeping any: the part of a count beyond the kept keys,
+  /// carried over when a list is rebuilt. Add the kept keys first.
+  void count_unlisted(std::uint64_t unlisted) noexcept { count_ += unlisted; }
+
  private:
   std::uint64_t count_ = 0;
   std::vector<Key> listed_;
@@ -315,6 +331,10 @@ struct TableVerdict {
   bool contents_differ = false;  ///< full_hash: the hashes differ
   std::vector<Orphans> orphans{};
   std::string error{};           ///< why the rows could not be compared; empty when they were
+  std::uint64_t settled_keys = 0;   ///< differing keys found the same on both sides by the re-check
+  bool contents_settled = false;    ///< full_hash: the hashes differed, and agreed at the re-check
+  bool contents_in_flight = false;  ///< full_hash: they still differ, and a side's changed in between
+  std::set<Key> in_flight{};        ///< listed keys still differing, whose rows changed in between
 
   /// Every kind that applies, in DifferenceKind order; empty when the table is identical.
   [[nodiscard]] std::vector<DifferenceKind> differences() const;
@@ -334,6 +354,8 @@ struct SequenceVerdict {
   TableName sequence;
   std::optional<SequenceState> on_primary;  ///< std::nullopt: not on the primary
   std::optional<SequenceState> on_mirror;
+  bool settled = false;    ///< the positions differed, and agreed when read again after the pause
+  bool in_flight = false;  ///< they still differ, and one moved in between
 
   /// On both, readable on both, and at the same position.
   [[nodiscard]] bool identical() const;
@@ -342,6 +364,83 @@ struct SequenceVerdict {
 /// Pairs the sequences of both backends by name; sorted by name.
 [[nodiscard]] std::vector<SequenceVerdict> compare_sequences(std::span<const SequenceState> primary,
                                                              std::span<const SequenceState> mirror);
+
+/// What the two backends held of one thing at one moment: a row's digest, a full hash, a
+/// sequence's position. std::nullopt: that backend had none (no row with the key, no sequence).
+struct Look {
+  std::optional<std::string> primary;
+  std::optional<std::string> mirror;
+
+  friend bool operator==(const Look&, const Look&) = default;
+};
+
+/// What reading a difference again after a pause, outside the comparison's snapshots, found.
+/// verify may run while pgdual serves traffic: a write can be on the primary and not yet on the
+/// mirror, or fall between the two backends' snapshots.
+enum class Recheck {
+  settled,    ///< both sides agree now: not a difference any more
+  in_flight,  ///< they still differ, and a side changed since the first look: could be a write in flight
+  confirmed,  ///< neither side changed
+};
+
+/// settled when `now` holds the same on both sides (or nothing on both); otherwise in_flight when
+/// either side's value changed from `first`, confirmed when neither did.
+[[nodiscard]] Recheck classify_recheck(const Look& first, const Look& now) noexcept;
+
+/// Keys and what both backends held of their rows at one moment: the md5 row digests.
+using KeyLooks = std::map<Key, Look>;
+
+/// The looks of `keys` in two listings of rows taken at one moment (as row_digests() or
+/// row_digests_of_keys() give them). A key a listing lacks has no row on that side.
+[[nodiscard]] KeyLooks look_at(std::span<const Key> keys, std::span<const RowDigest> primary,
+                               std::span<const RowDigest> mirror);
+
+/// Updates `verdict` with the re-check of its listed keys: `first` as the comparison saw them,
+/// `now` after the pause (a key `now` lacks has no row on either side; a listed key `first` lacks
+/// was not re-checked, and stays as found). Settled keys leave the lists and are counted in
+/// `settled_keys`. Keys still differing are listed under the kind their rows have now, and those
+/// whose rows changed are marked in `in_flight`. The row counts move by the re-checked keys' rows
+/// that came or went since the snapshot. Keys counted beyond the listed ones were not re-checked
+/// and stay as found.
+void apply_recheck(TableVerdict& verdict, const KeyLooks& first, const KeyLooks& now);
+
+/// A set of rows summarized on both backends at one moment.
+struct BothChecksums {
+  RangeChecksum primary;
+  RangeChecksum mirror;
+};
+
+/// Updates a full_hash `verdict` whose contents differed with the hashes computed again after the
+/// pause: the same now on both sides → settled (`contents_settled`); else in flight
+/// (`contents_in_flight`) when either side's changed since `first`. The row counts become `now`'s
+/// unless neither changed.
+void apply_contents_recheck(TableVerdict& verdict, const BothChecksums& first, const BothChecksums& now);
+
+/// Updates a differing sequence's `verdict` with `now`, the same sequence read again after the
+/// pause: settled when the positions agree now, in flight when either moved. The verdict shows
+/// `now`'s positions unless neither moved. A sequence unreadable at either look is left as found:
+/// reading it again cannot tell anything.
+void apply_recheck(SequenceVerdict& verdict, const SequenceVerdict& now);
+
+/// The line printed before a table's pause: `re-checking 3 keys of public.orders...`, or
+/// `re-checking the contents of public.audit...` when `keys` is 0 (a full_hash table).
+[[nodiscard]] std::string render_recheck_notice(const TableName& table, std::size_t keys);
+/// The line printed before the sequences' pause: `re-checking 2 sequences...`.
+[[nodiscard]] std::string render_sequence_recheck_notice(std::size_t sequences);
+
+/// How far verify has come, for its progress line.
+struct ProgressState {
+  std::int64_t rows_done = 0;                 ///< the primary's rows compared so far
+  std::optional<std::int64_t> rows_expected;  ///< the catalogs' estimate for all tables; std::nullopt: unknown
+  std::size_t tables_done = 0;
+  std::size_t tables = 0;
+};
+
+/// One line, without '\r' or newline:
+/// `verify [##########----------]  50%  500,000 of ~1,000,000 rows  3/12 tables`. Without a usable
+/// estimate (unknown, or not above 0): `verify  500,000 rows  3/12 tables`. The percentage stops at
+/// 100, since estimates can be low. Counts only, never a row value.
+[[nodiscard]] std::string render_progress(const ProgressState& state);
 
 /// Everything verify found.
 struct VerifyReport {
@@ -361,11 +460,14 @@ struct VerifyReport {
 [[nodiscard]] std::string plural(std::uint64_t count, std::string_view word);
 /// `title: N keys`, then the kept keys, one per line, indented, and how many more there are.
 [[nodiscard]] std::string render_keys(std::string_view title, const KeyList& keys);
+/// render_keys(), with the kept keys in `in_flight` marked as changed during verify, and counted
+/// on the title line: `title: N keys (M changed during verify)`.
+[[nodiscard]] std::string render_keys(std::string_view title, const KeyList& keys, const std::set<Key>& in_flight);
 
 /// The first lines: the database, which backend is which, and database differences.
 [[nodiscard]] std::string render_heading(const VerifyReport& report);
 /// One table's lines: a headline, then one line per schema difference and the keys of each kind
-/// of row difference, indented.
+/// of row difference, indented, and what the re-check settled.
 [[nodiscard]] std::string render_table(const TableVerdict& verdict);
 /// One sequence's line.
 [[nodiscard]] std::string render_sequence(const SequenceVerdict& verdict);

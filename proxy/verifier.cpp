@@ -146,13 +146,31 @@ Catalog read_catalog(PgClient& client) {
   return catalog;
 }
 
+/// How many keys one re-check statement reads on each backend.
+constexpr std::size_t kRecheckBatchKeys = 500;
+
+Key key_of(const PgClient::Row& row, std::size_t key_size) {
+  Key key;
+  for (std::size_t column = 0; column < key_size; ++column) key.push_back(text_of(row, column));
+  return key;
+}
+
+// Rows of row_digests() or row_digests_of_keys(): the key's columns, then the row digest.
+std::vector<conflict::RowDigest> digests_of(const std::vector<PgClient::Row>& rows, std::size_t key_size) {
+  std::vector<conflict::RowDigest> digests;
+  for (const auto& row : rows) digests.push_back({.key = key_of(row, key_size), .digest = text_of(row, key_size)});
+  return digests;
+}
+
 /// Compares one table by primary key: chunks of the primary's keys, checksummed on both sides at
 /// once, differing chunks halved until small enough to compare key by key.
 class KeyedComparison {
  public:
+  /// `first_look`, when given, receives the row digests of the differing keys the verdict lists.
   KeyedComparison(PgClient& primary, PgClient& mirror, const KeyRangeQueries& queries, std::size_t key_size,
-                  TableVerdict& verdict)
-      : primary_{primary}, mirror_{mirror}, queries_{queries}, key_size_{key_size}, verdict_{verdict} {}
+                  TableVerdict& verdict, FirstLook* first_look)
+      : primary_{primary}, mirror_{mirror}, queries_{queries}, key_size_{key_size}, verdict_{verdict},
+        first_look_{first_look} {}
 
   void run(std::int64_t chunk_rows, const RowDifferenceSink& on_differences, const ProgressSink& on_progress) {
     std::optional<Key> lower;
@@ -206,9 +224,13 @@ class KeyedComparison {
   }
 
   void compare_rows(const KeyRange& range, const RowDifferenceSink& on_differences) {
-    auto rows = query_both(primary_, mirror_, queries_.row_digests(range), KeyRangeQueries::range_parameters(range));
-    auto differences = conflict::compare_rows(digests_of(rows.primary), digests_of(rows.mirror));
+    const auto rows =
+        query_both(primary_, mirror_, queries_.row_digests(range), KeyRangeQueries::range_parameters(range));
+    const auto primary = digests_of(rows.primary, key_size_);
+    const auto mirror = digests_of(rows.mirror, key_size_);
+    auto differences = conflict::compare_rows(primary, mirror);
     if (on_differences) on_differences(differences);
+    if (first_look_ != nullptr) keep_first_look(differences, primary, mirror);
     verdict_.missing_on_mirror.add(std::move(differences.missing_on_mirror));
     verdict_.extra_on_mirror.add(std::move(differences.extra_on_mirror));
     verdict_.differing_rows.add(std::move(differences.differing));
@@ -222,22 +244,24 @@ class KeyedComparison {
     return {.primary = sum_of(rows.primary), .mirror = sum_of(rows.mirror)};
   }
 
+  // The digests of the keys the verdict's lists are about to keep: those that fit under kMaxListedKeys.
+  void keep_first_look(const conflict::RowDifferences& differences, const std::vector<conflict::RowDigest>& primary,
+                       const std::vector<conflict::RowDigest>& mirror) {
+    std::vector<Key> kept;
+    const auto keep = [&](const conflict::KeyList& list, const std::vector<Key>& keys) {
+      const auto room = std::min(conflict::kMaxListedKeys - list.listed().size(), keys.size());
+      kept.insert(kept.end(), keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(room));
+    };
+    keep(verdict_.missing_on_mirror, differences.missing_on_mirror);
+    keep(verdict_.extra_on_mirror, differences.extra_on_mirror);
+    keep(verdict_.differing_rows, differences.differing);
+    first_look_->keys.merge(conflict::look_at(kept, primary, mirror));
+  }
+
   std::optional<Key> key_at(PgClient& client, const KeyRange& range, std::int64_t offset) const {
     const auto rows = client.query(queries_.key_at_offset(range, offset), KeyRangeQueries::range_parameters(range));
     if (rows.empty()) return std::nullopt;
-    return key_of(rows.front());
-  }
-
-  std::vector<conflict::RowDigest> digests_of(const std::vector<PgClient::Row>& rows) const {
-    std::vector<conflict::RowDigest> digests;
-    for (const auto& row : rows) digests.push_back({.key = key_of(row), .digest = text_of(row, key_size_)});
-    return digests;
-  }
-
-  Key key_of(const PgClient::Row& row) const {
-    Key key;
-    for (std::size_t column = 0; column < key_size_; ++column) key.push_back(text_of(row, column));
-    return key;
+    return key_of(rows.front(), key_size_);
   }
 
   PgClient& primary_;
@@ -245,7 +269,23 @@ class KeyedComparison {
   const KeyRangeQueries& queries_;
   std::size_t key_size_;
   TableVerdict& verdict_;
+  FirstLook* first_look_;
 };
+
+// The row digests of `first`'s keys now, read in batches on both backends at once.
+conflict::KeyLooks looks_now(PgClient& primary, PgClient& mirror, const KeyRangeQueries& queries,
+                             const conflict::KeyLooks& first, std::size_t key_size) {
+  std::vector<Key> keys;
+  keys.reserve(first.size());
+  for (const auto& [key, look] : first) keys.push_back(key);
+  conflict::KeyLooks now;
+  for (std::size_t start = 0; start < keys.size(); start += kRecheckBatchKeys) {
+    const std::span<const Key> batch{keys.data() + start, std::min(kRecheckBatchKeys, keys.size() - start)};
+    const auto rows = query_both(primary, mirror, queries.row_digests_of_keys(), queries.key_parameters(batch));
+    now.merge(conflict::look_at(batch, digests_of(rows.primary, key_size), digests_of(rows.mirror, key_size)));
+  }
+  return now;
+}
 
 RangeChecksum full_hash(const std::vector<PgClient::Row>& rows) {
   return {.rows = number_of(rows.at(0), 0), .digest = text_of(rows.at(0), 1) + ":" + text_of(rows.at(0), 2)};
@@ -370,9 +410,22 @@ Snapshot::~Snapshot() {
 
 Verifier::Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows)
     : primary_{primary}, mirror_{mirror}, chunk_rows_{chunk_rows} {
+  set_sessions_up();
+  read_catalogs();
+}
+
+Verifier::Verifier(PgClient& primary, PgClient& mirror, const Verifier& catalogs_of)
+    : primary_{primary},
+      mirror_{mirror},
+      chunk_rows_{catalogs_of.chunk_rows_},
+      primary_catalog_{catalogs_of.primary_catalog_},
+      mirror_catalog_{catalogs_of.mirror_catalog_} {
+  set_sessions_up();
+}
+
+void Verifier::set_sessions_up() {
   primary_.execute(std::string{kComparableSessionSettings});
   mirror_.execute(std::string{kComparableSessionSettings});
-  read_catalogs();
 }
 
 void Verifier::read_catalogs() {
@@ -399,6 +452,15 @@ std::vector<TableName> Verifier::tables(const std::vector<TableName>& requested)
 
 TableVerdict Verifier::compare_table(const TableName& name, const RowDifferenceSink& on_differences,
                                      const ProgressSink& on_progress) {
+  return compare(name, on_differences, on_progress, nullptr);
+}
+
+TableVerdict Verifier::compare_table(const TableName& name, FirstLook& first_look, const ProgressSink& on_progress) {
+  return compare(name, {}, on_progress, &first_look);
+}
+
+TableVerdict Verifier::compare(const TableName& name, const RowDifferenceSink& on_differences,
+                               const ProgressSink& on_progress, FirstLook* first_look) {
   const auto* ours = find(primary_catalog_, name);
   const auto* theirs = find(mirror_catalog_, name);
   TableVerdict verdict{.table = name};
@@ -413,7 +475,7 @@ TableVerdict Verifier::compare_table(const TableName& name, const RowDifferenceS
   }
   verdict.schema = conflict::compare_schemas(*ours, *theirs);
   try {
-    compare_rows(*ours, *theirs, verdict, on_differences, on_progress);
+    compare_rows(*ours, *theirs, verdict, on_differences, on_progress, first_look);
   } catch (const std::exception& error) {
     verdict.error = error.what();
     verdict.primary_rows = verdict.mirror_rows = 0;  // partial counts would mislead
@@ -422,7 +484,8 @@ TableVerdict Verifier::compare_table(const TableName& name, const RowDifferenceS
 }
 
 void Verifier::compare_rows(const TableSchema& ours, const TableSchema& theirs, TableVerdict& verdict,
-                            const RowDifferenceSink& on_differences, const ProgressSink& on_progress) {
+                            const RowDifferenceSink& on_differences, const ProgressSink& on_progress,
+                            FirstLook* first_look) {
   const Snapshot primary_snapshot{primary_};
   const Snapshot mirror_snapshot{mirror_};
   const auto columns = conflict::compared_columns(ours, theirs);
@@ -433,13 +496,71 @@ void Verifier::compare_rows(const TableSchema& ours, const TableSchema& theirs, 
     verdict.primary_rows = primary_sum.rows;
     verdict.mirror_rows = mirror_sum.rows;
     verdict.contents_differ = primary_sum != mirror_sum;
+    if (first_look != nullptr && verdict.contents_differ) {
+      first_look->contents = conflict::BothChecksums{.primary = primary_sum, .mirror = mirror_sum};
+    }
     if (on_progress) on_progress(primary_sum.rows);
     return;
   }
   verdict.key_columns = ours.primary_key;
   const KeyRangeQueries queries{ours.table, conflict::key_columns(ours, theirs, same_database_collation()), columns};
-  KeyedComparison{primary_, mirror_, queries, ours.primary_key.size(), verdict}.run(chunk_rows_, on_differences,
-                                                                                   on_progress);
+  KeyedComparison{primary_, mirror_, queries, ours.primary_key.size(), verdict, first_look}.run(
+      chunk_rows_, on_differences, on_progress);
+}
+
+void Verifier::recheck(TableVerdict& verdict, const FirstLook& first_look) {
+  const auto* ours = schema(Side::primary, verdict.table);
+  const auto* theirs = schema(Side::mirror, verdict.table);
+  if (ours == nullptr || theirs == nullptr || first_look.empty()) return;
+  const auto columns = conflict::compared_columns(*ours, *theirs);
+  try {
+    if (first_look.contents) {
+      const auto sums = query_both(primary_, mirror_, conflict::full_hash_query(ours->table, columns));
+      conflict::apply_contents_recheck(verdict, *first_look.contents,
+                                       {.primary = full_hash(sums.primary), .mirror = full_hash(sums.mirror)});
+    }
+    if (!first_look.keys.empty()) {
+      const KeyRangeQueries queries{ours->table, conflict::key_columns(*ours, *theirs, same_database_collation()),
+                                    columns};
+      const auto now = looks_now(primary_, mirror_, queries, first_look.keys, ours->primary_key.size());
+      conflict::apply_recheck(verdict, first_look.keys, now);
+    }
+  } catch (const std::exception& error) {
+    verdict.error = "re-check failed: " + std::string{error.what()};
+  }
+}
+
+void Verifier::recheck_sequences(std::vector<conflict::SequenceVerdict>& verdicts) {
+  Catalog primary_now;
+  Catalog mirror_now;
+  read_sequences(primary_, primary_now);
+  read_sequences(mirror_, mirror_now);
+  const auto now = conflict::compare_sequences(primary_now.sequences, mirror_now.sequences);
+  for (auto& verdict : verdicts) {
+    if (verdict.identical()) continue;
+    const auto found = std::ranges::find(now, verdict.sequence, &conflict::SequenceVerdict::sequence);
+    conflict::apply_recheck(verdict, found != now.end() ? *found
+                                                        : conflict::SequenceVerdict{.sequence = verdict.sequence,
+                                                                                    .on_primary = std::nullopt,
+                                                                                    .on_mirror = std::nullopt});
+  }
+}
+
+std::optional<std::int64_t> Verifier::expected_rows(const std::vector<TableName>& tables) {
+  const auto sql = application_tables_query(
+      "SELECT n.nspname, c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+      "1, 2");
+  std::map<TableName, std::int64_t> estimates;
+  for (const auto& row : primary_.query(sql)) estimates.emplace(table_of(row), number_of(row, 2));
+  std::int64_t total = 0;
+  for (const auto& name : tables) {
+    if (find(primary_catalog_, name) == nullptr || find(mirror_catalog_, name) == nullptr) continue;
+    const auto estimate = estimates.find(name);
+    // PostgreSQL 14 and later say -1 until the table is first vacuumed or analysed.
+    if (estimate == estimates.end() || estimate->second < 0) return std::nullopt;
+    total += estimate->second;
+  }
+  return total;
 }
 
 void Verifier::find_orphans(TableVerdict& verdict) {

@@ -82,11 +82,26 @@ using RowDifferenceSink = std::function<void(const conflict::RowDifferences&)>;
 /// primary held in it.
 using ProgressSink = std::function<void(std::int64_t primary_rows)>;
 
+/// What compare_table() saw of the differences it found, kept for Verifier::recheck(). Bounded:
+/// only the keys the verdict lists (conflict::kMaxListedKeys per kind) are kept.
+struct FirstLook {
+  conflict::KeyLooks keys{};                          ///< by_key: each listed differing key's row digests
+  std::optional<conflict::BothChecksums> contents{};  ///< full_hash: both hashes, when they differed
+
+  /// Nothing differed that a re-check could settle.
+  [[nodiscard]] bool empty() const noexcept { return keys.empty() && !contents; }
+};
+
 /// Compares one database on two connections. Not thread safe; --jobs gives each thread its own.
 class Verifier {
  public:
   /// Sets both sessions up (kComparableSessionSettings) and reads both catalogs. Throws.
   Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows);
+
+  /// Sets both sessions up and takes `catalogs_of`'s catalogs and chunk size instead of reading
+  /// the catalogs again: a --jobs worker compares the tables `catalogs_of` chose, as it saw them.
+  /// Reads `catalogs_of` only, so it may be in use by another thread meanwhile. Throws.
+  Verifier(PgClient& primary, PgClient& mirror, const Verifier& catalogs_of);
 
   /// Reads both catalogs again: after reconcile changed the mirror's schema.
   void read_catalogs();
@@ -102,6 +117,26 @@ class Verifier {
   [[nodiscard]] conflict::TableVerdict compare_table(const conflict::TableName& name,
                                                      const RowDifferenceSink& on_differences = {},
                                                      const ProgressSink& on_progress = {});
+  /// compare_table(), keeping in `first_look` what the comparison saw of the differences it found
+  /// (the listed keys' row digests, or a full_hash table's hashes), for recheck().
+  [[nodiscard]] conflict::TableVerdict compare_table(const conflict::TableName& name, FirstLook& first_look,
+                                                     const ProgressSink& on_progress);
+
+  /// Reads again what `first_look` saw of `verdict`'s differences, in fresh statements outside any
+  /// snapshot, on both backends at once (the keys in batches), and updates the verdict
+  /// (conflict::apply_recheck(), conflict::apply_contents_recheck()). Call it after a pause, so
+  /// that writes in flight during the comparison have landed. A failed query becomes the
+  /// verdict's error.
+  void recheck(conflict::TableVerdict& verdict, const FirstLook& first_look);
+
+  /// Reads every sequence's position again and updates those of `verdicts` that differ
+  /// (conflict::apply_recheck()). Call it after a pause. Throws.
+  void recheck_sequences(std::vector<conflict::SequenceVerdict>& verdicts);
+
+  /// How many rows the primary's catalogs expect (pg_class.reltuples) in those of `tables` whose
+  /// rows are compared (the tables both backends have): std::nullopt when one was never analysed.
+  /// An estimate, for a progress bar. Throws.
+  [[nodiscard]] std::optional<std::int64_t> expected_rows(const std::vector<conflict::TableName>& tables);
 
   /// Rows of `verdict`'s table that reference no row on their side, through each foreign key the
   /// table has on that side; added to the verdict. A failed query becomes the verdict's error.
@@ -119,7 +154,10 @@ class Verifier {
  private:
   void compare_rows(const conflict::TableSchema& ours, const conflict::TableSchema& theirs,
                     conflict::TableVerdict& verdict, const RowDifferenceSink& on_differences,
-                    const ProgressSink& on_progress);
+                    const ProgressSink& on_progress, FirstLook* first_look);
+  [[nodiscard]] conflict::TableVerdict compare(const conflict::TableName& name, const RowDifferenceSink& on_differences,
+                                               const ProgressSink& on_progress, FirstLook* first_look);
+  void set_sessions_up();
 
   PgClient& primary_;
   PgClient& mirror_;

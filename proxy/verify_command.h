@@ -5,23 +5,30 @@
 
 namespace pgdual::proxy {
 
-/// `pgdual verify --config FILE --database NAME [--user NAME] [--table T…] [--chunk-rows N]`
-/// (`args` are the words after "verify"): proves database NAME identical on both backends, or
-/// names what differs (docs/verify.md).
+/// `pgdual verify --config FILE --database NAME [--user NAME] [--table T…] [--chunk-rows N]
+/// [--jobs J] [--settle-ms MS] [--progress | --no-progress]` (`args` are the words after "verify"):
+/// proves database NAME identical on both backends, or names what differs (docs/verify.md).
 ///
 /// Connects to the primary and the mirror as the user (the first configured one unless --user),
 /// compares the schemas of every application table (or of each T), their row counts, and md5
 /// checksums the servers compute over ranges of N primary key values (default 10000), narrowing
 /// differing ranges down to keys; tables without a primary key get one hash over all rows. Then
 /// the sequences' positions. Each table is read in one snapshot per backend. Memory stays bounded
-/// by N and the catalogs, whatever the tables' sizes.
+/// by N, J and the catalogs, whatever the tables' sizes.
+///
+/// J workers (default 1), each with its own pair of connections, take the tables in order; the
+/// output is the same whatever J. What differs is read again after a pause of MS milliseconds
+/// (default 1000; 0: not at all), outside the snapshots: differences gone by then are reported as
+/// settled, those whose rows changed in between as possibly writes in flight. A progress line goes
+/// to `err` when it is a terminal, or with --progress.
 ///
 /// Prints to `out` as it goes: primary key values of differing rows, never other row values.
 /// Returns the process exit code:
-///   0  identical;
+///   0  identical (differences that settled on re-check included);
 ///   1  something differs, or a table could not be compared (its error is printed);
 ///   2  bad arguments, an unreadable configuration, an unknown user or table, or a backend that
-///      could not be reached or read (the message, on `err`, names it): nothing was verified.
+///      could not be reached or read by any worker (the message, on `err`, names it): nothing was
+///      verified.
 int run_verify_command(std::span<char*> args, std::FILE* out = stdout, std::FILE* err = stderr);
 
 }  // namespace pgdual::proxy

@@ -2,9 +2,13 @@
 // directly on them. The commands run in this process, and verify once through the pgdual binary.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/reconcile_command.h"
@@ -196,8 +200,133 @@ TEST_CASE_METHOD(IntegrationTest, "verify finds missing, extra and differing row
                  "[integration][verify]") {
   const auto database = drifted_database(*this);
   SECTION("in one chunk, halved down to the rows") { check_finds_every_drift(verify(database)); }
-  SECTION("in many small chunks") { check_finds_every_drift(verify(database, {"--chunk-rows", "7"})); }
-  SECTION("in chunks large enough to halve") { check_finds_every_drift(verify(database, {"--chunk-rows", "150"})); }
+  SECTION("in many small chunks") {
+    check_finds_every_drift(verify(database, {"--chunk-rows", "7", "--settle-ms", "0"}));
+  }
+  SECTION("in chunks large enough to halve") {
+    check_finds_every_drift(verify(database, {"--chunk-rows", "150", "--settle-ms", "0"}));
+  }
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify --jobs 2 prints exactly what --jobs 1 prints", "[integration][verify]") {
+  const auto database = drifted_database(*this);
+  // A short pause still re-checks, so the re-check lines are compared too.
+  const auto one = verify(database, {"--jobs", "1", "--chunk-rows", "7", "--settle-ms", "50"});
+  const auto two = verify(database, {"--jobs", "2", "--chunk-rows", "7", "--settle-ms", "50"});
+  INFO(one.describe());
+  INFO(two.describe());
+  check_finds_every_drift(two);
+  CHECK(two.says("re-checking 4 keys of public.patients...\npublic.patients: differs"));
+  CHECK(two.exit_code == one.exit_code);
+  CHECK(two.out == one.out);
+}
+
+TEST_CASE_METHOD(IntegrationTest,
+                 "verify --progress draws a progress line on stderr, and none off a terminal without it",
+                 "[integration][verify]") {
+  const auto database = seeded_database(*this, "verify_progress");
+  run_sql(backends().onprem, database, "ANALYZE");
+  const auto shown = verify(database, {"--progress", "--jobs", "2"});
+  INFO(shown.describe());
+  CHECK(shown.exit_code == 0);
+  // The first line is drawn before any row is compared; later ones at most ten times a second.
+  CHECK(shown.err.starts_with("\rverify [--------------------]   0%  0 of ~911 rows  0/5 tables"));
+  CHECK(shown.err.ends_with("\r"));  // blanked at the end
+  CHECK(shown.err.find("secret-") == std::string::npos);
+  CHECK(shown.out.find("verify [") == std::string::npos);
+  const auto quiet = verify(database);
+  INFO(quiet.describe());
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
+  CHECK(quiet.out == shown.out);
+}
+
+/// One row that differs between the two backends: public.t, key 1.
+std::string database_with_one_differing_row(IntegrationTest& test, std::string_view label) {
+  auto database = test.fresh_database(label);
+  for (const auto* cluster : {&backends().onprem, &backends().cloud}) {
+    run_sql(*cluster, database, "SET ROLE app; CREATE TABLE t (id integer PRIMARY KEY, v text); "
+                                "INSERT INTO t VALUES (1, 'secret-a'), (2, 'secret-b')");
+  }
+  run_sql(backends().cloud, database, "SET ROLE app; UPDATE t SET v = 'secret-old' WHERE id = 1");
+  return database;
+}
+
+bool wait_for_text(const std::filesystem::path& file, const std::string& text, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_file(file).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+/// Runs the pgdual binary's verify of public.t with a 4 s pause before the re-check, and
+/// `during_pause` once verify says it is re-checking.
+VerifyRun verify_with_write_during_pause(const std::string& database, const std::function<void()>& during_pause) {
+  TempDir dir{"pgdual-verify"};
+  const auto out = dir.path() / "stdout";
+  const auto err = dir.path() / "stderr";
+  Subprocess child{{PGDUAL_BINARY, "verify", "--config", write_config(dir), "--database", database, "--table", "t",
+                    "--settle-ms", "4000"},
+                   {}, out, err};
+  const bool paused = wait_for_text(out, "re-checking 1 key of public.t...\n", 30s);
+  if (paused) during_pause();
+  VerifyRun result;
+  result.exit_code = child.wait_for(60s).value_or(-1);
+  result.out = read_file(out);
+  result.err = read_file(err);
+  if (!paused) result.err += "(the test never saw the re-check line)\n";
+  return result;
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify drops a difference that settles during its pause and exits 0",
+                 "[integration][verify]") {
+  const auto database = database_with_one_differing_row(*this, "verify_settles");
+  const auto run = verify_with_write_during_pause(database, [&] {
+    run_sql(backends().cloud, database, "SET ROLE app; UPDATE t SET v = 'secret-a' WHERE id = 1");
+  });
+  INFO(run.describe());
+  CHECK(run.exit_code == 0);
+  CHECK(run.out.find("re-checking 1 key of public.t...\n"
+                     "public.t: identical, 2 rows, compared by key (id)\n"
+                     "  settled on re-check: 1 key (writes in flight during the comparison)\n") != std::string::npos);
+  CHECK(run.says("verify: identical\n"));
+  CHECK_FALSE(run.says("secret-"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify marks a row the primary changed during its pause as possibly in flight",
+                 "[integration][verify]") {
+  const auto database = database_with_one_differing_row(*this, "verify_in_flight");
+  const auto run = verify_with_write_during_pause(database, [&] {
+    run_sql(backends().onprem, database, "SET ROLE app; UPDATE t SET v = 'secret-new' WHERE id = 1");
+  });
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.says("public.t: differs, 2 rows, compared by key (id)\n"
+                 "  differing rows: 1 key (1 changed during verify)\n"
+                 "    1 (changed during verify: could be a write in flight)\n"));
+  CHECK_FALSE(run.says("settled"));
+  CHECK_FALSE(run.says("secret-"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify reports a difference that stays as it was, with or without a re-check",
+                 "[integration][verify]") {
+  const auto database = database_with_one_differing_row(*this, "verify_confirmed");
+  const std::string verdict = "public.t: differs, 2 rows, compared by key (id)\n  differing rows: 1 key\n    1\n";
+  SECTION("without a re-check") {
+    const auto run = verify(database, {"--settle-ms", "0"});
+    INFO(run.describe());
+    CHECK(run.exit_code == 1);
+    CHECK(run.says("\n" + verdict + "1 table: 0 identical, 1 differs"));
+    CHECK_FALSE(run.says("re-checking"));
+  }
+  SECTION("after the default pause") {
+    const auto run = verify(database);
+    INFO(run.describe());
+    CHECK(run.exit_code == 1);
+    CHECK(run.says("\nre-checking 1 key of public.t...\n" + verdict + "1 table: 0 identical, 1 differs"));
+  }
 }
 
 TEST_CASE_METHOD(IntegrationTest, "verify compares only the named tables and the sequences they own",
@@ -246,6 +375,21 @@ TEST_CASE_METHOD(IntegrationTest, "verify rejects bad arguments with exit code 2
     CHECK(run.exit_code == 2);
     CHECK(run.err.find("no table public.nowhere on either backend") != std::string::npos);
     CHECK(run.out.empty());
+  }
+  SECTION("a number of jobs out of range") {
+    const auto run = verify(database, {"--jobs", "0"});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--jobs: expected a number from 1 to 64, got \"0\"") != std::string::npos);
+  }
+  SECTION("a pause that is not a number of milliseconds") {
+    const auto run = verify(database, {"--settle-ms", "-1"});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--settle-ms: expected milliseconds") != std::string::npos);
+  }
+  SECTION("--jobs, which is verify's own, given to reconcile") {
+    const auto run = reconcile(database, {"--jobs", "2"});
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("unknown option \"--jobs\"") != std::string::npos);
   }
   SECTION("a user not in the configuration") {
     const auto run = verify(database, {"--user", "stranger"});

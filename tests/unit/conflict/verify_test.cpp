@@ -1,6 +1,8 @@
 #include "conflict/verify.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -433,4 +435,231 @@ TEST_CASE("Orphans differ unless both backends hold the same ones", "[unit][conf
   CHECK(verdict.differences() == std::vector{DifferenceKind::orphans});
   verdict.orphans.pop_back();
   CHECK(verdict.differences() == std::vector{DifferenceKind::orphans});
+}
+
+TEST_CASE("Keys are re-read by equality with parameter arrays cast to the key's types", "[unit][conflict][verify]") {
+  const KeyRangeQueries queries{{.schema = "public", .name = "lines"},
+                                {{.name = "order_id", .type = "bigint", .byte_order = false},
+                                 {.name = "code", .type = "character varying(20)", .byte_order = true}},
+                                {"order_id", "code", "qty"}};
+  CHECK(queries.row_digests_of_keys() ==
+        "SELECT t.\"order_id\", t.\"code\", md5(ROW(t.\"order_id\", t.\"code\", t.\"qty\")::text) "
+        "FROM \"public\".\"lines\" AS t WHERE (t.\"order_id\", t.\"code\") IN (SELECT CAST(k.c1 AS bigint), "
+        "CAST(k.c2 AS character varying(20)) FROM unnest(CAST($1 AS text[]), CAST($2 AS text[])) AS k(c1, c2))");
+  const std::vector<Key> keys{{"1", "a,b"}, {"2", "say \"hi\""}, {"3", "back\\slash"}, {"4", ""}, {"5", "NULL"}};
+  CHECK(queries.key_parameters(keys) ==
+        std::vector<std::string>{"{\"1\",\"2\",\"3\",\"4\",\"5\"}",
+                                 "{\"a,b\",\"say \\\"hi\\\"\",\"back\\\\slash\",\"\",\"NULL\"}"});
+  CHECK(queries.key_parameters({}) == std::vector<std::string>{"{}", "{}"});
+}
+
+TEST_CASE("Keys of a single column are re-read with one parameter array", "[unit][conflict][verify]") {
+  const KeyRangeQueries queries{{.schema = "public", .name = "orders"},
+                                {{.name = "id", .type = "integer", .byte_order = false}},
+                                {"id", "customer"}};
+  CHECK(queries.row_digests_of_keys() ==
+        "SELECT t.\"id\", md5(ROW(t.\"id\", t.\"customer\")::text) FROM \"public\".\"orders\" AS t "
+        "WHERE t.\"id\" IN (SELECT CAST(k.c1 AS integer) FROM unnest(CAST($1 AS text[])) AS k(c1))");
+  CHECK(queries.key_parameters(std::vector<Key>{{"7"}, {"9"}}) == std::vector<std::string>{"{\"7\",\"9\"}"});
+}
+
+namespace {
+
+Look look(std::optional<std::string> primary, std::optional<std::string> mirror) {
+  return {.primary = std::move(primary), .mirror = std::move(mirror)};
+}
+
+}  // namespace
+
+TEST_CASE("A difference read again settles, is in flight, or is confirmed", "[unit][conflict][verify]") {
+  struct Case {
+    Look first;
+    Look now;
+    Recheck expected;
+  };
+  const std::vector<Case> cases{
+      {look("a", "b"), look("a", "a"), Recheck::settled},                // the mirror caught up
+      {look("a", "b"), look("b", "b"), Recheck::settled},                // the primary's write reached both
+      {look("a", std::nullopt), look("a", "a"), Recheck::settled},       // an insert reached the mirror
+      {look(std::nullopt, "b"), look(std::nullopt, std::nullopt), Recheck::settled},  // a delete did
+      {look("a", "b"), look(std::nullopt, std::nullopt), Recheck::settled},           // deleted on both
+      {look("a", "b"), look("c", "b"), Recheck::in_flight},              // the primary changed again
+      {look("a", "b"), look("a", "c"), Recheck::in_flight},              // the mirror changed, still differs
+      {look("a", std::nullopt), look(std::nullopt, "a"), Recheck::in_flight},  // presence changed on both
+      {look("a", "b"), look("a", std::nullopt), Recheck::in_flight},     // the mirror lost the row
+      {look("a", "b"), look("a", "b"), Recheck::confirmed},
+      {look("a", std::nullopt), look("a", std::nullopt), Recheck::confirmed},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO("case " << i);
+    CHECK(classify_recheck(cases[i].first, cases[i].now) == cases[i].expected);
+  }
+}
+
+TEST_CASE("Looks at keys take each side's digest, none where a side has no row", "[unit][conflict][verify]") {
+  const std::vector<RowDigest> primary{{.key = {"1"}, .digest = "p1"}, {.key = {"2"}, .digest = "p2"},
+                                       {.key = {"9"}, .digest = "p9"}};
+  const std::vector<RowDigest> mirror{{.key = {"2"}, .digest = "m2"}, {.key = {"3"}, .digest = "m3"}};
+  const std::vector<Key> keys{{"1"}, {"2"}, {"3"}, {"4"}};
+  CHECK(look_at(keys, primary, mirror) == KeyLooks{{{"1"}, look("p1", std::nullopt)},
+                                                   {{"2"}, look("p2", "m2")},
+                                                   {{"3"}, look(std::nullopt, "m3")},
+                                                   {{"4"}, look(std::nullopt, std::nullopt)}});
+}
+
+namespace {
+
+// patients: 10 rows on the primary, 10 on the mirror, with one key of each kind, as found.
+TableVerdict patients_as_found() {
+  TableVerdict verdict{.table = {.schema = "public", .name = "patients"}};
+  verdict.method = RowMethod::by_key;
+  verdict.has_primary_key = true;
+  verdict.key_columns = {"id"};
+  verdict.primary_rows = 10;
+  verdict.mirror_rows = 10;
+  verdict.missing_on_mirror.add(Key{"17"});
+  verdict.extra_on_mirror.add(Key{"501"});
+  verdict.differing_rows.add(Key{"250"});
+  return verdict;
+}
+
+const KeyLooks kPatientsFirstLook{{{"17"}, {.primary = "a", .mirror = std::nullopt}},
+                                  {{"501"}, {.primary = std::nullopt, .mirror = "b"}},
+                                  {{"250"}, {.primary = "c", .mirror = "d"}}};
+
+}  // namespace
+
+TEST_CASE("Differences that settled on re-check leave the verdict, and the table is identical",
+          "[unit][conflict][verify]") {
+  auto verdict = patients_as_found();
+  const KeyLooks now{{{"17"}, look("a", "a")}, {{"501"}, look(std::nullopt, std::nullopt)}, {{"250"}, look("c", "c")}};
+  apply_recheck(verdict, kPatientsFirstLook, now);
+  CHECK(verdict.identical());
+  CHECK(verdict.settled_keys == 3);
+  CHECK(verdict.primary_rows == 10);
+  CHECK(verdict.mirror_rows == 10);  // one row came, one went
+  CHECK(render_table(verdict) ==
+        "public.patients: identical, 10 rows, compared by key (id)\n"
+        "  settled on re-check: 3 keys (writes in flight during the comparison)\n");
+}
+
+TEST_CASE("Keys whose rows changed during verify stay listed, marked, under the kind they have now",
+          "[unit][conflict][verify]") {
+  auto verdict = patients_as_found();
+  const KeyLooks now{{{"17"}, look("a2", std::nullopt)},  // the primary changed it again
+                     {{"501"}, look(std::nullopt, "b")},  // unchanged: confirmed
+                     {{"250"}, look(std::nullopt, "d")}};  // the primary deleted it: now extra on the mirror
+  apply_recheck(verdict, kPatientsFirstLook, now);
+  CHECK(verdict.settled_keys == 0);
+  CHECK(verdict.in_flight == std::set<Key>{{"17"}, {"250"}});
+  CHECK(verdict.primary_rows == 9);
+  CHECK(verdict.mirror_rows == 10);
+  CHECK(render_table(verdict) ==
+        "public.patients: differs, 9 rows on primary, 10 on mirror, compared by key (id)\n"
+        "  missing on mirror: 1 key (1 changed during verify)\n"
+        "    17 (changed during verify: could be a write in flight)\n"
+        "  extra on mirror: 2 keys (1 changed during verify)\n"
+        "    501\n"
+        "    250 (changed during verify: could be a write in flight)\n");
+}
+
+TEST_CASE("Keys counted beyond the listed ones stay counted after a re-check", "[unit][conflict][verify]") {
+  TableVerdict verdict{.table = {.schema = "public", .name = "orders"}, .method = RowMethod::by_key};
+  KeyLooks first;
+  KeyLooks now;
+  for (std::size_t i = 0; i < kMaxListedKeys + 3; ++i) {
+    const Key key{std::to_string(i)};
+    verdict.differing_rows.add(key);
+    if (i < kMaxListedKeys) first.emplace(key, look("p", "m"));
+    if (i < kMaxListedKeys) now.emplace(key, i == 0 ? look("p", "p") : look("p", "m"));
+  }
+  apply_recheck(verdict, first, now);
+  CHECK(verdict.settled_keys == 1);
+  CHECK(verdict.differing_rows.count() == kMaxListedKeys + 2);
+  CHECK(verdict.differing_rows.listed().size() == kMaxListedKeys - 1);
+  CHECK(render_table(verdict).ends_with("    999\n    ... and 3 more\n"
+                                        "  settled on re-check: 1 key (writes in flight during the comparison)\n"));
+}
+
+TEST_CASE("A full hash computed again settles, or marks the contents as changed during verify",
+          "[unit][conflict][verify]") {
+  TableVerdict verdict{.table = {.schema = "public", .name = "audit"}, .method = RowMethod::full_hash};
+  verdict.primary_rows = verdict.mirror_rows = 5;
+  verdict.contents_differ = true;
+  const BothChecksums first{.primary = sum(5, "1:2"), .mirror = sum(5, "3:4")};
+  SECTION("the same on both sides now") {
+    apply_contents_recheck(verdict, first, {.primary = sum(6, "5:6"), .mirror = sum(6, "5:6")});
+    CHECK(verdict.identical());
+    CHECK(verdict.primary_rows == 6);
+    CHECK(render_table(verdict) ==
+          "public.audit: identical, 6 rows, no primary key: compared by a full hash\n"
+          "  settled on re-check: the contents (writes in flight during the comparison)\n");
+  }
+  SECTION("still different, and the mirror's changed") {
+    apply_contents_recheck(verdict, first, {.primary = sum(5, "1:2"), .mirror = sum(4, "7:8")});
+    CHECK(verdict.differences() == std::vector{DifferenceKind::row_count, DifferenceKind::contents});
+    CHECK(render_table(verdict) ==
+          "public.audit: differs, 5 rows on primary, 4 on mirror, no primary key: compared by a full hash\n"
+          "  contents differ (no key to tell which rows; changed during verify: could be a write in flight)\n");
+  }
+  SECTION("unchanged on both sides") {
+    apply_contents_recheck(verdict, first, first);
+    CHECK(verdict.contents_differ);
+    CHECK_FALSE(verdict.contents_in_flight);
+    CHECK_FALSE(verdict.contents_settled);
+  }
+}
+
+TEST_CASE("A sequence read again settles when the mirror caught up, and is in flight when one moved",
+          "[unit][conflict][verify]") {
+  const TableName ids{.schema = "public", .name = "orders_id_seq"};
+  const auto at = [&](std::optional<std::int64_t> last_value, bool readable = true) {
+    return SequenceState{.sequence = ids, .owner = {}, .readable = readable, .last_value = last_value};
+  };
+  const auto verdict = [&](SequenceState primary, SequenceState mirror) {
+    return SequenceVerdict{.sequence = ids, .on_primary = primary, .on_mirror = mirror};
+  };
+  auto caught_up = verdict(at(42), at(40));
+  apply_recheck(caught_up, verdict(at(42), at(42)));
+  CHECK(caught_up.identical());
+  CHECK(render_sequence(caught_up) ==
+        "sequence public.orders_id_seq: identical, last value 42 (settled on re-check)\n");
+  auto moving = verdict(at(42), at(40));
+  apply_recheck(moving, verdict(at(45), at(42)));
+  CHECK(render_sequence(moving) == "sequence public.orders_id_seq: differs, last value 45 on primary, 42 on mirror "
+                                   "(mirror behind by 3) (moved during verify: could be a write in flight)\n");
+  auto stuck = verdict(at(42), at(40));
+  apply_recheck(stuck, verdict(at(42), at(40)));
+  CHECK(render_sequence(stuck) ==
+        "sequence public.orders_id_seq: differs, last value 42 on primary, 40 on mirror (mirror behind by 2)\n");
+  auto unreadable = verdict(at(42, false), at(42, false));
+  apply_recheck(unreadable, verdict(at(42, false), at(42, false)));
+  CHECK_FALSE(unreadable.settled);
+  CHECK_FALSE(unreadable.identical());
+}
+
+TEST_CASE("The re-check notice counts keys, or names the contents of a table without a key",
+          "[unit][conflict][verify]") {
+  const TableName patients{.schema = "public", .name = "patients"};
+  CHECK(render_recheck_notice(patients, 1) == "re-checking 1 key of public.patients...\n");
+  CHECK(render_recheck_notice(patients, 3) == "re-checking 3 keys of public.patients...\n");
+  CHECK(render_recheck_notice(patients, 0) == "re-checking the contents of public.patients...\n");
+  CHECK(render_sequence_recheck_notice(2) == "re-checking 2 sequences...\n");
+}
+
+TEST_CASE("The progress line shows a bar and a percentage of the estimate, or rows alone without one",
+          "[unit][conflict][verify]") {
+  ProgressState state{.rows_done = 500'000, .rows_expected = 1'000'000, .tables_done = 3, .tables = 12};
+  CHECK(render_progress(state) == "verify [##########----------]  50%  500,000 of ~1,000,000 rows  3/12 tables");
+  state.rows_done = 0;
+  CHECK(render_progress(state) == "verify [--------------------]   0%  0 of ~1,000,000 rows  3/12 tables");
+  state.rows_done = 1'250'000;  // estimates can be low
+  CHECK(render_progress(state) == "verify [####################] 100%  1,250,000 of ~1,000,000 rows  3/12 tables");
+  state.rows_expected = std::nullopt;
+  CHECK(render_progress(state) == "verify  1,250,000 rows  3/12 tables");
+  state.rows_expected = 0;
+  state.rows_done = 999;
+  state.tables = 1;
+  state.tables_done = 0;
+  CHECK(render_progress(state) == "verify  999 rows  0/1 table");
 }
