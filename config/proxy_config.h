@@ -19,28 +19,38 @@ struct BackendConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 5432;
   std::chrono::milliseconds connect_timeout{5000};
+
+  friend bool operator==(const BackendConfig&, const BackendConfig&) = default;
 };
 
 /// A login pgdual accepts from clients and uses towards both backends.
 struct UserConfig {
   std::string name;
   std::string password;  ///< resolved secret (from `password`, `password_env` or `password_file`)
+
+  friend bool operator==(const UserConfig&, const UserConfig&) = default;
 };
 
 struct ListenConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 6432;
+
+  friend bool operator==(const ListenConfig&, const ListenConfig&) = default;
 };
 
 struct LimitsConfig {
   unsigned max_client_connections = 1000;        ///< more are refused with 53300
   std::uint32_t max_message_bytes = 0x3fffffff;  ///< PostgreSQL's own 1 GB - 1
   std::chrono::milliseconds startup_timeout{10000};
+
+  friend bool operator==(const LimitsConfig&, const LimitsConfig&) = default;
 };
 
 struct ServerConfig {
   unsigned threads = 0;  ///< 0: one per core
   std::chrono::milliseconds shutdown_grace{10000};
+
+  friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 
 enum class LogFormat { text, json };
@@ -48,6 +58,8 @@ enum class LogFormat { text, json };
 struct LogConfig {
   std::string level = "info";  ///< trace, debug, info, warn, error, critical, off
   LogFormat format = LogFormat::text;
+
+  friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
 /// How pgdual waits for the mirror and reconnects to it.
@@ -58,6 +70,8 @@ struct MirrorConfig {
   /// The first wait before reconnecting to a lost mirror; later waits grow up to reconnect_max.
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{30000};  ///< at least reconnect_min
+
+  friend bool operator==(const MirrorConfig&, const MirrorConfig&) = default;
 };
 
 /// When conflict records reach the disk: conflict::SyncPolicy, where group is called on_flush.
@@ -77,12 +91,16 @@ struct ConflictsConfig {
   /// least 32. Empty when no file is configured: the proxy then draws a random key at start, so
   /// digests compare only within one run.
   std::string rows_digest_key;
+
+  friend bool operator==(const ConflictsConfig&, const ConflictsConfig&) = default;
 };
 
 /// The ledger table on the backends that records each write unit's idempotency key.
 struct LedgerConfig {
   std::chrono::hours retention{168};  ///< how long a key stays; an older unit can no longer be looked up
   std::chrono::milliseconds prune_interval{600'000};  ///< how often entries past retention are deleted
+
+  friend bool operator==(const LedgerConfig&, const LedgerConfig&) = default;
 };
 
 /// What the statement classifier is told on top of what it knows.
@@ -90,6 +108,8 @@ struct SqlConfig {
   /// Functions the application calls that have no side effects, "name" or "schema.name", so reads
   /// that call them are not treated as writes. See sql::ClassifierOptions.
   std::vector<std::string> read_only_functions;
+
+  friend bool operator==(const SqlConfig&, const SqlConfig&) = default;
 };
 
 /// An IP network, with IPv4 held IPv4-mapped (::ffff:a.b.c.d) so that one comparison serves both
@@ -122,6 +142,8 @@ struct ReadRule {
   std::optional<std::string> application_name;  ///< "" matches sessions that set none
   std::optional<IpNetwork> client_network;
   double read_percent = 0.0;
+
+  friend bool operator==(const ReadRule&, const ReadRule&) = default;
 };
 
 /// When the read brake (proxy/read_brake.h) sets read steering to 0: judged over a sliding window
@@ -131,17 +153,23 @@ struct BrakeConfig {
   std::chrono::milliseconds p99_latency{1000};   ///< trips when p99 is above it; 0 turns the check off
   std::chrono::seconds window{60};
   std::uint64_t min_reads = 100;                 ///< a window with fewer reads is not judged
+
+  friend bool operator==(const BrakeConfig&, const BrakeConfig&) = default;
 };
 
 /// The admin console: the virtual database "pgdual" on the client port.
 struct AdminConfig {
   std::vector<std::string> users;  ///< names of [[users]] entries allowed in; empty: nobody
+
+  friend bool operator==(const AdminConfig&, const AdminConfig&) = default;
 };
 
 /// The HTTP endpoint serving /metrics and /health.
 struct MetricsConfig {
   std::string address = "127.0.0.1";  ///< an IP literal
   std::uint16_t port = 0;             ///< 0: no endpoint
+
+  friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };
 
 struct ProxyConfig {

@@ -38,6 +38,7 @@ void ConflictSink::submit(conflict::ConflictRecord record) noexcept {
     if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now());
     std::lock_guard lock{mutex_};
     if (record.id.empty()) record.id = ids_.next();
+    remember(record);
     queue_.push_back(std::move(record));
     ++submitted_;
   } catch (const std::exception& error) {
@@ -46,6 +47,23 @@ void ConflictSink::submit(conflict::ConflictRecord record) noexcept {
     return;
   }
   wake_writer_.notify_one();
+}
+
+void ConflictSink::remember(const conflict::ConflictRecord& record) {
+  ++counts_[record.kind];
+  if (recent_.size() == kRecentConflicts) recent_.pop_front();
+  recent_.push_back({.time = record.time, .id = record.id, .kind = record.kind, .tables = record.tables,
+                     .statement_fingerprint = record.statement_fingerprint, .database = record.session.database});
+}
+
+std::vector<ConflictSink::RecentConflict> ConflictSink::recent() const {
+  std::lock_guard lock{mutex_};
+  return {recent_.begin(), recent_.end()};
+}
+
+std::map<conflict::ConflictKind, std::uint64_t> ConflictSink::counts_by_kind() const {
+  std::lock_guard lock{mutex_};
+  return counts_;
 }
 
 void ConflictSink::wait_durable() {

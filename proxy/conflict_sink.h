@@ -4,6 +4,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,6 +61,21 @@ class ConflictSink {
   /// rather than at the end of the group-commit interval. For tests and shutdown.
   void wait_durable();
 
+  /// What SHOW CONFLICTS lists of a recent conflict: its shape, never row data.
+  struct RecentConflict {
+    std::string time;
+    std::string id;
+    conflict::ConflictKind kind = conflict::ConflictKind::unclassified;
+    std::vector<std::string> tables;
+    std::string statement_fingerprint;
+    std::string database;
+  };
+  /// The last kRecentConflicts conflicts submitted, oldest first.
+  [[nodiscard]] std::vector<RecentConflict> recent() const;
+  /// Conflicts submitted since the start, by kind; kinds without one are left out.
+  [[nodiscard]] std::map<conflict::ConflictKind, std::uint64_t> counts_by_kind() const;
+  static constexpr std::size_t kRecentConflicts = 20;
+
   /// Records appended and flushed, resolutions from the inbox not included.
   [[nodiscard]] std::uint64_t written() const noexcept;
   /// Resolution records appended from the inbox and flushed.
@@ -71,6 +88,8 @@ class ConflictSink {
   using Batch = std::vector<conflict::ConflictRecord>;
 
   void write_until_stopped();
+  /// Counts `record` and keeps it among the recent ones. Under mutex_.
+  void remember(const conflict::ConflictRecord& record);
   /// Appends `record` to the log; false (logged and counted) when it fails.
   bool append(const conflict::ConflictRecord& record);
   /// Flushes the `unflushed` records appended since the last flush and counts
@@ -86,7 +105,7 @@ class ConflictSink {
   std::string last_inbox_failure_;  ///< used by the writer thread only
   const std::shared_ptr<spdlog::logger> logger_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable wake_writer_;
   std::condition_variable settled_changed_;
   // Guarded by mutex_:
@@ -96,6 +115,8 @@ class ConflictSink {
   std::uint64_t settled_ = 0;    ///< of those, the first settled_ are flushed or failed
   bool flush_requested_ = false;
   bool stopping_ = false;
+  std::deque<RecentConflict> recent_;
+  std::map<conflict::ConflictKind, std::uint64_t> counts_;
 
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};

@@ -42,7 +42,7 @@ int serve(std::span<char*> args) {
   auto config = std::make_shared<const pgdual::config::ProxyConfig>(std::move(*loaded));
   auto log = pgdual::proxy::make_logger(config->log);
   try {
-    pgdual::proxy::Server server{config, log};
+    pgdual::proxy::Server server{args[1], config, log};
     server.run();
   } catch (const std::exception& error) {
     log->critical("{}", error.what());

@@ -77,15 +77,21 @@ bool to_mirror_for_draw(std::uint64_t random_draw, double percent) noexcept {
 
 ReadSteering::ReadSteering(double global_percent, config::ReadStickiness stickiness,
                            std::vector<config::ReadRule> rules)
-    : stickiness_{stickiness}, rules_{std::move(rules)}, global_percent_{global_percent} {}
+    : rules_{std::make_shared<const Rules>(Rules{stickiness, std::move(rules)})}, global_percent_{global_percent} {}
 
 ReadSteering::ReadSteering(const config::ProxyConfig& config)
     : ReadSteering(config.read_percent, config.read_stickiness, config.read_rules) {}
 
 double ReadSteering::percent_for(const SessionFacts& facts) const noexcept {
   if (braked()) return 0.0;
-  const auto rule = std::ranges::find_if(rules_, [&](const config::ReadRule& r) { return matches(r, facts); });
-  return rule != rules_.end() ? rule->read_percent : global_percent();
+  const auto current = rules_.load();
+  const auto& rules = current->rules;
+  const auto rule = std::ranges::find_if(rules, [&](const config::ReadRule& r) { return matches(r, facts); });
+  return rule != rules.end() ? rule->read_percent : global_percent();
+}
+
+void ReadSteering::reconfigure(config::ReadStickiness stickiness, std::vector<config::ReadRule> rules) {
+  rules_.store(std::make_shared<const Rules>(Rules{stickiness, std::move(rules)}));
 }
 
 void ReadSteering::set_global_percent(double percent) noexcept {

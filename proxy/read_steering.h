@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,8 +57,8 @@ struct SessionFacts {
 [[nodiscard]] bool to_mirror_for_draw(std::uint64_t random_draw, double percent) noexcept;
 
 /// The steering settings in force: the global read percent, the rules, the stickiness, and the
-/// brake's override. The rules and stickiness are fixed at construction; the percent and the brake
-/// change at run time (SET read_percent, ReadBrake).
+/// brake's override. All change at run time: the percent by SET read_percent, the brake by
+/// ReadBrake, the rules and stickiness by a configuration reload.
 ///
 /// Thread safety: every member function may be called from any thread at any time.
 class ReadSteering {
@@ -71,7 +72,9 @@ class ReadSteering {
   /// matching rule's percent, else the global percent.
   [[nodiscard]] double percent_for(const SessionFacts& facts) const noexcept;
 
-  [[nodiscard]] config::ReadStickiness stickiness() const noexcept { return stickiness_; }
+  [[nodiscard]] config::ReadStickiness stickiness() const noexcept { return rules_.load()->stickiness; }
+  /// Replaces the rules and the stickiness (a reload); reads decided from now on follow them.
+  void reconfigure(config::ReadStickiness stickiness, std::vector<config::ReadRule> rules);
   /// The global percent as last set, braked or not.
   [[nodiscard]] double global_percent() const noexcept { return global_percent_.load(); }
   /// Sets the global percent and releases the brake: the operator's SET read_percent is a decision
@@ -86,8 +89,12 @@ class ReadSteering {
   [[nodiscard]] bool braked() const noexcept { return braked_.load(); }
 
  private:
-  const config::ReadStickiness stickiness_;
-  const std::vector<config::ReadRule> rules_;
+  struct Rules {
+    config::ReadStickiness stickiness = config::ReadStickiness::statement;
+    std::vector<config::ReadRule> rules;
+  };
+
+  std::atomic<std::shared_ptr<const Rules>> rules_;
   std::atomic<double> global_percent_;
   std::atomic<bool> braked_{false};
 };

@@ -54,7 +54,8 @@ std::shared_ptr<const std::vector<std::byte>> rows_digest_key(const config::Conf
 
 }  // namespace
 
-Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log)
+Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::ProxyConfig> config,
+               std::shared_ptr<spdlog::logger> log)
     : config_{std::move(config)},
       log_{std::move(log)},
       control_{1},
@@ -65,7 +66,9 @@ Server::Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_pt
       ledger_pruner_{config_, log_},
       steering_{*config_},
       brake_{config_->brake},
-      brake_tick_{control_} {
+      brake_tick_{control_},
+      settings_{std::move(config_file), config_, steering_, brake_, log_},
+      hangups_{control_, SIGHUP} {
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
@@ -80,6 +83,7 @@ void Server::run() {
   asio::co_spawn(control_, accept_loop(), asio::detached);
   asio::co_spawn(control_, shut_down_on_signal(), asio::detached);
   asio::co_spawn(control_, watch_read_brake(), asio::detached);
+  asio::co_spawn(control_, reload_on_hangup(), asio::detached);
   std::vector<std::jthread> threads;
   for (auto& worker : workers_) threads.emplace_back([&worker] { worker->run(); });
   control_.run();
@@ -120,8 +124,8 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_,        cancels_,         sessions_, log_, conflicts_,
-                         ledger_pruner_, rows_digest_key_, steering_, brake_};
+  SessionContext context{config_,         cancels_,  sessions_, log_,     conflicts_, ledger_pruner_,
+                         rows_digest_key_, steering_, brake_,    settings_};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }
@@ -132,6 +136,7 @@ Awaitable<void> Server::shut_down_on_signal() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   brake_tick_.cancel();
+  hangups_.cancel();
   sessions_.for_each([](Session& session) { session.request_shutdown(); });
   co_await wait_until_sessions_end(config_->server.shutdown_grace);
   if (sessions_.size() > 0) {
@@ -154,6 +159,14 @@ Awaitable<void> Server::watch_read_brake() {
       log_->warn("read brake: {}; no read goes to the mirror until an operator sets read_percent again",
                  trip->reason);
     }
+  }
+}
+
+Awaitable<void> Server::reload_on_hangup() {
+  for (;;) {
+    const auto [error, signal] = co_await hangups_.async_wait(asio::as_tuple(use_awaitable));
+    if (error) co_return;
+    static_cast<void>(settings_.reload("SIGHUP"));
   }
 }
 

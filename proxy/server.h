@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/ledger_pruner.h"
+#include "proxy/live_settings.h"
 #include "proxy/read_brake.h"
 #include "proxy/read_steering.h"
 #include "proxy/session_registry.h"
@@ -20,7 +22,7 @@ namespace pgdual::proxy {
 
 /// The listening proxy: accepts clients and runs one Session each, spread
 /// round-robin over one single-threaded io_context per worker thread; shuts
-/// down gracefully on SIGTERM or SIGINT.
+/// down gracefully on SIGTERM or SIGINT, and reloads `config_file` on SIGHUP.
 ///
 /// A session stays on one thread for its whole life: no strand, and no
 /// cross-thread wake-up between reading a message and forwarding it, which
@@ -30,7 +32,8 @@ class Server {
   /// Opens the conflict log, binds the listening socket and starts pruning
   /// the ledgers. Throws std::runtime_error naming the file or the address
   /// when it cannot.
-  Server(std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<spdlog::logger> log);
+  Server(std::filesystem::path config_file, std::shared_ptr<const config::ProxyConfig> config,
+         std::shared_ptr<spdlog::logger> log);
 
   /// Serves until a shutdown signal, then lets running statements finish
   /// within the configured grace period and closes everything.
@@ -46,6 +49,7 @@ class Server {
   /// Judges the mirror's reads every second; a trip sets read steering to 0 until an operator
   /// sets read_percent again.
   Awaitable<void> watch_read_brake();
+  Awaitable<void> reload_on_hangup();
   asio::io_context& next_worker();
 
   std::shared_ptr<const config::ProxyConfig> config_;
@@ -65,6 +69,8 @@ class Server {
   ReadSteering steering_;
   ReadBrake brake_;
   asio::steady_timer brake_tick_;
+  LiveSettings settings_;
+  asio::signal_set hangups_;
   std::uint64_t next_session_id_ = 1;
 };
 

@@ -13,8 +13,11 @@
 #include "protocol/message_tags.h"
 #include "protocol/sql/classifier.h"
 #include "protocol/writer.h"
+#include "proxy/admin_console.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/idempotency_key.h"
 #include "proxy/ledger_pruner.h"
+#include "proxy/live_settings.h"
 #include "proxy/session_registry.h"
 #include "proxy/timeouts.h"
 
@@ -100,10 +103,13 @@ Awaitable<void> Session::run() {
     session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_),
                      database.empty() ? login_.user : std::string{database}};
     steering_facts_ = steering_facts(session_info_, client_);
+    connected_at_ = rfc3339_utc(std::chrono::system_clock::now());
+    if (co_await serve_admin_console_if_asked()) co_return;
     context_.log->info("session={} connecting user={} database={}", id_, login_.user, session_info_.database);
     auto backend = co_await connect_backends();
     context_.ledger_pruner.note_database(session_info_.database, login_.user);
     co_await greet_client(backend);
+    publish_summary();
     co_await relay(backend);
   } catch (const SessionError& error) {
     fatal = error;
@@ -159,6 +165,19 @@ BackendLogin Session::make_login(const protocol::StartupMessage& startup) const 
   BackendLogin login{configured->name, configured->password, startup.protocol_version, {}};
   for (const auto& [name, value] : startup.parameters) login.parameters.emplace_back(name, value);
   return login;
+}
+
+Awaitable<bool> Session::serve_admin_console_if_asked() {
+  if (session_info_.database != kAdminDatabase) co_return false;
+  const auto settings = context_.settings.current();
+  if (std::ranges::find(settings->admin.users, login_.user) == settings->admin.users.end()) {
+    context_.log->info("session={} rejected: user is not an admin", id_);
+    throw SessionError{"28000", "user \"" + login_.user + "\" may not use the admin console (admin.users)"};
+  }
+  const AdminContext admin{context_.settings, context_.steering,  context_.brake,
+                           context_.sessions, context_.conflicts, context_.log};
+  co_await serve_admin_console(client_, client_reader_, admin, login_.user);
+  co_return true;
 }
 
 Awaitable<void> Session::greet_client(const BackendConnection& backend) {

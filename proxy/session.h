@@ -31,6 +31,7 @@ namespace pgdual::proxy {
 class CancelRegistry;
 class ConflictSink;
 class LedgerPruner;
+class LiveSettings;
 class SessionRegistry;
 
 /// What every session shares: the configuration it started with, and the
@@ -46,6 +47,7 @@ struct SessionContext {
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key;
   ReadSteering& steering;
   ReadBrake& brake;
+  LiveSettings& settings;
 };
 
 /// What read rules (config::ReadRule) match a session on: its login and the client's address.
@@ -109,6 +111,10 @@ class Session {
   };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
+  /// Serves the admin console when the client asked for its database; false otherwise.
+  Awaitable<bool> serve_admin_console_if_asked();
+  /// Shows the session in SHOW SESSIONS as it is now.
+  void publish_summary() const;
   [[nodiscard]] BackendLogin make_login(const protocol::StartupMessage& startup) const;
   Awaitable<void> greet_client(const BackendConnection& backend);
   Awaitable<void> relay(BackendConnection& backend);
@@ -147,6 +153,7 @@ class Session {
   Awaitable<bool> serve_read_from_mirror(char last_tag);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   [[nodiscard]] bool steering_picks_mirror() const;
+  void keep_reads_on_primary(std::string_view why);
   void record_mirror_read(ReadBrake::Clock::time_point started, const MirrorLeg::ServedRead& served);
   Awaitable<void> end_interrupted_read();
 
@@ -202,12 +209,13 @@ class Session {
   std::shared_ptr<MirrorReconnect> reconnect_;
 
   SessionFacts steering_facts_;
-  /// A conflict was recorded: the mirror may lack a write this session made, so it serves none
-  /// of the session's reads any more (read-your-writes).
-  bool mirror_may_lack_writes_ = false;
-  /// The session ran LISTEN: its notifications come from the primary, whose relay may write to
-  /// the client at any time, so the mirror does not answer it too.
-  bool listening_ = false;
+  std::string connected_at_;
+  /// Why the mirror serves none of this session's reads any more; empty while it may. Set when a
+  /// conflict is recorded (the mirror may lack a write the session made: read-your-writes), when
+  /// the mirror connection is lost (a new one lacks the session's temporary tables and cursors),
+  /// and on LISTEN (notifications come from the primary, whose relay may write to the client at
+  /// any time).
+  std::string reads_on_primary_only_;
 };
 
 }  // namespace pgdual::proxy

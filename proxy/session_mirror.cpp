@@ -106,6 +106,7 @@ void Session::register_mirror_for_cancel() {
 Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   mirror_.emplace(std::move(connection), *context_.rows_digest_key);
   register_mirror_for_cancel();
+  publish_summary();
   planner_.forget_mirror_statements();
   co_await resolve_unknown_commits();
   if (!mirror_) co_return;
@@ -188,6 +189,7 @@ void Session::drop_mirror(const MirrorFailure& failure) {
   mirror_.reset();
   register_mirror_for_cancel();
   back_off(*reconnect_, context_.config->mirror);
+  keep_reads_on_primary("the mirror connection was lost");
 }
 
 }  // namespace pgdual::proxy

@@ -7,6 +7,7 @@
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
 #include "proxy/session.h"
+#include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -41,7 +42,7 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
   // the read. If it failed, the conflict it records keeps the read on the primary.
   co_await settle_pending_commit();
-  if (!mirror_ || mirror_may_lack_writes_) co_return false;
+  if (!mirror_ || !reads_on_primary_only_.empty()) co_return false;
   const auto frames = protocol::split_frames(segment_);
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(frames, copy);
@@ -63,7 +64,7 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
 bool Session::read_may_go_to_mirror(char last_tag) const {
   namespace tags = protocol::frontend_tag;
   const bool whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync);
-  return whole_unit && mirror_ && !mirror_may_lack_writes_ && !listening_ && unknown_commits_.empty() &&
+  return whole_unit && mirror_ && reads_on_primary_only_.empty() && unknown_commits_.empty() &&
          !own_answers_.active() && primary_tap_.transaction_status() == protocol::TransactionStatus::idle &&
          context_.config->mirror_backend().name == "cloud" && planner_.may_read_from_mirror();
 }
@@ -80,6 +81,20 @@ void Session::record_mirror_read(ReadBrake::Clock::time_point started, const Mir
   context_.brake.record(Backend::mirror, now, latency, read_result(served));
   context_.log->debug("session={} read served by the mirror in {} us{}", id_, latency.count(),
                       served.failure ? ", which broke off" : "");
+}
+
+void Session::keep_reads_on_primary(std::string_view why) {
+  if (!reads_on_primary_only_.empty()) return;
+  reads_on_primary_only_ = why;
+  publish_summary();
+}
+
+void Session::publish_summary() const {
+  const auto reads = reads_on_primary_only_.empty() ? "primary or mirror" : "primary only: " + reads_on_primary_only_;
+  context_.sessions.describe(id_, {.user = session_info_.user, .database = session_info_.database,
+                                   .application_name = session_info_.application_name,
+                                   .client_address = session_info_.client_address, .connected_at = connected_at_,
+                                   .mirror = mirror_ ? "connected" : "reconnecting", .reads = reads});
 }
 
 // The mirror broke off after part of its answer reached the client, which cannot be taken back:

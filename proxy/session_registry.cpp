@@ -6,7 +6,7 @@ namespace pgdual::proxy {
 
 void SessionRegistry::add(std::uint64_t id, Session* session, asio::any_io_executor executor) {
   std::lock_guard lock{mutex_};
-  sessions_.emplace(id, Entry{session, std::move(executor)});
+  sessions_.emplace(id, Entry{session, std::move(executor), {}});
 }
 
 void SessionRegistry::remove(std::uint64_t id) {
@@ -36,6 +36,18 @@ void SessionRegistry::for_each(std::function<void(Session&)> action) {
 std::size_t SessionRegistry::size() const {
   std::lock_guard lock{mutex_};
   return sessions_.size();
+}
+
+void SessionRegistry::describe(std::uint64_t id, SessionSummary summary) {
+  std::lock_guard lock{mutex_};
+  if (auto it = sessions_.find(id); it != sessions_.end()) it->second.summary = std::move(summary);
+}
+
+std::map<std::uint64_t, SessionSummary> SessionRegistry::summaries() const {
+  std::lock_guard lock{mutex_};
+  std::map<std::uint64_t, SessionSummary> all;
+  for (const auto& [id, entry] : sessions_) all.emplace(id, entry.summary);
+  return all;
 }
 
 }  // namespace pgdual::proxy

@@ -4,12 +4,24 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "proxy/asio.h"
 
 namespace pgdual::proxy {
 
 class Session;
+
+/// What the admin console's SHOW SESSIONS tells of a session; published by the session itself.
+struct SessionSummary {
+  std::string user;
+  std::string database;
+  std::string application_name;
+  std::string client_address;
+  std::string connected_at;  ///< RFC 3339, UTC
+  std::string mirror;        ///< "connected", "reconnecting"
+  std::string reads;         ///< which backends may serve its reads, and why only the primary
+};
 
 /// The live sessions, so the server can ask each to shut down. Sessions add
 /// and remove themselves on their own executor; `for_each` posts work onto
@@ -23,10 +35,16 @@ class SessionRegistry {
   void for_each(std::function<void(Session&)> action);
   [[nodiscard]] std::size_t size() const;
 
+  /// Replaces what is shown of session `id`.
+  void describe(std::uint64_t id, SessionSummary summary);
+  /// Every live session's summary, by id.
+  [[nodiscard]] std::map<std::uint64_t, SessionSummary> summaries() const;
+
  private:
   struct Entry {
     Session* session;
     asio::any_io_executor executor;
+    SessionSummary summary{};
   };
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Entry> sessions_;

@@ -131,7 +131,7 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   }
   auto pins = plan.mirror == MirrorMode::none ? StatementPins{} : pin_values(frames);
   const auto& summary = planner_.summary();
-  listening_ = listening_ || summary.listens;
+  if (summary.listens) keep_reads_on_primary("LISTEN");
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
       frames.front().tag == protocol::frontend_tag::kQuery) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
@@ -436,7 +436,7 @@ void Session::submit(conflict::ConflictRecord record, bool commit_in_flight) {
     record.id = thread_keys().next();
     unknown_commits_.push_back(record);
   }
-  mirror_may_lack_writes_ = true;
+  keep_reads_on_primary("a conflict was recorded");
   context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(record.kind),
                      record.idempotency_key, record.statement_fingerprint);
   context_.conflicts.submit(std::move(record));

@@ -1,0 +1,324 @@
+#include "proxy/admin_console.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <utility>
+
+#include <spdlog/fmt/fmt.h>
+
+#include "conflict/compare.h"
+#include "protocol/authentication.h"
+#include "protocol/backend_messages.h"
+#include "protocol/error_response.h"
+#include "protocol/frontend_messages.h"
+#include "protocol/message_tags.h"
+#include "protocol/writer.h"
+#include "proxy/conflict_sink.h"
+#include "proxy/live_settings.h"
+#include "proxy/read_brake.h"
+#include "proxy/read_steering.h"
+#include "proxy/session_registry.h"
+
+namespace pgdual::proxy {
+namespace {
+
+namespace tags = protocol::frontend_tag;
+
+constexpr std::string_view kCommands =
+    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SET read_percent = N, RELOAD";
+
+/// OID of type text, which every console column is.
+constexpr std::int32_t kTextOid = 25;
+
+// Lower-cased words; "=" is a word of its own and a trailing ";" is dropped.
+std::vector<std::string> words_of(std::string_view text) {
+  while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) != 0 || text.back() == ';')) {
+    text.remove_suffix(1);
+  }
+  std::vector<std::string> words;
+  std::string word;
+  const auto end_word = [&] {
+    if (!word.empty()) words.push_back(std::exchange(word, {}));
+  };
+  for (const char c : text) {
+    if (std::isspace(static_cast<unsigned char>(c)) != 0) {
+      end_word();
+    } else if (c == '=') {
+      end_word();
+      words.emplace_back("=");
+    } else {
+      word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  end_word();
+  return words;
+}
+
+Expected<double, AdminError> percent_of(std::string value) {
+  if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') value = value.substr(1, value.size() - 2);
+  double percent = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), percent);
+  if (error != std::errc{} || end != value.data() + value.size() || !std::isfinite(percent) || percent < 0 ||
+      percent > 100) {
+    return unexpected{AdminError{"22023", "invalid value for parameter \"read_percent\": \"" + value +
+                                              "\"; it takes a number from 0 to 100"}};
+  }
+  return percent;
+}
+
+AdminError unknown_command() {
+  return {"42601", "not an admin console command; the console knows " + std::string{kCommands}};
+}
+
+Expected<AdminCommand, AdminError> parse_set(const std::vector<std::string>& words) {
+  if (words.size() != 4 || (words[2] != "=" && words[2] != "to")) return unexpected{unknown_command()};
+  if (words[1] != "read_percent") {
+    return unexpected{AdminError{"42704", "unrecognized configuration parameter \"" + words[1] + "\""}};
+  }
+  auto percent = percent_of(words[3]);
+  if (!percent) return unexpected{percent.error()};
+  return AdminCommand{.verb = AdminVerb::set_read_percent, .read_percent = *percent};
+}
+
+std::string milliseconds(std::chrono::microseconds duration) { return fmt::format("{:.3f}", duration.count() / 1000.0); }
+
+std::string percent_text(double percent) { return fmt::format("{}%", percent); }
+
+std::string mirror_steering(const ReadSteering& steering) {
+  return steering.braked() ? "braked: 0% (was " + percent_text(steering.global_percent()) + ")"
+                           : percent_text(steering.global_percent());
+}
+
+AdminTable backends_table(const AdminContext& context) {
+  const auto config = context.settings.current();
+  const auto now = ReadBrake::Clock::now();
+  AdminTable table{{"name", "role", "address", "sessions", "reads", "errors", "error_rate", "p50_ms", "p99_ms",
+                    "reads_steered"},
+                   {}};
+  const auto sessions = std::to_string(context.sessions.size());
+  for (const auto backend : {Backend::primary, Backend::mirror}) {
+    const auto& settings = backend == Backend::primary ? config->primary_backend() : config->mirror_backend();
+    const auto window = context.brake.snapshot(backend, now);
+    table.rows.push_back({settings.name, backend == Backend::primary ? "primary" : "mirror",
+                          settings.host + ":" + std::to_string(settings.port), sessions, std::to_string(window.reads),
+                          std::to_string(window.errors), fmt::format("{:.2f}%", window.error_rate_percent),
+                          milliseconds(window.p50), milliseconds(window.p99),
+                          backend == Backend::primary ? "" : mirror_steering(context.steering)});
+  }
+  return table;
+}
+
+AdminTable stats_table(const AdminContext& context) {
+  const auto config = context.settings.current();
+  return {{"name", "value"},
+          {{"sessions", std::to_string(context.sessions.size())},
+           {"read_percent", percent_text(context.steering.global_percent())},
+           {"read_brake", context.steering.braked() ? "engaged" : "released"},
+           {"read_window_seconds", std::to_string(config->brake.window.count())},
+           {"conflicts_written", std::to_string(context.conflicts.written())},
+           {"conflicts_lost", std::to_string(context.conflicts.failed())},
+           {"resolutions_appended", std::to_string(context.conflicts.resolutions_appended())}}};
+}
+
+AdminTable sessions_table(const AdminContext& context) {
+  AdminTable table{{"id", "user", "database", "application_name", "client_address", "connected_at", "mirror", "reads"},
+                   {}};
+  for (const auto& [id, session] : context.sessions.summaries()) {
+    table.rows.push_back({std::to_string(id), session.user, session.database, session.application_name,
+                          session.client_address, session.connected_at, session.mirror, session.reads});
+  }
+  return table;
+}
+
+std::string joined(const std::vector<std::string>& parts) {
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : ",") + part;
+  return text;
+}
+
+std::vector<AdminTable> conflicts_tables(const AdminContext& context) {
+  AdminTable counts{{"kind", "count"}, {}};
+  for (const auto& [kind, count] : context.conflicts.counts_by_kind()) {
+    counts.rows.push_back({std::string{conflict::to_string(kind)}, std::to_string(count)});
+  }
+  AdminTable recent{{"time", "id", "kind", "database", "tables", "statement_fingerprint"}, {}};
+  for (const auto& conflict : context.conflicts.recent()) {
+    recent.rows.push_back({conflict.time, conflict.id, std::string{conflict::to_string(conflict.kind)},
+                           conflict.database, joined(conflict.tables), conflict.statement_fingerprint});
+  }
+  return {std::move(counts), std::move(recent)};
+}
+
+std::string rule_text(const config::ReadRule& rule) {
+  std::vector<std::string> keys;
+  if (rule.user) keys.push_back("user=" + *rule.user);
+  if (rule.database) keys.push_back("database=" + *rule.database);
+  if (rule.application_name) keys.push_back("application_name=" + *rule.application_name);
+  if (rule.client_network) keys.push_back("client_cidr=" + rule.client_network->text);
+  return joined(keys) + " -> " + percent_text(rule.read_percent);
+}
+
+std::string_view stickiness_text(config::ReadStickiness stickiness) {
+  switch (stickiness) {
+    case config::ReadStickiness::statement: return "statement";
+    case config::ReadStickiness::transaction: return "transaction";
+    case config::ReadStickiness::session: return "session";
+  }
+  return "statement";
+}
+
+// Settings as they are in force; passwords and keys are never shown.
+AdminTable config_table(const AdminContext& context) {
+  const auto config = context.settings.current();
+  const auto endpoint = [](const config::BackendConfig& backend) {
+    return backend.host + ":" + std::to_string(backend.port);
+  };
+  AdminTable table{{"key", "value"},
+                   {{"listen", config->listen.address + ":" + std::to_string(config->listen.port)},
+                    {"routing.primary", config->primary},
+                    {"routing.read_percent", percent_text(context.steering.global_percent())},
+                    {"routing.read_stickiness", std::string{stickiness_text(context.steering.stickiness())}},
+                    {"backends.onprem", endpoint(config->onprem)},
+                    {"backends.cloud", endpoint(config->cloud)},
+                    {"mirror.timeout_ms", std::to_string(config->mirror.timeout.count())},
+                    {"brake.error_rate_percent", fmt::format("{}", config->brake.error_rate_percent)},
+                    {"brake.p99_latency_ms", std::to_string(config->brake.p99_latency.count())},
+                    {"brake.window_seconds", std::to_string(config->brake.window.count())},
+                    {"brake.min_reads", std::to_string(config->brake.min_reads)},
+                    {"conflicts.log_path", config->conflicts.log_path.string()},
+                    {"admin.users", joined(config->admin.users)},
+                    {"log.level", config->log.level}}};
+  for (std::size_t i = 0; i < config->read_rules.size(); ++i) {
+    table.rows.push_back({"routing.rules[" + std::to_string(i) + "]", rule_text(config->read_rules[i])});
+  }
+  return table;
+}
+
+void encode_error(const AdminError& error, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  protocol::encode(protocol::make_error("ERROR", error.sqlstate, error.message), writer);
+}
+
+void encode_tag(std::string_view tag, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  protocol::encode(protocol::CommandComplete{tag}, writer);
+}
+
+void run_command(const AdminCommand& command, const AdminContext& context, const std::string& user,
+                 std::vector<std::byte>& out) {
+  const auto who = "admin console user " + user;
+  switch (command.verb) {
+    case AdminVerb::show_backends: return encode_table(backends_table(context), out);
+    case AdminVerb::show_stats: return encode_table(stats_table(context), out);
+    case AdminVerb::show_sessions: return encode_table(sessions_table(context), out);
+    case AdminVerb::show_conflicts:
+      for (const auto& table : conflicts_tables(context)) encode_table(table, out);
+      return;
+    case AdminVerb::show_config: return encode_table(config_table(context), out);
+    case AdminVerb::set_read_percent:
+      context.settings.set_read_percent(command.read_percent, who);
+      return encode_tag("SET", out);
+    case AdminVerb::reload: {
+      const auto reloaded = context.settings.reload(who);
+      if (!reloaded) return encode_error({"F0000", "configuration not reloaded: " + reloaded.error()}, out);
+      return encode_tag("RELOAD", out);
+    }
+  }
+}
+
+std::vector<std::byte> answer(std::string_view sql, const AdminContext& context, const std::string& user) {
+  std::vector<std::byte> out;
+  protocol::Writer writer{out};
+  if (words_of(sql).empty()) {
+    protocol::encode(protocol::EmptyQueryResponse{}, writer);
+  } else if (auto command = parse_admin_command(sql)) {
+    context.log->info("admin console: {} ran {}", user, sql.substr(0, 200));
+    run_command(*command, context, user, out);
+  } else {
+    encode_error(command.error(), out);
+  }
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
+  return out;
+}
+
+std::vector<std::byte> greeting() {
+  std::vector<std::byte> out;
+  protocol::Writer writer{out};
+  protocol::encode(protocol::AuthenticationOk{}, writer);
+  for (const auto& [name, value] : {std::pair{"server_version", "15.0"}, std::pair{"server_encoding", "UTF8"},
+                                    std::pair{"client_encoding", "UTF8"}, std::pair{"DateStyle", "ISO, MDY"},
+                                    std::pair{"integer_datetimes", "on"},
+                                    std::pair{"standard_conforming_strings", "on"}, std::pair{"TimeZone", "UTC"}}) {
+    protocol::encode(protocol::ParameterStatus{name, value}, writer);
+  }
+  // Nothing runs long in the console: a cancel request with this key finds nothing, as PgBouncer's.
+  thread_local std::mt19937 random{std::random_device{}()};
+  protocol::encode(protocol::BackendKeyData{static_cast<std::int32_t>(random()), static_cast<std::int32_t>(random())},
+                   writer);
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
+  return out;
+}
+
+}  // namespace
+
+Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
+  const auto words = words_of(text);
+  if (words.size() == 1 && words[0] == "reload") return AdminCommand{.verb = AdminVerb::reload};
+  if (!words.empty() && words[0] == "set") return parse_set(words);
+  if (words.size() != 2 || words[0] != "show") return unexpected{unknown_command()};
+  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 5> kShows{{
+      {"backends", AdminVerb::show_backends},
+      {"stats", AdminVerb::show_stats},
+      {"sessions", AdminVerb::show_sessions},
+      {"conflicts", AdminVerb::show_conflicts},
+      {"config", AdminVerb::show_config},
+  }};
+  const auto found = std::ranges::find(kShows, words[1], &std::pair<std::string_view, AdminVerb>::first);
+  if (found == kShows.end()) return unexpected{unknown_command()};
+  return AdminCommand{.verb = found->second};
+}
+
+void encode_table(const AdminTable& table, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  protocol::RowDescription description;
+  for (const auto& column : table.columns) {
+    description.fields.push_back({.name = column, .data_type_oid = kTextOid, .data_type_size = -1, .type_modifier = -1});
+  }
+  protocol::encode(description, writer);
+  for (const auto& row : table.rows) {
+    protocol::OwnedDataRow data;
+    data.columns.assign(row.begin(), row.end());
+    protocol::encode(data, writer);
+  }
+  protocol::encode(protocol::CommandComplete{"SHOW"}, writer);
+}
+
+Awaitable<void> serve_admin_console(tcp::socket& client, MessageReader& reader, const AdminContext& context,
+                                    std::string user) {
+  context.log->info("admin console: {} connected", user);
+  co_await send_all(client, greeting());
+  bool skipping_to_sync = false;
+  for (;;) {
+    const auto frame = co_await reader.next_frame(client);
+    std::vector<std::byte> out;
+    if (frame.tag == tags::kTerminate) co_return;
+    if (frame.tag == tags::kQuery) {
+      const auto query = protocol::decode_query(frame.body);
+      out = answer(query ? query->query : std::string_view{}, context, user);
+    } else if (frame.tag == tags::kSync) {
+      skipping_to_sync = false;
+      protocol::Writer writer{out};
+      protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
+    } else if (!skipping_to_sync) {
+      skipping_to_sync = true;
+      encode_error({"0A000", "the admin console answers simple queries only"}, out);
+    }
+    if (!out.empty()) co_await send_all(client, out);
+  }
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "protocol/expected.h"
+#include "proxy/asio.h"
+#include "proxy/wire_io.h"
+
+/// The admin console: psql connected to pgdual's own port and the virtual database "pgdual"
+/// (DESIGN.md, "Operator surfaces"; docs/read-ramp.md). It answers simple queries only, as
+/// PgBouncer's console does.
+namespace pgdual::proxy {
+
+class ConflictSink;
+class LiveSettings;
+class ReadBrake;
+class ReadSteering;
+class SessionRegistry;
+
+/// The virtual database a client names to reach the console.
+inline constexpr std::string_view kAdminDatabase = "pgdual";
+
+enum class AdminVerb { show_backends, show_stats, show_sessions, show_conflicts, show_config, set_read_percent, reload };
+
+struct AdminCommand {
+  AdminVerb verb = AdminVerb::show_backends;
+  double read_percent = 0;  ///< with set_read_percent
+};
+
+/// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
+struct AdminError {
+  std::string sqlstate;
+  std::string message;
+};
+
+/// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG,
+/// SET read_percent = N (or TO N; 0..100, fractions allowed), RELOAD. Keywords in any case, a
+/// trailing semicolon allowed. Pure.
+[[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
+
+/// A console answer: text columns and rows.
+struct AdminTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+};
+
+/// RowDescription (every column text), the DataRows and CommandComplete "SHOW", appended to `out`. Pure.
+void encode_table(const AdminTable& table, std::vector<std::byte>& out);
+
+/// What the console shows and changes: the server's live state.
+struct AdminContext {
+  LiveSettings& settings;
+  ReadSteering& steering;
+  ReadBrake& brake;
+  SessionRegistry& sessions;
+  ConflictSink& conflicts;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+/// Serves one admitted console client, logged in as `user`, from its greeting until it leaves.
+/// `reader` has read the startup packet. Throws as the session's I/O does.
+Awaitable<void> serve_admin_console(tcp::socket& client, MessageReader& reader, const AdminContext& context,
+                                    std::string user);
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,142 @@
+// The admin console through psql, and configuration reloads (RELOAD, SIGHUP), with the read
+// steering they change observed on a session that stays connected throughout.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "proxy/pg_client.h"
+#include "tests/integration/harness/fixture.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kClientTimeout = 60s;
+constexpr const char* kAdmins = "\n[admin]\nusers = [\"app\"]\n";
+
+/// psql on the console: unaligned, tuples only, so each row is one line of |-separated columns.
+RunResult console(IntegrationTest& test, const std::string& command) {
+  return run_client({pg_program("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command},
+                    test.through_proxy("pgdual"), kClientTimeout);
+}
+
+std::string distinguishable_database(IntegrationTest& test) {
+  const auto database = test.fresh_database("admin");
+  for (auto* server : {&backends().onprem, &backends().cloud}) {
+    static_cast<void>(server->run_sql(database, "CREATE TABLE whereami (v text); INSERT INTO whereami VALUES ('" +
+                                                     server->name() + "'); GRANT SELECT ON whereami TO app"));
+  }
+  return database;
+}
+
+proxy::PgClient client_of(const ProxyProcess& proxy, const std::string& database) {
+  const config::BackendConfig pgdual{.name = "pgdual", .host = "127.0.0.1", .port = proxy.port(),
+                                     .connect_timeout = std::chrono::milliseconds{5000}};
+  return proxy::PgClient{pgdual, config::UserConfig{kAppUser, kAppPassword}, database};
+}
+
+/// Reads until one is served by `server`, for up to five seconds.
+bool soon_served_by(proxy::PgClient& client, const std::string& server) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (client.query_value("SELECT v FROM whereami") == server) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+void check_succeeded(const RunResult& result) {
+  INFO(result.describe());
+  REQUIRE_FALSE(result.timed_out);
+  REQUIRE(result.exit_code == 0);
+}
+
+bool says(const RunResult& result, const std::string& text) {
+  return result.out.find(text) != std::string::npos || result.err.find(text) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(IntegrationTest, "The admin console shows pgdual's state and sets read_percent live",
+                 "[integration][admin]") {
+  const auto database = distinguishable_database(*this);
+  auto settings = default_settings();
+  settings.extra = kAdmins;
+  auto& proxy = start_proxy(settings);
+  auto app = client_of(proxy, database);
+  REQUIRE(app.query_value("SELECT v FROM whereami") == "onprem");
+
+  const auto backends_shown = console(*this, "SHOW BACKENDS");
+  check_succeeded(backends_shown);
+  CHECK(says(backends_shown, "onprem|primary|127.0.0.1:"));
+  CHECK(says(backends_shown, "cloud|mirror|127.0.0.1:"));
+  CHECK(says(backends_shown, "|0%\n"));
+
+  const auto sessions = console(*this, "show sessions;");
+  check_succeeded(sessions);
+  CHECK(says(sessions, "|app|" + database + "|pgdual|127.0.0.1:"));
+  CHECK(says(sessions, "|connected|primary or mirror"));
+
+  check_succeeded(console(*this, "SET read_percent = 100"));
+  CHECK(soon_served_by(app, "cloud"));
+  const auto config = console(*this, "SHOW CONFIG");
+  CHECK(says(config, "routing.read_percent|100%"));
+  check_succeeded(console(*this, "SET read_percent TO 0"));
+  CHECK(soon_served_by(app, "onprem"));
+
+  const auto stats = console(*this, "SHOW STATS");
+  check_succeeded(stats);
+  CHECK(says(stats, "sessions|"));
+  CHECK(says(stats, "read_brake|released"));
+  check_succeeded(console(*this, "SHOW CONFLICTS"));
+
+  const auto unknown = console(*this, "SELECT 1");
+  CHECK(unknown.exit_code != 0);
+  CHECK(says(unknown, "not an admin console command"));
+  const auto out_of_range = console(*this, "SET read_percent = 150");
+  CHECK(out_of_range.exit_code != 0);
+  CHECK(says(out_of_range, "invalid value for parameter \"read_percent\": \"150\""));
+  CHECK(proxy.log().find("read_percent set to 100 by admin console user app") != std::string::npos);
+}
+
+TEST_CASE_METHOD(IntegrationTest, "Only the configured admins get into the console", "[integration][admin]") {
+  start_proxy();
+  const auto refused = console(*this, "SHOW BACKENDS");
+  CHECK(refused.exit_code != 0);
+  CHECK(says(refused, "may not use the admin console"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "SIGHUP and RELOAD apply a new read_percent without dropping sessions",
+                 "[integration][admin]") {
+  const auto database = distinguishable_database(*this);
+  auto settings = default_settings();
+  settings.extra = kAdmins;
+  auto& proxy = start_proxy(settings);
+  auto app = client_of(proxy, database);
+  REQUIRE(app.query_value("SELECT v FROM whereami") == "onprem");
+
+  settings.conflict_log = proxy.conflict_log().string();
+  settings.routing = "read_percent = 100\n";
+  write_file(proxy.config_file(), proxy_config_text(settings, proxy.port()));
+  REQUIRE(::kill(proxy.pid(), SIGHUP) == 0);
+  CHECK(soon_served_by(app, "cloud"));
+
+  settings.routing = "read_percent = 0\n";
+  write_file(proxy.config_file(), proxy_config_text(settings, proxy.port()));
+  check_succeeded(console(*this, "RELOAD"));
+  CHECK(soon_served_by(app, "onprem"));
+
+  write_file(proxy.config_file(), "[routing]\nread_percent = 500\n");
+  const auto refused = console(*this, "RELOAD");
+  CHECK(refused.exit_code != 0);
+  CHECK(says(refused, "configuration not reloaded"));
+  CHECK(app.query_value("SELECT v FROM whereami") == "onprem");
+  CHECK(proxy.running());
+}
+
+}  // namespace pgdual::test

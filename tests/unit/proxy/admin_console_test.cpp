@@ -1,0 +1,67 @@
+#include "proxy/admin_console.h"
+
+#include <catch2/catch.hpp>
+
+#include "protocol/backend_messages.h"
+#include "protocol/frame.h"
+#include "protocol/message_tags.h"
+
+namespace pgdual::proxy {
+namespace {
+
+AdminVerb verb_of(std::string_view text) { return parse_admin_command(text).value().verb; }
+
+AdminError error_of(std::string_view text) { return parse_admin_command(text).error(); }
+
+}  // namespace
+
+TEST_CASE("The console reads its commands in any case, with or without a semicolon", "[unit][admin]") {
+  CHECK(verb_of("SHOW BACKENDS") == AdminVerb::show_backends);
+  CHECK(verb_of("show stats;") == AdminVerb::show_stats);
+  CHECK(verb_of("  Show   Sessions ; ") == AdminVerb::show_sessions);
+  CHECK(verb_of("SHOW CONFLICTS") == AdminVerb::show_conflicts);
+  CHECK(verb_of("show config") == AdminVerb::show_config);
+  CHECK(verb_of("RELOAD;") == AdminVerb::reload);
+}
+
+TEST_CASE("SET read_percent takes a number from 0 to 100, fractions too", "[unit][admin]") {
+  CHECK(parse_admin_command("SET read_percent = 10").value().read_percent == 10);
+  CHECK(parse_admin_command("set READ_PERCENT to 0.5;").value().read_percent == 0.5);
+  CHECK(parse_admin_command("SET read_percent='100'").value().read_percent == 100);
+  CHECK(parse_admin_command("SET read_percent = 0").value().verb == AdminVerb::set_read_percent);
+  for (const auto* bad : {"SET read_percent = 150", "SET read_percent = -1", "SET read_percent = ten",
+                          "SET read_percent = nan", "SET read_percent = 1e400"}) {
+    INFO(bad);
+    CHECK(error_of(bad).sqlstate == "22023");
+  }
+  CHECK(error_of("SET read_percent = 150").message ==
+        "invalid value for parameter \"read_percent\": \"150\"; it takes a number from 0 to 100");
+  CHECK(error_of("SET work_mem = 10").sqlstate == "42704");
+}
+
+TEST_CASE("Anything else is a syntax error that lists the commands", "[unit][admin]") {
+  for (const auto* bad : {"SELECT 1", "SHOW", "SHOW POOLS", "SHOW BACKENDS NOW", "SET read_percent", "RELOAD ALL"}) {
+    INFO(bad);
+    const auto error = error_of(bad);
+    CHECK(error.sqlstate == "42601");
+    CHECK(error.message.find("SHOW BACKENDS, SHOW STATS") != std::string::npos);
+  }
+}
+
+TEST_CASE("A console table is a text RowDescription, its DataRows and SHOW", "[unit][admin]") {
+  std::vector<std::byte> out;
+  encode_table({{"name", "value"}, {{"sessions", "3"}, {"read_percent", "10%"}}}, out);
+  const auto frames = protocol::split_frames(out);
+  REQUIRE(frames.size() == 4);
+  CHECK(frames[0].tag == protocol::backend_tag::kRowDescription);
+  CHECK(frames[1].tag == protocol::backend_tag::kDataRow);
+  CHECK(frames[3].tag == protocol::backend_tag::kCommandComplete);
+  const auto description = protocol::decode_row_description(frames[0].body).value();
+  REQUIRE(description.fields.size() == 2);
+  CHECK(description.fields[1].name == "value");
+  CHECK(description.fields[1].data_type_oid == 25);
+  const auto row = protocol::OwnedDataRow{protocol::decode_data_row(frames[2].body).value()};
+  CHECK(row.columns == std::vector<std::optional<std::string>>{"read_percent", "10%"});
+}
+
+}  // namespace pgdual::proxy
