@@ -1,5 +1,6 @@
 #include "proxy/outcome_tap.h"
 
+#include "protocol/error_response.h"
 #include "protocol/message_tags.h"
 
 namespace pgdual::proxy {
@@ -7,8 +8,8 @@ namespace pgdual::proxy {
 namespace tags = protocol::backend_tag;
 
 bool OutcomeTap::gathered(char tag) const noexcept {
-  if (tag == tags::kReadyForQuery) return true;
-  return recording_ && (tag == tags::kCommandComplete || tag == tags::kErrorResponse);
+  if (tag == tags::kReadyForQuery || tag == tags::kErrorResponse) return true;
+  return recording_ && tag == tags::kCommandComplete;
 }
 
 bool OutcomeTap::on_header(const protocol::FrameHeader& header) {
@@ -39,6 +40,9 @@ bool OutcomeTap::on_body(protocol::Bytes part) {
 void OutcomeTap::complete() {
   if (tag_ == tags::kReadyForQuery) {
     if (auto ready = protocol::decode_ready_for_query(body_)) status_ = ready->status;
+  } else if (tag_ == tags::kErrorResponse && error_sqlstate_.empty()) {
+    const auto error = protocol::decode_error_response(body_);
+    error_sqlstate_ = error ? std::string{error->sqlstate()} : "XX000";
   }
   if (recording_ && tag_ != tags::kDataRow) static_cast<void>(builder_.add(tag_, body_));
 }

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "conflict/outcome.h"
@@ -12,8 +14,8 @@ namespace pgdual::proxy {
 
 /// Watches the primary's byte stream as the relay forwards it, message by
 /// message, without holding any message whole except the few small ones it
-/// reads: ReadyForQuery (always, for the transaction status) and, while
-/// recording, CommandComplete and ErrorResponse. DataRow bodies go to the
+/// reads: ReadyForQuery and ErrorResponse (always: the transaction status,
+/// the error's SQLSTATE) and, while recording, CommandComplete. DataRow bodies go to the
 /// outcome's digest piece by piece.
 ///
 /// Feed it the headers and body parts of protocol::FrameScanner::scan.
@@ -38,6 +40,9 @@ class OutcomeTap {
 
   /// The outcome recorded since the last call; the builder starts over.
   [[nodiscard]] conflict::Outcome finish() { return builder_.finish(); }
+  /// The SQLSTATE of the first ErrorResponse since the last call, recording or not; empty
+  /// without one. For the read statistics, which need no outcome.
+  [[nodiscard]] std::string take_error_sqlstate() { return std::exchange(error_sqlstate_, {}); }
 
  private:
   [[nodiscard]] bool gathered(char tag) const noexcept;
@@ -50,6 +55,7 @@ class OutcomeTap {
   bool first_part_ = false;
   std::vector<std::byte> body_;  ///< the current message, when it is one that is read whole
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;
+  std::string error_sqlstate_;
 };
 
 }  // namespace pgdual::proxy

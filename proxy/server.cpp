@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <openssl/rand.h>
+#include <spdlog/fmt/fmt.h>
 
 #include "proxy/session.h"
 
@@ -68,7 +69,9 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       brake_{config_->brake},
       brake_tick_{control_},
       settings_{std::move(config_file), config_, steering_, brake_, log_},
-      hangups_{control_, SIGHUP} {
+      hangups_{control_, SIGHUP},
+      metrics_{config_->primary_backend().name, config_->mirror_backend().name} {
+  if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
@@ -84,6 +87,7 @@ void Server::run() {
   asio::co_spawn(control_, shut_down_on_signal(), asio::detached);
   asio::co_spawn(control_, watch_read_brake(), asio::detached);
   asio::co_spawn(control_, reload_on_hangup(), asio::detached);
+  if (http_) http_->start();
   std::vector<std::jthread> threads;
   for (auto& worker : workers_) threads.emplace_back([&worker] { worker->run(); });
   control_.run();
@@ -124,8 +128,8 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_,         cancels_,  sessions_, log_,     conflicts_, ledger_pruner_,
-                         rows_digest_key_, steering_, brake_,    settings_};
+  SessionContext context{config_,         cancels_,  sessions_, log_,      conflicts_, ledger_pruner_,
+                         rows_digest_key_, steering_, brake_,    settings_, metrics_};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }
@@ -137,6 +141,7 @@ Awaitable<void> Server::shut_down_on_signal() {
   acceptor_.close(ignored);
   brake_tick_.cancel();
   hangups_.cancel();
+  if (http_) http_->stop();
   sessions_.for_each([](Session& session) { session.request_shutdown(); });
   co_await wait_until_sessions_end(config_->server.shutdown_grace);
   if (sessions_.size() > 0) {
@@ -156,10 +161,29 @@ Awaitable<void> Server::watch_read_brake() {
     if (error) co_return;
     if (const auto trip = brake_.check(ReadBrake::Clock::now())) {
       steering_.brake();
+      metrics_.count_brake_trip();
       log_->warn("read brake: {}; no read goes to the mirror until an operator sets read_percent again",
                  trip->reason);
     }
   }
+}
+
+// Called on the control thread; what they read is thread safe.
+HttpHandlers Server::http_handlers() {
+  return {.metrics_text =
+              [this] {
+                return metrics_.render({.read_percent = steering_.braked() ? 0.0 : steering_.global_percent(),
+                                        .braked = steering_.braked(),
+                                        .sessions = sessions_.size()});
+              },
+          .health =
+              [this] {
+                return HealthReport{.healthy = true,
+                                    .body = fmt::format(R"({{"status":"ok","sessions":{},"read_percent":{},"read_brake":"{}"}})",
+                                                        sessions_.size(), steering_.global_percent(),
+                                                        steering_.braked() ? "engaged" : "released") +
+                                            "\n"};
+              }};
 }
 
 Awaitable<void> Server::reload_on_hangup() {

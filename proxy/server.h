@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -12,8 +13,10 @@
 #include "proxy/asio.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/http_endpoint.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/live_settings.h"
+#include "proxy/metrics.h"
 #include "proxy/read_brake.h"
 #include "proxy/read_steering.h"
 #include "proxy/session_registry.h"
@@ -50,6 +53,7 @@ class Server {
   /// sets read_percent again.
   Awaitable<void> watch_read_brake();
   Awaitable<void> reload_on_hangup();
+  [[nodiscard]] HttpHandlers http_handlers();
   asio::io_context& next_worker();
 
   std::shared_ptr<const config::ProxyConfig> config_;
@@ -71,6 +75,8 @@ class Server {
   asio::steady_timer brake_tick_;
   LiveSettings settings_;
   asio::signal_set hangups_;
+  Metrics metrics_;
+  std::optional<HttpEndpoint> http_;  ///< /metrics and /health, when metrics.port is set
   std::uint64_t next_session_id_ = 1;
 };
 

@@ -18,6 +18,7 @@
 #include "proxy/idempotency_key.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/live_settings.h"
+#include "proxy/metrics.h"
 #include "proxy/session_registry.h"
 #include "proxy/timeouts.h"
 
@@ -105,6 +106,7 @@ Awaitable<void> Session::run() {
     steering_facts_ = steering_facts(session_info_, client_);
     connected_at_ = rfc3339_utc(std::chrono::system_clock::now());
     if (co_await serve_admin_console_if_asked()) co_return;
+    context_.metrics.count_session_started();
     context_.log->info("session={} connecting user={} database={}", id_, login_.user, session_info_.database);
     auto backend = co_await connect_backends();
     context_.ledger_pruner.note_database(session_info_.database, login_.user);

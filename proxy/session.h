@@ -32,6 +32,7 @@ class CancelRegistry;
 class ConflictSink;
 class LedgerPruner;
 class LiveSettings;
+class Metrics;
 class SessionRegistry;
 
 /// What every session shares: the configuration it started with, and the
@@ -48,6 +49,7 @@ struct SessionContext {
   ReadSteering& steering;
   ReadBrake& brake;
   LiveSettings& settings;
+  Metrics& metrics;
 };
 
 /// What read rules (config::ReadRule) match a session on: its login and the client's address.
@@ -99,6 +101,7 @@ class Session {
     std::optional<conflict::Reachability> mirror_lost;  ///< the mirror broke off during the unit
     std::vector<std::string> unpinned;  ///< nondeterministic values left as they were
     std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
+    ReadBrake::Clock::time_point started{};  ///< when its first message went to the primary
   };
 
   /// A unit whose mirror COMMIT is sent but not yet answered.
@@ -153,8 +156,15 @@ class Session {
   Awaitable<bool> serve_read_from_mirror(char last_tag);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   [[nodiscard]] bool steering_picks_mirror() const;
+  /// At a unit's start: a transaction that begins READ ONLY draws once for all its reads.
+  void steer_transaction(protocol::TransactionStatus status_before);
   void keep_reads_on_primary(std::string_view why);
   void record_mirror_read(ReadBrake::Clock::time_point started, const MirrorLeg::ServedRead& served);
+  /// Counts the primary's answer to the unit in the metrics, and in the read statistics when the
+  /// unit ran reads only.
+  void count_primary_answer();
+  /// Counts the mirror's answer to a unit both ran.
+  void count_mirror_answer(const conflict::Outcome& mirror);
   Awaitable<void> end_interrupted_read();
 
   // The mirror connection (session_mirror.cpp).
@@ -216,6 +226,9 @@ class Session {
   /// and on LISTEN (notifications come from the primary, whose relay may write to the client at
   /// any time).
   std::string reads_on_primary_only_;
+  /// The open transaction began READ ONLY and the steering picked the mirror for it: its reads
+  /// go there, all of them, so that they share the mirror transaction's snapshot.
+  bool transaction_reads_on_mirror_ = false;
 };
 
 }  // namespace pgdual::proxy

@@ -6,6 +6,7 @@
 #include "protocol/backend_messages.h"
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
+#include "proxy/metrics.h"
 #include "proxy/session.h"
 #include "proxy/session_registry.h"
 
@@ -38,11 +39,19 @@ SessionFacts steering_facts(const conflict::SessionInfo& session, const tcp::soc
 }
 
 Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
-  if (!read_may_go_to_mirror(last_tag) || !steering_picks_mirror()) co_return false;
+  if (!read_may_go_to_mirror(last_tag)) co_return false;
+  const bool in_transaction = primary_tap_.transaction_status() != protocol::TransactionStatus::idle;
+  if (in_transaction ? !transaction_reads_on_mirror_ : !steering_picks_mirror()) co_return false;
   // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
   // the read. If it failed, the conflict it records keeps the read on the primary.
   co_await settle_pending_commit();
-  if (!mirror_ || !reads_on_primary_only_.empty()) co_return false;
+  if (!reads_on_primary_only_.empty()) co_return false;
+  if (!mirror_) {
+    // The mirror is down or being reconnected: a read steered to it that it cannot serve.
+    context_.brake.record(Backend::mirror, ReadBrake::Clock::now(), {}, ReadResult::connection_error());
+    context_.metrics.count_read_failover();
+    co_return false;
+  }
   const auto frames = protocol::split_frames(segment_);
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(frames, copy);
@@ -63,10 +72,26 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
 
 bool Session::read_may_go_to_mirror(char last_tag) const {
   namespace tags = protocol::frontend_tag;
+  using protocol::TransactionStatus;
   const bool whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync);
-  return whole_unit && mirror_ && reads_on_primary_only_.empty() && unknown_commits_.empty() &&
-         !own_answers_.active() && primary_tap_.transaction_status() == protocol::TransactionStatus::idle &&
-         context_.config->mirror_backend().name == "cloud" && planner_.may_read_from_mirror();
+  const auto status = primary_tap_.transaction_status();
+  // Inside a READ ONLY transaction the mirror's own transaction, begun alongside, must be healthy.
+  const bool outside_or_read_only =
+      status == TransactionStatus::idle ||
+      (status == TransactionStatus::in_transaction && transaction_reads_on_mirror_ && mirror_ &&
+       mirror_->transaction_status() == TransactionStatus::in_transaction);
+  return whole_unit && outside_or_read_only && reads_on_primary_only_.empty() && unknown_commits_.empty() &&
+         !own_answers_.active() && context_.config->mirror_backend().name == "cloud" &&
+         planner_.may_read_from_mirror();
+}
+
+void Session::steer_transaction(protocol::TransactionStatus status_before) {
+  const auto& first = planner_.summary().representative;
+  if (status_before != protocol::TransactionStatus::idle || !first ||
+      first->transaction != sql::TransactionControl::begin_read_only) {
+    return;
+  }
+  transaction_reads_on_mirror_ = reads_on_primary_only_.empty() && steering_picks_mirror();
 }
 
 bool Session::steering_picks_mirror() const {
@@ -79,6 +104,14 @@ void Session::record_mirror_read(ReadBrake::Clock::time_point started, const Mir
   const auto now = ReadBrake::Clock::now();
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
   context_.brake.record(Backend::mirror, now, latency, read_result(served));
+  if (served.failure && !served.answered) {
+    context_.metrics.count_read_failover();
+  } else {
+    context_.metrics.count_query(Backend::mirror, planner_.summary().kind);
+    context_.metrics.observe_latency(Backend::mirror, latency);
+    context_.metrics.count_steered_read(true);
+    if (!served.error_sqlstate.empty()) context_.metrics.count_error(Backend::mirror, served.error_sqlstate);
+  }
   context_.log->debug("session={} read served by the mirror in {} us{}", id_, latency.count(),
                       served.failure ? ", which broke off" : "");
 }
@@ -97,6 +130,26 @@ void Session::publish_summary() const {
                                    .mirror = mirror_ ? "connected" : "reconnecting", .reads = reads});
 }
 
+void Session::count_primary_answer() {
+  const auto now = ReadBrake::Clock::now();
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - unit_.started);
+  const auto sqlstate = primary_tap_.take_error_sqlstate();
+  const auto kind = planner_.summary().kind;
+  context_.metrics.count_query(Backend::primary, kind);
+  context_.metrics.observe_latency(Backend::primary, latency);
+  if (!sqlstate.empty()) context_.metrics.count_error(Backend::primary, sqlstate);
+  if (unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified) return;
+  context_.metrics.count_steered_read(false);
+  context_.brake.record(Backend::primary, now, latency,
+                        sqlstate.empty() ? ReadResult::ok() : ReadResult::sql_error(sqlstate));
+}
+
+void Session::count_mirror_answer(const conflict::Outcome& mirror) {
+  if (mirror.reachability != conflict::Reachability::reached) return;
+  context_.metrics.count_query(Backend::mirror, planner_.summary().kind);
+  if (mirror.error) context_.metrics.count_error(Backend::mirror, mirror.error->sqlstate);
+}
+
 // The mirror broke off after part of its answer reached the client, which cannot be taken back:
 // the client gets an error in its place, as when a server's connection fails mid-result.
 Awaitable<void> Session::end_interrupted_read() {
@@ -104,7 +157,7 @@ Awaitable<void> Session::end_interrupted_read() {
   protocol::Writer out{bytes};
   protocol::encode(protocol::make_error("ERROR", "08006", "the connection to the server serving this read was lost"),
                    out);
-  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, out);
+  protocol::encode(protocol::ReadyForQuery{primary_tap_.transaction_status()}, out);
   co_await send_bytes(bytes);
 }
 

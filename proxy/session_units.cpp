@@ -10,6 +10,7 @@
 #include "protocol/writer.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/idempotency_key.h"
+#include "proxy/metrics.h"
 #include "proxy/session.h"
 
 namespace pgdual::proxy {
@@ -120,6 +121,8 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   unit_.open = true;
   unit_.plan = planner_.plan(status);
   unit_.runs = planner_.summary().executes;
+  unit_.started = ReadBrake::Clock::now();
+  steer_transaction(status);
   primary_done_ = false;
   const auto& plan = unit_.plan;
   if (plan.mirror == MirrorMode::wrapped) {
@@ -251,6 +254,7 @@ Awaitable<void> Session::finish_unit() {
       if (auto mirror = co_await finish_after_primary(primary)) compare_and_record(primary, *mirror);
       break;
   }
+  count_primary_answer();
   end_unit(primary);
 }
 
@@ -402,6 +406,7 @@ void Session::compare_and_record(const conflict::Outcome& primary, const conflic
   // Without data changes, a missing mirror misses nothing: session state is
   // replayed on the next connection.
   if (!unit_.plan.writes && mirror.reachability != conflict::Reachability::reached) return;
+  count_mirror_answer(mirror);
   auto kind = conflict::compare(primary, mirror);
   if (!kind && unit_.plan.writes && !unit_.unpinned.empty()) kind = conflict::ConflictKind::nondeterministic;
   if (kind) record(*kind, primary, mirror);
@@ -437,6 +442,7 @@ void Session::submit(conflict::ConflictRecord record, bool commit_in_flight) {
     unknown_commits_.push_back(record);
   }
   keep_reads_on_primary("a conflict was recorded");
+  context_.metrics.count_conflict(record.kind);
   context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(record.kind),
                      record.idempotency_key, record.statement_fingerprint);
   context_.conflicts.submit(std::move(record));
@@ -457,6 +463,7 @@ void Session::end_unit(const conflict::Outcome& primary) {
     session_statements_.push_back(std::move(unit_.session_statement));
   }
   if (primary_tap_.transaction_status() == TransactionStatus::idle) {
+    transaction_reads_on_mirror_ = false;
     transaction_key_.clear();
     transaction_writes_ = false;
     transaction_time_.clear();

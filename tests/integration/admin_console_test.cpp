@@ -10,6 +10,7 @@
 
 #include "proxy/pg_client.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/loopback.h"
 
 namespace pgdual::test {
 namespace {
@@ -137,6 +138,57 @@ TEST_CASE_METHOD(IntegrationTest, "SIGHUP and RELOAD apply a new read_percent wi
   CHECK(says(refused, "configuration not reloaded"));
   CHECK(app.query_value("SELECT v FROM whereami") == "onprem");
   CHECK(proxy.running());
+}
+
+}  // namespace pgdual::test
+
+namespace pgdual::test {
+namespace {
+
+/// GET `path` from pgdual's HTTP endpoint with Python's urllib: the status, then the body.
+RunResult http_get(std::uint16_t port, const std::string& path) {
+  const auto script = "import sys, urllib.request, urllib.error\n"
+                      "try:\n"
+                      "    r = urllib.request.urlopen('http://127.0.0.1:" + std::to_string(port) + path + "', timeout=10)\n"
+                      "    print(r.status); print(r.read().decode(), end='')\n"
+                      "except urllib.error.HTTPError as e:\n"
+                      "    print(e.code); print(e.read().decode(), end='')\n";
+  return run({"python3", "-c", script}, {}, kClientTimeout);
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(IntegrationTest, "/metrics counts queries by backend in Prometheus text, /health says ok",
+                 "[integration][admin][metrics]") {
+  const auto database = distinguishable_database(*this);
+  const auto metrics_port = free_loopback_port();
+  auto settings = default_settings();
+  settings.routing = "read_percent = 100\n";
+  settings.extra = "\n[metrics]\naddress = \"127.0.0.1\"\nport = " + std::to_string(metrics_port) + "\n";
+  auto& proxy = start_proxy(settings);
+  auto app = client_of(proxy, database);
+  for (int read = 0; read < 5; ++read) REQUIRE(app.query_value("SELECT v FROM whereami") == "cloud");
+  app.execute("CREATE TABLE notes (id int PRIMARY KEY)");
+  CHECK_THROWS(app.execute("SELECT * FROM no_such_table"));
+
+  const auto metrics = http_get(metrics_port, "/metrics");
+  INFO(metrics.describe());
+  REQUIRE(metrics.exit_code == 0);
+  CHECK(metrics.out.starts_with("200\n"));
+  CHECK(metrics.out.find("pgdual_queries_total{backend=\"cloud\",role=\"mirror\",kind=\"read\"} 6\n") !=
+        std::string::npos);
+  CHECK(metrics.out.find("pgdual_queries_total{backend=\"onprem\",role=\"primary\",kind=\"write\"} 1\n") !=
+        std::string::npos);
+  CHECK(metrics.out.find("pgdual_errors_total{backend=\"cloud\",role=\"mirror\",class=\"42\"} 1\n") !=
+        std::string::npos);
+  CHECK(metrics.out.find("pgdual_reads_total{served_by=\"mirror\"} 6\n") != std::string::npos);
+  CHECK(metrics.out.find("pgdual_read_percent 100\n") != std::string::npos);
+  CHECK(metrics.out.find("# TYPE pgdual_query_duration_seconds histogram\n") != std::string::npos);
+  CHECK(metrics.out.find("zq") == std::string::npos);
+
+  const auto health = http_get(metrics_port, "/health");
+  INFO(health.describe());
+  CHECK(health.out.starts_with("200\n{\"status\":\"ok\""));
 }
 
 }  // namespace pgdual::test

@@ -172,3 +172,60 @@ TEST_CASE_METHOD(IntegrationTest, "The brake stops steering when the cloud's rea
 }
 
 }  // namespace pgdual::test
+
+namespace pgdual::test {
+
+TEST_CASE_METHOD(IntegrationTest, "When the cloud server stops, reads go on from the primary and the brake trips",
+                 "[integration][steering]") {
+  const auto database = distinguishable_database(*this, "steer_cloud_down");
+  PgCluster cloud{"cloud-stops"};
+  cloud.create_role(kAppUser, kAppPassword);
+  cloud.create_database(database, kAppUser);
+  static_cast<void>(cloud.run_sql(database, "CREATE TABLE whereami (v text); INSERT INTO whereami VALUES ('cloud'); "
+                                            "GRANT SELECT ON whereami TO app"));
+  auto settings = steering("read_percent = 100\n", "\n[brake]\nwindow_seconds = 5\nmin_reads = 5\n");
+  settings.cloud_port = cloud.port();
+  auto& proxy = start_proxy(settings);
+  auto before = client_of(proxy, database);
+  REQUIRE(cloud_reads(before, 4) == 4);
+
+  cloud.shut_down();
+  CHECK(cloud_reads(before, 4) == 0);
+  auto during = client_of(proxy, database);
+  CHECK(cloud_reads(during, 10) == 0);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (proxy.log().find("read brake:") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(proxy.log());
+  CHECK(proxy.log().find("read brake: error rate") != std::string::npos);
+}
+
+}  // namespace pgdual::test
+
+namespace pgdual::test {
+
+TEST_CASE_METHOD(IntegrationTest, "A BEGIN READ ONLY transaction reads from one server from its start to its end",
+                 "[integration][steering]") {
+  const auto database = distinguishable_database(*this, "steer_read_only");
+  auto& proxy = start_proxy(steering("read_percent = 50\n"));
+  auto client = client_of(proxy, database);
+  constexpr int kTransactions = 200;
+  int on_cloud = 0;
+  for (int transaction = 0; transaction < kTransactions; ++transaction) {
+    client.execute("BEGIN READ ONLY");
+    const int reads = cloud_reads(client, 4);
+    client.execute("COMMIT");
+    INFO("transaction " << transaction << ": " << reads << " of 4 reads on the cloud");
+    REQUIRE((reads == 0 || reads == 4));
+    on_cloud += reads == 4 ? 1 : 0;
+  }
+  INFO(on_cloud << " of " << kTransactions << " transactions on the cloud");
+  CHECK(within_four_sigma(on_cloud, kTransactions, 50));
+
+  client.execute("BEGIN");
+  CHECK(cloud_reads(client, 10) == 0);
+  client.execute("COMMIT");
+}
+
+}  // namespace pgdual::test

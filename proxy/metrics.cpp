@@ -1,0 +1,229 @@
+#include "proxy/metrics.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+namespace pgdual::proxy {
+namespace {
+
+// The `le` labels of kLatencyBucketBoundsMicros, in seconds, then +Inf.
+constexpr std::array<std::string_view, kLatencyBucketBoundsMicros.size() + 1> kLatencyBucketLabels = {
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+    "0.25",   "0.5",   "1",      "2.5",   "5",    "10",    "+Inf"};
+
+constexpr std::array<std::string_view, 2> kRoleNames = {"primary", "mirror"};  // indexed by Backend
+
+// conflicts_ is indexed by the enumerator's value, which must be its place in kAllConflictKinds.
+constexpr bool conflict_kinds_in_declaration_order() {
+  for (std::size_t i = 0; i < conflict::kAllConflictKinds.size(); ++i) {
+    if (static_cast<std::size_t>(conflict::kAllConflictKinds[i]) != i) return false;
+  }
+  return true;
+}
+static_assert(conflict_kinds_in_declaration_order());
+
+constexpr std::size_t index_of(Backend backend) noexcept { return static_cast<std::size_t>(backend); }
+
+void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
+  counter.fetch_add(by, std::memory_order_relaxed);
+}
+
+std::uint64_t read(const std::atomic<std::uint64_t>& counter) noexcept {
+  return counter.load(std::memory_order_relaxed);
+}
+
+// An SQLSTATE character's place among 0-9A-Z, or -1.
+int sqlstate_char_index(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'Z') return 10 + (c - 'A');
+  return -1;
+}
+
+char sqlstate_char(std::size_t index) noexcept {
+  return index < 10 ? static_cast<char>('0' + index) : static_cast<char>('A' + (index - 10));
+}
+
+// The class index of a well-formed SQLSTATE, else class XX's (internal_error).
+std::size_t error_class_index(std::string_view sqlstate) noexcept {
+  bool well_formed = sqlstate.size() == 5;
+  for (const char c : sqlstate) well_formed = well_formed && sqlstate_char_index(c) >= 0;
+  if (!well_formed) sqlstate = "XX";
+  return static_cast<std::size_t>(sqlstate_char_index(sqlstate[0]) * 36 + sqlstate_char_index(sqlstate[1]));
+}
+
+// A label value as the exposition format quotes it: backslash, double quote and newline escaped.
+std::string escape_label_value(std::string_view value) {
+  std::string escaped;
+  escaped.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\') {
+      escaped += "\\\\";
+    } else if (c == '"') {
+      escaped += "\\\"";
+    } else if (c == '\n') {
+      escaped += "\\n";
+    } else {
+      escaped += c;
+    }
+  }
+  return escaped;
+}
+
+// A sample value: the shortest text that reads back as `value`, or NaN, +Inf, -Inf.
+std::string format_value(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  std::array<char, 32> text{};
+  const auto [end, error] = std::to_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc{} ? std::string(text.data(), end) : "NaN";
+}
+
+void append_family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+// `labels` is empty or the escaped `key="value",...` list, without braces.
+void append_sample(std::string& out, std::string_view name, std::string_view labels, std::string_view value) {
+  out.append(name);
+  if (!labels.empty()) out.append("{").append(labels).append("}");
+  out.append(" ").append(value).append("\n");
+}
+
+void append_sample(std::string& out, std::string_view name, std::string_view labels, std::uint64_t value) {
+  append_sample(out, name, labels, std::to_string(value));
+}
+
+void append_counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
+  append_family(out, name, "counter", help);
+  append_sample(out, name, "", value);
+}
+
+void append_gauge(std::string& out, std::string_view name, std::string_view help, double value) {
+  append_family(out, name, "gauge", help);
+  append_sample(out, name, "", format_value(value));
+}
+
+}  // namespace
+
+Metrics::Metrics(std::string primary_name, std::string mirror_name)
+    : names_{std::move(primary_name), std::move(mirror_name)} {}
+
+void Metrics::count_query(Backend backend, sql::StatementKind kind) noexcept {
+  bump(queries_[index_of(backend)][static_cast<std::size_t>(kind)]);
+}
+
+void Metrics::count_error(Backend backend, std::string_view sqlstate) noexcept {
+  bump(errors_[index_of(backend)][error_class_index(sqlstate)]);
+}
+
+void Metrics::observe_latency(Backend backend, std::chrono::microseconds latency) noexcept {
+  const auto micros = std::max<std::int64_t>(latency.count(), 0);
+  std::size_t bucket = 0;
+  while (bucket < kLatencyBucketBoundsMicros.size() && micros > kLatencyBucketBoundsMicros[bucket]) ++bucket;
+  auto& latencies = latencies_[index_of(backend)];
+  bump(latencies.buckets[bucket]);
+  bump(latencies.sum_micros, static_cast<std::uint64_t>(micros));
+}
+
+void Metrics::count_conflict(conflict::ConflictKind kind) noexcept { bump(conflicts_[static_cast<std::size_t>(kind)]); }
+
+void Metrics::count_steered_read(bool served_by_mirror) noexcept {
+  bump(steered_reads_[index_of(served_by_mirror ? Backend::mirror : Backend::primary)]);
+}
+
+void Metrics::count_read_failover() noexcept { bump(read_failovers_); }
+
+void Metrics::count_brake_trip() noexcept { bump(brake_trips_); }
+
+void Metrics::count_session_started() noexcept { bump(sessions_started_); }
+
+std::string Metrics::render(const MetricsGauges& gauges) const {
+  std::string out;
+  out.reserve(8192);
+  render_queries(out);
+  render_errors(out);
+  render_latencies(out);
+  render_conflicts(out);
+  render_reads(out);
+  append_counter(out, "pgdual_read_failovers_total", "Reads that failed on the mirror and were retried on the primary.",
+                 read(read_failovers_));
+  append_counter(out, "pgdual_brake_trips_total", "Times the read brake stopped steering reads to the mirror.",
+                 read(brake_trips_));
+  append_counter(out, "pgdual_sessions_total", "Client sessions started.", read(sessions_started_));
+  append_gauge(out, "pgdual_read_percent", "Percent of eligible reads steered to the mirror.", gauges.read_percent);
+  append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
+               gauges.braked ? 1.0 : 0.0);
+  append_gauge(out, "pgdual_sessions", "Client sessions open.", static_cast<double>(gauges.sessions));
+  return out;
+}
+
+std::string Metrics::backend_labels(std::size_t backend) const {
+  return "backend=\"" + escape_label_value(names_[backend]) + "\",role=\"" + std::string{kRoleNames[backend]} + "\"";
+}
+
+void Metrics::render_queries(std::string& out) const {
+  constexpr std::string_view kName = "pgdual_queries_total";
+  append_family(out, kName, "counter", "Statements sent to a backend, by kind.");
+  for (std::size_t backend = 0; backend < kBackends; ++backend) {
+    const auto labels = backend_labels(backend);
+    for (std::size_t kind = 0; kind < kStatementKinds; ++kind) {
+      const auto kind_name = sql::to_string(static_cast<sql::StatementKind>(kind));
+      append_sample(out, kName, labels + ",kind=\"" + std::string{kind_name} + "\"", read(queries_[backend][kind]));
+    }
+  }
+}
+
+void Metrics::render_errors(std::string& out) const {
+  constexpr std::string_view kName = "pgdual_errors_total";
+  append_family(out, kName, "counter", "ErrorResponses from a backend, by SQLSTATE class.");
+  for (std::size_t backend = 0; backend < kBackends; ++backend) {
+    const auto labels = backend_labels(backend);
+    for (std::size_t error_class = 0; error_class < kErrorClasses; ++error_class) {
+      const auto count = read(errors_[backend][error_class]);
+      if (count == 0) continue;
+      const std::string class_name{sqlstate_char(error_class / 36), sqlstate_char(error_class % 36)};
+      append_sample(out, kName, labels + ",class=\"" + class_name + "\"", count);
+    }
+  }
+}
+
+// The buckets are counted apart and summed here, so the +Inf bucket always equals _count.
+void Metrics::render_latencies(std::string& out) const {
+  constexpr std::string_view kName = "pgdual_query_duration_seconds";
+  append_family(out, kName, "histogram", "Time from sending a query to a backend to its complete answer.");
+  for (std::size_t backend = 0; backend < kBackends; ++backend) {
+    const auto labels = backend_labels(backend);
+    const auto& latencies = latencies_[backend];
+    std::uint64_t cumulative = 0;
+    for (std::size_t bucket = 0; bucket < latencies.buckets.size(); ++bucket) {
+      cumulative += read(latencies.buckets[bucket]);
+      append_sample(out, "pgdual_query_duration_seconds_bucket",
+                    labels + ",le=\"" + std::string{kLatencyBucketLabels[bucket]} + "\"", cumulative);
+    }
+    const auto sum_seconds = static_cast<double>(read(latencies.sum_micros)) / 1e6;
+    append_sample(out, "pgdual_query_duration_seconds_sum", labels, format_value(sum_seconds));
+    append_sample(out, "pgdual_query_duration_seconds_count", labels, cumulative);
+  }
+}
+
+void Metrics::render_conflicts(std::string& out) const {
+  constexpr std::string_view kName = "pgdual_conflicts_total";
+  append_family(out, kName, "counter", "Write units on which the backends disagreed, by kind.");
+  for (const auto kind : conflict::kAllConflictKinds) {
+    append_sample(out, kName, "kind=\"" + std::string{conflict::to_string(kind)} + "\"",
+                  read(conflicts_[static_cast<std::size_t>(kind)]));
+  }
+}
+
+void Metrics::render_reads(std::string& out) const {
+  constexpr std::string_view kName = "pgdual_reads_total";
+  append_family(out, kName, "counter", "Eligible reads, by the role of the backend that served them.");
+  for (std::size_t backend = 0; backend < kBackends; ++backend) {
+    append_sample(out, kName, "served_by=\"" + std::string{kRoleNames[backend]} + "\"", read(steered_reads_[backend]));
+  }
+}
+
+}  // namespace pgdual::proxy

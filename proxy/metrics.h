@@ -1,0 +1,115 @@
+#pragma once
+
+// The proxy's Prometheus metrics (issue 5): counters the sessions bump as events happen, and the
+// text exposition the HTTP endpoint serves. Counts only: no statement text, no row data, no
+// constants ever reach a label.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "conflict/compare.h"
+#include "protocol/sql/classification.h"
+#include "proxy/read_brake.h"
+
+namespace pgdual::proxy {
+
+/// The values Metrics does not count itself, read by the caller when the metrics are rendered.
+struct MetricsGauges {
+  double read_percent = 0.0;  ///< the global read percent in force (ReadSteering)
+  bool braked = false;        ///< whether the read brake holds read steering at 0
+  std::size_t sessions = 0;   ///< client sessions open now
+};
+
+/// The upper bounds of pgdual_query_duration_seconds's finite buckets, in microseconds, so an
+/// observation is placed by integer comparison; the +Inf bucket follows them.
+inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
+    500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000,
+    5'000'000, 10'000'000};
+
+/// Counts what the proxy does, per backend, and renders it in the Prometheus text exposition
+/// format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/):
+///
+///   pgdual_queries_total{backend,role,kind}          statements sent, by sql::StatementKind
+///   pgdual_errors_total{backend,role,class}          ErrorResponses, by SQLSTATE class
+///   pgdual_query_duration_seconds{backend,role}      histogram of query latencies
+///   pgdual_conflicts_total{kind}                     conflicts, every conflict::ConflictKind
+///   pgdual_reads_total{served_by}                    steered reads, served_by primary|mirror
+///   pgdual_read_failovers_total                      mirror reads retried on the primary
+///   pgdual_brake_trips_total                         read brake trips
+///   pgdual_sessions_total                            client sessions started
+///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions   gauges (MetricsGauges)
+///
+/// `backend` is the backend's configured name and `role` its role (primary or mirror) at the time
+/// of the event. Every series is present from the start with 0, except errors, which appear per
+/// SQLSTATE class once one is counted (there are 1296 possible classes).
+///
+/// Thread safety: every member function may be called from any thread at any time. Counting is a
+/// relaxed atomic increment or two, with no lock; render() reads the counters one by one, so a
+/// scrape taken while events are counted may see some of them and not others.
+class Metrics {
+ public:
+  /// `primary_name` and `mirror_name` label the backends (e.g. "onprem" and "cloud").
+  Metrics(std::string primary_name, std::string mirror_name);
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  /// One statement of `kind` sent to `backend`.
+  void count_query(Backend backend, sql::StatementKind kind) noexcept;
+  /// One ErrorResponse from `backend`, counted under its SQLSTATE's class (the first two
+  /// characters). A code that is not five digits or upper-case letters counts as class "XX".
+  void count_error(Backend backend, std::string_view sqlstate) noexcept;
+  /// One query `backend` answered after `latency`; a negative latency counts as 0.
+  void observe_latency(Backend backend, std::chrono::microseconds latency) noexcept;
+  /// One conflict of `kind`.
+  void count_conflict(conflict::ConflictKind kind) noexcept;
+  /// One eligible read steered, served by the mirror or the primary.
+  void count_steered_read(bool served_by_mirror) noexcept;
+  /// One read that failed on the mirror and was retried on the primary.
+  void count_read_failover() noexcept;
+  /// One trip of the read brake.
+  void count_brake_trip() noexcept;
+  /// One client session started.
+  void count_session_started() noexcept;
+
+  /// Every family, in the order listed above, each with `# HELP` and `# TYPE` before its samples,
+  /// label values escaped, every line ending in "\n".
+  [[nodiscard]] std::string render(const MetricsGauges& gauges) const;
+
+ private:
+  using Counter = std::atomic<std::uint64_t>;
+  static constexpr std::size_t kBackends = 2;
+  /// StatementKind::write is the last enumerator.
+  static constexpr std::size_t kStatementKinds = static_cast<std::size_t>(sql::StatementKind::write) + 1;
+  /// An SQLSTATE character is a digit or an upper-case letter: 36 ** 2 classes.
+  static constexpr std::size_t kErrorClasses = 36 * 36;
+
+  struct Latencies {
+    std::array<Counter, kLatencyBucketBoundsMicros.size() + 1> buckets{};  ///< not cumulative; +Inf last
+    Counter sum_micros{0};
+  };
+
+  void render_queries(std::string& out) const;
+  void render_errors(std::string& out) const;
+  void render_latencies(std::string& out) const;
+  void render_conflicts(std::string& out) const;
+  void render_reads(std::string& out) const;
+  /// The `backend="...",role="..."` labels for `backend`, escaped.
+  [[nodiscard]] std::string backend_labels(std::size_t backend) const;
+
+  std::array<std::string, kBackends> names_;  ///< indexed by Backend
+  std::array<std::array<Counter, kStatementKinds>, kBackends> queries_{};
+  std::array<std::array<Counter, kErrorClasses>, kBackends> errors_{};
+  std::array<Latencies, kBackends> latencies_{};
+  std::array<Counter, conflict::kAllConflictKinds.size()> conflicts_{};
+  std::array<Counter, kBackends> steered_reads_{};  ///< indexed by the Backend that served them
+  Counter read_failovers_{0};
+  Counter brake_trips_{0};
+  Counter sessions_started_{0};
+};
+
+}  // namespace pgdual::proxy
