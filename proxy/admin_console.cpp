@@ -96,18 +96,27 @@ std::string mirror_steering(const ReadSteering& steering) {
 AdminTable backends_table(const AdminContext& context) {
   const auto config = context.settings.current();
   const auto now = ReadBrake::Clock::now();
-  AdminTable table{{"name", "role", "address", "sessions", "reads", "errors", "error_rate", "p50_ms", "p99_ms",
-                    "reads_steered"},
+  AdminTable table{{"name", "role", "address", "state", "sessions", "reads", "errors", "error_rate", "p50_ms",
+                    "p99_ms", "reads_steered"},
                    {}};
-  const auto sessions = std::to_string(context.sessions.size());
+  const auto summaries = context.sessions.summaries();
+  const auto connected = std::ranges::count_if(summaries, [](const auto& entry) {
+    return entry.second.mirror == "connected";
+  });
   for (const auto backend : {Backend::primary, Backend::mirror}) {
-    const auto& settings = backend == Backend::primary ? config->primary_backend() : config->mirror_backend();
+    const bool primary = backend == Backend::primary;
+    const auto& settings = primary ? config->primary_backend() : config->mirror_backend();
     const auto window = context.brake.snapshot(backend, now);
-    table.rows.push_back({settings.name, backend == Backend::primary ? "primary" : "mirror",
-                          settings.host + ":" + std::to_string(settings.port), sessions, std::to_string(window.reads),
+    // A session ends when it loses the primary; the mirror it may lack for a while.
+    const auto state = primary || connected == static_cast<std::ptrdiff_t>(summaries.size())
+                           ? std::string{"connected"}
+                           : fmt::format("reconnecting in {} sessions", summaries.size() - connected);
+    table.rows.push_back({settings.name, primary ? "primary" : "mirror",
+                          settings.host + ":" + std::to_string(settings.port), state,
+                          std::to_string(summaries.size()), std::to_string(window.reads),
                           std::to_string(window.errors), fmt::format("{:.2f}%", window.error_rate_percent),
                           milliseconds(window.p50), milliseconds(window.p99),
-                          backend == Backend::primary ? "" : mirror_steering(context.steering)});
+                          primary ? "" : mirror_steering(context.steering)});
   }
   return table;
 }

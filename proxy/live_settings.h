@@ -34,7 +34,8 @@ class LiveSettings {
   void set_read_percent(double percent, std::string_view who);
 
   /// Reads the configuration file again. Applies routing.read_percent (when it changed: that
-  /// lifts the brake too), read_stickiness, the rules and log.level; names the other sections
+  /// lifts the brake too), read_stickiness, the rules, admin.users (sessions look them up in
+  /// current()) and log.level; names the other sections
   /// that changed, which take effect at the next start. Returns what it did, in one line, or the
   /// configuration error (ConfigError::to_string()), with nothing applied.
   [[nodiscard]] Expected<std::string, std::string> reload(std::string_view who);

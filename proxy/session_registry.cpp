@@ -46,7 +46,9 @@ void SessionRegistry::describe(std::uint64_t id, SessionSummary summary) {
 std::map<std::uint64_t, SessionSummary> SessionRegistry::summaries() const {
   std::lock_guard lock{mutex_};
   std::map<std::uint64_t, SessionSummary> all;
-  for (const auto& [id, entry] : sessions_) all.emplace(id, entry.summary);
+  for (const auto& [id, entry] : sessions_) {
+    if (!entry.summary.user.empty()) all.emplace(id, entry.summary);
+  }
   return all;
 }
 

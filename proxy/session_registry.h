@@ -37,7 +37,8 @@ class SessionRegistry {
 
   /// Replaces what is shown of session `id`.
   void describe(std::uint64_t id, SessionSummary summary);
-  /// Every live session's summary, by id.
+  /// The summary of every live session that has published one (a client session once it is
+  /// logged in; never an admin console's), by id.
   [[nodiscard]] std::map<std::uint64_t, SessionSummary> summaries() const;
 
  private:

@@ -75,6 +75,7 @@ TEST_CASE_METHOD(IntegrationTest, "The admin console shows pgdual's state and se
   const auto backends_shown = console(*this, "SHOW BACKENDS");
   check_succeeded(backends_shown);
   CHECK(says(backends_shown, "onprem|primary|127.0.0.1:"));
+  CHECK(says(backends_shown, "|connected|1|"));
   CHECK(says(backends_shown, "cloud|mirror|127.0.0.1:"));
   CHECK(says(backends_shown, "|0%\n"));
 
