@@ -8,9 +8,9 @@
 #include <string>
 #include <thread>
 
-#include "proxy/pg_client.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/loopback.h"
+#include "tests/integration/whereami.h"
 
 namespace pgdual::test {
 namespace {
@@ -26,26 +26,19 @@ RunResult console(IntegrationTest& test, const std::string& command) {
                     test.through_proxy("pgdual"), kClientTimeout);
 }
 
-std::string distinguishable_database(IntegrationTest& test) {
-  const auto database = test.fresh_database("admin");
-  for (auto* server : {&backends().onprem, &backends().cloud}) {
-    static_cast<void>(server->run_sql(database, "CREATE TABLE whereami (v text); INSERT INTO whereami VALUES ('" +
-                                                     server->name() + "'); GRANT SELECT ON whereami TO app"));
-  }
-  return database;
-}
-
-proxy::PgClient client_of(const ProxyProcess& proxy, const std::string& database) {
-  const config::BackendConfig pgdual{.name = "pgdual", .host = "127.0.0.1", .port = proxy.port(),
-                                     .connect_timeout = std::chrono::milliseconds{5000}};
-  return proxy::PgClient{pgdual, config::UserConfig{kAppUser, kAppPassword}, database};
+/// Starts pgdual with kAppUser an admin, and opens an app session whose reads go to the primary.
+proxy::PgClient session_reading_primary(IntegrationTest& test, ProxySettings& settings, const std::string& database) {
+  settings.extra = kAdmins;
+  auto client = client_of(test.start_proxy(settings), database);
+  REQUIRE(client.query_value(kWhereAmI) == "onprem");
+  return client;
 }
 
 /// Reads until one is served by `server`, for up to five seconds.
 bool soon_served_by(proxy::PgClient& client, const std::string& server) {
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (client.query_value("SELECT v FROM whereami") == server) return true;
+    if (client.query_value(kWhereAmI) == server) return true;
     std::this_thread::sleep_for(50ms);
   }
   return false;
@@ -65,12 +58,10 @@ bool says(const RunResult& result, const std::string& text) {
 
 TEST_CASE_METHOD(IntegrationTest, "The admin console shows pgdual's state and sets read_percent live",
                  "[integration][admin]") {
-  const auto database = distinguishable_database(*this);
+  const auto database = distinguishable_database(*this, "admin");
   auto settings = default_settings();
-  settings.extra = kAdmins;
-  auto& proxy = start_proxy(settings);
-  auto app = client_of(proxy, database);
-  REQUIRE(app.query_value("SELECT v FROM whereami") == "onprem");
+  auto app = session_reading_primary(*this, settings, database);
+  auto& proxy = this->proxy();
 
   const auto backends_shown = console(*this, "SHOW BACKENDS");
   check_succeeded(backends_shown);
@@ -115,12 +106,10 @@ TEST_CASE_METHOD(IntegrationTest, "Only the configured admins get into the conso
 
 TEST_CASE_METHOD(IntegrationTest, "SIGHUP and RELOAD apply a new read_percent without dropping sessions",
                  "[integration][admin]") {
-  const auto database = distinguishable_database(*this);
+  const auto database = distinguishable_database(*this, "admin");
   auto settings = default_settings();
-  settings.extra = kAdmins;
-  auto& proxy = start_proxy(settings);
-  auto app = client_of(proxy, database);
-  REQUIRE(app.query_value("SELECT v FROM whereami") == "onprem");
+  auto app = session_reading_primary(*this, settings, database);
+  auto& proxy = this->proxy();
 
   settings.conflict_log = proxy.conflict_log().string();
   settings.routing = "read_percent = 100\n";
@@ -137,7 +126,7 @@ TEST_CASE_METHOD(IntegrationTest, "SIGHUP and RELOAD apply a new read_percent wi
   const auto refused = console(*this, "RELOAD");
   CHECK(refused.exit_code != 0);
   CHECK(says(refused, "configuration not reloaded"));
-  CHECK(app.query_value("SELECT v FROM whereami") == "onprem");
+  CHECK(app.query_value(kWhereAmI) == "onprem");
   CHECK(proxy.running());
 }
 
@@ -161,14 +150,14 @@ RunResult http_get(std::uint16_t port, const std::string& path) {
 
 TEST_CASE_METHOD(IntegrationTest, "/metrics counts queries by backend in Prometheus text, /health says ok",
                  "[integration][admin][metrics]") {
-  const auto database = distinguishable_database(*this);
+  const auto database = distinguishable_database(*this, "admin");
   const auto metrics_port = free_loopback_port();
   auto settings = default_settings();
   settings.routing = "read_percent = 100\n";
   settings.extra = "\n[metrics]\naddress = \"127.0.0.1\"\nport = " + std::to_string(metrics_port) + "\n";
   auto& proxy = start_proxy(settings);
   auto app = client_of(proxy, database);
-  for (int read = 0; read < 5; ++read) REQUIRE(app.query_value("SELECT v FROM whereami") == "cloud");
+  for (int read = 0; read < 5; ++read) REQUIRE(app.query_value(kWhereAmI) == "cloud");
   app.execute("CREATE TABLE notes (id int PRIMARY KEY)");
   CHECK_THROWS(app.execute("SELECT * FROM no_such_table"));
 

@@ -8,38 +8,19 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/pg_client.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/whereami.h"
 
 namespace pgdual::test {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kWhereAmI = "SELECT v FROM whereami";
-
-/// A database whose table whereami says, on each server, which server it is.
-std::string distinguishable_database(IntegrationTest& test, std::string_view label) {
-  const auto database = test.fresh_database(label);
-  for (auto* server : {&backends().onprem, &backends().cloud}) {
-    static_cast<void>(server->run_sql(database, "CREATE TABLE whereami (v text); INSERT INTO whereami VALUES ('" +
-                                                     server->name() + "'); GRANT SELECT ON whereami TO app"));
-  }
-  return database;
-}
-
 ProxySettings steering(const std::string& routing, const std::string& extra = {}) {
   auto settings = IntegrationTest::default_settings();
   settings.routing = routing;
   settings.extra = extra;
   return settings;
-}
-
-/// A libpq connection to pgdual.
-proxy::PgClient client_of(const ProxyProcess& proxy, const std::string& database) {
-  const config::BackendConfig pgdual{.name = "pgdual", .host = "127.0.0.1", .port = proxy.port(),
-                                     .connect_timeout = std::chrono::milliseconds{5000}};
-  return proxy::PgClient{pgdual, config::UserConfig{kAppUser, kAppPassword}, database};
 }
 
 /// Which server answered: every other read goes as a simple Query, the others through the
@@ -161,12 +142,8 @@ TEST_CASE_METHOD(IntegrationTest, "The brake stops steering when the cloud's rea
     }
   }
   CHECK(failed == 10);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (proxy.log().find("read brake:") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
-  }
   INFO(proxy.log());
-  CHECK(proxy.log().find("read brake: error rate") != std::string::npos);
+  CHECK(log_soon_shows(proxy, "read brake: error rate", 10s));
   CHECK(cloud_reads(client, 20) == 0);
   CHECK_NOTHROW(client.query("SELECT * FROM primary_only"));
 }
@@ -193,12 +170,8 @@ TEST_CASE_METHOD(IntegrationTest, "When the cloud server stops, reads go on from
   CHECK(cloud_reads(before, 4) == 0);
   auto during = client_of(proxy, database);
   CHECK(cloud_reads(during, 10) == 0);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (proxy.log().find("read brake:") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(100ms);
-  }
   INFO(proxy.log());
-  CHECK(proxy.log().find("read brake: error rate") != std::string::npos);
+  CHECK(log_soon_shows(proxy, "read brake: error rate", 10s));
 }
 
 }  // namespace pgdual::test
