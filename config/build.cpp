@@ -1,5 +1,5 @@
-// Step 3 of parse_config: copy validated values into ProxyConfig and read the secrets the file
-// only points at (passwords, the rows-digest key). The narrowing casts below are safe because
+// Step 3 of parse_config: copy validated values into ProxyConfig and read the files and secrets
+// the file only points at (passwords, the rows-digest key, the TLS certificate and key). The narrowing casts below are safe because
 // validate() has checked every range.
 
 #include <chrono>
@@ -76,6 +76,36 @@ std::vector<ReadRule> read_rules(const toml::table& doc) {
   return rules;
 }
 
+HbaConnection hba_connection(std::string_view name) {
+  if (name == "tls") return HbaConnection::tls;
+  return name == "plain" ? HbaConnection::plain : HbaConnection::any;
+}
+
+AuthMethod auth_method(std::string_view name) {
+  if (name == "md5") return AuthMethod::md5;
+  if (name == "trust") return AuthMethod::trust;
+  return name == "reject" ? AuthMethod::reject : AuthMethod::scram_sha_256;
+}
+
+// validate() has checked every key's value; an absent [[hba]] keeps the default rules.
+void assign_hba(const toml::table& doc, std::vector<HbaRule>& rules) {
+  const auto* entries = doc["hba"].as_array();
+  if (entries == nullptr) return;
+  rules.clear();
+  for (const auto& entry : *entries) {
+    const auto& table = *entry.as_table();
+    HbaRule rule;
+    assign(table, "users", rule.users);
+    assign(table, "databases", rule.databases);
+    if (const auto& address = table["address"].ref<std::string>(); address != "all") {
+      rule.address = parse_ip_network(address);
+    }
+    if (const auto connection = table["connection"].value<std::string>()) rule.connection = hba_connection(*connection);
+    rule.method = auth_method(table["method"].ref<std::string>());
+    rules.push_back(std::move(rule));
+  }
+}
+
 void assign_brake(const toml::table& doc, BrakeConfig& brake) {
   assign(doc, "brake.error_rate_percent", brake.error_rate_percent);
   assign(doc, "brake.p99_latency_ms", brake.p99_latency);
@@ -108,24 +138,37 @@ Expected<std::string, ConfigError> password_from_env(const toml::node& node, con
   return std::string(value);
 }
 
-// Secret files are mostly written by editors or echo, so one line ending at the end is not part of
-// the secret.
-Expected<std::string, ConfigError> read_secret_file(const toml::node& node, const std::string& key) {
+// The file `node` names, or an error at `node` saying why it cannot be read.
+Expected<FileContent, ConfigError> read_named_file(const toml::node& node, const std::string& key) {
   const std::string& path = node.as_string()->get();
   auto content = read_file(path);
   if (!content) {
     return unexpected(error_at(node.source(), key, "cannot read \"" + path + "\": " + content.error()));
   }
+  return std::move(*content);
+}
+
+// The bytes of a file that must be accessible by its owner only, as PostgreSQL asks of its key files.
+Expected<std::string, ConfigError> read_private_file(const toml::node& node, const std::string& key) {
+  auto content = read_named_file(node, key);
+  if (!content) return unexpected(std::move(content.error()));
   constexpr auto kGroupOrOthers = std::filesystem::perms::group_all | std::filesystem::perms::others_all;
   if ((content->permissions & kGroupOrOthers) != std::filesystem::perms::none) {
     return unexpected(error_at(node.source(), key,
-                               "\"" + path + "\" is accessible by group or others (mode " +
+                               "\"" + node.as_string()->get() + "\" is accessible by group or others (mode " +
                                    octal_mode(content->permissions) + "); run chmod 600 on it"));
   }
-  std::string& secret = content->bytes;
-  if (secret.ends_with('\n')) secret.pop_back();
-  if (secret.ends_with('\r')) secret.pop_back();
-  return std::move(secret);
+  return std::move(content->bytes);
+}
+
+// Secret files are mostly written by editors or echo, so one line ending at the end is not part of
+// the secret.
+Expected<std::string, ConfigError> read_secret_file(const toml::node& node, const std::string& key) {
+  auto secret = read_private_file(node, key);
+  if (!secret) return secret;
+  if (secret->ends_with('\n')) secret->pop_back();
+  if (secret->ends_with('\r')) secret->pop_back();
+  return secret;
 }
 
 Expected<std::string, ConfigError> password_from_file(const toml::node& node, const std::string& key) {
@@ -167,11 +210,96 @@ Expected<void, ConfigError> assign_conflicts(const toml::table& doc, ConflictsCo
   return {};
 }
 
-// validate() guarantees exactly one of the three keys is present.
-Expected<std::string, ConfigError> resolve_password(const toml::table& user, const std::string& shown) {
-  if (const auto* literal = user.get("password")) return literal->as_string()->get();
-  if (const auto* variable = user.get("password_env")) return password_from_env(*variable, shown + ".password_env");
-  return password_from_file(*user.get("password_file"), shown + ".password_file");
+// Only the markers are looked for: OpenSSL, in proxy/, parses the contents when it loads them.
+constexpr std::string_view kPemCertificate = "-----BEGIN CERTIFICATE-----";
+constexpr std::string_view kPemPrivateKeyEnd = "PRIVATE KEY-----";
+constexpr std::string_view kPemEncryptedKey = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+constexpr std::string_view kPemLegacyEncrypted = "Proc-Type: 4,ENCRYPTED";  // RFC 1421 headers, OpenSSL's old form
+
+Expected<std::string, ConfigError> certificate_from_file(const toml::node& node) {
+  const std::string key = "tls.cert_file";
+  auto content = read_named_file(node, key);
+  if (!content) return unexpected(std::move(content.error()));
+  if (content->bytes.find(kPemCertificate) == std::string::npos) {
+    return unexpected(error_at(node.source(), key,
+                               "\"" + node.as_string()->get() + "\" holds no PEM certificate (" +
+                                   std::string(kPemCertificate) + ")"));
+  }
+  return std::move(content->bytes);
+}
+
+// pgdual starts unattended, so it has nobody to ask for a passphrase.
+Expected<std::string, ConfigError> private_key_from_file(const toml::node& node) {
+  const std::string key = "tls.key_file";
+  auto pem = read_private_file(node, key);
+  if (!pem) return pem;
+  const std::string quoted = "\"" + node.as_string()->get() + "\"";
+  if (pem->find(kPemEncryptedKey) != std::string::npos || pem->find(kPemLegacyEncrypted) != std::string::npos) {
+    return unexpected(error_at(node.source(), key,
+                               quoted + " holds an encrypted key, and pgdual cannot ask for its passphrase; "
+                                        "decrypt it with openssl pkey"));
+  }
+  if (pem->find("-----BEGIN ") == std::string::npos || pem->find(kPemPrivateKeyEnd) == std::string::npos) {
+    return unexpected(error_at(node.source(), key, quoted + " holds no PEM private key"));
+  }
+  return pem;
+}
+
+Expected<void, ConfigError> assign_tls(const toml::table& doc, TlsConfig& tls) {
+  if (const auto mode = doc.at_path("tls.mode").value<std::string>()) {
+    tls.mode = *mode == "require" ? TlsMode::require : *mode == "allow" ? TlsMode::allow : TlsMode::disable;
+  }
+  assign(doc, "tls.cert_file", tls.cert_file);
+  assign(doc, "tls.key_file", tls.key_file);
+  if (const auto version = doc.at_path("tls.min_version").value<std::string>()) {
+    tls.min_version = *version == "1.3" ? TlsVersion::v1_3 : TlsVersion::v1_2;
+  }
+  // validate() has checked that both files are named when TLS is on.
+  if (tls.mode == TlsMode::disable) return {};
+  auto certificate = certificate_from_file(*doc.at_path("tls.cert_file").node());
+  if (!certificate) return unexpected(std::move(certificate.error()));
+  auto private_key = private_key_from_file(*doc.at_path("tls.key_file").node());
+  if (!private_key) return unexpected(std::move(private_key.error()));
+  tls.cert_pem = std::move(*certificate);
+  tls.key_pem = std::move(*private_key);
+  return {};
+}
+
+// validate() guarantees at most one of the three keys is present; nullopt when none is.
+Expected<std::optional<std::string>, ConfigError> resolve_password(const toml::table& table,
+                                                                   const std::string& shown) {
+  if (const auto* literal = table.get("password")) return literal->as_string()->get();
+  if (const auto* variable = table.get("password_env")) return password_from_env(*variable, shown + ".password_env");
+  if (const auto* file = table.get("password_file")) return password_from_file(*file, shown + ".password_file");
+  return std::nullopt;
+}
+
+// The secret towards one backend, from [users.backends.<name>]; left unset without that table.
+Expected<void, ConfigError> assign_backend_password(const toml::table& user, const std::string& shown,
+                                                    std::string_view backend, std::optional<std::string>& out) {
+  const std::string path = "backends." + std::string(backend);
+  const auto* credentials = user.at_path(path).as_table();
+  if (credentials == nullptr) return {};
+  auto secret = resolve_password(*credentials, shown + "." + path);
+  if (!secret) return unexpected(std::move(secret.error()));
+  out = std::move(*secret);
+  return {};
+}
+
+// validate() guarantees a password source or a scram_verifier, and with the latter both overrides.
+Expected<UserConfig, ConfigError> user_config(const toml::table& user, const std::string& shown) {
+  UserConfig config{.name = user["name"].ref<std::string>(), .password = {}};
+  auto password = resolve_password(user, shown);
+  if (!password) return unexpected(std::move(password.error()));
+  config.password = std::move(*password).value_or("");
+  assign(user, "scram_verifier", config.scram_verifier);
+  if (auto onprem = assign_backend_password(user, shown, "onprem", config.onprem_password); !onprem) {
+    return unexpected(std::move(onprem.error()));
+  }
+  if (auto cloud = assign_backend_password(user, shown, "cloud", config.cloud_password); !cloud) {
+    return unexpected(std::move(cloud.error()));
+  }
+  return config;
 }
 
 }  // namespace
@@ -182,6 +310,7 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "server.shutdown_grace_ms", config.server.shutdown_grace);
   assign(doc, "listen.address", config.listen.address);
   assign(doc, "listen.port", config.listen.port);
+  if (auto tls = assign_tls(doc, config.tls); !tls) return unexpected(std::move(tls.error()));
   assign(doc, "limits.max_client_connections", config.limits.max_client_connections);
   assign(doc, "limits.max_message_bytes", config.limits.max_message_bytes);
   assign(doc, "limits.startup_timeout_ms", config.limits.startup_timeout);
@@ -213,12 +342,24 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
 
   const auto& users = *doc["users"].as_array();
   for (std::size_t i = 0; i < users.size(); ++i) {
-    const auto& user = *users[i].as_table();
-    auto password = resolve_password(user, "users[" + std::to_string(i) + "]");
-    if (!password) return unexpected(std::move(password.error()));
-    config.users.push_back(UserConfig{.name = user["name"].ref<std::string>(), .password = std::move(*password)});
+    auto user = user_config(*users[i].as_table(), "users[" + std::to_string(i) + "]");
+    if (!user) return unexpected(std::move(user.error()));
+    config.users.push_back(std::move(*user));
   }
+  assign_hba(doc, config.hba);
   return config;
+}
+
+std::vector<HbaRule> default_hba_rules() {
+  std::vector<HbaRule> rules;
+  for (const std::string_view loopback : {"127.0.0.0/8", "::1/128"}) {
+    rules.push_back(HbaRule{.users = {"all"},
+                            .databases = {"all"},
+                            .address = parse_ip_network(loopback),
+                            .connection = HbaConnection::any,
+                            .method = AuthMethod::scram_sha_256});
+  }
+  return rules;
 }
 
 }  // namespace pgdual::config

@@ -23,10 +23,26 @@ struct BackendConfig {
   friend bool operator==(const BackendConfig&, const BackendConfig&) = default;
 };
 
-/// A login pgdual accepts from clients and uses towards both backends.
+/// A login pgdual accepts from clients, and the credentials it logs in to the backends with. A
+/// validated user has a password or a scram_verifier, never both, and a secret for each backend:
+/// password_for() is never empty.
 struct UserConfig {
   std::string name;
-  std::string password;  ///< resolved secret (from `password`, `password_env` or `password_file`)
+  /// The resolved secret (from `password`, `password_env` or `password_file`): what pgdual logs in to
+  /// a backend with unless that backend has an override, and what md5 and SCRAM clients are checked
+  /// against. Empty when the user has a scram_verifier instead.
+  std::string password;
+  /// "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>", as pg_authid holds it, with its
+  /// syntax checked: SCRAM clients are checked against it. Empty when the user has a password.
+  std::string scram_verifier{};
+  std::optional<std::string> onprem_password{};  ///< [users.backends.onprem], resolved as `password` is
+  std::optional<std::string> cloud_password{};   ///< [users.backends.cloud], resolved as `password` is
+
+  /// The secret to log in to `backend` with: its override, else `password`.
+  [[nodiscard]] const std::string& password_for(const BackendConfig& backend) const noexcept {
+    const auto& override_secret = backend.name == "cloud" ? cloud_password : onprem_password;
+    return override_secret ? *override_secret : password;
+  }
 
   friend bool operator==(const UserConfig&, const UserConfig&) = default;
 };
@@ -36,6 +52,29 @@ struct ListenConfig {
   std::uint16_t port = 6432;
 
   friend bool operator==(const ListenConfig&, const ListenConfig&) = default;
+};
+
+/// Whether clients may, or must, talk TLS to pgdual (they ask with an SSLRequest).
+enum class TlsMode {
+  disable,  ///< every SSLRequest is answered 'N': clients talk in plain text
+  allow,    ///< clients choose: TLS for those that send an SSLRequest, plain text for the others
+  require,  ///< clients that do not switch to TLS are refused
+};
+
+/// The oldest TLS version pgdual accepts from clients.
+enum class TlsVersion { v1_2, v1_3 };
+
+/// Client-facing TLS. With mode allow or require the certificate and key files are read, and their
+/// contents checked, when the configuration is loaded; with disable they are not read.
+struct TlsConfig {
+  TlsMode mode = TlsMode::disable;
+  std::filesystem::path cert_file;  ///< PEM: the certificate, then any intermediates; empty when not set
+  std::filesystem::path key_file;   ///< PEM, unencrypted, private to its owner; empty when not set
+  TlsVersion min_version = TlsVersion::v1_2;
+  std::string cert_pem;  ///< cert_file's bytes as read at load; empty with mode disable
+  std::string key_pem;   ///< key_file's bytes as read at load; empty with mode disable
+
+  friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
 };
 
 struct LimitsConfig {
@@ -127,6 +166,38 @@ struct IpNetwork {
 /// the address has bits set past the prefix ("10.1.2.3/16"), which is almost always a typo.
 [[nodiscard]] std::optional<IpNetwork> parse_ip_network(std::string_view text);
 
+/// How a client proves who it is, once an [[hba]] rule has matched it.
+enum class AuthMethod {
+  scram_sha_256,  ///< SCRAM-SHA-256 (and -PLUS over TLS) against the password or scram_verifier
+  md5,            ///< PostgreSQL's md5 challenge: needs the user's password, not a verifier
+  trust,          ///< no proof asked
+  reject,         ///< refused
+};
+
+/// Which client connections an [[hba]] rule matches, by transport.
+enum class HbaConnection {
+  any,    ///< TLS or plain text
+  tls,    ///< only connections that switched to TLS
+  plain,  ///< only connections that did not
+};
+
+/// A client authentication rule, like a pg_hba.conf "host" line: a client matches when its user,
+/// database, address and transport all match. Rules are tried in order; the first match decides,
+/// and a client no rule matches is refused.
+struct HbaRule {
+  std::vector<std::string> users;      ///< [[users]] names; "all" matches every user
+  std::vector<std::string> databases;  ///< database names; "all" matches every database
+  std::optional<IpNetwork> address;    ///< nullopt ("all"): every client address
+  HbaConnection connection = HbaConnection::any;
+  AuthMethod method = AuthMethod::scram_sha_256;
+
+  friend bool operator==(const HbaRule&, const HbaRule&) = default;
+};
+
+/// The rules in force when the file has no [[hba]] entry: SCRAM-SHA-256 for every user and
+/// database, from loopback addresses only (127.0.0.0/8 and ::1/128), over TLS or not.
+[[nodiscard]] std::vector<HbaRule> default_hba_rules();
+
 /// How long one steering decision holds (ReadSteering).
 enum class ReadStickiness {
   statement,    ///< each eligible read is decided on its own
@@ -175,6 +246,7 @@ struct MetricsConfig {
 struct ProxyConfig {
   ServerConfig server;
   ListenConfig listen;
+  TlsConfig tls;
   LimitsConfig limits;
   LogConfig log;
   MirrorConfig mirror;
@@ -191,6 +263,7 @@ struct ProxyConfig {
   AdminConfig admin;
   MetricsConfig metrics;
   std::vector<UserConfig> users;
+  std::vector<HbaRule> hba = default_hba_rules();  ///< in file order: the first that matches a client decides
 
   [[nodiscard]] const BackendConfig& primary_backend() const noexcept;
   [[nodiscard]] const BackendConfig& mirror_backend() const noexcept;
@@ -213,15 +286,26 @@ struct ConfigError {
 
 /// Parses and validates TOML text. `source_name` appears in error messages. Absent settings keep
 /// the defaults above; passwords and the rows-digest key are resolved, so `password_env`,
-/// `password_file` and `rows_digest_key_file` are read here.
+/// `password_file` and `rows_digest_key_file` are read here, and so are tls.cert_file and
+/// tls.key_file when tls.mode is allow or require.
 /// Never throws. Errors, each as a ConfigError with the key and position where they apply:
 /// - TOML syntax error (toml++'s description, no key);
 /// - unknown key, or a value of the wrong type;
 /// - missing [backends.onprem], [backends.cloud], [[users]] or a user's name;
 /// - value out of range or not one of its choices; listen.address not a loopback IP literal;
 /// - both backends at the same host:port; duplicate user names;
-/// - a user without exactly one of password / password_env / password_file; an empty string where
-///   one is required;
+/// - a user without exactly one of password / password_env / password_file / scram_verifier; an
+///   empty string where one is required; a scram_verifier not of the form
+///   SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey> (iterations 1..2^31-1, base64 salt,
+///   base64 keys of 32 bytes each); a [users.backends.<name>] table without exactly one of
+///   password / password_env / password_file; a user with a scram_verifier that lacks
+///   [users.backends.onprem] or [users.backends.cloud];
+/// - tls.mode allow or require without tls.cert_file or tls.key_file;
+/// - hba = [] (no rule at all); an [[hba]] entry without users, databases, address or method, with
+///   an empty list or name, naming a user that no [[users]] entry has, with an address that is not
+///   "all" or a network parse_ip_network accepts ("local" included), with connection "tls" while
+///   tls.mode is disable or "plain" while it is require, or with method md5 while a user it can
+///   match has a scram_verifier instead of a password;
 /// - mirror.reconnect_max_ms below mirror.reconnect_min_ms;
 /// - a [[routing.rules]] entry without read_percent or without any key to match on, naming a user
 ///   that no [[users]] entry has, or with a client_cidr parse_ip_network rejects;
@@ -229,7 +313,9 @@ struct ConfigError {
 ///   metrics.port equal to listen.port on an overlapping address;
 /// - password_env naming an unset or empty variable; password_file unreadable, empty, or
 ///   accessible by group or others; conflicts.rows_digest_key_file unreadable, accessible by group
-///   or others, or shorter than 32 bytes.
+///   or others, or shorter than 32 bytes; tls.cert_file unreadable or without a PEM certificate;
+///   tls.key_file unreadable, accessible by group or others, without a PEM private key, or
+///   encrypted.
 [[nodiscard]] Expected<ProxyConfig, ConfigError> parse_config(std::string_view toml_text,
                                                               std::string_view source_name);
 

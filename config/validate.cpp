@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "config/document.h"
 
@@ -62,6 +63,10 @@ constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
 constexpr std::array<std::string_view, 2> kBackendNames = {"onprem", "cloud"};
 constexpr std::array<std::string_view, 2> kConflictSyncs = {"group", "every_append"};
 constexpr std::array<std::string_view, 3> kReadStickiness = {"statement", "transaction", "session"};
+constexpr std::array<std::string_view, 3> kTlsModes = {"disable", "allow", "require"};
+constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
+constexpr std::array<std::string_view, 3> kHbaConnections = {"any", "tls", "plain"};
+constexpr std::array<std::string_view, 4> kHbaMethods = {"scram-sha-256", "md5", "trust", "reject"};
 
 struct Choice {
   std::string_view path;
@@ -74,16 +79,27 @@ constexpr Choice kChoices[] = {
     {"routing.primary", kBackendNames},
     {"routing.read_stickiness", kReadStickiness},
     {"conflicts.sync", kConflictSyncs},
+    {"tls.mode", kTlsModes},
+    {"tls.min_version", kTlsVersions},
 };
 
 constexpr std::string_view kNonEmptyStrings[] = {"backends.onprem.host", "backends.cloud.host",
                                                  "conflicts.log_path", "conflicts.rows_digest_key_file"};
 
-constexpr std::string_view kUserKeys[] = {"password", "password_env", "password_file"};
+constexpr std::string_view kPasswordKeys[] = {"password", "password_env", "password_file"};
+constexpr std::string_view kUserSecretKeys[] = {"password", "password_env", "password_file", "scram_verifier"};
+
+// The keyword [[hba]] users and databases take for "every one", and address for "every address".
+constexpr std::string_view kAll = "all";
 
 constexpr std::string_view kRuleMatchKeys[] = {"user", "database", "application_name", "client_cidr"};
 
 std::string in_quotes(std::string_view text) { return std::string("\"").append(text).append("\""); }
+
+// "hba[2]": an array entry as messages name it, counted from 0.
+std::string indexed(const std::string& array_key, std::size_t index) {
+  return array_key + "[" + std::to_string(index) + "]";
+}
 
 // An integer or float node as text, the way messages quote it.
 std::string number_text(const toml::node& node) {
@@ -138,17 +154,21 @@ Expected<void, ConfigError> check_rotate_bytes(const toml::table& doc) {
                                  std::to_string(kMaxRotateBytes) + ", got " + std::to_string(value)));
 }
 
-Expected<void, ConfigError> check_choice(const toml::table& doc, const Choice& choice) {
-  const auto* node = doc.at_path(choice.path).node();
+Expected<void, ConfigError> check_choice_at(const toml::node* node, const std::string& key,
+                                            std::span<const std::string_view> allowed) {
   if (node == nullptr) return {};
   const std::string& value = node->as_string()->get();
-  if (std::ranges::find(choice.allowed, value) != choice.allowed.end()) return {};
+  if (std::ranges::find(allowed, value) != allowed.end()) return {};
   std::string message = "must be one of ";
-  for (const auto name : choice.allowed) {
-    message.append(name == choice.allowed.front() ? "" : ", ").append(name);
+  for (const auto name : allowed) {
+    message.append(name == allowed.front() ? "" : ", ").append(name);
   }
   message.append("; got ").append(in_quotes(value));
-  return unexpected(error_at(node->source(), std::string(choice.path), message));
+  return unexpected(error_at(node->source(), key, message));
+}
+
+Expected<void, ConfigError> check_choice(const toml::table& doc, const Choice& choice) {
+  return check_choice_at(doc.at_path(choice.path).node(), std::string(choice.path), choice.allowed);
 }
 
 enum class AddressKind { not_a_literal, loopback, other };
@@ -182,7 +202,7 @@ Expected<void, ConfigError> check_listen_address(const toml::table& doc) {
   return unexpected(error_at(
       node->source(), "listen.address",
       "must be a loopback address (127.0.0.0/8 or ::1), got " + in_quotes(address) +
-          ": pgdual does not authenticate clients yet, so it must not be reachable from other machines"));
+          ": pgdual does not offer clients TLS yet, so their sessions must not cross the network"));
 }
 
 Expected<void, ConfigError> check_not_empty(const toml::node* node, const std::string& key) {
@@ -238,21 +258,111 @@ Expected<void, ConfigError> check_backends_differ(const toml::table& doc) {
                                  std::to_string(onprem_port) + "); pgdual must write to two different servers"));
 }
 
-Expected<void, ConfigError> check_user(const toml::table& user, const std::string& shown) {
-  if (auto ok = check_not_empty(user.get("name"), shown + ".name"); !ok) return ok;
+// "a, b or c"
+std::string one_of_text(std::span<const std::string_view> keys) {
+  std::string text;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    text.append(i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ").append(keys[i]);
+  }
+  return text;
+}
+
+// Exactly one of `keys` is set in `table`, and not to an empty string.
+Expected<void, ConfigError> check_exactly_one(const toml::table& table, std::span<const std::string_view> keys,
+                                              const std::string& shown) {
   std::string sources;
   int count = 0;
-  for (const auto key : kUserKeys) {
-    const auto* node = user.get(key);
+  for (const auto key : keys) {
+    const auto* node = table.get(key);
     if (node == nullptr) continue;
     if (auto ok = check_not_empty(node, shown + "." + std::string(key)); !ok) return ok;
     sources.append(sources.empty() ? "" : " and ").append(key);
     ++count;
   }
   if (count == 1) return {};
-  return unexpected(error_at(user.source(), shown,
-                             "needs exactly one of password, password_env or password_file, got " +
+  return unexpected(error_at(table.source(), shown,
+                             "needs exactly one of " + one_of_text(keys) + ", got " +
                                  (count == 0 ? std::string("none") : sources)));
+}
+
+// Not std::isalnum, which follows the locale.
+bool is_base64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+// How many bytes `text` decodes to as padded standard base64 (RFC 4648 section 4), which is what
+// PostgreSQL writes into SCRAM secrets; nullopt when it is not that.
+std::optional<std::size_t> base64_decoded_size(std::string_view text) {
+  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
+  const std::size_t padding = text.ends_with("==") ? 2 : text.ends_with('=') ? 1 : 0;
+  if (!std::ranges::all_of(text.substr(0, text.size() - padding), is_base64_char)) return std::nullopt;
+  return text.size() / 4 * 3 - padding;
+}
+
+// Splits "left<separator>right" where the separator occurs exactly once.
+std::optional<std::pair<std::string_view, std::string_view>> split_once(std::string_view text, char separator) {
+  const auto at = text.find(separator);
+  if (at == std::string_view::npos || text.find(separator, at + 1) != std::string_view::npos) return std::nullopt;
+  return std::pair{text.substr(0, at), text.substr(at + 1)};
+}
+
+constexpr std::string_view kScramPrefix = "SCRAM-SHA-256$";
+constexpr std::size_t kScramKeyBytes = 32;  // SHA-256's output: StoredKey and ServerKey
+constexpr std::int64_t kMaxScramIterations = 2'147'483'647;  // PostgreSQL reads the count as an int
+
+// Why `verifier` is not a SCRAM secret as PostgreSQL stores it in pg_authid.rolpassword, or "" when
+// it is one. The reasons never quote the verifier: it is as good as a password to a dictionary attack.
+std::string scram_verifier_problem(std::string_view verifier) {
+  const std::string_view kForm = "must have the form SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>";
+  if (!verifier.starts_with(kScramPrefix)) return std::string(kForm);
+  const auto halves = split_once(verifier.substr(kScramPrefix.size()), '$');
+  const auto parameters = halves ? split_once(halves->first, ':') : std::nullopt;
+  const auto keys = halves ? split_once(halves->second, ':') : std::nullopt;
+  if (!parameters || !keys) return std::string(kForm);
+  std::int64_t iterations = 0;
+  const auto& digits = parameters->first;
+  const auto [stop, error] = std::from_chars(digits.data(), digits.data() + digits.size(), iterations);
+  if (digits.empty() || error != std::errc{} || stop != digits.data() + digits.size() || iterations < 1 ||
+      iterations > kMaxScramIterations) {
+    return "has an iteration count that is not a number in 1.." + std::to_string(kMaxScramIterations);
+  }
+  if (!base64_decoded_size(parameters->second)) return "has a salt that is not base64";
+  if (base64_decoded_size(keys->first) != kScramKeyBytes) return "has a StoredKey that is not 32 bytes in base64";
+  if (base64_decoded_size(keys->second) != kScramKeyBytes) return "has a ServerKey that is not 32 bytes in base64";
+  return {};
+}
+
+Expected<void, ConfigError> check_scram_verifier(const toml::node* node, const std::string& key) {
+  if (node == nullptr) return {};
+  const auto problem = scram_verifier_problem(node->as_string()->get());
+  if (problem.empty()) return {};
+  return unexpected(error_at(node->source(), key, problem));
+}
+
+// A password set on the user serves both backends; a scram_verifier serves neither, because a
+// client-side SCRAM login needs the password itself.
+Expected<void, ConfigError> check_backend_credentials(const toml::table& user, const std::string& shown) {
+  const auto* backends = user["backends"].as_table();
+  for (const auto name : kBackendNames) {
+    const std::string backend_shown = shown + ".backends." + std::string(name);
+    const auto* credentials = backends != nullptr ? backends->get_as<toml::table>(name) : nullptr;
+    if (credentials != nullptr) {
+      if (auto ok = check_exactly_one(*credentials, kPasswordKeys, backend_shown); !ok) return ok;
+    } else if (user.contains("scram_verifier")) {
+      return unexpected(error_at(user.source(), backend_shown,
+                                 "missing; a user with a scram_verifier needs a password for each backend: add "
+                                 "[users.backends." +
+                                     std::string(name) + "] with one of " + one_of_text(kPasswordKeys)));
+    }
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_user(const toml::table& user, const std::string& shown) {
+  if (auto ok = check_not_empty(user.get("name"), shown + ".name"); !ok) return ok;
+  if (auto ok = check_exactly_one(user, kUserSecretKeys, shown); !ok) return ok;
+  if (auto ok = check_scram_verifier(user.get("scram_verifier"), shown + ".scram_verifier"); !ok) return ok;
+  return check_backend_credentials(user, shown);
 }
 
 Expected<void, ConfigError> check_users(const toml::table& doc) {
@@ -326,6 +436,131 @@ Expected<void, ConfigError> check_admin_users(const toml::table& doc) {
     if (has_user(doc, name.get())) continue;
     return unexpected(error_at(name.source(), "admin.users[" + std::to_string(i) + "]",
                                "no [[users]] entry is named " + in_quotes(name.get())));
+  }
+  return {};
+}
+
+std::string tls_mode(const toml::table& doc) { return doc.at_path("tls.mode").value_or(std::string("disable")); }
+
+// The files themselves are read by to_proxy_config; here only their presence is checked.
+Expected<void, ConfigError> check_tls(const toml::table& doc) {
+  const auto mode = tls_mode(doc);
+  if (mode == "disable") return {};
+  const auto& tls = *doc["tls"].as_table();
+  for (const std::string_view key : {"cert_file", "key_file"}) {
+    const auto* node = tls.get(key);
+    if (node != nullptr && !node->as_string()->get().empty()) continue;
+    const toml::node& at = node != nullptr ? *node : static_cast<const toml::node&>(tls);
+    return unexpected(error_at(at.source(), "tls." + std::string(key),
+                               "must name a PEM file when tls.mode is " + in_quotes(mode)));
+  }
+  return {};
+}
+
+// An array of names, or of "all": at least one, none empty.
+Expected<void, ConfigError> check_name_list(const toml::table& rule, std::string_view key, const std::string& shown) {
+  const auto& names = *rule.get_as<toml::array>(key);
+  const std::string key_shown = shown + "." + std::string(key);
+  if (names.empty()) {
+    return unexpected(error_at(names.source(), key_shown, "needs at least one name, or \"all\""));
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (auto ok = check_not_empty(names.get(i), indexed(key_shown, i)); !ok) return ok;
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_hba_users(const toml::table& doc, const toml::table& rule,
+                                            const std::string& shown) {
+  if (auto ok = check_name_list(rule, "users", shown); !ok) return ok;
+  const auto& names = *rule.get_as<toml::array>("users");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& name = names[i].as_string()->get();
+    if (name == kAll || has_user(doc, name)) continue;
+    return unexpected(error_at(names[i].source(), indexed(shown + ".users", i),
+                               "no [[users]] entry is named " + in_quotes(name) + ", so this rule could never match"));
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_hba_address(const toml::node& node, const std::string& key) {
+  const std::string& address = node.as_string()->get();
+  if (address == kAll || parse_ip_network(address)) return {};
+  if (address == "local") {
+    return unexpected(error_at(node.source(), key,
+                               "\"local\" is not supported: pgdual listens on TCP only; give a network such as "
+                               "127.0.0.1/32, or \"all\""));
+  }
+  return unexpected(error_at(node.source(), key,
+                             "must be \"all\", or an IPv4 or IPv6 network such as 10.1.0.0/16 or fd00::/8 without "
+                             "bits set past the prefix, or a single address; got " +
+                                 in_quotes(address)));
+}
+
+// A rule for a transport no client can use is a mistake, not a rule.
+Expected<void, ConfigError> check_hba_connection(const toml::table& doc, const toml::node* node,
+                                                 const std::string& key) {
+  if (auto ok = check_choice_at(node, key, kHbaConnections); !ok || node == nullptr) return ok;
+  const std::string& connection = node->as_string()->get();
+  const auto mode = tls_mode(doc);
+  if (connection == "tls" && mode == "disable") {
+    return unexpected(error_at(node->source(), key,
+                               "\"tls\" could never match: tls.mode is \"disable\", so no client connects over TLS"));
+  }
+  if (connection == "plain" && mode == "require") {
+    return unexpected(error_at(node->source(), key,
+                               "\"plain\" could never match: tls.mode is \"require\", so every client connects "
+                               "over TLS"));
+  }
+  return {};
+}
+
+bool rule_covers_user(const toml::table& rule, std::string_view name) {
+  const auto& names = *rule.get_as<toml::array>("users");
+  return std::ranges::any_of(names, [&](const toml::node& entry) {
+    const auto& text = entry.as_string()->get();
+    return text == kAll || text == name;
+  });
+}
+
+// The md5 exchange hashes the password itself, which a SCRAM verifier cannot give back.
+Expected<void, ConfigError> check_hba_md5(const toml::table& doc, const toml::table& rule,
+                                          const std::string& shown) {
+  const auto& method = *rule.get("method");
+  if (method.as_string()->get() != "md5") return {};
+  const auto& users = *doc["users"].as_array();
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const auto& user = *users[i].as_table();
+    const auto& name = user["name"].ref<std::string>();
+    if (!user.contains("scram_verifier") || !rule_covers_user(rule, name)) continue;
+    return unexpected(error_at(method.source(), shown + ".method",
+                               "md5 needs each user's password, but users[" + std::to_string(i) + "] (" +
+                                   in_quotes(name) +
+                                   ") has a scram_verifier instead; use scram-sha-256, or leave that user out"));
+  }
+  return {};
+}
+
+Expected<void, ConfigError> check_hba_rule(const toml::table& doc, const toml::table& rule,
+                                           const std::string& shown) {
+  if (auto ok = check_hba_users(doc, rule, shown); !ok) return ok;
+  if (auto ok = check_name_list(rule, "databases", shown); !ok) return ok;
+  if (auto ok = check_hba_address(*rule.get("address"), shown + ".address"); !ok) return ok;
+  if (auto ok = check_hba_connection(doc, rule.get("connection"), shown + ".connection"); !ok) return ok;
+  if (auto ok = check_choice_at(rule.get("method"), shown + ".method", kHbaMethods); !ok) return ok;
+  return check_hba_md5(doc, rule, shown);
+}
+
+Expected<void, ConfigError> check_hba(const toml::table& doc) {
+  const auto* rules = doc["hba"].as_array();
+  if (rules == nullptr) return {};
+  if (rules->empty()) {
+    return unexpected(error_at(rules->source(), "hba",
+                               "needs at least one entry, or none at all for the default rules; with an empty "
+                               "list every client would be refused"));
+  }
+  for (std::size_t i = 0; i < rules->size(); ++i) {
+    if (auto ok = check_hba_rule(doc, *(*rules)[i].as_table(), indexed("hba", i)); !ok) return ok;
   }
   return {};
 }
@@ -435,7 +670,9 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
   // The rules and the admin console name users, so the users are checked first.
   if (auto ok = check_users(doc); !ok) return ok;
   if (auto ok = check_rules(doc); !ok) return ok;
-  return check_admin_users(doc);
+  if (auto ok = check_admin_users(doc); !ok) return ok;
+  if (auto ok = check_tls(doc); !ok) return ok;
+  return check_hba(doc);
 }
 
 }  // namespace pgdual::config

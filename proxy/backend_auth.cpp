@@ -7,47 +7,16 @@
 
 #include <optional>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace pgdual::proxy {
 namespace {
 
-using Digest = std::array<std::byte, 32>;
+const unsigned char* as_uchars(const void* data) { return static_cast<const unsigned char*>(data); }
 
-std::string base64_encode(const void* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3), '\0');
-  const auto written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                       static_cast<const unsigned char*>(data), static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(written));
-  return out;
-}
-
-std::optional<std::vector<unsigned char>> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::vector<unsigned char> out(text.size() / 4 * 3);
-  const auto written = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                                       static_cast<int>(text.size()));
-  if (written < 0) return std::nullopt;
-  // EVP_DecodeBlock counts the padding as data; drop one byte per '='.
-  auto size = static_cast<std::size_t>(written);
-  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it) --size;
-  out.resize(size);
-  return out;
-}
-
-Digest hmac_sha256(const void* key, std::size_t key_size, std::string_view message) {
-  Digest out{};
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key, static_cast<int>(key_size), reinterpret_cast<const unsigned char*>(message.data()),
-       message.size(), reinterpret_cast<unsigned char*>(out.data()), &length);
-  return out;
-}
-
-Digest sha256(const Digest& data) {
-  Digest out{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
-  return out;
+bool is_base64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
 /// The value of attribute `name` ("r", "s", "i", "v", "e") in a SCRAM message.
@@ -66,15 +35,90 @@ std::error_code protocol_error() { return std::make_error_code(std::errc::protoc
 
 }  // namespace
 
+std::string base64_encode(std::span<const std::byte> data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  const auto written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), as_uchars(data.data()),
+                                       static_cast<int>(data.size()));
+  out.resize(static_cast<std::size_t>(written));
+  return out;
+}
+
+std::optional<std::vector<std::byte>> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  const auto data_end = text.find_last_not_of('=') + 1;
+  const auto padding = text.size() - data_end;
+  if (padding > 2) return std::nullopt;
+  for (std::size_t i = 0; i < data_end; ++i) {
+    if (!is_base64_char(text[i])) return std::nullopt;
+  }
+  std::vector<std::byte> out(text.size() / 4 * 3);
+  const auto written = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), as_uchars(text.data()),
+                                       static_cast<int>(text.size()));
+  if (written < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding as data; drop one byte per '='.
+  out.resize(static_cast<std::size_t>(written) - padding);
+  return out;
+}
+
+Sha256Digest sha256(std::span<const std::byte> data) {
+  Sha256Digest out{};
+  SHA256(as_uchars(data.data()), data.size(), reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+Sha256Digest hmac_sha256(std::span<const std::byte> key, std::string_view message) {
+  Sha256Digest out{};
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), as_uchars(message.data()), message.size(),
+       reinterpret_cast<unsigned char*>(out.data()), &length);
+  return out;
+}
+
+Sha256Digest scram_salted_password(std::string_view password, std::span<const std::byte> salt, int iterations) {
+  Sha256Digest out{};
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), as_uchars(salt.data()),
+                    static_cast<int>(salt.size()), iterations, EVP_sha256(), static_cast<int>(out.size()),
+                    reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+std::vector<std::byte> random_bytes(std::size_t count) {
+  std::vector<std::byte> out(count);
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(count)) != 1) {
+    throw std::runtime_error{"RAND_bytes failed"};
+  }
+  return out;
+}
+
+std::string random_scram_nonce() {
+  // 18 bytes: SCRAM_RAW_NONCE_LEN in PostgreSQL's src/include/common/scram-common.h.
+  return base64_encode(random_bytes(18));
+}
+
+std::string md5_hex(std::string_view data) {
+  std::array<unsigned char, 16> digest{};
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_md5(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char byte : digest) {
+    hex += kHex[byte >> 4U];
+    hex += kHex[byte & 0xfU];
+  }
+  return hex;
+}
+
+std::string md5_salted_response(std::string_view password_hash, std::array<std::byte, 4> salt) {
+  std::string salted{password_hash};
+  salted.append(reinterpret_cast<const char*>(salt.data()), salt.size());
+  return "md5" + md5_hex(salted);
+}
+
 ScramSha256Client::ScramSha256Client(std::string password, std::string client_nonce, std::string scram_user)
     : password_{std::move(password)}, client_nonce_{std::move(client_nonce)}, scram_user_{std::move(scram_user)} {}
 
 ScramSha256Client ScramSha256Client::with_random_nonce(std::string password) {
-  std::array<unsigned char, 18> raw{};
-  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
-    throw std::runtime_error{"RAND_bytes failed"};
-  }
-  return {std::move(password), base64_encode(raw.data(), raw.size())};
+  return {std::move(password), random_scram_nonce()};
 }
 
 std::string ScramSha256Client::client_first_message() const {
@@ -96,26 +140,24 @@ Expected<std::string> ScramSha256Client::client_final_message(std::string_view s
   }
   if (!salt || iterations < 1) return unexpected{protocol_error()};
 
-  PKCS5_PBKDF2_HMAC(password_.data(), static_cast<int>(password_.size()), salt->data(),
-                    static_cast<int>(salt->size()), iterations, EVP_sha256(), static_cast<int>(salted_password_.size()),
-                    reinterpret_cast<unsigned char*>(salted_password_.data()));
-  const auto client_key = hmac_sha256(salted_password_.data(), salted_password_.size(), "Client Key");
+  salted_password_ = scram_salted_password(password_, *salt, iterations);
+  const auto client_key = hmac_sha256(salted_password_, "Client Key");
   const auto stored_key = sha256(client_key);
   // "biws" is base64("n,,"): the GS2 header of a client without channel binding.
   const auto without_proof = "c=biws,r=" + std::string{*nonce};
   auth_message_ = client_first_message().substr(3) + "," + std::string{server_first} + "," + without_proof;
-  const auto signature = hmac_sha256(stored_key.data(), stored_key.size(), auth_message_);
-  Digest proof{};
+  const auto signature = hmac_sha256(stored_key, auth_message_);
+  Sha256Digest proof{};
   for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = client_key[i] ^ signature[i];
-  return without_proof + ",p=" + base64_encode(proof.data(), proof.size());
+  return without_proof + ",p=" + base64_encode(proof);
 }
 
 Expected<void> ScramSha256Client::verify_server_final(std::string_view server_final) const {
   const auto verifier = attribute(server_final, 'v');
   if (!verifier || auth_message_.empty()) return unexpected{protocol_error()};
-  const auto server_key = hmac_sha256(salted_password_.data(), salted_password_.size(), "Server Key");
-  const auto expected = hmac_sha256(server_key.data(), server_key.size(), auth_message_);
-  if (*verifier != base64_encode(expected.data(), expected.size())) {
+  const auto server_key = hmac_sha256(salted_password_, "Server Key");
+  const auto expected = hmac_sha256(server_key, auth_message_);
+  if (*verifier != base64_encode(expected)) {
     return unexpected{std::make_error_code(std::errc::permission_denied)};
   }
   return {};
@@ -123,21 +165,7 @@ Expected<void> ScramSha256Client::verify_server_final(std::string_view server_fi
 
 std::string md5_password_response(std::string_view user, std::string_view password,
                                   std::array<std::byte, 4> salt) {
-  auto md5_hex = [](std::string_view data) {
-    std::array<unsigned char, 16> digest{};
-    unsigned int length = 0;
-    EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_md5(), nullptr);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string hex;
-    for (unsigned char byte : digest) {
-      hex += kHex[byte >> 4U];
-      hex += kHex[byte & 0xfU];
-    }
-    return hex;
-  };
-  auto inner = md5_hex(std::string{password} + std::string{user});
-  inner.append(reinterpret_cast<const char*>(salt.data()), salt.size());
-  return "md5" + md5_hex(inner);
+  return md5_salted_response(md5_hex(std::string{password} + std::string{user}), salt);
 }
 
 }  // namespace pgdual::proxy

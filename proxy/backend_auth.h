@@ -2,8 +2,11 @@
 
 #include <array>
 #include <cstddef>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocol/expected.h"
 
@@ -48,5 +51,42 @@ class ScramSha256Client {
 /// PostgreSQL's md5 password answer: "md5" + md5(md5(password + user) + salt).
 [[nodiscard]] std::string md5_password_response(std::string_view user, std::string_view password,
                                                 std::array<std::byte, 4> salt);
+
+// Primitives shared by the client side (here) and the server side
+// (proxy/client_auth.h) of password authentication.
+
+/// A SHA-256 digest: the size of every SCRAM-SHA-256 key, signature and proof.
+using Sha256Digest = std::array<std::byte, 32>;
+
+/// Standard base64 with padding (RFC 4648 section 4), the encoding SCRAM uses.
+[[nodiscard]] std::string base64_encode(std::span<const std::byte> data);
+
+/// Strict base64 decoding: the standard alphabet only, a length that is a
+/// multiple of 4, and '=' only as the final one or two characters.
+/// @returns std::nullopt for anything else.
+[[nodiscard]] std::optional<std::vector<std::byte>> base64_decode(std::string_view text);
+
+[[nodiscard]] Sha256Digest sha256(std::span<const std::byte> data);
+[[nodiscard]] Sha256Digest hmac_sha256(std::span<const std::byte> key, std::string_view message);
+
+/// SCRAM's SaltedPassword, Hi(password, salt, i): PBKDF2-HMAC-SHA-256.
+/// The password is used as raw bytes (no SASLprep; see make_scram_verifier).
+/// Precondition: iterations >= 1.
+[[nodiscard]] Sha256Digest scram_salted_password(std::string_view password, std::span<const std::byte> salt,
+                                                 int iterations);
+
+/// `count` bytes from OpenSSL's CSPRNG. Throws std::runtime_error if it fails.
+[[nodiscard]] std::vector<std::byte> random_bytes(std::size_t count);
+
+/// A fresh SCRAM nonce as PostgreSQL makes one: 18 random bytes in base64.
+[[nodiscard]] std::string random_scram_nonce();
+
+/// The lowercase hex md5 digest of `data`.
+[[nodiscard]] std::string md5_hex(std::string_view data);
+
+/// The md5 answer from the stored form of the password: "md5" +
+/// md5(password_hash + salt), where `password_hash` is md5(password + user)
+/// in lowercase hex (what PostgreSQL stores after its "md5" prefix).
+[[nodiscard]] std::string md5_salted_response(std::string_view password_hash, std::array<std::byte, 4> salt);
 
 }  // namespace pgdual::proxy

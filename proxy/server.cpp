@@ -70,7 +70,11 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       brake_tick_{control_},
       settings_{std::move(config_file), config_, steering_, brake_, log_},
       hangups_{control_, SIGHUP},
-      metrics_{config_->primary_backend().name, config_->mirror_backend().name} {
+      metrics_{config_->primary_backend().name, config_->mirror_backend().name},
+      credentials_{config_->users} {
+  if (config_->tls.mode != config::TlsMode::disable) {
+    throw std::runtime_error{"tls.mode: TLS towards clients is not implemented yet; set it to \"disable\""};
+  }
   if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
@@ -129,7 +133,7 @@ Awaitable<void> Server::accept_loop() {
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
   SessionContext context{config_,         cancels_,  sessions_, log_,      conflicts_, ledger_pruner_,
-                         rows_digest_key_, steering_, brake_,    settings_, metrics_};
+                         rows_digest_key_, steering_, brake_,    settings_, metrics_,    credentials_};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }

@@ -12,6 +12,7 @@
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/client_credentials.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/http_endpoint.h"
 #include "proxy/ledger_pruner.h"
@@ -76,6 +77,7 @@ class Server {
   LiveSettings settings_;
   asio::signal_set hangups_;
   Metrics metrics_;
+  ClientCredentials credentials_;
   std::optional<HttpEndpoint> http_;  ///< /metrics and /health, when metrics.port is set
   std::uint64_t next_session_id_ = 1;
 };

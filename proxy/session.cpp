@@ -99,11 +99,15 @@ Awaitable<void> Session::run() {
     if (context_.sessions.size() > context_.config->limits.max_client_connections) {
       throw SessionError{"53300", "sorry, too many clients already"};
     }
-    login_ = make_login(*startup);
+    check_startup(*startup);
+    // The startup packet's views last until the next read: authentication reads on.
+    prepare_logins(*startup);
     const auto database = startup->parameter("database");
     session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_),
                      database.empty() ? login_.user : std::string{database}};
     steering_facts_ = steering_facts(session_info_, client_);
+    co_await with_timeout(authenticate_client(), context_.config->limits.startup_timeout);
+    choose_backend_passwords();
     connected_at_ = rfc3339_utc(std::chrono::system_clock::now());
     if (co_await serve_admin_console_if_asked()) co_return;
     context_.metrics.count_session_started();
@@ -153,20 +157,29 @@ Awaitable<std::optional<protocol::StartupMessage>> Session::negotiate_startup() 
   }
 }
 
-BackendLogin Session::make_login(const protocol::StartupMessage& startup) const {
-  const auto user = startup.parameter("user");
-  if (user.empty()) throw SessionError{"28000", "no PostgreSQL user name specified in startup packet"};
+void Session::check_startup(const protocol::StartupMessage& startup) const {
+  if (startup.parameter("user").empty()) {
+    throw SessionError{"28000", "no PostgreSQL user name specified in startup packet"};
+  }
   if (requests_replication(startup.parameter("replication"))) {
     throw SessionError{"0A000", "pgdual does not proxy replication connections"};
   }
-  const auto* configured = context_.config->find_user(user);
+}
+
+void Session::prepare_logins(const protocol::StartupMessage& startup) {
+  login_ = {std::string{startup.parameter("user")}, {}, startup.protocol_version, {}};
+  for (const auto& [name, value] : startup.parameters) login_.parameters.emplace_back(name, value);
+}
+
+void Session::choose_backend_passwords() {
+  const auto* configured = context_.config->find_user(login_.user);
   if (configured == nullptr) {
     context_.log->info("session={} rejected: user is not configured", id_);
-    throw SessionError{"28P01", "password authentication failed for user \"" + std::string{user} + "\""};
+    throw SessionError{"28P01", "password authentication failed for user \"" + login_.user + "\""};
   }
-  BackendLogin login{configured->name, configured->password, startup.protocol_version, {}};
-  for (const auto& [name, value] : startup.parameters) login.parameters.emplace_back(name, value);
-  return login;
+  login_.password = configured->password_for(context_.config->primary_backend());
+  mirror_login_ = login_;
+  mirror_login_.password = configured->password_for(context_.config->mirror_backend());
 }
 
 Awaitable<bool> Session::serve_admin_console_if_asked() {

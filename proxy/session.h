@@ -13,11 +13,13 @@
 
 #include "config/proxy_config.h"
 #include "conflict/conflict_record.h"
+#include "protocol/authentication.h"
 #include "protocol/backend_messages.h"
 #include "protocol/request_tracker.h"
 #include "protocol/startup.h"
 #include "proxy/asio.h"
 #include "proxy/backend_connection.h"
+#include "proxy/client_auth.h"
 #include "proxy/mirror_leg.h"
 #include "proxy/outcome_tap.h"
 #include "proxy/read_brake.h"
@@ -31,6 +33,7 @@ namespace pgdual::proxy {
 class CancelRegistry;
 class ConflictSink;
 class LedgerPruner;
+class ClientCredentials;
 class LiveSettings;
 class Metrics;
 class SessionRegistry;
@@ -50,6 +53,7 @@ struct SessionContext {
   ReadBrake& brake;
   LiveSettings& settings;
   Metrics& metrics;
+  const ClientCredentials& credentials;
 };
 
 /// What read rules (config::ReadRule) match a session on: its login and the client's address.
@@ -114,11 +118,26 @@ class Session {
   };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
+
+  // The client's login (session_auth.cpp).
+  /// Checks the client's proof by the first [[hba]] rule that matches it; throws SessionError,
+  /// after a fixed pause, when it fails.
+  Awaitable<void> authenticate_client();
+  Awaitable<std::optional<AuthFailure>> authenticate_scram();
+  Awaitable<std::optional<AuthFailure>> authenticate_md5();
+  Awaitable<void> send_authentication(const protocol::Authentication& request);
+  Awaitable<protocol::Frame> read_password_message();
+
   /// Serves the admin console when the client asked for its database; false otherwise.
   Awaitable<bool> serve_admin_console_if_asked();
   /// Shows the session in SHOW SESSIONS as it is now.
   void publish_summary() const;
-  [[nodiscard]] BackendLogin make_login(const protocol::StartupMessage& startup) const;
+  /// Refuses what pgdual does not serve at all: no user name, replication.
+  void check_startup(const protocol::StartupMessage& startup) const;
+  /// The login towards the backends as the client asked for it, copied out of the packet.
+  void prepare_logins(const protocol::StartupMessage& startup);
+  /// Once the client proved who it is: each backend's password for its user.
+  void choose_backend_passwords();
   Awaitable<void> greet_client(const BackendConnection& backend);
   Awaitable<void> relay(BackendConnection& backend);
   Awaitable<RelayEnd> pump_client_to_backend(tcp::socket& backend);
@@ -190,7 +209,8 @@ class Session {
   bool shutdown_requested_ = false;
   bool waiting_for_client_ = false;
 
-  BackendLogin login_;
+  BackendLogin login_;         ///< towards the primary
+  BackendLogin mirror_login_;  ///< the same, with the mirror's password
   /// The primary's DateStyle, IntervalStyle and TimeZone, which every mirror connection is given.
   std::map<std::string, std::string> primary_settings_;
   conflict::SessionInfo session_info_;

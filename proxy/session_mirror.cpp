@@ -77,7 +77,7 @@ Awaitable<BackendConnection> Session::connect_backends() {
   const auto max_message = config.limits.max_message_bytes;
   reconnect_->backoff = config.mirror.reconnect_min;
   auto both = co_await (settle(BackendConnection::open(config.primary_backend(), login_, max_message)) &&
-                        settle(BackendConnection::open(config.mirror_backend(), login_, max_message)));
+                        settle(BackendConnection::open(config.mirror_backend(), mirror_login_, max_message)));
   auto primary = std::move(std::get<0>(both)).get();
   primary_settings_ = value_settings(primary.greeting());
   auto& mirror = std::get<1>(both);
@@ -155,7 +155,7 @@ Awaitable<void> Session::reconnect_mirror_when_due() {
   }
   if (state.connecting || Clock::now() < state.next_attempt) co_return;
   state.connecting = true;
-  asio::co_spawn(client_.get_executor(), reopen_mirror(reconnect_, context_.config, login_), asio::detached);
+  asio::co_spawn(client_.get_executor(), reopen_mirror(reconnect_, context_.config, mirror_login_), asio::detached);
 }
 
 // The mirror may still be running what it was given: cancel it, and close.

@@ -14,13 +14,18 @@
 
 #include "config/proxy_config.h"
 
+using pgdual::config::AuthMethod;
 using pgdual::config::ConfigError;
 using pgdual::config::ConflictSync;
+using pgdual::config::HbaConnection;
+using pgdual::config::HbaRule;
 using pgdual::config::LogFormat;
 using pgdual::config::parse_config;
 using pgdual::config::parse_ip_network;
 using pgdual::config::ProxyConfig;
 using pgdual::config::ReadStickiness;
+using pgdual::config::TlsMode;
+using pgdual::config::TlsVersion;
 
 namespace {
 
@@ -108,6 +113,8 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.admin.users == defaults.admin.users);
   CHECK(config.metrics.address == defaults.metrics.address);
   CHECK(config.metrics.port == defaults.metrics.port);
+  CHECK(config.tls == defaults.tls);
+  CHECK(config.hba == defaults.hba);
 }
 
 // A file in the temp directory, removed when the test ends.
@@ -474,7 +481,7 @@ TEST_CASE("The listen address must be a loopback IP literal while clients are no
                      message};
   };
   const std::string_view kNotLoopback =
-      ": pgdual does not authenticate clients yet, so it must not be reachable from other machines";
+      ": pgdual does not offer clients TLS yet, so their sessions must not cross the network";
   check_rejections({
       row("0.0.0.0", toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"0.0.0.0\"", kNotLoopback})),
       row("192.168.1.10",
@@ -525,9 +532,10 @@ TEST_CASE("Each user needs a unique name and exactly one password source", "[uni
       row("[[users]]\npassword = \"x\"\n", "users[0].name", 1, 1, "missing; every [[users]] entry needs a name"),
       row("[[users]]\nname = \"\"\npassword = \"x\"\n", "users[0].name", 2, 8, "must not be empty"),
       row("[[users]]\nname = \"app\"\n", "users[0]", 1, 1,
-          "needs exactly one of password, password_env or password_file, got none"),
+          "needs exactly one of password, password_env, password_file or scram_verifier, got none"),
       row("[[users]]\nname = \"app\"\npassword = \"x\"\npassword_env = \"Y\"\n", "users[0]", 1, 1,
-          "needs exactly one of password, password_env or password_file, got password and password_env"),
+          "needs exactly one of password, password_env, password_file or scram_verifier, got password and "
+          "password_env"),
       row("[[users]]\nname = \"app\"\npassword = \"\"\n", "users[0].password", 3, 12, "must not be empty"),
       row("[[users]]\nname = \"app\"\npassword_env = \"\"\n", "users[0].password_env", 3, 16, "must not be empty"),
       row("[[users]]\nname = \"app\"\npassword = \"x\"\n[[users]]\nname = \"app\"\npassword = \"y\"\n",
@@ -536,10 +544,11 @@ TEST_CASE("Each user needs a unique name and exactly one password source", "[uni
 }
 
 TEST_CASE("Unknown keys are reported with their full dotted path and position at any depth", "[unit][config]") {
-  const std::string_view kUserKeys = "unknown key; expected one of: name, password, password_env, password_file";
+  const std::string_view kUserKeys =
+      "unknown key; expected one of: name, password, password_env, password_file, scram_verifier, backends";
   const std::string_view kTopLevelKeys =
-      "unknown key; expected one of: server, listen, limits, log, routing, mirror, conflicts, ledger, sql, brake, "
-      "admin, metrics, backends, users";
+      "unknown key; expected one of: server, listen, tls, limits, log, routing, mirror, conflicts, ledger, sql, "
+      "brake, admin, metrics, backends, users, hba";
   check_rejections({
       {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1, kTopLevelKeys},
       {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2, kTopLevelKeys},
@@ -558,6 +567,14 @@ TEST_CASE("Unknown keys are reported with their full dotted path and position at
        "unknown key; expected one of: onprem, cloud"},
       {toml({kBackends, kUser, "[[users]]\nname = \"ops\"\npasswd = \"y\"\n"}), "users[1].passwd", 10, 1, kUserKeys},
       {toml({kBackends, kUser, "extra.depth = 1\n"}), "users[0].extra", 8, 1, kUserKeys},
+      {toml({kBackends, kUser, "[users.backends.azure]\npassword = \"x\"\n"}), "users[0].backends.azure", 8, 17,
+       "unknown key; expected one of: onprem, cloud"},
+      {toml({kBackends, kUser, "[users.backends.cloud]\npasword = \"x\"\n"}), "users[0].backends.cloud.pasword", 9,
+       1, "unknown key; expected one of: password, password_env, password_file"},
+      {toml({"[tls]\ncert = \"x\"\n", kBackends, kUser}), "tls.cert", 2, 1,
+       "unknown key; expected one of: mode, cert_file, key_file, min_version"},
+      {toml({kBackends, kUser, "[[hba]]\nuser = [\"app\"]\n"}), "hba[0].user", 9, 1,
+       "unknown key; expected one of: users, databases, address, connection, method"},
   });
 }
 
@@ -778,7 +795,7 @@ TEST_CASE("The shipped example files load, and the full one shows every default"
   unsetenv("PGDUAL_APP_PASSWORD");
 }
 
-TEST_CASE("pgdual.example.toml shows every dual-write setting, the optional key file commented out",
+TEST_CASE("pgdual.example.toml shows every dual-write and client-edge setting, the optional ones commented out",
           "[unit][config]") {
   std::ifstream file(std::filesystem::path(PGDUAL_SOURCE_DIR) / "config" / "pgdual.example.toml");
   REQUIRE(file);
@@ -792,7 +809,11 @@ TEST_CASE("pgdual.example.toml shows every dual-write setting, the optional key 
                            "\nread_stickiness = \"statement\"\n", "\n#   [[routing.rules]]\n", "\n[brake]\n",
                            "\nerror_rate_percent = 2\n", "\np99_latency_ms = 1000\n", "\nwindow_seconds = 60\n",
                            "\nmin_reads = 100\n", "\n[admin]\n", "\nusers = []\n", "\n[metrics]\n",
-                           "\naddress = \"127.0.0.1\"\n", "\nport = 0\n"}) {
+                           "\naddress = \"127.0.0.1\"\n", "\nport = 0\n", "\n[tls]\n", "\nmode = \"disable\"\n",
+                           "\ncert_file = \"\"\n", "\nkey_file = \"\"\n", "\nmin_version = \"1.2\"\n",
+                           "\n#   [users.backends.onprem]\n", "\n#   [users.backends.cloud]\n", "\n[[hba]]\n",
+                           "\naddress = \"127.0.0.0/8\"\n", "\naddress = \"::1/128\"\n",
+                           "\nmethod = \"scram-sha-256\"\n"}) {
     INFO(line);
     CHECK(text.find(line) != std::string::npos);
   }
@@ -910,4 +931,397 @@ TEST_CASE("metrics.port may not be listen.port on an overlapping address", "[uni
       with("[listen]\nport = 9000\n", "[metrics]\nport = 6432\n"),
       with("", "[metrics]\nport = 0\n"),
   });
+}
+
+namespace {
+
+// A verifier PostgreSQL would store for the password "secret", salt 00..0f, 4096 iterations.
+constexpr std::string_view kVerifier =
+    "SCRAM-SHA-256$4096:AAECAwQFBgcICQoLDA0ODw==$THoPhoTAuqyoQsK4dUHncUzgfD8fdmhsgKZhWVqNP5U=:"
+    "7YiHMMi2OcXGRogub03Ek06JRZ9bkhTOdCzHa5iPLiQ=";
+
+// Seven lines: a second user, "ops", who has a verifier and a password for each backend.
+std::string scram_user() {
+  return toml({"[[users]]\nname = \"ops\"\nscram_verifier = \"", kVerifier,
+               "\"\n[users.backends.onprem]\npassword = \"to-onprem\"\n[users.backends.cloud]\npassword = "
+               "\"to-cloud\"\n"});
+}
+
+constexpr std::string_view kPemCertificate =
+    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+constexpr std::string_view kPemKey = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n";
+
+// [tls] on lines 1 to 4: cert_file's value at 3:13, key_file's at 4:12.
+std::string with_tls(std::string_view mode, const std::filesystem::path& cert, const std::filesystem::path& key) {
+  return toml({"[tls]\nmode = \"", mode, "\"\ncert_file = \"", cert.string(), "\"\nkey_file = \"", key.string(), "\"\n",
+               kBackends, kUser});
+}
+
+}  // namespace
+
+TEST_CASE("Without [[hba]] every user may log in by SCRAM from loopback addresses only", "[unit][config]") {
+  const auto config = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  REQUIRE(config->hba.size() == 2);
+  for (const auto& rule : config->hba) {
+    CHECK(rule.users == std::vector<std::string>{"all"});
+    CHECK(rule.databases == std::vector<std::string>{"all"});
+    CHECK(rule.connection == HbaConnection::any);
+    CHECK(rule.method == AuthMethod::scram_sha_256);
+  }
+  CHECK(config->hba[0].address == parse_ip_network("127.0.0.0/8"));
+  CHECK(config->hba[1].address == parse_ip_network("::1/128"));
+  CHECK(config->hba == pgdual::config::default_hba_rules());
+}
+
+TEST_CASE("Client TLS is off by default, with TLS 1.2 as the minimum once on", "[unit][config]") {
+  const auto config = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  CHECK(config->tls.mode == TlsMode::disable);
+  CHECK(config->tls.min_version == TlsVersion::v1_2);
+  CHECK(config->tls.cert_file.empty());
+  CHECK(config->tls.key_file.empty());
+  CHECK(config->tls.cert_pem.empty());
+  CHECK(config->tls.key_pem.empty());
+}
+
+TEST_CASE("[[hba]] rules are read in file order with every key, and replace the default rules", "[unit][config]") {
+  const TempFile cert(kPemCertificate);
+  const TempFile key(kPemKey);
+  const auto config = parse_config(toml({"[tls]\nmode = \"allow\"\ncert_file = \"", cert.path().string(),
+                                         "\"\nkey_file = \"", key.path().string(), "\"\n", kBackends, kUser,
+                                         scram_user(), R"(
+[[hba]]
+users = ["ops"]
+databases = ["all"]
+address = "all"
+method = "reject"
+[[hba]]
+users = ["app", "ops"]
+databases = ["ehr", "pgdual"]
+address = "10.1.0.0/16"
+connection = "tls"
+method = "scram-sha-256"
+[[hba]]
+users = ["app"]
+databases = ["all"]
+address = "fd00::/8"
+connection = "plain"
+method = "md5"
+[[hba]]
+users = ["all"]
+databases = ["all"]
+address = "::1"
+method = "trust"
+)"}),
+                                   "test.toml");
+  if (!config) FAIL(config.error().to_string());
+  REQUIRE(config->hba.size() == 4);
+  CHECK(config->hba[0] == HbaRule{.users = {"ops"},
+                                  .databases = {"all"},
+                                  .address = std::nullopt,
+                                  .connection = HbaConnection::any,
+                                  .method = AuthMethod::reject});
+  CHECK(config->hba[1] == HbaRule{.users = {"app", "ops"},
+                                  .databases = {"ehr", "pgdual"},
+                                  .address = parse_ip_network("10.1.0.0/16"),
+                                  .connection = HbaConnection::tls,
+                                  .method = AuthMethod::scram_sha_256});
+  CHECK(config->hba[2] == HbaRule{.users = {"app"},
+                                  .databases = {"all"},
+                                  .address = parse_ip_network("fd00::/8"),
+                                  .connection = HbaConnection::plain,
+                                  .method = AuthMethod::md5});
+  CHECK(config->hba[3] == HbaRule{.users = {"all"},
+                                  .databases = {"all"},
+                                  .address = parse_ip_network("::1"),
+                                  .connection = HbaConnection::any,
+                                  .method = AuthMethod::trust});
+}
+
+TEST_CASE("A user may have a scram_verifier instead of a password, and a password for each backend",
+          "[unit][config]") {
+  const auto config = parse_config(toml({kBackends, kUser, scram_user()}), "test.toml");
+  REQUIRE(config);
+  REQUIRE(config->users.size() == 2);
+  const auto& app = config->users[0];
+  CHECK(app.scram_verifier.empty());
+  CHECK_FALSE(app.onprem_password);
+  CHECK_FALSE(app.cloud_password);
+  CHECK(app.password_for(config->onprem) == "secret");
+  CHECK(app.password_for(config->cloud) == "secret");
+  const auto& ops = config->users[1];
+  CHECK(ops.password.empty());
+  CHECK(ops.scram_verifier == kVerifier);
+  CHECK(ops.onprem_password == "to-onprem");
+  CHECK(ops.cloud_password == "to-cloud");
+  CHECK(ops.password_for(config->onprem) == "to-onprem");
+  CHECK(ops.password_for(config->cloud) == "to-cloud");
+}
+
+TEST_CASE("A backend password overrides the user's password towards that backend only, from any source",
+          "[unit][config]") {
+  constexpr const char* kVariable = "PGDUAL_CONFIG_TEST_ONPREM_5D2A";
+  REQUIRE(setenv(kVariable, "onprem-from-env", 1) == 0);
+  const TempFile cloud_file("cloud-from-file\n");
+  const auto config = parse_config(
+      toml({kBackends, kUser, "[users.backends.onprem]\npassword_env = \"", kVariable,
+            "\"\n[[users]]\nname = \"ops\"\npassword = \"ops-secret\"\n[users.backends.cloud]\npassword_file = \"",
+            cloud_file.path().string(), "\"\n"}),
+      "test.toml");
+  unsetenv(kVariable);
+  REQUIRE(config);
+  const auto& app = config->users[0];
+  CHECK(app.password == "secret");
+  CHECK(app.password_for(config->onprem) == "onprem-from-env");
+  CHECK(app.password_for(config->cloud) == "secret");
+  const auto& ops = config->users[1];
+  CHECK(ops.password_for(config->onprem) == "ops-secret");
+  CHECK(ops.password_for(config->cloud) == "cloud-from-file");
+}
+
+TEST_CASE("A user's scram_verifier and backend passwords are checked", "[unit][config]") {
+  const auto row = [](std::string_view users, std::string_view key, std::size_t line, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({kBackends, users}), key, line, column, message};
+  };
+  const std::string verifier_user = toml({"[[users]]\nname = \"ops\"\nscram_verifier = \"", kVerifier, "\"\n"});
+  check_rejections({
+      row(verifier_user, "users[0].backends.onprem", 5, 1,
+          "missing; a user with a scram_verifier needs a password for each backend: add [users.backends.onprem] "
+          "with one of password, password_env or password_file"),
+      row(toml({verifier_user, "[users.backends.onprem]\npassword = \"x\"\n"}), "users[0].backends.cloud", 5, 1,
+          "missing; a user with a scram_verifier needs a password for each backend: add [users.backends.cloud] "
+          "with one of password, password_env or password_file"),
+      row(toml({verifier_user, "password = \"x\"\n"}), "users[0]", 5, 1,
+          "needs exactly one of password, password_env, password_file or scram_verifier, got password and "
+          "scram_verifier"),
+      row("[[users]]\nname = \"ops\"\nscram_verifier = \"\"\n", "users[0].scram_verifier", 7, 18, "must not be empty"),
+      row(toml({kUser, "[users.backends.onprem]\n"}), "users[0].backends.onprem", 8, 1,
+          "needs exactly one of password, password_env or password_file, got none"),
+      row(toml({kUser, "[users.backends.cloud]\npassword = \"x\"\npassword_file = \"/x\"\n"}),
+          "users[0].backends.cloud", 8, 1,
+          "needs exactly one of password, password_env or password_file, got password and password_file"),
+      row(toml({kUser, "[users.backends.onprem]\npassword = \"\"\n"}), "users[0].backends.onprem.password", 9, 12,
+          "must not be empty"),
+      row(toml({kUser, "[users.backends.onprem]\npassword_env = \"PGDUAL_CONFIG_TEST_UNSET_7E41\"\n"}),
+          "users[0].backends.onprem.password_env", 9, 16,
+          "environment variable PGDUAL_CONFIG_TEST_UNSET_7E41 is not set"),
+      row(toml({kUser, "[users.backends.cloud]\npassword = 5\n"}), "users[0].backends.cloud.password", 9, 12,
+          "expected a string, got integer"),
+  });
+}
+
+TEST_CASE("A scram_verifier must have PostgreSQL's form, and errors never quote it", "[unit][config]") {
+  constexpr std::string_view kSalt = "AAECAwQFBgcICQoLDA0ODw==";
+  constexpr std::string_view kKey = "THoPhoTAuqyoQsK4dUHncUzgfD8fdmhsgKZhWVqNP5U=";
+  const std::string_view kForm = "must have the form SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>";
+  const std::string_view kIterations = "has an iteration count that is not a number in 1..2147483647";
+  const auto verifier = [&](std::string_view iterations, std::string_view salt, std::string_view stored,
+                            std::string_view server) {
+    return toml({"SCRAM-SHA-256$", iterations, ":", salt, "$", stored, ":", server});
+  };
+  const std::vector<std::pair<std::string, std::string_view>> rows = {
+      {"md5a3556571e93b0d20722ba62be61e8c2d", kForm},
+      {toml({"SCRAM-SHA-1$4096:", kSalt, "$", kKey, ":", kKey}), kForm},
+      {toml({"scram-sha-256$4096:", kSalt, "$", kKey, ":", kKey}), kForm},
+      {toml({"SCRAM-SHA-256$4096:", kSalt}), kForm},
+      {toml({"SCRAM-SHA-256$4096:", kSalt, "$", kKey}), kForm},
+      {toml({"SCRAM-SHA-256$4096$", kKey, ":", kKey}), kForm},
+      {toml({verifier("4096", kSalt, kKey, kKey), "$x"}), kForm},
+      {toml({verifier("4096", kSalt, kKey, kKey), ":x"}), kForm},
+      {verifier("0", kSalt, kKey, kKey), kIterations},
+      {verifier("-1", kSalt, kKey, kKey), kIterations},
+      {verifier("+4096", kSalt, kKey, kKey), kIterations},
+      {verifier("4k", kSalt, kKey, kKey), kIterations},
+      {verifier("", kSalt, kKey, kKey), kIterations},
+      {verifier("2147483648", kSalt, kKey, kKey), kIterations},
+      {verifier("4096", "", kKey, kKey), "has a salt that is not base64"},
+      {verifier("4096", "AAE", kKey, kKey), "has a salt that is not base64"},
+      {verifier("4096", "AA!A", kKey, kKey), "has a salt that is not base64"},
+      {verifier("4096", "A===", kKey, kKey), "has a salt that is not base64"},
+      {verifier("4096", kSalt, kSalt, kKey), "has a StoredKey that is not 32 bytes in base64"},
+      {verifier("4096", kSalt, kKey.substr(0, 43), kKey), "has a StoredKey that is not 32 bytes in base64"},
+      {verifier("4096", kSalt, kKey, toml({kKey, "AAAA"})), "has a ServerKey that is not 32 bytes in base64"},
+      {verifier("4096", kSalt, kKey, ""), "has a ServerKey that is not 32 bytes in base64"},
+  };
+  for (const auto& [text, message] : rows) {
+    check_rejections({{toml({kBackends, "[[users]]\nname = \"ops\"\nscram_verifier = \"", text, "\"\n"}),
+                       "users[0].scram_verifier", 7, 18, message}});
+  }
+  const auto user_with = [](std::string_view text) {
+    return toml({kBackends, "[[users]]\nname = \"ops\"\nscram_verifier = \"", text,
+                 "\"\n[users.backends.onprem]\npassword = \"a\"\n[users.backends.cloud]\npassword = \"b\"\n"});
+  };
+  check_accepted({toml({kBackends, kUser, scram_user()}), user_with(verifier("1", "c2FsdA==", kKey, kKey)),
+                  user_with(verifier("2147483647", "c2FsdDE=", kKey, kKey))});
+}
+
+TEST_CASE("An [[hba]] entry needs users, databases, address and method, each valid", "[unit][config]") {
+  // The entry starts on line 8; its first key is on line 9.
+  const auto entry = [](std::string_view body) { return toml({kBackends, kUser, "[[hba]]\n", body}); };
+  const std::string_view kRest = "databases = [\"all\"]\naddress = \"all\"\nmethod = \"trust\"\n";
+  const auto first_line = [&](std::string_view line) { return entry(toml({line, kRest})); };
+  const std::string_view kAddress =
+      "must be \"all\", or an IPv4 or IPv6 network such as 10.1.0.0/16 or fd00::/8 without bits set past the "
+      "prefix, or a single address; got ";
+  check_rejections({
+      {entry(kRest), "hba[0].users", 8, 1, "missing; every [[hba]] entry needs users: names, or [\"all\"]"},
+      {entry("users = [\"all\"]\naddress = \"all\"\nmethod = \"trust\"\n"), "hba[0].databases", 8, 1,
+       "missing; every [[hba]] entry needs databases: names, or [\"all\"]"},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\nmethod = \"trust\"\n"), "hba[0].address", 8, 1,
+       "missing; every [[hba]] entry needs an address: a network, or \"all\""},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"all\"\n"), "hba[0].method", 8, 1,
+       "missing; every [[hba]] entry needs a method"},
+      {first_line("users = []\n"), "hba[0].users", 9, 9, "needs at least one name, or \"all\""},
+      {first_line("users = [\"\"]\n"), "hba[0].users[0]", 9, 10, "must not be empty"},
+      {first_line("users = \"all\"\n"), "hba[0].users", 9, 9, "expected an array of strings, got string"},
+      {first_line("users = [\"nobody\"]\n"), "hba[0].users[0]", 9, 10,
+       "no [[users]] entry is named \"nobody\", so this rule could never match"},
+      {first_line("users = [\"app\", \"App\"]\n"), "hba[0].users[1]", 9, 17,
+       "no [[users]] entry is named \"App\", so this rule could never match"},
+      {entry("users = [\"all\"]\ndatabases = []\naddress = \"all\"\nmethod = \"trust\"\n"), "hba[0].databases", 10, 13,
+       "needs at least one name, or \"all\""},
+      {entry("users = [\"all\"]\ndatabases = [\"ehr\", \"\"]\naddress = \"all\"\nmethod = \"trust\"\n"),
+       "hba[0].databases[1]", 10, 21, "must not be empty"},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"local\"\nmethod = \"trust\"\n"), "hba[0].address",
+       11, 11,
+       "\"local\" is not supported: pgdual listens on TCP only; give a network such as 127.0.0.1/32, or \"all\""},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"10.1.2.3/16\"\nmethod = \"trust\"\n"),
+       "hba[0].address", 11, 11, toml({kAddress, "\"10.1.2.3/16\""})},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"\"\nmethod = \"trust\"\n"), "hba[0].address", 11,
+       11, toml({kAddress, "\"\""})},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"ALL\"\nmethod = \"trust\"\n"), "hba[0].address",
+       11, 11, toml({kAddress, "\"ALL\""})},
+      {entry(toml({"users = [\"all\"]\n", kRest, "connection = \"ssl\"\n"})), "hba[0].connection", 13, 14,
+       "must be one of any, tls, plain; got \"ssl\""},
+      {entry("users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"all\"\nmethod = \"password\"\n"), "hba[0].method",
+       12, 10, "must be one of scram-sha-256, md5, trust, reject; got \"password\""},
+      {toml({kBackends, kUser, "[[hba]]\nusers = [\"all\"]\n", kRest, "[[hba]]\nusers = [\"ops\"]\n", kRest}),
+       "hba[1].users[0]", 14, 10, "no [[users]] entry is named \"ops\", so this rule could never match"},
+      {toml({"hba = []\n", kBackends, kUser}), "hba", 1, 7,
+       "needs at least one entry, or none at all for the default rules; with an empty list every client would be "
+       "refused"},
+  });
+  check_accepted({first_line("users = [\"app\", \"all\"]\n"),
+                  entry("users = [\"app\"]\ndatabases = [\"pgdual\"]\naddress = \"127.0.0.1\"\nmethod = \"reject\"\n"),
+                  entry(toml({"users = [\"all\"]\n", kRest, "connection = \"any\"\n"}))});
+}
+
+TEST_CASE("An md5 [[hba]] rule may not match a user who has a scram_verifier instead of a password",
+          "[unit][config]") {
+  // ops (users[1]) has a verifier; [[hba]] starts on line 15, its method is on line 19.
+  const auto md5_for = [](std::string_view users) {
+    return toml({kBackends, kUser, scram_user(), "[[hba]]\nusers = ", users,
+                 "\ndatabases = [\"all\"]\naddress = \"all\"\nmethod = \"md5\"\n"});
+  };
+  const std::string_view kMessage =
+      "md5 needs each user's password, but users[1] (\"ops\") has a scram_verifier instead; use scram-sha-256, or "
+      "leave that user out";
+  check_rejections({{md5_for("[\"all\"]"), "hba[0].method", 19, 10, kMessage},
+                    {md5_for("[\"app\", \"ops\"]"), "hba[0].method", 19, 10, kMessage}});
+  check_accepted({md5_for("[\"app\"]")});
+}
+
+TEST_CASE("An [[hba]] connection that tls.mode rules out is rejected", "[unit][config]") {
+  const std::string_view kRule = "users = [\"all\"]\ndatabases = [\"all\"]\naddress = \"all\"\nmethod = \"trust\"\n";
+  check_rejections({
+      {toml({kBackends, kUser, "[[hba]]\n", kRule, "connection = \"tls\"\n"}), "hba[0].connection", 13, 14,
+       "\"tls\" could never match: tls.mode is \"disable\", so no client connects over TLS"},
+      {toml({"[tls]\nmode = \"disable\"\n", kBackends, kUser, "[[hba]]\n", kRule, "connection = \"tls\"\n"}),
+       "hba[0].connection", 15, 14,
+       "\"tls\" could never match: tls.mode is \"disable\", so no client connects over TLS"},
+      // validate() rejects this before the (nonexistent) files would be read.
+      {toml({"[tls]\nmode = \"require\"\ncert_file = \"/no/cert\"\nkey_file = \"/no/key\"\n", kBackends, kUser,
+             "[[hba]]\n", kRule, "connection = \"plain\"\n"}),
+       "hba[0].connection", 17, 14,
+       "\"plain\" could never match: tls.mode is \"require\", so every client connects over TLS"},
+  });
+  check_accepted({toml({kBackends, kUser, "[[hba]]\n", kRule, "connection = \"plain\"\n"})});
+}
+
+TEST_CASE("tls.mode allow or require needs a certificate and a key file", "[unit][config]") {
+  const auto row = [](std::string_view tls, std::string_view key, std::size_t line, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({tls, kBackends, kUser}), key, line, column, message};
+  };
+  check_rejections({
+      row("[tls]\nmode = \"allow\"\n", "tls.cert_file", 1, 1, "must name a PEM file when tls.mode is \"allow\""),
+      row("[tls]\nmode = \"require\"\ncert_file = \"\"\nkey_file = \"/k\"\n", "tls.cert_file", 3, 13,
+          "must name a PEM file when tls.mode is \"require\""),
+      row("[tls]\nmode = \"require\"\ncert_file = \"/c\"\n", "tls.key_file", 1, 1,
+          "must name a PEM file when tls.mode is \"require\""),
+      row("[tls]\nmode = \"on\"\n", "tls.mode", 2, 8, "must be one of disable, allow, require; got \"on\""),
+      row("[tls]\nmin_version = \"1.1\"\n", "tls.min_version", 2, 15, "must be one of 1.2, 1.3; got \"1.1\""),
+      row("[tls]\nmin_version = 1.2\n", "tls.min_version", 2, 15, "expected a string, got float"),
+  });
+  // With TLS off, the files are neither required nor read.
+  const auto off = parse_config(toml({"[tls]\nmode = \"disable\"\ncert_file = \"/no/cert\"\nmin_version = \"1.3\"\n",
+                                      kBackends, kUser}),
+                                "test.toml");
+  REQUIRE(off);
+  CHECK(off->tls.mode == TlsMode::disable);
+  CHECK(off->tls.cert_file == "/no/cert");
+  CHECK(off->tls.cert_pem.empty());
+  CHECK(off->tls.min_version == TlsVersion::v1_3);
+}
+
+TEST_CASE("The TLS certificate and key are read at load, the key only if private to its owner", "[unit][config]") {
+  using std::filesystem::perms;
+  const TempFile cert(kPemCertificate);
+  cert.set_mode(kOwnerOnly | perms::group_read | perms::others_read);  // a certificate is public
+  const TempFile key(kPemKey);
+  key.set_mode(kOwnerOnly);
+  const std::string quoted_key = "\"" + key.path().string() + "\"";
+
+  SECTION("both are read whole, in either mode that turns TLS on") {
+    for (const auto* mode : {"allow", "require"}) {
+      const auto config = parse_config(with_tls(mode, cert.path(), key.path()), "test.toml");
+      if (!config) FAIL(config.error().to_string());
+      CHECK(config->tls.mode == (std::string_view(mode) == "allow" ? TlsMode::allow : TlsMode::require));
+      CHECK(config->tls.cert_file == cert.path());
+      CHECK(config->tls.key_file == key.path());
+      CHECK(config->tls.cert_pem == kPemCertificate);
+      CHECK(config->tls.key_pem == kPemKey);
+    }
+  }
+  SECTION("a key accessible by group is rejected") {
+    key.set_mode(kOwnerOnly | perms::group_read);
+    check_rejections({{with_tls("require", cert.path(), key.path()), "tls.key_file", 4, 12,
+                       quoted_key + " is accessible by group or others (mode 0640); run chmod 600 on it"}});
+  }
+  SECTION("a missing certificate is rejected with the reason") {
+    const auto missing = cert.path().string() + ".missing";
+    check_rejections({{with_tls("require", missing, key.path()), "tls.cert_file", 3, 13,
+                       "cannot read \"" + missing + "\": No such file or directory"}});
+  }
+  SECTION("a certificate file without a PEM certificate is rejected") {
+    const TempFile not_pem("just text\n");
+    check_rejections({{with_tls("allow", not_pem.path(), key.path()), "tls.cert_file", 3, 13,
+                       "\"" + not_pem.path().string() + "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)"}});
+  }
+  SECTION("a key file without a PEM private key is rejected") {
+    const TempFile not_key(kPemCertificate);
+    check_rejections({{with_tls("allow", cert.path(), not_key.path()), "tls.key_file", 4, 12,
+                       "\"" + not_key.path().string() + "\" holds no PEM private key"}});
+  }
+  SECTION("an encrypted key is rejected, in the PKCS #8 form and in OpenSSL's older one") {
+    for (const std::string_view pem :
+         {"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHz\n-----END ENCRYPTED PRIVATE KEY-----\n",
+          "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nMIIE\n"
+          "-----END RSA PRIVATE KEY-----\n"}) {
+      const TempFile encrypted(pem);
+      check_rejections({{with_tls("allow", cert.path(), encrypted.path()), "tls.key_file", 4, 12,
+                         "\"" + encrypted.path().string() +
+                             "\" holds an encrypted key, and pgdual cannot ask for its passphrase; decrypt it with "
+                             "openssl pkey"}});
+    }
+  }
+  SECTION("an EC or RSA key in the traditional form is accepted") {
+    for (const std::string_view pem : {"-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n",
+                                       "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n"}) {
+      const TempFile traditional(pem);
+      check_accepted({with_tls("allow", cert.path(), traditional.path())});
+    }
+  }
 }

@@ -1,0 +1,124 @@
+// Session, continued: the client proves who it is, by the first [[hba]] rule that matches it,
+// before any backend connection is opened for it.
+
+#include <algorithm>
+#include <chrono>
+#include <string_view>
+
+#include "protocol/authentication.h"
+#include "protocol/message_tags.h"
+#include "protocol/writer.h"
+#include "proxy/backend_auth.h"
+#include "proxy/client_credentials.h"
+#include "proxy/client_rules.h"
+#include "proxy/live_settings.h"
+#include "proxy/session.h"
+
+namespace pgdual::proxy {
+namespace {
+
+/// Every failed login waits this long before its answer, whatever failed: a wrong password, an
+/// unknown user, a malformed message. The answer's timing then tells nothing, and guessing is slow.
+constexpr std::chrono::milliseconds kFailureDelay{250};
+
+/// SessionError keeps its SQLSTATE as a literal.
+const char* literal_sqlstate(std::string_view sqlstate) {
+  for (const char* known : {"28P01", "28000", "08P01", "0A000"}) {
+    if (sqlstate == known) return known;
+  }
+  return "28000";
+}
+
+std::string_view text_of(protocol::Bytes bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+std::string where(const conflict::SessionInfo& session) {
+  const auto host = session.client_address.substr(0, session.client_address.rfind(':'));
+  return "host \"" + host + "\", user \"" + session.user + "\", database \"" + session.database + "\", no encryption";
+}
+
+AuthFailure malformed(std::string_view what) { return {"08P01", "malformed " + std::string{what} + " message", {}}; }
+
+}  // namespace
+
+Awaitable<void> Session::authenticate_client() {
+  const auto settings = context_.settings.current();
+  const auto address = steering_facts_.client_address.value_or(ClientAddress{});
+  const auto* rule = match_rule(settings->hba, session_info_.user, session_info_.database, address, false);
+  std::optional<AuthFailure> failure;
+  if (rule == nullptr) {
+    failure = AuthFailure{"28000", "no pgdual [[hba]] entry for " + where(session_info_), {}};
+  } else if (rule->method == config::AuthMethod::reject) {
+    failure = AuthFailure{"28000", "pgdual [[hba]] rejects connection for " + where(session_info_), {}};
+  } else if (rule->method == config::AuthMethod::scram_sha_256) {
+    failure = co_await authenticate_scram();
+  } else if (rule->method == config::AuthMethod::md5) {
+    failure = co_await authenticate_md5();
+  }
+  if (!failure) co_return;
+  context_.log->info("session={} login refused with {}", id_, failure->sqlstate);
+  asio::steady_timer pause{client_.get_executor(), kFailureDelay};
+  co_await pause.async_wait(use_awaitable);
+  throw SessionError{literal_sqlstate(failure->sqlstate), failure->message};
+}
+
+Awaitable<std::optional<AuthFailure>> Session::authenticate_scram() {
+  auto exchange = context_.credentials.scram(session_info_.user);
+  const auto offered = exchange.mechanisms();
+  protocol::AuthenticationSASL sasl;
+  for (const auto& mechanism : offered) sasl.mechanisms.push_back(mechanism);
+  const protocol::Authentication request{std::move(sasl)};
+  co_await send_authentication(request);
+
+  const auto initial_frame = co_await read_password_message();
+  const auto initial = protocol::decode_sasl_initial_response(initial_frame.body);
+  if (!initial) co_return malformed("SASLInitialResponse");
+  const auto server_first = exchange.first(initial->mechanism, text_of(initial->data));
+  if (!server_first) co_return server_first.error();
+  const protocol::Authentication challenge{protocol::AuthenticationSASLContinue{protocol::as_bytes(*server_first)}};
+  co_await send_authentication(challenge);
+
+  const auto response_frame = co_await read_password_message();
+  const auto response = protocol::decode_sasl_response(response_frame.body);
+  if (!response) co_return malformed("SASLResponse");
+  const auto server_final = exchange.final(text_of(response->data));
+  if (!server_final) co_return server_final.error();
+  const protocol::Authentication outcome{protocol::AuthenticationSASLFinal{protocol::as_bytes(*server_final)}};
+  co_await send_authentication(outcome);
+  co_return std::nullopt;
+}
+
+Awaitable<std::optional<AuthFailure>> Session::authenticate_md5() {
+  protocol::AuthenticationMD5Password challenge;
+  const auto random = random_bytes(challenge.salt.size());
+  std::copy(random.begin(), random.end(), challenge.salt.begin());
+  const protocol::Authentication request{challenge};
+  co_await send_authentication(request);
+  const auto frame = co_await read_password_message();
+  const auto answer = protocol::decode_password_message(frame.body);
+  if (!answer) co_return malformed("password");
+  const auto* secret = context_.credentials.md5(session_info_.user);
+  if (secret == nullptr || !check_md5_response(*secret, challenge.salt, answer->password)) {
+    co_return password_authentication_failed(session_info_.user);
+  }
+  co_return std::nullopt;
+}
+
+Awaitable<void> Session::send_authentication(const protocol::Authentication& request) {
+  std::vector<std::byte> bytes;
+  protocol::Writer out{bytes};
+  protocol::encode(request, out);
+  co_await send_bytes(bytes);
+}
+
+// Anything else here is a protocol violation, which ends the session as PostgreSQL ends it.
+Awaitable<protocol::Frame> Session::read_password_message() {
+  const auto frame = co_await client_reader_.next_frame(client_);
+  if (frame.tag != protocol::frontend_tag::kPasswordMessage) {
+    throw SessionError{"08P01", "expected password response, got message type " + std::string(1, frame.tag)};
+  }
+  co_return frame;
+}
+
+}  // namespace pgdual::proxy
