@@ -44,7 +44,8 @@ PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfi
   const auto timeout = std::to_string(std::max<long long>(1, backend.connect_timeout.count() / 1000));
   const std::array keywords{"host", "port", "user", "password", "dbname", "connect_timeout", "sslmode",
                             "application_name", static_cast<const char*>(nullptr)};
-  const std::array values{backend.host.c_str(), port.c_str(), user.name.c_str(), user.password.c_str(),
+  const auto& password = user.password_for(backend);
+  const std::array values{backend.host.c_str(), port.c_str(), user.name.c_str(), password.c_str(),
                           database.c_str(), timeout.c_str(), "disable", "pgdual",
                           static_cast<const char*>(nullptr)};
   connection_.reset(PQconnectdbParams(keywords.data(), values.data(), 0));
