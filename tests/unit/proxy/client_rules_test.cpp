@@ -7,17 +7,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/proxy/ip_network.h"
+
 namespace pgdual::proxy {
 namespace {
 
 using config::HbaConnection;
 using config::HbaRule;
 
-config::IpNetwork network(std::string_view text) {
-  const auto parsed = config::parse_ip_network(text);
-  REQUIRE(parsed);
-  return *parsed;
-}
+using test::network;
 
 // A rule that matches everything, for each test to narrow one key of.
 HbaRule open_rule(AuthMethod method = AuthMethod::scram_sha_256) {

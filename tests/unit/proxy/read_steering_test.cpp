@@ -9,17 +9,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/proxy/ip_network.h"
+
 namespace pgdual::proxy {
 namespace {
 
 using config::ReadRule;
 using config::ReadStickiness;
 
-config::IpNetwork network(std::string_view text) {
-  const auto parsed = config::parse_ip_network(text);
-  REQUIRE(parsed);
-  return *parsed;
-}
+using test::network;
 
 SessionFacts clinic_session() {
   return SessionFacts{.user = "clinic_app",
