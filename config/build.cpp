@@ -314,6 +314,8 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "limits.max_client_connections", config.limits.max_client_connections);
   assign(doc, "limits.max_message_bytes", config.limits.max_message_bytes);
   assign(doc, "limits.startup_timeout_ms", config.limits.startup_timeout);
+  assign(doc, "limits.idle_session_timeout_ms", config.limits.idle_session_timeout);
+  assign(doc, "limits.idle_in_transaction_timeout_ms", config.limits.idle_in_transaction_timeout);
   assign(doc, "log.level", config.log.level);
   if (const auto format = doc.at_path("log.format").value<std::string>()) {
     config.log.format = *format == "json" ? LogFormat::json : LogFormat::text;

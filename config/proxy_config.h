@@ -81,6 +81,11 @@ struct LimitsConfig {
   unsigned max_client_connections = 1000;        ///< more are refused with 53300
   std::uint32_t max_message_bytes = 0x3fffffff;  ///< PostgreSQL's own 1 GB - 1
   std::chrono::milliseconds startup_timeout{10000};
+  /// A session idle outside a transaction this long is closed (57P05); 0: never.
+  std::chrono::milliseconds idle_session_timeout{0};
+  /// A session idle inside a transaction this long is closed (25P03), which rolls the
+  /// transaction back on both backends; 0: never.
+  std::chrono::milliseconds idle_in_transaction_timeout{0};
 
   friend bool operator==(const LimitsConfig&, const LimitsConfig&) = default;
 };

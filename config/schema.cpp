@@ -35,6 +35,8 @@ constexpr KeySpec kSchema[] = {
     {"limits.max_client_connections", Kind::integer},
     {"limits.max_message_bytes", Kind::integer},
     {"limits.startup_timeout_ms", Kind::integer},
+    {"limits.idle_session_timeout_ms", Kind::integer},
+    {"limits.idle_in_transaction_timeout_ms", Kind::integer},
     {"log", Kind::table},
     {"log.level", Kind::string},
     {"log.format", Kind::string},

@@ -35,6 +35,8 @@ constexpr Range kRanges[] = {
     {"limits.max_client_connections", 1, 100'000},
     {"limits.max_message_bytes", 1024, 0x3fffffff},  // PostgreSQL's own limit: 1 GB - 1
     {"limits.startup_timeout_ms", 1, 600'000},
+    {"limits.idle_session_timeout_ms", 0, 2'147'483'647},
+    {"limits.idle_in_transaction_timeout_ms", 0, 2'147'483'647},
     {"routing.read_percent", 0, 100},
     {"backends.onprem.port", 1, 65535},
     {"backends.onprem.connect_timeout_ms", 1, 600'000},

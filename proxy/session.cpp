@@ -219,6 +219,10 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
   if (end == RelayEnd::backend_closed) record_primary_lost();
   if (end == RelayEnd::shutdown) {
     co_await send_error("FATAL", "57P01", "terminating connection due to administrator command");
+  } else if (end == RelayEnd::idle_timeout) {
+    co_await send_error("FATAL", "57P05", "terminating connection due to idle-session timeout");
+  } else if (end == RelayEnd::idle_in_transaction_timeout) {
+    co_await send_error("FATAL", "25P03", "terminating connection due to idle-in-transaction timeout");
   }
   if (end != RelayEnd::backend_closed) {
     std::vector<std::byte> terminate;
@@ -242,11 +246,22 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backen
       co_await reconnect_mirror_when_due();
     }
     FrameBatch batch;
+    const auto limit = idle_limit();
     try {
       waiting_for_client_ = true;
-      batch = co_await client_reader_.next_frames(client_);
+      // Two statements: GCC 12 mishandles co_await in the arms of ?:.
+      if (limit.count() > 0) {
+        batch = co_await with_timeout(client_reader_.next_frames(client_), limit);
+      } else {
+        batch = co_await client_reader_.next_frames(client_);
+      }
       waiting_for_client_ = false;
-    } catch (const boost::system::system_error&) {
+    } catch (const boost::system::system_error& error) {
+      if (error.code() == asio::error::timed_out) {
+        co_return primary_tap_.transaction_status() == protocol::TransactionStatus::idle
+            ? RelayEnd::idle_timeout
+            : RelayEnd::idle_in_transaction_timeout;
+      }
       co_return shutdown_requested_ && !unit_.open ? RelayEnd::shutdown : RelayEnd::client_closed;
     }
     for (const auto& frame : batch.frames) {
@@ -296,6 +311,13 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(tcp::socket& backen
     if (error) co_return RelayEnd::backend_closed;
     size = received;
   }
+}
+
+std::chrono::milliseconds Session::idle_limit() const {
+  if (unit_.open || !segment_.empty()) return std::chrono::milliseconds{0};
+  const auto& limits = context_.config->limits;
+  return primary_tap_.transaction_status() == protocol::TransactionStatus::idle ? limits.idle_session_timeout
+                                                                                : limits.idle_in_transaction_timeout;
 }
 
 // The client's pump waits for two things from the primary: the end of the

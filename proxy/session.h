@@ -90,7 +90,7 @@ class Session {
   void close_now();
 
  private:
-  enum class RelayEnd { client_closed, backend_closed, shutdown };
+  enum class RelayEnd { client_closed, backend_closed, shutdown, idle_timeout, idle_in_transaction_timeout };
 
   /// The unit being relayed.
   struct Unit {
@@ -141,6 +141,9 @@ class Session {
   Awaitable<void> greet_client(const BackendConnection& backend);
   Awaitable<void> relay(BackendConnection& backend);
   Awaitable<RelayEnd> pump_client_to_backend(tcp::socket& backend);
+  /// How long the client may stay silent now, between units: the configured idle timeout
+  /// inside or outside a transaction; 0 for no limit.
+  [[nodiscard]] std::chrono::milliseconds idle_limit() const;
   Awaitable<RelayEnd> pump_backend_to_client(tcp::socket& backend, protocol::Bytes early);
   void on_primary_message_end();
   Awaitable<void> send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);

@@ -26,14 +26,22 @@ std::string backend_section(const std::string& name, std::uint16_t port) {
   return "[backends." + name + "]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) + "\n\n";
 }
 
+std::string limits_section(const ProxyLimits& limits) {
+  std::string text;
+  for (const auto& [key, value] : {std::pair{"max_client_connections", limits.max_client_connections},
+                                   std::pair{"idle_session_timeout_ms", limits.idle_session_timeout_ms},
+                                   std::pair{"idle_in_transaction_timeout_ms", limits.idle_in_transaction_timeout_ms}}) {
+    if (value) text += std::string{key} + " = " + std::to_string(*value) + "\n";
+  }
+  return text.empty() ? text : "[limits]\n" + text + "\n";
+}
+
 }  // namespace
 
 std::string proxy_config_text(const ProxySettings& settings, std::uint16_t listen_port) {
   std::string text = "[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(listen_port) + "\n\n";
   text += "[log]\nlevel = " + toml_string(settings.log_level) + "\n\n";
-  if (settings.limits.max_client_connections) {
-    text += "[limits]\nmax_client_connections = " + std::to_string(*settings.limits.max_client_connections) + "\n\n";
-  }
+  text += limits_section(settings.limits);
   if (settings.mirror_timeout_ms) {
     text += "[mirror]\ntimeout_ms = " + std::to_string(*settings.mirror_timeout_ms) + "\n\n";
   }

@@ -20,7 +20,9 @@ struct ProxyUser {
 
 /// The [limits] a test sets; unset ones keep pgdual's defaults.
 struct ProxyLimits {
-  std::optional<unsigned> max_client_connections;
+  std::optional<unsigned> max_client_connections{};
+  std::optional<unsigned> idle_session_timeout_ms{};
+  std::optional<unsigned> idle_in_transaction_timeout_ms{};
 };
 
 /// What goes into the pgdual config file the harness writes.

@@ -84,6 +84,8 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.limits.max_client_connections == defaults.limits.max_client_connections);
   CHECK(config.limits.max_message_bytes == defaults.limits.max_message_bytes);
   CHECK(config.limits.startup_timeout == defaults.limits.startup_timeout);
+  CHECK(config.limits.idle_session_timeout == defaults.limits.idle_session_timeout);
+  CHECK(config.limits.idle_in_transaction_timeout == defaults.limits.idle_in_transaction_timeout);
   CHECK(config.log.level == defaults.log.level);
   CHECK(config.log.format == defaults.log.format);
   CHECK(config.primary == defaults.primary);
@@ -213,6 +215,8 @@ port = 7432
 max_client_connections = 20
 max_message_bytes = 65536
 startup_timeout_ms = 3000
+idle_session_timeout_ms = 60000
+idle_in_transaction_timeout_ms = 5000
 [log]
 level = "debug"
 format = "json"
@@ -278,6 +282,8 @@ password = "two"
   CHECK(config->limits.max_client_connections == 20);
   CHECK(config->limits.max_message_bytes == 65536);
   CHECK(config->limits.startup_timeout == std::chrono::milliseconds{3000});
+  CHECK(config->limits.idle_session_timeout == std::chrono::milliseconds{60000});
+  CHECK(config->limits.idle_in_transaction_timeout == std::chrono::milliseconds{5000});
   CHECK(config->log.level == "debug");
   CHECK(config->log.format == LogFormat::json);
   CHECK(config->primary == "cloud");
@@ -370,6 +376,10 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[limits]\nstartup_timeout_ms = 0\n", "limits.startup_timeout_ms", 22, "must be 1..600000, got 0"),
       row("[limits]\nstartup_timeout_ms = 600001\n", "limits.startup_timeout_ms", 22,
           "must be 1..600000, got 600001"),
+      row("[limits]\nidle_session_timeout_ms = -1\n", "limits.idle_session_timeout_ms", 27,
+          "must be 0..2147483647, got -1"),
+      row("[limits]\nidle_in_transaction_timeout_ms = 2147483648\n", "limits.idle_in_transaction_timeout_ms", 34,
+          "must be 0..2147483647, got 2147483648"),
       row("[routing]\nread_percent = 100.5\n", "routing.read_percent", 16, "must be 0..100, got 100.5"),
       row("[routing]\nread_percent = -1\n", "routing.read_percent", 16, "must be 0..100, got -1"),
       row("[routing]\nread_percent = nan\n", "routing.read_percent", 16, "must be 0..100, got nan"),
@@ -439,6 +449,7 @@ TEST_CASE("Settings at the edges of their allowed values are accepted", "[unit][
       with("[listen]\nport = 65535\n"),
       with("[limits]\nmax_message_bytes = 1024\nstartup_timeout_ms = 1\n"),
       with("[limits]\nstartup_timeout_ms = 600000\n"),
+      with("[limits]\nidle_session_timeout_ms = 0\nidle_in_transaction_timeout_ms = 2147483647\n"),
       with("[routing]\nread_percent = 100\n"),
       with("[routing]\nread_percent = 0.5\n"),
       with("[log]\nlevel = \"off\"\nformat = \"text\"\n"),
