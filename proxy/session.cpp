@@ -270,7 +270,10 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backen
       protocol::append_frame(frame, segment_);
       if (!copy_data) planner_.observe(frame);
       if (!ends_segment(frame.tag, copy_data) && segment_.size() < kMaxHeldSegment) continue;
-      if (!copy_data && co_await serve_read_from_mirror(frame.tag)) continue;
+      if (!copy_data) {
+        const bool served = co_await serve_read_from_mirror(frame.tag);
+        if (served) continue;
+      }
       co_await dispatch_segment(backend);
       co_await wait_for_primary();
       if (unit_.open && primary_done_) co_await finish_unit();

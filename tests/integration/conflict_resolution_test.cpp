@@ -94,7 +94,7 @@ TEST_CASE_METHOD(IntegrationTest, "reconcile --apply resolves the conflicts of t
           std::string::npos);
     CHECK(wait_until_resolved(*this, "patients", 10s));
     CHECK(status_of(conflicts(), "visits") == conflict::Resolution::open);
-    CHECK(proxy.log().find("appended 1 resolutions from the inbox") != std::string::npos);
+    CHECK(proxy.log_shows_within("appended 1 resolutions from the inbox", 10s));
   }
   SECTION("after pgdual serve stopped, directly") {
     REQUIRE(proxy.stop() == 0);

@@ -143,7 +143,7 @@ TEST_CASE_METHOD(IntegrationTest, "The brake stops steering when the cloud's rea
   }
   CHECK(failed == 10);
   INFO(proxy.log());
-  CHECK(log_soon_shows(proxy, "read brake: error rate", 10s));
+  CHECK(proxy.log_shows_within("read brake: error rate", 10s));
   CHECK(cloud_reads(client, 20) == 0);
   CHECK_NOTHROW(client.query("SELECT * FROM primary_only"));
 }
@@ -171,7 +171,7 @@ TEST_CASE_METHOD(IntegrationTest, "When the cloud server stops, reads go on from
   auto during = client_of(proxy, database);
   CHECK(cloud_reads(during, 10) == 0);
   INFO(proxy.log());
-  CHECK(log_soon_shows(proxy, "read brake: error rate", 10s));
+  CHECK(proxy.log_shows_within("read brake: error rate", 10s));
 }
 
 }  // namespace pgdual::test

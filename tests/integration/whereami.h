@@ -6,7 +6,6 @@
 #include <chrono>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "proxy/pg_client.h"
 #include "tests/integration/harness/fixture.h"
@@ -30,16 +29,6 @@ inline proxy::PgClient client_of(const ProxyProcess& proxy, const std::string& d
   const config::BackendConfig pgdual{.name = "pgdual", .host = "127.0.0.1", .port = proxy.port(),
                                      .connect_timeout = std::chrono::milliseconds{5000}};
   return proxy::PgClient{pgdual, config::UserConfig{kAppUser, kAppPassword}, database};
-}
-
-/// Whether pgdual's log shows `text` within `limit`.
-inline bool log_soon_shows(const ProxyProcess& proxy, const std::string& text, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (proxy.log().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{100});
-  }
-  return true;
 }
 
 }  // namespace pgdual::test

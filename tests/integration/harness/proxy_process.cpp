@@ -104,6 +104,10 @@ int ProxyProcess::stop() {
 
 bool ProxyProcess::running() { return !exit_code_ && process_->running(); }
 
+bool ProxyProcess::log_shows_within(const std::string& text, std::chrono::milliseconds limit) const {
+  return wait_until([&] { return log().find(text) != std::string::npos; }, limit);
+}
+
 std::string ProxyProcess::log() const { return read_file(log_file_); }
 
 void ProxyProcess::wait_until_listening() {

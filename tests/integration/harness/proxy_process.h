@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -74,6 +75,8 @@ class ProxyProcess {
 
   /// Everything pgdual wrote to stdout and stderr so far.
   [[nodiscard]] std::string log() const;
+  /// Whether log() holds `text` within `limit`: for lines pgdual writes after what a test waits on.
+  [[nodiscard]] bool log_shows_within(const std::string& text, std::chrono::milliseconds limit) const;
 
   [[nodiscard]] const std::filesystem::path& config_file() const noexcept { return config_file_; }
   [[nodiscard]] const std::filesystem::path& conflict_log() const noexcept { return conflict_log_; }
