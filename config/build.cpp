@@ -1,6 +1,7 @@
 // Step 3 of parse_config: copy validated values into ProxyConfig and read the files and secrets
-// the file only points at (passwords, the rows-digest key, the TLS certificate and key). The narrowing casts below are safe because
-// validate() has checked every range.
+// the file only points at (passwords, the rows-digest key, the TLS certificate and key, the
+// backends' root certificates). The narrowing casts below are safe because validate() has checked
+// every range.
 
 #include <chrono>
 #include <concepts>
@@ -28,6 +29,10 @@ void assign(const toml::table& doc, std::string_view path, T& out) {
 template <class Rep, class Period>
 void assign(const toml::table& doc, std::string_view path, std::chrono::duration<Rep, Period>& out) {
   if (const auto value = doc.at_path(path).value<std::int64_t>()) out = std::chrono::duration<Rep, Period>{*value};
+}
+
+void assign(const toml::table& doc, std::string_view path, bool& out) {
+  if (const auto value = doc.at_path(path).value<bool>()) out = *value;
 }
 
 void assign(const toml::table& doc, std::string_view path, double& out) {
@@ -111,13 +116,6 @@ void assign_brake(const toml::table& doc, BrakeConfig& brake) {
   assign(doc, "brake.p99_latency_ms", brake.p99_latency);
   assign(doc, "brake.window_seconds", brake.window);
   assign(doc, "brake.min_reads", brake.min_reads);
-}
-
-void assign_backend(const toml::table& doc, BackendConfig& backend) {
-  const std::string prefix = "backends." + backend.name + ".";
-  assign(doc, prefix + "host", backend.host);
-  assign(doc, prefix + "port", backend.port);
-  assign(doc, prefix + "connect_timeout_ms", backend.connect_timeout);
 }
 
 std::string octal_mode(std::filesystem::perms permissions) {
@@ -216,8 +214,7 @@ constexpr std::string_view kPemPrivateKeyEnd = "PRIVATE KEY-----";
 constexpr std::string_view kPemEncryptedKey = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 constexpr std::string_view kPemLegacyEncrypted = "Proc-Type: 4,ENCRYPTED";  // RFC 1421 headers, OpenSSL's old form
 
-Expected<std::string, ConfigError> certificate_from_file(const toml::node& node) {
-  const std::string key = "tls.cert_file";
+Expected<std::string, ConfigError> certificate_from_file(const toml::node& node, const std::string& key) {
   auto content = read_named_file(node, key);
   if (!content) return unexpected(std::move(content.error()));
   if (content->bytes.find(kPemCertificate) == std::string::npos) {
@@ -256,12 +253,35 @@ Expected<void, ConfigError> assign_tls(const toml::table& doc, TlsConfig& tls) {
   }
   // validate() has checked that both files are named when TLS is on.
   if (tls.mode == TlsMode::disable) return {};
-  auto certificate = certificate_from_file(*doc.at_path("tls.cert_file").node());
+  auto certificate = certificate_from_file(*doc.at_path("tls.cert_file").node(), "tls.cert_file");
   if (!certificate) return unexpected(std::move(certificate.error()));
   auto private_key = private_key_from_file(*doc.at_path("tls.key_file").node());
   if (!private_key) return unexpected(std::move(private_key.error()));
   tls.cert_pem = std::move(*certificate);
   tls.key_pem = std::move(*private_key);
+  return {};
+}
+
+SslMode ssl_mode(std::string_view name) {
+  if (name == "require") return SslMode::require;
+  if (name == "verify-ca") return SslMode::verify_ca;
+  return name == "verify-full" ? SslMode::verify_full : SslMode::disable;
+}
+
+// validate() has checked that sslrootcert is set exactly when sslmode verifies the server.
+Expected<void, ConfigError> assign_backend(const toml::table& doc, BackendConfig& backend) {
+  const std::string prefix = "backends." + backend.name + ".";
+  assign(doc, prefix + "host", backend.host);
+  assign(doc, prefix + "port", backend.port);
+  assign(doc, prefix + "connect_timeout_ms", backend.connect_timeout);
+  if (const auto mode = doc.at_path(prefix + "sslmode").value<std::string>()) backend.sslmode = ssl_mode(*mode);
+  assign(doc, prefix + "sslsni", backend.sslsni);
+  const auto* root = doc.at_path(prefix + "sslrootcert").node();
+  if (root == nullptr) return {};
+  auto certificates = certificate_from_file(*root, prefix + "sslrootcert");
+  if (!certificates) return unexpected(std::move(certificates.error()));
+  backend.sslrootcert = root->as_string()->get();
+  backend.sslrootcert_pem = std::move(*certificates);
   return {};
 }
 
@@ -326,8 +346,9 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
     config.read_stickiness = read_stickiness(*stickiness);
   }
   config.read_rules = read_rules(doc);
-  assign_backend(doc, config.onprem);
-  assign_backend(doc, config.cloud);
+  for (auto* backend : {&config.onprem, &config.cloud}) {
+    if (auto assigned = assign_backend(doc, *backend); !assigned) return unexpected(std::move(assigned.error()));
+  }
   assign(doc, "mirror.timeout_ms", config.mirror.timeout);
   assign(doc, "mirror.reconnect_min_ms", config.mirror.reconnect_min);
   assign(doc, "mirror.reconnect_max_ms", config.mirror.reconnect_max);

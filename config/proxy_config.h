@@ -13,12 +13,29 @@
 
 namespace pgdual::config {
 
+/// Whether, and how strictly, pgdual talks TLS to a backend: libpq's sslmode without its
+/// opportunistic modes (allow, prefer), which give way to plain text when the server refuses.
+enum class SslMode {
+  disable,      ///< plain text
+  require,      ///< TLS, without checking the server's certificate
+  verify_ca,    ///< TLS, the certificate chaining to a root in sslrootcert
+  verify_full,  ///< as verify_ca, and the certificate naming the host pgdual connects to
+};
+
 /// One PostgreSQL server pgdual connects to. The two are named "onprem" and "cloud".
 struct BackendConfig {
   std::string name;
   std::string host = "127.0.0.1";
   std::uint16_t port = 5432;
-  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds connect_timeout{5000};  ///< bounds the connection and its TLS handshake
+  SslMode sslmode{SslMode::disable};
+  /// PEM root certificates the server's certificate must chain to; set with verify_ca and
+  /// verify_full only, empty otherwise.
+  std::filesystem::path sslrootcert{};
+  std::string sslrootcert_pem{};  ///< sslrootcert's bytes as read at load; empty when not set
+  /// Whether the TLS handshake names `host` to the server (Server Name Indication), as libpq's
+  /// sslsni; never for an IP address, which SNI cannot carry.
+  bool sslsni{true};
 
   friend bool operator==(const BackendConfig&, const BackendConfig&) = default;
 };
@@ -292,7 +309,7 @@ struct ConfigError {
 /// Parses and validates TOML text. `source_name` appears in error messages. Absent settings keep
 /// the defaults above; passwords and the rows-digest key are resolved, so `password_env`,
 /// `password_file` and `rows_digest_key_file` are read here, and so are tls.cert_file and
-/// tls.key_file when tls.mode is allow or require.
+/// tls.key_file when tls.mode is allow or require, and each backend's sslrootcert.
 /// Never throws. Errors, each as a ConfigError with the key and position where they apply:
 /// - TOML syntax error (toml++'s description, no key);
 /// - unknown key, or a value of the wrong type;
@@ -306,6 +323,8 @@ struct ConfigError {
 ///   password / password_env / password_file; a user with a scram_verifier that lacks
 ///   [users.backends.onprem] or [users.backends.cloud];
 /// - tls.mode allow or require without tls.cert_file or tls.key_file;
+/// - a backend's sslmode verify-ca or verify-full without sslrootcert, or sslrootcert with
+///   another sslmode (with require, libpq would check the server against it; pgdual does not);
 /// - hba = [] (no rule at all); an [[hba]] entry without users, databases, address or method, with
 ///   an empty list or name, naming a user that no [[users]] entry has, with an address that is not
 ///   "all" or a network parse_ip_network accepts ("local" included), with connection "tls" while
@@ -320,7 +339,7 @@ struct ConfigError {
 ///   accessible by group or others; conflicts.rows_digest_key_file unreadable, accessible by group
 ///   or others, or shorter than 32 bytes; tls.cert_file unreadable or without a PEM certificate;
 ///   tls.key_file unreadable, accessible by group or others, without a PEM private key, or
-///   encrypted.
+///   encrypted; a backend's sslrootcert unreadable or without a PEM certificate.
 [[nodiscard]] Expected<ProxyConfig, ConfigError> parse_config(std::string_view toml_text,
                                                               std::string_view source_name);
 

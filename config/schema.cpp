@@ -11,7 +11,7 @@
 namespace pgdual::config {
 namespace {
 
-enum class Kind { table, table_array, integer, number, string, string_array };
+enum class Kind { table, table_array, integer, number, string, string_array, boolean };
 
 struct KeySpec {
   std::string_view path;  ///< dotted; "users[]" stands for every [[users]] entry
@@ -81,10 +81,16 @@ constexpr KeySpec kSchema[] = {
     {"backends.onprem.host", Kind::string},
     {"backends.onprem.port", Kind::integer},
     {"backends.onprem.connect_timeout_ms", Kind::integer},
+    {"backends.onprem.sslmode", Kind::string},
+    {"backends.onprem.sslrootcert", Kind::string},
+    {"backends.onprem.sslsni", Kind::boolean},
     {"backends.cloud", Kind::table, "missing; add a [backends.cloud] table"},
     {"backends.cloud.host", Kind::string},
     {"backends.cloud.port", Kind::integer},
     {"backends.cloud.connect_timeout_ms", Kind::integer},
+    {"backends.cloud.sslmode", Kind::string},
+    {"backends.cloud.sslrootcert", Kind::string},
+    {"backends.cloud.sslsni", Kind::boolean},
     {"users", Kind::table_array, "missing; add at least one [[users]] entry"},
     {"users[].name", Kind::string, "missing; every [[users]] entry needs a name"},
     {"users[].password", Kind::string},
@@ -135,6 +141,7 @@ std::string_view expected_text(Kind kind) {
     case Kind::number: return "a number";
     case Kind::string: return "a string";
     case Kind::string_array: return "an array of strings";
+    case Kind::boolean: return "a boolean";
   }
   return "a value";
 }
@@ -163,6 +170,7 @@ bool has_kind(const toml::node& node, Kind kind) {
     case Kind::number: return node.is_integer() || node.is_floating_point();
     case Kind::string: return node.is_string();
     case Kind::string_array: return node.is_array();  // each element is checked on its own
+    case Kind::boolean: return node.is_boolean();
   }
   return false;
 }
@@ -229,7 +237,8 @@ Expected<void, ConfigError> check_value(const toml::node& node, const KeySpec& s
     case Kind::string_array: return check_string_array(*node.as_array(), shown);
     case Kind::integer:
     case Kind::number:
-    case Kind::string: break;
+    case Kind::string:
+    case Kind::boolean: break;
   }
   return {};
 }

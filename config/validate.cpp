@@ -67,6 +67,7 @@ constexpr std::array<std::string_view, 2> kConflictSyncs = {"group", "every_appe
 constexpr std::array<std::string_view, 3> kReadStickiness = {"statement", "transaction", "session"};
 constexpr std::array<std::string_view, 3> kTlsModes = {"disable", "allow", "require"};
 constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
+constexpr std::array<std::string_view, 4> kSslModes = {"disable", "require", "verify-ca", "verify-full"};
 constexpr std::array<std::string_view, 3> kHbaConnections = {"any", "tls", "plain"};
 constexpr std::array<std::string_view, 4> kHbaMethods = {"scram-sha-256", "md5", "trust", "reject"};
 
@@ -83,6 +84,8 @@ constexpr Choice kChoices[] = {
     {"conflicts.sync", kConflictSyncs},
     {"tls.mode", kTlsModes},
     {"tls.min_version", kTlsVersions},
+    {"backends.onprem.sslmode", kSslModes},
+    {"backends.cloud.sslmode", kSslModes},
 };
 
 constexpr std::string_view kNonEmptyStrings[] = {"backends.onprem.host", "backends.cloud.host",
@@ -173,6 +176,8 @@ Expected<void, ConfigError> check_choice(const toml::table& doc, const Choice& c
   return check_choice_at(doc.at_path(choice.path).node(), std::string(choice.path), choice.allowed);
 }
 
+std::string tls_mode(const toml::table& doc) { return doc.at_path("tls.mode").value_or(std::string("disable")); }
+
 enum class AddressKind { not_a_literal, loopback, other };
 
 AddressKind classify_address(const std::string& address) {
@@ -201,10 +206,11 @@ Expected<void, ConfigError> check_listen_address(const toml::table& doc) {
     case AddressKind::not_a_literal: return not_a_literal(*node, "listen.address", address);
     case AddressKind::other: break;
   }
+  if (tls_mode(doc) != "disable") return {};
   return unexpected(error_at(
       node->source(), "listen.address",
-      "must be a loopback address (127.0.0.0/8 or ::1), got " + in_quotes(address) +
-          ": pgdual does not offer clients TLS yet, so their sessions must not cross the network"));
+      "must be a loopback address (127.0.0.0/8 or ::1) while tls.mode is \"disable\", got " + in_quotes(address) +
+          ": sessions must not cross the network in plain text"));
 }
 
 Expected<void, ConfigError> check_not_empty(const toml::node* node, const std::string& key) {
@@ -442,7 +448,6 @@ Expected<void, ConfigError> check_admin_users(const toml::table& doc) {
   return {};
 }
 
-std::string tls_mode(const toml::table& doc) { return doc.at_path("tls.mode").value_or(std::string("disable")); }
 
 // The files themselves are read by to_proxy_config; here only their presence is checked.
 Expected<void, ConfigError> check_tls(const toml::table& doc) {
@@ -457,6 +462,26 @@ Expected<void, ConfigError> check_tls(const toml::table& doc) {
                                "must name a PEM file when tls.mode is " + in_quotes(mode)));
   }
   return {};
+}
+
+// A backend's root certificates: required by the modes that check the server against them, and
+// refused by the others (with require, libpq would check the server against them; pgdual does not).
+// The file itself is read by to_proxy_config.
+Expected<void, ConfigError> check_backend_tls(const toml::table& doc, std::string_view name) {
+  const std::string prefix = "backends." + std::string(name);
+  const auto& backend = *doc.at_path(prefix).as_table();
+  const auto mode = backend["sslmode"].value_or(std::string("disable"));
+  const auto* root = backend.get("sslrootcert");
+  const bool verifies = mode == "verify-ca" || mode == "verify-full";
+  if (verifies && (root == nullptr || root->as_string()->get().empty())) {
+    const toml::node& at = root != nullptr ? *root : static_cast<const toml::node&>(backend);
+    return unexpected(error_at(at.source(), prefix + ".sslrootcert",
+                               "must name a PEM file of root certificates when sslmode is " + in_quotes(mode)));
+  }
+  if (verifies || root == nullptr) return {};
+  return unexpected(error_at(root->source(), prefix + ".sslrootcert",
+                             "is used only with sslmode \"verify-ca\" or \"verify-full\", but sslmode is " +
+                                 in_quotes(mode) + "; choose one of those to check the server, or remove sslrootcert"));
 }
 
 // An array of names, or of "all": at least one, none empty.
@@ -669,6 +694,9 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
   if (auto ok = check_read_only_functions(doc); !ok) return ok;
   if (auto ok = check_reconnect_bounds(doc); !ok) return ok;
   if (auto ok = check_backends_differ(doc); !ok) return ok;
+  for (const auto name : kBackendNames) {
+    if (auto ok = check_backend_tls(doc, name); !ok) return ok;
+  }
   // The rules and the admin console name users, so the users are checked first.
   if (auto ok = check_users(doc); !ok) return ok;
   if (auto ok = check_rules(doc); !ok) return ok;

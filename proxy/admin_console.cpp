@@ -306,7 +306,7 @@ void encode_table(const AdminTable& table, std::vector<std::byte>& out) {
   protocol::encode(protocol::CommandComplete{"SHOW"}, writer);
 }
 
-Awaitable<void> serve_admin_console(tcp::socket& client, MessageReader& reader, const AdminContext& context,
+Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const AdminContext& context,
                                     std::string user) {
   context.log->info("admin console: {} connected", user);
   co_await send_all(client, greeting());

@@ -64,7 +64,7 @@ struct AdminContext {
 
 /// Serves one admitted console client, logged in as `user`, from its greeting until it leaves.
 /// `reader` has read the startup packet. Throws as the session's I/O does.
-Awaitable<void> serve_admin_console(tcp::socket& client, MessageReader& reader, const AdminContext& context,
+Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const AdminContext& context,
                                     std::string user);
 
 }  // namespace pgdual::proxy

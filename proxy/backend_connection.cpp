@@ -10,6 +10,7 @@
 #include "protocol/startup.h"
 #include "protocol/writer.h"
 #include "proxy/backend_auth.h"
+#include "proxy/backend_tls.h"
 #include "proxy/timeouts.h"
 
 namespace pgdual::proxy {
@@ -17,20 +18,71 @@ namespace {
 
 constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
 
-Awaitable<tcp::socket> connect_to(const config::BackendConfig& backend) {
+// "backend "cloud" at db.example.com:5432", for messages.
+std::string describe(const config::BackendConfig& backend) {
+  return "backend \"" + backend.name + "\" at " + backend.host + ":" + std::to_string(backend.port);
+}
+
+Awaitable<tcp::socket> connect_socket(const config::BackendConfig& backend) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver{executor};
+  auto endpoints = co_await resolver.async_resolve(backend.host, std::to_string(backend.port), use_awaitable);
   tcp::socket socket{executor};
-  try {
-    auto endpoints = co_await with_timeout(
-        resolver.async_resolve(backend.host, std::to_string(backend.port), use_awaitable), backend.connect_timeout);
-    co_await with_timeout(asio::async_connect(socket, endpoints, use_awaitable), backend.connect_timeout);
-  } catch (const boost::system::system_error& error) {
-    throw BackendUnavailable{"could not connect to backend \"" + backend.name + "\" at " + backend.host + ":" +
-                             std::to_string(backend.port) + ": " + error.code().message()};
-  }
+  co_await asio::async_connect(socket, endpoints, use_awaitable);
   socket.set_option(tcp::no_delay{true});
   co_return socket;
+}
+
+// Asks for TLS (protocol-flow.html, "SSL Session Encryption") and reads the server's one-byte
+// answer. Exactly one byte: anything the server sent after its 'S' arrived before the handshake,
+// unprotected, and must not be read as if TLS had carried it (CVE-2021-23222), so it fails the
+// connection, as libpq does.
+Awaitable<void> request_tls(Stream& stream, const config::BackendConfig& backend) {
+  std::vector<std::byte> request;
+  protocol::Writer out{request};
+  protocol::encode(protocol::SSLRequest{}, out);
+  co_await send_all(stream, request);
+  std::array<char, 1> answer{};
+  co_await asio::async_read(stream, asio::buffer(answer), use_awaitable);
+  switch (answer[0]) {
+    case 'S': break;
+    // libpq's wording for each answer.
+    case 'N': throw BackendUnavailable{describe(backend) + ": server does not support SSL, but SSL was required"};
+    case 'E':
+      throw BackendUnavailable{describe(backend) + ": server sent an error response during SSL exchange"};
+    default: throw BackendUnavailable{describe(backend) + ": received invalid response to SSL negotiation"};
+  }
+  if (stream.lowest_layer().available() > 0) {
+    throw BackendUnavailable{describe(backend) + ": received unencrypted data after SSL response"};
+  }
+}
+
+Awaitable<void> start_tls(Stream& stream, const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls) {
+  co_await request_tls(stream, backend);
+  try {
+    co_await stream.connect_tls(std::move(tls), backend.host, peer_check(backend.sslmode));
+  } catch (const boost::system::system_error& error) {
+    throw BackendUnavailable{"TLS handshake with " + describe(backend) + " failed: " + error.code().message()};
+  }
+}
+
+Awaitable<Stream> connect_and_secure(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls) {
+  Stream stream{co_await connect_socket(backend)};
+  if (backend.sslmode != config::SslMode::disable) co_await start_tls(stream, backend, std::move(tls));
+  co_return stream;
+}
+
+// One deadline for the whole way to a secured connection: connect_timeout is how long a client
+// waits for a backend that does not answer, whatever step it stalls in.
+Awaitable<Stream> connect_to(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls) {
+  if (backend.sslmode != config::SslMode::disable && !tls) {
+    throw std::logic_error{"no TLS context for backend \"" + backend.name + "\""};
+  }
+  try {
+    co_return co_await with_timeout(connect_and_secure(backend, std::move(tls)), backend.connect_timeout);
+  } catch (const boost::system::system_error& error) {
+    throw BackendUnavailable{"could not connect to " + describe(backend) + ": " + error.code().message()};
+  }
 }
 
 [[noreturn]] void throw_refused(const protocol::Frame& frame) {
@@ -52,12 +104,13 @@ Awaitable<void> BackendConnection::send(const auto& message) {
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
   protocol::encode(message, out);
-  co_await send_all(socket_, bytes);
+  co_await send_all(stream_, bytes);
 }
 
-Awaitable<BackendConnection> BackendConnection::open(const config::BackendConfig& backend, const BackendLogin& login,
+Awaitable<BackendConnection> BackendConnection::open(const config::BackendConfig& backend,
+                                                     std::shared_ptr<ssl::context> tls, const BackendLogin& login,
                                                      std::uint32_t max_body_length) {
-  BackendConnection connection{co_await connect_to(backend), max_body_length};
+  BackendConnection connection{co_await connect_to(backend, std::move(tls)), max_body_length};
   protocol::StartupMessage startup{login.protocol_version, {}};
   for (const auto& [name, value] : login.parameters) startup.parameters.emplace_back(name, value);
   co_await connection.send(startup);
@@ -69,7 +122,7 @@ Awaitable<BackendConnection> BackendConnection::open(const config::BackendConfig
 Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
   auto scram = ScramSha256Client::with_random_nonce(login.password);
   for (;;) {
-    auto frame = co_await reader_.next_frame(socket_);
+    auto frame = co_await reader_.next_frame(stream_);
     if (frame.tag == protocol::backend_tag::kErrorResponse) throw_refused(frame);
     if (frame.tag != protocol::backend_tag::kAuthenticationRequest) {
       throw_backend_violation("expected an authentication request");
@@ -106,7 +159,7 @@ Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
 
 Awaitable<void> BackendConnection::read_greeting() {
   for (;;) {
-    auto frame = co_await reader_.next_frame(socket_);
+    auto frame = co_await reader_.next_frame(stream_);
     if (frame.tag == protocol::backend_tag::kErrorResponse) throw_refused(frame);
     if (frame.tag == protocol::backend_tag::kBackendKeyData) {
       auto key = protocol::decode_backend_key_data(frame.body);
@@ -121,16 +174,20 @@ Awaitable<void> BackendConnection::read_greeting() {
 
 Awaitable<void> send_cancel_request(const config::BackendConfig& backend, protocol::BackendKeyData key) {
   try {
-    auto socket = co_await connect_to(backend);
+    // Plain text whatever the sslmode (see the declaration).
+    auto plain = backend;
+    plain.sslmode = config::SslMode::disable;
+    std::shared_ptr<ssl::context> no_tls;
+    auto stream = co_await connect_to(plain, no_tls);
     std::vector<std::byte> bytes;
     protocol::Writer out{bytes};
     protocol::encode(protocol::CancelRequest{key.process_id, key.secret_key}, out);
-    co_await send_all(socket, bytes);
+    co_await send_all(stream, bytes);
     // The server closes the connection once it has signalled the backend. The
     // client's libpq waits for that close so that its cancel cannot hit a later
     // statement; pgdual must not answer the client sooner.
     std::array<std::byte, 1> ignored{};
-    co_await with_timeout(socket.async_read_some(asio::buffer(ignored), use_awaitable), backend.connect_timeout);
+    co_await with_timeout(stream.async_read_some(asio::buffer(ignored), use_awaitable), backend.connect_timeout);
   } catch (const std::exception&) {
     // Best effort, like libpq's PQcancel: end of file is the expected answer.
   }

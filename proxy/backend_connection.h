@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
 #include "proxy/asio.h"
+#include "proxy/stream.h"
 #include "proxy/wire_io.h"
 
 namespace pgdual::proxy {
@@ -22,7 +24,8 @@ struct BackendLogin {
   std::vector<std::pair<std::string, std::string>> parameters;  ///< includes "user"
 };
 
-/// The backend could not be reached; the client gets 08006 naming it.
+/// The backend could not be reached, or not over TLS as its sslmode asks; the client gets 08006
+/// naming it.
 class BackendUnavailable : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -43,16 +46,20 @@ class BackendRefused : public std::runtime_error {
 /// One logged-in connection to a PostgreSQL server.
 class BackendConnection {
  public:
-  /// Connects (bounded by the backend's connect_timeout), logs in with
-  /// SCRAM-SHA-256, md5 or a cleartext password, and reads the server's
-  /// greeting up to its first ReadyForQuery.
+  /// Connects and, unless the backend's sslmode is disable, switches to TLS with `tls` and checks
+  /// the server as sslmode says (both bounded by the backend's connect_timeout); then logs in
+  /// with SCRAM-SHA-256, md5 or a cleartext password, and reads the server's greeting up to its
+  /// first ReadyForQuery.
   ///
-  /// Throws BackendUnavailable, BackendRefused, or SessionError when the
+  /// Precondition: `tls` is make_backend_tls(backend)'s context (BackendTlsContexts holds them),
+  /// nullptr with sslmode disable.
+  /// Throws BackendUnavailable (no connection; the server refused TLS, answered the SSLRequest
+  /// oddly, or failed the handshake or the check), BackendRefused, or SessionError when the
   /// server's answers make no sense.
-  static Awaitable<BackendConnection> open(const config::BackendConfig& backend, const BackendLogin& login,
-                                           std::uint32_t max_body_length);
+  static Awaitable<BackendConnection> open(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls,
+                                           const BackendLogin& login, std::uint32_t max_body_length);
 
-  [[nodiscard]] tcp::socket& socket() noexcept { return socket_; }
+  [[nodiscard]] Stream& stream() noexcept { return stream_; }
   [[nodiscard]] const protocol::BackendKeyData& key() const noexcept { return key_; }
   /// What the server sent after AuthenticationOk, through ReadyForQuery, with
   /// BackendKeyData left out: the client gets pgdual's own key instead.
@@ -63,14 +70,14 @@ class BackendConnection {
   [[nodiscard]] MessageReader& reader() noexcept { return reader_; }
 
  private:
-  BackendConnection(tcp::socket socket, std::uint32_t max_body_length)
-      : socket_{std::move(socket)}, reader_{max_body_length} {}
+  BackendConnection(Stream stream, std::uint32_t max_body_length)
+      : stream_{std::move(stream)}, reader_{max_body_length} {}
 
   Awaitable<void> authenticate(const BackendLogin& login);
   Awaitable<void> read_greeting();
   Awaitable<void> send(const auto& message);
 
-  tcp::socket socket_;
+  Stream stream_;
   MessageReader reader_;
   protocol::BackendKeyData key_;
   std::vector<std::byte> greeting_;
@@ -78,6 +85,8 @@ class BackendConnection {
 
 /// Sends a CancelRequest for `key` to `backend` and closes. Failures are
 /// ignored, as PostgreSQL clients ignore them: a cancel is best effort.
+/// The request goes in plain text whatever the backend's sslmode, as libpq before version 17
+/// sends it: it carries only the key, and PostgreSQL 15 reads it either way.
 Awaitable<void> send_cancel_request(const config::BackendConfig& backend, protocol::BackendKeyData key);
 
 }  // namespace pgdual::proxy

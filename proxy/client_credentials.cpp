@@ -36,10 +36,13 @@ ClientCredentials::ClientCredentials(const std::vector<config::UserConfig>& user
   }
 }
 
-ScramSha256Server ClientCredentials::scram(const std::string& user) const {
+ScramSha256Server ClientCredentials::scram(const std::string& user,
+                                           std::vector<std::byte> tls_server_end_point) const {
   const auto found = users_.find(user);
-  if (found == users_.end()) return ScramSha256Server::for_unknown_user(user, server_secret_);
-  return ScramSha256Server{user, found->second.scram};
+  if (found == users_.end()) {
+    return ScramSha256Server::for_unknown_user(user, server_secret_, std::move(tls_server_end_point));
+  }
+  return ScramSha256Server{user, found->second.scram, std::move(tls_server_end_point)};
 }
 
 const Md5Secret* ClientCredentials::md5(const std::string& user) const {

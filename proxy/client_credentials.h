@@ -22,8 +22,10 @@ class ClientCredentials {
   explicit ClientCredentials(const std::vector<config::UserConfig>& users);
 
   /// A SCRAM exchange for `user`. An unknown user gets one that looks the same to the client and
-  /// fails at its end, as a wrong password does: no user enumeration.
-  [[nodiscard]] ScramSha256Server scram(const std::string& user) const;
+  /// fails at its end, as a wrong password does: no user enumeration. `tls_server_end_point`
+  /// (Stream::tls_server_end_point()) offers SCRAM-SHA-256-PLUS to a client on TLS.
+  [[nodiscard]] ScramSha256Server scram(const std::string& user,
+                                        std::vector<std::byte> tls_server_end_point = {}) const;
 
   /// The md5 secret of `user`; nullptr for an unknown user or one with only a scram_verifier.
   [[nodiscard]] const Md5Secret* md5(const std::string& user) const;

@@ -1,10 +1,13 @@
 #include "proxy/live_settings.h"
 
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
+
+#include "proxy/tls_context.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -48,11 +51,17 @@ LiveSettings::LiveSettings(std::filesystem::path config_file, std::shared_ptr<co
       steering_{steering},
       brake_{brake},
       log_{std::move(log)},
-      config_{std::move(config)} {}
+      config_{std::move(config)},
+      client_tls_{make_client_facing_tls(config_->tls)} {}
 
 std::shared_ptr<const config::ProxyConfig> LiveSettings::current() const {
   std::lock_guard lock{mutex_};
   return config_;
+}
+
+std::shared_ptr<ssl::context> LiveSettings::client_tls() const {
+  std::lock_guard lock{mutex_};
+  return client_tls_;
 }
 
 void LiveSettings::set_read_percent(double percent, std::string_view who) {
@@ -70,12 +79,20 @@ Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
     return unexpected{loaded.error().to_string()};
   }
   auto next = std::make_shared<const config::ProxyConfig>(std::move(*loaded));
+  std::shared_ptr<ssl::context> next_tls;
+  try {
+    next_tls = make_client_facing_tls(next->tls);
+  } catch (const std::runtime_error& error) {
+    log_->error("reload by {} refused, the running configuration stays: {}", who, error.what());
+    return unexpected{std::string{error.what()}};
+  }
   std::lock_guard lock{mutex_};
   const auto restart = needing_restart(*config_, *next);
   if (next->read_percent != config_->read_percent) set_read_percent(next->read_percent, who);
   steering_.reconfigure(next->read_stickiness, next->read_rules);
   log_->set_level(spdlog::level::from_str(next->log.level));
   config_ = next;
+  client_tls_ = std::move(next_tls);
   auto summary = fmt::format("reloaded {}: read_percent {}, {} rules", config_file_.string(),
                              steering_.global_percent(), next->read_rules.size());
   if (!restart.empty()) summary += "; changes to " + joined(restart) + " take effect at the next start";

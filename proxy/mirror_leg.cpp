@@ -62,7 +62,7 @@ void MirrorLeg::queue_client(protocol::Bytes messages) {
 
 Awaitable<void> MirrorLeg::flush(Clock::time_point deadline) {
   if (outgoing_.empty()) co_return;
-  co_await bounded(send_all(connection_.socket(), outgoing_), deadline, "sending to the mirror");
+  co_await bounded(send_all(connection_.stream(), outgoing_), deadline, "sending to the mirror");
   outgoing_.clear();
 }
 
@@ -76,7 +76,7 @@ Awaitable<conflict::Outcome> MirrorLeg::finish(Clock::time_point deadline) {
 
 Awaitable<void> MirrorLeg::read_answers() {
   while (!tracker_.idle()) {
-    const auto frame = co_await connection_.reader().next_frame(connection_.socket());
+    const auto frame = co_await connection_.reader().next_frame(connection_.stream());
     const auto response = tracker_.on_backend(frame.tag);
     if (response.unexpected || tracker_.violation() != protocol::Violation::none) {
       throw SessionError{"08P01", "the mirror's answers do not match the requests sent"};
@@ -85,15 +85,15 @@ Awaitable<void> MirrorLeg::read_answers() {
   }
 }
 
-Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(tcp::socket& client) {
+Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(Stream& client) {
   ServedRead served;
   try {
     if (!outgoing_.empty()) {
-      co_await as_mirror_failure(send_all(connection_.socket(), outgoing_), "sending to the mirror");
+      co_await as_mirror_failure(send_all(connection_.stream(), outgoing_), "sending to the mirror");
       outgoing_.clear();
     }
     while (!tracker_.idle()) {
-      const auto batch = co_await as_mirror_failure(connection_.reader().next_frames(connection_.socket()),
+      const auto batch = co_await as_mirror_failure(connection_.reader().next_frames(connection_.stream()),
                                                     "reading the mirror's answer");
       std::size_t answer = 0;
       const protocol::Frame* fatal = nullptr;
@@ -147,13 +147,13 @@ Awaitable<void> MirrorLeg::terminate() {
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
   protocol::encode(protocol::Terminate{}, out);
-  co_await asio::async_write(connection_.socket(), asio::buffer(bytes), asio::as_tuple(use_awaitable));
+  co_await asio::async_write(connection_.stream(), asio::buffer(bytes), asio::as_tuple(use_awaitable));
   close();
 }
 
 void MirrorLeg::close() noexcept {
   boost::system::error_code ignored;
-  connection_.socket().close(ignored);
+  connection_.stream().lowest_layer().close(ignored);
 }
 
 }  // namespace pgdual::proxy

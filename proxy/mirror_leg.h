@@ -72,7 +72,7 @@ class MirrorLeg {
   /// every request sent is answered: the mirror serves a read in the primary's place. No
   /// deadline: a read may run long on either backend, and is cancelled like any other. An error
   /// writing to the client is thrown, as the relay from the primary throws it.
-  Awaitable<ServedRead> serve(tcp::socket& client);
+  Awaitable<ServedRead> serve(Stream& client);
 
   /// Says goodbye (Terminate) at the end of the session; errors are ignored.
   Awaitable<void> terminate();

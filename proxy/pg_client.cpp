@@ -36,17 +36,39 @@ std::vector<PgClient::Row> rows_of(const PGresult* result) {
   return rows;
 }
 
+// libpq's names for the modes: https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-CONNECT-SSLMODE
+const char* libpq_sslmode(config::SslMode mode) {
+  switch (mode) {
+    case config::SslMode::require: return "require";
+    case config::SslMode::verify_ca: return "verify-ca";
+    case config::SslMode::verify_full: return "verify-full";
+    case config::SslMode::disable: break;
+  }
+  return "disable";
+}
+
 }  // namespace
 
 PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database)
     : backend_name_{backend.name} {
   const auto port = std::to_string(backend.port);
   const auto timeout = std::to_string(std::max<long long>(1, backend.connect_timeout.count() / 1000));
+  // TLS as the proxy's own connections have it (proxy/backend_tls.h). An empty sslrootcert is
+  // ignored by libpq: it is set only with verify-ca and verify-full.
+  const auto root_certificates = backend.sslrootcert.string();
   const std::array keywords{"host", "port", "user", "password", "dbname", "connect_timeout", "sslmode",
-                            "application_name", static_cast<const char*>(nullptr)};
+                            "sslrootcert", "sslsni", "application_name", static_cast<const char*>(nullptr)};
   const auto& password = user.password_for(backend);
-  const std::array values{backend.host.c_str(), port.c_str(), user.name.c_str(), password.c_str(),
-                          database.c_str(), timeout.c_str(), "disable", "pgdual",
+  const std::array values{backend.host.c_str(),
+                          port.c_str(),
+                          user.name.c_str(),
+                          password.c_str(),
+                          database.c_str(),
+                          timeout.c_str(),
+                          libpq_sslmode(backend.sslmode),
+                          root_certificates.c_str(),
+                          backend.sslsni ? "1" : "0",
+                          "pgdual",
                           static_cast<const char*>(nullptr)};
   connection_.reset(PQconnectdbParams(keywords.data(), values.data(), 0));
   if (PQstatus(connection_.get()) != CONNECTION_OK) throw failure(nullptr);

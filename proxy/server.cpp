@@ -59,6 +59,7 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
                std::shared_ptr<spdlog::logger> log)
     : config_{std::move(config)},
       log_{std::move(log)},
+      backend_tls_{*config_},
       control_{1},
       acceptor_{listen_on(control_, config_->listen)},
       signals_{control_, SIGINT, SIGTERM},
@@ -72,9 +73,6 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       hangups_{control_, SIGHUP},
       metrics_{config_->primary_backend().name, config_->mirror_backend().name},
       credentials_{config_->users} {
-  if (config_->tls.mode != config::TlsMode::disable) {
-    throw std::runtime_error{"tls.mode: TLS towards clients is not implemented yet; set it to \"disable\""};
-  }
   if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
@@ -132,8 +130,9 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_,         cancels_,  sessions_, log_,      conflicts_, ledger_pruner_,
-                         rows_digest_key_, steering_, brake_,    settings_, metrics_,    credentials_};
+  SessionContext context{config_,         cancels_,  sessions_, log_,      conflicts_,   ledger_pruner_,
+                         rows_digest_key_, steering_, brake_,    settings_, metrics_,      credentials_,
+                         backend_tls_};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }

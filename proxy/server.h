@@ -11,6 +11,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/asio.h"
+#include "proxy/backend_tls.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/client_credentials.h"
 #include "proxy/conflict_sink.h"
@@ -33,9 +34,10 @@ namespace pgdual::proxy {
 /// on a shared thread pool doubled the single-client latency.
 class Server {
  public:
-  /// Opens the conflict log, binds the listening socket and starts pruning
-  /// the ledgers. Throws std::runtime_error naming the file or the address
-  /// when it cannot.
+  /// Makes the backends' TLS contexts, opens the conflict log, binds the
+  /// listening socket and starts pruning the ledgers. Throws
+  /// std::runtime_error naming the key, the file or the address when it
+  /// cannot.
   Server(std::filesystem::path config_file, std::shared_ptr<const config::ProxyConfig> config,
          std::shared_ptr<spdlog::logger> log);
 
@@ -59,6 +61,7 @@ class Server {
 
   std::shared_ptr<const config::ProxyConfig> config_;
   std::shared_ptr<spdlog::logger> log_;
+  BackendTlsContexts backend_tls_;  ///< first: a root certificate OpenSSL refuses stops the start early
   /// Runs the accept loop and the shutdown sequence (on the main thread).
   asio::io_context control_;
   std::vector<std::unique_ptr<asio::io_context>> workers_;

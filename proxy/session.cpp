@@ -60,6 +60,9 @@ std::string client_address(const tcp::socket& client) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
+/// The answer to an SSLRequest or GSSENCRequest that pgdual will not take up.
+constexpr std::array<std::byte, 1> kDeclined{std::byte{'N'}};
+
 /// "replication" may be true/on/yes/1 or "database" (logical); false/off/no/0
 /// or absent ask for an ordinary session.
 bool requests_replication(std::string_view value) {
@@ -99,12 +102,13 @@ Awaitable<void> Session::run() {
     if (context_.sessions.size() > context_.config->limits.max_client_connections) {
       throw SessionError{"53300", "sorry, too many clients already"};
     }
+    require_tls_if_configured();
     check_startup(*startup);
     // The startup packet's views last until the next read: authentication reads on.
     prepare_logins(*startup);
     const auto database = startup->parameter("database");
-    session_info_ = {login_.user, std::string{startup->parameter("application_name")}, client_address(client_),
-                     database.empty() ? login_.user : std::string{database}};
+    session_info_ = {login_.user, std::string{startup->parameter("application_name")},
+                     client_address(client_.lowest_layer()), database.empty() ? login_.user : std::string{database}};
     steering_facts_ = steering_facts(session_info_, client_);
     co_await with_timeout(authenticate_client(), context_.config->limits.startup_timeout);
     choose_backend_passwords();
@@ -135,6 +139,7 @@ Awaitable<void> Session::run() {
   } else if (!refusal.empty()) {
     co_await send_bytes(refusal);
   }
+  co_await client_.close_gracefully();
   context_.log->info("session={} closed", id_);
 }
 
@@ -150,11 +155,40 @@ Awaitable<std::optional<protocol::StartupMessage>> Session::negotiate_startup() 
       }
       co_return std::nullopt;
     }
-    // SSLRequest and GSSENCRequest: 'N' means "not here, go on in the clear".
-    // TLS towards clients arrives with the edge-security work.
-    static constexpr std::array<std::byte, 1> kDecline{std::byte{'N'}};
-    co_await send_bytes(kDecline);
+    if (std::holds_alternative<protocol::SSLRequest>(packet)) {
+      co_await negotiate_tls();
+    } else {
+      co_await send_bytes(kDeclined);  // GSSENCRequest: pgdual has no GSSAPI
+    }
   }
+}
+
+// As PostgreSQL: 'S' and the handshake, or 'N' and the client goes on in the clear (or gives up,
+// with sslmode=require). Either way the next packet is a new startup packet.
+Awaitable<void> Session::negotiate_tls() {
+  if (client_.is_tls()) throw SessionError{"08P01", "SSL request on a connection already encrypted"};
+  auto tls = context_.settings.client_tls();
+  if (!tls) {
+    co_await send_bytes(kDeclined);
+    co_return;
+  }
+  // Bytes behind the SSLRequest were sent in the clear before the handshake, where anyone on the
+  // path could have put them (CVE-2021-23214).
+  if (!client_reader_.unread().empty()) throw SessionError{"08P01", "received unencrypted data after SSL request"};
+  static constexpr std::array<std::byte, 1> kAccepted{std::byte{'S'}};
+  co_await send_all(client_, kAccepted);
+  try {
+    co_await client_.accept_tls(std::move(tls));
+  } catch (const boost::system::system_error& error) {
+    context_.log->info("session={} TLS handshake failed: {}", id_, error.code().message());
+    throw;
+  }
+}
+
+void Session::require_tls_if_configured() const {
+  if (client_.is_tls() || context_.settings.current()->tls.mode != config::TlsMode::require) return;
+  throw SessionError{"28000",
+                     "pgdual accepts TLS connections only (tls.mode is \"require\"): connect with sslmode=require"};
 }
 
 void Session::check_startup(const protocol::StartupMessage& startup) const {
@@ -210,11 +244,11 @@ Awaitable<void> Session::greet_client(const BackendConnection& backend) {
 }
 
 Awaitable<void> Session::relay(BackendConnection& backend) {
-  auto& backend_socket = backend.socket();
-  backend_socket_ = &backend_socket;
-  auto outcome = co_await (settle(pump_client_to_backend(backend_socket)) ||
-                           settle(pump_backend_to_client(backend_socket, backend.unread())));
-  backend_socket_ = nullptr;
+  auto& backend_stream = backend.stream();
+  backend_stream_ = &backend_stream;
+  auto outcome = co_await (settle(pump_client_to_backend(backend_stream)) ||
+                           settle(pump_backend_to_client(backend_stream, backend.unread())));
+  backend_stream_ = nullptr;
   const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
   if (end == RelayEnd::backend_closed) record_primary_lost();
   if (end == RelayEnd::shutdown) {
@@ -228,7 +262,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     std::vector<std::byte> terminate;
     protocol::Writer out{terminate};
     protocol::encode(protocol::Terminate{}, out);
-    co_await asio::async_write(backend_socket, asio::buffer(terminate), asio::as_tuple(use_awaitable));
+    co_await asio::async_write(backend_stream, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
   if (mirror_) co_await settle_pending_commit();
   if (mirror_) co_await mirror_->terminate();
@@ -239,7 +273,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
 // at each read during COPY FROM STDIN data. After a segment that asks for
 // ReadyForQuery the pump waits until the primary has answered it, then
 // settles the unit with the mirror: one unit at a time.
-Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backend) {
+Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
   for (;;) {
     if (!unit_.open && segment_.empty()) {
       if (shutdown_requested_) co_return RelayEnd::shutdown;
@@ -283,7 +317,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(tcp::socket& backen
   }
 }
 
-Awaitable<Session::RelayEnd> Session::pump_backend_to_client(tcp::socket& backend, protocol::Bytes early) {
+Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
   protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
   std::vector<std::byte> buffer(std::max(kRelayBufferSize, early.size()));
   std::vector<std::byte> filtered;
@@ -340,14 +374,16 @@ void Session::request_shutdown() {
   shutdown_requested_ = true;
   // An idle session waits for its client; wake it to see the request. A busy
   // one notices after its current unit.
-  if (backend_socket_ == nullptr || (waiting_for_client_ && !unit_.open && segment_.empty())) client_.cancel();
+  if (backend_stream_ == nullptr || (waiting_for_client_ && !unit_.open && segment_.empty())) {
+    client_.lowest_layer().cancel();
+  }
 }
 
 void Session::close_now() {
   boost::system::error_code ignored;
-  if (backend_socket_ != nullptr) backend_socket_->close(ignored);
+  if (backend_stream_ != nullptr) backend_stream_->lowest_layer().close(ignored);
   if (mirror_) mirror_->close();
-  client_.close(ignored);
+  client_.lowest_layer().close(ignored);
 }
 
 Awaitable<void> Session::send_error(std::string_view severity, std::string_view sqlstate, std::string_view message) {

@@ -19,6 +19,7 @@
 #include "protocol/startup.h"
 #include "proxy/asio.h"
 #include "proxy/backend_connection.h"
+#include "proxy/backend_tls.h"
 #include "proxy/client_auth.h"
 #include "proxy/mirror_leg.h"
 #include "proxy/outcome_tap.h"
@@ -54,10 +55,12 @@ struct SessionContext {
   LiveSettings& settings;
   Metrics& metrics;
   const ClientCredentials& credentials;
+  /// The TLS context of each backend, for BackendConnection::open.
+  const BackendTlsContexts& backend_tls;
 };
 
 /// What read rules (config::ReadRule) match a session on: its login and the client's address.
-[[nodiscard]] SessionFacts steering_facts(const conflict::SessionInfo& session, const tcp::socket& client);
+[[nodiscard]] SessionFacts steering_facts(const conflict::SessionInfo& session, const Stream& client);
 
 /// A mirror connection being opened in the background, shared with the
 /// coroutine that opens it so the session may end first.
@@ -118,6 +121,10 @@ class Session {
   };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
+  /// Answers an SSLRequest: switches the client to TLS when tls.mode allows it.
+  Awaitable<void> negotiate_tls();
+  /// Refuses a plain-text client while tls.mode is require.
+  void require_tls_if_configured() const;
 
   // The client's login (session_auth.cpp).
   /// Checks the client's proof by the first [[hba]] rule that matches it; throws SessionError,
@@ -140,17 +147,17 @@ class Session {
   void choose_backend_passwords();
   Awaitable<void> greet_client(const BackendConnection& backend);
   Awaitable<void> relay(BackendConnection& backend);
-  Awaitable<RelayEnd> pump_client_to_backend(tcp::socket& backend);
+  Awaitable<RelayEnd> pump_client_to_backend(Stream& backend);
   /// How long the client may stay silent now, between units: the configured idle timeout
   /// inside or outside a transaction; 0 for no limit.
   [[nodiscard]] std::chrono::milliseconds idle_limit() const;
-  Awaitable<RelayEnd> pump_backend_to_client(tcp::socket& backend, protocol::Bytes early);
+  Awaitable<RelayEnd> pump_backend_to_client(Stream& backend, protocol::Bytes early);
   void on_primary_message_end();
   Awaitable<void> send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);
   Awaitable<void> send_bytes(protocol::Bytes bytes);
 
   // Units (session_units.cpp).
-  Awaitable<void> dispatch_segment(tcp::socket& primary);
+  Awaitable<void> dispatch_segment(Stream& primary);
   [[nodiscard]] StatementPins open_unit(std::vector<protocol::Frame>& frames);
   [[nodiscard]] StatementPins pin_values(std::vector<protocol::Frame>& frames);
   void pin_query(std::vector<protocol::Frame>& frames, const sql::PinnedTimes& times);
@@ -202,12 +209,12 @@ class Session {
   [[nodiscard]] std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror_cancel_target() const;
   void register_mirror_for_cancel();
 
-  tcp::socket client_;
+  Stream client_;
   SessionContext context_;
   std::uint64_t id_;
   MessageReader client_reader_;
   protocol::RequestTracker tracker_;  ///< the primary's
-  tcp::socket* backend_socket_ = nullptr;
+  Stream* backend_stream_ = nullptr;
   std::optional<protocol::BackendKeyData> client_key_;
   bool shutdown_requested_ = false;
   bool waiting_for_client_ = false;

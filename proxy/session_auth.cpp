@@ -33,9 +33,10 @@ std::string_view text_of(protocol::Bytes bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-std::string where(const conflict::SessionInfo& session) {
+std::string where(const conflict::SessionInfo& session, bool tls) {
   const auto host = session.client_address.substr(0, session.client_address.rfind(':'));
-  return "host \"" + host + "\", user \"" + session.user + "\", database \"" + session.database + "\", no encryption";
+  return "host \"" + host + "\", user \"" + session.user + "\", database \"" + session.database + "\", " +
+         (tls ? "SSL encryption" : "no encryption");
 }
 
 AuthFailure malformed(std::string_view what) { return {"08P01", "malformed " + std::string{what} + " message", {}}; }
@@ -45,12 +46,13 @@ AuthFailure malformed(std::string_view what) { return {"08P01", "malformed " + s
 Awaitable<void> Session::authenticate_client() {
   const auto settings = context_.settings.current();
   const auto address = steering_facts_.client_address.value_or(ClientAddress{});
-  const auto* rule = match_rule(settings->hba, session_info_.user, session_info_.database, address, false);
+  const bool tls = client_.is_tls();
+  const auto* rule = match_rule(settings->hba, session_info_.user, session_info_.database, address, tls);
   std::optional<AuthFailure> failure;
   if (rule == nullptr) {
-    failure = AuthFailure{"28000", "no pgdual [[hba]] entry for " + where(session_info_), {}};
+    failure = AuthFailure{"28000", "no pgdual [[hba]] entry for " + where(session_info_, tls), {}};
   } else if (rule->method == config::AuthMethod::reject) {
-    failure = AuthFailure{"28000", "pgdual [[hba]] rejects connection for " + where(session_info_), {}};
+    failure = AuthFailure{"28000", "pgdual [[hba]] rejects connection for " + where(session_info_, tls), {}};
   } else if (rule->method == config::AuthMethod::scram_sha_256) {
     failure = co_await authenticate_scram();
   } else if (rule->method == config::AuthMethod::md5) {
@@ -64,7 +66,7 @@ Awaitable<void> Session::authenticate_client() {
 }
 
 Awaitable<std::optional<AuthFailure>> Session::authenticate_scram() {
-  auto exchange = context_.credentials.scram(session_info_.user);
+  auto exchange = context_.credentials.scram(session_info_.user, client_.tls_server_end_point());
   const auto offered = exchange.mechanisms();
   protocol::AuthenticationSASL sasl;
   for (const auto& mechanism : offered) sasl.mechanisms.push_back(mechanism);

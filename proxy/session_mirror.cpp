@@ -21,10 +21,11 @@ void back_off(MirrorReconnect& state, const config::MirrorConfig& limits) {
 }
 
 Awaitable<void> reopen_mirror(std::shared_ptr<MirrorReconnect> state,
-                              std::shared_ptr<const config::ProxyConfig> config, BackendLogin login) {
+                              std::shared_ptr<const config::ProxyConfig> config, std::shared_ptr<ssl::context> tls,
+                              BackendLogin login) {
   try {
-    auto connection =
-        co_await BackendConnection::open(config->mirror_backend(), login, config->limits.max_message_bytes);
+    auto connection = co_await BackendConnection::open(config->mirror_backend(), std::move(tls), login,
+                                                       config->limits.max_message_bytes);
     state->ready.emplace(std::move(connection));
     state->backoff = config->mirror.reconnect_min;
   } catch (const std::exception&) {
@@ -76,8 +77,11 @@ Awaitable<BackendConnection> Session::connect_backends() {
   const auto& config = *context_.config;
   const auto max_message = config.limits.max_message_bytes;
   reconnect_->backoff = config.mirror.reconnect_min;
-  auto both = co_await (settle(BackendConnection::open(config.primary_backend(), login_, max_message)) &&
-                        settle(BackendConnection::open(config.mirror_backend(), mirror_login_, max_message)));
+  const auto& primary_tls = context_.backend_tls.for_backend(config.primary_backend());
+  const auto& mirror_tls = context_.backend_tls.for_backend(config.mirror_backend());
+  auto both =
+      co_await (settle(BackendConnection::open(config.primary_backend(), primary_tls, login_, max_message)) &&
+                settle(BackendConnection::open(config.mirror_backend(), mirror_tls, mirror_login_, max_message)));
   auto primary = std::move(std::get<0>(both)).get();
   primary_settings_ = value_settings(primary.greeting());
   auto& mirror = std::get<1>(both);
@@ -155,7 +159,9 @@ Awaitable<void> Session::reconnect_mirror_when_due() {
   }
   if (state.connecting || Clock::now() < state.next_attempt) co_return;
   state.connecting = true;
-  asio::co_spawn(client_.get_executor(), reopen_mirror(reconnect_, context_.config, mirror_login_), asio::detached);
+  const auto& tls = context_.backend_tls.for_backend(context_.config->mirror_backend());
+  asio::co_spawn(client_.get_executor(), reopen_mirror(reconnect_, context_.config, tls, mirror_login_),
+                 asio::detached);
 }
 
 // The mirror may still be running what it was given: cancel it, and close.

@@ -26,11 +26,11 @@ ReadResult read_result(const MirrorLeg::ServedRead& served) {
 
 }  // namespace
 
-SessionFacts steering_facts(const conflict::SessionInfo& session, const tcp::socket& client) {
+SessionFacts steering_facts(const conflict::SessionInfo& session, const Stream& client) {
   SessionFacts facts{.user = session.user, .database = session.database,
                      .application_name = session.application_name, .client_address = std::nullopt};
   boost::system::error_code error;
-  const auto endpoint = client.remote_endpoint(error);
+  const auto endpoint = client.lowest_layer().remote_endpoint(error);
   if (error) return facts;
   const auto address = endpoint.address();
   facts.client_address = address.is_v4() ? ClientAddress::v4(address.to_v4().to_bytes())

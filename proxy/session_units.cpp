@@ -88,7 +88,7 @@ conflict::Outcome unanswered(conflict::Reachability reachability) {
 
 }  // namespace
 
-Awaitable<void> Session::dispatch_segment(tcp::socket& primary) {
+Awaitable<void> Session::dispatch_segment(Stream& primary) {
   auto frames = protocol::split_frames(segment_);
   StatementPins pins;
   // A unit that began with messages that run nothing (Parse, Describe, Flush)

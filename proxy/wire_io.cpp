@@ -22,7 +22,7 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 
 }  // namespace
 
-Awaitable<void> MessageReader::fill(tcp::socket& socket) {
+Awaitable<void> MessageReader::fill(Stream& stream) {
   if (begin_ > 0) {
     const auto unread_begin = buffer_.begin() + static_cast<std::ptrdiff_t>(begin_);
     std::copy(unread_begin, buffer_.begin() + static_cast<std::ptrdiff_t>(end_), buffer_.begin());
@@ -30,7 +30,7 @@ Awaitable<void> MessageReader::fill(tcp::socket& socket) {
     begin_ = 0;
   }
   if (buffer_.size() - end_ < kReadChunk) buffer_.resize(end_ + kReadChunk);
-  end_ += co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
+  end_ += co_await stream.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
                                           use_awaitable);
 }
 
@@ -40,7 +40,7 @@ void MessageReader::discard_consumed() {
   if (begin_ == end_) begin_ = end_ = 0;
 }
 
-Awaitable<protocol::Frame> MessageReader::next_frame(tcp::socket& socket) {
+Awaitable<protocol::Frame> MessageReader::next_frame(Stream& stream) {
   discard_consumed();
   for (;;) {
     auto frame = protocol::peek_frame(unread(), max_body_length_);
@@ -49,13 +49,13 @@ Awaitable<protocol::Frame> MessageReader::next_frame(tcp::socket& socket) {
       co_return *frame;
     }
     if (frame.error() != protocol::CodecError::need_more_input) throw_violation(frame.error());
-    co_await fill(socket);
+    co_await fill(stream);
   }
 }
 
-Awaitable<FrameBatch> MessageReader::next_frames(tcp::socket& socket) {
+Awaitable<FrameBatch> MessageReader::next_frames(Stream& stream) {
   batch_.clear();
-  batch_.push_back(co_await next_frame(socket));
+  batch_.push_back(co_await next_frame(stream));
   // next_frame() consumed the first message; extend over those behind it.
   for (auto rest = unread(); !rest.empty();) {
     auto frame = protocol::peek_frame(rest, max_body_length_);
@@ -70,7 +70,7 @@ Awaitable<FrameBatch> MessageReader::next_frames(tcp::socket& socket) {
   co_return FrameBatch{protocol::Bytes{buffer_}.subspan(begin_, consumed_), batch_};
 }
 
-Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(tcp::socket& socket) {
+Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(Stream& stream) {
   discard_consumed();
   for (;;) {
     auto decoded = protocol::decode_startup_packet(unread());
@@ -79,7 +79,7 @@ Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(tcp::socke
       co_return decoded->packet;
     }
     if (decoded.error() != protocol::CodecError::need_more_input) throw_violation(decoded.error());
-    co_await fill(socket);
+    co_await fill(stream);
   }
 }
 
@@ -87,8 +87,8 @@ protocol::Bytes MessageReader::unread() const noexcept {
   return protocol::Bytes{buffer_}.subspan(begin_ + consumed_, end_ - begin_ - consumed_);
 }
 
-Awaitable<void> send_all(tcp::socket& socket, protocol::Bytes bytes) {
-  co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()), use_awaitable);
+Awaitable<void> send_all(Stream& stream, protocol::Bytes bytes) {
+  co_await asio::async_write(stream, asio::buffer(bytes.data(), bytes.size()), use_awaitable);
 }
 
 }  // namespace pgdual::proxy

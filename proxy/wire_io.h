@@ -9,6 +9,7 @@
 #include "protocol/frame.h"
 #include "protocol/startup.h"
 #include "proxy/asio.h"
+#include "proxy/stream.h"
 
 namespace pgdual::proxy {
 
@@ -31,7 +32,7 @@ struct FrameBatch {
   std::span<const protocol::Frame> frames;
 };
 
-/// Reads whole messages from a socket into an internal buffer. Used where
+/// Reads whole messages from a stream into an internal buffer. Used where
 /// pgdual must see complete messages (startup, authentication); the relay
 /// streams instead.
 class MessageReader {
@@ -40,21 +41,21 @@ class MessageReader {
 
   /// The next tagged message; valid until the next call. Throws
   /// SessionError on a malformed length, and system_error on EOF.
-  Awaitable<protocol::Frame> next_frame(tcp::socket& socket);
+  Awaitable<protocol::Frame> next_frame(Stream& stream);
 
   /// Every complete message received so far (at least one, reading more when
   /// there is none): what arrived in one read is forwarded in one write.
   /// Valid until the next call. Throws as next_frame().
-  Awaitable<FrameBatch> next_frames(tcp::socket& socket);
+  Awaitable<FrameBatch> next_frames(Stream& stream);
 
   /// The next startup-phase packet; views into it stay valid until the next call.
-  Awaitable<protocol::StartupPacket> next_startup_packet(tcp::socket& socket);
+  Awaitable<protocol::StartupPacket> next_startup_packet(Stream& stream);
 
   /// Bytes received but not yet returned: they belong to whoever reads next.
   [[nodiscard]] protocol::Bytes unread() const noexcept;
 
  private:
-  Awaitable<void> fill(tcp::socket& socket);
+  Awaitable<void> fill(Stream& stream);
   void discard_consumed();
 
   std::uint32_t max_body_length_;
@@ -66,6 +67,6 @@ class MessageReader {
 };
 
 /// Writes all of `bytes`.
-Awaitable<void> send_all(tcp::socket& socket, protocol::Bytes bytes);
+Awaitable<void> send_all(Stream& stream, protocol::Bytes bytes);
 
 }  // namespace pgdual::proxy

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config openssl
   libboost1.81-dev libpq-dev libspdlog-dev libtomlplusplus-dev libssl-dev libpg-query-dev libprotobuf-c-dev libexpected-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   postgresql-15 postgresql-client-15 pgbouncer pgpool2

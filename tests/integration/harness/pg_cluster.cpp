@@ -17,6 +17,16 @@ using namespace std::chrono_literals;
 constexpr auto kToolTimeout = 120s;
 constexpr int kStartAttempts = 3;  // a free port can be taken by someone else before we bind it
 
+// The server's copies of ServerTls's files, beside its data directory.
+constexpr const char* kServerCert = "server.crt";
+constexpr const char* kServerKey = "server.key";
+
+// initdb's rules with every TCP line made hostssl: plain-text TCP matches no line and is refused.
+constexpr const char* kTlsOnlyHba =
+    "local   all all scram-sha-256\n"
+    "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+    "hostssl all all ::1/128 scram-sha-256\n";
+
 // Waits for the test process ($1) to disappear, then stops the server and removes its temp dir.
 // /proc is checked rather than `kill -0`, which fails with EPERM when we are root and it is not.
 constexpr const char* kWatchdogScript =
@@ -39,6 +49,13 @@ ProcessOptions with_env(std::map<std::string, std::string> env) {
   return options;
 }
 
+// read_file() says "" for a file it cannot read; a server's certificate or key is never empty.
+std::string read_tls_file(const std::filesystem::path& file) {
+  auto text = read_file(file);
+  if (text.empty()) throw std::runtime_error("cannot read " + file.string() + ", or it is empty");
+  return text;
+}
+
 std::string trim_trailing_newlines(std::string text) {
   while (!text.empty() && text.back() == '\n') text.pop_back();
   return text;
@@ -59,13 +76,14 @@ const std::filesystem::path& pg_bindir() {
 
 std::string pg_program(const std::string& name) { return (pg_bindir() / name).string(); }
 
-PgCluster::PgCluster(std::string name)
+PgCluster::PgCluster(std::string name, const std::optional<ServerTls>& tls)
     : name_(std::move(name)),
       os_user_(postgres_os_user()),
       root_("pgdual-" + name_, os_user_),
       data_dir_(root_.path() / "data"),
       log_file_(root_.path() / "server.log") {
   init_data_directory();
+  if (tls) install_tls(*tls);
   start();
   start_watchdog();
 }
@@ -119,24 +137,36 @@ void PgCluster::init_data_directory() const {
   append_to_file(data_dir_ / "postgresql.conf", "\ninclude 'pgdual_harness.conf'\n");
 }
 
+void PgCluster::install_tls(const ServerTls& tls) {
+  write_file(root_.path() / kServerCert, read_tls_file(tls.cert_file), os_user_);
+  write_file(root_.path() / kServerKey, read_tls_file(tls.key_file), os_user_);
+  if (tls.tls_only) write_file(data_dir_ / "pg_hba.conf", kTlsOnlyHba, os_user_);
+  ssl_ = true;
+}
+
 void PgCluster::write_settings() const {
   // Included last, so these win over initdb's defaults. Durability is pointless for throwaway
   // servers; fixed datestyle/timezone/messages keep transcripts comparable between runs.
-  write_file(data_dir_ / "pgdual_harness.conf",
-             "listen_addresses = '127.0.0.1'\n"
-             "port = " + std::to_string(port_) + "\n"
-             "unix_socket_directories = '" + root_.path().string() + "'\n"
-             "max_connections = 200\n"
-             "fsync = off\n"
-             "synchronous_commit = off\n"
-             "full_page_writes = off\n"
-             "log_connections = on\n"
-             "log_disconnections = on\n"
-             "log_line_prefix = '%m [%p] %q%u@%d '\n"
-             "datestyle = 'iso, mdy'\n"
-             "timezone = 'UTC'\n"
-             "lc_messages = 'C'\n",
-             os_user_);
+  std::string settings =
+      "listen_addresses = '127.0.0.1'\n"
+      "port = " + std::to_string(port_) + "\n"
+      "unix_socket_directories = '" + root_.path().string() + "'\n"
+      "max_connections = 200\n"
+      "fsync = off\n"
+      "synchronous_commit = off\n"
+      "full_page_writes = off\n"
+      "log_connections = on\n"
+      "log_disconnections = on\n"
+      "log_line_prefix = '%m [%p] %q%u@%d '\n"
+      "datestyle = 'iso, mdy'\n"
+      "timezone = 'UTC'\n"
+      "lc_messages = 'C'\n";
+  if (ssl_) {
+    settings += "ssl = on\n"
+                "ssl_cert_file = '" + (root_.path() / kServerCert).string() + "'\n"
+                "ssl_key_file = '" + (root_.path() / kServerKey).string() + "'\n";
+  }
+  write_file(data_dir_ / "pgdual_harness.conf", settings, os_user_);
 }
 
 void PgCluster::start() {

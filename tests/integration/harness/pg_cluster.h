@@ -18,6 +18,17 @@ namespace pgdual::test {
 /// The full path of PostgreSQL program `name` (psql, pgbench, ...) in pg_bindir().
 [[nodiscard]] std::string pg_program(const std::string& name);
 
+/// TLS for a PgCluster: ssl = on with this certificate and key (test_ca()'s server_cert and
+/// server_key, typically). Both are copied into the cluster's own directory, owned by the server's
+/// OS user with mode 0600, as PostgreSQL demands of its key file whoever runs the tests.
+struct ServerTls {
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  /// pg_hba.conf lets TCP clients in over TLS only (hostssl): a plain-text login is refused with
+  /// "no pg_hba.conf entry ... no encryption". Otherwise clients choose.
+  bool tls_only = true;
+};
+
 /// A throwaway PostgreSQL server: initdb into a fresh temp dir, listening on a free port of
 /// 127.0.0.1 only, SCRAM-SHA-256 for every connection. Runs as the postgres OS user when we are
 /// root. The destructor stops it (pg_ctl -m fast) and removes the temp dir. If this process dies
@@ -27,9 +38,11 @@ class PgCluster {
   static constexpr const char* kSuperuser = "pgdual_admin";
   static constexpr const char* kSuperuserPassword = "admin-secret";
 
-  /// Creates and starts the server; `name` appears in its temp dir and in failure reports.
-  /// Throws std::runtime_error with the tool's output (and the server log) when a step fails.
-  explicit PgCluster(std::string name);
+  /// Creates and starts the server, with TLS when `tls` is given; `name` appears in its temp dir
+  /// and in failure reports. Throws std::runtime_error with the tool's output (and the server
+  /// log) when a step fails or the certificate or key cannot be read, std::system_error when
+  /// they cannot be copied.
+  explicit PgCluster(std::string name, const std::optional<ServerTls>& tls = std::nullopt);
   ~PgCluster();
 
   PgCluster(const PgCluster&) = delete;
@@ -61,6 +74,7 @@ class PgCluster {
 
  private:
   void init_data_directory() const;
+  void install_tls(const ServerTls& tls);
   void write_settings() const;
   void start();
   bool try_start() const;
@@ -73,6 +87,7 @@ class PgCluster {
   TempDir root_;
   std::filesystem::path data_dir_;
   std::filesystem::path log_file_;
+  bool ssl_ = false;
   std::uint16_t port_ = 0;
   std::optional<Subprocess> watchdog_;  // destroyed (killed) before root_ is removed
 };

@@ -22,8 +22,10 @@ std::string toml_string(const std::string& text) {
   return quoted + "\"";
 }
 
-std::string backend_section(const std::string& name, std::uint16_t port) {
-  return "[backends." + name + "]\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) + "\n\n";
+std::string backend_section(const std::string& name, const std::string& host, std::uint16_t port,
+                            const std::string& lines) {
+  return "[backends." + name + "]\nhost = " + toml_string(host) + "\nport = " + std::to_string(port) + "\n" + lines +
+         "\n";
 }
 
 std::string limits_section(const ProxyLimits& limits) {
@@ -58,8 +60,8 @@ std::string proxy_config_text(const ProxySettings& settings, std::uint16_t liste
   if (!settings.conflict_log.empty()) {
     text += "[conflicts]\nlog_path = " + toml_string(settings.conflict_log) + "\n\n";
   }
-  text += backend_section("onprem", settings.onprem_port);
-  text += backend_section("cloud", settings.cloud_port);
+  text += backend_section("onprem", settings.onprem_host, settings.onprem_port, settings.onprem_lines);
+  text += backend_section("cloud", settings.cloud_host, settings.cloud_port, settings.cloud_lines);
   text += "[routing]\nprimary = " + toml_string(settings.primary) + "\n" + settings.routing;
   for (const auto& user : settings.users) {
     text += "\n[[users]]\nname = " + toml_string(user.name) + "\npassword = " + toml_string(user.password) + "\n";

@@ -30,6 +30,11 @@ struct ProxyLimits {
 struct ProxySettings {
   std::uint16_t onprem_port = 0;
   std::uint16_t cloud_port = 0;
+  std::string onprem_host = "127.0.0.1";
+  std::string cloud_host = "127.0.0.1";
+  /// Lines added to [backends.onprem] and [backends.cloud], e.g. "sslmode = \"require\"\n".
+  std::string onprem_lines;
+  std::string cloud_lines;
   std::string primary = "onprem";
   std::vector<ProxyUser> users;
   std::string log_level = "debug";

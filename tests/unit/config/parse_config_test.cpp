@@ -24,6 +24,7 @@ using pgdual::config::parse_config;
 using pgdual::config::parse_ip_network;
 using pgdual::config::ProxyConfig;
 using pgdual::config::ReadStickiness;
+using pgdual::config::SslMode;
 using pgdual::config::TlsMode;
 using pgdual::config::TlsVersion;
 
@@ -485,19 +486,19 @@ TEST_CASE("mirror.reconnect_max_ms may not be below mirror.reconnect_min_ms, set
                   toml({"[mirror]\nreconnect_min_ms = 30000\n", kBackends, kUser})});
 }
 
-TEST_CASE("The listen address must be a loopback IP literal while clients are not authenticated",
-          "[unit][config]") {
+TEST_CASE("The listen address is an IP literal, and a loopback one while clients have no TLS", "[unit][config]") {
   const auto row = [](std::string_view address, std::string_view message) {
     return RejectRow{toml({"[listen]\naddress = \"", address, "\"\n", kBackends, kUser}), "listen.address", 2, 11,
                      message};
   };
-  const std::string_view kNotLoopback =
-      ": pgdual does not offer clients TLS yet, so their sessions must not cross the network";
+  const auto not_loopback = [](std::string_view address) {
+    return toml({"must be a loopback address (127.0.0.0/8 or ::1) while tls.mode is \"disable\", got \"", address,
+                 "\": sessions must not cross the network in plain text"});
+  };
   check_rejections({
-      row("0.0.0.0", toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"0.0.0.0\"", kNotLoopback})),
-      row("192.168.1.10",
-          toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"192.168.1.10\"", kNotLoopback})),
-      row("::", toml({"must be a loopback address (127.0.0.0/8 or ::1), got \"::\"", kNotLoopback})),
+      row("0.0.0.0", not_loopback("0.0.0.0")),
+      row("192.168.1.10", not_loopback("192.168.1.10")),
+      row("::", not_loopback("::")),
       row("localhost", "must be an IP address literal such as 127.0.0.1 or ::1, got \"localhost\""),
       row("", "must be an IP address literal such as 127.0.0.1 or ::1, got \"\""),
   });
@@ -573,7 +574,8 @@ TEST_CASE("Unknown keys are reported with their full dotted path and position at
       {toml({"[listen]\nzzz = 1\naaa = 2\n", kBackends, kUser}), "listen.zzz", 2, 1,
        "unknown key; expected one of: address, port"},
       {toml({"[backends.onprem]\nhost = \"10.0.0.1\"\nhots = \"x\"\n[backends.cloud]\nhost = \"10.0.0.2\"\n", kUser}),
-       "backends.onprem.hots", 3, 1, "unknown key; expected one of: host, port, connect_timeout_ms"},
+       "backends.onprem.hots", 3, 1,
+       "unknown key; expected one of: host, port, connect_timeout_ms, sslmode, sslrootcert, sslsni"},
       {toml({kBackends, "[backends.foo]\nhost = \"x\"\n", kUser}), "backends.foo", 5, 11,
        "unknown key; expected one of: onprem, cloud"},
       {toml({kBackends, kUser, "[[users]]\nname = \"ops\"\npasswd = \"y\"\n"}), "users[1].passwd", 10, 1, kUserKeys},
@@ -1334,5 +1336,113 @@ TEST_CASE("The TLS certificate and key are read at load, the key only if private
       const TempFile traditional(pem);
       check_accepted({with_tls("allow", cert.path(), traditional.path())});
     }
+  }
+}
+
+TEST_CASE("Clients on TLS may reach pgdual on any address", "[unit][config]") {
+  const TempFile cert(kPemCertificate);
+  const TempFile key(kPemKey);
+  for (std::string_view mode : {"allow", "require"}) {
+    const auto config = parse_config(toml({"[listen]\naddress = \"0.0.0.0\"\n", with_tls(mode, cert.path(), key.path())}),
+                                     "test.toml");
+    REQUIRE(config);
+    CHECK(config->listen.address == "0.0.0.0");
+  }
+}
+
+namespace {
+
+// [backends.onprem] on lines 1 and 2, [backends.cloud] from line 3 with `cloud_lines` from line 5.
+std::string with_cloud_lines(std::string_view cloud_lines) {
+  return toml({"[backends.onprem]\nhost = \"10.0.0.1\"\n[backends.cloud]\nhost = \"10.0.0.2\"\n", cloud_lines, kUser});
+}
+
+}  // namespace
+
+TEST_CASE("Backends are reached in plain text by default, with SNI once on TLS", "[unit][config]") {
+  const auto config = parse_config(toml({kBackends, kUser}), "test.toml");
+  REQUIRE(config);
+  for (const auto* backend : {&config->onprem, &config->cloud}) {
+    CHECK(backend->sslmode == SslMode::disable);
+    CHECK(backend->sslrootcert.empty());
+    CHECK(backend->sslrootcert_pem.empty());
+    CHECK(backend->sslsni);
+  }
+}
+
+TEST_CASE("A backend's sslmode, sslrootcert and sslsni are read, the root certificates at load", "[unit][config]") {
+  const TempFile roots(toml({kPemCertificate, kPemCertificate}));
+  const auto config = parse_config(toml({"[backends.onprem]\nhost = \"10.0.0.1\"\nsslmode = \"require\"\n"
+                                         "[backends.cloud]\nhost = \"db.example.com\"\nsslmode = \"verify-full\"\n"
+                                         "sslrootcert = \"",
+                                         roots.path().string(), "\"\nsslsni = false\n", kUser}),
+                                   "test.toml");
+  if (!config) FAIL(config.error().to_string());
+  CHECK(config->onprem.sslmode == SslMode::require);
+  CHECK(config->onprem.sslrootcert_pem.empty());
+  CHECK(config->onprem.sslsni);
+  CHECK(config->cloud.sslmode == SslMode::verify_full);
+  CHECK(config->cloud.sslrootcert == roots.path());
+  CHECK(config->cloud.sslrootcert_pem == toml({kPemCertificate, kPemCertificate}));
+  CHECK_FALSE(config->cloud.sslsni);
+
+  const auto verify_ca = parse_config(
+      with_cloud_lines("sslmode = \"verify-ca\"\nsslrootcert = \"" + roots.path().string() + "\"\n"), "test.toml");
+  REQUIRE(verify_ca);
+  CHECK(verify_ca->cloud.sslmode == SslMode::verify_ca);
+  CHECK(verify_ca->cloud.sslrootcert_pem == toml({kPemCertificate, kPemCertificate}));
+}
+
+TEST_CASE("A backend's TLS settings are checked, naming the key", "[unit][config]") {
+  const TempFile roots(kPemCertificate);
+  const std::string root_line = "sslrootcert = \"" + roots.path().string() + "\"\n";
+  const auto row = [](std::string_view cloud_lines, std::string_view key, std::size_t line, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{with_cloud_lines(cloud_lines), key, line, column, message};
+  };
+  const auto only_verifying = [](std::string_view mode) {
+    return "is used only with sslmode \"verify-ca\" or \"verify-full\", but sslmode is \"" + std::string(mode) +
+           "\"; choose one of those to check the server, or remove sslrootcert";
+  };
+  const auto with_require = only_verifying("require");
+  const auto with_disable = only_verifying("disable");
+  check_rejections({
+      row("sslmode = \"prefer\"\n", "backends.cloud.sslmode", 5, 11,
+          "must be one of disable, require, verify-ca, verify-full; got \"prefer\""),
+      row("sslmode = \"verify-ca\"\n", "backends.cloud.sslrootcert", 3, 1,
+          "must name a PEM file of root certificates when sslmode is \"verify-ca\""),
+      row("sslmode = \"verify-full\"\nsslrootcert = \"\"\n", "backends.cloud.sslrootcert", 6, 15,
+          "must name a PEM file of root certificates when sslmode is \"verify-full\""),
+      row("sslmode = \"require\"\n" + root_line, "backends.cloud.sslrootcert", 6, 15, with_require),
+      row(root_line, "backends.cloud.sslrootcert", 5, 15, with_disable),
+      row("sslsni = \"yes\"\n", "backends.cloud.sslsni", 5, 10, "expected a boolean, got string"),
+      row("sslmode = 1\n", "backends.cloud.sslmode", 5, 11, "expected a string, got integer"),
+  });
+  check_accepted({with_cloud_lines("sslmode = \"verify-full\"\n" + root_line),
+                  with_cloud_lines("sslmode = \"require\"\nsslsni = false\n"),
+                  with_cloud_lines("sslmode = \"disable\"\nsslsni = true\n")});
+}
+
+TEST_CASE("A backend's sslrootcert must be readable and hold a PEM certificate", "[unit][config]") {
+  const TempFile not_pem("just text\n");
+  const auto missing = not_pem.path().string() + ".missing";
+  const auto verifying = [](const std::string& file) {
+    return with_cloud_lines("sslmode = \"verify-ca\"\nsslrootcert = \"" + file + "\"\n");
+  };
+  check_rejections({
+      {verifying(missing), "backends.cloud.sslrootcert", 6, 15,
+       "cannot read \"" + missing + "\": No such file or directory"},
+      {verifying(not_pem.path().string()), "backends.cloud.sslrootcert", 6, 15,
+       "\"" + not_pem.path().string() + "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)"},
+  });
+}
+
+TEST_CASE("pgdual.example.toml shows the backends' TLS settings with their defaults", "[unit][config]") {
+  std::ifstream file(std::filesystem::path(PGDUAL_SOURCE_DIR) / "config" / "pgdual.example.toml");
+  REQUIRE(file);
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  for (const auto* line : {"\nsslmode = \"disable\"\n", "\n# sslrootcert = ", "\nsslsni = true\n"}) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
   }
 }

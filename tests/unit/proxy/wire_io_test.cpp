@@ -14,12 +14,12 @@ namespace {
 struct SocketPair {
   asio::io_context io;
   tcp::socket sender{io};
-  tcp::socket receiver{io};
+  Stream receiver{tcp::socket{io}};
 
   SocketPair() {
     tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
     sender.connect(acceptor.local_endpoint());
-    receiver = acceptor.accept();
+    receiver = Stream{acceptor.accept()};
     sender.set_option(tcp::no_delay{true});
   }
 
