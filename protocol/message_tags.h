@@ -31,6 +31,29 @@ inline constexpr char kGSSResponse = 'p';
 inline constexpr char kPasswordMessage = 'p';
 inline constexpr char kSASLInitialResponse = 'p';
 inline constexpr char kSASLResponse = 'p';
+
+/// Whether `tag` is a message a client may send once logged in. PostgreSQL ends the session
+/// with "invalid frontend message type" (08P01) on any other, 'p' included.
+[[nodiscard]] constexpr bool allowed_after_login(char tag) noexcept {
+  switch (tag) {
+    case kBind:
+    case kClose:
+    case kCopyData:
+    case kCopyDone:
+    case kCopyFail:
+    case kDescribe:
+    case kExecute:
+    case kFlush:
+    case kFunctionCall:
+    case kParse:
+    case kQuery:
+    case kSync:
+    case kTerminate:
+      return true;
+    default:
+      return false;
+  }
+}
 }  // namespace frontend_tag
 
 /// Messages the server (backend) sends.

@@ -72,14 +72,13 @@ Awaitable<Stream> connect_and_secure(const config::BackendConfig& backend, std::
   co_return stream;
 }
 
-// One deadline for the whole way to a secured connection: connect_timeout is how long a client
-// waits for a backend that does not answer, whatever step it stalls in.
+// Unbounded: the caller's deadline covers this and what follows.
 Awaitable<Stream> connect_to(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls) {
   if (backend.sslmode != config::SslMode::disable && !tls) {
     throw std::logic_error{"no TLS context for backend \"" + backend.name + "\""};
   }
   try {
-    co_return co_await with_timeout(connect_and_secure(backend, std::move(tls)), backend.connect_timeout);
+    co_return co_await connect_and_secure(backend, std::move(tls));
   } catch (const boost::system::system_error& error) {
     throw BackendUnavailable{"could not connect to " + describe(backend) + ": " + error.code().message()};
   }
@@ -107,9 +106,24 @@ Awaitable<void> BackendConnection::send(const auto& message) {
   co_await send_all(stream_, bytes);
 }
 
+// Like libpq's connect_timeout, the limit covers the whole login: a server that accepts the
+// connection and then says nothing must not hold the client forever.
 Awaitable<BackendConnection> BackendConnection::open(const config::BackendConfig& backend,
                                                      std::shared_ptr<ssl::context> tls, const BackendLogin& login,
                                                      std::uint32_t max_body_length) {
+  try {
+    co_return co_await with_timeout(log_in(backend, std::move(tls), login, max_body_length), backend.connect_timeout);
+  } catch (const boost::system::system_error& error) {
+    const auto reason = error.code() == asio::error::timed_out
+                            ? "no answer within " + std::to_string(backend.connect_timeout.count()) + " ms"
+                            : error.code().message();
+    throw BackendUnavailable{"could not log in to " + describe(backend) + ": " + reason};
+  }
+}
+
+Awaitable<BackendConnection> BackendConnection::log_in(const config::BackendConfig& backend,
+                                                       std::shared_ptr<ssl::context> tls, const BackendLogin& login,
+                                                       std::uint32_t max_body_length) {
   BackendConnection connection{co_await connect_to(backend, std::move(tls)), max_body_length};
   protocol::StartupMessage startup{login.protocol_version, {}};
   for (const auto& [name, value] : login.parameters) startup.parameters.emplace_back(name, value);
@@ -172,22 +186,30 @@ Awaitable<void> BackendConnection::read_greeting() {
   }
 }
 
+namespace {
+
+// Plain text whatever the sslmode (see send_cancel_request's declaration).
+Awaitable<void> cancel_and_wait_for_close(const config::BackendConfig& backend, protocol::BackendKeyData key) {
+  auto plain = backend;
+  plain.sslmode = config::SslMode::disable;
+  std::shared_ptr<ssl::context> no_tls;
+  auto stream = co_await connect_to(plain, no_tls);
+  std::vector<std::byte> bytes;
+  protocol::Writer out{bytes};
+  protocol::encode(protocol::CancelRequest{key.process_id, key.secret_key}, out);
+  co_await send_all(stream, bytes);
+  // The server closes the connection once it has signalled the backend. The client's libpq
+  // waits for that close so that its cancel cannot hit a later statement; pgdual must not
+  // answer the client sooner.
+  std::array<std::byte, 1> ignored{};
+  co_await stream.async_read_some(asio::buffer(ignored), use_awaitable);
+}
+
+}  // namespace
+
 Awaitable<void> send_cancel_request(const config::BackendConfig& backend, protocol::BackendKeyData key) {
   try {
-    // Plain text whatever the sslmode (see the declaration).
-    auto plain = backend;
-    plain.sslmode = config::SslMode::disable;
-    std::shared_ptr<ssl::context> no_tls;
-    auto stream = co_await connect_to(plain, no_tls);
-    std::vector<std::byte> bytes;
-    protocol::Writer out{bytes};
-    protocol::encode(protocol::CancelRequest{key.process_id, key.secret_key}, out);
-    co_await send_all(stream, bytes);
-    // The server closes the connection once it has signalled the backend. The
-    // client's libpq waits for that close so that its cancel cannot hit a later
-    // statement; pgdual must not answer the client sooner.
-    std::array<std::byte, 1> ignored{};
-    co_await with_timeout(stream.async_read_some(asio::buffer(ignored), use_awaitable), backend.connect_timeout);
+    co_await with_timeout(cancel_and_wait_for_close(backend, key), backend.connect_timeout);
   } catch (const std::exception&) {
     // Best effort, like libpq's PQcancel: end of file is the expected answer.
   }

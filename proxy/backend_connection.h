@@ -47,15 +47,15 @@ class BackendRefused : public std::runtime_error {
 class BackendConnection {
  public:
   /// Connects and, unless the backend's sslmode is disable, switches to TLS with `tls` and checks
-  /// the server as sslmode says (both bounded by the backend's connect_timeout); then logs in
-  /// with SCRAM-SHA-256, md5 or a cleartext password, and reads the server's greeting up to its
-  /// first ReadyForQuery.
+  /// the server as sslmode says; then logs in with SCRAM-SHA-256, md5 or a cleartext password,
+  /// and reads the server's greeting up to its first ReadyForQuery. All of it within the
+  /// backend's connect_timeout.
   ///
   /// Precondition: `tls` is make_backend_tls(backend)'s context (BackendTlsContexts holds them),
   /// nullptr with sslmode disable.
   /// Throws BackendUnavailable (no connection; the server refused TLS, answered the SSLRequest
-  /// oddly, or failed the handshake or the check), BackendRefused, or SessionError when the
-  /// server's answers make no sense.
+  /// oddly, or failed the handshake or the check; silent past the timeout, or the connection lost
+  /// during the login), BackendRefused, or SessionError when the server's answers make no sense.
   static Awaitable<BackendConnection> open(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls,
                                            const BackendLogin& login, std::uint32_t max_body_length);
 
@@ -73,6 +73,9 @@ class BackendConnection {
   BackendConnection(Stream stream, std::uint32_t max_body_length)
       : stream_{std::move(stream)}, reader_{max_body_length} {}
 
+  /// open() without its time limit.
+  static Awaitable<BackendConnection> log_in(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls,
+                                             const BackendLogin& login, std::uint32_t max_body_length);
   Awaitable<void> authenticate(const BackendLogin& login);
   Awaitable<void> read_greeting();
   Awaitable<void> send(const auto& message);

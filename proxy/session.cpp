@@ -110,7 +110,7 @@ Awaitable<void> Session::run() {
     session_info_ = {login_.user, std::string{startup->parameter("application_name")},
                      client_address(client_.lowest_layer()), database.empty() ? login_.user : std::string{database}};
     steering_facts_ = steering_facts(session_info_, client_);
-    co_await with_timeout(authenticate_client(), context_.config->limits.startup_timeout);
+    co_await authenticate_in_time();
     choose_backend_passwords();
     connected_at_ = rfc3339_utc(std::chrono::system_clock::now());
     if (co_await serve_admin_console_if_asked()) co_return;
@@ -141,6 +141,15 @@ Awaitable<void> Session::run() {
   }
   co_await client_.close_gracefully();
   context_.log->info("session={} closed", id_);
+}
+
+Awaitable<void> Session::authenticate_in_time() {
+  try {
+    co_await with_timeout(authenticate_client(), context_.config->limits.startup_timeout);
+  } catch (const boost::system::system_error& error) {
+    if (error.code() != asio::error::timed_out) throw;
+    throw SessionError{"08P01", "canceling authentication due to timeout"};
+  }
 }
 
 Awaitable<std::optional<protocol::StartupMessage>> Session::negotiate_startup() {
@@ -300,6 +309,16 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
     }
     for (const auto& frame : batch.frames) {
       if (frame.tag == protocol::frontend_tag::kTerminate) co_return RelayEnd::client_closed;
+      // Held in a segment, a message no server takes would wait for a Sync that never comes.
+      if (!protocol::frontend_tag::allowed_after_login(frame.tag)) {
+        throw SessionError{"08P01", "invalid frontend message type " +
+                                        std::to_string(static_cast<unsigned char>(frame.tag))};
+      }
+      // The server answers a Flush with a body with an error and skips to the next Sync: a
+      // skip the request tracker, which sees tags only, would not know of.
+      if (frame.tag == protocol::frontend_tag::kFlush && !frame.body.empty()) {
+        throw SessionError{"08P01", "invalid message format"};
+      }
       const bool copy_data = tracker_.awaiting_copy_data();
       protocol::append_frame(frame, segment_);
       if (!copy_data) planner_.observe(frame);
@@ -357,15 +376,17 @@ std::chrono::milliseconds Session::idle_limit() const {
                                                                                 : limits.idle_in_transaction_timeout;
 }
 
-// The client's pump waits for two things from the primary: the end of the
-// unit, and the start of COPY FROM STDIN (it then has data to pass on).
+// The client's pump waits for three things from the primary: the end of the
+// unit, the start of COPY FROM STDIN (it then has data to pass on), and an
+// error, after which the server skips up to the next Sync: the Query or
+// FunctionCall the pump waits on may be skipped, never to be answered.
 void Session::on_primary_message_end() {
   const char tag = primary_tap_.completed_tag();
   if (tag == protocol::backend_tag::kReadyForQuery && unit_.open && tracker_.idle()) {
     if (primary_tap_.recording()) primary_outcome_ = primary_tap_.finish();
     primary_done_ = true;
     primary_progress_.cancel();
-  } else if (tag == protocol::backend_tag::kCopyInResponse) {
+  } else if (tag == protocol::backend_tag::kCopyInResponse || tag == protocol::backend_tag::kErrorResponse) {
     primary_progress_.cancel();
   }
 }

@@ -130,6 +130,8 @@ class Session {
   /// Checks the client's proof by the first [[hba]] rule that matches it; throws SessionError,
   /// after a fixed pause, when it fails.
   Awaitable<void> authenticate_client();
+  /// authenticate_client() within limits.startup_timeout.
+  Awaitable<void> authenticate_in_time();
   Awaitable<std::optional<AuthFailure>> authenticate_scram();
   Awaitable<std::optional<AuthFailure>> authenticate_md5();
   Awaitable<void> send_authentication(const protocol::Authentication& request);

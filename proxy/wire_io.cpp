@@ -78,6 +78,9 @@ Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(Stream& st
       consumed_ = decoded->consumed;
       co_return decoded->packet;
     }
+    if (decoded.error() == protocol::CodecError::bad_length) {
+      throw SessionError{"08P01", "invalid length of startup packet"};  // PostgreSQL's wording
+    }
     if (decoded.error() != protocol::CodecError::need_more_input) throw_violation(decoded.error());
     co_await fill(stream);
   }

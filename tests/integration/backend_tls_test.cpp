@@ -394,8 +394,8 @@ TEST_CASE("connect_timeout bounds the TLS handshake", "[integration][tls]") {
   auto backend = backend_at(acceptor, config::SslMode::require);
   backend.connect_timeout = 300ms;
   asio::co_spawn(io, fake_backend(acceptor, "S", nullptr), asio::detached);  // says yes, then never handshakes
-  CHECK(failure_of(io, open_backend(backend)) == "could not connect to backend \"onprem\" at 127.0.0.1:" +
-                                                     std::to_string(backend.port) + ": Connection timed out");
+  CHECK(failure_of(io, open_backend(backend)) == "could not log in to backend \"onprem\" at 127.0.0.1:" +
+                                                     std::to_string(backend.port) + ": no answer within 300 ms");
 }
 
 TEST_CASE("verify-full refuses a certificate that does not name the host, verify-ca does not ask",

@@ -32,7 +32,9 @@ std::string limits_section(const ProxyLimits& limits) {
   std::string text;
   for (const auto& [key, value] : {std::pair{"max_client_connections", limits.max_client_connections},
                                    std::pair{"idle_session_timeout_ms", limits.idle_session_timeout_ms},
-                                   std::pair{"idle_in_transaction_timeout_ms", limits.idle_in_transaction_timeout_ms}}) {
+                                   std::pair{"idle_in_transaction_timeout_ms", limits.idle_in_transaction_timeout_ms},
+                                   std::pair{"max_message_bytes", limits.max_message_bytes},
+                                   std::pair{"startup_timeout_ms", limits.startup_timeout_ms}}) {
     if (value) text += std::string{key} + " = " + std::to_string(*value) + "\n";
   }
   return text.empty() ? text : "[limits]\n" + text + "\n";

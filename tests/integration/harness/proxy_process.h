@@ -24,6 +24,8 @@ struct ProxyLimits {
   std::optional<unsigned> max_client_connections{};
   std::optional<unsigned> idle_session_timeout_ms{};
   std::optional<unsigned> idle_in_transaction_timeout_ms{};
+  std::optional<unsigned> max_message_bytes{};
+  std::optional<unsigned> startup_timeout_ms{};
 };
 
 /// What goes into the pgdual config file the harness writes.

@@ -1,4 +1,5 @@
 #include "protocol/frontend_messages.h"
+#include "protocol/message_tags.h"
 
 #include <vector>
 
@@ -162,4 +163,13 @@ TEST_CASE("Messages built in code encode as PostgreSQL expects", "[unit][protoco
   CHECK(to_hex(encoded(Execute{"", 0})) == to_hex(bytes_from_hex("45 00000009 00 00000000")));
   CHECK(to_hex(encoded(Describe{ObjectKind::portal, ""})) == to_hex(bytes_from_hex("44 00000006 'P' 00")));
   CHECK(to_hex(encoded(CopyFail{"stop"})) == to_hex(bytes_from_hex("66 00000009 'stop' 00")));
+}
+
+TEST_CASE("Only the frontend messages PostgreSQL takes after login are allowed then", "[unit][protocol]") {
+  using namespace pgdual::protocol::frontend_tag;
+  for (char tag : {kBind, kClose, kCopyData, kCopyDone, kCopyFail, kDescribe, kExecute, kFlush, kFunctionCall, kParse,
+                   kQuery, kSync, kTerminate}) {
+    CHECK(allowed_after_login(tag));
+  }
+  for (char tag : {'\0', 'p', 'z', 'A', 'Z'}) CHECK_FALSE(allowed_after_login(tag));
 }
