@@ -212,6 +212,11 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
   if (mode == MirrorMode::wrapped && !copy_data) {
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), copy.begin(), copy.end());
   }
+  // A write goes to the mirror once the primary has answered it (finish_unit sends what is
+  // queued). Sent to both at once, two sessions could take the same row locks in opposite orders
+  // on the two servers: a deadlock that neither server can see, which only the mirror timeout
+  // ended. COPY data goes on at once: held back, it would pile up in memory.
+  if (unit_.plan.writes && !copy_data) co_return;
   std::optional<MirrorFailure> failure;
   try {
     co_await mirror_->flush(mirror_deadline());

@@ -21,8 +21,9 @@ namespace pgdual::proxy {
 /// How the mirror takes part in a unit (../shared/DESIGN.md, "Routing rules").
 enum class MirrorMode : std::uint8_t {
   none,      ///< the primary alone: reads, LISTEN, and text libpg_query cannot parse
-  /// Both run it as it is, concurrently: statements inside a client
-  /// transaction, transaction control, session state.
+  /// Both run it as it is: statements inside a client transaction,
+  /// transaction control, session state. One that writes goes to the
+  /// mirror once the primary has answered it (docs/dual-write.md).
   parallel,
   /// An autocommit write: the mirror runs it inside a transaction of its own
   /// that commits only once the primary has succeeded.
