@@ -25,8 +25,10 @@
 namespace pgdual::proxy {
 namespace {
 
-/// Per-direction relay buffer: large enough that a big result moves in few
-/// system calls, small enough that thousands of sessions stay cheap.
+/// The backend-to-client relay buffer starts at kFirstRelayBufferSize, so that thousands of idle
+/// sessions stay cheap, and doubles whenever a read fills it, up to kRelayBufferSize, so that a
+/// big result moves in few system calls.
+constexpr std::size_t kFirstRelayBufferSize = 4 * 1024;
 constexpr std::size_t kRelayBufferSize = 32 * 1024;
 
 /// Client messages held back until their segment ends: beyond this, a batch
@@ -338,7 +340,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
 
 Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
   protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
-  std::vector<std::byte> buffer(std::max(kRelayBufferSize, early.size()));
+  std::vector<std::byte> buffer(std::max(kFirstRelayBufferSize, early.size()));
   std::vector<std::byte> filtered;
   std::copy(early.begin(), early.end(), buffer.begin());
   std::size_t size = early.size();
@@ -363,6 +365,7 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
         co_await send_all(client_, chunk);
       }
     }
+    if (size == buffer.size() && buffer.size() < kRelayBufferSize) buffer.resize(2 * buffer.size());
     auto [error, received] = co_await backend.async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
     if (error) co_return RelayEnd::backend_closed;
     size = received;

@@ -95,6 +95,12 @@ class Session {
  private:
   enum class RelayEnd { client_closed, backend_closed, shutdown, idle_timeout, idle_in_transaction_timeout };
 
+  /// Client messages for the mirror, as they came, with the pins to apply to the mirror's copy.
+  struct DeferredSegment {
+    std::vector<std::byte> bytes{};
+    StatementPins pins{};
+  };
+
   /// The unit being relayed.
   struct Unit {
     bool open = false;
@@ -109,6 +115,8 @@ class Session {
     std::vector<std::string> unpinned;  ///< nondeterministic values left as they were
     std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
     ReadBrake::Clock::time_point started{};  ///< when its first message went to the primary
+    /// A write's segments, held back until the primary has answered them.
+    std::vector<DeferredSegment> deferred;
   };
 
   /// A unit whose mirror COMMIT is sent but not yet answered.
@@ -164,6 +172,11 @@ class Session {
   [[nodiscard]] StatementPins pin_values(std::vector<protocol::Frame>& frames);
   void pin_query(std::vector<protocol::Frame>& frames, const sql::PinnedTimes& times);
   Awaitable<void> send_to_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins);
+  void queue_for_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins, bool copy_data);
+  /// Queues the unit's held-back writes for the mirror once the primary has answered them; drops
+  /// them and returns false when the primary's error was one of chance (cancel, deadlock...): the
+  /// mirror then has nothing to run, nor to compare.
+  [[nodiscard]] bool release_deferred_writes(const conflict::Outcome& primary);
   Awaitable<void> wait_for_primary();
   Awaitable<void> finish_unit();
   Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);

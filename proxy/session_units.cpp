@@ -36,6 +36,13 @@ IdempotencyKeyGenerator& thread_keys() {
   return keys;
 }
 
+/// Cancelled (by the client, or statement_timeout), a serialization failure or deadlock victim, a
+/// lock not obtained in time, or a statement of a transaction already aborted.
+bool failed_by_chance(std::string_view sqlstate) {
+  return sqlstate == "57014" || sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03" ||
+         sqlstate == "25P02";
+}
+
 bool succeeded(const conflict::Outcome& outcome) {
   return outcome.reachability == conflict::Reachability::reached && !outcome.error;
 }
@@ -194,6 +201,35 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
     planner_.sent_to_primary_only(frames);
     co_return;
   }
+  const bool copy_data = std::ranges::any_of(frames, [](const auto& frame) {
+    return frame.tag == protocol::frontend_tag::kCopyData;
+  });
+  // A write goes to the mirror once the primary has answered it (release_deferred_writes). Sent
+  // to both at once, two sessions could take the same row locks in opposite orders on the two
+  // servers: a deadlock that neither server can see, which only the mirror timeout ended. COPY
+  // data goes on at once: held back, it would pile up in memory.
+  if (unit_.plan.writes && !copy_data) {
+    unit_.deferred.push_back({std::vector<std::byte>(segment_.begin(), segment_.end()), pins});
+    co_return;
+  }
+  // COPY FROM STDIN data: the primary has taken the COPY that it follows, which goes first.
+  for (const auto& segment : std::exchange(unit_.deferred, {})) {
+    queue_for_mirror(protocol::split_frames(segment.bytes), segment.pins, false);
+  }
+  queue_for_mirror(frames, pins, copy_data);
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await mirror_->flush(mirror_deadline());
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (!failure) co_return;
+  unit_.mirror_lost = failure->reachability();
+  drop_mirror(*failure);
+}
+
+void Session::queue_for_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins, bool copy_data) {
+  const auto mode = unit_.plan.mirror;
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(frames, copy);
   if (!pins.empty()) {
@@ -206,26 +242,28 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
     unit_.mirror_began = true;
   }
   mirror_->queue_client(copy);
-  const bool copy_data = std::ranges::any_of(frames, [](const auto& frame) {
-    return frame.tag == protocol::frontend_tag::kCopyData;
-  });
   if (mode == MirrorMode::wrapped && !copy_data) {
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), copy.begin(), copy.end());
   }
-  // A write goes to the mirror once the primary has answered it (finish_unit sends what is
-  // queued). Sent to both at once, two sessions could take the same row locks in opposite orders
-  // on the two servers: a deadlock that neither server can see, which only the mirror timeout
-  // ended. COPY data goes on at once: held back, it would pile up in memory.
-  if (unit_.plan.writes && !copy_data) co_return;
-  std::optional<MirrorFailure> failure;
-  try {
-    co_await mirror_->flush(mirror_deadline());
-  } catch (const MirrorFailure& error) {
-    failure = error;
+}
+
+// A write the primary refused still runs on the mirror, whose different answer tells of data that
+// differs (error_primary_only). Not one that failed for this run only, on the primary's own locks
+// or timing, or after an earlier failure in its transaction: the mirror would likely run it, and
+// make a conflict of nothing.
+bool Session::release_deferred_writes(const conflict::Outcome& primary) {
+  const auto deferred = std::exchange(unit_.deferred, {});
+  if (deferred.empty()) return true;
+  const bool send = !primary.error || !failed_by_chance(primary.error->sqlstate);
+  for (const auto& segment : deferred) {
+    const auto frames = protocol::split_frames(segment.bytes);
+    if (send && mirror_) {
+      queue_for_mirror(frames, segment.pins, false);
+    } else {
+      planner_.sent_to_primary_only(frames);
+    }
   }
-  if (!failure) co_return;
-  unit_.mirror_lost = failure->reachability();
-  drop_mirror(*failure);
+  return send;
 }
 
 Awaitable<void> Session::wait_for_primary() {
@@ -244,12 +282,14 @@ Awaitable<void> Session::finish_unit() {
       }
       break;
     case MirrorMode::parallel: {
+      if (!release_deferred_writes(primary)) break;
       const auto mirror = co_await mirror_answer(mirror_deadline());
       co_await note_column_defaults(primary);
       compare_and_record(primary, mirror);
       break;
     }
     case MirrorMode::wrapped: {
+      if (!release_deferred_writes(primary)) break;
       const auto mirror = co_await finish_wrapped(primary);
       co_await note_column_defaults(primary);
       compare_and_record(primary, mirror);

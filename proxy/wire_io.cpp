@@ -7,6 +7,9 @@
 namespace pgdual::proxy {
 namespace {
 
+/// The first read takes up to kFirstReadChunk bytes; each read that fills the space it was given
+/// doubles it, up to kReadChunk. A small start keeps thousands of idle sessions cheap.
+constexpr std::size_t kFirstReadChunk = 2 * 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
 
 [[noreturn]] void throw_violation(std::error_code error) {
@@ -29,7 +32,8 @@ Awaitable<void> MessageReader::fill(Stream& stream) {
     end_ -= begin_;
     begin_ = 0;
   }
-  if (buffer_.size() - end_ < kReadChunk) buffer_.resize(end_ + kReadChunk);
+  const auto chunk = std::clamp(buffer_.size(), kFirstReadChunk, kReadChunk);
+  if (buffer_.size() - end_ < chunk) buffer_.resize(end_ + chunk);
   end_ += co_await stream.async_read_some(asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
                                           use_awaitable);
 }

@@ -190,7 +190,9 @@ TEST_CASE_METHOD(IntegrationTest, "psycopg's cancel() stops pg_sleep(30) through
   CHECK(stops_on(backends().onprem, database, "pg_sleep(30)"));
 }
 
-TEST_CASE_METHOD(IntegrationTest, "A cancelled write stops on the mirror too, and neither backend keeps its row",
+// A write reaches the mirror only once the primary has answered it, and one the primary failed not
+// at all: a cancelled write never runs on the mirror.
+TEST_CASE_METHOD(IntegrationTest, "A cancelled write never reaches the mirror, and neither backend keeps its row",
                  "[integration][edge][cancel]") {
   const auto database = fresh_database("cancel_write");
   auto settings = default_settings();
@@ -199,16 +201,17 @@ TEST_CASE_METHOD(IntegrationTest, "A cancelled write stops on the mirror too, an
   auto setup = client_of(proxy(), database);
   setup.execute("CREATE TABLE sleepers (n int)");
   const std::vector<const PgCluster*> both{&backends().onprem, &backends().cloud};
+  const std::vector<const PgCluster*> primary_only{&backends().onprem};
 
   SECTION("an autocommit write, which the mirror runs in a transaction of its own") {
-    check_ctrl_c_cancels(*this, database, {"INSERT INTO sleepers SELECT 1 FROM pg_sleep(30)"}, "pg_sleep(30)", both,
-                         "psql Ctrl-C, autocommit write on both backends");
+    check_ctrl_c_cancels(*this, database, {"INSERT INTO sleepers SELECT 1 FROM pg_sleep(30)"}, "pg_sleep(30)",
+                         primary_only, "psql Ctrl-C, autocommit write");
   }
-  SECTION("a write inside a client transaction, which both run in parallel") {
+  SECTION("a write inside a client transaction") {
     const std::vector<std::string> transaction{"BEGIN", "INSERT INTO sleepers VALUES (0)",
                                                "INSERT INTO sleepers SELECT 1 FROM pg_sleep(30)"};
-    check_ctrl_c_cancels(*this, database, transaction, "pg_sleep(30)", both,
-                         "psql Ctrl-C, write in a transaction on both backends");
+    check_ctrl_c_cancels(*this, database, transaction, "pg_sleep(30)", primary_only,
+                         "psql Ctrl-C, write in a transaction");
   }
   CHECK(setup.query_value("SELECT count(*) FROM sleepers") == "0");
   for (const auto* server : both) CHECK(server->run_sql(database, "SELECT count(*) FROM sleepers") == "0\n");
