@@ -11,11 +11,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${PGDUAL_BUILD_DIR:-$root/build-bench}"
-pgpool_bin=/usr/sbin/pgpool
 rounds=3 seconds=15 scale=10 use_pgbouncer=1
 clients=8 threads=2
-# pgdual sends reads to the primary (read_percent 0); pgpool does the same with load balancing off.
-pgpool_load_balance=off
 
 usage() { echo "usage: $0 [--rounds N] [--seconds S] [--scale N] [--no-pgbouncer]" >&2; exit 2; }
 while (($#)); do
@@ -32,7 +29,6 @@ fail() { echo "dualwrite_compare: $*" >&2; exit 1; }
 note() { echo "note: $*"; }
 
 command -v pg_config >/dev/null || fail "PostgreSQL 15 is not installed; run scripts/install-deps.sh"
-[[ -x "$pgpool_bin" ]] || fail "pgpool-II ($pgpool_bin, Debian package pgpool2) is not installed; run scripts/install-deps.sh"
 if ((use_pgbouncer)) && ! command -v pgbouncer >/dev/null; then
   note "pgbouncer is not installed: its column is skipped (scripts/install-deps.sh installs it)"
   use_pgbouncer=0
@@ -41,64 +37,10 @@ fi
 source "$root/scripts/lib/pgdual_binary.sh"
 pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
 
-workdir="$(mktemp -d "${TMPDIR:-/tmp}/pgdual-dualwrite-XXXXXX")"
-# shellcheck source=../scripts/lib/local_postgres.sh
-source "$root/scripts/lib/local_postgres.sh"
-proxy_pids=()
-
-# stop_proxy PID: SIGTERM (no client is connected by then, so every proxy's shutdown is quick), and
-# SIGKILL if it is still there after 10 s.
-stop_proxy() {
-  local _
-  kill -TERM "$1" 2>/dev/null || return 0
-  for _ in $(seq 100); do
-    if ! kill -0 "$1" 2>/dev/null; then
-      wait "$1" 2>/dev/null || true
-      return 0
-    fi
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-
-cleanup() {
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${proxy_pids[@]}"; do stop_proxy "$pid"; done
-  stop_local_postgres
-  rm -rf "$workdir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# spawn_proxy NAME PORT [--as-server-user] COMMAND...: starts COMMAND in the background, logging to
-# $workdir/NAME.log, and waits until it accepts connections on 127.0.0.1:PORT. PgBouncer refuses to
-# run as root, so as root the poolers run as the servers' OS user; setpriv execs in place, so the PID
-# recorded for cleanup is the program's own.
-spawn_proxy() {
-  local name="$1" port="$2" pid
-  shift 2
-  if [[ "$1" == --as-server-user ]]; then
-    shift
-    if ((EUID == 0)); then
-      chown -R postgres: "$workdir/$name"
-      set -- setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
-    fi
-  fi
-  (exec "$@") >"$workdir/$name.log" 2>&1 &
-  pid=$!
-  proxy_pids+=("$pid")
-  if ! wait_for_port "$port" "$pid"; then
-    tail -n 20 "$workdir/$name.log" >&2
-    fail "$name did not start listening on 127.0.0.1:$port"
-  fi
-}
-
-export PGPASSWORD
-PGPASSWORD="$(random_secret)"
-psql_on() { "$pg_bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d postgres "${@:2}"; }
-pgbench_on() { "$pg_bindir/pgbench" -h 127.0.0.1 -p "$1" -U postgres "${@:2}" postgres; }
+# shellcheck source=lib/common.sh
+source "$root/bench/lib/common.sh" pgdual-dualwrite
+[[ -x "$pgpool_bin" ]] ||
+  fail "pgpool-II ($pgpool_bin, Debian package pgpool2) is not installed; run scripts/install-deps.sh"
 
 # start_servers NAME...: one server per name; sets port_NAME.
 start_servers() {
@@ -110,21 +52,12 @@ start_servers() {
   done
 }
 
-# table_digests PORT: per pgbench table "name rows md5-of-rows-in-order", read directly from the server.
-table_digests() {
-  local table
-  for table in pgbench_accounts pgbench_branches pgbench_tellers pgbench_history; do
-    psql_on "$1" -F ' ' -c "SELECT '$table', count(*), md5(coalesce(string_agg(r::text, E'\n' ORDER BY r), ''))
-                           FROM $table AS r" 2>/dev/null || echo "$table missing -"
-  done
-}
-
 # init_pair NAME PROXY_PORT SERVER_PORT...: pgbench -i through the proxy, so every server gets the data
 # the way an application would write it. If that fails or leaves the servers different, initialises
 # each server directly instead and says so: the run then measures the write path from equal starts.
 init_pair() {
   local name="$1" proxy_port="$2" first="$3" second="$4" port
-  if pgbench_on "$proxy_port" -i -q -s "$scale" >"$workdir/$name-init.log" 2>&1 &&
+  if pgbench_on "$proxy_port" postgres -i -q -s "$scale" >"$workdir/$name-init.log" 2>&1 &&
     [[ "$(table_digests "$first")" == "$(table_digests "$second")" ]]; then
     echo "$name: pgbench -i ran through $name; both servers hold the same data"
     return
@@ -132,125 +65,38 @@ init_pair() {
   note "$name: pgbench -i through $name failed or left the two servers different" \
     "($(grep -m1 -iE 'error|fatal' "$workdir/$name-init.log" || echo 'servers differ')); initialising both servers directly"
   for port in "$first" "$second"; do
-    pgbench_on "$port" -i -q -s "$scale" >/dev/null 2>&1 || fail "pgbench -i directly on 127.0.0.1:$port failed"
+    pgbench_on "$port" postgres -i -q -s "$scale" >/dev/null 2>&1 || fail "pgbench -i directly on 127.0.0.1:$port failed"
   done
-}
-
-write_pgdual_config() {
-  cat >"$workdir/pgdual/pgdual.toml" <<CONF
-[listen]
-address = "127.0.0.1"
-port = $pgdual_port
-[log]
-level = "warn"
-[routing]
-primary = "onprem"
-read_percent = 0
-[conflicts]
-log_path = "$workdir/pgdual/conflicts.jsonl"
-[backends.onprem]
-host = "127.0.0.1"
-port = $port_pgdual_onprem
-[backends.cloud]
-host = "127.0.0.1"
-port = $port_pgdual_cloud
-[[users]]
-name = "postgres"
-password_env = "PGPASSWORD"
-CONF
-}
-
-# Native replication over two backends; no health check, no failover, connection cache on, client
-# auth scram-sha-256 like the servers (pool_passwd holds the password in clear, which SCRAM needs).
-write_pgpool_config() {
-  local dir="$workdir/pgpool"
-  cat >"$dir/pgpool.conf" <<CONF
-backend_clustering_mode = 'native_replication'
-listen_addresses = '127.0.0.1'
-port = $pgpool_port
-socket_dir = '$dir'
-pcp_listen_addresses = ''
-pcp_port = $(free_port)
-pcp_socket_dir = '$dir'
-wd_ipc_socket_dir = '$dir'
-pid_file_name = '$dir/pgpool.pid'
-logdir = '$dir'
-use_watchdog = off
-backend_hostname0 = '127.0.0.1'
-backend_port0 = $port_pgpool_node0
-backend_weight0 = 1
-backend_flag0 = 'DISALLOW_TO_FAILOVER'
-backend_hostname1 = '127.0.0.1'
-backend_port1 = $port_pgpool_node1
-backend_weight1 = 1
-backend_flag1 = 'DISALLOW_TO_FAILOVER'
-enable_pool_hba = on
-pool_passwd = '$dir/pool_passwd'
-num_init_children = $((clients + 2))
-max_pool = 1
-connection_cache = on
-load_balance_mode = $pgpool_load_balance
-replicate_select = off
-health_check_period = 0
-failover_on_backend_error = off
-failover_on_backend_shutdown = off
-memory_cache_enabled = off
-ssl = off
-CONF
-  echo "host all postgres 127.0.0.1/32 scram-sha-256" >"$dir/pool_hba.conf"
-  echo "postgres:TEXT$PGPASSWORD" >"$dir/pool_passwd"
-  : >"$dir/pcp.conf"
-  chmod 600 "$dir/pool_passwd"
-}
-
-write_pgbouncer_config() {
-  local dir="$workdir/pgbouncer"
-  cat >"$dir/pgbouncer.ini" <<CONF
-[databases]
-postgres = host=127.0.0.1 port=$port_pgbouncer_server dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $pgbouncer_port
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = $dir/userlist.txt
-pool_mode = session
-max_client_conn = 100
-default_pool_size = $((clients + 2))
-CONF
-  printf '"postgres" "%s"\n' "$PGPASSWORD" >"$dir/userlist.txt"
-  chmod 600 "$dir/userlist.txt"
 }
 
 echo "Starting servers and proxies in $workdir ..."
 servers=(direct pgdual_onprem pgdual_cloud pgpool_node0 pgpool_node1)
 ((use_pgbouncer)) && servers+=(pgbouncer_server)
 start_servers "${servers[@]}"
-mkdir -p "$workdir/pgdual" "$workdir/pgpool" "$workdir/pgbouncer"
 
 pgdual_port="$(free_port)"
-write_pgdual_config
+write_pgdual_config pgdual "$pgdual_port" "$port_pgdual_onprem" "$port_pgdual_cloud"
 "$pgdual_bin" init --config "$workdir/pgdual/pgdual.toml" --database postgres >"$workdir/pgdual-init.log" 2>&1 ||
   note "pgdual init failed ($(tail -n1 "$workdir/pgdual-init.log")); continuing without pgdual's schema"
-spawn_proxy pgdual "$pgdual_port" "$pgdual_bin" serve --config "$workdir/pgdual/pgdual.toml"
+start_pgdual pgdual "$pgdual_port" "$pgdual_bin" || fail "pgdual did not start"
 
+# Native replication over two servers, one child per client and two to spare.
 pgpool_port="$(free_port)"
-write_pgpool_config
-spawn_proxy pgpool "$pgpool_port" --as-server-user "$pgpool_bin" -n -f "$workdir/pgpool/pgpool.conf" \
-  -a "$workdir/pgpool/pool_hba.conf" -F "$workdir/pgpool/pcp.conf"
+write_pgpool_config pgpool "$pgpool_port" native_replication $((clients + 2)) "$port_pgpool_node0" "$port_pgpool_node1"
+start_pgpool pgpool "$pgpool_port" || fail "pgpool did not start"
 
 if ((use_pgbouncer)); then
   pgbouncer_port="$(free_port)"
-  write_pgbouncer_config
-  spawn_proxy pgbouncer "$pgbouncer_port" --as-server-user pgbouncer "$workdir/pgbouncer/pgbouncer.ini"
+  write_pgbouncer_config pgbouncer "$pgbouncer_port" "$port_pgbouncer_server" session $((clients + 2))
+  start_pgbouncer pgbouncer "$pgbouncer_port" || fail "pgbouncer did not start"
 fi
 
 echo "Initialising pgbench data, scale $scale ..."
-pgbench_on "$port_direct" -i -q -s "$scale" >/dev/null 2>&1 || fail "pgbench -i on the direct server failed"
+pgbench_on "$port_direct" postgres -i -q -s "$scale" >/dev/null 2>&1 || fail "pgbench -i on the direct server failed"
 init_pair pgdual "$pgdual_port" "$port_pgdual_onprem" "$port_pgdual_cloud"
 init_pair pgpool "$pgpool_port" "$port_pgpool_node0" "$port_pgpool_node1"
 if ((use_pgbouncer)); then
-  pgbench_on "$pgbouncer_port" -i -q -s "$scale" >/dev/null 2>&1 || fail "pgbench -i through pgbouncer failed"
+  pgbench_on "$pgbouncer_port" postgres -i -q -s "$scale" >/dev/null 2>&1 || fail "pgbench -i through pgbouncer failed"
 fi
 
 # Each setup: the port pgbench connects to, then the servers behind it (checkpointed before each run,
@@ -269,7 +115,7 @@ fi
 run_setup() {
   local port log="$workdir/run.log" tps
   for port in ${backend_ports[$1]}; do psql_on "$port" -c CHECKPOINT; done
-  if pgbench_on "${entry_port[$1]}" -n -N -M simple -c "$clients" -j "$threads" -T "$seconds" >"$log" 2>&1 &&
+  if pgbench_on "${entry_port[$1]}" postgres -n -N -M simple -c "$clients" -j "$threads" -T "$seconds" >"$log" 2>&1 &&
     tps="$(awk '/^tps = / {printf "%.0f", $3}' "$log")" && [[ -n "$tps" ]]; then
     echo "$tps"
   else
@@ -294,10 +140,10 @@ median() {
 echo
 echo "pgbench -N -M simple -c $clients -j $threads, ${seconds}s per run, scale $scale, $rounds round(s)," \
   "$(nproc) cores, $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-  "PostgreSQL $("$pg_bindir/postgres" --version | awk '{print $3}')"
+  "PostgreSQL $(postgres_version)"
 echo "direct: one server; pgdual: primary onprem, read_percent 0, dual write to onprem and cloud"
 echo "pgpool: $("$pgpool_bin" --version 2>&1 | head -n1), native_replication over two servers," \
-  "load_balance_mode = $pgpool_load_balance, replicate_select off, connection cache on, $((clients + 2)) children"
+  "load_balance_mode = off (reads on the first server, as pgdual's with read_percent 0), replicate_select off, connection cache on, $((clients + 2)) children"
 ((use_pgbouncer)) && echo "pgbouncer: $(pgbouncer --version | head -n1), session mode, one server"
 echo
 declare -A tps

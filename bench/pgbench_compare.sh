@@ -4,6 +4,7 @@
 # Prints one Markdown table with TPS, the pgdual/direct ratio and pgdual's CPU per 1000 transactions.
 #
 # usage: bench/pgbench_compare.sh [--rounds N] [--seconds S] [--clients "1 8"] [--scale N]
+# PGDUAL_BIN=/path/to/pgdual uses that binary instead of building one in build-bench/.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,69 +21,41 @@ while (($#)); do
 done
 
 "$root/scripts/install-deps.sh"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPGDUAL_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" --target pgdual -j2 >/dev/null
+# shellcheck source=../scripts/lib/pgdual_binary.sh
+source "$root/scripts/lib/pgdual_binary.sh"
+pgdual_bin="$(pgdual_binary "$root" "$build")" || exit 1
 
-workdir="$(mktemp -d "${TMPDIR:-/tmp}/pgdual-bench-XXXXXX")"
-# shellcheck source=../scripts/lib/local_postgres.sh
-source "$root/scripts/lib/local_postgres.sh"
-pgdual_pid=""
-cleanup() {
-  if [[ -n "$pgdual_pid" ]] && kill -0 "$pgdual_pid" 2>/dev/null; then
-    kill -TERM "$pgdual_pid"
-    wait "$pgdual_pid" || true
-  fi
-  stop_local_postgres
-  rm -rf "$workdir"
-}
-trap cleanup EXIT
-
-export PGPASSWORD
-PGPASSWORD="$(random_secret)"
+# shellcheck source=lib/common.sh
+source "$root/bench/lib/common.sh" pgdual-bench
 onprem_port="$(free_port)" proxy_port="$(free_port)"
 start_local_postgres onprem "$onprem_port" "$PGPASSWORD" "max_connections = 200"
-# Pass-through forwards to the primary only; the mirror must be configured but is not contacted.
-cat >"$workdir/pgdual.toml" <<CONF
-[listen]
-port = $proxy_port
-[log]
-level = "warn"
-[backends.onprem]
-port = $onprem_port
-[backends.cloud]
-port = $(free_port)
-[[users]]
-name = "postgres"
-password_env = "PGPASSWORD"
-CONF
-"$build/pgdual" serve --config "$workdir/pgdual.toml" 2>"$workdir/pgdual.log" &
-pgdual_pid=$!
-wait_for_port "$proxy_port" "$pgdual_pid" || { cat "$workdir/pgdual.log" >&2; exit 1; }
+# The mirror is configured on a port where nothing listens: pgdual serves every session from the
+# primary alone and retries the mirror now and then. bench/run.sh measures pgdual with a real mirror.
+write_pgdual_config pgdual "$proxy_port" "$onprem_port" "$(free_port)"
+start_pgdual pgdual "$proxy_port" "$pgdual_bin" || exit 1
+pgdual_pid="$spawned_pid"
 
-pgbench_args=(-h 127.0.0.1 -U postgres -n)
-"$pg_bindir/pgbench" "${pgbench_args[@]}" -p "$onprem_port" -i -q -s "$scale" postgres >/dev/null 2>&1
-
-proxy_cpu_ticks() { awk '{print $14 + $15}' "/proc/$pgdual_pid/stat"; }
+pgbench_on "$onprem_port" postgres -i -q -s "$scale" >/dev/null 2>&1
 
 # run_pgbench PORT CLIENTS -> "tps transactions"
 run_pgbench() {
   local threads=$(($2 < 2 ? $2 : 2))
-  "$pg_bindir/pgbench" "${pgbench_args[@]}" -p "$1" -S -M prepared -c "$2" -j "$threads" -T "$seconds" postgres 2>&1 |
+  pgbench_on "$1" postgres -n -S -M prepared -c "$2" -j "$threads" -T "$seconds" 2>&1 |
     awk '/^number of transactions actually processed/ {split($0, a, ": "); n = a[2]}
          /^tps = / {t = $3} END {printf "%.0f %d\n", t, n}'
 }
 
 ticks_per_second="$(getconf CLK_TCK)"
-echo "pgbench -S -M prepared, ${seconds}s per cell, scale $scale, $(nproc) cores, $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), PostgreSQL $("$pg_bindir/postgres" --version | awk '{print $3}')"
+echo "pgbench -S -M prepared, ${seconds}s per cell, scale $scale, $(nproc) cores, $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown), PostgreSQL $(postgres_version)"
 echo
 echo "| clients | round | direct TPS | pgdual TPS | pgdual / direct | pgdual CPU ms per 1000 tx |"
 echo "|---:|---:|---:|---:|---:|---:|"
 for c in $clients; do
   for round in $(seq "$rounds"); do
     read -r direct_tps _ < <(run_pgbench "$onprem_port" "$c")
-    before="$(proxy_cpu_ticks)"
+    before="$(process_tree_cpu_ticks "$pgdual_pid")"
     read -r proxy_tps proxy_tx < <(run_pgbench "$proxy_port" "$c")
-    cpu_ms=$(( ($(proxy_cpu_ticks) - before) * 1000 / ticks_per_second ))
+    cpu_ms=$(( ($(process_tree_cpu_ticks "$pgdual_pid") - before) * 1000 / ticks_per_second ))
     awk -v c="$c" -v r="$round" -v d="$direct_tps" -v p="$proxy_tps" -v cpu="$cpu_ms" -v n="$proxy_tx" \
       'BEGIN {printf "| %d | %d | %d | %d | %.2f | %.1f |\n", c, r, d, p, p / d, n ? cpu * 1000 / n : 0}'
   done

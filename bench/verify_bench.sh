@@ -45,27 +45,16 @@ source "$root/scripts/lib/pgdual_binary.sh"
 pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
 pgdual_origin="${PGDUAL_BIN:-commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 
-workdir="$(mktemp -d "${TMPDIR:-/tmp}/pgdual-verify-XXXXXX")"
-# shellcheck source=../scripts/lib/local_postgres.sh
-source "$root/scripts/lib/local_postgres.sh"
 loader_pids=()
-
-cleanup() {
-  trap - EXIT INT TERM
+before_cleanup() {
   local pid
   for pid in "${loader_pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  stop_local_postgres
-  rm -rf "$workdir"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-export PGPASSWORD
-PGPASSWORD="$(random_secret)"
-psql_on() { "$pg_bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d postgres "${@:2}"; }
+# shellcheck source=lib/common.sh
+source "$root/bench/lib/common.sh" pgdual-verify
 
 # The load never waits for a checkpoint; verify itself writes nothing.
 server_conf="max_wal_size = '4GB'"
@@ -231,7 +220,7 @@ measure "100 differences" 1
   echo
   echo "pgdual verify ${verify_args[*]:-(defaults)}: patients (int key) and visits (two-column key), $rows rows each," \
     "$rounds round(s), $(nproc) cores, $(date -u +%Y-%m-%d), pgdual from $pgdual_origin," \
-    "PostgreSQL $("$pg_bindir/postgres" --version | awk '{print $3}')"
+    "PostgreSQL $(postgres_version)"
   echo
   echo "| case | rounds | median wall s | rows/s | differences found | pgdual CPU s | servers CPU s |"
   echo "|---|---:|---:|---:|---:|---:|---:|"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds pgdual with warnings as errors and runs every test: unit tests, then the protocol
-# fuzzers (clang, libFuzzer) for 60 seconds each, then the integration tests against real
-# PostgreSQL servers. Exits non-zero if anything fails.
+# Builds pgdual with warnings as errors and runs every test: unit tests (with a smoke run of the
+# microbenchmarks, which keeps them compiling), then the protocol fuzzers (clang, libFuzzer) for
+# 60 seconds each, then the integration tests against real PostgreSQL servers. Exits non-zero if
+# anything fails.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,7 +10,7 @@ build="$root/build"
 fuzz_build="$root/build-fuzz"
 
 "$root/scripts/install-deps.sh"
-cmake -S "$root" -B "$build" -DPGDUAL_WERROR=ON
+cmake -S "$root" -B "$build" -DPGDUAL_WERROR=ON -DPGDUAL_BUILD_BENCH=ON
 cmake --build "$build" -j2
 cmake -S "$root" -B "$fuzz_build" -DCMAKE_CXX_COMPILER=clang++ -DPGDUAL_WERROR=ON \
   -DPGDUAL_BUILD_FUZZERS=ON -DPGDUAL_BUILD_TESTS=OFF

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Throwaway local PostgreSQL 15 servers for scripts and benchmarks. Source it after setting
 # `workdir` (a temp dir the caller removes); call `stop_local_postgres` from the caller's exit trap.
 # Servers listen on 127.0.0.1 only, with their sockets inside $workdir.
@@ -47,6 +48,23 @@ stop_local_postgres() {
     as_server_user "$pg_bindir/pg_ctl" stop --silent --wait --mode=fast --pgdata="$data" || true
   done
   started_data_dirs=()
+}
+
+# psql_on PORT [PSQL_ARGS...]: psql as the superuser "postgres" (password from $PGPASSWORD) to the
+# database "postgres" on 127.0.0.1:PORT, unaligned and tuples only, stopping at the first error. A
+# `-d DB` among PSQL_ARGS picks another database (the last -d wins).
+psql_on() {
+  "$pg_bindir/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d postgres "${@:2}"
+}
+
+# pgbench_on PORT DB [PGBENCH_ARGS...]: pgbench as "postgres" against database DB on 127.0.0.1:PORT.
+pgbench_on() {
+  "$pg_bindir/pgbench" -h 127.0.0.1 -p "$1" -U postgres "${@:3}" "$2"
+}
+
+# postgres_version: "15.18", say.
+postgres_version() {
+  "$pg_bindir/postgres" --version | awk '{print $3}'
 }
 
 # wait_for_port PORT PID: until 127.0.0.1:PORT accepts connections (10 s), or PID has exited.

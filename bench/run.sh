@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# pgdual side by side with a direct connection, PgBouncer and pgpool-II, in one run, from nothing:
+# installs what is missing, builds pgdual, starts two PostgreSQL 15 servers and every proxy on its
+# own loopback port, loads pgbench data, runs the matrix in interleaved rounds, measures pgdual's
+# memory per idle session, stops everything it started, and writes bench/RESULTS.md and
+# bench/results.csv. bench/README.md describes the setups, the matrix and every figure.
+#
+# usage: bench/run.sh [--quick] [--rounds N] [--seconds S] [--cells "WORKLOAD:PROTOCOL:CLIENTS ..."]
+#                     [--no-memory] [--out-dir DIR]
+# PGDUAL_BIN=/path/to/pgdual measures that binary instead of a Release build in build-bench/.
+# PGDUAL_COMMIT names the commit in RESULTS.md (default: git rev-parse of the checkout).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${PGDUAL_BUILD_DIR:-$root/build-bench}"
+started_at="$(date +%s)"
+mode=full rounds=2 seconds=10 scale=10 measure_memory=1 out_dir="$root/bench" cells=""
+# The full matrix fits in 30 minutes on 2 cores (bench/README.md, "Which cells"): every protocol at
+# 8 clients, and 1, 8 and 64 clients in the protocol each workload is usually run with.
+full_cells="select:prepared:1 select:prepared:8 select:prepared:64 select:simple:8 select:extended:8
+  update:simple:1 update:simple:8 update:simple:64 update:extended:8 update:prepared:8
+  tpcb:simple:8 tpcb:prepared:8"
+# The quick mode measures the two rows the goals are set on.
+quick_cells="select:prepared:8 update:simple:8"
+# The most clients any cell has; pools and server limits are sized for it.
+max_clients=64
+
+usage() {
+  echo "usage: $0 [--quick] [--rounds N] [--seconds S] [--cells \"WORKLOAD:PROTOCOL:CLIENTS ...\"]" \
+    "[--no-memory] [--out-dir DIR]" >&2
+  exit 2
+}
+while (($#)); do
+  case "$1" in
+    --quick) mode=quick; shift ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --seconds) seconds="$2"; shift 2 ;;
+    --cells) cells="$2"; shift 2 ;;
+    --no-memory) measure_memory=0; shift ;;
+    --out-dir) out_dir="$2"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+[[ "$rounds" =~ ^[1-9][0-9]*$ && "$seconds" =~ ^[1-9][0-9]*$ ]] || usage
+if [[ -z "$cells" ]]; then
+  if [[ "$mode" == quick ]]; then cells="$quick_cells"; else cells="$full_cells"; fi
+fi
+
+fail() { echo "run: $*" >&2; exit 1; }
+say() { echo "[$(date +%H:%M:%S)] $*"; }
+
+"$root/scripts/install-deps.sh"
+# shellcheck source=../scripts/lib/pgdual_binary.sh
+source "$root/scripts/lib/pgdual_binary.sh"
+say "building pgdual (Release, $build) unless PGDUAL_BIN is set"
+pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
+
+# shellcheck source=lib/common.sh
+source "$root/bench/lib/common.sh" pgdual-bench
+
+command -v pgbouncer >/dev/null || fail "PgBouncer is not installed; run scripts/install-deps.sh"
+[[ -x "$pgpool_bin" ]] || fail "pgpool-II ($pgpool_bin) is not installed; run scripts/install-deps.sh"
+
+# --- servers and data ---------------------------------------------------------------------------
+# Room for every pool at once: PgBouncer's two, pgpool's children (which keep their connections),
+# both pgduals (which do not) and the direct runs. No checkpoint falls inside a run: each run starts
+# right after one.
+server_conf="max_connections = $((max_clients * 8))
+shared_buffers = '256MB'
+max_wal_size = '4GB'"
+port_primary="$(free_port)" port_secondary="$(free_port)"
+say "starting PostgreSQL $(postgres_version): primary on $port_primary, secondary on $port_secondary"
+start_local_postgres primary "$port_primary" "$PGPASSWORD" "$server_conf"
+start_local_postgres secondary "$port_secondary" "$PGPASSWORD" "$server_conf"
+
+# Database "bench" serves the direct runs and every pass-through setup; each dual-write setup has a
+# database of its own, the same on both servers, so that no other setup's writes reach its pair.
+# pgbench -i is deterministic; "bench_pristine" keeps its result, the source of every copy.
+dual_write_databases=(bench_pgdual bench_pgpool)
+# copy_pristine PORT DATABASE: DATABASE on the server at PORT, anew, as pgbench -i left "bench".
+copy_pristine() {
+  psql_on "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" &&
+    psql_on "$1" -c "CREATE DATABASE $2 TEMPLATE bench_pristine STRATEGY FILE_COPY"
+}
+load_server() {
+  local port="$1" database
+  psql_on "$port" -c "CREATE DATABASE bench"
+  pgbench_on "$port" bench -i -q -s "$scale" >"$workdir/init-$port.log" 2>&1
+  psql_on "$port" -c "CREATE DATABASE bench_pristine TEMPLATE bench STRATEGY FILE_COPY"
+  for database in "${dual_write_databases[@]}"; do copy_pristine "$port" "$database"; done
+}
+say "loading pgbench data, scale $scale, on both servers"
+load_server "$port_primary" &
+load_pid=$!
+load_server "$port_secondary" || fail "loading pgbench data on the secondary failed ($workdir/init-$port_secondary.log)"
+wait "$load_pid" || fail "loading pgbench data on the primary failed"
+for database in bench "${dual_write_databases[@]}"; do
+  [[ "$(pair_contents "$port_primary" "$port_secondary" "$database")" == identical ]] ||
+    fail "the two servers' $database differ after loading"
+done
+
+# --- setups ---------------------------------------------------------------------------------------
+# Per setup: its kind (direct, pgbouncer, pgpool or pgdual), the port clients use, the database,
+# the proxy's PID (for its CPU time) and the servers it writes to (checkpointed before each run,
+# compared after each write run when there are two).
+declare -A setup_kind setup_port setup_database setup_pid setup_servers
+add_setup() {
+  setup_kind[$1]="$2" setup_port[$1]="$3" setup_database[$1]="$4" setup_servers[$1]="$5" setup_pid[$1]=""
+}
+add_setup direct direct "$port_primary" bench "$port_primary"
+
+# launch_setup NAME: starts the setup's proxy from its configuration, after pgdual init for pgdual.
+launch_setup() {
+  local name="$1" port="${setup_port[$1]}"
+  case "${setup_kind[$name]}" in
+    pgbouncer) start_pgbouncer "$name" "$port" ;;
+    pgpool) start_pgpool "$name" "$port" ;;
+    pgdual)
+      "$pgdual_bin" init --config "$workdir/$name/pgdual.toml" --database "${setup_database[$name]}" \
+        >"$workdir/$name-init.log" 2>&1 || fail "pgdual init failed: $(tail -n1 "$workdir/$name-init.log")"
+      start_pgdual "$name" "$port" "$pgdual_bin" ;;
+  esac || fail "$name did not start"
+  setup_pid[$name]="$spawned_pid"
+}
+
+pool_size=$((max_clients + 2))
+start_pgbouncer_setup() {
+  local name="$1" mode="$2" port
+  port="$(free_port)"
+  write_pgbouncer_config "$name" "$port" "$port_primary" "$mode" "$pool_size"
+  add_setup "$name" pgbouncer "$port" bench "$port_primary"
+  launch_setup "$name"
+}
+start_pgpool_setup() {
+  local name="$1" mode="$2" database="$3" port
+  shift 3
+  port="$(free_port)"
+  write_pgpool_config "$name" "$port" "$mode" "$pool_size" "$@"
+  add_setup "$name" pgpool "$port" "$database" "$*"
+  launch_setup "$name"
+}
+start_pgdual_setup() {
+  local name="$1" database="$2" servers="$3" port
+  port="$(free_port)"
+  write_pgdual_config "$name" "$port" "$port_primary" "$port_secondary"
+  add_setup "$name" pgdual "$port" "$database" "$servers"
+  launch_setup "$name"
+}
+
+# resync_setup NAME: after a run that left the setup's two servers different, its proxy is stopped,
+# its database made anew from bench_pristine on both servers, and the proxy started again, so that
+# the next run starts from identical servers too.
+resync_setup() {
+  local name="$1" server
+  stop_process "${setup_pid[$name]}"
+  for server in ${setup_servers[$name]}; do
+    copy_pristine "$server" "${setup_database[$name]}" >/dev/null || fail "re-creating ${setup_database[$name]} failed"
+  done
+  launch_setup "$name"
+}
+
+say "starting the proxies"
+start_pgbouncer_setup pgbouncer-session session
+start_pgbouncer_setup pgbouncer-transaction transaction
+start_pgpool_setup pgpool-passthrough raw bench "$port_primary"
+start_pgpool_setup pgpool-replication native_replication bench_pgpool "$port_primary" "$port_secondary"
+# Both pgduals log in to both servers; read_percent 0 keeps every read of the pass-through runs on
+# the primary, and the dual-write runs send every write to both.
+start_pgdual_setup pgdual-passthrough bench "$port_primary"
+start_pgdual_setup pgdual-dualwrite bench_pgdual "$port_primary $port_secondary"
+# pgdual init wrote its schema to both servers' copies alike; check the pairs still start identical.
+for database in "${dual_write_databases[@]}"; do
+  [[ "$(pair_contents "$port_primary" "$port_secondary" "$database")" == identical ]] ||
+    fail "the two servers' $database differ before the first run"
+done
+
+# The setups each workload runs on, in the order they take turns within a round.
+declare -A workload_setups=(
+  [select]="direct pgbouncer-session pgbouncer-transaction pgpool-passthrough pgdual-passthrough"
+  [update]="direct pgdual-dualwrite pgpool-replication"
+  [tpcb]="direct pgdual-dualwrite pgpool-replication")
+declare -A workload_flags=([select]=-S [update]=-N [tpcb]="")
+# Setups whose two servers must end every run identical.
+declare -A compares_pair=([pgdual-dualwrite]=1 [pgpool-replication]=1)
+
+for cell in $cells; do
+  IFS=: read -r workload protocol clients <<<"$cell"
+  [[ -n "${workload_setups[$workload]:-}" && "$protocol" =~ ^(simple|extended|prepared)$ &&
+    "$clients" =~ ^[1-9][0-9]*$ ]] && ((clients <= max_clients)) ||
+    fail "bad cell $cell: WORKLOAD (select, update, tpcb):PROTOCOL (simple, extended, prepared):CLIENTS (1-64)"
+done
+
+# --- one run ----------------------------------------------------------------------------------------
+csv="$workdir/results.csv"
+csv_columns=(round workload protocol clients setup seconds status tps transactions latency_avg_ms latency_p99_ms
+  proxy_cpu_s pair_contents load1 started)
+(IFS=,; echo "${csv_columns[*]}") >"$csv"
+ticks_per_second="$(getconf CLK_TCK)"
+
+# p99_latency_ms PREFIX: the 99th percentile (nearest rank) of the latencies in pgbench's
+# per-transaction logs PREFIX.* (third field, microseconds).
+p99_latency_ms() {
+  cat "$1".* | awk '{print $3}' | sort -n |
+    awk '{v[NR] = $1} END {if (!NR) exit; r = int(NR * 0.99); if (r < NR * 0.99) r++; printf "%.3f", v[r] / 1000}'
+}
+
+# PgBouncer 1.18 cannot keep a client's prepared statements across the server connections of
+# transaction pooling (max_prepared_statements came in 1.21).
+unsupported() { [[ "$1" == pgbouncer-transaction && "$2" == prepared ]]; }
+
+# read_pgbench_figures LOG PREFIX: sets tps, transactions, latency_avg and latency_p99 (run_setup's
+# locals: bash functions see their caller's) from pgbench's output and per-transaction logs.
+read_pgbench_figures() {
+  tps="$(awk '/^tps = / {printf "%.1f", $3}' "$1")"
+  transactions="$(awk -F': ' '/^number of transactions actually processed/ {print $2}' "$1")"
+  latency_avg="$(awk '/^latency average = / {print $4}' "$1")"
+  latency_p99="$(p99_latency_ms "$2")"
+}
+
+# compare_pair SETUP: sets contents (run_setup's local) to what pair_contents finds on the setup's
+# two servers, and re-syncs them when they differ.
+compare_pair() {
+  contents="$(pair_contents ${setup_servers[$1]} "${setup_database[$1]}")"
+  if [[ "$contents" != identical ]]; then
+    resync_setup "$1"
+    contents+=" (re-synced)"
+  fi
+}
+
+# run_setup ROUND WORKLOAD PROTOCOL CLIENTS SETUP: one pgbench run; appends its row to the CSV.
+run_setup() {
+  local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid="${setup_pid[$5]}"
+  local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server
+  local status=ok tps="" transactions="" latency_avg="" latency_p99="" cpu="" contents="" load started
+  load="$(cut -d ' ' -f1 /proc/loadavg)" started="$(date -u +%H:%M:%S)"
+  if unsupported "$setup" "$protocol"; then
+    status=n/a
+  else
+    for server in ${setup_servers[$setup]}; do psql_on "$server" -c CHECKPOINT; done
+    rm -rf "$workdir/txlog" && mkdir "$workdir/txlog"
+    [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"
+    # shellcheck disable=SC2086  # the workload flag is one word or none
+    if pgbench_on "${setup_port[$setup]}" "${setup_database[$setup]}" -n ${workload_flags[$workload]} \
+      -M "$protocol" -c "$clients" -j $((clients < 2 ? clients : 2)) -T "$seconds" -l --log-prefix="$prefix" \
+      >"$log" 2>&1; then
+      [[ -z "$pid" ]] || cpu="$(awk -v t="$(($(process_tree_cpu_ticks "$pid") - ticks_before))" \
+        -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
+      read_pgbench_figures "$log" "$prefix"
+      [[ -z "${compares_pair[$setup]:-}" ]] || compare_pair "$setup"
+    else
+      status=failed
+      grep -m3 -iE 'error|abort|fatal' "$log" >&2 || tail -n3 "$log" >&2
+    fi
+  fi
+  local row=("$round" "$workload" "$protocol" "$clients" "$setup" "$seconds" "$status" "$tps" "$transactions"
+    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started")
+  (IFS=,; echo "${row[*]}") >>"$csv"
+  say "round $round $workload -M $protocol -c $clients $setup: $status${tps:+, $tps tps, p99 $latency_p99 ms}$(
+    )${cpu:+, proxy CPU $cpu s}${contents:+, $contents}"
+}
+
+# --- the matrix --------------------------------------------------------------------------------------
+load_before="$(cut -d ' ' -f1-3 /proc/loadavg)"
+matrix_started="$(date +%s)"
+for round in $(seq "$rounds"); do
+  for cell in $cells; do
+    IFS=: read -r workload protocol clients <<<"$cell"
+    for setup in ${workload_setups[$workload]}; do run_setup "$round" "$workload" "$protocol" "$clients" "$setup"; done
+  done
+done
+matrix_seconds=$(($(date +%s) - matrix_started))
+load_after="$(cut -d ' ' -f1-3 /proc/loadavg)"
+
+conflicts=0
+conflict_log="$workdir/pgdual-dualwrite/conflicts.jsonl"
+[[ ! -f "$conflict_log" ]] || conflicts="$(wc -l <"$conflict_log")"
+
+# The memory measurement starts servers of its own; these are done with.
+stop_spawned_processes
+stop_local_postgres
+memory_csv="$workdir/memory.csv"
+: >"$memory_csv"
+if ((measure_memory)); then
+  say "measuring pgdual's memory per idle session"
+  memory_args=(--out "$memory_csv")
+  if [[ "$mode" == quick ]]; then memory_args+=(--postgres-sessions ""); fi
+  PGDUAL_BIN="$pgdual_bin" "$root/bench/memory.sh" "${memory_args[@]}" || say "the memory measurement failed"
+fi
+
+# --- the report ---------------------------------------------------------------------------------------
+meta="$workdir/meta.txt"
+cat >"$meta" <<META
+date=$(date -u +%Y-%m-%d)
+commit=${PGDUAL_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+pgdual=${PGDUAL_BIN:-Release build of the checkout}
+mode=$mode
+rounds=$rounds
+seconds=$seconds
+scale=$scale
+cpu=$(nproc) x $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+memory=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+kernel=$(uname -r)
+postgres=$(postgres_version)
+pgbouncer=$(pgbouncer --version | awk 'NR == 1 {print $2}')
+pgpool=$("$pgpool_bin" --version 2>&1 | awk '{print $3}')
+load_before=$load_before
+load_after=$load_after
+matrix_seconds=$matrix_seconds
+total_seconds=$(($(date +%s) - started_at))
+conflicts=$conflicts
+META
+mkdir -p "$out_dir"
+cp "$csv" "$out_dir/results.csv"
+python3 "$root/bench/lib/render_results.py" --csv "$csv" --memory "$memory_csv" --meta "$meta" >"$out_dir/RESULTS.md"
+say "wrote $out_dir/RESULTS.md and $out_dir/results.csv in $(($(date +%s) - started_at)) s"
