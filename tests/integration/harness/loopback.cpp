@@ -28,6 +28,8 @@ class Socket {
   int fd_;
 };
 
+}  // namespace
+
 sockaddr_in loopback_address(std::uint16_t port) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -35,8 +37,6 @@ sockaddr_in loopback_address(std::uint16_t port) {
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   return address;
 }
-
-}  // namespace
 
 std::uint16_t free_loopback_port() {
   const Socket socket;
