@@ -18,7 +18,8 @@ struct ClassifierOptions {
   /// unqualified calls, "schema.name" calls qualified with that schema; lower
   /// case unless the SQL quotes the name. See FunctionCatalog.
   std::vector<std::string> read_only_functions{};
-  /// Verdicts kept, by exact statement text; at least 1.
+  /// Verdicts kept, by exact statement text, and as many again by numeric shape (numeric_shape.h);
+  /// at least 1.
   std::size_t cache_capacity = 4096;
   /// Longer texts are classified every time, never cached: they are usually
   /// one-off bulk statements with inlined values, and would fill the memory a
@@ -29,6 +30,7 @@ struct ClassifierOptions {
 /// How the verdict cache has fared, for metrics.
 struct CacheStats {
   std::uint64_t hits = 0;
+  std::uint64_t shape_hits = 0;  ///< hits on a text's numeric shape rather than its exact text
   std::uint64_t misses = 0;  ///< each miss parsed its text once
   std::uint64_t evictions = 0;
   std::size_t entries = 0;
@@ -36,7 +38,8 @@ struct CacheStats {
 
 /// Classifies Query and Parse texts for routing (see classify_uncached for the
 /// rules), caching each verdict by the exact text so a hot statement is parsed
-/// once.
+/// once, and by the text's numeric shape so that statements differing only in
+/// inlined numbers are parsed once too.
 ///
 /// Not thread-safe: give each worker thread its own Classifier (the cache is
 /// then per thread too; no locks on the hot path).
@@ -57,9 +60,11 @@ class Classifier {
  private:
   FunctionCatalog catalog_;
   LruCache<std::shared_ptr<const Classification>> cache_;
+  LruCache<std::shared_ptr<const Classification>> shapes_;
   std::size_t max_cached_text_bytes_;
   std::shared_ptr<const Classification> last_;  // what classify() returned last
   std::uint64_t hits_ = 0;
+  std::uint64_t shape_hits_ = 0;
   std::uint64_t misses_ = 0;
 };
 

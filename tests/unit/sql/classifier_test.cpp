@@ -38,12 +38,12 @@ TEST_CASE("the cache is keyed by the exact text", "[unit][sql]") {
 
 TEST_CASE("the cache evicts the least recently used text when full", "[unit][sql]") {
   Classifier classifier{ClassifierOptions{.cache_capacity = 2}};
-  (void)classifier.classify("SELECT 1");
-  (void)classifier.classify("SELECT 2");
-  (void)classifier.classify("SELECT 1");  // now SELECT 2 is the least recently used
-  (void)classifier.classify("SELECT 3");  // evicts SELECT 2
-  (void)classifier.classify("SELECT 1");
-  (void)classifier.classify("SELECT 2");  // parsed again
+  (void)classifier.classify("SELECT a");
+  (void)classifier.classify("SELECT b");
+  (void)classifier.classify("SELECT a");  // now SELECT b is the least recently used
+  (void)classifier.classify("SELECT c");  // evicts SELECT b
+  (void)classifier.classify("SELECT a");
+  (void)classifier.classify("SELECT b");  // parsed again
 
   const CacheStats stats = classifier.cache_stats();
   CHECK(stats.hits == 2);
