@@ -108,34 +108,48 @@ HmacSha256::HmacSha256(protocol::Bytes key)
       key_(reinterpret_cast<const unsigned char*>(key.data()),
            reinterpret_cast<const unsigned char*>(key.data()) + key.size()) {
   if (context_ == nullptr) throw std::bad_alloc();
-  start(context_, key_);
+  start_if_idle();
+  of_nothing_ = finish();
 }
 
 HmacSha256::~HmacSha256() { EVP_MAC_CTX_free(context_); }
 
 HmacSha256::HmacSha256(HmacSha256&& other) noexcept
-    : context_{std::exchange(other.context_, nullptr)}, key_{std::move(other.key_)} {}
+    : context_{std::exchange(other.context_, nullptr)},
+      key_{std::move(other.key_)},
+      started_{other.started_},
+      of_nothing_{other.of_nothing_} {}
 
 HmacSha256& HmacSha256::operator=(HmacSha256&& other) noexcept {
   std::swap(context_, other.context_);
   std::swap(key_, other.key_);
+  std::swap(started_, other.started_);
+  std::swap(of_nothing_, other.of_nothing_);
   return *this;
+}
+
+void HmacSha256::start_if_idle() {
+  if (started_) return;
+  start(context_, key_);
+  started_ = true;
 }
 
 void HmacSha256::update(protocol::Bytes data) {
   if (data.empty()) return;
+  start_if_idle();
   if (EVP_MAC_update(context_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
     throw std::runtime_error("HMAC update failed");
   }
 }
 
 Digest HmacSha256::finish() {
+  if (!started_) return of_nothing_;
   Digest digest{};
   std::size_t length = 0;
+  started_ = false;
   if (EVP_MAC_final(context_, digest.data(), &length, digest.size()) != 1 || length != digest.size()) {
     throw std::runtime_error("HMAC final failed");
   }
-  start(context_, key_);
   return digest;
 }
 

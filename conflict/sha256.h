@@ -57,6 +57,10 @@ class Sha256 {
 /// returned value, such as an id, is). The key is kept and reused across
 /// finish(); like Sha256, nothing is allocated per update.
 ///
+/// Most units a proxy digests return no rows, and keying OpenSSL's context is
+/// the dearest part of a MAC: the context is keyed at the first update() only,
+/// and the MAC of nothing, the same under one key, is computed once.
+///
 /// Throws as Sha256 does.
 class HmacSha256 {
  public:
@@ -74,8 +78,12 @@ class HmacSha256 {
   [[nodiscard]] Digest finish();
 
  private:
+  void start_if_idle();
+
   evp_mac_ctx_st* context_ = nullptr;
   std::vector<unsigned char> key_;
+  bool started_ = false;  ///< the context is keyed and holds data since the last finish()
+  Digest of_nothing_{};
 };
 
 }  // namespace pgdual::conflict

@@ -58,6 +58,20 @@ TEST_CASE("HMAC-SHA-256 matches RFC 4231 and starts over under the same key", "[
   CHECK(to_hex(mac.finish()) == expected);
 }
 
+TEST_CASE("HMAC-SHA-256 of nothing is the MAC of the empty message, before and after data", "[unit][conflict]") {
+  HmacSha256 mac{pgdual::protocol::as_bytes("Jefe")};
+  const auto of_nothing = "923598ca6d64af2a5dba79dcd021a8a0fe5c5f557519adaaf0ad532d4506dd30";  // openssl dgst -hmac
+  CHECK(to_hex(mac.finish()) == of_nothing);
+  mac.update(std::string_view{});
+  CHECK(to_hex(mac.finish()) == of_nothing);
+  mac.update(std::string_view{"what do ya want for nothing?"});
+  CHECK(to_hex(mac.finish()) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  CHECK(to_hex(mac.finish()) == of_nothing);
+  HmacSha256 moved{std::move(mac)};
+  moved.update(std::string_view{"what do ya want for nothing?"});
+  CHECK(to_hex(moved.finish()) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 TEST_CASE("The rows digest depends on the key, and short keys are refused", "[unit][conflict]") {
   const auto answer = Answer{}.row({"42"}).complete("INSERT 0 1").ready('I');
   OutcomeBuilder other{pgdual::protocol::as_bytes("another-deployment-rows-digest-k")};
