@@ -275,7 +275,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     protocol::encode(protocol::Terminate{}, out);
     co_await asio::async_write(backend_stream, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
-  if (mirror_) co_await settle_pending_commit();
+  if (mirror_) co_await settle_pending();
   if (mirror_) co_await mirror_->terminate();
 }
 
@@ -283,7 +283,8 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
 // where the client waits for answers (Query, Sync, FunctionCall, Flush), or
 // at each read during COPY FROM STDIN data. After a segment that asks for
 // ReadyForQuery the pump waits until the primary has answered it, then
-// settles the unit with the mirror: one unit at a time.
+// settles the unit with the mirror, or leaves the mirror's answer for later
+// (Session::answer_later): one unit at a time on the primary.
 Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
   for (;;) {
     if (!unit_.open && segment_.empty()) {

@@ -77,7 +77,8 @@ struct MirrorReconnect {
 /// The client's messages are cut into units (a Query, or extended-protocol
 /// messages up to Sync), each routed by UnitPlanner. The primary's answers
 /// stream to the client as they arrive; the mirror's are read once the
-/// primary is done, compared, and any difference becomes a conflict record.
+/// primary is done, or when the mirror is next needed (PendingAnswer),
+/// compared, and any difference becomes a conflict record.
 class Session {
  public:
   Session(tcp::socket client, SessionContext context, std::uint64_t id);
@@ -119,13 +120,22 @@ class Session {
     std::vector<DeferredSegment> deferred;
   };
 
-  /// A unit whose mirror COMMIT is sent but not yet answered.
-  struct PendingCommit {
-    conflict::ConflictRecord record;  ///< the unit's record, should the commit go wrong
-    /// The COMMIT is the client's own (after_primary): its answer is the
-    /// mirror's outcome, to compare. Otherwise (wrapped) the COMMIT is
-    /// pgdual's, and only its failure is a conflict.
-    bool commit_is_clients = false;
+  /// A unit the mirror was sent, whose answer is read when the mirror is next needed
+  /// (settle_pending), so that the client goes on meanwhile.
+  struct PendingAnswer {
+    /// What the mirror's answer is.
+    enum class Of : std::uint8_t {
+      /// A write inside a transaction: its outcome, to compare with the primary's.
+      write,
+      /// The client's COMMIT (after_primary), run after the primary's: its outcome, to compare.
+      clients_commit,
+      /// pgdual's own COMMIT of a wrapped unit, whose answer was compared already: only its
+      /// failure is a conflict.
+      own_commit,
+    };
+    conflict::ConflictRecord record;  ///< the unit's, should the answer differ; for a write, nondeterministic holds its unpinned values
+    Of of = Of::write;
+    sql::StatementKind kind = sql::StatementKind::write;  ///< the unit's, for the metrics
   };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
@@ -182,15 +192,25 @@ class Session {
   Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);
   Awaitable<std::optional<conflict::Outcome>> finish_after_primary(const conflict::Outcome& primary);
   Awaitable<conflict::Outcome> mirror_answer(MirrorLeg::Clock::time_point deadline);
-  Awaitable<void> note_column_defaults(const conflict::Outcome& primary);
+  /// Adds to `unpinned` the volatile column defaults (a serial key, DEFAULT now()) of `tables`
+  /// when a write's command tag says it drew them.
+  Awaitable<void> note_column_defaults(const std::string& command_tag, const std::vector<std::string>& tables,
+                                       std::vector<std::string>& unpinned);
+  /// note_column_defaults for the open unit, into its unpinned values.
+  Awaitable<void> note_unit_defaults(const conflict::Outcome& primary);
   Awaitable<bool> read_column_defaults();
   void compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror);
   [[nodiscard]] conflict::ConflictRecord unit_record(conflict::ConflictKind kind, const conflict::Outcome& primary,
                                                     const conflict::Outcome& mirror) const;
   void record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror);
   void submit(conflict::ConflictRecord record, bool commit_in_flight);
-  Awaitable<void> commit_later(PendingCommit pending);
-  Awaitable<void> settle_pending_commit();
+  /// Whether the mirror's answer to the unit, a write the primary has answered, may be read later.
+  [[nodiscard]] bool answer_may_wait(const conflict::Outcome& primary) const;
+  Awaitable<void> answer_later(PendingAnswer pending);
+  /// Reads the answer of the pending unit, if any, and compares it.
+  Awaitable<void> settle_pending();
+  Awaitable<void> settle_pending_write(PendingAnswer pending, const conflict::Outcome& mirror);
+  void settle_pending_commit(PendingAnswer pending, const conflict::Outcome& mirror);
   void end_unit(const conflict::Outcome& primary);
   void record_primary_lost();
 
@@ -208,7 +228,7 @@ class Session {
   /// unit ran reads only.
   void count_primary_answer();
   /// Counts the mirror's answer to a unit both ran.
-  void count_mirror_answer(const conflict::Outcome& mirror);
+  void count_mirror_answer(const conflict::Outcome& mirror, sql::StatementKind kind);
   Awaitable<void> end_interrupted_read();
 
   // The mirror connection (session_mirror.cpp).
@@ -258,7 +278,7 @@ class Session {
   /// Conflicts of units whose COMMIT the mirror may have applied before it
   /// broke off, by idempotency key: looked up on the next connection.
   std::vector<conflict::ConflictRecord> unknown_commits_;
-  std::optional<PendingCommit> pending_commit_;
+  std::optional<PendingAnswer> pending_;
 
   std::optional<MirrorLeg> mirror_;
   std::shared_ptr<MirrorReconnect> reconnect_;

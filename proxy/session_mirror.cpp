@@ -178,17 +178,21 @@ Awaitable<bool> Session::settle_mirror() {
   co_return false;
 }
 
-// A COMMIT in flight is left to finish: the ledger tells later whether it did.
+// A COMMIT in flight is left to finish: the ledger tells later whether it did. Anything else the
+// mirror runs is cancelled.
 void Session::drop_mirror(const MirrorFailure& failure) {
   context_.log->warn("session={} dropping the mirror connection: {}", id_, failure.what());
-  if (pending_commit_) {
-    auto record = std::move(pending_commit_->record);
-    pending_commit_.reset();
+  const bool committing = pending_ && pending_->of != PendingAnswer::Of::write;
+  if (pending_) {
+    auto record = std::move(pending_->record);
+    pending_.reset();
     record.kind = failure.reachability() == conflict::Reachability::timed_out ? conflict::ConflictKind::mirror_timeout
                                                                               : conflict::ConflictKind::mirror_unavailable;
     record.mirror.reachability = failure.reachability();
-    submit(std::move(record), true);
-  } else {
+    record.nondeterministic.clear();
+    submit(std::move(record), committing);
+  }
+  if (!committing) {
     asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);
   }
   mirror_->close();

@@ -44,7 +44,7 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   if (in_transaction ? !transaction_reads_on_mirror_ : !steering_picks_mirror()) co_return false;
   // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
   // the read. If it failed, the conflict it records keeps the read on the primary.
-  co_await settle_pending_commit();
+  co_await settle_pending();
   if (!reads_on_primary_only_.empty()) co_return false;
   if (!mirror_) {
     // The mirror is down or being reconnected: a read steered to it that it cannot serve.
@@ -144,9 +144,9 @@ void Session::count_primary_answer() {
                         sqlstate.empty() ? ReadResult::ok() : ReadResult::sql_error(sqlstate));
 }
 
-void Session::count_mirror_answer(const conflict::Outcome& mirror) {
+void Session::count_mirror_answer(const conflict::Outcome& mirror, sql::StatementKind kind) {
   if (mirror.reachability != conflict::Reachability::reached) return;
-  context_.metrics.count_query(Backend::mirror, planner_.summary().kind);
+  context_.metrics.count_query(Backend::mirror, kind);
   if (mirror.error) context_.metrics.count_error(Backend::mirror, mirror.error->sqlstate);
 }
 

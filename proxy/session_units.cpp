@@ -196,7 +196,7 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), segment_.begin(), segment_.end());
     co_return;
   }
-  if (mode != MirrorMode::none) co_await settle_pending_commit();
+  if (mode != MirrorMode::none) co_await settle_pending();
   if (mode == MirrorMode::none || !mirror_) {
     planner_.sent_to_primary_only(frames);
     co_return;
@@ -283,15 +283,22 @@ Awaitable<void> Session::finish_unit() {
       break;
     case MirrorMode::parallel: {
       if (!release_deferred_writes(primary)) break;
+      if (answer_may_wait(primary)) {
+        PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, {}), PendingAnswer::Of::write,
+                              planner_.summary().kind};
+        pending.record.nondeterministic = unit_.unpinned;
+        co_await answer_later(std::move(pending));
+        break;
+      }
       const auto mirror = co_await mirror_answer(mirror_deadline());
-      co_await note_column_defaults(primary);
+      co_await note_unit_defaults(primary);
       compare_and_record(primary, mirror);
       break;
     }
     case MirrorMode::wrapped: {
       if (!release_deferred_writes(primary)) break;
       const auto mirror = co_await finish_wrapped(primary);
-      co_await note_column_defaults(primary);
+      co_await note_unit_defaults(primary);
       compare_and_record(primary, mirror);
       break;
     }
@@ -324,17 +331,25 @@ Awaitable<conflict::Outcome> Session::finish_wrapped(const conflict::Outcome& pr
   mirror_->queue_injected(ledger_insert(unit_.key));
   mirror_->queue_injected("COMMIT");
   // Built first: GCC 12 destroys temporaries of a braced list inside co_await twice.
-  PendingCommit pending{unit_record(conflict::ConflictKind::mirror_error, primary, mirror), false};
-  co_await commit_later(std::move(pending));
+  PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, mirror), PendingAnswer::Of::own_commit,
+                        planner_.summary().kind};
+  co_await answer_later(std::move(pending));
   co_return mirror;
 }
 
-// The mirror's COMMIT goes out now; its answer is read when the mirror is
-// next needed (settle_pending_commit), so the client goes on meanwhile. The
-// session's one connection keeps the order: whatever the mirror runs next,
-// it runs after the commit.
-Awaitable<void> Session::commit_later(PendingCommit pending) {
-  pending_commit_ = std::move(pending);
+// A write inside a transaction that goes on: the primary runs the client's next statement while
+// the mirror runs this one, instead of one after the other. Not while the transaction's reads go
+// to the mirror, whose state they need settled.
+bool Session::answer_may_wait(const conflict::Outcome& primary) const {
+  return mirror_ && unit_.plan.writes && !transaction_reads_on_mirror_ &&
+         primary.transaction_status == TransactionStatus::in_transaction;
+}
+
+// What the mirror was sent goes out now; its answer is read when the mirror is next needed
+// (settle_pending). The session's one connection keeps the order: whatever the mirror runs next,
+// it runs after this.
+Awaitable<void> Session::answer_later(PendingAnswer pending) {
+  pending_ = std::move(pending);
   std::optional<MirrorFailure> failure;
   try {
     co_await mirror_->flush(mirror_deadline());
@@ -344,8 +359,9 @@ Awaitable<void> Session::commit_later(PendingCommit pending) {
   if (failure) drop_mirror(*failure);
 }
 
-Awaitable<void> Session::settle_pending_commit() {
-  if (!pending_commit_ || !mirror_) co_return;
+// The mirror's deadline counts from here: it had the time since it was sent besides.
+Awaitable<void> Session::settle_pending() {
+  if (!pending_ || !mirror_) co_return;
   std::optional<MirrorFailure> failure;
   conflict::Outcome answer;
   try {
@@ -354,31 +370,52 @@ Awaitable<void> Session::settle_pending_commit() {
     failure = error;
   }
   if (failure) co_return drop_mirror(*failure);
-  auto pending = std::move(*pending_commit_);
-  pending_commit_.reset();
+  auto pending = std::move(*pending_);
+  pending_.reset();
+  if (pending.of == PendingAnswer::Of::write) {
+    co_await settle_pending_write(std::move(pending), answer);
+  } else {
+    settle_pending_commit(std::move(pending), answer);
+  }
+}
+
+Awaitable<void> Session::settle_pending_write(PendingAnswer pending, const conflict::Outcome& mirror) {
+  auto& record = pending.record;
+  count_mirror_answer(mirror, pending.kind);
+  co_await note_column_defaults(record.primary.command_tag, record.tables, record.nondeterministic);
+  auto kind = conflict::compare(record.primary, mirror);
+  if (!kind && !record.nondeterministic.empty()) kind = conflict::ConflictKind::nondeterministic;
+  if (!kind) co_return;
+  if (*kind != conflict::ConflictKind::nondeterministic) record.nondeterministic.clear();
+  record.kind = *kind;
+  record.mirror = mirror;
+  submit(std::move(record), false);
+}
+
+void Session::settle_pending_commit(PendingAnswer pending, const conflict::Outcome& answer) {
   auto& mirror = pending.record.mirror;
   const auto& injected = mirror_->injected_outcome();
   if (injected.error && (injected.error->sqlstate == "42P01" || injected.error->sqlstate == "3F000")) {
     context_.log->error("session={} the mirror has no pgdual.ledger table: run `pgdual init` against it", id_);
   }
-  if (!pending.commit_is_clients) {
+  if (pending.of == PendingAnswer::Of::own_commit) {
     // The unit's own answer was compared already; only a failed commit is news.
-    if (!injected.error || mirror.error) co_return;
+    if (!injected.error || mirror.error) return;
     mirror.error = injected.error;
     submit(std::move(pending.record), false);
-    co_return;
+    return;
   }
   mirror = answer;
   if (injected.error && !mirror.error) mirror.error = injected.error;
   const auto kind = conflict::compare(pending.record.primary, mirror);
-  if (!kind) co_return;
+  if (!kind) return;
   pending.record.kind = *kind;
   submit(std::move(pending.record), false);
 }
 
 // The mirror commits after the primary has; if the primary rolled back, so does the mirror.
 Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const conflict::Outcome& primary) {
-  co_await settle_pending_commit();
+  co_await settle_pending();
   const bool committed = succeeded(primary) && primary.command_tag != "ROLLBACK";
   if (!mirror_ || !committed) planner_.sent_to_primary_only(protocol::split_frames(unit_.mirror_copy));
   if (!mirror_) {
@@ -399,8 +436,9 @@ Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const 
   std::vector<std::byte> copy;
   planner_.copy_for_mirror(protocol::split_frames(unit_.mirror_copy), copy);
   mirror_->queue_client(copy);
-  PendingCommit pending{unit_record(conflict::ConflictKind::unclassified, primary, {}), true};
-  co_await commit_later(std::move(pending));
+  PendingAnswer pending{unit_record(conflict::ConflictKind::unclassified, primary, {}),
+                        PendingAnswer::Of::clients_commit, planner_.summary().kind};
+  co_await answer_later(std::move(pending));
   co_return std::nullopt;
 }
 
@@ -420,22 +458,27 @@ Awaitable<conflict::Outcome> Session::mirror_answer(MirrorLeg::Clock::time_point
 // Column defaults are invisible in the statement's text: a serial key or a
 // DEFAULT now() draws a different value on each backend. Which tables have
 // them, the mirror's catalog says: asked once, and again after DDL.
-Awaitable<void> Session::note_column_defaults(const conflict::Outcome& primary) {
-  if (changes_schema(primary.command_tag)) volatile_defaults_known_ = false;
-  const auto& statement = planner_.summary().representative;
-  if (!unit_.plan.writes || !draws_defaults(primary.command_tag) || !statement || statement->tables.empty()) {
-    co_return;
-  }
+Awaitable<void> Session::note_column_defaults(const std::string& command_tag, const std::vector<std::string>& tables,
+                                              std::vector<std::string>& unpinned) {
+  if (changes_schema(command_tag)) volatile_defaults_known_ = false;
+  if (!draws_defaults(command_tag) || tables.empty()) co_return;
   if (!volatile_defaults_known_ && !co_await read_column_defaults()) co_return;
-  for (const auto& table : statement->tables) {
+  for (const auto& table : tables) {
     if (const auto found = volatile_defaults_.find(table); found != volatile_defaults_.end()) {
-      add_names(found->second, unit_.unpinned);
+      add_names(found->second, unpinned);
     }
   }
 }
 
+Awaitable<void> Session::note_unit_defaults(const conflict::Outcome& primary) {
+  static const std::vector<std::string> kNoTables;
+  const auto& statement = planner_.summary().representative;
+  const auto& tables = unit_.plan.writes && statement ? statement->tables : kNoTables;
+  co_await note_column_defaults(primary.command_tag, tables, unit_.unpinned);
+}
+
 Awaitable<bool> Session::read_column_defaults() {
-  co_await settle_pending_commit();
+  co_await settle_pending();
   if (!mirror_ || mirror_->transaction_status() == TransactionStatus::failed) co_return false;
   mirror_->queue_injected(kVolatileDefaultsQuery);
   if (!co_await settle_mirror() || mirror_->injected_outcome().error) co_return false;
@@ -451,7 +494,7 @@ void Session::compare_and_record(const conflict::Outcome& primary, const conflic
   // Without data changes, a missing mirror misses nothing: session state is
   // replayed on the next connection.
   if (!unit_.plan.writes && mirror.reachability != conflict::Reachability::reached) return;
-  count_mirror_answer(mirror);
+  count_mirror_answer(mirror, planner_.summary().kind);
   auto kind = conflict::compare(primary, mirror);
   if (!kind && unit_.plan.writes && !unit_.unpinned.empty()) kind = conflict::ConflictKind::nondeterministic;
   if (kind) record(*kind, primary, mirror);

@@ -215,6 +215,72 @@ TEST_CASE_METHOD(IntegrationTest, "a mirror slower than the timeout holds the cl
   CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM beds") == "0\n");
 }
 
+// Inside a transaction the mirror's answer to a write is read when the mirror is next needed: the
+// difference is found later, and recorded under the write all the same.
+TEST_CASE_METHOD(IntegrationTest, "a write in a transaction answered otherwise by the mirror is its own conflict",
+                 "[integration][dual_write][conflicts]") {
+  start_proxy();
+  const auto database = fresh_database("transaction_divergence");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql(endpoint, "CREATE TABLE wards (id int PRIMARY KEY, beds int);"
+                                 "CREATE TABLE patients (id int PRIMARY KEY, mrn text);"
+                                 "INSERT INTO wards VALUES (1, 10)"));
+  on_one_server(backends().cloud, database, "INSERT INTO patients VALUES (7, 'zq-mirror-only-mrn')");
+  const auto session = psql_file(endpoint, R"SQL(
+BEGIN;
+UPDATE wards SET beds = beds - 1 WHERE id = 1;
+INSERT INTO patients VALUES (7, 'zq-mirror-only-mrn');
+SELECT beds FROM wards WHERE id = 1;
+COMMIT;
+)SQL");
+  check_succeeded(session);
+  CHECK(session.out.find("COMMIT") != std::string::npos);
+  const auto records = wait_for_conflicts(2, 5s);
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].kind == ConflictKind::mirror_error);
+  REQUIRE(records[0].mirror.error);
+  CHECK(records[0].mirror.error->sqlstate == "23505");
+  CHECK(records[0].primary.command_tag == "INSERT 0 1");
+  CHECK(records[0].statement_normalized == "INSERT INTO patients VALUES ($1, $2);");
+  CHECK(records[1].primary.command_tag == "COMMIT");
+  CHECK(records[1].idempotency_key == records[0].idempotency_key);
+  // The mirror's transaction failed at the insert and rolled back; the update went with it.
+  CHECK(backends().cloud.run_sql(database, "SELECT beds FROM wards") == "10\n");
+  CHECK(backends().onprem.run_sql(database, "SELECT beds FROM wards") == "9\n");
+  CHECK(read_file(proxy().conflict_log()).find("zq-") == std::string::npos);
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a write in a transaction that the mirror does not answer in time is a timeout",
+                 "[integration][dual_write][mirror]") {
+  auto settings = default_settings();
+  settings.mirror_timeout_ms = 500;
+  start_proxy(settings);
+  const auto database = fresh_database("transaction_timeout");
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql(endpoint, "CREATE TABLE beds (id int PRIMARY KEY)"));
+  TempDir dir{"pgdual-locker"};
+  const auto locker_log = dir.path() / "locker.log";
+  ProcessOptions as_superuser;
+  as_superuser.env = backends().cloud.superuser(database).libpq_env();
+  Subprocess locker{{pg_program("psql"), "-X", "-q", "-c", "BEGIN; LOCK TABLE beds; SELECT pg_sleep(4); COMMIT;"},
+                    as_superuser, locker_log, locker_log};
+  std::this_thread::sleep_for(500ms);
+  const auto started = std::chrono::steady_clock::now();
+  const auto session = psql_file(endpoint, "BEGIN;\nINSERT INTO beds VALUES (1);\nSELECT 1;\nCOMMIT;\n");
+  const auto waited = std::chrono::steady_clock::now() - started;
+  check_succeeded(session);
+  CHECK(session.out.find("COMMIT") != std::string::npos);
+  CHECK(waited < 3s);
+  const auto records = wait_for_conflicts(2, 5s);
+  REQUIRE(records.size() >= 1);
+  CHECK(records[0].kind == ConflictKind::mirror_timeout);
+  CHECK(records[0].primary.command_tag == "INSERT 0 1");
+  CHECK(records[0].statement_normalized == "INSERT INTO beds VALUES ($1);");
+  static_cast<void>(locker.wait_for(10s));
+  CHECK(backends().onprem.run_sql(database, "SELECT count(*) FROM beds") == "1\n");
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM beds") == "0\n");
+}
+
 TEST_CASE_METHOD(IntegrationTest, "a commit the mirror finished after its timeout is resolved from its ledger",
                  "[integration][dual_write][mirror]") {
   auto settings = default_settings();
