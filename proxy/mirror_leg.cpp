@@ -52,12 +52,21 @@ void MirrorLeg::queue_injected(std::string_view sql) {
   protocol::Writer out{outgoing_};
   protocol::encode(protocol::Query{sql}, out);
   tracker_.on_frontend(protocol::frontend_tag::kQuery);
-  ++injected_ahead_;
+  expect_ready(true);
 }
 
 void MirrorLeg::queue_client(protocol::Bytes messages) {
+  namespace tags = protocol::frontend_tag;
   outgoing_.insert(outgoing_.end(), messages.begin(), messages.end());
-  for (const auto& frame : protocol::split_frames(messages)) tracker_.on_frontend(frame.tag);
+  for (const auto& frame : protocol::split_frames(messages)) {
+    tracker_.on_frontend(frame.tag);
+    if (frame.tag == tags::kQuery || frame.tag == tags::kSync || frame.tag == tags::kFunctionCall) expect_ready(false);
+  }
+}
+
+void MirrorLeg::expect_ready(bool injected) {
+  injected_readies_.push_back(injected);
+  ++answers_queued_;
 }
 
 Awaitable<void> MirrorLeg::flush(Clock::time_point deadline) {
@@ -67,15 +76,25 @@ Awaitable<void> MirrorLeg::flush(Clock::time_point deadline) {
 }
 
 Awaitable<conflict::Outcome> MirrorLeg::finish(Clock::time_point deadline) {
+  return finish_through(answers_queued_, deadline);
+}
+
+Awaitable<conflict::Outcome> MirrorLeg::finish_through(std::uint64_t mark, Clock::time_point deadline) {
   co_await flush(deadline);
   injected_rows_.clear();
-  co_await bounded(read_answers(), deadline, "waiting for the mirror");
+  co_await bounded(read_answers(mark), deadline, "waiting for the mirror");
   injected_outcome_ = injected_part_.finish();
   co_return client_part_.finish();
 }
 
-Awaitable<void> MirrorLeg::read_answers() {
-  while (!tracker_.idle()) {
+// Up to the mark's last ReadyForQuery; with every request marked, also the answers no
+// ReadyForQuery ends (a Parse sent with Flush).
+bool MirrorLeg::owes_answers_before(std::uint64_t mark) const noexcept {
+  return answers_read_ < mark || (mark == answers_queued_ && !tracker_.idle());
+}
+
+Awaitable<void> MirrorLeg::read_answers(std::uint64_t mark) {
+  while (owes_answers_before(mark)) {
     const auto frame = co_await connection_.reader().next_frame(connection_.stream());
     const auto response = tracker_.on_backend(frame.tag);
     if (response.unexpected || tracker_.violation() != protocol::Violation::none) {
@@ -128,19 +147,24 @@ void MirrorLeg::follow_served(const protocol::Frame& frame, ServedRead& served) 
     const auto error = protocol::decode_error_response(frame.body);
     served.error_sqlstate = error ? std::string{error->sqlstate()} : "XX000";
   } else if (frame.tag == protocol::backend_tag::kReadyForQuery) {
-    if (const auto ready = protocol::decode_ready_for_query(frame.body)) status_ = ready->status;
+    take_ready(frame);
   }
 }
 
 void MirrorLeg::take(const protocol::Frame& frame) {
-  auto& part = injected_ahead_ > 0 ? injected_part_ : client_part_;
+  const bool injected = !injected_readies_.empty() && injected_readies_.front();
+  auto& part = injected ? injected_part_ : client_part_;
   static_cast<void>(part.add(frame));
-  if (injected_ahead_ > 0 && frame.tag == protocol::backend_tag::kDataRow) {
+  if (injected && frame.tag == protocol::backend_tag::kDataRow) {
     if (const auto row = protocol::decode_data_row(frame.body)) injected_rows_.emplace_back(*row);
   }
-  if (frame.tag != protocol::backend_tag::kReadyForQuery) return;
+  if (frame.tag == protocol::backend_tag::kReadyForQuery) take_ready(frame);
+}
+
+void MirrorLeg::take_ready(const protocol::Frame& frame) {
   if (const auto ready = protocol::decode_ready_for_query(frame.body)) status_ = ready->status;
-  if (injected_ahead_ > 0) --injected_ahead_;
+  if (!injected_readies_.empty()) injected_readies_.pop_front();
+  ++answers_read_;
 }
 
 Awaitable<void> MirrorLeg::terminate() {

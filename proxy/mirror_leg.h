@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -33,9 +35,11 @@ class MirrorFailure : public std::runtime_error {
 /// COMMIT) are "injected": their answers are kept apart from the outcome.
 ///
 /// Messages are queued, then sent in one write by flush(); finish() reads
-/// until the mirror has answered everything sent. Both take a deadline, past
-/// which they throw MirrorFailure (timed_out), as on any I/O error or
-/// protocol violation (unreachable); the leg is unusable after that.
+/// until the mirror has answered everything sent, finish_through() until it
+/// has answered what was queued up to a mark, so that a session may leave the
+/// answers to several units unread and read them in order later. Both take a
+/// deadline, past which they throw MirrorFailure (timed_out), as on any I/O
+/// error or protocol violation (unreachable); the leg is unusable after that.
 class MirrorLeg {
  public:
   using Clock = std::chrono::steady_clock;
@@ -46,15 +50,20 @@ class MirrorLeg {
   /// From the mirror's last ReadyForQuery.
   [[nodiscard]] protocol::TransactionStatus transaction_status() const noexcept { return status_; }
 
-  /// Queues a Query of pgdual's own, answered before the client's part.
+  /// Queues a Query of pgdual's own, whose answer is kept apart from the client's part.
   void queue_injected(std::string_view sql);
   /// Queues client messages (whole messages, as the mirror should get them).
   void queue_client(protocol::Bytes messages);
   Awaitable<void> flush(Clock::time_point deadline);
 
+  /// How many ReadyForQuery answers the requests queued so far call for: a mark for finish_through().
+  [[nodiscard]] std::uint64_t answers_queued() const noexcept { return answers_queued_; }
   /// Reads until every request sent is answered. Returns the outcome of the
   /// client's part (empty when there was none).
   Awaitable<conflict::Outcome> finish(Clock::time_point deadline);
+  /// Reads until the requests queued before `mark` (answers_queued() then) are answered, and no
+  /// further. Returns the outcome of their client's part, as finish() does.
+  Awaitable<conflict::Outcome> finish_through(std::uint64_t mark, Clock::time_point deadline);
   /// What the injected statements of the last finish() answered: their
   /// first error, and their last command tag ("COMMIT", or "ROLLBACK" when
   /// the transaction had failed).
@@ -80,7 +89,12 @@ class MirrorLeg {
   void close() noexcept;
 
  private:
-  Awaitable<void> read_answers();
+  Awaitable<void> read_answers(std::uint64_t mark);
+  [[nodiscard]] bool owes_answers_before(std::uint64_t mark) const noexcept;
+  /// Notes a request that ReadyForQuery answers, queued by pgdual or by the client.
+  void expect_ready(bool injected);
+  /// Notes a ReadyForQuery received: the transaction status, and whose answer ends with it.
+  void take_ready(const protocol::Frame& frame);
   /// Follows one answer message the client is given: the requests it answers, its error, the status.
   void follow_served(const protocol::Frame& frame, ServedRead& served);
   void take(const protocol::Frame& frame);
@@ -92,7 +106,10 @@ class MirrorLeg {
   conflict::Outcome injected_outcome_;
   std::vector<protocol::OwnedDataRow> injected_rows_;
   std::vector<std::byte> outgoing_;
-  unsigned injected_ahead_ = 0;  ///< ReadyForQuery answers that still belong to injected queries
+  /// For each ReadyForQuery still to come, in order: whether it ends an injected query's answer.
+  std::deque<bool> injected_readies_;
+  std::uint64_t answers_queued_ = 0;
+  std::uint64_t answers_read_ = 0;
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;
 };
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -120,22 +121,24 @@ class Session {
     std::vector<DeferredSegment> deferred;
   };
 
-  /// A unit the mirror was sent, whose answer is read when the mirror is next needed
-  /// (settle_pending), so that the client goes on meanwhile.
+  /// A unit the mirror was sent, whose answer is read later (settle_pending), so that the client
+  /// goes on meanwhile.
   struct PendingAnswer {
     /// What the mirror's answer is.
     enum class Of : std::uint8_t {
-      /// A write inside a transaction: its outcome, to compare with the primary's.
-      write,
+      /// A unit both run at once, inside a transaction that goes on: its outcome, to compare.
+      unit,
       /// The client's COMMIT (after_primary), run after the primary's: its outcome, to compare.
       clients_commit,
       /// pgdual's own COMMIT of a wrapped unit, whose answer was compared already: only its
       /// failure is a conflict.
       own_commit,
     };
-    conflict::ConflictRecord record;  ///< the unit's, should the answer differ; for a write, nondeterministic holds its unpinned values
-    Of of = Of::write;
+    conflict::ConflictRecord record;  ///< the unit's, should the answer differ; for a unit, nondeterministic holds its unpinned values
+    Of of = Of::unit;
     sql::StatementKind kind = sql::StatementKind::write;  ///< the unit's, for the metrics
+    bool writes = false;  ///< the unit changes data: a mirror that does not answer it misses a write
+    std::uint64_t mark = 0;  ///< MirrorLeg::answers_queued() once the unit was queued
   };
 
   Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
@@ -192,11 +195,15 @@ class Session {
   Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);
   Awaitable<std::optional<conflict::Outcome>> finish_after_primary(const conflict::Outcome& primary);
   Awaitable<conflict::Outcome> mirror_answer(MirrorLeg::Clock::time_point deadline);
+  /// The tables the open unit writes to; none for a unit that does not write.
+  [[nodiscard]] const std::vector<std::string>& unit_tables() const;
+  /// The open unit drew column defaults the session does not know yet: the mirror's catalog must be read.
+  [[nodiscard]] bool needs_column_defaults(const conflict::Outcome& primary) const;
   /// Adds to `unpinned` the volatile column defaults (a serial key, DEFAULT now()) of `tables`
-  /// when a write's command tag says it drew them.
-  Awaitable<void> note_column_defaults(const std::string& command_tag, const std::vector<std::string>& tables,
-                                       std::vector<std::string>& unpinned);
-  /// note_column_defaults for the open unit, into its unpinned values.
+  /// when a write's command tag says it drew them, as far as the session knows them.
+  void add_column_defaults(std::string_view command_tag, const std::vector<std::string>& tables,
+                           std::vector<std::string>& unpinned) const;
+  /// The open unit's volatile column defaults into its unpinned values, read from the mirror's catalog if need be.
   Awaitable<void> note_unit_defaults(const conflict::Outcome& primary);
   Awaitable<bool> read_column_defaults();
   void compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror);
@@ -204,12 +211,12 @@ class Session {
                                                     const conflict::Outcome& mirror) const;
   void record(conflict::ConflictKind kind, const conflict::Outcome& primary, const conflict::Outcome& mirror);
   void submit(conflict::ConflictRecord record, bool commit_in_flight);
-  /// Whether the mirror's answer to the unit, a write the primary has answered, may be read later.
+  /// Whether the mirror's answer to the unit, which both ran at once, may be read later.
   [[nodiscard]] bool answer_may_wait(const conflict::Outcome& primary) const;
   Awaitable<void> answer_later(PendingAnswer pending);
-  /// Reads the answer of the pending unit, if any, and compares it.
-  Awaitable<void> settle_pending();
-  Awaitable<void> settle_pending_write(PendingAnswer pending, const conflict::Outcome& mirror);
+  /// Reads the answers of the pending units, oldest first, and compares them, until `keep` are left.
+  Awaitable<void> settle_pending(std::size_t keep = 0);
+  void settle_pending_unit(PendingAnswer pending, const conflict::Outcome& mirror);
   void settle_pending_commit(PendingAnswer pending, const conflict::Outcome& mirror);
   void end_unit(const conflict::Outcome& primary);
   void record_primary_lost();
@@ -278,7 +285,7 @@ class Session {
   /// Conflicts of units whose COMMIT the mirror may have applied before it
   /// broke off, by idempotency key: looked up on the next connection.
   std::vector<conflict::ConflictRecord> unknown_commits_;
-  std::optional<PendingAnswer> pending_;
+  std::deque<PendingAnswer> pending_;
 
   std::optional<MirrorLeg> mirror_;
   std::shared_ptr<MirrorReconnect> reconnect_;

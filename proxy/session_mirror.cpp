@@ -178,19 +178,28 @@ Awaitable<bool> Session::settle_mirror() {
   co_return false;
 }
 
-// A COMMIT in flight is left to finish: the ledger tells later whether it did. Anything else the
-// mirror runs is cancelled.
+// A COMMIT in flight is left to finish: the ledger tells later whether it did. Its conflict stands
+// for its whole transaction, whose writes waiting for their answers are not recorded apart: the
+// commit took them along or not. Anything else the mirror runs is cancelled.
 void Session::drop_mirror(const MirrorFailure& failure) {
   context_.log->warn("session={} dropping the mirror connection: {}", id_, failure.what());
-  const bool committing = pending_ && pending_->of != PendingAnswer::Of::write;
-  if (pending_) {
-    auto record = std::move(pending_->record);
-    pending_.reset();
+  std::vector<std::string> committing_keys;
+  for (const auto& pending : pending_) {
+    if (pending.of != PendingAnswer::Of::unit) committing_keys.push_back(pending.record.idempotency_key);
+  }
+  const bool committing = !committing_keys.empty();
+  for (auto& pending : std::exchange(pending_, {})) {
+    if (!pending.writes) continue;
+    if (pending.of == PendingAnswer::Of::unit &&
+        std::ranges::find(committing_keys, pending.record.idempotency_key) != committing_keys.end()) {
+      continue;
+    }
+    auto& record = pending.record;
     record.kind = failure.reachability() == conflict::Reachability::timed_out ? conflict::ConflictKind::mirror_timeout
                                                                               : conflict::ConflictKind::mirror_unavailable;
     record.mirror.reachability = failure.reachability();
     record.nondeterministic.clear();
-    submit(std::move(record), committing);
+    submit(std::move(record), pending.of != PendingAnswer::Of::unit);
   }
   if (!committing) {
     asio::co_spawn(client_.get_executor(), cancel_on(context_.config, mirror_->connection().key()), asio::detached);

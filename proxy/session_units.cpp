@@ -28,6 +28,9 @@ bool pinnable(std::string_view name) { return std::ranges::find(kPinnable, name)
 /// How many SET/PREPARE statements a session keeps for replay on a new mirror connection.
 constexpr std::size_t kMaxSessionStatements = 256;
 
+/// How many units' mirror answers a session leaves unread at most (Session::answer_later).
+constexpr std::size_t kMaxPendingAnswers = 16;
+
 /// How many units with an unknown mirror commit a session remembers to look up.
 constexpr std::size_t kMaxUnknownCommits = 1024;
 
@@ -196,7 +199,6 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), segment_.begin(), segment_.end());
     co_return;
   }
-  if (mode != MirrorMode::none) co_await settle_pending();
   if (mode == MirrorMode::none || !mirror_) {
     planner_.sent_to_primary_only(frames);
     co_return;
@@ -275,6 +277,8 @@ Awaitable<void> Session::wait_for_primary() {
 
 Awaitable<void> Session::finish_unit() {
   const auto primary = std::exchange(primary_outcome_, {});
+  // Noted as the primary answers, before any unit after it may be left to settle later.
+  if (changes_schema(primary.command_tag)) volatile_defaults_known_ = false;
   switch (unit_.plan.mirror) {
     case MirrorMode::none:
       if (unit_.plan.unclassified && succeeded(primary)) {
@@ -284,8 +288,8 @@ Awaitable<void> Session::finish_unit() {
     case MirrorMode::parallel: {
       if (!release_deferred_writes(primary)) break;
       if (answer_may_wait(primary)) {
-        PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, {}), PendingAnswer::Of::write,
-                              planner_.summary().kind};
+        PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, {}), PendingAnswer::Of::unit,
+                              planner_.summary().kind, unit_.plan.writes};
         pending.record.nondeterministic = unit_.unpinned;
         co_await answer_later(std::move(pending));
         break;
@@ -332,60 +336,68 @@ Awaitable<conflict::Outcome> Session::finish_wrapped(const conflict::Outcome& pr
   mirror_->queue_injected("COMMIT");
   // Built first: GCC 12 destroys temporaries of a braced list inside co_await twice.
   PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, mirror), PendingAnswer::Of::own_commit,
-                        planner_.summary().kind};
+                        planner_.summary().kind, true};
   co_await answer_later(std::move(pending));
   co_return mirror;
 }
 
-// A write inside a transaction that goes on: the primary runs the client's next statement while
-// the mirror runs this one, instead of one after the other. Not while the transaction's reads go
-// to the mirror, whose state they need settled.
+// A unit both ran at once (BEGIN, a write, SAVEPOINT...) inside a transaction that goes on: the
+// primary runs the client's next statement while the mirror runs this one, instead of one after
+// the other. Not while the transaction's reads go to the mirror, whose state they need settled,
+// nor while the mirror's catalog must first say which column defaults the write drew.
 bool Session::answer_may_wait(const conflict::Outcome& primary) const {
-  return mirror_ && unit_.plan.writes && !transaction_reads_on_mirror_ &&
-         primary.transaction_status == TransactionStatus::in_transaction;
+  return mirror_ && !transaction_reads_on_mirror_ && primary.transaction_status == TransactionStatus::in_transaction &&
+         !needs_column_defaults(primary);
 }
 
-// What the mirror was sent goes out now; its answer is read when the mirror is next needed
-// (settle_pending). The session's one connection keeps the order: whatever the mirror runs next,
-// it runs after this.
+// What the mirror was sent goes out now; its answer is read later (settle_pending): before a unit
+// whose mirror answer is read at once, before the client's COMMIT, before a read the mirror
+// serves, at the session's end, and once more than kMaxPendingAnswers wait. The session's one
+// connection keeps the order: whatever the mirror runs next, it runs after this. So the mirror
+// commits a transaction while the primary runs the next one.
 Awaitable<void> Session::answer_later(PendingAnswer pending) {
-  pending_ = std::move(pending);
+  pending.mark = mirror_->answers_queued();
+  pending_.push_back(std::move(pending));
   std::optional<MirrorFailure> failure;
   try {
     co_await mirror_->flush(mirror_deadline());
   } catch (const MirrorFailure& error) {
     failure = error;
   }
-  if (failure) drop_mirror(*failure);
+  if (failure) co_return drop_mirror(*failure);
+  co_await settle_pending(kMaxPendingAnswers);
 }
 
 // The mirror's deadline counts from here: it had the time since it was sent besides.
-Awaitable<void> Session::settle_pending() {
-  if (!pending_ || !mirror_) co_return;
-  std::optional<MirrorFailure> failure;
-  conflict::Outcome answer;
-  try {
-    answer = co_await mirror_->finish(mirror_deadline());
-  } catch (const MirrorFailure& error) {
-    failure = error;
-  }
-  if (failure) co_return drop_mirror(*failure);
-  auto pending = std::move(*pending_);
-  pending_.reset();
-  if (pending.of == PendingAnswer::Of::write) {
-    co_await settle_pending_write(std::move(pending), answer);
-  } else {
-    settle_pending_commit(std::move(pending), answer);
+Awaitable<void> Session::settle_pending(std::size_t keep) {
+  while (mirror_ && pending_.size() > keep) {
+    std::optional<MirrorFailure> failure;
+    conflict::Outcome answer;
+    try {
+      answer = co_await mirror_->finish_through(pending_.front().mark, mirror_deadline());
+    } catch (const MirrorFailure& error) {
+      failure = error;
+    }
+    if (failure) co_return drop_mirror(*failure);
+    auto pending = std::move(pending_.front());
+    pending_.pop_front();
+    if (pending.of == PendingAnswer::Of::unit) {
+      settle_pending_unit(std::move(pending), answer);
+    } else {
+      settle_pending_commit(std::move(pending), answer);
+    }
   }
 }
 
-Awaitable<void> Session::settle_pending_write(PendingAnswer pending, const conflict::Outcome& mirror) {
+// The column defaults were known when the unit was left to settle later (answer_may_wait): no
+// catalog query, which would read the answers of what the mirror was sent since.
+void Session::settle_pending_unit(PendingAnswer pending, const conflict::Outcome& mirror) {
   auto& record = pending.record;
   count_mirror_answer(mirror, pending.kind);
-  co_await note_column_defaults(record.primary.command_tag, record.tables, record.nondeterministic);
+  if (pending.writes) add_column_defaults(record.primary.command_tag, record.tables, record.nondeterministic);
   auto kind = conflict::compare(record.primary, mirror);
-  if (!kind && !record.nondeterministic.empty()) kind = conflict::ConflictKind::nondeterministic;
-  if (!kind) co_return;
+  if (!kind && pending.writes && !record.nondeterministic.empty()) kind = conflict::ConflictKind::nondeterministic;
+  if (!kind) return;
   if (*kind != conflict::ConflictKind::nondeterministic) record.nondeterministic.clear();
   record.kind = *kind;
   record.mirror = mirror;
@@ -437,12 +449,13 @@ Awaitable<std::optional<conflict::Outcome>> Session::finish_after_primary(const 
   planner_.copy_for_mirror(protocol::split_frames(unit_.mirror_copy), copy);
   mirror_->queue_client(copy);
   PendingAnswer pending{unit_record(conflict::ConflictKind::unclassified, primary, {}),
-                        PendingAnswer::Of::clients_commit, planner_.summary().kind};
+                        PendingAnswer::Of::clients_commit, planner_.summary().kind, transaction_writes_};
   co_await answer_later(std::move(pending));
   co_return std::nullopt;
 }
 
 Awaitable<conflict::Outcome> Session::mirror_answer(MirrorLeg::Clock::time_point deadline) {
+  co_await settle_pending();
   if (!mirror_) co_return unanswered(unit_.mirror_lost.value_or(conflict::Reachability::unreachable));
   std::optional<MirrorFailure> failure;
   try {
@@ -458,11 +471,19 @@ Awaitable<conflict::Outcome> Session::mirror_answer(MirrorLeg::Clock::time_point
 // Column defaults are invisible in the statement's text: a serial key or a
 // DEFAULT now() draws a different value on each backend. Which tables have
 // them, the mirror's catalog says: asked once, and again after DDL.
-Awaitable<void> Session::note_column_defaults(const std::string& command_tag, const std::vector<std::string>& tables,
-                                              std::vector<std::string>& unpinned) {
-  if (changes_schema(command_tag)) volatile_defaults_known_ = false;
-  if (!draws_defaults(command_tag) || tables.empty()) co_return;
-  if (!volatile_defaults_known_ && !co_await read_column_defaults()) co_return;
+const std::vector<std::string>& Session::unit_tables() const {
+  static const std::vector<std::string> kNoTables;
+  const auto& statement = planner_.summary().representative;
+  return unit_.plan.writes && statement ? statement->tables : kNoTables;
+}
+
+bool Session::needs_column_defaults(const conflict::Outcome& primary) const {
+  return !volatile_defaults_known_ && draws_defaults(primary.command_tag) && !unit_tables().empty();
+}
+
+void Session::add_column_defaults(std::string_view command_tag, const std::vector<std::string>& tables,
+                                  std::vector<std::string>& unpinned) const {
+  if (!draws_defaults(command_tag)) return;
   for (const auto& table : tables) {
     if (const auto found = volatile_defaults_.find(table); found != volatile_defaults_.end()) {
       add_names(found->second, unpinned);
@@ -471,10 +492,11 @@ Awaitable<void> Session::note_column_defaults(const std::string& command_tag, co
 }
 
 Awaitable<void> Session::note_unit_defaults(const conflict::Outcome& primary) {
-  static const std::vector<std::string> kNoTables;
-  const auto& statement = planner_.summary().representative;
-  const auto& tables = unit_.plan.writes && statement ? statement->tables : kNoTables;
-  co_await note_column_defaults(primary.command_tag, tables, unit_.unpinned);
+  if (needs_column_defaults(primary)) {
+    const bool known = co_await read_column_defaults();
+    if (!known) co_return;
+  }
+  add_column_defaults(primary.command_tag, unit_tables(), unit_.unpinned);
 }
 
 Awaitable<bool> Session::read_column_defaults() {
