@@ -389,9 +389,9 @@ void Session::on_primary_message_end() {
   if (tag == protocol::backend_tag::kReadyForQuery && unit_.open && tracker_.idle()) {
     if (primary_tap_.recording()) primary_outcome_ = primary_tap_.finish();
     primary_done_ = true;
-    primary_progress_.cancel();
+    primary_progress_.notify();
   } else if (tag == protocol::backend_tag::kCopyInResponse || tag == protocol::backend_tag::kErrorResponse) {
-    primary_progress_.cancel();
+    primary_progress_.notify();
   }
 }
 

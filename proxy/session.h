@@ -28,6 +28,7 @@
 #include "proxy/read_steering.h"
 #include "proxy/statement_pins.h"
 #include "proxy/unit_planner.h"
+#include "proxy/wakeup.h"
 #include "proxy/wire_io.h"
 
 namespace pgdual::proxy {
@@ -190,6 +191,9 @@ class Session {
   /// them and returns false when the primary's error was one of chance (cancel, deadlock...): the
   /// mirror then has nothing to run, nor to compare.
   [[nodiscard]] bool release_deferred_writes(const conflict::Outcome& primary);
+  [[nodiscard]] std::size_t deferred_bytes() const;
+  /// Reads the answers the mirror owes before `bytes` more are sent to it, when they are many.
+  Awaitable<void> make_room_for(std::size_t bytes);
   Awaitable<void> wait_for_primary();
   Awaitable<void> finish_unit();
   Awaitable<conflict::Outcome> finish_wrapped(const conflict::Outcome& primary);
@@ -269,7 +273,7 @@ class Session {
   UnitPlanner planner_;
   OutcomeTap primary_tap_;
   OwnAnswerFilter own_answers_;  ///< takes the answers to pinned statement copies out of the primary's stream
-  asio::steady_timer primary_progress_;  ///< woken by the primary's pump; the client's pump waits on it
+  Wakeup primary_progress_;              ///< notified by the primary's pump; the client's pump waits on it
   bool primary_done_ = false;            ///< the primary has answered the open unit completely
   conflict::Outcome primary_outcome_;
   std::vector<std::byte> segment_;       ///< client messages collected, not yet sent

@@ -31,6 +31,9 @@ constexpr std::size_t kMaxSessionStatements = 256;
 /// How many units' mirror answers a session leaves unread at most (Session::answer_later).
 constexpr std::size_t kMaxPendingAnswers = 16;
 
+/// Past this many bytes for the mirror, the answers it owes are read first (Session::make_room_for).
+constexpr std::size_t kLargeForMirror = 64 * 1024;
+
 /// How many units with an unknown mirror commit a session remembers to look up.
 constexpr std::size_t kMaxUnknownCommits = 1024;
 
@@ -214,6 +217,7 @@ Awaitable<void> Session::send_to_mirror(std::span<const protocol::Frame> frames,
     unit_.deferred.push_back({std::vector<std::byte>(segment_.begin(), segment_.end()), pins});
     co_return;
   }
+  co_await make_room_for(copy_data ? kLargeForMirror + 1 : segment_.size());
   // COPY FROM STDIN data: the primary has taken the COPY that it follows, which goes first.
   for (const auto& segment : std::exchange(unit_.deferred, {})) {
     queue_for_mirror(protocol::split_frames(segment.bytes), segment.pins, false);
@@ -268,9 +272,20 @@ bool Session::release_deferred_writes(const conflict::Outcome& primary) {
   return send;
 }
 
+std::size_t Session::deferred_bytes() const {
+  std::size_t bytes = 0;
+  for (const auto& segment : unit_.deferred) bytes += segment.bytes.size();
+  return bytes;
+}
+
+// A mirror still writing answers nobody reads stops reading what it is sent: a large send on
+// top of them would wait for the mirror timeout.
+Awaitable<void> Session::make_room_for(std::size_t bytes) {
+  if (bytes > kLargeForMirror) co_await settle_pending();
+}
+
 Awaitable<void> Session::wait_for_primary() {
   while (tracker_.pending_syncs() > 0 && !tracker_.awaiting_copy_data() && !primary_done_) {
-    primary_progress_.expires_at(asio::steady_timer::time_point::max());
     co_await primary_progress_.async_wait(asio::as_tuple(use_awaitable));
   }
 }
@@ -286,6 +301,7 @@ Awaitable<void> Session::finish_unit() {
       }
       break;
     case MirrorMode::parallel: {
+      co_await make_room_for(deferred_bytes());
       if (!release_deferred_writes(primary)) break;
       if (answer_may_wait(primary)) {
         PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, {}), PendingAnswer::Of::unit,
