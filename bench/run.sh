@@ -100,7 +100,7 @@ for database in bench "${dual_write_databases[@]}"; do
 done
 
 # --- setups ---------------------------------------------------------------------------------------
-# Per setup: its kind (direct, pgbouncer, pgpool or pgdual), the port clients use, the database,
+# Per setup: its kind (direct, direct-both, pgbouncer, pgpool or pgdual), the port clients use, the database,
 # the proxy's PID (for its CPU time) and the servers it writes to (checkpointed before each run,
 # compared after each write run when there are two).
 declare -A setup_kind setup_port setup_database setup_pid setup_servers
@@ -108,6 +108,10 @@ add_setup() {
   setup_kind[$1]="$2" setup_port[$1]="$3" setup_database[$1]="$4" setup_servers[$1]="$5" setup_pid[$1]=""
 }
 add_setup direct direct "$port_primary" bench "$port_primary"
+# The ceiling of any dual writer on this machine: the same pgbench run directly against both servers
+# at once, each with the cell's clients, no proxy in between. It writes each server's "bench", which
+# nothing compares.
+add_setup direct-both direct-both "$port_primary" bench "$port_primary $port_secondary"
 
 # launch_setup NAME: starts the setup's proxy from its configuration, after pgdual init for pgdual.
 launch_setup() {
@@ -177,8 +181,8 @@ done
 # The setups each workload runs on, in the order they take turns within a round.
 declare -A workload_setups=(
   [select]="direct pgbouncer-session pgbouncer-transaction pgpool-passthrough pgdual-passthrough"
-  [update]="direct pgdual-dualwrite pgpool-replication"
-  [tpcb]="direct pgdual-dualwrite pgpool-replication")
+  [update]="direct direct-both pgdual-dualwrite pgpool-replication"
+  [tpcb]="direct direct-both pgdual-dualwrite pgpool-replication")
 declare -A workload_flags=([select]=-S [update]=-N [tpcb]="")
 # Setups whose two servers must end every run identical.
 declare -A compares_pair=([pgdual-dualwrite]=1 [pgpool-replication]=1)
@@ -208,13 +212,37 @@ p99_latency_ms() {
 # transaction pooling (max_prepared_statements came in 1.21).
 unsupported() { [[ "$1" == pgbouncer-transaction && "$2" == prepared ]]; }
 
-# read_pgbench_figures LOG PREFIX: sets tps, transactions, latency_avg and latency_p99 (run_setup's
-# locals: bash functions see their caller's) from pgbench's output and per-transaction logs.
+# read_pgbench_figures PREFIX LOG...: sets tps, transactions, latency_avg and latency_p99 (run_setup's
+# locals: bash functions see their caller's) from pgbench's outputs and per-transaction logs. With
+# several outputs (one per server of direct-both) the figures are the slowest server's: a write on
+# both completes at its pace. The p99 is over every transaction of every log.
 read_pgbench_figures() {
-  tps="$(awk '/^tps = / {printf "%.1f", $3}' "$1")"
-  transactions="$(awk -F': ' '/^number of transactions actually processed/ {print $2}' "$1")"
-  latency_avg="$(awk '/^latency average = / {print $4}' "$1")"
-  latency_p99="$(p99_latency_ms "$2")"
+  local prefix="$1"
+  shift
+  tps="$(awk '/^tps = / {if (!n++ || $3 < low) low = $3} END {printf "%.1f", low}' "$@")"
+  transactions="$(awk -F': ' '/^number of transactions actually processed/ {if (!n++ || $2 < low) low = $2}
+    END {print low}' "$@")"
+  latency_avg="$(awk '/^latency average = / {if ($4 > high) high = $4} END {print high}' "$@")"
+  latency_p99="$(p99_latency_ms "$prefix")"
+}
+
+# run_pgbench SETUP WORKLOAD PROTOCOL CLIENTS LOG PREFIX: the cell's pgbench run against the setup;
+# for direct-both one run against each of its servers at once, logged to LOG.PORT. Fails if one does.
+run_pgbench() {
+  local setup="$1" workload="$2" protocol="$3" clients="$4" log="$5" prefix="$6" port pid pids=() status=0
+  # shellcheck disable=SC2206  # the workload flag is one word or none
+  local args=(-n ${workload_flags[$workload]} -M "$protocol" -c "$clients" -j $((clients < 2 ? clients : 2))
+    -T "$seconds" -l)
+  if [[ "${setup_kind[$setup]}" != direct-both ]]; then
+    pgbench_on "${setup_port[$setup]}" "${setup_database[$setup]}" "${args[@]}" --log-prefix="$prefix" >"$log" 2>&1
+    return
+  fi
+  for port in ${setup_servers[$setup]}; do
+    pgbench_on "$port" "${setup_database[$setup]}" "${args[@]}" --log-prefix="$prefix.$port" >"$log.$port" 2>&1 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  return "$status"
 }
 
 # compare_pair SETUP: sets contents (run_setup's local) to what pair_contents finds on the setup's
@@ -230,26 +258,24 @@ compare_pair() {
 # run_setup ROUND WORKLOAD PROTOCOL CLIENTS SETUP: one pgbench run; appends its row to the CSV.
 run_setup() {
   local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid="${setup_pid[$5]}"
-  local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server
+  local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server logs
   local status=ok tps="" transactions="" latency_avg="" latency_p99="" cpu="" contents="" load started
   load="$(cut -d ' ' -f1 /proc/loadavg)" started="$(date -u +%H:%M:%S)"
   if unsupported "$setup" "$protocol"; then
     status=n/a
   else
     for server in ${setup_servers[$setup]}; do psql_on "$server" -c CHECKPOINT; done
-    rm -rf "$workdir/txlog" && mkdir "$workdir/txlog"
+    rm -rf "$workdir/txlog" "$log"* && mkdir "$workdir/txlog"
     [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"
-    # shellcheck disable=SC2086  # the workload flag is one word or none
-    if pgbench_on "${setup_port[$setup]}" "${setup_database[$setup]}" -n ${workload_flags[$workload]} \
-      -M "$protocol" -c "$clients" -j $((clients < 2 ? clients : 2)) -T "$seconds" -l --log-prefix="$prefix" \
-      >"$log" 2>&1; then
+    if run_pgbench "$setup" "$workload" "$protocol" "$clients" "$log" "$prefix"; then
       [[ -z "$pid" ]] || cpu="$(awk -v t="$(($(process_tree_cpu_ticks "$pid") - ticks_before))" \
         -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
-      read_pgbench_figures "$log" "$prefix"
+      logs=("$log"*)
+      read_pgbench_figures "$prefix" "${logs[@]}"
       [[ -z "${compares_pair[$setup]:-}" ]] || compare_pair "$setup"
     else
       status=failed
-      grep -m3 -iE 'error|abort|fatal' "$log" >&2 || tail -n3 "$log" >&2
+      grep -m3 -iE 'error|abort|fatal' "$log"* >&2 || tail -n3 "$log"* >&2
     fi
   fi
   local row=("$round" "$workload" "$protocol" "$clients" "$setup" "$seconds" "$status" "$tps" "$transactions"

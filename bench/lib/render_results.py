@@ -12,6 +12,7 @@ from collections import defaultdict
 
 SETUP_NAMES = {
     "direct": "direct",
+    "direct-both": "direct to both servers at once (no proxy: a dual writer's ceiling)",
     "pgbouncer-session": "PgBouncer, session pooling",
     "pgbouncer-transaction": "PgBouncer, transaction pooling",
     "pgpool-passthrough": "pgpool-II, raw mode (pass-through)",
@@ -23,9 +24,11 @@ WORKLOADS = {
     "select": ("Pass-through: `pgbench -S` (select only)",
                "One server behind every setup; pgdual's mirror connection is open but carries nothing."),
     "update": ("Dual write: `pgbench -N` (simple update)",
-               "direct writes to one server; pgdual and pgpool-II write to both."),
+               "direct writes to one server; pgdual and pgpool-II write to both. \"Both servers at once\" runs the "
+               "same pgbench directly against each server at the same time, and gives the slower one's figures: "
+               "what the two servers sharing this machine can do, the most any dual writer could reach."),
     "tpcb": ("Dual write: `pgbench` (TPC-B-like)",
-             "direct writes to one server; pgdual and pgpool-II write to both."),
+             "direct writes to one server; pgdual and pgpool-II write to both; \"both servers at once\" as above."),
 }
 GOAL_CELLS = {"passthrough": ("select", "prepared", "8"), "dualwrite": ("update", "simple", "8")}
 
@@ -141,6 +144,10 @@ def goals(results, memory):
                                f"{fmt(vs_pgpool, 2)}; tables: pgdual {ours}, pgpool-II {theirs}",
                                "≥ 2.00, identical tables",
                                None if vs_pgpool is None else vs_pgpool >= 2 and ours.startswith("identical")))
+        ceiling = results.tps_ratio(dualwrite, "direct-both", "pgpool-replication")
+        if ceiling is not None:
+            lines.append(goal_line("`-N -M simple -c 8`: both servers directly at once (no proxy) / pgpool-II: "
+                                   "the most any dual writer could reach here", fmt(ceiling, 2), "–", None))
     fake = [row for row in memory if row["backends"] == "fake"]
     if fake:
         largest = max(fake, key=lambda row: int(row["sessions"]))
