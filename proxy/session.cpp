@@ -241,7 +241,7 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
 }
 
 Awaitable<void> Session::greet_client(const BackendConnection& backend) {
-  client_key_ = context_.cancels.issue({context_.config->primary_backend(), backend.key(), mirror_cancel_target()});
+  client_key_ = context_.cancels.issue({context_.config->primary_backend(), backend.key(), std::nullopt});
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
   protocol::encode(protocol::AuthenticationOk{}, out);

@@ -253,7 +253,8 @@ class Session {
   Awaitable<void> resolve_unknown_commits();
   [[nodiscard]] MirrorLeg::Clock::time_point mirror_deadline() const;
   [[nodiscard]] std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror_cancel_target() const;
-  void register_mirror_for_cancel();
+  /// Whether a cancel request of the client goes to the mirror too: only while it serves a read.
+  void let_cancels_reach_mirror(bool reach);
 
   Stream client_;
   SessionContext context_;

@@ -103,13 +103,15 @@ std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> Sessio
   return std::pair{context_.config->mirror_backend(), mirror_->connection().key()};
 }
 
-void Session::register_mirror_for_cancel() {
-  if (client_key_) context_.cancels.set_mirror(*client_key_, mirror_cancel_target());
+// The mirror runs a unit that writes only once the primary has answered it, and may still be
+// running one while the primary runs the next: a cancel meant for the primary's statement would
+// stop a write the primary has done. Only a read the mirror serves is the client's to cancel there.
+void Session::let_cancels_reach_mirror(bool reach) {
+  if (client_key_) context_.cancels.set_mirror(*client_key_, reach ? mirror_cancel_target() : std::nullopt);
 }
 
 Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   mirror_.emplace(std::move(connection), *context_.rows_digest_key);
-  register_mirror_for_cancel();
   publish_summary();
   planner_.forget_mirror_statements();
   co_await resolve_unknown_commits();
@@ -206,7 +208,7 @@ void Session::drop_mirror(const MirrorFailure& failure) {
   }
   mirror_->close();
   mirror_.reset();
-  register_mirror_for_cancel();
+  let_cancels_reach_mirror(false);
   back_off(*reconnect_, context_.config->mirror);
   keep_reads_on_primary("the mirror connection was lost");
 }

@@ -57,7 +57,9 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   planner_.copy_for_mirror(frames, copy);
   mirror_->queue_client(copy);
   const auto started = ReadBrake::Clock::now();
+  let_cancels_reach_mirror(true);
   const auto served = co_await mirror_->serve(client_);
+  let_cancels_reach_mirror(false);
   record_mirror_read(started, served);
   if (served.failure) {
     drop_mirror(*served.failure);

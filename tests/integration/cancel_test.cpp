@@ -218,6 +218,41 @@ TEST_CASE_METHOD(IntegrationTest, "A cancelled write never reaches the mirror, a
   CHECK(conflicts().empty());
 }
 
+TEST_CASE_METHOD(IntegrationTest, "Ctrl-C in psql cancels a read the mirror serves in the primary's place",
+                 "[integration][edge][cancel]") {
+  const auto database = fresh_database("cancel_mirror_read");
+  auto settings = default_settings();
+  settings.routing = "read_percent = 100\n";
+  start_proxy(settings);
+  check_ctrl_c_cancels(*this, database, {"SELECT pg_sleep(30)"}, "pg_sleep(30)", {&backends().cloud},
+                       "psql Ctrl-C, read on the mirror");
+}
+
+// In a transaction the mirror may still run a write while the primary runs the next statement; a
+// cancel of that statement must not stop the write, which the primary has done.
+TEST_CASE_METHOD(IntegrationTest, "Ctrl-C in a transaction leaves the mirror's copy of an earlier write running",
+                 "[integration][edge][cancel]") {
+  const auto database = fresh_database("cancel_behind_write");
+  auto settings = default_settings();
+  settings.mirror_timeout_ms = kMirrorTimeoutMs;
+  start_proxy(settings);
+  auto setup = client_of(proxy(), database);
+  setup.execute("CREATE TABLE beds (id int)");
+  setup.execute("INSERT INTO beds VALUES (1)");
+  TempDir dir{"pgdual-locker"};
+  auto locker = lock_table_on(backends().cloud, database, "beds", dir.path());
+  const std::vector<std::string> transaction{"BEGIN", "UPDATE beds SET id = 2", "SELECT pg_sleep(30)"};
+  check_ctrl_c_cancels(*this, database, transaction, "pg_sleep(30)", {&backends().onprem},
+                       "psql Ctrl-C, read after a write the mirror still runs");
+  static_cast<void>(locker.wait_for(10s));
+  // Once the lock is gone the mirror answers the update as the primary did: no conflict. Cancelled,
+  // it would have answered 57014, a mirror_error.
+  CHECK(wait_for_conflicts(1, 2s).empty());
+  for (const auto* server : {&backends().onprem, &backends().cloud}) {
+    CHECK(server->run_sql(database, "SELECT id FROM beds") == "1\n");
+  }
+}
+
 TEST_CASE_METHOD(IntegrationTest, "A CancelRequest with a key pgdual did not issue is closed without an answer",
                  "[integration][edge][cancel]") {
   const auto database = fresh_database("cancel_wrong_key");

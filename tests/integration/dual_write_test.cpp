@@ -40,17 +40,6 @@ void check_succeeded(const RunResult& result) {
   REQUIRE(result.exit_code == 0);
 }
 
-// A lock on the mirror alone, held for 4 s, keeps the mirror's copy of a write to table beds waiting.
-Subprocess lock_beds_on_mirror(const PgCluster& mirror, const std::string& database, const TempDir& dir) {
-  const auto log = dir.path() / "locker.log";
-  ProcessOptions as_superuser;
-  as_superuser.env = mirror.superuser(database).libpq_env();
-  Subprocess locker{{pg_program("psql"), "-X", "-q", "-c", "BEGIN; LOCK TABLE beds; SELECT pg_sleep(4); COMMIT;"},
-                    as_superuser, log, log};
-  std::this_thread::sleep_for(500ms);
-  return locker;
-}
-
 std::string kinds_of(const std::vector<conflict::ConflictRecord>& records) {
   std::string kinds;
   for (const auto& record : records) kinds += std::string{conflict::to_string(record.kind)} + " ";
@@ -205,7 +194,7 @@ TEST_CASE_METHOD(IntegrationTest, "a mirror slower than the timeout holds the cl
   const auto endpoint = through_proxy(database);
   check_succeeded(psql(endpoint, "CREATE TABLE beds (id int PRIMARY KEY)"));
   TempDir dir{"pgdual-locker"};
-  auto locker = lock_beds_on_mirror(backends().cloud, database, dir);
+  auto locker = lock_table_on(backends().cloud, database, "beds", dir.path());
   const auto started = std::chrono::steady_clock::now();
   const auto insert = psql(endpoint, "INSERT INTO beds VALUES (1)");
   const auto waited = std::chrono::steady_clock::now() - started;
@@ -296,7 +285,7 @@ TEST_CASE_METHOD(IntegrationTest, "a write in a transaction that the mirror does
   const auto endpoint = through_proxy(database);
   check_succeeded(psql(endpoint, "CREATE TABLE beds (id int PRIMARY KEY)"));
   TempDir dir{"pgdual-locker"};
-  auto locker = lock_beds_on_mirror(backends().cloud, database, dir);
+  auto locker = lock_table_on(backends().cloud, database, "beds", dir.path());
   const auto started = std::chrono::steady_clock::now();
   const auto session = psql_file(endpoint, "BEGIN;\nINSERT INTO beds VALUES (1);\nSELECT 1;\nCOMMIT;\n");
   const auto waited = std::chrono::steady_clock::now() - started;

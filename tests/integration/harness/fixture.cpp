@@ -160,6 +160,17 @@ std::vector<std::string> differing_tables(const std::string& database) {
   return differing_tables(database, backends().onprem, backends().cloud);
 }
 
+Subprocess lock_table_on(const PgCluster& server, const std::string& database, const std::string& table,
+                         const std::filesystem::path& dir) {
+  const auto log = dir / ("lock-" + table + ".log");
+  ProcessOptions as_superuser;
+  as_superuser.env = server.superuser(database).libpq_env();
+  const auto script = "BEGIN; LOCK TABLE " + table + "; SELECT pg_sleep(4); COMMIT;";
+  Subprocess locker{{pg_program("psql"), "-X", "-q", "-c", script}, as_superuser, log, log};
+  std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  return locker;
+}
+
 RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,
                      std::chrono::milliseconds timeout) {
   ProcessOptions options;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -79,6 +80,11 @@ class IntegrationTest {
 [[nodiscard]] std::vector<std::string> differing_tables(const std::string& database, const PgCluster& onprem,
                                                         const PgCluster& cloud);
 [[nodiscard]] std::vector<std::string> differing_tables(const std::string& database);
+
+/// A psql on `server` that holds an exclusive lock on `table` for 4 s, started 500 ms ago: a write to
+/// the table through pgdual then waits on that server alone. Its output goes to `dir`.
+[[nodiscard]] Subprocess lock_table_on(const PgCluster& server, const std::string& database, const std::string& table,
+                                       const std::filesystem::path& dir);
 
 /// Runs `argv` as a client of `endpoint` (its libpq variables set), bounded by `timeout`.
 [[nodiscard]] RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,
