@@ -134,7 +134,8 @@ Awaitable<void> Session::resolve_unknown_commits() {
   std::string keys;
   for (const auto& record : unknown_commits_) keys += (keys.empty() ? "'" : ", '") + record.idempotency_key + "'";
   mirror_->queue_injected("SELECT idempotency_key::text FROM pgdual.ledger WHERE idempotency_key IN (" + keys + ")");
-  if (!co_await settle_mirror() || mirror_->injected_outcome().error) co_return;
+  const bool settled = co_await settle_mirror();
+  if (!settled || mirror_->injected_outcome().error) co_return;
   for (const auto& row : mirror_->injected_rows()) {
     if (row.columns.empty() || !row.columns[0]) continue;
     const auto found = std::ranges::find(unknown_commits_, *row.columns[0], &conflict::ConflictRecord::idempotency_key);

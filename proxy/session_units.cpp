@@ -519,7 +519,9 @@ Awaitable<bool> Session::read_column_defaults() {
   co_await settle_pending();
   if (!mirror_ || mirror_->transaction_status() == TransactionStatus::failed) co_return false;
   mirror_->queue_injected(kVolatileDefaultsQuery);
-  if (!co_await settle_mirror() || mirror_->injected_outcome().error) co_return false;
+  // Apart from the ||: GCC 12 miscompiles co_await in a condition's short-circuit operands.
+  const bool settled = co_await settle_mirror();
+  if (!settled || mirror_->injected_outcome().error) co_return false;
   volatile_defaults_.clear();
   for (const auto& row : mirror_->injected_rows()) {
     if (row.columns.size() == 2 && row.columns[0] && row.columns[1]) volatile_defaults_[*row.columns[0]] = *row.columns[1];
