@@ -211,24 +211,24 @@ TEST_CASE_METHOD(IntegrationTest, "A message longer than limits.max_message_byte
   CHECK(bystander.query_value(fits) == "3000");
 }
 
-TEST_CASE_METHOD(IntegrationTest, "A primary that accepts but never answers fails the login with 08006 in time",
-                 "[integration][edge][limits]") {
-  SilentListener silent{SilentListener::Kind::answers_nothing};
+/// pgdual with a primary that stays silent as `kind` says; the login must fail naming it.
+void check_silent_primary_fails_login(IntegrationTest& test, SilentListener::Kind kind) {
+  SilentListener silent{kind};
   auto settings = trusting();
   settings.onprem_port = silent.port();
   settings.onprem_lines = settings.cloud_lines = kConnectTimeoutLine;
-  start_proxy(settings);
-  check_login_fails_naming(*this, "onprem");
+  test.start_proxy(settings);
+  check_login_fails_naming(test, "onprem");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "A primary that accepts but never answers fails the login with 08006 in time",
+                 "[integration][edge][limits]") {
+  check_silent_primary_fails_login(*this, SilentListener::Kind::answers_nothing);
 }
 
 TEST_CASE_METHOD(IntegrationTest, "A primary whose backlog is full fails the login with 08006 in time",
                  "[integration][edge][limits]") {
-  SilentListener full{SilentListener::Kind::full_backlog};
-  auto settings = trusting();
-  settings.onprem_port = full.port();
-  settings.onprem_lines = settings.cloud_lines = kConnectTimeoutLine;
-  start_proxy(settings);
-  check_login_fails_naming(*this, "onprem");
+  check_silent_primary_fails_login(*this, SilentListener::Kind::full_backlog);
 }
 
 TEST_CASE_METHOD(IntegrationTest, "A mirror that never answers delays the login by the connect timeout at most",
