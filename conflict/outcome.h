@@ -65,6 +65,11 @@ struct Outcome {
   friend bool operator==(const Outcome&, const Outcome&) = default;
 };
 
+/// The backend answered, without an error.
+[[nodiscard]] inline bool succeeded(const Outcome& outcome) noexcept {
+  return outcome.reachability == Reachability::reached && !outcome.error;
+}
+
 /// The row count of a command tag: the last number of "INSERT oid rows",
 /// "UPDATE rows", "DELETE rows", "MERGE rows", "SELECT rows", "MOVE rows",
 /// "FETCH rows" and "COPY rows"; std::nullopt for tags without one

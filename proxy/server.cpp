@@ -9,7 +9,7 @@
 #include <openssl/rand.h>
 #include <spdlog/fmt/fmt.h>
 
-#include "proxy/session.h"
+#include "proxy/session/session.h"
 
 namespace pgdual::proxy {
 namespace {

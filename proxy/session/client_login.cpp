@@ -1,18 +1,17 @@
-// Session, continued: the client proves who it is, by the first [[hba]] rule that matches it,
-// before any backend connection is opened for it.
+#include "proxy/session/client_login.h"
 
 #include <algorithm>
 #include <chrono>
 #include <string_view>
+#include <vector>
 
-#include "protocol/authentication.h"
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
 #include "proxy/backend_auth.h"
 #include "proxy/client_credentials.h"
 #include "proxy/client_rules.h"
 #include "proxy/live_settings.h"
-#include "proxy/session.h"
+#include "proxy/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -43,20 +42,30 @@ AuthFailure malformed(std::string_view what) { return {"08P01", "malformed " + s
 
 }  // namespace
 
-Awaitable<void> Session::authenticate_client() {
+Awaitable<void> ClientLogin::authenticate(const conflict::SessionInfo& who,
+                                          const std::optional<ClientAddress>& address) {
+  try {
+    co_await with_timeout(authenticate_by_rule(who, address), context_.config->limits.startup_timeout);
+  } catch (const boost::system::system_error& error) {
+    if (error.code() != asio::error::timed_out) throw;
+    throw SessionError{"08P01", "canceling authentication due to timeout"};
+  }
+}
+
+Awaitable<void> ClientLogin::authenticate_by_rule(const conflict::SessionInfo& who,
+                                                  const std::optional<ClientAddress>& address) {
   const auto settings = context_.settings.current();
-  const auto address = steering_facts_.client_address.value_or(ClientAddress{});
   const bool tls = client_.is_tls();
-  const auto* rule = match_rule(settings->hba, session_info_.user, session_info_.database, address, tls);
+  const auto* rule = match_rule(settings->hba, who.user, who.database, address.value_or(ClientAddress{}), tls);
   std::optional<AuthFailure> failure;
   if (rule == nullptr) {
-    failure = AuthFailure{"28000", "no pgdual [[hba]] entry for " + where(session_info_, tls), {}};
+    failure = AuthFailure{"28000", "no pgdual [[hba]] entry for " + where(who, tls), {}};
   } else if (rule->method == config::AuthMethod::reject) {
-    failure = AuthFailure{"28000", "pgdual [[hba]] rejects connection for " + where(session_info_, tls), {}};
+    failure = AuthFailure{"28000", "pgdual [[hba]] rejects connection for " + where(who, tls), {}};
   } else if (rule->method == config::AuthMethod::scram_sha_256) {
-    failure = co_await authenticate_scram();
+    failure = co_await authenticate_scram(who.user);
   } else if (rule->method == config::AuthMethod::md5) {
-    failure = co_await authenticate_md5();
+    failure = co_await authenticate_md5(who.user);
   }
   if (!failure) co_return;
   context_.log->info("session={} login refused with {}", id_, failure->sqlstate);
@@ -65,13 +74,13 @@ Awaitable<void> Session::authenticate_client() {
   throw SessionError{literal_sqlstate(failure->sqlstate), failure->message};
 }
 
-Awaitable<std::optional<AuthFailure>> Session::authenticate_scram() {
-  auto exchange = context_.credentials.scram(session_info_.user, client_.tls_server_end_point());
+Awaitable<std::optional<AuthFailure>> ClientLogin::authenticate_scram(const std::string& user) {
+  auto exchange = context_.credentials.scram(user, client_.tls_server_end_point());
   const auto offered = exchange.mechanisms();
   protocol::AuthenticationSASL sasl;
   for (const auto& mechanism : offered) sasl.mechanisms.push_back(mechanism);
   const protocol::Authentication request{std::move(sasl)};
-  co_await send_authentication(request);
+  co_await send(request);
 
   const auto initial_frame = co_await read_password_message();
   const auto initial = protocol::decode_sasl_initial_response(initial_frame.body);
@@ -79,7 +88,7 @@ Awaitable<std::optional<AuthFailure>> Session::authenticate_scram() {
   const auto server_first = exchange.first(initial->mechanism, text_of(initial->data));
   if (!server_first) co_return server_first.error();
   const protocol::Authentication challenge{protocol::AuthenticationSASLContinue{protocol::as_bytes(*server_first)}};
-  co_await send_authentication(challenge);
+  co_await send(challenge);
 
   const auto response_frame = co_await read_password_message();
   const auto response = protocol::decode_sasl_response(response_frame.body);
@@ -87,40 +96,58 @@ Awaitable<std::optional<AuthFailure>> Session::authenticate_scram() {
   const auto server_final = exchange.final(text_of(response->data));
   if (!server_final) co_return server_final.error();
   const protocol::Authentication outcome{protocol::AuthenticationSASLFinal{protocol::as_bytes(*server_final)}};
-  co_await send_authentication(outcome);
+  co_await send(outcome);
   co_return std::nullopt;
 }
 
-Awaitable<std::optional<AuthFailure>> Session::authenticate_md5() {
+Awaitable<std::optional<AuthFailure>> ClientLogin::authenticate_md5(const std::string& user) {
   protocol::AuthenticationMD5Password challenge;
   const auto random = random_bytes(challenge.salt.size());
   std::copy(random.begin(), random.end(), challenge.salt.begin());
   const protocol::Authentication request{challenge};
-  co_await send_authentication(request);
+  co_await send(request);
   const auto frame = co_await read_password_message();
   const auto answer = protocol::decode_password_message(frame.body);
   if (!answer) co_return malformed("password");
-  const auto* secret = context_.credentials.md5(session_info_.user);
+  const auto* secret = context_.credentials.md5(user);
   if (secret == nullptr || !check_md5_response(*secret, challenge.salt, answer->password)) {
-    co_return password_authentication_failed(session_info_.user);
+    co_return password_authentication_failed(user);
   }
   co_return std::nullopt;
 }
 
-Awaitable<void> Session::send_authentication(const protocol::Authentication& request) {
+Awaitable<void> ClientLogin::send(const protocol::Authentication& request) {
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
   protocol::encode(request, out);
-  co_await send_bytes(bytes);
+  co_await asio::async_write(client_, asio::buffer(bytes), asio::as_tuple(use_awaitable));
 }
 
 // Anything else here is a protocol violation, which ends the session as PostgreSQL ends it.
-Awaitable<protocol::Frame> Session::read_password_message() {
-  const auto frame = co_await client_reader_.next_frame(client_);
+Awaitable<protocol::Frame> ClientLogin::read_password_message() {
+  const auto frame = co_await reader_.next_frame(client_);
   if (frame.tag != protocol::frontend_tag::kPasswordMessage) {
     throw SessionError{"08P01", "expected password response, got message type " + std::string(1, frame.tag)};
   }
   co_return frame;
+}
+
+BackendLogin login_as_asked(const protocol::StartupMessage& startup) {
+  BackendLogin asked{std::string{startup.parameter("user")}, {}, startup.protocol_version, {}};
+  for (const auto& [name, value] : startup.parameters) asked.parameters.emplace_back(name, value);
+  return asked;
+}
+
+BackendLogins ClientLogin::backend_logins(const BackendLogin& asked) const {
+  const auto* configured = context_.config->find_user(asked.user);
+  if (configured == nullptr) {
+    context_.log->info("session={} rejected: user is not configured", id_);
+    throw SessionError{"28P01", "password authentication failed for user \"" + asked.user + "\""};
+  }
+  BackendLogins logins{asked, asked};
+  logins.primary.password = configured->password_for(context_.config->primary_backend());
+  logins.mirror.password = configured->password_for(context_.config->mirror_backend());
+  return logins;
 }
 
 }  // namespace pgdual::proxy

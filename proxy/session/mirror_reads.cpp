@@ -1,0 +1,116 @@
+#include "proxy/session/mirror_reads.h"
+
+#include <random>
+#include <vector>
+
+#include "protocol/error_response.h"
+#include "protocol/frame.h"
+#include "protocol/writer.h"
+#include "proxy/metrics.h"
+
+namespace pgdual::proxy {
+namespace {
+
+std::uint64_t random_draw() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return generator();
+}
+
+ReadResult read_result(const MirrorLeg::ServedRead& served) {
+  if (served.failure) return ReadResult::connection_error();
+  if (!served.error_sqlstate.empty()) return ReadResult::sql_error(served.error_sqlstate);
+  return ReadResult::ok();
+}
+
+}  // namespace
+
+SessionFacts steering_facts(const conflict::SessionInfo& session, const Stream& client) {
+  SessionFacts facts{.user = session.user, .database = session.database,
+                     .application_name = session.application_name, .client_address = std::nullopt};
+  boost::system::error_code error;
+  const auto endpoint = client.lowest_layer().remote_endpoint(error);
+  if (error) return facts;
+  const auto address = endpoint.address();
+  facts.client_address = address.is_v4() ? ClientAddress::v4(address.to_v4().to_bytes())
+                                         : ClientAddress::v6(address.to_v6().to_bytes());
+  return facts;
+}
+
+bool MirrorReads::picks_mirror(bool in_transaction) const {
+  if (in_transaction) return transaction_on_mirror_;
+  return steering_picks_mirror();
+}
+
+void MirrorReads::steer_transaction(protocol::TransactionStatus status_before) {
+  const auto& first = planner_.summary().representative;
+  if (status_before != protocol::TransactionStatus::idle || !first ||
+      first->transaction != sql::TransactionControl::begin_read_only) {
+    return;
+  }
+  transaction_on_mirror_ = primary_only_.empty() && steering_picks_mirror();
+}
+
+bool MirrorReads::steering_picks_mirror() const {
+  const auto percent = context_.steering.percent_for(facts_);
+  if (context_.steering.stickiness() == config::ReadStickiness::session) return to_mirror_for_session(id_, percent);
+  return to_mirror_for_draw(random_draw(), percent);
+}
+
+Awaitable<bool> MirrorReads::serve(protocol::Bytes unit, protocol::TransactionStatus status) {
+  if (!link_.connected()) {
+    // The mirror is down or being reconnected: a read steered to it that it cannot serve.
+    context_.brake.record(Backend::mirror, ReadBrake::Clock::now(), {}, ReadResult::connection_error());
+    context_.metrics.count_read_failover();
+    co_return false;
+  }
+  std::vector<std::byte> copy;
+  planner_.copy_for_mirror(protocol::split_frames(unit), copy);
+  link_.leg().queue_client(copy);
+  const auto started = ReadBrake::Clock::now();
+  link_.let_cancels_reach(true);
+  const auto served = co_await link_.leg().serve(client_);
+  link_.let_cancels_reach(false);
+  record_mirror_read(started, served);
+  if (served.failure) {
+    link_.drop(*served.failure);
+    if (!served.answered) co_return false;
+    co_await end_interrupted_read(status);
+  }
+  planner_.served_by_mirror();
+  co_return true;
+}
+
+void MirrorReads::record_mirror_read(ReadBrake::Clock::time_point started, const MirrorLeg::ServedRead& served) {
+  const auto now = ReadBrake::Clock::now();
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
+  context_.brake.record(Backend::mirror, now, latency, read_result(served));
+  if (served.failure && !served.answered) {
+    context_.metrics.count_read_failover();
+  } else {
+    context_.metrics.count_query(Backend::mirror, planner_.summary().kind);
+    context_.metrics.observe_latency(Backend::mirror, latency);
+    context_.metrics.count_steered_read(true);
+    if (!served.error_sqlstate.empty()) context_.metrics.count_error(Backend::mirror, served.error_sqlstate);
+  }
+  context_.log->debug("session={} read served by the mirror in {} us{}", id_, latency.count(),
+                      served.failure ? ", which broke off" : "");
+}
+
+void MirrorReads::keep_on_primary(std::string_view why) {
+  if (!primary_only_.empty()) return;
+  primary_only_ = why;
+  if (on_change_) on_change_();
+}
+
+// The mirror broke off after part of its answer reached the client, which cannot be taken back:
+// the client gets an error in its place, as when a server's connection fails mid-result.
+Awaitable<void> MirrorReads::end_interrupted_read(protocol::TransactionStatus status) {
+  std::vector<std::byte> bytes;
+  protocol::Writer out{bytes};
+  protocol::encode(protocol::make_error("ERROR", "08006", "the connection to the server serving this read was lost"),
+                   out);
+  protocol::encode(protocol::ReadyForQuery{status}, out);
+  co_await asio::async_write(client_, asio::buffer(bytes), asio::as_tuple(use_awaitable));
+}
+
+}  // namespace pgdual::proxy

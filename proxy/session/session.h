@@ -1,0 +1,133 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conflict/conflict_record.h"
+#include "protocol/backend_messages.h"
+#include "protocol/request_tracker.h"
+#include "protocol/startup.h"
+#include "proxy/asio.h"
+#include "proxy/backend_connection.h"
+#include "proxy/outcome_tap.h"
+#include "proxy/read_brake.h"
+#include "proxy/session/client_login.h"
+#include "proxy/session/conflict_recorder.h"
+#include "proxy/session/dual_write.h"
+#include "proxy/session/mirror_link.h"
+#include "proxy/session/mirror_reads.h"
+#include "proxy/session/session_context.h"
+#include "proxy/statement_pins.h"
+#include "proxy/unit_planner.h"
+#include "proxy/wakeup.h"
+#include "proxy/wire_io.h"
+
+namespace pgdual::proxy {
+
+/// One client connection, from its startup packet to its last byte. Runs on
+/// one worker thread's io_context; every member is touched only from there.
+///
+/// The session reads the client's startup, has ClientLogin check who it is,
+/// opens the backends (MirrorLink) and relays. The client's messages are cut
+/// into units (a Query, or extended-protocol messages up to Sync), each
+/// routed by UnitPlanner: an eligible read may be served by the mirror
+/// (MirrorReads); everything else goes to the primary, whose answers stream
+/// to the client as they arrive, while the mirror mode (DualWrite) gives the
+/// mirror its part and compares.
+class Session {
+ public:
+  Session(tcp::socket client, SessionContext context, std::uint64_t id);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session();
+
+  Awaitable<void> run();
+
+  /// Finish the running statement, then say goodbye (57P01) and close.
+  void request_shutdown();
+  /// Close every connection now: the shutdown grace period is over.
+  void close_now();
+
+ private:
+  enum class RelayEnd { client_closed, backend_closed, shutdown, idle_timeout, idle_in_transaction_timeout };
+
+  /// The unit being relayed, as the relay loop sees it.
+  struct Unit {
+    bool open = false;
+    UnitPlan plan;
+    bool runs = false;  ///< the unit's messages so far execute something
+    std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
+    ReadBrake::Clock::time_point started{};  ///< when its first message went to the primary
+  };
+
+  // Startup and login (session.cpp).
+  Awaitable<std::optional<protocol::StartupMessage>> negotiate_startup();
+  /// Answers an SSLRequest: switches the client to TLS when tls.mode allows it.
+  Awaitable<void> negotiate_tls();
+  /// Refuses a plain-text client while tls.mode is require, and what pgdual does not serve at
+  /// all: no user name, replication.
+  void check_startup(const protocol::StartupMessage& startup) const;
+  /// Serves the admin console when the client asked for its database; false otherwise.
+  Awaitable<bool> serve_admin_console_if_asked();
+  Awaitable<BackendConnection> connect_backends();
+  /// Takes a new mirror connection into use: the session's state replayed, old commits looked up.
+  Awaitable<void> adopt_mirror(BackendConnection connection);
+  Awaitable<void> greet_client(const BackendConnection& backend);
+  /// Shows the session in SHOW SESSIONS as it is now.
+  void publish_summary() const;
+  Awaitable<void> send_error(std::string_view severity, std::string_view sqlstate, std::string_view message);
+  Awaitable<void> send_bytes(protocol::Bytes bytes);
+
+  // The relay (session_relay.cpp).
+  Awaitable<void> relay(BackendConnection& backend);
+  Awaitable<RelayEnd> pump_client_to_backend(Stream& backend);
+  Awaitable<RelayEnd> pump_backend_to_client(Stream& backend, protocol::Bytes early);
+  /// How long the client may stay silent now, between units: the configured idle timeout
+  /// inside or outside a transaction; 0 for no limit.
+  [[nodiscard]] std::chrono::milliseconds idle_limit() const;
+  void on_primary_message_end();
+  /// Serves the unit in segment_, which ends with `last_tag`, from the mirror when it is an
+  /// eligible read and the steering picks the mirror; false when the primary is to serve it.
+  Awaitable<bool> serve_read_from_mirror(char last_tag);
+  [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
+  Awaitable<void> dispatch_segment(Stream& primary);
+  [[nodiscard]] StatementPins open_unit(std::vector<protocol::Frame>& frames);
+  Awaitable<void> wait_for_primary();
+  Awaitable<void> finish_unit();
+  /// Counts the primary's answer to the unit in the metrics, and in the read statistics when the
+  /// unit ran reads only.
+  void count_primary_answer();
+  void end_unit(const conflict::Outcome& primary);
+
+  Stream client_;
+  SessionContext context_;
+  std::uint64_t id_;
+  MessageReader client_reader_;
+  protocol::RequestTracker tracker_;  ///< the primary's
+  Stream* backend_stream_ = nullptr;
+  std::optional<protocol::BackendKeyData> client_key_;
+  bool shutdown_requested_ = false;
+  bool waiting_for_client_ = false;
+
+  BackendLogins logins_;
+  conflict::SessionInfo session_info_;
+  std::string connected_at_;
+  UnitPlanner planner_;
+  OutcomeTap primary_tap_;
+  OwnAnswerFilter own_answers_;  ///< takes the answers to pinned statement copies out of the primary's stream
+  Wakeup primary_progress_;              ///< notified by the primary's pump; the client's pump waits on it
+  bool primary_done_ = false;            ///< the primary has answered the open unit completely
+  conflict::Outcome primary_outcome_;
+  std::vector<std::byte> segment_;       ///< client messages collected, not yet sent
+  Unit unit_;
+
+  ClientLogin login_;
+  MirrorLink mirror_;
+  MirrorReads reads_;
+  ConflictRecorder recorder_;
+  DualWrite writes_;
+};
+
+}  // namespace pgdual::proxy

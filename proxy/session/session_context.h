@@ -1,0 +1,44 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "config/proxy_config.h"
+#include "proxy/backend_tls.h"
+
+namespace pgdual::proxy {
+
+class CancelRegistry;
+class ClientCredentials;
+class ConflictSink;
+class LedgerPruner;
+class LiveSettings;
+class Metrics;
+class ReadBrake;
+class ReadSteering;
+class SessionRegistry;
+
+/// What every session shares: the configuration it started with, and the
+/// server-wide registries.
+struct SessionContext {
+  std::shared_ptr<const config::ProxyConfig> config;
+  CancelRegistry& cancels;
+  SessionRegistry& sessions;
+  std::shared_ptr<spdlog::logger> log;
+  ConflictSink& conflicts;
+  LedgerPruner& ledger_pruner;
+  /// The key of the outcomes' rows digests (conflict/outcome.h), the same for every session.
+  std::shared_ptr<const std::vector<std::byte>> rows_digest_key;
+  ReadSteering& steering;
+  ReadBrake& brake;
+  LiveSettings& settings;
+  Metrics& metrics;
+  const ClientCredentials& credentials;
+  /// The TLS context of each backend, for BackendConnection::open.
+  const BackendTlsContexts& backend_tls;
+};
+
+}  // namespace pgdual::proxy

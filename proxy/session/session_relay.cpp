@@ -1,0 +1,319 @@
+// Session, continued: the relay between the client and the primary, cut into units.
+
+#include <algorithm>
+#include <variant>
+
+#include "protocol/frame_scanner.h"
+#include "protocol/frontend_messages.h"
+#include "protocol/message_tags.h"
+#include "protocol/writer.h"
+#include "proxy/metrics.h"
+#include "proxy/session/session.h"
+#include "proxy/timeouts.h"
+
+namespace pgdual::proxy {
+namespace {
+
+using protocol::TransactionStatus;
+
+/// The backend-to-client relay buffer starts at kFirstRelayBufferSize, so that thousands of idle
+/// sessions stay cheap, and doubles whenever a read fills it, up to kRelayBufferSize, so that a
+/// big result moves in few system calls.
+constexpr std::size_t kFirstRelayBufferSize = 4 * 1024;
+constexpr std::size_t kRelayBufferSize = 32 * 1024;
+
+/// Client messages held back until their segment ends: beyond this, a batch
+/// without Sync or Flush goes on in parts, as PostgreSQL itself would run it.
+constexpr std::size_t kMaxHeldSegment = 16 * 1024 * 1024;
+
+/// Where the client's messages may pause for answers: a Query, Sync or
+/// FunctionCall asks for ReadyForQuery, a Flush for what is pending; during
+/// COPY data, CopyDone or CopyFail end it.
+bool ends_segment(char tag, bool copy_data) {
+  namespace tags = protocol::frontend_tag;
+  if (copy_data) return tag == tags::kCopyDone || tag == tags::kCopyFail;
+  return tag == tags::kQuery || tag == tags::kSync || tag == tags::kFunctionCall || tag == tags::kFlush;
+}
+
+}  // namespace
+
+Awaitable<void> Session::relay(BackendConnection& backend) {
+  auto& backend_stream = backend.stream();
+  backend_stream_ = &backend_stream;
+  auto outcome = co_await (settle(pump_client_to_backend(backend_stream)) ||
+                           settle(pump_backend_to_client(backend_stream, backend.unread())));
+  backend_stream_ = nullptr;
+  const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
+  if (end == RelayEnd::backend_closed && unit_.open) writes_.primary_lost();
+  if (end == RelayEnd::shutdown) {
+    co_await send_error("FATAL", "57P01", "terminating connection due to administrator command");
+  } else if (end == RelayEnd::idle_timeout) {
+    co_await send_error("FATAL", "57P05", "terminating connection due to idle-session timeout");
+  } else if (end == RelayEnd::idle_in_transaction_timeout) {
+    co_await send_error("FATAL", "25P03", "terminating connection due to idle-in-transaction timeout");
+  }
+  if (end != RelayEnd::backend_closed) {
+    std::vector<std::byte> terminate;
+    protocol::Writer out{terminate};
+    protocol::encode(protocol::Terminate{}, out);
+    co_await asio::async_write(backend_stream, asio::buffer(terminate), asio::as_tuple(use_awaitable));
+  }
+  if (mirror_.connected()) co_await writes_.settle_pending();
+  co_await mirror_.terminate();
+}
+
+// Whole messages from the client, collected into segments: a segment ends
+// where the client waits for answers (Query, Sync, FunctionCall, Flush), or
+// at each read during COPY FROM STDIN data. After a segment that asks for
+// ReadyForQuery the pump waits until the primary has answered it, then
+// settles the unit with the mirror, or leaves the mirror's answer for later
+// (DualWrite::settle_pending): one unit at a time on the primary.
+Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
+  for (;;) {
+    if (!unit_.open && segment_.empty()) {
+      if (shutdown_requested_) co_return RelayEnd::shutdown;
+      // Only between transactions: a mirror connected in the middle of one would get its end
+      // without its beginning.
+      if (!mirror_.connected() && primary_tap_.transaction_status() == TransactionStatus::idle) {
+        if (auto connection = mirror_.reconnected()) co_await adopt_mirror(std::move(*connection));
+      }
+    }
+    FrameBatch batch;
+    const auto limit = idle_limit();
+    try {
+      waiting_for_client_ = true;
+      // Two statements: GCC 12 mishandles co_await in the arms of ?:.
+      if (limit.count() > 0) {
+        batch = co_await with_timeout(client_reader_.next_frames(client_), limit);
+      } else {
+        batch = co_await client_reader_.next_frames(client_);
+      }
+      waiting_for_client_ = false;
+    } catch (const boost::system::system_error& error) {
+      if (error.code() == asio::error::timed_out) {
+        co_return primary_tap_.transaction_status() == TransactionStatus::idle
+            ? RelayEnd::idle_timeout
+            : RelayEnd::idle_in_transaction_timeout;
+      }
+      co_return shutdown_requested_ && !unit_.open ? RelayEnd::shutdown : RelayEnd::client_closed;
+    }
+    for (const auto& frame : batch.frames) {
+      if (frame.tag == protocol::frontend_tag::kTerminate) co_return RelayEnd::client_closed;
+      // Held in a segment, a message no server takes would wait for a Sync that never comes.
+      if (!protocol::frontend_tag::allowed_after_login(frame.tag)) {
+        throw SessionError{"08P01", "invalid frontend message type " +
+                                        std::to_string(static_cast<unsigned char>(frame.tag))};
+      }
+      // The server answers a Flush with a body with an error and skips to the next Sync: a
+      // skip the request tracker, which sees tags only, would not know of.
+      if (frame.tag == protocol::frontend_tag::kFlush && !frame.body.empty()) {
+        throw SessionError{"08P01", "invalid message format"};
+      }
+      const bool copy_data = tracker_.awaiting_copy_data();
+      protocol::append_frame(frame, segment_);
+      if (!copy_data) planner_.observe(frame);
+      if (!ends_segment(frame.tag, copy_data) && segment_.size() < kMaxHeldSegment) continue;
+      if (!copy_data) {
+        const bool served = co_await serve_read_from_mirror(frame.tag);
+        if (served) continue;
+      }
+      co_await dispatch_segment(backend);
+      co_await wait_for_primary();
+      if (unit_.open && primary_done_) co_await finish_unit();
+    }
+    // COPY data moves on as it comes; anything else waits for its segment's end.
+    if (tracker_.awaiting_copy_data() && !segment_.empty()) co_await dispatch_segment(backend);
+  }
+}
+
+Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
+  protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
+  std::vector<std::byte> buffer(std::max(kFirstRelayBufferSize, early.size()));
+  std::vector<std::byte> filtered;
+  std::copy(early.begin(), early.end(), buffer.begin());
+  std::size_t size = early.size();
+  for (;;) {
+    if (size > 0) {
+      const auto chunk = protocol::Bytes{buffer}.first(size);
+      const auto violation = scanner.scan(
+          chunk,
+          [this](const protocol::FrameHeader& header) {
+            static_cast<void>(tracker_.on_backend(header.tag));
+            if (primary_tap_.on_header(header)) on_primary_message_end();
+          },
+          [this](protocol::Bytes part) {
+            if (primary_tap_.on_body(part)) on_primary_message_end();
+          });
+      if (violation) throw SessionError{"08P01", "backend protocol violation: invalid message length"};
+      if (own_answers_.active()) {
+        own_answers_.filter(chunk, filtered);
+        co_await send_all(client_, filtered);
+        filtered.clear();
+      } else {
+        co_await send_all(client_, chunk);
+      }
+    }
+    if (size == buffer.size() && buffer.size() < kRelayBufferSize) buffer.resize(2 * buffer.size());
+    auto [error, received] = co_await backend.async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
+    if (error) co_return RelayEnd::backend_closed;
+    size = received;
+  }
+}
+
+std::chrono::milliseconds Session::idle_limit() const {
+  if (unit_.open || !segment_.empty()) return std::chrono::milliseconds{0};
+  const auto& limits = context_.config->limits;
+  return primary_tap_.transaction_status() == TransactionStatus::idle ? limits.idle_session_timeout
+                                                                      : limits.idle_in_transaction_timeout;
+}
+
+// The client's pump waits for three things from the primary: the end of the
+// unit, the start of COPY FROM STDIN (it then has data to pass on), and an
+// error, after which the server skips up to the next Sync: the Query or
+// FunctionCall the pump waits on may be skipped, never to be answered.
+void Session::on_primary_message_end() {
+  const char tag = primary_tap_.completed_tag();
+  if (tag == protocol::backend_tag::kReadyForQuery && unit_.open && tracker_.idle()) {
+    if (primary_tap_.recording()) primary_outcome_ = primary_tap_.finish();
+    primary_done_ = true;
+    primary_progress_.notify();
+  } else if (tag == protocol::backend_tag::kCopyInResponse || tag == protocol::backend_tag::kErrorResponse) {
+    primary_progress_.notify();
+  }
+}
+
+void Session::request_shutdown() {
+  shutdown_requested_ = true;
+  // An idle session waits for its client; wake it to see the request. A busy
+  // one notices after its current unit.
+  if (backend_stream_ == nullptr || (waiting_for_client_ && !unit_.open && segment_.empty())) {
+    client_.lowest_layer().cancel();
+  }
+}
+
+void Session::close_now() {
+  boost::system::error_code ignored;
+  if (backend_stream_ != nullptr) backend_stream_->lowest_layer().close(ignored);
+  mirror_.close();
+  client_.lowest_layer().close(ignored);
+}
+
+Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
+  if (!read_may_go_to_mirror(last_tag)) co_return false;
+  const auto status = primary_tap_.transaction_status();
+  if (!reads_.picks_mirror(status != TransactionStatus::idle)) co_return false;
+  // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
+  // the read. If it failed, the conflict it records keeps the read on the primary.
+  co_await writes_.settle_pending();
+  if (!reads_.primary_only_reason().empty()) co_return false;
+  const bool served = co_await reads_.serve(segment_, status);
+  if (!served) co_return false;
+  planner_.start_unit();
+  segment_.clear();
+  co_return true;
+}
+
+bool Session::read_may_go_to_mirror(char last_tag) const {
+  namespace tags = protocol::frontend_tag;
+  const bool whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync);
+  const auto status = primary_tap_.transaction_status();
+  // Inside a READ ONLY transaction the mirror's own transaction, begun alongside, must be healthy.
+  const bool outside_or_read_only =
+      status == TransactionStatus::idle ||
+      (status == TransactionStatus::in_transaction && reads_.transaction_on_mirror() && mirror_.connected() &&
+       mirror_.leg().transaction_status() == TransactionStatus::in_transaction);
+  return whole_unit && outside_or_read_only && reads_.primary_only_reason().empty() && !recorder_.commits_unknown() &&
+         !own_answers_.active() && context_.config->mirror_backend().name == "cloud" &&
+         planner_.may_read_from_mirror();
+}
+
+Awaitable<void> Session::dispatch_segment(Stream& primary) {
+  auto frames = protocol::split_frames(segment_);
+  StatementPins pins;
+  // A unit that began with messages that run nothing (Parse, Describe, Flush)
+  // is routed again once it runs something.
+  const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
+  if (!unit_.open || runs_at_last) pins = open_unit(frames);
+  protocol::Bytes to_primary = segment_;
+  std::vector<std::byte> pinned;
+  if (!pins.empty()) {
+    apply_pins(pins, frames, pinned);
+    to_primary = pinned;
+  }
+  // The unnamed statement the mirror prepared while serving a read goes to the primary first.
+  auto restored = planner_.unnamed_parse_for_primary(frames);
+  const unsigned own_answers = pins.answers + (restored.empty() ? 0U : 1U);
+  if (!restored.empty()) {
+    restored.insert(restored.end(), to_primary.begin(), to_primary.end());
+    to_primary = restored;
+  }
+  if (own_answers > 0) own_answers_.expect(own_answers);
+  for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
+  co_await send_all(primary, to_primary);
+  co_await writes_.send(segment_, frames, pins);
+  segment_.clear();
+}
+
+StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
+  const auto status = primary_tap_.transaction_status();
+  unit_ = Unit{};
+  unit_.open = true;
+  unit_.plan = planner_.plan(status);
+  unit_.runs = planner_.summary().executes;
+  unit_.started = ReadBrake::Clock::now();
+  reads_.steer_transaction(status);
+  primary_done_ = false;
+  auto pins = writes_.open_unit(unit_.plan, segment_, frames);
+  const auto& summary = planner_.summary();
+  if (summary.listens) reads_.keep_on_primary("LISTEN");
+  if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
+      frames.front().tag == protocol::frontend_tag::kQuery) {
+    if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
+  }
+  primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified);
+  context_.log->debug("session={} unit kind={} mirror={} key={}", id_, sql::to_string(summary.kind),
+                      to_string(unit_.plan.mirror), writes_.unit_key());
+  return pins;
+}
+
+Awaitable<void> Session::wait_for_primary() {
+  while (tracker_.pending_syncs() > 0 && !tracker_.awaiting_copy_data() && !primary_done_) {
+    co_await primary_progress_.async_wait(asio::as_tuple(use_awaitable));
+  }
+}
+
+Awaitable<void> Session::finish_unit() {
+  const auto primary = std::exchange(primary_outcome_, {});
+  co_await writes_.finish_unit(primary);
+  count_primary_answer();
+  end_unit(primary);
+}
+
+void Session::count_primary_answer() {
+  const auto now = ReadBrake::Clock::now();
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - unit_.started);
+  const auto sqlstate = primary_tap_.take_error_sqlstate();
+  const auto kind = planner_.summary().kind;
+  context_.metrics.count_query(Backend::primary, kind);
+  context_.metrics.observe_latency(Backend::primary, latency);
+  if (!sqlstate.empty()) context_.metrics.count_error(Backend::primary, sqlstate);
+  if (unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified) return;
+  context_.metrics.count_steered_read(false);
+  context_.brake.record(Backend::primary, now, latency,
+                        sqlstate.empty() ? ReadResult::ok() : ReadResult::sql_error(sqlstate));
+}
+
+void Session::end_unit(const conflict::Outcome& primary) {
+  if (!unit_.session_statement.empty() && conflict::succeeded(primary)) {
+    mirror_.remember_session_statement(std::move(unit_.session_statement));
+  }
+  const auto status = primary_tap_.transaction_status();
+  if (status == TransactionStatus::idle) reads_.transaction_ended();
+  writes_.end_unit(status);
+  unit_ = Unit{};
+  planner_.start_unit();
+  primary_done_ = false;
+  primary_tap_.set_recording(false);
+}
+
+}  // namespace pgdual::proxy
