@@ -11,7 +11,7 @@
 
 /// `pgdual reconcile`'s pure part: what verify found in, the statements that make the mirror
 /// equal to the primary (which is authoritative) and the plan's text out. The command that runs
-/// them is proxy/reconcile_command.h; docs/reconcile.md describes the whole.
+/// them is conflict/jobs/reconcile_command.h; docs/reconcile.md describes the whole.
 namespace pgdual::conflict {
 
 /// One schema difference and the DDL that repairs it on the mirror.

@@ -16,7 +16,7 @@
 
 /// The conflict report (`pgdual conflicts report`): conflict records in, the
 /// latest state of each conflict grouped by table, kind and statement out.
-/// Pure: the command that reads the log files is report_command.h, and the
+/// Pure: the command that reads the log files is conflict/jobs/report_command.h, and the
 /// renderers are report_render.h.
 namespace pgdual::conflict {
 

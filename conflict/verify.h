@@ -15,7 +15,7 @@
 /// `pgdual verify`'s pure part: schema descriptions and checksums in; the
 /// SQL that computes them, the narrowing of differing key ranges, and the
 /// verdicts out. The command that talks to both backends is
-/// proxy/verify_command.h; docs/verify.md describes the whole.
+/// conflict/jobs/verify_command.h; docs/verify.md describes the whole.
 ///
 /// Row values never enter this model: rows are known by their primary key
 /// and by md5 digests the servers compute.

@@ -8,13 +8,6 @@
 
 namespace pgdual::proxy {
 
-conflict::ConflictLogOptions conflict_log_options(const config::ConflictsConfig& settings) {
-  return {.sync = settings.sync == config::ConflictSync::group ? conflict::SyncPolicy::on_flush
-                                                               : conflict::SyncPolicy::every_append,
-          .rotate_bytes = settings.rotate_bytes,
-          .keep_rotated = settings.keep_rotated};
-}
-
 ConflictSink::ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds group_commit,
                            std::shared_ptr<spdlog::logger> logger, std::chrono::milliseconds inbox_interval)
     : log_{std::move(log)},

@@ -14,16 +14,11 @@
 
 #include <spdlog/logger.h>
 
-#include "config/proxy_config.h"
 #include "conflict/conflict_log.h"
 #include "conflict/conflict_record.h"
 #include "proxy/idempotency_key.h"
 
 namespace pgdual::proxy {
-
-/// How the configuration asks the conflict log to be written: by `pgdual serve`, and by
-/// `pgdual reconcile` when no serve holds the log.
-[[nodiscard]] conflict::ConflictLogOptions conflict_log_options(const config::ConflictsConfig& settings);
 
 /// Takes ConflictRecords from the session threads and writes them to the
 /// conflict log on a thread of its own, so that no session waits for the disk.

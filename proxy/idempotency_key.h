@@ -5,6 +5,8 @@
 #include <random>
 #include <string>
 
+#include "conflict/time_text.h"
+
 namespace pgdual::proxy {
 
 /// A UUIDv7 (RFC 9562, section 5.7): 48-bit Unix milliseconds, version 7, a
@@ -42,12 +44,9 @@ class IdempotencyKeyGenerator {
   std::uint16_t sequence_ = 0;
 };
 
-/// `time` in RFC 3339, UTC, with microseconds: "2026-11-22T05:16:00.123456Z".
-/// This is the form of ConflictRecord::time.
-[[nodiscard]] std::string rfc3339_utc(std::chrono::system_clock::time_point time);
-
-/// `time` as a timestamptz literal in UTC, in PostgreSQL's own output style
-/// but always with six fractional digits: "2026-11-22 05:16:00.123456+00".
-[[nodiscard]] std::string postgres_timestamptz_utc(std::chrono::system_clock::time_point time);
+// The session code names these as its own; they live below conflict/ so that the jobs, which
+// must not depend on the server, write times the same way.
+using conflict::postgres_timestamptz_utc;
+using conflict::rfc3339_utc;
 
 }  // namespace pgdual::proxy

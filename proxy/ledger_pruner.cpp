@@ -5,7 +5,7 @@
 #include <string>
 #include <utility>
 
-#include "proxy/pg_client.h"
+#include "conflict/jobs/pg_client.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -93,7 +93,7 @@ void LedgerPruner::prune_round() noexcept {
 
 void LedgerPruner::prune_database(const config::BackendConfig& backend, const std::string& database,
                                   const config::UserConfig& user) {
-  PgClient client{backend, user, database};
+  jobs::PgClient client{backend, user, database};
   if (client.query_value(kHasLedger) != "t") {
     logger_->debug("ledger pruning: database \"{}\" on backend \"{}\" has no pgdual ledger, skipped", database,
                    backend.name);

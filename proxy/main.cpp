@@ -5,12 +5,12 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
-#include "conflict/report_command.h"
-#include "proxy/init_command.h"
+#include "conflict/jobs/init_command.h"
+#include "conflict/jobs/reconcile_command.h"
+#include "conflict/jobs/report_command.h"
+#include "conflict/jobs/verify_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
-#include "proxy/reconcile_command.h"
-#include "proxy/verify_command.h"
 
 namespace {
 
@@ -56,7 +56,7 @@ int conflicts(std::span<char*> args) {
     std::fputs(kUsage.data(), stderr);
     return kUsageError;
   }
-  return pgdual::conflict::run_report_command(args.subspan(1));
+  return pgdual::jobs::run_report_command(args.subspan(1));
 }
 
 }  // namespace
@@ -69,10 +69,10 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = args[0];
   if (command == "serve") return serve(args.subspan(1));
-  if (command == "init") return pgdual::proxy::run_init_command(args.subspan(1));
+  if (command == "init") return pgdual::jobs::run_init_command(args.subspan(1));
   if (command == "conflicts") return conflicts(args.subspan(1));
-  if (command == "verify") return pgdual::proxy::run_verify_command(args.subspan(1));
-  if (command == "reconcile") return pgdual::proxy::run_reconcile_command(args.subspan(1));
+  if (command == "verify") return pgdual::jobs::run_verify_command(args.subspan(1));
+  if (command == "reconcile") return pgdual::jobs::run_reconcile_command(args.subspan(1));
   if (command == "--version") {
     std::puts("pgdual " PGDUAL_VERSION);
     return 0;

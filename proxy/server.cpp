@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <spdlog/fmt/fmt.h>
 
+#include "conflict/jobs/log_options.h"
 #include "proxy/session/session.h"
 
 namespace pgdual::proxy {
@@ -35,7 +36,7 @@ tcp::acceptor listen_on(asio::io_context& io, const config::ListenConfig& listen
 }
 
 conflict::ConflictLog open_conflict_log(const config::ConflictsConfig& settings) {
-  auto log = conflict::ConflictLog::open(settings.log_path, conflict_log_options(settings));
+  auto log = conflict::ConflictLog::open(settings.log_path, jobs::conflict_log_options(settings));
   if (!log) throw std::runtime_error{log.error().message};
   return std::move(*log);
 }

@@ -27,7 +27,7 @@ RunResult console(IntegrationTest& test, const std::string& command) {
 }
 
 /// Starts pgdual with kAppUser an admin, and opens an app session whose reads go to the primary.
-proxy::PgClient session_reading_primary(IntegrationTest& test, ProxySettings& settings, const std::string& database) {
+jobs::PgClient session_reading_primary(IntegrationTest& test, ProxySettings& settings, const std::string& database) {
   settings.extra = kAdmins;
   auto client = client_of(test.start_proxy(settings), database);
   REQUIRE(client.query_value(kWhereAmI) == "onprem");
@@ -35,7 +35,7 @@ proxy::PgClient session_reading_primary(IntegrationTest& test, ProxySettings& se
 }
 
 /// Reads until one is served by `server`, for up to five seconds.
-bool soon_served_by(proxy::PgClient& client, const std::string& server) {
+bool soon_served_by(jobs::PgClient& client, const std::string& server) {
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < deadline) {
     if (client.query_value(kWhereAmI) == server) return true;

@@ -76,7 +76,7 @@ ProxySettings tls_settings(const std::string& host, const std::string& lines) {
 }
 
 /// A new database on both TLS servers with pgdual's ledger, made by `pgdual init` under
-/// `settings`: libpq (proxy/pg_client.h) with the backends' TLS settings.
+/// `settings`: libpq (conflict/jobs/pg_client.h) with the backends' TLS settings.
 std::string tls_database(const std::string& label, const ProxySettings& settings) {
   static int created = 0;
   const auto name = "tls_" + std::to_string(++created) + "_" + label;

@@ -63,7 +63,7 @@ class Bystander {
  private:
   IntegrationTest& test_;
   std::string database_;
-  proxy::PgClient session_;
+  jobs::PgClient session_;
 };
 
 /// Sessions a raw client left on `server`: they must go when the raw client does.

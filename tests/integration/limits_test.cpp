@@ -105,7 +105,7 @@ TEST_CASE_METHOD(IntegrationTest, "Clients beyond limits.max_client_connections 
   const auto database = fresh_database("max_clients");
   auto& pgdual_process = start_proxy(trusting({.max_client_connections = 2}));
   auto first = client_of(pgdual_process, database);
-  std::optional<proxy::PgClient> second{client_of(pgdual_process, database)};
+  std::optional<jobs::PgClient> second{client_of(pgdual_process, database)};
 
   RawClient third{pgdual_process.port()};
   third.send(startup_packet({{"user", kAppUser}, {"database", database}}));
@@ -127,7 +127,7 @@ TEST_CASE_METHOD(IntegrationTest, "Clients beyond limits.max_client_connections 
       [&] {
         try {
           return client_of(pgdual_process, database).query_value("SELECT 1") == "1";
-        } catch (const proxy::PgClientError&) {
+        } catch (const jobs::PgClientError&) {
           return false;
         }
       },

@@ -25,12 +25,12 @@ ProxySettings steering(const std::string& routing, const std::string& extra = {}
 
 /// Which server answered: every other read goes as a simple Query, the others through the
 /// extended protocol with the unnamed statement, as drivers send them.
-std::string where(proxy::PgClient& client, int read) {
+std::string where(jobs::PgClient& client, int read) {
   if (read % 2 == 0) return client.query_value(kWhereAmI);
   return client.query("SELECT v FROM whereami WHERE $1::int > 0", {std::to_string(read + 1)}).at(0).at(0).value_or("");
 }
 
-int cloud_reads(proxy::PgClient& client, int reads) {
+int cloud_reads(jobs::PgClient& client, int reads) {
   int on_cloud = 0;
   for (int read = 0; read < reads; ++read) on_cloud += where(client, read) == "cloud" ? 1 : 0;
   return on_cloud;
@@ -137,7 +137,7 @@ TEST_CASE_METHOD(IntegrationTest, "The brake stops steering when the cloud's rea
   for (int read = 0; read < 10; ++read) {
     try {
       static_cast<void>(client.query("SELECT * FROM primary_only"));
-    } catch (const proxy::PgClientError&) {
+    } catch (const jobs::PgClientError&) {
       ++failed;
     }
   }

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/reconcile_command.h"
-#include "proxy/verify_command.h"
+#include "conflict/jobs/reconcile_command.h"
+#include "conflict/jobs/verify_command.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/temp_dir.h"
 
@@ -123,7 +123,7 @@ VerifyRun run_command(Command command, const std::vector<std::string>& options) 
   return result;
 }
 
-VerifyRun verify(const std::vector<std::string>& options) { return run_command(proxy::run_verify_command, options); }
+VerifyRun verify(const std::vector<std::string>& options) { return run_command(jobs::run_verify_command, options); }
 
 VerifyRun verify(const std::string& database, std::vector<std::string> options = {}) {
   options.insert(options.begin(), {"--database", database});
@@ -132,7 +132,7 @@ VerifyRun verify(const std::string& database, std::vector<std::string> options =
 
 VerifyRun reconcile(const std::string& database, std::vector<std::string> options) {
   options.insert(options.begin(), {"--database", database});
-  return run_command(proxy::run_reconcile_command, options);
+  return run_command(jobs::run_reconcile_command, options);
 }
 
 void run_sql(const PgCluster& cluster, const std::string& database, const std::string& sql) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "proxy/pg_client.h"
+#include "conflict/jobs/pg_client.h"
 #include "tests/integration/harness/fixture.h"
 
 namespace pgdual::test {
@@ -25,10 +25,10 @@ inline std::string distinguishable_database(IntegrationTest& test, std::string_v
 }
 
 /// A libpq connection to `proxy` as the app user.
-inline proxy::PgClient client_of(const ProxyProcess& proxy, const std::string& database) {
+inline jobs::PgClient client_of(const ProxyProcess& proxy, const std::string& database) {
   const config::BackendConfig pgdual{.name = "pgdual", .host = "127.0.0.1", .port = proxy.port(),
                                      .connect_timeout = std::chrono::milliseconds{5000}};
-  return proxy::PgClient{pgdual, config::UserConfig{kAppUser, kAppPassword}, database};
+  return jobs::PgClient{pgdual, config::UserConfig{kAppUser, kAppPassword}, database};
 }
 
 }  // namespace pgdual::test

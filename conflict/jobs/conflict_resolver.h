@@ -5,7 +5,7 @@
 #include "config/proxy_config.h"
 #include "conflict/resolution.h"
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 
 /// Resolves, in the conflict log of `settings`, the open conflicts `scope` settles
 /// (conflict::settles): appends a resolution record for each, directly when no `pgdual serve`
@@ -18,4 +18,4 @@ namespace pgdual::proxy {
 /// Now, as the conflict records' times are compared.
 [[nodiscard]] conflict::Timestamp now_as_timestamp();
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

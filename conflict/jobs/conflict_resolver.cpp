@@ -1,4 +1,4 @@
-#include "proxy/conflict_resolver.h"
+#include "conflict/jobs/conflict_resolver.h"
 
 #include <chrono>
 #include <filesystem>
@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "conflict/conflict_log.h"
+#include "conflict/jobs/log_options.h"
 #include "conflict/log_inbox.h"
 #include "conflict/log_reader.h"
-#include "proxy/conflict_sink.h"
-#include "proxy/idempotency_key.h"
+#include "conflict/time_text.h"
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 namespace {
 
 namespace fs = std::filesystem;
@@ -78,7 +78,7 @@ bool append_directly(const config::ConflictsConfig& settings, const std::vector<
 }  // namespace
 
 conflict::Timestamp now_as_timestamp() {
-  return *conflict::parse_rfc3339(rfc3339_utc(std::chrono::system_clock::now()));
+  return *conflict::parse_rfc3339(conflict::rfc3339_utc(std::chrono::system_clock::now()));
 }
 
 bool resolve_conflicts(const config::ConflictsConfig& settings, const conflict::VerifiedScope& scope, std::FILE* out) {
@@ -90,7 +90,7 @@ bool resolve_conflicts(const config::ConflictsConfig& settings, const conflict::
   }
   const auto open = read_open_conflicts(log, out);
   if (!open) return false;
-  const auto records = conflict::resolutions(*open, scope, rfc3339_utc(std::chrono::system_clock::now()));
+  const auto records = conflict::resolutions(*open, scope, conflict::rfc3339_utc(std::chrono::system_clock::now()));
   const auto summary = std::to_string(records.size()) + " of " + std::to_string(open->records().size()) +
                        " open conflicts resolved";
   if (records.empty()) {
@@ -113,4 +113,4 @@ bool resolve_conflicts(const config::ConflictsConfig& settings, const conflict::
   return true;
 }
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

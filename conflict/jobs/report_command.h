@@ -2,7 +2,7 @@
 
 #include <span>
 
-namespace pgdual::conflict {
+namespace pgdual::jobs {
 
 /// `pgdual conflicts report --log FILE [--since T] [--until T] [--kind K]
 /// [--table T] [--status open|resolved] [--format text|json|csv] [--out FILE]`
@@ -19,4 +19,4 @@ namespace pgdual::conflict {
 ///      record, and the report, covering only the records before it, is still written.
 int run_report_command(std::span<char*> args);
 
-}  // namespace pgdual::conflict
+}  // namespace pgdual::jobs

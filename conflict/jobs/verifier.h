@@ -12,12 +12,12 @@
 
 #include "config/proxy_config.h"
 #include "conflict/verify.h"
-#include "proxy/pg_client.h"
+#include "conflict/jobs/pg_client.h"
 
 /// The part of `pgdual verify` that talks to both backends, shared with `pgdual reconcile`:
 /// reads both catalogs and compares tables with the queries conflict/verify.h builds.
 /// docs/verify.md describes the comparison.
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 
 /// The same text for the same values on both servers, whatever their own defaults: row digests
 /// are md5s of rows' text, and reconcile copies rows as text. The search path makes the catalogs
@@ -179,4 +179,4 @@ struct BothRows {
 /// A column holding an integer. Throws std::runtime_error for anything else.
 [[nodiscard]] std::int64_t number_of(const PgClient::Row& row, std::size_t column);
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

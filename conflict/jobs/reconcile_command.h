@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <span>
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 
 /// `pgdual reconcile --config FILE --database NAME [--user NAME] [--table T…] [--chunk-rows N]
 /// [--dry-run | --apply]` (`args` are the words after "reconcile"): makes the mirror's copy of
@@ -23,4 +23,4 @@ namespace pgdual::proxy {
 ///   2  bad arguments, configuration, user or table, or a backend that could not be reached.
 int run_reconcile_command(std::span<char*> args, std::FILE* out = stdout, std::FILE* err = stderr);
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

@@ -1,4 +1,4 @@
-#include "conflict/report_command.h"
+#include "conflict/jobs/report_command.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -19,7 +19,7 @@
 #include "conflict/report.h"
 #include "conflict/report_render.h"
 
-namespace pgdual::conflict {
+namespace pgdual::jobs {
 namespace {
 
 namespace fs = std::filesystem;
@@ -35,8 +35,8 @@ constexpr std::string_view kUsage =
 
 struct ReportOptions {
   fs::path log;
-  ReportFilter filter;
-  ReportFormat format = ReportFormat::text;
+  conflict::ReportFilter filter;
+  conflict::ReportFormat format = conflict::ReportFormat::text;
   std::optional<fs::path> out;
 };
 
@@ -44,7 +44,7 @@ std::string quoted(std::string_view text) { return "\"" + std::string{text} + "\
 
 std::string kind_names() {
   std::string names;
-  for (const auto kind : kAllConflictKinds) names.append(names.empty() ? "" : ", ").append(to_string(kind));
+  for (const auto kind : conflict::kAllConflictKinds) names.append(names.empty() ? "" : ", ").append(to_string(kind));
   return names;
 }
 
@@ -58,20 +58,20 @@ std::string apply_option(ReportOptions& options, std::string_view flag, std::str
       options.out = value;
     }
   } else if (flag == "--since" || flag == "--until") {
-    const auto time = parse_rfc3339(value);
+    const auto time = conflict::parse_rfc3339(value);
     if (!time) return std::string{flag} + ": not an RFC 3339 time or date: " + quoted(value);
     (flag == "--since" ? options.filter.since : options.filter.until) = time;
   } else if (flag == "--kind") {
-    options.filter.kind = conflict_kind_from_string(value);
+    options.filter.kind = conflict::conflict_kind_from_string(value);
     if (!options.filter.kind) return "--kind: unknown kind " + quoted(value) + "; kinds: " + kind_names();
   } else if (flag == "--table") {
     if (value.empty()) return "--table needs a table name";
     options.filter.table = value;
   } else if (flag == "--status") {
     if (value != "open" && value != "resolved") return "--status: expected open or resolved, got " + quoted(value);
-    options.filter.status = value == "open" ? Resolution::open : Resolution::resolved;
+    options.filter.status = value == "open" ? conflict::Resolution::open : conflict::Resolution::resolved;
   } else if (flag == "--format") {
-    const auto format = report_format_from_string(value);
+    const auto format = conflict::report_format_from_string(value);
     if (!format) return "--format: expected text, json, csv or html, got " + quoted(value);
     options.format = *format;
   } else {
@@ -139,20 +139,20 @@ int fail(int exit_code, std::string_view message, bool with_usage = false) {
 int run_report_command(std::span<char*> args) {
   const auto options = parse_arguments(args);
   if (!options) return fail(kUsageError, options.error(), true);
-  const auto files = log_files(options->log);
+  const auto files = conflict::log_files(options->log);
   if (!files) return fail(kFailure, files.error());
   if (options->out && is_log_file(*options->out, *files)) {
     return fail(kUsageError, "--out names a file of the conflict log", true);
   }
-  ReportBuilder builder;
-  const auto take = [&builder](const ConflictRecord& record) -> std::string {
+  conflict::ReportBuilder builder;
+  const auto take = [&builder](const conflict::ConflictRecord& record) -> std::string {
     return builder.add(record) ? "" : "time is not RFC 3339";
   };
-  auto reading = read_log(*files, options->log, take);
+  auto reading = conflict::read_log(*files, options->log, take);
   if (!reading) return fail(kFailure, reading.error());
   auto report = builder.build(options->filter);
   report.chain = std::move(reading->chain);
-  if (const auto written = write_report(render_report(report, options->format), options->out); !written) {
+  if (const auto written = write_report(conflict::render_report(report, options->format), options->out); !written) {
     return fail(kFailure, written.error());
   }
   if (const auto& bad = report.chain.first_bad) {
@@ -162,4 +162,4 @@ int run_report_command(std::span<char*> args) {
   return 0;
 }
 
-}  // namespace pgdual::conflict
+}  // namespace pgdual::jobs

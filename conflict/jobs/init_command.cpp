@@ -1,4 +1,4 @@
-#include "proxy/init_command.h"
+#include "conflict/jobs/init_command.h"
 
 #include <cstdio>
 #include <optional>
@@ -6,9 +6,9 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
-#include "proxy/pg_client.h"
+#include "conflict/jobs/pg_client.h"
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 namespace {
 
 constexpr int kUsageError = 2;
@@ -104,4 +104,4 @@ int run_init_command(std::span<char*> args) {
   return onprem_ready && cloud_ready ? 0 : 1;
 }
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

@@ -1,9 +1,9 @@
-#include "proxy/pg_client.h"
+#include "conflict/jobs/pg_client.h"
 
 #include <algorithm>
 #include <array>
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 namespace {
 
 struct Clear {
@@ -131,4 +131,4 @@ PgClientError PgClient::failure(const PGresult* result) const {
                        sqlstate};
 }
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

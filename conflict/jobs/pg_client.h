@@ -11,7 +11,7 @@
 
 #include "config/proxy_config.h"
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 
 /// A failed libpq call, with the backend named. For an error the server sent, the message is its
 /// primary message only (no DETAIL, which may quote row values) and sqlstate() its code.
@@ -73,4 +73,4 @@ class PgClient {
   std::unique_ptr<PGconn, Finish> connection_;
 };
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

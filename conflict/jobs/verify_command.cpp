@@ -1,4 +1,4 @@
-#include "proxy/verify_command.h"
+#include "conflict/jobs/verify_command.h"
 
 #include <unistd.h>
 
@@ -18,9 +18,9 @@
 
 #include "config/proxy_config.h"
 #include "conflict/verify.h"
-#include "proxy/verifier.h"
+#include "conflict/jobs/verifier.h"
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 namespace {
 
 using conflict::TableName;
@@ -353,4 +353,4 @@ int run_verify_command(std::span<char*> args, std::FILE* out, std::FILE* err) {
                 err);
 }
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

@@ -1,4 +1,4 @@
-#include "proxy/reconcile_command.h"
+#include "conflict/jobs/reconcile_command.h"
 
 #include <algorithm>
 #include <array>
@@ -14,10 +14,10 @@
 #include "config/proxy_config.h"
 #include "conflict/reconcile.h"
 #include "conflict/verify.h"
-#include "proxy/conflict_resolver.h"
-#include "proxy/verifier.h"
+#include "conflict/jobs/conflict_resolver.h"
+#include "conflict/jobs/verifier.h"
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 namespace {
 
 using conflict::Key;
@@ -424,4 +424,4 @@ int run_reconcile_command(std::span<char*> args, std::FILE* out, std::FILE* err)
   }
 }
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <span>
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 
 /// `pgdual verify --config FILE --database NAME [--user NAME] [--table T…] [--chunk-rows N]
 /// [--jobs J] [--settle-ms MS] [--progress | --no-progress]` (`args` are the words after "verify"):
@@ -31,4 +31,4 @@ namespace pgdual::proxy {
 ///      verified.
 int run_verify_command(std::span<char*> args, std::FILE* out = stdout, std::FILE* err = stderr);
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs

@@ -1,4 +1,4 @@
-#include "proxy/verifier.h"
+#include "conflict/jobs/verifier.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
-namespace pgdual::proxy {
+namespace pgdual::jobs {
 
 using conflict::Key;
 using conflict::KeyRange;
@@ -614,4 +614,4 @@ bool Verifier::same_database_collation() const {
   return primary_catalog_.settings.collate == mirror_catalog_.settings.collate;
 }
 
-}  // namespace pgdual::proxy
+}  // namespace pgdual::jobs
