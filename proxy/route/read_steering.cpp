@@ -1,4 +1,4 @@
-#include "proxy/read_steering.h"
+#include "proxy/route/read_steering.h"
 
 #include <algorithm>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "proxy/read_steering.h"
+#include "proxy/route/read_steering.h"
 
 #include <cmath>
 #include <cstdint>
@@ -9,7 +9,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/unit/proxy/ip_network.h"
+#include "tests/unit/route/ip_network.h"
 
 namespace pgdual::proxy {
 namespace {
