@@ -7,6 +7,7 @@
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
 #include "proxy/metrics.h"
+#include "proxy/route/read_eligibility.h"
 #include "proxy/session.h"
 #include "proxy/session_registry.h"
 
@@ -74,17 +75,17 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
 
 bool Session::read_may_go_to_mirror(char last_tag) const {
   namespace tags = protocol::frontend_tag;
-  using protocol::TransactionStatus;
-  const bool whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync);
-  const auto status = primary_tap_.transaction_status();
-  // Inside a READ ONLY transaction the mirror's own transaction, begun alongside, must be healthy.
-  const bool outside_or_read_only =
-      status == TransactionStatus::idle ||
-      (status == TransactionStatus::in_transaction && transaction_reads_on_mirror_ && mirror_ &&
-       mirror_->transaction_status() == TransactionStatus::in_transaction);
-  return whole_unit && outside_or_read_only && reads_on_primary_only_.empty() && unknown_commits_.empty() &&
-         !own_answers_.active() && context_.config->mirror_backend().name == "cloud" &&
-         planner_.may_read_from_mirror();
+  const ReadFacts facts{
+      .whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync),
+      .primary_status = primary_tap_.transaction_status(),
+      .transaction_reads_on_mirror = transaction_reads_on_mirror_,
+      .mirror_status = mirror_ ? std::optional{mirror_->transaction_status()} : std::nullopt,
+      .reads_on_primary_only = reads_on_primary_only_,
+      .unknown_commits_pending = !unknown_commits_.empty(),
+      .own_answers_filtered = own_answers_.active(),
+      .mirror_serves_reads = serves_steered_reads(context_.config->mirror_backend()),
+      .planner_allows = planner_.may_read_from_mirror()};
+  return read_eligibility(facts) == ReadVerdict::eligible;
 }
 
 void Session::steer_transaction(protocol::TransactionStatus status_before) {
