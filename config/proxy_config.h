@@ -239,7 +239,7 @@ struct ReadRule {
   friend bool operator==(const ReadRule&, const ReadRule&) = default;
 };
 
-/// When the read brake (proxy/read_brake.h) sets read steering to 0: judged over a sliding window
+/// When the read brake (proxy/route/read_brake.h) sets read steering to 0: judged over a sliding window
 /// of the mirror's reads.
 struct BrakeConfig {
   double error_rate_percent = 2.0;               ///< trips when the error rate is above it; 0 < x <= 100

@@ -19,8 +19,8 @@
 #include "protocol/writer.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/live_settings.h"
-#include "proxy/read_brake.h"
-#include "proxy/read_steering.h"
+#include "proxy/route/read_brake.h"
+#include "proxy/route/read_steering.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {

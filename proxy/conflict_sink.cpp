@@ -5,6 +5,7 @@
 
 #include "conflict/compare.h"
 #include "conflict/log_inbox.h"
+#include "conflict/time_text.h"
 
 namespace pgdual::proxy {
 
@@ -28,7 +29,7 @@ ConflictSink::~ConflictSink() {
 void ConflictSink::submit(conflict::ConflictRecord record) noexcept {
   const auto kind = record.kind;
   try {
-    if (record.time.empty()) record.time = rfc3339_utc(std::chrono::system_clock::now());
+    if (record.time.empty()) record.time = conflict::rfc3339_utc(std::chrono::system_clock::now());
     std::lock_guard lock{mutex_};
     if (record.id.empty()) record.id = ids_.next();
     remember(record);

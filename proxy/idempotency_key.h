@@ -5,7 +5,6 @@
 #include <random>
 #include <string>
 
-#include "conflict/time_text.h"
 
 namespace pgdual::proxy {
 
@@ -43,10 +42,5 @@ class IdempotencyKeyGenerator {
   std::uint64_t unix_ms_ = 0;
   std::uint16_t sequence_ = 0;
 };
-
-// The session code names these as its own; they live below conflict/ so that the jobs, which
-// must not depend on the server, write times the same way.
-using conflict::postgres_timestamptz_utc;
-using conflict::rfc3339_utc;
 
 }  // namespace pgdual::proxy

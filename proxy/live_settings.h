@@ -10,8 +10,8 @@
 
 #include "config/proxy_config.h"
 #include "protocol/expected.h"
-#include "proxy/read_brake.h"
-#include "proxy/read_steering.h"
+#include "proxy/route/read_brake.h"
+#include "proxy/route/read_steering.h"
 #include "proxy/stream.h"
 
 namespace pgdual::proxy {

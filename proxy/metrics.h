@@ -14,7 +14,7 @@
 
 #include "conflict/compare.h"
 #include "protocol/sql/classification.h"
-#include "proxy/read_brake.h"
+#include "proxy/route/read_brake.h"
 
 namespace pgdual::proxy {
 

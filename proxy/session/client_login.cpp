@@ -9,7 +9,7 @@
 #include "protocol/writer.h"
 #include "proxy/backend_auth.h"
 #include "proxy/client_credentials.h"
-#include "proxy/client_rules.h"
+#include "proxy/route/client_rules.h"
 #include "proxy/live_settings.h"
 #include "proxy/timeouts.h"
 

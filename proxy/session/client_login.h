@@ -11,7 +11,7 @@
 #include "proxy/asio.h"
 #include "proxy/backend_connection.h"
 #include "proxy/client_auth.h"
-#include "proxy/read_steering.h"
+#include "proxy/route/client_address.h"
 #include "proxy/session/session_context.h"
 #include "proxy/stream.h"
 #include "proxy/wire_io.h"

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "conflict/compare.h"
+#include "conflict/time_text.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
 #include "protocol/sql/pin_values.h"
@@ -95,7 +96,7 @@ StatementPins DualWrite::open_unit(const UnitPlan& plan, std::vector<std::byte>&
   if (!representative) return {};
   unit_.unpinned = representative->nondeterministic;
   if (std::ranges::none_of(unit_.unpinned, pinnable)) return {};
-  const auto statement_time = postgres_timestamptz_utc(std::chrono::system_clock::now());
+  const auto statement_time = conflict::postgres_timestamptz_utc(std::chrono::system_clock::now());
   if (transaction_time_.empty()) transaction_time_ = statement_time;
   const sql::PinnedTimes times{transaction_time_, statement_time};
   if (frames.size() == 1 && frames.front().tag == protocol::frontend_tag::kQuery) {

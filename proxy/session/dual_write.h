@@ -20,8 +20,8 @@
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/mirror_reads.h"
 #include "proxy/session/session_context.h"
-#include "proxy/statement_pins.h"
-#include "proxy/unit_planner.h"
+#include "proxy/route/statement_pins.h"
+#include "proxy/route/unit_planner.h"
 
 namespace pgdual::proxy {
 

@@ -10,12 +10,12 @@
 #include "proxy/asio.h"
 #include "conflict/conflict_record.h"
 #include "proxy/mirror_leg.h"
-#include "proxy/read_brake.h"
-#include "proxy/read_steering.h"
+#include "proxy/route/read_brake.h"
+#include "proxy/route/read_steering.h"
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/session_context.h"
 #include "proxy/stream.h"
-#include "proxy/unit_planner.h"
+#include "proxy/route/unit_planner.h"
 
 namespace pgdual::proxy {
 

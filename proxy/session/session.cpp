@@ -5,12 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "conflict/time_text.h"
 #include "protocol/authentication.h"
 #include "protocol/error_response.h"
 #include "protocol/writer.h"
 #include "proxy/admin_console.h"
 #include "proxy/cancel_registry.h"
-#include "proxy/idempotency_key.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/live_settings.h"
 #include "proxy/metrics.h"
@@ -99,7 +99,7 @@ Awaitable<void> Session::run() {
     reads_.set_facts(steering_facts(session_info_, client_));
     co_await login_.authenticate(session_info_, reads_.facts().client_address);
     logins_ = login_.backend_logins(asked);
-    connected_at_ = rfc3339_utc(std::chrono::system_clock::now());
+    connected_at_ = conflict::rfc3339_utc(std::chrono::system_clock::now());
     if (co_await serve_admin_console_if_asked()) co_return;
     context_.metrics.count_session_started();
     context_.log->info("session={} connecting user={} database={}", id_, session_info_.user, session_info_.database);

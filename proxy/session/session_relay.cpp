@@ -8,6 +8,7 @@
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
 #include "proxy/metrics.h"
+#include "proxy/route/read_eligibility.h"
 #include "proxy/session/session.h"
 #include "proxy/timeouts.h"
 
@@ -215,16 +216,18 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
 
 bool Session::read_may_go_to_mirror(char last_tag) const {
   namespace tags = protocol::frontend_tag;
-  const bool whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync);
-  const auto status = primary_tap_.transaction_status();
-  // Inside a READ ONLY transaction the mirror's own transaction, begun alongside, must be healthy.
-  const bool outside_or_read_only =
-      status == TransactionStatus::idle ||
-      (status == TransactionStatus::in_transaction && reads_.transaction_on_mirror() && mirror_.connected() &&
-       mirror_.leg().transaction_status() == TransactionStatus::in_transaction);
-  return whole_unit && outside_or_read_only && reads_.primary_only_reason().empty() && !recorder_.commits_unknown() &&
-         !own_answers_.active() && context_.config->mirror_backend().name == "cloud" &&
-         planner_.may_read_from_mirror();
+  std::optional<TransactionStatus> mirror_status;
+  if (mirror_.connected()) mirror_status = mirror_.leg().transaction_status();
+  const ReadFacts facts{.whole_unit = !unit_.open && (last_tag == tags::kQuery || last_tag == tags::kSync),
+                        .primary_status = primary_tap_.transaction_status(),
+                        .transaction_reads_on_mirror = reads_.transaction_on_mirror(),
+                        .mirror_status = mirror_status,
+                        .reads_on_primary_only = reads_.primary_only_reason(),
+                        .unknown_commits_pending = recorder_.commits_unknown(),
+                        .own_answers_filtered = own_answers_.active(),
+                        .mirror_serves_reads = serves_steered_reads(context_.config->mirror_backend()),
+                        .planner_allows = planner_.may_read_from_mirror()};
+  return read_eligibility(facts) == ReadVerdict::eligible;
 }
 
 Awaitable<void> Session::dispatch_segment(Stream& primary) {

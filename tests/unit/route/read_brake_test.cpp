@@ -1,4 +1,4 @@
-#include "proxy/read_brake.h"
+#include "proxy/route/read_brake.h"
 
 #include <algorithm>
 #include <chrono>

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
-#include "proxy/read_steering.h"
+#include "proxy/route/client_address.h"
 
 namespace pgdual::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/statement_pins.h"
+#include "proxy/route/statement_pins.h"
 
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"

@@ -1,4 +1,4 @@
-#include "proxy/outcome_tap.h"
+#include "proxy/route/outcome_tap.h"
 
 #include "protocol/error_response.h"
 #include "protocol/message_tags.h"

@@ -1,4 +1,4 @@
-#include "proxy/statement_pins.h"
+#include "proxy/route/statement_pins.h"
 
 #include <string>
 #include <string_view>

@@ -1,4 +1,4 @@
-#include "proxy/client_rules.h"
+#include "proxy/route/client_rules.h"
 
 #include <optional>
 #include <string>
@@ -7,7 +7,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "tests/unit/proxy/ip_network.h"
+#include "tests/unit/route/ip_network.h"
 
 namespace pgdual::proxy {
 namespace {

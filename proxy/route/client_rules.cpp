@@ -1,4 +1,4 @@
-#include "proxy/client_rules.h"
+#include "proxy/route/client_rules.h"
 
 #include <algorithm>
 #include <string>

@@ -1,4 +1,4 @@
-#include "proxy/unit_planner.h"
+#include "proxy/route/unit_planner.h"
 
 #include <span>
 #include <string>

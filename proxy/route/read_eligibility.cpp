@@ -1,0 +1,48 @@
+#include "proxy/route/read_eligibility.h"
+
+namespace pgdual::proxy {
+namespace {
+
+// The migration's target, as config::ProxyConfig names its backends.
+constexpr std::string_view kReadTargetBackend = "cloud";
+
+}  // namespace
+
+bool serves_steered_reads(const config::BackendConfig& backend) noexcept { return backend.name == kReadTargetBackend; }
+
+std::string_view to_string(ReadVerdict verdict) noexcept {
+  switch (verdict) {
+    case ReadVerdict::eligible: return "eligible";
+    case ReadVerdict::mirror_not_read_target: return "mirror_not_read_target";
+    case ReadVerdict::reads_kept_on_primary: return "reads_kept_on_primary";
+    case ReadVerdict::unit_incomplete: return "unit_incomplete";
+    case ReadVerdict::primary_transaction_failed: return "primary_transaction_failed";
+    case ReadVerdict::transaction_on_primary: return "transaction_on_primary";
+    case ReadVerdict::mirror_transaction_lost: return "mirror_transaction_lost";
+    case ReadVerdict::unknown_commits_pending: return "unknown_commits_pending";
+    case ReadVerdict::own_answers_pending: return "own_answers_pending";
+    case ReadVerdict::not_a_mirror_read: return "not_a_mirror_read";
+  }
+  return "unknown";
+}
+
+ReadVerdict read_eligibility(const ReadFacts& facts) noexcept {
+  using protocol::TransactionStatus;
+  if (!facts.mirror_serves_reads) return ReadVerdict::mirror_not_read_target;
+  if (!facts.reads_on_primary_only.empty()) return ReadVerdict::reads_kept_on_primary;
+  if (!facts.whole_unit) return ReadVerdict::unit_incomplete;
+  if (facts.primary_status == TransactionStatus::in_transaction) {
+    if (!facts.transaction_reads_on_mirror) return ReadVerdict::transaction_on_primary;
+    // The mirror's own transaction, begun alongside the primary's, must still be open and healthy:
+    // its snapshot is the one the transaction's reads share.
+    if (facts.mirror_status != TransactionStatus::in_transaction) return ReadVerdict::mirror_transaction_lost;
+  } else if (facts.primary_status != TransactionStatus::idle) {
+    return ReadVerdict::primary_transaction_failed;
+  }
+  if (facts.unknown_commits_pending) return ReadVerdict::unknown_commits_pending;
+  if (facts.own_answers_filtered) return ReadVerdict::own_answers_pending;
+  if (!facts.planner_allows) return ReadVerdict::not_a_mirror_read;
+  return ReadVerdict::eligible;
+}
+
+}  // namespace pgdual::proxy
