@@ -67,25 +67,4 @@ inline constexpr std::array kAllConflictKinds = {
 /// @return std::nullopt when the backends agree
 [[nodiscard]] std::optional<ConflictKind> compare(const Outcome& primary, const Outcome& mirror) noexcept;
 
-/// What an error says about the connection and transaction it arrived on:
-/// the questions libpqxx's error classes answer, as data. Policy (log, pause
-/// the mirror, fail the client) is decided elsewhere, from these answers.
-struct ErrorClass {
-  /// The session is gone or unusable; reconnect before the next unit.
-  bool poisons_connection = false;
-  /// The backend rolled back the whole transaction, savepoints included; the
-  /// unit is lost on that side and only a retry of the whole unit can apply it.
-  bool poisons_transaction = false;
-  /// If this error answered a COMMIT (or an autocommit write), the backend may
-  /// have committed anyway; look the idempotency key up before retrying.
-  bool outcome_unknown = false;
-
-  friend bool operator==(const ErrorClass&, const ErrorClass&) = default;
-};
-
-/// Classifies a SQLSTATE (5 characters; anything else classifies as an
-/// ordinary statement error: all false).
-/// https://www.postgresql.org/docs/15/errcodes-appendix.html
-[[nodiscard]] ErrorClass classify_sqlstate(std::string_view sqlstate) noexcept;
-
 }  // namespace pgdual::conflict

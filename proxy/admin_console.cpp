@@ -16,6 +16,7 @@
 #include "protocol/error_response.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/live_settings.h"
@@ -64,27 +65,32 @@ Expected<double, AdminError> percent_of(std::string value) {
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), percent);
   if (error != std::errc{} || end != value.data() + value.size() || !std::isfinite(percent) || percent < 0 ||
       percent > 100) {
-    return unexpected{AdminError{"22023", "invalid value for parameter \"read_percent\": \"" + value +
-                                              "\"; it takes a number from 0 to 100"}};
+    return unexpected{
+        AdminError{protocol::sqlstate::kInvalidParameterValue,
+                   "invalid value for parameter \"read_percent\": \"" + value + "\"; it takes a number from 0 to 100"}};
   }
   return percent;
 }
 
 AdminError unknown_command() {
-  return {"42601", "not an admin console command; the console knows " + std::string{kCommands}};
+  return {protocol::sqlstate::kSyntaxError,
+          "not an admin console command; the console knows " + std::string{kCommands}};
 }
 
 Expected<AdminCommand, AdminError> parse_set(const std::vector<std::string>& words) {
   if (words.size() != 4 || (words[2] != "=" && words[2] != "to")) return unexpected{unknown_command()};
   if (words[1] != "read_percent") {
-    return unexpected{AdminError{"42704", "unrecognized configuration parameter \"" + words[1] + "\""}};
+    return unexpected{
+        AdminError{protocol::sqlstate::kUndefinedObject, "unrecognized configuration parameter \"" + words[1] + "\""}};
   }
   auto percent = percent_of(words[3]);
   if (!percent) return unexpected{percent.error()};
   return AdminCommand{.verb = AdminVerb::set_read_percent, .read_percent = *percent};
 }
 
-std::string milliseconds(std::chrono::microseconds duration) { return fmt::format("{:.3f}", duration.count() / 1000.0); }
+std::string milliseconds(std::chrono::microseconds duration) {
+  return fmt::format("{:.3f}", duration.count() / 1000.0);
+}
 
 std::string percent_text(double percent) { return fmt::format("{}%", percent); }
 
@@ -233,7 +239,9 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return encode_tag("SET", out);
     case AdminVerb::reload: {
       const auto reloaded = context.settings.reload(who);
-      if (!reloaded) return encode_error({"F0000", "configuration not reloaded: " + reloaded.error()}, out);
+      if (!reloaded)
+        return encode_error({protocol::sqlstate::kConfigFileError, "configuration not reloaded: " + reloaded.error()},
+                            out);
       return encode_tag("RELOAD", out);
     }
   }
@@ -295,7 +303,8 @@ void encode_table(const AdminTable& table, std::vector<std::byte>& out) {
   protocol::Writer writer{out};
   protocol::RowDescription description;
   for (const auto& column : table.columns) {
-    description.fields.push_back({.name = column, .data_type_oid = kTextOid, .data_type_size = -1, .type_modifier = -1});
+    description.fields.push_back(
+        {.name = column, .data_type_oid = kTextOid, .data_type_size = -1, .type_modifier = -1});
   }
   protocol::encode(description, writer);
   for (const auto& row : table.rows) {
@@ -324,7 +333,7 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
       protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
     } else if (!skipping_to_sync) {
       skipping_to_sync = true;
-      encode_error({"0A000", "the admin console answers simple queries only"}, out);
+      encode_error({protocol::sqlstate::kFeatureNotSupported, "the admin console answers simple queries only"}, out);
     }
     if (!out.empty()) co_await send_all(client, out);
   }

@@ -7,6 +7,7 @@
 #include "protocol/authentication.h"
 #include "protocol/error_response.h"
 #include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
 #include "protocol/startup.h"
 #include "protocol/writer.h"
 #include "proxy/backend_auth.h"
@@ -94,7 +95,7 @@ Awaitable<Stream> connect_to(const config::BackendConfig& backend, std::shared_p
 }
 
 [[noreturn]] void throw_backend_violation(const std::string& what) {
-  throw SessionError{"08P01", "backend protocol violation: " + what};
+  throw SessionError{protocol::sqlstate::kProtocolViolation, "backend protocol violation: " + what};
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "protocol/sqlstate.h"
 #include "proxy/backend_auth.h"
 
 namespace pgdual::proxy {
@@ -20,10 +21,10 @@ constexpr std::string_view kTlsServerEndPoint = "tls-server-end-point";
 constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
 constexpr std::size_t kScramSaltLength = 16;  // SCRAM_DEFAULT_SALT_LEN in PostgreSQL
 
-constexpr std::string_view kInvalidPassword = "28P01";
-constexpr std::string_view kProtocolViolation = "08P01";
-constexpr std::string_view kInvalidAuthorization = "28000";
-constexpr std::string_view kFeatureNotSupported = "0A000";
+constexpr std::string_view kInvalidPassword = protocol::sqlstate::kInvalidPassword;
+constexpr std::string_view kProtocolViolation = protocol::sqlstate::kProtocolViolation;
+constexpr std::string_view kInvalidAuthorization = protocol::sqlstate::kInvalidAuthorizationSpecification;
+constexpr std::string_view kFeatureNotSupported = protocol::sqlstate::kFeatureNotSupported;
 
 unexpected<AuthFailure> fail(std::string_view sqlstate, std::string message, std::string detail = {}) {
   return unexpected{AuthFailure{std::string{sqlstate}, std::move(message), std::move(detail)}};

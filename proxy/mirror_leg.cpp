@@ -4,6 +4,7 @@
 #include "protocol/frame.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/timeouts.h"
 
@@ -98,7 +99,7 @@ Awaitable<void> MirrorLeg::read_answers(std::uint64_t mark) {
     const auto frame = co_await connection_.reader().next_frame(connection_.stream());
     const auto response = tracker_.on_backend(frame.tag);
     if (response.unexpected || tracker_.violation() != protocol::Violation::none) {
-      throw SessionError{"08P01", "the mirror's answers do not match the requests sent"};
+      throw SessionError{protocol::sqlstate::kProtocolViolation, "the mirror's answers do not match the requests sent"};
     }
     if (!response.asynchronous) take(frame);
   }
@@ -145,7 +146,7 @@ void MirrorLeg::follow_served(const protocol::Frame& frame, ServedRead& served) 
   }
   if (frame.tag == protocol::backend_tag::kErrorResponse && served.error_sqlstate.empty()) {
     const auto error = protocol::decode_error_response(frame.body);
-    served.error_sqlstate = error ? std::string{error->sqlstate()} : "XX000";
+    served.error_sqlstate = error ? std::string{error->sqlstate()} : protocol::sqlstate::kInternalError;
   } else if (frame.tag == protocol::backend_tag::kReadyForQuery) {
     take_ready(frame);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "protocol/codec_error.h"
+#include "protocol/sqlstate.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -14,13 +15,14 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 
 [[noreturn]] void throw_violation(std::error_code error) {
   if (error == protocol::CodecError::message_too_large) {
-    throw SessionError{"08P01", "message too large"};
+    throw SessionError{protocol::sqlstate::kProtocolViolation, "message too large"};
   }
-  if (error == protocol::CodecError::bad_length) throw SessionError{"08P01", "invalid message length"};
+  if (error == protocol::CodecError::bad_length)
+    throw SessionError{protocol::sqlstate::kProtocolViolation, "invalid message length"};
   if (error == protocol::CodecError::unsupported_protocol) {
-    throw SessionError{"0A000", "unsupported frontend protocol"};
+    throw SessionError{protocol::sqlstate::kFeatureNotSupported, "unsupported frontend protocol"};
   }
-  throw SessionError{"08P01", "invalid startup packet layout: " + error.message()};
+  throw SessionError{protocol::sqlstate::kProtocolViolation, "invalid startup packet layout: " + error.message()};
 }
 
 }  // namespace
@@ -83,7 +85,8 @@ Awaitable<protocol::StartupPacket> MessageReader::next_startup_packet(Stream& st
       co_return decoded->packet;
     }
     if (decoded.error() == protocol::CodecError::bad_length) {
-      throw SessionError{"08P01", "invalid length of startup packet"};  // PostgreSQL's wording
+      throw SessionError{protocol::sqlstate::kProtocolViolation,
+                         "invalid length of startup packet"};  // PostgreSQL's wording
     }
     if (decoded.error() != protocol::CodecError::need_more_input) throw_violation(decoded.error());
     co_await fill(stream);

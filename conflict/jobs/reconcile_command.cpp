@@ -16,6 +16,7 @@
 #include "conflict/verify.h"
 #include "conflict/jobs/conflict_resolver.h"
 #include "conflict/jobs/verifier.h"
+#include "protocol/sqlstate.h"
 
 namespace pgdual::jobs {
 namespace {
@@ -36,7 +37,7 @@ constexpr int kDigestFetchRows = 5000;
 /// Differing digests repaired per transaction.
 constexpr std::size_t kDigestBatch = 500;
 /// A foreign key violation: the referenced rows are not there yet, or still referenced.
-constexpr std::string_view kForeignKeyViolation = "23503";
+constexpr std::string_view kForeignKeyViolation = protocol::sqlstate::kForeignKeyViolation;
 
 constexpr std::string_view kUsage =
     "usage: pgdual reconcile --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
@@ -372,8 +373,9 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
   const auto tables = verifier.tables(options.tables);
   std::optional<MirrorWriter> writer;
   if (apply) writer.emplace(config.mirror_backend(), user, options.database);
-  print(out, "database \"" + options.database + "\": mirror " + config.mirror_backend().name + " made equal to primary " +
-                 config.primary_backend().name + (apply ? "\n" : " (dry run: nothing is changed)\n"));
+  print(out, "database \"" + options.database + "\": mirror " + config.mirror_backend().name +
+                 " made equal to primary " + config.primary_backend().name +
+                 (apply ? "\n" : " (dry run: nothing is changed)\n"));
 
   bool something = false;
   bool by_hand = false;
@@ -392,7 +394,8 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
     by_hand = by_hand || !statement;
   }
   if (!apply) {
-    print(out, something ? "reconcile: changes planned; run with --apply to make them\n" : "reconcile: nothing to do\n");
+    print(out,
+          something ? "reconcile: changes planned; run with --apply to make them\n" : "reconcile: nothing to do\n");
     return something ? kSomethingLeft : 0;
   }
   const auto verified = verify_again(verifier, options.database, tables, !options.tables.empty(), out);

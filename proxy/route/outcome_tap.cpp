@@ -2,6 +2,7 @@
 
 #include "protocol/error_response.h"
 #include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
 
 namespace pgdual::proxy {
 
@@ -42,7 +43,7 @@ void OutcomeTap::complete() {
     if (auto ready = protocol::decode_ready_for_query(body_)) status_ = ready->status;
   } else if (tag_ == tags::kErrorResponse && error_sqlstate_.empty()) {
     const auto error = protocol::decode_error_response(body_);
-    error_sqlstate_ = error ? std::string{error->sqlstate()} : "XX000";
+    error_sqlstate_ = error ? std::string{error->sqlstate()} : protocol::sqlstate::kInternalError;
   }
   if (recording_ && tag_ != tags::kDataRow) static_cast<void>(builder_.add(tag_, body_));
 }

@@ -6,6 +6,8 @@
 #include <limits>
 #include <sstream>
 
+#include "conflict/error_class.h"
+
 namespace pgdual::proxy {
 namespace {
 
@@ -60,12 +62,6 @@ std::string milliseconds_text(microseconds latency) {
 }
 
 }  // namespace
-
-bool is_client_fault(std::string_view sqlstate) noexcept {
-  if (sqlstate.size() != 5) return false;
-  const auto error_class = sqlstate.substr(0, 2);
-  return error_class == "22" || error_class == "23" || sqlstate == "42601" || sqlstate == "57014";
-}
 
 ReadWindow::ReadWindow(std::chrono::seconds span)
     : seconds_(static_cast<std::size_t>(std::max<std::int64_t>(span.count(), 1))),
@@ -137,8 +133,11 @@ ReadBrake::ReadBrake(const config::BrakeConfig& config)
     : config_{config}, primary_{config.window}, mirror_{config.window} {}
 
 void ReadBrake::record(Backend backend, Clock::time_point now, microseconds latency, ReadResult result) {
+  // An error the client caused, any backend would have returned: it says nothing of this one.
+  const bool clients_own = result.outcome == ReadOutcome::sql_error &&
+                           conflict::classify_sqlstate(result.sqlstate).client_fault;
   const bool error = result.outcome == ReadOutcome::connection_error ||
-                     (result.outcome == ReadOutcome::sql_error && !is_client_fault(result.sqlstate));
+                     (result.outcome == ReadOutcome::sql_error && !clients_own);
   window_of(backend).record(now, latency, error);
 }
 

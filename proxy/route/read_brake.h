@@ -38,12 +38,6 @@ struct ReadResult {
   }
 };
 
-/// Whether an error with this SQLSTATE is the client's doing, which any backend would have
-/// returned, and so says nothing about the backend: class 22 (data exception), class 23 (integrity
-/// constraint violation), 42601 (syntax error) and 57014 (query canceled, by the client's cancel
-/// request or its statement_timeout).
-[[nodiscard]] bool is_client_fault(std::string_view sqlstate) noexcept;
-
 /// A window's reads, as the admin console and the metrics show them.
 struct ReadWindowSnapshot {
   std::uint64_t reads = 0;
@@ -123,7 +117,8 @@ class ReadBrake {
   explicit ReadBrake(const config::BrakeConfig& config);
 
   /// Counts one read `backend` served, ending at `now` after `latency`. A connection error counts
-  /// as an error, and so does an SQL error unless is_client_fault(); its latency counts either way.
+  /// as an error, and so does an SQL error unless it is the client's own doing
+  /// (conflict::ErrorClass::client_fault); its latency counts either way.
   void record(Backend backend, Clock::time_point now, std::chrono::microseconds latency, ReadResult result);
 
   /// Judges the mirror's window ending at `now`: a trip when it holds at least min_reads reads and

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/backend_auth.h"
 #include "proxy/client_credentials.h"
@@ -22,10 +23,12 @@ constexpr std::chrono::milliseconds kFailureDelay{250};
 
 /// SessionError keeps its SQLSTATE as a literal.
 const char* literal_sqlstate(std::string_view sqlstate) {
-  for (const char* known : {"28P01", "28000", "08P01", "0A000"}) {
+  for (const char* known :
+       {protocol::sqlstate::kInvalidPassword, protocol::sqlstate::kInvalidAuthorizationSpecification,
+        protocol::sqlstate::kProtocolViolation, protocol::sqlstate::kFeatureNotSupported}) {
     if (sqlstate == known) return known;
   }
-  return "28000";
+  return protocol::sqlstate::kInvalidAuthorizationSpecification;
 }
 
 std::string_view text_of(protocol::Bytes bytes) {
@@ -38,7 +41,9 @@ std::string where(const conflict::SessionInfo& session, bool tls) {
          (tls ? "SSL encryption" : "no encryption");
 }
 
-AuthFailure malformed(std::string_view what) { return {"08P01", "malformed " + std::string{what} + " message", {}}; }
+AuthFailure malformed(std::string_view what) {
+  return {protocol::sqlstate::kProtocolViolation, "malformed " + std::string{what} + " message", {}};
+}
 
 }  // namespace
 
@@ -48,7 +53,7 @@ Awaitable<void> ClientLogin::authenticate(const conflict::SessionInfo& who,
     co_await with_timeout(authenticate_by_rule(who, address), context_.config->limits.startup_timeout);
   } catch (const boost::system::system_error& error) {
     if (error.code() != asio::error::timed_out) throw;
-    throw SessionError{"08P01", "canceling authentication due to timeout"};
+    throw SessionError{protocol::sqlstate::kProtocolViolation, "canceling authentication due to timeout"};
   }
 }
 
@@ -59,9 +64,12 @@ Awaitable<void> ClientLogin::authenticate_by_rule(const conflict::SessionInfo& w
   const auto* rule = match_rule(settings->hba, who.user, who.database, address.value_or(ClientAddress{}), tls);
   std::optional<AuthFailure> failure;
   if (rule == nullptr) {
-    failure = AuthFailure{"28000", "no pgdual [[hba]] entry for " + where(who, tls), {}};
+    failure = AuthFailure{
+        protocol::sqlstate::kInvalidAuthorizationSpecification, "no pgdual [[hba]] entry for " + where(who, tls), {}};
   } else if (rule->method == config::AuthMethod::reject) {
-    failure = AuthFailure{"28000", "pgdual [[hba]] rejects connection for " + where(who, tls), {}};
+    failure = AuthFailure{protocol::sqlstate::kInvalidAuthorizationSpecification,
+                          "pgdual [[hba]] rejects connection for " + where(who, tls),
+                          {}};
   } else if (rule->method == config::AuthMethod::scram_sha_256) {
     failure = co_await authenticate_scram(who.user);
   } else if (rule->method == config::AuthMethod::md5) {
@@ -127,7 +135,8 @@ Awaitable<void> ClientLogin::send(const protocol::Authentication& request) {
 Awaitable<protocol::Frame> ClientLogin::read_password_message() {
   const auto frame = co_await reader_.next_frame(client_);
   if (frame.tag != protocol::frontend_tag::kPasswordMessage) {
-    throw SessionError{"08P01", "expected password response, got message type " + std::string(1, frame.tag)};
+    throw SessionError{protocol::sqlstate::kProtocolViolation,
+                       "expected password response, got message type " + std::string(1, frame.tag)};
   }
   co_return frame;
 }
@@ -142,7 +151,8 @@ BackendLogins ClientLogin::backend_logins(const BackendLogin& asked) const {
   const auto* configured = context_.config->find_user(asked.user);
   if (configured == nullptr) {
     context_.log->info("session={} rejected: user is not configured", id_);
-    throw SessionError{"28P01", "password authentication failed for user \"" + asked.user + "\""};
+    throw SessionError{protocol::sqlstate::kInvalidPassword,
+                       "password authentication failed for user \"" + asked.user + "\""};
   }
   BackendLogins logins{asked, asked};
   logins.primary.password = configured->password_for(context_.config->primary_backend());

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "conflict/compare.h"
+#include "conflict/error_class.h"
 #include "conflict/time_text.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
@@ -30,13 +31,6 @@ constexpr std::size_t kLargeForMirror = 64 * 1024;
 IdempotencyKeyGenerator& thread_keys() {
   thread_local IdempotencyKeyGenerator keys;
   return keys;
-}
-
-/// Cancelled (by the client, or statement_timeout), a serialization failure or deadlock victim, a
-/// lock not obtained in time, or a statement of a transaction already aborted.
-bool failed_by_chance(std::string_view sqlstate) {
-  return sqlstate == "57014" || sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03" ||
-         sqlstate == "25P02";
 }
 
 std::string ledger_insert(std::string_view key) {
@@ -180,7 +174,7 @@ void DualWrite::queue_for_mirror(std::span<const protocol::Frame> frames, const 
 bool DualWrite::release_deferred_writes(const conflict::Outcome& primary) {
   const auto deferred = std::exchange(unit_.deferred, {});
   if (deferred.empty()) return true;
-  const bool send = !primary.error || !failed_by_chance(primary.error->sqlstate);
+  const bool send = !primary.error || !conflict::classify_sqlstate(primary.error->sqlstate).failed_by_chance;
   for (const auto& segment : deferred) {
     const auto frames = protocol::split_frames(segment.bytes);
     if (send && parts_.link.connected()) {
@@ -248,7 +242,7 @@ Awaitable<conflict::Outcome> DualWrite::finish_wrapped(const conflict::Outcome& 
   const auto deadline = link.deadline();
   auto mirror = co_await mirror_answer(deadline);
   if (!link.connected()) co_return mirror;
-  if (mirror.error && mirror.error->sqlstate == "25001") {
+  if (mirror.error && conflict::classify_sqlstate(mirror.error->sqlstate).needs_own_transaction) {
     link.leg().queue_injected("ROLLBACK");
     link.leg().queue_client(unit_.mirror_copy);
     co_return co_await mirror_answer(deadline);
@@ -262,8 +256,8 @@ Awaitable<conflict::Outcome> DualWrite::finish_wrapped(const conflict::Outcome& 
   link.leg().queue_injected(ledger_insert(unit_.key));
   link.leg().queue_injected("COMMIT");
   // Built first: GCC 12 destroys temporaries of a braced list inside co_await twice.
-  PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, mirror), PendingAnswer::Of::own_commit,
-                        parts_.planner.summary().kind, true};
+  PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, mirror),
+                        PendingAnswer::Of::own_commit, parts_.planner.summary().kind, true};
   co_await answer_later(std::move(pending));
   co_return mirror;
 }

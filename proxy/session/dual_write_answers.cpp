@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "conflict/compare.h"
+#include "conflict/error_class.h"
 #include "proxy/metrics.h"
 #include "proxy/session/dual_write.h"
 
@@ -90,7 +91,7 @@ void DualWrite::settle_pending_unit(PendingAnswer pending, const conflict::Outco
 void DualWrite::settle_pending_commit(PendingAnswer pending, const conflict::Outcome& answer) {
   auto& mirror = pending.record.mirror;
   const auto& injected = parts_.link.leg().injected_outcome();
-  if (injected.error && (injected.error->sqlstate == "42P01" || injected.error->sqlstate == "3F000")) {
+  if (injected.error && conflict::classify_sqlstate(injected.error->sqlstate).missing_table_or_schema) {
     parts_.context.log->error("session={} the mirror has no pgdual.ledger table: run `pgdual init` against it",
                               parts_.session_id);
   }
@@ -124,8 +125,9 @@ bool DualWrite::mirror_lost(const MirrorFailure& failure) {
       continue;
     }
     auto& record = pending.record;
-    record.kind = failure.reachability() == conflict::Reachability::timed_out ? conflict::ConflictKind::mirror_timeout
-                                                                              : conflict::ConflictKind::mirror_unavailable;
+    record.kind = failure.reachability() == conflict::Reachability::timed_out
+                      ? conflict::ConflictKind::mirror_timeout
+                      : conflict::ConflictKind::mirror_unavailable;
     record.mirror.reachability = failure.reachability();
     record.nondeterministic.clear();
     parts_.recorder.submit(std::move(record), pending.of != PendingAnswer::Of::unit);

@@ -5,6 +5,7 @@
 
 #include "protocol/error_response.h"
 #include "protocol/frame.h"
+#include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/metrics.h"
 
@@ -107,7 +108,8 @@ void MirrorReads::keep_on_primary(std::string_view why) {
 Awaitable<void> MirrorReads::end_interrupted_read(protocol::TransactionStatus status) {
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
-  protocol::encode(protocol::make_error("ERROR", "08006", "the connection to the server serving this read was lost"),
+  protocol::encode(protocol::make_error("ERROR", protocol::sqlstate::kConnectionFailure,
+                                        "the connection to the server serving this read was lost"),
                    out);
   protocol::encode(protocol::ReadyForQuery{status}, out);
   co_await asio::async_write(client_, asio::buffer(bytes), asio::as_tuple(use_awaitable));

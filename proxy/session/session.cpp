@@ -8,6 +8,7 @@
 #include "conflict/time_text.h"
 #include "protocol/authentication.h"
 #include "protocol/error_response.h"
+#include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/admin_console.h"
 #include "proxy/cancel_registry.h"
@@ -25,7 +26,8 @@ constexpr std::size_t kReadyForQuerySize = 6;
 
 /// Each worker thread classifies with its own cache (Classifier is not thread-safe).
 sql::Classifier& thread_classifier(const config::ProxyConfig& config) {
-  thread_local sql::Classifier classifier{sql::ClassifierOptions{.read_only_functions = config.sql.read_only_functions}};
+  thread_local sql::Classifier classifier{
+      sql::ClassifierOptions{.read_only_functions = config.sql.read_only_functions}};
   return classifier;
 }
 
@@ -89,7 +91,7 @@ Awaitable<void> Session::run() {
     // Counted after the startup packet, as PostgreSQL does, so that cancel
     // requests still get through when pgdual is full.
     if (context_.sessions.size() > context_.config->limits.max_client_connections) {
-      throw SessionError{"53300", "sorry, too many clients already"};
+      throw SessionError{protocol::sqlstate::kTooManyConnections, "sorry, too many clients already"};
     }
     check_startup(*startup);
     const auto asked = login_as_asked(*startup);
@@ -111,12 +113,13 @@ Awaitable<void> Session::run() {
   } catch (const SessionError& error) {
     fatal = error;
   } catch (const BackendUnavailable& error) {
-    fatal = SessionError{"08006", error.what()};
+    fatal = SessionError{protocol::sqlstate::kConnectionFailure, error.what()};
   } catch (const BackendRefused& error) {
     context_.log->info("session={} backend refused the login: {}", id_, error.what());
     refusal.assign(error.error_response().begin(), error.error_response().end());
   } catch (const boost::system::system_error& error) {
-    if (error.code() == asio::error::timed_out) fatal = SessionError{"08P01", "incomplete startup packet"};
+    if (error.code() == asio::error::timed_out)
+      fatal = SessionError{protocol::sqlstate::kProtocolViolation, "incomplete startup packet"};
     context_.log->debug("session={} ended: {}", id_, error.code().message());
   }
   // A coroutine cannot co_await inside a catch block, hence the two steps.
@@ -153,7 +156,8 @@ Awaitable<std::optional<protocol::StartupMessage>> Session::negotiate_startup() 
 // As PostgreSQL: 'S' and the handshake, or 'N' and the client goes on in the clear (or gives up,
 // with sslmode=require). Either way the next packet is a new startup packet.
 Awaitable<void> Session::negotiate_tls() {
-  if (client_.is_tls()) throw SessionError{"08P01", "SSL request on a connection already encrypted"};
+  if (client_.is_tls())
+    throw SessionError{protocol::sqlstate::kProtocolViolation, "SSL request on a connection already encrypted"};
   auto tls = context_.settings.client_tls();
   if (!tls) {
     co_await send_bytes(kDeclined);
@@ -161,7 +165,8 @@ Awaitable<void> Session::negotiate_tls() {
   }
   // Bytes behind the SSLRequest were sent in the clear before the handshake, where anyone on the
   // path could have put them (CVE-2021-23214).
-  if (!client_reader_.unread().empty()) throw SessionError{"08P01", "received unencrypted data after SSL request"};
+  if (!client_reader_.unread().empty())
+    throw SessionError{protocol::sqlstate::kProtocolViolation, "received unencrypted data after SSL request"};
   static constexpr std::array<std::byte, 1> kAccepted{std::byte{'S'}};
   co_await send_all(client_, kAccepted);
   try {
@@ -174,14 +179,15 @@ Awaitable<void> Session::negotiate_tls() {
 
 void Session::check_startup(const protocol::StartupMessage& startup) const {
   if (!client_.is_tls() && context_.settings.current()->tls.mode == config::TlsMode::require) {
-    throw SessionError{"28000",
+    throw SessionError{protocol::sqlstate::kInvalidAuthorizationSpecification,
                        "pgdual accepts TLS connections only (tls.mode is \"require\"): connect with sslmode=require"};
   }
   if (startup.parameter("user").empty()) {
-    throw SessionError{"28000", "no PostgreSQL user name specified in startup packet"};
+    throw SessionError{protocol::sqlstate::kInvalidAuthorizationSpecification,
+                       "no PostgreSQL user name specified in startup packet"};
   }
   if (requests_replication(startup.parameter("replication"))) {
-    throw SessionError{"0A000", "pgdual does not proxy replication connections"};
+    throw SessionError{protocol::sqlstate::kFeatureNotSupported, "pgdual does not proxy replication connections"};
   }
 }
 
@@ -191,7 +197,8 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
   const auto& user = session_info_.user;
   if (std::ranges::find(settings->admin.users, user) == settings->admin.users.end()) {
     context_.log->info("session={} rejected: user is not an admin", id_);
-    throw SessionError{"28000", "user \"" + user + "\" may not use the admin console (admin.users)"};
+    throw SessionError{protocol::sqlstate::kInvalidAuthorizationSpecification,
+                       "user \"" + user + "\" may not use the admin console (admin.users)"};
   }
   const AdminContext admin{context_.settings, context_.steering,  context_.brake,
                            context_.sessions, context_.conflicts, context_.log};

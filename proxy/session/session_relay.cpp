@@ -6,6 +6,7 @@
 #include "protocol/frame_scanner.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/metrics.h"
 #include "proxy/route/read_eligibility.h"
@@ -47,11 +48,14 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
   const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
   if (end == RelayEnd::backend_closed && unit_.open) writes_.primary_lost();
   if (end == RelayEnd::shutdown) {
-    co_await send_error("FATAL", "57P01", "terminating connection due to administrator command");
+    co_await send_error("FATAL", protocol::sqlstate::kAdminShutdown,
+                        "terminating connection due to administrator command");
   } else if (end == RelayEnd::idle_timeout) {
-    co_await send_error("FATAL", "57P05", "terminating connection due to idle-session timeout");
+    co_await send_error("FATAL", protocol::sqlstate::kIdleSessionTimeout,
+                        "terminating connection due to idle-session timeout");
   } else if (end == RelayEnd::idle_in_transaction_timeout) {
-    co_await send_error("FATAL", "25P03", "terminating connection due to idle-in-transaction timeout");
+    co_await send_error("FATAL", protocol::sqlstate::kIdleInTransactionSessionTimeout,
+                        "terminating connection due to idle-in-transaction timeout");
   }
   if (end != RelayEnd::backend_closed) {
     std::vector<std::byte> terminate;
@@ -102,13 +106,13 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
       if (frame.tag == protocol::frontend_tag::kTerminate) co_return RelayEnd::client_closed;
       // Held in a segment, a message no server takes would wait for a Sync that never comes.
       if (!protocol::frontend_tag::allowed_after_login(frame.tag)) {
-        throw SessionError{"08P01", "invalid frontend message type " +
+        throw SessionError{protocol::sqlstate::kProtocolViolation, "invalid frontend message type " +
                                         std::to_string(static_cast<unsigned char>(frame.tag))};
       }
       // The server answers a Flush with a body with an error and skips to the next Sync: a
       // skip the request tracker, which sees tags only, would not know of.
       if (frame.tag == protocol::frontend_tag::kFlush && !frame.body.empty()) {
-        throw SessionError{"08P01", "invalid message format"};
+        throw SessionError{protocol::sqlstate::kProtocolViolation, "invalid message format"};
       }
       const bool copy_data = tracker_.awaiting_copy_data();
       protocol::append_frame(frame, segment_);
@@ -145,7 +149,9 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
           [this](protocol::Bytes part) {
             if (primary_tap_.on_body(part)) on_primary_message_end();
           });
-      if (violation) throw SessionError{"08P01", "backend protocol violation: invalid message length"};
+      if (violation)
+        throw SessionError{protocol::sqlstate::kProtocolViolation,
+                           "backend protocol violation: invalid message length"};
       if (own_answers_.active()) {
         own_answers_.filter(chunk, filtered);
         co_await send_all(client_, filtered);

@@ -33,17 +33,6 @@ Answer transaction(std::initializer_list<const char*> tags, char final_status = 
   return answer.complete("COMMIT").ready(final_status);
 }
 
-struct ClassifyRow {
-  const char* sqlstate;
-  ErrorClass expected;
-};
-
-constexpr ErrorClass kStatement{false, false, false};
-constexpr ErrorClass kTransaction{false, true, false};
-constexpr ErrorClass kTransactionInDoubt{false, true, true};
-constexpr ErrorClass kClosed{true, true, false};
-constexpr ErrorClass kLost{true, true, true};
-
 }  // namespace
 
 TEST_CASE("compare names the first way two answers to one write unit differ", "[unit][conflict]") {
@@ -108,40 +97,4 @@ TEST_CASE("Every conflict kind has a distinct snake_case name that reads back", 
   CHECK(names.size() == kAllConflictKinds.size());
   CHECK(to_string(ConflictKind::mirror_error) == "mirror_error");
   CHECK_FALSE(conflict_kind_from_string("mirror_errors"));
-}
-
-TEST_CASE("classify_sqlstate says what an error does to the connection and transaction", "[unit][conflict]") {
-  const auto row = GENERATE(values<ClassifyRow>({
-      {"23505", kStatement},            // unique_violation
-      {"42P01", kStatement},            // undefined_table
-      {"57014", kStatement},            // query_canceled
-      {"53100", kStatement},            // disk_full
-      {"XX000", kStatement},            // internal_error
-      {"40001", kTransaction},          // serialization_failure
-      {"40P01", kTransaction},          // deadlock_detected
-      {"40002", kTransaction},          // transaction_integrity_constraint_violation
-      {"40003", kTransactionInDoubt},   // statement_completion_unknown
-      {"25P02", kTransaction},          // in_failed_sql_transaction
-      {"25001", kStatement},            // active_sql_transaction
-      {"25P03", kClosed},               // idle_in_transaction_session_timeout
-      {"08000", kLost},                 // connection_exception
-      {"08003", kLost},                 // connection_does_not_exist
-      {"08006", kLost},                 // connection_failure
-      {"08007", kLost},                 // transaction_resolution_unknown
-      {"08001", kClosed},               // sqlclient_unable_to_establish_sqlconnection
-      {"08004", kClosed},               // sqlserver_rejected_establishment_of_sqlconnection
-      {"08P01", kClosed},               // protocol_violation
-      {"28P01", kClosed},               // invalid_password
-      {"53300", kClosed},               // too_many_connections
-      {"57P01", kLost},                 // admin_shutdown
-      {"57P02", kLost},                 // crash_shutdown
-      {"57P03", kClosed},               // cannot_connect_now
-      {"57P04", kClosed},               // database_dropped
-      {"57P05", kClosed},               // idle_session_timeout
-      {"", kStatement},
-      {"0800", kStatement},
-      {"080000", kStatement},
-  }));
-  CAPTURE(row.sqlstate);
-  CHECK(classify_sqlstate(row.sqlstate) == row.expected);
 }
