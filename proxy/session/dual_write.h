@@ -20,6 +20,7 @@
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/mirror_reads.h"
 #include "proxy/session/session_context.h"
+#include "proxy/session/write_mirror.h"
 #include "proxy/route/statement_pins.h"
 #include "proxy/route/unit_planner.h"
 
@@ -30,10 +31,7 @@ namespace pgdual::proxy {
 /// commits only once the primary's succeeded, or after the primary's COMMIT), with now() and
 /// its kin pinned to the primary's values. The mirror's answers, read at once or later, are
 /// compared with the primary's, and each difference becomes a conflict record.
-///
-/// The session calls, for each unit: open_unit(), send() for each segment of client messages
-/// the primary was sent, finish_unit() once the primary answered, end_unit().
-class DualWrite {
+class DualWrite final : public WriteMirror {
  public:
   /// What the dual write works with, all owned by the session.
   struct Parts {
@@ -47,30 +45,23 @@ class DualWrite {
   };
   explicit DualWrite(Parts parts);
 
-  /// A unit opens with `plan`: its idempotency key, and the values pinned in its statements.
-  /// `segment` holds its messages and `frames` views them: a simple Query whose values are
-  /// pinned is rewritten there, for both backends; extended-protocol statements get pinned
-  /// copies (the pins returned).
+  /// Gives the unit its idempotency key, and pins now() and its kin in its statements.
   [[nodiscard]] StatementPins open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
-                                        std::vector<protocol::Frame>& frames);
-  /// The open unit's idempotency key; empty for a unit that does not write.
-  [[nodiscard]] const std::string& unit_key() const noexcept { return unit_.key; }
-  /// Client messages of the open unit that the primary was sent (`frames` views `segment`):
-  /// the mirror gets them now, once the primary has answered them (writes), or never.
-  Awaitable<void> send(protocol::Bytes segment, std::span<const protocol::Frame> frames, const StatementPins& pins);
-  /// The primary answered the unit with `primary`: the mirror's answer is read now or later,
-  /// and compared.
-  Awaitable<void> finish_unit(const conflict::Outcome& primary);
-  /// The unit is over; the primary's transaction status is `status`.
-  void end_unit(protocol::TransactionStatus status);
-  /// The primary went away in the middle of the open unit: whether it applied it is unknown.
-  void primary_lost();
+                                        std::vector<protocol::Frame>& frames) override;
+  [[nodiscard]] const std::string& unit_key() const noexcept override { return unit_.key; }
+  /// The mirror gets the messages now, once the primary has answered them (writes), or never.
+  Awaitable<void> send(protocol::Bytes segment, std::span<const protocol::Frame> frames,
+                       const StatementPins& pins) override;
+  /// The mirror's answer is read now or left for later, and compared.
+  Awaitable<void> finish_unit(const conflict::Outcome& primary) override;
+  void end_unit(protocol::TransactionStatus status) override;
+  void primary_lost() override;
+  Awaitable<void> settle() override { co_await settle_pending(0); }
+  /// The writes whose answers were pending become conflicts.
+  bool mirror_lost(const MirrorFailure& failure) override;
   /// Reads the answers of the units left to settle later, oldest first, and compares them,
   /// until `keep` are left.
   Awaitable<void> settle_pending(std::size_t keep = 0);
-  /// The mirror connection is being dropped: the writes whose answers were pending become
-  /// conflicts. Returns whether a COMMIT was in flight.
-  bool mirror_lost(const MirrorFailure& failure);
 
  private:
   /// Client messages for the mirror, as they came, with the pins to apply to the mirror's copy.

@@ -15,6 +15,7 @@
 #include "proxy/ledger_pruner.h"
 #include "proxy/live_settings.h"
 #include "proxy/metrics.h"
+#include "proxy/session/dual_write.h"
 #include "proxy/session_registry.h"
 #include "proxy/timeouts.h"
 
@@ -66,9 +67,10 @@ Session::Session(tcp::socket client, SessionContext context, std::uint64_t id)
       mirror_{context_, id_, client_.get_executor()},
       reads_{context_, id_, mirror_, planner_, client_},
       recorder_{context_, id_, reads_},
-      writes_{{context_, id_, session_info_, planner_, mirror_, reads_, recorder_}} {
+      writes_{std::make_unique<DualWrite>(
+          DualWrite::Parts{context_, id_, session_info_, planner_, mirror_, reads_, recorder_})} {
   mirror_.on_lost([this](const MirrorFailure& failure) {
-    const bool committing = writes_.mirror_lost(failure);
+    const bool committing = writes_->mirror_lost(failure);
     reads_.keep_on_primary("the mirror connection was lost");
     return committing;
   });

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,10 +16,10 @@
 #include "proxy/route/read_brake.h"
 #include "proxy/session/client_login.h"
 #include "proxy/session/conflict_recorder.h"
-#include "proxy/session/dual_write.h"
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/mirror_reads.h"
 #include "proxy/session/session_context.h"
+#include "proxy/session/write_mirror.h"
 #include "proxy/route/statement_pins.h"
 #include "proxy/route/unit_planner.h"
 #include "proxy/wakeup.h"
@@ -34,8 +35,8 @@ namespace pgdual::proxy {
 /// into units (a Query, or extended-protocol messages up to Sync), each
 /// routed by UnitPlanner: an eligible read may be served by the mirror
 /// (MirrorReads); everything else goes to the primary, whose answers stream
-/// to the client as they arrive, while the mirror mode (DualWrite) gives the
-/// mirror its part and compares.
+/// to the client as they arrive, while the mirror mode (WriteMirror) gives
+/// the mirror its part.
 class Session {
  public:
   Session(tcp::socket client, SessionContext context, std::uint64_t id);
@@ -127,7 +128,7 @@ class Session {
   MirrorLink mirror_;
   MirrorReads reads_;
   ConflictRecorder recorder_;
-  DualWrite writes_;
+  std::unique_ptr<WriteMirror> writes_;
 };
 
 }  // namespace pgdual::proxy

@@ -46,7 +46,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
                            settle(pump_backend_to_client(backend_stream, backend.unread())));
   backend_stream_ = nullptr;
   const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
-  if (end == RelayEnd::backend_closed && unit_.open) writes_.primary_lost();
+  if (end == RelayEnd::backend_closed && unit_.open) writes_->primary_lost();
   if (end == RelayEnd::shutdown) {
     co_await send_error("FATAL", protocol::sqlstate::kAdminShutdown,
                         "terminating connection due to administrator command");
@@ -63,7 +63,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     protocol::encode(protocol::Terminate{}, out);
     co_await asio::async_write(backend_stream, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
-  if (mirror_.connected()) co_await writes_.settle_pending();
+  if (mirror_.connected()) co_await writes_->settle();
   co_await mirror_.terminate();
 }
 
@@ -72,7 +72,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
 // at each read during COPY FROM STDIN data. After a segment that asks for
 // ReadyForQuery the pump waits until the primary has answered it, then
 // settles the unit with the mirror, or leaves the mirror's answer for later
-// (DualWrite::settle_pending): one unit at a time on the primary.
+// (WriteMirror::settle): one unit at a time on the primary.
 Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
   for (;;) {
     if (!unit_.open && segment_.empty()) {
@@ -211,7 +211,7 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   if (!reads_.picks_mirror(status != TransactionStatus::idle)) co_return false;
   // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
   // the read. If it failed, the conflict it records keeps the read on the primary.
-  co_await writes_.settle_pending();
+  co_await writes_->settle();
   if (!reads_.primary_only_reason().empty()) co_return false;
   const bool served = co_await reads_.serve(segment_, status);
   if (!served) co_return false;
@@ -259,7 +259,7 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   if (own_answers > 0) own_answers_.expect(own_answers);
   for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
   co_await send_all(primary, to_primary);
-  co_await writes_.send(segment_, frames, pins);
+  co_await writes_->send(segment_, frames, pins);
   segment_.clear();
 }
 
@@ -272,7 +272,7 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   unit_.started = ReadBrake::Clock::now();
   reads_.steer_transaction(status);
   primary_done_ = false;
-  auto pins = writes_.open_unit(unit_.plan, segment_, frames);
+  auto pins = writes_->open_unit(unit_.plan, segment_, frames);
   const auto& summary = planner_.summary();
   if (summary.listens) reads_.keep_on_primary("LISTEN");
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
@@ -281,7 +281,7 @@ StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
   }
   primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified);
   context_.log->debug("session={} unit kind={} mirror={} key={}", id_, sql::to_string(summary.kind),
-                      to_string(unit_.plan.mirror), writes_.unit_key());
+                      to_string(unit_.plan.mirror), writes_->unit_key());
   return pins;
 }
 
@@ -293,7 +293,7 @@ Awaitable<void> Session::wait_for_primary() {
 
 Awaitable<void> Session::finish_unit() {
   const auto primary = std::exchange(primary_outcome_, {});
-  co_await writes_.finish_unit(primary);
+  co_await writes_->finish_unit(primary);
   count_primary_answer();
   end_unit(primary);
 }
@@ -318,7 +318,7 @@ void Session::end_unit(const conflict::Outcome& primary) {
   }
   const auto status = primary_tap_.transaction_status();
   if (status == TransactionStatus::idle) reads_.transaction_ended();
-  writes_.end_unit(status);
+  writes_->end_unit(status);
   unit_ = Unit{};
   planner_.start_unit();
   primary_done_ = false;
