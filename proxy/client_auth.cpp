@@ -10,13 +10,12 @@
 #include <utility>
 
 #include "conflict/sha256.h"
+#include "protocol/authentication.h"
 #include "proxy/backend_auth.h"
 
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
-constexpr std::string_view kScramSha256Plus = "SCRAM-SHA-256-PLUS";
 constexpr std::string_view kTlsServerEndPoint = "tls-server-end-point";
 constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
 constexpr std::size_t kScramSaltLength = 16;  // SCRAM_DEFAULT_SALT_LEN in PostgreSQL
@@ -279,8 +278,8 @@ ScramSha256Server ScramSha256Server::for_unknown_user(std::string user, std::spa
 }
 
 std::vector<std::string> ScramSha256Server::mechanisms() const {
-  if (offers_plus()) return {std::string{kScramSha256Plus}, std::string{kScramSha256}};
-  return {std::string{kScramSha256}};
+  if (offers_plus()) return {std::string{protocol::kScramSha256PlusName}, std::string{protocol::kScramSha256Name}};
+  return {std::string{protocol::kScramSha256Name}};
 }
 
 Expected<std::string, AuthFailure> ScramSha256Server::first(std::string_view mechanism,
@@ -298,9 +297,9 @@ Expected<std::string, AuthFailure> ScramSha256Server::first(std::string_view mec
 
 Expected<void, AuthFailure> ScramSha256Server::read_client_first(std::string_view mechanism,
                                                                 std::string_view client_first) {
-  if (mechanism == kScramSha256Plus && offers_plus()) {
+  if (mechanism == protocol::kScramSha256PlusName && offers_plus()) {
     channel_binding_in_use_ = true;
-  } else if (mechanism != kScramSha256) {
+  } else if (mechanism != protocol::kScramSha256Name) {
     return fail(kProtocolViolation, "client selected an invalid SASL authentication mechanism");
   }
   if (auto bytes = check_message_bytes(client_first); !bytes) return bytes;
