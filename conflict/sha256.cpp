@@ -1,6 +1,8 @@
 #include "conflict/sha256.h"
 
+#include <memory>
 #include <new>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
@@ -10,6 +12,9 @@
 
 namespace pgdual::conflict {
 namespace {
+
+unsigned char* as_uchars(std::byte* data) { return reinterpret_cast<unsigned char*>(data); }
+const unsigned char* as_uchars(const std::byte* data) { return reinterpret_cast<const unsigned char*>(data); }
 
 // OpenSSL 3 looks the algorithm up on every EVP_DigestInit_ex(EVP_sha256())
 // call; fetching it once makes restarting a context cheap. The fetched method
@@ -30,11 +35,26 @@ EVP_MAC* hmac_method() {
   return method;
 }
 
-void start(EVP_MAC_CTX* context, const std::vector<unsigned char>& key) {
+void start(EVP_MAC_CTX* context, protocol::Bytes key) {
   static char digest_name[] = "SHA256";
   const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
                                OSSL_PARAM_construct_end()};
-  if (EVP_MAC_init(context, key.data(), key.size(), params) != 1) throw std::runtime_error("HMAC init failed");
+  if (EVP_MAC_init(context, as_uchars(key.data()), key.size(), params) != 1) {
+    throw std::runtime_error("HMAC init failed");
+  }
+}
+
+void update(EVP_MAC_CTX* context, protocol::Bytes data) {
+  if (EVP_MAC_update(context, as_uchars(data.data()), data.size()) != 1) throw std::runtime_error("HMAC update failed");
+}
+
+Digest finish(EVP_MAC_CTX* context) {
+  Digest digest{};
+  std::size_t length = 0;
+  if (EVP_MAC_final(context, as_uchars(digest.data()), &length, digest.size()) != 1 || length != digest.size()) {
+    throw std::runtime_error("HMAC final failed");
+  }
+  return digest;
 }
 
 int hex_value(char c) noexcept {
@@ -50,8 +70,9 @@ std::string to_hex(const Digest& digest) {
   std::string out;
   out.reserve(digest.size() * 2);
   for (const auto byte : digest) {
-    out.push_back(kDigits[byte >> 4U]);
-    out.push_back(kDigits[byte & 0xfU]);
+    const auto value = std::to_integer<unsigned>(byte);
+    out.push_back(kDigits[value >> 4U]);
+    out.push_back(kDigits[value & 0xfU]);
   }
   return out;
 }
@@ -63,9 +84,28 @@ std::optional<Digest> digest_from_hex(std::string_view hex) noexcept {
     const int high = hex_value(hex[2 * i]);
     const int low = hex_value(hex[2 * i + 1]);
     if (high < 0 || low < 0) return std::nullopt;
-    digest[i] = static_cast<std::uint8_t>(high * 16 + low);
+    digest[i] = static_cast<std::byte>(high * 16 + low);
   }
   return digest;
+}
+
+Digest sha256(protocol::Bytes data) {
+  Digest digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), as_uchars(digest.data()), &length, sha256_method(), nullptr) != 1 ||
+      length != digest.size()) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return digest;
+}
+
+Digest hmac_sha256(protocol::Bytes key, std::string_view message) {
+  const std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> context{EVP_MAC_CTX_new(hmac_method()),
+                                                                          EVP_MAC_CTX_free};
+  if (context == nullptr) throw std::bad_alloc();
+  start(context.get(), key);
+  update(context.get(), protocol::as_bytes(message));
+  return finish(context.get());
 }
 
 Sha256::Sha256() : context_{EVP_MD_CTX_new()} {
@@ -90,23 +130,18 @@ void Sha256::update(protocol::Bytes data) {
 Digest Sha256::finish() {
   Digest digest{};
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(context_, digest.data(), &length) != 1 || length != digest.size()) {
+  if (EVP_DigestFinal_ex(context_, as_uchars(digest.data()), &length) != 1 || length != digest.size()) {
     throw std::runtime_error("SHA-256 final failed");
   }
   start(context_);
   return digest;
 }
 
-Digest Sha256::of(std::string_view text) {
-  Sha256 hash;
-  hash.update(text);
-  return hash.finish();
-}
+Digest Sha256::of(std::string_view text) { return sha256(protocol::as_bytes(text)); }
 
 HmacSha256::HmacSha256(protocol::Bytes key)
     : context_{EVP_MAC_CTX_new(hmac_method())},
-      key_(reinterpret_cast<const unsigned char*>(key.data()),
-           reinterpret_cast<const unsigned char*>(key.data()) + key.size()) {
+      key_(key.begin(), key.end()) {
   if (context_ == nullptr) throw std::bad_alloc();
   start_if_idle();
   of_nothing_ = finish();
@@ -137,20 +172,13 @@ void HmacSha256::start_if_idle() {
 void HmacSha256::update(protocol::Bytes data) {
   if (data.empty()) return;
   start_if_idle();
-  if (EVP_MAC_update(context_, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
-    throw std::runtime_error("HMAC update failed");
-  }
+  conflict::update(context_, data);
 }
 
 Digest HmacSha256::finish() {
   if (!started_) return of_nothing_;
-  Digest digest{};
-  std::size_t length = 0;
   started_ = false;
-  if (EVP_MAC_final(context_, digest.data(), &length, digest.size()) != 1 || length != digest.size()) {
-    throw std::runtime_error("HMAC final failed");
-  }
-  return digest;
+  return conflict::finish(context_);
 }
 
 }  // namespace pgdual::conflict

@@ -1,7 +1,7 @@
 #pragma once
 
 #include <array>
-#include <cstdint>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,13 +15,21 @@ struct evp_mac_ctx_st;
 
 namespace pgdual::conflict {
 
-/// A SHA-256 digest.
-using Digest = std::array<std::uint8_t, 32>;
+/// A SHA-256 digest, and so the size of every SCRAM-SHA-256 key, signature and proof. Bytes, as
+/// on the wire, so a digest passes as protocol::Bytes where SCRAM keys one MAC with another.
+using Digest = std::array<std::byte, 32>;
 
 /// Lower-case hex, 64 characters.
 [[nodiscard]] std::string to_hex(const Digest& digest);
 /// The inverse of to_hex; std::nullopt unless `hex` is exactly 64 lower-case hex digits.
 [[nodiscard]] std::optional<Digest> digest_from_hex(std::string_view hex) noexcept;
+
+/// The SHA-256 digest of `data` in one call. Throws as Sha256 does.
+[[nodiscard]] Digest sha256(protocol::Bytes data);
+
+/// The HMAC-SHA-256 (RFC 2104) of `message` under `key` in one call: SCRAM's HMAC(key, text).
+/// Throws as HmacSha256 does.
+[[nodiscard]] Digest hmac_sha256(protocol::Bytes key, std::string_view message);
 
 /// Incremental SHA-256 (OpenSSL's EVP interface). One context is allocated per
 /// object and reused across finish(), so hashing many small pieces (one per
@@ -81,7 +89,7 @@ class HmacSha256 {
   void start_if_idle();
 
   evp_mac_ctx_st* context_ = nullptr;
-  std::vector<unsigned char> key_;
+  std::vector<std::byte> key_;
   bool started_ = false;  ///< the context is keyed and holds data since the last finish()
   Digest of_nothing_{};
 };

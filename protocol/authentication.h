@@ -26,6 +26,11 @@ struct AuthenticationMD5Password {
 struct AuthenticationSASL {
   std::vector<std::string_view> mechanisms;
 };
+/// The SASL mechanisms PostgreSQL offers in AuthenticationSASL and a client names in
+/// SASLInitialResponse: SCRAM_SHA_256_NAME and SCRAM_SHA_256_PLUS_NAME in PostgreSQL's
+/// src/include/common/scram-common.h. "-PLUS" adds channel binding.
+inline constexpr std::string_view kScramSha256Name = "SCRAM-SHA-256";
+inline constexpr std::string_view kScramSha256PlusName = "SCRAM-SHA-256-PLUS";
 struct AuthenticationSASLContinue {
   Bytes data;
 };

@@ -1,9 +1,7 @@
 #include "proxy/backend_auth.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <optional>
 #include <stdexcept>
@@ -60,22 +58,8 @@ std::optional<std::vector<std::byte>> base64_decode(std::string_view text) {
   return out;
 }
 
-Sha256Digest sha256(std::span<const std::byte> data) {
-  Sha256Digest out{};
-  SHA256(as_uchars(data.data()), data.size(), reinterpret_cast<unsigned char*>(out.data()));
-  return out;
-}
-
-Sha256Digest hmac_sha256(std::span<const std::byte> key, std::string_view message) {
-  Sha256Digest out{};
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), as_uchars(message.data()), message.size(),
-       reinterpret_cast<unsigned char*>(out.data()), &length);
-  return out;
-}
-
-Sha256Digest scram_salted_password(std::string_view password, std::span<const std::byte> salt, int iterations) {
-  Sha256Digest out{};
+conflict::Digest scram_salted_password(std::string_view password, std::span<const std::byte> salt, int iterations) {
+  conflict::Digest out{};
   PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), as_uchars(salt.data()),
                     static_cast<int>(salt.size()), iterations, EVP_sha256(), static_cast<int>(out.size()),
                     reinterpret_cast<unsigned char*>(out.data()));
@@ -141,13 +125,13 @@ Expected<std::string> ScramSha256Client::client_final_message(std::string_view s
   if (!salt || iterations < 1) return unexpected{protocol_error()};
 
   salted_password_ = scram_salted_password(password_, *salt, iterations);
-  const auto client_key = hmac_sha256(salted_password_, "Client Key");
-  const auto stored_key = sha256(client_key);
+  const auto client_key = conflict::hmac_sha256(salted_password_, "Client Key");
+  const auto stored_key = conflict::sha256(client_key);
   // "biws" is base64("n,,"): the GS2 header of a client without channel binding.
   const auto without_proof = "c=biws,r=" + std::string{*nonce};
   auth_message_ = client_first_message().substr(3) + "," + std::string{server_first} + "," + without_proof;
-  const auto signature = hmac_sha256(stored_key, auth_message_);
-  Sha256Digest proof{};
+  const auto signature = conflict::hmac_sha256(stored_key, auth_message_);
+  conflict::Digest proof{};
   for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = client_key[i] ^ signature[i];
   return without_proof + ",p=" + base64_encode(proof);
 }
@@ -155,8 +139,8 @@ Expected<std::string> ScramSha256Client::client_final_message(std::string_view s
 Expected<void> ScramSha256Client::verify_server_final(std::string_view server_final) const {
   const auto verifier = attribute(server_final, 'v');
   if (!verifier || auth_message_.empty()) return unexpected{protocol_error()};
-  const auto server_key = hmac_sha256(salted_password_, "Server Key");
-  const auto expected = hmac_sha256(server_key, auth_message_);
+  const auto server_key = conflict::hmac_sha256(salted_password_, "Server Key");
+  const auto expected = conflict::hmac_sha256(server_key, auth_message_);
   if (*verifier != base64_encode(expected)) {
     return unexpected{std::make_error_code(std::errc::permission_denied)};
   }

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "conflict/sha256.h"
 #include "protocol/expected.h"
 
 namespace pgdual::proxy {
@@ -45,7 +46,7 @@ class ScramSha256Client {
   std::string client_nonce_;
   std::string scram_user_;
   std::string auth_message_;
-  std::array<std::byte, 32> salted_password_{};
+  conflict::Digest salted_password_{};
 };
 
 /// PostgreSQL's md5 password answer: "md5" + md5(md5(password + user) + salt).
@@ -53,10 +54,8 @@ class ScramSha256Client {
                                                 std::array<std::byte, 4> salt);
 
 // Primitives shared by the client side (here) and the server side
-// (proxy/client_auth.h) of password authentication.
-
-/// A SHA-256 digest: the size of every SCRAM-SHA-256 key, signature and proof.
-using Sha256Digest = std::array<std::byte, 32>;
+// (proxy/client_auth.h) of password authentication. SHA-256 and HMAC are
+// conflict/sha256.h's.
 
 /// Standard base64 with padding (RFC 4648 section 4), the encoding SCRAM uses.
 [[nodiscard]] std::string base64_encode(std::span<const std::byte> data);
@@ -66,14 +65,11 @@ using Sha256Digest = std::array<std::byte, 32>;
 /// @returns std::nullopt for anything else.
 [[nodiscard]] std::optional<std::vector<std::byte>> base64_decode(std::string_view text);
 
-[[nodiscard]] Sha256Digest sha256(std::span<const std::byte> data);
-[[nodiscard]] Sha256Digest hmac_sha256(std::span<const std::byte> key, std::string_view message);
-
 /// SCRAM's SaltedPassword, Hi(password, salt, i): PBKDF2-HMAC-SHA-256.
 /// The password is used as raw bytes (no SASLprep; see make_scram_verifier).
 /// Precondition: iterations >= 1.
-[[nodiscard]] Sha256Digest scram_salted_password(std::string_view password, std::span<const std::byte> salt,
-                                                 int iterations);
+[[nodiscard]] conflict::Digest scram_salted_password(std::string_view password, std::span<const std::byte> salt,
+                                                     int iterations);
 
 /// `count` bytes from OpenSSL's CSPRNG. Throws std::runtime_error if it fails.
 [[nodiscard]] std::vector<std::byte> random_bytes(std::size_t count);

@@ -17,8 +17,6 @@
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
-
 // "backend "cloud" at db.example.com:5432", for messages.
 std::string describe(const config::BackendConfig& backend) {
   return "backend \"" + backend.name + "\" at " + backend.host + ":" + std::to_string(backend.port);
@@ -153,11 +151,11 @@ Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
       const auto response = md5_password_response(login.user, login.password, md5->salt);
       co_await send(protocol::PasswordMessage{response});
     } else if (auto* sasl = std::get_if<protocol::AuthenticationSASL>(&*request)) {
-      if (std::find(sasl->mechanisms.begin(), sasl->mechanisms.end(), kScramSha256) == sasl->mechanisms.end()) {
+      if (std::ranges::find(sasl->mechanisms, protocol::kScramSha256Name) == sasl->mechanisms.end()) {
         throw_backend_violation("server offers no SCRAM-SHA-256");
       }
       const auto first = scram.client_first_message();
-      co_await send(protocol::SASLInitialResponse{kScramSha256, protocol::as_bytes(first)});
+      co_await send(protocol::SASLInitialResponse{protocol::kScramSha256Name, protocol::as_bytes(first)});
     } else if (auto* challenge = std::get_if<protocol::AuthenticationSASLContinue>(&*request)) {
       auto final_message = scram.client_final_message(protocol::as_text(challenge->data));
       if (!final_message) throw_backend_violation("malformed SCRAM server-first-message");

@@ -9,14 +9,14 @@
 #include <cstdio>
 #include <utility>
 
+#include "conflict/sha256.h"
+#include "protocol/authentication.h"
 #include "protocol/sqlstate.h"
 #include "proxy/backend_auth.h"
 
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::string_view kScramSha256 = "SCRAM-SHA-256";
-constexpr std::string_view kScramSha256Plus = "SCRAM-SHA-256-PLUS";
 constexpr std::string_view kTlsServerEndPoint = "tls-server-end-point";
 constexpr std::string_view kVerifierPrefix = "SCRAM-SHA-256$";
 constexpr std::size_t kScramSaltLength = 16;  // SCRAM_DEFAULT_SALT_LEN in PostgreSQL
@@ -239,8 +239,9 @@ std::string to_string(const ScramVerifier& verifier) {
 ScramVerifier make_scram_verifier(std::string_view password, std::span<const std::byte> salt, int iterations) {
   assert(iterations >= 1 && !salt.empty());  // the documented precondition
   const auto salted_password = scram_salted_password(password, salt, iterations);
-  return {iterations, {salt.begin(), salt.end()}, sha256(hmac_sha256(salted_password, "Client Key")),
-          hmac_sha256(salted_password, "Server Key")};
+  const auto client_key = conflict::hmac_sha256(salted_password, "Client Key");
+  return {iterations, {salt.begin(), salt.end()}, conflict::sha256(client_key),
+          conflict::hmac_sha256(salted_password, "Server Key")};
 }
 
 std::vector<std::byte> random_scram_salt() { return random_bytes(kScramSaltLength); }
@@ -249,11 +250,11 @@ ScramVerifier mock_scram_verifier(std::string_view user, std::span<const std::by
   // Keyed by the secret, so nobody can tell a mock salt from a real one by
   // recomputing it. The keys never let a proof through (the exchange is
   // doomed), but are derived too so that nothing about them is special.
-  const auto salt = hmac_sha256(server_secret, "pgdual mock salt:" + std::string{user});
+  const auto salt = conflict::hmac_sha256(server_secret, "pgdual mock salt:" + std::string{user});
   return {iterations,
           {salt.begin(), salt.begin() + kScramSaltLength},
-          hmac_sha256(server_secret, "pgdual mock StoredKey:" + std::string{user}),
-          hmac_sha256(server_secret, "pgdual mock ServerKey:" + std::string{user})};
+          conflict::hmac_sha256(server_secret, "pgdual mock StoredKey:" + std::string{user}),
+          conflict::hmac_sha256(server_secret, "pgdual mock ServerKey:" + std::string{user})};
 }
 
 ScramSha256Server::ScramSha256Server(std::string user, ScramVerifier verifier,
@@ -278,8 +279,8 @@ ScramSha256Server ScramSha256Server::for_unknown_user(std::string user, std::spa
 }
 
 std::vector<std::string> ScramSha256Server::mechanisms() const {
-  if (offers_plus()) return {std::string{kScramSha256Plus}, std::string{kScramSha256}};
-  return {std::string{kScramSha256}};
+  if (offers_plus()) return {std::string{protocol::kScramSha256PlusName}, std::string{protocol::kScramSha256Name}};
+  return {std::string{protocol::kScramSha256Name}};
 }
 
 Expected<std::string, AuthFailure> ScramSha256Server::first(std::string_view mechanism,
@@ -297,9 +298,9 @@ Expected<std::string, AuthFailure> ScramSha256Server::first(std::string_view mec
 
 Expected<void, AuthFailure> ScramSha256Server::read_client_first(std::string_view mechanism,
                                                                 std::string_view client_first) {
-  if (mechanism == kScramSha256Plus && offers_plus()) {
+  if (mechanism == protocol::kScramSha256PlusName && offers_plus()) {
     channel_binding_in_use_ = true;
-  } else if (mechanism != kScramSha256) {
+  } else if (mechanism != protocol::kScramSha256Name) {
     return fail(kProtocolViolation, "client selected an invalid SASL authentication mechanism");
   }
   if (auto bytes = check_message_bytes(client_first); !bytes) return bytes;
@@ -379,15 +380,15 @@ Expected<void, AuthFailure> ScramSha256Server::check_channel_binding(std::string
 Expected<std::string, AuthFailure> ScramSha256Server::check_proof(std::string_view without_proof,
                                                                  const std::array<std::byte, 32>& proof) const {
   const auto auth_message = client_first_bare_ + "," + server_first_ + "," + std::string{without_proof};
-  const auto client_signature = hmac_sha256(verifier_.stored_key, auth_message);
-  Sha256Digest client_key{};
+  const auto client_signature = conflict::hmac_sha256(verifier_.stored_key, auth_message);
+  conflict::Digest client_key{};
   for (std::size_t i = 0; i < client_key.size(); ++i) client_key[i] = proof[i] ^ client_signature[i];
-  const auto presented_stored_key = sha256(client_key);
+  const auto presented_stored_key = conflict::sha256(client_key);
   // Compute and compare even for an unknown user, so both take the same time.
   const bool proof_matches =
       CRYPTO_memcmp(presented_stored_key.data(), verifier_.stored_key.data(), presented_stored_key.size()) == 0;
   if (!proof_matches || doomed_) return unexpected{password_authentication_failed(user_)};
-  return "v=" + base64_encode(hmac_sha256(verifier_.server_key, auth_message));
+  return "v=" + base64_encode(conflict::hmac_sha256(verifier_.server_key, auth_message));
 }
 
 Md5Secret Md5Secret::from_password(std::string_view user, std::string_view password) {

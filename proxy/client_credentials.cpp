@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "conflict/sha256.h"
 #include "proxy/backend_auth.h"
 
 namespace pgdual::proxy {
@@ -14,7 +15,7 @@ std::array<std::byte, 32> server_secret_of(const std::vector<config::UserConfig>
   for (const auto& user : users) {
     material += '\0' + user.name + '\0' + user.password + '\0' + user.scram_verifier;
   }
-  return sha256(std::as_bytes(std::span{material}));
+  return conflict::sha256(std::as_bytes(std::span{material}));
 }
 
 }  // namespace
@@ -28,7 +29,7 @@ ClientCredentials::ClientCredentials(const std::vector<config::UserConfig>& user
       if (!parsed) throw std::invalid_argument{"users: the scram_verifier of \"" + user.name + "\": " + parsed.error()};
       entry.scram = std::move(*parsed);
     } else {
-      const auto salt = hmac_sha256(server_secret_, "pgdual salt:" + user.name);
+      const auto salt = conflict::hmac_sha256(server_secret_, "pgdual salt:" + user.name);
       entry.scram = make_scram_verifier(user.password, std::span{salt}.first(kSaltBytes));
       entry.md5 = Md5Secret::from_password(user.name, user.password);
     }

@@ -6,9 +6,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "conflict/sha256.h"
 #include "proxy/backend_auth.h"
 #include "proxy/client_auth.h"
 
+using pgdual::conflict::Digest;
+using pgdual::conflict::hmac_sha256;
+using pgdual::conflict::sha256;
 using pgdual::proxy::AuthFailure;
 using pgdual::proxy::check_md5_response;
 using pgdual::proxy::make_scram_verifier;
@@ -70,7 +74,7 @@ std::string client_final_for(std::string_view password, std::string_view client_
   const auto auth_message =
       std::string{client_first_bare} + "," + std::string{server_first} + "," + without_proof;
   const auto signature = hmac_sha256(sha256(client_key), auth_message);
-  Sha256Digest proof{};
+  Digest proof{};
   for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = client_key[i] ^ signature[i];
   return without_proof + ",p=" + base64_encode(proof);
 }
