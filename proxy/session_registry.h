@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 

@@ -53,7 +53,7 @@ PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfi
     : backend_name_{backend.name} {
   const auto port = std::to_string(backend.port);
   const auto timeout = std::to_string(std::max<long long>(1, backend.connect_timeout.count() / 1000));
-  // TLS as the proxy's own connections have it (proxy/backend_tls.h). An empty sslrootcert is
+  // TLS as the proxy's own connections have it (proxy/backend/backend_tls.h). An empty sslrootcert is
   // ignored by libpq: it is set only with verify-ca and verify-full.
   const auto root_certificates = backend.sslrootcert.string();
   const std::array keywords{"host", "port", "user", "password", "dbname", "connect_timeout", "sslmode",

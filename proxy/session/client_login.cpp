@@ -8,11 +8,11 @@
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
-#include "proxy/backend_auth.h"
-#include "proxy/client_credentials.h"
+#include "proxy/admin/live_settings.h"
+#include "proxy/auth/backend_auth.h"
+#include "proxy/auth/client_credentials.h"
+#include "proxy/net/timeouts.h"
 #include "proxy/route/client_rules.h"
-#include "proxy/live_settings.h"
-#include "proxy/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -8,13 +8,13 @@
 #include "protocol/authentication.h"
 #include "protocol/frame.h"
 #include "protocol/startup.h"
-#include "proxy/asio.h"
-#include "proxy/backend_connection.h"
-#include "proxy/client_auth.h"
+#include "proxy/auth/client_auth.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/stream.h"
+#include "proxy/net/wire_io.h"
 #include "proxy/route/client_address.h"
 #include "proxy/session/session_context.h"
-#include "proxy/stream.h"
-#include "proxy/wire_io.h"
 
 namespace pgdual::proxy {
 

@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 #include "proxy/session/mirror_link.h"
 
 namespace pgdual::proxy {

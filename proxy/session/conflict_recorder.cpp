@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <string>
 
+#include "proxy/admin/metrics.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/idempotency_key.h"
-#include "proxy/metrics.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "conflict/conflict_record.h"
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/mirror_reads.h"
 #include "proxy/session/session_context.h"

@@ -13,16 +13,16 @@
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
 #include "protocol/frame.h"
-#include "proxy/asio.h"
-#include "proxy/mirror_leg.h"
+#include "proxy/backend/mirror_leg.h"
+#include "proxy/net/asio.h"
+#include "proxy/route/statement_pins.h"
+#include "proxy/route/unit_planner.h"
 #include "proxy/session/column_defaults.h"
 #include "proxy/session/conflict_recorder.h"
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/mirror_reads.h"
 #include "proxy/session/session_context.h"
 #include "proxy/session/write_mirror.h"
-#include "proxy/route/statement_pins.h"
-#include "proxy/route/unit_planner.h"
 
 namespace pgdual::proxy {
 

@@ -4,7 +4,7 @@
 
 #include "conflict/compare.h"
 #include "conflict/error_class.h"
-#include "proxy/metrics.h"
+#include "proxy/admin/metrics.h"
 #include "proxy/session/dual_write.h"
 
 namespace pgdual::proxy {

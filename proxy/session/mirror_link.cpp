@@ -7,7 +7,7 @@
 #include "protocol/frame.h"
 #include "protocol/message_tags.h"
 #include "proxy/cancel_registry.h"
-#include "proxy/timeouts.h"
+#include "proxy/net/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "protocol/backend_messages.h"
-#include "proxy/asio.h"
-#include "proxy/backend_connection.h"
-#include "proxy/mirror_leg.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/backend/mirror_leg.h"
+#include "proxy/net/asio.h"
 #include "proxy/session/session_context.h"
 
 namespace pgdual::proxy {

@@ -7,7 +7,7 @@
 #include "protocol/frame.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
-#include "proxy/metrics.h"
+#include "proxy/admin/metrics.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -5,17 +5,17 @@
 #include <string>
 #include <string_view>
 
+#include "conflict/conflict_record.h"
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
-#include "proxy/asio.h"
-#include "conflict/conflict_record.h"
-#include "proxy/mirror_leg.h"
+#include "proxy/backend/mirror_leg.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/stream.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
+#include "proxy/route/unit_planner.h"
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/session_context.h"
-#include "proxy/stream.h"
-#include "proxy/route/unit_planner.h"
 
 namespace pgdual::proxy {
 

@@ -10,14 +10,14 @@
 #include "protocol/error_response.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
-#include "proxy/admin_console.h"
+#include "proxy/admin/admin_console.h"
+#include "proxy/admin/live_settings.h"
+#include "proxy/admin/metrics.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/ledger_pruner.h"
-#include "proxy/live_settings.h"
-#include "proxy/metrics.h"
+#include "proxy/net/timeouts.h"
 #include "proxy/session/dual_write.h"
 #include "proxy/session_registry.h"
-#include "proxy/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -7,7 +7,7 @@
 #include <spdlog/logger.h>
 
 #include "config/proxy_config.h"
-#include "proxy/backend_tls.h"
+#include "proxy/backend/backend_tls.h"
 
 namespace pgdual::proxy {
 

@@ -8,10 +8,10 @@
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
-#include "proxy/metrics.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/net/timeouts.h"
 #include "proxy/route/read_eligibility.h"
 #include "proxy/session/session.h"
-#include "proxy/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -8,8 +8,8 @@
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
 #include "protocol/frame.h"
-#include "proxy/asio.h"
-#include "proxy/mirror_leg.h"
+#include "proxy/backend/mirror_leg.h"
+#include "proxy/net/asio.h"
 #include "proxy/route/statement_pins.h"
 #include "proxy/route/unit_planner.h"
 

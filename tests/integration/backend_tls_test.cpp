@@ -20,8 +20,8 @@
 
 #include "protocol/error_response.h"
 #include "protocol/writer.h"
-#include "proxy/backend_connection.h"
-#include "proxy/backend_tls.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/backend/backend_tls.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/loopback.h"
 #include "tests/integration/harness/temp_dir.h"

@@ -1,4 +1,4 @@
-#include "proxy/admin_console.h"
+#include "proxy/admin/admin_console.h"
 
 #include <catch2/catch.hpp>
 

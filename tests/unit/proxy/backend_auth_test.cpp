@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "proxy/backend_auth.h"
+#include "proxy/auth/backend_auth.h"
 
 using pgdual::proxy::md5_password_response;
 using pgdual::proxy::ScramSha256Client;

@@ -7,8 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include "conflict/sha256.h"
-#include "proxy/backend_auth.h"
-#include "proxy/client_auth.h"
+#include "proxy/auth/backend_auth.h"
+#include "proxy/auth/client_auth.h"
 
 using pgdual::conflict::Digest;
 using pgdual::conflict::hmac_sha256;

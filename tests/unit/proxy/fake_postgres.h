@@ -9,9 +9,9 @@
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
 #include "protocol/startup.h"
-#include "proxy/asio.h"
-#include "proxy/stream.h"
-#include "proxy/wire_io.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/stream.h"
+#include "proxy/net/wire_io.h"
 
 namespace pgdual::proxy::test {
 

@@ -1,4 +1,4 @@
-#include "proxy/http_endpoint.h"
+#include "proxy/admin/http_endpoint.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>

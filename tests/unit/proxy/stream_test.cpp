@@ -12,9 +12,9 @@
 #include <openssl/x509v3.h>
 
 #include "config/proxy_config.h"
-#include "proxy/stream.h"
-#include "proxy/timeouts.h"
-#include "proxy/tls_context.h"
+#include "proxy/net/stream.h"
+#include "proxy/net/timeouts.h"
+#include "proxy/net/tls_context.h"
 
 namespace pgdual::proxy {
 namespace {

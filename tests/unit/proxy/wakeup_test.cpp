@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/wakeup.h"
+#include "proxy/net/wakeup.h"
 
 namespace pgdual::proxy {
 namespace {

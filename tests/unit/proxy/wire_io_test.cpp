@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "protocol/frontend_messages.h"
-#include "proxy/asio.h"
-#include "proxy/wire_io.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/wire_io.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/tls_context.h"
+#include "proxy/net/tls_context.h"
 
 #include <stdexcept>
 #include <string>

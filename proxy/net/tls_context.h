@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "config/proxy_config.h"
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 namespace pgdual::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/wire_io.h"
+#include "proxy/net/wire_io.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "proxy/live_settings.h"
+#include "proxy/admin/live_settings.h"
 
 #include <stdexcept>
 #include <utility>
@@ -7,7 +7,7 @@
 #include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
-#include "proxy/tls_context.h"
+#include "proxy/net/tls_context.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -1,4 +1,4 @@
-#include "proxy/client_auth.h"
+#include "proxy/auth/client_auth.h"
 
 #include <openssl/crypto.h>
 
@@ -12,7 +12,7 @@
 #include "conflict/sha256.h"
 #include "protocol/authentication.h"
 #include "protocol/sqlstate.h"
-#include "proxy/backend_auth.h"
+#include "proxy/auth/backend_auth.h"
 
 namespace pgdual::proxy {
 namespace {

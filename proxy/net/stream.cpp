@@ -1,4 +1,4 @@
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 #include <chrono>
 
@@ -6,7 +6,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
-#include "proxy/timeouts.h"
+#include "proxy/net/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -1,4 +1,4 @@
-#include "proxy/backend_connection.h"
+#include "proxy/backend/backend_connection.h"
 
 #include <algorithm>
 #include <array>
@@ -10,9 +10,9 @@
 #include "protocol/sqlstate.h"
 #include "protocol/startup.h"
 #include "protocol/writer.h"
-#include "proxy/backend_auth.h"
-#include "proxy/backend_tls.h"
-#include "proxy/timeouts.h"
+#include "proxy/auth/backend_auth.h"
+#include "proxy/backend/backend_tls.h"
+#include "proxy/net/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

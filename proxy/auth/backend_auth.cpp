@@ -1,4 +1,4 @@
-#include "proxy/backend_auth.h"
+#include "proxy/auth/backend_auth.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>

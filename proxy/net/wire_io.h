@@ -8,8 +8,8 @@
 #include "protocol/bytes.h"
 #include "protocol/frame.h"
 #include "protocol/startup.h"
-#include "proxy/asio.h"
-#include "proxy/stream.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/stream.h"
 
 namespace pgdual::proxy {
 

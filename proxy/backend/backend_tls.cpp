@@ -1,4 +1,4 @@
-#include "proxy/backend_tls.h"
+#include "proxy/backend/backend_tls.h"
 
 #include <stdexcept>
 #include <string>

@@ -1,4 +1,4 @@
-#include "proxy/wakeup.h"
+#include "proxy/net/wakeup.h"
 
 namespace pgdual::proxy {
 

@@ -10,9 +10,9 @@
 
 #include "config/proxy_config.h"
 #include "protocol/expected.h"
+#include "proxy/net/stream.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
-#include "proxy/stream.h"
 
 namespace pgdual::proxy {
 

@@ -1,4 +1,4 @@
-#include "proxy/admin_console.h"
+#include "proxy/admin/admin_console.h"
 
 #include <algorithm>
 #include <cctype>
@@ -18,8 +18,8 @@
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
+#include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
-#include "proxy/live_settings.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
 #include "proxy/session_registry.h"

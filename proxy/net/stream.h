@@ -8,7 +8,7 @@
 
 #include <boost/asio/ssl.hpp>
 
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 

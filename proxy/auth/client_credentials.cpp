@@ -1,9 +1,9 @@
-#include "proxy/client_credentials.h"
+#include "proxy/auth/client_credentials.h"
 
 #include <stdexcept>
 
 #include "conflict/sha256.h"
-#include "proxy/backend_auth.h"
+#include "proxy/auth/backend_auth.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 #include <variant>
 
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 

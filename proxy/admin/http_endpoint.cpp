@@ -1,4 +1,4 @@
-#include "proxy/http_endpoint.h"
+#include "proxy/admin/http_endpoint.h"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "proxy/timeouts.h"
+#include "proxy/net/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -54,7 +54,7 @@ class ScramSha256Client {
                                                 std::array<std::byte, 4> salt);
 
 // Primitives shared by the client side (here) and the server side
-// (proxy/client_auth.h) of password authentication. SHA-256 and HMAC are
+// (proxy/auth/client_auth.h) of password authentication. SHA-256 and HMAC are
 // conflict/sha256.h's.
 
 /// Standard base64 with padding (RFC 4648 section 4), the encoding SCRAM uses.

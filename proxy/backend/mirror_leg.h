@@ -12,8 +12,8 @@
 #include "conflict/outcome.h"
 #include "protocol/backend_messages.h"
 #include "protocol/request_tracker.h"
-#include "proxy/asio.h"
-#include "proxy/backend_connection.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 

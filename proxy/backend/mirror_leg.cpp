@@ -1,4 +1,4 @@
-#include "proxy/mirror_leg.h"
+#include "proxy/backend/mirror_leg.h"
 
 #include "protocol/error_response.h"
 #include "protocol/frame.h"
@@ -6,7 +6,7 @@
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
-#include "proxy/timeouts.h"
+#include "proxy/net/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -8,8 +8,8 @@
 #include <spdlog/logger.h>
 
 #include "protocol/expected.h"
-#include "proxy/asio.h"
-#include "proxy/wire_io.h"
+#include "proxy/net/asio.h"
+#include "proxy/net/wire_io.h"
 
 /// The admin console: psql connected to pgdual's own port and the virtual database "pgdual"
 /// (DESIGN.md, "Operator surfaces"; docs/read-ramp.md). It answers simple queries only, as

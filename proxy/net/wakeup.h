@@ -12,7 +12,7 @@
 
 #include <boost/asio/recycling_allocator.hpp>
 
-#include "proxy/asio.h"
+#include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "config/proxy_config.h"
-#include "proxy/client_auth.h"
+#include "proxy/auth/client_auth.h"
 
 namespace pgdual::proxy {
 
