@@ -1,5 +1,7 @@
 #include "proxy/route/unit_planner.h"
 
+#include <utility>
+
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
@@ -199,6 +201,7 @@ void UnitPlanner::give_mirror(const std::string& name, const VersionPtr& version
   if (on_mirror_.contains(name)) protocol::encode(protocol::Close{protocol::ObjectKind::statement, name}, writer);
   if (version) out.insert(out.end(), version->parse_message.begin(), version->parse_message.end());
   on_mirror_[name] = version;
+  given_to_mirror_.push_back(name);
 }
 
 void UnitPlanner::copy_for_mirror(std::span<const protocol::Frame> frames, std::vector<std::byte>& out) {
@@ -216,6 +219,7 @@ void UnitPlanner::copy_for_mirror(std::span<const protocol::Frame> frames, std::
           protocol::encode(protocol::Close{protocol::ObjectKind::statement, name}, writer);
         }
         on_mirror_[name] = next_in_flight();
+        given_to_mirror_.push_back(name);
       }
     } else if (frame.tag == tags::kBind || frame.tag == tags::kDescribe) {
       const auto name = referenced_statement(frame);
@@ -251,6 +255,17 @@ void UnitPlanner::sent_to_primary_only(std::span<const protocol::Frame> frames) 
 void UnitPlanner::forget_mirror_statements() {
   on_mirror_.clear();
   closed_on_primary_only_.clear();
+  given_to_mirror_.clear();
+}
+
+std::vector<std::string> UnitPlanner::take_given_to_mirror() { return std::exchange(given_to_mirror_, {}); }
+
+// A held version of null matches no Bind's version, so the next use gives the statement again,
+// and being held it is closed first: whether the failed Parse left it or not, the new one works.
+void UnitPlanner::mirror_may_lack(std::span<const std::string> statements) {
+  for (const auto& name : statements) {
+    if (const auto held = on_mirror_.find(name); held != on_mirror_.end()) held->second = nullptr;
+  }
 }
 
 }  // namespace pgdual::proxy

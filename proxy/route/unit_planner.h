@@ -108,6 +108,13 @@ class UnitPlanner {
   void sent_to_primary_only(std::span<const protocol::Frame> frames);
   /// A new mirror connection holds no prepared statement.
   void forget_mirror_statements();
+  /// The names of the statements copy_for_mirror() gave the mirror (a Parse it sent) since the
+  /// last call: what the mirror holds only if its answer to them had no error.
+  [[nodiscard]] std::vector<std::string> take_given_to_mirror();
+  /// The mirror answered a unit that gave it `statements` with an error, so its Parse may have
+  /// failed and the statement may not exist there: the next use closes and prepares it again
+  /// (Close of a missing statement is no error), instead of binding what may not be there.
+  void mirror_may_lack(std::span<const std::string> statements);
 
  private:
   /// One Parse of a statement: what the primary holds from then on.
@@ -137,6 +144,7 @@ class UnitPlanner {
   /// in order: the version it refers to (null when unknown).
   std::deque<VersionPtr> in_flight_;
   std::vector<std::string> closed_on_primary_only_;  ///< still on the mirror, to close there
+  std::vector<std::string> given_to_mirror_;  ///< Parses copy_for_mirror() sent, for take_given_to_mirror()
   std::unordered_map<std::string, std::shared_ptr<const sql::Classification>> portals_;
   UnitSummary summary_;
   bool unnamed_stale_on_primary_ = false;

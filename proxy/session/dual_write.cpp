@@ -151,7 +151,7 @@ void DualWrite::queue_for_mirror(std::span<const protocol::Frame> frames, const 
   const auto mode = unit_.plan.mirror;
   auto& leg = parts_.link.leg();
   std::vector<std::byte> copy;
-  parts_.planner.copy_for_mirror(frames, copy);
+  copy_for_mirror(frames, copy);
   if (!pins.empty()) {
     std::vector<std::byte> pinned;
     apply_pins(pins, protocol::split_frames(copy), pinned);
@@ -165,6 +165,11 @@ void DualWrite::queue_for_mirror(std::span<const protocol::Frame> frames, const 
   if (mode == MirrorMode::wrapped && !copy_data) {
     unit_.mirror_copy.insert(unit_.mirror_copy.end(), copy.begin(), copy.end());
   }
+}
+
+void DualWrite::copy_for_mirror(std::span<const protocol::Frame> frames, std::vector<std::byte>& out) {
+  parts_.planner.copy_for_mirror(frames, out);
+  for (auto& name : parts_.planner.take_given_to_mirror()) unit_.statements_given.push_back(std::move(name));
 }
 
 // A write the primary refused still runs on the mirror, whose different answer tells of data that
@@ -226,6 +231,7 @@ Awaitable<void> DualWrite::finish_parallel(const conflict::Outcome& primary) {
     PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, {}), PendingAnswer::Of::unit,
                           parts_.planner.summary().kind, unit_.plan.writes};
     pending.record.nondeterministic = unit_.unpinned;
+    pending.statements_given = unit_.statements_given;
     co_await answer_later(std::move(pending));
     co_return;
   }
@@ -284,10 +290,11 @@ Awaitable<std::optional<conflict::Outcome>> DualWrite::finish_after_primary(cons
     link.leg().queue_injected(ledger_insert(unit_.key));
   }
   std::vector<std::byte> copy;
-  parts_.planner.copy_for_mirror(protocol::split_frames(unit_.mirror_copy), copy);
+  copy_for_mirror(protocol::split_frames(unit_.mirror_copy), copy);
   link.leg().queue_client(copy);
   PendingAnswer pending{unit_record(conflict::ConflictKind::unclassified, primary, {}),
                         PendingAnswer::Of::clients_commit, parts_.planner.summary().kind, transaction_writes_};
+  pending.statements_given = unit_.statements_given;
   co_await answer_later(std::move(pending));
   co_return std::nullopt;
 }

@@ -82,6 +82,8 @@ class DualWrite final : public WriteMirror {
     std::vector<std::string> unpinned;  ///< nondeterministic values left as they were
     /// A write's segments, held back until the primary has answered them.
     std::vector<DeferredSegment> deferred;
+    /// The statements the mirror was given a Parse of: an error in its answer may mean it lacks them.
+    std::vector<std::string> statements_given;
   };
 
   /// A unit the mirror was sent, whose answer is read later (settle_pending), so that the client
@@ -102,9 +104,15 @@ class DualWrite final : public WriteMirror {
     sql::StatementKind kind = sql::StatementKind::write;  ///< the unit's, for the metrics
     bool writes = false;  ///< the unit changes data: a mirror that does not answer it misses a write
     std::uint64_t mark = 0;  ///< MirrorLeg::answers_queued() once the unit was queued
+    std::vector<std::string> statements_given{};  ///< the unit's, as Unit::statements_given
   };
 
   void queue_for_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins, bool copy_data);
+  /// The planner's copy of `frames` for the mirror, appended to `out`; notes the statements given.
+  void copy_for_mirror(std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
+  /// After the mirror's answer to a unit: one with an error may have failed the statements it
+  /// was given, which are then prepared again at their next use.
+  void note_mirror_answer(const conflict::Outcome& mirror, std::span<const std::string> statements_given);
   /// Queues the unit's held-back writes for the mirror once the primary has answered them; drops
   /// them and returns false when the primary's error was one of chance (cancel, deadlock...): the
   /// mirror then has nothing to run, nor to compare.

@@ -76,6 +76,7 @@ Awaitable<void> DualWrite::settle_pending(std::size_t keep) {
 // The column defaults were known when the unit was left to settle later (answer_may_wait): no
 // catalog query, which would read the answers of what the mirror was sent since.
 void DualWrite::settle_pending_unit(PendingAnswer pending, const conflict::Outcome& mirror) {
+  note_mirror_answer(mirror, pending.statements_given);
   auto& record = pending.record;
   count_mirror_answer(parts_.context.metrics, mirror, pending.kind);
   if (pending.writes) defaults_.add_drawn(record.primary.command_tag, record.tables, record.nondeterministic);
@@ -102,6 +103,7 @@ void DualWrite::settle_pending_commit(PendingAnswer pending, const conflict::Out
     parts_.recorder.submit(std::move(pending.record), false);
     return;
   }
+  note_mirror_answer(answer, pending.statements_given);
   mirror = answer;
   if (injected.error && !mirror.error) mirror.error = injected.error;
   const auto kind = conflict::compare(pending.record.primary, mirror);
@@ -135,6 +137,10 @@ bool DualWrite::mirror_lost(const MirrorFailure& failure) {
   return !committing_keys.empty();
 }
 
+void DualWrite::note_mirror_answer(const conflict::Outcome& mirror, std::span<const std::string> statements_given) {
+  if (mirror.error) parts_.planner.mirror_may_lack(statements_given);
+}
+
 const std::vector<std::string>& DualWrite::unit_tables() const {
   static const std::vector<std::string> kNoTables;
   const auto& statement = parts_.planner.summary().representative;
@@ -157,6 +163,7 @@ Awaitable<void> DualWrite::note_unit_defaults(const conflict::Outcome& primary) 
 void DualWrite::compare_and_record(const conflict::Outcome& primary, const conflict::Outcome& mirror) {
   // Without data changes, a missing mirror misses nothing: session state is
   // replayed on the next connection.
+  note_mirror_answer(mirror, unit_.statements_given);
   if (!unit_.plan.writes && mirror.reachability != conflict::Reachability::reached) return;
   count_mirror_answer(parts_.context.metrics, mirror, parts_.planner.summary().kind);
   auto kind = conflict::compare(primary, mirror);

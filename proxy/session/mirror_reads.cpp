@@ -72,6 +72,9 @@ Awaitable<bool> MirrorReads::serve(protocol::Bytes unit, protocol::TransactionSt
   const auto served = co_await link_.leg().serve(client_);
   link_.let_cancels_reach(false);
   record_mirror_read(started, served);
+  // A read the mirror failed may have failed the Parse it was given with it.
+  const auto given = planner_.take_given_to_mirror();
+  if (!served.error_sqlstate.empty()) planner_.mirror_may_lack(given);
   if (served.failure) {
     link_.drop(*served.failure);
     if (!served.answered) co_return false;

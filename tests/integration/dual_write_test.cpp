@@ -451,3 +451,51 @@ INSERT INTO admissions VALUES (1, '03/04/2026', '03/04/2026 10:00', CURRENT_DATE
 
 }  // namespace
 }  // namespace pgdual::test
+
+namespace pgdual::test {
+namespace {
+
+/// A psycopg session that prepares an INSERT into a table the mirror lacks, runs it, has the
+/// table created on the mirror (directly, as a repair would), then runs the prepared statement
+/// again on the same connection. argv: the mirror's host, port, user, password.
+constexpr std::string_view kPreparedAfterRepair = R"PY(
+import sys, psycopg
+from psycopg import sql
+cloud = dict(host=sys.argv[1], port=sys.argv[2], user=sys.argv[3], password=sys.argv[4])
+with psycopg.connect(autocommit=True) as conn:
+    conn.execute("INSERT INTO late (id) VALUES (%s)", (1,), prepare=True)
+    with psycopg.connect(dbname=conn.info.dbname, autocommit=True, **cloud) as mirror:
+        mirror.execute("CREATE TABLE late (id int PRIMARY KEY)")
+        mirror.execute(sql.SQL("GRANT ALL ON late TO {}").format(sql.Identifier(conn.info.user)))
+        mirror.execute("INSERT INTO late VALUES (1)")
+    conn.execute("INSERT INTO late (id) VALUES (%s)", (2,), prepare=True)
+    conn.execute("INSERT INTO late (id) VALUES (%s)", (3,), prepare=True)
+print("done")
+)PY";
+
+}  // namespace
+
+TEST_CASE_METHOD(DualWriteTest, "a statement whose Parse failed on the mirror is prepared there again at its next use",
+                 "[integration][dual_write][conflicts]") {
+  start("parse_failed_on_mirror");
+  check_succeeded(psql(direct(database()), "CREATE TABLE late (id int PRIMARY KEY)"));
+  TempDir dir{"pgdual-psycopg-script"};
+  const auto script = dir.path() / "prepared_after_repair.py";
+  write_file(script, std::string{kPreparedAfterRepair});
+  const auto cloud = backends().cloud.superuser(database());
+  const auto result = run_client({"/usr/bin/python3", script.string(), cloud.host, std::to_string(cloud.port),
+                                  cloud.user, cloud.password},
+                                 endpoint(), kClientTimeout);
+  check_succeeded(result);
+  CHECK(result.out == "done\n");
+  // One conflict for the insert the mirror could not take; the later ones reach it, prepared anew.
+  // Waiting for a second record that should never come gives a wrong one time to show.
+  const auto records = wait_for_conflicts(2, 3s);
+  CHECK(kinds_of(records) == "mirror_error ");
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].mirror.error->sqlstate == "42P01");
+  CHECK(backends().cloud.run_sql(database(), "SELECT string_agg(id::text, ',' ORDER BY id) FROM late") == "1,2,3\n");
+  CHECK(differing_tables(database()).empty());
+}
+
+}  // namespace pgdual::test

@@ -461,4 +461,24 @@ TEST_CASE("A Bind of a statement the planner never saw is copied as it is", "[un
         std::vector<std::string>{R"(Bind "" "unknown")", R"(Execute "")", "Sync"});
 }
 
+TEST_CASE("A statement whose unit failed on the mirror is closed and prepared again at its next use",
+          "[unit][proxy]") {
+  Planner planner;
+  const Messages prepare_and_run{parse("s1", "INSERT INTO patients (id) VALUES ($1)"), bind("s1"), execute(),
+                                 protocol::Sync{}};
+  CHECK(planner.mirror_copy(prepare_and_run).size() == 4);
+  const auto given = planner.planner.take_given_to_mirror();
+  CHECK(given == std::vector<std::string>{"s1"});
+  // The mirror answered the unit with an error (its table was missing): its Parse may have failed.
+  planner.planner.mirror_may_lack(given);
+
+  CHECK(planner.mirror_copy(Messages{bind("s1"), execute(), protocol::Sync{}}) ==
+        std::vector<std::string>{R"(Close S "s1")", R"(Parse "s1" INSERT INTO patients (id) VALUES ($1))",
+                                 R"(Bind "" "s1")", R"(Execute "")", "Sync"});
+  CHECK(planner.planner.take_given_to_mirror() == std::vector<std::string>{"s1"});
+  CHECK(planner.mirror_copy(Messages{bind("s1"), execute(), protocol::Sync{}}) ==
+        std::vector<std::string>{R"(Bind "" "s1")", R"(Execute "")", "Sync"});
+  CHECK(planner.planner.take_given_to_mirror().empty());
+}
+
 }  // namespace pgdual::proxy
