@@ -32,9 +32,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_backend NAME PORT: a server with a login role and database "app", owned by it.
+# start_backend NAME PORT: a server with a login role and database "app", owned by it, whose WAL
+# carries logical decoding (the WAL mirror reads the primary's).
 start_backend() {
-  start_local_postgres "$1" "$2" "$superuser_password"
+  start_local_postgres "$1" "$2" "$superuser_password" "wal_level = logical"
   PGPASSWORD="$superuser_password" "$pg_bindir/psql" -X -q -h 127.0.0.1 -p "$2" -U postgres -d postgres \
     -v ON_ERROR_STOP=1 -v password="$PGDUAL_APP_PASSWORD" <<'SQL'
 CREATE ROLE app LOGIN PASSWORD :'password';

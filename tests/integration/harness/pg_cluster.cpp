@@ -146,7 +146,8 @@ void PgCluster::install_tls(const ServerTls& tls) {
 
 void PgCluster::write_settings() const {
   // Included last, so these win over initdb's defaults. Durability is pointless for throwaway
-  // servers; fixed datestyle/timezone/messages keep transcripts comparable between runs.
+  // servers; fixed datestyle/timezone/messages keep transcripts comparable between runs. Logical
+  // decoding is on, as on the primaries pgdual mirrors from their WAL.
   std::string settings =
       "listen_addresses = '127.0.0.1'\n"
       "port = " + std::to_string(port_) + "\n"
@@ -155,6 +156,7 @@ void PgCluster::write_settings() const {
       "fsync = off\n"
       "synchronous_commit = off\n"
       "full_page_writes = off\n"
+      "wal_level = logical\n"
       "log_connections = on\n"
       "log_disconnections = on\n"
       "log_line_prefix = '%m [%p] %q%u@%d '\n"
