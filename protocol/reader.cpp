@@ -40,6 +40,16 @@ std::int32_t Reader::int32() noexcept {
   return static_cast<std::int32_t>(value);
 }
 
+std::int64_t Reader::int64() noexcept {
+  if (!take(8)) return 0;
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    value = value << 8U | std::to_integer<std::uint64_t>(body_[offset_ + i]);
+  }
+  offset_ += 8;
+  return static_cast<std::int64_t>(value);
+}
+
 std::string_view Reader::cstring() noexcept {
   if (error_) return {};
   const auto text = as_text(body_.subspan(offset_));

@@ -20,6 +20,8 @@ class Reader {
   std::uint8_t uint8() noexcept;
   std::int16_t int16() noexcept;
   std::int32_t int32() noexcept;
+  /// Int64: LSNs and timestamps of the replication protocol.
+  std::int64_t int64() noexcept;
   /// A NUL-terminated string, without its terminator.
   std::string_view cstring() noexcept;
   /// `count` raw bytes.

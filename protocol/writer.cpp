@@ -39,6 +39,14 @@ void Writer::int32(std::int32_t value) {
   }
 }
 
+void Writer::int64(std::int64_t value) {
+  const auto bits = static_cast<std::uint64_t>(value);
+  for (unsigned shift = 56;; shift -= 8) {
+    out_.push_back(static_cast<std::byte>(bits >> shift));
+    if (shift == 0) break;
+  }
+}
+
 void Writer::cstring(std::string_view text) {
   bytes(text);
   out_.push_back(std::byte{0});

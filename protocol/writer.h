@@ -23,10 +23,14 @@ class Writer {
   void begin_untagged();
   /// Back-patches the length of the message begun last.
   void finish();
+  // Payloads without a length of their own (the replication messages inside
+  // CopyData, the logical replication messages inside XLogData) are written
+  // with the field writers alone, without begin() and finish().
 
   void uint8(std::uint8_t value);
   void int16(std::int16_t value);
   void int32(std::int32_t value);
+  void int64(std::int64_t value);
   /// The text followed by a NUL terminator.
   void cstring(std::string_view text);
   void bytes(Bytes data);

@@ -2,7 +2,7 @@
 """Writes the fuzzers' seed corpora from the captured sessions in tests/data/wire,
 and pin_times's from the SQL texts below.
 
-Usage: make_corpus.py WIRE_DIR OUT_DIR
+Usage: make_corpus.py WIRE_DIR OUT_DIR [PGOUTPUT_DIR]
 
 OUT_DIR gets one directory per fuzz target, each file one seed named by its
 SHA-1 (so a message seen in several sessions is written once):
@@ -15,6 +15,10 @@ SHA-1 (so a message seen in several sessions is written once):
   frame/             a split-seed byte + runs of consecutive tagged messages
   pin_times/         PIN_TIMES_SEEDS: clock calls in the places pin_times
                      pins, leaves alone or rejects (no capture calls the clock)
+  pgoutput/          from PGOUTPUT_DIR's *.hex, a selector byte + message
+                     (pgoutput_fuzz.cpp): the logical replication messages
+                     with bit 0 set inside streamed transactions, and the
+                     CopyData payloads of replication.hex with bit 1
 
 Seeds stay under MAX_SEED bytes: libFuzzer sizes its inputs after the largest
 seed, and long CopyData runs would only slow it down. For the same reason each
@@ -74,13 +78,7 @@ def tag_and_body(message):
 
 def few_per_tag(messages):
     """The first MAX_PER_TAG distinct messages of each tag."""
-    kept, per_tag = {}, {}
-    for message in messages:
-        tag = message[:1]
-        if message not in kept and per_tag.get(tag, 0) < MAX_PER_TAG:
-            kept[message] = None
-            per_tag[tag] = per_tag.get(tag, 0) + 1
-    return list(kept)
+    return few_per_tag_of(messages, lambda message: message[:1])
 
 
 def frame_runs(messages):
@@ -96,6 +94,33 @@ def frame_runs(messages):
         yield run
 
 
+def pgoutput_seeds(pgoutput_dir):
+    """Selector byte + message for pgoutput_fuzz, MAX_PER_TAG per type and selector."""
+    seeds = []
+    for path in sorted(pgoutput_dir.glob("*.hex")):
+        in_stream = False
+        for message in read_messages(path):
+            if path.name == "replication.hex":
+                seeds.append(bytes([2]) + message)
+                continue
+            if message[:1] == b"E":
+                in_stream = False
+            seeds.append(bytes([1 if in_stream else 0]) + message)
+            if message[:1] == b"S":
+                in_stream = True
+    return few_per_tag_of(seeds, lambda seed: seed[:2])
+
+
+def few_per_tag_of(seeds, key):
+    """The first MAX_PER_TAG distinct seeds of each key."""
+    kept, per_key = {}, {}
+    for seed in seeds:
+        if seed not in kept and per_key.get(key(seed), 0) < MAX_PER_TAG:
+            kept[seed] = None
+            per_key[key(seed)] = per_key.get(key(seed), 0) + 1
+    return list(kept)
+
+
 def write_seeds(directory, seeds):
     directory.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
@@ -104,7 +129,7 @@ def write_seeds(directory, seeds):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     wire_dir, out_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     startup, backend, frontend, frames = list(EXTRA_STARTUP_PACKETS), [], [], []
@@ -125,6 +150,11 @@ def main():
     write_seeds(out_dir / "frontend_message", few_per_tag(frontend))
     write_seeds(out_dir / "frame", frames)
     write_seeds(out_dir / "pin_times", [text.encode() for text in PIN_TIMES_SEEDS])
+    if len(sys.argv) == 4:
+        seeds = pgoutput_seeds(pathlib.Path(sys.argv[3]))
+        if not seeds:
+            sys.exit(f"no captured pgoutput messages in {sys.argv[3]}")
+        write_seeds(out_dir / "pgoutput", seeds)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ if [[ $# -ne 2 || ! "$2" =~ ^[0-9]+$ ]]; then
 fi
 fuzz_dir="$(cd "$1" && pwd)/tests/fuzz"
 seconds="$2"
-targets=(frame_fuzz startup_fuzz backend_message_fuzz frontend_message_fuzz pin_times_fuzz)
+targets=(frame_fuzz startup_fuzz backend_message_fuzz frontend_message_fuzz pgoutput_fuzz pin_times_fuzz)
 
 for target in "${targets[@]}"; do
   [[ -x "$fuzz_dir/$target" ]] || { echo "$fuzz_dir/$target not built" >&2; exit 2; }

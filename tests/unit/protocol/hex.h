@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -48,6 +50,19 @@ inline std::vector<std::byte> bytes_from_hex(std::string_view table) {
     }
   }
   return out;
+}
+
+/// The messages of a capture file written one per line in hex (as
+/// tests/data/wire and tests/data/pgoutput hold them); lines starting with '#'
+/// are comments. Throws std::invalid_argument if the file cannot be read.
+inline std::vector<std::vector<std::byte>> hex_lines(const std::filesystem::path& path) {
+  std::ifstream in{path};
+  if (!in) throw std::invalid_argument("cannot read " + path.string());
+  std::vector<std::vector<std::byte>> messages;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] != '#') messages.push_back(bytes_from_hex(line));
+  }
+  return messages;
 }
 
 /// Lower-case hex without separators: comparing these gives readable
