@@ -1,0 +1,76 @@
+#include "proxy/mirror/applied_units.h"
+
+#include <atomic>
+#include <utility>
+
+namespace pgdual::proxy {
+
+/// A ticket's shared state. `done` is set under the registry's mutex; the timer is touched only
+/// on its executor, whose thread also runs the waiting coroutine, so a wake-up posted there either
+/// runs before the wait began (which then sees `done`) or cancels the wait itself.
+struct AppliedUnits::State {
+  explicit State(asio::any_io_executor executor) : timer{std::move(executor)} {}
+  std::atomic<bool> done{false};
+  asio::steady_timer timer;
+};
+
+AppliedUnits::Ticket AppliedUnits::expect(std::string key, asio::any_io_executor executor) {
+  auto state = std::make_shared<State>(std::move(executor));
+  {
+    const std::lock_guard lock{mutex_};
+    expected_[key] = state;
+  }
+  return Ticket{*this, std::move(key), std::move(state)};
+}
+
+void AppliedUnits::applied(std::string_view key) {
+  std::shared_ptr<State> state;
+  {
+    const std::lock_guard lock{mutex_};
+    const auto found = expected_.find(std::string{key});
+    if (found == expected_.end()) return;
+    state = found->second;
+    state->done = true;
+  }
+  asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
+}
+
+std::size_t AppliedUnits::waiting() const {
+  const std::lock_guard lock{mutex_};
+  return expected_.size();
+}
+
+// A later expect() of the same key (which a UUIDv7 never repeats) must not lose its entry to an
+// earlier ticket's destruction: only the ticket's own state is removed.
+void AppliedUnits::forget(const std::string& key, const State* state) {
+  const std::lock_guard lock{mutex_};
+  const auto found = expected_.find(key);
+  if (found != expected_.end() && found->second.get() == state) expected_.erase(found);
+}
+
+AppliedUnits::Ticket::Ticket(Ticket&& other) noexcept
+    : owner_{std::exchange(other.owner_, nullptr)}, key_{std::move(other.key_)}, state_{std::move(other.state_)} {}
+
+AppliedUnits::Ticket& AppliedUnits::Ticket::operator=(Ticket&& other) noexcept {
+  if (this == &other) return *this;
+  if (owner_ != nullptr) owner_->forget(key_, state_.get());
+  owner_ = std::exchange(other.owner_, nullptr);
+  key_ = std::move(other.key_);
+  state_ = std::move(other.state_);
+  return *this;
+}
+
+AppliedUnits::Ticket::~Ticket() {
+  if (owner_ != nullptr) owner_->forget(key_, state_.get());
+}
+
+bool AppliedUnits::Ticket::applied() const noexcept { return state_ && state_->done; }
+
+Awaitable<bool> AppliedUnits::Ticket::wait(Clock::time_point deadline) {
+  if (state_->done) co_return true;
+  state_->timer.expires_at(deadline);
+  co_await state_->timer.async_wait(asio::as_tuple(use_awaitable));
+  co_return state_->done.load();
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "proxy/net/asio.h"
+
+namespace pgdual::proxy {
+
+/// Where sessions wait for their write transactions to reach the mirror (docs/wal-mirror.md,
+/// "Acknowledgement"). A session expects its unit key before the primary may commit the
+/// transaction that carries it, and waits once the primary has answered; the apply says which
+/// keys it committed on the mirror, from its own thread. A key applied before its session waits
+/// is kept by the ticket, so no wake-up is lost to that race.
+///
+/// Thread safety: every member function may be called from any thread. A ticket's wait runs on
+/// the executor it was created with, and is woken there.
+class AppliedUnits {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  class Ticket;
+
+  /// Registers interest in `key` (unique per write unit) for a session whose coroutines run on
+  /// `executor`. The key is forgotten when the ticket is destroyed.
+  [[nodiscard]] Ticket expect(std::string key, asio::any_io_executor executor);
+  /// The apply committed on the mirror the transaction that carried `key`: its ticket, if any
+  /// session still holds one, is woken. Keys nobody expects (transactions of other programs, or of
+  /// sessions gone) are ignored.
+  void applied(std::string_view key);
+  /// How many tickets are outstanding, for SHOW and metrics.
+  [[nodiscard]] std::size_t waiting() const;
+
+ private:
+  struct State;
+  void forget(const std::string& key, const State* state);
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<State>> expected_;
+};
+
+/// One session's interest in one unit key. Movable, not copyable; destroying it forgets the key.
+class AppliedUnits::Ticket {
+ public:
+  Ticket(Ticket&& other) noexcept;
+  Ticket& operator=(Ticket&& other) noexcept;
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  ~Ticket();
+
+  /// Waits, on the ticket's executor, until the key is applied or `deadline` passes. True when
+  /// applied (at once when that happened before the wait began).
+  Awaitable<bool> wait(Clock::time_point deadline);
+  [[nodiscard]] bool applied() const noexcept;
+  [[nodiscard]] const std::string& key() const noexcept { return key_; }
+
+ private:
+  friend class AppliedUnits;
+  Ticket(AppliedUnits& owner, std::string key, std::shared_ptr<State> state)
+      : owner_{&owner}, key_{std::move(key)}, state_{std::move(state)} {}
+
+  AppliedUnits* owner_;
+  std::string key_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,88 @@
+#include "proxy/mirror/applied_units.h"
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+namespace pgdual::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = AppliedUnits::Clock;
+
+/// Runs `wait` to its end on a fresh io_context, as a session's thread would; returns what it
+/// returned, and how long it took.
+template <class Wait>
+std::pair<bool, Clock::duration> run_wait(asio::io_context& io, Wait wait) {
+  std::optional<bool> result;
+  const auto started = Clock::now();
+  asio::co_spawn(io, wait(), [&](std::exception_ptr error, bool applied) {
+    if (error) std::rethrow_exception(error);
+    result = applied;
+  });
+  io.run_for(10s);
+  REQUIRE(result.has_value());
+  return {*result, Clock::now() - started};
+}
+
+}  // namespace
+
+TEST_CASE("A key applied before its session waits is found at once", "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  auto ticket = units.expect("01a2-key", io.get_executor());
+  units.applied("01a2-key");
+  CHECK(ticket.applied());
+  const auto [applied, took] = run_wait(io, [&] { return ticket.wait(Clock::now() + 5s); });
+  CHECK(applied);
+  CHECK(took < 1s);
+}
+
+TEST_CASE("A session waiting for its key is woken when the apply, on another thread, applies it",
+          "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  auto ticket = units.expect("01a2-key", io.get_executor());
+  std::jthread apply{[&] {
+    std::this_thread::sleep_for(50ms);
+    units.applied("some-other-program's-transaction");
+    units.applied("01a2-key");
+  }};
+  const auto [applied, took] = run_wait(io, [&] { return ticket.wait(Clock::now() + 5s); });
+  CHECK(applied);
+  CHECK(took < 4s);
+}
+
+TEST_CASE("A key not applied by the deadline is reported so, and the session goes on",
+          "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  auto ticket = units.expect("01a2-key", io.get_executor());
+  const auto [applied, took] = run_wait(io, [&] { return ticket.wait(Clock::now() + 100ms); });
+  CHECK_FALSE(applied);
+  CHECK(took >= 100ms);
+  // Applied later, the ticket still learns it: the session's reads may then go to the mirror.
+  units.applied("01a2-key");
+  CHECK(ticket.applied());
+}
+
+TEST_CASE("A ticket's key is forgotten with the ticket, and moves with it", "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  {
+    auto first = units.expect("a", io.get_executor());
+    auto moved = std::move(first);
+    auto second = units.expect("b", io.get_executor());
+    CHECK(units.waiting() == 2);
+    units.applied("a");
+    CHECK(moved.applied());
+    CHECK_FALSE(second.applied());
+  }
+  CHECK(units.waiting() == 0);
+  units.applied("a");  // nobody expects it any more: ignored
+  CHECK(units.waiting() == 0);
+}
+
+}  // namespace pgdual::proxy
