@@ -1,5 +1,7 @@
 #include "proxy/route/statement_pins.h"
 
+#include <algorithm>
+
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
@@ -65,18 +67,47 @@ void apply_pins(const StatementPins& pins, std::span<const protocol::Frame> fram
   }
 }
 
+namespace {
+
+/// The messages pgdual's own statements may answer with: the ones this filter removes.
+bool own_answer_tag(char tag) {
+  namespace tags = protocol::backend_tag;
+  return tag == tags::kParseComplete || tag == tags::kCloseComplete || tag == tags::kBindComplete ||
+         tag == tags::kRowDescription || tag == tags::kDataRow || tag == tags::kCommandComplete;
+}
+
+}  // namespace
+
 void OwnAnswerFilter::filter(protocol::Bytes chunk, std::vector<std::byte>& out) {
-  while (remaining_ > 0 && !chunk.empty()) {
-    const bool at_tag = remaining_ % kAnswerSize == 0;
-    const auto tag = static_cast<char>(chunk.front());
-    if (at_tag && tag != protocol::backend_tag::kParseComplete && tag != protocol::backend_tag::kCloseComplete) {
-      remaining_ = 0;
+  while (messages_left_ > 0 && !chunk.empty()) {
+    if (header_seen_ == 0 && !own_answer_tag(static_cast<char>(chunk.front()))) {
+      messages_left_ = 0;
       break;
     }
-    --remaining_;
-    chunk = chunk.subspan(1);
+    chunk = skip_own(chunk);
   }
   out.insert(out.end(), chunk.begin(), chunk.end());
+}
+
+// The length field counts itself: the body is length - 4 bytes. A length below 4 cannot come from
+// a server that passed the relay's frame scanner, which checks every length first.
+protocol::Bytes OwnAnswerFilter::skip_own(protocol::Bytes chunk) noexcept {
+  while (header_seen_ < kHeaderSize && !chunk.empty()) {
+    if (header_seen_ > 0) length_ = (length_ << 8) | std::to_integer<std::uint32_t>(chunk.front());
+    ++header_seen_;
+    chunk = chunk.subspan(1);
+    if (header_seen_ == kHeaderSize) body_left_ = length_ >= 4 ? length_ - 4 : 0;
+  }
+  if (header_seen_ < kHeaderSize) return chunk;
+  const auto taken = std::min(body_left_, chunk.size());
+  body_left_ -= taken;
+  chunk = chunk.subspan(taken);
+  if (body_left_ == 0) {
+    --messages_left_;
+    header_seen_ = 0;
+    length_ = 0;
+  }
+  return chunk;
 }
 
 }  // namespace pgdual::proxy

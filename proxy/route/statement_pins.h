@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -45,22 +46,33 @@ using NeedsPin = std::function<bool(std::string_view text)>;
 /// statement bound to its copy.
 void apply_pins(const StatementPins& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
 
-/// Removes the answers to pgdual's pinned copies from the start of a unit's
-/// answers in the primary's byte stream, which arrives cut at any point. They
-/// are CloseComplete and ParseComplete, five bytes each; anything else (an
-/// ErrorResponse when a copy failed to prepare) ends the removal, and is the
-/// client's to see.
+/// Removes pgdual's own answers from the start of a unit's answers in the primary's byte stream,
+/// which arrives cut at any point: the CloseComplete and ParseComplete of pinned copies, and the
+/// whole answer (row description, rows, tag) of a statement pgdual sent ahead of the client's.
+/// Anything else where an own answer should be (an ErrorResponse when a copy failed to prepare)
+/// ends the removal, and is the client's to see.
 class OwnAnswerFilter {
  public:
   /// The next `answers` messages are pgdual's own.
-  void expect(unsigned answers) noexcept { remaining_ = answers * kAnswerSize; }
-  [[nodiscard]] bool active() const noexcept { return remaining_ > 0; }
+  void expect(unsigned answers) noexcept {
+    messages_left_ = answers;
+    header_seen_ = 0;
+    body_left_ = 0;
+  }
+  [[nodiscard]] bool active() const noexcept { return messages_left_ > 0; }
   /// Appends to `out` what of `chunk` the client is to see.
   void filter(protocol::Bytes chunk, std::vector<std::byte>& out);
 
  private:
-  static constexpr std::size_t kAnswerSize = 5;  ///< tag and Int32 length 4
-  std::size_t remaining_ = 0;
+  static constexpr std::size_t kHeaderSize = 5;  ///< tag and Int32 length
+
+  /// Takes what it can of the own message under way from the start of `chunk`; returns the rest.
+  [[nodiscard]] protocol::Bytes skip_own(protocol::Bytes chunk) noexcept;
+
+  unsigned messages_left_ = 0;  ///< own messages not yet wholly removed, the current one included
+  std::size_t header_seen_ = 0;  ///< bytes of the current own message's header removed so far
+  std::uint32_t length_ = 0;     ///< its length field, as far as read
+  std::size_t body_left_ = 0;    ///< bytes of its body still to remove, once the header is whole
 };
 
 }  // namespace pgdual::proxy

@@ -154,5 +154,37 @@ TEST_CASE("An error instead of pgdual's own answer reaches the client", "[unit][
   CHECK_FALSE(filter.active());
 }
 
+TEST_CASE("pgdual's own statement's whole answer leaves the stream however it is cut", "[unit][proxy]") {
+  // What SELECT pg_logical_emit_message(...) sent first in a unit answers: its row description, a
+  // row of variable length and its tag; then the client's own answers.
+  std::vector<std::byte> stream;
+  protocol::Writer out{stream};
+  out.begin('T');
+  out.bytes(std::vector<std::byte>(29, std::byte{'r'}));
+  out.finish();
+  out.begin('D');
+  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
+  out.finish();
+  out.begin('C');
+  out.cstring("SELECT 1");
+  out.finish();
+  const auto own_size = stream.size();
+  out.begin('C');
+  out.cstring("INSERT 0 1");
+  out.finish();
+  protocol::encode(protocol::ReadyForQuery{}, out);
+  const std::vector<std::byte> client_part(stream.begin() + static_cast<std::ptrdiff_t>(own_size), stream.end());
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    CAPTURE(cut);
+    OwnAnswerFilter filter;
+    filter.expect(3);
+    std::vector<std::byte> seen;
+    filter.filter(protocol::Bytes{stream}.first(cut), seen);
+    filter.filter(protocol::Bytes{stream}.subspan(cut), seen);
+    CHECK(seen == client_part);
+    CHECK_FALSE(filter.active());
+  }
+}
+
 }  // namespace
 }  // namespace pgdual::proxy
