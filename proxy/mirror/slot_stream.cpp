@@ -377,7 +377,8 @@ Awaitable<SlotItem> SlotStream::next() {
       if (protocol::peek_frame(connection.unread(), state.options.max_message_length)) {
         frame = co_await connection.reader().next_frame(connection.stream());
       } else {
-        frame = co_await with_timeout(connection.reader().next_frame(connection.stream()), state.options.receive_timeout);
+        const auto limit = state.options.receive_timeout;
+        frame = co_await with_timeout(connection.reader().next_frame(connection.stream()), limit);
       }
     } catch (...) {
       rethrow_as_stream_error("reading the replication stream");

@@ -56,6 +56,10 @@ struct SlotStreamOptions {
 
 /// One logical replication message, with the start LSN of the XLogData that carried it. Its views
 /// borrow from the stream's buffer: valid until the next call of next().
+///
+/// wal_start is the WAL position of the change (a Begin: of the transaction's first change; a
+/// Commit: its end_lsn), and 0 for a Relation, which the walsender sends outside the WAL. Across
+/// interleaved transactions it does not rise: confirm with Commit::end_lsn, never with wal_start.
 struct SlotItem {
   protocol::XLogRecPtr wal_start = 0;
   protocol::logicalrep::LogicalReplicationMessage message;
