@@ -199,11 +199,29 @@ Awaitable<void> start_replication(BackendConnection& connection, const SlotStrea
   }
 }
 
-Awaitable<XLogRecPtr> set_up_replication(BackendConnection& connection, const SlotStreamOptions& options) {
+/// Where replication starts, and from which server.
+struct ReplicationStart {
+  XLogRecPtr confirmed = 0;
+  std::string system_identifier;
+};
+
+/// The primary's system identifier (IDENTIFY_SYSTEM), which names the stream's source: a server
+/// made from another's backup shares its WAL positions, never its identifier.
+Awaitable<std::string> identify_system(BackendConnection& connection) {
+  const auto rows = co_await run_command(connection, "IDENTIFY_SYSTEM");
+  if (rows.size() != 1 || rows.front().columns.empty() || !rows.front().columns.front()) {
+    throw_violation("IDENTIFY_SYSTEM answered without a system identifier");
+  }
+  co_return *rows.front().columns.front();
+}
+
+Awaitable<ReplicationStart> set_up_replication(BackendConnection& connection, const SlotStreamOptions& options) {
+  ReplicationStart start;
+  start.system_identifier = co_await identify_system(connection);
   co_await ensure_publication(connection, options.publication);
-  const auto confirmed = co_await ensure_slot(connection, options.slot);
+  start.confirmed = co_await ensure_slot(connection, options.slot);
   co_await start_replication(connection, options);
-  co_return confirmed;
+  co_return start;
 }
 
 protocol::TimestampTz now_since_2000() {
@@ -296,6 +314,7 @@ struct SlotStream::State {
   XLogRecPtr server_wal_end = 0;
   XLogRecPtr settled_at = 0;  ///< confirmed at or past this, the caller has applied all it was handed
   logicalrep::DecodeState decode_state;
+  std::string system_identifier;
 };
 
 // The only writer while the stream runs, so that its writes never interleave with another's.
@@ -350,13 +369,14 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
                                           {"replication", "database"},
                                           {"application_name", "pgdual_slot_stream"}}};
   auto connection = co_await BackendConnection::open(primary, std::move(tls), login, options.max_message_length);
-  XLogRecPtr slot_position = 0;
+  ReplicationStart start;
   try {
-    slot_position = co_await with_timeout(set_up_replication(connection, options), options.command_timeout);
+    start = co_await with_timeout(set_up_replication(connection, options), options.command_timeout);
   } catch (...) {
     rethrow_as_stream_error("starting replication from slot " + quote_identifier(options.slot));
   }
-  auto state = std::make_shared<State>(std::move(connection), options, slot_position);
+  auto state = std::make_shared<State>(std::move(connection), options, start.confirmed);
+  state->system_identifier = std::move(start.system_identifier);
   state->status_sender_running = true;
   asio::co_spawn(state->connection.stream().get_executor(), send_status_updates(state),
                  [state](std::exception_ptr) {
@@ -415,6 +435,8 @@ void SlotStream::confirm(XLogRecPtr lsn) noexcept {
 XLogRecPtr SlotStream::received() const noexcept { return state_->received; }
 XLogRecPtr SlotStream::confirmed() const noexcept { return state_->confirmed; }
 XLogRecPtr SlotStream::server_wal_end() const noexcept { return state_->server_wal_end; }
+
+const std::string& SlotStream::system_identifier() const noexcept { return state_->system_identifier; }
 
 /// The last status update and CopyDone in one write, then the server's side of the ending, then
 /// Terminate. https://www.postgresql.org/docs/15/protocol-replication.html (START_REPLICATION)

@@ -107,6 +107,9 @@ class SlotStream {
   /// The position of the walsender from its last keepalive: how far it has read the WAL (its
   /// "sent" position, not the WAL's insert position); 0 before the first keepalive.
   [[nodiscard]] protocol::XLogRecPtr server_wal_end() const noexcept;
+  /// The primary's system identifier (IDENTIFY_SYSTEM), which with the slot names the stream's
+  /// source in the mirror's ledger.
+  [[nodiscard]] const std::string& system_identifier() const noexcept;
 
   /// Reports the confirmed position a last time, ends the copy (CopyDone), waits for the server to
   /// end it too, and says goodbye (Terminate). Errors are ignored: the slot keeps what the server

@@ -161,6 +161,8 @@ TEST_CASE_METHOD(IntegrationTest, "The slot stream yields each committed transac
   asio::io_context io;
   std::optional<proxy::SlotStream> stream;
   run(io, open_stream(stream, backend_of(primary), options));
+  CHECK(stream->system_identifier() + "\n" ==
+        primary.run_sql(database, "SELECT system_identifier FROM pg_catalog.pg_control_system()"));
 
   static_cast<void>(primary.run_sql(database, "CREATE TABLE fruit (id int PRIMARY KEY, name text)"));
   static_cast<void>(primary.run_sql(database, "INSERT INTO fruit VALUES (1, 'apple'), (2, 'banana'), (3, 'cherry')"));
