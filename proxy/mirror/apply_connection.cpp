@@ -51,7 +51,7 @@ Awaitable<void> ApplyConnection::set_up() {
     if (!refused) continue;
     std::string advice;
     if (refused->sqlstate == protocol::sqlstate::kInsufficientPrivilege) {
-      advice = " (in PostgreSQL 15 only a superuser may set session_replication_role: log the apply in as one)";
+      advice = " (log the apply in as a superuser, or GRANT SET ON PARAMETER session_replication_role to its role)";
     }
     throw ApplyError{"the mirror refused SET " + std::string{setting} + " for the WAL apply: " + describe(*refused) +
                      advice};

@@ -82,7 +82,7 @@ class ApplyConnection {
   /// Sets the session up (replica role, empty search_path, synchronous_commit = on), prepares the
   /// ledger insert and reads the last commit LSN applied from `source` (source_name()).
   /// Throws ApplyError when the mirror refuses a setting (the message says which, and that
-  /// session_replication_role needs a superuser in PostgreSQL 15) or has no pgdual.applied
+  /// session_replication_role needs a superuser or GRANT SET ON PARAMETER) or has no pgdual.applied
   /// (`pgdual init` installs it), MirrorFailure as above.
   static Awaitable<ApplyConnection> open(BackendConnection connection, std::string source, ApplyOptions options = {});
 
