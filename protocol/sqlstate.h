@@ -7,6 +7,8 @@ namespace pgdual::protocol::sqlstate {
 // for pgdual's decisions is judged in one place, conflict/error_class.h, not here.
 // https://www.postgresql.org/docs/15/errcodes-appendix.html
 
+/// What the WAL mirror reports for an UPDATE or DELETE that found no row on the mirror.
+inline constexpr char kNoData[] = "02000";
 inline constexpr char kConnectionFailure[] = "08006";
 inline constexpr char kProtocolViolation[] = "08P01";
 inline constexpr char kFeatureNotSupported[] = "0A000";
@@ -15,6 +17,7 @@ inline constexpr char kForeignKeyViolation[] = "23503";
 inline constexpr char kIdleInTransactionSessionTimeout[] = "25P03";
 inline constexpr char kInvalidAuthorizationSpecification[] = "28000";
 inline constexpr char kInvalidPassword[] = "28P01";
+inline constexpr char kInsufficientPrivilege[] = "42501";
 inline constexpr char kSyntaxError[] = "42601";
 inline constexpr char kUndefinedObject[] = "42704";
 inline constexpr char kTooManyConnections[] = "53300";

@@ -40,6 +40,31 @@ INSERT INTO pgdual.schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
+/// Version 2: the WAL mirror's record of the primary's transactions it applied. Idempotent like
+/// version 1, and run after it, so a database at version 1 is brought to version 2.
+///
+/// The row commits in the same mirror transaction as the changes, so after any crash the highest
+/// commit_lsn of a source says exactly what is applied: a transaction the slot resends at or below
+/// it is skipped. `source` is the slot's name and the primary's system identifier, so a primary
+/// replaced by another (a role swap) starts a new source.
+constexpr std::string_view kSchemaV2Sql = R"sql(
+BEGIN;
+CREATE TABLE IF NOT EXISTS pgdual.applied (
+  source text NOT NULL,
+  commit_lsn pg_lsn NOT NULL,
+  xid bigint NOT NULL,
+  unit_key uuid NULL,
+  applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (source, commit_lsn)
+);
+COMMENT ON TABLE pgdual.applied IS
+  'WAL mirror: one row per primary transaction applied here, inserted in the same transaction as its '
+  'changes, so a transaction the slot sends again applies at most once. unit_key is pgdual''s key when the '
+  'transaction came through pgdual.';
+INSERT INTO pgdual.schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
+COMMIT;
+)sql";
+
 struct InitOptions {
   std::string config_file;
   std::string database;
@@ -69,6 +94,7 @@ bool install_schema(const config::BackendConfig& backend, const config::UserConf
   try {
     PgClient client{backend, user, database};
     client.execute(std::string{kSchemaSql});
+    client.execute(std::string{kSchemaV2Sql});
     const auto version = client.query_value("SELECT max(version) FROM pgdual.schema_version");
     std::printf("%s: pgdual schema version %s ready in database \"%s\"\n", backend.name.c_str(), version.c_str(),
                 database.c_str());

@@ -1,0 +1,295 @@
+#include "proxy/mirror/apply_connection.h"
+
+#include <array>
+#include <utility>
+
+#include "protocol/sqlstate.h"
+
+namespace pgdual::proxy {
+namespace {
+
+namespace lr = protocol::logicalrep;
+
+constexpr std::string_view kLedgerStatement = "pgdual_apply_ledger";
+constexpr std::string_view kStatementPrefix = "pgdual_apply_";
+constexpr std::string_view kSavepoint = "pgdual_change";
+/// Bytes queued before they are sent even when the pipeline is not deep yet: a run of wide rows
+/// must not pile up in memory.
+constexpr std::size_t kMaxQueuedBytes = std::size_t{1} << 20;
+
+ApplyParameter parameter_of(const lr::TupleColumn& column) {
+  // Planning leaves unchanged-TOAST columns out, so a column here is null, text or binary.
+  if (column.kind == lr::ColumnKind::null) return {};
+  return ApplyParameter{.value = column.value, .binary = column.kind == lr::ColumnKind::binary};
+}
+
+ApplyParameter text_parameter(std::string_view text) { return ApplyParameter{.value = protocol::as_bytes(text)}; }
+
+std::string describe(const FailedChange& refusal) { return refusal.sqlstate + ": " + refusal.message; }
+
+}  // namespace
+
+ApplyConnection::ApplyConnection(ApplyPipeline pipeline, std::string source, ApplyOptions options)
+    : pipeline_{std::move(pipeline)}, source_{std::move(source)}, options_{options} {}
+
+Awaitable<ApplyConnection> ApplyConnection::open(BackendConnection connection, std::string source,
+                                                 ApplyOptions options) {
+  ApplyConnection apply{ApplyPipeline{std::move(connection), options.answer_timeout}, std::move(source), options};
+  co_await apply.set_up();
+  co_return apply;
+}
+
+Awaitable<void> ApplyConnection::set_up() {
+  // The primary's triggers and foreign-key checks already ran; the rows arrive as their result.
+  // Every name is qualified, so search_path only matters to what a mirror-side function or
+  // default would resolve. COMMIT returns once durable: the slot is confirmed after it.
+  static constexpr std::array<std::string_view, 3> kSettings{
+      "session_replication_role = replica", "search_path = ''", "synchronous_commit = on"};
+  for (const auto setting : kSettings) {
+    pipeline_.command("SET " + std::string{setting}, FailedChange{.kind = ChangeKind::begin});
+    const auto refused = co_await run_batch();
+    if (!refused) continue;
+    std::string advice;
+    if (refused->sqlstate == protocol::sqlstate::kInsufficientPrivilege) {
+      advice = " (log the apply in as a superuser, or GRANT SET ON PARAMETER session_replication_role to its role)";
+    }
+    throw ApplyError{"the mirror refused SET " + std::string{setting} + " for the WAL apply: " + describe(*refused) +
+                     advice};
+  }
+  pipeline_.parse(kLedgerStatement, kRecordAppliedSql, FailedChange{.relation = "pgdual.applied"});
+  const auto refused = co_await run_batch();
+  if (refused) {
+    throw ApplyError{"the mirror cannot record applied transactions in pgdual.applied (`pgdual init` creates it, "
+                     "schema version 2): " + describe(*refused)};
+  }
+  applied_through_ = co_await last_applied(source_);
+}
+
+Awaitable<std::optional<FailedChange>> ApplyConnection::run_batch() {
+  pipeline_.sync();
+  co_await pipeline_.settle();
+  for (const auto& name : pipeline_.take_unparsed()) forget(name);
+  auto refusals = pipeline_.take_failures();
+  if (refusals.empty()) co_return std::nullopt;
+  co_return std::move(refusals.front());
+}
+
+Awaitable<std::optional<protocol::XLogRecPtr>> ApplyConnection::last_applied(std::string_view source) {
+  if (transaction_) throw ApplyError{"last_applied() asked inside a transaction"};
+  const FailedChange reading{.relation = "pgdual.applied"};
+  pipeline_.parse({}, kLastAppliedSql, reading);
+  const std::array parameters{text_parameter(source)};
+  pipeline_.execute({}, parameters, reading, false);
+  const auto refused = co_await run_batch();
+  if (refused) throw ApplyError{"the mirror cannot read pgdual.applied: " + describe(*refused)};
+  const auto& value = pipeline_.last_value();
+  if (!value) co_return std::nullopt;
+  const auto lsn = protocol::parse_lsn(*value);
+  if (!lsn) throw ApplyError{"pgdual.applied returned a commit_lsn that is no LSN"};
+  co_return *lsn;
+}
+
+Awaitable<std::optional<TransactionResult>> ApplyConnection::feed(const lr::LogicalReplicationMessage& message) {
+  if (const auto* begin = std::get_if<lr::Begin>(&message)) {
+    begin_transaction(*begin);
+  } else if (const auto* relation = std::get_if<lr::Relation>(&message)) {
+    remember(*relation);
+  } else if (const auto* insert = std::get_if<lr::Insert>(&message)) {
+    if (auto* entry = target(insert->relation_id)) {
+      co_await apply_change(*entry, ChangeKind::insert, plan_insert(entry->relation, *insert));
+    }
+  } else if (const auto* update = std::get_if<lr::Update>(&message)) {
+    if (auto* entry = target(update->relation_id)) {
+      co_await apply_change(*entry, ChangeKind::update, plan_update(entry->relation, *update));
+    }
+  } else if (const auto* remove = std::get_if<lr::Delete>(&message)) {
+    if (auto* entry = target(remove->relation_id)) {
+      co_await apply_change(*entry, ChangeKind::delete_row, plan_delete(entry->relation, *remove));
+    }
+  } else if (const auto* truncate = std::get_if<lr::Truncate>(&message)) {
+    co_await apply_truncate(*truncate);
+  } else if (const auto* logical_message = std::get_if<lr::Message>(&message)) {
+    take_message(*logical_message);
+  } else if (const auto* commit = std::get_if<lr::Commit>(&message)) {
+    auto result = co_await commit_transaction(*commit);
+    co_return result;
+  } else if (!std::holds_alternative<lr::Type>(message) && !std::holds_alternative<lr::Origin>(message)) {
+    // Type needs nothing: each parameter takes the type of the mirror's column. Origin names
+    // where a primary's transaction was replicated from; the mirror takes it all the same.
+    throw ApplyError{"streamed and two-phase transactions are not applied: read the slot without the streaming "
+                     "and two_phase options"};
+  }
+  co_return std::nullopt;
+}
+
+void ApplyConnection::begin_transaction(const lr::Begin& begin) {
+  if (transaction_) throw ApplyError{"Begin inside a transaction: pgoutput's messages are out of order"};
+  auto& transaction = transaction_.emplace(Transaction{.begin = begin, .mode = mode_});
+  // The slot resends from its confirmed position, which may lag the mirror's ledger.
+  transaction.skipping = applied_through_ && begin.final_lsn <= *applied_through_;
+  if (!transaction.skipping) pipeline_.command("BEGIN", FailedChange{.kind = ChangeKind::begin});
+}
+
+void ApplyConnection::remember(const lr::Relation& relation) {
+  // The table's shape may have changed: statements prepared for the old one are wrong now.
+  auto& entry = relations_[relation.relation_id];
+  for (const auto& [shape, statement] : entry.statements) pipeline_.close_statement(statement);
+  lr::OwnedRelation owned{relation};
+  auto name = qualified_name(owned);
+  entry = RelationEntry{.relation = std::move(owned), .name = std::move(name), .statements = {}};
+}
+
+ApplyConnection::RelationEntry* ApplyConnection::target(lr::Oid relation_id) {
+  if (!transaction_) throw ApplyError{"a change outside a transaction: pgoutput's messages are out of order"};
+  const auto found = relations_.find(relation_id);
+  if (found == relations_.end()) {
+    throw ApplyError{"a change of relation " + std::to_string(relation_id) + ", which no Relation message described"};
+  }
+  if (transaction_->skipping || transaction_->failure || is_pgdual_relation(found->second.relation)) return nullptr;
+  return &found->second;
+}
+
+Awaitable<void> ApplyConnection::apply_change(RelationEntry& entry, ChangeKind kind,
+                                              const tl::expected<PlannedChange, PlanError>& planned) {
+  const auto change = label(entry.name, kind);
+  if (!planned) {
+    auto refusal = change;
+    refusal.sqlstate = protocol::sqlstate::kInternalError;
+    refusal.message = planned.error();
+    file(std::move(refusal));
+    co_return;
+  }
+  open_change(change);
+  auto& statement = entry.statements[planned->shape()];
+  if (statement.empty()) {
+    statement = std::string{kStatementPrefix} + std::to_string(++statements_prepared_);
+    pipeline_.parse(statement, statement_sql(entry.relation, *planned), change);
+  }
+  parameters_.clear();
+  for (const auto& value : planned->values) parameters_.push_back(parameter_of(value));
+  pipeline_.execute(statement, parameters_, change, kind != ChangeKind::insert);
+  co_await close_change(change);
+}
+
+Awaitable<void> ApplyConnection::apply_truncate(const lr::Truncate& truncate) {
+  std::vector<const lr::OwnedRelation*> relations;
+  std::string names;
+  for (const auto relation_id : truncate.relation_ids) {
+    const auto* entry = target(relation_id);
+    if (entry == nullptr) continue;
+    relations.push_back(&entry->relation);
+    names += (names.empty() ? "" : ", ") + entry->name;
+  }
+  if (relations.empty()) co_return;
+  const auto change = label(std::move(names), ChangeKind::truncate);
+  open_change(change);
+  pipeline_.command(truncate_sql(relations, truncate.cascade, truncate.restart_identity), change);
+  co_await close_change(change);
+}
+
+void ApplyConnection::take_message(const lr::Message& message) {
+  if (!message.transactional || !transaction_ || transaction_->skipping) return;
+  // TODO(apply): DDL that came through pgdual arrives here too, as a transactional message under a
+  // prefix of its own (DESIGN.md), to be run on the mirror at this point of the stream. Other
+  // prefixes belong to other applications.
+  if (message.prefix != kUnitKeyPrefix) return;
+  // pgdual writes the key itself; anything else under its prefix is no key and is not recorded.
+  const auto content = protocol::as_text(message.content);
+  if (is_unit_key(content)) transaction_->unit_key = std::string{content};
+}
+
+Awaitable<TransactionResult> ApplyConnection::commit_transaction(const lr::Commit& commit) {
+  if (!transaction_) throw ApplyError{"Commit without Begin: pgoutput's messages are out of order"};
+  TransactionResult result{.status = TransactionResult::Status::applied,
+                           .commit_lsn = commit.commit_lsn,
+                           .end_lsn = commit.end_lsn,
+                           .xid = transaction_->begin.xid};
+  if (transaction_->skipping) {
+    transaction_.reset();
+    result.status = TransactionResult::Status::already_applied;
+    co_return result;
+  }
+  const auto committing = FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit};
+  if (!transaction_->failure) {
+    const auto lsn = protocol::format_lsn(commit.commit_lsn);
+    const auto xid = std::to_string(transaction_->begin.xid);
+    const auto& key = transaction_->unit_key;
+    const std::array parameters{text_parameter(source_), text_parameter(lsn), text_parameter(xid),
+                                key ? text_parameter(*key) : ApplyParameter{}};
+    pipeline_.execute(kLedgerStatement, parameters, committing, false);
+    pipeline_.sync();
+    co_await pipeline_.settle();
+    collect();
+  }
+  const bool rolling_back = transaction_->failure.has_value();
+  // A Sync first: after an error the mirror skips everything up to one.
+  pipeline_.sync();
+  pipeline_.command(rolling_back ? "ROLLBACK" : "COMMIT", committing);
+  pipeline_.sync();
+  co_await pipeline_.settle();
+  collect();
+  if (!transaction_->failure && pipeline_.last_command_tag() != "COMMIT") {
+    // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
+    auto refusal = committing;
+    refusal.sqlstate = protocol::sqlstate::kInternalError;
+    refusal.message = "the mirror rolled the transaction back";
+    transaction_->failure = std::move(refusal);
+  }
+  if (transaction_->failure) {
+    result.status = TransactionResult::Status::failed;
+  } else {
+    applied_through_ = commit.commit_lsn;
+  }
+  result.unit_key = std::move(transaction_->unit_key);
+  result.failure = std::move(transaction_->failure);
+  result.skipped = std::move(transaction_->skipped);
+  transaction_.reset();
+  co_return result;
+}
+
+void ApplyConnection::open_change(const FailedChange& change) {
+  if (transaction_->mode == ApplyMode::careful) pipeline_.command("SAVEPOINT " + std::string{kSavepoint}, change);
+}
+
+Awaitable<void> ApplyConnection::close_change(const FailedChange& change) {
+  if (transaction_->mode == ApplyMode::fast) {
+    if (pipeline_.in_flight() > options_.pipeline_depth || pipeline_.queued_bytes() > kMaxQueuedBytes) {
+      co_await pipeline_.drain_to(options_.pipeline_depth / 2);
+      collect();
+    }
+    co_return;
+  }
+  pipeline_.sync();
+  co_await pipeline_.settle();
+  // Sent ahead of the next change: the savepoint's end needs no round trip of its own.
+  if (collect()) pipeline_.command("ROLLBACK TO SAVEPOINT " + std::string{kSavepoint}, change);
+  pipeline_.command("RELEASE SAVEPOINT " + std::string{kSavepoint}, change);
+}
+
+bool ApplyConnection::collect() {
+  for (const auto& name : pipeline_.take_unparsed()) forget(name);
+  auto refusals = pipeline_.take_failures();
+  for (auto& refusal : refusals) file(std::move(refusal));
+  return !refusals.empty();
+}
+
+void ApplyConnection::file(FailedChange refusal) {
+  auto& transaction = *transaction_;
+  if (transaction.mode == ApplyMode::careful && refusal.change_number > 0) {
+    transaction.skipped.push_back(std::move(refusal));
+  } else if (!transaction.failure) {
+    transaction.failure = std::move(refusal);
+  }
+}
+
+void ApplyConnection::forget(const std::string& statement) {
+  for (auto& [relation_id, entry] : relations_) {
+    std::erase_if(entry.statements, [&](const auto& item) { return item.second == statement; });
+  }
+}
+
+FailedChange ApplyConnection::label(std::string relation, ChangeKind kind) {
+  return FailedChange{.change_number = ++transaction_->changes, .relation = std::move(relation), .kind = kind};
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,164 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/pgoutput.h"
+#include "protocol/replication.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/mirror/apply_pipeline.h"
+#include "proxy/mirror/apply_statements.h"
+#include "proxy/net/asio.h"
+
+namespace pgdual::proxy {
+
+/// The apply cannot go on as asked: the mirror refused the session's settings (a role that may
+/// not set session_replication_role), pgdual.applied is missing, or the messages fed break
+/// pgoutput's order (a change of a relation never described, a Commit without Begin, a streamed
+/// or two-phase transaction, which the slot reader must not ask for).
+class ApplyError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ApplyOptions {
+  /// How long the mirror may take to answer one message before the connection is given up.
+  std::chrono::milliseconds answer_timeout{30'000};
+  /// Changes sent ahead of their answers before the apply waits for some: deep enough to keep
+  /// the mirror busy, shallow enough that the answers never fill the socket buffers.
+  std::size_t pipeline_depth = 512;
+};
+
+/// How a transaction is applied.
+enum class ApplyMode : std::uint8_t {
+  /// Every change pipelined; the first change the mirror refuses fails the whole transaction.
+  fast,
+  /// A SAVEPOINT around each change, one round trip each: a refused change is rolled back to
+  /// its savepoint, skipped and reported, and the rest commits. For re-applying a transaction
+  /// that failed in fast mode, so that the stream goes on past it with every skip on record.
+  careful,
+};
+
+/// What became of one primary transaction, given at its Commit.
+struct TransactionResult {
+  enum class Status : std::uint8_t {
+    applied,          ///< committed on the mirror, with its row in pgdual.applied
+    already_applied,  ///< its commit LSN is at or below the source's last applied one: skipped whole
+    failed,           ///< rolled back on the mirror: nothing of it stayed; `failure` says why
+  };
+  Status status = Status::applied;
+  protocol::XLogRecPtr commit_lsn = 0;
+  protocol::XLogRecPtr end_lsn = 0;  ///< where the slot may be confirmed to once the status is not failed
+  protocol::TransactionId xid = 0;
+  std::optional<std::string> unit_key{};  ///< pgdual's key, when the transaction came through pgdual
+  std::optional<FailedChange> failure{};  ///< failed: the change (or BEGIN, ledger row, COMMIT) refused
+  std::vector<FailedChange> skipped{};    ///< careful mode: the changes rolled back and left out
+};
+
+/// One connection to the mirror that applies the primary's transactions, decoded from its
+/// `pgoutput` slot, one at a time and in commit order: each as one mirror transaction that also
+/// writes its row in pgdual.applied (DESIGN.md, "The mirror: row images from the primary's WAL").
+/// The caller reads the slot and feeds every message; nothing of a transaction is held beyond the
+/// requests in flight. Once feed() returns a result whose status is not failed, the caller may
+/// confirm the slot up to its end_lsn; after a failure it feeds the same transaction again (in
+/// careful mode, say), from the slot.
+///
+/// Tables are mapped by schema-qualified name, never by OID. The session replays rows as the
+/// primary committed them: session_replication_role = replica, so that the mirror's triggers and
+/// foreign-key checks do not fire a second time.
+///
+/// Any I/O failure or silence past answer_timeout throws MirrorFailure (proxy/backend/mirror_leg.h);
+/// the connection is unusable then, and the mirror rolls back the open transaction. Open a new
+/// one: last_applied() tells where to go on.
+class ApplyConnection {
+ public:
+  /// Sets the session up (replica role, empty search_path, synchronous_commit = on), prepares the
+  /// ledger insert and reads the last commit LSN applied from `source` (source_name()).
+  /// Throws ApplyError when the mirror refuses a setting (the message says which, and that
+  /// session_replication_role needs a superuser or GRANT SET ON PARAMETER) or has no pgdual.applied
+  /// (`pgdual init` installs it), MirrorFailure as above.
+  static Awaitable<ApplyConnection> open(BackendConnection connection, std::string source, ApplyOptions options = {});
+
+  /// The highest commit LSN pgdual.applied records for `source`; std::nullopt when none.
+  /// Precondition: no transaction is open (between a Begin and its Commit). Throws ApplyError or
+  /// MirrorFailure.
+  Awaitable<std::optional<protocol::XLogRecPtr>> last_applied(std::string_view source);
+
+  /// How the transactions whose Begin comes next are applied.
+  void set_mode(ApplyMode mode) noexcept { mode_ = mode; }
+
+  /// Applies one message. Returns the transaction's result at its Commit, std::nullopt for every
+  /// other message. `message` and the bytes it borrows must stay alive until this returns.
+  /// Throws ApplyError (messages out of order, streamed or two-phase ones) or MirrorFailure.
+  Awaitable<std::optional<TransactionResult>> feed(const protocol::logicalrep::LogicalReplicationMessage& message);
+
+  [[nodiscard]] const std::string& source() const noexcept { return source_; }
+
+  /// Says goodbye to the mirror; errors are ignored.
+  Awaitable<void> terminate() { return pipeline_.terminate(); }
+
+ private:
+  struct RelationEntry {
+    protocol::logicalrep::OwnedRelation relation;
+    std::string name;  ///< qualified_name(relation)
+    std::unordered_map<std::string, std::string> statements;  ///< prepared statement by PlannedChange::shape()
+  };
+  /// The transaction between Begin and Commit.
+  struct Transaction {
+    protocol::logicalrep::Begin begin;
+    ApplyMode mode = ApplyMode::fast;
+    bool skipping = false;  ///< already applied
+    std::size_t changes = 0;
+    std::optional<std::string> unit_key{};
+    std::optional<FailedChange> failure{};
+    std::vector<FailedChange> skipped{};
+  };
+
+  ApplyConnection(ApplyPipeline pipeline, std::string source, ApplyOptions options);
+
+  Awaitable<void> set_up();
+  void begin_transaction(const protocol::logicalrep::Begin& begin);
+  void remember(const protocol::logicalrep::Relation& relation);
+  /// The relation a change goes to, or nullptr when the change is not applied (already applied,
+  /// failed before, or pgdual's own). Throws ApplyError for a relation never described.
+  RelationEntry* target(protocol::logicalrep::Oid relation_id);
+  Awaitable<void> apply_change(RelationEntry& entry, ChangeKind kind,
+                               const tl::expected<PlannedChange, PlanError>& planned);
+  Awaitable<void> apply_truncate(const protocol::logicalrep::Truncate& truncate);
+  void take_message(const protocol::logicalrep::Message& message);
+  Awaitable<TransactionResult> commit_transaction(const protocol::logicalrep::Commit& commit);
+  /// Careful mode: opens the change's savepoint. Queued before the change's own Parse.
+  void open_change(const FailedChange& change);
+  /// Fast mode: waits for answers once the pipeline is deep. Careful mode: runs the change and
+  /// queues the end of its savepoint (rolled back to when the mirror refused the change).
+  Awaitable<void> close_change(const FailedChange& change);
+  /// Runs the queued requests (ending them with Sync) and returns the first refusal; outside transactions.
+  Awaitable<std::optional<FailedChange>> run_batch();
+  /// Files the mirror's refusals read so far in the transaction; true when there was one.
+  bool collect();
+  /// A refusal fails the transaction, except a change's in careful mode, which is skipped.
+  void file(FailedChange refusal);
+  /// Drops a prepared statement that does not exist on the mirror (its Parse failed or was skipped).
+  void forget(const std::string& statement);
+  /// The next change of the transaction, for reports.
+  [[nodiscard]] FailedChange label(std::string relation, ChangeKind kind);
+
+  ApplyPipeline pipeline_;
+  std::string source_;
+  ApplyOptions options_;
+  ApplyMode mode_ = ApplyMode::fast;
+  std::optional<protocol::XLogRecPtr> applied_through_;
+  std::unordered_map<protocol::logicalrep::Oid, RelationEntry> relations_;
+  std::uint64_t statements_prepared_ = 0;
+  std::optional<Transaction> transaction_;
+  std::vector<ApplyParameter> parameters_;  ///< reused for every change
+};
+
+}  // namespace pgdual::proxy

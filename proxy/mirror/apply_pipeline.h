@@ -1,0 +1,114 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/backend_messages.h"
+#include "protocol/bytes.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/mirror/apply_statements.h"
+#include "proxy/net/asio.h"
+
+namespace pgdual::proxy {
+
+/// A change the mirror did not take, as reports show it: never a row value.
+struct FailedChange {
+  std::size_t change_number = 0;  ///< 1 for the transaction's first change; 0 for BEGIN, the ledger row, COMMIT
+  std::string relation{};         ///< "schema"."table" (several, comma-separated, for a TRUNCATE)
+  ChangeKind kind = ChangeKind::insert;
+  std::string sqlstate{};
+  std::string message{};  ///< the mirror's primary message, without DETAIL (which may quote values)
+};
+
+/// One statement parameter: text or binary bytes, or NULL (std::nullopt).
+struct ApplyParameter {
+  std::optional<protocol::Bytes> value;
+  bool binary = false;
+};
+
+/// The extended-protocol pipeline of one apply connection: requests are queued and sent without
+/// waiting for their answers, and each answer is paired with its request as it is read, so that
+/// an error names the change it belongs to. After an error the mirror skips every request up to
+/// the next Sync; the pipeline forgets them too (a Parse among them never happened, see
+/// take_unparsed()).
+///
+/// Reads are bounded by `answer_timeout` per message: past it, or on any I/O error or protocol
+/// violation, a call throws MirrorFailure and the pipeline is unusable.
+class ApplyPipeline {
+ public:
+  ApplyPipeline(BackendConnection connection, std::chrono::milliseconds answer_timeout);
+
+  /// Queues Parse of a named statement, which the change `label` uses first.
+  void parse(std::string_view name, std::string_view sql, const FailedChange& label);
+  /// Queues Bind and Execute of statement `name` (empty: the unnamed one). With `expect_row`, a
+  /// command tag counting no row (UPDATE 0, DELETE 0) fails the change: the mirror had no row
+  /// matching the primary's.
+  void execute(std::string_view name, std::span<const ApplyParameter> parameters, const FailedChange& label,
+               bool expect_row);
+  /// Queues `sql` (no parameters) through the unnamed statement.
+  void command(std::string_view sql, const FailedChange& label);
+  /// Queues Close of a prepared statement; closing one that does not exist is no error.
+  void close_statement(std::string_view name);
+  /// Queues Sync: the end of a batch, answered by ReadyForQuery.
+  void sync();
+
+  /// Sends what is queued, asks the mirror to send its answers (Flush), and reads until no more
+  /// than `in_flight` requests await theirs: the pipeline stays deep, its memory bounded.
+  Awaitable<void> drain_to(std::size_t in_flight);
+  /// Sends what is queued and reads every answer. Precondition: the last request queued is a Sync.
+  Awaitable<void> settle();
+  [[nodiscard]] std::size_t in_flight() const noexcept { return expected_.size(); }
+  /// Bytes queued and not sent yet.
+  [[nodiscard]] std::size_t queued_bytes() const noexcept { return outgoing_.size(); }
+
+  /// The changes the mirror refused since the last call, in order.
+  [[nodiscard]] std::vector<FailedChange> take_failures();
+  /// The names of statements whose Parse failed or was skipped since the last call: they do not
+  /// exist on the mirror.
+  [[nodiscard]] std::vector<std::string> take_unparsed();
+  /// The first column of the last DataRow read; std::nullopt for NULL or none.
+  [[nodiscard]] const std::optional<std::string>& last_value() const noexcept { return last_value_; }
+  /// The command tag of the last CommandComplete read.
+  [[nodiscard]] const std::string& last_command_tag() const noexcept { return last_tag_; }
+
+  /// Says goodbye (Terminate); errors are ignored.
+  Awaitable<void> terminate();
+
+ private:
+  enum class Request : std::uint8_t { parse, bind, execute, close, sync };
+  struct Pending {
+    Request request = Request::sync;
+    std::string statement{};  ///< Parse: the statement's name
+    FailedChange label{};     ///< what an error is reported as
+    bool expect_row = false;
+  };
+
+  /// Notes a request's answer to come, unless the mirror is skipping to a Sync not queued yet.
+  void expect(Pending pending);
+  Awaitable<void> write_out();
+  Awaitable<void> read_one();
+  void take(const protocol::Frame& frame);
+  void take_error(const protocol::Frame& frame);
+  void take_command_complete(const protocol::Frame& frame);
+  [[nodiscard]] Pending pop(char tag);
+
+  BackendConnection connection_;
+  std::chrono::milliseconds answer_timeout_;
+  std::deque<Pending> expected_;
+  std::vector<std::byte> outgoing_;
+  std::vector<std::byte> scratch_formats_;
+  std::vector<std::byte> scratch_values_;
+  std::vector<FailedChange> failures_;
+  std::vector<std::string> unparsed_;
+  std::optional<std::string> last_value_;
+  std::string last_tag_;
+  bool discarding_ = false;  ///< after an error, before the Sync that ends the mirror's skipping is queued
+};
+
+}  // namespace pgdual::proxy

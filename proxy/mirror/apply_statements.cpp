@@ -1,0 +1,215 @@
+#include "proxy/mirror/apply_statements.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace pgdual::proxy {
+namespace {
+
+namespace lr = protocol::logicalrep;
+
+using Columns = std::vector<lr::TupleColumn>;
+
+Columns columns_of(const lr::TupleData& tuple) { return {tuple.begin(), tuple.end()}; }
+
+tl::expected<Columns, PlanError> fitting_columns(const lr::OwnedRelation& relation, const lr::TupleData& tuple) {
+  if (tuple.size() != relation.columns.size()) {
+    return tl::unexpected{"the change has " + std::to_string(tuple.size()) + " columns where the relation has " +
+                          std::to_string(relation.columns.size())};
+  }
+  return columns_of(tuple);
+}
+
+// Adds the WHERE part of an Update or Delete: the key columns of `image`, or with REPLICA IDENTITY
+// FULL every column of it whose value was sent.
+tl::expected<void, PlanError> add_match(const lr::OwnedRelation& relation, const Columns& image,
+                                        PlannedChange& change) {
+  change.full_identity = relation.replica_identity == lr::ReplicaIdentity::full;
+  for (std::size_t i = 0; i < relation.columns.size(); ++i) {
+    if (!relation.columns[i].key) continue;
+    if (image[i].kind == lr::ColumnKind::unchanged_toast) {
+      // With FULL the other columns still single the row out; a key column is needed.
+      if (change.full_identity) continue;
+      return tl::unexpected{"the value of key column " + quote_identifier(relation.columns[i].name) +
+                            " was not sent (unchanged TOAST)"};
+    }
+    change.matched.push_back(i);
+    change.values.push_back(image[i]);
+  }
+  if (change.matched.empty()) return tl::unexpected{PlanError{"the change carries no replica identity to match"}};
+  return {};
+}
+
+void append_list(std::string& sql, const lr::OwnedRelation& relation, const std::vector<std::size_t>& columns,
+                 std::string_view separator, auto&& item) {
+  for (std::size_t n = 0; n < columns.size(); ++n) {
+    if (n > 0) sql += separator;
+    item(quote_identifier(relation.columns[columns[n]].name), columns[n]);
+  }
+}
+
+std::string parameter(std::size_t number) { return "$" + std::to_string(number); }
+
+// The WHERE condition; its parameters start at $first.
+std::string match_condition(const lr::OwnedRelation& relation, const PlannedChange& change, std::size_t first) {
+  std::string condition;
+  std::size_t number = first;
+  append_list(condition, relation, change.matched, " AND ", [&](const std::string& column, std::size_t index) {
+    if (!change.full_identity) {
+      condition += column + " = " + parameter(number++);
+    } else if (compares_as_text(relation.columns[index].type_oid)) {
+      condition += column + "::text IS NOT DISTINCT FROM " + parameter(number++);
+    } else {
+      condition += column + " IS NOT DISTINCT FROM " + parameter(number++);
+    }
+  });
+  if (!change.full_identity) return condition;
+  // Without a key, identical rows are indistinguishable: the primary changed one of them, so
+  // the mirror changes exactly one too.
+  return "ctid = (SELECT ctid FROM " + qualified_name(relation) + " WHERE " + condition + " LIMIT 1)";
+}
+
+bool is_hex(char c) noexcept { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+
+}  // namespace
+
+std::string_view to_string(ChangeKind kind) noexcept {
+  switch (kind) {
+    case ChangeKind::insert: return "INSERT";
+    case ChangeKind::update: return "UPDATE";
+    case ChangeKind::delete_row: return "DELETE";
+    case ChangeKind::truncate: return "TRUNCATE";
+    case ChangeKind::begin: return "BEGIN";
+    case ChangeKind::commit: return "COMMIT";
+  }
+  return "?";
+}
+
+std::string quote_identifier(std::string_view name) {
+  std::string quoted{"\""};
+  for (const char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted += '"';
+}
+
+std::string qualified_name(const lr::OwnedRelation& relation) {
+  return quote_identifier(relation.schema()) + "." + quote_identifier(relation.relation_name);
+}
+
+bool is_pgdual_relation(const lr::OwnedRelation& relation) noexcept { return relation.schema() == "pgdual"; }
+
+bool compares_as_text(lr::Oid type_oid) noexcept {
+  // pg_type OIDs (src/include/catalog/pg_type.dat) of json, xml, point, path, box, polygon, circle
+  // and their arrays: no btree equality, or an `=` that compares areas.
+  static constexpr std::array<lr::Oid, 14> kWithoutEquality{114, 199, 142, 143, 600, 1017, 602, 1019,
+                                                            603, 1020, 604, 1027, 718, 719};
+  return std::find(kWithoutEquality.begin(), kWithoutEquality.end(), type_oid) != kWithoutEquality.end();
+}
+
+std::string PlannedChange::shape() const {
+  std::string shape{to_string(kind).front()};
+  for (const auto index : assigned) shape += std::to_string(index) + ",";
+  shape += full_identity ? "|full|" : "|key|";
+  for (const auto index : matched) shape += std::to_string(index) + ",";
+  return shape;
+}
+
+tl::expected<PlannedChange, PlanError> plan_insert(const lr::OwnedRelation& relation, const lr::Insert& insert) {
+  auto columns = fitting_columns(relation, insert.new_tuple);
+  if (!columns) return tl::unexpected{columns.error()};
+  PlannedChange change{.kind = ChangeKind::insert};
+  for (std::size_t i = 0; i < columns->size(); ++i) change.assigned.push_back(i);
+  change.values = std::move(*columns);
+  return change;
+}
+
+tl::expected<PlannedChange, PlanError> plan_update(const lr::OwnedRelation& relation, const lr::Update& update) {
+  auto new_row = fitting_columns(relation, update.new_tuple);
+  if (!new_row) return tl::unexpected{new_row.error()};
+  PlannedChange change{.kind = ChangeKind::update};
+  for (std::size_t i = 0; i < new_row->size(); ++i) {
+    if ((*new_row)[i].kind == lr::ColumnKind::unchanged_toast) continue;
+    change.assigned.push_back(i);
+    change.values.push_back((*new_row)[i]);
+  }
+  if (!update.old_kind) {
+    if (auto added = add_match(relation, *new_row, change); !added) return tl::unexpected{added.error()};
+    return change;
+  }
+  auto old_row = fitting_columns(relation, update.old_tuple);
+  if (!old_row) return tl::unexpected{old_row.error()};
+  if (auto added = add_match(relation, *old_row, change); !added) return tl::unexpected{added.error()};
+  return change;
+}
+
+tl::expected<PlannedChange, PlanError> plan_delete(const lr::OwnedRelation& relation, const lr::Delete& remove) {
+  auto old_row = fitting_columns(relation, remove.old_tuple);
+  if (!old_row) return tl::unexpected{old_row.error()};
+  PlannedChange change{.kind = ChangeKind::delete_row};
+  if (auto added = add_match(relation, *old_row, change); !added) return tl::unexpected{added.error()};
+  return change;
+}
+
+std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange& change) {
+  const auto table = qualified_name(relation);
+  std::string sql;
+  std::size_t number = 1;
+  switch (change.kind) {
+    case ChangeKind::insert: {
+      sql = "INSERT INTO " + table + " (";
+      append_list(sql, relation, change.assigned, ", ", [&](const std::string& column, std::size_t) { sql += column; });
+      sql += ") VALUES (";
+      append_list(sql, relation, change.assigned, ", ",
+                  [&](const std::string&, std::size_t) { sql += parameter(number++); });
+      return sql += ")";
+    }
+    case ChangeKind::update: {
+      sql = "UPDATE " + table + " SET ";
+      if (change.assigned.empty()) {
+        // Every value was unchanged TOAST: still an UPDATE, so that a missing row is noticed.
+        sql += quote_identifier(relation.columns.front().name) + " = " + quote_identifier(relation.columns.front().name);
+      }
+      append_list(sql, relation, change.assigned, ", ", [&](const std::string& column, std::size_t) {
+        sql += column + " = " + parameter(number++);
+      });
+      return sql += " WHERE " + match_condition(relation, change, number);
+    }
+    case ChangeKind::delete_row:
+      return "DELETE FROM " + table + " WHERE " + match_condition(relation, change, number);
+    case ChangeKind::truncate:
+    case ChangeKind::begin:
+    case ChangeKind::commit:
+      break;
+  }
+  return sql;
+}
+
+std::string truncate_sql(std::span<const lr::OwnedRelation* const> relations, bool cascade, bool restart_identity) {
+  std::string sql = "TRUNCATE ";
+  for (std::size_t n = 0; n < relations.size(); ++n) {
+    if (n > 0) sql += ", ";
+    // ONLY: the primary lists each partition and child it emptied; a parent alone stays alone.
+    sql += "ONLY " + qualified_name(*relations[n]);
+  }
+  if (restart_identity) sql += " RESTART IDENTITY";
+  if (cascade) sql += " CASCADE";
+  return sql;
+}
+
+bool is_unit_key(std::string_view text) noexcept {
+  constexpr std::string_view kShape = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+  if (text.size() != kShape.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (kShape[i] == '-' ? text[i] != '-' : !is_hex(text[i])) return false;
+  }
+  return true;
+}
+
+std::string source_name(std::string_view slot_name, std::string_view system_identifier) {
+  return std::string{slot_name} + "@" + std::string{system_identifier};
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "protocol/pgoutput.h"
+
+/// The SQL that applies pgoutput's row changes to the mirror: pure, text in and SQL out, so that
+/// every shape of statement is tested without a database (tests/unit/proxy/apply_statements_test.cpp).
+/// ApplyConnection does the I/O.
+///
+/// Tables are named by schema and name, never by OID (the mirror's OIDs differ), always quoted and
+/// qualified: the apply session runs with an empty search_path. Values travel as parameters, in
+/// text (or binary, as pgoutput sent them), and the mirror infers each parameter's type from the
+/// column it is compared with or assigned to, so type OIDs never cross between the servers.
+namespace pgdual::proxy {
+
+/// What a change does, as reports name it.
+/// `begin` and `commit` stand for the statements pgdual adds around a transaction's changes
+/// (BEGIN; the ledger row and COMMIT).
+enum class ChangeKind : std::uint8_t { insert, update, delete_row, truncate, begin, commit };
+
+/// "INSERT", "UPDATE", "DELETE", "TRUNCATE", "BEGIN", "COMMIT".
+[[nodiscard]] std::string_view to_string(ChangeKind kind) noexcept;
+
+/// `name` as a quoted identifier: "name", with every '"' doubled.
+[[nodiscard]] std::string quote_identifier(std::string_view name);
+
+/// "schema"."table".
+[[nodiscard]] std::string qualified_name(const protocol::logicalrep::OwnedRelation& relation);
+
+/// pgdual's own bookkeeping (schema `pgdual`) is published by FOR ALL TABLES too, but each server
+/// keeps its own: its changes are never applied.
+[[nodiscard]] bool is_pgdual_relation(const protocol::logicalrep::OwnedRelation& relation) noexcept;
+
+/// Types without a default equality operator (json, xml, point, ...) or whose `=` is not identity
+/// (box and circle compare areas): a REPLICA IDENTITY FULL match compares them as text.
+[[nodiscard]] bool compares_as_text(protocol::logicalrep::Oid type_oid) noexcept;
+
+/// One Insert, Update or Delete made into a statement shape and its parameter values. The values
+/// borrow from the message.
+struct PlannedChange {
+  ChangeKind kind = ChangeKind::insert;
+  std::vector<std::size_t> assigned{};  ///< the columns INSERT lists or UPDATE sets, in relation order
+  std::vector<std::size_t> matched{};   ///< the columns WHERE compares, in relation order
+  bool full_identity = false;         ///< REPLICA IDENTITY FULL: match all of `matched`, one row by ctid
+  std::vector<protocol::logicalrep::TupleColumn> values{};  ///< $1, $2, ...: assigned, then matched
+
+  /// Changes of one relation with the same shape have the same SQL: the key of its prepared
+  /// statement within the relation.
+  [[nodiscard]] std::string shape() const;
+};
+
+/// Why a change cannot be made into a statement; no row values in it.
+using PlanError = std::string;
+
+/// Every column of the new row (pgoutput never sends generated columns, so they are never listed).
+/// Fails when the tuple's column count is not the relation's.
+[[nodiscard]] tl::expected<PlannedChange, PlanError> plan_insert(const protocol::logicalrep::OwnedRelation& relation,
+                                                                 const protocol::logicalrep::Insert& insert);
+
+/// Sets the new row's columns except those sent as unchanged TOAST ('u': the mirror keeps its own
+/// value), matching the key from the old image when one was sent ('K' after a key change, 'O' with
+/// REPLICA IDENTITY FULL), else from the new row. Fails on a column count that is not the
+/// relation's, or when a key column's value was not sent (nothing to match on).
+[[nodiscard]] tl::expected<PlannedChange, PlanError> plan_update(const protocol::logicalrep::OwnedRelation& relation,
+                                                                 const protocol::logicalrep::Update& update);
+
+/// Matches the old image's key. Fails as plan_update does.
+[[nodiscard]] tl::expected<PlannedChange, PlanError> plan_delete(const protocol::logicalrep::OwnedRelation& relation,
+                                                                 const protocol::logicalrep::Delete& remove);
+
+/// The statement for `change` of `relation`, with $n parameters in the order of change.values.
+/// Precondition: `change` was planned for `relation`.
+[[nodiscard]] std::string statement_sql(const protocol::logicalrep::OwnedRelation& relation,
+                                        const PlannedChange& change);
+
+/// TRUNCATE of `relations` (at least one), with RESTART IDENTITY and CASCADE as the primary's had them.
+[[nodiscard]] std::string truncate_sql(std::span<const protocol::logicalrep::OwnedRelation* const> relations,
+                                       bool cascade, bool restart_identity);
+
+/// The ledger row of one applied transaction: $1 source, $2 commit LSN (text), $3 xid, $4 unit key or NULL.
+inline constexpr std::string_view kRecordAppliedSql =
+    "INSERT INTO pgdual.applied (source, commit_lsn, xid, unit_key) VALUES ($1, $2::pg_lsn, $3::bigint, $4::uuid)";
+
+/// The highest commit LSN applied from $1, or no row value (NULL) when none was.
+inline constexpr std::string_view kLastAppliedSql = "SELECT max(commit_lsn)::text FROM pgdual.applied WHERE source = $1";
+
+/// The prefix of the transactional logical message that carries pgdual's unit key.
+inline constexpr std::string_view kUnitKeyPrefix = "pgdual";
+
+/// A unit key as pgdual writes it: a UUID in its canonical text form (8-4-4-4-12 hex digits).
+/// Anything else is not pgdual's key and is not recorded (pgdual.applied.unit_key is a uuid).
+[[nodiscard]] bool is_unit_key(std::string_view text) noexcept;
+
+/// The name a source has in pgdual.applied: the slot's name and the primary's system identifier,
+/// so that a primary replaced by another (a role swap, a restore) starts a new source.
+[[nodiscard]] std::string source_name(std::string_view slot_name, std::string_view system_identifier);
+
+}  // namespace pgdual::proxy

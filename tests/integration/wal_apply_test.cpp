@@ -1,0 +1,305 @@
+// The WAL mirror's apply (proxy/mirror/apply_connection.h) against the real servers: a workload
+// runs on the primary directly, its changes are read from a pgoutput slot with SQL (no slot reader
+// of pgdual's), decoded, and fed to an ApplyConnection on the mirror; then both servers' tables
+// must be equal.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "conflict/jobs/pg_client.h"
+#include "protocol/pgoutput.h"
+#include "proxy/mirror/apply_connection.h"
+#include "tests/integration/harness/fixture.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+using proxy::ApplyConnection;
+using proxy::ApplyMode;
+using proxy::Awaitable;
+using proxy::TransactionResult;
+using Status = TransactionResult::Status;
+namespace asio = proxy::asio;
+namespace lr = protocol::logicalrep;
+
+using Messages = std::vector<std::vector<std::byte>>;
+
+constexpr const char* kSlot = "apply_test";
+constexpr const char* kPublication = "apply_test_all";
+constexpr const char* kUnitKey = "01890a5d-ac96-774b-bcce-b302099a8057";
+
+config::BackendConfig backend_config(const PgCluster& server) {
+  return config::BackendConfig{.name = server.name(), .host = "127.0.0.1", .port = server.port(),
+                               .connect_timeout = 10s};
+}
+
+jobs::PgClient superuser_client(const PgCluster& server, const std::string& database) {
+  return jobs::PgClient{backend_config(server), config::UserConfig{PgCluster::kSuperuser, PgCluster::kSuperuserPassword},
+                        database};
+}
+
+/// The primary publishes every table, and a slot keeps its changes from now on. The slot is
+/// dropped when this goes: it would hold the shared server's WAL.
+class PrimarySlot {
+ public:
+  explicit PrimarySlot(std::string database) : database_{std::move(database)} {
+    // Two calls: a slot cannot be created in a transaction that has written.
+    static_cast<void>(backends().onprem.run_sql(database_, std::string{"CREATE PUBLICATION "} + kPublication +
+                                                               " FOR ALL TABLES"));
+    static_cast<void>(backends().onprem.run_sql(
+        database_, std::string{"SELECT pg_create_logical_replication_slot('"} + kSlot + "', 'pgoutput')"));
+  }
+  ~PrimarySlot() {
+    try {
+      static_cast<void>(backends().onprem.run_sql(database_, std::string{"SELECT pg_drop_replication_slot('"} + kSlot + "')"));
+    } catch (const std::exception&) {
+      // A failed test may leave a session on the slot; the server goes with the test binary anyway.
+    }
+  }
+  PrimarySlot(const PrimarySlot&) = delete;
+  PrimarySlot& operator=(const PrimarySlot&) = delete;
+
+  /// The messages committed since the last call, as pgoutput sends them (with logical messages).
+  [[nodiscard]] Messages take_changes() const {
+    auto client = superuser_client(backends().onprem, database_);
+    const auto rows = client.query(std::string{"SELECT data FROM pg_logical_slot_get_binary_changes('"} + kSlot +
+                                   "', NULL, NULL, 'proto_version', '1', 'publication_names', '" + kPublication +
+                                   "', 'messages', 'true')");
+    Messages messages;
+    for (const auto& row : rows) messages.push_back(from_bytea_hex(row.at(0).value()));
+    return messages;
+  }
+
+  /// The source name the apply records: the slot and the primary's system identifier.
+  [[nodiscard]] std::string source() const {
+    auto client = superuser_client(backends().onprem, database_);
+    return proxy::source_name(kSlot, client.query_value("SELECT system_identifier FROM pg_control_system()"));
+  }
+
+ private:
+  // bytea's text output: "\x" and two hex digits a byte.
+  static std::vector<std::byte> from_bytea_hex(const std::string& text) {
+    REQUIRE(text.starts_with("\\x"));
+    std::vector<std::byte> bytes;
+    for (std::size_t i = 2; i + 1 < text.size(); i += 2) {
+      bytes.push_back(static_cast<std::byte>(std::stoi(text.substr(i, 2), nullptr, 16)));
+    }
+    return bytes;
+  }
+
+  std::string database_;
+};
+
+/// Runs `operation` to its end (a minute at most) and returns its value or throws its exception.
+template <class T>
+T run_to_end(Awaitable<T> operation) {
+  asio::io_context io;
+  std::optional<T> value;
+  std::exception_ptr error;
+  asio::co_spawn(io, std::move(operation), [&](std::exception_ptr thrown, T result) {
+    error = thrown;
+    if (!thrown) value = std::move(result);
+  });
+  io.run_for(60s);
+  if (error) std::rethrow_exception(error);
+  REQUIRE(value);
+  return std::move(*value);
+}
+
+proxy::BackendLogin login_as(const std::string& user, const std::string& password, const std::string& database) {
+  return proxy::BackendLogin{.user = user,
+                             .password = password,
+                             .protocol_version = 196608,  // 3.0
+                             .parameters = {{"user", user}, {"database", database}}};
+}
+
+/// Opens an apply connection to the mirror as `login` and feeds it every message, in `mode`.
+Awaitable<std::vector<TransactionResult>> apply_all(proxy::BackendLogin login, std::string source,
+                                                    const Messages& messages, ApplyMode mode) {
+  auto connection = co_await proxy::BackendConnection::open(backend_config(backends().cloud), nullptr, login, 1 << 24);
+  auto apply = co_await ApplyConnection::open(std::move(connection), std::move(source));
+  apply.set_mode(mode);
+  std::vector<TransactionResult> results;
+  lr::DecodeState state;
+  for (const auto& bytes : messages) {
+    const auto message = lr::decode(bytes, state);
+    if (!message) throw std::runtime_error{"undecodable pgoutput message: " + message.error().message()};
+    state = lr::next_state(state, *message);
+    auto result = co_await apply.feed(*message);
+    if (result) results.push_back(std::move(*result));
+  }
+  co_await apply.terminate();
+  co_return results;
+}
+
+std::vector<TransactionResult> apply_as_superuser(const std::string& database, const PrimarySlot& slot,
+                                                  const Messages& messages, ApplyMode mode = ApplyMode::fast) {
+  return run_to_end(apply_all(login_as(PgCluster::kSuperuser, PgCluster::kSuperuserPassword, database),
+                              slot.source(), messages, mode));
+}
+
+std::size_t count_with(const std::vector<TransactionResult>& results, Status status) {
+  return static_cast<std::size_t>(
+      std::count_if(results.begin(), results.end(), [&](const auto& result) { return result.status == status; }));
+}
+
+/// Runs each statement on the primary in a transaction of its own.
+void run_on_primary(const std::string& database, const std::vector<std::string>& statements) {
+  auto client = superuser_client(backends().onprem, database);
+  // The harness turns it off; the slot decodes only what is flushed.
+  client.execute("SET synchronous_commit = on");
+  for (const auto& statement : statements) client.execute(statement);
+}
+
+void create_on_both(const std::string& database, const std::string& ddl) {
+  for (auto* server : {&backends().onprem, &backends().cloud}) static_cast<void>(server->run_sql(database, ddl));
+}
+
+const std::string kSchema = R"sql(
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE patients (
+  id int PRIMARY KEY, name text NOT NULL, mood mood, tags text[], profile jsonb, photo bytea, notes text,
+  name_upper text GENERATED ALWAYS AS (upper(name)) STORED);
+CREATE TABLE events (at timestamptz, payload json, spot point);
+ALTER TABLE events REPLICA IDENTITY FULL;
+CREATE TABLE docs (id int PRIMARY KEY, body text, version int);
+ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE wards (id serial PRIMARY KEY, name text);
+CREATE TABLE beds (id serial PRIMARY KEY, ward_id int REFERENCES wards (id), label text);
+CREATE TABLE audit_log (what text);
+)sql";
+
+// On the mirror only: had the apply fired it, audit_log would differ from the primary's (empty).
+const std::string kMirrorTrigger = R"sql(
+CREATE FUNCTION public.log_change() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO public.audit_log VALUES (TG_OP); RETURN NULL; END$$;
+CREATE TRIGGER patients_audit AFTER INSERT OR UPDATE OR DELETE ON patients
+  FOR EACH ROW EXECUTE FUNCTION public.log_change();
+)sql";
+
+const std::vector<std::string> kWorkload{
+    R"(INSERT INTO patients (id, name, mood, tags, profile, photo, notes) VALUES
+         (1, 'Ada', 'happy', ARRAY['a', 'b c', NULL], '{"k": [1, 2.50], "q": "it''s"}', '\x00ff10', NULL),
+         (2, 'Bob', NULL, NULL, NULL, NULL, 'n'),
+         (3, 'Cy', 'sad', '{}', '{}', '\x', E'tab\there'))",
+    "UPDATE patients SET mood = 'ok', tags = array_append(tags, 'd') WHERE id = 1",
+    "UPDATE patients SET id = 20, name = 'Bobby' WHERE id = 2",
+    "DELETE FROM patients WHERE id = 3",
+    R"(INSERT INTO events VALUES ('2024-01-01 10:00+00', '{"a": 1}', '(1,2)'),
+                                 ('2024-01-01 10:00+00', '{"a": 1}', '(1,2)'),
+                                 ('2024-01-02 00:00+00', NULL, NULL))",
+    // One of two identical rows: the mirror must change exactly one too.
+    R"(UPDATE events SET payload = '{"a": 2}' WHERE ctid = (SELECT ctid FROM events WHERE spot IS NOT NULL LIMIT 1))",
+    "DELETE FROM events WHERE payload IS NULL",
+    "INSERT INTO docs VALUES (1, repeat('lorem ipsum ', 20000), 1)",
+    "UPDATE docs SET version = 2 WHERE id = 1",  // body is sent as unchanged TOAST
+    "INSERT INTO wards (name) VALUES ('east'), ('west')",
+    "INSERT INTO beds (ward_id, label) VALUES (1, 'e1'), (2, 'w1')",
+    "TRUNCATE wards RESTART IDENTITY CASCADE",
+    "INSERT INTO wards (name) VALUES ('north')",
+    std::string{"BEGIN; INSERT INTO patients (id, name) VALUES (4, 'Di'); "
+                "SELECT pg_logical_emit_message(true, 'pgdual', '"} + kUnitKey + "'); COMMIT;",
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(IntegrationTest, "the WAL apply makes the mirror's tables the primary's, exactly once",
+                 "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply");
+  create_on_both(database, kSchema);
+  static_cast<void>(backends().cloud.run_sql(database, kMirrorTrigger));
+  const PrimarySlot slot{database};
+  run_on_primary(database, kWorkload);
+  const auto messages = slot.take_changes();
+  REQUIRE(!messages.empty());
+
+  const auto results = apply_as_superuser(database, slot, messages);
+  CHECK(results.size() == kWorkload.size());
+  CHECK(count_with(results, Status::applied) == kWorkload.size());
+  for (const auto& result : results) {
+    if (result.failure) FAIL_CHECK(result.failure->relation << " " << result.failure->sqlstate << " " << result.failure->message);
+  }
+  CHECK(differing_tables(database).empty());
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM audit_log") == "0\n");
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM docs WHERE length(body) = 240000 AND version = 2") ==
+        "1\n");
+
+  const auto ledger = "SELECT count(*), count(unit_key), max(unit_key::text) FROM pgdual.applied WHERE source = '" +
+                      slot.source() + "'";
+  const auto recorded = std::to_string(kWorkload.size()) + "|1|" + kUnitKey + "\n";
+  CHECK(backends().cloud.run_sql(database, ledger) == recorded);
+  CHECK(results.back().unit_key == std::optional<std::string>{kUnitKey});
+
+  SECTION("the same transactions sent again by the slot are skipped whole") {
+    const auto again = apply_as_superuser(database, slot, messages);
+    CHECK(count_with(again, Status::already_applied) == kWorkload.size());
+    CHECK(differing_tables(database).empty());
+    CHECK(backends().cloud.run_sql(database, ledger) == recorded);
+  }
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a change the mirror cannot take fails its transaction, and careful mode applies "
+                                  "the rest with each skip on record", "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply_fail");
+  create_on_both(database, "CREATE TABLE codes (id int PRIMARY KEY, code text UNIQUE)");
+  const PrimarySlot slot{database};
+  run_on_primary(database, {"INSERT INTO codes VALUES (1, 'a'), (2, 'b')"});
+  REQUIRE(count_with(apply_as_superuser(database, slot, slot.take_changes()), Status::applied) == 1);
+
+  // The mirror has drifted: row 2 is gone, and code 'c' is taken.
+  static_cast<void>(backends().cloud.run_sql(database, "DELETE FROM codes WHERE id = 2; INSERT INTO codes VALUES (9, 'c')"));
+  run_on_primary(database, {"BEGIN; UPDATE codes SET code = 'bb' WHERE id = 2; INSERT INTO codes VALUES (3, 'c'); "
+                            "INSERT INTO codes VALUES (4, 'd'); COMMIT;"});
+  const auto messages = slot.take_changes();
+  const auto mirror_rows = "SELECT string_agg(id || '=' || code, ',' ORDER BY id) FROM codes";
+  const auto applied_rows = "SELECT count(*) FROM pgdual.applied";
+
+  const auto fast = apply_as_superuser(database, slot, messages);
+  REQUIRE(fast.size() == 1);
+  CHECK(fast[0].status == Status::failed);
+  REQUIRE(fast[0].failure);
+  CHECK(fast[0].failure->change_number == 1);
+  CHECK(fast[0].failure->relation == R"("public"."codes")");
+  CHECK(fast[0].failure->kind == proxy::ChangeKind::update);
+  CHECK(fast[0].failure->sqlstate == "02000");
+  CHECK(backends().cloud.run_sql(database, mirror_rows) == "1=a,9=c\n");
+  CHECK(backends().cloud.run_sql(database, applied_rows) == "1\n");
+
+  const auto careful = apply_as_superuser(database, slot, messages, ApplyMode::careful);
+  REQUIRE(careful.size() == 1);
+  CHECK(careful[0].status == Status::applied);
+  CHECK_FALSE(careful[0].failure);
+  REQUIRE(careful[0].skipped.size() == 2);
+  CHECK(careful[0].skipped[0].sqlstate == "02000");
+  CHECK(careful[0].skipped[1].change_number == 2);
+  CHECK(careful[0].skipped[1].kind == proxy::ChangeKind::insert);
+  CHECK(careful[0].skipped[1].sqlstate == "23505");
+  CHECK(careful[0].skipped[1].message.find("(3, c)") == std::string::npos);  // no row values
+  CHECK(backends().cloud.run_sql(database, mirror_rows) == "1=a,4=d,9=c\n");
+  CHECK(backends().cloud.run_sql(database, applied_rows) == "2\n");
+
+  const auto replayed = apply_as_superuser(database, slot, messages, ApplyMode::careful);
+  CHECK(count_with(replayed, Status::already_applied) == 1);
+}
+
+TEST_CASE_METHOD(IntegrationTest, "the WAL apply says plainly when its role may not replay as a replica",
+                 "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply_role");
+  const PrimarySlot slot{database};
+  try {
+    static_cast<void>(run_to_end(apply_all(login_as(kAppUser, kAppPassword, database), slot.source(), {},
+                                           ApplyMode::fast)));
+    FAIL("the apply opened as a role that may not set session_replication_role");
+  } catch (const proxy::ApplyError& error) {
+    CHECK_THAT(error.what(), Catch::Contains("session_replication_role") && Catch::Contains("42501") &&
+                                 Catch::Contains("superuser"));
+  }
+}
+
+}  // namespace pgdual::test
