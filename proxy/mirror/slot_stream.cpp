@@ -367,7 +367,12 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
                            .parameters = {{"user", options.user},
                                           {"database", options.database},
                                           {"replication", "database"},
-                                          {"application_name", "pgdual_slot_stream"}}};
+                                          {"application_name", "pgdual_slot_stream"},
+                                          // Values in text forms any server reads back the same, as
+                                          // PostgreSQL's own walreceiver asks for them.
+                                          {"datestyle", "ISO"},
+                                          {"intervalstyle", "postgres"},
+                                          {"extra_float_digits", "3"}}};
   auto connection = co_await BackendConnection::open(primary, std::move(tls), login, options.max_message_length);
   ReplicationStart start;
   try {

@@ -16,6 +16,7 @@
 #include "protocol/replication.h"
 #include "proxy/mirror/slot_stream.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/wal_helpers.h"
 
 namespace pgdual::test {
 namespace {
@@ -106,43 +107,6 @@ Awaitable<void> pause_for(std::chrono::seconds duration) {
   asio::steady_timer pause{co_await asio::this_coro::executor, duration};
   co_await pause.async_wait(proxy::use_awaitable);
 }
-
-/// The primary, as a config::BackendConfig for `cluster`.
-config::BackendConfig backend_of(const PgCluster& cluster) {
-  return config::BackendConfig{.name = "onprem", .host = "127.0.0.1", .port = cluster.port(), .connect_timeout = 10s};
-}
-
-proxy::SlotStreamOptions options_for(const PgCluster& cluster, const std::string& database) {
-  const auto login = cluster.superuser(database);
-  const auto name = proxy::slot_name_for(database);
-  return proxy::SlotStreamOptions{
-      .user = login.user, .password = login.password, .database = database, .slot = name, .publication = name};
-}
-
-/// Drops the slot a test made once its walsender has gone: a slot left behind keeps WAL on the
-/// shared server for ever. Declared before the io_context, so it runs after the connection closed.
-class SlotDropper {
- public:
-  SlotDropper(const PgCluster& cluster, std::string slot) : cluster_{cluster}, slot_{std::move(slot)} {}
-  SlotDropper(const SlotDropper&) = delete;
-  SlotDropper& operator=(const SlotDropper&) = delete;
-  ~SlotDropper() {
-    const auto where = " FROM pg_replication_slots WHERE slot_name = '" + slot_ + "'";
-    try {
-      for (int attempt = 0; attempt < 50; ++attempt) {
-        if (cluster_.run_sql("postgres", "SELECT count(*)" + where + " AND active") == "0\n") break;
-        std::this_thread::sleep_for(100ms);
-      }
-      static_cast<void>(cluster_.run_sql("postgres", "SELECT pg_drop_replication_slot(slot_name)" + where));
-    } catch (const std::exception& error) {
-      WARN("could not drop replication slot " << slot_ << ": " << error.what());
-    }
-  }
-
- private:
-  const PgCluster& cluster_;
-  std::string slot_;
-};
 
 std::vector<std::string> texts(const std::vector<Seen>& items) {
   std::vector<std::string> result;

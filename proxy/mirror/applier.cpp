@@ -1,0 +1,145 @@
+#include "proxy/mirror/applier.h"
+
+#include <algorithm>
+#include <exception>
+#include <optional>
+#include <utility>
+#include <variant>
+
+#include "conflict/redact.h"
+#include "protocol/error_response.h"
+#include "protocol/pgoutput.h"
+#include "proxy/backend/mirror_leg.h"
+
+namespace pgdual::proxy {
+namespace {
+
+namespace logicalrep = protocol::logicalrep;
+
+/// What a refused change looked like from the mirror, as a conflict record keeps it: the SQLSTATE
+/// and the message redacted, never a value.
+conflict::Outcome refused(const FailedChange& change) {
+  const protocol::ErrorFields fields{{{protocol::error_field::kSqlState, change.sqlstate},
+                                      {protocol::error_field::kMessage, change.message}}};
+  conflict::Outcome outcome;
+  outcome.error = conflict::BackendError{change.sqlstate, {}, conflict::redact_error_message(fields)};
+  return outcome;
+}
+
+}  // namespace
+
+MirrorApplier::MirrorApplier(config::BackendConfig primary, std::shared_ptr<ssl::context> primary_tls,
+                             config::BackendConfig mirror, std::shared_ptr<ssl::context> mirror_tls, Options options,
+                             AppliedUnits& units, Recorder recorder, std::shared_ptr<spdlog::logger> log)
+    : primary_{std::move(primary)},
+      primary_tls_{std::move(primary_tls)},
+      mirror_{std::move(mirror)},
+      mirror_tls_{std::move(mirror_tls)},
+      options_{std::move(options)},
+      units_{units},
+      recorder_{std::move(recorder)},
+      log_{std::move(log)} {}
+
+// A round's failure is an outcome, not an error: it is logged, shown in progress(), and the next
+// round goes on from the slot after a pause that grows while rounds keep failing at once.
+Awaitable<void> MirrorApplier::run() {
+  auto delay = options_.retry_min;
+  while (!stopping_) {
+    std::optional<std::string> failure;
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      co_await round();
+    } catch (const std::exception& error) {
+      failure = error.what();
+    }
+    if (stopping_) break;
+    const bool refused_transaction = careful_at_ != 0 && !failure;
+    if (failure) {
+      log_->warn("mirror apply of {}: {}; resuming from the slot", options_.slot.database, *failure);
+      const std::lock_guard lock{progress_mutex_};
+      progress_.last_error = *failure;
+    }
+    if (refused_transaction) continue;  // read it again at once, to apply it carefully
+    const bool lasted = std::chrono::steady_clock::now() - started > options_.retry_max;
+    delay = lasted ? options_.retry_min : std::min(delay * 2, options_.retry_max);
+    co_await pause(delay);
+  }
+}
+
+void MirrorApplier::stop() noexcept {
+  stopping_ = true;
+  if (pause_timer_) pause_timer_->cancel();
+}
+
+ApplierProgress MirrorApplier::progress() const {
+  const std::lock_guard lock{progress_mutex_};
+  return progress_;
+}
+
+Awaitable<void> MirrorApplier::round() {
+  {
+    const std::lock_guard lock{progress_mutex_};
+    ++progress_.rounds;
+  }
+  auto stream = co_await SlotStream::open(primary_, primary_tls_, options_.slot);
+  source_ = source_name(options_.slot.slot, stream.system_identifier());
+  auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
+                                                     options_.slot.max_message_length);
+  auto apply = co_await ApplyConnection::open(std::move(connection), source_, options_.apply);
+  while (!stopping_) {
+    auto item = co_await stream.next();
+    if (const auto* begin = std::get_if<logicalrep::Begin>(&item.message)) {
+      apply.set_mode(begin->final_lsn == careful_at_ ? ApplyMode::careful : ApplyMode::fast);
+    }
+    const auto result = co_await apply.feed(item.message);
+    if (!result) continue;
+    if (result->status == TransactionResult::Status::failed) {
+      // Nothing of it stayed on the mirror; the slot sends it again to the next round.
+      if (careful_at_ == result->commit_lsn) throw ApplyError{"the mirror refused a transaction's own statements"};
+      careful_at_ = result->commit_lsn;
+      log_->warn("mirror apply of {}: the mirror refused a change of the transaction committed at {} ({}); "
+                 "applying it change by change",
+                 options_.slot.database, protocol::format_lsn(result->commit_lsn),
+                 result->failure ? result->failure->sqlstate : std::string{});
+      co_await stream.close();
+      co_await apply.terminate();
+      co_return;
+    }
+    settle(stream, *result);
+  }
+  co_await stream.close();
+  co_await apply.terminate();
+}
+
+// Confirmed only now: the mirror's COMMIT is durable (synchronous_commit on), so the slot may
+// forget the transaction, and the session waiting for it may answer its client.
+void MirrorApplier::settle(SlotStream& stream, const TransactionResult& result) {
+  stream.confirm(result.end_lsn);
+  if (result.unit_key) units_.applied(*result.unit_key);
+  for (const auto& change : result.skipped) record_skipped(result, change);
+  if (careful_at_ == result.commit_lsn) careful_at_ = 0;
+  const std::lock_guard lock{progress_mutex_};
+  progress_.applied = std::max(progress_.applied, result.end_lsn);
+  if (result.status == TransactionResult::Status::applied) ++progress_.transactions;
+  progress_.skipped_changes += result.skipped.size();
+}
+
+void MirrorApplier::record_skipped(const TransactionResult& result, const FailedChange& change) {
+  conflict::ConflictRecord record;
+  record.idempotency_key = result.unit_key.value_or(source_ + "/" + protocol::format_lsn(result.commit_lsn));
+  record.session.database = options_.slot.database;
+  record.tables = {change.relation};
+  record.kind = conflict::ConflictKind::mirror_error;
+  record.statement_normalized = std::string{to_string(change.kind)};
+  record.mirror = refused(change);
+  log_->warn("mirror apply of {}: change {} ({} on {}) refused with {}, left out and recorded",
+             options_.slot.database, change.change_number, to_string(change.kind), change.relation, change.sqlstate);
+  if (recorder_) recorder_(std::move(record));
+}
+
+Awaitable<void> MirrorApplier::pause(std::chrono::milliseconds delay) {
+  pause_timer_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, delay);
+  co_await pause_timer_->async_wait(asio::as_tuple(use_awaitable));
+}
+
+}  // namespace pgdual::proxy

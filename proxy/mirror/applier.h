@@ -1,0 +1,93 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "config/proxy_config.h"
+#include "conflict/conflict_record.h"
+#include "protocol/replication.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/mirror/applied_units.h"
+#include "proxy/mirror/apply_connection.h"
+#include "proxy/mirror/slot_stream.h"
+#include "proxy/net/asio.h"
+
+namespace pgdual::proxy {
+
+/// Where an applier stands, for SHOW BACKENDS, /metrics and tests.
+struct ApplierProgress {
+  protocol::XLogRecPtr applied = 0;  ///< the end LSN of the last transaction applied (or found applied)
+  std::uint64_t transactions = 0;    ///< transactions committed on the mirror by this applier
+  std::uint64_t skipped_changes = 0;  ///< changes the mirror refused, left out and recorded
+  std::uint64_t rounds = 0;          ///< times the slot and the mirror were opened
+  std::string last_error;            ///< why the last round ended; empty while none has
+};
+
+/// The WAL mirror of one database (docs/wal-mirror.md): reads the primary's slot, applies each
+/// transaction to the mirror in commit order, confirms the slot once the mirror's commit is
+/// durable, and tells the sessions waiting for the transaction's unit key (AppliedUnits).
+///
+/// A round opens the slot stream and the apply connection and runs until something fails: the
+/// primary, the mirror, or either connection. The next round starts after a growing pause and
+/// goes on from the slot, whose resent transactions the mirror's ledger skips: nothing lost,
+/// nothing applied twice. A transaction the mirror refuses is read again at once and applied in
+/// careful mode, each refused change left out and recorded as a conflict, so the stream never
+/// stalls on it.
+///
+/// run() and stop() on the executor run() was spawned on; progress() from any thread.
+class MirrorApplier {
+ public:
+  struct Options {
+    SlotStreamOptions slot;
+    /// The mirror's login, with its database: a role that may set session_replication_role.
+    BackendLogin mirror_login;
+    ApplyOptions apply{};
+    std::chrono::milliseconds retry_min{100};
+    std::chrono::milliseconds retry_max{5'000};
+  };
+  /// Receives each conflict: a change the mirror refused.
+  using Recorder = std::function<void(conflict::ConflictRecord)>;
+
+  MirrorApplier(config::BackendConfig primary, std::shared_ptr<ssl::context> primary_tls,
+                config::BackendConfig mirror, std::shared_ptr<ssl::context> mirror_tls, Options options,
+                AppliedUnits& units, Recorder recorder, std::shared_ptr<spdlog::logger> log);
+
+  /// Applies until stop().
+  Awaitable<void> run();
+  /// Ends run() at its next step; the slot keeps what was confirmed.
+  void stop() noexcept;
+  [[nodiscard]] ApplierProgress progress() const;
+
+ private:
+  /// One round: opens both sides and applies until a failure, which it throws.
+  Awaitable<void> round();
+  /// A transaction's result: confirmed, announced, its skipped changes recorded.
+  void settle(SlotStream& stream, const TransactionResult& result);
+  void record_skipped(const TransactionResult& result, const FailedChange& change);
+  Awaitable<void> pause(std::chrono::milliseconds delay);
+
+  config::BackendConfig primary_;
+  std::shared_ptr<ssl::context> primary_tls_;
+  config::BackendConfig mirror_;
+  std::shared_ptr<ssl::context> mirror_tls_;
+  Options options_;
+  AppliedUnits& units_;
+  Recorder recorder_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::string source_;
+  /// The commit LSN of a transaction the mirror refused in fast mode: applied carefully next.
+  protocol::XLogRecPtr careful_at_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::shared_ptr<asio::steady_timer> pause_timer_;
+  mutable std::mutex progress_mutex_;
+  ApplierProgress progress_;
+};
+
+}  // namespace pgdual::proxy
