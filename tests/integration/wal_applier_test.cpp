@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,47 +75,73 @@ void check_succeeded(const RunResult& result) {
   REQUIRE(result.exit_code == 0);
 }
 
+/// A database with kSchema on both servers and pgdual's schema, and a MirrorApplier for it
+/// running on a thread of its own, whose conflicts are kept.
+class WalApplierTest : public IntegrationTest {
+ protected:
+  void start(std::string_view label) {
+    start_proxy();
+    database_ = fresh_database(label);
+    check_succeeded(run({PGDUAL_BINARY, "init", "--config", proxy().config_file().string(), "--database", database_},
+                        {}, 60s));
+    static_cast<void>(primary().run_sql(database_, std::string{kSchema}));
+    static_cast<void>(mirror().run_sql(database_, std::string{kSchema}));
+    options_.slot = options_for(primary(), database_);
+    const auto login = mirror().superuser(database_);
+    options_.mirror_login = proxy::BackendLogin{.user = login.user,
+                                                .password = login.password,
+                                                .protocol_version = 196608,
+                                                .parameters = {{"user", login.user},
+                                                               {"database", database_},
+                                                               {"application_name", std::string{kApplyApplication}}}};
+    dropper_.emplace(primary(), options_.slot.slot);
+    applier_.emplace(backend_of(primary()), nullptr, backend_of(mirror(), "cloud"), nullptr, options_, units_,
+                     [this](conflict::ConflictRecord record) {
+                       const std::lock_guard lock{recorded_mutex_};
+                       recorded_.push_back(std::move(record));
+                     },
+                     std::make_shared<spdlog::logger>("wal-applier-test",
+                                                      std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+    thread_.emplace(*applier_);
+    const auto slot_exists = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + options_.slot.slot + "'";
+    REQUIRE(eventually([&] { return primary().run_sql(database_, slot_exists) == "1\n"; }, 30s));
+  }
+
+  [[nodiscard]] PgCluster& primary() { return backends().onprem; }
+  [[nodiscard]] PgCluster& mirror() { return backends().cloud; }
+  [[nodiscard]] const std::string& database() const { return database_; }
+  [[nodiscard]] proxy::AppliedUnits& units() { return units_; }
+  [[nodiscard]] proxy::MirrorApplier& applier() { return *applier_; }
+  [[nodiscard]] asio::any_io_executor executor() { return thread_->executor(); }
+  [[nodiscard]] std::vector<conflict::ConflictRecord> recorded() {
+    const std::lock_guard lock{recorded_mutex_};
+    return recorded_;
+  }
+
+ private:
+  std::string database_;
+  proxy::MirrorApplier::Options options_;
+  std::optional<SlotDropper> dropper_;  // after the thread below is gone, so the slot is idle
+  proxy::AppliedUnits units_;
+  std::mutex recorded_mutex_;
+  std::vector<conflict::ConflictRecord> recorded_;
+  std::optional<proxy::MirrorApplier> applier_;
+  std::optional<ApplierThread> thread_;
+};
+
 }  // namespace
 
-TEST_CASE_METHOD(IntegrationTest,
+TEST_CASE_METHOD(WalApplierTest,
                  "Writes made straight on the primary reach the mirror exactly, also when the apply connection is killed",
                  "[integration][wal][applier]") {
-  start_proxy();
-  const auto database = fresh_database("wal_applier");
-  check_succeeded(run({PGDUAL_BINARY, "init", "--config", proxy().config_file().string(), "--database", database}, {},
-                      60s));
-  auto& primary = backends().onprem;
-  auto& mirror = backends().cloud;
-  static_cast<void>(primary.run_sql(database, std::string{kSchema}));
-  static_cast<void>(mirror.run_sql(database, std::string{kSchema}));
-
-  auto options = proxy::MirrorApplier::Options{};
-  options.slot = options_for(primary, database);
-  const auto mirror_login = mirror.superuser(database);
-  options.mirror_login = proxy::BackendLogin{.user = mirror_login.user,
-                                             .password = mirror_login.password,
-                                             .protocol_version = 196608,
-                                             .parameters = {{"user", mirror_login.user},
-                                                            {"database", database},
-                                                            {"application_name", std::string{kApplyApplication}}}};
-  SlotDropper dropper{primary, options.slot.slot};
-  proxy::AppliedUnits units;
-  std::mutex recorded_mutex;
-  std::vector<conflict::ConflictRecord> recorded;
-  proxy::MirrorApplier applier{backend_of(primary), nullptr, backend_of(mirror, "cloud"), nullptr, options, units,
-                               [&](conflict::ConflictRecord record) {
-                                 const std::lock_guard lock{recorded_mutex};
-                                 recorded.push_back(std::move(record));
-                               },
-                               std::make_shared<spdlog::logger>(
-                                   "wal-applier-test", std::make_shared<spdlog::sinks::stderr_sink_mt>())};
-  ApplierThread thread{applier};
-  const auto slot_exists = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + options.slot.slot + "'";
-  REQUIRE(eventually([&] { return primary.run_sql(database, slot_exists) == "1\n"; }, 30s));
+  start("wal_applier");
+  auto& primary = this->primary();
+  auto& mirror = this->mirror();
+  const auto& database = this->database();
 
   // A key carried as pgdual carries it wakes the session that expects it.
   const std::string key = "01a2b3c4-0000-7000-8000-00000000abcd";
-  auto ticket = units.expect(key, thread.executor());
+  auto ticket = units().expect(key, executor());
   static_cast<void>(primary.run_sql(
       database, "BEGIN; INSERT INTO account SELECT g, 0, 'opened' FROM generate_series(1, 100) g; "
                 "SELECT pg_logical_emit_message(true, 'pgdual', '" + key + "'); COMMIT;"));
@@ -140,11 +167,31 @@ TEST_CASE_METHOD(IntegrationTest,
   // Every transaction is in the mirror's ledger once.
   CHECK(mirror.run_sql(database, "SELECT count(*) = count(DISTINCT commit_lsn) FROM pgdual.applied") == "t\n");
   CHECK(mirror.run_sql(database, "SELECT count(*) FROM pgdual.applied WHERE unit_key = '" + key + "'") == "1\n");
-  const auto progress = applier.progress();
+  const auto progress = applier().progress();
   CHECK(progress.rounds >= 2);
   CHECK(progress.skipped_changes == 0);
-  const std::lock_guard lock{recorded_mutex};
-  CHECK(recorded.empty());
+  CHECK(recorded().empty());
+}
+
+TEST_CASE_METHOD(WalApplierTest, "A change the mirror refuses is left out and recorded, and the stream goes on",
+                 "[integration][wal][applier]") {
+  start("wal_applier_refused");
+  static_cast<void>(mirror().run_sql(database(), "INSERT INTO account VALUES (5, -1, 'mirror only')"));
+  static_cast<void>(primary().run_sql(database(), "INSERT INTO account SELECT g, 0, 'opened' FROM generate_series(1, 10) g"));
+  static_cast<void>(primary().run_sql(database(), "INSERT INTO account VALUES (11, 0, 'after')"));
+
+  REQUIRE(eventually([&] { return mirror().run_sql(database(), "SELECT count(*) FROM account") == "11\n"; }, 60s));
+  const auto records = recorded();
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].kind == conflict::ConflictKind::mirror_error);
+  REQUIRE(records[0].mirror.error);
+  CHECK(records[0].mirror.error->sqlstate == "23505");
+  CHECK(records[0].tables == std::vector<std::string>{"\"public\".\"account\""});
+  CHECK(records[0].session.database == database());
+  // The mirror keeps its own row 5; every other row is the primary's.
+  CHECK(mirror().run_sql(database(), "SELECT note FROM account WHERE id = 5") == "mirror only\n");
+  CHECK(mirror().run_sql(database(), "SELECT count(*) FROM account WHERE note IN ('opened', 'after')") == "10\n");
+  CHECK(applier().progress().skipped_changes == 1);
 }
 
 }  // namespace pgdual::test
