@@ -265,15 +265,6 @@ std::string count_phrase(std::size_t total, std::size_t identical, std::string_v
 
 }  // namespace
 
-std::string quote_identifier(std::string_view name) {
-  std::string quoted = "\"";
-  for (const char c : name) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
-
 std::string TableName::display() const { return schema + "." + name; }
 
 std::string TableName::sql() const { return quote_identifier(schema) + "." + quote_identifier(name); }

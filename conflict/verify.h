@@ -1,5 +1,7 @@
 #pragma once
 
+#include "conflict/sql_text.h"
+
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -20,9 +22,6 @@
 /// Row values never enter this model: rows are known by their primary key
 /// and by md5 digests the servers compute.
 namespace pgdual::conflict {
-
-/// `name` as an SQL identifier, always quoted: "name", embedded quotes doubled.
-[[nodiscard]] std::string quote_identifier(std::string_view name);
 
 /// A table or sequence, by its catalog names (unquoted).
 struct TableName {

@@ -17,19 +17,6 @@ std::chrono::milliseconds time_left(MirrorLeg::Clock::time_point deadline) {
 }
 
 // Runs `operation`, turning every way it can fail into a MirrorFailure.
-template <class T>
-Awaitable<T> as_mirror_failure(Awaitable<T> operation, std::string_view what) {
-  try {
-    co_return co_await std::move(operation);
-  } catch (const boost::system::system_error& error) {
-    const auto reachability = error.code() == asio::error::timed_out ? conflict::Reachability::timed_out
-                                                                      : conflict::Reachability::unreachable;
-    throw MirrorFailure{reachability, std::string{what} + ": " + error.code().message()};
-  } catch (const SessionError& error) {
-    throw MirrorFailure{conflict::Reachability::unreachable, std::string{what} + ": " + error.what()};
-  }
-}
-
 // Runs `operation` until `deadline`, turning every way it can fail into a MirrorFailure.
 template <class T>
 Awaitable<T> bounded(Awaitable<T> operation, MirrorLeg::Clock::time_point deadline, std::string_view what) {

@@ -14,6 +14,7 @@
 #include "protocol/request_tracker.h"
 #include "proxy/backend/backend_connection.h"
 #include "proxy/net/asio.h"
+#include "proxy/net/wire_io.h"
 
 namespace pgdual::proxy {
 
@@ -28,6 +29,21 @@ class MirrorFailure : public std::runtime_error {
  private:
   conflict::Reachability reachability_;
 };
+
+/// `operation`, with every way it can fail turned into a MirrorFailure naming `what`: an I/O error
+/// or a timeout (with_timeout) as the connection's loss, a protocol violation as unreachable.
+template <class T>
+Awaitable<T> as_mirror_failure(Awaitable<T> operation, std::string_view what) {
+  try {
+    co_return co_await std::move(operation);
+  } catch (const boost::system::system_error& error) {
+    const auto reachability = error.code() == asio::error::timed_out ? conflict::Reachability::timed_out
+                                                                      : conflict::Reachability::unreachable;
+    throw MirrorFailure{reachability, std::string{what} + ": " + error.code().message()};
+  } catch (const SessionError& error) {
+    throw MirrorFailure{conflict::Reachability::unreachable, std::string{what} + ": " + error.what()};
+  }
+}
 
 /// A session's connection to the mirror. Nothing the mirror says reaches the
 /// client: its answers are folded into an Outcome to compare with the

@@ -19,15 +19,7 @@ namespace tags = protocol::backend_tag;
 // Runs `operation` within `limit`, turning every way it can fail into a MirrorFailure.
 template <class T>
 Awaitable<T> bounded(Awaitable<T> operation, std::chrono::milliseconds limit, std::string_view what) {
-  try {
-    co_return co_await with_timeout(std::move(operation), limit);
-  } catch (const boost::system::system_error& error) {
-    const auto reachability = error.code() == asio::error::timed_out ? conflict::Reachability::timed_out
-                                                                      : conflict::Reachability::unreachable;
-    throw MirrorFailure{reachability, std::string{what} + ": " + error.code().message()};
-  } catch (const SessionError& error) {
-    throw MirrorFailure{conflict::Reachability::unreachable, std::string{what} + ": " + error.what()};
-  }
+  co_return co_await as_mirror_failure(with_timeout(std::move(operation), limit), what);
 }
 
 MirrorFailure out_of_step() {

@@ -1,10 +1,14 @@
 #include "proxy/mirror/apply_statements.h"
 
+#include "conflict/sql_text.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
 
 namespace pgdual::proxy {
+
+using conflict::quote_identifier;
 namespace {
 
 namespace lr = protocol::logicalrep;
@@ -84,15 +88,6 @@ std::string_view to_string(ChangeKind kind) noexcept {
     case ChangeKind::commit: return "COMMIT";
   }
   return "?";
-}
-
-std::string quote_identifier(std::string_view name) {
-  std::string quoted{"\""};
-  for (const char c : name) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted += '"';
 }
 
 std::string qualified_name(const lr::OwnedRelation& relation) {

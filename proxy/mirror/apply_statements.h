@@ -30,9 +30,6 @@ enum class ChangeKind : std::uint8_t { insert, update, delete_row, truncate, beg
 /// "INSERT", "UPDATE", "DELETE", "TRUNCATE", "BEGIN", "COMMIT".
 [[nodiscard]] std::string_view to_string(ChangeKind kind) noexcept;
 
-/// `name` as a quoted identifier: "name", with every '"' doubled.
-[[nodiscard]] std::string quote_identifier(std::string_view name);
-
 /// "schema"."table".
 [[nodiscard]] std::string qualified_name(const protocol::logicalrep::OwnedRelation& relation);
 

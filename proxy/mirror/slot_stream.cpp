@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "conflict/sql_text.h"
 #include "protocol/backend_messages.h"
 #include "protocol/error_response.h"
 #include "protocol/frame.h"
@@ -63,24 +64,8 @@ std::string slot_name_for(std::string_view database) {
 
 namespace {
 
-// For SQL text: 'it''s'. The names are pgdual's own, but a name is still data, never syntax.
-std::string quote_literal(std::string_view text) {
-  std::string quoted{"'"};
-  for (const char c : text) {
-    quoted += c;
-    if (c == '\'') quoted += '\'';
-  }
-  return quoted + "'";
-}
-
-std::string quote_identifier(std::string_view name) {
-  std::string quoted{"\""};
-  for (const char c : name) {
-    quoted += c;
-    if (c == '"') quoted += '"';
-  }
-  return quoted + "\"";
-}
+using conflict::quote_identifier;
+using conflict::quote_literal;
 
 /// The server's ErrorResponse, SQLSTATE and message, as the error to throw.
 SlotStreamError server_error(const protocol::Frame& frame, std::string_view during) {

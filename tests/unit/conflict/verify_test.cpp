@@ -46,6 +46,7 @@ RangeChecksum sum(std::int64_t rows, std::string digest) { return {.rows = rows,
 TEST_CASE("Identifiers are always quoted, embedded quotes doubled", "[unit][conflict][verify]") {
   CHECK(quote_identifier("orders") == "\"orders\"");
   CHECK(quote_identifier("Order \"Lines\"") == "\"Order \"\"Lines\"\"\"");
+  CHECK(quote_literal("it's") == "'it''s'");
   CHECK(TableName{.schema = "billing", .name = "Orders"}.sql() == "\"billing\".\"Orders\"");
   CHECK(TableName{.schema = "billing", .name = "Orders"}.display() == "billing.Orders");
 }
