@@ -65,6 +65,117 @@ INSERT INTO pgdual.schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
+/// Version 3: no table is left without a replica identity. Once a table is in a publication that
+/// publishes updates and deletes (the WAL mirror's is FOR ALL TABLES), the primary refuses its UPDATE
+/// and DELETE unless it has one, and a client's write must never fail because of pgdual. So a table
+/// without a primary key whose replica identity is DEFAULT gets REPLICA IDENTITY FULL: the existing
+/// ones from init itself (kTablesWithoutIdentitySql), the ones created or altered later from the event
+/// trigger below, whoever runs the DDL. Both backends get it: either may be the primary after a swap.
+///
+/// The trigger never makes the client's DDL fail: a table it cannot switch is a WARNING. It is ENABLE
+/// ALWAYS so that it also fires for the DDL the WAL apply runs on the mirror (session_replication_role
+/// = replica there). search_path is pinned: a superuser's DDL runs it.
+constexpr std::string_view kEventTriggerName = "pgdual_replica_identity";
+
+constexpr std::string_view kIdentityFunctionSql = R"sql(
+CREATE OR REPLACE FUNCTION pgdual.replica_identity_full() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $function$
+DECLARE
+  target record;
+BEGIN
+  FOR target IN
+    SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS name
+    FROM pg_event_trigger_ddl_commands() AS command
+    -- A primary key dropped from a partitioned table is dropped from its partitions too.
+    CROSS JOIN LATERAL (SELECT command.objid AS relid
+                        UNION SELECT tree.relid FROM pg_partition_tree(command.objid) AS tree) AS member
+    JOIN pg_class AS c ON c.oid = member.relid
+    JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE command.classid = 'pg_class'::regclass
+      AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND c.relreplident = 'd'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgdual')
+      AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary)
+  LOOP
+    BEGIN
+      EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', target.name);
+      RAISE LOG 'pgdual: REPLICA IDENTITY FULL on table %, which has no primary key, so that a publication '
+                'does not make UPDATE and DELETE on it fail', target.name;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE WARNING 'pgdual: could not set REPLICA IDENTITY FULL on table %: %; once it is published, UPDATE '
+                    'and DELETE on it fail until it has a primary key or a replica identity', target.name, SQLERRM;
+    END;
+  END LOOP;
+EXCEPTION WHEN OTHERS THEN
+  RAISE WARNING 'pgdual: replica identity check failed: %', SQLERRM;
+END;
+$function$;
+-- CREATE OR REPLACE keeps the owner of a function someone else made; a superuser's DDL runs it.
+ALTER FUNCTION pgdual.replica_identity_full() OWNER TO CURRENT_USER;
+COMMENT ON FUNCTION pgdual.replica_identity_full() IS
+  'Event trigger pgdual_replica_identity: REPLICA IDENTITY FULL for each table created or altered without '
+  'a primary key, so that a publication never makes UPDATE or DELETE on it fail.';
+DO $do$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgdual_replica_identity') THEN
+    CREATE EVENT TRIGGER pgdual_replica_identity ON ddl_command_end
+      WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
+      EXECUTE FUNCTION pgdual.replica_identity_full();
+  END IF;
+END;
+$do$;
+ALTER EVENT TRIGGER pgdual_replica_identity ENABLE ALWAYS;
+)sql";
+
+/// The user tables that would refuse UPDATE and DELETE once published, as quoted qualified names.
+/// Temporary tables are never published (and other sessions' cannot be altered).
+constexpr std::string_view kTablesWithoutIdentitySql = R"sql(
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND c.relreplident = 'd'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgdual')
+  AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary)
+ORDER BY 1
+)sql";
+
+/// Schema version 3 in one transaction: the existing tables, then the event trigger when the role
+/// may create one. Neither a table that cannot be switched nor a missing superuser fails init: each
+/// is a warning naming what was skipped.
+void install_replica_identity(PgClient& client, const config::BackendConfig& backend, const std::string& database) {
+  const char* name = backend.name.c_str();
+  client.execute("BEGIN");
+  // An ALTER waits for the table's lock; it must not stall init, nor queue clients behind it, for long.
+  client.execute("SET LOCAL lock_timeout = '5s'");
+  for (const auto& row : client.query(std::string{kTablesWithoutIdentitySql})) {
+    const std::string table = row.at(0).value_or("");
+    client.execute("SAVEPOINT pgdual_identity");
+    try {
+      client.execute("ALTER TABLE " + table + " REPLICA IDENTITY FULL");
+      client.execute("RELEASE SAVEPOINT pgdual_identity");
+      std::printf("%s: REPLICA IDENTITY FULL on table %s, which has no primary key\n", name, table.c_str());
+    } catch (const PgClientError& error) {
+      client.execute("ROLLBACK TO SAVEPOINT pgdual_identity");
+      std::fprintf(stderr,
+                   "pgdual init: warning: %s: table %s has no primary key and was left without a replica identity "
+                   "(%s); once it is published, UPDATE and DELETE on it fail: run init as its owner or a "
+                   "superuser, or give it a primary key\n",
+                   name, table.c_str(), error.what());
+    }
+  }
+  if (client.query_value("SELECT current_setting('is_superuser')") == "on") {
+    client.execute(std::string{kIdentityFunctionSql});
+  } else if (client.query_value("SELECT count(*) FROM pg_event_trigger WHERE evtname = '" +
+                                std::string{kEventTriggerName} + "'") == "0") {
+    std::fprintf(stderr,
+                 "pgdual init: warning: %s: event trigger %s not installed in database \"%s\": role \"%s\" is not a "
+                 "superuser, and only a superuser may create one. A table created later without a primary key "
+                 "gets no replica identity, so once it is published UPDATE and DELETE on it fail: run init with "
+                 "--user naming a superuser\n",
+                 name, kEventTriggerName.data(), database.c_str(), client.query_value("SELECT current_user").c_str());
+  }
+  client.execute("INSERT INTO pgdual.schema_version (version) VALUES (3) ON CONFLICT DO NOTHING");
+  client.execute("COMMIT");
+}
+
 struct InitOptions {
   std::string config_file;
   std::string database;
@@ -95,6 +206,7 @@ bool install_schema(const config::BackendConfig& backend, const config::UserConf
     PgClient client{backend, user, database};
     client.execute(std::string{kSchemaSql});
     client.execute(std::string{kSchemaV2Sql});
+    install_replica_identity(client, backend, database);
     const auto version = client.query_value("SELECT max(version) FROM pgdual.schema_version");
     std::printf("%s: pgdual schema version %s ready in database \"%s\"\n", backend.name.c_str(), version.c_str(),
                 database.c_str());
