@@ -61,7 +61,10 @@ class MirrorApplier {
 
   /// Applies until stop().
   Awaitable<void> run();
-  /// Ends run() at its next step; the slot keeps what was confirmed.
+  /// Ends run() once its current step is over: a round waiting for the primary ends at the next
+  /// message or keepalive (at the latest after the slot's receive timeout). To end the wait at
+  /// once, cancel run()'s coroutine as well (terminal cancellation through the slot of the
+  /// completion token it was spawned with). The slot keeps what was confirmed.
   void stop() noexcept;
   [[nodiscard]] ApplierProgress progress() const;
 
