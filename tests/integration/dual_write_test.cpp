@@ -399,12 +399,6 @@ TEST_CASE_METHOD(DualWriteTest, "a mirror stopped mid-workload: clients go on, e
   CHECK(kinds_of(records) == "mirror_unavailable mirror_unavailable mirror_unavailable ");
 }
 
-}  // namespace
-}  // namespace pgdual::test
-
-namespace pgdual::test {
-namespace {
-
 TEST_CASE_METHOD(DualWriteTest, "a primary lost in the middle of a write leaves a primary_unavailable conflict",
                  "[integration][dual_write][primary]") {
   PgCluster primary_server{"onprem-stopped"};
@@ -428,12 +422,6 @@ TEST_CASE_METHOD(DualWriteTest, "a primary lost in the middle of a write leaves 
   CHECK(backends().cloud.run_sql(database(), "SELECT count(*) FROM slow") == "0\n");
 }
 
-}  // namespace
-}  // namespace pgdual::test
-
-namespace pgdual::test {
-namespace {
-
 TEST_CASE_METHOD(DualWriteTest, "the mirror reads dates and times with the primary's DateStyle and TimeZone",
                  "[integration][dual_write]") {
   make_database("value_settings");
@@ -448,12 +436,6 @@ INSERT INTO admissions VALUES (1, '03/04/2026', '03/04/2026 10:00', CURRENT_DATE
   CHECK(backends().cloud.run_sql(database(), "SELECT day FROM admissions") == "2026-04-03\n");
   CHECK(differing_tables(database()).empty());
 }
-
-}  // namespace
-}  // namespace pgdual::test
-
-namespace pgdual::test {
-namespace {
 
 /// A psycopg session that prepares an INSERT into a table the mirror lacks, runs it, has the
 /// table created on the mirror (directly, as a repair would), then runs the prepared statement
