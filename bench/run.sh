@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# pgdual side by side with a direct connection, PgBouncer and pgpool-II, in one run, from nothing:
+# pgdual side by side with a direct connection, PgBouncer, pgpool-II and PostgreSQL's own logical
+# replication, in one run, from nothing:
 # installs what is missing, builds pgdual, starts two PostgreSQL 15 servers and every proxy on its
 # own loopback port, loads pgbench data, runs the matrix in interleaved rounds, measures pgdual's
 # memory per idle session, stops everything it started, and writes bench/RESULTS.md and
@@ -65,18 +66,36 @@ command -v pgbouncer >/dev/null || fail "PgBouncer is not installed; run scripts
 # Room for every pool at once: PgBouncer's two, pgpool's children (which keep their connections),
 # both pgduals (which do not) and the direct runs. No checkpoint falls inside a run: each run starts
 # right after one.
+# Logical replication (the native-async and native-sync setups) needs wal_level logical, a slot and a
+# WAL sender per subscription on the primary, and an apply worker per subscription on the secondary.
+# synchronous_standby_names is server-wide: naming the synchronous subscription there would make
+# every COMMIT on the primary wait for it, and hang while it is disabled or being made anew. So
+# synchronous_commit is "local" server-wide (on a server without synchronous standbys, the same as
+# the default "on": wait for the local WAL flush only), and only database bench_native_sync on the
+# primary gets "on" (ALTER DATABASE ... SET, by start_native_replication), so only that setup's
+# COMMITs wait for the subscriber. Autovacuum always commits with "local". The secondary has no
+# synchronous_standby_names: there the synchronous subscription's apply worker, which commits with
+# "on", must not wait for anything.
 server_conf="max_connections = $((max_clients * 8))
 shared_buffers = '256MB'
-max_wal_size = '4GB'"
+max_wal_size = '4GB'
+wal_level = logical
+max_replication_slots = 10
+max_wal_senders = 10
+max_logical_replication_workers = 4
+max_worker_processes = 16
+synchronous_commit = local"
+native_sync_subscription=native_sync_sub
 port_primary="$(free_port)" port_secondary="$(free_port)"
 say "starting PostgreSQL $(postgres_version): primary on $port_primary, secondary on $port_secondary"
-start_local_postgres primary "$port_primary" "$PGPASSWORD" "$server_conf"
+start_local_postgres primary "$port_primary" "$PGPASSWORD" "$server_conf
+synchronous_standby_names = '$native_sync_subscription'"
 start_local_postgres secondary "$port_secondary" "$PGPASSWORD" "$server_conf"
 
 # Database "bench" serves the direct runs and every pass-through setup; each dual-write setup has a
 # database of its own, the same on both servers, so that no other setup's writes reach its pair.
 # pgbench -i is deterministic; "bench_pristine" keeps its result, the source of every copy.
-dual_write_databases=(bench_pgdual bench_pgpool)
+dual_write_databases=(bench_pgdual bench_pgpool bench_native_async bench_native_sync)
 # copy_pristine PORT DATABASE: DATABASE on the server at PORT, anew, as pgbench -i left "bench".
 copy_pristine() {
   psql_on "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" &&
@@ -100,7 +119,7 @@ for database in bench "${dual_write_databases[@]}"; do
 done
 
 # --- setups ---------------------------------------------------------------------------------------
-# Per setup: its kind (direct, direct-both, pgbouncer, pgpool or pgdual), the port clients use, the database,
+# Per setup: its kind (direct, direct-both, pgbouncer, pgpool, pgdual or native), the port clients use, the database,
 # the proxy's PID (for its CPU time) and the servers it writes to (checkpointed before each run,
 # compared after each write run when there are two).
 declare -A setup_kind setup_port setup_database setup_pid setup_servers
@@ -113,10 +132,12 @@ add_setup direct direct "$port_primary" bench "$port_primary"
 # nothing compares.
 add_setup direct-both direct-both "$port_primary" bench "$port_primary $port_secondary"
 
-# launch_setup NAME: starts the setup's proxy from its configuration, after pgdual init for pgdual.
+# launch_setup NAME: starts the setup's proxy from its configuration, after pgdual init for pgdual;
+# for native, its publication and subscription.
 launch_setup() {
   local name="$1" port="${setup_port[$1]}"
   case "${setup_kind[$name]}" in
+    native) spawned_pid="" && start_native_replication "$name" ;;
     pgbouncer) start_pgbouncer "$name" "$port" ;;
     pgpool) start_pgpool "$name" "$port" ;;
     pgdual)
@@ -151,12 +172,102 @@ start_pgdual_setup() {
   launch_setup "$name"
 }
 
+# --- PostgreSQL's logical replication (kind native) ------------------------------------------------
+# A native setup has no proxy: clients run pgbench directly against the primary's copy of its
+# database, which publishes every table to a subscription in the secondary's copy. Publication and
+# subscription are named after the database (bench_native_sync: native_sync_pub, native_sync_sub;
+# a subscription's WAL sender reports the subscription's name as its application_name). The copies
+# start identical (from bench_pristine), so the subscription copies no data. Between its own runs a
+# subscription is disabled: its WAL sender would otherwise decode, during every other setup's
+# run, the WAL that run writes, on the cores that run needs. Enabling it again before its own run,
+# it catches up over that WAL (outside the measured seconds).
+declare -A setup_subscription
+start_native_setup() {
+  local name="$1" database="$2"
+  add_setup "$name" native "$port_primary" "$database" "$port_primary $port_secondary"
+  setup_subscription[$name]="${database#bench_}_sub"
+  launch_setup "$name"
+}
+
+# wait_caught_up NAME: until the primary's WAL sender for the setup's subscription is streaming and
+# the subscriber has applied everything the primary had flushed when called (pg_stat_replication's
+# replay_lsn), at most 60 s; the synchronous subscription must also be the primary's synchronous
+# standby (sync_state "sync"). Returns 1 when it has not by then.
+wait_caught_up() {
+  local subscription="${setup_subscription[$1]}" target _
+  target="$(psql_on "$port_primary" -c "SELECT pg_current_wal_flush_lsn()")" || return 1
+  for _ in $(seq 600); do
+    [[ "$(psql_on "$port_primary" -c "SELECT count(*) FROM pg_stat_replication
+      WHERE application_name = '$subscription' AND state = 'streaming' AND replay_lsn >= '$target'
+        AND (application_name <> '$native_sync_subscription' OR sync_state = 'sync')")" == 1 ]] &&
+      return 0
+    sleep 0.1
+  done
+  echo "the subscription $subscription has not caught up with $target in 60 s" >&2
+  return 1
+}
+
+# subscription_on_secondary NAME SQL...: runs each statement in the setup's database on the secondary.
+subscription_on_secondary() {
+  local name="$1" statement args=(-c "SET client_min_messages = warning")
+  shift
+  for statement in "$@"; do args+=(-c "$statement"); done
+  psql_on "$port_secondary" -d "${setup_database[$name]}" "${args[@]}"
+}
+
+# start_native_replication NAME: the setup's publication on the primary and its subscription on the
+# secondary, left disabled once it has caught up. For native-sync the subscription's apply worker
+# commits with synchronous_commit on (so it confirms a transaction only once flushed), the
+# subscription is the primary's synchronous standby (server_conf), and its database on the primary
+# makes COMMIT wait for it (synchronous_commit on); the database setting goes last, once the
+# publication exists, since any COMMIT there waits from then on.
+start_native_replication() {
+  local name="$1" database="${setup_database[$1]}" subscription="${setup_subscription[$1]}" synchronous=off
+  local publication="${subscription%_sub}_pub"
+  [[ "$subscription" != "$native_sync_subscription" ]] || synchronous=on
+  psql_on "$port_primary" -d "$database" -c "CREATE PUBLICATION $publication FOR ALL TABLES" &&
+    subscription_on_secondary "$name" "CREATE SUBSCRIPTION $subscription CONNECTION 'host=127.0.0.1 port=$port_primary
+      dbname=$database user=postgres password=$PGPASSWORD' PUBLICATION $publication
+      WITH (copy_data = false, synchronous_commit = $synchronous)" &&
+    { [[ "$synchronous" == off ]] ||
+      psql_on "$port_primary" -c "ALTER DATABASE $database SET synchronous_commit = on"; } &&
+    wait_caught_up "$name" &&
+    subscription_on_secondary "$name" "ALTER SUBSCRIPTION $subscription DISABLE"
+}
+
+# before_run NAME: for native, enables the subscription and waits until it has caught up.
+before_run() {
+  [[ "${setup_kind[$1]}" == native ]] || return 0
+  subscription_on_secondary "$1" "ALTER SUBSCRIPTION ${setup_subscription[$1]} ENABLE" &&
+    wait_caught_up "$1"
+}
+
+# after_run NAME: for native, waits until the subscriber has applied the run (the pair is compared
+# next), then disables the subscription. Returns 1 if it has not caught up in 60 s.
+after_run() {
+  local status=0
+  [[ "${setup_kind[$1]}" == native ]] || return 0
+  wait_caught_up "$1" || status=1
+  subscription_on_secondary "$1" "ALTER SUBSCRIPTION ${setup_subscription[$1]} DISABLE" || status=1
+  return "$status"
+}
+
+# stop_setup NAME: stops the setup's proxy; for native, drops the subscription (and with it the
+# replication slot on the primary, without which neither database could be dropped).
+stop_setup() {
+  if [[ "${setup_kind[$1]}" == native ]]; then
+    subscription_on_secondary "$1" "DROP SUBSCRIPTION IF EXISTS ${setup_subscription[$1]}"
+  else
+    stop_process "${setup_pid[$1]}"
+  fi
+}
+
 # resync_setup NAME: after a run that left the setup's two servers different, its proxy is stopped,
 # its database made anew from bench_pristine on both servers, and the proxy started again, so that
 # the next run starts from identical servers too.
 resync_setup() {
   local name="$1" server
-  stop_process "${setup_pid[$name]}"
+  stop_setup "$name" || fail "stopping $name failed"
   for server in ${setup_servers[$name]}; do
     copy_pristine "$server" "${setup_database[$name]}" >/dev/null || fail "re-creating ${setup_database[$name]} failed"
   done
@@ -172,7 +283,11 @@ start_pgpool_setup pgpool-replication native_replication bench_pgpool "$port_pri
 # the primary, and the dual-write runs send every write to both.
 start_pgdual_setup pgdual-passthrough bench "$port_primary"
 start_pgdual_setup pgdual-dualwrite bench_pgdual "$port_primary $port_secondary"
-# pgdual init wrote its schema to both servers' copies alike; check the pairs still start identical.
+say "starting PostgreSQL's logical replication, asynchronous and synchronous"
+start_native_setup native-async bench_native_async
+start_native_setup native-sync bench_native_sync
+# pgdual init wrote its schema to both servers' copies alike, and the subscriptions copied nothing;
+# check the pairs still start identical.
 for database in "${dual_write_databases[@]}"; do
   [[ "$(pair_contents "$port_primary" "$port_secondary" "$database")" == identical ]] ||
     fail "the two servers' $database differ before the first run"
@@ -181,11 +296,11 @@ done
 # The setups each workload runs on, in the order they take turns within a round.
 declare -A workload_setups=(
   [select]="direct pgbouncer-session pgbouncer-transaction pgpool-passthrough pgdual-passthrough"
-  [update]="direct direct-both pgdual-dualwrite pgpool-replication"
-  [tpcb]="direct direct-both pgdual-dualwrite pgpool-replication")
+  [update]="direct direct-both pgdual-dualwrite pgpool-replication native-async native-sync"
+  [tpcb]="direct direct-both pgdual-dualwrite pgpool-replication native-async native-sync")
 declare -A workload_flags=([select]=-S [update]=-N [tpcb]="")
 # Setups whose two servers must end every run identical.
-declare -A compares_pair=([pgdual-dualwrite]=1 [pgpool-replication]=1)
+declare -A compares_pair=([pgdual-dualwrite]=1 [pgpool-replication]=1 [native-async]=1 [native-sync]=1)
 
 for cell in $cells; do
   IFS=: read -r workload protocol clients <<<"$cell"
@@ -264,6 +379,7 @@ run_setup() {
   if unsupported "$setup" "$protocol"; then
     status=n/a
   else
+    before_run "$setup" || fail "$setup is not ready for a run"
     for server in ${setup_servers[$setup]}; do psql_on "$server" -c CHECKPOINT; done
     rm -rf "$workdir/txlog" "$log"* && mkdir "$workdir/txlog"
     [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"
@@ -272,9 +388,12 @@ run_setup() {
         -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
       logs=("$log"*)
       read_pgbench_figures "$prefix" "${logs[@]}"
+      # A subscriber that has not caught up in 60 s is compared all the same: it shows as "differ".
+      after_run "$setup" || true
       [[ -z "${compares_pair[$setup]:-}" ]] || compare_pair "$setup"
     else
       status=failed
+      after_run "$setup" || true
       grep -m3 -iE 'error|abort|fatal' "$log"* >&2 || tail -n3 "$log"* >&2
     fi
   fi

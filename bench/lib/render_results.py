@@ -19,16 +19,21 @@ SETUP_NAMES = {
     "pgdual-passthrough": "pgdual, read_percent 0",
     "pgdual-dualwrite": "pgdual, dual write",
     "pgpool-replication": "pgpool-II, native replication",
+    "native-async": "PostgreSQL logical replication, asynchronous",
+    "native-sync": "PostgreSQL logical replication, synchronous (COMMIT waits for the subscriber)",
 }
 WORKLOADS = {
     "select": ("Pass-through: `pgbench -S` (select only)",
                "One server behind every setup; pgdual's mirror connection is open but carries nothing."),
     "update": ("Dual write: `pgbench -N` (simple update)",
-               "direct writes to one server; pgdual and pgpool-II write to both. \"Both servers at once\" runs the "
+               "direct writes to one server; pgdual and pgpool-II write to both; PostgreSQL's logical replication "
+               "writes to the primary, which sends the changes to a subscription on the secondary (asynchronous: "
+               "COMMIT does not wait for it; synchronous: it does). \"Both servers at once\" runs the "
                "same pgbench directly against each server at the same time, and gives the slower one's figures: "
                "what the two servers sharing this machine can do, the most any dual writer could reach."),
     "tpcb": ("Dual write: `pgbench` (TPC-B-like)",
-             "direct writes to one server; pgdual and pgpool-II write to both; \"both servers at once\" as above."),
+             "direct writes to one server; pgdual and pgpool-II write to both; logical replication and \"both "
+             "servers at once\" as above."),
 }
 GOAL_CELLS = {"passthrough": ("select", "prepared", "8"), "dualwrite": ("update", "simple", "8")}
 
@@ -144,6 +149,12 @@ def goals(results, memory):
                                f"{fmt(vs_pgpool, 2)}; tables: pgdual {ours}, pgpool-II {theirs}",
                                "≥ 2.00, identical tables",
                                None if vs_pgpool is None else vs_pgpool >= 2 and ours.startswith("identical")))
+        native = results.tps_ratio(dualwrite, "pgdual-dualwrite", "native-sync")
+        if native is not None:
+            theirs = contents_text(results.summary(dualwrite, "native-sync")["contents"])
+            lines.append(goal_line("`-N -M simple -c 8`: pgdual dual-write TPS / PostgreSQL logical replication, "
+                                   "synchronous, TPS (the yardstick of pgdual's WAL mirror, to come)",
+                                   f"{fmt(native, 2)}; tables: logical replication {theirs}", "–", None))
         ceiling = results.tps_ratio(dualwrite, "direct-both", "pgpool-replication")
         if ceiling is not None:
             lines.append(goal_line("`-N -M simple -c 8`: both servers directly at once (no proxy) / pgpool-II: "
