@@ -4,16 +4,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/proxy_config.h"
 #include "conflict/jobs/pg_client.h"
+#include "conflict/sql_text.h"
+#include "conflict/wal_names.h"
 
 namespace pgdual::jobs {
 namespace {
 
 constexpr int kUsageError = 2;
 
-constexpr std::string_view kUsage = "usage: pgdual init --config FILE --database NAME [--user NAME]\n";
+constexpr std::string_view kUsage = "usage: pgdual init --config FILE --database NAME [--user NAME] [--drop]\n";
 
 /// Version 1 of pgdual's schema. Every statement is idempotent, and the whole
 /// runs in one transaction, so init can be repeated and never half-applies.
@@ -180,10 +183,20 @@ struct InitOptions {
   std::string config_file;
   std::string database;
   std::string user;
+  bool drop = false;  ///< remove the WAL mirror's slot and publication instead
 };
 
 std::optional<InitOptions> parse_arguments(std::span<char*> args) {
   InitOptions options;
+  std::vector<char*> valued;
+  for (char* arg : args) {
+    if (std::string_view{arg} == "--drop") {
+      options.drop = true;
+    } else {
+      valued.push_back(arg);
+    }
+  }
+  args = valued;
   for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
     const std::string_view flag = args[i];
     if (flag == "--config") {
@@ -217,6 +230,35 @@ bool install_schema(const config::BackendConfig& backend, const config::UserConf
   }
 }
 
+// The slot keeps WAL on the server for as long as it exists: dropping it is what frees the disk.
+// One a walsender still reads (a running `pgdual serve`) is left alone, with its PID named, rather
+// than the stream broken under it. pgdual's schema stays: its ledgers are the mirror's history.
+bool drop_wal_stream(const config::BackendConfig& backend, const config::UserConfig& user,
+                     const std::string& database) {
+  const auto name = conflict::slot_name_for(database);
+  try {
+    PgClient client{backend, user, database};
+    const auto slots = client.query(
+        "SELECT coalesce(active_pid::text, '') FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", {name});
+    if (!slots.empty() && slots.front().front().value_or("") != "") {
+      std::fprintf(stderr,
+                   "pgdual init: %s: replication slot \"%s\" is in use (walsender PID %s): stop pgdual serve first\n",
+                   backend.name.c_str(), name.c_str(), slots.front().front()->c_str());
+      return false;
+    }
+    if (!slots.empty()) client.execute("SELECT pg_catalog.pg_drop_replication_slot($1)", PgClient::Row{name});
+    const bool published = !client.query("SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1", {name}).empty();
+    if (published) client.execute("DROP PUBLICATION " + conflict::quote_identifier(name));
+    std::printf("%s: %s replication slot \"%s\", %s publication \"%s\" in database \"%s\"\n", backend.name.c_str(),
+                slots.empty() ? "no" : "dropped", name.c_str(), published ? "dropped" : "no", name.c_str(),
+                database.c_str());
+    return true;
+  } catch (const PgClientError& error) {
+    std::fprintf(stderr, "pgdual init: %s\n", error.what());
+    return false;
+  }
+}
+
 }  // namespace
 
 int run_init_command(std::span<char*> args) {
@@ -236,10 +278,12 @@ int run_init_command(std::span<char*> args) {
                  options->config_file.c_str());
     return kUsageError;
   }
-  // Both backends, even when the first fails: the operator sees every problem at once.
-  const bool onprem_ready = install_schema(config->onprem, *user, options->database);
-  const bool cloud_ready = install_schema(config->cloud, *user, options->database);
-  return onprem_ready && cloud_ready ? 0 : 1;
+  // Both backends, even when the first fails: the operator sees every problem at once. Either may
+  // be the primary (after a swap of roles), so both may hold a slot.
+  const auto act = options->drop ? drop_wal_stream : install_schema;
+  const bool onprem_done = act(config->onprem, *user, options->database);
+  const bool cloud_done = act(config->cloud, *user, options->database);
+  return onprem_done && cloud_done ? 0 : 1;
 }
 
 }  // namespace pgdual::jobs

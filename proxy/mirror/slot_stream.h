@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
+#include "conflict/wal_names.h"
 #include "protocol/pgoutput.h"
 #include "protocol/replication.h"
 #include "proxy/net/asio.h"
@@ -30,11 +31,7 @@ class SlotStreamError : public std::runtime_error {
   std::string sqlstate_;
 };
 
-/// The slot (and publication) name pgdual owns on the primary for `database`: "pgdual_" and the
-/// database name when that is already lower-case letters, digits and underscores and short
-/// enough, else the name so sanitized (and cut) with a hash of the original appended. A valid
-/// replication slot name (at most 63 bytes of [a-z0-9_]), the same on every run.
-[[nodiscard]] std::string slot_name_for(std::string_view database);
+using conflict::slot_name_for;
 
 /// What a SlotStream reads, and from where.
 struct SlotStreamOptions {

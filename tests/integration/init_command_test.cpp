@@ -2,9 +2,11 @@
 #include <catch2/catch.hpp>
 
 #include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "conflict/wal_names.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/temp_dir.h"
 
@@ -13,8 +15,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// `pgdual init` as kAppUser, or as the servers' superuser when `superuser`.
-RunResult run_init(const std::string& database, bool superuser = false) {
+/// `pgdual init` as kAppUser, or as the servers' superuser when `superuser`, with `extra` arguments.
+RunResult run_init(const std::string& database, bool superuser = false, const std::vector<std::string>& extra = {}) {
   TempDir dir{"pgdual-init"};
   ProxySettings settings;
   settings.onprem_port = backends().onprem.port();
@@ -22,9 +24,10 @@ RunResult run_init(const std::string& database, bool superuser = false) {
   settings.users = {{kAppUser, kAppPassword}, {PgCluster::kSuperuser, PgCluster::kSuperuserPassword}};
   const auto config = dir.path() / "pgdual.toml";
   write_file(config, proxy_config_text(settings, 6432));
-  return run({PGDUAL_BINARY, "init", "--config", config.string(), "--database", database, "--user",
-              superuser ? PgCluster::kSuperuser : kAppUser},
-             {}, 60s);
+  std::vector<std::string> argv{PGDUAL_BINARY, "init", "--config", config.string(), "--database", database, "--user",
+                                superuser ? PgCluster::kSuperuser : kAppUser};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run(argv, {}, 60s);
 }
 
 /// pg_class.relreplident of public.`table`: "d" DEFAULT, "f" FULL.
@@ -201,4 +204,52 @@ TEST_CASE_METHOD(IntegrationTest,
 }
 
 }  // namespace
+TEST_CASE_METHOD(IntegrationTest, "pgdual init --drop removes the WAL mirror's slot and publication, not one in use",
+                 "[integration][init]") {
+  const auto database = fresh_database("init_drop");
+  const auto name = conflict::slot_name_for(database);
+  auto& primary = backends().onprem;
+  static_cast<void>(primary.run_sql(database, "CREATE PUBLICATION " + name + " FOR ALL TABLES"));
+  static_cast<void>(primary.run_sql(database, "SELECT pg_create_logical_replication_slot('" + name + "', 'pgoutput')"));
+  const auto slots = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + name + "'";
+  const auto publications = "SELECT count(*) FROM pg_publication WHERE pubname = '" + name + "'";
+
+  // A reader on the slot: dropping it would break a running mirror.
+  TempDir dir{"pgdual-init-drop"};
+  const auto reader_log = dir.path() / "recvlogical.log";
+  ProcessOptions as_superuser;
+  as_superuser.env = primary.superuser(database).libpq_env();
+  {
+    Subprocess reader{{pg_program("pg_recvlogical"), "--dbname", database, "--slot", name, "--start", "--file",
+                       "/dev/null", "--option", "proto_version=1", "--option", "publication_names=" + name},
+                      as_superuser, reader_log, reader_log};
+    const auto active = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + name + "' AND active";
+    for (int attempt = 0; attempt < 100 && primary.run_sql(database, active) != "1\n"; ++attempt) {
+      std::this_thread::sleep_for(100ms);
+    }
+    const auto refused = run_init(database, true, {"--drop"});
+    INFO(refused.describe());
+    CHECK(refused.exit_code == 1);
+    CHECK(contains(refused.err, "replication slot \"" + name + "\" is in use"));
+    CHECK(primary.run_sql(database, slots) == "1\n");
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (primary.run_sql(database, slots + " AND active") == "0\n") break;
+    std::this_thread::sleep_for(100ms);
+  }
+
+  const auto dropped = run_init(database, true, {"--drop"});
+  INFO(dropped.describe());
+  CHECK(dropped.exit_code == 0);
+  CHECK(contains(dropped.out, "onprem: dropped replication slot \"" + name + "\", dropped publication"));
+  CHECK(contains(dropped.out, "cloud: no replication slot"));
+  CHECK(primary.run_sql(database, slots) == "0\n");
+  CHECK(primary.run_sql(database, publications) == "0\n");
+  // Nothing left to drop is no error; pgdual's schema stays.
+  const auto again = run_init(database, true, {"--drop"});
+  CHECK(again.exit_code == 0);
+  CHECK(contains(again.out, "onprem: no replication slot"));
+  CHECK(primary.run_sql(database, "SELECT to_regclass('pgdual.applied') IS NOT NULL") == "t\n");
+}
+
 }  // namespace pgdual::test

@@ -3,9 +3,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "proxy/mirror/slot_stream.h"
+#include "conflict/wal_names.h"
 
-namespace pgdual::proxy {
+namespace pgdual::conflict {
 namespace {
 
 bool is_valid_slot_name(std::string_view name) {
@@ -17,12 +17,12 @@ bool is_valid_slot_name(std::string_view name) {
   return true;
 }
 
-TEST_CASE("A database whose name is already a valid slot name gets pgdual_ and its name", "[unit][proxy][slot]") {
+TEST_CASE("A database whose name is already a valid slot name gets pgdual_ and its name", "[unit][conflict][slot]") {
   CHECK(slot_name_for("shop") == "pgdual_shop");
   CHECK(slot_name_for("app_2024") == "pgdual_app_2024");
 }
 
-TEST_CASE("slot_name_for sanitizes other names and keeps them apart with a hash", "[unit][proxy][slot]") {
+TEST_CASE("slot_name_for sanitizes other names and keeps them apart with a hash", "[unit][conflict][slot]") {
   const std::string long_name(63, 'x');
   const std::string long_name_too = std::string(62, 'x') + "y";
   for (const std::string& database : {std::string{"Shop"}, std::string{"shop-eu"}, std::string{"café"},
@@ -42,4 +42,4 @@ TEST_CASE("slot_name_for sanitizes other names and keeps them apart with a hash"
 }
 
 }  // namespace
-}  // namespace pgdual::proxy
+}  // namespace pgdual::conflict

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+// The names of what pgdual owns on a primary for the WAL mirror, known to the server that reads
+// them and to `pgdual init --drop`, which removes them.
+namespace pgdual::conflict {
+
+/// The slot (and publication) name pgdual owns on the primary for `database`: "pgdual_" and the
+/// database name when that is already lower-case letters, digits and underscores and short
+/// enough, else the name so sanitized (and cut) with a hash of the original appended. A valid
+/// replication slot name (at most 63 bytes of [a-z0-9_]), the same on every run.
+[[nodiscard]] std::string slot_name_for(std::string_view database);
+
+}  // namespace pgdual::conflict
