@@ -189,9 +189,9 @@ Awaitable<void> ApplyConnection::apply_truncate(const lr::Truncate& truncate) {
 
 void ApplyConnection::take_message(const lr::Message& message) {
   if (!message.transactional || !transaction_ || transaction_->skipping) return;
-  // TODO(apply): DDL that came through pgdual arrives here too, as a transactional message under a
-  // prefix of its own (DESIGN.md), to be run on the mirror at this point of the stream. Other
-  // prefixes belong to other applications.
+  // Only the unit key is read here. Other prefixes belong to other applications, and DDL under a
+  // prefix of pgdual's own is not carried yet (docs/wal-mirror.md, "What WAL does not carry"): a
+  // message of either kind changes nothing on the mirror.
   if (message.prefix != kUnitKeyPrefix) return;
   // pgdual writes the key itself; anything else under its prefix is no key and is not recorded.
   const auto content = protocol::as_text(message.content);

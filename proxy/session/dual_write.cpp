@@ -231,7 +231,7 @@ Awaitable<void> DualWrite::finish_parallel(const conflict::Outcome& primary) {
     PendingAnswer pending{unit_record(conflict::ConflictKind::mirror_error, primary, {}), PendingAnswer::Of::unit,
                           parts_.planner.summary().kind, unit_.plan.writes};
     pending.record.nondeterministic = unit_.unpinned;
-    pending.statements_given = unit_.statements_given;
+    pending.statements_given = std::move(unit_.statements_given);
     co_await answer_later(std::move(pending));
     co_return;
   }
@@ -294,7 +294,7 @@ Awaitable<std::optional<conflict::Outcome>> DualWrite::finish_after_primary(cons
   link.leg().queue_client(copy);
   PendingAnswer pending{unit_record(conflict::ConflictKind::unclassified, primary, {}),
                         PendingAnswer::Of::clients_commit, parts_.planner.summary().kind, transaction_writes_};
-  pending.statements_given = unit_.statements_given;
+  pending.statements_given = std::move(unit_.statements_given);
   co_await answer_later(std::move(pending));
   co_return std::nullopt;
 }

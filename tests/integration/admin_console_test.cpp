@@ -44,12 +44,6 @@ bool soon_served_by(jobs::PgClient& client, const std::string& server) {
   return false;
 }
 
-void check_succeeded(const RunResult& result) {
-  INFO(result.describe());
-  REQUIRE_FALSE(result.timed_out);
-  REQUIRE(result.exit_code == 0);
-}
-
 bool says(const RunResult& result, const std::string& text) {
   return result.out.find(text) != std::string::npos || result.err.find(text) != std::string::npos;
 }

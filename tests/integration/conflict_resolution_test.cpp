@@ -64,12 +64,6 @@ bool wait_until_resolved(IntegrationTest& test, const std::string& table, std::c
   return true;
 }
 
-void check_succeeded(const RunResult& result) {
-  INFO(result.describe());
-  REQUIRE_FALSE(result.timed_out);
-  REQUIRE(result.exit_code == 0);
-}
-
 }  // namespace
 
 TEST_CASE_METHOD(IntegrationTest, "reconcile --apply resolves the conflicts of the tables it made identical",

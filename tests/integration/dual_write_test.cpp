@@ -35,12 +35,6 @@ void on_one_server(const PgCluster& server, const std::string& database, const s
   static_cast<void>(server.run_sql(database, sql));
 }
 
-void check_succeeded(const RunResult& result) {
-  INFO(result.describe());
-  REQUIRE_FALSE(result.timed_out);
-  REQUIRE(result.exit_code == 0);
-}
-
 std::string kinds_of(const std::vector<conflict::ConflictRecord>& records) {
   std::string kinds;
   for (const auto& record : records) kinds += std::string{conflict::to_string(record.kind)} + " ";

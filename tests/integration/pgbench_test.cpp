@@ -45,12 +45,6 @@ RunResult bench(const Endpoint& endpoint, const std::string& script, const std::
                     endpoint, kPgbenchTimeout);
 }
 
-void check_succeeded(const RunResult& result) {
-  INFO(result.describe());
-  REQUIRE_FALSE(result.timed_out);
-  REQUIRE(result.exit_code == 0);
-}
-
 void check_all_transactions_succeeded_by(const RunResult& result, int transactions) {
   check_succeeded(result);
   INFO(result.out);

@@ -16,6 +16,7 @@
 #include "proxy/mirror/applied_units.h"
 #include "proxy/mirror/applier.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/loopback.h"
 #include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/wal_helpers.h"
 
@@ -58,23 +59,6 @@ class ApplierThread {
   std::jthread thread_;
 };
 
-/// Waits up to `limit` for `holds`.
-template <class Condition>
-bool eventually(Condition holds, std::chrono::seconds limit) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (holds()) return true;
-    std::this_thread::sleep_for(200ms);
-  }
-  return holds();
-}
-
-void check_succeeded(const RunResult& result) {
-  INFO(result.describe());
-  REQUIRE_FALSE(result.timed_out);
-  REQUIRE(result.exit_code == 0);
-}
-
 /// A database with kSchema on both servers and pgdual's schema, and a MirrorApplier for it
 /// running on a thread of its own, whose conflicts are kept.
 class WalApplierTest : public IntegrationTest {
@@ -104,7 +88,7 @@ class WalApplierTest : public IntegrationTest {
                                                       std::make_shared<spdlog::sinks::stderr_sink_mt>()));
     thread_.emplace(*applier_);
     const auto slot_exists = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + options_.slot.slot + "'";
-    REQUIRE(eventually([&] { return primary().run_sql(database_, slot_exists) == "1\n"; }, 30s));
+    REQUIRE(wait_until([&] { return primary().run_sql(database_, slot_exists) == "1\n"; }, 30s));
   }
 
   [[nodiscard]] PgCluster& primary() { return backends().onprem; }
@@ -145,7 +129,7 @@ TEST_CASE_METHOD(WalApplierTest,
   static_cast<void>(primary.run_sql(
       database, "BEGIN; INSERT INTO account SELECT g, 0, 'opened' FROM generate_series(1, 100) g; "
                 "SELECT pg_logical_emit_message(true, 'pgdual', '" + key + "'); COMMIT;"));
-  CHECK(eventually([&] { return ticket.applied(); }, 30s));
+  CHECK(wait_until([&] { return ticket.applied(); }, 30s));
 
   TempDir dir{"pgdual-wal-applier"};
   const auto script = dir.path() / "deposit.sql";
@@ -162,7 +146,7 @@ TEST_CASE_METHOD(WalApplierTest,
   static_cast<void>(primary.run_sql(database, "UPDATE account SET note = 'closed' WHERE id % 10 = 0; "
                                               "DELETE FROM account WHERE id > 95"));
 
-  REQUIRE(eventually([&] { return differing_tables(database).empty(); }, 60s));
+  REQUIRE(wait_until([&] { return differing_tables(database).empty(); }, 60s));
   CHECK(mirror.run_sql(database, "SELECT count(*) FROM audit") == primary.run_sql(database, "SELECT count(*) FROM audit"));
   // Every transaction is in the mirror's ledger once.
   CHECK(mirror.run_sql(database, "SELECT count(*) = count(DISTINCT commit_lsn) FROM pgdual.applied") == "t\n");
@@ -180,7 +164,7 @@ TEST_CASE_METHOD(WalApplierTest, "A change the mirror refuses is left out and re
   static_cast<void>(primary().run_sql(database(), "INSERT INTO account SELECT g, 0, 'opened' FROM generate_series(1, 10) g"));
   static_cast<void>(primary().run_sql(database(), "INSERT INTO account VALUES (11, 0, 'after')"));
 
-  REQUIRE(eventually([&] { return mirror().run_sql(database(), "SELECT count(*) FROM account") == "11\n"; }, 60s));
+  REQUIRE(wait_until([&] { return mirror().run_sql(database(), "SELECT count(*) FROM account") == "11\n"; }, 60s));
   const auto records = recorded();
   REQUIRE(records.size() == 1);
   CHECK(records[0].kind == conflict::ConflictKind::mirror_error);

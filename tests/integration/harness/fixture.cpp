@@ -156,6 +156,12 @@ std::vector<std::string> differing_tables(const std::string& database, const PgC
   return differing;
 }
 
+void check_succeeded(const RunResult& result) {
+  INFO(result.describe());
+  REQUIRE_FALSE(result.timed_out);
+  REQUIRE(result.exit_code == 0);
+}
+
 std::vector<std::string> differing_tables(const std::string& database) {
   return differing_tables(database, backends().onprem, backends().cloud);
 }

@@ -81,6 +81,9 @@ class IntegrationTest {
                                                         const PgCluster& cloud);
 [[nodiscard]] std::vector<std::string> differing_tables(const std::string& database);
 
+/// Requires that the command `result` describes ran to its end and exited 0, showing its output if not.
+void check_succeeded(const RunResult& result);
+
 /// A psql on `server` that holds an exclusive lock on `table` for 4 s, started 500 ms ago: a write to
 /// the table through pgdual then waits on that server alone. Its output goes to `dir`.
 [[nodiscard]] Subprocess lock_table_on(const PgCluster& server, const std::string& database, const std::string& table,

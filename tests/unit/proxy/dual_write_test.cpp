@@ -4,8 +4,6 @@
 
 #include "proxy/session/dual_write.h"
 
-#include <stdlib.h>  // mkdtemp: POSIX
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -32,6 +30,7 @@
 #include "proxy/route/read_steering.h"
 #include "proxy/session_registry.h"
 #include "tests/unit/conflict/answers.h"
+#include "tests/integration/harness/temp_dir.h"
 #include "tests/unit/proxy/fake_postgres.h"
 
 namespace pgdual::proxy {
@@ -56,26 +55,6 @@ constexpr std::string_view kLedgerInsertStart = "INSERT INTO pgdual.ledger (idem
 std::string ledger_insert(std::string_view key) {
   return "INSERT INTO pgdual.ledger (idempotency_key) VALUES ('" + std::string{key} + "')";
 }
-
-/// A fresh directory for the conflict log, removed with everything in it.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    auto pattern = (fs::temp_directory_path() / "pgdual-dual-write-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  [[nodiscard]] const fs::path& path() const noexcept { return path_; }
-
- private:
-  fs::path path_;
-};
 
 /// The configuration a test runs with: the mirror (cloud) is the fake peer; the primary is never
 /// connected to, since the test plays its answers itself.
@@ -146,7 +125,7 @@ class ServerParts {
   [[nodiscard]] const config::ProxyConfig& config() const { return *config_; }
 
  private:
-  TemporaryDirectory directory_;
+  pgdual::test::TempDir directory_{"pgdual-dual-write"};  ///< the conflict log's, removed with the test
   std::ostringstream log_text_;
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<const config::ProxyConfig> config_;
