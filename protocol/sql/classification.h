@@ -67,6 +67,11 @@ struct Classification {
   /// On a write it warns that the two backends may answer (and, e.g. for
   /// `UPDATE ... WHERE ctid = ...`, change rows) differently.
   bool primary_only = false;
+  /// Some statement must have its transaction to itself: PostgreSQL refuses it inside a
+  /// transaction block or beside other statements (VACUUM, CREATE DATABASE, CREATE INDEX
+  /// CONCURRENTLY...), or it may commit on its own (CALL, DO). Nothing may be run with it in
+  /// one transaction, such as the unit marker of wal mode (docs/wal-mirror.md).
+  bool alone_in_transaction = false;
   /// Relations named, written as the statement wrote them ("public.t" or "t";
   /// quoted names unquoted), deduplicated and sorted. References to a CTE are not
   /// relations. DROP TABLE/VIEW/SEQUENCE names count; relations reached through

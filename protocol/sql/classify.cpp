@@ -78,6 +78,35 @@ StatementKind read_unless_side_effects(const StatementFacts& facts) noexcept {
   return facts.side_effects ? StatementKind::write : StatementKind::read;
 }
 
+// Statements PostgreSQL refuses inside a transaction block or beside other statements
+// (PreventInTransactionBlock), and CALL and DO, whose procedures may commit only when they run
+// alone. Conservative: REINDEX, CLUSTER and ALTER DATABASE count whatever their options.
+bool alone_in_transaction(const PgQuery__Node& statement) noexcept {
+  switch (statement.node_case) {
+    case PG_QUERY__NODE__NODE_VACUUM_STMT:
+    case PG_QUERY__NODE__NODE_CREATEDB_STMT:
+    case PG_QUERY__NODE__NODE_DROPDB_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_SPACE_STMT:
+    case PG_QUERY__NODE__NODE_DROP_TABLE_SPACE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT:
+    case PG_QUERY__NODE__NODE_REINDEX_STMT:
+    case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_DROP_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+    case PG_QUERY__NODE__NODE_DO_STMT:
+      return true;
+    case PG_QUERY__NODE__NODE_INDEX_STMT:
+      return statement.index_stmt->concurrent;
+    case PG_QUERY__NODE__NODE_DROP_STMT:
+      return statement.drop_stmt->concurrent;
+    default:
+      return false;
+  }
+}
+
 StatementVerdict verdict_for(const PgQuery__Node& statement, const StatementFacts& facts) {
   switch (statement.node_case) {
     case PG_QUERY__NODE__NODE_SELECT_STMT: {
@@ -168,6 +197,7 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     StatementFacts facts = walker.walk(*statement);
     const StatementVerdict one = verdict_for(*statement, facts);
     if (i == 0) verdict.transaction = one.transaction;
+    verdict.alone_in_transaction = verdict.alone_in_transaction || alone_in_transaction(*statement);
     verdict.statements.push_back(one.kind);
     verdict.kind = strongest(verdict.kind, one.kind);
     verdict.primary_only = verdict.primary_only || one.server_specific || facts.server_specific;

@@ -15,7 +15,7 @@ namespace tags = protocol::frontend_tag;
 /// (JDBC "S_", psycopg "_pg3_", node user-chosen), and a clash only fails the unit.
 std::string copy_name(std::size_t index) { return "pgdual_pinned_" + std::to_string(index); }
 
-void add_copy(const protocol::Parse& original, const std::string& text, const std::string& name, StatementPins& pins) {
+void add_copy(const protocol::Parse& original, const std::string& text, const std::string& name, UnitPrefix& pins) {
   protocol::Writer out{pins.statements};
   protocol::encode(protocol::Close{protocol::ObjectKind::statement, name}, out);
   protocol::encode(protocol::Parse{name, text, original.parameter_type_oids}, out);
@@ -24,9 +24,9 @@ void add_copy(const protocol::Parse& original, const std::string& text, const st
 
 }  // namespace
 
-StatementPins pin_statements(std::span<const protocol::Frame> frames, const sql::PinnedTimes& times,
+UnitPrefix pin_statements(std::span<const protocol::Frame> frames, const sql::PinnedTimes& times,
                              const PreparedLookup& prepared, const NeedsPin& needs_pin) {
-  StatementPins pins;
+  UnitPrefix pins;
   std::unordered_map<std::string, protocol::Bytes> parsed_here;  // Parse bodies seen so far in `frames`
   for (const auto& frame : frames) {
     if (frame.tag == tags::kParse) {
@@ -50,7 +50,7 @@ StatementPins pin_statements(std::span<const protocol::Frame> frames, const sql:
   return pins;
 }
 
-void apply_pins(const StatementPins& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out) {
+void apply_pins(const UnitPrefix& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out) {
   out.insert(out.end(), pins.statements.begin(), pins.statements.end());
   for (const auto& frame : frames) {
     if (frame.tag == tags::kBind) {

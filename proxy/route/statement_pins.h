@@ -16,20 +16,29 @@
 
 namespace pgdual::proxy {
 
-/// Pinned copies of the prepared statements an extended-protocol unit binds.
+/// What pgdual sends the primary ahead of a unit's own messages, for itself; their answers are
+/// pgdual's own and never reach the client (OwnAnswerFilter).
 ///
-/// A prepared statement serves many executions, so its text cannot carry one
-/// execution's now(). Instead, pgdual prepares a copy of the statement with
-/// the values pinned (sql::pin_times) under a name of its own, sends that
-/// copy's Close and Parse ahead of the unit to both backends, and binds the
-/// unit's portals to the copy. The two answers each copy draws are pgdual's
-/// own and never reach the client (OwnAnswerFilter).
-struct StatementPins {
-  std::vector<std::byte> statements;  ///< Close and Parse of each copy, sent before the unit
-  unsigned answers = 0;               ///< CloseComplete and ParseComplete they draw
+/// In statement mode, pinned copies of the prepared statements an extended-protocol unit binds: a
+/// prepared statement serves many executions, so its text cannot carry one execution's now().
+/// Instead, pgdual prepares a copy of the statement with the values pinned (sql::pin_times) under
+/// a name of its own, sends that copy's Close and Parse ahead of the unit to both backends, and
+/// binds the unit's portals to the copy.
+///
+/// In wal mode, the unit marker that tells the apply which transaction is the unit's
+/// (docs/wal-mirror.md, "Acknowledgement"): messages ahead of an extended-protocol unit, or a
+/// statement put before the text of a simple Query, whose error positions then move
+/// (ErrorPositionShift).
+struct UnitPrefix {
+  std::vector<std::byte> statements;  ///< messages sent before the unit's own
+  unsigned answers = 0;               ///< the answers they draw, and the marker statement in a Query's text
   std::unordered_map<std::string, std::string> renamed;  ///< the client's statement -> its pinned copy
+  /// Characters put before the text of the unit's simple Query: the server's error positions
+  /// count them, the client's must not.
+  std::uint32_t text_shift = 0;
 
-  [[nodiscard]] bool empty() const noexcept { return renamed.empty(); }
+  /// Nothing goes ahead of the client's messages, which go as they came.
+  [[nodiscard]] bool empty() const noexcept { return statements.empty() && renamed.empty(); }
 };
 
 /// The text and parameter types of a statement prepared before the unit, as its Parse message body.
@@ -39,12 +48,12 @@ using NeedsPin = std::function<bool(std::string_view text)>;
 
 /// Pins each statement `frames` bind whose text needs it, as the statement
 /// stands at that Bind (parsed earlier in `frames`, or before the unit).
-[[nodiscard]] StatementPins pin_statements(std::span<const protocol::Frame> frames, const sql::PinnedTimes& times,
+[[nodiscard]] UnitPrefix pin_statements(std::span<const protocol::Frame> frames, const sql::PinnedTimes& times,
                                            const PreparedLookup& prepared, const NeedsPin& needs_pin);
 
 /// Appends `pins.statements`, then `frames` with each Bind of a pinned
 /// statement bound to its copy.
-void apply_pins(const StatementPins& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
+void apply_pins(const UnitPrefix& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
 
 /// Removes pgdual's own answers from the start of a unit's answers in the primary's byte stream,
 /// which arrives cut at any point: the CloseComplete and ParseComplete of pinned copies, and the

@@ -125,6 +125,8 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
     summary_.listens = summary_.listens || kind == sql::StatementKind::listen;
   }
   summary_.commits = first && verdict->statements.size() == 1 && commits(verdict->transaction);
+  summary_.plain_commit = summary_.commits && verdict->transaction == sql::TransactionControl::commit;
+  summary_.alone_in_transaction = summary_.alone_in_transaction || verdict->alone_in_transaction;
   summary_.primary_only = summary_.primary_only || verdict->primary_only;
   const bool changes = verdict->kind >= sql::StatementKind::session_state;
   const bool representative_changes =
@@ -136,6 +138,7 @@ void UnitPlanner::note_unknown_write() {
   summary_.executes = true;
   summary_.kind = sql::StatementKind::write;
   summary_.commits = false;
+  summary_.plain_commit = false;
 }
 
 UnitPlan UnitPlanner::plan(protocol::TransactionStatus primary_status) const {

@@ -52,6 +52,8 @@ struct UnitSummary {
   bool unparsable = false;          ///< some text is no SQL libpg_query can parse
   bool transaction_control = false;  ///< some statement is BEGIN, COMMIT, SAVEPOINT...
   bool commits = false;             ///< the unit is one COMMIT (or COMMIT PREPARED, PREPARE TRANSACTION)
+  bool plain_commit = false;        ///< the unit is one COMMIT or END: the open transaction ends here
+  bool alone_in_transaction = false;  ///< some statement must have its transaction to itself (Classification)
   bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
   bool parses_named = false;        ///< the unit prepares a named statement
   bool parses_unnamed = false;      ///< the unit prepares the unnamed statement

@@ -72,7 +72,7 @@ bool pin_query(std::vector<std::byte>& segment, std::vector<protocol::Frame>& fr
 
 DualWrite::DualWrite(Parts parts) : parts_{parts} {}
 
-StatementPins DualWrite::open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
+UnitPrefix DualWrite::open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                    std::vector<protocol::Frame>& frames) {
   unit_ = Unit{};
   unit_.plan = plan;
@@ -108,7 +108,7 @@ StatementPins DualWrite::open_unit(const UnitPlan& plan, std::vector<std::byte>&
 }
 
 Awaitable<void> DualWrite::send(protocol::Bytes segment, std::span<const protocol::Frame> frames,
-                                const StatementPins& pins) {
+                                const UnitPrefix& pins) {
   const auto mode = unit_.plan.mirror;
   auto& link = parts_.link;
   if (mode == MirrorMode::after_primary) {
@@ -147,7 +147,7 @@ Awaitable<void> DualWrite::send(protocol::Bytes segment, std::span<const protoco
   link.drop(*failure);
 }
 
-void DualWrite::queue_for_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins, bool copy_data) {
+void DualWrite::queue_for_mirror(std::span<const protocol::Frame> frames, const UnitPrefix& pins, bool copy_data) {
   const auto mode = unit_.plan.mirror;
   auto& leg = parts_.link.leg();
   std::vector<std::byte> copy;

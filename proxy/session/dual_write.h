@@ -46,12 +46,12 @@ class DualWrite final : public WriteMirror {
   explicit DualWrite(Parts parts);
 
   /// Gives the unit its idempotency key, and pins now() and its kin in its statements.
-  [[nodiscard]] StatementPins open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
+  [[nodiscard]] UnitPrefix open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                         std::vector<protocol::Frame>& frames) override;
   [[nodiscard]] const std::string& unit_key() const noexcept override { return unit_.key; }
   /// The mirror gets the messages now, once the primary has answered them (writes), or never.
   Awaitable<void> send(protocol::Bytes segment, std::span<const protocol::Frame> frames,
-                       const StatementPins& pins) override;
+                       const UnitPrefix& pins) override;
   /// The mirror's answer is read now or left for later, and compared.
   Awaitable<void> finish_unit(const conflict::Outcome& primary) override;
   void end_unit(protocol::TransactionStatus status) override;
@@ -67,7 +67,7 @@ class DualWrite final : public WriteMirror {
   /// Client messages for the mirror, as they came, with the pins to apply to the mirror's copy.
   struct DeferredSegment {
     std::vector<std::byte> bytes{};
-    StatementPins pins{};
+    UnitPrefix pins{};
   };
 
   /// The open unit, as far as the mirror is concerned.
@@ -107,7 +107,7 @@ class DualWrite final : public WriteMirror {
     std::vector<std::string> statements_given{};  ///< the unit's, as Unit::statements_given
   };
 
-  void queue_for_mirror(std::span<const protocol::Frame> frames, const StatementPins& pins, bool copy_data);
+  void queue_for_mirror(std::span<const protocol::Frame> frames, const UnitPrefix& pins, bool copy_data);
   /// The planner's copy of `frames` for the mirror, appended to `out`; notes the statements given.
   void copy_for_mirror(std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
   /// After the mirror's answer to a unit: one with an error may have failed the statements it

@@ -94,7 +94,7 @@ class Session {
   Awaitable<bool> serve_read_from_mirror(char last_tag);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   Awaitable<void> dispatch_segment(Stream& primary);
-  [[nodiscard]] StatementPins open_unit(std::vector<protocol::Frame>& frames);
+  [[nodiscard]] UnitPrefix open_unit(std::vector<protocol::Frame>& frames);
   Awaitable<void> wait_for_primary();
   Awaitable<void> finish_unit();
   /// Counts the primary's answer to the unit in the metrics, and in the read statistics when the

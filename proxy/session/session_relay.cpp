@@ -238,7 +238,7 @@ bool Session::read_may_go_to_mirror(char last_tag) const {
 
 Awaitable<void> Session::dispatch_segment(Stream& primary) {
   auto frames = protocol::split_frames(segment_);
-  StatementPins pins;
+  UnitPrefix pins;
   // A unit that began with messages that run nothing (Parse, Describe, Flush)
   // is routed again once it runs something.
   const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
@@ -263,7 +263,7 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   segment_.clear();
 }
 
-StatementPins Session::open_unit(std::vector<protocol::Frame>& frames) {
+UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
   const auto status = primary_tap_.transaction_status();
   unit_ = Unit{};
   unit_.open = true;

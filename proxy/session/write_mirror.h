@@ -27,13 +27,13 @@ class WriteMirror {
   /// A unit opens with `plan`. `segment` holds its messages and `frames` views them; a mode may
   /// rewrite a simple Query there, for both backends, or return pins for pinned copies of
   /// extended-protocol statements.
-  [[nodiscard]] virtual StatementPins open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
+  [[nodiscard]] virtual UnitPrefix open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                                 std::vector<protocol::Frame>& frames) = 0;
   /// The open unit's idempotency key; empty for a unit that does not write.
   [[nodiscard]] virtual const std::string& unit_key() const noexcept = 0;
   /// Client messages of the open unit that the primary was sent (`frames` views `segment`).
   virtual Awaitable<void> send(protocol::Bytes segment, std::span<const protocol::Frame> frames,
-                               const StatementPins& pins) = 0;
+                               const UnitPrefix& pins) = 0;
   /// The primary answered the unit with `primary`: the client's answer is released when this
   /// returns.
   virtual Awaitable<void> finish_unit(const conflict::Outcome& primary) = 0;

@@ -82,3 +82,20 @@ TEST_CASE("LruCache finds what it holds and drops the least recently used", "[un
   CHECK(cache.size() == 2);
   CHECK(cache.evictions() == 1);
 }
+
+TEST_CASE("statements that must have their transaction to themselves are told apart", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* alone :
+       {"VACUUM t", "VACUUM", "CREATE DATABASE d", "DROP DATABASE d", "CREATE TABLESPACE s LOCATION '/x'",
+        "DROP TABLESPACE s", "ALTER SYSTEM SET work_mem = '1MB'", "CREATE INDEX CONCURRENTLY i ON t (a)",
+        "DROP INDEX CONCURRENTLY i", "REINDEX TABLE CONCURRENTLY t", "CLUSTER", "CALL archive_visits()",
+        "DO $$BEGIN COMMIT; END$$", "INSERT INTO t VALUES (1); VACUUM t"}) {
+    INFO(alone);
+    CHECK(classifier.classify(alone).alone_in_transaction);
+  }
+  for (const char* shared : {"INSERT INTO t VALUES (1)", "CREATE INDEX i ON t (a)", "DROP INDEX i",
+                             "CREATE TABLE t (a int)", "BEGIN; UPDATE t SET a = 1; COMMIT", "SELECT 1"}) {
+    INFO(shared);
+    CHECK_FALSE(classifier.classify(shared).alone_in_transaction);
+  }
+}

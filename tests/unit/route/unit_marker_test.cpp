@@ -1,0 +1,106 @@
+#include "proxy/route/unit_marker.h"
+
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "protocol/frontend_messages.h"
+#include "protocol/sql/classifier.h"
+#include "protocol/writer.h"
+
+namespace pgdual::proxy {
+namespace {
+
+using protocol::TransactionStatus;
+
+std::vector<std::byte> query(std::string_view text) {
+  std::vector<std::byte> wire;
+  protocol::Writer out{wire};
+  protocol::encode(protocol::Query{.query = text}, out);
+  return wire;
+}
+
+std::vector<std::byte> extended(std::string_view text) {
+  std::vector<std::byte> wire;
+  protocol::Writer out{wire};
+  protocol::Parse parse;
+  parse.query = text;
+  protocol::encode(parse, out);
+  protocol::encode(protocol::Bind{}, out);
+  protocol::encode(protocol::Execute{}, out);
+  protocol::encode(protocol::Sync{}, out);
+  return wire;
+}
+
+/// The marker the planner's view of `wire` gets, with the primary in `status`.
+MarkerForm form_of(const std::vector<std::byte>& wire, TransactionStatus status, bool transaction_wrote = false) {
+  sql::Classifier classifier;
+  UnitPlanner planner{classifier};
+  const auto frames = protocol::split_frames(wire);
+  for (const auto& frame : frames) planner.observe(frame);
+  const auto plan = planner.plan(status);
+  return marker_form(MarkerFacts{.unit = planner.summary(),
+                                 .frames = frames,
+                                 .status = status,
+                                 .writes = plan.writes,
+                                 .transaction_wrote = transaction_wrote});
+}
+
+TEST_CASE("a write outside a transaction is marked in the form of its protocol", "[unit][route]") {
+  CHECK(form_of(query("INSERT INTO visits VALUES (1)"), TransactionStatus::idle) == MarkerForm::query_text);
+  CHECK(form_of(query("BEGIN; UPDATE beds SET free = 0; COMMIT"), TransactionStatus::idle) ==
+        MarkerForm::query_text);
+  CHECK(form_of(extended("INSERT INTO visits VALUES ($1)"), TransactionStatus::idle) == MarkerForm::messages);
+}
+
+TEST_CASE("only the COMMIT of a transaction that wrote is marked inside one", "[unit][route]") {
+  CHECK(form_of(query("COMMIT"), TransactionStatus::in_transaction, true) == MarkerForm::query_text);
+  CHECK(form_of(extended("COMMIT"), TransactionStatus::in_transaction, true) == MarkerForm::messages);
+  CHECK(form_of(query("END"), TransactionStatus::in_transaction, true) == MarkerForm::query_text);
+  CHECK(form_of(query("COMMIT"), TransactionStatus::in_transaction, false) == MarkerForm::none);
+  CHECK(form_of(query("INSERT INTO visits VALUES (1)"), TransactionStatus::in_transaction, true) ==
+        MarkerForm::none);
+  CHECK(form_of(query("PREPARE TRANSACTION 'x'"), TransactionStatus::in_transaction, true) == MarkerForm::none);
+  CHECK(form_of(query("ROLLBACK"), TransactionStatus::in_transaction, true) == MarkerForm::none);
+  CHECK(form_of(query("COMMIT"), TransactionStatus::failed, true) == MarkerForm::none);
+}
+
+TEST_CASE("reads, unparsable text and statements that need their own transaction get no marker", "[unit][route]") {
+  CHECK(form_of(query("SELECT 1"), TransactionStatus::idle) == MarkerForm::none);
+  CHECK(form_of(query("INSERT INTO visits VALUES (1"), TransactionStatus::idle) == MarkerForm::none);
+  CHECK(form_of(query("VACUUM visits"), TransactionStatus::idle) == MarkerForm::none);
+  CHECK(form_of(query("CREATE INDEX CONCURRENTLY i ON visits (a)"), TransactionStatus::idle) == MarkerForm::none);
+  CHECK(form_of(query("CALL archive()"), TransactionStatus::idle) == MarkerForm::none);
+}
+
+TEST_CASE("the marker goes first in a Query's text, which it lengthens by its own statement", "[unit][route]") {
+  auto segment = query("INSERT INTO visits VALUES (1)");
+  auto frames = protocol::split_frames(segment);
+  const auto prefix = mark_query_text("0192d4a8-0000-7000-8000-000000000001", segment, frames);
+  REQUIRE(frames.size() == 1);
+  const auto rewritten = protocol::decode_query(frames.front().body);
+  REQUIRE(rewritten);
+  const std::string expected_start =
+      "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', '0192d4a8-0000-7000-8000-000000000001');";
+  CHECK(std::string{rewritten->query} == expected_start + "INSERT INTO visits VALUES (1)");
+  CHECK(prefix.text_shift == expected_start.size());
+  CHECK(prefix.answers == 3);
+  CHECK(prefix.statements.empty());
+}
+
+TEST_CASE("the marker messages close, prepare, bind and execute the marker, without a Sync", "[unit][route]") {
+  const auto prefix = marker_messages("0192d4a8-0000-7000-8000-000000000001");
+  const auto frames = protocol::split_frames(prefix.statements);
+  std::string tags;
+  for (const auto& frame : frames) tags += frame.tag;
+  CHECK(tags == "CCPBE");
+  CHECK(prefix.answers == 6);
+  const auto parse = protocol::decode_parse(frames[2].body);
+  REQUIRE(parse);
+  CHECK(std::string{parse->query}.find("'0192d4a8-0000-7000-8000-000000000001'") != std::string::npos);
+  CHECK_FALSE(prefix.empty());
+}
+
+}  // namespace
+}  // namespace pgdual::proxy
