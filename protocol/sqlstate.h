@@ -22,6 +22,8 @@ inline constexpr char kSyntaxError[] = "42601";
 inline constexpr char kUndefinedObject[] = "42704";
 inline constexpr char kTooManyConnections[] = "53300";
 inline constexpr char kAdminShutdown[] = "57P01";
+/// The server takes no sessions yet: pgdual while a database's WAL mirror has no slot.
+inline constexpr char kCannotConnectNow[] = "57P03";
 inline constexpr char kIdleSessionTimeout[] = "57P05";
 inline constexpr char kConfigFileError[] = "F0000";
 /// What an ErrorResponse without a code field is taken for.

@@ -72,4 +72,9 @@ void IdempotencyKeyGenerator::advance(std::uint64_t now_ms) {
   }
 }
 
+std::string next_unit_key() {
+  thread_local IdempotencyKeyGenerator keys;
+  return keys.next();
+}
+
 }  // namespace pgdual::proxy

@@ -43,4 +43,7 @@ class IdempotencyKeyGenerator {
   std::uint16_t sequence_ = 0;
 };
 
+/// The next key of the calling thread's generator: what a session gives each write unit.
+[[nodiscard]] std::string next_unit_key();
+
 }  // namespace pgdual::proxy

@@ -75,6 +75,9 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       metrics_{config_->primary_backend().name, config_->mirror_backend().name},
       credentials_{config_->users} {
   if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
+  if (config_->mirror.mode == config::MirrorMode::wal) {
+    wal_mirrors_ = std::make_unique<WalMirrors>(config_, backend_tls_, conflicts_, log_);
+  }
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));
@@ -133,7 +136,7 @@ Awaitable<void> Server::accept_loop() {
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
   SessionContext context{config_,         cancels_,  sessions_, log_,      conflicts_,   ledger_pruner_,
                          rows_digest_key_, steering_, brake_,    settings_, metrics_,      credentials_,
-                         backend_tls_};
+                         backend_tls_,    wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }

@@ -18,6 +18,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/ledger_pruner.h"
+#include "proxy/mirror/wal_mirrors.h"
 #include "proxy/net/asio.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
@@ -82,6 +83,7 @@ class Server {
   Metrics metrics_;
   ClientCredentials credentials_;
   std::optional<HttpEndpoint> http_;  ///< /metrics and /health, when metrics.port is set
+  std::unique_ptr<WalMirrors> wal_mirrors_;  ///< in mirror.mode wal
   std::uint64_t next_session_id_ = 1;
 };
 

@@ -140,6 +140,8 @@ void Metrics::count_brake_trip() noexcept { bump(brake_trips_); }
 
 void Metrics::count_session_started() noexcept { bump(sessions_started_); }
 
+void Metrics::count_wal_ack(bool applied) noexcept { bump(wal_acks_[applied ? 1 : 0]); }
+
 std::string Metrics::render(const MetricsGauges& gauges) const {
   std::string out;
   out.reserve(8192);
@@ -153,6 +155,11 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_counter(out, "pgdual_brake_trips_total", "Times the read brake stopped steering reads to the mirror.",
                  read(brake_trips_));
   append_counter(out, "pgdual_sessions_total", "Client sessions started.", read(sessions_started_));
+  constexpr std::string_view kWalAcks = "pgdual_wal_acks_total";
+  append_family(out, kWalAcks, "counter",
+                "Transactions whose answer waited for the mirror's apply, by whether it came within mirror.timeout_ms.");
+  append_sample(out, kWalAcks, "result=\"applied\"", read(wal_acks_[1]));
+  append_sample(out, kWalAcks, "result=\"timed_out\"", read(wal_acks_[0]));
   append_gauge(out, "pgdual_read_percent", "Percent of eligible reads steered to the mirror.", gauges.read_percent);
   append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
                gauges.braked ? 1.0 : 0.0);

@@ -42,6 +42,8 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_read_failovers_total                      mirror reads retried on the primary
 ///   pgdual_brake_trips_total                         read brake trips
 ///   pgdual_sessions_total                            client sessions started
+///   pgdual_wal_acks_total{result}                    wal mode: transactions the mirror applied before
+///                                                    the client's answer, result applied|timed_out
 ///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions   gauges (MetricsGauges)
 ///
 /// `backend` is the backend's configured name and `role` its role (primary or mirror) at the time
@@ -75,6 +77,9 @@ class Metrics {
   void count_brake_trip() noexcept;
   /// One client session started.
   void count_session_started() noexcept;
+  /// wal mode: one transaction the client's answer waited for, applied on the mirror in time, or
+  /// not within mirror.timeout_ms (then lag, applied later).
+  void count_wal_ack(bool applied) noexcept;
 
   /// Every family, in the order listed above, each with `# HELP` and `# TYPE` before its samples,
   /// label values escaped, every line ending in "\n".
@@ -110,6 +115,7 @@ class Metrics {
   Counter read_failovers_{0};
   Counter brake_trips_{0};
   Counter sessions_started_{0};
+  std::array<Counter, 2> wal_acks_{};  ///< timed out, applied
 };
 
 }  // namespace pgdual::proxy

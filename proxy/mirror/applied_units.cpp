@@ -35,6 +35,18 @@ void AppliedUnits::applied(std::string_view key) {
   asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
 }
 
+// Polled: a database waits for its slot once, at the first session's login, for the time it takes
+// to create it.
+Awaitable<bool> AppliedUnits::wait_slot_ready(Clock::time_point deadline) const {
+  constexpr auto kPoll = std::chrono::milliseconds{10};
+  asio::steady_timer timer{co_await asio::this_coro::executor};
+  while (!slot_ready_ && Clock::now() < deadline) {
+    timer.expires_after(kPoll);
+    co_await timer.async_wait(use_awaitable);
+  }
+  co_return slot_ready_.load();
+}
+
 std::size_t AppliedUnits::waiting() const {
   const std::lock_guard lock{mutex_};
   return expected_.size();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,12 +37,20 @@ class AppliedUnits {
   /// How many tickets are outstanding, for SHOW and metrics.
   [[nodiscard]] std::size_t waiting() const;
 
+  /// The database's slot exists on the primary: from now on every transaction committed there
+  /// reaches the mirror, whatever happens to pgdual. Called by the applier; never undone.
+  void slot_ready() noexcept { slot_ready_ = true; }
+  [[nodiscard]] bool is_slot_ready() const noexcept { return slot_ready_; }
+  /// Waits, on the calling coroutine's executor, until slot_ready() or `deadline`. True when ready.
+  Awaitable<bool> wait_slot_ready(Clock::time_point deadline) const;
+
  private:
   struct State;
   void forget(const std::string& key, const State* state);
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<State>> expected_;
+  std::atomic<bool> slot_ready_{false};
 };
 
 /// One session's interest in one unit key. Movable, not copyable; destroying it forgets the key.

@@ -82,6 +82,7 @@ Awaitable<void> MirrorApplier::round() {
     ++progress_.rounds;
   }
   auto stream = co_await SlotStream::open(primary_, primary_tls_, options_.slot);
+  units_.slot_ready();
   source_ = source_name(options_.slot.slot, stream.system_identifier());
   auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                      options_.slot.max_message_length);

@@ -20,6 +20,7 @@ std::string_view to_string(ReadVerdict verdict) noexcept {
     case ReadVerdict::transaction_on_primary: return "transaction_on_primary";
     case ReadVerdict::mirror_transaction_lost: return "mirror_transaction_lost";
     case ReadVerdict::unknown_commits_pending: return "unknown_commits_pending";
+    case ReadVerdict::own_writes_unapplied: return "own_writes_unapplied";
     case ReadVerdict::own_answers_pending: return "own_answers_pending";
     case ReadVerdict::not_a_mirror_read: return "not_a_mirror_read";
   }
@@ -40,6 +41,7 @@ ReadVerdict read_eligibility(const ReadFacts& facts) noexcept {
     return ReadVerdict::primary_transaction_failed;
   }
   if (facts.unknown_commits_pending) return ReadVerdict::unknown_commits_pending;
+  if (facts.own_writes_unapplied) return ReadVerdict::own_writes_unapplied;
   if (facts.own_answers_filtered) return ReadVerdict::own_answers_pending;
   if (!facts.planner_allows) return ReadVerdict::not_a_mirror_read;
   return ReadVerdict::eligible;

@@ -36,6 +36,9 @@ struct ReadFacts {
   std::string_view reads_on_primary_only = {};
   /// Commits whose outcome on the mirror is not known yet: a read could miss the session's writes.
   bool unknown_commits_pending = false;
+  /// wal mode: a transaction the session committed is not applied on the mirror yet (answered
+  /// past mirror.timeout_ms, or without a marker): a read there could miss it.
+  bool own_writes_unapplied = false;
   /// Answers to pinned statement copies are still being taken out of the primary's stream.
   bool own_answers_filtered = false;
   /// serves_steered_reads() of the current mirror backend.
@@ -54,6 +57,7 @@ enum class ReadVerdict : std::uint8_t {
   transaction_on_primary,      ///< inside a transaction not steered to the mirror as a whole
   mirror_transaction_lost,     ///< a transaction steered to the mirror, whose own transaction is gone
   unknown_commits_pending,     ///< a commit's outcome on the mirror is still unknown
+  own_writes_unapplied,        ///< wal mode: the mirror has not applied all the session committed
   own_answers_pending,         ///< pgdual's own answers are still being filtered from the primary's
   not_a_mirror_read,           ///< the unit writes, controls a transaction, or needs the primary's answer
 };

@@ -28,11 +28,6 @@ bool pinnable(std::string_view name) { return std::ranges::find(kPinnable, name)
 /// Past this many bytes for the mirror, the answers it owes are read first (DualWrite::make_room_for).
 constexpr std::size_t kLargeForMirror = 64 * 1024;
 
-IdempotencyKeyGenerator& thread_keys() {
-  thread_local IdempotencyKeyGenerator keys;
-  return keys;
-}
-
 std::string ledger_insert(std::string_view key) {
   return "INSERT INTO pgdual.ledger (idempotency_key) VALUES ('" + std::string{key} + "')";
 }
@@ -77,9 +72,9 @@ UnitPrefix DualWrite::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   unit_ = Unit{};
   unit_.plan = plan;
   if (plan.mirror == MirrorMode::wrapped) {
-    unit_.key = thread_keys().next();
+    unit_.key = next_unit_key();
   } else if (plan.writes || plan.mirror == MirrorMode::after_primary) {
-    if (transaction_key_.empty()) transaction_key_ = thread_keys().next();
+    if (transaction_key_.empty()) transaction_key_ = next_unit_key();
     unit_.key = transaction_key_;
     transaction_writes_ = transaction_writes_ || plan.writes;
   }

@@ -59,6 +59,10 @@ class DualWrite final : public WriteMirror {
   Awaitable<void> settle() override { co_await settle_pending(0); }
   /// The writes whose answers were pending become conflicts.
   bool mirror_lost(const MirrorFailure& failure) override;
+  /// The client's answer goes at once; the mirror's is compared when it comes.
+  [[nodiscard]] bool answer_waits_for_mirror() const noexcept override { return false; }
+  /// A write the mirror failed becomes a conflict, which keeps the reads on the primary itself.
+  [[nodiscard]] bool mirror_has_own_writes() const noexcept override { return true; }
   /// Reads the answers of the units left to settle later, oldest first, and compares them,
   /// until `keep` are left.
   Awaitable<void> settle_pending(std::size_t keep = 0);

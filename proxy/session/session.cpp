@@ -16,7 +16,9 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/net/timeouts.h"
+#include "proxy/mirror/wal_mirrors.h"
 #include "proxy/session/dual_write.h"
+#include "proxy/session/wal_mirror.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -62,15 +64,14 @@ Session::Session(tcp::socket client, SessionContext context, std::uint64_t id)
       client_reader_{context_.config->limits.max_message_bytes},
       planner_{thread_classifier(*context_.config)},
       primary_tap_{*context_.rows_digest_key},
+      answer_released_{client_.get_executor()},
       primary_progress_{client_.get_executor()},
       login_{client_, client_reader_, context_, id_},
       mirror_{context_, id_, client_.get_executor()},
       reads_{context_, id_, mirror_, planner_, client_},
-      recorder_{context_, id_, reads_},
-      writes_{std::make_unique<DualWrite>(
-          DualWrite::Parts{context_, id_, session_info_, planner_, mirror_, reads_, recorder_})} {
+      recorder_{context_, id_, reads_} {
   mirror_.on_lost([this](const MirrorFailure& failure) {
-    const bool committing = writes_->mirror_lost(failure);
+    const bool committing = writes_ != nullptr && writes_->mirror_lost(failure);
     reads_.keep_on_primary("the mirror connection was lost");
     return committing;
   });
@@ -103,6 +104,8 @@ Awaitable<void> Session::run() {
     reads_.set_facts(steering_facts(session_info_, client_));
     co_await login_.authenticate(session_info_, reads_.facts().client_address);
     logins_ = login_.backend_logins(asked);
+    writes_ = make_write_mirror();
+    if (context_.wal_mirrors != nullptr) co_await wait_for_wal_slot();
     connected_at_ = conflict::rfc3339_utc(std::chrono::system_clock::now());
     if (co_await serve_admin_console_if_asked()) co_return;
     context_.metrics.count_session_started();
@@ -219,6 +222,31 @@ Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   planner_.forget_mirror_statements();
   co_await recorder_.resolve_unknown_commits(mirror_);
   co_await mirror_.replay_session_state();
+}
+
+// Known once the client has logged in: the WAL mirror is per database.
+std::unique_ptr<WriteMirror> Session::make_write_mirror() {
+  if (context_.wal_mirrors == nullptr) {
+    return std::make_unique<DualWrite>(
+        DualWrite::Parts{context_, id_, session_info_, planner_, mirror_, reads_, recorder_});
+  }
+  return std::make_unique<WalMirror>(WalMirror::Parts{.context = context_,
+                                                      .session_id = id_,
+                                                      .planner = planner_,
+                                                      .applied = context_.wal_mirrors->units_for(session_info_.database),
+                                                      .executor = client_.get_executor()});
+}
+
+// A write committed on the primary before the database's slot exists would never reach the mirror.
+Awaitable<void> Session::wait_for_wal_slot() {
+  const auto& units = context_.wal_mirrors->units_for(session_info_.database);
+  if (units.is_slot_ready()) co_return;
+  const bool ready = co_await units.wait_slot_ready(AppliedUnits::Clock::now() + context_.config->mirror.timeout);
+  if (!ready) {
+    throw SessionError{protocol::sqlstate::kCannotConnectNow,
+                       "the WAL mirror of database \"" + session_info_.database +
+                           "\" has no replication slot yet; try again (pgdual's log says why)"};
+  }
 }
 
 Awaitable<void> Session::greet_client(const BackendConnection& backend) {

@@ -14,6 +14,7 @@
 #include "proxy/net/asio.h"
 #include "proxy/net/wakeup.h"
 #include "proxy/net/wire_io.h"
+#include "proxy/route/error_positions.h"
 #include "proxy/route/outcome_tap.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/statement_pins.h"
@@ -75,6 +76,9 @@ class Session {
   Awaitable<BackendConnection> connect_backends();
   /// Takes a new mirror connection into use: the session's state replayed, old commits looked up.
   Awaitable<void> adopt_mirror(BackendConnection connection);
+  [[nodiscard]] std::unique_ptr<WriteMirror> make_write_mirror();
+  /// wal mode: refuses the session (57P03) when its database's slot is not there within mirror.timeout_ms.
+  Awaitable<void> wait_for_wal_slot();
   Awaitable<void> greet_client(const BackendConnection& backend);
   /// Shows the session in SHOW SESSIONS as it is now.
   void publish_summary() const;
@@ -85,6 +89,9 @@ class Session {
   Awaitable<void> relay(BackendConnection& backend);
   Awaitable<RelayEnd> pump_client_to_backend(Stream& backend);
   Awaitable<RelayEnd> pump_backend_to_client(Stream& backend, protocol::Bytes early);
+  /// Sends the client `chunk` of the primary's stream, less pgdual's own answers, with error
+  /// positions as the client's text has them.
+  Awaitable<void> relay_to_client(protocol::Bytes chunk, std::vector<std::byte>& scratch);
   /// How long the client may stay silent now, between units: the configured idle timeout
   /// inside or outside a transaction; 0 for no limit.
   [[nodiscard]] std::chrono::milliseconds idle_limit() const;
@@ -117,7 +124,12 @@ class Session {
   std::string connected_at_;
   UnitPlanner planner_;
   OutcomeTap primary_tap_;
-  OwnAnswerFilter own_answers_;  ///< takes the answers to pinned statement copies out of the primary's stream
+  OwnAnswerFilter own_answers_;  ///< takes the answers to pgdual's own statements out of the primary's stream
+  ErrorPositionShift positions_;  ///< moves error positions back past pgdual's prefix in a Query's text
+  /// The open unit's final ReadyForQuery waits for WriteMirror::finish_unit(): set at dispatch,
+  /// cleared when the client may have the answer (answer_released_ then wakes the primary's pump).
+  bool answer_held_ = false;
+  Wakeup answer_released_;
   Wakeup primary_progress_;              ///< notified by the primary's pump; the client's pump waits on it
   bool primary_done_ = false;            ///< the primary has answered the open unit completely
   conflict::Outcome primary_outcome_;

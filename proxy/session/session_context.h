@@ -20,6 +20,7 @@ class Metrics;
 class ReadBrake;
 class ReadSteering;
 class SessionRegistry;
+class WalMirrors;
 
 /// What every session shares: the configuration it started with, and the
 /// server-wide registries.
@@ -39,6 +40,8 @@ struct SessionContext {
   const ClientCredentials& credentials;
   /// The TLS context of each backend, for BackendConnection::open.
   const BackendTlsContexts& backend_tls;
+  /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
+  WalMirrors* wal_mirrors = nullptr;
 };
 
 }  // namespace pgdual::proxy

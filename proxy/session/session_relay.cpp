@@ -134,30 +134,37 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
 Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
   protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
   std::vector<std::byte> buffer(std::max(kFirstRelayBufferSize, early.size()));
-  std::vector<std::byte> filtered;
+  std::vector<std::byte> scratch;
   std::copy(early.begin(), early.end(), buffer.begin());
   std::size_t size = early.size();
   for (;;) {
     if (size > 0) {
       const auto chunk = protocol::Bytes{buffer}.first(size);
+      std::optional<std::size_t> held_from;
       const auto violation = scanner.scan(
           chunk,
           [this](const protocol::FrameHeader& header) {
             static_cast<void>(tracker_.on_backend(header.tag));
             if (primary_tap_.on_header(header)) on_primary_message_end();
           },
-          [this](protocol::Bytes part) {
-            if (primary_tap_.on_body(part)) on_primary_message_end();
+          [this, chunk, &held_from](protocol::Bytes part) {
+            if (!primary_tap_.on_body(part)) return;
+            on_primary_message_end();
+            // The unit's final ReadyForQuery ends with its status byte: without it, the client
+            // cannot go on.
+            if (answer_held_ && primary_done_ && !held_from) {
+              held_from = static_cast<std::size_t>(part.data() - chunk.data()) + part.size() - 1;
+            }
           });
       if (violation)
         throw SessionError{protocol::sqlstate::kProtocolViolation,
                            "backend protocol violation: invalid message length"};
-      if (own_answers_.active()) {
-        own_answers_.filter(chunk, filtered);
-        co_await send_all(client_, filtered);
-        filtered.clear();
+      if (held_from) {
+        co_await relay_to_client(chunk.first(*held_from), scratch);
+        while (answer_held_) co_await answer_released_.async_wait(asio::as_tuple(use_awaitable));
+        co_await relay_to_client(chunk.subspan(*held_from), scratch);
       } else {
-        co_await send_all(client_, chunk);
+        co_await relay_to_client(chunk, scratch);
       }
     }
     if (size == buffer.size() && buffer.size() < kRelayBufferSize) buffer.resize(2 * buffer.size());
@@ -165,6 +172,24 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
     if (error) co_return RelayEnd::backend_closed;
     size = received;
   }
+}
+
+Awaitable<void> Session::relay_to_client(protocol::Bytes chunk, std::vector<std::byte>& scratch) {
+  if (!own_answers_.active() && !positions_.active()) {
+    co_await send_all(client_, chunk);
+    co_return;
+  }
+  std::vector<std::byte> filtered;
+  if (own_answers_.active()) {
+    own_answers_.filter(chunk, filtered);
+    chunk = filtered;
+  }
+  scratch.clear();
+  if (positions_.active()) {
+    positions_.filter(chunk, scratch);
+    chunk = scratch;
+  }
+  co_await send_all(client_, chunk);
 }
 
 std::chrono::milliseconds Session::idle_limit() const {
@@ -230,6 +255,7 @@ bool Session::read_may_go_to_mirror(char last_tag) const {
                         .mirror_status = mirror_status,
                         .reads_on_primary_only = reads_.primary_only_reason(),
                         .unknown_commits_pending = recorder_.commits_unknown(),
+                        .own_writes_unapplied = !writes_->mirror_has_own_writes(),
                         .own_answers_filtered = own_answers_.active(),
                         .mirror_serves_reads = serves_steered_reads(context_.config->mirror_backend()),
                         .planner_allows = planner_.may_read_from_mirror()};
@@ -243,6 +269,7 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   // is routed again once it runs something.
   const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
   if (!unit_.open || runs_at_last) pins = open_unit(frames);
+  if (pins.text_shift > 0) positions_.start(pins.text_shift);
   protocol::Bytes to_primary = segment_;
   std::vector<std::byte> pinned;
   if (!pins.empty()) {
@@ -273,13 +300,14 @@ UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
   reads_.steer_transaction(status);
   primary_done_ = false;
   auto pins = writes_->open_unit(unit_.plan, segment_, frames);
+  answer_held_ = writes_->answer_waits_for_mirror();
   const auto& summary = planner_.summary();
   if (summary.listens) reads_.keep_on_primary("LISTEN");
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
       frames.front().tag == protocol::frontend_tag::kQuery) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
   }
-  primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified);
+  primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified || answer_held_);
   context_.log->debug("session={} unit kind={} mirror={} key={}", id_, sql::to_string(summary.kind),
                       to_string(unit_.plan.mirror), writes_->unit_key());
   return pins;
@@ -294,6 +322,10 @@ Awaitable<void> Session::wait_for_primary() {
 Awaitable<void> Session::finish_unit() {
   const auto primary = std::exchange(primary_outcome_, {});
   co_await writes_->finish_unit(primary);
+  if (answer_held_) {
+    answer_held_ = false;
+    answer_released_.notify();
+  }
   count_primary_answer();
   end_unit(primary);
 }
@@ -319,6 +351,7 @@ void Session::end_unit(const conflict::Outcome& primary) {
   const auto status = primary_tap_.transaction_status();
   if (status == TransactionStatus::idle) reads_.transaction_ended();
   writes_->end_unit(status);
+  positions_.stop();
   unit_ = Unit{};
   planner_.start_unit();
   primary_done_ = false;

@@ -18,8 +18,8 @@ namespace pgdual::proxy {
 /// How the mirror learns what a session writes: the mirror mode (DESIGN.md, "mirror mode").
 /// The relay loop (Session) calls only these, for each unit: open_unit(), send() for each segment
 /// of client messages the primary was sent, finish_unit() once the primary has answered, then
-/// end_unit(). Statement mirroring (DualWrite) runs each unit again on the mirror; another mode
-/// sits beside it behind the same calls.
+/// end_unit(). Statement mirroring (DualWrite) runs each unit again on the mirror; WAL mirroring
+/// (WalMirror) marks the unit's transaction and waits for the apply.
 class WriteMirror {
  public:
   virtual ~WriteMirror() = default;
@@ -47,6 +47,12 @@ class WriteMirror {
   /// The session's mirror connection is being dropped, for `failure`. Returns whether a COMMIT
   /// sent on it is in flight, which must then be left to finish rather than cancelled.
   virtual bool mirror_lost(const MirrorFailure& failure) = 0;
+  /// The open unit's final ReadyForQuery is held back from the client until finish_unit()
+  /// returns: the client's COMMIT is answered once the mirror has the transaction.
+  [[nodiscard]] virtual bool answer_waits_for_mirror() const noexcept = 0;
+  /// The mirror has every write the session committed, as far as the mode knows: its reads may
+  /// go there.
+  [[nodiscard]] virtual bool mirror_has_own_writes() const noexcept = 0;
 };
 
 }  // namespace pgdual::proxy

@@ -46,8 +46,10 @@ std::string proxy_config_text(const ProxySettings& settings, std::uint16_t liste
   std::string text = "[listen]\naddress = \"127.0.0.1\"\nport = " + std::to_string(listen_port) + "\n\n";
   text += "[log]\nlevel = " + toml_string(settings.log_level) + "\n\n";
   text += limits_section(settings.limits);
-  if (settings.mirror_timeout_ms) {
-    text += "[mirror]\ntimeout_ms = " + std::to_string(*settings.mirror_timeout_ms) + "\n\n";
+  if (settings.mirror_timeout_ms || !settings.mirror_lines.empty()) {
+    text += "[mirror]\n" + settings.mirror_lines;
+    if (settings.mirror_timeout_ms) text += "timeout_ms = " + std::to_string(*settings.mirror_timeout_ms) + "\n";
+    text += "\n";
   }
   if (settings.ledger_prune_interval_ms || settings.ledger_retention_hours) {
     text += "[ledger]\n";

@@ -42,6 +42,8 @@ struct ProxySettings {
   std::string log_level = "debug";
   ProxyLimits limits;
   std::optional<unsigned> mirror_timeout_ms;
+  /// Lines added to [mirror], e.g. "mode = \"wal\"\n".
+  std::string mirror_lines;
   std::optional<unsigned> ledger_prune_interval_ms;
   std::optional<unsigned> ledger_retention_hours;
   /// Where the conflict log goes; empty: conflicts.jsonl in pgdual's own temp dir.

@@ -68,6 +68,9 @@ TEST_CASE("read_eligibility lets the mirror answer a read only when every fact a
       {"a commit's outcome on the mirror is still unknown",
        {.whole_unit = true, .unknown_commits_pending = true, .mirror_serves_reads = true, .planner_allows = true},
        unknown_commits_pending},
+      {"wal mode: a transaction the session committed is not on the mirror yet",
+       {.whole_unit = true, .own_writes_unapplied = true, .mirror_serves_reads = true, .planner_allows = true},
+       own_writes_unapplied},
       {"answers to pinned statement copies are still being filtered",
        {.whole_unit = true, .own_answers_filtered = true, .mirror_serves_reads = true, .planner_allows = true},
        own_answers_pending},
@@ -90,7 +93,7 @@ TEST_CASE("Every verdict has a name of its own", "[unit][route][steering]") {
   using enum ReadVerdict;
   const auto verdict = GENERATE(eligible, mirror_not_read_target, reads_kept_on_primary, unit_incomplete,
                                 primary_transaction_failed, transaction_on_primary, mirror_transaction_lost,
-                                unknown_commits_pending, own_answers_pending, not_a_mirror_read);
+                                unknown_commits_pending, own_writes_unapplied, own_answers_pending, not_a_mirror_read);
   CHECK(to_string(verdict) != "unknown");
 }
 

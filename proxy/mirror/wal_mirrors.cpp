@@ -1,0 +1,120 @@
+#include "proxy/mirror/wal_mirrors.h"
+
+#include <chrono>
+#include <utility>
+
+#include "conflict/wal_names.h"
+
+namespace pgdual::proxy {
+namespace {
+
+/// What the apply connection calls itself on the mirror, so that an operator can tell it apart.
+constexpr std::string_view kApplyApplicationName = "pgdual apply";
+/// The protocol version 3.0, as BackendLogin takes it.
+constexpr std::int32_t kProtocol30 = 196608;
+/// How long stopping waits for the appliers to close their connections before it cuts them.
+constexpr auto kStopGrace = std::chrono::seconds{5};
+
+const config::UserConfig& user_named(const config::ProxyConfig& config, const std::string& name) {
+  const auto* user = config.find_user(name);
+  // The configuration was validated: the names it resolved are [[users]] entries.
+  if (user == nullptr) throw std::logic_error{"mirror user " + name + " is not in [[users]]"};
+  return *user;
+}
+
+}  // namespace
+
+struct WalMirrors::Database {
+  AppliedUnits units;
+  std::unique_ptr<MirrorApplier> applier;
+  asio::cancellation_signal cancel;
+};
+
+WalMirrors::WalMirrors(std::shared_ptr<const config::ProxyConfig> config, const BackendTlsContexts& tls,
+                       ConflictSink& conflicts, std::shared_ptr<spdlog::logger> log)
+    : config_{std::move(config)},
+      tls_{tls},
+      conflicts_{conflicts},
+      log_{std::move(log)},
+      work_{io_.get_executor()},
+      thread_{[this] { io_.run(); }} {}
+
+WalMirrors::~WalMirrors() {
+  stop_all();
+  thread_.join();
+}
+
+AppliedUnits& WalMirrors::units_for(const std::string& database) {
+  const std::lock_guard lock{mutex_};
+  auto found = databases_.find(database);
+  if (found == databases_.end()) found = databases_.emplace(database, start(database)).first;
+  return found->second->units;
+}
+
+// Under mutex_.
+std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& database) {
+  auto entry = std::make_unique<Database>();
+  const auto& primary = config_->primary_backend();
+  const auto& mirror = config_->mirror_backend();
+  entry->applier = std::make_unique<MirrorApplier>(
+      primary, tls_.for_backend(primary), mirror, tls_.for_backend(mirror), options_for(database), entry->units,
+      [this](conflict::ConflictRecord record) { conflicts_.submit(std::move(record)); }, log_);
+  log_->info("wal mirror of database {}: starting the apply ({} on the primary, {} on the mirror)", database,
+             config_->mirror.replication_user, config_->mirror.apply_user);
+  ++running_;
+  asio::co_spawn(io_, entry->applier->run(),
+                 asio::bind_cancellation_slot(entry->cancel.slot(), [this](const std::exception_ptr&) {
+                   // On the thread: the last applier to end lets the thread end without the grace.
+                   if (--running_ == 0 && stop_deadline_) stop_deadline_->cancel();
+                 }));
+  return entry;
+}
+
+MirrorApplier::Options WalMirrors::options_for(const std::string& database) const {
+  const auto& replication = user_named(*config_, config_->mirror.replication_user);
+  const auto& apply = user_named(*config_, config_->mirror.apply_user);
+  const auto name = conflict::slot_name_for(database);
+  MirrorApplier::Options options;
+  options.slot = SlotStreamOptions{.user = replication.name,
+                                   .password = replication.password_for(config_->primary_backend()),
+                                   .database = database,
+                                   .slot = name,
+                                   .publication = name};
+  options.mirror_login = BackendLogin{.user = apply.name,
+                                      .password = apply.password_for(config_->mirror_backend()),
+                                      .protocol_version = kProtocol30,
+                                      .parameters = {{"user", apply.name},
+                                                     {"database", database},
+                                                     {"application_name", std::string{kApplyApplicationName}}}};
+  return options;
+}
+
+std::vector<WalMirrors::DatabaseProgress> WalMirrors::progress() const {
+  const std::lock_guard lock{mutex_};
+  std::vector<DatabaseProgress> all;
+  for (const auto& [name, entry] : databases_) {
+    all.push_back({.database = name, .progress = entry->applier->progress(), .waiting = entry->units.waiting()});
+  }
+  return all;
+}
+
+// The appliers stop on their own thread, where their coroutines run; a round waiting on the
+// network ends by the cancellation. Should a connection not close within the grace period, the
+// io_context stops and destroys what is left.
+void WalMirrors::stop_all() {
+  asio::post(io_, [this] {
+    const std::lock_guard lock{mutex_};
+    for (auto& [name, entry] : databases_) {
+      entry->applier->stop();
+      entry->cancel.emit(asio::cancellation_type::terminal);
+    }
+    if (running_ == 0) return;
+    stop_deadline_.emplace(io_, kStopGrace);
+    stop_deadline_->async_wait([this](boost::system::error_code error) {
+      if (!error) io_.stop();
+    });
+  });
+  work_.reset();
+}
+
+}  // namespace pgdual::proxy

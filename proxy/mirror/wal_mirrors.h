@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "config/proxy_config.h"
+#include "proxy/backend/backend_tls.h"
+#include "proxy/conflict_sink.h"
+#include "proxy/mirror/applied_units.h"
+#include "proxy/mirror/applier.h"
+#include "proxy/net/asio.h"
+
+namespace pgdual::proxy {
+
+/// The WAL mirror of every database clients use (docs/wal-mirror.md): one MirrorApplier per
+/// database, started when the first session logs in to it, as mirror.replication_user on the
+/// primary and mirror.apply_user on the mirror. The appliers run on one thread of their own:
+/// the apply waits on the network, never on the sessions' threads.
+///
+/// Thread safety: every member function may be called from any thread.
+class WalMirrors {
+ public:
+  WalMirrors(std::shared_ptr<const config::ProxyConfig> config, const BackendTlsContexts& tls,
+             ConflictSink& conflicts, std::shared_ptr<spdlog::logger> log);
+  /// Stops every applier (the slot keeps what is not confirmed) and joins the thread.
+  ~WalMirrors();
+
+  WalMirrors(const WalMirrors&) = delete;
+  WalMirrors& operator=(const WalMirrors&) = delete;
+
+  /// Where the sessions of `database` wait for their transactions; its applier starts with the
+  /// first call. Never waits for I/O.
+  [[nodiscard]] AppliedUnits& units_for(const std::string& database);
+
+  struct DatabaseProgress {
+    std::string database;
+    ApplierProgress progress;
+    std::size_t waiting = 0;  ///< sessions' transactions waiting to be applied
+  };
+  /// Each database's applier, by name.
+  [[nodiscard]] std::vector<DatabaseProgress> progress() const;
+
+ private:
+  struct Database;
+
+  [[nodiscard]] std::unique_ptr<Database> start(const std::string& database);
+  [[nodiscard]] MirrorApplier::Options options_for(const std::string& database) const;
+  void stop_all();
+
+  std::shared_ptr<const config::ProxyConfig> config_;
+  const BackendTlsContexts& tls_;
+  ConflictSink& conflicts_;
+  std::shared_ptr<spdlog::logger> log_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Database>, std::less<>> databases_;  ///< guarded by mutex_
+  std::atomic<std::size_t> running_{0};  ///< appliers whose run() has not ended
+  std::optional<asio::steady_timer> stop_deadline_;  ///< on the thread, once stopping
+  std::thread thread_;  ///< last, so that it starts after everything it uses
+};
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "conflict/outcome.h"
+#include "protocol/backend_messages.h"
+#include "protocol/bytes.h"
+#include "protocol/frame.h"
+#include "proxy/mirror/applied_units.h"
+#include "proxy/net/asio.h"
+#include "proxy/route/statement_pins.h"
+#include "proxy/route/unit_planner.h"
+#include "proxy/session/session_context.h"
+#include "proxy/session/write_mirror.h"
+
+namespace pgdual::proxy {
+
+/// WAL mirroring (docs/wal-mirror.md): the mirror gets what the primary committed, from the
+/// database's slot, applied by its MirrorApplier; the session sends the mirror nothing. It marks
+/// each unit that ends a transaction that wrote with the unit's key (a transactional logical
+/// message, UnitPrefix), and holds the client's answer until the apply has committed that
+/// transaction on the mirror, or mirror.timeout_ms has passed: then the transaction is lag,
+/// applied later from the slot, and the session's reads stay on the primary until the mirror
+/// has it.
+class WalMirror final : public WriteMirror {
+ public:
+  struct Parts {
+    const SessionContext& context;
+    std::uint64_t session_id;
+    const UnitPlanner& planner;
+    AppliedUnits& applied;  ///< the session's database's
+    asio::any_io_executor executor;
+  };
+  explicit WalMirror(Parts parts) : parts_{std::move(parts)} {}
+
+  /// Marks the unit when it ends a transaction that wrote (marker_form).
+  [[nodiscard]] UnitPrefix open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
+                                     std::vector<protocol::Frame>& frames) override;
+  /// The marked unit's key; empty for any other.
+  [[nodiscard]] const std::string& unit_key() const noexcept override { return key_; }
+  /// The mirror learns the unit's writes from the slot.
+  Awaitable<void> send(protocol::Bytes, std::span<const protocol::Frame>, const UnitPrefix&) override { co_return; }
+  /// Waits until the mirror has the marked unit's transaction, when the primary committed it.
+  Awaitable<void> finish_unit(const conflict::Outcome& primary) override;
+  void end_unit(protocol::TransactionStatus status) override;
+  void primary_lost() override;
+  /// Nothing is owed: the mirror's reads wait for no answer of the session's.
+  Awaitable<void> settle() override { co_return; }
+  /// The session's mirror connection serves reads only.
+  bool mirror_lost(const MirrorFailure&) override { return false; }
+  [[nodiscard]] bool answer_waits_for_mirror() const noexcept override { return ticket_.has_value(); }
+  [[nodiscard]] bool mirror_has_own_writes() const noexcept override;
+
+ private:
+  Parts parts_;
+  protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;  ///< the primary's, between units
+  bool transaction_wrote_ = false;  ///< the open transaction changed data in an earlier unit
+  std::string key_;                 ///< the open unit's marker key
+  std::optional<AppliedUnits::Ticket> ticket_;  ///< the open unit's, while it may be waited for
+  /// The last transaction answered before the mirror had it; while it is not applied, the
+  /// session's reads stay on the primary.
+  std::optional<AppliedUnits::Ticket> unapplied_;
+  /// A write the session made went without a marker (a statement that needs its transaction to
+  /// itself, a FunctionCall, text that could not be parsed): the mirror has it once a later
+  /// marked transaction is applied, which commit order brings after it.
+  bool unmarked_write_ = false;
+};
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,195 @@
+// mirror.mode = "wal" through pgdual, with two real servers: the mirror receives what the primary
+// committed, from its WAL, and each client's write is answered once the mirror has it.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "conflict/wal_names.h"
+#include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/temp_dir.h"
+#include "tests/integration/wal_helpers.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kClientTimeout = 180s;
+
+RunResult psql(const Endpoint& endpoint, const std::string& script) {
+  return run_client({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", script}, endpoint, kClientTimeout);
+}
+
+/// One wal-mode test: a database fresh on both servers, the same tables made on both directly,
+/// and pgdual in front in wal mode, its slot and apply as the servers' superuser.
+class WalModeTest : public IntegrationTest {
+ protected:
+  ~WalModeTest() {
+    if (started_) static_cast<void>(proxy().stop());
+    dropper_.reset();  // once pgdual's walsender is gone
+  }
+
+  static ProxySettings wal_settings() {
+    auto settings = default_settings();
+    const auto superuser = backends().onprem.superuser();
+    settings.users.push_back({superuser.user, superuser.password});
+    settings.mirror_lines = "mode = \"wal\"\nreplication_user = \"" + superuser.user + "\"\n";
+    return settings;
+  }
+
+  /// The database, labelled `label`, with `schema` run on both servers, then pgdual.
+  void start(std::string_view label, const std::string& schema, const ProxySettings& settings = wal_settings()) {
+    database_ = fresh_database(label);
+    on_both(schema);
+    dropper_.emplace(backends().onprem, conflict::slot_name_for(database_));
+    start_proxy(settings);
+    started_ = true;
+    endpoint_ = through_proxy(database_);
+  }
+
+  void on_both(const std::string& sql) const {
+    static_cast<void>(backends().onprem.run_sql(database_, sql));
+    static_cast<void>(backends().cloud.run_sql(database_, sql));
+  }
+
+  [[nodiscard]] std::string on_mirror(const std::string& sql) const { return backends().cloud.run_sql(database_, sql); }
+  [[nodiscard]] std::string on_primary(const std::string& sql) const {
+    return backends().onprem.run_sql(database_, sql);
+  }
+
+  /// Requires both servers' tables to be identical now, with no wait: the writes were acknowledged.
+  void check_identical() const {
+    const auto differing = differing_tables(database_);
+    INFO("differing tables:\n" << [&] {
+      std::string all;
+      for (const auto& table : differing) all += table + "\n";
+      return all;
+    }());
+    CHECK(differing.empty());
+  }
+
+  [[nodiscard]] const std::string& database() const { return database_; }
+  [[nodiscard]] const Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  std::string database_;
+  Endpoint endpoint_;
+  bool started_ = false;
+  std::optional<SlotDropper> dropper_;
+};
+
+/// Triggers, defaults, sequences and a rule: what the primary makes of a statement, not the
+/// statement, is what the mirror must get.
+constexpr std::string_view kClinicSchema = R"sql(
+CREATE TABLE patients (id serial PRIMARY KEY, name text NOT NULL, admitted timestamptz DEFAULT now(),
+                       updated_at timestamptz, token uuid DEFAULT gen_random_uuid());
+CREATE TABLE audit (id bigserial PRIMARY KEY, patient int, at timestamptz, xid bigint);
+CREATE FUNCTION audit_patient() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO audit (patient, at, xid) VALUES (NEW.id, clock_timestamp(), txid_current()); RETURN NEW; END $$;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END $$;
+CREATE TRIGGER audit_after AFTER INSERT ON patients FOR EACH ROW EXECUTE FUNCTION audit_patient();
+CREATE TRIGGER touch_before BEFORE INSERT OR UPDATE ON patients FOR EACH ROW EXECUTE FUNCTION touch();
+GRANT ALL ON ALL TABLES IN SCHEMA public TO app;
+GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app;
+)sql";
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: autocommit writes and transactions are on the mirror when the client's "
+                              "answer comes, as the primary made them",
+                 "[integration][wal_mode]") {
+  start("wal_simple", std::string{kClinicSchema});
+  check_succeeded(psql(endpoint(), "INSERT INTO patients (name) VALUES ('a'), ('b')"));
+  CHECK(on_mirror("SELECT count(*) FROM audit") == "2\n");
+  check_succeeded(run_client({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", "BEGIN", "-c",
+                              "UPDATE patients SET name = name || '!'", "-c",
+                              "INSERT INTO patients (name) VALUES ('c') RETURNING id", "-c", "COMMIT"},
+                             endpoint(), kClientTimeout));
+  CHECK(on_mirror("SELECT string_agg(name, ',' ORDER BY id) FROM patients") == "a!,b!,c\n");
+  check_succeeded(psql(endpoint(), "BEGIN; DELETE FROM patients WHERE name = 'c'; COMMIT"));
+  check_identical();
+  CHECK(on_mirror("SELECT count(*) FROM pgdual.applied WHERE unit_key IS NOT NULL") != "0\n");
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: the client sees the primary's answers byte for byte, error positions "
+                              "included",
+                 "[integration][wal_mode]") {
+  start("wal_answers", std::string{kClinicSchema});
+  const std::string script =
+      "INSERT INTO patients (name) VALUES ('x') RETURNING name;\n"
+      "INSERT INTO patients (id, name) VALUES ('not a number', 'y');\n"
+      "UPDATE patients SET name = 'z' WHERE id = 1 RETURNING name, updated_at IS NOT NULL;\n"
+      "BEGIN;\nINSERT INTO patients (name) VALUES ('w');\nCOMMIT;\n"
+      "SELECT name FROM patients ORDER BY id;\n";
+  TempDir dir{"pgdual-wal-script"};
+  const auto file = dir.path() / "script.sql";
+  write_file(file, script);
+  const std::vector<std::string> argv = {pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=0", "-f", file.string()};
+  const auto proxied = run_client(argv, endpoint(), kClientTimeout);
+  // The same statements again, straight to the primary, from the same ids.
+  static_cast<void>(on_primary("TRUNCATE patients, audit RESTART IDENTITY"));
+  const auto straight = run_client(argv, direct(database()), kClientTimeout);
+  check_same_output(straight, proxied);
+  CHECK(proxied.output.find("LINE 1: INSERT INTO patients (id, name) VALUES ('not a number'") != std::string::npos);
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: psycopg's extended protocol, autocommit and in transactions, is "
+                              "acknowledged once the mirror has it",
+                 "[integration][wal_mode]") {
+  start("wal_psycopg", std::string{kClinicSchema});
+  const std::string script = R"py(
+import sys, psycopg
+mirror = dict(host=sys.argv[1], port=sys.argv[2], user=sys.argv[3], password=sys.argv[4])
+with psycopg.connect(autocommit=True) as conn, psycopg.connect(dbname=conn.info.dbname, autocommit=True, **mirror) as cloud:
+    def on_mirror():
+        return cloud.execute("SELECT count(*) FROM patients").fetchone()[0]
+    for i in range(20):
+        conn.execute("INSERT INTO patients (name) VALUES (%s)", (f"p{i}",))
+        assert on_mirror() == i + 1, ("autocommit", i, on_mirror())
+    with conn.transaction():
+        conn.execute("INSERT INTO patients (name) VALUES (%s)", ("t1",))
+        conn.execute("UPDATE patients SET name = name || %s WHERE name = %s", ("!", "t1"))
+    assert on_mirror() == 21, ("transaction", on_mirror())
+    with conn.pipeline():
+        for i in range(10):
+            conn.execute("INSERT INTO patients (name) VALUES (%s)", (f"q{i}",))
+    assert on_mirror() == 31, ("pipeline", on_mirror())
+print("ok")
+)py";
+  TempDir dir{"pgdual-wal-psycopg"};
+  const auto file = dir.path() / "script.py";
+  write_file(file, script);
+  const auto cloud = backends().cloud.superuser(database());
+  const auto result = run_client({"/usr/bin/python3", file.string(), cloud.host, std::to_string(cloud.port),
+                                  cloud.user, cloud.password},
+                                 endpoint(), kClientTimeout);
+  check_succeeded(result);
+  check_identical();
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: pgbench -N from 8 clients leaves identical tables, with no wait after it",
+                 "[integration][wal_mode][pgbench]") {
+  start("wal_pgbench", "SELECT 1");
+  // pgbench -i makes tables, which wal mode does not carry yet: made on both directly, then filled
+  // through pgdual.
+  for (const auto* server : {&backends().onprem, &backends().cloud}) {
+    check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--init-steps=dtp", "--scale=1"},
+                               server->superuser(database()), kClientTimeout));
+  }
+  on_both("GRANT ALL ON ALL TABLES IN SCHEMA public TO app");
+  check_succeeded(
+      run_client({pg_program("pgbench"), "--initialize", "--init-steps=g", "--scale=1"}, endpoint(), kClientTimeout));
+  for (const std::string mode : {"simple", "extended", "prepared"}) {
+    INFO(mode);
+    check_succeeded(run_client({pg_program("pgbench"), "--no-vacuum", "-N", "--protocol=" + mode, "--client=8",
+                                "--jobs=2", "--transactions=50"},
+                               endpoint(), kClientTimeout));
+    check_identical();
+  }
+  CHECK(on_mirror("SELECT count(*) FROM pgbench_history") == "1200\n");
+}
+
+}  // namespace
+}  // namespace pgdual::test
