@@ -118,6 +118,20 @@ void assign_brake(const toml::table& doc, BrakeConfig& brake) {
   assign(doc, "brake.min_reads", brake.min_reads);
 }
 
+// validate() has checked that the names given are [[users]] entries and that there is at least one.
+void assign_mirror(const toml::table& doc, const std::vector<UserConfig>& users, MirrorConfig& mirror) {
+  if (const auto mode = doc.at_path("mirror.mode").value<std::string>()) {
+    mirror.mode = *mode == "wal" ? MirrorMode::wal : MirrorMode::statement;
+  }
+  assign(doc, "mirror.timeout_ms", mirror.timeout);
+  assign(doc, "mirror.reconnect_min_ms", mirror.reconnect_min);
+  assign(doc, "mirror.reconnect_max_ms", mirror.reconnect_max);
+  mirror.replication_user = doc.at_path("mirror.replication_user").value_or(users.front().name);
+  mirror.apply_user = doc.at_path("mirror.apply_user").value_or(mirror.replication_user);
+  assign(doc, "mirror.max_lag_bytes", mirror.max_lag_bytes);
+  assign(doc, "mirror.sequence_sync_ms", mirror.sequence_sync);
+}
+
 std::string octal_mode(std::filesystem::perms permissions) {
   std::ostringstream text;
   text << '0' << std::oct << static_cast<unsigned>(permissions);
@@ -349,9 +363,6 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   for (auto* backend : {&config.onprem, &config.cloud}) {
     if (auto assigned = assign_backend(doc, *backend); !assigned) return unexpected(std::move(assigned.error()));
   }
-  assign(doc, "mirror.timeout_ms", config.mirror.timeout);
-  assign(doc, "mirror.reconnect_min_ms", config.mirror.reconnect_min);
-  assign(doc, "mirror.reconnect_max_ms", config.mirror.reconnect_max);
   if (auto conflicts = assign_conflicts(doc, config.conflicts); !conflicts) {
     return unexpected(std::move(conflicts.error()));
   }
@@ -369,6 +380,7 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
     if (!user) return unexpected(std::move(user.error()));
     config.users.push_back(std::move(*user));
   }
+  assign_mirror(doc, config.users, config.mirror);
   assign_hba(doc, config.hba);
   return config;
 }

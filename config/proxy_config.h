@@ -123,14 +123,33 @@ struct LogConfig {
   friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
-/// How pgdual waits for the mirror and reconnects to it.
+/// How the mirror learns the writes (docs/wal-mirror.md, docs/dual-write.md).
+enum class MirrorMode {
+  wal,        ///< the row images the primary committed, read from its WAL through a logical slot
+  statement,  ///< the client's statements, run again on the mirror
+};
+
+/// How the mirror learns the writes, how pgdual waits for it and reconnects to it.
 struct MirrorConfig {
+  /// statement until the wal mode's session side is finished; then the default becomes wal.
+  MirrorMode mode = MirrorMode::statement;
   /// How long a client may be held waiting for the mirror's answer once the primary has answered.
   /// Past it the client gets the primary's answer and the unit becomes a mirror_timeout conflict.
   std::chrono::milliseconds timeout{5000};
   /// The first wait before reconnecting to a lost mirror; later waits grow up to reconnect_max.
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{30000};  ///< at least reconnect_min
+  /// The [[users]] name pgdual logs in as on the primary for the slot, the publication and the
+  /// replication connection. Always a configured user once loaded: the first one when the file
+  /// names none.
+  std::string replication_user;
+  /// The [[users]] name of the mirror's apply connection, which sets session_replication_role.
+  /// Always a configured user once loaded: replication_user when the file names none.
+  std::string apply_user;
+  /// WAL the slot may hold back on the primary before pgdual gives the slot up, so that a mirror
+  /// far behind cannot fill the primary's disk.
+  std::uint64_t max_lag_bytes = 17'179'869'184;  // 16 GiB
+  std::chrono::milliseconds sequence_sync{1000};  ///< in wal mode, how often sequences are copied to the mirror
 
   friend bool operator==(const MirrorConfig&, const MirrorConfig&) = default;
 };
@@ -330,7 +349,8 @@ struct ConfigError {
 ///   "all" or a network parse_ip_network accepts ("local" included), with connection "tls" while
 ///   tls.mode is disable or "plain" while it is require, or with method md5 while a user it can
 ///   match has a scram_verifier instead of a password;
-/// - mirror.reconnect_max_ms below mirror.reconnect_min_ms;
+/// - mirror.reconnect_max_ms below mirror.reconnect_min_ms; mirror.replication_user or
+///   mirror.apply_user naming a user that no [[users]] entry has;
 /// - a [[routing.rules]] entry without read_percent or without any key to match on, naming a user
 ///   that no [[users]] entry has, or with a client_cidr parse_ip_network rejects;
 /// - an admin.users name that no [[users]] entry has; metrics.address not an IP literal;

@@ -45,6 +45,8 @@ constexpr Range kRanges[] = {
     {"mirror.timeout_ms", 1, 3'600'000},
     {"mirror.reconnect_min_ms", 1, 600'000},
     {"mirror.reconnect_max_ms", 1, 3'600'000},
+    {"mirror.max_lag_bytes", 16 * 1024 * 1024, std::int64_t{1} << 50},  // 16 MiB .. 1 PiB
+    {"mirror.sequence_sync_ms", 10, 3'600'000},
     {"conflicts.group_commit_ms", 1, 1000},
     {"conflicts.keep_rotated", 1, 10'000},
     {"ledger.retention_hours", 1, 87'600},  // ten years
@@ -70,6 +72,7 @@ constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
 constexpr std::array<std::string_view, 4> kSslModes = {"disable", "require", "verify-ca", "verify-full"};
 constexpr std::array<std::string_view, 3> kHbaConnections = {"any", "tls", "plain"};
 constexpr std::array<std::string_view, 4> kHbaMethods = {"scram-sha-256", "md5", "trust", "reject"};
+constexpr std::array<std::string_view, 2> kMirrorModes = {"wal", "statement"};
 
 struct Choice {
   std::string_view path;
@@ -82,6 +85,7 @@ constexpr Choice kChoices[] = {
     {"routing.primary", kBackendNames},
     {"routing.read_stickiness", kReadStickiness},
     {"conflicts.sync", kConflictSyncs},
+    {"mirror.mode", kMirrorModes},
     {"tls.mode", kTlsModes},
     {"tls.min_version", kTlsVersions},
     {"backends.onprem.sslmode", kSslModes},
@@ -436,6 +440,16 @@ Expected<void, ConfigError> check_rules(const toml::table& doc) {
   return {};
 }
 
+Expected<void, ConfigError> check_mirror_users(const toml::table& doc) {
+  for (const std::string_view key : {"mirror.replication_user", "mirror.apply_user"}) {
+    const auto* name = doc.at_path(key).as_string();
+    if (name == nullptr || has_user(doc, name->get())) continue;
+    return unexpected(
+        error_at(name->source(), std::string(key), "no [[users]] entry is named " + in_quotes(name->get())));
+  }
+  return {};
+}
+
 Expected<void, ConfigError> check_admin_users(const toml::table& doc) {
   const auto* names = doc.at_path("admin.users").as_array();
   if (names == nullptr) return {};
@@ -697,10 +711,11 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
   for (const auto name : kBackendNames) {
     if (auto ok = check_backend_tls(doc, name); !ok) return ok;
   }
-  // The rules and the admin console name users, so the users are checked first.
+  // The rules, the admin console and the mirror's logins name users, so the users are checked first.
   if (auto ok = check_users(doc); !ok) return ok;
   if (auto ok = check_rules(doc); !ok) return ok;
   if (auto ok = check_admin_users(doc); !ok) return ok;
+  if (auto ok = check_mirror_users(doc); !ok) return ok;
   if (auto ok = check_tls(doc); !ok) return ok;
   return check_hba(doc);
 }

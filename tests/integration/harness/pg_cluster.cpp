@@ -76,12 +76,13 @@ const std::filesystem::path& pg_bindir() {
 
 std::string pg_program(const std::string& name) { return (pg_bindir() / name).string(); }
 
-PgCluster::PgCluster(std::string name, const std::optional<ServerTls>& tls)
+PgCluster::PgCluster(std::string name, const std::optional<ServerTls>& tls, std::string settings)
     : name_(std::move(name)),
       os_user_(postgres_os_user()),
       root_("pgdual-" + name_, os_user_),
       data_dir_(root_.path() / "data"),
-      log_file_(root_.path() / "server.log") {
+      log_file_(root_.path() / "server.log"),
+      settings_(std::move(settings)) {
   init_data_directory();
   if (tls) install_tls(*tls);
   start();
@@ -168,6 +169,7 @@ void PgCluster::write_settings() const {
                 "ssl_cert_file = '" + (root_.path() / kServerCert).string() + "'\n"
                 "ssl_key_file = '" + (root_.path() / kServerKey).string() + "'\n";
   }
+  settings += settings_;  // the last line naming a setting wins
   write_file(data_dir_ / "pgdual_harness.conf", settings, os_user_);
 }
 

@@ -39,10 +39,11 @@ class PgCluster {
   static constexpr const char* kSuperuserPassword = "admin-secret";
 
   /// Creates and starts the server, with TLS when `tls` is given; `name` appears in its temp dir
-  /// and in failure reports. Throws std::runtime_error with the tool's output (and the server
-  /// log) when a step fails or the certificate or key cannot be read, std::system_error when
-  /// they cannot be copied.
-  explicit PgCluster(std::string name, const std::optional<ServerTls>& tls = std::nullopt);
+  /// and in failure reports. `settings` are postgresql.conf lines that override the harness's own
+  /// (e.g. "wal_level = replica\n"). Throws std::runtime_error with the tool's output (and the
+  /// server log) when a step fails or the certificate or key cannot be read, std::system_error
+  /// when they cannot be copied.
+  explicit PgCluster(std::string name, const std::optional<ServerTls>& tls = std::nullopt, std::string settings = {});
   ~PgCluster();
 
   PgCluster(const PgCluster&) = delete;
@@ -88,6 +89,7 @@ class PgCluster {
   std::filesystem::path data_dir_;
   std::filesystem::path log_file_;
   bool ssl_ = false;
+  std::string settings_;
   std::uint16_t port_ = 0;
   std::optional<Subprocess> watchdog_;  // destroyed (killed) before root_ is removed
 };

@@ -20,6 +20,7 @@ using pgdual::config::ConflictSync;
 using pgdual::config::HbaConnection;
 using pgdual::config::HbaRule;
 using pgdual::config::LogFormat;
+using pgdual::config::MirrorMode;
 using pgdual::config::parse_config;
 using pgdual::config::parse_ip_network;
 using pgdual::config::ProxyConfig;
@@ -98,6 +99,11 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.mirror.timeout == defaults.mirror.timeout);
   CHECK(config.mirror.reconnect_min == defaults.mirror.reconnect_min);
   CHECK(config.mirror.reconnect_max == defaults.mirror.reconnect_max);
+  CHECK(config.mirror.mode == defaults.mirror.mode);
+  CHECK(config.mirror.replication_user == config.users.front().name);
+  CHECK(config.mirror.apply_user == config.mirror.replication_user);
+  CHECK(config.mirror.max_lag_bytes == defaults.mirror.max_lag_bytes);
+  CHECK(config.mirror.sequence_sync == defaults.mirror.sequence_sync);
   CHECK(config.conflicts.log_path == defaults.conflicts.log_path);
   CHECK(config.conflicts.sync == defaults.conflicts.sync);
   CHECK(config.conflicts.group_commit == defaults.conflicts.group_commit);
@@ -187,6 +193,84 @@ TEST_CASE("The dual-write settings default to the values pgdual.example.toml sho
   CHECK(config->ledger.retention == hours{168});
   CHECK(config->ledger.prune_interval == milliseconds{600'000});
   CHECK(config->sql.read_only_functions.empty());
+}
+
+TEST_CASE("The mirror mode is statement by default, with the first user for both WAL logins", "[unit][config]") {
+  const auto config =
+      parse_config(toml({kBackends, kUser, "[[users]]\nname = \"ops\"\npassword = \"other\"\n"}), "test.toml");
+  REQUIRE(config);
+  CHECK(config->mirror.mode == MirrorMode::statement);
+  CHECK(config->mirror.replication_user == "app");
+  CHECK(config->mirror.apply_user == "app");
+  CHECK(config->mirror.max_lag_bytes == 17'179'869'184);
+  CHECK(config->mirror.sequence_sync == std::chrono::milliseconds{1000});
+}
+
+TEST_CASE("The WAL mirror's settings are read, and apply_user follows replication_user unless set",
+          "[unit][config]") {
+  const std::string users = toml({kUser, "[[users]]\nname = \"replicator\"\npassword = \"r\"\n",
+                                  "[[users]]\nname = \"applier\"\npassword = \"a\"\n"});
+  const auto both = parse_config(toml({"[mirror]\nmode = \"wal\"\nreplication_user = \"replicator\"\n"
+                                       "apply_user = \"applier\"\nmax_lag_bytes = 1073741824\n"
+                                       "sequence_sync_ms = 250\n",
+                                       kBackends, users}),
+                                 "test.toml");
+  REQUIRE(both);
+  CHECK(both->mirror.mode == MirrorMode::wal);
+  CHECK(both->mirror.replication_user == "replicator");
+  CHECK(both->mirror.apply_user == "applier");
+  CHECK(both->mirror.max_lag_bytes == 1'073'741'824);
+  CHECK(both->mirror.sequence_sync == std::chrono::milliseconds{250});
+
+  const auto replication_only =
+      parse_config(toml({"[mirror]\nreplication_user = \"replicator\"\n", kBackends, users}), "test.toml");
+  REQUIRE(replication_only);
+  CHECK(replication_only->mirror.replication_user == "replicator");
+  CHECK(replication_only->mirror.apply_user == "replicator");
+
+  const auto apply_only = parse_config(toml({"[mirror]\napply_user = \"applier\"\n", kBackends, users}), "test.toml");
+  REQUIRE(apply_only);
+  CHECK(apply_only->mirror.replication_user == "app");
+  CHECK(apply_only->mirror.apply_user == "applier");
+
+  const auto statement = parse_config(toml({"[mirror]\nmode = \"statement\"\n", kBackends, kUser}), "test.toml");
+  REQUIRE(statement);
+  CHECK(statement->mirror.mode == MirrorMode::statement);
+}
+
+TEST_CASE("The WAL mirror's settings are checked, naming the key, the allowed values and the value given",
+          "[unit][config]") {
+  const auto row = [](std::string_view fragment, std::string_view key, std::size_t column,
+                      std::string_view message) {
+    return RejectRow{toml({"[mirror]\n", fragment, kBackends, kUser}), key, 2, column, message};
+  };
+  check_rejections({
+      row("mode = \"logical\"\n", "mirror.mode", 8, "must be one of wal, statement; got \"logical\""),
+      row("mode = \"WAL\"\n", "mirror.mode", 8, "must be one of wal, statement; got \"WAL\""),
+      row("mode = \"\"\n", "mirror.mode", 8, "must be one of wal, statement; got \"\""),
+      row("mode = true\n", "mirror.mode", 8, "expected a string, got boolean"),
+      row("replication_user = \"nobody\"\n", "mirror.replication_user", 20,
+          "no [[users]] entry is named \"nobody\""),
+      row("replication_user = \"\"\n", "mirror.replication_user", 20, "no [[users]] entry is named \"\""),
+      row("apply_user = \"App\"\n", "mirror.apply_user", 14, "no [[users]] entry is named \"App\""),
+      row("apply_user = [\"app\"]\n", "mirror.apply_user", 14, "expected a string, got array"),
+      row("max_lag_bytes = 16777215\n", "mirror.max_lag_bytes", 17,
+          "must be 16777216..1125899906842624, got 16777215"),
+      row("max_lag_bytes = 1125899906842625\n", "mirror.max_lag_bytes", 17,
+          "must be 16777216..1125899906842624, got 1125899906842625"),
+      row("max_lag_bytes = -1\n", "mirror.max_lag_bytes", 17, "must be 16777216..1125899906842624, got -1"),
+      row("max_lag_bytes = 1.5e10\n", "mirror.max_lag_bytes", 17, "expected an integer, got float"),
+      row("sequence_sync_ms = 9\n", "mirror.sequence_sync_ms", 20, "must be 10..3600000, got 9"),
+      row("sequence_sync_ms = 3600001\n", "mirror.sequence_sync_ms", 20, "must be 10..3600000, got 3600001"),
+      row("slot = \"pgdual\"\n", "mirror.slot", 1,
+          "unknown key; expected one of: mode, timeout_ms, reconnect_min_ms, reconnect_max_ms, replication_user, "
+          "apply_user, max_lag_bytes, sequence_sync_ms"),
+  });
+  check_accepted({
+      toml({"[mirror]\nmax_lag_bytes = 16777216\nsequence_sync_ms = 10\n", kBackends, kUser}),
+      toml({"[mirror]\nmax_lag_bytes = 1125899906842624\nsequence_sync_ms = 3600000\n", kBackends, kUser}),
+      toml({"[mirror]\nreplication_user = \"app\"\napply_user = \"app\"\n", kBackends, kUser}),
+  });
 }
 
 TEST_CASE("The read ramp settings default to the values pgdual.example.toml shows", "[unit][config]") {
@@ -827,6 +911,19 @@ TEST_CASE("pgdual.example.toml shows every dual-write and client-edge setting, t
                            "\n#   [users.backends.onprem]\n", "\n#   [users.backends.cloud]\n", "\n[[hba]]\n",
                            "\naddress = \"127.0.0.0/8\"\n", "\naddress = \"::1/128\"\n",
                            "\nmethod = \"scram-sha-256\"\n"}) {
+    INFO(line);
+    CHECK(text.find(line) != std::string::npos);
+  }
+}
+
+TEST_CASE("pgdual.example.toml shows the mirror mode and the WAL mirror's settings, the logins commented out",
+          "[unit][config]") {
+  std::ifstream file(std::filesystem::path(PGDUAL_SOURCE_DIR) / "config" / "pgdual.example.toml");
+  REQUIRE(file);
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  for (const auto* line : {"\nmode = \"statement\"\n", "\n# replication_user = \"app\"\n",
+                           "\n# apply_user = \"app\"\n", "\nmax_lag_bytes = 17179869184\n",
+                           "\nsequence_sync_ms = 1000\n"}) {
     INFO(line);
     CHECK(text.find(line) != std::string::npos);
   }
