@@ -65,9 +65,9 @@ class SequenceCopier {
                  config::BackendConfig mirror, std::shared_ptr<ssl::context> mirror_tls, Options options,
                  std::shared_ptr<spdlog::logger> log);
 
-  /// Copies every interval until stop(). Never throws: a failed pass is logged, kept in
-  /// progress().last_error, and the next pass reconnects. Ends with the coroutine's cancellation
-  /// too (terminal cancellation through the slot of the completion token it was spawned with).
+  /// Copies every interval until stop(). A failed pass is logged, kept in progress().last_error,
+  /// and the next pass reconnects: nothing is thrown but the coroutine's own cancellation, which
+  /// ends it too (terminal cancellation through the slot of the completion token it was spawned with).
   Awaitable<void> run();
   /// Ends run() at once when it is waiting for the next pass, else when the pass under way is over
   /// (at the latest after answer_timeout).
@@ -75,9 +75,9 @@ class SequenceCopier {
 
   /// One pass, now: returns how many sequences it set on the mirror. Sequences not copied are
   /// logged and left out, as in run(). Precondition: run() is not running (it uses the same
-  /// connections): stop() it and let it end first. Throws BackendUnavailable or BackendRefused (a login),
-  /// SequenceCopyError (a server refused pgdual's statement, a broken or silent connection); the
-  /// connections are dropped then, and the next call opens new ones.
+  /// connections): stop() it and let it end first. Throws BackendUnavailable or BackendRefused (a
+  /// login), SequenceCopyError (a server refused pgdual's statement, a broken or silent
+  /// connection); the connections are dropped then, and the next call opens new ones.
   Awaitable<std::size_t> copy_once();
 
   [[nodiscard]] SequenceCopierProgress progress() const;
