@@ -132,7 +132,7 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: the client sees the primary's answers b
   static_cast<void>(on_primary("TRUNCATE patients, audit RESTART IDENTITY"));
   const auto straight = run_client(argv, direct(database()), kClientTimeout);
   check_same_output(straight, proxied);
-  CHECK(proxied.output.find("LINE 1: INSERT INTO patients (id, name) VALUES ('not a number'") != std::string::npos);
+  CHECK(proxied.err.find("LINE 1: INSERT INTO patients (id, name) VALUES ('not a number'") != std::string::npos);
 }
 
 TEST_CASE_METHOD(WalModeTest, "wal mode: psycopg's extended protocol, autocommit and in transactions, is "
