@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "conflict/jobs/wal_preflight.h"
 #include "conflict/wal_names.h"
 
 namespace pgdual::proxy {
@@ -10,6 +11,7 @@ namespace {
 
 /// What the apply connection calls itself on the mirror, so that an operator can tell it apart.
 constexpr std::string_view kApplyApplicationName = "pgdual apply";
+constexpr std::string_view kSequencesApplicationName = "pgdual sequences";
 /// The protocol version 3.0, as BackendLogin takes it.
 constexpr std::int32_t kProtocol30 = 196608;
 /// How long stopping waits for the appliers to close their connections before it cuts them.
@@ -25,9 +27,12 @@ const config::UserConfig& user_named(const config::ProxyConfig& config, const st
 }  // namespace
 
 struct WalMirrors::Database {
+  std::string unmet_prerequisites;  ///< jobs::describe() of the preflight at start; empty when all are met
   AppliedUnits units;
   std::unique_ptr<MirrorApplier> applier;
-  asio::cancellation_signal cancel;
+  std::unique_ptr<SequenceCopier> sequences;
+  asio::cancellation_signal cancel_applier;
+  asio::cancellation_signal cancel_sequences;
 };
 
 WalMirrors::WalMirrors(std::shared_ptr<const config::ProxyConfig> config, const BackendTlsContexts& tls,
@@ -56,23 +61,40 @@ std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& datab
   auto entry = std::make_unique<Database>();
   const auto& primary = config_->primary_backend();
   const auto& mirror = config_->mirror_backend();
+  entry->unmet_prerequisites = check_prerequisites(database);
   entry->applier = std::make_unique<MirrorApplier>(
       primary, tls_.for_backend(primary), mirror, tls_.for_backend(mirror), options_for(database), entry->units,
       [this](conflict::ConflictRecord record) { conflicts_.submit(std::move(record)); }, log_);
   log_->info("wal mirror of database {}: starting the apply ({} on the primary, {} on the mirror)", database,
              config_->mirror.replication_user, config_->mirror.apply_user);
+  entry->sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
+                                                      tls_.for_backend(mirror), sequence_options(database), log_);
+  spawn(entry->applier->run(), entry->cancel_applier);
+  spawn(entry->sequences->run(), entry->cancel_sequences);
+  return entry;
+}
+
+void WalMirrors::spawn(Awaitable<void> task, asio::cancellation_signal& cancel) {
   ++running_;
-  asio::co_spawn(io_, entry->applier->run(),
-                 asio::bind_cancellation_slot(entry->cancel.slot(), [this](const std::exception_ptr&) {
-                   // On the thread: the last applier to end lets the thread end without the grace.
+  asio::co_spawn(io_, std::move(task), asio::bind_cancellation_slot(cancel.slot(), [this](const std::exception_ptr&) {
+                   // On the thread: the last task to end lets the thread end without the grace.
                    if (--running_ == 0 && stop_deadline_) stop_deadline_->cancel();
                  }));
-  return entry;
+}
+
+BackendLogin WalMirrors::login(const std::string& user_name, const config::BackendConfig& backend,
+                               const std::string& database, std::string_view application) const {
+  const auto& user = user_named(*config_, user_name);
+  return BackendLogin{.user = user.name,
+                      .password = user.password_for(backend),
+                      .protocol_version = kProtocol30,
+                      .parameters = {{"user", user.name},
+                                     {"database", database},
+                                     {"application_name", std::string{application}}}};
 }
 
 MirrorApplier::Options WalMirrors::options_for(const std::string& database) const {
   const auto& replication = user_named(*config_, config_->mirror.replication_user);
-  const auto& apply = user_named(*config_, config_->mirror.apply_user);
   const auto name = conflict::slot_name_for(database);
   MirrorApplier::Options options;
   options.slot = SlotStreamOptions{.user = replication.name,
@@ -80,13 +102,39 @@ MirrorApplier::Options WalMirrors::options_for(const std::string& database) cons
                                    .database = database,
                                    .slot = name,
                                    .publication = name};
-  options.mirror_login = BackendLogin{.user = apply.name,
-                                      .password = apply.password_for(config_->mirror_backend()),
-                                      .protocol_version = kProtocol30,
-                                      .parameters = {{"user", apply.name},
-                                                     {"database", database},
-                                                     {"application_name", std::string{kApplyApplicationName}}}};
+  options.mirror_login = login(config_->mirror.apply_user, config_->mirror_backend(), database, kApplyApplicationName);
   return options;
+}
+
+// Sequences are read as the replication user, which reads the primary for the mirror already, and
+// set as the apply user, which writes the mirror.
+SequenceCopier::Options WalMirrors::sequence_options(const std::string& database) const {
+  return SequenceCopier::Options{
+      .primary_login = login(config_->mirror.replication_user, config_->primary_backend(), database,
+                             kSequencesApplicationName),
+      .mirror_login = login(config_->mirror.apply_user, config_->mirror_backend(), database, kSequencesApplicationName),
+      .interval = config_->mirror.sequence_sync};
+}
+
+// Once per database, at its first session's login, which waits for it: every missing setting or
+// right named at once, rather than one failure at a time from deep inside the stream. The apply
+// starts all the same and tries again and again: an operator who fixes a grant needs no restart.
+std::string WalMirrors::check_prerequisites(const std::string& database) const {
+  const jobs::PreflightTarget primary{.backend = config_->primary_backend(),
+                                     .user = user_named(*config_, config_->mirror.replication_user),
+                                     .database = database};
+  const jobs::PreflightTarget mirror{.backend = config_->mirror_backend(),
+                                    .user = user_named(*config_, config_->mirror.apply_user),
+                                    .database = database};
+  auto unmet = jobs::describe(jobs::check_wal_prerequisites(primary, mirror));
+  if (!unmet.empty()) log_->error("wal mirror of database {}: {}", database, unmet);
+  return unmet;
+}
+
+std::string WalMirrors::unmet_prerequisites(const std::string& database) const {
+  const std::lock_guard lock{mutex_};
+  const auto found = databases_.find(database);
+  return found == databases_.end() ? std::string{} : found->second->unmet_prerequisites;
 }
 
 std::vector<WalMirrors::DatabaseProgress> WalMirrors::progress() const {
@@ -106,7 +154,9 @@ void WalMirrors::stop_all() {
     const std::lock_guard lock{mutex_};
     for (auto& [name, entry] : databases_) {
       entry->applier->stop();
-      entry->cancel.emit(asio::cancellation_type::terminal);
+      entry->sequences->stop();
+      entry->cancel_applier.emit(asio::cancellation_type::terminal);
+      entry->cancel_sequences.emit(asio::cancellation_type::terminal);
     }
     if (running_ == 0) return;
     stop_deadline_.emplace(io_, kStopGrace);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -17,14 +18,15 @@
 #include "proxy/conflict_sink.h"
 #include "proxy/mirror/applied_units.h"
 #include "proxy/mirror/applier.h"
+#include "proxy/mirror/sequence_copier.h"
 #include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 
-/// The WAL mirror of every database clients use (docs/wal-mirror.md): one MirrorApplier per
-/// database, started when the first session logs in to it, as mirror.replication_user on the
-/// primary and mirror.apply_user on the mirror. The appliers run on one thread of their own:
-/// the apply waits on the network, never on the sessions' threads.
+/// The WAL mirror of every database clients use (docs/wal-mirror.md): per database a
+/// MirrorApplier and a SequenceCopier, started when the first session logs in to it, as
+/// mirror.replication_user on the primary and mirror.apply_user on the mirror. They run on one
+/// thread of their own: the apply waits on the network, never on the sessions' threads.
 ///
 /// Thread safety: every member function may be called from any thread.
 class WalMirrors {
@@ -41,6 +43,10 @@ class WalMirrors {
   /// first call. Never waits for I/O.
   [[nodiscard]] AppliedUnits& units_for(const std::string& database);
 
+  /// What the preflight check (jobs::check_wal_prerequisites) found missing for `database` when
+  /// its mirror started, described; empty when nothing was, or it has not started.
+  [[nodiscard]] std::string unmet_prerequisites(const std::string& database) const;
+
   struct DatabaseProgress {
     std::string database;
     ApplierProgress progress;
@@ -53,7 +59,13 @@ class WalMirrors {
   struct Database;
 
   [[nodiscard]] std::unique_ptr<Database> start(const std::string& database);
+  /// Runs `task` on the thread until it ends or `cancel` is emitted.
+  void spawn(Awaitable<void> task, asio::cancellation_signal& cancel);
+  [[nodiscard]] BackendLogin login(const std::string& user_name, const config::BackendConfig& backend,
+                                   const std::string& database, std::string_view application) const;
+  [[nodiscard]] std::string check_prerequisites(const std::string& database) const;
   [[nodiscard]] MirrorApplier::Options options_for(const std::string& database) const;
+  [[nodiscard]] SequenceCopier::Options sequence_options(const std::string& database) const;
   void stop_all();
 
   std::shared_ptr<const config::ProxyConfig> config_;

@@ -242,11 +242,11 @@ Awaitable<void> Session::wait_for_wal_slot() {
   const auto& units = context_.wal_mirrors->units_for(session_info_.database);
   if (units.is_slot_ready()) co_return;
   const bool ready = co_await units.wait_slot_ready(AppliedUnits::Clock::now() + context_.config->mirror.timeout);
-  if (!ready) {
-    throw SessionError{protocol::sqlstate::kCannotConnectNow,
-                       "the WAL mirror of database \"" + session_info_.database +
-                           "\" has no replication slot yet; try again (pgdual's log says why)"};
-  }
+  if (ready) co_return;
+  auto why = context_.wal_mirrors->unmet_prerequisites(session_info_.database);
+  if (why.empty()) why = "try again; pgdual's log says why";
+  throw SessionError{protocol::sqlstate::kCannotConnectNow,
+                     "the WAL mirror of database \"" + session_info_.database + "\" has no replication slot yet: " + why};
 }
 
 Awaitable<void> Session::greet_client(const BackendConnection& backend) {

@@ -9,6 +9,7 @@
 
 #include "conflict/wal_names.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/loopback.h"
 #include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/wal_helpers.h"
 
@@ -111,6 +112,12 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: autocommit writes and transactions are 
   check_succeeded(psql(endpoint(), "BEGIN; DELETE FROM patients WHERE name = 'c'; COMMIT"));
   check_identical();
   CHECK(on_mirror("SELECT count(*) FROM pgdual.applied WHERE unit_key IS NOT NULL") != "0\n");
+  // Sequences are not in the WAL stream: copied every mirror.sequence_sync_ms (1 s by default).
+  const std::string sequences = "SELECT string_agg(last_value || ' ' || is_called, ',') FROM "
+                                "(SELECT * FROM patients_id_seq UNION ALL SELECT * FROM audit_id_seq) AS s";
+  const bool copied = wait_until([&] { return on_mirror(sequences) == on_primary(sequences); }, 10s);
+  INFO("primary " << on_primary(sequences) << " mirror " << on_mirror(sequences));
+  CHECK(copied);
 }
 
 TEST_CASE_METHOD(WalModeTest, "wal mode: the client sees the primary's answers byte for byte, error positions "
@@ -189,6 +196,22 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: pgbench -N from 8 clients leaves identi
     check_identical();
   }
   CHECK(on_mirror("SELECT count(*) FROM pgbench_history") == "1200\n");
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: a session is refused with 57P03 naming what the servers lack while its "
+                              "database's slot cannot be made",
+                 "[integration][wal_mode]") {
+  auto settings = default_settings();  // the app login only: no REPLICATION, no superuser
+  settings.mirror_lines = "mode = \"wal\"\n";
+  settings.mirror_timeout_ms = 1000;
+  start("wal_refused", "SELECT 1", settings);
+  const auto result = psql(endpoint(), "SELECT 1");
+  CHECK(result.exit_code != 0);
+  INFO(result.describe());
+  CHECK(result.err.find("has no replication slot yet") != std::string::npos);
+  CHECK(result.err.find("ALTER ROLE \"app\" REPLICATION") != std::string::npos);
+  CHECK(on_primary("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" +
+                   conflict::slot_name_for(database()) + "'") == "0\n");
 }
 
 }  // namespace

@@ -327,6 +327,17 @@ TEST_CASE("Conflicts, reads, failovers, brake trips, sessions and gauges are ren
   CHECK(value_of(Metrics{"a", "b"}.render(MetricsGauges{}), "pgdual_read_brake_engaged") == "0");
 }
 
+TEST_CASE("wal mode's acknowledgements are counted by whether the mirror applied them in time",
+          "[unit][proxy][metrics]") {
+  Metrics metrics{"onprem", "cloud"};
+  metrics.count_wal_ack(true);
+  metrics.count_wal_ack(true);
+  metrics.count_wal_ack(false);
+  const auto text = metrics.render(kGauges);
+  CHECK(text.find("pgdual_wal_acks_total{result=\"applied\"} 2\n") != std::string::npos);
+  CHECK(text.find("pgdual_wal_acks_total{result=\"timed_out\"} 1\n") != std::string::npos);
+}
+
 TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][proxy][metrics]") {
   const auto text = Metrics{"onprem", "cloud"}.render(kGauges);
   std::vector<std::string> types;
@@ -339,7 +350,7 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_query_duration_seconds histogram", "pgdual_conflicts_total counter",
       "pgdual_reads_total counter",          "pgdual_read_failovers_total counter",
       "pgdual_brake_trips_total counter",    "pgdual_sessions_total counter",
-      "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",
+      "pgdual_wal_acks_total counter",       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",
       "pgdual_sessions gauge"};
   CHECK(types == expected);
   CHECK(count_lines_starting(text, "# HELP ") == expected.size());
