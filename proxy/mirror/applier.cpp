@@ -129,9 +129,10 @@ void MirrorApplier::record_skipped(const TransactionResult& result, const Failed
   conflict::ConflictRecord record;
   record.idempotency_key = result.unit_key.value_or(source_ + "/" + protocol::format_lsn(result.commit_lsn));
   record.session.database = options_.slot.database;
-  record.tables = {change.relation};
+  // A DDL names no relation the stream knows of, and carries its normalized text.
+  if (!change.relation.empty()) record.tables = {change.relation};
   record.kind = conflict::ConflictKind::mirror_error;
-  record.statement_normalized = std::string{to_string(change.kind)};
+  record.statement_normalized = change.statement.empty() ? std::string{to_string(change.kind)} : change.statement;
   record.mirror = refused(change);
   log_->warn("mirror apply of {}: change {} ({} on {}) refused with {}, left out and recorded",
              options_.slot.database, change.change_number, to_string(change.kind), change.relation, change.sqlstate);

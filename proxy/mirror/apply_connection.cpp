@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protocol/sqlstate.h"
+#include "proxy/mirror/ddl_message.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -109,7 +110,7 @@ Awaitable<std::optional<TransactionResult>> ApplyConnection::feed(const lr::Logi
   } else if (const auto* truncate = std::get_if<lr::Truncate>(&message)) {
     co_await apply_truncate(*truncate);
   } else if (const auto* logical_message = std::get_if<lr::Message>(&message)) {
-    take_message(*logical_message);
+    co_await take_message(*logical_message);
   } else if (const auto* commit = std::get_if<lr::Commit>(&message)) {
     auto result = co_await commit_transaction(*commit);
     co_return result;
@@ -187,15 +188,40 @@ Awaitable<void> ApplyConnection::apply_truncate(const lr::Truncate& truncate) {
   co_await close_change(change);
 }
 
-void ApplyConnection::take_message(const lr::Message& message) {
-  if (!message.transactional || !transaction_ || transaction_->skipping) return;
-  // Only the unit key is read here. Other prefixes belong to other applications, and DDL under a
-  // prefix of pgdual's own is not carried yet (docs/wal-mirror.md, "What WAL does not carry"): a
-  // message of either kind changes nothing on the mirror.
-  if (message.prefix != kUnitKeyPrefix) return;
-  // pgdual writes the key itself; anything else under its prefix is no key and is not recorded.
+Awaitable<void> ApplyConnection::take_message(const lr::Message& message) {
+  // A non-transactional message is sent as soon as it is decoded, outside the transaction that
+  // wrote it and even when that transaction rolled back: a DDL in it has no place among the
+  // changes, and may never have happened on the primary. pgdual emits none.
+  if (!message.transactional || !transaction_ || transaction_->skipping) co_return;
   const auto content = protocol::as_text(message.content);
-  if (is_unit_key(content)) transaction_->unit_key = std::string{content};
+  if (message.prefix == kDdlPrefix) {
+    if (!transaction_->failure) co_await apply_ddl(content);
+    co_return;
+  }
+  // Other prefixes belong to other applications and change nothing on the mirror. pgdual writes
+  // its key itself; anything else under its prefix is no key and is not recorded.
+  if (message.prefix == kUnitKeyPrefix && is_unit_key(content)) transaction_->unit_key = std::string{content};
+}
+
+Awaitable<void> ApplyConnection::apply_ddl(std::string_view content) {
+  auto change = label({}, ChangeKind::ddl);
+  const auto ddl = decode_ddl_message(content);
+  if (!ddl) {
+    change.sqlstate = protocol::sqlstate::kInvalidParameterValue;
+    change.message = "a pgdual.ddl message that is malformed: " + ddl.error();
+    file(std::move(change));
+    co_return;
+  }
+  change.statement = ddl_summary(ddl->statement);
+  open_change(change);
+  const std::array context{text_parameter(ddl->role), text_parameter(ddl->search_path)};
+  pipeline_.parse({}, kDdlContextSql, change);
+  pipeline_.execute({}, context, change, false);
+  co_await pipeline_.query(ddl->statement, change);
+  pipeline_.command(kEmptyTablesCreatedSql, change);
+  pipeline_.command(kDdlRestoreSql, change);
+  // A refusal rolls the settings back with the rest: the transaction, or in careful mode the savepoint.
+  co_await close_change(change);
 }
 
 Awaitable<TransactionResult> ApplyConnection::commit_transaction(const lr::Commit& commit) {

@@ -72,7 +72,8 @@ struct TransactionResult {
 ///
 /// Tables are mapped by schema-qualified name, never by OID. The session replays rows as the
 /// primary committed them: session_replication_role = replica, so that the mirror's triggers and
-/// foreign-key checks do not fire a second time.
+/// foreign-key checks do not fire a second time. DDL that pgdual ran on the primary arrives as a
+/// pgdual.ddl message (proxy/mirror/ddl_message.h) and runs where it stands among the changes.
 ///
 /// Any I/O failure or silence past answer_timeout throws MirrorFailure (proxy/backend/mirror_leg.h);
 /// the connection is unusable then, and the mirror rolls back the open transaction. Open a new
@@ -132,7 +133,10 @@ class ApplyConnection {
   Awaitable<void> apply_change(RelationEntry& entry, ChangeKind kind,
                                const tl::expected<PlannedChange, PlanError>& planned);
   Awaitable<void> apply_truncate(const protocol::logicalrep::Truncate& truncate);
-  void take_message(const protocol::logicalrep::Message& message);
+  Awaitable<void> take_message(const protocol::logicalrep::Message& message);
+  /// Runs the statement of a pgdual.ddl message at this point of the transaction, as the primary's
+  /// role with its search_path, then the apply's own again. Malformed content is a refused change.
+  Awaitable<void> apply_ddl(std::string_view content);
   Awaitable<TransactionResult> commit_transaction(const protocol::logicalrep::Commit& commit);
   /// Careful mode: opens the change's savepoint. Queued before the change's own Parse.
   void open_change(const FailedChange& change);

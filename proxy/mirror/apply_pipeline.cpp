@@ -26,6 +26,9 @@ MirrorFailure out_of_step() {
   return MirrorFailure{conflict::Reachability::unreachable, "the mirror's answers do not match the apply's requests"};
 }
 
+constexpr std::string_view kCopyRefused =
+    "COPY FROM STDIN is not run by the WAL apply: the rows it wrote on the primary follow in the stream";
+
 // "UPDATE 0", "DELETE 0": the statement found no row.
 bool counts_no_row(std::string_view tag) noexcept { return tag.ends_with(" 0"); }
 
@@ -66,6 +69,15 @@ void ApplyPipeline::execute(std::string_view name, std::span<const ApplyParamete
 void ApplyPipeline::command(std::string_view sql, const FailedChange& label) {
   parse({}, sql, label);
   execute({}, {}, label, false);
+}
+
+Awaitable<void> ApplyPipeline::query(std::string_view sql, const FailedChange& label) {
+  protocol::Writer out{outgoing_};
+  protocol::encode(protocol::Query{.query = sql}, out);
+  expect(Pending{.request = Request::query, .statement = {}, .label = label});
+  // The Flush that drain_to sends is ignored by a COPY, and by a mirror skipping to a Sync after an
+  // error, whose ErrorResponse it has sent at once: the answers come either way.
+  co_await drain_to(0);
 }
 
 void ApplyPipeline::close_statement(std::string_view name) {
@@ -112,15 +124,20 @@ Awaitable<void> ApplyPipeline::read_one() {
   const auto frame =
       co_await bounded(connection_.reader().next_frame(connection_.stream()), answer_timeout_, "waiting for the mirror");
   take(frame);
+  // Only a refused COPY is answered while reading: everything else was sent before.
+  if (!outgoing_.empty()) co_await write_out();
 }
 
 void ApplyPipeline::take(const protocol::Frame& frame) {
+  if (take_query_answer(frame)) return;
   switch (frame.tag) {
     case tags::kParseComplete: static_cast<void>(pop(frame.tag)); return;
     case tags::kBindComplete: static_cast<void>(pop(frame.tag)); return;
     case tags::kCloseComplete: static_cast<void>(pop(frame.tag)); return;
     case tags::kCommandComplete: take_command_complete(frame); return;
-    case tags::kReadyForQuery: static_cast<void>(pop(frame.tag)); return;
+    case tags::kReadyForQuery:
+      if (pop(frame.tag).request == Request::sync) aborted_by_query_ = false;
+      return;
     case tags::kErrorResponse: take_error(frame); return;
     case tags::kDataRow: {
       const auto row = protocol::decode_data_row(frame.body);
@@ -138,6 +155,33 @@ void ApplyPipeline::take(const protocol::Frame& frame) {
   }
 }
 
+bool ApplyPipeline::take_query_answer(const protocol::Frame& frame) {
+  if (expected_.empty() || expected_.front().request != Request::query) return false;
+  switch (frame.tag) {
+    case tags::kRowDescription:
+    case tags::kDataRow:
+    case tags::kEmptyQueryResponse:
+    case tags::kCopyOutResponse:
+    case tags::kCopyData:
+    case tags::kCopyDone:
+      return true;
+    case tags::kCommandComplete: {
+      const auto complete = protocol::decode_command_complete(frame.body);
+      if (!complete) throw out_of_step();
+      last_tag_ = complete->command_tag;
+      return true;
+    }
+    case tags::kCopyInResponse: {
+      // Left waiting, the mirror would wait for rows until the answer timeout, on every retry.
+      protocol::Writer out{outgoing_};
+      protocol::encode(protocol::CopyFail{.error_message = kCopyRefused}, out);
+      return true;
+    }
+    default:
+      return false;  // ReadyForQuery, ErrorResponse and notices are read as for any request
+  }
+}
+
 ApplyPipeline::Pending ApplyPipeline::pop(char tag) {
   static constexpr auto answers = [](Request request) {
     switch (request) {
@@ -146,6 +190,7 @@ ApplyPipeline::Pending ApplyPipeline::pop(char tag) {
       case Request::execute: return tags::kCommandComplete;
       case Request::close: return tags::kCloseComplete;
       case Request::sync: return tags::kReadyForQuery;
+      case Request::query: return tags::kReadyForQuery;
     }
     return '\0';
   };
@@ -180,7 +225,12 @@ void ApplyPipeline::take_error(const protocol::Frame& frame) {
   auto failure = expected_.front().label;
   failure.sqlstate = error->sqlstate().empty() ? protocol::sqlstate::kInternalError : std::string{error->sqlstate()};
   failure.message = error->message();
-  failures_.push_back(std::move(failure));
+  if (expected_.front().request == Request::query) {
+    // The Query's ReadyForQuery follows, and the mirror goes on with the next request.
+    if (!std::exchange(aborted_by_query_, true)) failures_.push_back(std::move(failure));
+    return;
+  }
+  if (!std::exchange(aborted_by_query_, false)) failures_.push_back(std::move(failure));
   // The mirror skips everything up to the next Sync: those requests get no answer, nor do the
   // ones queued before that Sync is.
   while (!expected_.empty() && expected_.front().request != Request::sync) {

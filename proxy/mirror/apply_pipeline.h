@@ -24,6 +24,9 @@ struct FailedChange {
   ChangeKind kind = ChangeKind::insert;
   std::string sqlstate{};
   std::string message{};  ///< the mirror's primary message, without DETAIL (which may quote values)
+  /// What the refused statement looked like, safe to log (a DDL's normalized text, ddl_summary());
+  /// empty for row changes and the apply's own statements, which `kind` names.
+  std::string statement{};
 };
 
 /// One statement parameter: text or binary bytes, or NULL (std::nullopt).
@@ -36,7 +39,7 @@ struct ApplyParameter {
 /// waiting for their answers, and each answer is paired with its request as it is read, so that
 /// an error names the change it belongs to. After an error the mirror skips every request up to
 /// the next Sync; the pipeline forgets them too (a Parse among them never happened, see
-/// take_unparsed()).
+/// take_unparsed()). A simple Query may follow the requests, in order (query()).
 ///
 /// Reads are bounded by `answer_timeout` per message: past it, or on any I/O error or protocol
 /// violation, a call throws MirrorFailure and the pipeline is unusable.
@@ -53,6 +56,13 @@ class ApplyPipeline {
                bool expect_row);
   /// Queues `sql` (no parameters) through the unnamed statement.
   void command(std::string_view sql, const FailedChange& label);
+  /// Sends a simple Query, `sql` as it is (several statements if it holds them, which the extended
+  /// protocol cannot run), after the requests queued before it, and reads every answer: nothing
+  /// may be sent behind it, which a COPY FROM STDIN in it would take for its rows. Such a COPY is
+  /// refused (no rows but the WAL's are applied). The Query's refusal does not make the mirror
+  /// skip to a Sync; the next request fails instead, in the aborted transaction, and only the
+  /// Query's refusal is reported.
+  Awaitable<void> query(std::string_view sql, const FailedChange& label);
   /// Queues Close of a prepared statement; closing one that does not exist is no error.
   void close_statement(std::string_view name);
   /// Queues Sync: the end of a batch, answered by ReadyForQuery.
@@ -81,7 +91,7 @@ class ApplyPipeline {
   Awaitable<void> terminate();
 
  private:
-  enum class Request : std::uint8_t { parse, bind, execute, close, sync };
+  enum class Request : std::uint8_t { parse, bind, execute, close, sync, query };
   struct Pending {
     Request request = Request::sync;
     std::string statement{};  ///< Parse: the statement's name
@@ -96,6 +106,8 @@ class ApplyPipeline {
   void take(const protocol::Frame& frame);
   void take_error(const protocol::Frame& frame);
   void take_command_complete(const protocol::Frame& frame);
+  /// A Query's answers before its ReadyForQuery; false for any other frame.
+  bool take_query_answer(const protocol::Frame& frame);
   [[nodiscard]] Pending pop(char tag);
 
   BackendConnection connection_;
@@ -109,6 +121,9 @@ class ApplyPipeline {
   std::optional<std::string> last_value_;
   std::string last_tag_;
   bool discarding_ = false;  ///< after an error, before the Sync that ends the mirror's skipping is queued
+  /// A Query was refused: the transaction is aborted, and the next request's error until a Sync
+  /// says only that.
+  bool aborted_by_query_ = false;
 };
 
 }  // namespace pgdual::proxy

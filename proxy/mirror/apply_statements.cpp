@@ -84,6 +84,7 @@ std::string_view to_string(ChangeKind kind) noexcept {
     case ChangeKind::update: return "UPDATE";
     case ChangeKind::delete_row: return "DELETE";
     case ChangeKind::truncate: return "TRUNCATE";
+    case ChangeKind::ddl: return "DDL";
     case ChangeKind::begin: return "BEGIN";
     case ChangeKind::commit: return "COMMIT";
   }
@@ -175,6 +176,7 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
     case ChangeKind::delete_row:
       return "DELETE FROM " + table + " WHERE " + match_condition(relation, change, number);
     case ChangeKind::truncate:
+    case ChangeKind::ddl:
     case ChangeKind::begin:
     case ChangeKind::commit:
       break;

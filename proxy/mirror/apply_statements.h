@@ -23,11 +23,12 @@
 namespace pgdual::proxy {
 
 /// What a change does, as reports name it.
-/// `begin` and `commit` stand for the statements pgdual adds around a transaction's changes
-/// (BEGIN; the ledger row and COMMIT).
-enum class ChangeKind : std::uint8_t { insert, update, delete_row, truncate, begin, commit };
+/// `ddl` is a statement carried by a pgdual.ddl message (proxy/mirror/ddl_message.h). `begin` and
+/// `commit` stand for the statements pgdual adds around a transaction's changes (BEGIN; the ledger
+/// row and COMMIT).
+enum class ChangeKind : std::uint8_t { insert, update, delete_row, truncate, ddl, begin, commit };
 
-/// "INSERT", "UPDATE", "DELETE", "TRUNCATE", "BEGIN", "COMMIT".
+/// "INSERT", "UPDATE", "DELETE", "TRUNCATE", "DDL", "BEGIN", "COMMIT".
 [[nodiscard]] std::string_view to_string(ChangeKind kind) noexcept;
 
 /// "schema"."table".
@@ -89,6 +90,42 @@ inline constexpr std::string_view kRecordAppliedSql =
 
 /// The highest commit LSN applied from $1, or no row value (NULL) when none was.
 inline constexpr std::string_view kLastAppliedSql = "SELECT max(commit_lsn)::text FROM pgdual.applied WHERE source = $1";
+
+/// Before a DDL statement runs on the mirror: $1 the primary's role and $2 its search_path, for the
+/// rest of the transaction (objects created get the primary's owner and schema; the parameters need
+/// no quoting), and the tables there are now, for kEmptyTablesCreatedSql.
+inline constexpr std::string_view kDdlContextSql =
+    "SELECT pg_catalog.set_config('pgdual.tables_before_ddl', "
+    "(SELECT pg_catalog.string_agg(oid::pg_catalog.text, ',') FROM pg_catalog.pg_class WHERE relkind = 'r'), true), "
+    "pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', $2, true)";
+
+/// After a DDL statement ran on the mirror, as its role: the tables it created lose the rows it put
+/// there (CREATE TABLE AS, SELECT INTO). The primary's own rows for them follow in the stream, as
+/// Insert messages, and would otherwise be there twice. Unlogged and temporary tables have no rows in
+/// the WAL and keep theirs, as does pgdual's bookkeeping, which is never applied.
+inline constexpr std::string_view kEmptyTablesCreatedSql = R"sql(DO $pgdual$
+DECLARE
+  before pg_catalog.oid[] := pg_catalog.string_to_array(
+      pg_catalog.current_setting('pgdual.tables_before_ddl', true), ',')::pg_catalog.oid[];
+  created pg_catalog.regclass;
+BEGIN
+  -- Without the list every table would look new.
+  IF before IS NULL OR pg_catalog.cardinality(before) = 0 THEN
+    RETURN;
+  END IF;
+  FOR created IN
+    SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname <> 'pgdual' AND c.oid <> ALL (before)
+  LOOP
+    EXECUTE pg_catalog.format('DELETE FROM ONLY %s', created);
+  END LOOP;
+END
+$pgdual$)sql";
+
+/// After a DDL statement: the apply's own role and empty search_path again. Set for the session, not
+/// the transaction: a SET ROLE or SET search_path in the statement text would outlive the commit.
+inline constexpr std::string_view kDdlRestoreSql =
+    "SELECT pg_catalog.set_config('role', 'none', false), pg_catalog.set_config('search_path', '', false)";
 
 /// The prefix of the transactional logical message that carries pgdual's unit key.
 inline constexpr std::string_view kUnitKeyPrefix = "pgdual";
