@@ -72,6 +72,15 @@ struct Classification {
   /// CONCURRENTLY...), or it may commit on its own (CALL, DO). Nothing may be run with it in
   /// one transaction, such as the unit marker of wal mode (docs/wal-mirror.md).
   bool alone_in_transaction = false;
+  /// The statements that change the schema rather than rows (CREATE, ALTER, DROP, GRANT, COMMENT,
+  /// REFRESH MATERIALIZED VIEW, CREATE TABLE AS...), which the WAL does not carry and wal mode
+  /// sends along in the transaction itself (docs/wal-mirror.md): the text from the first
+  /// statement through the last of those that come before any other statement, as written.
+  /// Empty when the text begins with no such statement.
+  std::string schema_change_text;
+  /// A statement that changes the schema comes after one that does not: it cannot be sent along
+  /// ahead of the text.
+  bool schema_change_late = false;
   /// Relations named, written as the statement wrote them ("public.t" or "t";
   /// quoted names unquoted), deduplicated and sorted. References to a CTE are not
   /// relations. DROP TABLE/VIEW/SEQUENCE names count; relations reached through

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
 #include "protocol/sql/parse_tree.h"
 #include "protocol/sql/statement_walker.h"
@@ -107,6 +108,56 @@ bool alone_in_transaction(const PgQuery__Node& statement) noexcept {
   }
 }
 
+// Writes that change objects rather than rows: what the WAL does not carry. Rows, maintenance,
+// server-wide objects (databases, tablespaces, settings) and replication's own objects are not.
+bool changes_schema(const PgQuery__Node& statement) noexcept {
+  switch (statement.node_case) {
+    case PG_QUERY__NODE__NODE_SELECT_STMT:
+      return statement.select_stmt->into_clause != nullptr;  // SELECT INTO creates a table
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+    case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+    case PG_QUERY__NODE__NODE_DO_STMT:
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+    case PG_QUERY__NODE__NODE_LOCK_STMT:
+    case PG_QUERY__NODE__NODE_NOTIFY_STMT:
+    case PG_QUERY__NODE__NODE_VACUUM_STMT:
+    case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+    case PG_QUERY__NODE__NODE_REINDEX_STMT:
+    case PG_QUERY__NODE__NODE_CHECK_POINT_STMT:
+    case PG_QUERY__NODE__NODE_CREATEDB_STMT:
+    case PG_QUERY__NODE__NODE_DROPDB_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_SET_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_DATABASE_REFRESH_COLL_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_SPACE_STMT:
+    case PG_QUERY__NODE__NODE_DROP_TABLE_SPACE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_SPACE_OPTIONS_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_MOVE_ALL_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_PUBLICATION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_PUBLICATION_STMT:
+    case PG_QUERY__NODE__NODE_CREATE_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_SUBSCRIPTION_STMT:
+    case PG_QUERY__NODE__NODE_DROP_SUBSCRIPTION_STMT:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// The statement's text as written: libpg_query gives its start and length, 0 for "to the end".
+std::string_view statement_text(std::string_view sql, const PgQuery__RawStmt& statement) noexcept {
+  const auto offset = std::min<std::size_t>(static_cast<std::size_t>(std::max(statement.stmt_location, 0)), sql.size());
+  const auto rest = sql.substr(offset);
+  return statement.stmt_len > 0 ? rest.substr(0, static_cast<std::size_t>(statement.stmt_len)) : rest;
+}
+
 StatementVerdict verdict_for(const PgQuery__Node& statement, const StatementFacts& facts) {
   switch (statement.node_case) {
     case PG_QUERY__NODE__NODE_SELECT_STMT: {
@@ -191,6 +242,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
 
   Classification verdict;
   StatementWalker walker{catalog};
+  bool other_statement_seen = false;
+  std::size_t schema_change_end = 0;  ///< where the leading statements that change the schema end
   for (std::size_t i = 0; i < tree->n_stmts; ++i) {
     const PgQuery__Node* statement = tree->stmts[i]->stmt;
     if (statement == nullptr) return unparsed();
@@ -198,6 +251,15 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     const StatementVerdict one = verdict_for(*statement, facts);
     if (i == 0) verdict.transaction = one.transaction;
     verdict.alone_in_transaction = verdict.alone_in_transaction || alone_in_transaction(*statement);
+    if (one.kind == StatementKind::write && changes_schema(*statement)) {
+      verdict.schema_change_late = verdict.schema_change_late || other_statement_seen;
+      const auto written = statement_text(sql, *tree->stmts[i]);
+      if (!other_statement_seen) {
+        schema_change_end = static_cast<std::size_t>(written.data() + written.size() - sql.data());
+      }
+    } else {
+      other_statement_seen = true;
+    }
     verdict.statements.push_back(one.kind);
     verdict.kind = strongest(verdict.kind, one.kind);
     verdict.primary_only = verdict.primary_only || one.server_specific || facts.server_specific;
@@ -205,6 +267,11 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     if (executes_on_both(one.kind)) {
       std::ranges::move(facts.nondeterministic, std::back_inserter(verdict.nondeterministic));
     }
+  }
+  if (schema_change_end > 0) {
+    const auto first = statement_text(sql, *tree->stmts[0]);
+    const auto start = static_cast<std::size_t>(first.data() - sql.data());
+    verdict.schema_change_text = std::string{sql.substr(start, schema_change_end - start)};
   }
   sort_unique(verdict.tables);
   sort_unique(verdict.nondeterministic);

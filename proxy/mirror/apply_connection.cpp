@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "conflict/wal_names.h"
 #include "protocol/sqlstate.h"
 #include "proxy/mirror/ddl_message.h"
 
@@ -194,13 +195,13 @@ Awaitable<void> ApplyConnection::take_message(const lr::Message& message) {
   // changes, and may never have happened on the primary. pgdual emits none.
   if (!message.transactional || !transaction_ || transaction_->skipping) co_return;
   const auto content = protocol::as_text(message.content);
-  if (message.prefix == kDdlPrefix) {
+  if (message.prefix == conflict::kSchemaChangeMessagePrefix) {
     if (!transaction_->failure) co_await apply_ddl(content);
     co_return;
   }
   // Other prefixes belong to other applications and change nothing on the mirror. pgdual writes
   // its key itself; anything else under its prefix is no key and is not recorded.
-  if (message.prefix == kUnitKeyPrefix && is_unit_key(content)) transaction_->unit_key = std::string{content};
+  if (message.prefix == conflict::kUnitKeyMessagePrefix && is_unit_key(content)) transaction_->unit_key = std::string{content};
 }
 
 Awaitable<void> ApplyConnection::apply_ddl(std::string_view content) {

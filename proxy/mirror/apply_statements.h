@@ -127,8 +127,6 @@ $pgdual$)sql";
 inline constexpr std::string_view kDdlRestoreSql =
     "SELECT pg_catalog.set_config('role', 'none', false), pg_catalog.set_config('search_path', '', false)";
 
-/// The prefix of the transactional logical message that carries pgdual's unit key.
-inline constexpr std::string_view kUnitKeyPrefix = "pgdual";
 
 /// A unit key as pgdual writes it: a UUID in its canonical text form (8-4-4-4-12 hex digits).
 /// Anything else is not pgdual's key and is not recorded (pgdual.applied.unit_key is a uuid).

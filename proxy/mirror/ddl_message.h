@@ -7,7 +7,7 @@
 
 /// The DDL that pgdual's sessions carry through the primary's WAL (docs/wal-mirror.md, "What WAL does
 /// not carry"): in the same transaction as a client's DDL, just before it, a transactional logical
-/// message with prefix kDdlPrefix whose content is
+/// message with prefix conflict::kSchemaChangeMessagePrefix whose content is
 ///
 ///   <role> '\n' <search_path> '\n' <statement text>
 ///
@@ -15,8 +15,6 @@
 /// and the text as the client sent it (newlines and several statements included). Pure: the apply
 /// (ApplyConnection) runs what this decodes.
 namespace pgdual::proxy {
-
-inline constexpr std::string_view kDdlPrefix = "pgdual.ddl";
 
 /// One decoded message; the views borrow from its content.
 struct DdlMessage {

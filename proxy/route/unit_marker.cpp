@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "conflict/sql_text.h"
+#include "conflict/wal_names.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
 #include "protocol/writer.h"
@@ -21,38 +22,67 @@ constexpr unsigned kQueryTextAnswers = 3;
 /// CloseComplete twice, ParseComplete, BindComplete, DataRow, CommandComplete.
 constexpr unsigned kMessageAnswers = 6;
 
+/// A string constant PostgreSQL reads alike whatever standard_conforming_strings the client set.
+std::string escape_string_constant(std::string_view text) {
+  std::string constant = "E'";
+  for (const char c : text) {
+    if (c == '\\' || c == '\'') constant += c;
+    constant += c;
+  }
+  return constant + "'";
+}
+
 bool ends_transaction_that_wrote(const MarkerFacts& facts) {
   if (facts.status == TransactionStatus::idle) return facts.writes;
   if (facts.status == TransactionStatus::in_transaction) return facts.transaction_wrote && facts.unit.plain_commit;
   return false;
 }
 
-}  // namespace
-
-MarkerForm marker_form(const MarkerFacts& facts) {
+MarkerForm form_for(std::span<const protocol::Frame> frames) {
   namespace tags = protocol::frontend_tag;
-  if (facts.unit.unparsable || facts.unit.alone_in_transaction || !ends_transaction_that_wrote(facts)) {
-    return MarkerForm::none;
-  }
-  if (facts.frames.size() == 1 && facts.frames.front().tag == tags::kQuery) {
+  if (frames.size() == 1 && frames.front().tag == tags::kQuery) {
     // A Query the server cannot read is refused whatever comes before it: nothing to mark.
-    return protocol::decode_query(facts.frames.front().body) ? MarkerForm::query_text : MarkerForm::none;
+    return protocol::decode_query(frames.front().body) ? MarkerForm::query_text : MarkerForm::none;
   }
-  const bool extended = std::ranges::none_of(facts.frames, [](const protocol::Frame& frame) {
+  const bool extended = std::ranges::none_of(frames, [](const protocol::Frame& frame) {
     return frame.tag == tags::kQuery || frame.tag == tags::kFunctionCall;
   });
   return extended ? MarkerForm::messages : MarkerForm::none;
 }
 
-std::string marker_statement(std::string_view key) {
-  return "SELECT pg_catalog.pg_logical_emit_message(true, " + conflict::quote_literal(kUnitMarkerPrefix) + ", " +
-         conflict::quote_literal(key) + ")";
+}  // namespace
+
+MarkerPlan plan_marker(const MarkerFacts& facts) {
+  const auto& unit = facts.unit;
+  if (unit.unparsable || unit.alone_in_transaction || facts.status == TransactionStatus::failed) return {};
+  const bool carries_key = ends_transaction_that_wrote(facts);
+  if (!carries_key && unit.schema_change_text.empty()) return {};
+  const auto form = form_for(facts.frames);
+  if (form == MarkerForm::none) return {};
+  return MarkerPlan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
 }
 
-UnitPrefix mark_query_text(std::string_view key, std::vector<std::byte>& segment,
+// The DDL goes with the role and search_path it runs under on the primary, read as the marker
+// runs, just before it (proxy/mirror/ddl_message.h).
+std::string marker_statement(std::string_view key, std::string_view schema_change) {
+  std::string statement = "SELECT ";
+  if (!schema_change.empty()) {
+    statement += "pg_catalog.pg_logical_emit_message(true, " + conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
+                 ", current_user || E'\\n' || pg_catalog.current_setting('search_path') || E'\\n' || " +
+                 escape_string_constant(schema_change) + ")";
+    if (!key.empty()) statement += ", ";
+  }
+  if (!key.empty()) {
+    statement += "pg_catalog.pg_logical_emit_message(true, " + conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " +
+                 conflict::quote_literal(key) + ")";
+  }
+  return statement;
+}
+
+UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,
                            std::vector<protocol::Frame>& frames) {
   const auto query = protocol::decode_query(frames.front().body);
-  const std::string prefix = marker_statement(key) + ";";
+  const std::string prefix = std::string{statement} + ";";
   const std::string text = prefix + std::string{query->query};
   std::vector<std::byte> rewritten;
   protocol::Writer writer{rewritten};
@@ -65,8 +95,7 @@ UnitPrefix mark_query_text(std::string_view key, std::vector<std::byte>& segment
   return marker;
 }
 
-UnitPrefix marker_messages(std::string_view key) {
-  const std::string statement = marker_statement(key);
+UnitPrefix marker_messages(std::string_view statement) {
   UnitPrefix prefix;
   protocol::Writer writer{prefix.statements};
   protocol::encode(protocol::Close{.kind = protocol::ObjectKind::statement, .name = kMarkerName}, writer);

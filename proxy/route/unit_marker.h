@@ -13,14 +13,13 @@
 
 namespace pgdual::proxy {
 
-/// The logical message prefix under which a unit marker carries its key; the apply reads it.
-inline constexpr std::string_view kUnitMarkerPrefix = "pgdual";
-
 /// How a unit carries its marker in wal mode (docs/wal-mirror.md, "Acknowledgement"): the
-/// statement that puts the unit's key into the primary's WAL, inside the transaction the unit
-/// ends, so that the apply knows when that transaction is on the mirror.
+/// statement that puts into the primary's WAL, inside the unit's transaction, what the WAL does
+/// not carry itself: the unit's key, so that the apply knows when the transaction that the unit
+/// ends is on the mirror, and the statements at its start that change the schema, so that the
+/// apply runs them there at that point.
 enum class MarkerForm : std::uint8_t {
-  none,  ///< the unit ends no transaction that wrote, or nothing may share its transaction
+  none,  ///< nothing to carry, or nothing may share the unit's transaction
   /// A simple Query: the marker statement goes first in its text (a Query's statements share one
   /// transaction, unless the text says otherwise).
   query_text,
@@ -38,23 +37,32 @@ struct MarkerFacts {
   bool transaction_wrote = false;           ///< the open transaction changed data in an earlier unit
 };
 
-/// Whether, and how, a unit gets a marker: a write outside a transaction, or the COMMIT of a
-/// transaction that wrote. Never in a failed transaction (the marker would fail and be the
-/// client's to see), in text libpg_query cannot parse, or beside a statement that must have its
-/// transaction to itself; such units are answered without waiting for the mirror.
-[[nodiscard]] MarkerForm marker_form(const MarkerFacts& facts);
+/// What a unit's marker carries, and in what form.
+struct MarkerPlan {
+  MarkerForm form = MarkerForm::none;
+  /// The unit ends a transaction that wrote (a write outside a transaction, or the COMMIT of one
+  /// that wrote): the marker carries a key, and the client's answer waits for the apply.
+  bool carries_key = false;
+  std::string_view schema_change;  ///< UnitSummary::schema_change_text; empty for none
+};
 
-/// The marker statement for `key`.
-[[nodiscard]] std::string marker_statement(std::string_view key);
+/// Whether, and how, a unit gets a marker. Never in a failed transaction (the marker would fail
+/// and be the client's to see), in text libpg_query cannot parse, or beside a statement that
+/// must have its transaction to itself; such units are answered without waiting for the mirror.
+[[nodiscard]] MarkerPlan plan_marker(const MarkerFacts& facts);
 
-/// Puts the marker statement for `key` before the text of the simple Query that `frames` (one
+/// The marker statement: one row with the message for `schema_change`, if any, then the one for
+/// `key`, if any; at least one is given.
+[[nodiscard]] std::string marker_statement(std::string_view key, std::string_view schema_change);
+
+/// Puts `statement` (marker_statement) before the text of the simple Query that `frames` (one
 /// Query message, viewing `segment`) hold, rewriting both. Its three answers (row description,
 /// row, command tag) come first; its length moves the error positions.
-[[nodiscard]] UnitPrefix mark_query_text(std::string_view key, std::vector<std::byte>& segment,
+[[nodiscard]] UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,
                                          std::vector<protocol::Frame>& frames);
 
-/// The marker messages for `key`, to go before an extended-protocol unit: its own statement and
-/// portal closed, then prepared, bound and executed; six answers.
-[[nodiscard]] UnitPrefix marker_messages(std::string_view key);
+/// The messages that run `statement` (marker_statement) before an extended-protocol unit: its
+/// own statement and portal closed, then prepared, bound and executed; six answers.
+[[nodiscard]] UnitPrefix marker_messages(std::string_view statement);
 
 }  // namespace pgdual::proxy

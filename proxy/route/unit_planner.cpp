@@ -127,6 +127,12 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   summary_.commits = first && verdict->statements.size() == 1 && commits(verdict->transaction);
   summary_.plain_commit = summary_.commits && verdict->transaction == sql::TransactionControl::commit;
   summary_.alone_in_transaction = summary_.alone_in_transaction || verdict->alone_in_transaction;
+  if (first) {
+    summary_.schema_change_text = verdict->schema_change_text;
+  } else if (!verdict->schema_change_text.empty()) {
+    summary_.schema_change_late = true;
+  }
+  summary_.schema_change_late = summary_.schema_change_late || verdict->schema_change_late;
   summary_.primary_only = summary_.primary_only || verdict->primary_only;
   const bool changes = verdict->kind >= sql::StatementKind::session_state;
   const bool representative_changes =

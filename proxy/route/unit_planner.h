@@ -54,6 +54,11 @@ struct UnitSummary {
   bool commits = false;             ///< the unit is one COMMIT (or COMMIT PREPARED, PREPARE TRANSACTION)
   bool plain_commit = false;        ///< the unit is one COMMIT or END: the open transaction ends here
   bool alone_in_transaction = false;  ///< some statement must have its transaction to itself (Classification)
+  /// The unit's first statements that change the schema, as written (Classification); empty
+  /// when its first statement does not.
+  std::string schema_change_text;
+  /// A statement that changes the schema comes after one that does not, in the unit.
+  bool schema_change_late = false;
   bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
   bool parses_named = false;        ///< the unit prepares a named statement
   bool parses_unnamed = false;      ///< the unit prepares the unnamed statement

@@ -232,7 +232,9 @@ std::unique_ptr<WriteMirror> Session::make_write_mirror() {
   }
   return std::make_unique<WalMirror>(WalMirror::Parts{.context = context_,
                                                       .session_id = id_,
+                                                      .session = session_info_,
                                                       .planner = planner_,
+                                                      .recorder = recorder_,
                                                       .applied = context_.wal_mirrors->units_for(session_info_.database),
                                                       .executor = client_.get_executor()});
 }

@@ -12,23 +12,27 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
                                 std::vector<protocol::Frame>& frames) {
   // A unit is opened a second time when its first messages ran nothing: it was not marked then.
   if (ticket_) return {};
-  const auto form = marker_form(MarkerFacts{.unit = parts_.planner.summary(),
-                                            .frames = frames,
-                                            .status = status_,
-                                            .writes = plan.writes,
-                                            .transaction_wrote = transaction_wrote_});
+  const auto& unit = parts_.planner.summary();
+  const auto marker = plan_marker(MarkerFacts{.unit = unit,
+                                              .frames = frames,
+                                              .status = status_,
+                                              .writes = plan.writes,
+                                              .transaction_wrote = transaction_wrote_});
   if (plan.writes) transaction_wrote_ = true;
-  if (form == MarkerForm::none) {
-    if (plan.writes && status_ == TransactionStatus::idle) unmarked_write_ = true;
-    return {};
+  schema_change_left_out_ = unit.schema_change_late || (!unit.schema_change_text.empty() && marker.schema_change.empty());
+  if (plan.writes && status_ == TransactionStatus::idle && !marker.carries_key) unmarked_write_ = true;
+  if (marker.form == MarkerForm::none) return {};
+  if (marker.carries_key) {
+    key_ = next_unit_key();
+    ticket_ = parts_.applied.expect(key_, parts_.executor);
   }
-  key_ = next_unit_key();
-  ticket_ = parts_.applied.expect(key_, parts_.executor);
-  if (form == MarkerForm::query_text) return mark_query_text(key_, segment, frames);
-  return marker_messages(key_);
+  const auto statement = marker_statement(key_, marker.schema_change);
+  if (marker.form == MarkerForm::query_text) return mark_query_text(statement, segment, frames);
+  return marker_messages(statement);
 }
 
 Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
+  if (schema_change_left_out_ && conflict::succeeded(primary)) record_schema_change_left_out(primary);
   if (!ticket_) co_return;
   auto ticket = std::move(*ticket_);
   ticket_.reset();
@@ -54,8 +58,30 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
   unapplied_ = std::move(ticket);
 }
 
+// Statements that change the schema after others in one unit, or beside one that must run alone
+// (CREATE INDEX CONCURRENTLY), cannot travel in the unit's transaction: the mirror lacks them
+// until an operator runs them there, and later changes to their tables may fail to apply.
+void WalMirror::record_schema_change_left_out(const conflict::Outcome& primary) {
+  conflict::ConflictRecord record;
+  record.idempotency_key = key_.empty() ? next_unit_key() : key_;
+  record.session = parts_.session;
+  if (const auto& statement = parts_.planner.summary().representative) {
+    record.statement_fingerprint = statement->fingerprint;
+    record.statement_normalized = statement->normalized;
+    record.tables = statement->tables;
+  }
+  record.kind = conflict::ConflictKind::unclassified;
+  record.primary = primary;
+  record.mirror.reachability = conflict::Reachability::unreachable;
+  parts_.context.log->warn("session={} key={}: a change of schema the WAL mirror cannot carry (after other statements "
+                           "of its unit, or beside one that must run alone); run it on the mirror too",
+                           parts_.session_id, record.idempotency_key);
+  parts_.recorder.submit(std::move(record), false);
+}
+
 void WalMirror::end_unit(TransactionStatus status) {
   status_ = status;
+  schema_change_left_out_ = false;
   if (status == TransactionStatus::idle) transaction_wrote_ = false;
   key_.clear();
   ticket_.reset();

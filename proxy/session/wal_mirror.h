@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "conflict/conflict_record.h"
 #include "conflict/outcome.h"
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
@@ -14,6 +15,7 @@
 #include "proxy/net/asio.h"
 #include "proxy/route/statement_pins.h"
 #include "proxy/route/unit_planner.h"
+#include "proxy/session/conflict_recorder.h"
 #include "proxy/session/session_context.h"
 #include "proxy/session/write_mirror.h"
 
@@ -31,13 +33,16 @@ class WalMirror final : public WriteMirror {
   struct Parts {
     const SessionContext& context;
     std::uint64_t session_id;
+    const conflict::SessionInfo& session;
     const UnitPlanner& planner;
+    ConflictRecorder& recorder;
     AppliedUnits& applied;  ///< the session's database's
     asio::any_io_executor executor;
   };
   explicit WalMirror(Parts parts) : parts_{std::move(parts)} {}
 
-  /// Marks the unit when it ends a transaction that wrote (marker_form).
+  /// Marks the unit when it ends a transaction that wrote, or begins with statements that change
+  /// the schema (plan_marker).
   [[nodiscard]] UnitPrefix open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                      std::vector<protocol::Frame>& frames) override;
   /// The marked unit's key; empty for any other.
@@ -56,6 +61,8 @@ class WalMirror final : public WriteMirror {
   [[nodiscard]] bool mirror_has_own_writes() const noexcept override;
 
  private:
+  void record_schema_change_left_out(const conflict::Outcome& primary);
+
   Parts parts_;
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;  ///< the primary's, between units
   bool transaction_wrote_ = false;  ///< the open transaction changed data in an earlier unit
@@ -68,6 +75,7 @@ class WalMirror final : public WriteMirror {
   /// itself, a FunctionCall, text that could not be parsed): the mirror has it once a later
   /// marked transaction is applied, which commit order brings after it.
   bool unmarked_write_ = false;
+  bool schema_change_left_out_ = false;  ///< the open unit changes the schema where no marker can carry it
 };
 
 }  // namespace pgdual::proxy

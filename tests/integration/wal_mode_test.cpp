@@ -198,6 +198,50 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: pgbench -N from 8 clients leaves identi
   CHECK(on_mirror("SELECT count(*) FROM pgbench_history") == "1200\n");
 }
 
+/// Each table's columns, as both servers should agree on them.
+constexpr std::string_view kColumns =
+    "SELECT string_agg(table_name || '.' || column_name || ':' || data_type || ':' || is_nullable, ',' "
+    "ORDER BY table_name, ordinal_position) FROM information_schema.columns WHERE table_schema = 'public'";
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: DDL through pgdual reaches the mirror at its point of the stream, in and "
+                              "out of transactions",
+                 "[integration][wal_mode][ddl]") {
+  start("wal_ddl", "SELECT 1");
+  const std::string script = R"sql(
+CREATE TABLE wards (id serial PRIMARY KEY, name text NOT NULL, opened timestamptz DEFAULT now());
+INSERT INTO wards (name) VALUES ('north'), ('south');
+BEGIN;
+ALTER TABLE wards ADD COLUMN beds int;
+UPDATE wards SET beds = id * 10;
+CREATE TABLE beds AS SELECT w.id AS ward, g AS bed FROM wards w, generate_series(1, 3) g;
+COMMIT;
+CREATE INDEX beds_ward ON beds (ward);
+ALTER TABLE wards RENAME COLUMN name TO label;
+INSERT INTO wards (label, beds) VALUES ('east', 5);
+)sql";
+  TempDir dir{"pgdual-wal-ddl"};
+  const auto file = dir.path() / "script.sql";
+  write_file(file, script);
+  check_succeeded(run_client({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-f", file.string()}, endpoint(),
+                             kClientTimeout));
+  CHECK(on_mirror(std::string{kColumns}) == on_primary(std::string{kColumns}));
+  CHECK(on_mirror("SELECT count(*) FROM beds") == "6\n");
+  CHECK(on_mirror("SELECT indexname FROM pg_indexes WHERE tablename = 'beds'") == "beds_ward\n");
+  CHECK(on_mirror("SELECT tableowner FROM pg_tables WHERE tablename = 'wards'") == "app\n");
+  check_identical();
+  CHECK(conflicts().empty());
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: DDL after other statements of one Query is recorded, not lost in silence",
+                 "[integration][wal_mode][ddl]") {
+  start("wal_ddl_late", "CREATE TABLE notes (id int PRIMARY KEY); GRANT ALL ON notes TO app;");
+  check_succeeded(psql(endpoint(), "INSERT INTO notes VALUES (1); CREATE TABLE later (a int)"));
+  const auto records = wait_for_conflicts(1, 10s);
+  REQUIRE(records.size() == 1);
+  CHECK(records.front().kind == conflict::ConflictKind::unclassified);
+  CHECK(on_mirror("SELECT count(*) FROM notes") == "1\n");
+}
+
 TEST_CASE_METHOD(WalModeTest, "wal mode: a session is refused with 57P03 naming what the servers lack while its "
                               "database's slot cannot be made",
                  "[integration][wal_mode]") {

@@ -1,5 +1,6 @@
 #include "proxy/route/unit_marker.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,17 +35,22 @@ std::vector<std::byte> extended(std::string_view text) {
 }
 
 /// The marker the planner's view of `wire` gets, with the primary in `status`.
-MarkerForm form_of(const std::vector<std::byte>& wire, TransactionStatus status, bool transaction_wrote = false) {
-  sql::Classifier classifier;
-  UnitPlanner planner{classifier};
+MarkerPlan marker_of(const std::vector<std::byte>& wire, TransactionStatus status, bool transaction_wrote = false) {
+  static sql::Classifier classifier;
+  static std::optional<UnitPlanner> planner;
+  planner.emplace(classifier);
   const auto frames = protocol::split_frames(wire);
-  for (const auto& frame : frames) planner.observe(frame);
-  const auto plan = planner.plan(status);
-  return marker_form(MarkerFacts{.unit = planner.summary(),
+  for (const auto& frame : frames) planner->observe(frame);
+  const auto plan = planner->plan(status);
+  return plan_marker(MarkerFacts{.unit = planner->summary(),
                                  .frames = frames,
                                  .status = status,
                                  .writes = plan.writes,
                                  .transaction_wrote = transaction_wrote});
+}
+
+MarkerForm form_of(const std::vector<std::byte>& wire, TransactionStatus status, bool transaction_wrote = false) {
+  return marker_of(wire, status, transaction_wrote).form;
 }
 
 TEST_CASE("a write outside a transaction is marked in the form of its protocol", "[unit][route]") {
@@ -74,10 +80,38 @@ TEST_CASE("reads, unparsable text and statements that need their own transaction
   CHECK(form_of(query("CALL archive()"), TransactionStatus::idle) == MarkerForm::none);
 }
 
+TEST_CASE("statements that change the schema at a unit's start travel in its marker, in and out of transactions",
+          "[unit][route]") {
+  const auto autocommit = marker_of(query("CREATE TABLE beds (id int); INSERT INTO beds VALUES (1)"),
+                                    TransactionStatus::idle);
+  CHECK(autocommit.form == MarkerForm::query_text);
+  CHECK(autocommit.carries_key);
+  CHECK(autocommit.schema_change == "CREATE TABLE beds (id int)");
+  const auto inside = marker_of(extended("ALTER TABLE beds ADD ward text"), TransactionStatus::in_transaction, true);
+  CHECK(inside.form == MarkerForm::messages);
+  CHECK_FALSE(inside.carries_key);
+  CHECK(inside.schema_change == "ALTER TABLE beds ADD ward text");
+  const auto late = marker_of(query("INSERT INTO beds VALUES (2); DROP TABLE beds"), TransactionStatus::idle);
+  CHECK(late.carries_key);
+  CHECK(late.schema_change.empty());
+  CHECK(marker_of(query("CREATE INDEX CONCURRENTLY i ON beds (id)"), TransactionStatus::idle).form ==
+        MarkerForm::none);
+}
+
+TEST_CASE("the marker statement carries the schema change with its role and search_path, then the key",
+          "[unit][route]") {
+  CHECK(marker_statement("k", "") == "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', 'k')");
+  CHECK(marker_statement("", R"(COMMENT ON TABLE t IS 'a\b')") ==
+        "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual.ddl', current_user || E'\\n' || "
+        "pg_catalog.current_setting('search_path') || E'\\n' || E'COMMENT ON TABLE t IS ''a\\\\b''')");
+  const auto both = marker_statement("k", "DROP TABLE t");
+  CHECK(both.find("'pgdual.ddl'") < both.find("'pgdual', 'k'"));
+}
+
 TEST_CASE("the marker goes first in a Query's text, which it lengthens by its own statement", "[unit][route]") {
   auto segment = query("INSERT INTO visits VALUES (1)");
   auto frames = protocol::split_frames(segment);
-  const auto prefix = mark_query_text("0192d4a8-0000-7000-8000-000000000001", segment, frames);
+  const auto prefix = mark_query_text(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""), segment, frames);
   REQUIRE(frames.size() == 1);
   const auto rewritten = protocol::decode_query(frames.front().body);
   REQUIRE(rewritten);
@@ -90,7 +124,7 @@ TEST_CASE("the marker goes first in a Query's text, which it lengthens by its ow
 }
 
 TEST_CASE("the marker messages close, prepare, bind and execute the marker, without a Sync", "[unit][route]") {
-  const auto prefix = marker_messages("0192d4a8-0000-7000-8000-000000000001");
+  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""));
   const auto frames = protocol::split_frames(prefix.statements);
   std::string tags;
   for (const auto& frame : frames) tags += frame.tag;

@@ -99,3 +99,33 @@ TEST_CASE("statements that must have their transaction to themselves are told ap
     CHECK_FALSE(classifier.classify(shared).alone_in_transaction);
   }
 }
+
+TEST_CASE("the statements that change the schema at the start of a text are told, as written", "[unit][sql]") {
+  Classifier classifier;
+  struct Case {
+    const char* sql;
+    const char* schema_change;
+    bool late;
+  };
+  for (const auto& [sql, schema_change, late] : std::initializer_list<Case>{
+           {"CREATE TABLE t (a int)", "CREATE TABLE t (a int)", false},
+           {"ALTER TABLE t ADD b text; CREATE INDEX i ON t (b);  INSERT INTO t VALUES (1)",
+            "ALTER TABLE t ADD b text; CREATE INDEX i ON t (b)", false},
+           {"INSERT INTO t VALUES (1); DROP TABLE t", "", true},
+           {"CREATE TABLE u AS SELECT 1 AS a", "CREATE TABLE u AS SELECT 1 AS a", false},
+           {"SELECT 1 AS a INTO u", "SELECT 1 AS a INTO u", false},
+           {"GRANT SELECT ON t TO app; COMMENT ON TABLE t IS 'x'", "GRANT SELECT ON t TO app; COMMENT ON TABLE t IS 'x'",
+            false},
+           {"REFRESH MATERIALIZED VIEW v", "REFRESH MATERIALIZED VIEW v", false},
+           {"INSERT INTO t VALUES (1)", "", false},
+           {"TRUNCATE t", "", false},
+           {"CREATE TEMP TABLE scratch (a int)", "", false},
+           {"VACUUM t", "", false},
+           {"SET search_path = x; CREATE TABLE t (a int)", "", true},
+       }) {
+    INFO(sql);
+    const auto& verdict = classifier.classify(sql);
+    CHECK(verdict.schema_change_text == schema_change);
+    CHECK(verdict.schema_change_late == late);
+  }
+}
