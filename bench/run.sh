@@ -95,7 +95,7 @@ start_local_postgres secondary "$port_secondary" "$PGPASSWORD" "$server_conf"
 # Database "bench" serves the direct runs and every pass-through setup; each dual-write setup has a
 # database of its own, the same on both servers, so that no other setup's writes reach its pair.
 # pgbench -i is deterministic; "bench_pristine" keeps its result, the source of every copy.
-dual_write_databases=(bench_pgdual bench_pgpool bench_native_async bench_native_sync)
+dual_write_databases=(bench_pgdual bench_pgdual_wal bench_pgpool bench_native_async bench_native_sync)
 # copy_pristine PORT DATABASE: DATABASE on the server at PORT, anew, as pgbench -i left "bench".
 copy_pristine() {
   psql_on "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" &&
@@ -119,7 +119,7 @@ for database in bench "${dual_write_databases[@]}"; do
 done
 
 # --- setups ---------------------------------------------------------------------------------------
-# Per setup: its kind (direct, direct-both, pgbouncer, pgpool, pgdual or native), the port clients use, the database,
+# Per setup: its kind (direct, direct-both, pgbouncer, pgpool, pgdual, pgdual-wal or native), the port clients use, the database,
 # the proxy's PID (for its CPU time) and the servers it writes to (checkpointed before each run,
 # compared after each write run when there are two).
 declare -A setup_kind setup_port setup_database setup_pid setup_servers
@@ -140,10 +140,11 @@ launch_setup() {
     native) spawned_pid="" && start_native_replication "$name" ;;
     pgbouncer) start_pgbouncer "$name" "$port" ;;
     pgpool) start_pgpool "$name" "$port" ;;
-    pgdual)
+    pgdual | pgdual-wal)
       "$pgdual_bin" init --config "$workdir/$name/pgdual.toml" --database "${setup_database[$name]}" \
         >"$workdir/$name-init.log" 2>&1 || fail "pgdual init failed: $(tail -n1 "$workdir/$name-init.log")"
-      start_pgdual "$name" "$port" "$pgdual_bin" ;;
+      spawned_pid=""
+      [[ "${setup_kind[$name]}" == pgdual-wal ]] || start_pgdual "$name" "$port" "$pgdual_bin" ;;
   esac || fail "$name did not start"
   setup_pid[$name]="$spawned_pid"
 }
@@ -164,12 +165,49 @@ start_pgpool_setup() {
   add_setup "$name" pgpool "$port" "$database" "$*"
   launch_setup "$name"
 }
+# start_pgdual_setup NAME DATABASE SERVERS KIND MIRROR_MODE: pgdual in mirror.mode MIRROR_MODE.
 start_pgdual_setup() {
-  local name="$1" database="$2" servers="$3" port
+  local name="$1" database="$2" servers="$3" kind="$4" port
   port="$(free_port)"
-  write_pgdual_config "$name" "$port" "$port_primary" "$port_secondary"
-  add_setup "$name" pgdual "$port" "$database" "$servers"
+  write_pgdual_config "$name" "$port" "$port_primary" "$port_secondary" "[mirror]
+mode = \"$5\""
+  add_setup "$name" "$kind" "$port" "$database" "$servers"
   launch_setup "$name"
+}
+
+# --- pgdual in mirror mode wal (kind pgdual-wal) ------------------------------------------------
+# Like a native setup, it runs only for its own runs: its slot's WAL sender would otherwise decode,
+# during every other setup's run, the WAL that run writes, on the cores that run needs. Started
+# before each of its runs, it first catches up over that WAL (outside the measured seconds), and is
+# stopped after; its slot keeps its place in between.
+
+# wal_slot_caught_up NAME: until the setup's slot has confirmed everything the primary had flushed
+# when called, at most 60 s. pgdual confirms what it received once it has applied all it was sent,
+# at its next status update (every 10 s at the latest).
+wal_slot_caught_up() {
+  local slot="pgdual_${setup_database[$1]}" target _
+  target="$(psql_on "$port_primary" -c "SELECT pg_current_wal_flush_lsn()")" || return 1
+  for _ in $(seq 600); do
+    [[ "$(psql_on "$port_primary" -c "SELECT count(*) FROM pg_replication_slots
+      WHERE slot_name = '$slot' AND confirmed_flush_lsn >= '$target'")" == 1 ]] && return 0
+    sleep 0.1
+  done
+  echo "pgdual's slot $slot has not caught up with $target in 60 s" >&2
+  return 1
+}
+
+# start_wal_mirror NAME: starts the setup's pgdual; a first session starts its database's apply.
+start_wal_mirror() {
+  start_pgdual "$1" "${setup_port[$1]}" "$pgdual_bin" || return 1
+  setup_pid[$1]="$spawned_pid"
+  psql_on "${setup_port[$1]}" -d "${setup_database[$1]}" -c "SELECT 1" >/dev/null && wal_slot_caught_up "$1"
+}
+
+# stop_wal_mirror NAME: stops the setup's pgdual, if it runs.
+stop_wal_mirror() {
+  [[ -n "${setup_pid[$1]}" ]] || return 0
+  stop_process "${setup_pid[$1]}"
+  setup_pid[$1]=""
 }
 
 # --- PostgreSQL's logical replication (kind native) ------------------------------------------------
@@ -235,17 +273,21 @@ start_native_replication() {
     subscription_on_secondary "$name" "ALTER SUBSCRIPTION $subscription DISABLE"
 }
 
-# before_run NAME: for native, enables the subscription and waits until it has caught up.
+# before_run NAME: for native, enables the subscription and waits until it has caught up; for
+# pgdual-wal, starts pgdual and waits until its slot has caught up.
 before_run() {
+  [[ "${setup_kind[$1]}" != pgdual-wal ]] || { start_wal_mirror "$1"; return; }
   [[ "${setup_kind[$1]}" == native ]] || return 0
   subscription_on_secondary "$1" "ALTER SUBSCRIPTION ${setup_subscription[$1]} ENABLE" &&
     wait_caught_up "$1"
 }
 
 # after_run NAME: for native, waits until the subscriber has applied the run (the pair is compared
-# next), then disables the subscription. Returns 1 if it has not caught up in 60 s.
+# next), then disables the subscription. Returns 1 if it has not caught up in 60 s. For pgdual-wal,
+# stops pgdual: every write it answered is on the mirror already.
 after_run() {
   local status=0
+  [[ "${setup_kind[$1]}" != pgdual-wal ]] || { stop_wal_mirror "$1"; return; }
   [[ "${setup_kind[$1]}" == native ]] || return 0
   wait_caught_up "$1" || status=1
   subscription_on_secondary "$1" "ALTER SUBSCRIPTION ${setup_subscription[$1]} DISABLE" || status=1
@@ -253,10 +295,14 @@ after_run() {
 }
 
 # stop_setup NAME: stops the setup's proxy; for native, drops the subscription (and with it the
-# replication slot on the primary, without which neither database could be dropped).
+# replication slot on the primary, without which neither database could be dropped); for
+# pgdual-wal, drops pgdual's slot and publication (pgdual init --drop) for the same reason.
 stop_setup() {
   if [[ "${setup_kind[$1]}" == native ]]; then
     subscription_on_secondary "$1" "DROP SUBSCRIPTION IF EXISTS ${setup_subscription[$1]}"
+  elif [[ "${setup_kind[$1]}" == pgdual-wal ]]; then
+    stop_wal_mirror "$1" && "$pgdual_bin" init --drop --config "$workdir/$1/pgdual.toml" \
+      --database "${setup_database[$1]}" >>"$workdir/$1-init.log" 2>&1
   else
     stop_process "${setup_pid[$1]}"
   fi
@@ -281,8 +327,9 @@ start_pgpool_setup pgpool-passthrough raw bench "$port_primary"
 start_pgpool_setup pgpool-replication native_replication bench_pgpool "$port_primary" "$port_secondary"
 # Both pgduals log in to both servers; read_percent 0 keeps every read of the pass-through runs on
 # the primary, and the dual-write runs send every write to both.
-start_pgdual_setup pgdual-passthrough bench "$port_primary"
-start_pgdual_setup pgdual-dualwrite bench_pgdual "$port_primary $port_secondary"
+start_pgdual_setup pgdual-passthrough bench "$port_primary" pgdual statement
+start_pgdual_setup pgdual-dualwrite bench_pgdual "$port_primary $port_secondary" pgdual statement
+start_pgdual_setup pgdual-wal bench_pgdual_wal "$port_primary $port_secondary" pgdual-wal wal
 say "starting PostgreSQL's logical replication, asynchronous and synchronous"
 start_native_setup native-async bench_native_async
 start_native_setup native-sync bench_native_sync
@@ -296,11 +343,12 @@ done
 # The setups each workload runs on, in the order they take turns within a round.
 declare -A workload_setups=(
   [select]="direct pgbouncer-session pgbouncer-transaction pgpool-passthrough pgdual-passthrough"
-  [update]="direct direct-both pgdual-dualwrite pgpool-replication native-async native-sync"
-  [tpcb]="direct direct-both pgdual-dualwrite pgpool-replication native-async native-sync")
+  [update]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync"
+  [tpcb]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync")
 declare -A workload_flags=([select]=-S [update]=-N [tpcb]="")
 # Setups whose two servers must end every run identical.
-declare -A compares_pair=([pgdual-dualwrite]=1 [pgpool-replication]=1 [native-async]=1 [native-sync]=1)
+declare -A compares_pair=([pgdual-dualwrite]=1 [pgdual-wal]=1 [pgpool-replication]=1 [native-async]=1
+  [native-sync]=1)
 
 for cell in $cells; do
   IFS=: read -r workload protocol clients <<<"$cell"
@@ -372,7 +420,7 @@ compare_pair() {
 
 # run_setup ROUND WORKLOAD PROTOCOL CLIENTS SETUP: one pgbench run; appends its row to the CSV.
 run_setup() {
-  local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid="${setup_pid[$5]}"
+  local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid=""
   local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server logs
   local status=ok tps="" transactions="" latency_avg="" latency_p99="" cpu="" contents="" load started
   load="$(cut -d ' ' -f1 /proc/loadavg)" started="$(date -u +%H:%M:%S)"
@@ -380,6 +428,7 @@ run_setup() {
     status=n/a
   else
     before_run "$setup" || fail "$setup is not ready for a run"
+    pid="${setup_pid[$setup]}"
     for server in ${setup_servers[$setup]}; do psql_on "$server" -c CHECKPOINT; done
     rm -rf "$workdir/txlog" "$log"* && mkdir "$workdir/txlog"
     [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"

@@ -131,8 +131,7 @@ enum class MirrorMode {
 
 /// How the mirror learns the writes, how pgdual waits for it and reconnects to it.
 struct MirrorConfig {
-  /// statement until the wal mode's session side is finished; then the default becomes wal.
-  MirrorMode mode = MirrorMode::statement;
+  MirrorMode mode = MirrorMode::wal;
   /// How long a client may be held waiting for the mirror's answer once the primary has answered.
   /// Past it the client gets the primary's answer and the unit becomes a mirror_timeout conflict.
   std::chrono::milliseconds timeout{5000};

@@ -16,7 +16,8 @@ workdir="$(mktemp -d "${TMPDIR:-/tmp}/pgdual-local-XXXXXX")"
 source "$root/scripts/lib/local_postgres.sh"
 superuser_password="$(random_secret)"
 PGDUAL_APP_PASSWORD="$(random_secret)"
-export PGDUAL_APP_PASSWORD
+PGDUAL_MIRROR_PASSWORD="$(random_secret)"
+export PGDUAL_APP_PASSWORD PGDUAL_MIRROR_PASSWORD
 pgdual_pid=""
 
 cleanup() {
@@ -33,12 +34,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # start_backend NAME PORT: a server with a login role and database "app", owned by it, whose WAL
-# carries logical decoding (the WAL mirror reads the primary's).
+# carries logical decoding (the WAL mirror reads the primary's), and the login pgdual's WAL mirror
+# uses: on the primary it creates the slot and the publication FOR ALL TABLES (a superuser's right
+# on PostgreSQL 15), on the mirror it applies the changes as their owners.
 start_backend() {
   start_local_postgres "$1" "$2" "$superuser_password" "wal_level = logical"
   PGPASSWORD="$superuser_password" "$pg_bindir/psql" -X -q -h 127.0.0.1 -p "$2" -U postgres -d postgres \
-    -v ON_ERROR_STOP=1 -v password="$PGDUAL_APP_PASSWORD" <<'SQL'
+    -v ON_ERROR_STOP=1 -v password="$PGDUAL_APP_PASSWORD" -v mirror_password="$PGDUAL_MIRROR_PASSWORD" <<'SQL'
 CREATE ROLE app LOGIN PASSWORD :'password';
+CREATE ROLE pgdual_mirror LOGIN SUPERUSER REPLICATION PASSWORD :'mirror_password';
 CREATE DATABASE app OWNER app;
 SQL
   echo "run-local: $1 PostgreSQL on 127.0.0.1:$2 (log: $workdir/$1/server.log)"
@@ -64,12 +68,20 @@ port = $cloud_port
 [routing]
 primary = "onprem"
 
+[mirror]
+mode = "wal"
+replication_user = "pgdual_mirror"
+
 [conflicts]
 log_path = "$workdir/conflicts.jsonl"
 
 [[users]]
 name = "app"
 password_env = "PGDUAL_APP_PASSWORD"
+
+[[users]]
+name = "pgdual_mirror"
+password_env = "PGDUAL_MIRROR_PASSWORD"
 CONF
 }
 
@@ -79,7 +91,7 @@ proxy_port="$(free_port)"
 start_backend onprem "$onprem_port"
 start_backend cloud "$cloud_port"
 write_config
-"$build/pgdual" init --config "$workdir/pgdual.toml" --database app
+"$build/pgdual" init --config "$workdir/pgdual.toml" --database app --user pgdual_mirror
 
 "$build/pgdual" serve --config "$workdir/pgdual.toml" &
 pgdual_pid=$!
@@ -90,8 +102,10 @@ fi
 
 cat <<EOF
 
-pgdual is listening on 127.0.0.1:$proxy_port (config: $workdir/pgdual.toml). Every write goes
-to both servers; disagreements between them land in $workdir/conflicts.jsonl. Connect with:
+pgdual is listening on 127.0.0.1:$proxy_port (config: $workdir/pgdual.toml), in mirror mode wal:
+every transaction committed on onprem reaches cloud from onprem's WAL, and a COMMIT through
+pgdual is answered once cloud has it. What cloud could not apply lands in
+$workdir/conflicts.jsonl. Connect with:
 
   psql -h 127.0.0.1 -p $proxy_port -U app app
 

@@ -17,7 +17,8 @@ SETUP_NAMES = {
     "pgbouncer-transaction": "PgBouncer, transaction pooling",
     "pgpool-passthrough": "pgpool-II, raw mode (pass-through)",
     "pgdual-passthrough": "pgdual, read_percent 0",
-    "pgdual-dualwrite": "pgdual, dual write",
+    "pgdual-dualwrite": "pgdual, dual write, mirror mode statement",
+    "pgdual-wal": "pgdual, dual write, mirror mode wal (COMMIT waits for the mirror's apply)",
     "pgpool-replication": "pgpool-II, native replication",
     "native-async": "PostgreSQL logical replication, asynchronous",
     "native-sync": "PostgreSQL logical replication, synchronous (COMMIT waits for the subscriber)",
@@ -26,7 +27,9 @@ WORKLOADS = {
     "select": ("Pass-through: `pgbench -S` (select only)",
                "One server behind every setup; pgdual's mirror connection is open but carries nothing."),
     "update": ("Dual write: `pgbench -N` (simple update)",
-               "direct writes to one server; pgdual and pgpool-II write to both; PostgreSQL's logical replication "
+               "direct writes to one server; pgdual and pgpool-II write to both (pgdual in mirror mode statement "
+               "runs each write on both; in mirror mode wal it applies the primary's WAL to the mirror before "
+               "answering COMMIT); PostgreSQL's logical replication "
                "writes to the primary, which sends the changes to a subscription on the secondary (asynchronous: "
                "COMMIT does not wait for it; synchronous: it does). \"Both servers at once\" runs the "
                "same pgbench directly against each server at the same time, and gives the slower one's figures: "
@@ -149,12 +152,7 @@ def goals(results, memory):
                                f"{fmt(vs_pgpool, 2)}; tables: pgdual {ours}, pgpool-II {theirs}",
                                "≥ 2.00, identical tables",
                                None if vs_pgpool is None else vs_pgpool >= 2 and ours.startswith("identical")))
-        native = results.tps_ratio(dualwrite, "pgdual-dualwrite", "native-sync")
-        if native is not None:
-            theirs = contents_text(results.summary(dualwrite, "native-sync")["contents"])
-            lines.append(goal_line("`-N -M simple -c 8`: pgdual dual-write TPS / PostgreSQL logical replication, "
-                                   "synchronous, TPS (the yardstick of pgdual's WAL mirror, to come)",
-                                   f"{fmt(native, 2)}; tables: logical replication {theirs}", "–", None))
+        lines.extend(wal_goals(results, dualwrite))
         ceiling = results.tps_ratio(dualwrite, "direct-both", "pgpool-replication")
         if ceiling is not None:
             lines.append(goal_line("`-N -M simple -c 8`: both servers directly at once (no proxy) / pgpool-II: "
@@ -165,6 +163,25 @@ def goals(results, memory):
         per_session = float(largest["kib_per_session"])
         lines.append(goal_line(f"KiB of pgdual's resident memory per idle session ({largest['sessions']} sessions)",
                                f"{per_session:.1f}", "< 64", per_session < 64))
+    return lines
+
+
+def wal_goals(results, cell):
+    """pgdual's WAL mirror against its yardstick, synchronous logical replication, and statement mode."""
+    lines = []
+    if "pgdual-wal" not in results.cells.get(cell, {}):
+        return lines
+    ours = contents_text(results.summary(cell, "pgdual-wal")["contents"])
+    native = results.tps_ratio(cell, "pgdual-wal", "native-sync")
+    if native is not None:
+        theirs = contents_text(results.summary(cell, "native-sync")["contents"])
+        lines.append(goal_line("`-N -M simple -c 8`: pgdual wal TPS / PostgreSQL logical replication, synchronous, TPS",
+                               f"{fmt(native, 2)}; tables: pgdual wal {ours}, logical replication {theirs}",
+                               "≥ 1.20, identical tables", native >= 1.2 and ours.startswith("identical")))
+    statement = results.tps_ratio(cell, "pgdual-wal", "pgdual-dualwrite")
+    if statement is not None:
+        lines.append(goal_line("`-N -M simple -c 8`: pgdual wal TPS / pgdual statement TPS", fmt(statement, 2),
+                               "≥ 1.50", statement >= 1.5))
     return lines
 
 

@@ -42,8 +42,9 @@ struct ProxySettings {
   std::string log_level = "debug";
   ProxyLimits limits;
   std::optional<unsigned> mirror_timeout_ms;
-  /// Lines added to [mirror], e.g. "mode = \"wal\"\n".
-  std::string mirror_lines;
+  /// Lines in [mirror]. Statement mode unless a test says otherwise: the WAL mirror needs a login
+  /// with the REPLICATION attribute, which kAppUser is not (tests/integration/wal_mode_fixture.h).
+  std::string mirror_lines = "mode = \"statement\"\n";
   std::optional<unsigned> ledger_prune_interval_ms;
   std::optional<unsigned> ledger_retention_hours;
   /// Where the conflict log goes; empty: conflicts.jsonl in pgdual's own temp dir.

@@ -195,11 +195,11 @@ TEST_CASE("The dual-write settings default to the values pgdual.example.toml sho
   CHECK(config->sql.read_only_functions.empty());
 }
 
-TEST_CASE("The mirror mode is statement by default, with the first user for both WAL logins", "[unit][config]") {
+TEST_CASE("The mirror mode is wal by default, with the first user for both WAL logins", "[unit][config]") {
   const auto config =
       parse_config(toml({kBackends, kUser, "[[users]]\nname = \"ops\"\npassword = \"other\"\n"}), "test.toml");
   REQUIRE(config);
-  CHECK(config->mirror.mode == MirrorMode::statement);
+  CHECK(config->mirror.mode == MirrorMode::wal);
   CHECK(config->mirror.replication_user == "app");
   CHECK(config->mirror.apply_user == "app");
   CHECK(config->mirror.max_lag_bytes == 17'179'869'184);
@@ -921,7 +921,7 @@ TEST_CASE("pgdual.example.toml shows the mirror mode and the WAL mirror's settin
   std::ifstream file(std::filesystem::path(PGDUAL_SOURCE_DIR) / "config" / "pgdual.example.toml");
   REQUIRE(file);
   const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  for (const auto* line : {"\nmode = \"statement\"\n", "\n# replication_user = \"app\"\n",
+  for (const auto* line : {"\nmode = \"wal\"\n", "\n# replication_user = \"app\"\n",
                            "\n# apply_user = \"app\"\n", "\nmax_lag_bytes = 17179869184\n",
                            "\nsequence_sync_ms = 1000\n"}) {
     INFO(line);
