@@ -92,21 +92,25 @@ Awaitable<void> MirrorApplier::round() {
     if (const auto* begin = std::get_if<logicalrep::Begin>(&item.message)) {
       apply.set_mode(begin->final_lsn == careful_at_ ? ApplyMode::careful : ApplyMode::fast);
     }
-    const auto result = co_await apply.feed(item.message);
-    if (!result) continue;
-    if (result->status == TransactionResult::Status::failed) {
-      // Nothing of it stayed on the mirror; the slot sends it again to the next round.
-      if (careful_at_ == result->commit_lsn) throw ApplyError{"the mirror refused a transaction's own statements"};
-      careful_at_ = result->commit_lsn;
+    // A transaction at hand lets the one just read wait for it, to share its COMMIT.
+    const auto results = co_await apply.feed(item.message, stream.change_buffered());
+    for (const auto& result : results) {
+      if (result.status != TransactionResult::Status::failed) {
+        settle(stream, result);
+        continue;
+      }
+      // Nothing of it (nor of the transactions that shared its COMMIT) stayed on the mirror; the
+      // slot sends them again to the next round.
+      if (careful_at_ == result.commit_lsn) throw ApplyError{"the mirror refused a transaction's own statements"};
+      careful_at_ = result.commit_lsn;
       log_->warn("mirror apply of {}: the mirror refused a change of the transaction committed at {} ({}); "
                  "applying it change by change",
-                 options_.slot.database, protocol::format_lsn(result->commit_lsn),
-                 result->failure ? result->failure->sqlstate : std::string{});
+                 options_.slot.database, protocol::format_lsn(result.commit_lsn),
+                 result.failure ? result.failure->sqlstate : std::string{});
       co_await stream.close();
       co_await apply.terminate();
       co_return;
     }
-    settle(stream, *result);
   }
   co_await stream.close();
   co_await apply.terminate();

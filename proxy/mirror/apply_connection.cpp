@@ -1,5 +1,6 @@
 #include "proxy/mirror/apply_connection.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -91,7 +92,8 @@ Awaitable<std::optional<protocol::XLogRecPtr>> ApplyConnection::last_applied(std
   co_return *lsn;
 }
 
-Awaitable<std::optional<TransactionResult>> ApplyConnection::feed(const lr::LogicalReplicationMessage& message) {
+Awaitable<std::vector<TransactionResult>> ApplyConnection::feed(const lr::LogicalReplicationMessage& message,
+                                                                bool more_follow) {
   if (const auto* begin = std::get_if<lr::Begin>(&message)) {
     begin_transaction(*begin);
   } else if (const auto* relation = std::get_if<lr::Relation>(&message)) {
@@ -113,15 +115,14 @@ Awaitable<std::optional<TransactionResult>> ApplyConnection::feed(const lr::Logi
   } else if (const auto* logical_message = std::get_if<lr::Message>(&message)) {
     co_await take_message(*logical_message);
   } else if (const auto* commit = std::get_if<lr::Commit>(&message)) {
-    auto result = co_await commit_transaction(*commit);
-    co_return result;
+    co_return co_await commit_transaction(*commit, more_follow);
   } else if (!std::holds_alternative<lr::Type>(message) && !std::holds_alternative<lr::Origin>(message)) {
     // Type needs nothing: each parameter takes the type of the mirror's column. Origin names
     // where a primary's transaction was replicated from; the mirror takes it all the same.
     throw ApplyError{"streamed and two-phase transactions are not applied: read the slot without the streaming "
                      "and two_phase options"};
   }
-  co_return std::nullopt;
+  co_return std::vector<TransactionResult>{};
 }
 
 void ApplyConnection::begin_transaction(const lr::Begin& begin) {
@@ -129,7 +130,10 @@ void ApplyConnection::begin_transaction(const lr::Begin& begin) {
   auto& transaction = transaction_.emplace(Transaction{.begin = begin, .mode = mode_});
   // The slot resends from its confirmed position, which may lag the mirror's ledger.
   transaction.skipping = applied_through_ && begin.final_lsn <= *applied_through_;
-  if (!transaction.skipping) pipeline_.command("BEGIN", FailedChange{.kind = ChangeKind::begin});
+  // Held transactions keep the mirror's transaction open: this one joins it.
+  if (!transaction.skipping && held_.empty()) {
+    pipeline_.command("BEGIN", FailedChange{.kind = ChangeKind::begin, .commit_lsn = begin.final_lsn});
+  }
 }
 
 void ApplyConnection::remember(const lr::Relation& relation) {
@@ -225,53 +229,72 @@ Awaitable<void> ApplyConnection::apply_ddl(std::string_view content) {
   co_await close_change(change);
 }
 
-Awaitable<TransactionResult> ApplyConnection::commit_transaction(const lr::Commit& commit) {
+Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_transaction(const lr::Commit& commit,
+                                                                             bool more_follow) {
   if (!transaction_) throw ApplyError{"Commit without Begin: pgoutput's messages are out of order"};
   TransactionResult result{.status = TransactionResult::Status::applied,
                            .commit_lsn = commit.commit_lsn,
                            .end_lsn = commit.end_lsn,
                            .xid = transaction_->begin.xid};
+  // Transactions the ledger knows come before any applied one: never while others are held.
   if (transaction_->skipping) {
     transaction_.reset();
     result.status = TransactionResult::Status::already_applied;
-    co_return result;
+    co_return std::vector{std::move(result)};
   }
-  const auto committing = FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit};
   if (!transaction_->failure) {
     const auto lsn = protocol::format_lsn(commit.commit_lsn);
     const auto xid = std::to_string(transaction_->begin.xid);
     const auto& key = transaction_->unit_key;
     const std::array parameters{text_parameter(source_), text_parameter(lsn), text_parameter(xid),
                                 key ? text_parameter(*key) : ApplyParameter{}};
-    pipeline_.execute(kLedgerStatement, parameters, committing, false);
-    pipeline_.sync();
-    co_await pipeline_.settle();
-    collect();
+    pipeline_.execute(kLedgerStatement, parameters,
+                      FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = commit.commit_lsn},
+                      false);
   }
-  const bool rolling_back = transaction_->failure.has_value();
-  // A Sync first: after an error the mirror skips everything up to one.
-  pipeline_.sync();
-  pipeline_.command(rolling_back ? "ROLLBACK" : "COMMIT", committing);
+  const bool hold = !transaction_->failure && transaction_->mode == ApplyMode::fast && more_follow &&
+                    held_.size() + 1 < options_.max_batch;
+  auto failure = std::move(transaction_->failure);
+  result.unit_key = std::move(transaction_->unit_key);
+  result.skipped = std::move(transaction_->skipped);
+  transaction_.reset();
+  held_.push_back(std::move(result));
+  if (hold) co_return std::vector<TransactionResult>{};
+  co_return co_await commit_held(std::move(failure));
+}
+
+Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::optional<FailedChange> failure) {
+  const auto last_lsn = held_.back().commit_lsn;
+  const auto committing = FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = last_lsn};
+  // Every answer first: a change that found no row is an answer without an error ("UPDATE 0"),
+  // which the mirror would commit.
   pipeline_.sync();
   co_await pipeline_.settle();
   collect();
-  if (!transaction_->failure && pipeline_.last_command_tag() != "COMMIT") {
+  // An earlier transaction's refusal came back after this one's began: it is the first.
+  if (held_failure_) failure = std::move(held_failure_);
+  pipeline_.command(failure ? "ROLLBACK" : "COMMIT", committing);
+  pipeline_.sync();
+  co_await pipeline_.settle();
+  collect();
+  if (held_failure_ && !failure) failure = std::move(held_failure_);
+  if (!failure && pipeline_.last_command_tag() != "COMMIT") {
     // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
-    auto refusal = committing;
-    refusal.sqlstate = protocol::sqlstate::kInternalError;
-    refusal.message = "the mirror rolled the transaction back";
-    transaction_->failure = std::move(refusal);
+    failure = committing;
+    failure->sqlstate = protocol::sqlstate::kInternalError;
+    failure->message = "the mirror rolled the transaction back";
   }
-  if (transaction_->failure) {
-    result.status = TransactionResult::Status::failed;
-  } else {
-    applied_through_ = commit.commit_lsn;
+  auto held = std::exchange(held_, {});
+  held_failure_.reset();
+  if (!failure) {
+    applied_through_ = last_lsn;
+    co_return held;
   }
-  result.unit_key = std::move(transaction_->unit_key);
-  result.failure = std::move(transaction_->failure);
-  result.skipped = std::move(transaction_->skipped);
-  transaction_.reset();
-  co_return result;
+  const auto failed = std::ranges::find(held, failure->commit_lsn, &TransactionResult::commit_lsn);
+  TransactionResult result = failed != held.end() ? std::move(*failed) : std::move(held.back());
+  result.status = TransactionResult::Status::failed;
+  result.failure = std::move(failure);
+  co_return std::vector{std::move(result)};
 }
 
 void ApplyConnection::open_change(const FailedChange& change) {
@@ -301,6 +324,10 @@ bool ApplyConnection::collect() {
 }
 
 void ApplyConnection::file(FailedChange refusal) {
+  if (!transaction_ || refusal.commit_lsn != transaction_->begin.final_lsn) {
+    if (!held_failure_) held_failure_ = std::move(refusal);
+    return;
+  }
   auto& transaction = *transaction_;
   if (transaction.mode == ApplyMode::careful && refusal.change_number > 0) {
     transaction.skipped.push_back(std::move(refusal));
@@ -316,7 +343,10 @@ void ApplyConnection::forget(const std::string& statement) {
 }
 
 FailedChange ApplyConnection::label(std::string relation, ChangeKind kind) {
-  return FailedChange{.change_number = ++transaction_->changes, .relation = std::move(relation), .kind = kind};
+  return FailedChange{.change_number = ++transaction_->changes,
+                      .relation = std::move(relation),
+                      .kind = kind,
+                      .commit_lsn = transaction_->begin.final_lsn};
 }
 
 }  // namespace pgdual::proxy

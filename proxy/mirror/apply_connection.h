@@ -34,6 +34,10 @@ struct ApplyOptions {
   /// Changes sent ahead of their answers before the apply waits for some: deep enough to keep
   /// the mirror busy, shallow enough that the answers never fill the socket buffers.
   std::size_t pipeline_depth = 512;
+  /// Primary transactions that may share one mirror transaction, when they follow each other in
+  /// the stream without a wait: one COMMIT, and one flush of the mirror's WAL, for all of them.
+  /// 1 commits each on its own.
+  std::size_t max_batch = 64;
 };
 
 /// How a transaction is applied.
@@ -95,10 +99,15 @@ class ApplyConnection {
   /// How the transactions whose Begin comes next are applied.
   void set_mode(ApplyMode mode) noexcept { mode_ = mode; }
 
-  /// Applies one message. Returns the transaction's result at its Commit, std::nullopt for every
-  /// other message. `message` and the bytes it borrows must stay alive until this returns.
+  /// Applies one message. At a Commit, returns the results of the transactions the mirror has now
+  /// committed or rolled back, in commit order; nothing for every other message. With
+  /// `more_follow` (the next transaction is at hand), a fast-mode transaction's COMMIT may wait for
+  /// the ones after it, up to ApplyOptions::max_batch; its result comes with theirs. When such a
+  /// batch fails, one result says so: the transaction whose change the mirror refused; none of the
+  /// batch stayed. `message` and the bytes it borrows must stay alive until this returns.
   /// Throws ApplyError (messages out of order, streamed or two-phase ones) or MirrorFailure.
-  Awaitable<std::optional<TransactionResult>> feed(const protocol::logicalrep::LogicalReplicationMessage& message);
+  Awaitable<std::vector<TransactionResult>> feed(const protocol::logicalrep::LogicalReplicationMessage& message,
+                                                 bool more_follow = false);
 
   [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
@@ -137,7 +146,10 @@ class ApplyConnection {
   /// Runs the statement of a pgdual.ddl message at this point of the transaction, as the primary's
   /// role with its search_path, then the apply's own again. Malformed content is a refused change.
   Awaitable<void> apply_ddl(std::string_view content);
-  Awaitable<TransactionResult> commit_transaction(const protocol::logicalrep::Commit& commit);
+  Awaitable<std::vector<TransactionResult>> commit_transaction(const protocol::logicalrep::Commit& commit,
+                                                               bool more_follow);
+  /// COMMIT of the transactions held, or ROLLBACK when `failure` or a held one's failure says so.
+  Awaitable<std::vector<TransactionResult>> commit_held(std::optional<FailedChange> failure);
   /// Careful mode: opens the change's savepoint. Queued before the change's own Parse.
   void open_change(const FailedChange& change);
   /// Fast mode: waits for answers once the pipeline is deep. Careful mode: runs the change and
@@ -162,6 +174,11 @@ class ApplyConnection {
   std::unordered_map<protocol::logicalrep::Oid, RelationEntry> relations_;
   std::uint64_t statements_prepared_ = 0;
   std::optional<Transaction> transaction_;
+  /// Transactions applied inside the open mirror transaction, whose COMMIT waits for more.
+  std::vector<TransactionResult> held_;
+  /// The first change refused outside the transaction being fed: one of held_'s, or the current
+  /// one's found once it was over. It fails the whole mirror transaction.
+  std::optional<FailedChange> held_failure_;
   std::vector<ApplyParameter> parameters_;  ///< reused for every change
 };
 

@@ -11,6 +11,7 @@
 
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
+#include "protocol/replication.h"
 #include "proxy/backend/backend_connection.h"
 #include "proxy/mirror/apply_statements.h"
 #include "proxy/net/asio.h"
@@ -27,6 +28,9 @@ struct FailedChange {
   /// What the refused statement looked like, safe to log (a DDL's normalized text, ddl_summary());
   /// empty for row changes and the apply's own statements, which `kind` names.
   std::string statement{};
+  /// The commit LSN of the primary transaction the change belongs to: several may share one
+  /// mirror transaction (ApplyOptions::max_batch), and an error comes back after later ones were sent.
+  protocol::XLogRecPtr commit_lsn = 0;
 };
 
 /// One statement parameter: text or binary bytes, or NULL (std::nullopt).

@@ -387,6 +387,13 @@ Awaitable<SlotItem> SlotStream::next() {
   }
 }
 
+bool SlotStream::change_buffered() const noexcept {
+  const auto& connection = state_->connection;
+  const auto frame = protocol::peek_frame(connection.unread(), state_->options.max_message_length);
+  return frame && frame->tag == protocol::backend_tag::kCopyData && !frame->body.empty() &&
+         static_cast<char>(frame->body.front()) == protocol::replication_tag::kXLogData;
+}
+
 void SlotStream::confirm(XLogRecPtr lsn) noexcept {
   if (lsn <= state_->confirmed) return;
   state_->confirmed = lsn;

@@ -97,6 +97,9 @@ class SlotStream {
   /// there. Sent at once, by the status-update coroutine. A lower LSN than before changes nothing.
   void confirm(protocol::XLogRecPtr lsn) noexcept;
 
+  /// The next message is already read from the connection, and is a change (XLogData) rather than
+  /// a keepalive: next() will not wait for it. Tells the apply that a transaction follows at once.
+  [[nodiscard]] bool change_buffered() const noexcept;
   /// The highest WAL position the server has sent (XLogData or keepalive).
   [[nodiscard]] protocol::XLogRecPtr received() const noexcept;
   /// What the caller confirmed, or the slot's confirmed position at open().

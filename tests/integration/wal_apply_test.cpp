@@ -119,29 +119,31 @@ proxy::BackendLogin login_as(const std::string& user, const std::string& passwor
                              .parameters = {{"user", user}, {"database", database}}};
 }
 
-/// Opens an apply connection to the mirror as `login` and feeds it every message, in `mode`.
+/// Opens an apply connection to the mirror as `login` and feeds it every message, in `mode`; with
+/// `batch`, telling it that more follow up to the last, so that transactions share COMMITs.
 Awaitable<std::vector<TransactionResult>> apply_all(proxy::BackendLogin login, std::string source,
-                                                    const Messages& messages, ApplyMode mode) {
+                                                    const Messages& messages, ApplyMode mode, bool batch) {
   auto connection = co_await proxy::BackendConnection::open(backend_config(backends().cloud), nullptr, login, 1 << 24);
   auto apply = co_await ApplyConnection::open(std::move(connection), std::move(source));
   apply.set_mode(mode);
   std::vector<TransactionResult> results;
   lr::DecodeState state;
-  for (const auto& bytes : messages) {
-    const auto message = lr::decode(bytes, state);
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const auto message = lr::decode(messages[i], state);
     if (!message) throw std::runtime_error{"undecodable pgoutput message: " + message.error().message()};
     state = lr::next_state(state, *message);
-    auto result = co_await apply.feed(*message);
-    if (result) results.push_back(std::move(*result));
+    auto finished = co_await apply.feed(*message, batch && i + 1 < messages.size());
+    for (auto& result : finished) results.push_back(std::move(result));
   }
   co_await apply.terminate();
   co_return results;
 }
 
 std::vector<TransactionResult> apply_as_superuser(const std::string& database, const PrimarySlot& slot,
-                                                  const Messages& messages, ApplyMode mode = ApplyMode::fast) {
+                                                  const Messages& messages, ApplyMode mode = ApplyMode::fast,
+                                                  bool batch = false) {
   return run_to_end(apply_all(login_as(PgCluster::kSuperuser, PgCluster::kSuperuserPassword, database),
-                              slot.source(), messages, mode));
+                              slot.source(), messages, mode, batch));
 }
 
 std::size_t count_with(const std::vector<TransactionResult>& results, Status status) {
@@ -288,13 +290,51 @@ TEST_CASE_METHOD(IntegrationTest, "a change the mirror cannot take fails its tra
   CHECK(count_with(replayed, Status::already_applied) == 1);
 }
 
+TEST_CASE_METHOD(IntegrationTest, "transactions that follow each other share one mirror COMMIT, each in the ledger",
+                 "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply_batch");
+  create_on_both(database, kSchema);
+  const PrimarySlot slot{database};
+  run_on_primary(database, kWorkload);
+  const auto results = apply_as_superuser(database, slot, slot.take_changes(), ApplyMode::fast, /*batch=*/true);
+  CHECK(results.size() == kWorkload.size());
+  CHECK(count_with(results, Status::applied) == kWorkload.size());
+  CHECK(differing_tables(database).empty());
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM pgdual.applied") ==
+        std::to_string(kWorkload.size()) + "\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a change the mirror refuses fails its whole batch, naming its own transaction",
+                 "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply_batch_fail");
+  create_on_both(database, "CREATE TABLE codes (id int PRIMARY KEY, code text UNIQUE)");
+  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO codes VALUES (2, 'b')"));
+  const PrimarySlot slot{database};
+  run_on_primary(database, {"INSERT INTO codes VALUES (5, 'e')", "UPDATE codes SET code = 'bb' WHERE id = 2",
+                            "INSERT INTO codes VALUES (6, 'f')"});
+  const auto messages = slot.take_changes();
+  const auto batch = apply_as_superuser(database, slot, messages, ApplyMode::fast, /*batch=*/true);
+  REQUIRE(batch.size() == 1);
+  CHECK(batch[0].status == Status::failed);
+  REQUIRE(batch[0].failure);
+  CHECK(batch[0].failure->kind == proxy::ChangeKind::update);
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM codes") == "0\n");
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM pgdual.applied") == "0\n");
+  // One by one, the second fails alone: the batch named the second.
+  const auto single = apply_as_superuser(database, slot, messages);
+  REQUIRE(single.size() == 3);
+  CHECK(single[0].status == Status::applied);
+  CHECK(single[1].status == Status::failed);
+  CHECK(single[1].commit_lsn == batch[0].commit_lsn);
+}
+
 TEST_CASE_METHOD(IntegrationTest, "the WAL apply says plainly when its role may not replay as a replica",
                  "[integration][wal][apply]") {
   const auto database = fresh_database("wal_apply_role");
   const PrimarySlot slot{database};
   try {
     static_cast<void>(run_to_end(apply_all(login_as(kAppUser, kAppPassword, database), slot.source(), {},
-                                           ApplyMode::fast)));
+                                           ApplyMode::fast, false)));
     FAIL("the apply opened as a role that may not set session_replication_role");
   } catch (const proxy::ApplyError& error) {
     CHECK_THAT(error.what(), Catch::Contains("session_replication_role") && Catch::Contains("42501") &&
