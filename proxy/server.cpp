@@ -7,9 +7,9 @@
 #include <vector>
 
 #include <openssl/rand.h>
-#include <spdlog/fmt/fmt.h>
 
 #include "conflict/jobs/log_options.h"
+#include "proxy/admin/health.h"
 #include "proxy/session/session.h"
 
 namespace pgdual::proxy {
@@ -52,6 +52,20 @@ std::shared_ptr<const std::vector<std::byte>> rows_digest_key(const config::Conf
     throw std::runtime_error{"could not draw a random rows digest key"};
   }
   return std::make_shared<const std::vector<std::byte>>(std::move(key));
+}
+
+std::vector<WalMirrorGauges> wal_gauges(const std::vector<WalMirrors::DatabaseProgress>& mirrors) {
+  std::vector<WalMirrorGauges> gauges;
+  for (const auto& mirror : mirrors) {
+    const auto state = mirror.status.state;
+    gauges.push_back({.database = mirror.database,
+                      .lag_bytes = mirror.lag.lag_bytes,
+                      .lag_seconds = std::chrono::duration<double>(mirror.lag.lag).count(),
+                      .retained_bytes = mirror.lag.retained_bytes,
+                      .applied_transactions = mirror.progress.transactions,
+                      .up = state == WalMirrorState::streaming || state == WalMirrorState::catching_up});
+  }
+  return gauges;
 }
 
 }  // namespace
@@ -181,16 +195,22 @@ HttpHandlers Server::http_handlers() {
               [this] {
                 return metrics_.render({.read_percent = steering_.braked() ? 0.0 : steering_.global_percent(),
                                         .braked = steering_.braked(),
-                                        .sessions = sessions_.size()});
+                                        .sessions = sessions_.size(),
+                                        .wal_mirrors = wal_gauges(wal_progress())});
               },
           .health =
               [this] {
-                return HealthReport{.healthy = true,
-                                    .body = fmt::format(R"({{"status":"ok","sessions":{},"read_percent":{},"read_brake":"{}"}})",
-                                                        sessions_.size(), steering_.global_percent(),
-                                                        steering_.braked() ? "engaged" : "released") +
-                                            "\n"};
+                return health_report({.sessions = sessions_.size(),
+                                      .read_percent = steering_.global_percent(),
+                                      .braked = steering_.braked(),
+                                      .wal_mirrors = wal_progress(),
+                                      .now = std::chrono::steady_clock::now()});
               }};
+}
+
+std::vector<WalMirrors::DatabaseProgress> Server::wal_progress() const {
+  if (!wal_mirrors_) return {};
+  return wal_mirrors_->progress();
 }
 
 Awaitable<void> Server::reload_on_hangup() {

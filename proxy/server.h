@@ -58,6 +58,8 @@ class Server {
   Awaitable<void> watch_read_brake();
   Awaitable<void> reload_on_hangup();
   [[nodiscard]] HttpHandlers http_handlers();
+  /// Each database's WAL mirror; none in statement mode.
+  [[nodiscard]] std::vector<WalMirrors::DatabaseProgress> wal_progress() const;
   asio::io_context& next_worker();
 
   std::shared_ptr<const config::ProxyConfig> config_;

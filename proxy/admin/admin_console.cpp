@@ -20,6 +20,7 @@
 #include "protocol/writer.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/mirror/wal_mirrors.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
 #include "proxy/session_registry.h"
@@ -30,7 +31,7 @@ namespace {
 namespace tags = protocol::frontend_tag;
 
 constexpr std::string_view kCommands =
-    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SET read_percent = N, RELOAD";
+    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SET read_percent = N, RELOAD";
 
 /// OID of type text, which every console column is.
 constexpr std::int32_t kTextOid = 25;
@@ -149,6 +150,22 @@ AdminTable sessions_table(const AdminContext& context) {
   return table;
 }
 
+// One row per database clients used: the figures /metrics and /health show too.
+AdminTable wal_table(const AdminContext& context) {
+  AdminTable table{{"database", "state", "lag_bytes", "lag_seconds", "retained_bytes", "applied_transactions",
+                    "waiting", "last_error"},
+                   {}};
+  if (context.wal_mirrors == nullptr) return table;
+  for (const auto& mirror : context.wal_mirrors->progress()) {
+    table.rows.push_back({mirror.database, std::string{to_string(mirror.status.state)},
+                          std::to_string(mirror.lag.lag_bytes),
+                          fmt::format("{:.1f}", std::chrono::duration<double>(mirror.lag.lag).count()),
+                          std::to_string(mirror.lag.retained_bytes), std::to_string(mirror.progress.transactions),
+                          std::to_string(mirror.waiting), mirror.status.problem});
+  }
+  return table;
+}
+
 std::string joined(const std::vector<std::string>& parts) {
   std::string text;
   for (const auto& part : parts) text += (text.empty() ? "" : ",") + part;
@@ -234,6 +251,7 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       for (const auto& table : conflicts_tables(context)) encode_table(table, out);
       return;
     case AdminVerb::show_config: return encode_table(config_table(context), out);
+    case AdminVerb::show_wal: return encode_table(wal_table(context), out);
     case AdminVerb::set_read_percent:
       context.settings.set_read_percent(command.read_percent, who);
       return encode_tag("SET", out);
@@ -287,12 +305,13 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   if (words.size() == 1 && words[0] == "reload") return AdminCommand{.verb = AdminVerb::reload};
   if (!words.empty() && words[0] == "set") return parse_set(words);
   if (words.size() != 2 || words[0] != "show") return unexpected{unknown_command()};
-  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 5> kShows{{
+  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 6> kShows{{
       {"backends", AdminVerb::show_backends},
       {"stats", AdminVerb::show_stats},
       {"sessions", AdminVerb::show_sessions},
       {"conflicts", AdminVerb::show_conflicts},
       {"config", AdminVerb::show_config},
+      {"wal", AdminVerb::show_wal},
   }};
   const auto found = std::ranges::find(kShows, words[1], &std::pair<std::string_view, AdminVerb>::first);
   if (found == kShows.end()) return unexpected{unknown_command()};

@@ -21,11 +21,21 @@ class LiveSettings;
 class ReadBrake;
 class ReadSteering;
 class SessionRegistry;
+class WalMirrors;
 
 /// The virtual database a client names to reach the console.
 inline constexpr std::string_view kAdminDatabase = "pgdual";
 
-enum class AdminVerb { show_backends, show_stats, show_sessions, show_conflicts, show_config, set_read_percent, reload };
+enum class AdminVerb {
+  show_backends,
+  show_stats,
+  show_sessions,
+  show_conflicts,
+  show_config,
+  show_wal,
+  set_read_percent,
+  reload
+};
 
 struct AdminCommand {
   AdminVerb verb = AdminVerb::show_backends;
@@ -38,7 +48,7 @@ struct AdminError {
   std::string message;
 };
 
-/// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG,
+/// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL,
 /// SET read_percent = N (or TO N; 0..100, fractions allowed), RELOAD. Keywords in any case, a
 /// trailing semicolon allowed. Pure.
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
@@ -60,6 +70,7 @@ struct AdminContext {
   SessionRegistry& sessions;
   ConflictSink& conflicts;
   std::shared_ptr<spdlog::logger> log;
+  const WalMirrors* wal_mirrors = nullptr;  ///< in mirror.mode wal; SHOW WAL lists no database without
 };
 
 /// Serves one admitted console client, logged in as `user`, from its greeting until it leaves.

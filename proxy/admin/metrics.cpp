@@ -106,6 +106,37 @@ void append_gauge(std::string& out, std::string_view name, std::string_view help
   append_sample(out, name, "", format_value(value));
 }
 
+// One family at a time, as the exposition format wants a family's samples together.
+void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mirrors) {
+  struct Family {
+    std::string_view name;
+    std::string_view type;
+    std::string_view help;
+    std::string (*value)(const WalMirrorGauges&);
+  };
+  static constexpr std::array<Family, 5> kFamilies{{
+      {"pgdual_wal_lag_bytes", "gauge", "WAL the primary wrote that the database's slot has not confirmed, in bytes.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.lag_bytes); }},
+      {"pgdual_wal_lag_seconds", "gauge",
+       "How long the oldest change the slot has not confirmed has waited, at least; 1 s resolution.",
+       [](const WalMirrorGauges& m) { return format_value(m.lag_seconds); }},
+      {"pgdual_wal_retained_bytes", "gauge", "WAL the database's slot keeps on the primary's disk, in bytes.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.retained_bytes); }},
+      {"pgdual_wal_applied_transactions_total", "counter",
+       "Transactions of the database the apply committed on the mirror since pgdual started.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.applied_transactions); }},
+      {"pgdual_wal_mirror_up", "gauge", "1 while the apply reads the database's slot; 0 when failing or given up.",
+       [](const WalMirrorGauges& m) { return std::string{m.up ? "1" : "0"}; }},
+  }};
+  for (const auto& family : kFamilies) {
+    append_family(out, family.name, family.type, family.help);
+    for (const auto& mirror : mirrors) {
+      append_sample(out, family.name, "database=\"" + escape_label_value(mirror.database) + "\"",
+                    family.value(mirror));
+    }
+  }
+}
+
 }  // namespace
 
 Metrics::Metrics(std::string primary_name, std::string mirror_name)
@@ -164,6 +195,7 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
                gauges.braked ? 1.0 : 0.0);
   append_gauge(out, "pgdual_sessions", "Client sessions open.", static_cast<double>(gauges.sessions));
+  render_wal_mirrors(out, gauges.wal_mirrors);
   return out;
 }
 

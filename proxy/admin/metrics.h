@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "conflict/compare.h"
 #include "protocol/sql/classification.h"
@@ -18,11 +19,22 @@
 
 namespace pgdual::proxy {
 
+/// One database's WAL mirror, as WalMirrors::progress() reads it.
+struct WalMirrorGauges {
+  std::string database;
+  std::uint64_t lag_bytes = 0;
+  double lag_seconds = 0.0;
+  std::uint64_t retained_bytes = 0;
+  std::uint64_t applied_transactions = 0;  ///< since pgdual started
+  bool up = false;  ///< the apply reads the slot (streaming or catching up)
+};
+
 /// The values Metrics does not count itself, read by the caller when the metrics are rendered.
 struct MetricsGauges {
   double read_percent = 0.0;  ///< the global read percent in force (ReadSteering)
   bool braked = false;        ///< whether the read brake holds read steering at 0
   std::size_t sessions = 0;   ///< client sessions open now
+  std::vector<WalMirrorGauges> wal_mirrors{};  ///< wal mode: one per database clients used
 };
 
 /// The upper bounds of pgdual_query_duration_seconds's finite buckets, in microseconds, so an
@@ -45,6 +57,13 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_wal_acks_total{result}                    wal mode: transactions the mirror applied before
 ///                                                    the client's answer, result applied|timed_out
 ///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions   gauges (MetricsGauges)
+///   pgdual_wal_lag_bytes{database}                   wal mode, from MetricsGauges::wal_mirrors: the
+///   pgdual_wal_lag_seconds{database}                 primary's WAL the slot has not confirmed, how
+///   pgdual_wal_retained_bytes{database}              long its oldest change has waited, the WAL the
+///   pgdual_wal_applied_transactions_total{database}  slot keeps on the primary's disk, transactions
+///   pgdual_wal_mirror_up{database}                   applied, and 1 while the apply reads the slot
+///
+/// The wal families are listed, without samples, in statement mode too.
 ///
 /// `backend` is the backend's configured name and `role` its role (primary or mirror) at the time
 /// of the event. Every series is present from the start with 0, except errors, which appear per

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <utility>
+#include <vector>
 
 namespace pgdual::proxy {
 
@@ -33,6 +34,18 @@ void AppliedUnits::applied(std::string_view key) {
     state->done = true;
   }
   asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
+}
+
+// The flag is set under the mutex before the wake-ups are posted: a wait that begins after its
+// wake-up ran sees the flag, and one under way is cancelled by it.
+void AppliedUnits::give_up() {
+  std::vector<std::shared_ptr<State>> waiting;
+  {
+    const std::lock_guard lock{mutex_};
+    given_up_ = true;
+    for (const auto& [key, state] : expected_) waiting.push_back(state);
+  }
+  for (auto& state : waiting) asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
 }
 
 // Polled: a database waits for its slot once, at the first session's login, for the time it takes
@@ -80,6 +93,7 @@ bool AppliedUnits::Ticket::applied() const noexcept { return state_ && state_->d
 
 Awaitable<bool> AppliedUnits::Ticket::wait(Clock::time_point deadline) {
   if (state_->done) co_return true;
+  if (owner_->given_up()) co_return false;
   state_->timer.expires_at(deadline);
   co_await state_->timer.async_wait(asio::as_tuple(use_awaitable));
   co_return state_->done.load();

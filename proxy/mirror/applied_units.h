@@ -37,6 +37,14 @@ class AppliedUnits {
   /// How many tickets are outstanding, for SHOW and metrics.
   [[nodiscard]] std::size_t waiting() const;
 
+  /// pgdual gave the database's slot up (docs/wal-mirror.md, "Lag and the primary's disk"): no
+  /// transaction reaches the mirror any more. Every ticket waiting now is woken at once and its
+  /// wait returns false, as does every later wait; applied() stays false. Called by the lag
+  /// monitor; never undone while pgdual runs.
+  void give_up();
+  /// Whether give_up() was called: the sessions then mark nothing and keep their reads on the primary.
+  [[nodiscard]] bool given_up() const noexcept { return given_up_; }
+
   /// The database's slot exists on the primary: from now on every transaction committed there
   /// reaches the mirror, whatever happens to pgdual. Called by the applier; never undone.
   void slot_ready() noexcept { slot_ready_ = true; }
@@ -51,6 +59,7 @@ class AppliedUnits {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<State>> expected_;
   std::atomic<bool> slot_ready_{false};
+  std::atomic<bool> given_up_{false};
 };
 
 /// One session's interest in one unit key. Movable, not copyable; destroying it forgets the key.
@@ -62,8 +71,8 @@ class AppliedUnits::Ticket {
   Ticket& operator=(const Ticket&) = delete;
   ~Ticket();
 
-  /// Waits, on the ticket's executor, until the key is applied or `deadline` passes. True when
-  /// applied (at once when that happened before the wait began).
+  /// Waits, on the ticket's executor, until the key is applied, `deadline` passes or the database
+  /// is given up. True when applied (at once when that happened before the wait began).
   Awaitable<bool> wait(Clock::time_point deadline);
   [[nodiscard]] bool applied() const noexcept;
   [[nodiscard]] const std::string& key() const noexcept { return key_; }

@@ -12,6 +12,10 @@ namespace {
 /// What the apply connection calls itself on the mirror, so that an operator can tell it apart.
 constexpr std::string_view kApplyApplicationName = "pgdual apply";
 constexpr std::string_view kSequencesApplicationName = "pgdual sequences";
+constexpr std::string_view kLagApplicationName = "pgdual lag";
+/// How often each slot's lag is read: the lag in seconds is known to this resolution, and the
+/// disk limit is enforced this soon after the slot passes it.
+constexpr auto kLagInterval = std::chrono::seconds{1};
 /// The protocol version 3.0, as BackendLogin takes it.
 constexpr std::int32_t kProtocol30 = 196608;
 /// How long stopping waits for the appliers to close their connections before it cuts them.
@@ -24,6 +28,24 @@ const config::UserConfig& user_named(const config::ProxyConfig& config, const st
   return *user;
 }
 
+/// The conflict record of a database given up: the writes after the slot's confirmed position,
+/// which the idempotency key names, reach the primary only. Sizes and names, never row data.
+conflict::ConflictRecord given_up_record(const std::string& database, const std::string& slot, const SlotLag& lag,
+                                         std::uint64_t limit) {
+  conflict::ConflictRecord record;
+  record.idempotency_key = slot + "/" + protocol::format_lsn(lag.confirmed);
+  record.session.database = database;
+  record.kind = conflict::ConflictKind::mirror_unavailable;
+  record.mirror.reachability = conflict::Reachability::unreachable;
+  record.mirror.error = conflict::BackendError{
+      .sqlstate = {},
+      .constraint = {},
+      .message = "pgdual gave up the WAL mirror's slot: it held " + std::to_string(lag.retained_bytes) +
+                 " bytes of WAL on the primary, more than mirror.max_lag_bytes (" + std::to_string(limit) +
+                 "); the mirror lacks every later write until it is rebuilt"};
+  return record;
+}
+
 }  // namespace
 
 struct WalMirrors::Database {
@@ -31,8 +53,10 @@ struct WalMirrors::Database {
   AppliedUnits units;
   std::unique_ptr<MirrorApplier> applier;
   std::unique_ptr<SequenceCopier> sequences;
+  std::unique_ptr<SlotLagMonitor> lag;
   asio::cancellation_signal cancel_applier;
   asio::cancellation_signal cancel_sequences;
+  asio::cancellation_signal cancel_lag;
 };
 
 WalMirrors::WalMirrors(std::shared_ptr<const config::ProxyConfig> config, const BackendTlsContexts& tls,
@@ -69,9 +93,23 @@ std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& datab
              config_->mirror.replication_user, config_->mirror.apply_user);
   entry->sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
                                                       tls_.for_backend(mirror), sequence_options(database), log_);
+  entry->lag = std::make_unique<SlotLagMonitor>(
+      primary, tls_.for_backend(primary), lag_options(database),
+      [this, database, raw = entry.get()](const SlotLag& lag) { give_up(database, *raw, lag); }, log_);
   spawn(entry->applier->run(), entry->cancel_applier);
   spawn(entry->sequences->run(), entry->cancel_sequences);
+  spawn(entry->lag->run(), entry->cancel_lag);
   return entry;
+}
+
+// The sessions first, so that none waits on: the transactions they wait for will never reach the
+// mirror. The apply is cancelled rather than left to end, so that it closes its walsender now
+// instead of at the primary's next message.
+void WalMirrors::give_up(const std::string& database, Database& entry, const SlotLag& lag) {
+  entry.units.give_up();
+  entry.applier->stop();
+  entry.cancel_applier.emit(asio::cancellation_type::terminal);
+  conflicts_.submit(given_up_record(database, conflict::slot_name_for(database), lag, config_->mirror.max_lag_bytes));
 }
 
 void WalMirrors::spawn(Awaitable<void> task, asio::cancellation_signal& cancel) {
@@ -116,6 +154,17 @@ SequenceCopier::Options WalMirrors::sequence_options(const std::string& database
       .interval = config_->mirror.sequence_sync};
 }
 
+// Read as the replication user, which owns the slot: it may end the slot's walsender and drop it.
+SlotLagMonitor::Options WalMirrors::lag_options(const std::string& database) const {
+  return SlotLagMonitor::Options{
+      .primary_login = login(config_->mirror.replication_user, config_->primary_backend(), database,
+                             kLagApplicationName),
+      .database = database,
+      .slot = conflict::slot_name_for(database),
+      .max_retained_bytes = config_->mirror.max_lag_bytes,
+      .interval = kLagInterval};
+}
+
 // Once per database, at its first session's login, which waits for it: every missing setting or
 // right named at once, rather than one failure at a time from deep inside the stream. The apply
 // starts all the same and tries again and again: an operator who fixes a grant needs no restart.
@@ -141,7 +190,14 @@ std::vector<WalMirrors::DatabaseProgress> WalMirrors::progress() const {
   const std::lock_guard lock{mutex_};
   std::vector<DatabaseProgress> all;
   for (const auto& [name, entry] : databases_) {
-    all.push_back({.database = name, .progress = entry->applier->progress(), .waiting = entry->units.waiting()});
+    auto progress = entry->applier->progress();
+    auto lag = entry->lag->lag();
+    auto status = assess(lag, progress);
+    all.push_back({.database = name,
+                   .progress = std::move(progress),
+                   .waiting = entry->units.waiting(),
+                   .lag = std::move(lag),
+                   .status = std::move(status)});
   }
   return all;
 }
@@ -155,8 +211,10 @@ void WalMirrors::stop_all() {
     for (auto& [name, entry] : databases_) {
       entry->applier->stop();
       entry->sequences->stop();
+      entry->lag->stop();
       entry->cancel_applier.emit(asio::cancellation_type::terminal);
       entry->cancel_sequences.emit(asio::cancellation_type::terminal);
+      entry->cancel_lag.emit(asio::cancellation_type::terminal);
     }
     if (running_ == 0) return;
     stop_deadline_.emplace(io_, kStopGrace);

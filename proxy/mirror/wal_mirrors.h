@@ -19,14 +19,21 @@
 #include "proxy/mirror/applied_units.h"
 #include "proxy/mirror/applier.h"
 #include "proxy/mirror/sequence_copier.h"
+#include "proxy/mirror/slot_lag.h"
+#include "proxy/mirror/wal_mirror_state.h"
 #include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
 
 /// The WAL mirror of every database clients use (docs/wal-mirror.md): per database a
-/// MirrorApplier and a SequenceCopier, started when the first session logs in to it, as
-/// mirror.replication_user on the primary and mirror.apply_user on the mirror. They run on one
-/// thread of their own: the apply waits on the network, never on the sessions' threads.
+/// MirrorApplier, a SequenceCopier and a SlotLagMonitor, started when the first session logs in to
+/// it, as mirror.replication_user on the primary and mirror.apply_user on the mirror. They run on
+/// one thread of their own: the apply waits on the network, never on the sessions' threads.
+///
+/// A database whose slot holds more WAL than mirror.max_lag_bytes is given up: its applier stops
+/// for good, its slot is dropped, and its sessions no longer wait for the mirror (AppliedUnits::
+/// give_up). It stays so until pgdual restarts, which creates the slot anew: the mirror has to be
+/// copied again first.
 ///
 /// Thread safety: every member function may be called from any thread.
 class WalMirrors {
@@ -51,8 +58,10 @@ class WalMirrors {
     std::string database;
     ApplierProgress progress;
     std::size_t waiting = 0;  ///< sessions' transactions waiting to be applied
+    SlotLag lag;              ///< what the lag monitor last read of the slot
+    WalMirrorStatus status;
   };
-  /// Each database's applier, by name.
+  /// Each database's WAL mirror, by name.
   [[nodiscard]] std::vector<DatabaseProgress> progress() const;
 
  private:
@@ -66,6 +75,9 @@ class WalMirrors {
   [[nodiscard]] std::string check_prerequisites(const std::string& database) const;
   [[nodiscard]] MirrorApplier::Options options_for(const std::string& database) const;
   [[nodiscard]] SequenceCopier::Options sequence_options(const std::string& database) const;
+  [[nodiscard]] SlotLagMonitor::Options lag_options(const std::string& database) const;
+  /// The lag monitor found the slot over the limit: stops what waits for it or reads it. On the thread.
+  void give_up(const std::string& database, Database& entry, const SlotLag& lag);
   void stop_all();
 
   std::shared_ptr<const config::ProxyConfig> config_;

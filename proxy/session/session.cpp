@@ -103,11 +103,12 @@ Awaitable<void> Session::run() {
                      client_address(client_.lowest_layer()), database.empty() ? asked.user : std::string{database}};
     reads_.set_facts(steering_facts(session_info_, client_));
     co_await login_.authenticate(session_info_, reads_.facts().client_address);
+    // The console's virtual database has no WAL mirror to start or wait for.
+    if (co_await serve_admin_console_if_asked()) co_return;
     logins_ = login_.backend_logins(asked);
     writes_ = make_write_mirror();
     if (context_.wal_mirrors != nullptr) co_await wait_for_wal_slot();
     connected_at_ = conflict::rfc3339_utc(std::chrono::system_clock::now());
-    if (co_await serve_admin_console_if_asked()) co_return;
     context_.metrics.count_session_started();
     context_.log->info("session={} connecting user={} database={}", id_, session_info_.user, session_info_.database);
     auto backend = co_await connect_backends();
@@ -205,8 +206,8 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
     throw SessionError{protocol::sqlstate::kInvalidAuthorizationSpecification,
                        "user \"" + user + "\" may not use the admin console (admin.users)"};
   }
-  const AdminContext admin{context_.settings, context_.steering,  context_.brake,
-                           context_.sessions, context_.conflicts, context_.log};
+  const AdminContext admin{context_.settings, context_.steering,  context_.brake,      context_.sessions,
+                           context_.conflicts, context_.log,     context_.wal_mirrors};
   co_await serve_admin_console(client_, client_reader_, admin, user);
   co_return true;
 }

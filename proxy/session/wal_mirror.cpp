@@ -11,7 +11,8 @@ using protocol::TransactionStatus;
 UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                 std::vector<protocol::Frame>& frames) {
   // A unit is opened a second time when its first messages ran nothing: it was not marked then.
-  if (ticket_) return {};
+  // A database given up sends the mirror nothing more: no unit waits for it.
+  if (ticket_ || parts_.applied.given_up()) return {};
   const auto& unit = parts_.planner.summary();
   const auto marker = plan_marker(MarkerFacts{.unit = unit,
                                               .frames = frames,
@@ -94,7 +95,7 @@ void WalMirror::primary_lost() {
 }
 
 bool WalMirror::mirror_has_own_writes() const noexcept {
-  if (unmarked_write_) return false;
+  if (unmarked_write_ || parts_.applied.given_up()) return false;
   return !unapplied_ || unapplied_->applied();
 }
 

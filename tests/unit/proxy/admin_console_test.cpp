@@ -21,6 +21,7 @@ TEST_CASE("The console reads its commands in any case, with or without a semicol
   CHECK(verb_of("  Show   Sessions ; ") == AdminVerb::show_sessions);
   CHECK(verb_of("SHOW CONFLICTS") == AdminVerb::show_conflicts);
   CHECK(verb_of("show config") == AdminVerb::show_config);
+  CHECK(verb_of("SHOW WAL") == AdminVerb::show_wal);
   CHECK(verb_of("RELOAD;") == AdminVerb::reload);
 }
 

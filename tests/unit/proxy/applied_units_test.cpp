@@ -85,4 +85,37 @@ TEST_CASE("A ticket's key is forgotten with the ticket, and moves with it", "[un
   CHECK(units.waiting() == 0);
 }
 
+TEST_CASE("Giving a database up wakes every waiting session at once, unapplied, and later waits return at once",
+          "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  auto waiting = units.expect("01a2-key", io.get_executor());
+  CHECK_FALSE(units.given_up());
+  std::jthread lag_monitor{[&] {
+    std::this_thread::sleep_for(50ms);
+    units.give_up();
+  }};
+  const auto [applied, took] = run_wait(io, [&] { return waiting.wait(Clock::now() + 30s); });
+  CHECK_FALSE(applied);
+  CHECK(took < 10s);
+  CHECK(units.given_up());
+  CHECK_FALSE(waiting.applied());
+
+  io.restart();
+  auto later = units.expect("01a3-key", io.get_executor());
+  const auto [later_applied, later_took] = run_wait(io, [&] { return later.wait(Clock::now() + 30s); });
+  CHECK_FALSE(later_applied);
+  CHECK(later_took < 1s);
+}
+
+TEST_CASE("A session that waits only after the database was given up is not held", "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  auto ticket = units.expect("01a2-key", io.get_executor());
+  units.give_up();  // its wake-up is posted before the wait begins
+  const auto [applied, took] = run_wait(io, [&] { return ticket.wait(Clock::now() + 30s); });
+  CHECK_FALSE(applied);
+  CHECK(took < 1s);
+}
+
 }  // namespace pgdual::proxy

@@ -338,6 +338,36 @@ TEST_CASE("wal mode's acknowledgements are counted by whether the mirror applied
   CHECK(text.find("pgdual_wal_acks_total{result=\"timed_out\"} 1\n") != std::string::npos);
 }
 
+TEST_CASE("Each database's WAL mirror is rendered with its lag, retained WAL, transactions and whether it is up",
+          "[unit][proxy][metrics]") {
+  const Metrics metrics{"onprem", "cloud"};
+  auto gauges = kGauges;
+  gauges.wal_mirrors = {{.database = "ehr",
+                         .lag_bytes = 17'179'869'184,
+                         .lag_seconds = 3.5,
+                         .retained_bytes = 1'000'000'000'000,
+                         .applied_transactions = 42,
+                         .up = true},
+                        {.database = "la\"b", .up = false}};
+  const auto text = metrics.render(gauges);
+  check_valid_exposition(text);
+  CHECK(value_of(text, R"(pgdual_wal_lag_bytes{database="ehr"})") == "17179869184");
+  CHECK(value_of(text, R"(pgdual_wal_lag_seconds{database="ehr"})") == "3.5");
+  CHECK(value_of(text, R"(pgdual_wal_retained_bytes{database="ehr"})") == "1000000000000");
+  CHECK(value_of(text, R"(pgdual_wal_applied_transactions_total{database="ehr"})") == "42");
+  CHECK(value_of(text, R"(pgdual_wal_mirror_up{database="ehr"})") == "1");
+  CHECK(value_of(text, R"(pgdual_wal_mirror_up{database="la\"b"})") == "0");
+  CHECK(value_of(text, R"(pgdual_wal_lag_seconds{database="la\"b"})") == "0");
+  CHECK(count_lines_starting(text, "pgdual_wal_lag_bytes{") == 2);
+}
+
+TEST_CASE("Without WAL mirrors their families are listed with no samples", "[unit][proxy][metrics]") {
+  const auto text = Metrics{"onprem", "cloud"}.render(MetricsGauges{});
+  check_valid_exposition(text);
+  CHECK(text.find("# TYPE pgdual_wal_mirror_up gauge\n") != std::string::npos);
+  CHECK(count_lines_starting(text, "pgdual_wal_mirror_up") == 0);
+}
+
 TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][proxy][metrics]") {
   const auto text = Metrics{"onprem", "cloud"}.render(kGauges);
   std::vector<std::string> types;
@@ -351,7 +381,9 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_reads_total counter",          "pgdual_read_failovers_total counter",
       "pgdual_brake_trips_total counter",    "pgdual_sessions_total counter",
       "pgdual_wal_acks_total counter",       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",
-      "pgdual_sessions gauge"};
+      "pgdual_sessions gauge",               "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
+      "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
+      "pgdual_wal_mirror_up gauge"};
   CHECK(types == expected);
   CHECK(count_lines_starting(text, "# HELP ") == expected.size());
 }
@@ -421,7 +453,9 @@ TEST_CASE("promtool accepts the metrics text", "[unit][proxy][metrics]") {
   metrics.count_query(Backend::primary, sql::StatementKind::write);
   metrics.count_error(Backend::mirror, "40001");
   metrics.observe_latency(Backend::primary, microseconds{1'234});
-  const auto text = metrics.render(kGauges);
+  auto gauges = kGauges;
+  gauges.wal_mirrors = {{.database = "ehr", .lag_bytes = 8192, .lag_seconds = 2.5, .up = true}};
+  const auto text = metrics.render(gauges);
   FILE* pipe = popen("/usr/bin/promtool check metrics", "w");
   REQUIRE(pipe != nullptr);
   CHECK(std::fwrite(text.data(), 1, text.size(), pipe) == text.size());

@@ -1,0 +1,41 @@
+#include "proxy/backend/simple_query.h"
+
+#include "conflict/redact.h"
+#include "protocol/error_response.h"
+#include "protocol/frontend_messages.h"
+#include "protocol/message_tags.h"
+#include "protocol/sqlstate.h"
+#include "protocol/writer.h"
+#include "proxy/net/wire_io.h"
+
+namespace pgdual::proxy {
+namespace {
+
+namespace tags = protocol::backend_tag;
+
+StatementRefused refusal(const protocol::Frame& frame) {
+  const auto error = protocol::decode_error_response(frame.body);
+  if (!error) throw SessionError{protocol::sqlstate::kProtocolViolation, "malformed ErrorResponse"};
+  return StatementRefused{.sqlstate = std::string{error->sqlstate()}, .message = conflict::redact_error_message(*error)};
+}
+
+}  // namespace
+
+Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::string_view sql) {
+  std::vector<std::byte> bytes;
+  protocol::Writer out{bytes};
+  protocol::encode(protocol::Query{sql}, out);
+  co_await send_all(connection.stream(), bytes);
+  SimpleAnswer answer;
+  for (;;) {
+    const auto frame = co_await connection.reader().next_frame(connection.stream());
+    if (frame.tag == tags::kReadyForQuery) co_return answer;
+    if (frame.tag == tags::kErrorResponse && !answer.refused) answer.refused = refusal(frame);
+    if (frame.tag != tags::kDataRow) continue;  // RowDescription, CommandComplete, notices
+    const auto row = protocol::decode_data_row(frame.body);
+    if (!row) throw SessionError{protocol::sqlstate::kProtocolViolation, "malformed DataRow"};
+    answer.rows.emplace_back(*row);
+  }
+}
+
+}  // namespace pgdual::proxy

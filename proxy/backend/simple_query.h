@@ -1,0 +1,31 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/backend_messages.h"
+#include "proxy/backend/backend_connection.h"
+#include "proxy/net/asio.h"
+
+namespace pgdual::proxy {
+
+/// A server's refusal of one of pgdual's own statements, fit for a log line.
+struct StatementRefused {
+  std::string sqlstate;
+  std::string message;  ///< conflict::redact_error_message of the server's: no values
+};
+
+/// What a server answered to one simple Query, up to its ReadyForQuery.
+struct SimpleAnswer {
+  std::vector<protocol::OwnedDataRow> rows;
+  std::optional<StatementRefused> refused;  ///< the first ErrorResponse, if any
+};
+
+/// Runs `sql` as one simple Query on `connection` and reads its whole answer, so that the
+/// connection is ready for the next statement whether or not the server refused this one. Throws
+/// boost::system::system_error (a broken connection) or SessionError (a malformed answer).
+Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::string_view sql);
+
+}  // namespace pgdual::proxy
