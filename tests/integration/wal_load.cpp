@@ -1,6 +1,5 @@
 #include "tests/integration/wal_load.h"
 
-#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <filesystem>
@@ -65,8 +64,6 @@ LoadReport WriteLoad::finish() {
   report.timed_out = !exit_code;
   report.exit_code = exit_code.value_or(-1);
   report.output = read_file(dir_.path() / "figures") + read_file(dir_.path() / "stderr");
-  // Catch's console reporter wraps text badly around tabs (it may print spaces without end).
-  std::ranges::replace(report.output, '\t', ' ');
   report.acknowledged = lines_of(read_file(dir_.path() / "acknowledged"));
   return report;
 }

@@ -60,7 +60,7 @@ class Client(threading.Thread):
 
     def failed(self, error, counter):
         setattr(self, counter, getattr(self, counter) + 1)
-        message = " ".join(str(error).split())  # one line: libpq's messages hold newlines and tabs
+        message = " ".join(str(error).split())  # libpq's messages span lines; the output has one per error
         self.errors.append(f"client {self.number}: {type(error).__name__}: {message}")
         time.sleep(RECONNECT_PAUSE)
 
