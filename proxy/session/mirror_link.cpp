@@ -107,6 +107,18 @@ Awaitable<MirrorLink::Opened> MirrorLink::open_both(const BackendLogin& primary_
   co_return opened;
 }
 
+Awaitable<BackendConnection> MirrorLink::open_primary(const BackendLogin& primary_login,
+                                                      const BackendLogin& mirror_login) {
+  const auto& config = *context_.config;
+  login_ = mirror_login;
+  reconnect_->backoff = config.mirror.reconnect_min;
+  const auto& tls = context_.backend_tls.for_backend(config.primary_backend());
+  auto primary = co_await BackendConnection::open(config.primary_backend(), tls, primary_login,
+                                                  config.limits.max_message_bytes);
+  primary_settings_ = value_settings(primary.greeting());
+  co_return primary;
+}
+
 void MirrorLink::attach(BackendConnection connection) {
   leg_.emplace(std::move(connection), *context_.rows_digest_key);
   if (on_change_) on_change_();

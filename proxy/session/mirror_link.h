@@ -52,6 +52,10 @@ class MirrorLink {
     std::optional<BackendConnection> mirror;
   };
   Awaitable<Opened> open_both(const BackendLogin& primary, const BackendLogin& mirror);
+  /// The primary's connection alone; the mirror's is opened in the background (reconnected()), so
+  /// that a mirror slow to answer never holds up a login. For a mirror mode whose mirror
+  /// connection serves reads only (wal): the session's reads stay on the primary meanwhile.
+  Awaitable<BackendConnection> open_primary(const BackendLogin& primary, const BackendLogin& mirror);
   /// Takes `connection` as the mirror.
   void attach(BackendConnection connection);
   /// Gives a mirror just attached the primary's value settings and the session's SET and

@@ -213,6 +213,8 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
 }
 
 Awaitable<BackendConnection> Session::connect_backends() {
+  // In wal mode the mirror connection serves reads only: the login does not wait for it.
+  if (context_.wal_mirrors != nullptr) co_return co_await mirror_.open_primary(logins_.primary, logins_.mirror);
   auto opened = co_await mirror_.open_both(logins_.primary, logins_.mirror);
   if (opened.mirror) co_await adopt_mirror(std::move(*opened.mirror));
   co_return std::move(opened.primary);

@@ -6,6 +6,7 @@
 
 #include "config/proxy_config.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/process_tree.h"
 #include "tests/integration/harness/transcript.h"
 
 namespace pgdual::test {
@@ -92,6 +93,30 @@ TEST_CASE_METHOD(IntegrationTest, "run_sql reports the server's error when a sta
                  "[integration][harness]") {
   CHECK_THROWS_WITH(primary().run_sql("postgres", "SELECT * FROM no_such_table"),
                     Catch::Contains("relation \"no_such_table\" does not exist"));
+}
+
+TEST_CASE("a server killed -9 restarts on its port with its committed rows", "[integration][harness]") {
+  PgCluster server{"harness-crashed"};
+  static_cast<void>(server.run_sql("postgres", "SET synchronous_commit = on; CREATE TABLE kept (id int); "
+                                               "INSERT INTO kept VALUES (1)"));
+  const auto postmaster = server.postmaster_pid();
+  const auto port = server.port();
+  server.crash();
+  CHECK(has_exited(postmaster));
+  CHECK_THROWS(server.run_sql("postgres", "SELECT 1"));
+  server.restart();
+  CHECK(server.port() == port);
+  CHECK(server.run_sql("postgres", "SELECT count(*) FROM kept") == "1\n");
+}
+
+TEST_CASE("a frozen server keeps its clients waiting until it is thawed", "[integration][harness]") {
+  PgCluster server{"harness-frozen"};
+  {
+    FrozenServer frozen{server};
+    const auto waiting = run_client({pg_program("psql"), "-X", "-c", "SELECT 1"}, server.superuser(), 2s);
+    CHECK(waiting.timed_out);
+  }
+  CHECK(server.run_sql("postgres", "SELECT 1") == "1\n");
 }
 
 TEST_CASE("pgdual's config parser reads the config the harness writes", "[integration][harness]") {

@@ -3,15 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "conflict/wal_names.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/loopback.h"
 #include "tests/integration/harness/temp_dir.h"
-#include "tests/integration/wal_helpers.h"
+#include "tests/integration/wal_mode_fixture.h"
 
 namespace pgdual::test {
 namespace {
@@ -23,64 +22,6 @@ constexpr auto kClientTimeout = 180s;
 RunResult psql(const Endpoint& endpoint, const std::string& script) {
   return run_client({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", script}, endpoint, kClientTimeout);
 }
-
-/// One wal-mode test: a database fresh on both servers, the same tables made on both directly,
-/// and pgdual in front in wal mode, its slot and apply as the servers' superuser.
-class WalModeTest : public IntegrationTest {
- protected:
-  ~WalModeTest() {
-    if (started_) static_cast<void>(proxy().stop());
-    dropper_.reset();  // once pgdual's walsender is gone
-  }
-
-  static ProxySettings wal_settings() {
-    auto settings = default_settings();
-    const auto superuser = backends().onprem.superuser();
-    settings.users.push_back({superuser.user, superuser.password});
-    settings.mirror_lines = "mode = \"wal\"\nreplication_user = \"" + superuser.user + "\"\n";
-    return settings;
-  }
-
-  /// The database, labelled `label`, with `schema` run on both servers, then pgdual.
-  void start(std::string_view label, const std::string& schema, const ProxySettings& settings = wal_settings()) {
-    database_ = fresh_database(label);
-    on_both(schema);
-    dropper_.emplace(backends().onprem, conflict::slot_name_for(database_));
-    start_proxy(settings);
-    started_ = true;
-    endpoint_ = through_proxy(database_);
-  }
-
-  void on_both(const std::string& sql) const {
-    static_cast<void>(backends().onprem.run_sql(database_, sql));
-    static_cast<void>(backends().cloud.run_sql(database_, sql));
-  }
-
-  [[nodiscard]] std::string on_mirror(const std::string& sql) const { return backends().cloud.run_sql(database_, sql); }
-  [[nodiscard]] std::string on_primary(const std::string& sql) const {
-    return backends().onprem.run_sql(database_, sql);
-  }
-
-  /// Requires both servers' tables to be identical now, with no wait: the writes were acknowledged.
-  void check_identical() const {
-    const auto differing = differing_tables(database_);
-    INFO("differing tables:\n" << [&] {
-      std::string all;
-      for (const auto& table : differing) all += table + "\n";
-      return all;
-    }());
-    CHECK(differing.empty());
-  }
-
-  [[nodiscard]] const std::string& database() const { return database_; }
-  [[nodiscard]] const Endpoint& endpoint() const { return endpoint_; }
-
- private:
-  std::string database_;
-  Endpoint endpoint_;
-  bool started_ = false;
-  std::optional<SlotDropper> dropper_;
-};
 
 /// Triggers, defaults, sequences and a rule: what the primary makes of a statement, not the
 /// statement, is what the mirror must get.

@@ -37,15 +37,6 @@ std::string_view tail_from(const std::string& text, std::size_t start) {
   return std::string_view{text}.substr(std::min(start, text.size()));
 }
 
-void create_ledger(const std::string& database) {
-  TempDir dir{"pgdual-init"};
-  const auto config = dir.path() / "pgdual.toml";
-  write_file(config, proxy_config_text(IntegrationTest::default_settings(), 6432));
-  const auto result = run({PGDUAL_BINARY, "init", "--config", config.string(), "--database", database}, {},
-                          std::chrono::seconds{60});
-  if (result.exit_code != 0) throw std::runtime_error{"pgdual init failed: " + result.describe()};
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::size_t start = 0;
@@ -83,7 +74,7 @@ std::string IntegrationTest::fresh_database(std::string_view label) {
   const auto name = "test_" + std::to_string(++databases_created) + "_" + std::string{label};
   backends().onprem.create_database(name, kAppUser);
   backends().cloud.create_database(name, kAppUser);
-  create_ledger(name);
+  run_pgdual_init(name, default_settings());
   return name;
 }
 
@@ -135,6 +126,15 @@ Endpoint IntegrationTest::through_proxy(const std::string& database) {
 }
 
 ProxyProcess& IntegrationTest::proxy() { return proxy_.value(); }
+
+void run_pgdual_init(const std::string& database, const ProxySettings& settings) {
+  TempDir dir{"pgdual-init"};
+  const auto config = dir.path() / "pgdual.toml";
+  write_file(config, proxy_config_text(settings, 6432));
+  const auto result = run({PGDUAL_BINARY, "init", "--config", config.string(), "--database", database}, {},
+                          std::chrono::seconds{60});
+  if (result.exit_code != 0) throw std::runtime_error{"pgdual init failed: " + result.describe()};
+}
 
 std::vector<std::string> differing_tables(const std::string& database, const PgCluster& onprem,
                                           const PgCluster& cloud) {

@@ -75,6 +75,10 @@ class IntegrationTest {
   std::optional<ProxyProcess> proxy_;
 };
 
+/// `pgdual init` for `database` on the backends `settings` names (pgdual's schema and ledger).
+/// Throws std::runtime_error with its output when it fails.
+void run_pgdual_init(const std::string& database, const ProxySettings& settings);
+
 /// Every table of `database`'s public schema, as the primary has them, whose rows differ between
 /// the two backends (count, or md5 of the rows in order), each with both summaries.
 [[nodiscard]] std::vector<std::string> differing_tables(const std::string& database, const PgCluster& onprem,

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "tests/integration/harness/loopback.h"
+#include "tests/integration/harness/process_tree.h"
 #include "tests/integration/harness/subprocess.h"
 
 namespace pgdual::test {
@@ -16,6 +19,7 @@ using namespace std::chrono_literals;
 
 constexpr auto kToolTimeout = 120s;
 constexpr int kStartAttempts = 3;  // a free port can be taken by someone else before we bind it
+constexpr auto kExitLimit = 10s;   // for the processes of a killed server to be gone
 
 // The server's copies of ServerTls's files, beside its data directory.
 constexpr const char* kServerCert = "server.crt";
@@ -209,6 +213,65 @@ void PgCluster::stop() const {
   static_cast<void>(run({pg_program("pg_ctl"), "stop", "--wait", "--timeout=60", "--mode=fast",
                          "--pgdata=" + data_dir_.string()},
                         as_server_user(), kToolTimeout));
+}
+
+pid_t PgCluster::postmaster_pid() const {
+  const auto text = read_file(data_dir_ / "postmaster.pid");
+  const auto pid = std::atoi(text.c_str());  // its first line
+  if (pid <= 0) throw std::runtime_error("PostgreSQL cluster " + name_ + " is not running (no postmaster.pid)");
+  return pid;
+}
+
+std::vector<pid_t> PgCluster::stop_processes() const {
+  const auto postmaster = postmaster_pid();
+  kill(postmaster, SIGSTOP);
+  auto processes = children_of(postmaster);
+  for (const auto pid : processes) kill(pid, SIGSTOP);
+  processes.insert(processes.begin(), postmaster);
+  return processes;
+}
+
+void PgCluster::crash() const {
+  const auto processes = stop_processes();
+  for (const auto pid : processes) kill(pid, SIGKILL);
+  if (!wait_until_exited(processes, kExitLimit)) {
+    throw std::runtime_error("PostgreSQL cluster " + name_ + " still runs 10 s after kill -9");
+  }
+  // An orphaned postmaster may stay a zombie for a while (PID 1 reaps when it gets to it), and the
+  // next one would take the PID in its lock files for a server still running. The lock files of a
+  // dead server are what a reboot leaves behind: stale.
+  std::filesystem::remove(data_dir_ / "postmaster.pid");
+  std::filesystem::remove(root_.path() / (".s.PGSQL." + std::to_string(port_) + ".lock"));
+}
+
+void PgCluster::restart() const {
+  if (!try_start()) {
+    throw std::runtime_error("could not restart PostgreSQL cluster " + name_ + "; server log:\n" + log());
+  }
+}
+
+void PgCluster::freeze() const { static_cast<void>(stop_processes()); }
+
+void PgCluster::thaw() const {
+  const auto postmaster = postmaster_pid();
+  for (const auto pid : children_of(postmaster)) kill(pid, SIGCONT);
+  kill(postmaster, SIGCONT);
+}
+
+FrozenServer::FrozenServer(const PgCluster& server) : server_{server} { server_.freeze(); }
+
+FrozenServer::~FrozenServer() {
+  try {
+    thaw();
+  } catch (const std::exception&) {
+    // The server is gone (its postmaster.pid with it): there is nothing left to thaw.
+  }
+}
+
+void FrozenServer::thaw() {
+  if (!frozen_) return;
+  frozen_ = false;
+  server_.thaw();
 }
 
 }  // namespace pgdual::test

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tests/integration/harness/endpoint.h"
 #include "tests/integration/harness/subprocess.h"
@@ -73,7 +76,35 @@ class PgCluster {
   /// Stops the server now (pg_ctl -m fast), as a crash of the host would look to its clients.
   void shut_down() const { stop(); }
 
+  /// The postmaster's process id, from postmaster.pid. Throws std::runtime_error when the server
+  /// is not running.
+  [[nodiscard]] pid_t postmaster_pid() const;
+
+  /// kill -9 of the postmaster and of every process it started: connections cut, nothing shut
+  /// down or flushed by the server, as when it is OOM-killed. Returns once all have exited.
+  /// Throws std::runtime_error when they have not within 10 s. The harness's servers commit
+  /// asynchronously: a commit made with synchronous_commit off in the last 200 ms
+  /// (wal_writer_delay) may be lost, as PostgreSQL allows; one made with it on (as pgdual's apply
+  /// commits) is not.
+  void crash() const;
+
+  /// Starts the server again after crash() or shut_down(), on the same port, which pgdual's
+  /// configuration names; PostgreSQL recovers from its WAL as after any crash. Throws
+  /// std::runtime_error with the server log when it does not start.
+  void restart() const;
+
+  /// SIGSTOP of the postmaster and of every process it started: the server hangs with its
+  /// connections open, as a frozen VM does, so nobody sees an error, only silence. Prefer
+  /// FrozenServer, which thaws it whatever happens to the test.
+  void freeze() const;
+
+  /// SIGCONT of the postmaster and of every process it started, after freeze().
+  void thaw() const;
+
  private:
+  /// The postmaster and its processes, all stopped (SIGSTOP), the postmaster first so that it
+  /// starts no new one between the listing and the signal.
+  [[nodiscard]] std::vector<pid_t> stop_processes() const;
   void init_data_directory() const;
   void install_tls(const ServerTls& tls);
   void write_settings() const;
@@ -92,6 +123,24 @@ class PgCluster {
   std::string settings_;
   std::uint16_t port_ = 0;
   std::optional<Subprocess> watchdog_;  // destroyed (killed) before root_ is removed
+};
+
+/// A PgCluster frozen (PgCluster::freeze) for the guard's life: the destructor thaws it, so that a
+/// test that fails or throws meanwhile never leaves a stopped server behind.
+class FrozenServer {
+ public:
+  explicit FrozenServer(const PgCluster& server);
+  ~FrozenServer();
+
+  FrozenServer(const FrozenServer&) = delete;
+  FrozenServer& operator=(const FrozenServer&) = delete;
+
+  /// Thaws the server now; the destructor then has nothing left to do.
+  void thaw();
+
+ private:
+  const PgCluster& server_;
+  bool frozen_ = true;
 };
 
 }  // namespace pgdual::test

@@ -74,7 +74,8 @@ std::string proxy_config_text(const ProxySettings& settings, std::uint16_t liste
 }
 
 ProxyProcess::ProxyProcess(const std::filesystem::path& binary, const ProxySettings& settings)
-    : root_("pgdual-proxy"),
+    : binary_(binary),
+      root_("pgdual-proxy"),
       config_file_(root_.path() / "pgdual.toml"),
       log_file_(root_.path() / "pgdual.log"),
       conflict_log_(settings.conflict_log.empty() ? root_.path() / "conflicts.jsonl"
@@ -83,10 +84,15 @@ ProxyProcess::ProxyProcess(const std::filesystem::path& binary, const ProxySetti
   auto with_log = settings;
   with_log.conflict_log = conflict_log_.string();
   write_file(config_file_, proxy_config_text(with_log, port_));
+  launch();
+}
+
+void ProxyProcess::launch() {
   ProcessOptions options;
   options.working_dir = root_.path();
-  process_.emplace(std::vector<std::string>{binary.string(), "serve", "--config", config_file_.string()}, options,
+  process_.emplace(std::vector<std::string>{binary_.string(), "serve", "--config", config_file_.string()}, options,
                    log_file_, log_file_);
+  exit_code_.reset();
   wait_until_listening();
 }
 
@@ -106,6 +112,16 @@ int ProxyProcess::stop() {
     exit_code_ = process_->wait_for(kShutdownLimit);
   }
   return exit_code_.value_or(128 + SIGKILL);
+}
+
+void ProxyProcess::crash() {
+  process_->send_signal(SIGKILL);
+  exit_code_ = process_->wait_for(kShutdownLimit);
+}
+
+void ProxyProcess::restart() {
+  if (!exit_code_) throw std::logic_error{"pgdual restarted while it runs"};
+  launch();
 }
 
 bool ProxyProcess::running() { return !exit_code_ && process_->running(); }

@@ -80,6 +80,15 @@ class ProxyProcess {
   /// be killed). Calling it again returns the same code.
   int stop();
 
+  /// kill -9, as a crash or the OOM killer ends it: no shutdown, clients' connections cut. Returns
+  /// once it has exited.
+  void crash();
+
+  /// Starts pgdual again after stop() or crash(), with the same config file, so on the same port;
+  /// waits until it listens. log() goes on in the same file. Throws as the constructor does, and
+  /// std::logic_error while pgdual runs.
+  void restart();
+
   /// True while pgdual has not exited.
   [[nodiscard]] bool running();
 
@@ -92,8 +101,10 @@ class ProxyProcess {
   [[nodiscard]] const std::filesystem::path& conflict_log() const noexcept { return conflict_log_; }
 
  private:
+  void launch();
   void wait_until_listening();
 
+  std::filesystem::path binary_;
   TempDir root_;
   std::filesystem::path config_file_;
   std::filesystem::path log_file_;
