@@ -81,6 +81,9 @@ struct Classification {
   /// A statement that changes the schema comes after one that does not: it cannot be sent along
   /// ahead of the text.
   bool schema_change_late = false;
+  /// Some statement creates, writes or removes a large object (lo_create, lowrite, lo_put,
+  /// lo_unlink...): a change the WAL's logical decoding does not carry.
+  bool writes_large_objects = false;
   /// Relations named, written as the statement wrote them ("public.t" or "t";
   /// quoted names unquoted), deduplicated and sorted. References to a CTE are not
   /// relations. DROP TABLE/VIEW/SEQUENCE names count; relations reached through

@@ -96,6 +96,14 @@ std::optional<bool> boolean_option(const PgQuery__Node* argument) {
   }
 }
 
+// pg_largeobject is a catalog, which logical decoding never publishes.
+bool writes_large_object(std::string_view function) noexcept {
+  static constexpr std::array<std::string_view, 9> kWriters = {
+      "lo_creat", "lo_create", "lo_from_bytea", "lo_import", "lo_put", "lowrite", "lo_truncate", "lo_truncate64",
+      "lo_unlink"};
+  return std::ranges::find(kWriters, function) != kWriters.end();
+}
+
 std::string_view time_function_name(PgQuery__SQLValueFunctionOp op) noexcept {
   switch (op) {
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE: return "current_date";
@@ -247,6 +255,7 @@ void StatementWalker::visit_with_scope(const ProtobufCMessage& statement,
 
 void StatementWalker::on_function_call(const PgQuery__FuncCall& call) {
   const auto name = QualifiedName::from(call.funcname, call.n_funcname);
+  if (name && writes_large_object(name->last())) facts_.writes_large_objects = true;
   const auto traits = name ? catalog_.function(name->parts()) : std::nullopt;
   if (!traits || !traits->read_only) side_effect();
   if (!traits) return;

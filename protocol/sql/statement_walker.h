@@ -21,6 +21,9 @@ struct StatementFacts {
   std::vector<std::string> tables;  ///< as Classification::tables, unsorted
   /// Values that differ between executions, in the parts it executes now.
   std::vector<std::string> nondeterministic;
+  /// It calls a function that creates, writes, truncates or removes a large object (lo_create,
+  /// lowrite, lo_put, lo_unlink...): a change the WAL's logical decoding does not carry.
+  bool writes_large_objects = false;
 };
 
 /// Whether an EXPLAIN runs its statement (ANALYZE, whose last setting wins).

@@ -1,5 +1,7 @@
 #include "proxy/route/unit_planner.h"
 
+#include <algorithm>
+#include <array>
 #include <utility>
 
 #include "protocol/frontend_messages.h"
@@ -49,8 +51,22 @@ void UnitPlanner::observe(const protocol::Frame& frame) {
     case tags::kDescribe: return observe_describe(frame.body);
     case tags::kExecute: return observe_execute(frame.body);
     case tags::kClose: return observe_close(frame.body);
-    case tags::kFunctionCall: return note_unknown_write();
+    case tags::kFunctionCall: return observe_function_call(frame.body);
     default: return;
+  }
+}
+
+// The fast-path interface is how drivers (JDBC's LargeObjectManager, libpq's lo_* functions) write
+// large objects: by the functions' OIDs, fixed in PostgreSQL's catalog (pg_proc.dat).
+void UnitPlanner::observe_function_call(protocol::Bytes body) {
+  static constexpr std::array<std::int32_t, 10> kLargeObjectWriters = {
+      715 /* lo_create */, 764 /* lo_import */, 767 /* lo_import with oid */, 955 /* lowrite */, 957 /* lo_creat */,
+      964 /* lo_unlink */, 1004 /* lo_truncate */, 3172 /* lo_truncate64 */, 3457 /* lo_from_bytea */,
+      3460 /* lo_put */};
+  note_unknown_write();
+  const auto call = protocol::decode_function_call(body);
+  if (call && std::ranges::find(kLargeObjectWriters, call->function_oid) != kLargeObjectWriters.end()) {
+    summary_.writes_large_objects = true;
   }
 }
 
@@ -127,6 +143,7 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   summary_.commits = first && verdict->statements.size() == 1 && commits(verdict->transaction);
   summary_.plain_commit = summary_.commits && verdict->transaction == sql::TransactionControl::commit;
   summary_.alone_in_transaction = summary_.alone_in_transaction || verdict->alone_in_transaction;
+  summary_.writes_large_objects = summary_.writes_large_objects || verdict->writes_large_objects;
   if (first) {
     summary_.schema_change_text = verdict->schema_change_text;
   } else if (!verdict->schema_change_text.empty()) {

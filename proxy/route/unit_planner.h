@@ -59,6 +59,8 @@ struct UnitSummary {
   std::string schema_change_text;
   /// A statement that changes the schema comes after one that does not, in the unit.
   bool schema_change_late = false;
+  /// Some statement or fast-path FunctionCall creates, writes or removes a large object.
+  bool writes_large_objects = false;
   bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
   bool parses_named = false;        ///< the unit prepares a named statement
   bool parses_unnamed = false;      ///< the unit prepares the unnamed statement
@@ -139,6 +141,7 @@ class UnitPlanner {
   void observe_describe(protocol::Bytes body);
   void observe_execute(protocol::Bytes body);
   void observe_close(protocol::Bytes body);
+  void observe_function_call(protocol::Bytes body);
   [[nodiscard]] VersionPtr current(std::string_view name) const;
   /// The version the next routed Parse, Bind or Describe of a statement refers to.
   [[nodiscard]] VersionPtr next_in_flight();

@@ -20,7 +20,12 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
                                               .writes = plan.writes,
                                               .transaction_wrote = transaction_wrote_});
   if (plan.writes) transaction_wrote_ = true;
-  schema_change_left_out_ = unit.schema_change_late || (!unit.schema_change_text.empty() && marker.schema_change.empty());
+  if (unit.schema_change_late || (!unit.schema_change_text.empty() && marker.schema_change.empty())) {
+    left_out_ = "a change of schema the WAL mirror cannot carry (after other statements of its unit, or beside one "
+                "that must run alone); run it on the mirror too";
+  } else if (unit.writes_large_objects) {
+    left_out_ = "a change of large objects, which are not in the WAL stream; copy them to the mirror too";
+  }
   if (plan.writes && status_ == TransactionStatus::idle && !marker.carries_key) unmarked_write_ = true;
   if (marker.form == MarkerForm::none) return {};
   if (marker.carries_key) {
@@ -33,7 +38,7 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
 }
 
 Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
-  if (schema_change_left_out_ && conflict::succeeded(primary)) record_schema_change_left_out(primary);
+  if (!left_out_.empty() && conflict::succeeded(primary)) record_left_out(primary);
   if (!ticket_) co_return;
   auto ticket = std::move(*ticket_);
   ticket_.reset();
@@ -60,9 +65,10 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
 }
 
 // Statements that change the schema after others in one unit, or beside one that must run alone
-// (CREATE INDEX CONCURRENTLY), cannot travel in the unit's transaction: the mirror lacks them
-// until an operator runs them there, and later changes to their tables may fail to apply.
-void WalMirror::record_schema_change_left_out(const conflict::Outcome& primary) {
+// (CREATE INDEX CONCURRENTLY), cannot travel in the unit's transaction, and large objects are a
+// catalog's rows, which logical decoding never carries: the mirror lacks them until an operator
+// copies them there, and later changes may fail to apply.
+void WalMirror::record_left_out(const conflict::Outcome& primary) {
   conflict::ConflictRecord record;
   record.idempotency_key = key_.empty() ? next_unit_key() : key_;
   record.session = parts_.session;
@@ -74,15 +80,13 @@ void WalMirror::record_schema_change_left_out(const conflict::Outcome& primary) 
   record.kind = conflict::ConflictKind::unclassified;
   record.primary = primary;
   record.mirror.reachability = conflict::Reachability::unreachable;
-  parts_.context.log->warn("session={} key={}: a change of schema the WAL mirror cannot carry (after other statements "
-                           "of its unit, or beside one that must run alone); run it on the mirror too",
-                           parts_.session_id, record.idempotency_key);
+  parts_.context.log->warn("session={} key={}: {}", parts_.session_id, record.idempotency_key, left_out_);
   parts_.recorder.submit(std::move(record), false);
 }
 
 void WalMirror::end_unit(TransactionStatus status) {
   status_ = status;
-  schema_change_left_out_ = false;
+  left_out_.clear();
   if (status == TransactionStatus::idle) transaction_wrote_ = false;
   key_.clear();
   ticket_.reset();

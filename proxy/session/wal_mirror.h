@@ -61,7 +61,7 @@ class WalMirror final : public WriteMirror {
   [[nodiscard]] bool mirror_has_own_writes() const noexcept override;
 
  private:
-  void record_schema_change_left_out(const conflict::Outcome& primary);
+  void record_left_out(const conflict::Outcome& primary);
 
   Parts parts_;
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;  ///< the primary's, between units
@@ -75,7 +75,8 @@ class WalMirror final : public WriteMirror {
   /// itself, a FunctionCall, text that could not be parsed): the mirror has it once a later
   /// marked transaction is applied, which commit order brings after it.
   bool unmarked_write_ = false;
-  bool schema_change_left_out_ = false;  ///< the open unit changes the schema where no marker can carry it
+  /// What of the open unit the WAL mirror cannot carry, for the log; empty when it carries it all.
+  std::string left_out_;
 };
 
 }  // namespace pgdual::proxy

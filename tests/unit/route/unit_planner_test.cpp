@@ -253,6 +253,18 @@ TEST_CASE("A FunctionCall is an autocommit write with no statement to name", "[u
   CHECK(summary.executes);
   CHECK(summary.kind == sql::StatementKind::write);
   CHECK(summary.representative == nullptr);
+  CHECK_FALSE(summary.writes_large_objects);
+}
+
+TEST_CASE("A fast-path call of lowrite, as JDBC's LargeObjectManager makes, writes large objects", "[unit][proxy]") {
+  Planner planner;
+  protocol::FunctionCall lowrite;
+  lowrite.function_oid = 955;
+  CHECK(planner.observe(Messages{lowrite}).writes_large_objects);
+  planner.planner.start_unit();
+  protocol::FunctionCall loread;
+  loread.function_oid = 954;
+  CHECK_FALSE(planner.observe(Messages{loread}).writes_large_objects);
 }
 
 TEST_CASE("A driver's BEGIN sent with the first write of its transaction runs on both in parallel",

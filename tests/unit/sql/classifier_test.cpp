@@ -129,3 +129,17 @@ TEST_CASE("the statements that change the schema at the start of a text are told
     CHECK(verdict.schema_change_late == late);
   }
 }
+
+TEST_CASE("statements that write large objects are told, reading ones are not", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* writes : {"SELECT lo_from_bytea(0, 'x')", "SELECT lo_unlink(16384)",
+                             "SELECT pg_catalog.lo_put(16384, 0, 'y')", "SELECT lowrite(0, 'z')",
+                             "INSERT INTO docs (blob) VALUES (lo_create(0))"}) {
+    INFO(writes);
+    CHECK(classifier.classify(writes).writes_large_objects);
+  }
+  for (const char* reads : {"SELECT lo_get(16384)", "SELECT loread(0, 10)", "INSERT INTO docs VALUES (1)"}) {
+    INFO(reads);
+    CHECK_FALSE(classifier.classify(reads).writes_large_objects);
+  }
+}
