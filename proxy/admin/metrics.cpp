@@ -187,8 +187,9 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
                  read(brake_trips_));
   append_counter(out, "pgdual_sessions_total", "Client sessions started.", read(sessions_started_));
   constexpr std::string_view kWalAcks = "pgdual_wal_acks_total";
-  append_family(out, kWalAcks, "counter",
-                "Transactions whose answer waited for the mirror's apply, by whether it came within mirror.timeout_ms.");
+  append_family(
+      out, kWalAcks, "counter",
+      "Transactions whose answer waited for the mirror's apply, by whether it came within mirror.timeout_ms.");
   append_sample(out, kWalAcks, "result=\"applied\"", read(wal_acks_[1]));
   append_sample(out, kWalAcks, "result=\"timed_out\"", read(wal_acks_[0]));
   append_gauge(out, "pgdual_read_percent", "Percent of eligible reads steered to the mirror.", gauges.read_percent);

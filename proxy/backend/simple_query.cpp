@@ -16,7 +16,8 @@ namespace tags = protocol::backend_tag;
 StatementRefused refusal(const protocol::Frame& frame) {
   const auto error = protocol::decode_error_response(frame.body);
   if (!error) throw SessionError{protocol::sqlstate::kProtocolViolation, "malformed ErrorResponse"};
-  return StatementRefused{.sqlstate = std::string{error->sqlstate()}, .message = conflict::redact_error_message(*error)};
+  return StatementRefused{.sqlstate = std::string{error->sqlstate()},
+                          .message = conflict::redact_error_message(*error)};
 }
 
 }  // namespace

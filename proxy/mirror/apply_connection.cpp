@@ -205,7 +205,9 @@ Awaitable<void> ApplyConnection::take_message(const lr::Message& message) {
   }
   // Other prefixes belong to other applications and change nothing on the mirror. pgdual writes
   // its key itself; anything else under its prefix is no key and is not recorded.
-  if (message.prefix == conflict::kUnitKeyMessagePrefix && is_unit_key(content)) transaction_->unit_key = std::string{content};
+  if (message.prefix == conflict::kUnitKeyMessagePrefix && is_unit_key(content)) {
+    transaction_->unit_key = std::string{content};
+  }
 }
 
 Awaitable<void> ApplyConnection::apply_ddl(std::string_view content) {
@@ -248,9 +250,9 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_transaction(co
     const auto& key = transaction_->unit_key;
     const std::array parameters{text_parameter(source_), text_parameter(lsn), text_parameter(xid),
                                 key ? text_parameter(*key) : ApplyParameter{}};
-    pipeline_.execute(kLedgerStatement, parameters,
-                      FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = commit.commit_lsn},
-                      false);
+    pipeline_.execute(
+        kLedgerStatement, parameters,
+        FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = commit.commit_lsn}, false);
   }
   const bool hold = !transaction_->failure && transaction_->mode == ApplyMode::fast && more_follow &&
                     held_.size() + 1 < options_.max_batch;
@@ -265,7 +267,8 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_transaction(co
 
 Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::optional<FailedChange> failure) {
   const auto last_lsn = held_.back().commit_lsn;
-  const auto committing = FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = last_lsn};
+  const auto committing =
+      FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = last_lsn};
   // Every answer first: a change that found no row is an answer without an error ("UPDATE 0"),
   // which the mirror would commit.
   pipeline_.sync();

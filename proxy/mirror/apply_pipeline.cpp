@@ -121,8 +121,8 @@ Awaitable<void> ApplyPipeline::settle() {
 }
 
 Awaitable<void> ApplyPipeline::read_one() {
-  const auto frame =
-      co_await bounded(connection_.reader().next_frame(connection_.stream()), answer_timeout_, "waiting for the mirror");
+  const auto frame = co_await bounded(connection_.reader().next_frame(connection_.stream()), answer_timeout_,
+                                      "waiting for the mirror");
   take(frame);
   // Only a refused COPY is answered while reading: everything else was sent before.
   if (!outgoing_.empty()) co_await write_out();

@@ -166,7 +166,8 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
       sql = "UPDATE " + table + " SET ";
       if (change.assigned.empty()) {
         // Every value was unchanged TOAST: still an UPDATE, so that a missing row is noticed.
-        sql += quote_identifier(relation.columns.front().name) + " = " + quote_identifier(relation.columns.front().name);
+        sql +=
+            quote_identifier(relation.columns.front().name) + " = " + quote_identifier(relation.columns.front().name);
       }
       append_list(sql, relation, change.assigned, ", ", [&](const std::string& column, std::size_t) {
         sql += column + " = " + parameter(number++);

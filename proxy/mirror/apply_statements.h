@@ -89,7 +89,8 @@ inline constexpr std::string_view kRecordAppliedSql =
     "INSERT INTO pgdual.applied (source, commit_lsn, xid, unit_key) VALUES ($1, $2::pg_lsn, $3::bigint, $4::uuid)";
 
 /// The highest commit LSN applied from $1, or no row value (NULL) when none was.
-inline constexpr std::string_view kLastAppliedSql = "SELECT max(commit_lsn)::text FROM pgdual.applied WHERE source = $1";
+inline constexpr std::string_view kLastAppliedSql =
+    "SELECT max(commit_lsn)::text FROM pgdual.applied WHERE source = $1";
 
 /// Before a DDL statement runs on the mirror: $1 the primary's role and $2 its search_path, for the
 /// rest of the transaction (objects created get the primary's owner and schema; the parameters need

@@ -193,7 +193,8 @@ void SlotLagMonitor::give_up_slot() {
 // The walsender is ended first: PostgreSQL refuses to drop a slot that one still reads. The
 // applier was stopped by give_up, so nothing reads the slot again.
 Awaitable<void> SlotLagMonitor::drop_slot() {
-  const auto where = " FROM pg_catalog.pg_replication_slots WHERE slot_name = " + conflict::quote_literal(options_.slot);
+  const auto where =
+      " FROM pg_catalog.pg_replication_slots WHERE slot_name = " + conflict::quote_literal(options_.slot);
   co_await run_statement("SELECT pg_catalog.pg_terminate_backend(active_pid, " + std::to_string(kTerminateWaitMs) +
                              ")" + where + " AND active_pid IS NOT NULL",
                          "ending the walsender of the slot given up");
@@ -218,7 +219,8 @@ void SlotLagMonitor::note_failure(const std::string& failure) {
   connection_.reset();
   const std::string_view doing = given_up_ ? "drop the slot given up" : "read the slot";
   if (failing_) {
-    log_->debug("wal mirror of database {}: still could not {} {}: {}", options_.database, doing, options_.slot, failure);
+    log_->debug("wal mirror of database {}: still could not {} {}: {}", options_.database, doing, options_.slot,
+                failure);
   } else {
     log_->warn("wal mirror of database {}: could not {} {} on the primary: {}; tried again every interval, the "
                "figures shown meanwhile are the last read",

@@ -67,14 +67,15 @@ MarkerPlan plan_marker(const MarkerFacts& facts) {
 std::string marker_statement(std::string_view key, std::string_view schema_change) {
   std::string statement = "SELECT ";
   if (!schema_change.empty()) {
-    statement += "pg_catalog.pg_logical_emit_message(true, " + conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
+    statement += "pg_catalog.pg_logical_emit_message(true, " +
+                 conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
                  ", current_user || E'\\n' || pg_catalog.current_setting('search_path') || E'\\n' || " +
                  escape_string_constant(schema_change) + ")";
     if (!key.empty()) statement += ", ";
   }
   if (!key.empty()) {
-    statement += "pg_catalog.pg_logical_emit_message(true, " + conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " +
-                 conflict::quote_literal(key) + ")";
+    statement += "pg_catalog.pg_logical_emit_message(true, " +
+                 conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " + conflict::quote_literal(key) + ")";
   }
   return statement;
 }

@@ -255,7 +255,8 @@ void UnitPlanner::copy_for_mirror(std::span<const protocol::Frame> frames, std::
         if (version && (held == on_mirror_.end() || held->second != version)) give_mirror(*name, version, out);
       }
     } else if (frame.tag == tags::kClose) {
-      if (const auto close = protocol::decode_close(frame.body); close && close->kind == protocol::ObjectKind::statement) {
+      if (const auto close = protocol::decode_close(frame.body);
+          close && close->kind == protocol::ObjectKind::statement) {
         on_mirror_.erase(std::string{close->name});
       }
     }

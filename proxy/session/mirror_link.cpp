@@ -81,7 +81,8 @@ MirrorLink::MirrorLink(const SessionContext& context, std::uint64_t session_id, 
 
 // A session without its mirror still serves the client; what the mirror misses meanwhile is the
 // mirror mode's to record.
-Awaitable<MirrorLink::Opened> MirrorLink::open_both(const BackendLogin& primary_login, const BackendLogin& mirror_login) {
+Awaitable<MirrorLink::Opened> MirrorLink::open_both(const BackendLogin& primary_login,
+                                                    const BackendLogin& mirror_login) {
   const auto& config = *context_.config;
   const auto max_message = config.limits.max_message_bytes;
   login_ = mirror_login;

@@ -233,13 +233,14 @@ std::unique_ptr<WriteMirror> Session::make_write_mirror() {
     return std::make_unique<DualWrite>(
         DualWrite::Parts{context_, id_, session_info_, planner_, mirror_, reads_, recorder_});
   }
-  return std::make_unique<WalMirror>(WalMirror::Parts{.context = context_,
-                                                      .session_id = id_,
-                                                      .session = session_info_,
-                                                      .planner = planner_,
-                                                      .recorder = recorder_,
-                                                      .applied = context_.wal_mirrors->units_for(session_info_.database),
-                                                      .executor = client_.get_executor()});
+  return std::make_unique<WalMirror>(
+      WalMirror::Parts{.context = context_,
+                       .session_id = id_,
+                       .session = session_info_,
+                       .planner = planner_,
+                       .recorder = recorder_,
+                       .applied = context_.wal_mirrors->units_for(session_info_.database),
+                       .executor = client_.get_executor()});
 }
 
 // A write committed on the primary before the database's slot exists would never reach the mirror.
@@ -250,8 +251,8 @@ Awaitable<void> Session::wait_for_wal_slot() {
   if (ready) co_return;
   auto why = context_.wal_mirrors->unmet_prerequisites(session_info_.database);
   if (why.empty()) why = "try again; pgdual's log says why";
-  throw SessionError{protocol::sqlstate::kCannotConnectNow,
-                     "the WAL mirror of database \"" + session_info_.database + "\" has no replication slot yet: " + why};
+  throw SessionError{protocol::sqlstate::kCannotConnectNow, "the WAL mirror of database \"" + session_info_.database +
+                                                                "\" has no replication slot yet: " + why};
 }
 
 Awaitable<void> Session::greet_client(const BackendConnection& backend) {

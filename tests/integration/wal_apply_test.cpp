@@ -225,7 +225,8 @@ TEST_CASE_METHOD(IntegrationTest, "the WAL apply makes the mirror's tables the p
   CHECK(results.size() == kWorkload.size());
   CHECK(count_with(results, Status::applied) == kWorkload.size());
   for (const auto& result : results) {
-    if (result.failure) FAIL_CHECK(result.failure->relation << " " << result.failure->sqlstate << " " << result.failure->message);
+    if (result.failure)
+      FAIL_CHECK(result.failure->relation << " " << result.failure->sqlstate << " " << result.failure->message);
   }
   CHECK(differing_tables(database).empty());
   CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM audit_log") == "0\n");
@@ -255,7 +256,8 @@ TEST_CASE_METHOD(IntegrationTest, "a change the mirror cannot take fails its tra
   REQUIRE(count_with(apply_as_superuser(database, slot, slot.take_changes()), Status::applied) == 1);
 
   // The mirror has drifted: row 2 is gone, and code 'c' is taken.
-  static_cast<void>(backends().cloud.run_sql(database, "DELETE FROM codes WHERE id = 2; INSERT INTO codes VALUES (9, 'c')"));
+  static_cast<void>(
+      backends().cloud.run_sql(database, "DELETE FROM codes WHERE id = 2; INSERT INTO codes VALUES (9, 'c')"));
   run_on_primary(database, {"BEGIN; UPDATE codes SET code = 'bb' WHERE id = 2; INSERT INTO codes VALUES (3, 'c'); "
                             "INSERT INTO codes VALUES (4, 'd'); COMMIT;"});
   const auto messages = slot.take_changes();

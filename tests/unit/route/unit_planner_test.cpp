@@ -310,12 +310,12 @@ TEST_CASE("A COMMIT among other statements is no unit that commits", "[unit][pro
   Planner planner;
 
   SECTION("after it in the same batch") {
-    planner.observe(
-        Messages{parse("", "COMMIT"), bind(""), execute(), parse("", "SELECT 1"), bind(""), execute(), protocol::Sync{}});
+    planner.observe(Messages{parse("", "COMMIT"), bind(""), execute(), parse("", "SELECT 1"), bind(""), execute(),
+                             protocol::Sync{}});
   }
   SECTION("before it in the same batch") {
-    planner.observe(
-        Messages{parse("", "SELECT 1"), bind(""), execute(), parse("", "COMMIT"), bind(""), execute(), protocol::Sync{}});
+    planner.observe(Messages{parse("", "SELECT 1"), bind(""), execute(), parse("", "COMMIT"), bind(""), execute(),
+                             protocol::Sync{}});
   }
   SECTION("in the same Query") {
     planner.observe(Messages{protocol::Query{"INSERT INTO patients (id) VALUES (1); COMMIT"}});
