@@ -44,7 +44,7 @@ MirrorApplier::MirrorApplier(config::BackendConfig primary, std::shared_ptr<ssl:
 // round goes on from the slot after a pause that grows while rounds keep failing at once.
 Awaitable<void> MirrorApplier::run() {
   auto delay = options_.retry_min;
-  while (!stopping_) {
+  while (!stop_.requested()) {
     std::optional<std::string> failure;
     const auto started = std::chrono::steady_clock::now();
     try {
@@ -52,7 +52,7 @@ Awaitable<void> MirrorApplier::run() {
     } catch (const std::exception& error) {
       failure = error.what();
     }
-    if (stopping_) break;
+    if (stop_.requested()) break;
     const bool refused_transaction = careful_at_ != 0 && !failure;
     if (failure) {
       log_->warn("mirror apply of {}: {}; resuming from the slot", options_.slot.database, *failure);
@@ -62,13 +62,12 @@ Awaitable<void> MirrorApplier::run() {
     if (refused_transaction) continue;  // read it again at once, to apply it carefully
     const bool lasted = std::chrono::steady_clock::now() - started > options_.retry_max;
     delay = lasted ? options_.retry_min : std::min(delay * 2, options_.retry_max);
-    co_await pause(delay);
+    co_await stop_.pause(delay);
   }
 }
 
 void MirrorApplier::stop() noexcept {
-  stopping_ = true;
-  if (pause_timer_) pause_timer_->cancel();
+  stop_.request();
 }
 
 ApplierProgress MirrorApplier::progress() const {
@@ -87,7 +86,7 @@ Awaitable<void> MirrorApplier::round() {
   auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                      options_.slot.max_message_length);
   auto apply = co_await ApplyConnection::open(std::move(connection), source_, options_.apply);
-  while (!stopping_) {
+  while (!stop_.requested()) {
     auto item = co_await stream.next();
     if (const auto* begin = std::get_if<logicalrep::Begin>(&item.message)) {
       apply.set_mode(begin->final_lsn == careful_at_ ? ApplyMode::careful : ApplyMode::fast);
@@ -141,11 +140,6 @@ void MirrorApplier::record_skipped(const TransactionResult& result, const Failed
   log_->warn("mirror apply of {}: change {} ({} on {}) refused with {}, left out and recorded",
              options_.slot.database, change.change_number, to_string(change.kind), change.relation, change.sqlstate);
   if (recorder_) recorder_(std::move(record));
-}
-
-Awaitable<void> MirrorApplier::pause(std::chrono::milliseconds delay) {
-  pause_timer_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, delay);
-  co_await pause_timer_->async_wait(asio::as_tuple(use_awaitable));
 }
 
 }  // namespace pgdual::proxy

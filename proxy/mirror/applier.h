@@ -17,6 +17,7 @@
 #include "proxy/mirror/applied_units.h"
 #include "proxy/mirror/apply_connection.h"
 #include "proxy/mirror/slot_stream.h"
+#include "proxy/mirror/task_stop.h"
 #include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
@@ -74,7 +75,6 @@ class MirrorApplier {
   /// A transaction's result: confirmed, announced, its skipped changes recorded.
   void settle(SlotStream& stream, const TransactionResult& result);
   void record_skipped(const TransactionResult& result, const FailedChange& change);
-  Awaitable<void> pause(std::chrono::milliseconds delay);
 
   config::BackendConfig primary_;
   std::shared_ptr<ssl::context> primary_tls_;
@@ -87,8 +87,7 @@ class MirrorApplier {
   std::string source_;
   /// The commit LSN of a transaction the mirror refused in fast mode: applied carefully next.
   protocol::XLogRecPtr careful_at_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::shared_ptr<asio::steady_timer> pause_timer_;
+  TaskStop stop_;
   mutable std::mutex progress_mutex_;
   ApplierProgress progress_;
 };

@@ -165,24 +165,23 @@ SequenceCopier::SequenceCopier(config::BackendConfig primary, std::shared_ptr<ss
       database_{database_of(options_.primary_login)} {}
 
 Awaitable<void> SequenceCopier::run() {
-  while (!stopping_) {
+  while (!stop_.requested()) {
     std::optional<std::string> failure;
     try {
       co_await copy_once();
     } catch (const std::exception& error) {
       failure = error.what();
     }
-    if (stopping_) break;
+    if (stop_.requested()) break;
     if (failure) log_->warn("sequence copy of {}: {}; trying again at the next pass", database_, *failure);
-    co_await pause(options_.interval);
+    co_await stop_.pause(options_.interval);
   }
   co_await say_goodbye(primary_connection_);
   co_await say_goodbye(mirror_connection_);
 }
 
 void SequenceCopier::stop() noexcept {
-  stopping_ = true;
-  if (pause_timer_) pause_timer_->cancel();
+  stop_.request();
 }
 
 SequenceCopierProgress SequenceCopier::progress() const {
@@ -317,11 +316,6 @@ void SequenceCopier::note_not_copied(const std::string& name, const std::string&
 
 void SequenceCopier::note_copied(const std::string& name) {
   if (failing_.erase(name) != 0) log_->info("sequence copy of {}: {} copied again", database_, name);
-}
-
-Awaitable<void> SequenceCopier::pause(std::chrono::milliseconds delay) {
-  pause_timer_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, delay);
-  co_await pause_timer_->async_wait(asio::as_tuple(use_awaitable));
 }
 
 }  // namespace pgdual::proxy

@@ -16,6 +16,7 @@
 
 #include "config/proxy_config.h"
 #include "proxy/backend/backend_connection.h"
+#include "proxy/mirror/task_stop.h"
 #include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
@@ -107,7 +108,6 @@ class SequenceCopier {
   /// Warns the first time `name` fails for `reason`; later passes failing alike log at debug only.
   void note_not_copied(const std::string& name, const std::string& reason);
   void note_copied(const std::string& name);
-  Awaitable<void> pause(std::chrono::milliseconds delay);
 
   config::BackendConfig primary_;
   std::shared_ptr<ssl::context> primary_tls_;
@@ -122,8 +122,7 @@ class SequenceCopier {
   std::map<std::string, SequenceState> last_set_;
   /// By name: why a sequence is not copied, as last warned about.
   std::map<std::string, std::string> failing_;
-  std::atomic<bool> stopping_{false};
-  std::shared_ptr<asio::steady_timer> pause_timer_;
+  TaskStop stop_;
   mutable std::mutex progress_mutex_;
   SequenceCopierProgress progress_;
 };

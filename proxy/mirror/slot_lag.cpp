@@ -84,16 +84,16 @@ SlotLagMonitor::SlotLagMonitor(config::BackendConfig primary, std::shared_ptr<ss
 
 Awaitable<void> SlotLagMonitor::run() {
   bool dropped = false;
-  while (!stopping_ && !dropped) {
-    co_await pause(options_.interval);
-    if (stopping_) break;
+  while (!stop_.requested() && !dropped) {
+    co_await stop_.pause(options_.interval);
+    if (stop_.requested()) break;
     std::optional<std::string> failure;
     try {
       co_await tick();
     } catch (const std::exception& error) {
       failure = error.what();
     }
-    if (stopping_) break;
+    if (stop_.requested()) break;
     if (failure) {
       note_failure(*failure);
     } else {
@@ -105,8 +105,7 @@ Awaitable<void> SlotLagMonitor::run() {
 }
 
 void SlotLagMonitor::stop() noexcept {
-  stopping_ = true;
-  if (pause_timer_) pause_timer_->cancel();
+  stop_.request();
 }
 
 SlotLag SlotLagMonitor::lag() const {
@@ -238,11 +237,6 @@ void SlotLagMonitor::note_success() {
   const std::lock_guard lock{lag_mutex_};
   lag_.stale = false;
   lag_.last_error.clear();
-}
-
-Awaitable<void> SlotLagMonitor::pause(std::chrono::milliseconds delay) {
-  pause_timer_ = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, delay);
-  co_await pause_timer_->async_wait(asio::as_tuple(use_awaitable));
 }
 
 }  // namespace pgdual::proxy

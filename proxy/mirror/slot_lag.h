@@ -15,6 +15,7 @@
 #include "protocol/replication.h"
 #include "proxy/backend/backend_connection.h"
 #include "proxy/mirror/lag_history.h"
+#include "proxy/mirror/task_stop.h"
 #include "proxy/net/asio.h"
 
 namespace pgdual::proxy {
@@ -86,7 +87,6 @@ class SlotLagMonitor {
   Awaitable<void> run_statement(const std::string& sql, std::string_view what);
   void note_failure(const std::string& failure);
   void note_success();
-  Awaitable<void> pause(std::chrono::milliseconds delay);
 
   config::BackendConfig primary_;
   std::shared_ptr<ssl::context> tls_;
@@ -97,8 +97,7 @@ class SlotLagMonitor {
   LagHistory history_;
   bool given_up_ = false;
   bool failing_ = false;  ///< the last tick failed, and was warned about
-  std::atomic<bool> stopping_{false};
-  std::shared_ptr<asio::steady_timer> pause_timer_;
+  TaskStop stop_;
   mutable std::mutex lag_mutex_;
   SlotLag lag_;
 };
