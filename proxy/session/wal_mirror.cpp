@@ -26,9 +26,9 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   } else if (unit.writes_large_objects) {
     left_out_ = "a change of large objects, which are not in the WAL stream; copy them to the mirror too";
   }
-  if (plan.writes && status_ == TransactionStatus::idle && !marker.carries_key) unmarked_write_ = true;
   if (marker.form == MarkerForm::none) return {};
   if (marker.carries_key) {
+    unit_marked_ = true;
     key_ = next_unit_key();
     ticket_ = parts_.applied.expect(key_, parts_.executor);
   }
@@ -84,10 +84,15 @@ void WalMirror::record_left_out(const conflict::Outcome& primary) {
   parts_.recorder.submit(std::move(record), false);
 }
 
+// A transaction that wrote and ended in a unit without a marker (a statement that must run alone,
+// a FunctionCall, "INSERT ...; COMMIT" in one Query) is on the mirror only once a later marked
+// one is.
 void WalMirror::end_unit(TransactionStatus status) {
   status_ = status;
   left_out_.clear();
+  if (status == TransactionStatus::idle && transaction_wrote_ && !unit_marked_) unmarked_write_ = true;
   if (status == TransactionStatus::idle) transaction_wrote_ = false;
+  unit_marked_ = false;
   key_.clear();
   ticket_.reset();
 }

@@ -67,6 +67,7 @@ class WalMirror final : public WriteMirror {
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;  ///< the primary's, between units
   bool transaction_wrote_ = false;  ///< the open transaction changed data in an earlier unit
   std::string key_;                 ///< the open unit's marker key
+  bool unit_marked_ = false;        ///< the open unit carries a key: the transaction it ends waits for the apply
   std::optional<AppliedUnits::Ticket> ticket_;  ///< the open unit's, while it may be waited for
   /// The last transaction answered before the mirror had it; while it is not applied, the
   /// session's reads stay on the primary.

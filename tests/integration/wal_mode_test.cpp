@@ -5,10 +5,12 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/loopback.h"
+#include "tests/integration/harness/subprocess.h"
 #include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/wal_mode_fixture.h"
 
@@ -191,6 +193,36 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: a large object written through pgdual i
   REQUIRE(records.size() == 1);
   CHECK(records.front().kind == conflict::ConflictKind::unclassified);
   CHECK(proxy().log_shows_within("large objects, which are not in the WAL stream", 5s));
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: a session's reads stay on the primary while its write is not applied on "
+                              "the mirror",
+                 "[integration][wal_mode]") {
+  auto settings = wal_settings();
+  settings.mirror_timeout_ms = 300;
+  settings.routing = "read_percent = 100\n";
+  start("wal_read_your_writes", "CREATE TABLE visits (id int PRIMARY KEY); GRANT ALL ON visits TO app;", settings);
+  // SHARE mode lets the mirror's reads through and holds its apply: the INSERT is answered after
+  // mirror.timeout_ms, not yet applied there.
+  TempDir dir{"pgdual-wal-ryw"};
+  ProcessOptions as_superuser;
+  as_superuser.env = backends().cloud.superuser(database()).libpq_env();
+  Subprocess locker{{pg_program("psql"), "-X", "-q", "-c",
+                     "BEGIN; LOCK TABLE visits IN SHARE MODE; SELECT pg_sleep(4); COMMIT;"},
+                    as_superuser, dir.path() / "lock.log", dir.path() / "lock.log"};
+  std::this_thread::sleep_for(500ms);
+  std::vector<std::string> argv{pg_program("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"};
+  // Reads first, so that the session's mirror connection is up and serving them.
+  for (int i = 0; i < 5; ++i) {
+    for (const char* part : {"-c", "SELECT count(*) FROM visits"}) argv.emplace_back(part);
+  }
+  for (const char* part : {"-c", "INSERT INTO visits VALUES (1)", "-c", "SELECT count(*) FROM visits"}) {
+    argv.emplace_back(part);
+  }
+  const auto result = run_client(argv, endpoint(), kClientTimeout);
+  check_succeeded(result);
+  CHECK(result.out == "0\n0\n0\n0\n0\nINSERT 0 1\n1\n");
+  static_cast<void>(locker.wait_for(10s));
 }
 
 TEST_CASE_METHOD(WalModeTest, "wal mode: a session is refused with 57P03 naming what the servers lack while its "
