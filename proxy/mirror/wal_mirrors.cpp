@@ -49,7 +49,7 @@ conflict::ConflictRecord given_up_record(const std::string& database, const std:
 }  // namespace
 
 struct WalMirrors::Database {
-  std::string unmet_prerequisites;  ///< jobs::describe() of the preflight at start; empty when all are met
+  std::string unmet_prerequisites;  ///< jobs::describe() of the preflight; empty when all are met. Under mutex_
   AppliedUnits units;
   std::unique_ptr<MirrorApplier> applier;
   std::unique_ptr<SequenceCopier> sequences;
@@ -85,7 +85,13 @@ std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& datab
   auto entry = std::make_unique<Database>();
   const auto& primary = config_->primary_backend();
   const auto& mirror = config_->mirror_backend();
-  entry->unmet_prerequisites = check_prerequisites(database);
+  // On the mirrors' thread, not the session's: a server slow to answer holds up the database's
+  // first login, which waits for the slot anyway, never the other sessions of its worker thread.
+  asio::post(io_, [this, database, raw = entry.get()] {
+    auto unmet = check_prerequisites(database);
+    const std::lock_guard lock{mutex_};
+    raw->unmet_prerequisites = std::move(unmet);
+  });
   entry->applier = std::make_unique<MirrorApplier>(
       primary, tls_.for_backend(primary), mirror, tls_.for_backend(mirror), options_for(database), entry->units,
       [this](conflict::ConflictRecord record) { conflicts_.submit(std::move(record)); }, log_);
@@ -165,9 +171,9 @@ SlotLagMonitor::Options WalMirrors::lag_options(const std::string& database) con
       .interval = kLagInterval};
 }
 
-// Once per database, at its first session's login, which waits for it: every missing setting or
-// right named at once, rather than one failure at a time from deep inside the stream. The apply
-// starts all the same and tries again and again: an operator who fixes a grant needs no restart.
+// Once per database, as its mirror starts: every missing setting or right named at once, rather
+// than one failure at a time from deep inside the stream. The apply starts all the same and tries
+// again and again: an operator who fixes a grant needs no restart.
 std::string WalMirrors::check_prerequisites(const std::string& database) const {
   const jobs::PreflightTarget primary{.backend = config_->primary_backend(),
                                      .user = user_named(*config_, config_->mirror.replication_user),

@@ -51,7 +51,7 @@ class WalMirrors {
   [[nodiscard]] AppliedUnits& units_for(const std::string& database);
 
   /// What the preflight check (jobs::check_wal_prerequisites) found missing for `database` when
-  /// its mirror started, described; empty when nothing was, or it has not started.
+  /// its mirror started, described; empty when nothing was, or the check has not ended.
   [[nodiscard]] std::string unmet_prerequisites(const std::string& database) const;
 
   struct DatabaseProgress {
