@@ -39,4 +39,13 @@ Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::str
   }
 }
 
+Awaitable<void> say_goodbye(std::optional<BackendConnection>& connection) {
+  if (!connection) co_return;
+  std::vector<std::byte> bytes;
+  protocol::Writer out{bytes};
+  protocol::encode(protocol::Terminate{}, out);
+  co_await asio::async_write(connection->stream(), asio::buffer(bytes), asio::as_tuple(use_awaitable));
+  connection.reset();
+}
+
 }  // namespace pgdual::proxy

@@ -28,4 +28,7 @@ struct SimpleAnswer {
 /// boost::system::system_error (a broken connection) or SessionError (a malformed answer).
 Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::string_view sql);
 
+/// Says goodbye (Terminate) on `connection`, if any, and drops it; a broken connection is no error.
+Awaitable<void> say_goodbye(std::optional<BackendConnection>& connection);
+
 }  // namespace pgdual::proxy

@@ -18,6 +18,7 @@
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
+#include "proxy/backend/simple_query.h"
 #include "proxy/net/timeouts.h"
 #include "proxy/net/wire_io.h"
 
@@ -124,15 +125,6 @@ Awaitable<std::vector<Answer>> run_queries(BackendConnection& connection, std::s
     }
   }
   co_return answers;
-}
-
-Awaitable<void> say_goodbye(std::optional<BackendConnection>& connection) {
-  if (!connection) co_return;
-  std::vector<std::byte> bytes;
-  protocol::Writer out{bytes};
-  protocol::encode(protocol::Terminate{}, out);
-  co_await asio::async_write(connection->stream(), asio::buffer(bytes), asio::as_tuple(use_awaitable));
-  connection.reset();
 }
 
 std::int64_t parse_last_value(const std::string& text) {

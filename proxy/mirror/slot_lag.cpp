@@ -54,15 +54,6 @@ std::uint64_t bytes_of(const std::optional<std::string>& column) {
   return value > 0 ? static_cast<std::uint64_t>(value) : 0;
 }
 
-Awaitable<void> say_goodbye(std::optional<BackendConnection>& connection) {
-  if (!connection) co_return;
-  std::vector<std::byte> bytes;
-  protocol::Writer out{bytes};
-  protocol::encode(protocol::Terminate{}, out);
-  co_await asio::async_write(connection->stream(), asio::buffer(bytes), asio::as_tuple(use_awaitable));
-  connection.reset();
-}
-
 }  // namespace
 
 struct SlotLagMonitor::Reading {

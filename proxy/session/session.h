@@ -89,9 +89,14 @@ class Session {
   Awaitable<void> relay(BackendConnection& backend);
   Awaitable<RelayEnd> pump_client_to_backend(Stream& backend);
   Awaitable<RelayEnd> pump_backend_to_client(Stream& backend, protocol::Bytes early);
+  /// Buffers the primary's pump reuses for what it rewrites before the client sees it.
+  struct RelayScratch {
+    std::vector<std::byte> filtered;  ///< less pgdual's own answers
+    std::vector<std::byte> shifted;   ///< with error positions moved
+  };
   /// Sends the client `chunk` of the primary's stream, less pgdual's own answers, with error
   /// positions as the client's text has them.
-  Awaitable<void> relay_to_client(protocol::Bytes chunk, std::vector<std::byte>& scratch);
+  Awaitable<void> relay_to_client(protocol::Bytes chunk, RelayScratch& scratch);
   /// How long the client may stay silent now, between units: the configured idle timeout
   /// inside or outside a transaction; 0 for no limit.
   [[nodiscard]] std::chrono::milliseconds idle_limit() const;

@@ -134,7 +134,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
 Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
   protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
   std::vector<std::byte> buffer(std::max(kFirstRelayBufferSize, early.size()));
-  std::vector<std::byte> scratch;
+  RelayScratch scratch;
   std::copy(early.begin(), early.end(), buffer.begin());
   std::size_t size = early.size();
   for (;;) {
@@ -174,20 +174,16 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
   }
 }
 
-Awaitable<void> Session::relay_to_client(protocol::Bytes chunk, std::vector<std::byte>& scratch) {
-  if (!own_answers_.active() && !positions_.active()) {
-    co_await send_all(client_, chunk);
-    co_return;
-  }
-  std::vector<std::byte> filtered;
+Awaitable<void> Session::relay_to_client(protocol::Bytes chunk, RelayScratch& scratch) {
   if (own_answers_.active()) {
-    own_answers_.filter(chunk, filtered);
-    chunk = filtered;
+    scratch.filtered.clear();
+    own_answers_.filter(chunk, scratch.filtered);
+    chunk = scratch.filtered;
   }
-  scratch.clear();
   if (positions_.active()) {
-    positions_.filter(chunk, scratch);
-    chunk = scratch;
+    scratch.shifted.clear();
+    positions_.filter(chunk, scratch.shifted);
+    chunk = scratch.shifted;
   }
   co_await send_all(client_, chunk);
 }

@@ -127,20 +127,6 @@ TEST_CASE_METHOD(IntegrationTest, "SIGHUP and RELOAD apply a new read_percent wi
 }  // namespace pgdual::test
 
 namespace pgdual::test {
-namespace {
-
-/// GET `path` from pgdual's HTTP endpoint with Python's urllib: the status, then the body.
-RunResult http_get(std::uint16_t port, const std::string& path) {
-  const auto script = "import sys, urllib.request, urllib.error\n"
-                      "try:\n"
-                      "    r = urllib.request.urlopen('http://127.0.0.1:" + std::to_string(port) + path + "', timeout=10)\n"
-                      "    print(r.status); print(r.read().decode(), end='')\n"
-                      "except urllib.error.HTTPError as e:\n"
-                      "    print(e.code); print(e.read().decode(), end='')\n";
-  return run({"python3", "-c", script}, {}, kClientTimeout);
-}
-
-}  // namespace
 
 TEST_CASE_METHOD(IntegrationTest, "/metrics counts queries by backend in Prometheus text, /health says ok",
                  "[integration][admin][metrics]") {

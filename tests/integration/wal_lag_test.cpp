@@ -41,16 +41,6 @@ RunResult psql(const Endpoint& endpoint, const std::string& script) {
                     kClientTimeout);
 }
 
-/// GET `path` from pgdual's HTTP endpoint with Python's urllib: the status, then the body.
-RunResult http_get(std::uint16_t port, const std::string& path) {
-  const auto script = "import sys, urllib.request, urllib.error\n"
-                      "try:\n"
-                      "    r = urllib.request.urlopen('http://127.0.0.1:" + std::to_string(port) + path + "', timeout=10)\n"
-                      "    print(r.status); print(r.read().decode(), end='')\n"
-                      "except urllib.error.HTTPError as e:\n"
-                      "    print(e.code); print(e.read().decode(), end='')\n";
-  return run({"python3", "-c", script}, {}, kClientTimeout);
-}
 
 /// The value of the sample `series` (name and labels) in a /metrics text; nullopt when absent.
 std::optional<double> sample_of(const std::string& metrics, const std::string& series) {

@@ -184,6 +184,17 @@ RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpo
   return run(argv, options, timeout);
 }
 
+RunResult http_get(std::uint16_t port, const std::string& path) {
+  const auto script = "import sys, urllib.request, urllib.error\n"
+                      "try:\n"
+                      "    r = urllib.request.urlopen('http://127.0.0.1:" + std::to_string(port) + path +
+                      "', timeout=10)\n"
+                      "    print(r.status); print(r.read().decode(), end='')\n"
+                      "except urllib.error.HTTPError as e:\n"
+                      "    print(e.code); print(e.read().decode(), end='')\n";
+  return run({"python3", "-c", script}, {}, std::chrono::seconds{60});
+}
+
 void check_same_output(const RunResult& direct, const RunResult& proxied) {
   CHECK_FALSE(direct.timed_out);
   CHECK_FALSE(proxied.timed_out);

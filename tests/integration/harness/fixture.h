@@ -97,6 +97,10 @@ void check_succeeded(const RunResult& result);
 [[nodiscard]] RunResult run_client(const std::vector<std::string>& argv, const Endpoint& endpoint,
                                    std::chrono::milliseconds timeout);
 
+/// GET `path` from pgdual's HTTP endpoint on 127.0.0.1:`port` with Python's urllib: the status
+/// line, then the body.
+[[nodiscard]] RunResult http_get(std::uint16_t port, const std::string& path);
+
 /// Checks (Catch CHECK) that the proxied run ended and printed exactly as the direct one did.
 void check_same_output(const RunResult& direct, const RunResult& proxied);
 
