@@ -68,26 +68,44 @@ INSERT INTO pgdual.schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
-/// Version 3: no table is left without a replica identity. Once a table is in a publication that
-/// publishes updates and deletes (the WAL mirror's is FOR ALL TABLES), the primary refuses its UPDATE
-/// and DELETE unless it has one, and a client's write must never fail because of pgdual. So a table
-/// without a primary key whose replica identity is DEFAULT gets REPLICA IDENTITY FULL: the existing
-/// ones from init itself (kTablesWithoutIdentitySql), the ones created or altered later from the event
-/// trigger below, whoever runs the DDL. Both backends get it: either may be the primary after a swap.
+/// Versions 3 and 4: no table is left without a replica identity. Once a table is in a publication
+/// that publishes updates and deletes (the WAL mirror's is FOR ALL TABLES), the primary refuses its
+/// UPDATE and DELETE unless it has one, and a client's write must never fail because of pgdual. So a
+/// table without a primary key whose replica identity is DEFAULT gets REPLICA IDENTITY FULL: the
+/// existing ones from init itself (kTablesWithoutIdentitySql), the ones created or altered later from
+/// the event trigger below, whoever runs the DDL. Both backends get it: either may be the primary
+/// after a swap.
+///
+/// Version 4: FULL is pgdual's stopgap, and a costly one: the mirror can match such a row by all its
+/// columns only, with a scan of the table per UPDATE or DELETE. A table that gets its primary key
+/// later (CREATE TABLE, load, ADD PRIMARY KEY: how pgbench -i and every pg_restore build tables) goes
+/// back to DEFAULT. pgdual.identity_full remembers the tables pgdual switched, so that a table its
+/// owner made FULL on purpose (for another consumer of the WAL) keeps it.
 ///
 /// The trigger never makes the client's DDL fail: a table it cannot switch is a WARNING. It is ENABLE
 /// ALWAYS so that it also fires for the DDL the WAL apply runs on the mirror (session_replication_role
-/// = replica there). search_path is pinned: a superuser's DDL runs it.
+/// = replica there). It runs as its owner, a superuser (SECURITY DEFINER): the role running the DDL
+/// may not write pgdual's table. search_path is pinned, as for any such function.
 constexpr std::string_view kEventTriggerName = "pgdual_replica_identity";
+
+constexpr std::string_view kIdentityTableSql = R"sql(
+CREATE TABLE IF NOT EXISTS pgdual.identity_full (
+  relation oid PRIMARY KEY,
+  set_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE pgdual.identity_full IS
+  'Tables pgdual gave REPLICA IDENTITY FULL because they had no primary key; back to DEFAULT once they have one.';
+)sql";
 
 constexpr std::string_view kIdentityFunctionSql = R"sql(
 CREATE OR REPLACE FUNCTION pgdual.replica_identity_full() RETURNS event_trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $function$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
 DECLARE
   target record;
 BEGIN
   FOR target IN
-    SELECT DISTINCT format('%I.%I', n.nspname, c.relname) AS name
+    SELECT DISTINCT c.oid, format('%I.%I', n.nspname, c.relname) AS name,
+           EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary) AS keyed
     FROM pg_event_trigger_ddl_commands() AS command
     -- A primary key dropped from a partitioned table is dropped from its partitions too.
     CROSS JOIN LATERAL (SELECT command.objid AS relid
@@ -95,28 +113,37 @@ BEGIN
     JOIN pg_class AS c ON c.oid = member.relid
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE command.classid = 'pg_class'::regclass
-      AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND c.relreplident = 'd'
+      AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgdual')
-      AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = c.oid AND i.indisprimary)
   LOOP
     BEGIN
-      EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', target.name);
-      RAISE LOG 'pgdual: REPLICA IDENTITY FULL on table %, which has no primary key, so that a publication '
-                'does not make UPDATE and DELETE on it fail', target.name;
+      IF NOT target.keyed AND (SELECT relreplident FROM pg_class WHERE oid = target.oid) = 'd' THEN
+        EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', target.name);
+        INSERT INTO pgdual.identity_full (relation) VALUES (target.oid) ON CONFLICT DO NOTHING;
+        RAISE LOG 'pgdual: REPLICA IDENTITY FULL on table %, which has no primary key, so that a publication '
+                  'does not make UPDATE and DELETE on it fail', target.name;
+      ELSIF target.keyed AND EXISTS (SELECT FROM pgdual.identity_full WHERE relation = target.oid) THEN
+        DELETE FROM pgdual.identity_full WHERE relation = target.oid;
+        IF (SELECT relreplident FROM pg_class WHERE oid = target.oid) = 'f' THEN
+          EXECUTE format('ALTER TABLE %s REPLICA IDENTITY DEFAULT', target.name);
+          RAISE LOG 'pgdual: REPLICA IDENTITY DEFAULT again on table %, which has a primary key now', target.name;
+        END IF;
+      END IF;
     EXCEPTION WHEN OTHERS THEN
-      RAISE WARNING 'pgdual: could not set REPLICA IDENTITY FULL on table %: %; once it is published, UPDATE '
-                    'and DELETE on it fail until it has a primary key or a replica identity', target.name, SQLERRM;
+      RAISE WARNING 'pgdual: could not adjust the replica identity of table %: %; without a primary key or a '
+                    'replica identity, UPDATE and DELETE on it fail once it is published', target.name, SQLERRM;
     END;
   END LOOP;
 EXCEPTION WHEN OTHERS THEN
   RAISE WARNING 'pgdual: replica identity check failed: %', SQLERRM;
 END;
 $function$;
--- CREATE OR REPLACE keeps the owner of a function someone else made; a superuser's DDL runs it.
+-- CREATE OR REPLACE keeps the owner of a function someone else made; its rights are the trigger's.
 ALTER FUNCTION pgdual.replica_identity_full() OWNER TO CURRENT_USER;
+REVOKE ALL ON FUNCTION pgdual.replica_identity_full() FROM PUBLIC;
 COMMENT ON FUNCTION pgdual.replica_identity_full() IS
   'Event trigger pgdual_replica_identity: REPLICA IDENTITY FULL for each table created or altered without '
-  'a primary key, so that a publication never makes UPDATE or DELETE on it fail.';
+  'a primary key, so that a publication never makes UPDATE or DELETE on it fail; DEFAULT again once it has one.';
 DO $do$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_event_trigger WHERE evtname = 'pgdual_replica_identity') THEN
@@ -132,7 +159,7 @@ ALTER EVENT TRIGGER pgdual_replica_identity ENABLE ALWAYS;
 /// The user tables that would refuse UPDATE and DELETE once published, as quoted qualified names.
 /// Temporary tables are never published (and other sessions' cannot be altered).
 constexpr std::string_view kTablesWithoutIdentitySql = R"sql(
-SELECT format('%I.%I', n.nspname, c.relname)
+SELECT format('%I.%I', n.nspname, c.relname), c.oid::text
 FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND c.relreplident = 'd'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgdual')
@@ -140,7 +167,7 @@ WHERE c.relkind IN ('r', 'p') AND c.relpersistence <> 't' AND c.relreplident = '
 ORDER BY 1
 )sql";
 
-/// Schema version 3 in one transaction: the existing tables, then the event trigger when the role
+/// Schema versions 3 and 4 in one transaction: the existing tables, then the event trigger when the role
 /// may create one. Neither a table that cannot be switched nor a missing superuser fails init: each
 /// is a warning naming what was skipped.
 void install_replica_identity(PgClient& client, const config::BackendConfig& backend, const std::string& database) {
@@ -148,11 +175,14 @@ void install_replica_identity(PgClient& client, const config::BackendConfig& bac
   client.execute("BEGIN");
   // An ALTER waits for the table's lock; it must not stall init, nor queue clients behind it, for long.
   client.execute("SET LOCAL lock_timeout = '5s'");
+  client.execute(std::string{kIdentityTableSql});
   for (const auto& row : client.query(std::string{kTablesWithoutIdentitySql})) {
     const std::string table = row.at(0).value_or("");
     client.execute("SAVEPOINT pgdual_identity");
     try {
       client.execute("ALTER TABLE " + table + " REPLICA IDENTITY FULL");
+      client.execute("INSERT INTO pgdual.identity_full (relation) VALUES ($1::oid) ON CONFLICT DO NOTHING",
+                     PgClient::Row{row.at(1).value_or("")});
       client.execute("RELEASE SAVEPOINT pgdual_identity");
       std::printf("%s: REPLICA IDENTITY FULL on table %s, which has no primary key\n", name, table.c_str());
     } catch (const PgClientError& error) {
@@ -175,7 +205,7 @@ void install_replica_identity(PgClient& client, const config::BackendConfig& bac
                  "--user naming a superuser\n",
                  name, kEventTriggerName.data(), database.c_str(), client.query_value("SELECT current_user").c_str());
   }
-  client.execute("INSERT INTO pgdual.schema_version (version) VALUES (3) ON CONFLICT DO NOTHING");
+  client.execute("INSERT INTO pgdual.schema_version (version) VALUES (3), (4) ON CONFLICT DO NOTHING");
   client.execute("COMMIT");
 }
 

@@ -55,15 +55,15 @@ TEST_CASE_METHOD(IntegrationTest,
     const auto result = run_init(database);
     INFO("attempt " << attempt << ": " << result.describe());
     REQUIRE(result.exit_code == 0);
-    CHECK(result.out.find("onprem: pgdual schema version 3 ready") != std::string::npos);
-    CHECK(result.out.find("cloud: pgdual schema version 3 ready") != std::string::npos);
+    CHECK(result.out.find("onprem: pgdual schema version 4 ready") != std::string::npos);
+    CHECK(result.out.find("cloud: pgdual schema version 4 ready") != std::string::npos);
   }
   for (auto* cluster : {&backends().onprem, &backends().cloud}) {
     CHECK(columns_of(*cluster, database, "ledger") == "idempotency_key uuid, applied_at timestamp with time zone\n");
     CHECK(columns_of(*cluster, database, "applied") ==
           "source text, commit_lsn pg_lsn, xid bigint, unit_key uuid, applied_at timestamp with time zone\n");
     CHECK(cluster->run_sql(database, "SELECT string_agg(version::text, ',' ORDER BY version) "
-                                     "FROM pgdual.schema_version") == "1,2,3\n");
+                                     "FROM pgdual.schema_version") == "1,2,3,4\n");
     // At most once: a write unit whose key is already recorded cannot record it again.
     const std::string record = "INSERT INTO pgdual.ledger (idempotency_key) "
                                "VALUES ('01890a5d-ac96-774b-bcce-b302099a8057')";
@@ -103,7 +103,7 @@ TEST_CASE_METHOD(IntegrationTest,
       CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.app_owned"));
       CHECK(contains(result.err, name + ": table public.before_init has no primary key and was left without"));
       CHECK(contains(result.err, name + ": event trigger pgdual_replica_identity not installed"));
-      CHECK(contains(result.out, name + ": pgdual schema version 3 ready"));
+      CHECK(contains(result.out, name + ": pgdual schema version 4 ready"));
     }
     CHECK(contains(result.err, "\"app\" is not a superuser"));
     for (auto* cluster : clusters) {
@@ -121,7 +121,7 @@ TEST_CASE_METHOD(IntegrationTest,
       CHECK_FALSE(contains(result.err, "warning"));
       CHECK_FALSE(contains(result.err, "WARNING"));
       for (const std::string name : {"onprem", "cloud"}) {
-        CHECK(contains(result.out, name + ": pgdual schema version 3 ready"));
+        CHECK(contains(result.out, name + ": pgdual schema version 4 ready"));
         CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.before_init") == (attempt == 1));
         CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.app_owned") == (attempt == 1));
       }
@@ -129,7 +129,8 @@ TEST_CASE_METHOD(IntegrationTest,
     }
     const std::vector<std::string> tables{"before_init",    "app_owned",   "created_later", "made_as",
                                           "selected_into",  "app_created", "parted",        "parted_low",
-                                          "unlogged_later", "keyed",       "parted_keyed",  "parted_keyed_low"};
+                                          "unlogged_later", "keyed",       "parted_keyed",  "parted_keyed_low",
+                                          "keyed_after_load"};
     for (auto* cluster : clusters) {
       INFO(cluster->name());
       CHECK(replica_identity(*cluster, database, "keyed_before") == "d");
@@ -146,7 +147,14 @@ TEST_CASE_METHOD(IntegrationTest,
           "CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100); "
           "CREATE TABLE parted_keyed (id int PRIMARY KEY, note text) PARTITION BY RANGE (id); "
           "CREATE TABLE parted_keyed_low PARTITION OF parted_keyed FOR VALUES FROM (0) TO (100); "
-          "CREATE UNLOGGED TABLE unlogged_later (id int, note text); ALTER TABLE unlogged_later SET LOGGED"));
+          "CREATE UNLOGGED TABLE unlogged_later (id int, note text); ALTER TABLE unlogged_later SET LOGGED; "
+          // How pgbench -i and pg_restore build a table: its primary key comes after its rows.
+          "CREATE TABLE keyed_after_load (id int, note text); "
+          "INSERT INTO keyed_after_load VALUES (1, 'a'); "
+          "ALTER TABLE keyed_after_load ADD PRIMARY KEY (id); "
+          "CREATE TABLE full_on_purpose (id int PRIMARY KEY, note text); "
+          "ALTER TABLE full_on_purpose REPLICA IDENTITY FULL; "
+          "ALTER TABLE full_on_purpose ADD COLUMN extra int"));
       // The application's own role, not a superuser: the trigger runs with its rights.
       const Endpoint app{"127.0.0.1", cluster->port(), kAppUser, kAppPassword, database};
       const auto created = run_client(
@@ -159,9 +167,13 @@ TEST_CASE_METHOD(IntegrationTest,
            {"created_later", "made_as", "selected_into", "app_created", "parted", "parted_low", "unlogged_later"}) {
         CHECK(replica_identity(*cluster, database, table) == "f");
       }
-      for (const std::string table : {"keyed", "parted_keyed", "parted_keyed_low"}) {
+      for (const std::string table : {"keyed", "parted_keyed", "parted_keyed_low", "keyed_after_load"}) {
         CHECK(replica_identity(*cluster, database, table) == "d");
       }
+      // The owner's own choice stays; pgdual only undoes what it did, init's switches included.
+      CHECK(replica_identity(*cluster, database, "full_on_purpose") == "f");
+      REQUIRE_NOTHROW(cluster->run_sql(database, "ALTER TABLE before_init ADD PRIMARY KEY (id)"));
+      CHECK(replica_identity(*cluster, database, "before_init") == "d");
       // A primary key dropped later, from a table and from a partitioned table with its partitions.
       REQUIRE_NOTHROW(cluster->run_sql(database,
                                        "ALTER TABLE keyed DROP CONSTRAINT keyed_pkey; "
