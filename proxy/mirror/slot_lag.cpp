@@ -110,8 +110,9 @@ Awaitable<void> SlotLagMonitor::tick() {
   if (!given_up_) {
     const auto reading = co_await read_slot();
     take(reading, LagHistory::Clock::now());
-    if (reading.retained_bytes <= options_.max_retained_bytes) co_return;
-    give_up_slot();
+    const auto reason = give_up_reason(reading);
+    if (!reason) co_return;
+    give_up_slot(*reason);
   }
   co_await drop_slot();
 }
@@ -163,20 +164,32 @@ void SlotLagMonitor::take(const Reading& reading, LagHistory::Clock::time_point 
   lag_.read_at = at;
 }
 
-void SlotLagMonitor::give_up_slot() {
+std::optional<std::string> SlotLagMonitor::give_up_reason(const Reading& reading) const {
+  if (reading.wal_status == "lost") {
+    return "the primary invalidated the slot " + options_.slot +
+           " (wal_status lost): it needed WAL older than the primary's max_slot_wal_keep_size allows, which the "
+           "primary has removed";
+  }
+  if (reading.retained_bytes <= options_.max_retained_bytes) return std::nullopt;
+  return "the slot " + options_.slot + " holds " + std::to_string(reading.retained_bytes) +
+         " bytes of WAL on the primary, more than mirror.max_lag_bytes (" +
+         std::to_string(options_.max_retained_bytes) + ")";
+}
+
+void SlotLagMonitor::give_up_slot(const std::string& reason) {
   given_up_ = true;
   SlotLag figures;
   {
     const std::lock_guard lock{lag_mutex_};
     lag_.given_up = true;
+    lag_.given_up_because = reason;
     figures = lag_;
   }
-  log_->error("wal mirror of database {}: the slot {} holds {} bytes of WAL on the primary, more than "
-              "mirror.max_lag_bytes ({}); pgdual gives the slot up so that the primary's disk cannot fill: the "
+  log_->error("wal mirror of database {}: {}; pgdual gives the slot up so that the primary's disk cannot fill: the "
               "apply stops and the slot is dropped, and this database's writes reach the primary alone until "
               "pgdual restarts. The mirror must be rebuilt: with pgdual sync once it exists, for now by copying "
               "the database to the mirror again and then restarting pgdual",
-              options_.database, options_.slot, figures.retained_bytes, options_.max_retained_bytes);
+              options_.database, reason);
   if (give_up_) give_up_(figures);
 }
 

@@ -33,7 +33,10 @@ struct SlotLag {
   /// When the figures were read; none before the first reading.
   std::optional<std::chrono::steady_clock::time_point> read_at;
   bool stale = false;  ///< the last attempt to read the slot failed: the figures are older
-  bool given_up = false;      ///< the slot held more than mirror.max_lag_bytes: given up for good
+  /// The slot held more than mirror.max_lag_bytes, or the primary invalidated it (wal_status lost):
+  /// given up for good.
+  bool given_up = false;
+  std::string given_up_because;  ///< why, naming the setting; sizes and names only
   bool slot_dropped = false;  ///< once given up: the slot is gone from the primary
   std::string last_error;     ///< why the last reading or drop failed; names and SQLSTATEs, never values
 };
@@ -43,7 +46,9 @@ struct SlotLag {
 /// WAL the slot retains. When the slot retains more than the limit (mirror.max_lag_bytes), the
 /// monitor gives the slot up so that the primary's disk cannot fill: it calls `give_up` (which
 /// stops what reads the slot), terminates the walsender still reading it and drops the slot, for
-/// good: nothing here creates it again. A failure to read or drop is warned about once, kept in
+/// good: nothing here creates it again. A slot the primary itself invalidated (wal_status lost,
+/// past its max_slot_wal_keep_size) can never be read again: it is given up the same way, rather
+/// than left for every commit to wait mirror.timeout_ms on. A failure to read or drop is warned about once, kept in
 /// lag().last_error with the figures marked stale, and tried again at the next interval.
 ///
 /// run() and stop() on the executor run() was spawned on; lag() from any thread.
@@ -82,7 +87,9 @@ class SlotLagMonitor {
   Awaitable<void> connect();
   Awaitable<Reading> read_slot();
   void take(const Reading& reading, LagHistory::Clock::time_point at);
-  void give_up_slot();
+  /// Why `reading` means the slot must go; std::nullopt while it may stay.
+  [[nodiscard]] std::optional<std::string> give_up_reason(const Reading& reading) const;
+  void give_up_slot(const std::string& reason);
   Awaitable<void> drop_slot();
   Awaitable<void> run_statement(const std::string& sql, std::string_view what);
   void note_failure(const std::string& failure);

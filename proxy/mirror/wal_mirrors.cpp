@@ -30,8 +30,7 @@ const config::UserConfig& user_named(const config::ProxyConfig& config, const st
 
 /// The conflict record of a database given up: the writes after the slot's confirmed position,
 /// which the idempotency key names, reach the primary only. Sizes and names, never row data.
-conflict::ConflictRecord given_up_record(const std::string& database, const std::string& slot, const SlotLag& lag,
-                                         std::uint64_t limit) {
+conflict::ConflictRecord given_up_record(const std::string& database, const std::string& slot, const SlotLag& lag) {
   conflict::ConflictRecord record;
   record.idempotency_key = slot + "/" + protocol::format_lsn(lag.confirmed);
   record.session.database = database;
@@ -40,9 +39,8 @@ conflict::ConflictRecord given_up_record(const std::string& database, const std:
   record.mirror.error = conflict::BackendError{
       .sqlstate = {},
       .constraint = {},
-      .message = "pgdual gave up the WAL mirror's slot: it held " + std::to_string(lag.retained_bytes) +
-                 " bytes of WAL on the primary, more than mirror.max_lag_bytes (" + std::to_string(limit) +
-                 "); the mirror lacks every later write until it is rebuilt"};
+      .message = "pgdual gave up the WAL mirror's slot: " + lag.given_up_because +
+                 "; the mirror lacks every later write until it is rebuilt"};
   return record;
 }
 
@@ -115,7 +113,7 @@ void WalMirrors::give_up(const std::string& database, Database& entry, const Slo
   entry.units.give_up();
   entry.applier->stop();
   entry.cancel_applier.emit(asio::cancellation_type::terminal);
-  conflicts_.submit(given_up_record(database, conflict::slot_name_for(database), lag, config_->mirror.max_lag_bytes));
+  conflicts_.submit(given_up_record(database, conflict::slot_name_for(database), lag));
 }
 
 void WalMirrors::spawn(Awaitable<void> task, asio::cancellation_signal& cancel) {

@@ -298,3 +298,64 @@ TEST_CASE_METHOD(WalLagTest, "wal lag: past mirror.max_lag_bytes pgdual drops th
 }
 
 }  // namespace pgdual::test
+
+namespace pgdual::test {
+namespace {
+
+/// max_slot_wal_keep_size on the shared primary for one test, then back to its default.
+class SlotKeepLimit {
+ public:
+  explicit SlotKeepLimit(const std::string& size) { set("ALTER SYSTEM SET max_slot_wal_keep_size = '" + size + "'"); }
+  SlotKeepLimit(const SlotKeepLimit&) = delete;
+  SlotKeepLimit& operator=(const SlotKeepLimit&) = delete;
+  ~SlotKeepLimit() {
+    try {
+      set("ALTER SYSTEM RESET max_slot_wal_keep_size");
+    } catch (const std::exception& error) {
+      WARN("could not reset max_slot_wal_keep_size: " << error.what());
+    }
+  }
+
+ private:
+  static void set(const std::string& statement) {
+    static_cast<void>(backends().onprem.run_sql("postgres", statement));
+    static_cast<void>(backends().onprem.run_sql("postgres", "SELECT pg_reload_conf()"));
+  }
+};
+
+TEST_CASE_METHOD(WalLagTest, "wal lag: a slot the primary invalidated (max_slot_wal_keep_size) is given up at once, "
+                             "not waited on by every commit",
+                 "[integration][wal_lag]") {
+  start("wal_lost", "", 20'000);
+  start_mirror();
+  TempDir dir{"pgdual-wal-lost"};
+  MirrorLock lock{database(), "t", dir.path()};
+  const SlotKeepLimit keep{"1MB"};
+
+  auto waiting = std::async(std::launch::async, [&] { return timed_psql(endpoint(), "INSERT INTO t VALUES (1, 'a')"); });
+  // Past the limit, the primary's next checkpoint invalidates the slot the lock holds back.
+  static_cast<void>(backends().onprem.run_sql(
+      database(), "INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 200000) AS g"));
+  static_cast<void>(backends().onprem.run_sql(database(), "SELECT pg_switch_wal()"));
+  static_cast<void>(backends().onprem.run_sql(database(), "CHECKPOINT"));
+  const bool dropped = wait_until([&] { return !slot_exists(); }, 20s);
+  REQUIRE(dropped);
+
+  const auto woken = waiting.get();
+  check_succeeded(woken.result);
+  CHECK(seconds(woken.took) < 15);  // well before mirror.timeout_ms (20 s)
+  CHECK(proxy().log_shows_within("the primary invalidated the slot", 5s));
+  CHECK(proxy().log_shows_within("max_slot_wal_keep_size", 5s));
+  CHECK(health().starts_with("503\n{\"status\":\"wal_mirror_given_up\""));
+
+  const auto after = timed_psql(endpoint(), "INSERT INTO t VALUES (2, 'after')");
+  check_succeeded(after.result);
+  CHECK(seconds(after.took) < 5);
+  const auto records = wait_for_conflicts(1, 5s);
+  REQUIRE(records.size() == 1);
+  CHECK(records.front().kind == conflict::ConflictKind::mirror_unavailable);
+  CHECK(records.front().mirror.error->message.find("wal_status lost") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgdual::test
