@@ -269,19 +269,22 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   const auto last_lsn = held_.back().commit_lsn;
   const auto committing =
       FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = last_lsn};
-  // Every answer first: a change that found no row is an answer without an error ("UPDATE 0"),
-  // which the mirror would commit.
-  pipeline_.sync();
-  co_await pipeline_.settle();
-  collect();
-  // An earlier transaction's refusal came back after this one's began: it is the first.
   if (held_failure_) failure = std::move(held_failure_);
+  // COMMIT goes with the changes, in one round trip: after a refusal the mirror skips it (up to the
+  // Sync), and the transaction, aborted, is rolled back below. A change that found no row refuses
+  // nothing: it was filed as skipped (file()), and the rest commits, as careful mode would have it.
   pipeline_.command(failure ? "ROLLBACK" : "COMMIT", committing);
   pipeline_.sync();
   co_await pipeline_.settle();
   collect();
-  if (held_failure_ && !failure) failure = std::move(held_failure_);
-  if (!failure && pipeline_.last_command_tag() != "COMMIT") {
+  if (held_failure_ && !failure) {
+    // An earlier transaction's refusal came back after this one's began: it is the first.
+    failure = std::move(held_failure_);
+    pipeline_.command("ROLLBACK", committing);
+    pipeline_.sync();
+    co_await pipeline_.settle();
+    collect();
+  } else if (!failure && pipeline_.last_command_tag() != "COMMIT") {
     // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
     failure = committing;
     failure->sqlstate = protocol::sqlstate::kInternalError;
@@ -297,6 +300,7 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   TransactionResult result = failed != held.end() ? std::move(*failed) : std::move(held.back());
   result.status = TransactionResult::Status::failed;
   result.failure = std::move(failure);
+  result.skipped.clear();
   co_return std::vector{std::move(result)};
 }
 
@@ -327,6 +331,7 @@ bool ApplyConnection::collect() {
 }
 
 void ApplyConnection::file(FailedChange refusal) {
+  if (refusal.sqlstate == protocol::sqlstate::kNoData && skip(refusal)) return;
   if (!transaction_ || refusal.commit_lsn != transaction_->begin.final_lsn) {
     if (!held_failure_) held_failure_ = std::move(refusal);
     return;
@@ -337,6 +342,19 @@ void ApplyConnection::file(FailedChange refusal) {
   } else if (!transaction.failure) {
     transaction.failure = std::move(refusal);
   }
+}
+
+// The mirror lacks the row the primary changed: the change is left out and recorded, and the rest
+// of its transaction applies, in fast mode as in careful mode.
+bool ApplyConnection::skip(FailedChange& refusal) {
+  if (transaction_ && refusal.commit_lsn == transaction_->begin.final_lsn) {
+    transaction_->skipped.push_back(std::move(refusal));
+    return true;
+  }
+  const auto held = std::ranges::find(held_, refusal.commit_lsn, &TransactionResult::commit_lsn);
+  if (held == held_.end()) return false;
+  held->skipped.push_back(std::move(refusal));
+  return true;
 }
 
 void ApplyConnection::forget(const std::string& statement) {

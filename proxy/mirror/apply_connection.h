@@ -42,7 +42,8 @@ struct ApplyOptions {
 
 /// How a transaction is applied.
 enum class ApplyMode : std::uint8_t {
-  /// Every change pipelined; the first change the mirror refuses fails the whole transaction.
+  /// Every change pipelined, COMMIT included; the first change the mirror refuses fails the whole
+  /// transaction. One that finds no row refuses nothing: it is skipped and reported, as below.
   fast,
   /// A SAVEPOINT around each change, one round trip each: a refused change is rolled back to
   /// its savepoint, skipped and reported, and the rest commits. For re-applying a transaction
@@ -159,8 +160,12 @@ class ApplyConnection {
   Awaitable<std::optional<FailedChange>> run_batch();
   /// Files the mirror's refusals read so far in the transaction; true when there was one.
   bool collect();
-  /// A refusal fails the transaction, except a change's in careful mode, which is skipped.
+  /// A refusal fails the transaction, except a change's in careful mode, or one that found no row,
+  /// which are skipped.
   void file(FailedChange refusal);
+  /// Files a change that found no row as skipped by its transaction, open or held; false when the
+  /// transaction is neither.
+  bool skip(FailedChange& refusal);
   /// Drops a prepared statement that does not exist on the mirror (its Parse failed or was skipped).
   void forget(const std::string& statement);
   /// The next change of the transaction, for reports.

@@ -268,10 +268,12 @@ TEST_CASE_METHOD(IntegrationTest, "a change the mirror cannot take fails its tra
   REQUIRE(fast.size() == 1);
   CHECK(fast[0].status == Status::failed);
   REQUIRE(fast[0].failure);
-  CHECK(fast[0].failure->change_number == 1);
+  // The UPDATE that finds no row refuses nothing; the INSERT after it does.
+  CHECK(fast[0].failure->change_number == 2);
   CHECK(fast[0].failure->relation == R"("public"."codes")");
-  CHECK(fast[0].failure->kind == proxy::ChangeKind::update);
-  CHECK(fast[0].failure->sqlstate == "02000");
+  CHECK(fast[0].failure->kind == proxy::ChangeKind::insert);
+  CHECK(fast[0].failure->sqlstate == "23505");
+  CHECK(fast[0].skipped.empty());  // nothing of it stayed
   CHECK(backends().cloud.run_sql(database, mirror_rows) == "1=a,9=c\n");
   CHECK(backends().cloud.run_sql(database, applied_rows) == "1\n");
 
@@ -310,17 +312,18 @@ TEST_CASE_METHOD(IntegrationTest, "a change the mirror refuses fails its whole b
                  "[integration][wal][apply]") {
   const auto database = fresh_database("wal_apply_batch_fail");
   create_on_both(database, "CREATE TABLE codes (id int PRIMARY KEY, code text UNIQUE)");
-  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO codes VALUES (2, 'b')"));
+  static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO codes VALUES (9, 'f')"));
   const PrimarySlot slot{database};
-  run_on_primary(database, {"INSERT INTO codes VALUES (5, 'e')", "UPDATE codes SET code = 'bb' WHERE id = 2",
-                            "INSERT INTO codes VALUES (6, 'f')"});
+  run_on_primary(database, {"INSERT INTO codes VALUES (5, 'e')", "INSERT INTO codes VALUES (6, 'f')",
+                            "INSERT INTO codes VALUES (7, 'g')"});
   const auto messages = slot.take_changes();
   const auto batch = apply_as_superuser(database, slot, messages, ApplyMode::fast, /*batch=*/true);
   REQUIRE(batch.size() == 1);
   CHECK(batch[0].status == Status::failed);
   REQUIRE(batch[0].failure);
-  CHECK(batch[0].failure->kind == proxy::ChangeKind::update);
-  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM codes") == "0\n");
+  CHECK(batch[0].failure->kind == proxy::ChangeKind::insert);
+  CHECK(batch[0].failure->sqlstate == "23505");
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM codes") == "1\n");
   CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM pgdual.applied") == "0\n");
   // One by one, the second fails alone: the batch named the second.
   const auto single = apply_as_superuser(database, slot, messages);
@@ -328,6 +331,30 @@ TEST_CASE_METHOD(IntegrationTest, "a change the mirror refuses fails its whole b
   CHECK(single[0].status == Status::applied);
   CHECK(single[1].status == Status::failed);
   CHECK(single[1].commit_lsn == batch[0].commit_lsn);
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a change that finds no row on the mirror is skipped and reported, and the rest of "
+                                  "its transaction and of its batch commits in the same round trip",
+                 "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply_batch_missing");
+  create_on_both(database, "CREATE TABLE codes (id int PRIMARY KEY, code text)");
+  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO codes VALUES (2, 'b')"));
+  const PrimarySlot slot{database};
+  run_on_primary(database, {"INSERT INTO codes VALUES (5, 'e')",
+                            "BEGIN; UPDATE codes SET code = 'bb' WHERE id = 2; INSERT INTO codes VALUES (6, 'f'); COMMIT",
+                            "INSERT INTO codes VALUES (7, 'g')"});
+  const auto batch = apply_as_superuser(database, slot, slot.take_changes(), ApplyMode::fast, /*batch=*/true);
+  REQUIRE(batch.size() == 3);
+  CHECK(count_with(batch, Status::applied) == 3);
+  CHECK(batch[0].skipped.empty());
+  REQUIRE(batch[1].skipped.size() == 1);
+  CHECK(batch[1].skipped[0].change_number == 1);
+  CHECK(batch[1].skipped[0].kind == proxy::ChangeKind::update);
+  CHECK(batch[1].skipped[0].sqlstate == "02000");
+  CHECK(batch[2].skipped.empty());
+  CHECK(backends().cloud.run_sql(database, "SELECT string_agg(id || '=' || code, ',' ORDER BY id) FROM codes") ==
+        "5=e,6=f,7=g\n");
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM pgdual.applied") == "3\n");
 }
 
 TEST_CASE_METHOD(IntegrationTest, "the WAL apply says plainly when its role may not replay as a replica",
