@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 
 namespace pgdual::proxy {
 
@@ -74,6 +75,18 @@ std::string match_condition(const lr::OwnedRelation& relation, const PlannedChan
   return "ctid = (SELECT ctid FROM " + qualified_name(relation) + " WHERE " + condition + " LIMIT 1)";
 }
 
+/// The column a no-op UPDATE assigns to itself: the first that is no key, or the first.
+const lr::OwnedRelation::Column& quiet_column(const lr::OwnedRelation& relation) {
+  const auto found = std::ranges::find_if(relation.columns, [](const auto& column) { return !column.key; });
+  return found != relation.columns.end() ? *found : relation.columns.front();
+}
+
+/// Both sent, and alike: the same kind (NULL, text, binary) and bytes.
+bool same_value(const lr::TupleColumn& old_value, const lr::TupleColumn& new_value) noexcept {
+  if (old_value.kind != new_value.kind || old_value.kind == lr::ColumnKind::unchanged_toast) return false;
+  return std::ranges::equal(old_value.value, new_value.value);
+}
+
 bool is_hex(char c) noexcept { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
 
 }  // namespace
@@ -122,22 +135,31 @@ tl::expected<PlannedChange, PlanError> plan_insert(const lr::OwnedRelation& rela
   return change;
 }
 
+// Only the columns the primary changed are assigned: an identity column GENERATED ALWAYS may be
+// set to nothing but DEFAULT, even to its own value, and is usually the key. Without an old image
+// the key is unchanged; with one (the key changed, or REPLICA IDENTITY FULL) a column whose old
+// value equals its new one is left as it is.
 tl::expected<PlannedChange, PlanError> plan_update(const lr::OwnedRelation& relation, const lr::Update& update) {
   auto new_row = fitting_columns(relation, update.new_tuple);
   if (!new_row) return tl::unexpected{new_row.error()};
+  std::optional<Columns> old_row;
+  if (update.old_kind) {
+    auto fitting = fitting_columns(relation, update.old_tuple);
+    if (!fitting) return tl::unexpected{fitting.error()};
+    old_row = std::move(*fitting);
+  }
   PlannedChange change{.kind = ChangeKind::update};
   for (std::size_t i = 0; i < new_row->size(); ++i) {
-    if ((*new_row)[i].kind == lr::ColumnKind::unchanged_toast) continue;
+    const auto& value = (*new_row)[i];
+    if (value.kind == lr::ColumnKind::unchanged_toast) continue;
+    const bool unchanged = old_row ? same_value((*old_row)[i], value) : relation.columns[i].key;
+    if (unchanged) continue;
     change.assigned.push_back(i);
-    change.values.push_back((*new_row)[i]);
+    change.values.push_back(value);
   }
-  if (!update.old_kind) {
-    if (auto added = add_match(relation, *new_row, change); !added) return tl::unexpected{added.error()};
-    return change;
+  if (auto added = add_match(relation, old_row ? *old_row : *new_row, change); !added) {
+    return tl::unexpected{added.error()};
   }
-  auto old_row = fitting_columns(relation, update.old_tuple);
-  if (!old_row) return tl::unexpected{old_row.error()};
-  if (auto added = add_match(relation, *old_row, change); !added) return tl::unexpected{added.error()};
   return change;
 }
 
@@ -157,7 +179,8 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
     case ChangeKind::insert: {
       sql = "INSERT INTO " + table + " (";
       append_list(sql, relation, change.assigned, ", ", [&](const std::string& column, std::size_t) { sql += column; });
-      sql += ") VALUES (";
+      // The primary's value, also in an identity column GENERATED ALWAYS.
+      sql += ") OVERRIDING SYSTEM VALUE VALUES (";
       append_list(sql, relation, change.assigned, ", ",
                   [&](const std::string&, std::size_t) { sql += parameter(number++); });
       return sql += ")";
@@ -165,9 +188,10 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
     case ChangeKind::update: {
       sql = "UPDATE " + table + " SET ";
       if (change.assigned.empty()) {
-        // Every value was unchanged TOAST: still an UPDATE, so that a missing row is noticed.
-        sql +=
-            quote_identifier(relation.columns.front().name) + " = " + quote_identifier(relation.columns.front().name);
+        // Nothing changed, or only unchanged TOAST: still an UPDATE, so that a missing row is
+        // noticed, of a column that is no key (which may be an identity GENERATED ALWAYS).
+        const auto& column = quiet_column(relation);
+        sql += quote_identifier(column.name) + " = " + quote_identifier(column.name);
       }
       append_list(sql, relation, change.assigned, ", ", [&](const std::string& column, std::size_t) {
         sql += column + " = " + parameter(number++);

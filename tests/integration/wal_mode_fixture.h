@@ -1,7 +1,7 @@
 #pragma once
 
 // What the tests of mirror.mode = "wal" through pgdual share: a database fresh on both servers, the
-// same tables made on both directly (wal mode does not carry DDL yet), and pgdual in front.
+// same tables made on both directly, and pgdual in front.
 
 #include <chrono>
 #include <optional>

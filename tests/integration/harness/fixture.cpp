@@ -127,12 +127,13 @@ Endpoint IntegrationTest::through_proxy(const std::string& database) {
 
 ProxyProcess& IntegrationTest::proxy() { return proxy_.value(); }
 
-void run_pgdual_init(const std::string& database, const ProxySettings& settings) {
+void run_pgdual_init(const std::string& database, const ProxySettings& settings, const std::string& user) {
   TempDir dir{"pgdual-init"};
   const auto config = dir.path() / "pgdual.toml";
   write_file(config, proxy_config_text(settings, 6432));
-  const auto result = run({PGDUAL_BINARY, "init", "--config", config.string(), "--database", database}, {},
-                          std::chrono::seconds{60});
+  std::vector<std::string> command{PGDUAL_BINARY, "init", "--config", config.string(), "--database", database};
+  if (!user.empty()) command.insert(command.end(), {"--user", user});
+  const auto result = run(command, {}, std::chrono::seconds{60});
   if (result.exit_code != 0) throw std::runtime_error{"pgdual init failed: " + result.describe()};
 }
 
@@ -152,6 +153,28 @@ std::vector<std::string> differing_tables(const std::string& database, const PgC
       on_mirror = "(cannot read it)";
     }
     if (on_primary != on_mirror) differing.push_back(table + ": onprem " + on_primary + ", cloud " + on_mirror);
+  }
+  return differing;
+}
+
+std::vector<std::string> differing_sequences_and_large_objects(const std::string& database, const PgCluster& onprem,
+                                                               const PgCluster& cloud) {
+  // Sequences by name: OIDs differ between the servers. Large objects by OID: it is their name.
+  const std::vector<std::pair<std::string, std::string>> listings{
+      {"sequence",
+       "SELECT format('%I.%I', schemaname, sequencename) || ' ' || coalesce(last_value::text, 'not called') "
+       "FROM pg_sequences WHERE schemaname <> 'pgdual' ORDER BY 1"},
+      {"large object", "SELECT oid || ' ' || md5(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY oid"}};
+  std::vector<std::string> differing;
+  for (const auto& [kind, sql] : listings) {
+    const auto on_primary = lines_of(onprem.run_sql(database, sql));
+    const auto on_mirror = lines_of(cloud.run_sql(database, sql));
+    for (const auto& line : on_primary) {
+      if (std::ranges::find(on_mirror, line) == on_mirror.end()) differing.push_back(kind + " onprem " + line);
+    }
+    for (const auto& line : on_mirror) {
+      if (std::ranges::find(on_primary, line) == on_primary.end()) differing.push_back(kind + " cloud " + line);
+    }
   }
   return differing;
 }

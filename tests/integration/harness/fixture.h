@@ -75,15 +75,22 @@ class IntegrationTest {
   std::optional<ProxyProcess> proxy_;
 };
 
-/// `pgdual init` for `database` on the backends `settings` names (pgdual's schema and ledger).
-/// Throws std::runtime_error with its output when it fails.
-void run_pgdual_init(const std::string& database, const ProxySettings& settings);
+/// `pgdual init` for `database` on the backends `settings` names (pgdual's schema and ledger), as
+/// `user` (one of settings.users) or, when empty, the first of them. Throws std::runtime_error with
+/// its output when it fails.
+void run_pgdual_init(const std::string& database, const ProxySettings& settings, const std::string& user = {});
 
 /// Every table of `database`'s public schema, as the primary has them, whose rows differ between
 /// the two backends (count, or md5 of the rows in order), each with both summaries.
 [[nodiscard]] std::vector<std::string> differing_tables(const std::string& database, const PgCluster& onprem,
                                                         const PgCluster& cloud);
 [[nodiscard]] std::vector<std::string> differing_tables(const std::string& database);
+
+/// What else must be identical on both backends and differs: each sequence's state (last_value,
+/// is_called) and the large objects (OIDs and an md5 of each one's contents), as one line each.
+[[nodiscard]] std::vector<std::string> differing_sequences_and_large_objects(const std::string& database,
+                                                                           const PgCluster& onprem,
+                                                                           const PgCluster& cloud);
 
 /// Requires that the command `result` describes ran to its end and exited 0, showing its output if not.
 void check_succeeded(const RunResult& result);
