@@ -83,7 +83,8 @@ struct TransactionResult {
 /// Tables are mapped by schema-qualified name, never by OID. The session replays rows as the
 /// primary committed them: session_replication_role = replica, so that the mirror's triggers and
 /// foreign-key checks do not fire a second time. DDL that pgdual ran on the primary arrives as a
-/// pgdual.ddl message (proxy/mirror/ddl_message.h) and runs where it stands among the changes.
+/// pgdual.ddl message (proxy/mirror/ddl_message.h) and runs where it stands among the changes; a
+/// statement that must run alone comes in a non-transactional one and runs between transactions.
 ///
 /// Any I/O failure or silence past answer_timeout throws MirrorFailure (proxy/backend/mirror_leg.h);
 /// the connection is unusable then, and the mirror rolls back the open transaction. Open a new

@@ -30,7 +30,7 @@ bool ApplyConnection::message_applied(protocol::XLogRecPtr lsn) const noexcept {
 }
 
 Awaitable<std::vector<TransactionResult>> ApplyConnection::take_outside_message(const lr::Message& message,
-                                                                               bool applied) {
+                                                                                bool applied) {
   if (!is_pgdual_prefix(message.prefix)) co_return std::vector<TransactionResult>{};
   std::vector<TransactionResult> results;
   // Every transaction before the message first: its key promises them, its statement follows them.
@@ -67,8 +67,9 @@ Awaitable<void> ApplyConnection::run_alone(std::string_view content, Transaction
     refused->message = "a pgdual.ddl message that is malformed: " + ddl.error();
   } else if (change.statement = ddl_summary(ddl->statement); !runs_alone(ddl->statement)) {
     refused = change;
-    refused->message = "a non-transactional pgdual.ddl message with a statement that may run in a transaction, "
-                       "which pgdual sends inside it: not run";
+    refused->message =
+        "a non-transactional pgdual.ddl message with a statement that may run in a transaction, "
+        "which pgdual sends inside it: not run";
   }
   if (refused) {
     refused->sqlstate = protocol::sqlstate::kInvalidParameterValue;
@@ -88,11 +89,11 @@ Awaitable<void> ApplyConnection::run_alone(std::string_view content, Transaction
   const auto ledger_lsn = protocol::format_lsn(result.commit_lsn - 1);
   const std::array parameters{text_parameter(source_), text_parameter(ledger_lsn), text_parameter("0"),
                               ApplyParameter{}};
-  pipeline_.execute(kLedgerStatement, parameters, FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit},
-                    false);
+  pipeline_.execute(kLedgerStatement, parameters,
+                    FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit}, false);
   if (const auto ledger_refused = co_await run_batch()) {
-    throw ApplyError{"the mirror cannot record a statement run alone in pgdual.applied: " +
-                     ledger_refused->sqlstate + ": " + ledger_refused->message};
+    throw ApplyError{"the mirror cannot record a statement run alone in pgdual.applied: " + ledger_refused->sqlstate +
+                     ": " + ledger_refused->message};
   }
   applied_through_ = std::max(applied_through_.value_or(0), result.commit_lsn - 1);
 }

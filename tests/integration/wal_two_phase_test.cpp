@@ -3,7 +3,6 @@
 // CONCURRENTLY, DROP INDEX CONCURRENTLY). Each is answered once the mirror has it, and both servers
 // end identical.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <string>
 #include <thread>
@@ -28,8 +27,7 @@ constexpr std::string_view kVisitsSchema =
     "CREATE TABLE visits (id int PRIMARY KEY, ward text); GRANT ALL ON visits TO app;";
 
 RunResult psql(const Endpoint& endpoint, const std::string& script) {
-  return run_client({pg_program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", script}, endpoint,
-                    kClientTimeout);
+  return run_client({pg_program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", script}, endpoint, kClientTimeout);
 }
 
 std::chrono::milliseconds since(Clock::time_point start) {
@@ -51,7 +49,9 @@ class WalTwoPhaseTest : public WalModeTest {
     const auto seconds = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kLockHeld).count());
     Subprocess locker{{pg_program("psql"), "-X", "-q", "-c",
                        "BEGIN; LOCK TABLE " + table + " IN SHARE MODE; SELECT pg_sleep(" + seconds + "); COMMIT;"},
-                      as_superuser, dir_.path() / "lock.log", dir_.path() / "lock.log"};
+                      as_superuser,
+                      dir_.path() / "lock.log",
+                      dir_.path() / "lock.log"};
     REQUIRE(wait_until([&] { return on_mirror(kLockGrantedSql) != "0\n"; }, 10s));
     return locker;
   }
@@ -62,8 +62,9 @@ class WalTwoPhaseTest : public WalModeTest {
   TempDir dir_{"pgdual-wal-2pc"};
 };
 
-TEST_CASE_METHOD(WalTwoPhaseTest, "wal mode: PREPARE TRANSACTION is answered at once, COMMIT PREPARED once the "
-                                  "mirror has the transaction, ROLLBACK PREPARED leaves it nothing",
+TEST_CASE_METHOD(WalTwoPhaseTest,
+                 "wal mode: PREPARE TRANSACTION is answered at once, COMMIT PREPARED once the "
+                 "mirror has the transaction, ROLLBACK PREPARED leaves it nothing",
                  "[integration][wal_mode][two_phase]") {
   start("wal_two_phase", std::string{kVisitsSchema}, patient_settings());
   check_succeeded(psql(endpoint(), "INSERT INTO visits VALUES (0, 'warm-up')"));  // the session's mirror is up
@@ -102,15 +103,17 @@ with psycopg.connect(autocommit=True) as conn:
   CHECK(conflicts().empty());
 }
 
-TEST_CASE_METHOD(WalTwoPhaseTest, "wal mode: CREATE and DROP INDEX CONCURRENTLY reach the mirror, as the primary's "
-                                  "role with its search_path, before the client's answer",
+TEST_CASE_METHOD(WalTwoPhaseTest,
+                 "wal mode: CREATE and DROP INDEX CONCURRENTLY reach the mirror, as the primary's "
+                 "role with its search_path, before the client's answer",
                  "[integration][wal_mode][ddl]") {
   start("wal_concurrently",
         "CREATE SCHEMA clinic AUTHORIZATION app; "
         "CREATE TABLE clinic.notes (id int PRIMARY KEY, body text); ALTER TABLE clinic.notes OWNER TO app;",
         patient_settings());
-  const std::string indexes = "SELECT string_agg(schemaname || '.' || indexname, ',' ORDER BY indexname) "
-                              "FROM pg_indexes WHERE tablename = 'notes'";
+  const std::string indexes =
+      "SELECT string_agg(schemaname || '.' || indexname, ',' ORDER BY indexname) "
+      "FROM pg_indexes WHERE tablename = 'notes'";
   // Two Queries of one session: CREATE INDEX CONCURRENTLY runs alone.
   check_succeeded(run_client({pg_program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "SET search_path = clinic",
                               "-c", "CREATE INDEX CONCURRENTLY notes_body ON notes (body)"},
@@ -125,8 +128,9 @@ TEST_CASE_METHOD(WalTwoPhaseTest, "wal mode: CREATE and DROP INDEX CONCURRENTLY 
   CHECK(conflicts().empty());
 }
 
-TEST_CASE_METHOD(WalTwoPhaseTest, "wal mode: a statement that runs alone which the mirror refuses is recorded, and "
-                                  "the stream goes on",
+TEST_CASE_METHOD(WalTwoPhaseTest,
+                 "wal mode: a statement that runs alone which the mirror refuses is recorded, and "
+                 "the stream goes on",
                  "[integration][wal_mode][ddl]") {
   start("wal_concurrently_refused", std::string{kVisitsSchema} + "ALTER TABLE visits OWNER TO app;",
         patient_settings());

@@ -1,10 +1,9 @@
 // What the client sees of the primary's stream while pgdual's own statement runs after its unit.
 #include "proxy/route/own_statement_filter.h"
 
+#include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "protocol/backend_messages.h"
 #include "protocol/writer.h"
