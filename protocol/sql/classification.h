@@ -60,6 +60,9 @@ struct Classification {
   StatementKind kind = StatementKind::read;
   std::vector<StatementKind> statements;  ///< each statement's kind, in order
   TransactionControl transaction = TransactionControl::none;  ///< of the first statement
+  /// Some statement is PREPARE TRANSACTION: the transaction it ends commits later, at COMMIT
+  /// PREPARED, if ever.
+  bool prepares_transaction = false;
   /// Some statement's answer is specific to one server: it reads system catalogs
   /// or statistics views, OIDs (::regclass...), system columns (ctid, xmin...),
   /// server settings (SHOW, current_setting) or session-local values (currval,

@@ -250,6 +250,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     StatementFacts facts = walker.walk(*statement);
     const StatementVerdict one = verdict_for(*statement, facts);
     if (i == 0) verdict.transaction = one.transaction;
+    verdict.prepares_transaction =
+        verdict.prepares_transaction || one.transaction == TransactionControl::prepare_transaction;
     verdict.alone_in_transaction = verdict.alone_in_transaction || alone_in_transaction(*statement);
     verdict.writes_large_objects = verdict.writes_large_objects || facts.writes_large_objects;
     if (one.kind == StatementKind::write && changes_schema(*statement)) {

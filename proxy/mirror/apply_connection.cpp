@@ -13,7 +13,6 @@ namespace {
 
 namespace lr = protocol::logicalrep;
 
-constexpr std::string_view kLedgerStatement = "pgdual_apply_ledger";
 constexpr std::string_view kStatementPrefix = "pgdual_apply_";
 constexpr std::string_view kSavepoint = "pgdual_change";
 /// Bytes queued before they are sent even when the pipeline is not deep yet: a run of wide rows
@@ -25,8 +24,6 @@ ApplyParameter parameter_of(const lr::TupleColumn& column) {
   if (column.kind == lr::ColumnKind::null) return {};
   return ApplyParameter{.value = column.value, .binary = column.kind == lr::ColumnKind::binary};
 }
-
-ApplyParameter text_parameter(std::string_view text) { return ApplyParameter{.value = protocol::as_bytes(text)}; }
 
 std::string describe(const FailedChange& refusal) { return refusal.sqlstate + ": " + refusal.message; }
 
@@ -113,9 +110,16 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::feed(const lr::Logica
   } else if (const auto* truncate = std::get_if<lr::Truncate>(&message)) {
     co_await apply_truncate(*truncate);
   } else if (const auto* logical_message = std::get_if<lr::Message>(&message)) {
-    co_await take_message(*logical_message);
+    if (logical_message->transactional) {
+      co_await take_message(*logical_message);
+    } else if (!transaction_) {
+      co_return co_await take_outside_message(*logical_message, message_applied(logical_message->lsn));
+    } else {
+      defer(*logical_message);
+    }
   } else if (const auto* commit = std::get_if<lr::Commit>(&message)) {
-    co_return co_await commit_transaction(*commit, more_follow);
+    auto results = co_await commit_transaction(*commit, more_follow);
+    co_return co_await take_deferred(std::move(results));
   } else if (!std::holds_alternative<lr::Type>(message) && !std::holds_alternative<lr::Origin>(message)) {
     // Type needs nothing: each parameter takes the type of the mirror's column. Origin names
     // where a primary's transaction was replicated from; the mirror takes it all the same.
@@ -194,10 +198,7 @@ Awaitable<void> ApplyConnection::apply_truncate(const lr::Truncate& truncate) {
 }
 
 Awaitable<void> ApplyConnection::take_message(const lr::Message& message) {
-  // A non-transactional message is sent as soon as it is decoded, outside the transaction that
-  // wrote it and even when that transaction rolled back: a DDL in it has no place among the
-  // changes, and may never have happened on the primary. pgdual emits none.
-  if (!message.transactional || !transaction_ || transaction_->skipping) co_return;
+  if (!transaction_ || transaction_->skipping) co_return;
   const auto content = protocol::as_text(message.content);
   if (message.prefix == conflict::kSchemaChangeMessagePrefix) {
     if (!transaction_->failure) co_await apply_ddl(content);

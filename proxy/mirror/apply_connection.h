@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -57,6 +58,11 @@ struct TransactionResult {
     applied,          ///< committed on the mirror, with its row in pgdual.applied
     already_applied,  ///< its commit LSN is at or below the source's last applied one: skipped whole
     failed,           ///< rolled back on the mirror: nothing of it stayed; `failure` says why
+    /// No transaction: a non-transactional pgdual message, taken once every transaction before it
+    /// was committed on the mirror. Its key (unit_key) may be announced; the statement it carried
+    /// ran outside any transaction, or is in `skipped` when the mirror refused it. commit_lsn and
+    /// end_lsn are the message's LSN.
+    outside_transaction,
   };
   Status status = Status::applied;
   protocol::XLogRecPtr commit_lsn = 0;
@@ -78,7 +84,8 @@ struct TransactionResult {
 /// Tables are mapped by schema-qualified name, never by OID. The session replays rows as the
 /// primary committed them: session_replication_role = replica, so that the mirror's triggers and
 /// foreign-key checks do not fire a second time. DDL that pgdual ran on the primary arrives as a
-/// pgdual.ddl message (proxy/mirror/ddl_message.h) and runs where it stands among the changes.
+/// pgdual.ddl message (proxy/mirror/ddl_message.h) and runs where it stands among the changes; a
+/// statement that must run alone comes in a non-transactional one and runs between transactions.
 ///
 /// Any I/O failure or silence past answer_timeout throws MirrorFailure (proxy/backend/mirror_leg.h);
 /// the connection is unusable then, and the mirror rolls back the open transaction. Open a new
@@ -116,10 +123,22 @@ class ApplyConnection {
   Awaitable<void> terminate() { return pipeline_.terminate(); }
 
  private:
+  /// The prepared insert of a row into pgdual.applied.
+  static constexpr std::string_view kLedgerStatement = "pgdual_apply_ledger";
+
   struct RelationEntry {
     protocol::logicalrep::OwnedRelation relation;
     std::string name;  ///< qualified_name(relation)
     std::unordered_map<std::string, std::string> statements;  ///< prepared statement by PlannedChange::shape()
+  };
+  /// A non-transactional message that came between a Begin and its Commit, taken after the Commit.
+  /// pgoutput sends none there without streaming (a transaction is sent whole at its commit, a
+  /// non-transactional message as it is decoded), but the order of the two is the walsender's.
+  struct DeferredMessage {
+    protocol::logicalrep::Message message;  ///< its prefix and content view the two strings below
+    std::string prefix;
+    std::string content;
+    bool applied = false;  ///< message_applied() when it came: the Commit after it moves the ledger on
   };
   /// The transaction between Begin and Commit.
   struct Transaction {
@@ -144,6 +163,19 @@ class ApplyConnection {
                                const tl::expected<PlannedChange, PlanError>& planned);
   Awaitable<void> apply_truncate(const protocol::logicalrep::Truncate& truncate);
   Awaitable<void> take_message(const protocol::logicalrep::Message& message);
+  /// A non-transactional message, outside any transaction: what is held is committed first.
+  /// `applied`: message_applied() when it came.
+  Awaitable<std::vector<TransactionResult>> take_outside_message(const protocol::logicalrep::Message& message,
+                                                                 bool applied);
+  /// Runs the statement of a non-transactional pgdual.ddl message outside any transaction block,
+  /// as the primary's role with its search_path, then records the message in pgdual.applied.
+  Awaitable<void> run_alone(std::string_view content, TransactionResult& result);
+  /// Whether the ledger holds the non-transactional message at `lsn` already, or a later transaction.
+  [[nodiscard]] bool message_applied(protocol::XLogRecPtr lsn) const noexcept;
+  /// Keeps a non-transactional message that came inside a transaction for after its Commit.
+  void defer(const protocol::logicalrep::Message& message);
+  /// After a transaction's Commit, the non-transactional messages that came inside it.
+  Awaitable<std::vector<TransactionResult>> take_deferred(std::vector<TransactionResult> results);
   /// Runs the statement of a pgdual.ddl message at this point of the transaction, as the primary's
   /// role with its search_path, then the apply's own again. Malformed content is a refused change.
   Awaitable<void> apply_ddl(std::string_view content);
@@ -185,6 +217,7 @@ class ApplyConnection {
   /// one's found once it was over. It fails the whole mirror transaction.
   std::optional<FailedChange> held_failure_;
   std::vector<ApplyParameter> parameters_;  ///< reused for every change
+  std::vector<std::unique_ptr<DeferredMessage>> deferred_;
 };
 
 }  // namespace pgdual::proxy

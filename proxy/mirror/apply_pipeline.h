@@ -39,6 +39,11 @@ struct ApplyParameter {
   bool binary = false;
 };
 
+/// `text` as a parameter in text form; it must outlive the request.
+[[nodiscard]] inline ApplyParameter text_parameter(std::string_view text) {
+  return ApplyParameter{.value = protocol::as_bytes(text)};
+}
+
 /// The extended-protocol pipeline of one apply connection: requests are queued and sent without
 /// waiting for their answers, and each answer is paired with its request as it is read, so that
 /// an error names the change it belongs to. After an error the mirror skips every request up to

@@ -123,6 +123,12 @@ BEGIN
 END
 $pgdual$)sql";
 
+/// Before a statement that must run alone (a non-transactional pgdual.ddl message) runs on the
+/// mirror outside any transaction block: $1 the primary's role and $2 its search_path, for the
+/// session, since there is no transaction for them to end with; kDdlRestoreSql undoes them.
+inline constexpr std::string_view kAloneContextSql =
+    "SELECT pg_catalog.set_config('role', $1, false), pg_catalog.set_config('search_path', $2, false)";
+
 /// After a DDL statement: the apply's own role and empty search_path again. Set for the session, not
 /// the transaction: a SET ROLE or SET search_path in the statement text would outlive the commit.
 inline constexpr std::string_view kDdlRestoreSql =

@@ -50,6 +50,13 @@ tl::expected<DdlMessage, DdlMessageError> decode_ddl_message(std::string_view co
   return message;
 }
 
+bool runs_alone(std::string_view statement) {
+  static const sql::FunctionCatalog kCatalog;
+  const auto classification = sql::classify_uncached(statement, kCatalog);
+  return classification.parsed && classification.statements.size() == 1 && classification.alone_in_transaction &&
+         !classification.schema_change_text.empty();
+}
+
 std::string ddl_summary(std::string_view statement) {
   // The catalog matters only to what the classifier says of reads; normalizing needs none of it.
   static const sql::FunctionCatalog kCatalog;

@@ -30,6 +30,12 @@ using DdlMessageError = std::string;
 /// byte anywhere (the statement could not be sent whole).
 [[nodiscard]] tl::expected<DdlMessage, DdlMessageError> decode_ddl_message(std::string_view content);
 
+/// Whether `statement` may travel in a non-transactional message, to run on the mirror outside any
+/// transaction block: one statement, that libpg_query parses, that changes the schema and must run
+/// alone (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY). pgdual sends every other DDL inside
+/// its transaction, which a non-transactional message is decoded apart from, even rolled back.
+[[nodiscard]] bool runs_alone(std::string_view statement);
+
 /// What reports and logs may say of `statement`: libpg_query's normalized text (constants replaced
 /// by $n, comments removed), or, for a text it cannot parse (syntax newer than its PostgreSQL, say),
 /// its first words while they are letters only, two at most and upper-cased ("CREATE TABLE"), or

@@ -228,8 +228,12 @@ struct SlotStream::State {
   void hand_out(const protocol::XLogData& xlog, const logicalrep::LogicalReplicationMessage& message) {
     received = std::max({received, xlog.wal_start, xlog.wal_end});
     decode_state = logicalrep::next_state(decode_state, message);
+    const auto* logical_message = std::get_if<logicalrep::Message>(&message);
     if (const auto* commit = std::get_if<logicalrep::Commit>(&message)) {
       settled_at = commit->end_lsn;
+    } else if (logical_message != nullptr && !logical_message->transactional) {
+      // Decoded at its own LSN, outside any transaction: the caller confirms it there.
+      settled_at = logical_message->lsn;
     } else {
       // Only a Commit's end can be confirmed, so anything else keeps the flush at confirmed.
       settled_at = std::numeric_limits<XLogRecPtr>::max();

@@ -33,6 +33,10 @@ std::string escape_string_constant(std::string_view text) {
 }
 
 bool ends_transaction_that_wrote(const MarkerFacts& facts) {
+  // A prepared transaction commits at COMMIT PREPARED, if ever, and only then reaches the apply:
+  // a key riding in it would keep its client waiting for mirror.timeout_ms. The COMMIT PREPARED
+  // announces a key of its own (plan_announcement), so the prepared one carries none.
+  if (facts.unit.prepares_transaction) return false;
   if (facts.status == TransactionStatus::idle) return facts.writes;
   if (facts.status == TransactionStatus::in_transaction) return facts.transaction_wrote && facts.unit.plain_commit;
   return false;
@@ -50,6 +54,25 @@ MarkerForm form_for(std::span<const protocol::Frame> frames) {
   return extended ? MarkerForm::messages : MarkerForm::none;
 }
 
+// The DDL goes with the role and search_path it runs under on the primary, read as the statement
+// runs (proxy/mirror/ddl_message.h).
+std::string emit_statement(std::string_view key, std::string_view schema_change, bool transactional) {
+  const std::string emit = std::string{"pg_catalog.pg_logical_emit_message("} + (transactional ? "true" : "false");
+  std::string statement = "SELECT ";
+  if (!schema_change.empty()) {
+    statement += emit + ", " +
+                 conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
+                 ", current_user || E'\\n' || pg_catalog.current_setting('search_path') || E'\\n' || " +
+                 escape_string_constant(schema_change) + ")";
+    if (!key.empty()) statement += ", ";
+  }
+  if (!key.empty()) {
+    statement += emit + ", " + conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " +
+                 conflict::quote_literal(key) + ")";
+  }
+  return statement;
+}
+
 }  // namespace
 
 MarkerPlan plan_marker(const MarkerFacts& facts) {
@@ -62,22 +85,21 @@ MarkerPlan plan_marker(const MarkerFacts& facts) {
   return MarkerPlan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
 }
 
-// The DDL goes with the role and search_path it runs under on the primary, read as the marker
-// runs, just before it (proxy/mirror/ddl_message.h).
 std::string marker_statement(std::string_view key, std::string_view schema_change) {
-  std::string statement = "SELECT ";
-  if (!schema_change.empty()) {
-    statement += "pg_catalog.pg_logical_emit_message(true, " +
-                 conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
-                 ", current_user || E'\\n' || pg_catalog.current_setting('search_path') || E'\\n' || " +
-                 escape_string_constant(schema_change) + ")";
-    if (!key.empty()) statement += ", ";
-  }
-  if (!key.empty()) {
-    statement += "pg_catalog.pg_logical_emit_message(true, " +
-                 conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " + conflict::quote_literal(key) + ")";
-  }
-  return statement;
+  return emit_statement(key, schema_change, true);
+}
+
+AnnouncementPlan plan_announcement(const UnitSummary& unit, TransactionStatus status) {
+  if (status != TransactionStatus::idle || unit.unparsable) return {};
+  if (unit.commit_prepared) return AnnouncementPlan{.announces = true, .schema_change = {}};
+  const bool schema_change_alone = unit.alone_in_transaction && unit.statements == 1 &&
+                                   !unit.schema_change_text.empty() && !unit.schema_change_late;
+  if (!schema_change_alone) return {};
+  return AnnouncementPlan{.announces = true, .schema_change = unit.schema_change_text};
+}
+
+std::string announcement_statement(std::string_view key, std::string_view schema_change) {
+  return emit_statement(key, schema_change, false);
 }
 
 UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,

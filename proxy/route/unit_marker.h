@@ -55,6 +55,24 @@ struct MarkerPlan {
 /// `key`, if any; at least one is given.
 [[nodiscard]] std::string marker_statement(std::string_view key, std::string_view schema_change);
 
+/// What a unit that no marker may share a transaction with tells the apply after it, in a
+/// statement of its own (docs/wal-mirror.md, "Statements no marker may join").
+struct AnnouncementPlan {
+  bool announces = false;          ///< the unit's key, once the primary has run the unit
+  std::string_view schema_change;  ///< the unit's statement, for the mirror to run too; empty for none
+};
+
+/// A COMMIT PREPARED announces its key; a statement that must run alone and changes the schema
+/// (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY), alone in its unit and text that parses,
+/// announces its key and itself. Both only outside a transaction block, where they may run at all.
+[[nodiscard]] AnnouncementPlan plan_announcement(const UnitSummary& unit, protocol::TransactionStatus status);
+
+/// The announcement statement: marker_statement's messages, non-transactional. They are decoded
+/// where they stand in the WAL, after the transactions the unit committed (COMMIT PREPARED) or
+/// the statement it ran, which run outside any transaction; a transactional message in a
+/// transaction of its own would do the same at the cost of an xid and a commit of its own.
+[[nodiscard]] std::string announcement_statement(std::string_view key, std::string_view schema_change);
+
 /// Puts `statement` (marker_statement) before the text of the simple Query that `frames` (one
 /// Query message, viewing `segment`) hold, rewriting both. Its three answers (row description,
 /// row, command tag) come first; its length moves the error positions.

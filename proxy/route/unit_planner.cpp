@@ -142,6 +142,10 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   }
   summary_.commits = first && verdict->statements.size() == 1 && commits(verdict->transaction);
   summary_.plain_commit = summary_.commits && verdict->transaction == sql::TransactionControl::commit;
+  summary_.commit_prepared = summary_.commits && verdict->transaction == sql::TransactionControl::commit_prepared;
+  summary_.prepares_transaction = summary_.prepares_transaction || verdict->prepares_transaction;
+  // Text that did not parse holds at least one statement.
+  summary_.statements += std::max<std::size_t>(verdict->statements.size(), verdict->parsed ? 0 : 1);
   summary_.alone_in_transaction = summary_.alone_in_transaction || verdict->alone_in_transaction;
   summary_.writes_large_objects = summary_.writes_large_objects || verdict->writes_large_objects;
   if (first) {
@@ -162,6 +166,8 @@ void UnitPlanner::note_unknown_write() {
   summary_.kind = sql::StatementKind::write;
   summary_.commits = false;
   summary_.plain_commit = false;
+  summary_.commit_prepared = false;
+  ++summary_.statements;
 }
 
 UnitPlan UnitPlanner::plan(protocol::TransactionStatus primary_status) const {

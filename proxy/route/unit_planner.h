@@ -53,6 +53,9 @@ struct UnitSummary {
   bool transaction_control = false;  ///< some statement is BEGIN, COMMIT, SAVEPOINT...
   bool commits = false;             ///< the unit is one COMMIT (or COMMIT PREPARED, PREPARE TRANSACTION)
   bool plain_commit = false;        ///< the unit is one COMMIT or END: the open transaction ends here
+  bool commit_prepared = false;     ///< the unit is one COMMIT PREPARED
+  bool prepares_transaction = false;  ///< some statement is PREPARE TRANSACTION
+  std::size_t statements = 0;       ///< statements executed, a FunctionCall counting as one
   bool alone_in_transaction = false;  ///< some statement must have its transaction to itself (Classification)
   /// The unit's first statements that change the schema, as written (Classification); empty
   /// when its first statement does not.

@@ -240,7 +240,8 @@ std::unique_ptr<WriteMirror> Session::make_write_mirror() {
                        .planner = planner_,
                        .recorder = recorder_,
                        .applied = context_.wal_mirrors->units_for(session_info_.database),
-                       .executor = client_.get_executor()});
+                       .executor = client_.get_executor(),
+                       .run_on_primary = [this](std::string sql) { return run_own_statement(std::move(sql)); }});
 }
 
 // A write committed on the primary before the database's slot exists would never reach the mirror.

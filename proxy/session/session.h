@@ -16,6 +16,7 @@
 #include "proxy/net/wire_io.h"
 #include "proxy/route/error_positions.h"
 #include "proxy/route/outcome_tap.h"
+#include "proxy/route/own_statement_filter.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/statement_pins.h"
 #include "proxy/route/unit_planner.h"
@@ -108,6 +109,9 @@ class Session {
   Awaitable<void> dispatch_segment(Stream& primary);
   [[nodiscard]] UnitPrefix open_unit(std::vector<protocol::Frame>& frames);
   Awaitable<void> wait_for_primary();
+  /// Runs `sql`, a Query of pgdual's own, on the primary after the unit, while the client's answer
+  /// is held (answer_held_); its answers never reach the client. Returns what the primary made of it.
+  Awaitable<conflict::Outcome> run_own_statement(std::string sql);
   Awaitable<void> finish_unit();
   /// Counts the primary's answer to the unit in the metrics, and in the read statistics when the
   /// unit ran reads only.
@@ -134,7 +138,10 @@ class Session {
   /// The open unit's final ReadyForQuery waits for WriteMirror::finish_unit(): set at dispatch,
   /// cleared when the client may have the answer (answer_released_ then wakes the primary's pump).
   bool answer_held_ = false;
-  Wakeup answer_released_;
+  Wakeup answer_released_;  ///< also wakes the primary's pump for the answers of run_own_statement()
+  bool own_statement_running_ = false;  ///< run_own_statement() waits for its ReadyForQuery
+  conflict::Outcome own_statement_outcome_;
+  OwnStatementFilter own_statement_answers_;
   Wakeup primary_progress_;              ///< notified by the primary's pump; the client's pump waits on it
   bool primary_done_ = false;            ///< the primary has answered the open unit completely
   conflict::Outcome primary_outcome_;

@@ -137,9 +137,13 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
   RelayScratch scratch;
   std::copy(early.begin(), early.end(), buffer.begin());
   std::size_t size = early.size();
+  // While answer_held_: the client's answer from the last byte of its final ReadyForQuery on, and
+  // what follows it for the client (never empty then).
+  std::vector<std::byte> held;
   for (;;) {
     if (size > 0) {
       const auto chunk = protocol::Bytes{buffer}.first(size);
+      const bool holding = !held.empty();
       std::optional<std::size_t> held_from;
       const auto violation = scanner.scan(
           chunk,
@@ -147,24 +151,35 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
             static_cast<void>(tracker_.on_backend(header.tag));
             if (primary_tap_.on_header(header)) on_primary_message_end();
           },
-          [this, chunk, &held_from](protocol::Bytes part) {
+          [this, chunk, holding, &held_from](protocol::Bytes part) {
             if (!primary_tap_.on_body(part)) return;
             on_primary_message_end();
             // The unit's final ReadyForQuery ends with its status byte: without it, the client
             // cannot go on.
-            if (answer_held_ && primary_done_ && !held_from) {
+            if (answer_held_ && primary_done_ && !holding && !held_from) {
               held_from = static_cast<std::size_t>(part.data() - chunk.data()) + part.size() - 1;
             }
           });
       if (violation)
         throw SessionError{protocol::sqlstate::kProtocolViolation,
                            "backend protocol violation: invalid message length"};
-      if (held_from) {
+      if (holding) {
+        // Only run_own_statement() makes the primary answer while the client's answer is held.
+        own_statement_answers_.filter(chunk, held);
+      } else if (held_from) {
         co_await relay_to_client(chunk.first(*held_from), scratch);
-        while (answer_held_) co_await answer_released_.async_wait(asio::as_tuple(use_awaitable));
-        co_await relay_to_client(chunk.subspan(*held_from), scratch);
+        held.assign(chunk.begin() + static_cast<std::ptrdiff_t>(*held_from), chunk.end());
       } else {
         co_await relay_to_client(chunk, scratch);
+      }
+    }
+    if (!held.empty()) {
+      while (answer_held_ && !own_statement_running_) {
+        co_await answer_released_.async_wait(asio::as_tuple(use_awaitable));
+      }
+      if (!answer_held_) {
+        co_await relay_to_client(held, scratch);
+        held.clear();
       }
     }
     if (size == buffer.size() && buffer.size() < kRelayBufferSize) buffer.resize(2 * buffer.size());
@@ -201,6 +216,14 @@ std::chrono::milliseconds Session::idle_limit() const {
 // FunctionCall the pump waits on may be skipped, never to be answered.
 void Session::on_primary_message_end() {
   const char tag = primary_tap_.completed_tag();
+  if (own_statement_running_) {
+    if (tag == protocol::backend_tag::kReadyForQuery && tracker_.idle()) {
+      own_statement_outcome_ = primary_tap_.finish();
+      own_statement_running_ = false;
+      primary_progress_.notify();
+    }
+    return;
+  }
   if (tag == protocol::backend_tag::kReadyForQuery && unit_.open && tracker_.idle()) {
     if (primary_tap_.recording()) primary_outcome_ = primary_tap_.finish();
     primary_done_ = true;
@@ -313,6 +336,20 @@ Awaitable<void> Session::wait_for_primary() {
   while (tracker_.pending_syncs() > 0 && !tracker_.awaiting_copy_data() && !primary_done_) {
     co_await primary_progress_.async_wait(asio::as_tuple(use_awaitable));
   }
+}
+
+Awaitable<conflict::Outcome> Session::run_own_statement(std::string sql) {
+  std::vector<std::byte> query;
+  protocol::Writer out{query};
+  protocol::encode(protocol::Query{.query = sql}, out);
+  own_statement_answers_.start();
+  own_statement_running_ = true;
+  primary_tap_.set_recording(true);
+  tracker_.on_frontend(protocol::frontend_tag::kQuery);
+  co_await send_all(*backend_stream_, query);
+  answer_released_.notify();  // the primary's pump, holding the client's answer, reads these too
+  while (own_statement_running_) co_await primary_progress_.async_wait(asio::as_tuple(use_awaitable));
+  co_return std::exchange(own_statement_outcome_, {});
 }
 
 Awaitable<void> Session::finish_unit() {

@@ -14,6 +14,10 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   // A database given up sends the mirror nothing more: no unit waits for it.
   if (ticket_ || parts_.applied.given_up()) return {};
   const auto& unit = parts_.planner.summary();
+  if (const auto announcement = plan_announcement(unit, status_); announcement.announces) {
+    announce_after(announcement);
+    return {};
+  }
   const auto marker = plan_marker(MarkerFacts{.unit = unit,
                                               .frames = frames,
                                               .status = status_,
@@ -37,6 +41,27 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   return marker_messages(statement);
 }
 
+// COMMIT PREPARED and the statements that must run alone refuse to run in a transaction block, so
+// no marker can share their transaction: the key, and the statement for the mirror, follow in a
+// non-transactional message of their own once the primary has run the unit (announce()).
+void WalMirror::announce_after(const AnnouncementPlan& plan) {
+  unit_marked_ = true;
+  key_ = next_unit_key();
+  ticket_ = parts_.applied.expect(key_, parts_.executor);
+  announcement_ = announcement_statement(key_, plan.schema_change);
+}
+
+Awaitable<bool> WalMirror::announce() {
+  const auto announced = co_await parts_.run_on_primary(std::exchange(announcement_, {}));
+  if (conflict::succeeded(announced)) co_return true;
+  // A cancel or a terminated backend: the unit is on the primary; the mirror learns its rows from
+  // the slot, but its statement to run alone, if any, is lost to it.
+  parts_.context.log->warn("session={} key={}: the primary refused pgdual's announcement of the unit ({}); answered "
+                           "without waiting for the mirror",
+                           parts_.session_id, key_, announced.error ? announced.error->sqlstate : "no answer");
+  co_return false;
+}
+
 Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
   if (!left_out_.empty() && conflict::succeeded(primary)) record_left_out(primary);
   if (!ticket_) co_return;
@@ -48,6 +73,13 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
     // A text of several transactions may have committed some before its error.
     if (parts_.planner.summary().transaction_control) unmarked_write_ = true;
     co_return;
+  }
+  if (!announcement_.empty()) {
+    const bool announced = co_await announce();
+    if (!announced) {
+      unmarked_write_ = true;
+      co_return;
+    }
   }
   const auto deadline = AppliedUnits::Clock::now() + parts_.context.config->mirror.timeout;
   const bool applied = co_await ticket.wait(deadline);
@@ -95,6 +127,7 @@ void WalMirror::end_unit(TransactionStatus status) {
   unit_marked_ = false;
   key_.clear();
   ticket_.reset();
+  announcement_.clear();
 }
 
 // Whether the primary committed the unit is unknown; the session ends with the primary.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 #include "proxy/mirror/applied_units.h"
 #include "proxy/net/asio.h"
 #include "proxy/route/statement_pins.h"
+#include "proxy/route/unit_marker.h"
 #include "proxy/route/unit_planner.h"
 #include "proxy/session/conflict_recorder.h"
 #include "proxy/session/session_context.h"
@@ -38,6 +40,9 @@ class WalMirror final : public WriteMirror {
     ConflictRecorder& recorder;
     AppliedUnits& applied;  ///< the session's database's
     asio::any_io_executor executor;
+    /// Runs a statement of pgdual's own on the primary after the unit, before the client's
+    /// answer is released; its answers never reach the client.
+    std::function<Awaitable<conflict::Outcome>(std::string)> run_on_primary;
   };
   explicit WalMirror(Parts parts) : parts_{std::move(parts)} {}
 
@@ -61,6 +66,10 @@ class WalMirror final : public WriteMirror {
   [[nodiscard]] bool mirror_has_own_writes() const noexcept override;
 
  private:
+  /// Expects the key of a unit that no marker may join, to be announced after it (plan_announcement).
+  void announce_after(const AnnouncementPlan& plan);
+  /// Runs the announcement on the primary; false when the primary refused it.
+  Awaitable<bool> announce();
   void record_left_out(const conflict::Outcome& primary);
 
   Parts parts_;
@@ -69,6 +78,7 @@ class WalMirror final : public WriteMirror {
   std::string key_;                 ///< the open unit's marker key
   bool unit_marked_ = false;        ///< the open unit carries a key: the transaction it ends waits for the apply
   std::optional<AppliedUnits::Ticket> ticket_;  ///< the open unit's, while it may be waited for
+  std::string announcement_;  ///< the open unit's announcement_statement(), run once the primary succeeded
   /// The last transaction answered before the mirror had it; while it is not applied, the
   /// session's reads stay on the primary.
   std::optional<AppliedUnits::Ticket> unapplied_;

@@ -296,13 +296,15 @@ TEST_CASE_METHOD(WalDdlTest, "a DDL the mirror refuses is left out and recorded 
   CHECK(applier().progress().skipped_changes == 3);
 }
 
-TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message or a COPY FROM STDIN is recorded, a non-transactional "
-                             "message ignored, and the stream goes on", "[integration][wal][ddl]") {
+TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message, a COPY FROM STDIN and a non-transactional message "
+                             "whose statement may run in a transaction are recorded, never run, and the stream goes "
+                             "on", "[integration][wal][ddl]") {
   start("wal_ddl_malformed", "CREATE TABLE chart (id int PRIMARY KEY)");
   static_cast<void>(on_primary(in_transaction(
       "SELECT pg_logical_emit_message(true, 'pgdual.ddl', 'no role or path: DROP TABLE chart');\n"
       "INSERT INTO chart VALUES (1);\n")));
-  // Sent outside any transaction, even one that rolls back: it has no place in the stream.
+  // Decoded apart from its transaction, even one that rolls back: only a statement that must run
+  // alone travels so (wal_two_phase_test.cpp).
   static_cast<void>(on_primary(in_transaction(
       "SELECT pg_logical_emit_message(false, 'pgdual.ddl', current_user || E'\\n\\nDROP TABLE chart');\n"
       "INSERT INTO chart VALUES (2);\n")));
@@ -318,12 +320,16 @@ TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message or a COPY FROM STDI
   check_same_tables();
   CHECK(on_mirror("SELECT string_agg(id::text, ',' ORDER BY id) FROM chart") == "1,2,3,4\n");
   const auto records = recorded();
-  REQUIRE(records.size() == 2);
+  REQUIRE(records.size() == 4);
   CHECK(sqlstate_of(records[0]) == "22023");
   CHECK(records[0].statement_normalized == "DDL");
   CHECK(records[0].tables.empty());
-  CHECK(sqlstate_of(records[1]) == "57014");
-  CHECK(records[1].statement_normalized == "COPY public.chart FROM STDIN");
+  for (const auto& outside : {records[1], records[2]}) {
+    CHECK(sqlstate_of(outside) == "22023");
+    CHECK(outside.statement_normalized == "DROP TABLE chart");
+  }
+  CHECK(sqlstate_of(records[3]) == "57014");
+  CHECK(records[3].statement_normalized == "COPY public.chart FROM STDIN");
   CHECK_THAT(logged(), !Catch::Contains("DROP TABLE chart"));
 }
 

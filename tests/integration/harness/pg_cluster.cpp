@@ -162,6 +162,8 @@ void PgCluster::write_settings() const {
       "synchronous_commit = off\n"
       "full_page_writes = off\n"
       "wal_level = logical\n"
+      // Clients' two-phase commits (PREPARE TRANSACTION) go through pgdual too.
+      "max_prepared_transactions = 10\n"
       "log_connections = on\n"
       "log_disconnections = on\n"
       "log_line_prefix = '%m [%p] %q%u@%d '\n"

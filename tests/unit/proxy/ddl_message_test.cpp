@@ -70,5 +70,16 @@ TEST_CASE("a DDL the parser cannot read is summarized by its leading keywords", 
   CHECK(ddl_summary("'secret' FROBNICATE") == "DDL");
 }
 
+TEST_CASE("a non-transactional message may carry one schema change that must run alone, nothing else",
+          "[wal][ddl]") {
+  CHECK(runs_alone("CREATE INDEX CONCURRENTLY i ON t (a)"));
+  CHECK(runs_alone("DROP INDEX CONCURRENTLY IF EXISTS i"));
+  CHECK_FALSE(runs_alone("DROP TABLE chart"));
+  CHECK_FALSE(runs_alone("CREATE INDEX i ON t (a)"));
+  CHECK_FALSE(runs_alone("VACUUM t"));
+  CHECK_FALSE(runs_alone("CREATE INDEX CONCURRENTLY i ON t (a); DROP TABLE chart"));
+  CHECK_FALSE(runs_alone("CREATE INDEX CONCURRENTLY i ON t (a"));
+}
+
 }  // namespace
 }  // namespace pgdual::proxy

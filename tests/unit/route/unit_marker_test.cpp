@@ -49,6 +49,16 @@ MarkerPlan marker_of(const std::vector<std::byte>& wire, TransactionStatus statu
                                  .transaction_wrote = transaction_wrote});
 }
 
+/// The announcement the planner's view of `wire` gets, with the primary in `status`; it views the
+/// planner's summary, kept until the next call.
+AnnouncementPlan announcement_of(const std::vector<std::byte>& wire, TransactionStatus status) {
+  static sql::Classifier classifier;
+  static std::optional<UnitPlanner> planner;
+  planner.emplace(classifier);
+  for (const auto& frame : protocol::split_frames(wire)) planner->observe(frame);
+  return plan_announcement(planner->summary(), status);
+}
+
 MarkerForm form_of(const std::vector<std::byte>& wire, TransactionStatus status, bool transaction_wrote = false) {
   return marker_of(wire, status, transaction_wrote).form;
 }
@@ -134,6 +144,55 @@ TEST_CASE("the marker messages close, prepare, bind and execute the marker, with
   REQUIRE(parse);
   CHECK(std::string{parse->query}.find("'0192d4a8-0000-7000-8000-000000000001'") != std::string::npos);
   CHECK_FALSE(prefix.empty());
+}
+
+TEST_CASE("a unit that prepares a transaction carries no key: it commits at COMMIT PREPARED, if ever",
+          "[unit][route]") {
+  CHECK_FALSE(marker_of(query("BEGIN; INSERT INTO visits VALUES (1); PREPARE TRANSACTION 'g'"), TransactionStatus::idle)
+                  .carries_key);
+  CHECK(form_of(query("PREPARE TRANSACTION 'g'"), TransactionStatus::in_transaction, true) == MarkerForm::none);
+  CHECK(form_of(extended("PREPARE TRANSACTION 'g'"), TransactionStatus::in_transaction, true) == MarkerForm::none);
+  // Its DDL still travels in it, and reaches the mirror with it at COMMIT PREPARED.
+  const auto ddl = marker_of(query("CREATE TABLE t (a int)"), TransactionStatus::in_transaction, true);
+  CHECK(ddl.schema_change == "CREATE TABLE t (a int)");
+}
+
+TEST_CASE("COMMIT PREPARED and a schema change that must run alone are announced after them", "[unit][route]") {
+  for (const auto& wire : {query("COMMIT PREPARED 'g'"), extended("COMMIT PREPARED 'g'")}) {
+    const auto plan = announcement_of(wire, TransactionStatus::idle);
+    CHECK(plan.announces);
+    CHECK(plan.schema_change.empty());
+  }
+  const auto index = announcement_of(query("CREATE INDEX CONCURRENTLY i ON beds (id)"), TransactionStatus::idle);
+  CHECK(index.announces);
+  CHECK(index.schema_change == "CREATE INDEX CONCURRENTLY i ON beds (id)");
+  CHECK(announcement_of(extended("DROP INDEX CONCURRENTLY i"), TransactionStatus::idle).schema_change ==
+        "DROP INDEX CONCURRENTLY i");
+}
+
+TEST_CASE("nothing is announced in a transaction block, for maintenance, or beside other statements",
+          "[unit][route]") {
+  CHECK_FALSE(announcement_of(query("COMMIT PREPARED 'g'"), TransactionStatus::in_transaction).announces);
+  CHECK_FALSE(announcement_of(query("CREATE INDEX CONCURRENTLY i ON beds (id)"), TransactionStatus::failed).announces);
+  CHECK_FALSE(announcement_of(query("VACUUM beds"), TransactionStatus::idle).announces);
+  CHECK_FALSE(announcement_of(query("REINDEX TABLE CONCURRENTLY beds"), TransactionStatus::idle).announces);
+  CHECK_FALSE(announcement_of(query("ROLLBACK PREPARED 'g'"), TransactionStatus::idle).announces);
+  CHECK_FALSE(announcement_of(query("PREPARE TRANSACTION 'g'"), TransactionStatus::idle).announces);
+  CHECK_FALSE(announcement_of(query("SELECT 1; CREATE INDEX CONCURRENTLY i ON beds (id)"), TransactionStatus::idle)
+                  .announces);
+  CHECK_FALSE(announcement_of(query("CREATE INDEX CONCURRENTLY i ON beds (id"), TransactionStatus::idle).announces);
+  auto two = extended("CREATE INDEX CONCURRENTLY i ON beds (id)");
+  const auto more = extended("DROP INDEX CONCURRENTLY j");
+  two.insert(two.end(), more.begin(), more.end());
+  CHECK_FALSE(announcement_of(two, TransactionStatus::idle).announces);
+}
+
+TEST_CASE("the announcement statement emits the marker's messages, non-transactional", "[unit][route]") {
+  CHECK(announcement_statement("k", "") == "SELECT pg_catalog.pg_logical_emit_message(false, 'pgdual', 'k')");
+  CHECK(announcement_statement("k", "DROP INDEX CONCURRENTLY i") ==
+        "SELECT pg_catalog.pg_logical_emit_message(false, 'pgdual.ddl', current_user || E'\\n' || "
+        "pg_catalog.current_setting('search_path') || E'\\n' || E'DROP INDEX CONCURRENTLY i'), "
+        "pg_catalog.pg_logical_emit_message(false, 'pgdual', 'k')");
 }
 
 }  // namespace
