@@ -118,6 +118,12 @@ void assign_brake(const toml::table& doc, BrakeConfig& brake) {
   assign(doc, "brake.min_reads", brake.min_reads);
 }
 
+void assign_uncarried(const toml::table& doc, std::string_view key, UncarriedWrites& writes) {
+  if (const auto choice = doc.at_path(key).value<std::string>()) {
+    writes = *choice == "record" ? UncarriedWrites::record : UncarriedWrites::refuse;
+  }
+}
+
 // validate() has checked that the names given are [[users]] entries and that there is at least one.
 void assign_mirror(const toml::table& doc, const std::vector<UserConfig>& users, MirrorConfig& mirror) {
   if (const auto mode = doc.at_path("mirror.mode").value<std::string>()) {
@@ -130,6 +136,8 @@ void assign_mirror(const toml::table& doc, const std::vector<UserConfig>& users,
   mirror.apply_user = doc.at_path("mirror.apply_user").value_or(mirror.replication_user);
   assign(doc, "mirror.max_lag_bytes", mirror.max_lag_bytes);
   assign(doc, "mirror.sequence_sync_ms", mirror.sequence_sync);
+  assign_uncarried(doc, "mirror.large_objects", mirror.large_objects);
+  assign_uncarried(doc, "mirror.unlogged_tables", mirror.unlogged_tables);
 }
 
 std::string octal_mode(std::filesystem::perms permissions) {

@@ -129,6 +129,15 @@ enum class MirrorMode {
   statement,  ///< the client's statements, run again on the mirror
 };
 
+/// What wal mode does with a write the WAL does not carry (docs/wal-mirror.md, "What WAL does not
+/// carry"). Statement mode runs such writes on both servers and needs no choice.
+enum class UncarriedWrites {
+  /// The client gets an error (SQLSTATE 0A000) naming the setting; nothing of the unit is run.
+  refuse,
+  /// Run on the primary only, and recorded as a conflict for an operator to repair the mirror.
+  record,
+};
+
 /// How the mirror learns the writes, how pgdual waits for it and reconnects to it.
 struct MirrorConfig {
   MirrorMode mode = MirrorMode::wal;
@@ -149,6 +158,8 @@ struct MirrorConfig {
   /// far behind cannot fill the primary's disk.
   std::uint64_t max_lag_bytes = 17'179'869'184;  // 16 GiB
   std::chrono::milliseconds sequence_sync{1000};  ///< in wal mode, how often sequences are copied to the mirror
+  UncarriedWrites large_objects = UncarriedWrites::refuse;    ///< in wal mode, a write of large objects
+  UncarriedWrites unlogged_tables = UncarriedWrites::refuse;  ///< in wal mode, a statement making an unlogged table
 
   friend bool operator==(const MirrorConfig&, const MirrorConfig&) = default;
 };

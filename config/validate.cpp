@@ -17,6 +17,7 @@
 #include <string_view>
 #include <utility>
 
+#include "config/choices.h"
 #include "config/document.h"
 
 namespace pgdual::config {
@@ -60,37 +61,6 @@ constexpr Range kRanges[] = {
 // 0 turns rotation off; a limit under 4 KiB would start a new file every few records.
 constexpr std::int64_t kMinRotateBytes = 4096;
 constexpr std::int64_t kMaxRotateBytes = 1'099'511'627'776;  // 1 TiB
-
-constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug", "info", "warn",
-                                                        "error", "critical", "off"};
-constexpr std::array<std::string_view, 2> kLogFormats = {"text", "json"};
-constexpr std::array<std::string_view, 2> kBackendNames = {"onprem", "cloud"};
-constexpr std::array<std::string_view, 2> kConflictSyncs = {"group", "every_append"};
-constexpr std::array<std::string_view, 3> kReadStickiness = {"statement", "transaction", "session"};
-constexpr std::array<std::string_view, 3> kTlsModes = {"disable", "allow", "require"};
-constexpr std::array<std::string_view, 2> kTlsVersions = {"1.2", "1.3"};
-constexpr std::array<std::string_view, 4> kSslModes = {"disable", "require", "verify-ca", "verify-full"};
-constexpr std::array<std::string_view, 3> kHbaConnections = {"any", "tls", "plain"};
-constexpr std::array<std::string_view, 4> kHbaMethods = {"scram-sha-256", "md5", "trust", "reject"};
-constexpr std::array<std::string_view, 2> kMirrorModes = {"wal", "statement"};
-
-struct Choice {
-  std::string_view path;
-  std::span<const std::string_view> allowed;
-};
-
-constexpr Choice kChoices[] = {
-    {"log.level", kLogLevels},
-    {"log.format", kLogFormats},
-    {"routing.primary", kBackendNames},
-    {"routing.read_stickiness", kReadStickiness},
-    {"conflicts.sync", kConflictSyncs},
-    {"mirror.mode", kMirrorModes},
-    {"tls.mode", kTlsModes},
-    {"tls.min_version", kTlsVersions},
-    {"backends.onprem.sslmode", kSslModes},
-    {"backends.cloud.sslmode", kSslModes},
-};
 
 constexpr std::string_view kNonEmptyStrings[] = {"backends.onprem.host", "backends.cloud.host",
                                                  "conflicts.log_path", "conflicts.rows_digest_key_file"};

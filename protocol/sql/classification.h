@@ -87,6 +87,10 @@ struct Classification {
   /// Some statement creates, writes or removes a large object (lo_create, lowrite, lo_put,
   /// lo_unlink...): a change the WAL's logical decoding does not carry.
   bool writes_large_objects = false;
+  /// Some statement creates an unlogged table (CREATE UNLOGGED TABLE, also AS, SELECT INTO
+  /// UNLOGGED) or makes one unlogged (ALTER TABLE ... SET UNLOGGED): a table whose rows have no
+  /// WAL, so the WAL mirror never sees them.
+  bool creates_unlogged_table = false;
   /// Relations named, written as the statement wrote them ("public.t" or "t";
   /// quoted names unquoted), deduplicated and sorted. References to a CTE are not
   /// relations. DROP TABLE/VIEW/SEQUENCE names count; relations reached through

@@ -96,12 +96,28 @@ std::optional<bool> boolean_option(const PgQuery__Node* argument) {
   }
 }
 
-// pg_largeobject is a catalog, which logical decoding never publishes.
+// pg_largeobject is a catalog, which logical decoding never publishes. lo_open is not among them:
+// opening changes nothing, and whether its mode has INV_WRITE is a number, which a verdict must
+// not depend on (numeric_shape); the lowrite or lo_truncate that follows is.
 bool writes_large_object(std::string_view function) noexcept {
   static constexpr std::array<std::string_view, 9> kWriters = {
       "lo_creat", "lo_create", "lo_from_bytea", "lo_import", "lo_put", "lowrite", "lo_truncate", "lo_truncate64",
       "lo_unlink"};
   return std::ranges::find(kWriters, function) != kWriters.end();
+}
+
+bool makes_table_unlogged(const PgQuery__AlterTableStmt& alter) noexcept {
+  if (alter.objtype != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return false;
+  for (std::size_t i = 0; i < alter.n_cmds; ++i) {
+    const PgQuery__Node* command = alter.cmds[i];
+    if (command == nullptr || command->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD) continue;
+    if (command->alter_table_cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_SetUnLogged) return true;
+  }
+  return false;
+}
+
+bool unlogged(const PgQuery__RangeVar* relation) noexcept {
+  return relation != nullptr && text_of(relation->relpersistence) == "u";
 }
 
 std::string_view time_function_name(PgQuery__SQLValueFunctionOp op) noexcept {
@@ -204,6 +220,10 @@ void StatementWalker::visit(const ProtobufCMessage& message) {
     on_into_clause(as<PgQuery__IntoClause>(message));
   } else if (type == &pg_query__drop_stmt__descriptor) {
     on_drop(as<PgQuery__DropStmt>(message));
+  } else if (type == &pg_query__create_stmt__descriptor) {
+    if (unlogged(as<PgQuery__CreateStmt>(message).relation)) unlogged_table();
+  } else if (type == &pg_query__alter_table_stmt__descriptor) {
+    if (makes_table_unlogged(as<PgQuery__AlterTableStmt>(message))) unlogged_table();
   }
 
   if (const PgQuery__WithClause* with = with_clause_of(message)) {
@@ -255,7 +275,7 @@ void StatementWalker::visit_with_scope(const ProtobufCMessage& statement,
 
 void StatementWalker::on_function_call(const PgQuery__FuncCall& call) {
   const auto name = QualifiedName::from(call.funcname, call.n_funcname);
-  if (name && writes_large_object(name->last())) facts_.writes_large_objects = true;
+  if (executes_ && name && writes_large_object(name->last())) facts_.writes_large_objects = true;
   const auto traits = name ? catalog_.function(name->parts()) : std::nullopt;
   if (!traits || !traits->read_only) side_effect();
   if (!traits) return;
@@ -333,6 +353,7 @@ void StatementWalker::on_sql_value_function(const PgQuery__SQLValueFunction& fun
 void StatementWalker::on_into_clause(const PgQuery__IntoClause& into) {
   const bool temporary = into.rel != nullptr && text_of(into.rel->relpersistence) == "t";
   if (!temporary) side_effect();
+  if (unlogged(into.rel)) unlogged_table();
 }
 
 void StatementWalker::on_drop(const PgQuery__DropStmt& drop) {
@@ -353,6 +374,10 @@ void StatementWalker::on_drop(const PgQuery__DropStmt& drop) {
 
 void StatementWalker::side_effect() noexcept {
   if (executes_) facts_.side_effects = true;
+}
+
+void StatementWalker::unlogged_table() noexcept {
+  if (executes_) facts_.creates_unlogged_table = true;
 }
 
 void StatementWalker::nondeterministic(std::string_view what) {

@@ -24,6 +24,8 @@ struct StatementFacts {
   /// It calls a function that creates, writes, truncates or removes a large object (lo_create,
   /// lowrite, lo_put, lo_unlink...): a change the WAL's logical decoding does not carry.
   bool writes_large_objects = false;
+  /// It creates an unlogged table or makes one unlogged, in the parts it executes now.
+  bool creates_unlogged_table = false;
 };
 
 /// Whether an EXPLAIN runs its statement (ANALYZE, whose last setting wins).
@@ -65,6 +67,7 @@ class StatementWalker {
   void on_drop(const PgQuery__DropStmt& drop);
 
   void side_effect() noexcept;
+  void unlogged_table() noexcept;
   void nondeterministic(std::string_view what);
   [[nodiscard]] bool is_cte(std::string_view name) const noexcept;
 

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <utility>
 
+#include "conflict/jobs/pg_client.h"
+#include "conflict/jobs/unlogged_tables.h"
 #include "conflict/jobs/wal_preflight.h"
 #include "conflict/wal_names.h"
 
@@ -87,6 +89,7 @@ std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& datab
   // first login, which waits for the slot anyway, never the other sessions of its worker thread.
   asio::post(io_, [this, database, raw = entry.get()] {
     auto unmet = check_prerequisites(database);
+    warn_of_unlogged_tables(database);
     const std::lock_guard lock{mutex_};
     raw->unmet_prerequisites = std::move(unmet);
   });
@@ -182,6 +185,24 @@ std::string WalMirrors::check_prerequisites(const std::string& database) const {
   auto unmet = jobs::describe(jobs::check_wal_prerequisites(primary, mirror));
   if (!unmet.empty()) log_->error("wal mirror of database {}: {}", database, unmet);
   return unmet;
+}
+
+// Writes into unlogged tables that exist are not refused (they are no statement's to know), but
+// an operator must know that the mirror never gets their rows. Names only.
+void WalMirrors::warn_of_unlogged_tables(const std::string& database) const {
+  const jobs::PreflightTarget primary{.backend = config_->primary_backend(),
+                                     .user = user_named(*config_, config_->mirror.replication_user),
+                                     .database = database};
+  try {
+    std::string tables;
+    for (const auto& name : jobs::unlogged_tables(primary)) tables += (tables.empty() ? "" : ", ") + name;
+    if (tables.empty()) return;
+    log_->warn("wal mirror of database {}: the rows of unlogged tables are not in the WAL, so they are not mirrored: "
+               "{}; make them logged (ALTER TABLE ... SET LOGGED) for the mirror to get them",
+               database, tables);
+  } catch (const jobs::PgClientError& error) {
+    log_->info("wal mirror of database {}: could not list its unlogged tables ({})", database, error.sqlstate());
+  }
 }
 
 std::string WalMirrors::unmet_prerequisites(const std::string& database) const {

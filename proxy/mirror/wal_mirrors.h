@@ -73,6 +73,7 @@ class WalMirrors {
   [[nodiscard]] BackendLogin login(const std::string& user_name, const config::BackendConfig& backend,
                                    const std::string& database, std::string_view application) const;
   [[nodiscard]] std::string check_prerequisites(const std::string& database) const;
+  void warn_of_unlogged_tables(const std::string& database) const;
   [[nodiscard]] MirrorApplier::Options options_for(const std::string& database) const;
   [[nodiscard]] SequenceCopier::Options sequence_options(const std::string& database) const;
   [[nodiscard]] SlotLagMonitor::Options lag_options(const std::string& database) const;

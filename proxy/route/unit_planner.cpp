@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <utility>
 
 #include "protocol/frontend_messages.h"
@@ -29,6 +30,24 @@ std::optional<std::string> referenced_statement(const protocol::Frame& frame) {
   const auto describe = protocol::decode_describe(frame.body);
   if (!describe || describe->kind != protocol::ObjectKind::statement) return std::nullopt;
   return std::string{describe->name};
+}
+
+constexpr std::int32_t kLoOpen = 952;
+
+// lo_open(oid, mode) opens for writing when mode has INV_WRITE (libpq/libpq-fs.h). Drivers send the
+// mode as a binary int4 (libpq's PQfn, JDBC's Fastpath); any other form may have it set.
+bool opens_for_writing(const protocol::FunctionCall& lo_open) {
+  constexpr std::uint32_t kInvWrite = 0x00020000;
+  constexpr std::int16_t kBinary = 1;
+  // One format applies to both arguments; two are the oid's and the mode's; none means text.
+  const auto& formats = lo_open.argument_formats;
+  if (lo_open.arguments.size() != 2 || formats.empty() || formats.size() > 2) return true;
+  if (formats[formats.size() - 1] != kBinary) return true;
+  const auto mode = *std::next(lo_open.arguments.begin());
+  if (!mode || mode->size() != 4) return true;
+  std::uint32_t bits = 0;
+  for (const std::byte part : *mode) bits = (bits << 8U) | std::to_integer<std::uint32_t>(part);
+  return (bits & kInvWrite) != 0;
 }
 
 }  // namespace
@@ -65,7 +84,9 @@ void UnitPlanner::observe_function_call(protocol::Bytes body) {
       3460 /* lo_put */};
   note_unknown_write();
   const auto call = protocol::decode_function_call(body);
-  if (call && std::ranges::find(kLargeObjectWriters, call->function_oid) != kLargeObjectWriters.end()) {
+  if (!call) return;
+  if (std::ranges::find(kLargeObjectWriters, call->function_oid) != kLargeObjectWriters.end() ||
+      (call->function_oid == kLoOpen && opens_for_writing(*call))) {
     summary_.writes_large_objects = true;
   }
 }
@@ -113,10 +134,14 @@ UnitPlanner::VersionPtr UnitPlanner::current(std::string_view name) const {
 }
 
 void UnitPlanner::observe_execute(protocol::Bytes body) {
+  const std::uint32_t ordinal = executes_in_unit_++;
   const auto execute = protocol::decode_execute(body);
   if (!execute) return note_unknown_write();
   const auto portal = portals_.find(std::string{execute->portal_name});
   if (portal == portals_.end() || portal->second == nullptr) return note_unknown_write();
+  const auto& verdict = *portal->second;
+  if (verdict.writes_large_objects && !summary_.large_objects_execute) summary_.large_objects_execute = ordinal;
+  if (verdict.creates_unlogged_table && !summary_.unlogged_table_execute) summary_.unlogged_table_execute = ordinal;
   note_executed(portal->second);
 }
 
@@ -148,6 +173,7 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   summary_.statements += std::max<std::size_t>(verdict->statements.size(), verdict->parsed ? 0 : 1);
   summary_.alone_in_transaction = summary_.alone_in_transaction || verdict->alone_in_transaction;
   summary_.writes_large_objects = summary_.writes_large_objects || verdict->writes_large_objects;
+  summary_.creates_unlogged_table = summary_.creates_unlogged_table || verdict->creates_unlogged_table;
   if (first) {
     summary_.schema_change_text = verdict->schema_change_text;
   } else if (!verdict->schema_change_text.empty()) {

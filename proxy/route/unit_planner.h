@@ -62,8 +62,15 @@ struct UnitSummary {
   std::string schema_change_text;
   /// A statement that changes the schema comes after one that does not, in the unit.
   bool schema_change_late = false;
-  /// Some statement or fast-path FunctionCall creates, writes or removes a large object.
+  /// Some statement or fast-path FunctionCall creates, writes or removes a large object; a
+  /// FunctionCall of lo_open with INV_WRITE counts too.
   bool writes_large_objects = false;
+  bool creates_unlogged_table = false;  ///< some statement creates an unlogged table or makes one unlogged
+  /// Of the unit's Execute messages, counted from 0, the first whose portal writes large objects,
+  /// and the first whose portal creates an unlogged table: where the server would fail, were it
+  /// to refuse them (proxy/route/uncarried_writes.h).
+  std::optional<std::uint32_t> large_objects_execute;
+  std::optional<std::uint32_t> unlogged_table_execute;
   bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
   bool parses_named = false;        ///< the unit prepares a named statement
   bool parses_unnamed = false;      ///< the unit prepares the unnamed statement
@@ -109,7 +116,10 @@ class UnitPlanner {
   [[nodiscard]] std::optional<protocol::Bytes> parse_body(std::string_view statement) const;
 
   /// Starts the summary of the next unit.
-  void start_unit() { summary_ = {}; }
+  void start_unit() {
+    summary_ = {};
+    executes_in_unit_ = 0;
+  }
 
   /// The mirror's copy of `frames`, which were observed before: a statement
   /// the mirror lacks (or holds in an older version) is given to it, by its
@@ -160,6 +170,7 @@ class UnitPlanner {
   std::vector<std::string> given_to_mirror_;  ///< Parses copy_for_mirror() sent, for take_given_to_mirror()
   std::unordered_map<std::string, std::shared_ptr<const sql::Classification>> portals_;
   UnitSummary summary_;
+  std::uint32_t executes_in_unit_ = 0;  ///< Execute messages observed since start_unit()
   bool unnamed_stale_on_primary_ = false;
 };
 

@@ -2,6 +2,7 @@
 
 #include "proxy/admin/metrics.h"
 #include "proxy/idempotency_key.h"
+#include "proxy/route/uncarried_writes.h"
 #include "proxy/route/unit_marker.h"
 
 namespace pgdual::proxy {
@@ -10,10 +11,17 @@ using protocol::TransactionStatus;
 
 UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                 std::vector<protocol::Frame>& frames) {
+  const auto& unit = parts_.planner.summary();
+  const auto refusal = plan_refusal(
+      UncarriedFacts{.unit = unit, .frames = frames, .status = status_, .mirror = parts_.context.config->mirror});
+  if (refusal.form != RefusalForm::none) {
+    parts_.context.log->info("session={}: refused a unit the WAL mirror cannot carry ({} = \"refuse\")",
+                             parts_.session_id, setting_name(refusal.what));
+    return refuse_unit(refusal, segment, frames);
+  }
   // A unit is opened a second time when its first messages ran nothing: it was not marked then.
   // A database given up sends the mirror nothing more: no unit waits for it.
   if (ticket_ || parts_.applied.given_up()) return {};
-  const auto& unit = parts_.planner.summary();
   if (const auto announcement = plan_announcement(unit, status_); announcement.announces) {
     announce_after(announcement);
     return {};
@@ -27,8 +35,6 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   if (unit.schema_change_late || (!unit.schema_change_text.empty() && marker.schema_change.empty())) {
     left_out_ = "a change of schema the WAL mirror cannot carry (after other statements of its unit, or beside one "
                 "that must run alone); run it on the mirror too";
-  } else if (unit.writes_large_objects) {
-    left_out_ = "a change of large objects, which are not in the WAL stream; copy them to the mirror too";
   }
   if (marker.form == MarkerForm::none) return {};
   if (marker.carries_key) {
@@ -63,7 +69,12 @@ Awaitable<bool> WalMirror::announce() {
 }
 
 Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
-  if (!left_out_.empty() && conflict::succeeded(primary)) record_left_out(primary);
+  // The whole unit is known by now, messages that came after its opening included.
+  if (conflict::succeeded(primary)) {
+    const auto uncarried = uncarried_note(parts_.planner.summary(), parts_.context.config->mirror);
+    if (!uncarried.empty()) left_out_ += left_out_.empty() ? uncarried : "; and " + uncarried;
+    if (!left_out_.empty()) record_left_out(primary);
+  }
   if (!ticket_) co_return;
   auto ticket = std::move(*ticket_);
   ticket_.reset();
@@ -97,9 +108,9 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
 }
 
 // Statements that change the schema after others in one unit, or beside one that must run alone
-// (CREATE INDEX CONCURRENTLY), cannot travel in the unit's transaction, and large objects are a
-// catalog's rows, which logical decoding never carries: the mirror lacks them until an operator
-// copies them there, and later changes may fail to apply.
+// (CREATE INDEX CONCURRENTLY), cannot travel in the unit's transaction, and large objects (a
+// catalog's rows) and unlogged tables' rows are never in logical decoding: the mirror lacks them
+// until an operator copies them there, and later changes may fail to apply.
 void WalMirror::record_left_out(const conflict::Outcome& primary) {
   conflict::ConflictRecord record;
   record.idempotency_key = key_.empty() ? next_unit_key() : key_;

@@ -185,16 +185,6 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: DDL after other statements of one Query
   CHECK(on_mirror("SELECT count(*) FROM notes") == "1\n");
 }
 
-TEST_CASE_METHOD(WalModeTest, "wal mode: a large object written through pgdual is recorded, not lost in silence",
-                 "[integration][wal_mode]") {
-  start("wal_large_object", "SELECT 1");
-  check_succeeded(psql(endpoint(), "SELECT lo_from_bytea(0, 'scan') IS NOT NULL"));
-  const auto records = wait_for_conflicts(1, 10s);
-  REQUIRE(records.size() == 1);
-  CHECK(records.front().kind == conflict::ConflictKind::unclassified);
-  CHECK(proxy().log_shows_within("large objects, which are not in the WAL stream", 5s));
-}
-
 TEST_CASE_METHOD(WalModeTest, "wal mode: a session's reads stay on the primary while its write is not applied on "
                               "the mirror",
                  "[integration][wal_mode]") {

@@ -28,6 +28,7 @@ using pgdual::config::ReadStickiness;
 using pgdual::config::SslMode;
 using pgdual::config::TlsMode;
 using pgdual::config::TlsVersion;
+using pgdual::config::UncarriedWrites;
 
 namespace {
 
@@ -204,6 +205,30 @@ TEST_CASE("The mirror mode is wal by default, with the first user for both WAL l
   CHECK(config->mirror.apply_user == "app");
   CHECK(config->mirror.max_lag_bytes == 17'179'869'184);
   CHECK(config->mirror.sequence_sync == std::chrono::milliseconds{1000});
+  CHECK(config->mirror.large_objects == UncarriedWrites::refuse);
+  CHECK(config->mirror.unlogged_tables == UncarriedWrites::refuse);
+}
+
+TEST_CASE("What wal mode does with large objects and unlogged tables is read for each on its own",
+          "[unit][config]") {
+  const auto record_both = parse_config(
+      toml({"[mirror]\nlarge_objects = \"record\"\nunlogged_tables = \"record\"\n", kBackends, kUser}), "test.toml");
+  REQUIRE(record_both);
+  CHECK(record_both->mirror.large_objects == UncarriedWrites::record);
+  CHECK(record_both->mirror.unlogged_tables == UncarriedWrites::record);
+
+  const auto record_objects =
+      parse_config(toml({"[mirror]\nlarge_objects = \"record\"\nunlogged_tables = \"refuse\"\n", kBackends, kUser}),
+                   "test.toml");
+  REQUIRE(record_objects);
+  CHECK(record_objects->mirror.large_objects == UncarriedWrites::record);
+  CHECK(record_objects->mirror.unlogged_tables == UncarriedWrites::refuse);
+
+  const auto record_tables =
+      parse_config(toml({"[mirror]\nunlogged_tables = \"record\"\n", kBackends, kUser}), "test.toml");
+  REQUIRE(record_tables);
+  CHECK(record_tables->mirror.large_objects == UncarriedWrites::refuse);
+  CHECK(record_tables->mirror.unlogged_tables == UncarriedWrites::record);
 }
 
 TEST_CASE("The WAL mirror's settings are read, and apply_user follows replication_user unless set",
@@ -262,9 +287,17 @@ TEST_CASE("The WAL mirror's settings are checked, naming the key, the allowed va
       row("max_lag_bytes = 1.5e10\n", "mirror.max_lag_bytes", 17, "expected an integer, got float"),
       row("sequence_sync_ms = 9\n", "mirror.sequence_sync_ms", 20, "must be 10..3600000, got 9"),
       row("sequence_sync_ms = 3600001\n", "mirror.sequence_sync_ms", 20, "must be 10..3600000, got 3600001"),
+      row("large_objects = \"skip\"\n", "mirror.large_objects", 17, "must be one of refuse, record; got \"skip\""),
+      row("large_objects = \"Refuse\"\n", "mirror.large_objects", 17,
+          "must be one of refuse, record; got \"Refuse\""),
+      row("large_objects = false\n", "mirror.large_objects", 17, "expected a string, got boolean"),
+      row("unlogged_tables = \"mirror\"\n", "mirror.unlogged_tables", 19,
+          "must be one of refuse, record; got \"mirror\""),
+      row("unlogged_tables = \"\"\n", "mirror.unlogged_tables", 19, "must be one of refuse, record; got \"\""),
+      row("unlogged_tables = 1\n", "mirror.unlogged_tables", 19, "expected a string, got integer"),
       row("slot = \"pgdual\"\n", "mirror.slot", 1,
           "unknown key; expected one of: mode, timeout_ms, reconnect_min_ms, reconnect_max_ms, replication_user, "
-          "apply_user, max_lag_bytes, sequence_sync_ms"),
+          "apply_user, max_lag_bytes, sequence_sync_ms, large_objects, unlogged_tables"),
   });
   check_accepted({
       toml({"[mirror]\nmax_lag_bytes = 16777216\nsequence_sync_ms = 10\n", kBackends, kUser}),

@@ -143,3 +143,40 @@ TEST_CASE("statements that write large objects are told, reading ones are not", 
     CHECK_FALSE(classifier.classify(reads).writes_large_objects);
   }
 }
+
+TEST_CASE("lo_open in SQL writes no large object, whatever its mode: the lowrite after it does", "[unit][sql]") {
+  Classifier classifier;
+  CHECK_FALSE(classifier.classify("SELECT lo_open(16384, 131072)").writes_large_objects);
+  CHECK_FALSE(classifier.classify("SELECT lo_open(16384, 262144)").writes_large_objects);
+}
+
+TEST_CASE("large object functions a statement only stores or plans do not write large objects", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* stores : {"CREATE VIEW v AS SELECT lo_creat(-1)", "EXPLAIN SELECT lo_unlink(16384)",
+                             "PREPARE p AS SELECT lo_from_bytea(0, 'x')"}) {
+    INFO(stores);
+    CHECK_FALSE(classifier.classify(stores).writes_large_objects);
+  }
+  CHECK(classifier.classify("EXPLAIN ANALYZE SELECT lo_unlink(16384)").writes_large_objects);
+}
+
+TEST_CASE("statements that create an unlogged table or make one unlogged are told", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* unlogged : {"CREATE UNLOGGED TABLE cache (k int PRIMARY KEY)",
+                               "CREATE UNLOGGED TABLE IF NOT EXISTS s.cache (k int)",
+                               "CREATE UNLOGGED TABLE cache AS SELECT 1 AS k",
+                               "SELECT 1 AS k INTO UNLOGGED cache", "ALTER TABLE cache SET UNLOGGED",
+                               "ALTER TABLE IF EXISTS cache ADD COLUMN v int, SET UNLOGGED",
+                               "CREATE SCHEMA s CREATE UNLOGGED TABLE cache (k int)",
+                               "SET search_path = s; CREATE UNLOGGED TABLE cache (k int)"}) {
+    INFO(unlogged);
+    CHECK(classifier.classify(unlogged).creates_unlogged_table);
+  }
+  for (const char* logged : {"CREATE TABLE t (k int)", "CREATE TEMP TABLE t (k int)", "CREATE TABLE t AS SELECT 1",
+                             "SELECT 1 INTO t", "ALTER TABLE t SET LOGGED", "CREATE UNLOGGED SEQUENCE s",
+                             "ALTER SEQUENCE s SET UNLOGGED", "EXPLAIN CREATE UNLOGGED TABLE t AS SELECT 1",
+                             "INSERT INTO cache VALUES (1)", "SELECT * FROM cache"}) {
+    INFO(logged);
+    CHECK_FALSE(classifier.classify(logged).creates_unlogged_table);
+  }
+}
