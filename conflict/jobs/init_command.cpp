@@ -68,6 +68,47 @@ INSERT INTO pgdual.schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
+/// Version 5: where a pgdual.ddl message comes from. Any role may call pg_logical_emit_message, and
+/// the mirror's apply runs a carried DDL as the role the message names: a message written by hand
+/// could run anything there as anyone. So pgdual's sessions carry DDL through pgdual.emit_ddl,
+/// which refuses a role the session's login may not become (SET ROLE's rule, so nothing is gained
+/// by naming one), and, in the same transaction just before the message, inserts the digest of its
+/// content into pgdual.ddl_origin and deletes it again. That table only the function's owner may
+/// write; the apply runs a message only after such an insert in its transaction (docs/wal-mirror.md).
+/// The function is SECURITY DEFINER for that insert, its search_path pinned.
+constexpr std::string_view kSchemaV5Sql = R"sql(
+BEGIN;
+CREATE TABLE IF NOT EXISTS pgdual.ddl_origin (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  digest text NOT NULL
+);
+COMMENT ON TABLE pgdual.ddl_origin IS
+  'WAL mirror: the digest of each pgdual.ddl message, inserted and deleted by pgdual.emit_ddl in the '
+  'message''s transaction: the mirror''s apply runs no DDL message without it. Always empty.';
+REVOKE ALL ON pgdual.ddl_origin FROM PUBLIC;
+CREATE OR REPLACE FUNCTION pgdual.emit_ddl(role name, search_path text, statement text) RETURNS pg_lsn
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
+DECLARE
+  content text := role || E'\n' || search_path || E'\n' || statement;
+  origin bigint;
+BEGIN
+  IF NOT pg_has_role(session_user, role, 'MEMBER') THEN
+    RAISE EXCEPTION 'pgdual: login % may not carry DDL as role %', session_user, role USING ERRCODE = '42501';
+  END IF;
+  INSERT INTO pgdual.ddl_origin (digest)
+    VALUES (encode(sha256(convert_to(content, current_setting('server_encoding'))), 'hex'))
+    RETURNING id INTO origin;
+  DELETE FROM pgdual.ddl_origin WHERE id = origin;
+  RETURN pg_logical_emit_message(true, 'pgdual.ddl', content);
+END;
+$function$;
+ALTER FUNCTION pgdual.emit_ddl(name, text, text) OWNER TO CURRENT_USER;
+GRANT USAGE ON SCHEMA pgdual TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pgdual.emit_ddl(name, text, text) TO PUBLIC;
+INSERT INTO pgdual.schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
+COMMIT;
+)sql";
+
 /// Versions 3 and 4: no table is left without a replica identity. Once a table is in a publication
 /// that publishes updates and deletes (the WAL mirror's is FOR ALL TABLES), the primary refuses its
 /// UPDATE and DELETE unless it has one, and a client's write must never fail because of pgdual. So a
@@ -250,6 +291,7 @@ bool install_schema(const config::BackendConfig& backend, const config::UserConf
     client.execute(std::string{kSchemaSql});
     client.execute(std::string{kSchemaV2Sql});
     install_replica_identity(client, backend, database);
+    client.execute(std::string{kSchemaV5Sql});
     const auto version = client.query_value("SELECT max(version) FROM pgdual.schema_version");
     std::printf("%s: pgdual schema version %s ready in database \"%s\"\n", backend.name.c_str(), version.c_str(),
                 database.c_str());

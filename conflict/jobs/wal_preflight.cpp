@@ -27,7 +27,9 @@ SELECT current_setting('wal_level'),
        (SELECT count(*) FROM pg_catalog.pg_stat_replication),
        r.rolsuper OR r.rolreplication,
        r.rolsuper,
-       EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = $1)
+       EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = $1),
+       EXISTS (SELECT FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+               WHERE n.nspname = 'pgdual' AND p.proname = 'emit_ddl')
 FROM pg_catalog.pg_roles AS r
 WHERE r.rolname = current_user
 )sql";
@@ -50,6 +52,7 @@ struct PrimaryFacts {
   bool may_replicate = false;
   bool superuser = false;
   bool publication_exists = false;
+  bool has_emit_ddl = false;  ///< pgdual.emit_ddl, through which sessions carry DDL (schema version 5)
 };
 
 struct MirrorFacts {
@@ -71,7 +74,8 @@ PrimaryFacts primary_facts(PgClient& client, const std::string& slot) {
                       .senders_in_use = number_at(row, 5),
                       .may_replicate = flag_at(row, 6),
                       .superuser = flag_at(row, 7),
-                      .publication_exists = flag_at(row, 8)};
+                      .publication_exists = flag_at(row, 8),
+                      .has_emit_ddl = flag_at(row, 9)};
 }
 
 MirrorFacts mirror_facts(PgClient& client) {
@@ -133,6 +137,11 @@ void check_primary(const PreflightTarget& primary, const PrimaryFacts& facts, co
   };
   check_primary_settings(facts, slot, add);
   check_replication_rights(primary, facts, slot, add);
+  if (!facts.has_emit_ddl) {
+    add("database " + in_quotes(primary.database) + " has no function pgdual.emit_ddl, through which sessions carry "
+            "DDL to the mirror",
+        "run pgdual init --config <your pgdual.toml> --database " + primary.database);
+  }
 }
 
 void check_mirror(const PreflightTarget& mirror, const MirrorFacts& facts, Problems& problems) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <utility>
 
+#include "conflict/sha256.h"
 #include "conflict/wal_names.h"
 #include "protocol/sqlstate.h"
 #include "proxy/mirror/ddl_message.h"
@@ -96,6 +97,7 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::feed(const lr::Logica
   } else if (const auto* relation = std::get_if<lr::Relation>(&message)) {
     remember(*relation);
   } else if (const auto* insert = std::get_if<lr::Insert>(&message)) {
+    note_ddl_origin(*insert);
     if (auto* entry = target(insert->relation_id)) {
       co_await apply_change(*entry, ChangeKind::insert, plan_insert(entry->relation, *insert));
     }
@@ -211,8 +213,39 @@ Awaitable<void> ApplyConnection::take_message(const lr::Message& message) {
   }
 }
 
+// pgdual.emit_ddl's insert into pgdual.ddl_origin, which only it may write, just before its message.
+void ApplyConnection::note_ddl_origin(const lr::Insert& insert) {
+  if (!transaction_ || transaction_->skipping) return;
+  const auto found = relations_.find(insert.relation_id);
+  if (found == relations_.end() || !is_ddl_origin(found->second.relation)) return;
+  const auto& columns = found->second.relation.columns;
+  const auto digest = std::ranges::find(columns, std::string_view{kDdlOriginDigest}, &lr::OwnedRelation::Column::name);
+  const auto index = static_cast<std::size_t>(digest - columns.begin());
+  std::size_t n = 0;
+  for (const auto& value : insert.new_tuple) {
+    if (n++ == index && value.kind == lr::ColumnKind::text) transaction_->ddl_origins.emplace_back(value.text());
+  }
+}
+
+// A message without its origin was written by some other hand than pgdual.emit_ddl: run as the role
+// it names, it could do anything on the mirror. Refused and recorded, never run.
+bool ApplyConnection::take_ddl_origin(std::string_view content) {
+  const auto digest = conflict::to_hex(conflict::sha256(protocol::as_bytes(content)));
+  auto& origins = transaction_->ddl_origins;
+  const auto found = std::ranges::find(origins, digest);
+  if (found == origins.end()) return false;
+  origins.erase(found);
+  return true;
+}
+
 Awaitable<void> ApplyConnection::apply_ddl(std::string_view content) {
   auto change = label({}, ChangeKind::ddl);
+  if (!take_ddl_origin(content)) {
+    change.sqlstate = protocol::sqlstate::kInsufficientPrivilege;
+    change.message = "a pgdual.ddl message that pgdual.emit_ddl did not write (no origin in its transaction); not run";
+    file(std::move(change));
+    co_return;
+  }
   const auto ddl = decode_ddl_message(content);
   if (!ddl) {
     change.sqlstate = protocol::sqlstate::kInvalidParameterValue;

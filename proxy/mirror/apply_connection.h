@@ -149,6 +149,7 @@ class ApplyConnection {
     std::optional<std::string> unit_key{};
     std::optional<FailedChange> failure{};
     std::vector<FailedChange> skipped{};
+    std::vector<std::string> ddl_origins{};  ///< digests pgdual.emit_ddl wrote, not yet matched by their message
   };
 
   ApplyConnection(ApplyPipeline pipeline, std::string source, ApplyOptions options);
@@ -179,6 +180,9 @@ class ApplyConnection {
   /// Runs the statement of a pgdual.ddl message at this point of the transaction, as the primary's
   /// role with its search_path, then the apply's own again. Malformed content is a refused change.
   Awaitable<void> apply_ddl(std::string_view content);
+  void note_ddl_origin(const protocol::logicalrep::Insert& insert);
+  /// Whether pgdual.emit_ddl wrote `content` in this transaction; each origin serves one message.
+  bool take_ddl_origin(std::string_view content);
   Awaitable<std::vector<TransactionResult>> commit_transaction(const protocol::logicalrep::Commit& commit,
                                                                bool more_follow);
   /// COMMIT of the transactions held, or ROLLBACK when `failure` or a held one's failure says so.

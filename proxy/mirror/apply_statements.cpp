@@ -110,6 +110,10 @@ std::string qualified_name(const lr::OwnedRelation& relation) {
 
 bool is_pgdual_relation(const lr::OwnedRelation& relation) noexcept { return relation.schema() == "pgdual"; }
 
+bool is_ddl_origin(const lr::OwnedRelation& relation) noexcept {
+  return is_pgdual_relation(relation) && relation.relation_name == "ddl_origin";
+}
+
 bool compares_as_text(lr::Oid type_oid) noexcept {
   // pg_type OIDs (src/include/catalog/pg_type.dat) of json, xml, point, path, box, polygon, circle
   // and their arrays: no btree equality, or an `=` that compares areas.

@@ -55,17 +55,21 @@ MarkerForm form_for(std::span<const protocol::Frame> frames) {
 }
 
 // The DDL goes with the role and search_path it runs under on the primary, read as the statement
-// runs (proxy/mirror/ddl_message.h).
+// runs (proxy/mirror/ddl_message.h). In a transaction, pgdual.emit_ddl writes it, with the proof of
+// origin the apply requires (conflict/jobs/init_command.cpp, schema version 5).
 std::string emit_statement(std::string_view key, std::string_view schema_change, bool transactional) {
   const std::string emit = std::string{"pg_catalog.pg_logical_emit_message("} + (transactional ? "true" : "false");
   std::string statement = "SELECT ";
-  if (!schema_change.empty()) {
+  if (!schema_change.empty() && transactional) {
+    statement += "pgdual.emit_ddl(current_user, pg_catalog.current_setting('search_path'), " +
+                 escape_string_constant(schema_change) + ")";
+  } else if (!schema_change.empty()) {
     statement += emit + ", " +
                  conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
                  ", current_user || E'\\n' || pg_catalog.current_setting('search_path') || E'\\n' || " +
                  escape_string_constant(schema_change) + ")";
-    if (!key.empty()) statement += ", ";
   }
+  if (!schema_change.empty() && !key.empty()) statement += ", ";
   if (!key.empty()) {
     statement += emit + ", " + conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " +
                  conflict::quote_literal(key) + ")";

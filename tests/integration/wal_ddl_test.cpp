@@ -48,8 +48,8 @@ constexpr std::string_view kUserTablesSql =
 
 /// `statement` as pgdual's sessions run a client's DDL: the message first, in the same transaction.
 std::string carried(const std::string& statement) {
-  return "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual.ddl', current_user || E'\\n' || "
-         "pg_catalog.current_setting('search_path') || E'\\n' || $ddl$" + statement + "$ddl$);\n" + statement + ";\n";
+  return "SELECT pgdual.emit_ddl(current_user, pg_catalog.current_setting('search_path'), $ddl$" + statement +
+         "$ddl$);\n" + statement + ";\n";
 }
 
 std::string in_transaction(const std::string& body) { return "BEGIN;\n" + body + "COMMIT;\n"; }
@@ -146,6 +146,8 @@ class WalDdlTest : public IntegrationTest {
     for (const auto& line : log_lines_->last_formatted()) text += line;
     return text;
   }
+
+  [[nodiscard]] const std::string& database_name() const { return database_; }
 
  private:
   std::string database_;
@@ -300,6 +302,7 @@ TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message, a COPY FROM STDIN 
                              "whose statement may run in a transaction are recorded, never run, and the stream goes "
                              "on", "[integration][wal][ddl]") {
   start("wal_ddl_malformed", "CREATE TABLE chart (id int PRIMARY KEY)");
+  // pgdual.emit_ddl never writes one so: only a hand could, whose message is refused for that first.
   static_cast<void>(on_primary(in_transaction(
       "SELECT pg_logical_emit_message(true, 'pgdual.ddl', 'no role or path: DROP TABLE chart');\n"
       "INSERT INTO chart VALUES (1);\n")));
@@ -313,7 +316,7 @@ TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message, a COPY FROM STDIN 
   static_cast<void>(on_primary("INSERT INTO chart VALUES (3)"));
   // Rows that would come from the client are never waited for: the WAL has them.
   static_cast<void>(on_primary(in_transaction(
-      "SELECT pg_logical_emit_message(true, 'pgdual.ddl', current_user || E'\\n\\nCOPY public.chart FROM STDIN');\n"
+      "SELECT pgdual.emit_ddl(current_user, '', 'COPY public.chart FROM STDIN');\n"
       "INSERT INTO chart VALUES (4);\n")));
   wait_for_mirror();
 
@@ -321,7 +324,7 @@ TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message, a COPY FROM STDIN 
   CHECK(on_mirror("SELECT string_agg(id::text, ',' ORDER BY id) FROM chart") == "1,2,3,4\n");
   const auto records = recorded();
   REQUIRE(records.size() == 4);
-  CHECK(sqlstate_of(records[0]) == "22023");
+  CHECK(sqlstate_of(records[0]) == "42501");
   CHECK(records[0].statement_normalized == "DDL");
   CHECK(records[0].tables.empty());
   for (const auto& outside : {records[1], records[2]}) {
@@ -331,6 +334,32 @@ TEST_CASE_METHOD(WalDdlTest, "a malformed pgdual.ddl message, a COPY FROM STDIN 
   CHECK(sqlstate_of(records[3]) == "57014");
   CHECK(records[3].statement_normalized == "COPY public.chart FROM STDIN");
   CHECK_THAT(logged(), !Catch::Contains("DROP TABLE chart"));
+}
+
+TEST_CASE_METHOD(WalDdlTest, "a pgdual.ddl message written by hand, not by pgdual.emit_ddl, is never run on the "
+                             "mirror, whatever role it names; pgdual.emit_ddl refuses a role its caller may not become",
+                 "[integration][wal][ddl]") {
+  start("wal_ddl_forged", "CREATE TABLE chart (id int PRIMARY KEY); GRANT ALL ON chart TO app");
+  const auto as_app = [&](const std::string& script) {
+    return run_client({pg_program("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", script},
+                      direct(database_name()), std::chrono::seconds{30});
+  };
+  // The application's role, no superuser, names the mirror's superuser in a message of its own.
+  const auto superuser = mirror().superuser(database_name()).user;
+  check_succeeded(as_app("BEGIN; SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual.ddl', '" + superuser +
+                         "' || E'\\n\\nCREATE TABLE forged (id int)'); INSERT INTO chart VALUES (1); COMMIT;"));
+  const auto refused = as_app("SELECT pgdual.emit_ddl('" + superuser + "', '', 'CREATE TABLE forged_too (id int)')");
+  CHECK(refused.exit_code != 0);
+  CHECK_THAT(refused.err, Catch::Contains("may not carry DDL as role"));
+  check_succeeded(as_app("INSERT INTO chart VALUES (2)"));
+  wait_for_mirror();
+
+  CHECK(on_mirror("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'forged%'") == "0\n");
+  CHECK(on_mirror("SELECT string_agg(id::text, ',' ORDER BY id) FROM chart") == "1,2\n");
+  const auto records = recorded();
+  REQUIRE(records.size() == 1);
+  CHECK(sqlstate_of(records[0]) == "42501");
+  CHECK_THAT(logged(), !Catch::Contains("CREATE TABLE forged"));
 }
 
 }  // namespace pgdual::test

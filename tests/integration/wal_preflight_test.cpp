@@ -69,6 +69,14 @@ const PreflightProblem kNoWalSender{
     "raise max_wal_senders to 1 or more in postgresql.conf and restart the server, or set mirror.mode = "
     "\"statement\""};
 
+/// The primary's database lacks pgdual's schema (version 5): a bare one here.
+PreflightProblem no_emit_ddl(const std::string& database) {
+  return {"onprem",
+          "database \"" + database + "\" has no function pgdual.emit_ddl, through which sessions carry DDL to the "
+          "mirror",
+          "run pgdual init --config <your pgdual.toml> --database " + database};
+}
+
 PreflightProblem no_free_slot(const std::string& database) {
   return {"onprem",
           "no replication slot is free for pgdual's slot \"" + conflict::slot_name_for(database) +
@@ -125,12 +133,15 @@ TEST_CASE_METHOD(IntegrationTest, "A primary with wal_level replica is named, wi
   const auto database = fresh_database("preflight_replica");
   replica_primary.create_database(database);
   const auto problems = check_wal_prerequisites(on_primary(replica_primary, database), on_mirror(database));
-  CHECK(problems == Problems{kWalLevelReplica});
+  CHECK(problems == Problems{kWalLevelReplica, no_emit_ddl(database)});
   CHECK(jobs::describe(problems) ==
-        "mirror.mode = \"wal\" needs 1 change on the servers:\n"
+        "mirror.mode = \"wal\" needs 2 changes on the servers:\n"
         "- onprem: wal_level is \"replica\"; the WAL mirror decodes the WAL, which needs \"logical\"\n"
         "  fix: set wal_level = logical in postgresql.conf and restart the server, or set mirror.mode = "
-        "\"statement\"");
+        "\"statement\"\n"
+        "- onprem: database \"" + database + "\" has no function pgdual.emit_ddl, through which sessions carry DDL "
+        "to the mirror\n"
+        "  fix: run pgdual init --config <your pgdual.toml> --database " + database);
 }
 
 TEST_CASE_METHOD(IntegrationTest,
@@ -170,11 +181,11 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(check() == Problems{});
 }
 
-TEST_CASE_METHOD(IntegrationTest, "A mirror database without pgdual's schema is named, with pgdual init as the fix",
+TEST_CASE_METHOD(IntegrationTest, "A primary and a mirror database without pgdual's schema are named, with pgdual init as the fix",
                  "[integration][wal][preflight]") {
   const auto database = bare_database("preflight_no_schema", {&backends().onprem, &backends().cloud});
   CHECK(check_wal_prerequisites(on_primary(primary(), database), on_mirror(database)) ==
-        Problems{no_schema(database)});
+        Problems{no_emit_ddl(database), no_schema(database)});
 }
 
 TEST_CASE_METHOD(IntegrationTest,
@@ -190,12 +201,12 @@ TEST_CASE_METHOD(IntegrationTest,
 
   static_cast<void>(
       full_primary.run_sql(database, "SELECT pg_create_logical_replication_slot('someone_else', 'pgoutput')"));
-  CHECK(check() == Problems{no_free_slot(database), kNoWalSender});
+  CHECK(check() == Problems{no_free_slot(database), kNoWalSender, no_emit_ddl(database)});
 
   static_cast<void>(full_primary.run_sql(database, "SELECT pg_drop_replication_slot('someone_else'); "
                                                    "SELECT pg_create_logical_replication_slot('" +
                                                        conflict::slot_name_for(database) + "', 'pgoutput')"));
-  CHECK(check() == Problems{kNoWalSender});
+  CHECK(check() == Problems{kNoWalSender, no_emit_ddl(database)});
 }
 
 TEST_CASE_METHOD(IntegrationTest, "An unreachable primary is one problem with libpq's message, and the mirror is "

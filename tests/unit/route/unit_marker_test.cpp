@@ -108,14 +108,14 @@ TEST_CASE("statements that change the schema at a unit's start travel in its mar
         MarkerForm::none);
 }
 
-TEST_CASE("the marker statement carries the schema change with its role and search_path, then the key",
+TEST_CASE("the marker statement carries the schema change with its role and search_path through pgdual.emit_ddl, then the key",
           "[unit][route]") {
   CHECK(marker_statement("k", "") == "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', 'k')");
   CHECK(marker_statement("", R"(COMMENT ON TABLE t IS 'a\b')") ==
-        "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual.ddl', current_user || E'\\n' || "
-        "pg_catalog.current_setting('search_path') || E'\\n' || E'COMMENT ON TABLE t IS ''a\\\\b''')");
+        "SELECT pgdual.emit_ddl(current_user, pg_catalog.current_setting('search_path'), "
+        "E'COMMENT ON TABLE t IS ''a\\\\b''')");
   const auto both = marker_statement("k", "DROP TABLE t");
-  CHECK(both.find("'pgdual.ddl'") < both.find("'pgdual', 'k'"));
+  CHECK(both.find("pgdual.emit_ddl(") < both.find("'pgdual', 'k'"));
 }
 
 TEST_CASE("the marker goes first in a Query's text, which it lengthens by its own statement", "[unit][route]") {
