@@ -110,4 +110,19 @@ protocol::Bytes OwnAnswerFilter::skip_own(protocol::Bytes chunk) noexcept {
   return chunk;
 }
 
+void prepare_own_portal(std::string_view name, std::string_view statement, UnitPrefix& prefix) {
+  protocol::Writer writer{prefix.statements};
+  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::statement, .name = name}, writer);
+  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::portal, .name = name}, writer);
+  protocol::Parse parse;
+  parse.statement_name = name;
+  parse.query = statement;
+  protocol::encode(parse, writer);
+  protocol::Bind bind;
+  bind.portal_name = name;
+  bind.statement_name = name;
+  protocol::encode(bind, writer);
+  prefix.answers += 4;
+}
+
 }  // namespace pgdual::proxy

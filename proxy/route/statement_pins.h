@@ -41,6 +41,11 @@ struct UnitPrefix {
   [[nodiscard]] bool empty() const noexcept { return statements.empty() && renamed.empty(); }
 };
 
+/// Appends to `prefix` the messages that ready pgdual's own portal `name` for `statement`: its
+/// statement and portal closed first (a unit cut short may have left them), then Parse and Bind,
+/// four answers. The caller adds the Execute where it belongs.
+void prepare_own_portal(std::string_view name, std::string_view statement, UnitPrefix& prefix);
+
 /// The text and parameter types of a statement prepared before the unit, as its Parse message body.
 using PreparedLookup = std::function<std::optional<protocol::Bytes>(std::string_view statement)>;
 /// Whether a statement's text calls a value pin_times() replaces.

@@ -16,8 +16,6 @@ using config::UncarriedWrites;
 /// pgdual's statement and portal that raise the refusal, closed before each use: a refusal whose
 /// Execute never ran (an earlier message of its unit failed) leaves its portal behind.
 constexpr std::string_view kRefusalName = "pgdual_refusal";
-/// CloseComplete twice, ParseComplete, BindComplete.
-constexpr unsigned kRefusalAnswers = 4;
 
 UncarriedWrites setting_of(Uncarried what, const config::MirrorConfig& mirror) noexcept {
   return what == Uncarried::large_objects ? mirror.large_objects : mirror.unlogged_tables;
@@ -113,18 +111,7 @@ UnitPrefix refuse_unit(const RefusalPlan& plan, std::vector<std::byte>& segment,
     frames = protocol::split_frames(segment);
     return prefix;
   }
-  protocol::Writer ahead{prefix.statements};
-  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::statement, .name = kRefusalName}, ahead);
-  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::portal, .name = kRefusalName}, ahead);
-  protocol::Parse parse;
-  parse.statement_name = kRefusalName;
-  parse.query = statement;
-  protocol::encode(parse, ahead);
-  protocol::Bind bind;
-  bind.portal_name = kRefusalName;
-  bind.statement_name = kRefusalName;
-  protocol::encode(bind, ahead);
-  prefix.answers = kRefusalAnswers;
+  prepare_own_portal(kRefusalName, statement, prefix);
 
   std::vector<std::byte> rewritten;
   protocol::Writer writer{rewritten};

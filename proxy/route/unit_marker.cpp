@@ -19,8 +19,8 @@ constexpr std::string_view kMarkerName = "pgdual_unit_marker";
 
 /// Statement answers a marker draws: RowDescription (a Query only), DataRow, CommandComplete.
 constexpr unsigned kQueryTextAnswers = 3;
-/// CloseComplete twice, ParseComplete, BindComplete, DataRow, CommandComplete.
-constexpr unsigned kMessageAnswers = 6;
+/// The Execute's DataRow and CommandComplete, after prepare_own_portal()'s four.
+constexpr unsigned kExecuteAnswers = 2;
 
 /// A string constant PostgreSQL reads alike whatever standard_conforming_strings the client set.
 std::string escape_string_constant(std::string_view text) {
@@ -124,19 +124,10 @@ UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& s
 
 UnitPrefix marker_messages(std::string_view statement) {
   UnitPrefix prefix;
+  prepare_own_portal(kMarkerName, statement, prefix);
   protocol::Writer writer{prefix.statements};
-  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::statement, .name = kMarkerName}, writer);
-  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::portal, .name = kMarkerName}, writer);
-  protocol::Parse parse;
-  parse.statement_name = kMarkerName;
-  parse.query = statement;
-  protocol::encode(parse, writer);
-  protocol::Bind bind;
-  bind.portal_name = kMarkerName;
-  bind.statement_name = kMarkerName;
-  protocol::encode(bind, writer);
   protocol::encode(protocol::Execute{.portal_name = kMarkerName}, writer);
-  prefix.answers = kMessageAnswers;
+  prefix.answers += kExecuteAnswers;
   return prefix;
 }
 
