@@ -91,6 +91,10 @@ struct Classification {
   /// UNLOGGED) or makes one unlogged (ALTER TABLE ... SET UNLOGGED): a table whose rows have no
   /// WAL, so the WAL mirror never sees them.
   bool creates_unlogged_table = false;
+  /// Some statement adds a column whose value in the rows already there is computed as it runs
+  /// (ALTER TABLE ... ADD COLUMN with a default that is no constant, serial, or an identity): each
+  /// server that runs it computes its own, and the WAL carries none of them.
+  bool fills_new_column = false;
   /// Relations named, written as the statement wrote them ("public.t" or "t";
   /// quoted names unquoted), deduplicated and sorted. References to a CTE are not
   /// relations. DROP TABLE/VIEW/SEQUENCE names count; relations reached through

@@ -255,6 +255,7 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     verdict.alone_in_transaction = verdict.alone_in_transaction || alone_in_transaction(*statement);
     verdict.writes_large_objects = verdict.writes_large_objects || facts.writes_large_objects;
     verdict.creates_unlogged_table = verdict.creates_unlogged_table || facts.creates_unlogged_table;
+    verdict.fills_new_column = verdict.fills_new_column || facts.fills_new_column;
     if (one.kind == StatementKind::write && changes_schema(*statement)) {
       verdict.schema_change_late = verdict.schema_change_late || other_statement_seen;
       const auto written = statement_text(sql, *tree->stmts[i]);

@@ -116,6 +116,47 @@ bool makes_table_unlogged(const PgQuery__AlterTableStmt& alter) noexcept {
   return false;
 }
 
+// A constant, or a constant cast to a type: the same whenever and wherever it is computed.
+bool is_constant(const PgQuery__Node* expression) noexcept {
+  if (expression == nullptr || expression->node_case == PG_QUERY__NODE__NODE_A_CONST) return true;
+  if (expression->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) return is_constant(expression->type_cast->arg);
+  return false;
+}
+
+bool is_serial(const PgQuery__TypeName* type) noexcept {
+  if (type == nullptr || type->n_names == 0) return false;
+  const PgQuery__Node* last = type->names[type->n_names - 1];
+  if (last == nullptr || last->node_case != PG_QUERY__NODE__NODE_STRING) return false;
+  static constexpr std::array<std::string_view, 6> kSerials = {"serial",  "bigserial", "smallserial",
+                                                               "serial2", "serial4",   "serial8"};
+  return std::ranges::find(kSerials, text_of(last->string->sval)) != kSerials.end();
+}
+
+bool filled_as_it_runs(const PgQuery__ColumnDef& column) noexcept {
+  if (is_serial(column.type_name) || !is_constant(column.raw_default)) return true;
+  for (std::size_t i = 0; i < column.n_constraints; ++i) {
+    const PgQuery__Node* node = column.constraints[i];
+    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_CONSTRAINT) continue;
+    const auto& constraint = *node->constraint;
+    if (constraint.contype == PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY) return true;
+    if (constraint.contype == PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT && !is_constant(constraint.raw_expr)) return true;
+  }
+  return false;
+}
+
+bool adds_filled_column(const PgQuery__AlterTableStmt& alter) noexcept {
+  for (std::size_t i = 0; i < alter.n_cmds; ++i) {
+    const PgQuery__Node* command = alter.cmds[i];
+    if (command == nullptr || command->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD) continue;
+    const auto& change = *command->alter_table_cmd;
+    if (change.subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn || change.def == nullptr) continue;
+    if (change.def->node_case == PG_QUERY__NODE__NODE_COLUMN_DEF && filled_as_it_runs(*change.def->column_def)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool unlogged(const PgQuery__RangeVar* relation) noexcept {
   return relation != nullptr && text_of(relation->relpersistence) == "u";
 }
@@ -224,6 +265,7 @@ void StatementWalker::visit(const ProtobufCMessage& message) {
     if (unlogged(as<PgQuery__CreateStmt>(message).relation)) unlogged_table();
   } else if (type == &pg_query__alter_table_stmt__descriptor) {
     if (makes_table_unlogged(as<PgQuery__AlterTableStmt>(message))) unlogged_table();
+    if (adds_filled_column(as<PgQuery__AlterTableStmt>(message)) && executes_) facts_.fills_new_column = true;
   }
 
   if (const PgQuery__WithClause* with = with_clause_of(message)) {

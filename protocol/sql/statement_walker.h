@@ -26,6 +26,8 @@ struct StatementFacts {
   bool writes_large_objects = false;
   /// It creates an unlogged table or makes one unlogged, in the parts it executes now.
   bool creates_unlogged_table = false;
+  /// It adds a column filled as it runs (Classification::fills_new_column), in the parts it executes now.
+  bool fills_new_column = false;
 };
 
 /// Whether an EXPLAIN runs its statement (ANALYZE, whose last setting wins).

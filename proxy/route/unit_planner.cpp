@@ -174,6 +174,7 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   summary_.alone_in_transaction = summary_.alone_in_transaction || verdict->alone_in_transaction;
   summary_.writes_large_objects = summary_.writes_large_objects || verdict->writes_large_objects;
   summary_.creates_unlogged_table = summary_.creates_unlogged_table || verdict->creates_unlogged_table;
+  summary_.fills_new_column = summary_.fills_new_column || verdict->fills_new_column;
   if (first) {
     summary_.schema_change_text = verdict->schema_change_text;
   } else if (!verdict->schema_change_text.empty()) {

@@ -66,6 +66,7 @@ struct UnitSummary {
   /// FunctionCall of lo_open with INV_WRITE counts too.
   bool writes_large_objects = false;
   bool creates_unlogged_table = false;  ///< some statement creates an unlogged table or makes one unlogged
+  bool fills_new_column = false;  ///< some statement adds a column filled as it runs (sql::Classification)
   /// Of the unit's Execute messages, counted from 0, the first whose portal writes large objects,
   /// and the first whose portal creates an unlogged table: where the server would fail, were it
   /// to refuse them (proxy/route/uncarried_writes.h).

@@ -35,6 +35,10 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   if (unit.schema_change_late || (!unit.schema_change_text.empty() && marker.schema_change.empty())) {
     left_out_ = "a change of schema the WAL mirror cannot carry (after other statements of its unit, or beside one "
                 "that must run alone); run it on the mirror too";
+  } else if (unit.fills_new_column) {
+    // The WAL carries neither a table's rewrite nor a fast default's value: the mirror computes its own.
+    left_out_ = "a column added with a value computed as it runs (a default that is no constant, serial, identity): "
+                "the mirror filled the rows already there with its own values; compare and repair the table";
   }
   if (marker.form == MarkerForm::none) return {};
   if (marker.carries_key) {

@@ -185,6 +185,25 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: DDL after other statements of one Query
   CHECK(on_mirror("SELECT count(*) FROM notes") == "1\n");
 }
 
+TEST_CASE_METHOD(WalModeTest, "wal mode: a column added with a default computed as it runs is carried and recorded, "
+                              "for the mirror fills the rows already there with values of its own",
+                 "[integration][wal_mode][ddl]") {
+  start("wal_ddl_filled", "SELECT 1");
+  check_succeeded(psql(endpoint(), "CREATE TABLE notes (id int PRIMARY KEY)"));
+  check_succeeded(psql(endpoint(), "INSERT INTO notes SELECT generate_series(1, 3)"));
+  check_succeeded(psql(endpoint(), "ALTER TABLE notes ADD COLUMN kept text DEFAULT 'none'"));
+  CHECK(wait_for_conflicts(1, 2s).empty());  // a constant: both servers fill alike
+  check_succeeded(psql(endpoint(), "ALTER TABLE notes ADD COLUMN seen timestamptz DEFAULT clock_timestamp()"));
+  const auto records = wait_for_conflicts(1, 10s);
+  REQUIRE(records.size() == 1);
+  CHECK(records.front().kind == conflict::ConflictKind::unclassified);
+  CHECK(records.front().tables == std::vector<std::string>{"notes"});
+  CHECK(on_mirror("SELECT count(seen) FROM notes") == "3\n");
+  const auto differ = differing();  // clock_timestamp() on each server: notes, and only notes, differs
+  REQUIRE(differ.size() == 1);
+  CHECK(differ.front().starts_with("notes:"));
+}
+
 TEST_CASE_METHOD(WalModeTest, "wal mode: a session's reads stay on the primary while its write is not applied on "
                               "the mirror",
                  "[integration][wal_mode]") {

@@ -160,6 +160,28 @@ TEST_CASE("large object functions a statement only stores or plans do not write 
   CHECK(classifier.classify("EXPLAIN ANALYZE SELECT lo_unlink(16384)").writes_large_objects);
 }
 
+TEST_CASE("columns added with a value computed as the statement runs are told; constant defaults are not",
+          "[unit][sql]") {
+  Classifier classifier;
+  for (const char* filled : {"ALTER TABLE t ADD COLUMN at timestamptz DEFAULT now()",
+                             "ALTER TABLE t ADD COLUMN at timestamptz NOT NULL DEFAULT CURRENT_TIMESTAMP",
+                             "ALTER TABLE t ADD COLUMN r float8 DEFAULT random()",
+                             "ALTER TABLE t ADD COLUMN n bigserial", "ALTER TABLE t ADD n int, ADD m serial4",
+                             "ALTER TABLE t ADD COLUMN n int GENERATED ALWAYS AS IDENTITY",
+                             "ALTER TABLE IF EXISTS s.t ADD COLUMN d date DEFAULT current_date"}) {
+    INFO(filled);
+    CHECK(classifier.classify(filled).fills_new_column);
+  }
+  for (const char* constant : {"ALTER TABLE t ADD COLUMN ward text", "ALTER TABLE t ADD COLUMN n int DEFAULT 0",
+                               "ALTER TABLE t ADD COLUMN s text DEFAULT 'none'::text NOT NULL",
+                               "ALTER TABLE t ADD COLUMN d date DEFAULT '2026-01-01'",
+                               "ALTER TABLE t ALTER COLUMN at SET DEFAULT now()",
+                               "CREATE TABLE t (at timestamptz DEFAULT now(), n serial)"}) {
+    INFO(constant);
+    CHECK_FALSE(classifier.classify(constant).fills_new_column);
+  }
+}
+
 TEST_CASE("statements that create an unlogged table or make one unlogged are told", "[unit][sql]") {
   Classifier classifier;
   for (const char* unlogged : {"CREATE UNLOGGED TABLE cache (k int PRIMARY KEY)",
