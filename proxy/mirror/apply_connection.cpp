@@ -303,6 +303,7 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   const auto last_lsn = held_.back().commit_lsn;
   const auto committing =
       FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = last_lsn};
+  // An earlier transaction's refusal came back after this one's began: it is the first.
   if (held_failure_) failure = std::move(held_failure_);
   // COMMIT goes with the changes, in one round trip: after a refusal the mirror skips it (up to the
   // Sync), and the transaction, aborted, is rolled back below. A change that found no row refuses
@@ -312,7 +313,7 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   co_await pipeline_.settle();
   collect();
   if (held_failure_ && !failure) {
-    // An earlier transaction's refusal came back after this one's began: it is the first.
+    // A refusal among the answers: the mirror skipped the COMMIT, and its transaction is aborted.
     failure = std::move(held_failure_);
     pipeline_.command("ROLLBACK", committing);
     pipeline_.sync();
