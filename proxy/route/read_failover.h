@@ -49,6 +49,6 @@ struct MirrorReadEnd {
 /// client's doing: the statement fails anywhere), otherwise the conflict to record against the
 /// mirror: mirror_error when the primary succeeded, different_errors when it failed otherwise.
 [[nodiscard]] std::optional<conflict::ConflictKind> judge_failed_over_read(std::string_view mirror_sqlstate,
-                                                                         std::string_view primary_sqlstate) noexcept;
+                                                                           std::string_view primary_sqlstate) noexcept;
 
 }  // namespace pgdual::proxy

@@ -18,7 +18,8 @@ TEST_CASE("A read the mirror failed before any of it reached the client is answe
   CHECK(primary_answers_instead(failed_with("22012")));
   CHECK(primary_answers_instead(MirrorReadEnd{.connection_lost = true}));
   // Even inside a transaction: the client has nothing, and the mirror's transaction is gone.
-  CHECK(primary_answers_instead(MirrorReadEnd{.connection_lost = true, .status_before = TransactionStatus::in_transaction}));
+  CHECK(primary_answers_instead(
+      MirrorReadEnd{.connection_lost = true, .status_before = TransactionStatus::in_transaction}));
 }
 
 TEST_CASE("A read stays the mirror's when it succeeded, reached the client, was cancelled or ran in a transaction",
@@ -27,9 +28,9 @@ TEST_CASE("A read stays the mirror's when it succeeded, reached the client, was 
   CHECK_FALSE(primary_answers_instead(MirrorReadEnd{.reached_client = true, .error_sqlstate = "42P01"}));
   CHECK_FALSE(primary_answers_instead(MirrorReadEnd{.reached_client = true, .connection_lost = true}));
   CHECK_FALSE(primary_answers_instead(failed_with("57014")));
-  CHECK_FALSE(primary_answers_instead(
-      MirrorReadEnd{.error_sqlstate = "42P01", .status_before = TransactionStatus::in_transaction,
-                    .mirror_status_after = TransactionStatus::failed}));
+  CHECK_FALSE(primary_answers_instead(MirrorReadEnd{.error_sqlstate = "42P01",
+                                                    .status_before = TransactionStatus::in_transaction,
+                                                    .mirror_status_after = TransactionStatus::failed}));
   CHECK_FALSE(primary_answers_instead(
       MirrorReadEnd{.error_sqlstate = "42P01", .mirror_status_after = TransactionStatus::failed}));
 }
