@@ -3,6 +3,7 @@
 // answered otherwise. Real clients: psql and psycopg (simple Query, the unnamed statement and a
 // named prepared statement), at read_percent 100.
 #include <catch2/catch.hpp>
+
 #include <chrono>
 #include <string>
 

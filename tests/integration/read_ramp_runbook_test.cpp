@@ -69,6 +69,15 @@ TEST_CASE_METHOD(IntegrationTest, "Runbook: the ramp goes up step by step, comes
   auto settings = default_settings();
   settings.extra = kAdmins;
   auto& proxy = start_proxy(settings);
+  auto app = client_of(proxy, database);
+  app.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)");
+
+  // Before the first step: the cloud holds the same data.
+  const auto verified = run({PGDUAL_BINARY, "verify", "--config", proxy.config_file().string(), "--database", database,
+                             "--table", "notes"},
+                            {}, kClientTimeout);
+  INFO(verified.describe());
+  CHECK(verified.exit_code == 0);
 
   // Raise the share step by step: each SET says what it changed.
   const std::vector<std::pair<std::string, std::string>> steps{{"0", "1"}, {"1", "5"}, {"5", "25"}, {"25", "100"}};
@@ -93,8 +102,6 @@ TEST_CASE_METHOD(IntegrationTest, "Runbook: the ramp goes up step by step, comes
   CHECK(says(console(*this, "RELOAD"), "read_percent 0, unchanged"));
 
   // A conflict: a row the cloud has and the primary has not.
-  auto app = client_of(proxy, database);
-  app.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)");
   static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO notes VALUES (1, 'zq-cloud-only')"));
   app.execute("INSERT INTO notes VALUES (1, 'zq-primary')");
   REQUIRE(wait_for_conflicts(1, 10s).size() == 1);
