@@ -96,8 +96,9 @@ std::string LiveSettings::reload_ramp(double file_percent, std::string_view who,
   }
   auto changed = change_ramp(file_percent, who, false, facts);
   if (changed) return *changed + " (from the file)";
-  return fmt::format("read_percent stays {}: the file's {} is refused: {}; SET read_percent = {} FORCE raises it anyway",
-                     steering_.braked() ? 0 : steering_.global_percent(), file_percent, changed.error(), file_percent);
+  return fmt::format(
+      "read_percent stays {}: the file's {} is refused: {}; SET read_percent = {} FORCE raises it anyway",
+      steering_.braked() ? 0 : steering_.global_percent(), file_percent, changed.error(), file_percent);
 }
 
 Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {

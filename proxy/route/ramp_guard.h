@@ -26,8 +26,8 @@ struct RampFacts {
   std::size_t open_conflicts = 0;
   bool wal_mode = false;
   std::vector<WalMirrorFact> wal_mirrors{};  ///< wal mode: every database's
-  std::size_t sessions = 0;                ///< statement mode: open client sessions
-  std::size_t sessions_without_mirror = 0;  ///< statement mode: of those, the ones reconnecting to the mirror
+  std::size_t sessions = 0;                  ///< statement mode: open client sessions
+  std::size_t sessions_without_mirror = 0;   ///< statement mode: of those, the ones reconnecting to the mirror
 };
 
 /// What the ramp is and what it is asked to become.

@@ -28,9 +28,10 @@ TEST_CASE("Raising the ramp is refused for open conflicts, saying how many", "[u
 
 TEST_CASE("Raising the ramp is refused while a database's WAL mirror is out of step, naming it",
           "[unit][route][ramp]") {
-  const auto facts = wal_mirrors({{.database = "ehr", .state = "streaming"},
-                                  {.database = "lab", .state = "catching_up", .lag = milliseconds{20'000}},
-                                  {.database = "billing", .state = "given_up", .problem = "past mirror.max_lag_bytes"}});
+  const auto facts =
+      wal_mirrors({{.database = "ehr", .state = "streaming"},
+                   {.database = "lab", .state = "catching_up", .lag = milliseconds{20'000}},
+                   {.database = "billing", .state = "given_up", .problem = "past mirror.max_lag_bytes"}});
   CHECK(ramp_refusal(kRaise, facts) ==
         "the WAL mirror of database lab is catching_up, 20.0 s behind; "
         "the WAL mirror of database billing is given_up (past mirror.max_lag_bytes)");
