@@ -136,3 +136,22 @@ TEST_CASE_METHOD(IntegrationTest,
 }
 
 }  // namespace pgdual::test
+
+namespace pgdual::test {
+
+TEST_CASE_METHOD(IntegrationTest, "A result past the held part streams on from the cloud, an error after it too",
+                 "[integration][steering][read_failover]") {
+  const auto database = distinguishable_database(*this, "failover_large");
+  start_proxy(all_reads_to_cloud("min_reads = 1000\n"));
+  TempDir dir{"pgdual-read-failover"};
+  // About 600 KiB of rows; then rows past the 64 KiB held back, and a division by zero at the end.
+  for (const std::string read : {"SELECT g, repeat('x', 100) FROM generate_series(1, 5000) AS g",
+                                 "SELECT g, 1 / (g - 20000) FROM generate_series(1, 20000) AS g"}) {
+    INFO(read);
+    check_same_output(psql_reads(direct(database), dir, read + ";", 3),
+                      psql_reads(through_proxy(database), dir, read + ";", 3));
+  }
+  CHECK(conflicts().empty());
+}
+
+}  // namespace pgdual::test
