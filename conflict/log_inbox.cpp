@@ -198,6 +198,7 @@ Expected<InboxDrain, LogError> drain_inbox(ConflictLog& log) {
     }
     for (const auto& record : *records) {
       if (auto added = log.append(record); !added) return unexpected{added.error()};
+      drain.resolved.push_back(record.id);
     }
     drain.records += records->size();
     appended.push_back(file);

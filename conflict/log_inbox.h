@@ -32,6 +32,7 @@ namespace pgdual::conflict {
 struct InboxDrain {
   std::size_t files = 0;              ///< appended and deleted
   std::size_t records = 0;            ///< appended
+  std::vector<std::string> resolved;  ///< the ids of the records appended, which they resolve
   std::vector<std::string> rejected;  ///< "NAME: why", each renamed to NAME.rejected and left for the operator
 };
 

@@ -21,6 +21,8 @@ inline constexpr char kInsufficientPrivilege[] = "42501";
 inline constexpr char kSyntaxError[] = "42601";
 inline constexpr char kUndefinedObject[] = "42704";
 inline constexpr char kTooManyConnections[] = "53300";
+inline constexpr char kObjectNotInPrerequisiteState[] = "55000";
+inline constexpr char kQueryCanceled[] = "57014";
 inline constexpr char kAdminShutdown[] = "57P01";
 /// The server takes no sessions yet: pgdual while a database's WAL mirror has no slot.
 inline constexpr char kCannotConnectNow[] = "57P03";

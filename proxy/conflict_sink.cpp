@@ -5,9 +5,36 @@
 
 #include "conflict/compare.h"
 #include "conflict/log_inbox.h"
+#include "conflict/log_reader.h"
 #include "conflict/time_text.h"
 
 namespace pgdual::proxy {
+namespace {
+
+/// The ids of the conflicts `log` holds open, read once at the start; none, with a warning, when
+/// it cannot be read.
+std::unordered_set<std::string> open_conflict_ids(const std::filesystem::path& log, spdlog::logger& logger) {
+  std::unordered_set<std::string> open;
+  const auto take = [&open](const conflict::ConflictRecord& record) -> std::string {
+    if (record.resolution == conflict::Resolution::open) {
+      open.insert(record.id);
+    } else {
+      open.erase(record.id);
+    }
+    return {};
+  };
+  auto files = conflict::log_files(log);
+  if (!files) {
+    logger.warn("conflict log: cannot count its open conflicts: {}", files.error());
+    return open;
+  }
+  if (auto reading = conflict::read_log(*files, log, take); !reading) {
+    logger.warn("conflict log: cannot count its open conflicts: {}", reading.error());
+  }
+  return open;
+}
+
+}  // namespace
 
 ConflictSink::ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds group_commit,
                            std::shared_ptr<spdlog::logger> logger, std::chrono::milliseconds inbox_interval)
@@ -15,6 +42,7 @@ ConflictSink::ConflictSink(conflict::ConflictLog log, std::chrono::milliseconds 
       group_commit_{group_commit},
       inbox_interval_{inbox_interval},
       logger_{std::move(logger)},
+      open_ids_{open_conflict_ids(log_.path(), *logger_)},
       writer_{[this] { write_until_stopped(); }} {}
 
 ConflictSink::~ConflictSink() {
@@ -44,6 +72,11 @@ void ConflictSink::submit(conflict::ConflictRecord record) noexcept {
 }
 
 void ConflictSink::remember(const conflict::ConflictRecord& record) {
+  if (record.resolution == conflict::Resolution::open) {
+    open_ids_.insert(record.id);
+  } else {
+    open_ids_.erase(record.id);
+  }
   ++counts_[record.kind];
   if (recent_.size() == kRecentConflicts) recent_.pop_front();
   recent_.push_back({.time = record.time, .id = record.id, .kind = record.kind, .tables = record.tables,
@@ -67,6 +100,11 @@ void ConflictSink::wait_durable() {
   flush_requested_ = true;
   wake_writer_.notify_one();
   settled_changed_.wait(lock, [&] { return settled_ >= target; });
+}
+
+std::size_t ConflictSink::open_conflicts() const {
+  std::lock_guard lock{mutex_};
+  return open_ids_.size();
 }
 
 std::uint64_t ConflictSink::written() const noexcept { return written_.load(); }
@@ -135,6 +173,7 @@ void ConflictSink::drain_inbox() {
     if (drained) {
       for (const auto& rejected : drained->rejected) logger_->error("conflict log inbox: rejected {}", rejected);
       if (drained->records > 0) {
+        forget_resolved(drained->resolved);
         resolutions_appended_.fetch_add(drained->records);
         logger_->info("conflict log: appended {} resolutions from the inbox", drained->records);
       }
@@ -160,6 +199,11 @@ void ConflictSink::flush(std::uint64_t unflushed) {
     logger_->error("conflict log: flush failed, {} conflicts may be lost: {}", unflushed, error.what());
   }
   failed_.fetch_add(unflushed);
+}
+
+void ConflictSink::forget_resolved(const std::vector<std::string>& resolved) {
+  std::lock_guard lock{mutex_};
+  for (const auto& id : resolved) open_ids_.erase(id);
 }
 
 }  // namespace pgdual::proxy

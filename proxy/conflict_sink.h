@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -77,6 +78,10 @@ class ConflictSink {
   [[nodiscard]] std::uint64_t resolutions_appended() const noexcept;
   /// Records lost to a failed append, a failed flush, or a full memory.
   [[nodiscard]] std::uint64_t failed() const noexcept;
+  /// Conflicts whose latest record is open: those the log held at the start, plus those
+  /// submitted since, less those resolved since (by a session, or `pgdual reconcile` through the
+  /// inbox). Kept as the records pass, so that asking costs nothing.
+  [[nodiscard]] std::size_t open_conflicts() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -93,6 +98,8 @@ class ConflictSink {
   /// Appends what waits in the log's inbox; logs what it did, and a failure only when it
   /// differs from the last one, since the inbox is checked every second.
   void drain_inbox();
+  /// Takes the conflicts `resolved` names off the open ones.
+  void forget_resolved(const std::vector<std::string>& resolved);
 
   conflict::ConflictLog log_;  ///< used by the writer thread only
   const std::chrono::milliseconds group_commit_;
@@ -112,6 +119,7 @@ class ConflictSink {
   bool stopping_ = false;
   std::deque<RecentConflict> recent_;
   std::map<conflict::ConflictKind, std::uint64_t> counts_;
+  std::unordered_set<std::string> open_ids_;  ///< seeded from the log before the writer starts
 
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> failed_{0};

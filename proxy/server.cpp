@@ -10,6 +10,7 @@
 
 #include "conflict/jobs/log_options.h"
 #include "proxy/admin/health.h"
+#include "proxy/admin/ramp_facts.h"
 #include "proxy/session/session.h"
 
 namespace pgdual::proxy {
@@ -92,6 +93,8 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
   if (config_->mirror.mode == config::MirrorMode::wal) {
     wal_mirrors_ = std::make_unique<WalMirrors>(config_, backend_tls_, conflicts_, log_);
   }
+  settings_.guard_ramp_with(
+      [this] { return ramp_facts(config_->mirror.mode, conflicts_, sessions_, wal_mirrors_.get()); });
   for (unsigned i = 0; i < thread_count(config_->server); ++i) {
     workers_.push_back(std::make_unique<asio::io_context>(1));
     worker_guards_.push_back(asio::make_work_guard(*workers_.back()));

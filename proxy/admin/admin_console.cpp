@@ -31,7 +31,8 @@ namespace {
 namespace tags = protocol::frontend_tag;
 
 constexpr std::string_view kCommands =
-    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SET read_percent = N, RELOAD";
+    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SET read_percent = N [FORCE], "
+    "RELOAD";
 
 /// OID of type text, which every console column is.
 constexpr std::int32_t kTextOid = 25;
@@ -79,14 +80,15 @@ AdminError unknown_command() {
 }
 
 Expected<AdminCommand, AdminError> parse_set(const std::vector<std::string>& words) {
-  if (words.size() != 4 || (words[2] != "=" && words[2] != "to")) return unexpected{unknown_command()};
+  const bool force = words.size() == 5 && words[4] == "force";
+  if ((words.size() != 4 && !force) || (words[2] != "=" && words[2] != "to")) return unexpected{unknown_command()};
   if (words[1] != "read_percent") {
     return unexpected{
         AdminError{protocol::sqlstate::kUndefinedObject, "unrecognized configuration parameter \"" + words[1] + "\""}};
   }
   auto percent = percent_of(words[3]);
   if (!percent) return unexpected{percent.error()};
-  return AdminCommand{.verb = AdminVerb::set_read_percent, .read_percent = *percent};
+  return AdminCommand{.verb = AdminVerb::set_read_percent, .read_percent = *percent, .force = force};
 }
 
 std::string milliseconds(std::chrono::microseconds duration) {
@@ -235,9 +237,29 @@ void encode_error(const AdminError& error, std::vector<std::byte>& out) {
   protocol::encode(protocol::make_error("ERROR", error.sqlstate, error.message), writer);
 }
 
+void encode_notice(std::string_view text, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  protocol::encode(protocol::NoticeResponse{protocol::make_error("NOTICE", "00000", text).fields}, writer);
+}
+
 void encode_tag(std::string_view tag, std::vector<std::byte>& out) {
   protocol::Writer writer{out};
   protocol::encode(protocol::CommandComplete{tag}, writer);
+}
+
+// A refused raise names every reason, and how to insist.
+void set_read_percent(const AdminCommand& command, const AdminContext& context, const std::string& who,
+                      std::vector<std::byte>& out) {
+  const auto changed = context.settings.set_read_percent(command.read_percent, who, command.force);
+  if (!changed) {
+    const auto percent = fmt::format("{}", command.read_percent);
+    return encode_error({protocol::sqlstate::kObjectNotInPrerequisiteState,
+                         "read_percent not raised to " + percent + ": " + changed.error() +
+                             "; SET read_percent = " + percent + " FORCE raises it anyway"},
+                        out);
+  }
+  encode_notice(*changed, out);
+  encode_tag("SET", out);
 }
 
 void run_command(const AdminCommand& command, const AdminContext& context, const std::string& user,
@@ -252,14 +274,13 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return;
     case AdminVerb::show_config: return encode_table(config_table(context), out);
     case AdminVerb::show_wal: return encode_table(wal_table(context), out);
-    case AdminVerb::set_read_percent:
-      context.settings.set_read_percent(command.read_percent, who);
-      return encode_tag("SET", out);
+    case AdminVerb::set_read_percent: return set_read_percent(command, context, who, out);
     case AdminVerb::reload: {
       const auto reloaded = context.settings.reload(who);
       if (!reloaded)
         return encode_error({protocol::sqlstate::kConfigFileError, "configuration not reloaded: " + reloaded.error()},
                             out);
+      encode_notice(*reloaded, out);
       return encode_tag("RELOAD", out);
     }
   }

@@ -40,6 +40,7 @@ enum class AdminVerb {
 struct AdminCommand {
   AdminVerb verb = AdminVerb::show_backends;
   double read_percent = 0;  ///< with set_read_percent
+  bool force = false;       ///< with set_read_percent: raise the ramp past the guard's objections
 };
 
 /// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
@@ -49,7 +50,7 @@ struct AdminError {
 };
 
 /// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL,
-/// SET read_percent = N (or TO N; 0..100, fractions allowed), RELOAD. Keywords in any case, a
+/// SET read_percent = N [FORCE] (or TO N; 0..100, fractions allowed), RELOAD. Keywords in any case, a
 /// trailing semicolon allowed. Pure.
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
 

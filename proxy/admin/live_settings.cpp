@@ -64,12 +64,41 @@ std::shared_ptr<ssl::context> LiveSettings::client_tls() const {
   return client_tls_;
 }
 
-void LiveSettings::set_read_percent(double percent, std::string_view who) {
+void LiveSettings::guard_ramp_with(std::function<RampFacts()> facts) { ramp_facts_ = std::move(facts); }
+
+Expected<std::string, std::string> LiveSettings::set_read_percent(double percent, std::string_view who, bool forced) {
+  return change_ramp(percent, who, forced, ramp_facts_ ? ramp_facts_() : RampFacts{});
+}
+
+Expected<std::string, std::string> LiveSettings::change_ramp(double percent, std::string_view who, bool forced,
+                                                             const RampFacts& facts) {
   const auto before = steering_.global_percent();
   const bool was_braked = steering_.braked();
+  const auto refusal = ramp_refusal({.from = was_braked ? 0 : before, .to = percent, .forced = false}, facts);
+  if (refusal && !forced) {
+    log_->warn("read_percent not raised to {} for {}: {}", percent, who, *refusal);
+    return unexpected{*refusal};
+  }
   brake_.reset();
   steering_.set_global_percent(percent);
-  log_->info("read_percent set to {} by {} (was {}{})", percent, who, before, was_braked ? ", braked" : "");
+  auto change = fmt::format("read_percent {} -> {}", was_braked ? std::string{"0 (braked)"} : fmt::format("{}", before),
+                            percent);
+  if (refusal) change += ", forced past: " + *refusal;
+  log_->info("{} by {}", change, who);
+  return change;
+}
+
+// The file has the last word over a SET: an operator pulls back for good by writing 0 there and
+// reloading, whatever the console set since.
+std::string LiveSettings::reload_ramp(double file_percent, std::string_view who, const RampFacts& facts) {
+  if (file_percent == steering_.global_percent()) {
+    return fmt::format("read_percent {}, unchanged{}", file_percent, steering_.braked() ? " (braked)" : "");
+  }
+  auto changed = change_ramp(file_percent, who, false, facts);
+  if (changed) return *changed + " (from the file)";
+  return fmt::format(
+      "read_percent stays {}: the file's {} is refused: {}; SET read_percent = {} FORCE raises it anyway",
+      steering_.braked() ? 0 : steering_.global_percent(), file_percent, changed.error(), file_percent);
 }
 
 Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
@@ -86,15 +115,15 @@ Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
     log_->error("reload by {} refused, the running configuration stays: {}", who, error.what());
     return unexpected{std::string{error.what()}};
   }
+  const auto facts = ramp_facts_ ? ramp_facts_() : RampFacts{};
   std::lock_guard lock{mutex_};
   const auto restart = needing_restart(*config_, *next);
-  if (next->read_percent != config_->read_percent) set_read_percent(next->read_percent, who);
+  const auto ramp = reload_ramp(next->read_percent, who, facts);
   steering_.reconfigure(next->read_stickiness, next->read_rules);
   log_->set_level(spdlog::level::from_str(next->log.level));
   config_ = next;
   client_tls_ = std::move(next_tls);
-  auto summary = fmt::format("reloaded {}: read_percent {}, {} rules", config_file_.string(),
-                             steering_.global_percent(), next->read_rules.size());
+  auto summary = fmt::format("reloaded {}: {}, {} rules", config_file_.string(), ramp, next->read_rules.size());
   if (!restart.empty()) summary += "; changes to " + joined(restart) + " take effect at the next start";
   log_->info("{} (by {})", summary, who);
   return summary;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,6 +12,7 @@
 #include "config/proxy_config.h"
 #include "protocol/expected.h"
 #include "proxy/net/stream.h"
+#include "proxy/route/ramp_guard.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
 
@@ -36,23 +38,39 @@ class LiveSettings {
   /// from its files at each reload; nullptr while tls.mode is disable.
   [[nodiscard]] std::shared_ptr<ssl::context> client_tls() const;
 
-  /// Steers `percent` (0..100, checked by the caller) of the eligible reads to the mirror from
-  /// now on, and arms the brake again: an operator's decision lifts it. `who` names the
-  /// operator in the log.
-  void set_read_percent(double percent, std::string_view who);
+  /// Where the guard on raising the read ramp (ramp_guard.h) gets its facts. Called without
+  /// this object's lock held; until it is set, no raise is refused.
+  void guard_ramp_with(std::function<RampFacts()> facts);
 
-  /// Reads the configuration file again. Applies routing.read_percent (when it changed: that
-  /// lifts the brake too), read_stickiness, the rules, admin.users and [[hba]] (sessions look
+  /// Steers `percent` (0..100, checked by the caller) of the eligible reads to the mirror from
+  /// now on, and arms the brake again: an operator's decision lifts it. Refused, with why, when
+  /// it raises the ramp in force (0 while braked) while the guard objects, unless `forced`.
+  /// Returns what changed, e.g. "read_percent 0 -> 10"; `who` names the operator in the log.
+  [[nodiscard]] Expected<std::string, std::string> set_read_percent(double percent, std::string_view who,
+                                                                    bool forced);
+
+  /// Reads the configuration file again. Applies routing.read_percent when it differs from the
+  /// live one (a SET's, say: the file has the last word; that lifts the brake too) unless the
+  /// guard refuses the raise, read_stickiness, the rules, admin.users and [[hba]] (sessions look
   /// them up in current()), [tls] with its certificate and key read again, and log.level; names
   /// the other sections that changed, which take effect at the next start. Returns what it did,
-  /// in one line, or the configuration error, with nothing applied.
+  /// in one line, whether and how it changed the live read_percent first, or the configuration
+  /// error, with nothing applied.
   [[nodiscard]] Expected<std::string, std::string> reload(std::string_view who);
 
  private:
   const std::filesystem::path config_file_;
   ReadSteering& steering_;
   ReadBrake& brake_;
+  /// The live ramp to `percent`, after the guard; what changed, or why not.
+  [[nodiscard]] Expected<std::string, std::string> change_ramp(double percent, std::string_view who, bool forced,
+                                                               const RampFacts& facts);
+
+  /// reload()'s part: the file's read_percent, applied when it differs from the live one.
+  [[nodiscard]] std::string reload_ramp(double file_percent, std::string_view who, const RampFacts& facts);
+
   const std::shared_ptr<spdlog::logger> log_;
+  std::function<RampFacts()> ramp_facts_;  ///< set before serving starts
   mutable std::mutex mutex_;
   std::shared_ptr<const config::ProxyConfig> config_;  ///< guarded by mutex_
   std::shared_ptr<ssl::context> client_tls_;          ///< guarded by mutex_

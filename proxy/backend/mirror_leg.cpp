@@ -92,8 +92,9 @@ Awaitable<void> MirrorLeg::read_answers(std::uint64_t mark) {
   }
 }
 
-Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(Stream& client) {
+Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(Stream& client, std::size_t hold_bytes) {
   ServedRead served;
+  bool holding = hold_bytes > 0;
   try {
     if (!outgoing_.empty()) {
       co_await as_mirror_failure(send_all(connection_.stream(), outgoing_), "sending to the mirror");
@@ -112,7 +113,16 @@ Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(Stream& client) {
         follow_served(frame, served);
         answer += protocol::kFrameHeaderSize + frame.body.size();
       }
-      if (answer > 0) {
+      if (answer > 0 && holding) {
+        const auto part = batch.wire.first(answer);
+        served.held.insert(served.held.end(), part.begin(), part.end());
+        holding = served.held.size() <= hold_bytes;
+        if (!holding) {
+          co_await send_all(client, served.held);
+          served.held.clear();
+          served.answered = true;
+        }
+      } else if (answer > 0) {
         co_await send_all(client, batch.wire.first(answer));
         served.answered = true;
       }
@@ -124,6 +134,11 @@ Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(Stream& client) {
     served.failure = failure;
   }
   co_return served;
+}
+
+conflict::Outcome MirrorLeg::outcome_of(protocol::Bytes answer) {
+  for (const auto& frame : protocol::split_frames(answer)) static_cast<void>(client_part_.add(frame));
+  return client_part_.finish();
 }
 
 void MirrorLeg::follow_served(const protocol::Frame& frame, ServedRead& served) {

@@ -87,17 +87,24 @@ class MirrorLeg {
   /// The rows the injected statements of the last finish() returned.
   [[nodiscard]] const std::vector<protocol::OwnedDataRow>& injected_rows() const noexcept { return injected_rows_; }
 
-  /// What serve() passed on to the client.
+  /// What serve() passed on to the client, and what it held back.
   struct ServedRead {
     bool answered = false;         ///< some of the mirror's answer reached the client
     std::string error_sqlstate;    ///< of the ErrorResponse the mirror answered with; empty without one
     std::optional<MirrorFailure> failure;  ///< the mirror broke off; the leg is unusable
+    /// While `answered` is false: the answer received, none of it passed on. Whole when there was
+    /// no failure; the caller passes it on or has the primary answer instead.
+    std::vector<std::byte> held;
   };
-  /// Sends what is queued and passes the mirror's answers on to `client` as they arrive, until
-  /// every request sent is answered: the mirror serves a read in the primary's place. No
-  /// deadline: a read may run long on either backend, and is cancelled like any other. An error
-  /// writing to the client is thrown, as the relay from the primary throws it.
-  Awaitable<ServedRead> serve(Stream& client);
+  /// Sends what is queued and passes the mirror's answers on to `client`, until every request
+  /// sent is answered: the mirror serves a read in the primary's place. The first `hold_bytes` of
+  /// the answer are held back: an answer that fits is returned whole in `held`, never sent; a
+  /// bigger one goes on as it arrives once that much has come. No deadline: a read may run long
+  /// on either backend, and is cancelled like any other. An error writing to the client is
+  /// thrown, as the relay from the primary throws it.
+  Awaitable<ServedRead> serve(Stream& client, std::size_t hold_bytes);
+  /// The outcome of an answer serve() held back, for a conflict record.
+  [[nodiscard]] conflict::Outcome outcome_of(protocol::Bytes answer);
 
   /// Says goodbye (Terminate) at the end of the session; errors are ignored.
   Awaitable<void> terminate();

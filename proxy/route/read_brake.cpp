@@ -136,7 +136,7 @@ void ReadBrake::record(Backend backend, Clock::time_point now, microseconds late
   // An error the client caused, any backend would have returned: it says nothing of this one.
   const bool clients_own = result.outcome == ReadOutcome::sql_error &&
                            conflict::classify_sqlstate(result.sqlstate).client_fault;
-  const bool error = result.outcome == ReadOutcome::connection_error ||
+  const bool error = result.outcome == ReadOutcome::connection_error || result.outcome == ReadOutcome::mirror_fault ||
                      (result.outcome == ReadOutcome::sql_error && !clients_own);
   window_of(backend).record(now, latency, error);
 }

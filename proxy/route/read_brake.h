@@ -24,6 +24,9 @@ enum class ReadOutcome {
   ok,                ///< the backend answered the read
   connection_error,  ///< the connection failed before the answer was complete
   sql_error,         ///< the backend answered with an ErrorResponse
+  /// The mirror failed a read that the primary, asked again, answered otherwise (read_failover.h):
+  /// the mirror's fault whatever its SQLSTATE's class.
+  mirror_fault,
 };
 
 /// How one read ended, as ReadBrake::record() takes it.
@@ -35,6 +38,9 @@ struct ReadResult {
   [[nodiscard]] static ReadResult connection_error() noexcept { return {.outcome = ReadOutcome::connection_error}; }
   [[nodiscard]] static ReadResult sql_error(std::string_view code) noexcept {
     return {.outcome = ReadOutcome::sql_error, .sqlstate = code};
+  }
+  [[nodiscard]] static ReadResult mirror_fault(std::string_view code) noexcept {
+    return {.outcome = ReadOutcome::mirror_fault, .sqlstate = code};
   }
 };
 
@@ -116,8 +122,8 @@ class ReadBrake {
   /// Precondition: `config` passed validation (config/validate.cpp).
   explicit ReadBrake(const config::BrakeConfig& config);
 
-  /// Counts one read `backend` served, ending at `now` after `latency`. A connection error counts
-  /// as an error, and so does an SQL error unless it is the client's own doing
+  /// Counts one read `backend` served, ending at `now` after `latency`. A connection error or a
+  /// mirror fault counts as an error, and so does an SQL error unless it is the client's own doing
   /// (conflict::ErrorClass::client_fault); its latency counts either way.
   void record(Backend backend, Clock::time_point now, std::chrono::microseconds latency, ReadResult result);
 

@@ -27,6 +27,12 @@ void ConflictRecorder::submit(conflict::ConflictRecord record, bool commit_in_fl
     unknown_commits_.push_back(record);
   }
   reads_.keep_on_primary("a conflict was recorded");
+  hand_on(std::move(record));
+}
+
+void ConflictRecorder::submit_read(conflict::ConflictRecord record) { hand_on(std::move(record)); }
+
+void ConflictRecorder::hand_on(conflict::ConflictRecord record) {
   context_.metrics.count_conflict(record.kind);
   context_.log->warn("session={} conflict kind={} key={} statement={}", id_, conflict::to_string(record.kind),
                      record.idempotency_key, record.statement_fingerprint);

@@ -23,6 +23,10 @@ class ConflictRecorder {
   /// none of the session's reads: it may lack a write the session made. With `commit_in_flight`,
   /// a record whose mirror did not answer is also kept for resolve_unknown_commits().
   void submit(conflict::ConflictRecord record, bool commit_in_flight);
+  /// Logs, counts and hands on the conflict of a read the mirror failed and the primary answered
+  /// otherwise. The session's reads may still go to the mirror: no write of theirs is at stake,
+  /// and the brake judges whether the mirror serves reads at all.
+  void submit_read(conflict::ConflictRecord record);
   /// On a new mirror connection: the kept records whose key is in the mirror's ledger (the
   /// commit went through) are resolved.
   Awaitable<void> resolve_unknown_commits(MirrorLink& link);
@@ -30,6 +34,8 @@ class ConflictRecorder {
   [[nodiscard]] bool commits_unknown() const noexcept { return !unknown_commits_.empty(); }
 
  private:
+  void hand_on(conflict::ConflictRecord record);
+
   const SessionContext& context_;
   std::uint64_t id_;
   MirrorReads& reads_;

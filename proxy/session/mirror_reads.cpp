@@ -8,6 +8,9 @@
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/idempotency_key.h"
+#include "proxy/route/read_failover.h"
+#include "proxy/net/wire_io.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -58,6 +61,7 @@ bool MirrorReads::steering_picks_mirror() const {
 }
 
 Awaitable<bool> MirrorReads::serve(protocol::Bytes unit, protocol::TransactionStatus status) {
+  failed_over_.reset();
   if (!link_.connected()) {
     // The mirror is down or being reconnected: a read steered to it that it cannot serve.
     context_.brake.record(Backend::mirror, ReadBrake::Clock::now(), {}, ReadResult::connection_error());
@@ -68,17 +72,32 @@ Awaitable<bool> MirrorReads::serve(protocol::Bytes unit, protocol::TransactionSt
   planner_.copy_for_mirror(protocol::split_frames(unit), copy);
   link_.leg().queue_client(copy);
   const auto started = ReadBrake::Clock::now();
+  // Only an autocommit read's answer is held back: one inside a transaction is never run again
+  // on the primary (read_failover.h), so holding it would only delay it.
+  const std::size_t hold = status == protocol::TransactionStatus::idle ? kHeldMirrorAnswerBytes : 0;
   link_.let_cancels_reach(true);
-  const auto served = co_await link_.leg().serve(client_);
+  auto served = co_await link_.leg().serve(client_, hold);
   link_.let_cancels_reach(false);
-  record_mirror_read(started, served);
   // A read the mirror failed may have failed the Parse it was given with it.
   const auto given = planner_.take_given_to_mirror();
   if (!served.error_sqlstate.empty()) planner_.mirror_may_lack(given);
+  const MirrorReadEnd end{.reached_client = served.answered,
+                          .connection_lost = served.failure.has_value(),
+                          .error_sqlstate = served.error_sqlstate,
+                          .status_before = status,
+                          .mirror_status_after = link_.leg().transaction_status()};
+  const bool to_primary = primary_answers_instead(end);
+  if (to_primary && !served.failure) {
+    await_primary_answer(started, served);
+  } else {
+    record_mirror_read(started, served);
+  }
+  if (served.failure) link_.drop(*served.failure);
+  if (to_primary) co_return false;
   if (served.failure) {
-    link_.drop(*served.failure);
-    if (!served.answered) co_return false;
     co_await end_interrupted_read(status);
+  } else if (!served.held.empty()) {
+    co_await send_all(client_, served.held);
   }
   planner_.served_by_mirror();
   co_return true;
@@ -98,6 +117,40 @@ void MirrorReads::record_mirror_read(ReadBrake::Clock::time_point started, const
   }
   context_.log->debug("session={} read served by the mirror in {} us{}", id_, latency.count(),
                       served.failure ? ", which broke off" : "");
+}
+
+// The brake hears of the read only once the primary has answered it: the same error there is the
+// client's doing, and must not count against the mirror.
+void MirrorReads::await_primary_answer(ReadBrake::Clock::time_point started, MirrorLeg::ServedRead& served) {
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(ReadBrake::Clock::now() - started);
+  failed_over_ = FailedOverRead{.mirror_sqlstate = served.error_sqlstate,
+                                .mirror = link_.leg().outcome_of(served.held),
+                                .latency = latency};
+  context_.metrics.count_read_failover();
+  context_.metrics.count_error(Backend::mirror, served.error_sqlstate);
+  context_.log->debug("session={} read failed by the mirror with {} in {} us; the primary answers it", id_,
+                      served.error_sqlstate, latency.count());
+}
+
+std::optional<conflict::ConflictRecord> MirrorReads::judge_failover(const conflict::Outcome& primary,
+                                                                    std::string_view primary_sqlstate) {
+  auto read = std::exchange(failed_over_, std::nullopt);
+  if (!read) return std::nullopt;
+  const auto kind = judge_failed_over_read(read->mirror_sqlstate, primary_sqlstate);
+  if (!kind) return std::nullopt;
+  context_.brake.record(Backend::mirror, ReadBrake::Clock::now(), read->latency,
+                        ReadResult::mirror_fault(read->mirror_sqlstate));
+  conflict::ConflictRecord record;
+  record.idempotency_key = next_unit_key();
+  if (const auto& statement = planner_.summary().representative) {
+    record.statement_fingerprint = statement->fingerprint;
+    record.statement_normalized = statement->normalized;
+    record.tables = statement->tables;
+  }
+  record.kind = *kind;
+  record.primary = primary;
+  record.mirror = std::move(read->mirror);
+  return record;
 }
 
 void MirrorReads::keep_on_primary(std::string_view why) {

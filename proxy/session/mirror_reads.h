@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,9 +49,18 @@ class MirrorReads {
 
   /// Serves `unit` (whole client messages the planner observed) from the mirror, passing its
   /// answer to the client. False when nothing reached the client, for the primary to answer:
-  /// the mirror is not connected, or broke off first. `status` is the primary's transaction
-  /// status, which a read cut short reports to the client.
+  /// the mirror is not connected, broke off first, or failed the read (read_failover.h). `status`
+  /// is the primary's transaction status, which a read cut short reports to the client.
   Awaitable<bool> serve(protocol::Bytes unit, protocol::TransactionStatus status);
+  /// The read serve() just left to the primary failed on the mirror with an SQL error: the
+  /// primary's answer to it decides whether that counts against the mirror.
+  [[nodiscard]] bool awaits_primary_answer() const noexcept { return failed_over_.has_value(); }
+  /// Once the primary has answered that read (its outcome, and its first error's SQLSTATE or
+  /// empty): when it answered otherwise, counts the failure against the mirror in the brake and
+  /// returns the conflict to record, its session left for the caller to fill in. Nothing when
+  /// both failed alike: the client's doing. Forgets the read either way.
+  [[nodiscard]] std::optional<conflict::ConflictRecord> judge_failover(const conflict::Outcome& primary,
+                                                                       std::string_view primary_sqlstate);
 
   /// From now on the mirror serves none of the session's reads, for `why`; the first reason stays.
   void keep_on_primary(std::string_view why);
@@ -59,6 +70,8 @@ class MirrorReads {
  private:
   [[nodiscard]] bool steering_picks_mirror() const;
   void record_mirror_read(ReadBrake::Clock::time_point started, const MirrorLeg::ServedRead& served);
+  /// A read the mirror failed with an SQL error, left to the primary: judged once it answers.
+  void await_primary_answer(ReadBrake::Clock::time_point started, MirrorLeg::ServedRead& served);
   Awaitable<void> end_interrupted_read(protocol::TransactionStatus status);
 
   const SessionContext& context_;
@@ -77,6 +90,13 @@ class MirrorReads {
   /// The open transaction began READ ONLY and the steering picked the mirror for it: its reads
   /// go there, all of them.
   bool transaction_on_mirror_ = false;
+  /// The read serve() left to the primary after the mirror failed it, until judge_failover().
+  struct FailedOverRead {
+    std::string mirror_sqlstate;
+    conflict::Outcome mirror;
+    std::chrono::microseconds latency{0};  ///< the mirror's, counted in the brake if it was at fault
+  };
+  std::optional<FailedOverRead> failed_over_;
 };
 
 }  // namespace pgdual::proxy

@@ -114,8 +114,8 @@ class Session {
   Awaitable<conflict::Outcome> run_own_statement(std::string sql);
   Awaitable<void> finish_unit();
   /// Counts the primary's answer to the unit in the metrics, and in the read statistics when the
-  /// unit ran reads only.
-  void count_primary_answer();
+  /// unit ran reads only; judges the mirror by it when the unit is a read the mirror failed.
+  void count_primary_answer(const conflict::Outcome& primary);
   void end_unit(const conflict::Outcome& primary);
 
   Stream client_;

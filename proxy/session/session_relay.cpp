@@ -326,7 +326,8 @@ UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
       frames.front().tag == protocol::frontend_tag::kQuery) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
   }
-  primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified || answer_held_);
+  primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified || answer_held_ ||
+                             reads_.awaits_primary_answer());
   context_.log->debug("session={} unit kind={} mirror={} key={}", id_, sql::to_string(summary.kind),
                       to_string(unit_.plan.mirror), writes_->unit_key());
   return pins;
@@ -359,14 +360,18 @@ Awaitable<void> Session::finish_unit() {
     answer_held_ = false;
     answer_released_.notify();
   }
-  count_primary_answer();
+  count_primary_answer(primary);
   end_unit(primary);
 }
 
-void Session::count_primary_answer() {
+void Session::count_primary_answer(const conflict::Outcome& primary) {
   const auto now = ReadBrake::Clock::now();
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - unit_.started);
   const auto sqlstate = primary_tap_.take_error_sqlstate();
+  if (auto record = reads_.judge_failover(primary, sqlstate)) {
+    record->session = session_info_;
+    recorder_.submit_read(std::move(*record));
+  }
   const auto kind = planner_.summary().kind;
   context_.metrics.count_query(Backend::primary, kind);
   context_.metrics.observe_latency(Backend::primary, latency);

@@ -281,6 +281,10 @@ TEST_CASE_METHOD(WalLagTest, "wal lag: past mirror.max_lag_bytes pgdual drops th
   const auto shown = console("SHOW WAL");
   INFO(shown.out);
   CHECK(shown.out.starts_with(database() + "|given_up|"));
+  // The read ramp is not raised past a given-up WAL mirror (docs/read-ramp.md, "Runbook").
+  const auto raise = console("SET read_percent = 10");
+  CHECK(raise.exit_code != 0);
+  CHECK(raise.err.find("the WAL mirror of database " + database() + " is given_up") != std::string::npos);
 
   const auto after = timed_psql(endpoint(), "INSERT INTO t VALUES (2, 'after')");
   check_succeeded(after.result);

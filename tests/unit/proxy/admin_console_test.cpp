@@ -40,6 +40,15 @@ TEST_CASE("SET read_percent takes a number from 0 to 100, fractions too", "[unit
   CHECK(error_of("SET work_mem = 10").sqlstate == "42704");
 }
 
+TEST_CASE("SET read_percent = N FORCE insists past the ramp's guard", "[unit][admin]") {
+  CHECK_FALSE(parse_admin_command("SET read_percent = 10").value().force);
+  const auto forced = parse_admin_command("set read_percent to 10 Force;").value();
+  CHECK(forced.force);
+  CHECK(forced.read_percent == 10);
+  CHECK(error_of("SET read_percent = 10 NOW").sqlstate == "42601");
+  CHECK(error_of("SET read_percent = 10 FORCE FORCE").sqlstate == "42601");
+}
+
 TEST_CASE("Anything else is a syntax error that lists the commands", "[unit][admin]") {
   for (const auto* bad : {"SELECT 1", "SHOW", "SHOW POOLS", "SHOW BACKENDS NOW", "SET read_percent", "RELOAD ALL"}) {
     INFO(bad);

@@ -196,6 +196,37 @@ TEST_CASE("Resolutions left in the log's inbox join the chain behind the conflic
   CHECK(harness.errors().find("error") == std::string::npos);
 }
 
+TEST_CASE("The sink counts the open conflicts: the log's at the start, new ones, less resolutions",
+          "[unit][proxy]") {
+  Harness harness;
+  {
+    auto first_run = harness.sink(SyncPolicy::on_flush, 1ms);
+    for (int unit = 1; unit <= 3; ++unit) first_run->submit(conflict_of(unit));
+    CHECK(first_run->open_conflicts() == 3);
+  }
+  auto records = harness.intact_records();
+  auto sink = harness.sink(SyncPolicy::on_flush, 1ms, 10ms);
+  CHECK(sink->open_conflicts() == 3);
+  sink->submit(conflict_of(4));
+  CHECK(sink->open_conflicts() == 4);
+
+  // A session's resolution (a commit the mirror did make), then reconcile's through the inbox.
+  auto by_session = records.at(0);
+  by_session.time.clear();
+  by_session.resolution = conflict::Resolution::resolved;
+  sink->submit(by_session);
+  CHECK(sink->open_conflicts() == 3);
+  auto by_reconcile = records.at(1);
+  by_reconcile.resolution = conflict::Resolution::resolved;
+  const std::vector<ConflictRecord> resolutions{by_reconcile, by_reconcile};
+  REQUIRE(conflict::post_to_inbox(harness.path(), resolutions).has_value());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (sink->resolutions_appended() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(sink->open_conflicts() == 2);
+}
+
 TEST_CASE("An id and time the caller set are kept", "[unit][proxy]") {
   Harness harness;
   auto record = conflict_of(1);

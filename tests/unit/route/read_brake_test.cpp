@@ -189,6 +189,14 @@ TEST_CASE("Errors that are the client's doing count as good reads", "[unit][prox
   CHECK(brake.snapshot(Backend::mirror, kStart).reads == 400);
 }
 
+TEST_CASE("A mirror fault counts as an error whatever its SQLSTATE's class", "[unit][proxy][brake]") {
+  ReadBrake brake(config::BrakeConfig{});
+  // A division by zero the primary did not raise: the mirror holds other data.
+  record_reads(brake, Backend::mirror, kStart, 100, ReadResult::mirror_fault("22012"));
+  CHECK(brake.snapshot(Backend::mirror, kStart).errors == 100);
+  CHECK(brake.check(kStart));
+}
+
 TEST_CASE("An empty window reports zeros", "[unit][proxy][brake]") {
   ReadWindow window(seconds{60});
   const auto snapshot = window.snapshot(kStart);
