@@ -22,6 +22,14 @@ constexpr unsigned kQueryTextAnswers = 3;
 /// The Execute's DataRow and CommandComplete, after prepare_own_portal()'s four.
 constexpr unsigned kExecuteAnswers = 2;
 
+/// The walsender sends only WAL that is flushed: with synchronous_commit off, a commit waits for the
+/// WAL writer (up to wal_writer_delay, 200 ms by default) before the mirror can have it, and the
+/// client waits for the mirror. Its transaction flushes its own commit instead, as "local" does;
+/// a stronger setting (on, remote_write, remote_apply) stays as it is.
+constexpr std::string_view kFlushedCommit =
+    ", CASE pg_catalog.current_setting('synchronous_commit') WHEN 'off' THEN "
+    "pg_catalog.set_config('synchronous_commit', 'local', true) END";
+
 /// A string constant PostgreSQL reads alike whatever standard_conforming_strings the client set.
 std::string escape_string_constant(std::string_view text) {
   std::string constant = "E'";
@@ -74,6 +82,7 @@ std::string emit_statement(std::string_view key, std::string_view schema_change,
     statement += emit + ", " + conflict::quote_literal(conflict::kUnitKeyMessagePrefix) + ", " +
                  conflict::quote_literal(key) + ")";
   }
+  if (transactional && !key.empty()) statement += kFlushedCommit;
   return statement;
 }
 

@@ -36,7 +36,7 @@ class WalMirror final : public WriteMirror {
     const SessionContext& context;
     std::uint64_t session_id;
     const conflict::SessionInfo& session;
-    const UnitPlanner& planner;
+    UnitPlanner& planner;  ///< told what went to the primary alone
     ConflictRecorder& recorder;
     AppliedUnits& applied;  ///< the session's database's
     asio::any_io_executor executor;
@@ -53,7 +53,12 @@ class WalMirror final : public WriteMirror {
   /// The marked unit's key; empty for any other.
   [[nodiscard]] const std::string& unit_key() const noexcept override { return key_; }
   /// The mirror learns the unit's writes from the slot.
-  Awaitable<void> send(protocol::Bytes, std::span<const protocol::Frame>, const UnitPrefix&) override { co_return; }
+  /// Nothing goes to the mirror; the planner hears so, to keep its count of the statements the
+  /// mirror holds in step (a read steered there later is given the Parse it lacks).
+  Awaitable<void> send(protocol::Bytes, std::span<const protocol::Frame> frames, const UnitPrefix&) override {
+    parts_.planner.sent_to_primary_only(frames);
+    co_return;
+  }
   /// Waits until the mirror has the marked unit's transaction, when the primary committed it.
   Awaitable<void> finish_unit(const conflict::Outcome& primary) override;
   void end_unit(protocol::TransactionStatus status) override;

@@ -110,7 +110,12 @@ TEST_CASE("statements that change the schema at a unit's start travel in its mar
 
 TEST_CASE("the marker statement carries the schema change with its role and search_path through pgdual.emit_ddl, then the key",
           "[unit][route]") {
-  CHECK(marker_statement("k", "") == "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', 'k')");
+  // The key's transaction flushes its commit even under synchronous_commit = off: the walsender
+  // sends only flushed WAL, and the client waits for the mirror.
+  CHECK(marker_statement("k", "") ==
+        "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', 'k'), CASE "
+        "pg_catalog.current_setting('synchronous_commit') WHEN 'off' THEN "
+        "pg_catalog.set_config('synchronous_commit', 'local', true) END");
   CHECK(marker_statement("", R"(COMMENT ON TABLE t IS 'a\b')") ==
         "SELECT pgdual.emit_ddl(current_user, pg_catalog.current_setting('search_path'), "
         "E'COMMENT ON TABLE t IS ''a\\\\b''')");
@@ -121,12 +126,12 @@ TEST_CASE("the marker statement carries the schema change with its role and sear
 TEST_CASE("the marker goes first in a Query's text, which it lengthens by its own statement", "[unit][route]") {
   auto segment = query("INSERT INTO visits VALUES (1)");
   auto frames = protocol::split_frames(segment);
-  const auto prefix = mark_query_text(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""), segment, frames);
+  const auto marker = marker_statement("0192d4a8-0000-7000-8000-000000000001", "");
+  const auto prefix = mark_query_text(marker, segment, frames);
   REQUIRE(frames.size() == 1);
   const auto rewritten = protocol::decode_query(frames.front().body);
   REQUIRE(rewritten);
-  const std::string expected_start =
-      "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', '0192d4a8-0000-7000-8000-000000000001');";
+  const std::string expected_start = marker + ";";
   CHECK(std::string{rewritten->query} == expected_start + "INSERT INTO visits VALUES (1)");
   CHECK(prefix.text_shift == expected_start.size());
   CHECK(prefix.answers == 3);
