@@ -20,5 +20,8 @@ inline constexpr std::string_view kUnitKeyMessagePrefix = "pgdual";
 /// A transactional message with statements that change the schema, to run on the mirror at its
 /// point of the transaction.
 inline constexpr std::string_view kSchemaChangeMessagePrefix = "pgdual.ddl";
+/// pgdual init's event trigger, which gives each table made later without a primary key a replica
+/// identity, so that the publication never makes its UPDATE or DELETE fail on the primary.
+inline constexpr std::string_view kReplicaIdentityTrigger = "pgdual_replica_identity";
 
 }  // namespace pgdual::conflict

@@ -127,7 +127,7 @@ COMMIT;
 /// ALWAYS so that it also fires for the DDL the WAL apply runs on the mirror (session_replication_role
 /// = replica there). It runs as its owner, a superuser (SECURITY DEFINER): the role running the DDL
 /// may not write pgdual's table. search_path is pinned, as for any such function.
-constexpr std::string_view kEventTriggerName = "pgdual_replica_identity";
+constexpr std::string_view kEventTriggerName = conflict::kReplicaIdentityTrigger;
 
 constexpr std::string_view kIdentityTableSql = R"sql(
 CREATE TABLE IF NOT EXISTS pgdual.identity_full (

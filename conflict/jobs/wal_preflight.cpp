@@ -228,4 +228,12 @@ std::string describe(const std::vector<PreflightProblem>& problems) {
   return text;
 }
 
+bool has_replica_identity_trigger(const PreflightTarget& primary) {
+  PgClient client{primary.backend, primary.user, primary.database};
+  return !client
+              .query("SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = $1 AND evtenabled <> 'D'",
+                     {std::string{conflict::kReplicaIdentityTrigger}})
+              .empty();
+}
+
 }  // namespace pgdual::jobs

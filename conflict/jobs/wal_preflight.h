@@ -38,6 +38,12 @@ struct PreflightProblem {
 [[nodiscard]] std::vector<PreflightProblem> check_wal_prerequisites(const PreflightTarget& primary,
                                                                     const PreflightTarget& mirror);
 
+/// Whether `primary`'s database has pgdual init's event trigger (conflict::kReplicaIdentityTrigger),
+/// enabled. Without it a table created later without a primary key has no replica identity, and
+/// the primary refuses its UPDATE and DELETE once it is published: no refusal of the mirror's
+/// start, since init as a superuser fixes it, but a warning to give. Throws PgClientError.
+[[nodiscard]] bool has_replica_identity_trigger(const PreflightTarget& primary);
+
 /// The problems as text for a log line or an exception: a headline, then each problem and its fix
 /// on lines of their own. "" when there is none.
 [[nodiscard]] std::string describe(const std::vector<PreflightProblem>& problems);

@@ -90,6 +90,7 @@ std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& datab
   asio::post(io_, [this, database, raw = entry.get()] {
     auto unmet = check_prerequisites(database);
     warn_of_unlogged_tables(database);
+    warn_without_identity_trigger(database);
     const std::lock_guard lock{mutex_};
     raw->unmet_prerequisites = std::move(unmet);
   });
@@ -202,6 +203,21 @@ void WalMirrors::warn_of_unlogged_tables(const std::string& database) const {
                database, tables);
   } catch (const jobs::PgClientError& error) {
     log_->info("wal mirror of database {}: could not list its unlogged tables ({})", database, error.sqlstate());
+  }
+}
+
+void WalMirrors::warn_without_identity_trigger(const std::string& database) const {
+  const jobs::PreflightTarget primary{.backend = config_->primary_backend(),
+                                     .user = user_named(*config_, config_->mirror.replication_user),
+                                     .database = database};
+  try {
+    if (jobs::has_replica_identity_trigger(primary)) return;
+    log_->warn("wal mirror of database {}: the primary has no event trigger {}: a table created from now on without "
+               "a primary key gets no replica identity, and the primary refuses its UPDATE and DELETE once it is "
+               "published; run pgdual init --database {} --user <a superuser>",
+               database, conflict::kReplicaIdentityTrigger, database);
+  } catch (const jobs::PgClientError& error) {
+    log_->info("wal mirror of database {}: could not look for its event trigger ({})", database, error.sqlstate());
   }
 }
 

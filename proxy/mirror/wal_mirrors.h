@@ -74,6 +74,8 @@ class WalMirrors {
                                    const std::string& database, std::string_view application) const;
   [[nodiscard]] std::string check_prerequisites(const std::string& database) const;
   void warn_of_unlogged_tables(const std::string& database) const;
+  /// Warns when the primary lacks init's event trigger (jobs::has_replica_identity_trigger).
+  void warn_without_identity_trigger(const std::string& database) const;
   [[nodiscard]] MirrorApplier::Options options_for(const std::string& database) const;
   [[nodiscard]] SequenceCopier::Options sequence_options(const std::string& database) const;
   [[nodiscard]] SlotLagMonitor::Options lag_options(const std::string& database) const;

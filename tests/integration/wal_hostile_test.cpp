@@ -64,6 +64,7 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: the hostile workload leaves both server
   }
   INFO("conflicts:\n" << recorded);
   CHECK(records.empty());
+  CHECK(proxy().log().find("has no event trigger") == std::string::npos);
 }
 
 }  // namespace
