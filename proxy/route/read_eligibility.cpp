@@ -1,5 +1,9 @@
 #include "proxy/route/read_eligibility.h"
 
+#include <algorithm>
+#include <array>
+#include <cctype>
+
 namespace pgdual::proxy {
 namespace {
 
@@ -45,6 +49,20 @@ ReadVerdict read_eligibility(const ReadFacts& facts) noexcept {
   if (facts.own_answers_filtered) return ReadVerdict::own_answers_pending;
   if (!facts.planner_allows) return ReadVerdict::not_a_mirror_read;
   return ReadVerdict::eligible;
+}
+
+bool passes_to_mirror(const sql::Classification& statement) noexcept {
+  if (statement.statements.size() != 1 || statement.kind != sql::StatementKind::session_state) return false;
+  // The normalized text has no comments: its first word is the statement's first keyword.
+  std::string_view text = statement.normalized;
+  text.remove_prefix(std::min(text.find_first_not_of(" \t\n\r"), text.size()));
+  const auto keyword = text.substr(0, text.find_first_of(" \t\n\r;"));
+  constexpr std::array<std::string_view, 4> kPassed = {"set", "reset", "prepare", "deallocate"};
+  return std::ranges::any_of(kPassed, [keyword](std::string_view passed) {
+    return keyword.size() == passed.size() && std::ranges::equal(keyword, passed, [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  });
 }
 
 }  // namespace pgdual::proxy

@@ -11,6 +11,7 @@
 
 #include "config/proxy_config.h"
 #include "protocol/backend_messages.h"
+#include "protocol/sql/classification.h"
 
 namespace pgdual::proxy {
 
@@ -70,5 +71,11 @@ enum class ReadVerdict : std::uint8_t {
 /// the planner allows, while nothing the session did keeps its reads on the primary. Returns
 /// ReadVerdict::eligible, or the first reason that holds in the enum's order.
 [[nodiscard]] ReadVerdict read_eligibility(const ReadFacts& facts) noexcept;
+
+/// Whether a session-state text the primary took may simply be run on the mirror's connection too,
+/// so that it holds the session's state for the reads it serves (wal mode): one SET, RESET,
+/// PREPARE or DEALLOCATE. Others, such as a temporary table (whose rows the WAL does not carry) or
+/// a cursor, cannot be reproduced there by running their text.
+[[nodiscard]] bool passes_to_mirror(const sql::Classification& statement) noexcept;
 
 }  // namespace pgdual::proxy

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <string_view>
+#include <utility>
 
 #include "protocol/frame.h"
 #include "protocol/message_tags.h"
@@ -122,6 +123,7 @@ Awaitable<BackendConnection> MirrorLink::open_primary(const BackendLogin& primar
 
 void MirrorLink::attach(BackendConnection connection) {
   leg_.emplace(std::move(connection), *context_.rows_digest_key);
+  not_yet_on_mirror_.clear();  // replay_session_state() gives a new connection every statement
   if (on_change_) on_change_();
 }
 
@@ -157,6 +159,21 @@ Clock::time_point MirrorLink::deadline() const { return Clock::now() + context_.
 
 void MirrorLink::remember_session_statement(std::string statement) {
   if (session_statements_.size() < kMaxSessionStatements) session_statements_.push_back(std::move(statement));
+}
+
+void MirrorLink::pass_on_session_statement(std::string statement) {
+  if (leg_) not_yet_on_mirror_.push_back(statement);
+  remember_session_statement(std::move(statement));
+}
+
+Awaitable<bool> MirrorLink::catch_up() {
+  if (!leg_ || not_yet_on_mirror_.empty()) co_return true;
+  for (const auto& statement : std::exchange(not_yet_on_mirror_, {})) leg_->queue_injected(statement);
+  if (!co_await read_owed_answers()) co_return false;
+  const auto& error = leg_->injected_outcome().error;
+  if (!error) co_return true;
+  context_.log->warn("session={} the mirror refused a setting the session made, with {}", id_, error->sqlstate);
+  co_return false;
 }
 
 Awaitable<bool> MirrorLink::read_owed_answers() {

@@ -75,6 +75,13 @@ class MirrorLink {
 
   /// A SET or PREPARE the primary took, for every mirror connection after this one.
   void remember_session_statement(std::string statement);
+  /// The same, and for the connection open now too: it is sent there by catch_up() (wal mode,
+  /// where the client's statements reach the mirror's connection only when it serves a read).
+  void pass_on_session_statement(std::string statement);
+  /// Runs on the mirror the statements pass_on_session_statement() left for it, before anything
+  /// else is sent there. False when the mirror refused one (its session then differs from the
+  /// primary's) or broke off (the connection is then dropped).
+  Awaitable<bool> catch_up();
   /// Reads what the mirror owes for what it was sent, up to the mirror timeout; false, with
   /// the connection dropped, when it broke off.
   Awaitable<bool> read_owed_answers();
@@ -103,6 +110,7 @@ class MirrorLink {
   /// The primary's DateStyle, IntervalStyle and TimeZone, which every mirror connection is given.
   std::map<std::string, std::string> primary_settings_;
   std::vector<std::string> session_statements_;  ///< SET, PREPARE... replayed on a new mirror connection
+  std::vector<std::string> not_yet_on_mirror_;   ///< of those, the ones the connection open now lacks
 };
 
 }  // namespace pgdual::proxy

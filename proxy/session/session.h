@@ -117,6 +117,8 @@ class Session {
   /// unit ran reads only; judges the mirror by it when the unit is a read the mirror failed.
   void count_primary_answer(const conflict::Outcome& primary);
   void end_unit(const conflict::Outcome& primary);
+  /// After a unit the primary ran without error: what the mirror's connection needs of the session's state.
+  void follow_session_state();
 
   Stream client_;
   SessionContext context_;

@@ -249,6 +249,27 @@ void Session::close_now() {
   client_.lowest_layer().close(ignored);
 }
 
+// The mirror's connection must hold the session's state for the reads it serves. Statement mode
+// sends it every unit that changes that state. wal mode sends it nothing of the client's: a lone
+// SET, RESET, PREPARE or DEALLOCATE the primary took outside a transaction is passed on, to run
+// before the mirror's next read; any other change (a temporary table, whose rows the WAL does not
+// carry; a cursor; a setting changed inside a transaction) keeps the session's reads on the primary.
+void Session::follow_session_state() {
+  if (context_.wal_mirrors == nullptr) {
+    if (!unit_.session_statement.empty()) mirror_.remember_session_statement(std::move(unit_.session_statement));
+    return;
+  }
+  const auto& summary = planner_.summary();
+  if (summary.kind != sql::StatementKind::session_state) return;
+  if (!unit_.session_statement.empty() && summary.representative &&
+      passes_to_mirror(*summary.representative)) {
+    mirror_.pass_on_session_statement(std::move(unit_.session_statement));
+    return;
+  }
+  reads_.keep_on_primary("the session holds state its mirror connection lacks (a temporary table, a cursor, or a "
+                         "setting changed inside a transaction)");
+}
+
 Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   if (!read_may_go_to_mirror(last_tag)) co_return false;
   const auto status = primary_tap_.transaction_status();
@@ -257,6 +278,11 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   // the read. If it failed, the conflict it records keeps the read on the primary.
   co_await writes_->settle();
   if (!reads_.primary_only_reason().empty()) co_return false;
+  const bool caught_up = co_await mirror_.catch_up();
+  if (!caught_up) {
+    reads_.keep_on_primary("the mirror refused a setting the session made");
+    co_return false;
+  }
   const bool served = co_await reads_.serve(segment_, status);
   if (!served) co_return false;
   planner_.start_unit();
@@ -383,9 +409,7 @@ void Session::count_primary_answer(const conflict::Outcome& primary) {
 }
 
 void Session::end_unit(const conflict::Outcome& primary) {
-  if (!unit_.session_statement.empty() && conflict::succeeded(primary)) {
-    mirror_.remember_session_statement(std::move(unit_.session_statement));
-  }
+  if (conflict::succeeded(primary)) follow_session_state();
   const auto status = primary_tap_.transaction_status();
   if (status == TransactionStatus::idle) reads_.transaction_ended();
   writes_->end_unit(status);

@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <string>
+
 #include "config/proxy_config.h"
+#include "protocol/sql/classifier.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -18,6 +21,22 @@ struct Row {
   ReadFacts facts;
   ReadVerdict expected;
 };
+
+TEST_CASE("Only a lone SET, RESET, PREPARE or DEALLOCATE is passed on to the mirror's connection as written",
+          "[unit][route][steering]") {
+  sql::Classifier classifier;
+  const auto passes = [&](const std::string& text) { return passes_to_mirror(classifier.classify(text)); };
+  CHECK(passes("SET search_path = ward, public"));
+  CHECK(passes("/* app */ set statement_timeout TO 5000"));
+  CHECK(passes("RESET ALL"));
+  CHECK(passes("PREPARE beds (int) AS SELECT * FROM beds WHERE id = $1"));
+  CHECK(passes("DEALLOCATE beds"));
+  CHECK_FALSE(passes("CREATE TEMP TABLE scratch (id int)"));
+  CHECK_FALSE(passes("DECLARE c CURSOR WITH HOLD FOR SELECT 1"));
+  CHECK_FALSE(passes("DISCARD ALL"));
+  CHECK_FALSE(passes("SET search_path = ward; CREATE TEMP TABLE scratch (id int)"));
+  CHECK_FALSE(passes("SELECT 1"));
+}
 
 }  // namespace
 
