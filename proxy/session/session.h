@@ -148,6 +148,9 @@ class Session {
   bool primary_done_ = false;            ///< the primary has answered the open unit completely
   conflict::Outcome primary_outcome_;
   std::vector<std::byte> segment_;       ///< client messages collected, not yet sent
+  /// The unit going to the primary is a read the mirror could have served: the steering drew the
+  /// primary, or the mirror failed it. Counted among the steered reads once the primary answers.
+  bool eligible_read_ = false;
   Unit unit_;
 
   ClientLogin login_;

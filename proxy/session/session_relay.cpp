@@ -1,6 +1,7 @@
 // Session, continued: the relay between the client and the primary, cut into units.
 
 #include <algorithm>
+#include <utility>
 #include <variant>
 
 #include "protocol/frame_scanner.h"
@@ -271,7 +272,8 @@ void Session::follow_session_state() {
 }
 
 Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
-  if (!read_may_go_to_mirror(last_tag)) co_return false;
+  eligible_read_ = read_may_go_to_mirror(last_tag);
+  if (!eligible_read_) co_return false;
   const auto status = primary_tap_.transaction_status();
   if (!reads_.picks_mirror(status != TransactionStatus::idle)) co_return false;
   // The mirror runs what it is sent in order: a write's COMMIT still unanswered is applied before
@@ -285,6 +287,7 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   }
   const bool served = co_await reads_.serve(segment_, status);
   if (!served) co_return false;
+  eligible_read_ = false;
   planner_.start_unit();
   segment_.clear();
   co_return true;
@@ -402,8 +405,8 @@ void Session::count_primary_answer(const conflict::Outcome& primary) {
   context_.metrics.count_query(Backend::primary, kind);
   context_.metrics.observe_latency(Backend::primary, latency);
   if (!sqlstate.empty()) context_.metrics.count_error(Backend::primary, sqlstate);
+  if (std::exchange(eligible_read_, false)) context_.metrics.count_steered_read(false);
   if (unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified) return;
-  context_.metrics.count_steered_read(false);
   context_.brake.record(Backend::primary, now, latency,
                         sqlstate.empty() ? ReadResult::ok() : ReadResult::sql_error(sqlstate));
 }
