@@ -28,6 +28,13 @@ void record_reads(ReadBrake& brake, Backend backend, Clock::time_point at, int c
   for (int i = 0; i < count; ++i) brake.record(backend, at, latency, result);
 }
 
+// The brake with the absolute latency ceiling at 1 s, which is off by default.
+config::BrakeConfig with_p99_ceiling() {
+  config::BrakeConfig config;
+  config.p99_latency = milliseconds{1000};
+  return config;
+}
+
 // A latency distribution's true percentile next to the window's estimate.
 void check_percentiles(const std::vector<std::int64_t>& latencies) {
   ReadWindow window(seconds{60});
@@ -96,7 +103,7 @@ TEST_CASE("The brake does not judge a window holding fewer than min_reads reads"
 }
 
 TEST_CASE("The brake trips when the mirror's p99 latency passes the threshold", "[unit][proxy][brake]") {
-  ReadBrake brake(config::BrakeConfig{});
+  ReadBrake brake(with_p99_ceiling());
   record_reads(brake, Backend::mirror, kStart, 98, ReadResult::ok(), microseconds{1'250'000});
   record_reads(brake, Backend::mirror, kStart, 2, ReadResult::ok());
   const auto trip = brake.check(kStart);
@@ -108,7 +115,7 @@ TEST_CASE("The brake trips when the mirror's p99 latency passes the threshold", 
 }
 
 TEST_CASE("Only the slowest 1% being slow does not trip the latency check", "[unit][proxy][brake]") {
-  ReadBrake brake(config::BrakeConfig{});
+  ReadBrake brake(with_p99_ceiling());
   record_reads(brake, Backend::mirror, kStart, 990, ReadResult::ok());
   record_reads(brake, Backend::mirror, kStart, 10, ReadResult::ok(), microseconds{30'000'000});
   CHECK_FALSE(brake.check(kStart));
@@ -116,10 +123,9 @@ TEST_CASE("Only the slowest 1% being slow does not trip the latency check", "[un
   CHECK(brake.check(kStart));
 }
 
-TEST_CASE("A p99_latency of 0 turns the latency check off", "[unit][proxy][brake]") {
-  config::BrakeConfig config;
-  config.p99_latency = milliseconds{0};
-  ReadBrake brake(config);
+TEST_CASE("A p99_latency of 0, the default, turns the latency check off", "[unit][proxy][brake]") {
+  CHECK(config::BrakeConfig{}.p99_latency == milliseconds{0});
+  ReadBrake brake(config::BrakeConfig{});
   record_reads(brake, Backend::mirror, kStart, 1000, ReadResult::ok(), microseconds{50'000'000});
   CHECK_FALSE(brake.check(kStart));
 }
