@@ -111,8 +111,15 @@ void assign_hba(const toml::table& doc, std::vector<HbaRule>& rules) {
   }
 }
 
+void assign_routing(const toml::table& doc, RoutingConfig& routing) {
+  assign(doc, "routing.shadow_percent", routing.shadow_percent);
+  assign(doc, "routing.shadow_max_in_flight", routing.shadow_max_in_flight);
+  assign(doc, "routing.shadow_timeout_ms", routing.shadow_timeout);
+}
+
 void assign_brake(const toml::table& doc, BrakeConfig& brake) {
   assign(doc, "brake.error_rate_percent", brake.error_rate_percent);
+  assign(doc, "brake.latency_ratio", brake.latency_ratio);
   assign(doc, "brake.p99_latency_ms", brake.p99_latency);
   assign(doc, "brake.window_seconds", brake.window);
   assign(doc, "brake.min_reads", brake.min_reads);
@@ -368,6 +375,7 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
     config.read_stickiness = read_stickiness(*stickiness);
   }
   config.read_rules = read_rules(doc);
+  assign_routing(doc, config.routing);
   for (auto* backend : {&config.onprem, &config.cloud}) {
     if (auto assigned = assign_backend(doc, *backend); !assigned) return unexpected(std::move(assigned.error()));
   }

@@ -25,6 +25,14 @@ namespace pgdual::config {
 /// Errors: the first rule broken, at the offending value or table.
 [[nodiscard]] Expected<void, ConfigError> validate(const toml::table& doc);
 
+/// Step 2's rules on [brake] that are not plain ranges (validate_brake.cpp): error_rate_percent
+/// above 0 and at most 100, latency_ratio 0 or 1.5..1000.
+/// Errors: the first rule broken, at the offending value.
+[[nodiscard]] Expected<void, ConfigError> check_brake(const toml::table& doc);
+
+/// An integer or float node as text, the way messages quote it: "12", "0.5", "nan".
+[[nodiscard]] std::string number_text(const toml::node& node);
+
 /// Step 3, the hand-over: copies the values over ProxyConfig's defaults and resolves each user's
 /// password from `password`, `password_env` or `password_file`.
 /// Errors: an unset or empty environment variable; a password file that cannot be read, is

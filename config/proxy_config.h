@@ -268,11 +268,32 @@ struct ReadRule {
   friend bool operator==(const ReadRule&, const ReadRule&) = default;
 };
 
+/// Shadow reads (docs/read-ramp.md): a sample of the eligible reads the primary answers is run on
+/// the mirror too, off the client's path, and the two answers are compared.
+struct RoutingConfig {
+  /// The percentage (0..100, fractions allowed) of the eligible reads the primary answers that are
+  /// also run on the mirror. Live: SET shadow_percent and a reload change it (ReadSteering).
+  double shadow_percent = 0.0;
+  /// At most this many shadow reads run on the mirror at once, process-wide; a read sampled beyond
+  /// that is not shadowed. 1..10000.
+  std::uint32_t shadow_max_in_flight = 16;
+  /// How long a shadow read may run on the mirror once the primary has answered the client; past
+  /// it pgdual abandons the read (drops that mirror connection, which cancels it). 1..600000 ms.
+  std::chrono::milliseconds shadow_timeout{2000};
+
+  friend bool operator==(const RoutingConfig&, const RoutingConfig&) = default;
+};
+
 /// When the read brake (proxy/route/read_brake.h) sets read steering to 0: judged over a sliding window
 /// of the mirror's reads.
 struct BrakeConfig {
   double error_rate_percent = 2.0;               ///< trips when the error rate is above it; 0 < x <= 100
-  std::chrono::milliseconds p99_latency{1000};   ///< trips when p99 is above it; 0 turns the check off
+  /// Trips when the p99 of the mirror's read latency over the primary's for the same statements is
+  /// above it; 0 turns the check off, else 1.5..1000.
+  double latency_ratio = 4.0;
+  /// Trips when the mirror's p99 read latency is above it; 0 (the default) turns the check off. An
+  /// absolute ceiling judges the statements as much as the mirror: latency_ratio judges the mirror.
+  std::chrono::milliseconds p99_latency{0};
   std::chrono::seconds window{60};
   std::uint64_t min_reads = 100;                 ///< a window with fewer reads is not judged
 
@@ -310,6 +331,7 @@ struct ProxyConfig {
   double read_percent = 0.0;       ///< of eligible reads steered to the mirror, 0..100
   ReadStickiness read_stickiness = ReadStickiness::statement;
   std::vector<ReadRule> read_rules;  ///< in file order: the first that matches a session wins
+  RoutingConfig routing;             ///< the shadow reads' [routing] keys
   BrakeConfig brake;
   AdminConfig admin;
   MetricsConfig metrics;
@@ -343,7 +365,8 @@ struct ConfigError {
 /// - TOML syntax error (toml++'s description, no key);
 /// - unknown key, or a value of the wrong type;
 /// - missing [backends.onprem], [backends.cloud], [[users]] or a user's name;
-/// - value out of range or not one of its choices; listen.address not a loopback IP literal;
+/// - value out of range or not one of its choices; brake.latency_ratio neither 0 nor 1.5..1000;
+///   listen.address not a loopback IP literal;
 /// - both backends at the same host:port; duplicate user names;
 /// - a user without exactly one of password / password_env / password_file / scram_verifier; an
 ///   empty string where one is required; a scram_verifier not of the form

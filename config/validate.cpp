@@ -39,6 +39,9 @@ constexpr Range kRanges[] = {
     {"limits.idle_session_timeout_ms", 0, 2'147'483'647},
     {"limits.idle_in_transaction_timeout_ms", 0, 2'147'483'647},
     {"routing.read_percent", 0, 100},
+    {"routing.shadow_percent", 0, 100},
+    {"routing.shadow_max_in_flight", 1, 10'000},
+    {"routing.shadow_timeout_ms", 1, 600'000},
     {"backends.onprem.port", 1, 65535},
     {"backends.onprem.connect_timeout_ms", 1, 600'000},
     {"backends.cloud.port", 1, 65535},
@@ -80,17 +83,6 @@ std::string indexed(const std::string& array_key, std::size_t index) {
   return array_key + "[" + std::to_string(index) + "]";
 }
 
-// An integer or float node as text, the way messages quote it.
-std::string number_text(const toml::node& node) {
-  std::ostringstream text;
-  if (const auto* integer = node.as_integer()) {
-    text << integer->get();
-  } else {
-    text << node.as_floating_point()->get();
-  }
-  return text.str();
-}
-
 // Integers are compared exactly; floats (only percentages accept them) as doubles, where a NaN
 // fails both comparisons and so is out of range too.
 Expected<void, ConfigError> check_range_at(const toml::node* node, const std::string& key, std::int64_t min,
@@ -111,16 +103,6 @@ Expected<void, ConfigError> check_range_at(const toml::node* node, const std::st
 
 Expected<void, ConfigError> check_range(const toml::table& doc, const Range& range) {
   return check_range_at(doc.at_path(range.path).node(), std::string(range.path), range.min, range.max);
-}
-
-// A rate of 0 would trip on the first error, which no backend can promise never to return.
-Expected<void, ConfigError> check_error_rate(const toml::table& doc) {
-  const auto* node = doc.at_path("brake.error_rate_percent").node();
-  if (node == nullptr) return {};
-  const double value = node->value<double>().value_or(0.0);
-  if (value > 0.0 && value <= 100.0) return {};
-  return unexpected(error_at(node->source(), "brake.error_rate_percent",
-                             "must be more than 0 and at most 100, got " + number_text(*node)));
 }
 
 Expected<void, ConfigError> check_rotate_bytes(const toml::table& doc) {
@@ -631,6 +613,16 @@ std::optional<unsigned> parse_prefix(std::string_view digits) {
 
 }  // namespace
 
+std::string number_text(const toml::node& node) {
+  std::ostringstream text;
+  if (const auto* integer = node.as_integer()) {
+    text << integer->get();
+  } else {
+    text << node.as_floating_point()->get();
+  }
+  return text.str();
+}
+
 std::optional<IpNetwork> parse_ip_network(std::string_view text) {
   const auto slash = text.find('/');
   const std::string address(text.substr(0, slash));
@@ -668,7 +660,7 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
     if (auto ok = check_choice(doc, choice); !ok) return ok;
   }
   if (auto ok = check_rotate_bytes(doc); !ok) return ok;
-  if (auto ok = check_error_rate(doc); !ok) return ok;
+  if (auto ok = check_brake(doc); !ok) return ok;
   if (auto ok = check_listen_address(doc); !ok) return ok;
   if (auto ok = check_metrics_address(doc); !ok) return ok;
   if (auto ok = check_metrics_port(doc); !ok) return ok;

@@ -151,9 +151,9 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_,         cancels_,  sessions_, log_,      conflicts_,   ledger_pruner_,
-                         rows_digest_key_, steering_, brake_,    settings_, metrics_,      credentials_,
-                         backend_tls_,    wal_mirrors_.get()};
+  SessionContext context{config_,   cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_,
+                         rows_digest_key_, steering_, brake_,    primary_latencies_, settings_, metrics_,
+                         credentials_,     backend_tls_, wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }

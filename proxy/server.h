@@ -22,6 +22,7 @@
 #include "proxy/net/asio.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
+#include "proxy/route/statement_latencies.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -79,6 +80,7 @@ class Server {
   LedgerPruner ledger_pruner_;
   ReadSteering steering_;
   ReadBrake brake_;
+  PrimaryLatencies primary_latencies_;  ///< what sessions measure the primary at, for the brake
   asio::steady_timer brake_tick_;
   LiveSettings settings_;
   asio::signal_set hangups_;

@@ -32,7 +32,7 @@ namespace tags = protocol::frontend_tag;
 
 constexpr std::string_view kCommands =
     "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SET read_percent = N [FORCE], "
-    "RELOAD";
+    "SET shadow_percent = N, RELOAD";
 
 /// OID of type text, which every console column is.
 constexpr std::int32_t kTextOid = 25;
@@ -61,7 +61,8 @@ std::vector<std::string> words_of(std::string_view text) {
   return words;
 }
 
-Expected<double, AdminError> percent_of(std::string value) {
+// `parameter` names the setting in the message, as PostgreSQL's own SET does.
+Expected<double, AdminError> percent_of(std::string_view parameter, std::string value) {
   if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') value = value.substr(1, value.size() - 2);
   double percent = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), percent);
@@ -69,7 +70,8 @@ Expected<double, AdminError> percent_of(std::string value) {
       percent > 100) {
     return unexpected{
         AdminError{protocol::sqlstate::kInvalidParameterValue,
-                   "invalid value for parameter \"read_percent\": \"" + value + "\"; it takes a number from 0 to 100"}};
+                   fmt::format("invalid value for parameter \"{}\": \"{}\"; it takes a number from 0 to 100",
+                               parameter, value)}};
   }
   return percent;
 }
@@ -79,14 +81,27 @@ AdminError unknown_command() {
           "not an admin console command; the console knows " + std::string{kCommands}};
 }
 
+// Nothing guards shadow reads, so there is nothing to force past: a FORCE is a mistake worth naming.
+Expected<AdminCommand, AdminError> parse_set_shadow(const std::vector<std::string>& words, bool force) {
+  if (force) {
+    return unexpected{AdminError{protocol::sqlstate::kSyntaxError,
+                                 "SET shadow_percent takes no FORCE: shadow reads never change what a client gets, "
+                                 "so nothing refuses them"}};
+  }
+  auto percent = percent_of("shadow_percent", words[3]);
+  if (!percent) return unexpected{percent.error()};
+  return AdminCommand{.verb = AdminVerb::set_shadow_percent, .shadow_percent = *percent};
+}
+
 Expected<AdminCommand, AdminError> parse_set(const std::vector<std::string>& words) {
   const bool force = words.size() == 5 && words[4] == "force";
   if ((words.size() != 4 && !force) || (words[2] != "=" && words[2] != "to")) return unexpected{unknown_command()};
+  if (words[1] == "shadow_percent") return parse_set_shadow(words, force);
   if (words[1] != "read_percent") {
     return unexpected{
         AdminError{protocol::sqlstate::kUndefinedObject, "unrecognized configuration parameter \"" + words[1] + "\""}};
   }
-  auto percent = percent_of(words[3]);
+  auto percent = percent_of("read_percent", words[3]);
   if (!percent) return unexpected{percent.error()};
   return AdminCommand{.verb = AdminVerb::set_read_percent, .read_percent = *percent, .force = force};
 }
@@ -216,10 +231,14 @@ AdminTable config_table(const AdminContext& context) {
                     {"routing.primary", config->primary},
                     {"routing.read_percent", percent_text(context.steering.global_percent())},
                     {"routing.read_stickiness", std::string{stickiness_text(context.steering.stickiness())}},
+                    {"routing.shadow_percent", percent_text(context.steering.shadow_percent())},
+                    {"routing.shadow_max_in_flight", std::to_string(config->routing.shadow_max_in_flight)},
+                    {"routing.shadow_timeout_ms", std::to_string(config->routing.shadow_timeout.count())},
                     {"backends.onprem", endpoint(config->onprem)},
                     {"backends.cloud", endpoint(config->cloud)},
                     {"mirror.timeout_ms", std::to_string(config->mirror.timeout.count())},
                     {"brake.error_rate_percent", fmt::format("{}", config->brake.error_rate_percent)},
+                    {"brake.latency_ratio", fmt::format("{}", config->brake.latency_ratio)},
                     {"brake.p99_latency_ms", std::to_string(config->brake.p99_latency.count())},
                     {"brake.window_seconds", std::to_string(config->brake.window.count())},
                     {"brake.min_reads", std::to_string(config->brake.min_reads)},
@@ -262,6 +281,12 @@ void set_read_percent(const AdminCommand& command, const AdminContext& context, 
   encode_tag("SET", out);
 }
 
+void set_shadow_percent(const AdminCommand& command, const AdminContext& context, const std::string& who,
+                        std::vector<std::byte>& out) {
+  encode_notice(context.settings.set_shadow_percent(command.shadow_percent, who), out);
+  encode_tag("SET", out);
+}
+
 void run_command(const AdminCommand& command, const AdminContext& context, const std::string& user,
                  std::vector<std::byte>& out) {
   const auto who = "admin console user " + user;
@@ -275,6 +300,7 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
     case AdminVerb::show_config: return encode_table(config_table(context), out);
     case AdminVerb::show_wal: return encode_table(wal_table(context), out);
     case AdminVerb::set_read_percent: return set_read_percent(command, context, who, out);
+    case AdminVerb::set_shadow_percent: return set_shadow_percent(command, context, who, out);
     case AdminVerb::reload: {
       const auto reloaded = context.settings.reload(who);
       if (!reloaded)

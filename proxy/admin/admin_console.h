@@ -34,13 +34,15 @@ enum class AdminVerb {
   show_config,
   show_wal,
   set_read_percent,
+  set_shadow_percent,
   reload
 };
 
 struct AdminCommand {
   AdminVerb verb = AdminVerb::show_backends;
-  double read_percent = 0;  ///< with set_read_percent
-  bool force = false;       ///< with set_read_percent: raise the ramp past the guard's objections
+  double read_percent = 0;    ///< with set_read_percent
+  bool force = false;         ///< with set_read_percent: raise the ramp past the guard's objections
+  double shadow_percent = 0;  ///< with set_shadow_percent
 };
 
 /// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
@@ -50,8 +52,10 @@ struct AdminError {
 };
 
 /// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL,
-/// SET read_percent = N [FORCE] (or TO N; 0..100, fractions allowed), RELOAD. Keywords in any case, a
-/// trailing semicolon allowed. Pure.
+/// SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100, fractions allowed),
+/// RELOAD. Keywords in any case, a trailing semicolon allowed. Pure.
+/// Errors: 22023 for a percent that is no number from 0 to 100, 42704 for another parameter, 42601
+/// for anything else (FORCE after shadow_percent too), the last naming every command.
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
 
 /// A console answer: text columns and rows.

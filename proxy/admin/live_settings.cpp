@@ -26,6 +26,8 @@ std::vector<std::string> needing_restart(const config::ProxyConfig& running, con
       {"sql", running.sql == loaded.sql},
       {"backends", running.onprem == loaded.onprem && running.cloud == loaded.cloud},
       {"routing.primary", running.primary == loaded.primary},
+      {"routing.shadow_max_in_flight", running.routing.shadow_max_in_flight == loaded.routing.shadow_max_in_flight},
+      {"routing.shadow_timeout_ms", running.routing.shadow_timeout == loaded.routing.shadow_timeout},
       {"brake", running.brake == loaded.brake},
       {"metrics", running.metrics == loaded.metrics},
       {"users", running.users == loaded.users},
@@ -101,6 +103,20 @@ std::string LiveSettings::reload_ramp(double file_percent, std::string_view who,
       steering_.braked() ? 0 : steering_.global_percent(), file_percent, changed.error(), file_percent);
 }
 
+std::string LiveSettings::set_shadow_percent(double percent, std::string_view who) {
+  const auto before = steering_.shadow_percent();
+  steering_.set_shadow_percent(percent);
+  auto change = fmt::format("shadow_percent {} -> {}", before, percent);
+  log_->info("{} by {}", change, who);
+  return change;
+}
+
+// As for read_percent, the file has the last word over a SET; nothing guards a change.
+std::string LiveSettings::reload_shadow(double file_percent, std::string_view who) {
+  if (file_percent == steering_.shadow_percent()) return fmt::format("shadow_percent {}, unchanged", file_percent);
+  return set_shadow_percent(file_percent, who) + " (from the file)";
+}
+
 Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
   auto loaded = config::load_config(config_file_);
   if (!loaded) {
@@ -119,11 +135,13 @@ Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
   std::lock_guard lock{mutex_};
   const auto restart = needing_restart(*config_, *next);
   const auto ramp = reload_ramp(next->read_percent, who, facts);
+  const auto shadow = reload_shadow(next->routing.shadow_percent, who);
   steering_.reconfigure(next->read_stickiness, next->read_rules);
   log_->set_level(spdlog::level::from_str(next->log.level));
   config_ = next;
   client_tls_ = std::move(next_tls);
-  auto summary = fmt::format("reloaded {}: {}, {} rules", config_file_.string(), ramp, next->read_rules.size());
+  auto summary =
+      fmt::format("reloaded {}: {}, {} rules; {}", config_file_.string(), ramp, next->read_rules.size(), shadow);
   if (!restart.empty()) summary += "; changes to " + joined(restart) + " take effect at the next start";
   log_->info("{} (by {})", summary, who);
   return summary;

@@ -18,10 +18,10 @@
 
 namespace pgdual::proxy {
 
-/// The settings an operator changes while pgdual serves: `SET read_percent` in the admin
-/// console, and a reload of the configuration file (`RELOAD`, or SIGHUP). Sessions are never
-/// dropped for it: a change applies to the reads decided after it, and to the TLS handshakes
-/// that start after it.
+/// The settings an operator changes while pgdual serves: `SET read_percent` and `SET
+/// shadow_percent` in the admin console, and a reload of the configuration file (`RELOAD`, or
+/// SIGHUP). Sessions are never dropped for it: a change applies to the reads decided after it,
+/// and to the TLS handshakes that start after it.
 ///
 /// Thread safety: every member function may be called from any thread.
 class LiveSettings {
@@ -49,13 +49,21 @@ class LiveSettings {
   [[nodiscard]] Expected<std::string, std::string> set_read_percent(double percent, std::string_view who,
                                                                     bool forced);
 
+  /// Runs `percent` (0..100, checked by the caller) of the eligible reads the primary answers on
+  /// the mirror too, from now on. Never refused and never guarded: shadow reads do not change what
+  /// a client gets. Returns what changed, e.g. "shadow_percent 0 -> 10"; `who` names the operator
+  /// in the log.
+  [[nodiscard]] std::string set_shadow_percent(double percent, std::string_view who);
+
   /// Reads the configuration file again. Applies routing.read_percent when it differs from the
   /// live one (a SET's, say: the file has the last word; that lifts the brake too) unless the
-  /// guard refuses the raise, read_stickiness, the rules, admin.users and [[hba]] (sessions look
-  /// them up in current()), [tls] with its certificate and key read again, and log.level; names
-  /// the other sections that changed, which take effect at the next start. Returns what it did,
-  /// in one line, whether and how it changed the live read_percent first, or the configuration
-  /// error, with nothing applied.
+  /// guard refuses the raise, routing.shadow_percent when it differs from the live one (never
+  /// refused), read_stickiness, the rules, admin.users and [[hba]] (sessions look them up in
+  /// current()), [tls] with its certificate and key read again, and log.level; names the other
+  /// settings that changed, which take effect at the next start. Returns what it did, in one line:
+  /// whether and how it changed the live read_percent first, then the rules, then the live
+  /// shadow_percent, e.g. "reloaded pgdual.toml: read_percent 10 -> 0 (from the file), 2 rules;
+  /// shadow_percent 5, unchanged"; or the configuration error, with nothing applied.
   [[nodiscard]] Expected<std::string, std::string> reload(std::string_view who);
 
  private:
@@ -68,6 +76,8 @@ class LiveSettings {
 
   /// reload()'s part: the file's read_percent, applied when it differs from the live one.
   [[nodiscard]] std::string reload_ramp(double file_percent, std::string_view who, const RampFacts& facts);
+  /// reload()'s part: the file's shadow_percent, applied when it differs from the live one.
+  [[nodiscard]] std::string reload_shadow(double file_percent, std::string_view who);
 
   const std::shared_ptr<spdlog::logger> log_;
   std::function<RampFacts()> ramp_facts_;  ///< set before serving starts

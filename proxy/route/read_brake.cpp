@@ -129,8 +129,22 @@ void ReadWindow::clear() {
   latest_ = std::numeric_limits<std::int64_t>::min();
 }
 
+void RatioWindow::record(Clock::time_point now, double ratio) {
+  if (std::isnan(ratio) || ratio < 0.0) return;
+  // Clamped before scaling, so that an infinity or a huge ratio cannot overflow the conversion;
+  // ReadWindow counts anything past its last class in that class.
+  constexpr double kMaxScaled = 60e6;  // 60 s in µs: the histogram's top
+  const double scaled = std::min(ratio * kScale, kMaxScaled);
+  window_.record(now, microseconds{std::llround(scaled)}, false);
+}
+
+RatioWindowSnapshot RatioWindow::snapshot(Clock::time_point now) {
+  const auto window = window_.snapshot(now);
+  return {.samples = window.reads, .p99 = static_cast<double>(window.p99.count()) / kScale};
+}
+
 ReadBrake::ReadBrake(const config::BrakeConfig& config)
-    : config_{config}, primary_{config.window}, mirror_{config.window} {}
+    : config_{config}, primary_{config.window}, mirror_{config.window}, relative_{config.window} {}
 
 void ReadBrake::record(Backend backend, Clock::time_point now, microseconds latency, ReadResult result) {
   // An error the client caused, any backend would have returned: it says nothing of this one.
@@ -141,9 +155,13 @@ void ReadBrake::record(Backend backend, Clock::time_point now, microseconds late
   window_of(backend).record(now, latency, error);
 }
 
+void ReadBrake::record_relative(Clock::time_point now, double mirror_over_primary) {
+  relative_.record(now, mirror_over_primary);
+}
+
 std::optional<BrakeTrip> ReadBrake::check(Clock::time_point now) {
   if (tripped_.load()) return std::nullopt;
-  auto trip = judge(mirror_.snapshot(now));
+  auto trip = judge(mirror_.snapshot(now), relative_.snapshot(now));
   if (!trip) return std::nullopt;
   // Two threads may judge the same window at once; only the one that flips the flag reports.
   bool expected = false;
@@ -151,16 +169,26 @@ std::optional<BrakeTrip> ReadBrake::check(Clock::time_point now) {
   return trip;
 }
 
-std::optional<BrakeTrip> ReadBrake::judge(const ReadWindowSnapshot& mirror) const {
-  if (mirror.reads < config_.min_reads) return std::nullopt;
-  if (mirror.error_rate_percent > config_.error_rate_percent) {
+// Each check judges only a window holding min_reads of its own samples: the ratios come from reads
+// the mirror served and from shadow reads, so there may be enough of them while the mirror serves
+// few reads itself (a ramp at 0% with shadow reads on), and the other way round.
+std::optional<BrakeTrip> ReadBrake::judge(const ReadWindowSnapshot& mirror,
+                                          const RatioWindowSnapshot& relative) const {
+  const bool enough_reads = mirror.reads >= config_.min_reads;
+  if (enough_reads && mirror.error_rate_percent > config_.error_rate_percent) {
     std::ostringstream reason;
     reason << "error rate " << std::fixed << std::setprecision(1) << mirror.error_rate_percent << "% over "
            << config_.window.count() << " s > " << number_text(config_.error_rate_percent) << "%";
     return BrakeTrip{.cause = BrakeTrip::Cause::error_rate, .reason = reason.str()};
   }
+  if (config_.latency_ratio > 0.0 && relative.samples >= config_.min_reads && relative.p99 > config_.latency_ratio) {
+    std::ostringstream reason;
+    reason << "p99 of the mirror's latency over the primary's " << std::fixed << std::setprecision(1) << relative.p99
+           << "x > " << number_text(config_.latency_ratio) << "x";
+    return BrakeTrip{.cause = BrakeTrip::Cause::relative_latency, .reason = reason.str()};
+  }
   const microseconds limit = config_.p99_latency;
-  if (limit.count() > 0 && mirror.p99 > limit) {
+  if (enough_reads && limit.count() > 0 && mirror.p99 > limit) {
     return BrakeTrip{.cause = BrakeTrip::Cause::p99_latency,
                      .reason = "p99 latency " + milliseconds_text(mirror.p99) + " > " + milliseconds_text(limit)};
   }
@@ -169,11 +197,14 @@ std::optional<BrakeTrip> ReadBrake::judge(const ReadWindowSnapshot& mirror) cons
 
 void ReadBrake::reset() {
   mirror_.clear();
+  relative_.clear();
   tripped_.store(false);
 }
 
 ReadWindowSnapshot ReadBrake::snapshot(Backend backend, Clock::time_point now) {
   return window_of(backend).snapshot(now);
 }
+
+double ReadBrake::relative_p99(Clock::time_point now) { return relative_.snapshot(now).p99; }
 
 }  // namespace pgdual::proxy

@@ -52,11 +52,13 @@ bool to_mirror_for_draw(std::uint64_t random_draw, double percent) noexcept {
 }
 
 ReadSteering::ReadSteering(double global_percent, config::ReadStickiness stickiness,
-                           std::vector<config::ReadRule> rules)
-    : rules_{std::make_shared<const Rules>(Rules{stickiness, std::move(rules)})}, global_percent_{global_percent} {}
+                           std::vector<config::ReadRule> rules, double shadow_percent)
+    : rules_{std::make_shared<const Rules>(Rules{stickiness, std::move(rules)})},
+      global_percent_{global_percent},
+      shadow_percent_{shadow_percent} {}
 
 ReadSteering::ReadSteering(const config::ProxyConfig& config)
-    : ReadSteering(config.read_percent, config.read_stickiness, config.read_rules) {}
+    : ReadSteering(config.read_percent, config.read_stickiness, config.read_rules, config.routing.shadow_percent) {}
 
 double ReadSteering::percent_for(const SessionFacts& facts) const noexcept {
   if (braked()) return 0.0;

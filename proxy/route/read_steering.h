@@ -39,16 +39,18 @@ struct SessionFacts {
 /// as to_mirror_for_session.
 [[nodiscard]] bool to_mirror_for_draw(std::uint64_t random_draw, double percent) noexcept;
 
-/// The steering settings in force: the global read percent, the rules, the stickiness, and the
-/// brake's override. All change at run time: the percent by SET read_percent, the brake by
-/// ReadBrake, the rules and stickiness by a configuration reload.
+/// The steering settings in force: the global read percent, the rules, the stickiness, the
+/// brake's override, and the shadow percent. All change at run time: the percents by SET
+/// read_percent and SET shadow_percent or a reload, the brake by ReadBrake, the rules and
+/// stickiness by a configuration reload.
 ///
 /// Thread safety: every member function may be called from any thread at any time.
 class ReadSteering {
  public:
   /// `global_percent` applies to sessions no rule matches; `rules` are tried in order.
-  ReadSteering(double global_percent, config::ReadStickiness stickiness, std::vector<config::ReadRule> rules);
-  /// From routing.read_percent, routing.read_stickiness and [[routing.rules]].
+  ReadSteering(double global_percent, config::ReadStickiness stickiness, std::vector<config::ReadRule> rules,
+               double shadow_percent = 0.0);
+  /// From routing.read_percent, routing.read_stickiness, [[routing.rules]] and routing.shadow_percent.
   explicit ReadSteering(const config::ProxyConfig& config);
 
   /// The percent of `facts`'s eligible reads to steer to the mirror: 0 while braked, else the first
@@ -71,6 +73,13 @@ class ReadSteering {
   void release() noexcept { braked_.store(false); }
   [[nodiscard]] bool braked() const noexcept { return braked_.load(); }
 
+  /// The percent (0..100) of the eligible reads the primary answers that are also run on the
+  /// mirror and compared (shadow reads). The brake leaves it alone: shadow reads never change what
+  /// a client gets, and they go on giving the brake evidence after it tripped.
+  [[nodiscard]] double shadow_percent() const noexcept { return shadow_percent_.load(); }
+  /// Sets the shadow percent (SET shadow_percent, a reload). Callers check the range: 0..100.
+  void set_shadow_percent(double percent) noexcept { shadow_percent_.store(percent); }
+
  private:
   struct Rules {
     config::ReadStickiness stickiness = config::ReadStickiness::statement;
@@ -80,6 +89,7 @@ class ReadSteering {
   std::atomic<std::shared_ptr<const Rules>> rules_;
   std::atomic<double> global_percent_;
   std::atomic<bool> braked_{false};
+  std::atomic<double> shadow_percent_;
 };
 
 }  // namespace pgdual::proxy

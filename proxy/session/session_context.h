@@ -17,6 +17,7 @@ class ConflictSink;
 class LedgerPruner;
 class LiveSettings;
 class Metrics;
+class PrimaryLatencies;
 class ReadBrake;
 class ReadSteering;
 class SessionRegistry;
@@ -35,6 +36,9 @@ struct SessionContext {
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key;
   ReadSteering& steering;
   ReadBrake& brake;
+  /// The primary's typical latency per statement fingerprint, which the brake judges the mirror's
+  /// latency against.
+  PrimaryLatencies& primary_latencies;
   LiveSettings& settings;
   Metrics& metrics;
   const ClientCredentials& credentials;

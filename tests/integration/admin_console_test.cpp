@@ -91,6 +91,76 @@ TEST_CASE_METHOD(IntegrationTest, "The admin console shows pgdual's state and se
   CHECK(proxy.log().find("read_percent 0 -> 100 by admin console user app") != std::string::npos);
 }
 
+TEST_CASE_METHOD(IntegrationTest, "SET shadow_percent changes the share of shadow reads live, and SHOW CONFIG shows it",
+                 "[integration][admin]") {
+  const auto database = distinguishable_database(*this, "admin");
+  auto settings = default_settings();
+  auto app = session_reading_primary(*this, settings, database);
+  auto& proxy = this->proxy();
+
+  const auto defaults = console(*this, "SHOW CONFIG");
+  check_succeeded(defaults);
+  CHECK(says(defaults, "routing.shadow_percent|0%\n"));
+  CHECK(says(defaults, "routing.shadow_max_in_flight|16\n"));
+  CHECK(says(defaults, "routing.shadow_timeout_ms|2000\n"));
+  CHECK(says(defaults, "brake.latency_ratio|4\n"));
+  CHECK(says(defaults, "brake.p99_latency_ms|0\n"));
+
+  const auto set = console(*this, "SET shadow_percent = 10");
+  check_succeeded(set);
+  CHECK(says(set, "shadow_percent 0 -> 10"));
+  CHECK(says(console(*this, "SHOW CONFIG"), "routing.shadow_percent|10%\n"));
+  CHECK(proxy.log().find("shadow_percent 0 -> 10 by admin console user app") != std::string::npos);
+  // Shadow reads never change where a client's reads are answered.
+  CHECK(app.query_value(kWhereAmI) == "onprem");
+
+  const auto out_of_range = console(*this, "SET shadow_percent = 150");
+  CHECK(out_of_range.exit_code != 0);
+  CHECK(says(out_of_range, "invalid value for parameter \"shadow_percent\": \"150\"; it takes a number from 0 to 100"));
+  const auto forced = console(*this, "SET shadow_percent = 20 FORCE");
+  CHECK(forced.exit_code != 0);
+  CHECK(says(forced, "SET shadow_percent takes no FORCE"));
+  CHECK(says(console(*this, "SHOW CONFIG"), "routing.shadow_percent|10%\n"));
+
+  // The brake leaves the shadow reads alone, and a SET read_percent too.
+  check_succeeded(console(*this, "SET read_percent = 0"));
+  CHECK(says(console(*this, "SHOW CONFIG"), "routing.shadow_percent|10%\n"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "RELOAD puts the file's shadow_percent in force over a SET, and says so",
+                 "[integration][admin]") {
+  const auto database = distinguishable_database(*this, "admin");
+  auto settings = default_settings();
+  auto app = session_reading_primary(*this, settings, database);
+  auto& proxy = this->proxy();
+
+  check_succeeded(console(*this, "SET shadow_percent = 25"));
+  settings.conflict_log = proxy.conflict_log().string();
+  settings.routing = "shadow_percent = 5\n";
+  write_file(proxy.config_file(), proxy_config_text(settings, proxy.port()));
+  const auto reloaded = console(*this, "RELOAD");
+  check_succeeded(reloaded);
+  CHECK(says(reloaded, "read_percent 0, unchanged"));
+  CHECK(says(reloaded, "shadow_percent 25 -> 5 (from the file)"));
+  CHECK(says(console(*this, "SHOW CONFIG"), "routing.shadow_percent|5%\n"));
+
+  const auto again = console(*this, "RELOAD");
+  check_succeeded(again);
+  CHECK(says(again, "shadow_percent 5, unchanged"));
+
+  // The file's 0 after a SET: the way to stop shadow reads for good.
+  check_succeeded(console(*this, "SET shadow_percent = 50"));
+  settings.routing = "shadow_percent = 0\nshadow_max_in_flight = 4\n";
+  write_file(proxy.config_file(), proxy_config_text(settings, proxy.port()));
+  const auto stopped = console(*this, "RELOAD");
+  check_succeeded(stopped);
+  CHECK(says(stopped, "shadow_percent 50 -> 0 (from the file)"));
+  CHECK(says(stopped, "routing.shadow_max_in_flight"));
+  CHECK(says(stopped, "take effect at the next start"));
+  CHECK(says(console(*this, "SHOW CONFIG"), "routing.shadow_percent|0%\n"));
+  CHECK(app.query_value(kWhereAmI) == "onprem");
+}
+
 TEST_CASE_METHOD(IntegrationTest, "Only the configured admins get into the console", "[integration][admin]") {
   start_proxy();
   const auto refused = console(*this, "SHOW BACKENDS");

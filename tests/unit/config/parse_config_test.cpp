@@ -116,7 +116,9 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.sql.read_only_functions == defaults.sql.read_only_functions);
   CHECK(config.read_stickiness == defaults.read_stickiness);
   CHECK(config.read_rules.empty());
+  CHECK(config.routing == defaults.routing);
   CHECK(config.brake.error_rate_percent == defaults.brake.error_rate_percent);
+  CHECK(config.brake.latency_ratio == defaults.brake.latency_ratio);
   CHECK(config.brake.p99_latency == defaults.brake.p99_latency);
   CHECK(config.brake.window == defaults.brake.window);
   CHECK(config.brake.min_reads == defaults.brake.min_reads);
@@ -312,8 +314,12 @@ TEST_CASE("The read ramp settings default to the values pgdual.example.toml show
   REQUIRE(config);
   CHECK(config->read_stickiness == ReadStickiness::statement);
   CHECK(config->read_rules.empty());
+  CHECK(config->routing.shadow_percent == 0.0);
+  CHECK(config->routing.shadow_max_in_flight == 16);
+  CHECK(config->routing.shadow_timeout == milliseconds{2000});
   CHECK(config->brake.error_rate_percent == 2.0);
-  CHECK(config->brake.p99_latency == milliseconds{1000});
+  CHECK(config->brake.latency_ratio == 4.0);
+  CHECK(config->brake.p99_latency == milliseconds{0});
   CHECK(config->brake.window == std::chrono::seconds{60});
   CHECK(config->brake.min_reads == 100);
   CHECK(config->admin.users.empty());
@@ -342,6 +348,9 @@ format = "json"
 primary = "cloud"
 read_percent = 12.5
 read_stickiness = "session"
+shadow_percent = 2.5
+shadow_max_in_flight = 64
+shadow_timeout_ms = 750
 [[routing.rules]]
 user = "app"
 database = "ehr"
@@ -353,6 +362,7 @@ client_cidr = "fd00::/8"
 read_percent = 0.5
 [brake]
 error_rate_percent = 0.5
+latency_ratio = 2.5
 p99_latency_ms = 250
 window_seconds = 30
 min_reads = 20
@@ -440,7 +450,11 @@ password = "two"
   CHECK_FALSE(by_network.application_name);
   CHECK(by_network.client_network == parse_ip_network("fd00::/8"));
   CHECK(by_network.read_percent == 0.5);
+  CHECK(config->routing.shadow_percent == 2.5);
+  CHECK(config->routing.shadow_max_in_flight == 64);
+  CHECK(config->routing.shadow_timeout == std::chrono::milliseconds{750});
   CHECK(config->brake.error_rate_percent == 0.5);
+  CHECK(config->brake.latency_ratio == 2.5);
   CHECK(config->brake.p99_latency == std::chrono::milliseconds{250});
   CHECK(config->brake.window == std::chrono::seconds{30});
   CHECK(config->brake.min_reads == 20);
@@ -501,6 +515,18 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[routing]\nread_percent = 100.5\n", "routing.read_percent", 16, "must be 0..100, got 100.5"),
       row("[routing]\nread_percent = -1\n", "routing.read_percent", 16, "must be 0..100, got -1"),
       row("[routing]\nread_percent = nan\n", "routing.read_percent", 16, "must be 0..100, got nan"),
+      row("[routing]\nshadow_percent = 100.5\n", "routing.shadow_percent", 18, "must be 0..100, got 100.5"),
+      row("[routing]\nshadow_percent = -0.5\n", "routing.shadow_percent", 18, "must be 0..100, got -0.5"),
+      row("[routing]\nshadow_percent = nan\n", "routing.shadow_percent", 18, "must be 0..100, got nan"),
+      row("[routing]\nshadow_percent = \"10\"\n", "routing.shadow_percent", 18, "expected a number, got string"),
+      row("[routing]\nshadow_max_in_flight = 0\n", "routing.shadow_max_in_flight", 24, "must be 1..10000, got 0"),
+      row("[routing]\nshadow_max_in_flight = 10001\n", "routing.shadow_max_in_flight", 24,
+          "must be 1..10000, got 10001"),
+      row("[routing]\nshadow_max_in_flight = 1.5\n", "routing.shadow_max_in_flight", 24,
+          "expected an integer, got float"),
+      row("[routing]\nshadow_timeout_ms = 0\n", "routing.shadow_timeout_ms", 21, "must be 1..600000, got 0"),
+      row("[routing]\nshadow_timeout_ms = 600001\n", "routing.shadow_timeout_ms", 21,
+          "must be 1..600000, got 600001"),
       row("[routing]\nprimary = \"both\"\n", "routing.primary", 11, "must be one of onprem, cloud; got \"both\""),
       row("[log]\nlevel = \"verbose\"\n", "log.level", 9,
           "must be one of trace, debug, info, warn, error, critical, off; got \"verbose\""),
@@ -543,6 +569,13 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
           "must be more than 0 and at most 100, got -2"),
       row("[brake]\nerror_rate_percent = nan\n", "brake.error_rate_percent", 22,
           "must be more than 0 and at most 100, got nan"),
+      row("[brake]\nlatency_ratio = 1\n", "brake.latency_ratio", 17, "must be 0 (off) or 1.5..1000, got 1"),
+      row("[brake]\nlatency_ratio = 1.49\n", "brake.latency_ratio", 17, "must be 0 (off) or 1.5..1000, got 1.49"),
+      row("[brake]\nlatency_ratio = 1000.5\n", "brake.latency_ratio", 17,
+          "must be 0 (off) or 1.5..1000, got 1000.5"),
+      row("[brake]\nlatency_ratio = -4\n", "brake.latency_ratio", 17, "must be 0 (off) or 1.5..1000, got -4"),
+      row("[brake]\nlatency_ratio = nan\n", "brake.latency_ratio", 17, "must be 0 (off) or 1.5..1000, got nan"),
+      row("[brake]\nlatency_ratio = \"4x\"\n", "brake.latency_ratio", 17, "expected a number, got string"),
       row("[brake]\np99_latency_ms = -1\n", "brake.p99_latency_ms", 18, "must be 0..600000, got -1"),
       row("[brake]\np99_latency_ms = 600001\n", "brake.p99_latency_ms", 18, "must be 0..600000, got 600001"),
       row("[brake]\nwindow_seconds = 4\n", "brake.window_seconds", 18, "must be 5..3600, got 4"),
@@ -570,6 +603,8 @@ TEST_CASE("Settings at the edges of their allowed values are accepted", "[unit][
       with("[limits]\nidle_session_timeout_ms = 0\nidle_in_transaction_timeout_ms = 2147483647\n"),
       with("[routing]\nread_percent = 100\n"),
       with("[routing]\nread_percent = 0.5\n"),
+      with("[routing]\nshadow_percent = 0.5\nshadow_max_in_flight = 1\nshadow_timeout_ms = 1\n"),
+      with("[routing]\nshadow_percent = 100\nshadow_max_in_flight = 10000\nshadow_timeout_ms = 600000\n"),
       with("[log]\nlevel = \"off\"\nformat = \"text\"\n"),
       with("[mirror]\ntimeout_ms = 1\nreconnect_min_ms = 1\nreconnect_max_ms = 1\n"),
       with("[mirror]\ntimeout_ms = 3600000\nreconnect_min_ms = 600000\nreconnect_max_ms = 3600000\n"),
@@ -584,6 +619,10 @@ TEST_CASE("Settings at the edges of their allowed values are accepted", "[unit][
       with("[brake]\nerror_rate_percent = 0.01\np99_latency_ms = 0\nwindow_seconds = 5\nmin_reads = 1\n"),
       with("[brake]\nerror_rate_percent = 100\np99_latency_ms = 600000\nwindow_seconds = 3600\n"
            "min_reads = 1000000\n"),
+      with("[brake]\nlatency_ratio = 0\n"),
+      with("[brake]\nlatency_ratio = 0.0\n"),
+      with("[brake]\nlatency_ratio = 1.5\n"),
+      with("[brake]\nlatency_ratio = 1000\n"),
       with("[metrics]\naddress = \"::\"\nport = 65535\n"),
       with("[metrics]\naddress = \"10.0.0.5\"\nport = 1\n"),
       with("[admin]\nusers = []\n"),
@@ -936,8 +975,10 @@ TEST_CASE("pgdual.example.toml shows every dual-write and client-edge setting, t
                            "\ngroup_commit_ms = 5\n", "\nrotate_bytes = 104857600\n", "\nkeep_rotated = 10\n",
                            "\n# rows_digest_key_file = ", "\n[ledger]\n", "\nretention_hours = 168\n",
                            "\nprune_interval_ms = 600000\n", "\n[sql]\n", "\nread_only_functions = []\n",
-                           "\nread_stickiness = \"statement\"\n", "\n#   [[routing.rules]]\n", "\n[brake]\n",
-                           "\nerror_rate_percent = 2\n", "\np99_latency_ms = 1000\n", "\nwindow_seconds = 60\n",
+                           "\nread_stickiness = \"statement\"\n", "\nshadow_percent = 0\n",
+                           "\nshadow_max_in_flight = 16\n", "\nshadow_timeout_ms = 2000\n",
+                           "\n#   [[routing.rules]]\n", "\n[brake]\n", "\nerror_rate_percent = 2\n",
+                           "\nlatency_ratio = 4\n", "\np99_latency_ms = 0\n", "\nwindow_seconds = 60\n",
                            "\nmin_reads = 100\n", "\n[admin]\n", "\nusers = []\n", "\n[metrics]\n",
                            "\naddress = \"127.0.0.1\"\n", "\nport = 0\n", "\n[tls]\n", "\nmode = \"disable\"\n",
                            "\ncert_file = \"\"\n", "\nkey_file = \"\"\n", "\nmin_version = \"1.2\"\n",

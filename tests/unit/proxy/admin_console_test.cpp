@@ -49,12 +49,35 @@ TEST_CASE("SET read_percent = N FORCE insists past the ramp's guard", "[unit][ad
   CHECK(error_of("SET read_percent = 10 FORCE FORCE").sqlstate == "42601");
 }
 
+TEST_CASE("SET shadow_percent takes a number from 0 to 100, and no FORCE", "[unit][admin]") {
+  const auto set = parse_admin_command("SET shadow_percent = 10").value();
+  CHECK(set.verb == AdminVerb::set_shadow_percent);
+  CHECK(set.shadow_percent == 10);
+  CHECK(parse_admin_command("set SHADOW_PERCENT to 0.5;").value().shadow_percent == 0.5);
+  CHECK(parse_admin_command("SET shadow_percent='100'").value().shadow_percent == 100);
+  CHECK(parse_admin_command("SET shadow_percent = 0").value().verb == AdminVerb::set_shadow_percent);
+  for (const auto* bad : {"SET shadow_percent = 150", "SET shadow_percent = -1", "SET shadow_percent = ten",
+                          "SET shadow_percent = nan", "SET shadow_percent = 1e400", "SET shadow_percent = ''"}) {
+    INFO(bad);
+    CHECK(error_of(bad).sqlstate == "22023");
+  }
+  CHECK(error_of("SET shadow_percent = 101").message ==
+        "invalid value for parameter \"shadow_percent\": \"101\"; it takes a number from 0 to 100");
+  const auto forced = error_of("SET shadow_percent = 10 FORCE");
+  CHECK(forced.sqlstate == "42601");
+  CHECK(forced.message ==
+        "SET shadow_percent takes no FORCE: shadow reads never change what a client gets, so nothing refuses them");
+  CHECK(error_of("SET shadow_percent").sqlstate == "42601");
+  CHECK(error_of("SET shadow_percents = 10").sqlstate == "42704");
+}
+
 TEST_CASE("Anything else is a syntax error that lists the commands", "[unit][admin]") {
   for (const auto* bad : {"SELECT 1", "SHOW", "SHOW POOLS", "SHOW BACKENDS NOW", "SET read_percent", "RELOAD ALL"}) {
     INFO(bad);
     const auto error = error_of(bad);
     CHECK(error.sqlstate == "42601");
     CHECK(error.message.find("SHOW BACKENDS, SHOW STATS") != std::string::npos);
+    CHECK(error.message.find("SET read_percent = N [FORCE], SET shadow_percent = N, RELOAD") != std::string::npos);
   }
 }
 

@@ -28,6 +28,7 @@
 #include "proxy/ledger_pruner.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
+#include "proxy/route/statement_latencies.h"
 #include "proxy/session_registry.h"
 #include "tests/unit/conflict/answers.h"
 #include "tests/integration/harness/temp_dir.h"
@@ -100,9 +101,8 @@ class ServerParts {
         credentials_{config_->users} {}
 
   [[nodiscard]] SessionContext context() {
-    return {config_,          cancels_,  sessions_, log_,      conflicts_, ledger_pruner_,
-            rows_digest_key_, steering_, brake_,    settings_, metrics_,   credentials_,
-            backend_tls_};
+    return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
+            steering_, brake_, primary_latencies_, settings_, metrics_, credentials_, backend_tls_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -137,6 +137,7 @@ class ServerParts {
   LedgerPruner ledger_pruner_;
   ReadSteering steering_;
   ReadBrake brake_;
+  PrimaryLatencies primary_latencies_;
   LiveSettings settings_;
   Metrics metrics_;
   ClientCredentials credentials_;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,17 @@ constexpr microseconds kFast{2000};
 void record_reads(ReadBrake& brake, Backend backend, Clock::time_point at, int count, ReadResult result,
                   microseconds latency = kFast) {
   for (int i = 0; i < count; ++i) brake.record(backend, at, latency, result);
+}
+
+void record_ratios(ReadBrake& brake, Clock::time_point at, int count, double ratio) {
+  for (int i = 0; i < count; ++i) brake.record_relative(at, ratio);
+}
+
+// The brake with the absolute latency ceiling at 1 s, which is off by default.
+config::BrakeConfig with_p99_ceiling() {
+  config::BrakeConfig config;
+  config.p99_latency = milliseconds{1000};
+  return config;
 }
 
 // A latency distribution's true percentile next to the window's estimate.
@@ -96,7 +108,7 @@ TEST_CASE("The brake does not judge a window holding fewer than min_reads reads"
 }
 
 TEST_CASE("The brake trips when the mirror's p99 latency passes the threshold", "[unit][proxy][brake]") {
-  ReadBrake brake(config::BrakeConfig{});
+  ReadBrake brake(with_p99_ceiling());
   record_reads(brake, Backend::mirror, kStart, 98, ReadResult::ok(), microseconds{1'250'000});
   record_reads(brake, Backend::mirror, kStart, 2, ReadResult::ok());
   const auto trip = brake.check(kStart);
@@ -108,7 +120,7 @@ TEST_CASE("The brake trips when the mirror's p99 latency passes the threshold", 
 }
 
 TEST_CASE("Only the slowest 1% being slow does not trip the latency check", "[unit][proxy][brake]") {
-  ReadBrake brake(config::BrakeConfig{});
+  ReadBrake brake(with_p99_ceiling());
   record_reads(brake, Backend::mirror, kStart, 990, ReadResult::ok());
   record_reads(brake, Backend::mirror, kStart, 10, ReadResult::ok(), microseconds{30'000'000});
   CHECK_FALSE(brake.check(kStart));
@@ -116,12 +128,117 @@ TEST_CASE("Only the slowest 1% being slow does not trip the latency check", "[un
   CHECK(brake.check(kStart));
 }
 
-TEST_CASE("A p99_latency of 0 turns the latency check off", "[unit][proxy][brake]") {
-  config::BrakeConfig config;
-  config.p99_latency = milliseconds{0};
-  ReadBrake brake(config);
+TEST_CASE("A p99_latency of 0, the default, turns the latency check off", "[unit][proxy][brake]") {
+  CHECK(config::BrakeConfig{}.p99_latency == milliseconds{0});
+  ReadBrake brake(config::BrakeConfig{});
   record_reads(brake, Backend::mirror, kStart, 1000, ReadResult::ok(), microseconds{50'000'000});
   CHECK_FALSE(brake.check(kStart));
+}
+
+TEST_CASE("The brake trips when the mirror is slower than the primary on the same reads by more than latency_ratio",
+          "[unit][proxy][brake]") {
+  ReadBrake brake(config::BrakeConfig{});  // latency_ratio 4, min_reads 100
+  record_ratios(brake, kStart, 98, 1.1);
+  record_ratios(brake, kStart + seconds{1}, 1, 7.5);
+  CHECK_FALSE(brake.check(kStart + seconds{1}));  // 99 ratios: below min_reads
+
+  record_ratios(brake, kStart + seconds{1}, 1, 7.5);
+  const auto trip = brake.check(kStart + seconds{1});
+  REQUIRE(trip);
+  CHECK(trip->cause == BrakeTrip::Cause::relative_latency);
+  INFO(trip->reason);
+  CHECK(trip->reason.starts_with("p99 of the mirror's latency over the primary's 7."));
+  CHECK(trip->reason.ends_with("x > 4x"));
+  CHECK(brake.tripped());
+}
+
+TEST_CASE("Ratios judge the mirror while it serves no read of its own", "[unit][proxy][brake]") {
+  // Shadow reads at a ramp of 0%: the mirror's own window is empty.
+  ReadBrake brake(config::BrakeConfig{});
+  record_ratios(brake, kStart, 100, 12.0);
+  CHECK(brake.snapshot(Backend::mirror, kStart).reads == 0);
+  const auto trip = brake.check(kStart);
+  REQUIRE(trip);
+  CHECK(trip->cause == BrakeTrip::Cause::relative_latency);
+}
+
+TEST_CASE("A mirror at most latency_ratio times slower, or faster, does not trip the brake", "[unit][proxy][brake]") {
+  ReadBrake brake(config::BrakeConfig{});
+  record_ratios(brake, kStart, 500, 0.2);
+  record_ratios(brake, kStart, 490, 3.5);
+  record_ratios(brake, kStart, 10, 900.0);  // the slowest 1%: a lock wait on the mirror
+  CHECK_FALSE(brake.check(kStart));
+  record_ratios(brake, kStart, 1, 900.0);
+  CHECK(brake.check(kStart));
+}
+
+TEST_CASE("A latency_ratio of 0 turns the relative check off", "[unit][proxy][brake]") {
+  config::BrakeConfig config;
+  config.latency_ratio = 0;
+  ReadBrake brake(config);
+  record_ratios(brake, kStart, 1000, 500.0);
+  CHECK_FALSE(brake.check(kStart));
+  CHECK(brake.relative_p99(kStart) > 450.0);
+}
+
+TEST_CASE("The error rate is judged before the relative latency, and that before the p99 ceiling",
+          "[unit][proxy][brake]") {
+  ReadBrake failing(with_p99_ceiling());
+  record_reads(failing, Backend::mirror, kStart, 100, ReadResult::connection_error(), microseconds{5'000'000});
+  record_ratios(failing, kStart, 100, 50.0);
+  CHECK(failing.check(kStart)->cause == BrakeTrip::Cause::error_rate);
+
+  ReadBrake slow(with_p99_ceiling());
+  record_reads(slow, Backend::mirror, kStart, 100, ReadResult::ok(), microseconds{5'000'000});
+  record_ratios(slow, kStart, 100, 50.0);
+  CHECK(slow.check(kStart)->cause == BrakeTrip::Cause::relative_latency);
+
+  ReadBrake slow_everywhere(with_p99_ceiling());
+  record_reads(slow_everywhere, Backend::mirror, kStart, 100, ReadResult::ok(), microseconds{5'000'000});
+  record_ratios(slow_everywhere, kStart, 100, 1.0);
+  CHECK(slow_everywhere.check(kStart)->cause == BrakeTrip::Cause::p99_latency);
+}
+
+TEST_CASE("reset forgets the ratios, and ratios leave the window as reads do", "[unit][proxy][brake]") {
+  ReadBrake brake(config::BrakeConfig{});
+  record_ratios(brake, kStart, 100, 10.0);
+  REQUIRE(brake.check(kStart));
+  brake.reset();
+  CHECK(brake.relative_p99(kStart) == 0.0);
+  CHECK_FALSE(brake.check(kStart));
+
+  record_ratios(brake, kStart + seconds{1}, 100, 10.0);
+  CHECK(brake.relative_p99(kStart + seconds{60}) > 9.0);
+  CHECK(brake.relative_p99(kStart + seconds{61}) == 0.0);
+  CHECK_FALSE(brake.check(kStart + seconds{61}));
+}
+
+TEST_CASE("relative_p99 is the ratios' 99th percentile within 5%, 0 without ratios", "[unit][proxy][brake]") {
+  ReadBrake brake(config::BrakeConfig{});
+  CHECK(brake.relative_p99(kStart) == 0.0);
+  record_ratios(brake, kStart, 990, 1.0);
+  record_ratios(brake, kStart, 10, 2.5);
+  CHECK(brake.relative_p99(kStart) == Approx(1.0).epsilon(0.05));
+  record_ratios(brake, kStart, 10, 2.5);
+  CHECK(brake.relative_p99(kStart) == Approx(2.5).epsilon(0.05));
+}
+
+TEST_CASE("A ratio window keeps ratios from 0.001 to 60000 and drops what no two latencies give",
+          "[unit][proxy][brake]") {
+  RatioWindow window(seconds{60});
+  window.record(kStart, std::nan(""));
+  window.record(kStart, -1.0);
+  CHECK(window.snapshot(kStart).samples == 0);
+  window.record(kStart, std::numeric_limits<double>::infinity());
+  window.record(kStart, 1e12);
+  CHECK(window.snapshot(kStart).samples == 2);
+  CHECK(window.snapshot(kStart).p99 == Approx(60'000).epsilon(0.05));
+  window.clear();
+  window.record(kStart, 0.0);
+  CHECK(window.snapshot(kStart).p99 <= 0.002);
+  window.clear();
+  window.record(kStart, 0.004);
+  CHECK(window.snapshot(kStart).p99 == Approx(0.004).epsilon(0.05));
 }
 
 TEST_CASE("A sub-10 ms latency threshold is shown with a decimal", "[unit][proxy][brake]") {

@@ -129,8 +129,10 @@ TEST_CASE("ReadSteering takes the percent, stickiness and rules from the configu
   config.read_percent = 12.5;
   config.read_stickiness = ReadStickiness::transaction;
   config.read_rules = {rule_for_user("clinic_app", 75)};
+  config.routing.shadow_percent = 2.5;
   const ReadSteering steering(config);
   CHECK(steering.global_percent() == 12.5);
+  CHECK(steering.shadow_percent() == 2.5);
   CHECK(steering.stickiness() == ReadStickiness::transaction);
   CHECK(steering.percent_for(clinic_session()) == 75);
   CHECK(steering.percent_for(SessionFacts{}) == 12.5);
@@ -154,6 +156,22 @@ TEST_CASE("The brake forces every percent to 0, and release or a new percent lif
   CHECK_FALSE(steering.braked());
   CHECK(steering.percent_for(SessionFacts{}) == 2.5);
   CHECK(steering.percent_for(clinic_session()) == 100);
+}
+
+TEST_CASE("The shadow percent is set live, and the brake leaves it alone", "[unit][proxy][steering]") {
+  ReadSteering steering(10, ReadStickiness::statement, {});
+  CHECK(steering.shadow_percent() == 0);
+  steering.set_shadow_percent(25);
+  CHECK(steering.shadow_percent() == 25);
+
+  steering.brake();
+  CHECK(steering.percent_for(SessionFacts{}) == 0);
+  CHECK(steering.shadow_percent() == 25);
+  steering.set_global_percent(5);
+  CHECK(steering.shadow_percent() == 25);
+  steering.set_shadow_percent(0.5);
+  CHECK(steering.shadow_percent() == 0.5);
+  CHECK(steering.global_percent() == 5);
 }
 
 TEST_CASE("0 percent never steers to the mirror and 100 always does", "[unit][proxy][steering]") {
