@@ -53,6 +53,7 @@ std::string_view to_string(ConflictKind kind) noexcept {
     case ConflictKind::transaction_status_differs: return "transaction_status_differs";
     case ConflictKind::unclassified: return "unclassified";
     case ConflictKind::nondeterministic: return "nondeterministic";
+    case ConflictKind::read_mismatch: return "read_mismatch";
   }
   return "unclassified";
 }

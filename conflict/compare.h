@@ -41,6 +41,11 @@ enum class ConflictKind {
   /// that it could not pin, so the backends may hold different values even
   /// though their answers agree.
   nondeterministic,
+  /// Never returned by compare(): a read the primary answered was run on the
+  /// mirror too (a shadow read, docs/read-ramp.md), and the mirror answered
+  /// otherwise: another SQLSTATE, row count or rows digest. Recorded once a
+  /// second run on the mirror confirmed it.
+  read_mismatch,
 };
 
 /// Every kind, in declaration order (for metrics and reports that list them all).
@@ -48,7 +53,7 @@ inline constexpr std::array kAllConflictKinds = {
     ConflictKind::primary_unavailable, ConflictKind::mirror_unavailable,  ConflictKind::mirror_timeout,
     ConflictKind::mirror_error,   ConflictKind::error_primary_only,  ConflictKind::different_errors,
     ConflictKind::row_count,           ConflictKind::returning_differs,   ConflictKind::transaction_status_differs,
-    ConflictKind::unclassified,        ConflictKind::nondeterministic};
+    ConflictKind::unclassified,        ConflictKind::nondeterministic,    ConflictKind::read_mismatch};
 
 /// The kind's name in the log: the enumerator's own name, e.g. "row_count".
 [[nodiscard]] std::string_view to_string(ConflictKind kind) noexcept;

@@ -365,7 +365,7 @@ std::string html_text(std::string_view text) {
   return escaped;
 }
 
-// One colour per kind (Tableau's ten and a teal), distinct next to each other in a stacked bar.
+// One colour per kind (Tableau's ten, a teal and an olive), distinct next to each other in a stacked bar.
 std::string_view kind_colour(ConflictKind kind) {
   switch (kind) {
     case ConflictKind::primary_unavailable: return "#4e79a7";
@@ -379,6 +379,7 @@ std::string_view kind_colour(ConflictKind kind) {
     case ConflictKind::transaction_status_differs: return "#9c755f";
     case ConflictKind::unclassified: return "#bab0ac";
     case ConflictKind::nondeterministic: return "#499894";
+    case ConflictKind::read_mismatch: return "#b6992d";
   }
   return "#bab0ac";
 }

@@ -110,6 +110,23 @@ struct Classification {
   /// relies on (a serial or identity column, DEFAULT now()), triggers, and
   /// volatile functions called by views or by the functions it calls.
   std::vector<std::string> nondeterministic;
+  /// Some statement the text executes, read-only ones included, calls a value that differs
+  /// between two executions: whatever nondeterministic would list for it (volatile functions
+  /// such as now(), random(), clock_timestamp(), gen_random_uuid(), nextval, server-specific
+  /// ones such as currval or pg_backend_pid, SQL value functions such as current_timestamp,
+  /// the special date/time literals when cast, TABLESAMPLE). So two runs of it, on one server
+  /// or on two, may answer differently. Parts stored or planned rather than executed (a view's
+  /// query, PREPARE's and DECLARE's, EXPLAIN without ANALYZE) do not count, and neither do the
+  /// limits nondeterministic names (defaults, triggers, views' and functions' own calls).
+  /// Catalogs, system columns and settings are primary_only's, not this. False when !parsed.
+  bool volatile_answer = false;
+  /// The text's last statement is a SELECT (plain, VALUES, or a set operation such as UNION)
+  /// with an ORDER BY at its top level, so the order of its rows is part of its answer:
+  /// `SELECT ... ORDER BY a LIMIT 5` and `SELECT a FROM t UNION SELECT b FROM u ORDER BY 1` do;
+  /// an ORDER BY inside a subquery, a CTE, one arm of a set operation, an aggregate or a window
+  /// does not, nor does SELECT INTO's (it returns no rows). Rows that tie on the ORDER BY keys
+  /// may still come in either order. False when !parsed or the text has no statement.
+  bool orders_rows = false;
   std::string fingerprint;  ///< pg_query_fingerprint as 16 hex digits; empty if !parsed
   /// The statement's shape, safe to log: pg_query_normalize's output (constants
   /// replaced by $n) with every literal it leaves (PREPARE, EXECUTE, CALL, NOTIFY,

@@ -208,6 +208,15 @@ StatementVerdict verdict_for(const PgQuery__Node& statement, const StatementFact
   }
 }
 
+// A SELECT that returns its rows in the order of its own top-level ORDER BY. A parenthesized
+// SELECT with ORDER BY that stands alone is this SelectStmt itself; an arm's, a subquery's or a
+// CTE's ORDER BY sits further down (larg/rarg, from_clause, with_clause) and does not count.
+bool orders_rows(const PgQuery__Node& statement) noexcept {
+  if (statement.node_case != PG_QUERY__NODE__NODE_SELECT_STMT) return false;
+  const PgQuery__SelectStmt& select = *statement.select_stmt;
+  return select.into_clause == nullptr && select.n_sort_clause > 0;
+}
+
 // Kinds both backends execute, so values that differ between executions matter.
 bool executes_on_both(StatementKind kind) noexcept {
   return kind == StatementKind::write || kind == StatementKind::session_state ||
@@ -269,6 +278,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     verdict.kind = strongest(verdict.kind, one.kind);
     verdict.primary_only = verdict.primary_only || one.server_specific || facts.server_specific;
     std::ranges::move(facts.tables, std::back_inserter(verdict.tables));
+    verdict.volatile_answer = verdict.volatile_answer || !facts.nondeterministic.empty();
+    verdict.orders_rows = orders_rows(*statement);  // the last statement's stays
     if (executes_on_both(one.kind)) {
       std::ranges::move(facts.nondeterministic, std::back_inserter(verdict.nondeterministic));
     }

@@ -98,3 +98,13 @@ TEST_CASE("Every conflict kind has a distinct snake_case name that reads back", 
   CHECK(to_string(ConflictKind::mirror_error) == "mirror_error");
   CHECK_FALSE(conflict_kind_from_string("mirror_errors"));
 }
+
+TEST_CASE("A shadow read's mismatch is the last kind, named read_mismatch", "[unit][conflict]") {
+  CHECK(kAllConflictKinds.back() == ConflictKind::read_mismatch);
+  CHECK(to_string(ConflictKind::read_mismatch) == "read_mismatch");
+  CHECK(conflict_kind_from_string("read_mismatch") == ConflictKind::read_mismatch);
+  // compare() judges write units; a read's mismatch is the shadow reader's verdict, never compare()'s.
+  const auto primary = Answer{}.row({"1"}).complete("SELECT 1").ready('I').outcome();
+  const auto mirror = Answer{}.row({"2"}).complete("SELECT 1").ready('I').outcome();
+  CHECK(compare(primary, mirror) == ConflictKind::returning_differs);
+}

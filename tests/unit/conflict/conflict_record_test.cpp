@@ -108,6 +108,17 @@ TEST_CASE("A record reads back exactly as it was written", "[unit][conflict]") {
     record.primary = Answer{}.complete("CREATE TABLE").outcome();
     record.mirror = Answer{}.cut_off(Reachability::timed_out).outcome();
   }
+  SECTION("of a shadow read whose rows differ") {
+    record.idempotency_key.clear();
+    record.tables = {"public.patients"};
+    record.kind = ConflictKind::read_mismatch;
+    record.nondeterministic.clear();
+    record.statement_normalized = "SELECT id, name FROM patients WHERE ward = $1";
+    OutcomeBuilder builder{test::rows_digest_key()};
+    builder.set_rows_order(OutcomeBuilder::RowsOrder::ignored);
+    record.primary = Answer{}.row({"1", "ann"}).row({"2", "bob"}).complete("SELECT 2").ready('I').fold(builder);
+    record.mirror = Answer{}.row({"1", "ann"}).row({"2", "bo"}).complete("SELECT 2").ready('I').fold(builder);
+  }
   const auto line = to_json_line(record, kGenesisHash);
   const auto parsed = parse_json_line(line);
   REQUIRE(parsed);
@@ -233,4 +244,15 @@ TEST_CASE("A record written before the log carried the session's database reads 
   REQUIRE(parsed);
   CHECK(parsed->record.session.database.empty());
   CHECK(parsed->record.session.user == record.session.user);
+}
+
+TEST_CASE("A read_mismatch record names its kind in the log and reads back as one", "[unit][conflict]") {
+  auto record = sample(6);
+  record.kind = ConflictKind::read_mismatch;
+  const auto line = to_json_line(record, kGenesisHash);
+  CHECK(line.find(R"("kind":"read_mismatch",)") != std::string::npos);
+  const auto parsed = parse_json_line(line);
+  REQUIRE(parsed);
+  CHECK(parsed->record.kind == ConflictKind::read_mismatch);
+  CHECK(verify_chain(std::vector<std::string>{line}).first_bad == std::nullopt);
 }

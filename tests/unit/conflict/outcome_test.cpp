@@ -215,3 +215,141 @@ TEST_CASE("An answer cut off keeps what arrived before", "[unit][conflict]") {
   CHECK(outcome.command_tag == "INSERT 0 1");
   CHECK_FALSE(outcome.transaction_status);
 }
+
+namespace {
+
+using RowsOrder = OutcomeBuilder::RowsOrder;
+
+Outcome unordered_outcome(const Answer& answer) {
+  OutcomeBuilder builder{rows_digest_key()};
+  builder.set_rows_order(RowsOrder::ignored);
+  return answer.fold(builder);
+}
+
+// The ignored order's digest computed another way: the sum byte by byte, least significant first.
+Digest multiset_digest(const std::vector<std::string>& bodies) {
+  Digest sum{};
+  for (const auto& body : bodies) {
+    const Digest hash = Sha256::of(body);
+    unsigned carry = 0;
+    for (std::size_t i = sum.size(); i-- > 0;) {
+      const unsigned total = std::to_integer<unsigned>(sum[i]) + std::to_integer<unsigned>(hash[i]) + carry;
+      sum[i] = static_cast<std::byte>(total & 0xffU);
+      carry = total >> 8U;
+    }
+  }
+  HmacSha256 mac{rows_digest_key()};
+  mac.update(sum);
+  return mac.finish();
+}
+
+// Feeds each DataRow body in parts of `part_size` bytes, as a streaming relay does.
+void stream_row(OutcomeBuilder& builder, std::string_view body, std::size_t part_size) {
+  for (std::size_t offset = 0; offset < body.size(); offset += part_size) {
+    builder.add_row_part(pgdual::protocol::as_bytes(body.substr(offset, part_size)), offset == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Rows in the ignored order digest the multiset: any order gives the same digest", "[unit][conflict]") {
+  const auto outcome =
+      unordered_outcome(Answer{}.row({"1", "ann"}).row({"2", "bob"}).row({"3", "cy"}).complete("SELECT 3").ready('I'));
+  CHECK(outcome.rows_returned == 3);
+  CHECK(outcome.rows_digest ==
+        multiset_digest({data_row_body("1", "ann"), data_row_body("2", "bob"), data_row_body("3", "cy")}));
+  const auto reordered =
+      unordered_outcome(Answer{}.row({"3", "cy"}).row({"1", "ann"}).row({"2", "bob"}).complete("SELECT 3").ready('I'));
+  CHECK(reordered.rows_digest == outcome.rows_digest);
+  CHECK(reordered == outcome);
+
+  const auto kept = Answer{}.row({"1", "ann"}).row({"2", "bob"}).row({"3", "cy"}).complete("SELECT 3").ready('I');
+  CHECK(kept.outcome().rows_digest != outcome.rows_digest);
+}
+
+TEST_CASE("Rows in the ignored order still tell rows, duplicates and NULLs apart", "[unit][conflict]") {
+  const auto once = unordered_outcome(Answer{}.row({"1", "ann"}).row({"2", "bob"}).complete("SELECT 2").ready('I'));
+  const auto twice = unordered_outcome(
+      Answer{}.row({"1", "ann"}).row({"2", "bob"}).row({"2", "bob"}).complete("SELECT 3").ready('I'));
+  const auto other_twice = unordered_outcome(
+      Answer{}.row({"1", "ann"}).row({"1", "ann"}).row({"2", "bob"}).complete("SELECT 3").ready('I'));
+  const auto changed = unordered_outcome(Answer{}.row({"1", "ann"}).row({"2", "bo"}).complete("SELECT 2").ready('I'));
+  const auto with_null = unordered_outcome(Answer{}.row({"1", std::nullopt}).complete("SELECT 1").ready('I'));
+  const auto with_empty = unordered_outcome(Answer{}.row({"1", ""}).complete("SELECT 1").ready('I'));
+  CHECK(twice.rows_digest != once.rows_digest);
+  CHECK(twice.rows_digest != other_twice.rows_digest);
+  CHECK(changed.rows_digest != once.rows_digest);
+  CHECK(with_null.rows_digest != with_empty.rows_digest);
+  // Columns are not shuffled: the order inside a row is part of it.
+  CHECK(unordered_outcome(Answer{}.row({"a", "b"}).complete("SELECT 1").ready('I')).rows_digest !=
+        unordered_outcome(Answer{}.row({"b", "a"}).complete("SELECT 1").ready('I')).rows_digest);
+}
+
+TEST_CASE("Rows streamed in parts digest as whole DataRows, in the ignored order too", "[unit][conflict]") {
+  const std::vector<std::string> bodies = {data_row_body("1", "ann"), data_row_body("22", "bobby"),
+                                           data_row_body("3", "")};
+  for (const auto order : {RowsOrder::kept, RowsOrder::ignored}) {
+    OutcomeBuilder whole{rows_digest_key()};
+    whole.set_rows_order(order);
+    for (const auto& body : bodies) REQUIRE(whole.add('D', pgdual::protocol::as_bytes(body)));
+    const auto expected = whole.finish();
+    for (const std::size_t part_size : {std::size_t{1}, std::size_t{3}, std::size_t{7}, std::size_t{1000}}) {
+      INFO("order " << (order == RowsOrder::kept ? "kept" : "ignored") << ", parts of " << part_size);
+      OutcomeBuilder streamed{rows_digest_key()};
+      streamed.set_rows_order(order);
+      for (const auto& body : bodies) stream_row(streamed, body, part_size);
+      CHECK(streamed.finish() == expected);
+
+      // A streamed row ends where a whole DataRow starts, and the other way round.
+      OutcomeBuilder mixed{rows_digest_key()};
+      mixed.set_rows_order(order);
+      stream_row(mixed, bodies[0], part_size);
+      REQUIRE(mixed.add('D', pgdual::protocol::as_bytes(bodies[1])));
+      stream_row(mixed, bodies[2], part_size);
+      CHECK(mixed.finish() == expected);
+    }
+  }
+}
+
+TEST_CASE("Without rows both orders give the MAC of nothing", "[unit][conflict]") {
+  const auto answer = Answer{}.complete("SELECT 0").ready('I');
+  const auto unordered = unordered_outcome(answer);
+  CHECK(unordered.rows_digest == answer.outcome().rows_digest);
+  CHECK(unordered.rows_digest == hmac_sha256(rows_digest_key(), ""));
+  CHECK(unordered.rows_returned == 0);
+}
+
+TEST_CASE("The rows order persists across finish and each unit starts its sum from zero", "[unit][conflict]") {
+  OutcomeBuilder builder{rows_digest_key()};
+  builder.set_rows_order(RowsOrder::ignored);
+  const auto first = Answer{}.row({"1"}).row({"2"}).complete("SELECT 2").ready('I');
+  const auto second = Answer{}.row({"3"}).complete("SELECT 1").ready('I');
+  CHECK(first.fold(builder) == unordered_outcome(first));
+  CHECK(second.fold(builder) == unordered_outcome(second));
+  CHECK(Answer{}.complete("SELECT 0").ready('I').fold(builder).rows_digest == hmac_sha256(rows_digest_key(), ""));
+
+  builder.set_rows_order(RowsOrder::kept);
+  CHECK(first.fold(builder) == first.outcome());
+}
+
+TEST_CASE("The ignored order's digest depends on the key", "[unit][conflict]") {
+  const auto answer = Answer{}.row({"42"}).complete("SELECT 1").ready('I');
+  OutcomeBuilder other{pgdual::protocol::as_bytes("another-deployment-rows-digest-k")};
+  other.set_rows_order(RowsOrder::ignored);
+  CHECK(answer.fold(other).rows_digest != unordered_outcome(answer).rows_digest);
+}
+
+TEST_CASE("The ignored order's sum carries across all of its 256 bits", "[unit][conflict]") {
+  // A hundred hashes overflow every byte of the sum many times over.
+  std::vector<std::string> bodies;
+  Answer forward;
+  for (int i = 0; i < 100; ++i) {
+    bodies.push_back(data_row_body(std::to_string(i), "x"));
+    forward.row({std::to_string(i), "x"});
+  }
+  Answer backward;
+  for (int i = 99; i >= 0; --i) backward.row({std::to_string(i), "x"});
+  const auto outcome = unordered_outcome(forward.complete("SELECT 100").ready('I'));
+  CHECK(outcome.rows_digest == multiset_digest(bodies));
+  CHECK(unordered_outcome(backward.complete("SELECT 100").ready('I')).rows_digest == outcome.rows_digest);
+}

@@ -490,3 +490,47 @@ TEST_CASE("The HTML report of no conflicts says so instead of a chart and a tabl
   CHECK(html.find("<table") == std::string::npos);
   CHECK(occurrences(html, "No conflicts match.") == 2);
 }
+
+namespace {
+
+ConflictRecord read_mismatch_conflict(std::string id, std::string time) {
+  auto record = row_count_conflict(std::move(id), std::move(time), {"public.patients"});
+  record.idempotency_key.clear();
+  record.statement_fingerprint = "ef56";
+  record.statement_normalized = "SELECT id, name FROM patients WHERE ward = $1";
+  record.kind = ConflictKind::read_mismatch;
+  record.primary = Answer{}.row({"1", "ann"}).row({"2", "bob"}).complete("SELECT 2").ready('I').outcome();
+  record.mirror = Answer{}.row({"1", "ann"}).complete("SELECT 1").ready('I').outcome();
+  return record;
+}
+
+}  // namespace
+
+TEST_CASE("A shadow read's mismatch is filtered, counted and rendered in every format", "[unit][conflict]") {
+  const auto report = build({row_count_conflict("c1", "2024-05-01T12:00:00Z"),
+                             read_mismatch_conflict("c2", "2024-05-01T13:00:00Z")});
+  CHECK(report.hourly == std::vector<HourlyCount>{{at("2024-05-01T12:00:00Z"), ConflictKind::row_count, 1},
+                                                  {at("2024-05-01T13:00:00Z"), ConflictKind::read_mismatch, 1}});
+  const auto only = build({row_count_conflict("c1", "2024-05-01T12:00:00Z"),
+                           read_mismatch_conflict("c2", "2024-05-01T13:00:00Z")},
+                          {.kind = conflict_kind_from_string("read_mismatch")});
+  REQUIRE(only.groups.size() == 1);
+  CHECK(only.groups[0].kind == ConflictKind::read_mismatch);
+  CHECK(only.groups[0].table == "public.patients");
+
+  const auto text = render_report(report, ReportFormat::text);
+  INFO(text);
+  CHECK(text.find("public.patients  read_mismatch  2024-05-01T13:00:00Z  2024-05-01T13:00:00Z  SELECT 2  SELECT 1")
+        != std::string::npos);
+  const auto csv = render_report(report, ReportFormat::csv);
+  CHECK(csv.find("public.patients,read_mismatch,ef56,1,1,") != std::string::npos);
+  const auto document = json::parse(render_report(only, ReportFormat::json));
+  REQUIRE(document);
+  CHECK(*document->find("filter")->find("kind")->get<std::string>() == "read_mismatch");
+  CHECK(*(*document->find("groups")->get<json::Array>())[0].find("kind")->get<std::string>() == "read_mismatch");
+  const auto html = render_report(report, ReportFormat::html);
+  CHECK(html.find("<span class=\"swatch\" style=\"background:#b6992d\"></span>read_mismatch</td>") !=
+        std::string::npos);
+  CHECK(html.find(">read_mismatch (1)</text>") != std::string::npos);
+  CHECK(html.find("<title>2024-05-01 13:00 UTC: 1 conflict (read_mismatch 1)</title><rect ") != std::string::npos);
+}

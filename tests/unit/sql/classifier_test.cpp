@@ -202,3 +202,65 @@ TEST_CASE("statements that create an unlogged table or make one unlogged are tol
     CHECK_FALSE(classifier.classify(logged).creates_unlogged_table);
   }
 }
+
+TEST_CASE("answers that differ between two runs are told, in reads as in writes", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* volatile_text :
+       {"SELECT now()", "SELECT * FROM visits WHERE admitted_at > now() - interval '1 day'",
+        "SELECT random()", "SELECT clock_timestamp()", "SELECT gen_random_uuid()", "SELECT current_timestamp",
+        "SELECT current_date, localtimestamp", "SELECT 'now'::timestamptz", "SELECT * FROM t WHERE d = DATE 'today'",
+        "SELECT * FROM t TABLESAMPLE SYSTEM (10)", "SELECT * FROM t ORDER BY random() LIMIT 1",
+        "SELECT pg_backend_pid()", "SELECT nextval('s')",
+        "WITH recent AS (SELECT * FROM visits WHERE admitted_at > now()) SELECT * FROM recent",
+        "SELECT * FROM t WHERE id IN (SELECT id FROM u WHERE at < statement_timestamp())",
+        "SELECT 1; SELECT now()", "SELECT now(); SELECT 1", "EXPLAIN ANALYZE SELECT now()",
+        "INSERT INTO audit (at) VALUES (now())", "COPY (SELECT random()) TO STDOUT"}) {
+    INFO(volatile_text);
+    CHECK(classifier.classify(volatile_text).volatile_answer);
+  }
+  for (const char* stable_text :
+       {"SELECT 1", "SELECT * FROM patients WHERE id = $1", "SELECT 'now'::text", "SELECT current_user",
+        "SELECT * FROM t ORDER BY a LIMIT 5", "EXPLAIN SELECT now()", "PREPARE p AS SELECT now()",
+        "CREATE VIEW v AS SELECT now()", "INSERT INTO t VALUES (1)", "", "SELEC now()"}) {
+    INFO(stable_text);
+    CHECK_FALSE(classifier.classify(stable_text).volatile_answer);
+  }
+}
+
+TEST_CASE("nondeterministic still lists only what statements both backends execute", "[unit][sql]") {
+  Classifier classifier;
+  const Classification& read = classifier.classify("SELECT now(), random()");
+  CHECK(read.volatile_answer);
+  CHECK(read.nondeterministic.empty());
+  const Classification& both = classifier.classify("SELECT random(); UPDATE t SET at = now()");
+  CHECK(both.volatile_answer);
+  CHECK(both.nondeterministic == std::vector<std::string>{"now"});
+}
+
+TEST_CASE("a last statement that is a SELECT ordered at its top level orders its rows", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* ordered :
+       {"SELECT * FROM t ORDER BY a", "SELECT * FROM t ORDER BY a DESC NULLS LAST LIMIT 10 OFFSET 5",
+        "select a, b from t order by 2, 1;", "VALUES (2), (1) ORDER BY 1", "TABLE t ORDER BY 1",
+        "SELECT a FROM t1 UNION SELECT b FROM t2 ORDER BY 1", "SELECT a FROM t1 EXCEPT SELECT b FROM t2 ORDER BY a",
+        "(SELECT a FROM t ORDER BY a)", "(SELECT a FROM t ORDER BY a) LIMIT 3",
+        "WITH w AS (SELECT * FROM t) SELECT * FROM w ORDER BY a", "SELECT DISTINCT ON (a) a, b FROM t ORDER BY a, b",
+        "SELECT * FROM t ORDER BY a FOR UPDATE", "SELECT 1; SELECT * FROM t ORDER BY a",
+        "SET x = 1; SELECT * FROM t ORDER BY a"}) {
+    INFO(ordered);
+    CHECK(classifier.classify(ordered).orders_rows);
+  }
+  for (const char* unordered :
+       {"SELECT * FROM t", "SELECT * FROM t LIMIT 1", "VALUES (2), (1)", "TABLE t",
+        "SELECT * FROM (SELECT * FROM t ORDER BY a) s", "SELECT * FROM t WHERE a IN (SELECT b FROM u ORDER BY b)",
+        "WITH w AS (SELECT * FROM t ORDER BY a) SELECT * FROM w",
+        "SELECT a FROM t1 UNION ALL (SELECT b FROM t2 ORDER BY b)", "(SELECT a FROM t1 ORDER BY a) UNION SELECT 1",
+        "SELECT string_agg(name, ',' ORDER BY name) FROM t", "SELECT row_number() OVER (ORDER BY a) FROM t",
+        "SELECT * FROM t ORDER BY a; SELECT 1", "SELECT * INTO archive FROM t ORDER BY a",
+        "CREATE TABLE c AS SELECT * FROM t ORDER BY a", "EXPLAIN SELECT * FROM t ORDER BY a",
+        "DECLARE c CURSOR FOR SELECT * FROM t ORDER BY a", "COPY (SELECT * FROM t ORDER BY a) TO STDOUT",
+        "INSERT INTO u SELECT * FROM t ORDER BY a", "", "SELEC * FROM t ORDER BY a"}) {
+    INFO(unordered);
+    CHECK_FALSE(classifier.classify(unordered).orders_rows);
+  }
+}

@@ -23,6 +23,8 @@ void check_same_verdict(const Classification& a, const Classification& b) {
   CHECK(a.primary_only == b.primary_only);
   CHECK(a.tables == b.tables);
   CHECK(a.nondeterministic == b.nondeterministic);
+  CHECK(a.volatile_answer == b.volatile_answer);
+  CHECK(a.orders_rows == b.orders_rows);
   CHECK(a.fingerprint == b.fingerprint);
   CHECK(a.normalized == b.normalized);
 }
