@@ -84,6 +84,7 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       ledger_pruner_{config_, log_},
       steering_{*config_},
       brake_{config_->brake},
+      shadows_{config_->routing.shadow_max_in_flight},
       brake_tick_{control_},
       settings_{std::move(config_file), config_, steering_, brake_, log_},
       hangups_{control_, SIGHUP},
@@ -151,9 +152,10 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_,   cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_,
-                         rows_digest_key_, steering_, brake_,    primary_latencies_, settings_, metrics_,
-                         credentials_,     backend_tls_, wal_mirrors_.get()};
+  SessionContext context{config_,          cancels_,           sessions_, log_,      conflicts_,
+                         ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
+                         shadows_,         settings_,          metrics_,  credentials_, backend_tls_,
+                         wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }
@@ -199,7 +201,10 @@ HttpHandlers Server::http_handlers() {
                 return metrics_.render({.read_percent = steering_.braked() ? 0.0 : steering_.global_percent(),
                                         .braked = steering_.braked(),
                                         .sessions = sessions_.size(),
-                                        .wal_mirrors = wal_gauges(wal_progress())});
+                                        .wal_mirrors = wal_gauges(wal_progress()),
+                                        .shadow_percent = steering_.shadow_percent(),
+                                        .shadows = shadows_.counts(),
+                                        .latency_ratio_p99 = brake_.relative_p99(ReadBrake::Clock::now())});
               },
           .health =
               [this] {

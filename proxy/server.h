@@ -23,6 +23,7 @@
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
 #include "proxy/route/statement_latencies.h"
+#include "proxy/route/shadow_judgement.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -81,6 +82,7 @@ class Server {
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;  ///< what sessions measure the primary at, for the brake
+  ShadowLedger shadows_;
   asio::steady_timer brake_tick_;
   LiveSettings settings_;
   asio::signal_set hangups_;

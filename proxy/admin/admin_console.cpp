@@ -23,6 +23,7 @@
 #include "proxy/mirror/wal_mirrors.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
+#include "proxy/route/shadow_judgement.h"
 #include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
@@ -31,7 +32,8 @@ namespace {
 namespace tags = protocol::frontend_tag;
 
 constexpr std::string_view kCommands =
-    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SET read_percent = N [FORCE], "
+    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SHOW SHADOWS, "
+    "SET read_percent = N [FORCE], "
     "SET shadow_percent = N, RELOAD";
 
 /// OID of type text, which every console column is.
@@ -147,14 +149,38 @@ AdminTable backends_table(const AdminContext& context) {
 
 AdminTable stats_table(const AdminContext& context) {
   const auto config = context.settings.current();
-  return {{"name", "value"},
-          {{"sessions", std::to_string(context.sessions.size())},
-           {"read_percent", percent_text(context.steering.global_percent())},
-           {"read_brake", context.steering.braked() ? "engaged" : "released"},
-           {"read_window_seconds", std::to_string(config->brake.window.count())},
-           {"conflicts_written", std::to_string(context.conflicts.written())},
-           {"conflicts_lost", std::to_string(context.conflicts.failed())},
-           {"resolutions_appended", std::to_string(context.conflicts.resolutions_appended())}}};
+  AdminTable table{{"name", "value"},
+                   {{"sessions", std::to_string(context.sessions.size())},
+                    {"read_percent", percent_text(context.steering.global_percent())},
+                    {"read_brake", context.steering.braked() ? "engaged" : "released"},
+                    {"read_window_seconds", std::to_string(config->brake.window.count())},
+                    {"mirror_latency_ratio_p99",
+                     fmt::format("{:.2f}", context.brake.relative_p99(ReadBrake::Clock::now()))},
+                    {"shadow_percent", percent_text(context.steering.shadow_percent())}}};
+  const auto shadows = context.shadows.totals();
+  table.rows.push_back({"shadow_compared", std::to_string(shadows.compared())});
+  for (std::size_t finding = 0; finding < kShadowFindings; ++finding) {
+    table.rows.push_back({"shadow_" + std::string{to_string(static_cast<ShadowFinding>(finding))},
+                          std::to_string(shadows.counts[finding])});
+  }
+  table.rows.push_back({"conflicts_written", std::to_string(context.conflicts.written())});
+  table.rows.push_back({"conflicts_lost", std::to_string(context.conflicts.failed())});
+  table.rows.push_back({"resolutions_appended", std::to_string(context.conflicts.resolutions_appended())});
+  return table;
+}
+
+// One row per statement fingerprint shadow reads compared: the statement's shape, no constants.
+AdminTable shadows_table(const AdminContext& context) {
+  AdminTable table{{"fingerprint", "statement", "compared", "matched", "settled", "varied", "mismatched", "abandoned",
+                    "excluded"},
+                   {}};
+  for (const auto& counts : context.shadows.counts()) {
+    std::vector<std::string> row{counts.fingerprint, counts.normalized, std::to_string(counts.compared())};
+    for (const auto& count : counts.counts) row.push_back(std::to_string(count));
+    row.emplace_back(counts.excluded ? "yes" : "no");
+    table.rows.push_back(std::move(row));
+  }
+  return table;
 }
 
 AdminTable sessions_table(const AdminContext& context) {
@@ -299,6 +325,7 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return;
     case AdminVerb::show_config: return encode_table(config_table(context), out);
     case AdminVerb::show_wal: return encode_table(wal_table(context), out);
+    case AdminVerb::show_shadows: return encode_table(shadows_table(context), out);
     case AdminVerb::set_read_percent: return set_read_percent(command, context, who, out);
     case AdminVerb::set_shadow_percent: return set_shadow_percent(command, context, who, out);
     case AdminVerb::reload: {
@@ -352,13 +379,14 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   if (words.size() == 1 && words[0] == "reload") return AdminCommand{.verb = AdminVerb::reload};
   if (!words.empty() && words[0] == "set") return parse_set(words);
   if (words.size() != 2 || words[0] != "show") return unexpected{unknown_command()};
-  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 6> kShows{{
+  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 7> kShows{{
       {"backends", AdminVerb::show_backends},
       {"stats", AdminVerb::show_stats},
       {"sessions", AdminVerb::show_sessions},
       {"conflicts", AdminVerb::show_conflicts},
       {"config", AdminVerb::show_config},
       {"wal", AdminVerb::show_wal},
+      {"shadows", AdminVerb::show_shadows},
   }};
   const auto found = std::ranges::find(kShows, words[1], &std::pair<std::string_view, AdminVerb>::first);
   if (found == kShows.end()) return unexpected{unknown_command()};

@@ -21,6 +21,7 @@ class LiveSettings;
 class ReadBrake;
 class ReadSteering;
 class SessionRegistry;
+class ShadowLedger;
 class WalMirrors;
 
 /// The virtual database a client names to reach the console.
@@ -33,6 +34,7 @@ enum class AdminVerb {
   show_conflicts,
   show_config,
   show_wal,
+  show_shadows,
   set_read_percent,
   set_shadow_percent,
   reload
@@ -72,6 +74,7 @@ struct AdminContext {
   LiveSettings& settings;
   ReadSteering& steering;
   ReadBrake& brake;
+  const ShadowLedger& shadows;
   SessionRegistry& sessions;
   ConflictSink& conflicts;
   std::shared_ptr<spdlog::logger> log;

@@ -137,6 +137,26 @@ void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mi
   }
 }
 
+// One sample per fingerprint and finding; a fingerprint is a hash of the statement's shape, never its text.
+void render_shadows(std::string& out, const MetricsGauges& gauges) {
+  constexpr std::string_view kName = "pgdual_shadow_reads_total";
+  append_family(out, kName, "counter",
+                "Reads the primary answered that ran on the mirror too, by statement fingerprint and what comparing "
+                "the answers found.");
+  for (const auto& counts : gauges.shadows) {
+    const auto fingerprint = "fingerprint=\"" + escape_label_value(counts.fingerprint) + "\",result=\"";
+    for (std::size_t finding = 0; finding < kShadowFindings; ++finding) {
+      append_sample(out, kName, fingerprint + std::string{to_string(static_cast<ShadowFinding>(finding))} + "\"",
+                    counts.counts[finding]);
+    }
+  }
+  append_gauge(out, "pgdual_shadow_percent", "Percent of the eligible reads the primary answers that run on the mirror too.",
+               gauges.shadow_percent);
+  append_gauge(out, "pgdual_mirror_latency_ratio_p99",
+               "99th percentile of the mirror's latency over the primary's for the same statements; 0 without samples.",
+               gauges.latency_ratio_p99);
+}
+
 }  // namespace
 
 Metrics::Metrics(std::string primary_name, std::string mirror_name)
@@ -197,6 +217,7 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
                gauges.braked ? 1.0 : 0.0);
   append_gauge(out, "pgdual_sessions", "Client sessions open.", static_cast<double>(gauges.sessions));
   render_wal_mirrors(out, gauges.wal_mirrors);
+  render_shadows(out, gauges);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "conflict/compare.h"
 #include "protocol/sql/classification.h"
 #include "proxy/route/read_brake.h"
+#include "proxy/route/shadow_judgement.h"
 
 namespace pgdual::proxy {
 
@@ -35,6 +36,9 @@ struct MetricsGauges {
   bool braked = false;        ///< whether the read brake holds read steering at 0
   std::size_t sessions = 0;   ///< client sessions open now
   std::vector<WalMirrorGauges> wal_mirrors{};  ///< wal mode: one per database clients used
+  double shadow_percent = 0.0;                 ///< the shadow percent in force (ReadSteering)
+  std::vector<ShadowCounts> shadows{};         ///< ShadowLedger::counts()
+  double latency_ratio_p99 = 0.0;              ///< ReadBrake::relative_p99(): 0 without samples
 };
 
 /// The upper bounds of pgdual_query_duration_seconds's finite buckets, in microseconds, so an
@@ -54,6 +58,10 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_read_failovers_total                      mirror reads retried on the primary
 ///   pgdual_brake_trips_total                         read brake trips
 ///   pgdual_sessions_total                            client sessions started
+///   pgdual_shadow_reads_total{fingerprint,result}    shadow reads by what comparing them found (ShadowFinding)
+///   pgdual_shadow_percent                            percent of eligible reads the primary answers that run
+///                                                    on the mirror too
+///   pgdual_mirror_latency_ratio_p99                  p99 of the mirror's latency over the primary's, same reads
 ///   pgdual_wal_acks_total{result}                    wal mode: transactions the mirror applied before
 ///                                                    the client's answer, result applied|timed_out
 ///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions   gauges (MetricsGauges)

@@ -65,6 +65,10 @@ class MirrorLeg {
   [[nodiscard]] const BackendConnection& connection() const noexcept { return connection_; }
   /// From the mirror's last ReadyForQuery.
   [[nodiscard]] protocol::TransactionStatus transaction_status() const noexcept { return status_; }
+  /// Nothing is queued, and everything sent is answered.
+  [[nodiscard]] bool idle() const noexcept { return outgoing_.empty() && !owes_answers_before(answers_queued_); }
+  /// How the outcomes of the client's part digest their rows from now on (conflict::OutcomeBuilder).
+  void set_rows_order(conflict::RowsOrder order) noexcept { client_part_.set_rows_order(order); }
 
   /// Queues a Query of pgdual's own, whose answer is kept apart from the client's part.
   void queue_injected(std::string_view sql);

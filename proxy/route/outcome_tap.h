@@ -27,6 +27,8 @@ class OutcomeTap {
   /// outcome will be compared; reads relay without the cost of hashing.
   void set_recording(bool recording) noexcept { recording_ = recording; }
   [[nodiscard]] bool recording() const noexcept { return recording_; }
+  /// How the outcome digests rows from now on (conflict::OutcomeBuilder).
+  void set_rows_order(conflict::RowsOrder order) noexcept { builder_.set_rows_order(order); }
 
   /// A message starts. Returns true when it is complete already (empty body).
   bool on_header(const protocol::FrameHeader& header);

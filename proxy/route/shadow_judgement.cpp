@@ -68,7 +68,9 @@ void ShadowLedger::count(std::string_view fingerprint, std::string_view normaliz
   }
   auto& counts = found->second;
   ++counts.counts[static_cast<std::size_t>(finding)];
-  if (counts.of(ShadowFinding::varied) >= kVariedToExclude && counts.fingerprint != kOtherFingerprint) {
+  const auto varied = counts.of(ShadowFinding::varied);
+  const auto agreed = counts.of(ShadowFinding::matched) + counts.of(ShadowFinding::settled);
+  if (varied >= kVariedToExclude && varied >= kVariedToExclude * agreed && counts.fingerprint != kOtherFingerprint) {
     counts.excluded = true;
   }
 }

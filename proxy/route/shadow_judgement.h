@@ -67,8 +67,10 @@ struct ShadowCounts {
 /// Thread safety: every member function may be called from any thread.
 class ShadowLedger {
  public:
-  /// A statement whose answers varied this many times is shadowed no more: it would only make noise.
-  static constexpr std::uint64_t kVariedToExclude = 2;
+  /// A statement whose answers varied at least this many times, and this many times as often as
+  /// they agreed (matched or settled), is shadowed no more: a volatile function in a view, say,
+  /// would only make noise. One over rows written all along still agrees often enough to stay.
+  static constexpr std::uint64_t kVariedToExclude = 4;
   /// Fingerprints kept apart; past this many, new ones are counted under kOtherFingerprint.
   static constexpr std::size_t kMaxFingerprints = 2048;
   static constexpr std::string_view kOtherFingerprint = "other";

@@ -58,4 +58,9 @@ std::optional<std::chrono::microseconds> PrimaryLatencies::typical(std::string_v
   return std::chrono::microseconds{std::max<std::int64_t>(std::llround(std::exp(mean_log)), 1)};
 }
 
+double latency_ratio(std::chrono::microseconds mirror, std::chrono::microseconds primary) noexcept {
+  const auto floor = std::max<std::chrono::microseconds::rep>(primary.count(), 1);
+  return static_cast<double>(mirror.count()) / static_cast<double>(floor);
+}
+
 }  // namespace pgdual::proxy

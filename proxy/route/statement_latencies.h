@@ -76,4 +76,8 @@ class PrimaryLatencies {
   std::unique_ptr<Shard[]> shards_ = std::make_unique<Shard[]>(kShards);  ///< 140 KB: kept off the stack
 };
 
+/// The mirror's latency over the primary's for the same read, as the brake judges it (a primary
+/// latency under 1 µs counts as 1 µs).
+[[nodiscard]] double latency_ratio(std::chrono::microseconds mirror, std::chrono::microseconds primary) noexcept;
+
 }  // namespace pgdual::proxy

@@ -124,6 +124,7 @@ Awaitable<BackendConnection> MirrorLink::open_primary(const BackendLogin& primar
 void MirrorLink::attach(BackendConnection connection) {
   leg_.emplace(std::move(connection), *context_.rows_digest_key);
   not_yet_on_mirror_.clear();  // replay_session_state() gives a new connection every statement
+  ++connections_;
   if (on_change_) on_change_();
 }
 
@@ -168,12 +169,17 @@ void MirrorLink::pass_on_session_statement(std::string statement) {
 
 Awaitable<bool> MirrorLink::catch_up() {
   if (!leg_ || not_yet_on_mirror_.empty()) co_return true;
-  for (const auto& statement : std::exchange(not_yet_on_mirror_, {})) leg_->queue_injected(statement);
+  queue_catch_up();
   if (!co_await read_owed_answers()) co_return false;
   const auto& error = leg_->injected_outcome().error;
   if (!error) co_return true;
   context_.log->warn("session={} the mirror refused a setting the session made, with {}", id_, error->sqlstate);
   co_return false;
+}
+
+void MirrorLink::queue_catch_up() {
+  if (!leg_) return;
+  for (const auto& statement : std::exchange(not_yet_on_mirror_, {})) leg_->queue_injected(statement);
 }
 
 Awaitable<bool> MirrorLink::read_owed_answers() {

@@ -82,6 +82,11 @@ class MirrorLink {
   /// else is sent there. False when the mirror refused one (its session then differs from the
   /// primary's) or broke off (the connection is then dropped).
   Awaitable<bool> catch_up();
+  /// Queues those statements ahead of the next request, whose answer brings theirs along
+  /// (MirrorLeg::injected_outcome()).
+  void queue_catch_up();
+  /// How many connections were attached so far: tells one from the next.
+  [[nodiscard]] std::uint64_t connections() const noexcept { return connections_; }
   /// Reads what the mirror owes for what it was sent, up to the mirror timeout; false, with
   /// the connection dropped, when it broke off.
   Awaitable<bool> read_owed_answers();
@@ -111,6 +116,7 @@ class MirrorLink {
   std::map<std::string, std::string> primary_settings_;
   std::vector<std::string> session_statements_;  ///< SET, PREPARE... replayed on a new mirror connection
   std::vector<std::string> not_yet_on_mirror_;   ///< of those, the ones the connection open now lacks
+  std::uint64_t connections_ = 0;
 };
 
 }  // namespace pgdual::proxy

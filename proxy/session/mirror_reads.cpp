@@ -10,6 +10,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/idempotency_key.h"
 #include "proxy/route/read_failover.h"
+#include "proxy/route/statement_latencies.h"
 #include "proxy/net/wire_io.h"
 
 namespace pgdual::proxy {
@@ -107,6 +108,12 @@ void MirrorReads::record_mirror_read(ReadBrake::Clock::time_point started, const
   const auto now = ReadBrake::Clock::now();
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
   context_.brake.record(Backend::mirror, now, latency, read_result(served));
+  const auto& statement = planner_.summary().representative;
+  if (!served.failure && served.error_sqlstate.empty() && statement) {
+    if (const auto primary = context_.primary_latencies.typical(statement->fingerprint)) {
+      context_.brake.record_relative(now, latency_ratio(latency, *primary));
+    }
+  }
   if (served.failure && !served.answered) {
     context_.metrics.count_read_failover();
   } else {

@@ -69,7 +69,8 @@ Session::Session(tcp::socket client, SessionContext context, std::uint64_t id)
       login_{client_, client_reader_, context_, id_},
       mirror_{context_, id_, client_.get_executor()},
       reads_{context_, id_, mirror_, planner_, client_},
-      recorder_{context_, id_, reads_} {
+      recorder_{context_, id_, reads_},
+      shadow_{context_, id_, session_info_, mirror_, reads_, planner_, recorder_, client_.get_executor()} {
   mirror_.on_lost([this](const MirrorFailure& failure) {
     const bool committing = writes_ != nullptr && writes_->mirror_lost(failure);
     reads_.keep_on_primary("the mirror connection was lost");
@@ -206,8 +207,8 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
     throw SessionError{protocol::sqlstate::kInvalidAuthorizationSpecification,
                        "user \"" + user + "\" may not use the admin console (admin.users)"};
   }
-  const AdminContext admin{context_.settings, context_.steering,  context_.brake,      context_.sessions,
-                           context_.conflicts, context_.log,     context_.wal_mirrors};
+  const AdminContext admin{context_.settings,  context_.steering, context_.brake, context_.shadows,
+                           context_.sessions,  context_.conflicts, context_.log,  context_.wal_mirrors};
   co_await serve_admin_console(client_, client_reader_, admin, user);
   co_return true;
 }

@@ -25,6 +25,7 @@
 #include "proxy/session/mirror_link.h"
 #include "proxy/session/mirror_reads.h"
 #include "proxy/session/session_context.h"
+#include "proxy/session/shadow_reads.h"
 #include "proxy/session/write_mirror.h"
 
 namespace pgdual::proxy {
@@ -88,6 +89,8 @@ class Session {
 
   // The relay (session_relay.cpp).
   Awaitable<void> relay(BackendConnection& backend);
+  /// The relay between the client and the primary, until either leaves (or pgdual shuts down).
+  Awaitable<void> relay_client(BackendConnection& backend);
   Awaitable<RelayEnd> pump_client_to_backend(Stream& backend);
   Awaitable<RelayEnd> pump_backend_to_client(Stream& backend, protocol::Bytes early);
   /// Buffers the primary's pump reuses for what it rewrites before the client sees it.
@@ -105,6 +108,8 @@ class Session {
   /// Serves the unit in segment_, which ends with `last_tag`, from the mirror when it is an
   /// eligible read and the steering picks the mirror; false when the primary is to serve it.
   Awaitable<bool> serve_read_from_mirror(char last_tag);
+  /// The mirror's part of serve_read_from_mirror(), once the connection is the session's alone.
+  Awaitable<bool> serve_on_mirror(protocol::TransactionStatus status);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   Awaitable<void> dispatch_segment(Stream& primary);
   [[nodiscard]] UnitPrefix open_unit(std::vector<protocol::Frame>& frames);
@@ -151,12 +156,15 @@ class Session {
   /// The unit going to the primary is a read the mirror could have served: the steering drew the
   /// primary, or the mirror failed it. Counted among the steered reads once the primary answers.
   bool eligible_read_ = false;
+  /// The unit going to the primary runs on the mirror too, as a shadow read (ShadowReads).
+  bool shadow_unit_ = false;
   Unit unit_;
 
   ClientLogin login_;
   MirrorLink mirror_;
   MirrorReads reads_;
   ConflictRecorder recorder_;
+  ShadowReads shadow_;
   std::unique_ptr<WriteMirror> writes_;
 };
 

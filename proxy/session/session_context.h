@@ -21,6 +21,7 @@ class PrimaryLatencies;
 class ReadBrake;
 class ReadSteering;
 class SessionRegistry;
+class ShadowLedger;
 class WalMirrors;
 
 /// What every session shares: the configuration it started with, and the
@@ -39,6 +40,8 @@ struct SessionContext {
   /// The primary's typical latency per statement fingerprint, which the brake judges the mirror's
   /// latency against.
   PrimaryLatencies& primary_latencies;
+  /// Every session's shadow reads: how many run at once, what they found.
+  ShadowLedger& shadows;
   LiveSettings& settings;
   Metrics& metrics;
   const ClientCredentials& credentials;

@@ -12,6 +12,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/net/timeouts.h"
 #include "proxy/route/read_eligibility.h"
+#include "proxy/route/statement_latencies.h"
 #include "proxy/session/session.h"
 
 namespace pgdual::proxy {
@@ -40,7 +41,15 @@ bool ends_segment(char tag, bool copy_data) {
 
 }  // namespace
 
+// The shadow reads go on beside the pumps, and finish the one under way once the pumps are done:
+// a client that reads and leaves at once still has its reads compared.
 Awaitable<void> Session::relay(BackendConnection& backend) {
+  co_await (relay_client(backend) && shadow_.run());
+  if (mirror_.connected()) co_await writes_->settle();
+  co_await mirror_.terminate();
+}
+
+Awaitable<void> Session::relay_client(BackendConnection& backend) {
   auto& backend_stream = backend.stream();
   backend_stream_ = &backend_stream;
   auto outcome = co_await (settle(pump_client_to_backend(backend_stream)) ||
@@ -64,8 +73,7 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
     protocol::encode(protocol::Terminate{}, out);
     co_await asio::async_write(backend_stream, asio::buffer(terminate), asio::as_tuple(use_awaitable));
   }
-  if (mirror_.connected()) co_await writes_->settle();
-  co_await mirror_.terminate();
+  shadow_.stop();
 }
 
 // Whole messages from the client, collected into segments: a segment ends
@@ -122,6 +130,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
       if (!copy_data) {
         const bool served = co_await serve_read_from_mirror(frame.tag);
         if (served) continue;
+        shadow_unit_ = eligible_read_ && !reads_.awaits_primary_answer() && shadow_.draw();
       }
       co_await dispatch_segment(backend);
       co_await wait_for_primary();
@@ -280,17 +289,24 @@ Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   // the read. If it failed, the conflict it records keeps the read on the primary.
   co_await writes_->settle();
   if (!reads_.primary_only_reason().empty()) co_return false;
-  const bool caught_up = co_await mirror_.catch_up();
-  if (!caught_up) {
-    reads_.keep_on_primary("the mirror refused a setting the session made");
-    co_return false;
-  }
-  const bool served = co_await reads_.serve(segment_, status);
+  co_await shadow_.leg_free();
+  shadow_.hold_leg(true);
+  const bool served = co_await serve_on_mirror(status);
+  shadow_.hold_leg(false);
   if (!served) co_return false;
   eligible_read_ = false;
   planner_.start_unit();
   segment_.clear();
   co_return true;
+}
+
+Awaitable<bool> Session::serve_on_mirror(TransactionStatus status) {
+  const bool caught_up = co_await mirror_.catch_up();
+  if (!caught_up) {
+    reads_.keep_on_primary("the mirror refused a setting the session made");
+    co_return false;
+  }
+  co_return co_await reads_.serve(segment_, status);
 }
 
 bool Session::read_may_go_to_mirror(char last_tag) const {
@@ -334,7 +350,11 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   if (own_answers > 0) own_answers_.expect(own_answers);
   for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
   co_await send_all(primary, to_primary);
-  co_await writes_->send(segment_, frames, pins);
+  if (shadow_unit_) {
+    co_await shadow_.send(frames);
+  } else {
+    co_await writes_->send(segment_, frames, pins);
+  }
   segment_.clear();
 }
 
@@ -356,7 +376,8 @@ UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;
   }
   primary_tap_.set_recording(unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified || answer_held_ ||
-                             reads_.awaits_primary_answer());
+                             reads_.awaits_primary_answer() || shadow_unit_);
+  if (shadow_unit_) primary_tap_.set_rows_order(shadow_.rows_order());
   context_.log->debug("session={} unit kind={} mirror={} key={}", id_, sql::to_string(summary.kind),
                       to_string(unit_.plan.mirror), writes_->unit_key());
   return pins;
@@ -401,11 +422,16 @@ void Session::count_primary_answer(const conflict::Outcome& primary) {
     record->session = session_info_;
     recorder_.submit_read(std::move(*record));
   }
+  if (shadow_unit_) shadow_.primary_answered(primary, latency);
   const auto kind = planner_.summary().kind;
   context_.metrics.count_query(Backend::primary, kind);
   context_.metrics.observe_latency(Backend::primary, latency);
   if (!sqlstate.empty()) context_.metrics.count_error(Backend::primary, sqlstate);
-  if (std::exchange(eligible_read_, false)) context_.metrics.count_steered_read(false);
+  if (std::exchange(eligible_read_, false)) {
+    context_.metrics.count_steered_read(false);
+    const auto& statement = planner_.summary().representative;
+    if (statement && sqlstate.empty()) context_.primary_latencies.record(statement->fingerprint, latency);
+  }
   if (unit_.plan.mirror != MirrorMode::none || unit_.plan.unclassified) return;
   context_.brake.record(Backend::primary, now, latency,
                         sqlstate.empty() ? ReadResult::ok() : ReadResult::sql_error(sqlstate));
@@ -417,6 +443,7 @@ void Session::end_unit(const conflict::Outcome& primary) {
   if (status == TransactionStatus::idle) reads_.transaction_ended();
   writes_->end_unit(status);
   positions_.stop();
+  if (std::exchange(shadow_unit_, false)) primary_tap_.set_rows_order(conflict::RowsOrder::kept);
   unit_ = Unit{};
   planner_.start_unit();
   primary_done_ = false;

@@ -28,6 +28,7 @@
 #include "proxy/ledger_pruner.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
+#include "proxy/route/shadow_judgement.h"
 #include "proxy/route/statement_latencies.h"
 #include "proxy/session_registry.h"
 #include "tests/unit/conflict/answers.h"
@@ -102,7 +103,7 @@ class ServerParts {
 
   [[nodiscard]] SessionContext context() {
     return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
-            steering_, brake_, primary_latencies_, settings_, metrics_, credentials_, backend_tls_};
+            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, credentials_, backend_tls_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -138,6 +139,7 @@ class ServerParts {
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;
+  ShadowLedger shadows_{1};
   LiveSettings settings_;
   Metrics metrics_;
   ClientCredentials credentials_;

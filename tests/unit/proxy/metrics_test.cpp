@@ -383,9 +383,25 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_wal_acks_total counter",       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",
       "pgdual_sessions gauge",               "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
       "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
-      "pgdual_wal_mirror_up gauge"};
+      "pgdual_wal_mirror_up gauge",          "pgdual_shadow_reads_total counter",   "pgdual_shadow_percent gauge",
+      "pgdual_mirror_latency_ratio_p99 gauge"};
   CHECK(types == expected);
   CHECK(count_lines_starting(text, "# HELP ") == expected.size());
+}
+
+TEST_CASE("Shadow reads are counted per fingerprint and finding", "[unit][proxy][metrics]") {
+  ShadowCounts counts{.fingerprint = "0a1b", .normalized = "SELECT * FROM beds WHERE ward = $1"};
+  counts.counts[static_cast<std::size_t>(ShadowFinding::matched)] = 7;
+  counts.counts[static_cast<std::size_t>(ShadowFinding::mismatched)] = 2;
+  const auto text = Metrics{"onprem", "cloud"}.render(
+      MetricsGauges{.shadow_percent = 10, .shadows = {counts}, .latency_ratio_p99 = 1.5});
+  check_valid_exposition(text);
+  CHECK(value_of(text, R"(pgdual_shadow_reads_total{fingerprint="0a1b",result="matched"})") == "7");
+  CHECK(value_of(text, R"(pgdual_shadow_reads_total{fingerprint="0a1b",result="mismatched"})") == "2");
+  CHECK(value_of(text, R"(pgdual_shadow_reads_total{fingerprint="0a1b",result="varied"})") == "0");
+  CHECK(value_of(text, "pgdual_shadow_percent") == "10");
+  CHECK(value_of(text, "pgdual_mirror_latency_ratio_p99") == "1.5");
+  CHECK(text.find("beds") == std::string::npos);  // a fingerprint, never the statement
 }
 
 TEST_CASE("Backend names are escaped in label values", "[unit][proxy][metrics]") {
