@@ -127,6 +127,11 @@ struct Classification {
   /// does not, nor does SELECT INTO's (it returns no rows). Rows that tie on the ORDER BY keys
   /// may still come in either order. False when !parsed or the text has no statement.
   bool orders_rows = false;
+  /// Some statement's answer may differ between two servers that hold the same rows: EXPLAIN (a
+  /// plan, and with ANALYZE its timings), or a query that keeps rows by position or by which
+  /// comes first (LIMIT, OFFSET, FETCH FIRST, DISTINCT ON), where the physical order of rows that
+  /// tie decides. False when !parsed.
+  bool plan_dependent = false;
   std::string fingerprint;  ///< pg_query_fingerprint as 16 hex digits; empty if !parsed
   /// The statement's shape, safe to log: pg_query_normalize's output (constants
   /// replaced by $n) with every literal it leaves (PREPARE, EXECUTE, CALL, NOTIFY,

@@ -280,6 +280,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     std::ranges::move(facts.tables, std::back_inserter(verdict.tables));
     verdict.volatile_answer = verdict.volatile_answer || !facts.nondeterministic.empty();
     verdict.orders_rows = orders_rows(*statement);  // the last statement's stays
+    verdict.plan_dependent = verdict.plan_dependent || facts.picks_rows ||
+                             statement->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT;
     if (executes_on_both(one.kind)) {
       std::ranges::move(facts.nondeterministic, std::back_inserter(verdict.nondeterministic));
     }

@@ -161,6 +161,13 @@ bool unlogged(const PgQuery__RangeVar* relation) noexcept {
   return relation != nullptr && text_of(relation->relpersistence) == "u";
 }
 
+// DISTINCT ON lists its expressions; a plain DISTINCT's list holds one empty node.
+bool picks_rows(const PgQuery__SelectStmt& select) noexcept {
+  if (select.limit_count != nullptr || select.limit_offset != nullptr) return true;
+  return select.n_distinct_clause > 0 && select.distinct_clause[0] != nullptr &&
+         select.distinct_clause[0]->node_case != PG_QUERY__NODE__NODE__NOT_SET;
+}
+
 std::string_view time_function_name(PgQuery__SQLValueFunctionOp op) noexcept {
   switch (op) {
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE: return "current_date";
@@ -253,6 +260,8 @@ void StatementWalker::visit(const ProtobufCMessage& message) {
     on_type_name(as<PgQuery__TypeName>(message));
   } else if (type == &pg_query__sqlvalue_function__descriptor) {
     on_sql_value_function(as<PgQuery__SQLValueFunction>(message));
+  } else if (type == &pg_query__select_stmt__descriptor) {
+    if (picks_rows(as<PgQuery__SelectStmt>(message))) facts_.picks_rows = true;
   } else if (type == &pg_query__range_table_sample__descriptor) {
     nondeterministic("tablesample");
   } else if (type == &pg_query__locking_clause__descriptor || is_data_modifying(type)) {

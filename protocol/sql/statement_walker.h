@@ -28,6 +28,9 @@ struct StatementFacts {
   bool creates_unlogged_table = false;
   /// It adds a column filled as it runs (Classification::fills_new_column), in the parts it executes now.
   bool fills_new_column = false;
+  /// Some query in it keeps rows by their position or by which comes first (LIMIT, OFFSET, FETCH
+  /// FIRST, DISTINCT ON): among rows that tie, the physical order decides.
+  bool picks_rows = false;
 };
 
 /// Whether an EXPLAIN runs its statement (ANALYZE, whose last setting wins).

@@ -68,7 +68,10 @@ bool ShadowReads::draw() {
   const double percent = context_.steering.shadow_percent();
   if (percent <= 0.0 || !to_mirror_for_draw(random_draw(), percent)) return false;
   const auto& statement = planner_.summary().representative;
-  if (!statement || statement->volatile_answer || context_.shadows.excluded(statement->fingerprint)) return false;
+  if (!statement || statement->volatile_answer || statement->plan_dependent ||
+      context_.shadows.excluded(statement->fingerprint)) {
+    return false;
+  }
   if (!context_.shadows.try_start()) return false;
   pending_.emplace();
   pending_->place.reset(&context_.shadows);

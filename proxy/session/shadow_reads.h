@@ -41,7 +41,8 @@ class ShadowReads {
   /// Whether the eligible read about to go to the primary (the planner's unit) is to run on the
   /// mirror too: a draw at the live shadow_percent, while the mirror's connection is idle and a
   /// place is free (routing.shadow_max_in_flight), for a statement whose answer does not vary
-  /// from run to run, as far as its text or earlier comparisons tell.
+  /// from run to run or with the plan (EXPLAIN, LIMIT...), as far as its text or earlier
+  /// comparisons tell.
   [[nodiscard]] bool draw();
   /// Whether the drawn unit's rows are compared in order: when its statement orders them. The
   /// primary's answer is to be digested so too.

@@ -264,3 +264,20 @@ TEST_CASE("a last statement that is a SELECT ordered at its top level orders its
     CHECK_FALSE(classifier.classify(unordered).orders_rows);
   }
 }
+
+TEST_CASE("EXPLAIN and rows kept by position make an answer depend on the plan", "[unit][sql]") {
+  Classifier classifier;
+  for (const char* dependent :
+       {"SELECT * FROM t LIMIT 5", "SELECT * FROM t ORDER BY a OFFSET 10", "SELECT * FROM t FETCH FIRST 3 ROWS ONLY",
+        "SELECT DISTINCT ON (a) a, b FROM t", "SELECT * FROM t WHERE id IN (SELECT id FROM u LIMIT 2)",
+        "WITH w AS (SELECT * FROM t LIMIT 1) SELECT * FROM w", "EXPLAIN SELECT * FROM t",
+        "EXPLAIN (ANALYZE) SELECT 1", "SELECT 1; SELECT * FROM t LIMIT 1"}) {
+    INFO(dependent);
+    CHECK(classifier.classify(dependent).plan_dependent);
+  }
+  for (const char* independent : {"SELECT * FROM t", "SELECT DISTINCT a FROM t", "SELECT * FROM t ORDER BY a",
+                                  "SELECT count(*) FROM t", "SELEC * FROM t LIMIT 1"}) {
+    INFO(independent);
+    CHECK_FALSE(classifier.classify(independent).plan_dependent);
+  }
+}

@@ -25,6 +25,7 @@ void check_same_verdict(const Classification& a, const Classification& b) {
   CHECK(a.nondeterministic == b.nondeterministic);
   CHECK(a.volatile_answer == b.volatile_answer);
   CHECK(a.orders_rows == b.orders_rows);
+  CHECK(a.plan_dependent == b.plan_dependent);
   CHECK(a.fingerprint == b.fingerprint);
   CHECK(a.normalized == b.normalized);
 }
