@@ -272,7 +272,7 @@ void Metrics::render_latencies(std::string& out) const {
 
 void Metrics::render_conflicts(std::string& out) const {
   constexpr std::string_view kName = "pgdual_conflicts_total";
-  append_family(out, kName, "counter", "Write units on which the backends disagreed, by kind.");
+  append_family(out, kName, "counter", "Conflicts recorded: units on which the backends disagreed, by kind.");
   for (const auto kind : conflict::kAllConflictKinds) {
     append_sample(out, kName, "kind=\"" + std::string{conflict::to_string(kind)} + "\"",
                   read(conflicts_[static_cast<std::size_t>(kind)]));
