@@ -290,7 +290,7 @@ struct BrakeConfig {
   double error_rate_percent = 2.0;               ///< trips when the error rate is above it; 0 < x <= 100
   /// Trips when the p99 of the mirror's read latency over the primary's for the same statements is
   /// above it; 0 turns the check off, else 1.5..1000.
-  double latency_ratio = 4.0;
+  double latency_ratio = 10.0;
   /// Trips when the mirror's p99 read latency is above it; 0 (the default) turns the check off. An
   /// absolute ceiling judges the statements as much as the mirror: latency_ratio judges the mirror.
   std::chrono::milliseconds p99_latency{0};

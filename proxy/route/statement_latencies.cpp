@@ -59,8 +59,10 @@ std::optional<std::chrono::microseconds> PrimaryLatencies::typical(std::string_v
 }
 
 double latency_ratio(std::chrono::microseconds mirror, std::chrono::microseconds primary) noexcept {
-  const auto floor = std::max<std::chrono::microseconds::rep>(primary.count(), 1);
-  return static_cast<double>(mirror.count()) / static_cast<double>(floor);
+  const auto floored = [](std::chrono::microseconds latency) {
+    return static_cast<double>(std::max(latency, kLatencyRatioFloor).count());
+  };
+  return floored(mirror) / floored(primary);
 }
 
 }  // namespace pgdual::proxy

@@ -76,8 +76,13 @@ class PrimaryLatencies {
   std::unique_ptr<Shard[]> shards_ = std::make_unique<Shard[]>(kShards);  ///< 140 KB: kept off the stack
 };
 
-/// The mirror's latency over the primary's for the same read, as the brake judges it (a primary
-/// latency under 1 µs counts as 1 µs).
+/// Latencies below this count as this much in latency_ratio(): a difference under a millisecond
+/// is not one a client feels, and between two fast answers it is mostly noise (a first run's
+/// planning, a busy core).
+inline constexpr std::chrono::microseconds kLatencyRatioFloor{1000};
+
+/// The mirror's latency over the primary's for the same read, as the brake judges it, each at
+/// least kLatencyRatioFloor.
 [[nodiscard]] double latency_ratio(std::chrono::microseconds mirror, std::chrono::microseconds primary) noexcept;
 
 }  // namespace pgdual::proxy

@@ -29,6 +29,7 @@ Awaitable<void> reopen_mirror(std::shared_ptr<MirrorReconnect> state,
     state->ready.emplace(std::move(connection));
     state->backoff = config->mirror.reconnect_min;
   } catch (const std::exception&) {
+    state->failed = true;
     back_off(*state, config->mirror);
   }
   state->connecting = false;
@@ -105,6 +106,7 @@ Awaitable<MirrorLink::Opened> MirrorLink::open_both(const BackendLogin& primary_
   } catch (const std::exception& error) {
     context_.log->warn("session={} the mirror is unavailable: {}", id_, error.what());
   }
+  reconnect_->failed = true;
   back_off(*reconnect_, config.mirror);
   co_return opened;
 }

@@ -24,6 +24,7 @@ struct MirrorReconnect {
   bool connecting = false;
   std::chrono::steady_clock::time_point next_attempt{};
   std::chrono::milliseconds backoff{0};
+  bool failed = false;  ///< an attempt failed: the mirror could not be reached
 };
 
 /// A session's line to the mirror: opened beside the primary's, dropped when it fails, opened
@@ -67,6 +68,9 @@ class MirrorLink {
   [[nodiscard]] std::optional<BackendConnection> reconnected();
 
   [[nodiscard]] bool connected() const noexcept { return leg_.has_value(); }
+  /// The session's first connection to the mirror is still being opened: none has been attached
+  /// or has failed yet. A read steered to the mirror meanwhile says nothing of it.
+  [[nodiscard]] bool opening() const noexcept { return connections_ == 0 && !reconnect_->failed; }
   /// The mirror's connection; only while connected().
   [[nodiscard]] MirrorLeg& leg() noexcept { return *leg_; }
   [[nodiscard]] const MirrorLeg& leg() const noexcept { return *leg_; }

@@ -64,7 +64,9 @@ bool MirrorReads::steering_picks_mirror() const {
 Awaitable<bool> MirrorReads::serve(protocol::Bytes unit, protocol::TransactionStatus status) {
   failed_over_.reset();
   if (!link_.connected()) {
-    // The mirror is down or being reconnected: a read steered to it that it cannot serve.
+    // The mirror is down or being reconnected: a read steered to it that it cannot serve. A
+    // session's first connection, opened in the background at its start, is no failure yet.
+    if (link_.opening()) co_return false;
     context_.brake.record(Backend::mirror, ReadBrake::Clock::now(), {}, ReadResult::connection_error());
     context_.metrics.count_read_failover();
     co_return false;

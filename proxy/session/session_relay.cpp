@@ -349,12 +349,11 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   }
   if (own_answers > 0) own_answers_.expect(own_answers);
   for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
+  // A shadow read goes to the mirror first, so that its snapshot there is, if anything, older than
+  // the primary's: a mirror behind is asked again, a mirror ahead would look like a mismatch.
+  if (shadow_unit_) co_await shadow_.send(frames);
   co_await send_all(primary, to_primary);
-  if (shadow_unit_) {
-    co_await shadow_.send(frames);
-  } else {
-    co_await writes_->send(segment_, frames, pins);
-  }
+  if (!shadow_unit_) co_await writes_->send(segment_, frames, pins);
   segment_.clear();
 }
 

@@ -98,6 +98,18 @@ Awaitable<void> ShadowReads::send(std::span<const protocol::Frame> frames) {
   pending.sent_at = Clock::now();
   pending.connection = link_.connections();
   leg_taken_ = true;
+  std::optional<MirrorFailure> failure;
+  try {
+    co_await leg.flush(pending.sent_at + context_.config->routing.shadow_timeout);
+  } catch (const MirrorFailure& error) {
+    failure = error;
+  }
+  if (failure) {
+    link_.drop(*failure);
+    release_leg();
+    pending_.reset();
+    co_return;
+  }
   sent_.notify();
 }
 

@@ -47,8 +47,8 @@ class ShadowReads {
   /// Whether the drawn unit's rows are compared in order: when its statement orders them. The
   /// primary's answer is to be digested so too.
   [[nodiscard]] conflict::RowsOrder rows_order() const noexcept;
-  /// Sends the drawn unit's `frames`, as the primary was sent them, to the mirror. The planner
-  /// hears of them as of a read the mirror serves.
+  /// Sends the drawn unit's `frames`, as the primary is to get them, to the mirror, just before
+  /// the primary gets them. The planner hears of them as of a read the mirror serves.
   Awaitable<void> send(std::span<const protocol::Frame> frames);
   /// The primary's answer to the drawn unit, which took it `latency`.
   void primary_answered(conflict::Outcome primary, std::chrono::microseconds latency);

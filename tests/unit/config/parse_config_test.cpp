@@ -318,7 +318,7 @@ TEST_CASE("The read ramp settings default to the values pgdual.example.toml show
   CHECK(config->routing.shadow_max_in_flight == 16);
   CHECK(config->routing.shadow_timeout == milliseconds{2000});
   CHECK(config->brake.error_rate_percent == 2.0);
-  CHECK(config->brake.latency_ratio == 4.0);
+  CHECK(config->brake.latency_ratio == 10.0);
   CHECK(config->brake.p99_latency == milliseconds{0});
   CHECK(config->brake.window == std::chrono::seconds{60});
   CHECK(config->brake.min_reads == 100);
@@ -978,7 +978,7 @@ TEST_CASE("pgdual.example.toml shows every dual-write and client-edge setting, t
                            "\nread_stickiness = \"statement\"\n", "\nshadow_percent = 0\n",
                            "\nshadow_max_in_flight = 16\n", "\nshadow_timeout_ms = 2000\n",
                            "\n#   [[routing.rules]]\n", "\n[brake]\n", "\nerror_rate_percent = 2\n",
-                           "\nlatency_ratio = 4\n", "\np99_latency_ms = 0\n", "\nwindow_seconds = 60\n",
+                           "\nlatency_ratio = 10\n", "\np99_latency_ms = 0\n", "\nwindow_seconds = 60\n",
                            "\nmin_reads = 100\n", "\n[admin]\n", "\nusers = []\n", "\n[metrics]\n",
                            "\naddress = \"127.0.0.1\"\n", "\nport = 0\n", "\n[tls]\n", "\nmode = \"disable\"\n",
                            "\ncert_file = \"\"\n", "\nkey_file = \"\"\n", "\nmin_version = \"1.2\"\n",

@@ -137,18 +137,18 @@ TEST_CASE("A p99_latency of 0, the default, turns the latency check off", "[unit
 
 TEST_CASE("The brake trips when the mirror is slower than the primary on the same reads by more than latency_ratio",
           "[unit][proxy][brake]") {
-  ReadBrake brake(config::BrakeConfig{});  // latency_ratio 4, min_reads 100
+  ReadBrake brake(config::BrakeConfig{});  // latency_ratio 10, min_reads 100
   record_ratios(brake, kStart, 98, 1.1);
-  record_ratios(brake, kStart + seconds{1}, 1, 7.5);
+  record_ratios(brake, kStart + seconds{1}, 1, 17.5);
   CHECK_FALSE(brake.check(kStart + seconds{1}));  // 99 ratios: below min_reads
 
-  record_ratios(brake, kStart + seconds{1}, 1, 7.5);
+  record_ratios(brake, kStart + seconds{1}, 1, 17.5);
   const auto trip = brake.check(kStart + seconds{1});
   REQUIRE(trip);
   CHECK(trip->cause == BrakeTrip::Cause::relative_latency);
   INFO(trip->reason);
-  CHECK(trip->reason.starts_with("p99 of the mirror's latency over the primary's 7."));
-  CHECK(trip->reason.ends_with("x > 4x"));
+  CHECK(trip->reason.starts_with("p99 of the mirror's latency over the primary's 17."));
+  CHECK(trip->reason.ends_with("x > 10x"));
   CHECK(brake.tripped());
 }
 
@@ -201,7 +201,7 @@ TEST_CASE("The error rate is judged before the relative latency, and that before
 
 TEST_CASE("reset forgets the ratios, and ratios leave the window as reads do", "[unit][proxy][brake]") {
   ReadBrake brake(config::BrakeConfig{});
-  record_ratios(brake, kStart, 100, 10.0);
+  record_ratios(brake, kStart, 100, 12.0);
   REQUIRE(brake.check(kStart));
   brake.reset();
   CHECK(brake.relative_p99(kStart) == 0.0);

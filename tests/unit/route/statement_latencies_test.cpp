@@ -22,6 +22,15 @@ std::int64_t typical_us(const PrimaryLatencies& latencies, std::string_view fing
   return typical->count();
 }
 
+TEST_CASE("The mirror's latency over the primary's counts differences under a millisecond as none",
+          "[unit][proxy][latency]") {
+  using std::chrono::microseconds;
+  CHECK(latency_ratio(microseconds{700}, microseconds{100}) == 1.0);
+  CHECK(latency_ratio(microseconds{8000}, microseconds{2000}) == 4.0);
+  CHECK(latency_ratio(microseconds{20000}, microseconds{150}) == 20.0);
+  CHECK(latency_ratio(microseconds{500}, microseconds{4000}) == 0.25);
+}
+
 }  // namespace
 
 TEST_CASE("A statement has no typical latency until the primary has run it a few times", "[unit][proxy][latency]") {
