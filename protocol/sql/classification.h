@@ -132,6 +132,14 @@ struct Classification {
   /// comes first (LIMIT, OFFSET, FETCH FIRST, DISTINCT ON), where the physical order of rows that
   /// tie decides. False when !parsed.
   bool plan_dependent = false;
+  /// The temporary tables, views and sequences the text creates (CREATE TEMP TABLE, ... AS,
+  /// SELECT INTO TEMP, a name in pg_temp), by name, in order: relations of the session alone, which
+  /// a later statement names as it would a permanent one.
+  std::vector<std::string> temporary_relations;
+  /// Some statement creates a table, view or sequence that is not temporary.
+  bool creates_permanent_relation = false;
+  /// The tables, views and sequences the text drops, as written ("public.t" or "t"), in order.
+  std::vector<std::string> dropped_relations;
   std::string fingerprint;  ///< pg_query_fingerprint as 16 hex digits; empty if !parsed
   /// The statement's shape, safe to log: pg_query_normalize's output (constants
   /// replaced by $n) with every literal it leaves (PREPARE, EXECUTE, CALL, NOTIFY,

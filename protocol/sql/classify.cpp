@@ -18,7 +18,25 @@ struct StatementVerdict {
 };
 
 bool is_temporary(const PgQuery__RangeVar* relation) noexcept {
-  return relation != nullptr && text_of(relation->relpersistence) == "t";
+  return relation != nullptr && (text_of(relation->relpersistence) == "t" || text_of(relation->schemaname) == "pg_temp");
+}
+
+// The relation a CREATE TABLE, VIEW, SEQUENCE, TABLE AS or SELECT INTO makes; null for any other statement.
+const PgQuery__RangeVar* created_relation(const PgQuery__Node& statement) noexcept {
+  switch (statement.node_case) {
+    case PG_QUERY__NODE__NODE_CREATE_STMT: return statement.create_stmt->relation;
+    case PG_QUERY__NODE__NODE_VIEW_STMT: return statement.view_stmt->view;
+    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT: return statement.create_seq_stmt->sequence;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: {
+      const PgQuery__IntoClause* into = statement.create_table_as_stmt->into;
+      return into == nullptr ? nullptr : into->rel;
+    }
+    case PG_QUERY__NODE__NODE_SELECT_STMT: {
+      const PgQuery__IntoClause* into = statement.select_stmt->into_clause;
+      return into == nullptr ? nullptr : into->rel;
+    }
+    default: return nullptr;
+  }
 }
 
 // BEGIN READ ONLY arrives as the option transaction_read_only = 1 (READ WRITE:
@@ -279,6 +297,12 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     verdict.primary_only = verdict.primary_only || one.server_specific || facts.server_specific;
     std::ranges::move(facts.tables, std::back_inserter(verdict.tables));
     verdict.volatile_answer = verdict.volatile_answer || !facts.nondeterministic.empty();
+    if (const auto* created = created_relation(*statement); is_temporary(created)) {
+      verdict.temporary_relations.emplace_back(text_of(created->relname));
+    } else if (created != nullptr) {
+      verdict.creates_permanent_relation = true;
+    }
+    std::ranges::move(facts.dropped, std::back_inserter(verdict.dropped_relations));
     verdict.orders_rows = orders_rows(*statement);  // the last statement's stays
     verdict.plan_dependent = verdict.plan_dependent || facts.picks_rows ||
                              statement->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT;

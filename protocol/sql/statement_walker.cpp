@@ -419,6 +419,7 @@ void StatementWalker::on_drop(const PgQuery__DropStmt& drop) {
       if (!qualified.empty()) qualified += '.';
       qualified += part;
     }
+    facts_.dropped.push_back(qualified);
     facts_.tables.push_back(std::move(qualified));
   }
 }

@@ -31,6 +31,8 @@ struct StatementFacts {
   /// Some query in it keeps rows by their position or by which comes first (LIMIT, OFFSET, FETCH
   /// FIRST, DISTINCT ON): among rows that tie, the physical order decides.
   bool picks_rows = false;
+  /// Tables, views and sequences it drops, as written ("public.t" or "t").
+  std::vector<std::string> dropped;
 };
 
 /// Whether an EXPLAIN runs its statement (ANALYZE, whose last setting wins).

@@ -30,14 +30,19 @@ constexpr std::string_view kFlushedCommit =
     ", CASE pg_catalog.current_setting('synchronous_commit') WHEN 'off' THEN "
     "pg_catalog.set_config('synchronous_commit', 'local', true) END";
 
-/// A string constant PostgreSQL reads alike whatever standard_conforming_strings the client set.
-std::string escape_string_constant(std::string_view text) {
-  std::string constant = "E'";
+/// The client's `text` as a text value, written in hex digits: a function body in it must appear in
+/// the Query's text once, or PostgreSQL cannot place a compile error of the body's in the client's
+/// statement (it then shows the body as a QUERY of its own). The bytes are the client's, in its
+/// client_encoding, which the server converts as it converts the Query around them.
+std::string text_in_hex(std::string_view text) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string value = "pg_catalog.convert_from(pg_catalog.decode('";
   for (const char c : text) {
-    if (c == '\\' || c == '\'') constant += c;
-    constant += c;
+    const auto byte = static_cast<unsigned char>(c);
+    value += kDigits[byte >> 4];
+    value += kDigits[byte & 0x0f];
   }
-  return constant + "'";
+  return value + "', 'hex'), pg_catalog.current_setting('client_encoding'))";
 }
 
 bool ends_transaction_that_wrote(const MarkerFacts& facts) {
@@ -70,12 +75,12 @@ std::string emit_statement(std::string_view key, std::string_view schema_change,
   std::string statement = "SELECT ";
   if (!schema_change.empty() && transactional) {
     statement += "pgdual.emit_ddl(current_user, pg_catalog.current_setting('search_path'), " +
-                 escape_string_constant(schema_change) + ")";
+                 text_in_hex(schema_change) + ")";
   } else if (!schema_change.empty()) {
     statement += emit + ", " +
                  conflict::quote_literal(conflict::kSchemaChangeMessagePrefix) +
                  ", current_user || E'\\n' || pg_catalog.current_setting('search_path') || E'\\n' || " +
-                 escape_string_constant(schema_change) + ")";
+                 text_in_hex(schema_change) + ")";
   }
   if (!schema_change.empty() && !key.empty()) statement += ", ";
   if (!key.empty()) {

@@ -9,9 +9,22 @@ namespace pgdual::proxy {
 
 using protocol::TransactionStatus;
 
+// A schema change to the session's temporary relations alone stays on the primary: the mirror has
+// none of them, and a permanent relation of the same name there must not take it instead.
+const UnitSummary& WalMirror::carried_summary() {
+  const auto& unit = parts_.planner.summary();
+  if (unit.schema_change_text.empty() || !unit.representative || !temporary_.only_temporary(*unit.representative)) {
+    return unit;
+  }
+  temporary_only_ = unit;
+  temporary_only_.schema_change_text.clear();
+  temporary_only_.schema_change_late = false;
+  return temporary_only_;
+}
+
 UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& segment,
                                 std::vector<protocol::Frame>& frames) {
-  const auto& unit = parts_.planner.summary();
+  const auto& unit = carried_summary();
   const auto refusal = plan_refusal(
       UncarriedFacts{.unit = unit, .frames = frames, .status = status_, .mirror = parts_.context.config->mirror});
   if (refusal.form != RefusalForm::none) {
@@ -75,6 +88,7 @@ Awaitable<bool> WalMirror::announce() {
 Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
   // The whole unit is known by now, messages that came after its opening included.
   if (conflict::succeeded(primary)) {
+    if (const auto& statement = parts_.planner.summary().representative) temporary_.note(*statement);
     const auto uncarried = uncarried_note(parts_.planner.summary(), parts_.context.config->mirror);
     if (!uncarried.empty()) left_out_ += left_out_.empty() ? uncarried : "; and " + uncarried;
     if (!left_out_.empty()) record_left_out(primary);

@@ -15,6 +15,7 @@
 #include "proxy/mirror/applied_units.h"
 #include "proxy/net/asio.h"
 #include "proxy/route/statement_pins.h"
+#include "proxy/route/temporary_relations.h"
 #include "proxy/route/unit_marker.h"
 #include "proxy/route/unit_planner.h"
 #include "proxy/session/conflict_recorder.h"
@@ -76,6 +77,9 @@ class WalMirror final : public WriteMirror {
   /// Runs the announcement on the primary; false when the primary refused it.
   Awaitable<bool> announce();
   void record_left_out(const conflict::Outcome& primary);
+  /// The planner's summary of the open unit, less its schema change when that names only the
+  /// session's temporary relations.
+  [[nodiscard]] const UnitSummary& carried_summary();
 
   Parts parts_;
   protocol::TransactionStatus status_ = protocol::TransactionStatus::idle;  ///< the primary's, between units
@@ -93,6 +97,8 @@ class WalMirror final : public WriteMirror {
   bool unmarked_write_ = false;
   /// What of the open unit the WAL mirror cannot carry, for the log; empty when it carries it all.
   std::string left_out_;
+  TemporaryRelations temporary_;  ///< the session's, whose schema changes stay on the primary
+  UnitSummary temporary_only_;     ///< carried_summary()'s copy of a unit that changes only those
 };
 
 }  // namespace pgdual::proxy

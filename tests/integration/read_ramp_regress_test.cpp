@@ -178,8 +178,8 @@ TEST_CASE_METHOD(WalModeTest, "Regression-style scripts through pgdual at read_p
   CHECK(last.brake_trips == 0);
   CHECK(last.braked == 0);
   CHECK(proxy().log().find("read brake:") == std::string::npos);
-  // Enough reads for 4 standard deviations to be a few points: about 6 at 1,000 reads.
-  CHECK(last.eligible() >= 1000);
+  // Enough reads for 4 standard deviations to be a few points: about 7 at 700 reads.
+  CHECK(last.eligible() >= 700);
   // Each eligible read is a draw at 50%: those steered to the mirror are the reads it answered and
   // those it failed over to the primary; all of them are pgdual_reads_total, which must count
   // eligible reads only (a read the primary alone may serve, a catalog query or a read inside a

@@ -74,5 +74,20 @@ TEST_CASE_METHOD(WalSessionStateTest, "wal mode: after a SET the mirror serves t
   CHECK(wait_for_conflicts(1, 2s).empty());
 }
 
+TEST_CASE_METHOD(WalSessionStateTest, "wal mode: a schema change to a temporary table stays on the primary, and a "
+                                      "permanent table of the same name on the mirror keeps its rows",
+                 "[integration][wal_mode][read_state][ddl]") {
+  start("wal_temp_ddl",
+        "CREATE TABLE cart (id int PRIMARY KEY); INSERT INTO cart VALUES (1), (2); GRANT ALL ON cart TO app;");
+  const auto script = "CREATE TEMP TABLE cart (id int);\nINSERT INTO cart VALUES (7);\nCREATE INDEX ON cart (id);\n"
+                      "ALTER TABLE cart ADD COLUMN note text;\nDROP TABLE cart;\nSELECT count(*) FROM cart;\n";
+  const auto result = psql_script(endpoint(), script);
+  check_succeeded(result);
+  CHECK(result.out == "2\n");  // the permanent one, once the temporary one is gone
+  CHECK(on_mirror("SELECT count(*) FROM cart") == "2\n");
+  CHECK(wait_for_conflicts(1, 2s).empty());
+  check_identical();
+}
+
 }  // namespace
 }  // namespace pgdual::test

@@ -116,9 +116,11 @@ TEST_CASE("the marker statement carries the schema change with its role and sear
         "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual', 'k'), CASE "
         "pg_catalog.current_setting('synchronous_commit') WHEN 'off' THEN "
         "pg_catalog.set_config('synchronous_commit', 'local', true) END");
+  // The statement in hex digits: a function body must appear in the Query text once only.
   CHECK(marker_statement("", R"(COMMENT ON TABLE t IS 'a\b')") ==
         "SELECT pgdual.emit_ddl(current_user, pg_catalog.current_setting('search_path'), "
-        "E'COMMENT ON TABLE t IS ''a\\\\b''')");
+        "pg_catalog.convert_from(pg_catalog.decode('434f4d4d454e54204f4e205441424c4520742049532027615c6227', "
+        "'hex'), pg_catalog.current_setting('client_encoding')))");
   const auto both = marker_statement("k", "DROP TABLE t");
   CHECK(both.find("pgdual.emit_ddl(") < both.find("'pgdual', 'k'"));
 }
@@ -196,7 +198,9 @@ TEST_CASE("the announcement statement emits the marker's messages, non-transacti
   CHECK(announcement_statement("k", "") == "SELECT pg_catalog.pg_logical_emit_message(false, 'pgdual', 'k')");
   CHECK(announcement_statement("k", "DROP INDEX CONCURRENTLY i") ==
         "SELECT pg_catalog.pg_logical_emit_message(false, 'pgdual.ddl', current_user || E'\\n' || "
-        "pg_catalog.current_setting('search_path') || E'\\n' || E'DROP INDEX CONCURRENTLY i'), "
+        "pg_catalog.current_setting('search_path') || E'\\n' || pg_catalog.convert_from(pg_catalog.decode("
+        "'44524f5020494e44455820434f4e43555252454e544c592069', 'hex'), "
+        "pg_catalog.current_setting('client_encoding'))), "
         "pg_catalog.pg_logical_emit_message(false, 'pgdual', 'k')");
 }
 
