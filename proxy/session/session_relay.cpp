@@ -42,9 +42,10 @@ bool ends_segment(char tag, bool copy_data) {
 }  // namespace
 
 // The shadow reads go on beside the pumps, and finish the one under way once the pumps are done:
-// a client that reads and leaves at once still has its reads compared.
+// a client that reads and leaves at once still has its reads compared. When the relay fails, the
+// shadow reads are cancelled, and the relay's error is the session's.
 Awaitable<void> Session::relay(BackendConnection& backend) {
-  co_await (relay_client(backend) && shadow_.run());
+  static_cast<void>(co_await (relay_client(backend) && settle(shadow_.run())));
   if (mirror_.connected()) co_await writes_->settle();
   co_await mirror_.terminate();
 }

@@ -103,7 +103,7 @@ TEST_CASE_METHOD(IntegrationTest, "SET shadow_percent changes the share of shado
   CHECK(says(defaults, "routing.shadow_percent|0%\n"));
   CHECK(says(defaults, "routing.shadow_max_in_flight|16\n"));
   CHECK(says(defaults, "routing.shadow_timeout_ms|2000\n"));
-  CHECK(says(defaults, "brake.latency_ratio|4\n"));
+  CHECK(says(defaults, "brake.latency_ratio|10\n"));
   CHECK(says(defaults, "brake.p99_latency_ms|0\n"));
 
   const auto set = console(*this, "SET shadow_percent = 10");
