@@ -57,7 +57,7 @@ bool ShadowLedger::excluded(std::string_view fingerprint) const {
   return found != by_fingerprint_.end() && found->second.excluded;
 }
 
-void ShadowLedger::count(std::string_view fingerprint, std::string_view normalized, ShadowFinding finding) {
+bool ShadowLedger::count(std::string_view fingerprint, std::string_view normalized, ShadowFinding finding) {
   const std::scoped_lock lock(mutex_);
   auto found = by_fingerprint_.find(fingerprint);
   if (found == by_fingerprint_.end()) {
@@ -68,11 +68,17 @@ void ShadowLedger::count(std::string_view fingerprint, std::string_view normaliz
   }
   auto& counts = found->second;
   ++counts.counts[static_cast<std::size_t>(finding)];
+  bool repeated = false;
+  if (finding == ShadowFinding::matched || finding == ShadowFinding::settled || finding == ShadowFinding::mismatched) {
+    repeated = finding == ShadowFinding::mismatched && counts.last_mismatched;
+    counts.last_mismatched = finding == ShadowFinding::mismatched;
+  }
   const auto varied = counts.of(ShadowFinding::varied);
   const auto agreed = counts.of(ShadowFinding::matched) + counts.of(ShadowFinding::settled);
   if (varied >= kVariedToExclude && varied >= kVariedToExclude * agreed && counts.fingerprint != kOtherFingerprint) {
     counts.excluded = true;
   }
+  return repeated;
 }
 
 std::vector<ShadowCounts> ShadowLedger::counts() const {

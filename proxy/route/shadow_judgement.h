@@ -54,6 +54,8 @@ struct ShadowCounts {
   std::array<std::uint64_t, kShadowFindings> counts{};  ///< indexed by ShadowFinding
   /// The statement's answers varied often enough that it is shadowed no more.
   bool excluded = false;
+  /// Its last comparison that reached a verdict (matched, settled or mismatched) mismatched.
+  bool last_mismatched = false;
 
   [[nodiscard]] std::uint64_t of(ShadowFinding finding) const noexcept {
     return counts[static_cast<std::size_t>(finding)];
@@ -84,8 +86,10 @@ class ShadowLedger {
 
   /// Whether reads of `fingerprint` are shadowed no more (kVariedToExclude).
   [[nodiscard]] bool excluded(std::string_view fingerprint) const;
-  /// Counts one shadow read of the statement.
-  void count(std::string_view fingerprint, std::string_view normalized, ShadowFinding finding);
+  /// Counts one shadow read of the statement. Returns whether it is a mismatch that repeats the
+  /// statement's last verdict: one mismatch may be a race (a row committed between the two
+  /// servers' snapshots), two in a row are the mirror's.
+  bool count(std::string_view fingerprint, std::string_view normalized, ShadowFinding finding);
 
   /// Every fingerprint's counts, in fingerprint order.
   [[nodiscard]] std::vector<ShadowCounts> counts() const;

@@ -216,11 +216,13 @@ void ShadowReads::abandon(bool timed_out) {
 }
 
 // Matched, settled and mismatched reads are the brake's evidence on the mirror, as if it had
-// served them; varied ones prove nothing either way.
+// served them; varied ones prove nothing either way. A mismatch is recorded when it repeats the
+// statement's last verdict: a row committed on the primary between the two servers' snapshots
+// can make one, and will not make the next.
 void ShadowReads::conclude(ShadowFinding finding, const conflict::Outcome& first, microseconds mirror_latency) {
   const auto& pending = *pending_;
   const auto& statement = *pending.statement;
-  context_.shadows.count(statement.fingerprint, statement.normalized, finding);
+  const bool repeated = context_.shadows.count(statement.fingerprint, statement.normalized, finding);
   context_.log->debug("session={} shadow read {} in {} us (primary {} us)", id_, to_string(finding),
                       mirror_latency.count(), pending.primary_latency.count());
   if (finding == ShadowFinding::varied || finding == ShadowFinding::abandoned) return;
@@ -230,6 +232,7 @@ void ShadowReads::conclude(ShadowFinding finding, const conflict::Outcome& first
     context_.brake.record(Backend::mirror, now, mirror_latency, ReadResult::ok());
     return;
   }
+  if (!repeated) return;  // the first of a statement's mismatches may be a race: no evidence yet
   const std::string sqlstate = first.error ? first.error->sqlstate : std::string{};
   context_.brake.record(Backend::mirror, now, mirror_latency, ReadResult::mirror_fault(sqlstate));
   record_mismatch(first);

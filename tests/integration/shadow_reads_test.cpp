@@ -90,6 +90,12 @@ class ShadowReadsTest : public WalModeTest {
     return sum;
   }
 
+  /// psql on the admin console, as an operator types it.
+  RunResult console(const std::string& command) {
+    return run_client({pg_program("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command},
+                      through_proxy("pgdual"), kClientTimeout);
+  }
+
   RunResult reads(const std::vector<std::string>& statements) {
     std::vector<std::string> argv{"/usr/bin/python3", "-c", std::string{kReads}};
     argv.insert(argv.end(), statements.begin(), statements.end());
@@ -103,7 +109,13 @@ class ShadowReadsTest : public WalModeTest {
 TEST_CASE_METHOD(ShadowReadsTest, "Shadow reads find a row the cloud lacks: the client gets the primary's answers, "
                                   "a read_mismatch is recorded without row data, and the brake trips",
                  "[integration][shadow]") {
-  start("shadow_mismatch", std::string{kBeds}, shadow_settings());
+  auto settings = shadow_settings();
+  settings.routing = "read_percent = 0\nshadow_percent = 0\n";
+  settings.extra += "\n[admin]\nusers = [\"app\"]\n";
+  start("shadow_mismatch", std::string{kBeds}, settings);
+  const auto set = console("SET shadow_percent = 100");
+  check_succeeded(set);
+  CHECK(set.err.find("shadow_percent 0 -> 100") != std::string::npos);
   static_cast<void>(on_mirror("DELETE FROM beds WHERE id = 5"));  // ward 1 lacks a bed on the cloud
   const auto result = reads({"SELECT id, patient FROM beds WHERE ward = %s ORDER BY id",
                              "SELECT id, patient FROM beds WHERE ward = %s + 1"});
@@ -119,6 +131,17 @@ TEST_CASE_METHOD(ShadowReadsTest, "Shadow reads find a row the cloud lacks: the 
   for (const auto& each : records) CHECK(each.statement_fingerprint == record.statement_fingerprint);
   CHECK(read_file_text(proxy().conflict_log()).find("patient-") == std::string::npos);
   CHECK(proxy().log_shows_within("read brake:", 10s));
+  // The console: the statement's shape, its findings, and the totals.
+  const auto shadows = console("SHOW SHADOWS");
+  check_succeeded(shadows);
+  INFO(shadows.out);
+  CHECK(shadows.out.find(record.statement_fingerprint + "|SELECT id, patient FROM beds WHERE ward = $1 ORDER BY id|") !=
+        std::string::npos);
+  const auto stats = console("SHOW STATS");
+  INFO(stats.out);
+  CHECK(stats.out.find("shadow_percent|100%\n") != std::string::npos);
+  CHECK(stats.out.find("shadow_mismatched|") != std::string::npos);
+  CHECK(stats.out.find("shadow_mismatched|0\n") == std::string::npos);
 }
 
 TEST_CASE_METHOD(ShadowReadsTest, "Shadow reads make no noise of answers that vary by themselves: volatile "

@@ -102,6 +102,17 @@ TEST_CASE("The shadow ledger bounds the reads in flight and learns statements wh
   CHECK(totals.compared() == 11);
 }
 
+TEST_CASE("A mismatch counts as the mirror's when it repeats the statement's last verdict", "[unit][route][shadow]") {
+  ShadowLedger ledger{1};
+  CHECK_FALSE(ledger.count("f", "", ShadowFinding::mismatched));
+  CHECK_FALSE(ledger.count("f", "", ShadowFinding::varied));  // no verdict: the last one stands
+  CHECK(ledger.count("f", "", ShadowFinding::mismatched));
+  CHECK(ledger.count("f", "", ShadowFinding::mismatched));
+  CHECK_FALSE(ledger.count("f", "", ShadowFinding::matched));
+  CHECK_FALSE(ledger.count("f", "", ShadowFinding::mismatched));
+  CHECK_FALSE(ledger.count("g", "", ShadowFinding::mismatched));  // each statement its own
+}
+
 TEST_CASE("The shadow ledger counts fingerprints past its limit together", "[unit][route][shadow]") {
   ShadowLedger ledger{1};
   for (std::size_t i = 0; i < ShadowLedger::kMaxFingerprints + 5; ++i) {
