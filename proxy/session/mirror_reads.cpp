@@ -16,11 +16,6 @@
 namespace pgdual::proxy {
 namespace {
 
-std::uint64_t random_draw() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return generator();
-}
-
 ReadResult read_result(const MirrorLeg::ServedRead& served) {
   if (served.failure) return ReadResult::connection_error();
   if (!served.error_sqlstate.empty()) return ReadResult::sql_error(served.error_sqlstate);
@@ -28,6 +23,11 @@ ReadResult read_result(const MirrorLeg::ServedRead& served) {
 }
 
 }  // namespace
+
+std::uint64_t random_draw() {
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  return generator();
+}
 
 SessionFacts steering_facts(const conflict::SessionInfo& session, const Stream& client) {
   SessionFacts facts{.user = session.user, .database = session.database,

@@ -21,6 +21,9 @@
 
 namespace pgdual::proxy {
 
+/// A uniformly random draw for the steering's to_mirror_for_draw(), from the calling thread's generator.
+[[nodiscard]] std::uint64_t random_draw();
+
 /// What read rules (config::ReadRule) match a session on: its login and the client's address.
 [[nodiscard]] SessionFacts steering_facts(const conflict::SessionInfo& session, const Stream& client);
 

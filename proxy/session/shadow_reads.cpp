@@ -1,7 +1,6 @@
 #include "proxy/session/shadow_reads.h"
 
 #include <algorithm>
-#include <random>
 #include <string_view>
 #include <utility>
 
@@ -20,11 +19,6 @@ using std::chrono::microseconds;
 /// How long after the mirror's first answer disagreed it is asked again: time to apply what the
 /// primary had committed just before its answer, which a mirror a few milliseconds behind lacked.
 constexpr auto kSecondAskPause = std::chrono::milliseconds{250};
-
-std::uint64_t random_draw() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return generator();
-}
 
 conflict::RowsOrder rows_order_of(const sql::Classification& statement) {
   return statement.orders_rows ? conflict::RowsOrder::kept : conflict::RowsOrder::ignored;
