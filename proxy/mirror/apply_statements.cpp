@@ -72,7 +72,7 @@ std::string match_condition(const lr::OwnedRelation& relation, const PlannedChan
   if (!change.full_identity) return condition;
   // Without a key, identical rows are indistinguishable: the primary changed one of them, so
   // the mirror changes exactly one too.
-  return "ctid = (SELECT ctid FROM " + qualified_name(relation) + " WHERE " + condition + " LIMIT 1)";
+  return "ctid = (SELECT ctid FROM ONLY " + qualified_name(relation) + " WHERE " + condition + " LIMIT 1)";
 }
 
 /// The column a no-op UPDATE assigns to itself: the first that is no key, or the first.
@@ -190,7 +190,8 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
       return sql += ")";
     }
     case ChangeKind::update: {
-      sql = "UPDATE " + table + " SET ";
+      // ONLY: a change is the primary's to one table; an inheritance parent's children have their own.
+      sql = "UPDATE ONLY " + table + " SET ";
       if (change.assigned.empty()) {
         // Nothing changed, or only unchanged TOAST: still an UPDATE, so that a missing row is
         // noticed, of a column that is no key (which may be an identity GENERATED ALWAYS).
@@ -203,7 +204,7 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
       return sql += " WHERE " + match_condition(relation, change, number);
     }
     case ChangeKind::delete_row:
-      return "DELETE FROM " + table + " WHERE " + match_condition(relation, change, number);
+      return "DELETE FROM ONLY " + table + " WHERE " + match_condition(relation, change, number);
     case ChangeKind::truncate:
     case ChangeKind::ddl:
     case ChangeKind::begin:

@@ -295,5 +295,20 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: a session is refused with 57P03 naming 
                    conflict::slot_name_for(database()) + "'") == "0\n");
 }
 
+TEST_CASE_METHOD(WalModeTest, "wal mode: a change to an inheritance parent's row leaves its children's rows alone "
+                              "on the mirror, where a child row may sit at the same ctid",
+                 "[integration][wal_mode][apply]") {
+  start("wal_inheritance",
+        "CREATE TABLE cities (name text, population int); ALTER TABLE cities REPLICA IDENTITY FULL; "
+        "CREATE TABLE capitals (state text) INHERITS (cities); ALTER TABLE capitals REPLICA IDENTITY FULL; "
+        "GRANT ALL ON cities, capitals TO app;");
+  check_succeeded(psql(endpoint(), "INSERT INTO cities VALUES ('Madison', 1); "
+                                   "INSERT INTO capitals VALUES ('Madison', 1, 'WI')"));
+  check_succeeded(psql(endpoint(), "UPDATE ONLY cities SET population = 2"));
+  check_succeeded(psql(endpoint(), "DELETE FROM ONLY cities"));
+  CHECK(on_mirror("SELECT name, population, state FROM capitals") == "Madison|1|WI\n");
+  check_identical();
+}
+
 }  // namespace
 }  // namespace pgdual::test

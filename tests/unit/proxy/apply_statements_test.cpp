@@ -101,7 +101,7 @@ TEST_CASE("an update leaves unchanged TOAST columns and the unchanged key alone 
   const auto planned = plan_update(patients(), update);
   REQUIRE(planned);
   // The key may be an identity GENERATED ALWAYS, which only DEFAULT may be assigned to.
-  CHECK(statement_sql(patients(), *planned) == R"(UPDATE "public"."patients" SET "name" = $1 WHERE "id" = $2)");
+  CHECK(statement_sql(patients(), *planned) == R"(UPDATE ONLY "public"."patients" SET "name" = $1 WHERE "id" = $2)");
   CHECK(values_of(*planned) == std::vector<std::string>{"Ada", "7"});
 }
 
@@ -111,7 +111,7 @@ TEST_CASE("an update that changed nothing the primary sent still looks for its r
   const lr::Update update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {}, .new_tuple = row.data()};
   const auto planned = plan_update(patients(), update);
   REQUIRE(planned);
-  CHECK(statement_sql(patients(), *planned) == R"(UPDATE "public"."patients" SET "name" = "name" WHERE "id" = $1)");
+  CHECK(statement_sql(patients(), *planned) == R"(UPDATE ONLY "public"."patients" SET "name" = "name" WHERE "id" = $1)");
   CHECK(values_of(*planned) == std::vector<std::string>{"7"});
 }
 
@@ -126,7 +126,7 @@ TEST_CASE("an update of the key matches the old key the primary sent", "[unit][p
   const auto planned = plan_update(patients(), update);
   REQUIRE(planned);
   CHECK(statement_sql(patients(), *planned) ==
-        R"(UPDATE "public"."patients" SET "id" = $1, "name" = $2, "notes" = $3 WHERE "id" = $4)");
+        R"(UPDATE ONLY "public"."patients" SET "id" = $1, "name" = $2, "notes" = $3 WHERE "id" = $4)");
   CHECK(values_of(*planned) == std::vector<std::string>{"8", "Ada", "x", "7"});
 }
 
@@ -135,7 +135,7 @@ TEST_CASE("a delete matches the key", "[unit][proxy][apply]") {
   const auto planned = plan_delete(
       patients(), lr::Delete{.xid = {}, .relation_id = 16401, .old_kind = lr::OldTupleKind::key, .old_tuple = old_key.data()});
   REQUIRE(planned);
-  CHECK(statement_sql(patients(), *planned) == R"(DELETE FROM "public"."patients" WHERE "id" = $1)");
+  CHECK(statement_sql(patients(), *planned) == R"(DELETE FROM ONLY "public"."patients" WHERE "id" = $1)");
   CHECK(values_of(*planned) == std::vector<std::string>{"7"});
 }
 
@@ -146,7 +146,7 @@ TEST_CASE("with REPLICA IDENTITY FULL one row is matched on every column, json a
         events(), lr::Delete{.xid = {}, .relation_id = 16401, .old_kind = lr::OldTupleKind::old, .old_tuple = old_row.data()});
     REQUIRE(planned);
     CHECK(statement_sql(events(), *planned) ==
-          R"(DELETE FROM "audit"."events" WHERE ctid = (SELECT ctid FROM "audit"."events" WHERE )"
+          R"(DELETE FROM ONLY "audit"."events" WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" WHERE )"
           R"("at" IS NOT DISTINCT FROM $1 AND "payload"::text IS NOT DISTINCT FROM $2 LIMIT 1))");
     CHECK(values_of(*planned) == std::vector<std::string>{"noon", "NULL"});
   }
@@ -160,7 +160,7 @@ TEST_CASE("with REPLICA IDENTITY FULL one row is matched on every column, json a
     const auto planned = plan_update(events(), update);
     REQUIRE(planned);
     CHECK(statement_sql(events(), *planned) ==
-          R"(UPDATE "audit"."events" SET "payload" = $1 WHERE ctid = (SELECT ctid FROM "audit"."events" )"
+          R"(UPDATE ONLY "audit"."events" SET "payload" = $1 WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" )"
           R"(WHERE "at" IS NOT DISTINCT FROM $2 AND "payload"::text IS NOT DISTINCT FROM $3 LIMIT 1))");
     CHECK(values_of(*planned) == std::vector<std::string>{"{}", "noon", "NULL"});
   }
@@ -174,7 +174,7 @@ TEST_CASE("with REPLICA IDENTITY FULL one row is matched on every column, json a
     const auto planned = plan_update(events(), update);
     REQUIRE(planned);
     CHECK(statement_sql(events(), *planned) ==
-          R"(UPDATE "audit"."events" SET "at" = $1, "payload" = $2 WHERE ctid = (SELECT ctid FROM "audit"."events" )"
+          R"(UPDATE ONLY "audit"."events" SET "at" = $1, "payload" = $2 WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" )"
           R"(WHERE "at" IS NOT DISTINCT FROM $3 AND "payload"::text IS NOT DISTINCT FROM $4 LIMIT 1))");
     CHECK(values_of(*planned) == std::vector<std::string>{"dusk", "{}", "noon", "NULL"});
   }
