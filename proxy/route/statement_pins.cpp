@@ -76,37 +76,51 @@ bool own_answer_tag(char tag) {
          tag == tags::kRowDescription || tag == tags::kDataRow || tag == tags::kCommandComplete;
 }
 
+/// Messages the server may send at any time, before an own answer too: a notice raised while it
+/// parsed the whole Query (an identifier truncated), a changed setting. They are the client's.
+bool passes_through(char tag) {
+  namespace tags = protocol::backend_tag;
+  return tag == tags::kNoticeResponse || tag == tags::kParameterStatus || tag == tags::kNotificationResponse;
+}
+
 }  // namespace
 
 void OwnAnswerFilter::filter(protocol::Bytes chunk, std::vector<std::byte>& out) {
   while (messages_left_ > 0 && !chunk.empty()) {
-    if (header_seen_ == 0 && !own_answer_tag(static_cast<char>(chunk.front()))) {
-      messages_left_ = 0;
-      break;
+    if (header_seen_ == 0) {
+      const char tag = static_cast<char>(chunk.front());
+      passing_ = passes_through(tag);
+      if (!passing_ && !own_answer_tag(tag)) {
+        messages_left_ = 0;
+        break;
+      }
     }
-    chunk = skip_own(chunk);
+    chunk = take_message(chunk, out);
   }
   out.insert(out.end(), chunk.begin(), chunk.end());
 }
 
 // The length field counts itself: the body is length - 4 bytes. A length below 4 cannot come from
 // a server that passed the relay's frame scanner, which checks every length first.
-protocol::Bytes OwnAnswerFilter::skip_own(protocol::Bytes chunk) noexcept {
+protocol::Bytes OwnAnswerFilter::take_message(protocol::Bytes chunk, std::vector<std::byte>& out) {
+  const auto start = chunk;
   while (header_seen_ < kHeaderSize && !chunk.empty()) {
     if (header_seen_ > 0) length_ = (length_ << 8) | std::to_integer<std::uint32_t>(chunk.front());
     ++header_seen_;
     chunk = chunk.subspan(1);
     if (header_seen_ == kHeaderSize) body_left_ = length_ >= 4 ? length_ - 4 : 0;
   }
-  if (header_seen_ < kHeaderSize) return chunk;
-  const auto taken = std::min(body_left_, chunk.size());
-  body_left_ -= taken;
-  chunk = chunk.subspan(taken);
-  if (body_left_ == 0) {
-    --messages_left_;
-    header_seen_ = 0;
-    length_ = 0;
+  if (header_seen_ == kHeaderSize) {
+    const auto taken = std::min(body_left_, chunk.size());
+    body_left_ -= taken;
+    chunk = chunk.subspan(taken);
+    if (body_left_ == 0) {
+      if (!passing_) --messages_left_;
+      header_seen_ = 0;
+      length_ = 0;
+    }
   }
+  if (passing_) out.insert(out.end(), start.begin(), start.begin() + static_cast<std::ptrdiff_t>(start.size() - chunk.size()));
   return chunk;
 }
 

@@ -63,8 +63,9 @@ void apply_pins(const UnitPrefix& pins, std::span<const protocol::Frame> frames,
 /// Removes pgdual's own answers from the start of a unit's answers in the primary's byte stream,
 /// which arrives cut at any point: the CloseComplete and ParseComplete of pinned copies, and the
 /// whole answer (row description, rows, tag) of a statement pgdual sent ahead of the client's.
-/// Anything else where an own answer should be (an ErrorResponse when a copy failed to prepare)
-/// ends the removal, and is the client's to see.
+/// Notices and parameter statuses among them pass through. Anything else where an own answer
+/// should be (an ErrorResponse when a copy failed to prepare) ends the removal, and is the
+/// client's to see.
 class OwnAnswerFilter {
  public:
   /// The next `answers` messages are pgdual's own.
@@ -80,13 +81,15 @@ class OwnAnswerFilter {
  private:
   static constexpr std::size_t kHeaderSize = 5;  ///< tag and Int32 length
 
-  /// Takes what it can of the own message under way from the start of `chunk`; returns the rest.
-  [[nodiscard]] protocol::Bytes skip_own(protocol::Bytes chunk) noexcept;
+  /// Takes what it can of the message under way from the start of `chunk`, an own answer to drop
+  /// or one passing through to `out`; returns the rest.
+  [[nodiscard]] protocol::Bytes take_message(protocol::Bytes chunk, std::vector<std::byte>& out);
 
   unsigned messages_left_ = 0;  ///< own messages not yet wholly removed, the current one included
   std::size_t header_seen_ = 0;  ///< bytes of the current own message's header removed so far
   std::uint32_t length_ = 0;     ///< its length field, as far as read
   std::size_t body_left_ = 0;    ///< bytes of its body still to remove, once the header is whole
+  bool passing_ = false;         ///< the current message is the client's (a notice): it passes through
 };
 
 }  // namespace pgdual::proxy

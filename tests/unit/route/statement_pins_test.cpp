@@ -186,5 +186,43 @@ TEST_CASE("pgdual's own statement's whole answer leaves the stream however it is
   }
 }
 
+TEST_CASE("A notice before pgdual's own answer reaches the client, and the own answer still leaves, however the "
+          "stream is cut",
+          "[unit][proxy]") {
+  // A NOTICE the server raised parsing the whole Query (an identifier truncated) comes first.
+  std::vector<std::byte> stream;
+  protocol::Writer out{stream};
+  out.begin('N');
+  out.bytes(std::vector<std::byte>(23, std::byte{'n'}));
+  out.finish();
+  const auto notice_size = stream.size();
+  out.begin('T');
+  out.bytes(std::vector<std::byte>(29, std::byte{'r'}));
+  out.finish();
+  out.begin('D');
+  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
+  out.finish();
+  out.begin('C');
+  out.cstring("SELECT 1");
+  out.finish();
+  const auto own_end = stream.size();
+  out.begin('C');
+  out.cstring("CREATE TABLE");
+  out.finish();
+  protocol::encode(protocol::ReadyForQuery{}, out);
+  std::vector<std::byte> client_part(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(notice_size));
+  client_part.insert(client_part.end(), stream.begin() + static_cast<std::ptrdiff_t>(own_end), stream.end());
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    CAPTURE(cut);
+    OwnAnswerFilter filter;
+    filter.expect(3);
+    std::vector<std::byte> seen;
+    filter.filter(protocol::Bytes{stream}.first(cut), seen);
+    filter.filter(protocol::Bytes{stream}.subspan(cut), seen);
+    CHECK(seen == client_part);
+    CHECK_FALSE(filter.active());
+  }
+}
+
 }  // namespace
 }  // namespace pgdual::proxy
