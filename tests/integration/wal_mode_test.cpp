@@ -72,7 +72,11 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: the client sees the primary's answers b
       "INSERT INTO patients (id, name) VALUES ('not a number', 'y');\n"
       "UPDATE patients SET name = 'z' WHERE id = 1 RETURNING name, updated_at IS NOT NULL;\n"
       "BEGIN;\nINSERT INTO patients (name) VALUES ('w');\nCOMMIT;\n"
-      "SELECT name FROM patients ORDER BY id;\n";
+      "SELECT name FROM patients ORDER BY id;\n"
+      // DDL, which pgdual marks: a notice raised as the Query is parsed (the name is truncated),
+      // and a function body's compile error, placed in the client's statement.
+      "DROP TABLE IF EXISTS a_table_name_much_longer_than_the_sixty_three_bytes_postgresql_keeps;\n"
+      "CREATE FUNCTION broken() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN 1 +;\nEND $$;\n";
   TempDir dir{"pgdual-wal-script"};
   const auto file = dir.path() / "script.sql";
   write_file(file, script);
