@@ -147,16 +147,26 @@ void WalMirror::record_left_out(const conflict::Outcome& primary) {
 
 // A transaction that wrote and ended in a unit without a marker (a statement that must run alone,
 // a FunctionCall, "INSERT ...; COMMIT" in one Query) is on the mirror only once a later marked
-// one is.
+// one is. One that rolled back left nothing to wait for.
 void WalMirror::end_unit(TransactionStatus status) {
+  const bool ended_unmarked = status == TransactionStatus::idle && transaction_wrote_ && !unit_marked_;
+  if (ended_unmarked && !rolled_back()) unmarked_write_ = true;
   status_ = status;
   left_out_.clear();
-  if (status == TransactionStatus::idle && transaction_wrote_ && !unit_marked_) unmarked_write_ = true;
   if (status == TransactionStatus::idle) transaction_wrote_ = false;
   unit_marked_ = false;
   key_.clear();
   ticket_.reset();
   announcement_.clear();
+}
+
+// The open transaction ends without a commit: it had failed (its COMMIT answers ROLLBACK), or the
+// unit is one ROLLBACK.
+bool WalMirror::rolled_back() const {
+  if (status_ == TransactionStatus::failed) return true;
+  const auto& unit = parts_.planner.summary();
+  return unit.statements == 1 && unit.representative &&
+         unit.representative->transaction == sql::TransactionControl::rollback;
 }
 
 // Whether the primary committed the unit is unknown; the session ends with the primary.

@@ -77,6 +77,8 @@ class WalMirror final : public WriteMirror {
   /// Runs the announcement on the primary; false when the primary refused it.
   Awaitable<bool> announce();
   void record_left_out(const conflict::Outcome& primary);
+  /// At the end of a unit that ends the open transaction: it committed nothing.
+  [[nodiscard]] bool rolled_back() const;
   /// The planner's summary of the open unit, less its schema change when that names only the
   /// session's temporary relations.
   [[nodiscard]] const UnitSummary& carried_summary();

@@ -89,5 +89,26 @@ TEST_CASE_METHOD(WalSessionStateTest, "wal mode: a schema change to a temporary 
   check_identical();
 }
 
+TEST_CASE_METHOD(WalSessionStateTest, "wal mode: after a transaction that wrote and rolled back, the session's reads "
+                                      "may go to the mirror at once: it committed nothing to wait for",
+                 "[integration][wal_mode][read_state]") {
+  auto settings = wal_settings();
+  settings.routing = "read_percent = 100\n";
+  start("wal_rollback_reads", "CREATE TABLE beds (id int PRIMARY KEY); GRANT ALL ON beds TO app;", settings);
+  const auto script = "SELECT pg_sleep(0.5);\nBEGIN;\nINSERT INTO beds VALUES (1);\nROLLBACK;\n" +
+                      repeated("SELECT count(*) FROM beds;", kReads);
+  const auto result = psql_script(endpoint(), script);
+  check_succeeded(result);
+  long scans = 0;
+  const bool served = wait_until(
+      [&] {
+        scans = mirror_scans("beds");
+        return scans >= kReads / 2;
+      },
+      10s);
+  INFO(scans << " of " << kReads << " reads answered by the mirror");
+  CHECK(served);
+}
+
 }  // namespace
 }  // namespace pgdual::test
