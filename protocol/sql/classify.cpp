@@ -185,8 +185,13 @@ StatementVerdict verdict_for(const PgQuery__Node& statement, const StatementFact
     }
     case PG_QUERY__NODE__NODE_EXPLAIN_STMT: {
       const PgQuery__ExplainStmt& explain = *statement.explain_stmt;
-      if (!explain_analyzes(explain) || explain.query == nullptr) return {.kind = StatementKind::read};
-      return verdict_for(*explain.query, facts);  // ANALYZE runs the statement
+      // A plan is the server's own: its statistics, settings and costs.
+      if (!explain_analyzes(explain) || explain.query == nullptr) {
+        return {.kind = StatementKind::read, .server_specific = true};
+      }
+      auto analyzed = verdict_for(*explain.query, facts);  // ANALYZE runs the statement
+      analyzed.server_specific = true;                      // and shows the server's timings
+      return analyzed;
     }
     case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
       // Settings such as server_version, data_directory or max_connections differ.

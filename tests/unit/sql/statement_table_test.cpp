@@ -77,8 +77,8 @@ const std::vector<Row> kRows = {
     {"SELECT billing.summary()", K::read, false, T::none, {}, {}},  // configured, qualified
     {"SHOW search_path", K::read, true, T::none, {}, {}},
     {"SHOW server_version", K::read, true, T::none, {}, {}},
-    {"EXPLAIN SELECT * FROM patients", K::read, false, T::none, {"patients"}, {}},
-    {"EXPLAIN ANALYZE SELECT * FROM patients", K::read, false, T::none, {"patients"}, {}},
+    {"EXPLAIN SELECT * FROM patients", K::read, true, T::none, {"patients"}, {}},
+    {"EXPLAIN ANALYZE SELECT * FROM patients", K::read, true, T::none, {"patients"}, {}},
     {"", K::read, false, T::none, {}, {}},
     {"-- only a comment", K::read, false, T::none, {}, {}},
 
@@ -175,13 +175,13 @@ const std::vector<Row> kRows = {
     {"NOTIFY ch, 'payload'", K::write, false, T::none, {}, {}},
     {"EXECUTE fetch_patient(1)", K::write, false, T::none, {}, {}},  // its statement is not in the text
     {"CHECKPOINT", K::write, false, T::none, {}, {}},
-    {"EXPLAIN UPDATE t SET a = 1", K::read, false, T::none, {"t"}, {}},
-    {"EXPLAIN ANALYZE UPDATE t SET a = 1", K::write, false, T::none, {"t"}, {}},
-    {"EXPLAIN (ANALYZE false) DELETE FROM t", K::read, false, T::none, {"t"}, {}},
-    {"EXPLAIN (ANALYZE, BUFFERS) DELETE FROM t", K::write, false, T::none, {"t"}, {}},
-    {"EXPLAIN (ANALYZE on, ANALYZE off) DELETE FROM t", K::read, false, T::none, {"t"}, {}},
-    {"EXPLAIN ANALYZE SELECT nextval('s')", K::write, false, T::none, {}, {"nextval"}},
-    {"EXPLAIN SELECT nextval('s')", K::read, false, T::none, {}, {}},
+    {"EXPLAIN UPDATE t SET a = 1", K::read, true, T::none, {"t"}, {}},
+    {"EXPLAIN ANALYZE UPDATE t SET a = 1", K::write, true, T::none, {"t"}, {}},
+    {"EXPLAIN (ANALYZE false) DELETE FROM t", K::read, true, T::none, {"t"}, {}},
+    {"EXPLAIN (ANALYZE, BUFFERS) DELETE FROM t", K::write, true, T::none, {"t"}, {}},
+    {"EXPLAIN (ANALYZE on, ANALYZE off) DELETE FROM t", K::read, true, T::none, {"t"}, {}},
+    {"EXPLAIN ANALYZE SELECT nextval('s')", K::write, true, T::none, {}, {"nextval"}},
+    {"EXPLAIN SELECT nextval('s')", K::read, true, T::none, {}, {}},
 
     // Transaction control.
     {"BEGIN", K::transaction_control, false, T::begin, {}, {}},
