@@ -127,6 +127,7 @@ void MirrorLink::attach(BackendConnection connection) {
   leg_.emplace(std::move(connection), *context_.rows_digest_key);
   not_yet_on_mirror_.clear();  // replay_session_state() gives a new connection every statement
   ++connections_;
+  reads_answered_ = 0;
   if (on_change_) on_change_();
 }
 

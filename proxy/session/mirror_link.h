@@ -91,6 +91,11 @@ class MirrorLink {
   void queue_catch_up();
   /// How many connections were attached so far: tells one from the next.
   [[nodiscard]] std::uint64_t connections() const noexcept { return connections_; }
+  /// Counts a read the connection answered (served, or ran as a shadow read). Returns whether it
+  /// had answered kWarmUpReads before: a new backend's first statements fill its caches and are
+  /// slower than the same on the primary's older connection, which says nothing of the server.
+  [[nodiscard]] bool read_answered_warm() noexcept { return reads_answered_++ >= kWarmUpReads; }
+  static constexpr std::uint64_t kWarmUpReads = 10;
   /// Reads what the mirror owes for what it was sent, up to the mirror timeout; false, with
   /// the connection dropped, when it broke off.
   Awaitable<bool> read_owed_answers();
@@ -121,6 +126,7 @@ class MirrorLink {
   std::vector<std::string> session_statements_;  ///< SET, PREPARE... replayed on a new mirror connection
   std::vector<std::string> not_yet_on_mirror_;   ///< of those, the ones the connection open now lacks
   std::uint64_t connections_ = 0;
+  std::uint64_t reads_answered_ = 0;  ///< on the connection open now
 };
 
 }  // namespace pgdual::proxy

@@ -111,7 +111,8 @@ void MirrorReads::record_mirror_read(ReadBrake::Clock::time_point started, const
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(now - started);
   context_.brake.record(Backend::mirror, now, latency, read_result(served));
   const auto& statement = planner_.summary().representative;
-  if (!served.failure && served.error_sqlstate.empty() && statement) {
+  const bool warm = link_.connected() && link_.read_answered_warm();
+  if (!served.failure && served.error_sqlstate.empty() && statement && warm) {
     if (const auto primary = context_.primary_latencies.typical(statement->fingerprint)) {
       context_.brake.record_relative(now, latency_ratio(latency, *primary));
     }

@@ -221,7 +221,8 @@ void ShadowReads::conclude(ShadowFinding finding, const conflict::Outcome& first
                       mirror_latency.count(), pending.primary_latency.count());
   if (finding == ShadowFinding::varied || finding == ShadowFinding::abandoned) return;
   const auto now = Clock::now();
-  context_.brake.record_relative(now, latency_ratio(mirror_latency, pending.primary_latency));
+  const bool warm = link_.connected() && link_.connections() == pending.connection && link_.read_answered_warm();
+  if (warm) context_.brake.record_relative(now, latency_ratio(mirror_latency, pending.primary_latency));
   if (finding != ShadowFinding::mismatched) {
     context_.brake.record(Backend::mirror, now, mirror_latency, ReadResult::ok());
     return;
