@@ -40,9 +40,10 @@ WORKLOADS = {
              "direct writes to one server; pgdual and pgpool-II write to both; logical replication and \"both "
              "servers at once\" as above."),
     "shadow": ("Shadow reads: `pgbench -S` through pgdual in mirror mode wal",
-               "pgdual with read_percent 0, so the primary answers every read; with shadow_percent 10 a tenth of "
-               "the eligible reads also run on the session's mirror connection, and the two answers are compared "
-               "off the client's path. × shadow 0 is the TPS over shadow_percent 0's in the same round (the goal: "
+               "pgdual with read_percent 0, so the primary answers every read; with shadow_percent 10 each eligible "
+               "read is drawn at 10% while the session's mirror connection is idle (a session has one shadow read at "
+               "a time), and the drawn ones also run on that connection, their answers compared off the client's "
+               "path. × shadow 0 is the TPS over shadow_percent 0's in the same round (the goal: "
                "at least 0.95). The shadow reads are pgdual_shadow_reads_total from /metrics, summed over the "
                "statement fingerprints and the rounds, out of the eligible reads the primary answered "
                "(pgdual_reads_total{served_by=\"primary\"}). direct runs on database bench, the pgduals on "
@@ -99,6 +100,7 @@ class Results:
             "cpu_per_1000": median(cpu_per_1000),
             "contents": contents,
             "shadow_reads": shadow_reads(ok),
+            "transactions": sum(int(number(r["transactions"]) or 0) for r in ok),
         }
 
 
@@ -116,13 +118,17 @@ def shadow_reads(rows):
     return totals if seen else None
 
 
-def shadow_text(totals):
+def shadow_text(totals, transactions):
+    """The shadow reads, out of the eligible reads, out of the transactions: a session whose mirror
+    connection was dropped (an abandoned shadow read) reads from the primary alone from then on, and
+    its reads are no longer eligible."""
     if totals is None:
         return "–"
     shadowed = sum(totals[f] for f in SHADOW_FINDINGS)
     share = f" ({shadowed / totals['eligible']:.1%})" if totals["eligible"] else ""
     findings = ", ".join(f"{f} {totals[f]:,}" for f in SHADOW_FINDINGS)
-    return f"{shadowed:,} of {totals['eligible']:,} eligible reads{share}: {findings}"
+    return (f"{shadowed:,} of {totals['eligible']:,} eligible reads{share}, of {transactions:,} transactions:"
+            f" {findings}")
 
 
 def contents_text(contents):
@@ -178,7 +184,7 @@ def shadow_table(results):
             lines.append(
                 f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {fmt(s['tps'])} | {s['tps_rounds']} |"
                 f" {fmt(vs_direct, 2)} | {fmt(vs_shadow0, 3)} | {fmt(s['latency_avg'], 3)} |"
-                f" {fmt(s['latency_p99'], 3)} | {fmt(s['cpu_per_1000'], 3)} | {shadow_text(s['shadow_reads'])} |")
+                f" {fmt(s['latency_p99'], 3)} | {fmt(s['cpu_per_1000'], 3)} | {shadow_text(s['shadow_reads'], s['transactions'])} |")
     return lines
 
 
