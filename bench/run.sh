@@ -8,6 +8,8 @@
 #
 # usage: bench/run.sh [--quick] [--rounds N] [--seconds S] [--cells "WORKLOAD:PROTOCOL:CLIENTS ..."]
 #                     [--no-memory] [--out-dir DIR]
+# WORKLOAD is select, update, tpcb, or shadow (pgbench -S through pgdual in mirror mode wal with
+# routing.shadow_percent 0 and 10, beside direct: what shadow reads cost).
 # PGDUAL_BIN=/path/to/pgdual measures that binary instead of a Release build in build-bench/.
 # PGDUAL_COMMIT names the commit in RESULTS.md (default: git rev-parse of the checkout).
 set -euo pipefail
@@ -17,12 +19,13 @@ build="${PGDUAL_BUILD_DIR:-$root/build-bench}"
 started_at="$(date +%s)"
 mode=full rounds=2 seconds=10 scale=10 measure_memory=1 out_dir="$root/bench" cells=""
 # The full matrix fits in 30 minutes on 2 cores (bench/README.md, "Which cells"): every protocol at
-# 8 clients, and 1, 8 and 64 clients in the protocol each workload is usually run with.
+# 8 clients, and 1, 8 and 64 clients in the protocol each workload is usually run with; and the
+# cost of shadow reads at 8 clients.
 full_cells="select:prepared:1 select:prepared:8 select:prepared:64 select:simple:8 select:extended:8
   update:simple:1 update:simple:8 update:simple:64 update:extended:8 update:prepared:8
-  tpcb:simple:8 tpcb:prepared:8"
-# The quick mode measures the two rows the goals are set on.
-quick_cells="select:prepared:8 update:simple:8"
+  tpcb:simple:8 tpcb:prepared:8 shadow:prepared:8"
+# The quick mode measures the rows the goals are set on.
+quick_cells="select:prepared:8 update:simple:8 shadow:prepared:8"
 # The most clients any cell has; pools and server limits are sized for it.
 max_clients=64
 
@@ -93,9 +96,12 @@ synchronous_standby_names = '$native_sync_subscription'"
 start_local_postgres secondary "$port_secondary" "$PGPASSWORD" "$server_conf"
 
 # Database "bench" serves the direct runs and every pass-through setup; each dual-write setup has a
-# database of its own, the same on both servers, so that no other setup's writes reach its pair.
+# database of its own, the same on both servers, so that no other setup's writes reach its pair;
+# so have the two shadow-read setups (one database for both: they only read, and their shadow reads
+# need the mirror to hold the primary's rows).
 # pgbench -i is deterministic; "bench_pristine" keeps its result, the source of every copy.
-dual_write_databases=(bench_pgdual bench_pgdual_wal bench_pgpool bench_native_async bench_native_sync)
+dual_write_databases=(bench_pgdual bench_pgdual_wal bench_pgpool bench_native_async bench_native_sync
+  bench_pgdual_shadow)
 # copy_pristine PORT DATABASE: DATABASE on the server at PORT, anew, as pgbench -i left "bench".
 copy_pristine() {
   psql_on "$1" -c "DROP DATABASE IF EXISTS $2 WITH (FORCE)" &&
@@ -165,14 +171,55 @@ start_pgpool_setup() {
   add_setup "$name" pgpool "$port" "$database" "$*"
   launch_setup "$name"
 }
-# start_pgdual_setup NAME DATABASE SERVERS KIND MIRROR_MODE: pgdual in mirror.mode MIRROR_MODE.
+# start_pgdual_setup NAME DATABASE SERVERS KIND MIRROR_MODE [ROUTING_TOML [EXTRA_TOML]]: pgdual in
+# mirror.mode MIRROR_MODE, with ROUTING_TOML's keys in [routing] and EXTRA_TOML's tables.
 start_pgdual_setup() {
   local name="$1" database="$2" servers="$3" kind="$4" port
   port="$(free_port)"
   write_pgdual_config "$name" "$port" "$port_primary" "$port_secondary" "[mirror]
-mode = \"$5\""
+mode = \"$5\"
+${7:-}" "${6:-}"
   add_setup "$name" "$kind" "$port" "$database" "$servers"
   launch_setup "$name"
+}
+
+# --- shadow reads (the shadow workload) -------------------------------------------------------------
+# Two pgduals in mirror mode wal (kind pgdual-wal: started before each of their runs and stopped
+# after, like pgdual-wal) on database bench_pgdual_shadow, read_percent 0: pgdual-shadow0 with
+# routing.shadow_percent 0 (pass-through) and pgdual-shadow10 with 10, so that a tenth of the reads
+# the primary answers run on the session's mirror connection too. They share the database and its
+# slot, never at the same time. Each serves /metrics on a port of its own, read before and after
+# each run for the shadow reads the run made.
+declare -A setup_metrics_port
+start_shadow_setup() {
+  local name="$1" percent="$2"
+  setup_metrics_port[$name]="$(free_port)"
+  start_pgdual_setup "$name" bench_pgdual_shadow "$port_primary $port_secondary" pgdual-wal wal \
+    "shadow_percent = $percent" "[metrics]
+address = \"127.0.0.1\"
+port = ${setup_metrics_port[$name]}"
+}
+
+# shadow_read_counts SETUP: from the setup's /metrics, one line "RESULT COUNT" per finding of
+# pgdual_shadow_reads_total, summed over the statement fingerprints, and "eligible COUNT": the
+# eligible reads the primary answered (pgdual_reads_total{served_by="primary"}), of which
+# shadow_percent are drawn.
+shadow_read_counts() {
+  curl -fsS --max-time 5 "http://127.0.0.1:${setup_metrics_port[$1]}/metrics" |
+    awk '/^pgdual_shadow_reads_total\{/ {match($0, /result="[^"]*"/); n[substr($0, RSTART + 8, RLENGTH - 9)] += $NF}
+      /^pgdual_reads_total\{.*served_by="primary"/ {n["eligible"] += $NF}
+      END {for (r in n) print r, n[r]}'
+}
+
+# shadow_reads_between BEFORE AFTER: what a run added to shadow_read_counts' lines, on one line:
+# "eligible=N matched=N settled=N varied=N mismatched=N abandoned=N".
+shadow_reads_between() {
+  awk -v before="$1" -v after="$2" 'BEGIN {
+    n = split(before, lines, "\n"); for (i = 1; i <= n; i++) if (split(lines[i], f, " ") == 2) b[f[1]] = f[2]
+    n = split(after, lines, "\n"); for (i = 1; i <= n; i++) if (split(lines[i], f, " ") == 2) a[f[1]] = f[2]
+    k = split("eligible matched settled varied mismatched abandoned", names, " ")
+    for (i = 1; i <= k; i++) printf "%s%s=%d", (i > 1 ? " " : ""), names[i], a[names[i]] - b[names[i]]
+  }'
 }
 
 # --- pgdual in mirror mode wal (kind pgdual-wal) ------------------------------------------------
@@ -330,6 +377,8 @@ start_pgpool_setup pgpool-replication native_replication bench_pgpool "$port_pri
 start_pgdual_setup pgdual-passthrough bench "$port_primary" pgdual statement
 start_pgdual_setup pgdual-dualwrite bench_pgdual "$port_primary $port_secondary" pgdual statement
 start_pgdual_setup pgdual-wal bench_pgdual_wal "$port_primary $port_secondary" pgdual-wal wal
+start_shadow_setup pgdual-shadow0 0
+start_shadow_setup pgdual-shadow10 10
 say "starting PostgreSQL's logical replication, asynchronous and synchronous"
 start_native_setup native-async bench_native_async
 start_native_setup native-sync bench_native_sync
@@ -344,8 +393,9 @@ done
 declare -A workload_setups=(
   [select]="direct pgbouncer-session pgbouncer-transaction pgpool-passthrough pgdual-passthrough"
   [update]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync"
-  [tpcb]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync")
-declare -A workload_flags=([select]=-S [update]=-N [tpcb]="")
+  [tpcb]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync"
+  [shadow]="direct pgdual-shadow0 pgdual-shadow10")
+declare -A workload_flags=([select]=-S [update]=-N [tpcb]="" [shadow]=-S)
 # Setups whose two servers must end every run identical.
 declare -A compares_pair=([pgdual-dualwrite]=1 [pgdual-wal]=1 [pgpool-replication]=1 [native-async]=1
   [native-sync]=1)
@@ -354,13 +404,13 @@ for cell in $cells; do
   IFS=: read -r workload protocol clients <<<"$cell"
   [[ -n "${workload_setups[$workload]:-}" && "$protocol" =~ ^(simple|extended|prepared)$ &&
     "$clients" =~ ^[1-9][0-9]*$ ]] && ((clients <= max_clients)) ||
-    fail "bad cell $cell: WORKLOAD (select, update, tpcb):PROTOCOL (simple, extended, prepared):CLIENTS (1-64)"
+    fail "bad cell $cell: WORKLOAD (select, update, tpcb, shadow):PROTOCOL (simple, extended, prepared):CLIENTS (1-64)"
 done
 
 # --- one run ----------------------------------------------------------------------------------------
 csv="$workdir/results.csv"
 csv_columns=(round workload protocol clients setup seconds status tps transactions latency_avg_ms latency_p99_ms
-  proxy_cpu_s pair_contents load1 started)
+  proxy_cpu_s pair_contents load1 started shadow_reads)
 (IFS=,; echo "${csv_columns[*]}") >"$csv"
 ticks_per_second="$(getconf CLK_TCK)"
 
@@ -423,6 +473,7 @@ run_setup() {
   local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid=""
   local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server logs
   local status=ok tps="" transactions="" latency_avg="" latency_p99="" cpu="" contents="" load started
+  local metrics="${setup_metrics_port[$setup]:-}" shadows_before="" shadows=""
   load="$(cut -d ' ' -f1 /proc/loadavg)" started="$(date -u +%H:%M:%S)"
   if unsupported "$setup" "$protocol"; then
     status=n/a
@@ -431,10 +482,17 @@ run_setup() {
     pid="${setup_pid[$setup]}"
     for server in ${setup_servers[$setup]}; do psql_on "$server" -c CHECKPOINT; done
     rm -rf "$workdir/txlog" "$log"* && mkdir "$workdir/txlog"
+    [[ -z "$metrics" ]] || shadows_before="$(shadow_read_counts "$setup")" || fail "$setup's /metrics did not answer"
     [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"
     if run_pgbench "$setup" "$workload" "$protocol" "$clients" "$log" "$prefix"; then
       [[ -z "$pid" ]] || cpu="$(awk -v t="$(($(process_tree_cpu_ticks "$pid") - ticks_before))" \
         -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
+      # The shadow reads under way when pgbench ended are judged within shadow_timeout_ms (2 s).
+      if [[ -n "$metrics" ]]; then
+        sleep 0.5
+        shadows="$(shadow_reads_between "$shadows_before" "$(shadow_read_counts "$setup")")" ||
+          shadows="unread"
+      fi
       logs=("$log"*)
       read_pgbench_figures "$prefix" "${logs[@]}"
       # A subscriber that has not caught up in 60 s is compared all the same: it shows as "differ".
@@ -447,10 +505,10 @@ run_setup() {
     fi
   fi
   local row=("$round" "$workload" "$protocol" "$clients" "$setup" "$seconds" "$status" "$tps" "$transactions"
-    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started")
+    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started" "${shadows:--}")
   (IFS=,; echo "${row[*]}") >>"$csv"
   say "round $round $workload -M $protocol -c $clients $setup: $status${tps:+, $tps tps, p99 $latency_p99 ms}$(
-    )${cpu:+, proxy CPU $cpu s}${contents:+, $contents}"
+    )${cpu:+, proxy CPU $cpu s}${contents:+, $contents}${shadows:+, shadow reads: $shadows}"
 }
 
 # --- the matrix --------------------------------------------------------------------------------------

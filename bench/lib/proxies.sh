@@ -6,10 +6,11 @@
 
 pgpool_bin=/usr/sbin/pgpool
 
-# write_pgdual_config NAME PORT PRIMARY_PORT MIRROR_PORT [EXTRA_TOML]: $workdir/NAME/pgdual.toml,
-# pgdual with primary "onprem" (PRIMARY_PORT) and mirror "cloud" (MIRROR_PORT), read_percent 0
-# (every read on the primary, every write on both), SCRAM for clients, conflicts in
-# $workdir/NAME/conflicts.jsonl; EXTRA_TOML (whole tables) is appended.
+# write_pgdual_config NAME PORT PRIMARY_PORT MIRROR_PORT [EXTRA_TOML [ROUTING_TOML]]:
+# $workdir/NAME/pgdual.toml, pgdual with primary "onprem" (PRIMARY_PORT) and mirror "cloud"
+# (MIRROR_PORT), read_percent 0 (every read on the primary, every write on both), SCRAM for
+# clients, conflicts in $workdir/NAME/conflicts.jsonl; EXTRA_TOML (whole tables) is appended, and
+# ROUTING_TOML (keys, e.g. shadow_percent = 10) goes into [routing].
 write_pgdual_config() {
   mkdir -p "$workdir/$1"
   cat >"$workdir/$1/pgdual.toml" <<CONF
@@ -21,6 +22,7 @@ level = "warn"
 [routing]
 primary = "onprem"
 read_percent = 0
+${6:-}
 [conflicts]
 log_path = "$workdir/$1/conflicts.jsonl"
 [backends.onprem]

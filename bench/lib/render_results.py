@@ -22,6 +22,8 @@ SETUP_NAMES = {
     "pgpool-replication": "pgpool-II, native replication",
     "native-async": "PostgreSQL logical replication, asynchronous",
     "native-sync": "PostgreSQL logical replication, synchronous (COMMIT waits for the subscriber)",
+    "pgdual-shadow0": "pgdual, mirror mode wal, shadow_percent 0 (pass-through)",
+    "pgdual-shadow10": "pgdual, mirror mode wal, shadow_percent 10",
 }
 WORKLOADS = {
     "select": ("Pass-through: `pgbench -S` (select only)",
@@ -37,8 +39,18 @@ WORKLOADS = {
     "tpcb": ("Dual write: `pgbench` (TPC-B-like)",
              "direct writes to one server; pgdual and pgpool-II write to both; logical replication and \"both "
              "servers at once\" as above."),
+    "shadow": ("Shadow reads: `pgbench -S` through pgdual in mirror mode wal",
+               "pgdual with read_percent 0, so the primary answers every read; with shadow_percent 10 each eligible "
+               "read is drawn at 10% while the session's mirror connection is idle (a session has one shadow read at "
+               "a time), and the drawn ones also run on that connection, their answers compared off the client's "
+               "path. × shadow 0 is the TPS over shadow_percent 0's in the same round (the goal: "
+               "at least 0.95). The shadow reads are pgdual_shadow_reads_total from /metrics, summed over the "
+               "statement fingerprints and the rounds, out of the eligible reads the primary answered "
+               "(pgdual_reads_total{served_by=\"primary\"}). direct runs on database bench, the pgduals on "
+               "bench_pgdual_shadow, a copy of it on both servers."),
 }
 GOAL_CELLS = {"passthrough": ("select", "prepared", "8"), "dualwrite": ("update", "simple", "8")}
+SHADOW_FINDINGS = ("matched", "settled", "varied", "mismatched", "abandoned")
 
 
 def median(values):
@@ -87,7 +99,36 @@ class Results:
             "latency_p99": median(number(r["latency_p99_ms"]) for r in ok),
             "cpu_per_1000": median(cpu_per_1000),
             "contents": contents,
+            "shadow_reads": shadow_reads(ok),
+            "transactions": sum(int(number(r["transactions"]) or 0) for r in ok),
         }
+
+
+def shadow_reads(rows):
+    """The shadow reads of the runs, summed: "eligible" and each finding (the CSV's
+    "eligible=N matched=N ..."); None when the runs have no such counts."""
+    totals, seen = defaultdict(int), False
+    for row in rows:
+        text = row.get("shadow_reads") or "-"
+        for field in text.split():
+            name, _, count = field.partition("=")
+            if count.lstrip("-").isdigit():
+                totals[name] += int(count)
+                seen = True
+    return totals if seen else None
+
+
+def shadow_text(totals, transactions):
+    """The shadow reads, out of the eligible reads, out of the transactions: a session whose mirror
+    connection was dropped (an abandoned shadow read) reads from the primary alone from then on, and
+    its reads are no longer eligible."""
+    if totals is None:
+        return "–"
+    shadowed = sum(totals[f] for f in SHADOW_FINDINGS)
+    share = f" ({shadowed / totals['eligible']:.1%})" if totals["eligible"] else ""
+    findings = ", ".join(f"{f} {totals[f]:,}" for f in SHADOW_FINDINGS)
+    return (f"{shadowed:,} of {totals['eligible']:,} eligible reads{share}, of {transactions:,} transactions:"
+            f" {findings}")
 
 
 def contents_text(contents):
@@ -103,6 +144,8 @@ def contents_text(contents):
 
 
 def workload_table(results, workload):
+    if workload == "shadow":
+        return shadow_table(results)
     lines = ["| protocol | clients | setup | TPS (median) | TPS per round | × direct | avg ms | p99 ms |"
              " proxy CPU s / 1000 tx | both servers' tables |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -121,6 +164,46 @@ def workload_table(results, workload):
                 f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {fmt(s['tps'])} | {s['tps_rounds']} |"
                 f" {fmt(ratio, 2)} | {fmt(s['latency_avg'], 3)} | {fmt(s['latency_p99'], 3)} |"
                 f" {fmt(s['cpu_per_1000'], 3)} | {contents_text(s['contents'])} |")
+    return lines
+
+
+def shadow_table(results):
+    lines = ["| protocol | clients | setup | TPS (median) | TPS per round | × direct | × shadow 0 | avg ms | p99 ms |"
+             " proxy CPU s / 1000 tx | shadow reads (all rounds) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for cell in shadow_cells(results):
+        for setup in ("direct", "pgdual-shadow0", "pgdual-shadow10"):
+            if setup not in results.cells[cell]:
+                continue
+            s = results.summary(cell, setup)
+            if s["status"] != "ok":
+                lines.append(f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {s['status']} | | | | | | | |")
+                continue
+            vs_direct = results.tps_ratio(cell, setup, "direct") if setup != "direct" else None
+            vs_shadow0 = results.tps_ratio(cell, setup, "pgdual-shadow0") if setup == "pgdual-shadow10" else None
+            lines.append(
+                f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {fmt(s['tps'])} | {s['tps_rounds']} |"
+                f" {fmt(vs_direct, 2)} | {fmt(vs_shadow0, 3)} | {fmt(s['latency_avg'], 3)} |"
+                f" {fmt(s['latency_p99'], 3)} | {fmt(s['cpu_per_1000'], 3)} | {shadow_text(s['shadow_reads'], s['transactions'])} |")
+    return lines
+
+
+def shadow_cells(results):
+    return sorted((c for c in results.cells if c[0] == "shadow"),
+                  key=lambda c: (["simple", "extended", "prepared"].index(c[1]), int(c[2])))
+
+
+def shadow_goals(results):
+    """Issue 20, item 7: shadow reads at 10% cost at most 5% of pass-through -S throughput."""
+    lines = []
+    for cell in shadow_cells(results):
+        ratio = results.tps_ratio(cell, "pgdual-shadow10", "pgdual-shadow0")
+        totals = results.summary(cell, "pgdual-shadow10")["shadow_reads"] if "pgdual-shadow10" in results.cells[cell] \
+            else None
+        shadowed = sum(totals[f] for f in SHADOW_FINDINGS) if totals else 0
+        lines.append(goal_line(f"`-S -M {cell[1]} -c {cell[2]}`, pgdual mirror mode wal: shadow_percent 10 TPS / "
+                               "shadow_percent 0 TPS", f"{fmt(ratio, 3)}; {shadowed:,} shadow reads ran", "≥ 0.95",
+                               None if ratio is None else ratio >= 0.95 and shadowed > 0))
     return lines
 
 
@@ -157,6 +240,7 @@ def goals(results, memory):
         if ceiling is not None:
             lines.append(goal_line("`-N -M simple -c 8`: both servers directly at once (no proxy) / pgpool-II: "
                                    "the most any dual writer could reach here", fmt(ceiling, 2), "–", None))
+    lines.extend(shadow_goals(results))
     fake = [row for row in memory if row["backends"] == "fake"]
     if fake:
         largest = max(fake, key=lambda row: int(row["sessions"]))
