@@ -97,6 +97,21 @@ StatementKind read_unless_side_effects(const StatementFacts& facts) noexcept {
   return facts.side_effects ? StatementKind::write : StatementKind::read;
 }
 
+// ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY, which commits in between.
+bool detaches_concurrently(const PgQuery__AlterTableStmt& alter) noexcept {
+  for (std::size_t i = 0; i < alter.n_cmds; ++i) {
+    const PgQuery__Node* node = alter.cmds[i];
+    if (node == nullptr || node->node_case != PG_QUERY__NODE__NODE_ALTER_TABLE_CMD) continue;
+    const PgQuery__AlterTableCmd& command = *node->alter_table_cmd;
+    if (command.subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DetachPartition || command.def == nullptr ||
+        command.def->node_case != PG_QUERY__NODE__NODE_PARTITION_CMD) {
+      continue;
+    }
+    if (command.def->partition_cmd->concurrent) return true;
+  }
+  return false;
+}
+
 // Statements PostgreSQL refuses inside a transaction block or beside other statements
 // (PreventInTransactionBlock), and CALL and DO, whose procedures may commit only when they run
 // alone. Conservative: REINDEX, CLUSTER and ALTER DATABASE count whatever their options.
@@ -121,6 +136,8 @@ bool alone_in_transaction(const PgQuery__Node& statement) noexcept {
       return statement.index_stmt->concurrent;
     case PG_QUERY__NODE__NODE_DROP_STMT:
       return statement.drop_stmt->concurrent;
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+      return detaches_concurrently(*statement.alter_table_stmt);
     default:
       return false;
   }

@@ -89,12 +89,15 @@ TEST_CASE("statements that must have their transaction to themselves are told ap
        {"VACUUM t", "VACUUM", "CREATE DATABASE d", "DROP DATABASE d", "CREATE TABLESPACE s LOCATION '/x'",
         "DROP TABLESPACE s", "ALTER SYSTEM SET work_mem = '1MB'", "CREATE INDEX CONCURRENTLY i ON t (a)",
         "DROP INDEX CONCURRENTLY i", "REINDEX TABLE CONCURRENTLY t", "CLUSTER", "CALL archive_visits()",
-        "DO $$BEGIN COMMIT; END$$", "INSERT INTO t VALUES (1); VACUUM t"}) {
+        "DO $$BEGIN COMMIT; END$$", "INSERT INTO t VALUES (1); VACUUM t",
+        "ALTER TABLE parted DETACH PARTITION part_1 CONCURRENTLY"}) {
     INFO(alone);
     CHECK(classifier.classify(alone).alone_in_transaction);
   }
   for (const char* shared : {"INSERT INTO t VALUES (1)", "CREATE INDEX i ON t (a)", "DROP INDEX i",
-                             "CREATE TABLE t (a int)", "BEGIN; UPDATE t SET a = 1; COMMIT", "SELECT 1"}) {
+                             "CREATE TABLE t (a int)", "BEGIN; UPDATE t SET a = 1; COMMIT", "SELECT 1",
+                             "ALTER TABLE parted DETACH PARTITION part_1",
+                             "ALTER TABLE parted DETACH PARTITION part_1 FINALIZE"}) {
     INFO(shared);
     CHECK_FALSE(classifier.classify(shared).alone_in_transaction);
   }
