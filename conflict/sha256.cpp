@@ -65,11 +65,11 @@ int hex_value(char c) noexcept {
 
 }  // namespace
 
-std::string to_hex(const Digest& digest) {
+std::string to_hex(protocol::Bytes bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
-  out.reserve(digest.size() * 2);
-  for (const auto byte : digest) {
+  out.reserve(bytes.size() * 2);
+  for (const auto byte : bytes) {
     const auto value = std::to_integer<unsigned>(byte);
     out.push_back(kDigits[value >> 4U]);
     out.push_back(kDigits[value & 0xfU]);

@@ -19,8 +19,10 @@ namespace pgdual::conflict {
 /// on the wire, so a digest passes as protocol::Bytes where SCRAM keys one MAC with another.
 using Digest = std::array<std::byte, 32>;
 
+/// Lower-case hex, two characters a byte.
+[[nodiscard]] std::string to_hex(protocol::Bytes bytes);
 /// Lower-case hex, 64 characters.
-[[nodiscard]] std::string to_hex(const Digest& digest);
+[[nodiscard]] inline std::string to_hex(const Digest& digest) { return to_hex(protocol::Bytes{digest}); }
 /// The inverse of to_hex; std::nullopt unless `hex` is exactly 64 lower-case hex digits.
 [[nodiscard]] std::optional<Digest> digest_from_hex(std::string_view hex) noexcept;
 

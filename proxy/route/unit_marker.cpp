@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "conflict/sha256.h"
 #include "conflict/sql_text.h"
 #include "conflict/wal_names.h"
 #include "protocol/frontend_messages.h"
@@ -35,14 +36,8 @@ constexpr std::string_view kFlushedCommit =
 /// statement (it then shows the body as a QUERY of its own). The bytes are the client's, in its
 /// client_encoding, which the server converts as it converts the Query around them.
 std::string text_in_hex(std::string_view text) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string value = "pg_catalog.convert_from(pg_catalog.decode('";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    value += kDigits[byte >> 4];
-    value += kDigits[byte & 0x0f];
-  }
-  return value + "', 'hex'), pg_catalog.current_setting('client_encoding'))";
+  return "pg_catalog.convert_from(pg_catalog.decode('" + conflict::to_hex(protocol::as_bytes(text)) +
+         "', 'hex'), pg_catalog.current_setting('client_encoding'))";
 }
 
 bool ends_transaction_that_wrote(const MarkerFacts& facts) {

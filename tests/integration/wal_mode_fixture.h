@@ -14,6 +14,7 @@
 
 #include "conflict/wal_names.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/loopback.h"
 #include "tests/integration/wal_helpers.h"
 
 namespace pgdual::test {
@@ -89,6 +90,21 @@ class WalModeTest : public IntegrationTest {
       if (waited > limit) return std::nullopt;
       std::this_thread::sleep_for(std::chrono::milliseconds{200});
     }
+  }
+
+  /// Waits up to `limit` until the mirror has scanned `table` at least `reads` times: reads it
+  /// served, where the apply scans nothing (it only inserts, or nothing is written). A backend's
+  /// counts reach the statistics by its exit at the latest. Returns the last count seen.
+  [[nodiscard]] long wait_for_mirror_scans(const std::string& table, long reads, std::chrono::milliseconds limit) const {
+    long scans = 0;
+    static_cast<void>(wait_until(
+        [&] {
+          scans = std::stol(on_mirror("SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) FROM "
+                                      "pg_stat_user_tables WHERE relname = '" + table + "'"));
+          return scans >= reads;
+        },
+        limit));
+    return scans;
   }
 
   static std::string lines(const std::vector<std::string>& items) {

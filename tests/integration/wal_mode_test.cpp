@@ -267,19 +267,10 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: at read_percent 100 a client that write
   // Debian's interpreter: python3-psycopg is installed for it only.
   const auto result = run_client({"/usr/bin/python3", "-c", std::string{kWriteThenRead}}, endpoint(), 300s);
   check_succeeded(result);
-  // Nothing but the reads scans visits on the mirror: the apply only inserts. A backend's counts
-  // reach the statistics by its exit at the latest, once the client has gone.
-  const auto scans = "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
-                     "WHERE relname = 'visits'";
-  long mirror_reads = 0;
-  const bool counted = wait_until(
-      [&] {
-        mirror_reads = std::stol(on_mirror(scans));
-        return mirror_reads >= 1800;
-      },
-      15s);
+  // Nothing but the reads scans visits on the mirror: the apply only inserts.
+  const auto mirror_reads = wait_for_mirror_scans("visits", 1800, 15s);
   INFO(mirror_reads << " of 2000 reads answered by the mirror");
-  CHECK(counted);  // each COMMIT waited for the apply: its session may read there at once
+  CHECK(mirror_reads >= 1800);  // each COMMIT waited for the apply: its session may read there at once
   check_identical();
 }
 

@@ -34,17 +34,7 @@ RunResult psql_script(const Endpoint& endpoint, const std::string& script) {
                     endpoint, kClientTimeout);
 }
 
-class WalSessionStateTest : public WalModeTest {
- protected:
-  /// How many times the mirror has scanned `table`: its reads, as the apply scans nothing here.
-  /// A backend's counts reach the statistics by its exit at the latest.
-  [[nodiscard]] long mirror_scans(const std::string& table) const {
-    return std::stol(on_mirror("SELECT coalesce(sum(coalesce(seq_scan, 0) + coalesce(idx_scan, 0)), 0) FROM "
-                               "pg_stat_user_tables WHERE relname = '" + table + "'"));
-  }
-};
-
-TEST_CASE_METHOD(WalSessionStateTest, "wal mode: after a SET the mirror serves the session's reads under the same "
+TEST_CASE_METHOD(WalModeTest, "wal mode: after a SET the mirror serves the session's reads under the same "
                                       "setting, and a temporary table keeps them on the primary, with no conflict",
                  "[integration][wal_mode][read_state]") {
   auto settings = wal_settings();
@@ -62,19 +52,13 @@ TEST_CASE_METHOD(WalSessionStateTest, "wal mode: after a SET the mirror serves t
   const auto result = psql_script(endpoint(), script);
   check_succeeded(result);
   CHECK(result.out == "\n" + repeated("2", kReads) + repeated("3", 5));
-  long scans = 0;
-  const bool served = wait_until(
-      [&] {
-        scans = mirror_scans("beds");
-        return scans >= kReads / 2;
-      },
-      10s);
+  const auto scans = wait_for_mirror_scans("beds", kReads / 2, 10s);
   INFO(scans << " of " << kReads << " reads answered by the mirror");
-  CHECK(served);  // under the session's SET: in the schema it named
+  CHECK(scans >= kReads / 2);  // under the session's SET: in the schema it named
   CHECK(wait_for_conflicts(1, 2s).empty());
 }
 
-TEST_CASE_METHOD(WalSessionStateTest, "wal mode: a schema change to a temporary table stays on the primary, and a "
+TEST_CASE_METHOD(WalModeTest, "wal mode: a schema change to a temporary table stays on the primary, and a "
                                       "permanent table of the same name on the mirror keeps its rows",
                  "[integration][wal_mode][read_state][ddl]") {
   start("wal_temp_ddl",
@@ -89,7 +73,7 @@ TEST_CASE_METHOD(WalSessionStateTest, "wal mode: a schema change to a temporary 
   check_identical();
 }
 
-TEST_CASE_METHOD(WalSessionStateTest, "wal mode: after a transaction that wrote and rolled back, the session's reads "
+TEST_CASE_METHOD(WalModeTest, "wal mode: after a transaction that wrote and rolled back, the session's reads "
                                       "may go to the mirror at once: it committed nothing to wait for",
                  "[integration][wal_mode][read_state]") {
   auto settings = wal_settings();
@@ -99,15 +83,9 @@ TEST_CASE_METHOD(WalSessionStateTest, "wal mode: after a transaction that wrote 
                       repeated("SELECT count(*) FROM beds;", kReads);
   const auto result = psql_script(endpoint(), script);
   check_succeeded(result);
-  long scans = 0;
-  const bool served = wait_until(
-      [&] {
-        scans = mirror_scans("beds");
-        return scans >= kReads / 2;
-      },
-      10s);
+  const auto scans = wait_for_mirror_scans("beds", kReads / 2, 10s);
   INFO(scans << " of " << kReads << " reads answered by the mirror");
-  CHECK(served);
+  CHECK(scans >= kReads / 2);
 }
 
 }  // namespace

@@ -125,19 +125,39 @@ std::vector<std::byte> answers_with_own_first(char own_first, char own_second) {
   return wire;
 }
 
-TEST_CASE("pgdual's own answers leave the stream however it is cut", "[unit][proxy]") {
-  const auto stream = answers_with_own_first('3', '1');
-  const std::vector<std::byte> client_part(stream.begin() + 10, stream.end());
+/// What SELECT pg_logical_emit_message(...) sent first in a unit answers: its row description, a
+/// row of variable length and its tag.
+void write_own_statement_answer(protocol::Writer& out) {
+  out.begin('T');
+  out.bytes(std::vector<std::byte>(29, std::byte{'r'}));
+  out.finish();
+  out.begin('D');
+  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
+  out.finish();
+  out.begin('C');
+  out.cstring("SELECT 1");
+  out.finish();
+}
+
+/// Filters `stream`, whose first `own` answers are pgdual's, cut in two at every point.
+void check_filtered_however_cut(const std::vector<std::byte>& stream, unsigned own,
+                                const std::vector<std::byte>& client_part) {
   for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
     CAPTURE(cut);
     OwnAnswerFilter filter;
-    filter.expect(2);
+    filter.expect(own);
     std::vector<std::byte> seen;
     filter.filter(protocol::Bytes{stream}.first(cut), seen);
     filter.filter(protocol::Bytes{stream}.subspan(cut), seen);
     CHECK(seen == client_part);
     CHECK_FALSE(filter.active());
   }
+}
+
+TEST_CASE("pgdual's own answers leave the stream however it is cut", "[unit][proxy]") {
+  const auto stream = answers_with_own_first('3', '1');
+  const std::vector<std::byte> client_part(stream.begin() + 10, stream.end());
+  check_filtered_however_cut(stream, 2, client_part);
 }
 
 TEST_CASE("An error instead of pgdual's own answer reaches the client", "[unit][proxy]") {
@@ -159,31 +179,14 @@ TEST_CASE("pgdual's own statement's whole answer leaves the stream however it is
   // row of variable length and its tag; then the client's own answers.
   std::vector<std::byte> stream;
   protocol::Writer out{stream};
-  out.begin('T');
-  out.bytes(std::vector<std::byte>(29, std::byte{'r'}));
-  out.finish();
-  out.begin('D');
-  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
-  out.finish();
-  out.begin('C');
-  out.cstring("SELECT 1");
-  out.finish();
+  write_own_statement_answer(out);
   const auto own_size = stream.size();
   out.begin('C');
   out.cstring("INSERT 0 1");
   out.finish();
   protocol::encode(protocol::ReadyForQuery{}, out);
   const std::vector<std::byte> client_part(stream.begin() + static_cast<std::ptrdiff_t>(own_size), stream.end());
-  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
-    CAPTURE(cut);
-    OwnAnswerFilter filter;
-    filter.expect(3);
-    std::vector<std::byte> seen;
-    filter.filter(protocol::Bytes{stream}.first(cut), seen);
-    filter.filter(protocol::Bytes{stream}.subspan(cut), seen);
-    CHECK(seen == client_part);
-    CHECK_FALSE(filter.active());
-  }
+  check_filtered_however_cut(stream, 3, client_part);
 }
 
 TEST_CASE("A notice before pgdual's own answer reaches the client, and the own answer still leaves, however the "
@@ -196,15 +199,7 @@ TEST_CASE("A notice before pgdual's own answer reaches the client, and the own a
   out.bytes(std::vector<std::byte>(23, std::byte{'n'}));
   out.finish();
   const auto notice_size = stream.size();
-  out.begin('T');
-  out.bytes(std::vector<std::byte>(29, std::byte{'r'}));
-  out.finish();
-  out.begin('D');
-  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
-  out.finish();
-  out.begin('C');
-  out.cstring("SELECT 1");
-  out.finish();
+  write_own_statement_answer(out);
   const auto own_end = stream.size();
   out.begin('C');
   out.cstring("CREATE TABLE");
@@ -212,16 +207,7 @@ TEST_CASE("A notice before pgdual's own answer reaches the client, and the own a
   protocol::encode(protocol::ReadyForQuery{}, out);
   std::vector<std::byte> client_part(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(notice_size));
   client_part.insert(client_part.end(), stream.begin() + static_cast<std::ptrdiff_t>(own_end), stream.end());
-  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
-    CAPTURE(cut);
-    OwnAnswerFilter filter;
-    filter.expect(3);
-    std::vector<std::byte> seen;
-    filter.filter(protocol::Bytes{stream}.first(cut), seen);
-    filter.filter(protocol::Bytes{stream}.subspan(cut), seen);
-    CHECK(seen == client_part);
-    CHECK_FALSE(filter.active());
-  }
+  check_filtered_however_cut(stream, 3, client_part);
 }
 
 }  // namespace
