@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <utility>
 
 namespace pgdual::conflict {
@@ -115,9 +116,13 @@ std::vector<SchemaRepair> plan_schema_repairs(const TableName& table,
 }
 
 KeyedRepairQueries::KeyedRepairQueries(const TableSchema& primary) : table_{primary.table} {
-  for (const auto& name : primary.primary_key) key_.push_back(column_named(primary, name));
   for (const auto& column : primary.columns) {
     if (!is_generated(column)) columns_.push_back(column);
+  }
+  for (const auto& name : primary.primary_key) {
+    key_.push_back(column_named(primary, name));
+    const auto place = std::ranges::find(columns_, name, &ColumnSchema::name) - columns_.begin();
+    key_positions_.push_back(static_cast<std::size_t>(place));
   }
 }
 
@@ -140,21 +145,62 @@ std::string KeyedRepairQueries::select_rows(std::size_t keys) const {
   return "SELECT " + join(names_of(columns_, "t."), ", ") + " FROM " + table_.sql() + " AS t" + key_in(keys);
 }
 
+std::string KeyedRepairQueries::lock_rows(std::size_t keys) const { return select_rows(keys) + " FOR UPDATE"; }
+
+std::string KeyedRepairQueries::insert_values(std::size_t rows) const {
+  const bool identity = std::ranges::any_of(columns_, is_identity);
+  return "INSERT INTO " + table_.sql() + " (" + join(names_of(columns_), ", ") + ")" +
+         (identity ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES " + parameter_rows(rows, columns_);
+}
+
 std::string KeyedRepairQueries::upsert(std::size_t rows) const {
   std::vector<std::string> updates;
   for (const auto& column : columns_) {
     if (std::ranges::find(key_, column.name, &ColumnSchema::name) != key_.end()) continue;
     updates.push_back(quote_identifier(column.name) + " = EXCLUDED." + quote_identifier(column.name));
   }
-  const bool identity = std::ranges::any_of(columns_, is_identity);
-  return "INSERT INTO " + table_.sql() + " (" + join(names_of(columns_), ", ") + ")" +
-         (identity ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES " + parameter_rows(rows, columns_) +
-         " ON CONFLICT (" + join(names_of(key_), ", ") + ") DO " +
+  return insert_values(rows) + " ON CONFLICT (" + join(names_of(key_), ", ") + ") DO " +
          (updates.empty() ? "NOTHING" : "UPDATE SET " + join(updates, ", "));
+}
+
+std::string KeyedRepairQueries::insert_returning_keys(std::size_t rows) const {
+  return insert_values(rows) + " ON CONFLICT DO NOTHING RETURNING " + join(names_of(key_), ", ");
 }
 
 std::string KeyedRepairQueries::delete_rows(std::size_t keys) const {
   return "DELETE FROM " + table_.sql() + " AS t" + key_in(keys);
+}
+
+Key KeyedRepairQueries::key_of(const RowText& row) const {
+  Key key;
+  for (const auto place : key_positions_) key.push_back(row.at(place).value_or(std::string{}));
+  return key;
+}
+
+std::vector<Key> KeyedRepairQueries::keys_of(const std::vector<RowText>& rows) const {
+  std::vector<Key> keys;
+  for (const auto& row : rows) keys.push_back(key_of(row));
+  return keys;
+}
+
+KeyedRepairDecision KeyedRepairQueries::decide(std::size_t requested, std::vector<RowText> primary,
+                                               const std::vector<RowText>& mirror) const {
+  std::map<Key, const RowText*> on_mirror;
+  for (const auto& row : mirror) on_mirror.emplace(key_of(row), &row);
+  KeyedRepairDecision decision;
+  for (auto& row : primary) {
+    const auto found = on_mirror.find(key_of(row));
+    if (found == on_mirror.end()) {
+      decision.insert.push_back(std::move(row));
+      continue;
+    }
+    if (*found->second != row) decision.update.push_back(std::move(row));
+    on_mirror.erase(found);
+  }
+  for (const auto& [key, row] : on_mirror) decision.remove.push_back(key);
+  const auto changed = decision.insert.size() + decision.update.size() + decision.remove.size();
+  decision.agreed = requested > changed ? requested - changed : 0;
+  return decision;
 }
 
 DigestRepairQueries::DigestRepairQueries(const TableSchema& primary, const std::vector<std::string>& compared)
@@ -251,7 +297,9 @@ bool TablePlan::needs_operator() const {
   return !error.empty() || std::ranges::any_of(schema, [](const SchemaRepair& repair) { return repair.statement.empty(); });
 }
 
-bool TablePlan::empty() const { return schema.empty() && row_changes() == 0 && error.empty(); }
+bool TablePlan::empty() const {
+  return schema.empty() && row_changes() == 0 && left_alone == 0 && error.empty();
+}
 
 std::string render_plan(const TablePlan& plan, bool applied) {
   std::vector<std::string> summary;
@@ -261,6 +309,7 @@ std::string render_plan(const TablePlan& plan, bool applied) {
   rows(plan.insert.count() + plan.copies_inserted, applied ? "inserted" : "insert");
   rows(plan.update.count(), applied ? "updated" : "update");
   rows(plan.remove.count() + plan.copies_deleted, applied ? "deleted" : "delete");
+  if (plan.left_alone > 0) summary.push_back(plural(plan.left_alone, "row") + " left alone (agreed when read again)");
   const auto changes = std::ranges::count_if(plan.schema, [](const SchemaRepair& r) { return !r.statement.empty(); });
   if (changes > 0) summary.push_back(plural(static_cast<std::uint64_t>(changes), applied ? "schema change made" : "schema change"));
   std::string text = plan.table.display() + ": " + (summary.empty() ? std::string{"nothing pgdual can change"} : join(summary, ", "));

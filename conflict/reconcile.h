@@ -29,6 +29,17 @@ struct SchemaRepair {
 [[nodiscard]] std::vector<SchemaRepair> plan_schema_repairs(const TableName& table,
                                                             const std::vector<SchemaDifference>& differences);
 
+/// One row's copied columns in text format, as select_rows() returns them; std::nullopt is NULL.
+using RowText = std::vector<std::optional<std::string>>;
+
+/// What a batch of keys needs, decided from both sides' rows read again just before the repair.
+struct KeyedRepairDecision {
+  std::vector<RowText> insert;  ///< the primary's rows the mirror lacks
+  std::vector<RowText> update;  ///< the primary's rows the mirror holds otherwise
+  std::vector<Key> remove;      ///< keys only the mirror has
+  std::uint64_t agreed = 0;     ///< keys the two sides now hold alike, or neither holds
+};
+
 /// The statements that copy rows of a by_key table from the primary to the mirror, by key.
 /// Values travel in PostgreSQL's text format, cast back to the primary's column types.
 /// Generated columns are left to the mirror to compute; identity columns are copied.
@@ -46,18 +57,33 @@ class KeyedRepairQueries {
   /// Inserts `rows` rows, or updates them where the key exists (parameters: the rows' values
   /// as select_rows() returns them, flattened).
   [[nodiscard]] std::string upsert(std::size_t rows) const;
+  /// select_rows(), locking the rows found (FOR UPDATE) until the transaction ends.
+  [[nodiscard]] std::string lock_rows(std::size_t keys) const;
+  /// Inserts `rows` rows, skipping those that collide with any row already there, and returns the
+  /// keys of those inserted: the fallback when upsert() hits another unique index.
+  [[nodiscard]] std::string insert_returning_keys(std::size_t rows) const;
   /// Deletes the rows with `keys` keys.
   [[nodiscard]] std::string delete_rows(std::size_t keys) const;
+
+  /// The key of a row as select_rows() returns it.
+  [[nodiscard]] Key key_of(const RowText& row) const;
+  [[nodiscard]] std::vector<Key> keys_of(const std::vector<RowText>& rows) const;
+  /// Compares the rows `requested` keys have on each side now, `primary` and `mirror` as
+  /// select_rows() returned them: a key whose rows agree is left alone.
+  [[nodiscard]] KeyedRepairDecision decide(std::size_t requested, std::vector<RowText> primary,
+                                           const std::vector<RowText>& mirror) const;
 
   [[nodiscard]] std::size_t key_size() const noexcept { return key_.size(); }
   [[nodiscard]] std::size_t column_count() const noexcept { return columns_.size(); }
 
  private:
   [[nodiscard]] std::string key_in(std::size_t keys) const;
+  [[nodiscard]] std::string insert_values(std::size_t rows) const;
 
   TableName table_;
   std::vector<ColumnSchema> key_;
   std::vector<ColumnSchema> columns_;
+  std::vector<std::size_t> key_positions_;  ///< each key column's place among columns_
 };
 
 /// A table without a primary key has no row identity: its rows are a multiset, repaired by the
@@ -134,6 +160,7 @@ struct TablePlan {
   KeyList insert{};  ///< keys missing on the mirror
   KeyList update{};  ///< keys whose rows differ
   KeyList remove{};  ///< keys extra on the mirror
+  std::uint64_t left_alone = 0;  ///< keys found differing that agreed when read again
   std::uint64_t copies_inserted = 0;  ///< without a key: rows added, by content
   std::uint64_t copies_deleted = 0;
   std::string error{};             ///< what stopped the table; empty when nothing did

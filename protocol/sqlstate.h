@@ -14,6 +14,7 @@ inline constexpr char kProtocolViolation[] = "08P01";
 inline constexpr char kFeatureNotSupported[] = "0A000";
 inline constexpr char kInvalidParameterValue[] = "22023";
 inline constexpr char kForeignKeyViolation[] = "23503";
+inline constexpr char kUniqueViolation[] = "23505";
 inline constexpr char kIdleInTransactionSessionTimeout[] = "25P03";
 inline constexpr char kInvalidAuthorizationSpecification[] = "28000";
 inline constexpr char kInvalidPassword[] = "28P01";

@@ -80,7 +80,7 @@ void PgClient::execute(const std::string& sql) {
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw failure(result.get());
 }
 
-void PgClient::execute(const std::string& sql, const Row& parameters) {
+std::vector<PgClient::Row> PgClient::execute(const std::string& sql, const Row& parameters) {
   std::vector<const char*> values;
   values.reserve(parameters.size());
   for (const auto& parameter : parameters) values.push_back(parameter ? parameter->c_str() : nullptr);
@@ -88,6 +88,7 @@ void PgClient::execute(const std::string& sql, const Row& parameters) {
                              nullptr, nullptr, 0)};
   const auto status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw failure(result.get());
+  return rows_of(result.get());
 }
 
 std::string PgClient::query_value(const std::string& sql) {

@@ -53,9 +53,9 @@ class PgClient {
   /// memory, so `sql` should bound its rows. Throws PgClientError.
   [[nodiscard]] std::vector<Row> query(const std::string& sql, const std::vector<std::string>& parameters = {});
 
-  /// Runs one statement that returns no rows (INSERT, DELETE, DDL) with `parameters` as $1, $2…,
-  /// which may be NULL. Throws PgClientError.
-  void execute(const std::string& sql, const Row& parameters);
+  /// Runs one statement (INSERT, DELETE, DDL) with `parameters` as $1, $2…, which may be NULL.
+  /// Returns the rows of its RETURNING clause, if it has one. Throws PgClientError.
+  std::vector<Row> execute(const std::string& sql, const Row& parameters);
 
   /// query() in two halves, so that two servers can work at once: send() returns as soon as the
   /// statement is on its way, receive() waits for its rows. Each send() needs its receive()

@@ -15,6 +15,8 @@
 #include "conflict/reconcile.h"
 #include "conflict/verify.h"
 #include "conflict/jobs/conflict_resolver.h"
+#include "conflict/jobs/keyed_repair.h"
+#include "conflict/jobs/mirror_writer.h"
 #include "conflict/jobs/verifier.h"
 #include "protocol/sqlstate.h"
 
@@ -44,108 +46,15 @@ constexpr std::string_view kUsage =
     "                        [--dry-run | --apply]\n"
     "  --dry-run (the default) prints what would change on the mirror; --apply changes it\n";
 
-/// Changes the mirror, in transactions of its own: the connection the comparison reads through
-/// stays in its read-only snapshot.
-class MirrorWriter {
- public:
-  MirrorWriter(const config::BackendConfig& mirror, const config::UserConfig& user, const std::string& database)
-      : client_{mirror, user, database} {
-    client_.execute(std::string{kComparableSessionSettings});
+/// What --apply repairs through, apart from the comparison's snapshots.
+struct RepairSessions {
+  RepairSessions(const config::ProxyConfig& config, const config::UserConfig& user, const std::string& database)
+      : mirror{config.mirror_backend(), user, database}, primary{config.primary_backend(), user, database} {
+    primary.execute(std::string{kComparableSessionSettings});
   }
 
-  /// Runs `work` in one transaction, rolled back when it throws.
-  void transaction(const std::function<void(PgClient&)>& work) {
-    client_.execute("BEGIN");
-    try {
-      work(client_);
-      client_.execute("COMMIT");
-    } catch (...) {
-      try {
-        client_.execute("ROLLBACK");
-      } catch (const PgClientError&) {
-        // The connection is gone: the error being thrown says why.
-      }
-      throw;
-    }
-  }
-
- private:
-  PgClient client_;
-};
-
-std::vector<std::string> flattened(std::span<const Key> keys) {
-  std::vector<std::string> values;
-  for (const auto& key : keys) values.insert(values.end(), key.begin(), key.end());
-  return values;
-}
-
-template <class Item, class Work>
-void in_slices(std::span<const Item> items, std::size_t slice, const Work& work) {
-  for (std::size_t first = 0; first < items.size(); first += slice) {
-    work(items.subspan(first, std::min(slice, items.size() - first)));
-  }
-}
-
-/// Copies rows of a keyed table to the mirror as verify finds them, a batch per transaction, and
-/// adds the keys to `plan` once their transaction committed.
-class KeyedRepair {
- public:
-  KeyedRepair(const TableSchema& primary, PgClient& primary_client, MirrorWriter& writer, TablePlan& plan)
-      : queries_{primary}, primary_{primary_client}, writer_{writer}, plan_{plan} {}
-
-  void add(const conflict::RowDifferences& differences) {
-    copy_.insert(copy_.end(), differences.missing_on_mirror.begin(), differences.missing_on_mirror.end());
-    copy_.insert(copy_.end(), differences.differing.begin(), differences.differing.end());
-    remove_.insert(remove_.end(), differences.extra_on_mirror.begin(), differences.extra_on_mirror.end());
-    missing_.insert(missing_.end(), differences.missing_on_mirror.begin(), differences.missing_on_mirror.end());
-    differing_.insert(differing_.end(), differences.differing.begin(), differences.differing.end());
-    if (copy_.size() + remove_.size() >= queries_.keys_per_statement()) flush();
-  }
-
-  void flush() {
-    if (copy_.empty() && remove_.empty()) return;
-    try {
-      // Deletes first, each kind in its own transaction: a row extra on the mirror may hold a
-      // unique value a missing row needs, and may be what keeps another table's delete from going
-      // through, while an insert may wait for another table's rows.
-      writer_.transaction([&](PgClient& mirror) {
-        in_slices<Key>(remove_, queries_.keys_per_statement(), [&](std::span<const Key> keys) {
-          const auto values = flattened(keys);
-          mirror.execute(queries_.delete_rows(keys.size()), PgClient::Row{values.begin(), values.end()});
-        });
-      });
-      plan_.remove.add(std::exchange(remove_, {}));
-      writer_.transaction([&](PgClient& mirror) {
-        in_slices<Key>(copy_, queries_.keys_per_statement(), [&](std::span<const Key> keys) {
-          const auto rows = primary_.query(queries_.select_rows(keys.size()), flattened(keys));
-          in_slices<PgClient::Row>(rows, queries_.rows_per_statement(), [&](std::span<const PgClient::Row> slice) {
-            PgClient::Row values;
-            for (const auto& row : slice) values.insert(values.end(), row.begin(), row.end());
-            mirror.execute(queries_.upsert(slice.size()), values);
-          });
-        });
-      });
-    } catch (const PgClientError& error) {
-      failed_sqlstate_ = error.sqlstate();
-      throw;
-    }
-    copy_.clear();
-    plan_.insert.add(std::exchange(missing_, {}));
-    plan_.update.add(std::exchange(differing_, {}));
-  }
-
-  [[nodiscard]] const std::string& failed_sqlstate() const noexcept { return failed_sqlstate_; }
-
- private:
-  conflict::KeyedRepairQueries queries_;
-  PgClient& primary_;
-  MirrorWriter& writer_;
-  TablePlan& plan_;
-  std::vector<Key> copy_;  ///< missing_ and differing_, in the order found
-  std::vector<Key> remove_;
-  std::vector<Key> missing_;
-  std::vector<Key> differing_;
-  std::string failed_sqlstate_;
+  MirrorWriter mirror;
+  PgClient primary;  ///< the primary's latest rows, outside any snapshot
 };
 
 /// Repairs a table without a key by whole-row digests (conflict::DigestRepairQueries), or only
@@ -238,10 +147,11 @@ void run_schema_repairs(const std::vector<conflict::SchemaRepair>& repairs, bool
   });
 }
 
-/// Plans one table's repairs and, with a writer, makes them.
+/// Plans one table's repairs and, with repair sessions, makes them.
 class TableReconciler {
  public:
-  TableReconciler(Verifier& verifier, MirrorWriter* writer) : verifier_{verifier}, writer_{writer} {}
+  TableReconciler(Verifier& verifier, RepairSessions* repairs)
+      : verifier_{verifier}, repairs_{repairs}, writer_{repairs != nullptr ? &repairs->mirror : nullptr} {}
 
   /// Adds to `plan` what it finds, and with a writer what it changed: rows count across tries.
   /// `failed_sqlstate` receives the SQLSTATE of an error that stopped the table, if any.
@@ -283,13 +193,13 @@ class TableReconciler {
     const auto& theirs = *verifier_.schema(Side::mirror, plan.table);
     std::optional<KeyedRepair> keyed;
     if (writer_ != nullptr && conflict::choose_row_method(&ours, &theirs) == conflict::RowMethod::by_key) {
-      keyed.emplace(ours, verifier_.client(Side::primary), *writer_, plan);
+      keyed.emplace(ours, repairs_->primary, *writer_, plan);
     }
     const auto on_differences = [&](const conflict::RowDifferences& differences) {
       if (keyed) keyed->add(differences);
     };
     auto verdict = verifier_.compare_table(plan.table, on_differences);
-    if (keyed && verdict.error.empty()) keyed->flush();
+    if (keyed && verdict.error.empty()) keyed->finish();
     if (!verdict.error.empty()) {
       if (keyed) failed_sqlstate = keyed->failed_sqlstate();
       throw std::runtime_error{verdict.error};
@@ -304,6 +214,7 @@ class TableReconciler {
   }
 
   Verifier& verifier_;
+  RepairSessions* repairs_;
   MirrorWriter* writer_;
 };
 
@@ -312,12 +223,13 @@ void print(std::FILE* out, const std::string& text) {
   std::fflush(out);
 }
 
-/// Reconciles every table; with a writer, tables stopped by a foreign key are tried again after
-/// the others, as long as each round gets further.
-std::vector<TablePlan> reconcile_tables(Verifier& verifier, MirrorWriter* writer,
+/// Reconciles every table; with repair sessions, tables stopped by a foreign key (a constraint
+/// added after the rows, which checks them all) are tried again after the others, as long as each
+/// round gets further.
+std::vector<TablePlan> reconcile_tables(Verifier& verifier, RepairSessions* repairs,
                                         const std::vector<TableName>& tables) {
   std::map<TableName, TablePlan> plans;
-  TableReconciler reconciler{verifier, writer};
+  TableReconciler reconciler{verifier, repairs};
   auto pending = tables;
   while (!pending.empty()) {
     std::vector<TableName> again;
@@ -325,7 +237,7 @@ std::vector<TablePlan> reconcile_tables(Verifier& verifier, MirrorWriter* writer
       std::string failed_sqlstate;
       auto& plan = plans.try_emplace(name, TablePlan{.table = name}).first->second;
       reconciler.reconcile(plan, failed_sqlstate);
-      if (writer != nullptr && failed_sqlstate == kForeignKeyViolation) again.push_back(name);
+      if (repairs != nullptr && failed_sqlstate == kForeignKeyViolation) again.push_back(name);
     }
     if (again.size() == pending.size()) break;
     pending = std::move(again);
@@ -371,15 +283,15 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
   PgClient mirror{config.mirror_backend(), user, options.database};
   Verifier verifier{primary, mirror, options.chunk_rows};
   const auto tables = verifier.tables(options.tables);
-  std::optional<MirrorWriter> writer;
-  if (apply) writer.emplace(config.mirror_backend(), user, options.database);
+  std::optional<RepairSessions> repairs;
+  if (apply) repairs.emplace(config, user, options.database);
   print(out, "database \"" + options.database + "\": mirror " + config.mirror_backend().name +
                  " made equal to primary " + config.primary_backend().name +
                  (apply ? "\n" : " (dry run: nothing is changed)\n"));
 
   bool something = false;
   bool by_hand = false;
-  for (const auto& plan : reconcile_tables(verifier, writer ? &*writer : nullptr, tables)) {
+  for (const auto& plan : reconcile_tables(verifier, repairs ? &*repairs : nullptr, tables)) {
     if (plan.empty()) continue;
     print(out, conflict::render_plan(plan, apply));
     something = true;
@@ -388,7 +300,7 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
   for (const auto& sequence : verifier.compare_sequences(tables, !options.tables.empty())) {
     if (sequence.identical()) continue;
     const auto statement = conflict::sequence_repair(sequence);
-    if (apply && statement) writer->transaction([&](PgClient& client) { client.execute(*statement); });
+    if (apply && statement) repairs->mirror.transaction([&](PgClient& client) { client.execute(*statement); });
     print(out, conflict::render_sequence_repair(sequence, apply));
     something = true;
     by_hand = by_hand || !statement;

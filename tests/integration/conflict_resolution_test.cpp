@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/loopback.h"
 
 namespace pgdual::test {
 namespace {
@@ -73,6 +74,9 @@ TEST_CASE_METHOD(IntegrationTest, "reconcile --apply resolves the conflicts of t
   const auto endpoint = through_proxy(database);
   check_succeeded(psql(endpoint, "CREATE TABLE patients (id int PRIMARY KEY, mrn text); "
                                  "CREATE TABLE visits (id int PRIMARY KEY, ward text)"));
+  // The client has its answer before the mirror's COMMIT is read (docs/dual-write.md).
+  REQUIRE(wait_until([&] { return backends().cloud.run_sql(database, "SELECT to_regclass('visits') IS NOT NULL") == "t\n"; },
+                     10s));
   static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO patients VALUES (7, 'zq-mirror-mrn'); "
                                                        "INSERT INTO visits VALUES (3, 'zq-mirror-ward')"));
   check_succeeded(psql(endpoint, "INSERT INTO patients VALUES (7, 'zq-primary-mrn')"));

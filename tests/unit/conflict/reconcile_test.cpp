@@ -55,6 +55,33 @@ TEST_CASE("Keyed repairs copy every column but generated ones, by key", "[unit][
   CHECK(queries.keys_per_statement() * queries.key_size() <= 65535);
 }
 
+TEST_CASE("A repair reads the mirror's rows locked and inserts around other unique indexes",
+          "[unit][conflict][reconcile]") {
+  const KeyedRepairQueries queries{visits()};
+  CHECK(queries.lock_rows(1) == queries.select_rows(1) + " FOR UPDATE");
+  CHECK(queries.insert_returning_keys(1) ==
+        "INSERT INTO \"public\".\"visits\" (\"clinic\", \"visit_no\", \"amount\") OVERRIDING SYSTEM VALUE VALUES "
+        "(CAST($1 AS text), CAST($2 AS integer), CAST($3 AS numeric(10,2))) ON CONFLICT DO NOTHING RETURNING "
+        "\"clinic\", \"visit_no\"");
+}
+
+TEST_CASE("A key whose rows agree when read again is left alone", "[unit][conflict][reconcile]") {
+  const KeyedRepairQueries queries{visits()};
+  const RowText same{"north", "1", "10.00"};
+  const RowText changed_on_primary{"north", "2", "20.00"};
+  const RowText changed_on_mirror{"north", "2", std::nullopt};
+  const RowText only_primary{"south", "1", "5.00"};
+  const RowText only_mirror{"west", "7", "1.00"};
+  // Five keys asked for: the fifth is on neither side any more.
+  const auto decision =
+      queries.decide(5, {same, changed_on_primary, only_primary}, {only_mirror, changed_on_mirror, same});
+  CHECK(decision.insert == std::vector<RowText>{only_primary});
+  CHECK(decision.update == std::vector<RowText>{changed_on_primary});
+  CHECK(decision.remove == std::vector<Key>{{"west", "7"}});
+  CHECK(decision.agreed == 2);
+  CHECK(queries.key_of(changed_on_mirror) == Key{"north", "2"});
+}
+
 TEST_CASE("A table whose columns are all key columns is upserted with DO NOTHING", "[unit][conflict][reconcile]") {
   TableSchema tags;
   tags.table = {.schema = "public", .name = "tags"};
