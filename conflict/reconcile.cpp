@@ -219,6 +219,15 @@ std::string DigestRepairQueries::digest_counts() const {
          " AS t GROUP BY 1 ORDER BY 1";
 }
 
+std::string DigestRepairQueries::counts_of_digests() const {
+  return "SELECT digest, count(*) FROM (SELECT " + digest_ + " AS digest FROM " + table_.sql() +
+         " AS t) AS digests WHERE digest = ANY ($1::text[]) GROUP BY 1";
+}
+
+std::string DigestRepairQueries::lock_table() const {
+  return "LOCK TABLE " + table_.sql() + " IN SHARE ROW EXCLUSIVE MODE";
+}
+
 std::string DigestRepairQueries::rows_with_digests() const {
   return "SELECT DISTINCT ON (digest) * FROM (SELECT " + digest_ + " AS digest, " +
          join(names_of(columns_, "t."), ", ") + " FROM " + table_.sql() + " AS t) AS rows WHERE digest = ANY ($1::text[])";

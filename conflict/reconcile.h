@@ -96,8 +96,13 @@ class DigestRepairQueries {
 
   /// Each digest and how many rows have it, in byte order of the digests.
   [[nodiscard]] std::string digest_counts() const;
+  /// How many rows have each digest of the text array $1 (digests no row has are left out).
+  [[nodiscard]] std::string counts_of_digests() const;
   /// One row per digest in the text array $1: the digest, then the copied columns.
   [[nodiscard]] std::string rows_with_digests() const;
+  /// Keeps the table's rows as they are until the transaction ends: SHARE ROW EXCLUSIVE, which
+  /// lets reads through and holds writes back.
+  [[nodiscard]] std::string lock_table() const;
   /// Deletes $2 rows whose digest is $1.
   [[nodiscard]] std::string delete_copies() const;
   /// Inserts the row whose values are $1… $n, $n+1 times.

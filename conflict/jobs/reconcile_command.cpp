@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -15,6 +14,7 @@
 #include "conflict/reconcile.h"
 #include "conflict/verify.h"
 #include "conflict/jobs/conflict_resolver.h"
+#include "conflict/jobs/digest_repair.h"
 #include "conflict/jobs/keyed_repair.h"
 #include "conflict/jobs/mirror_writer.h"
 #include "conflict/jobs/verifier.h"
@@ -23,7 +23,6 @@
 namespace pgdual::jobs {
 namespace {
 
-using conflict::Key;
 using conflict::Side;
 using conflict::TableName;
 using conflict::TablePlan;
@@ -34,11 +33,8 @@ constexpr int kUsageError = 2;
 
 constexpr std::array<std::string_view, 2> kSwitches{"--dry-run", "--apply"};
 
-/// Digest counts fetched per round trip, for tables without a key.
-constexpr int kDigestFetchRows = 5000;
-/// Differing digests repaired per transaction.
-constexpr std::size_t kDigestBatch = 500;
-/// A foreign key violation: the referenced rows are not there yet, or still referenced.
+/// A foreign key added after the rows found rows that reference none: the referenced table's
+/// rows are not repaired yet. Repairs themselves check no foreign key (MirrorWriter).
 constexpr std::string_view kForeignKeyViolation = protocol::sqlstate::kForeignKeyViolation;
 
 constexpr std::string_view kUsage =
@@ -55,84 +51,6 @@ struct RepairSessions {
 
   MirrorWriter mirror;
   PgClient primary;  ///< the primary's latest rows, outside any snapshot
-};
-
-/// Repairs a table without a key by whole-row digests (conflict::DigestRepairQueries), or only
-/// counts what it would change when there is no writer.
-class DigestRepair {
- public:
-  DigestRepair(Verifier& verifier, const TableSchema& ours, const TableSchema& theirs, MirrorWriter* writer)
-      : queries_{ours, conflict::compared_columns(ours, theirs)},
-        primary_{verifier.client(Side::primary)},
-        mirror_{verifier.client(Side::mirror)},
-        writer_{writer} {}
-
-  void run(TablePlan& plan) {
-    const Snapshot primary_snapshot{primary_};
-    const Snapshot mirror_snapshot{mirror_};
-    const auto declare = "DECLARE pgdual_digests NO SCROLL CURSOR FOR " + queries_.digest_counts();
-    primary_.execute(declare);
-    mirror_.execute(declare);
-    conflict::DigestCountMerge merge;
-    std::vector<conflict::DigestSurplus> batch;
-    while (!merge.finished()) {
-      for (const auto side : {Side::primary, Side::mirror}) {
-        if (merge.needs(side)) fetch(side, merge);
-      }
-      for (auto& surplus : merge.take()) batch.push_back(std::move(surplus));
-      if (batch.size() >= kDigestBatch) repair(std::exchange(batch, {}), plan);
-    }
-    repair(std::move(batch), plan);
-  }
-
- private:
-  void fetch(Side side, conflict::DigestCountMerge& merge) {
-    auto& client = side == Side::primary ? primary_ : mirror_;
-    const auto rows = client.query("FETCH " + std::to_string(kDigestFetchRows) + " FROM pgdual_digests");
-    std::vector<conflict::DigestCount> counts;
-    for (const auto& row : rows) counts.push_back({.digest = text_of(row, 0), .rows = number_of(row, 1)});
-    merge.add(side, std::move(counts), rows.size() < static_cast<std::size_t>(kDigestFetchRows));
-  }
-
-  void repair(std::vector<conflict::DigestSurplus> batch, TablePlan& plan) {
-    if (batch.empty()) return;
-    if (writer_ != nullptr) write(batch);
-    for (const auto& surplus : batch) {
-      if (surplus.surplus > 0) plan.copies_inserted += static_cast<std::uint64_t>(surplus.surplus);
-      if (surplus.surplus < 0) plan.copies_deleted += static_cast<std::uint64_t>(-surplus.surplus);
-    }
-  }
-
-  void write(const std::vector<conflict::DigestSurplus>& batch) {
-    std::vector<std::string> wanted;
-    for (const auto& surplus : batch) {
-      if (surplus.surplus > 0) wanted.push_back(surplus.digest);
-    }
-    std::map<std::string, PgClient::Row> rows;
-    if (!wanted.empty()) {
-      for (auto& row : primary_.query(queries_.rows_with_digests(), {"{" + conflict::join(wanted, ",") + "}"})) {
-        auto digest = text_of(row, 0);
-        row.erase(row.begin());
-        rows.emplace(std::move(digest), std::move(row));
-      }
-    }
-    writer_->transaction([&](PgClient& mirror) {
-      for (const auto& surplus : batch) {
-        if (surplus.surplus < 0) {
-          mirror.execute(queries_.delete_copies(), {surplus.digest, std::to_string(-surplus.surplus)});
-        } else if (const auto row = rows.find(surplus.digest); row != rows.end()) {
-          auto values = row->second;
-          values.emplace_back(std::to_string(surplus.surplus));
-          mirror.execute(queries_.insert_copies(), values);
-        }
-      }
-    });
-  }
-
-  conflict::DigestRepairQueries queries_;
-  PgClient& primary_;
-  PgClient& mirror_;
-  MirrorWriter* writer_;
 };
 
 void run_schema_repairs(const std::vector<conflict::SchemaRepair>& repairs, bool after_rows, MirrorWriter& writer) {
@@ -210,7 +128,9 @@ class TableReconciler {
       plan.update = std::move(verdict.differing_rows);
       plan.remove = std::move(verdict.extra_on_mirror);
     }
-    if (verdict.contents_differ) DigestRepair{verifier_, ours, theirs, writer_}.run(plan);
+    if (verdict.contents_differ) {
+      DigestRepair{verifier_, ours, theirs, writer_, repairs_ != nullptr ? &repairs_->primary : nullptr}.run(plan);
+    }
   }
 
   Verifier& verifier_;
