@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # How long `pgdual verify` takes over two tables of N rows each (default 1 000 000), first with both
-# servers identical, then with 100 differences scattered over the mirror. Prints a Markdown table of
-# the median wall time, rows per second, the differences verify found, and the CPU time pgdual and the
-# two servers spent. Fails when verify's exit code or its count of differing keys is not the expected one.
+# servers identical, then with 100 differences scattered over the mirror, side by side with the naive
+# baseline: per table, md5(string_agg(row text ORDER BY key)) run with psql on both servers at once,
+# which says only whether a table differs, not where. Each round runs verify, then the baseline.
+# Prints a Markdown table of the median wall times, rows per second, verify's throughput over the
+# baseline's, the differences verify found, and the CPU time pgdual and the two servers spent. Fails
+# when verify's exit code or its count of differing keys, or the baseline's verdict, is not the
+# expected one.
 #
 # usage: bench/verify_bench.sh [--rounds N] [--rows N] [--out FILE] [-- VERIFY_ARGS...]
 # VERIFY_ARGS go to `pgdual verify` as they are (for example `-- --chunk-rows 20000`). --out FILE
@@ -148,9 +152,26 @@ server_cpu_ticks() {
 
 server_processes() { pgrep -c -P "$postmaster_pids"; }
 
+# wait_for_reaped COUNT: until the servers have no more children than COUNT (at most 5 s): the CPU
+# time of a run's backends counts once their postmaster has reaped them, a moment after they end.
+wait_for_reaped() {
+  local _
+  for _ in $(seq 50); do
+    (($(server_processes) > $1)) || break
+    sleep 0.1
+  done
+}
+
+# servers_cpu_since TICKS: the servers' CPU seconds since server_cpu_ticks printed TICKS.
+servers_cpu_since() {
+  awk -v t="$(($(server_cpu_ticks) - $1))" -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}'
+}
+
+seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+
 # run_verify LOG: runs pgdual verify once and prints "EXIT_CODE WALL_S PGDUAL_CPU_S SERVERS_CPU_S".
 run_verify() {
-  local log="$1" started ended status=0 processes_before servers_before pgdual_cpu _ TIMEFORMAT='%U %S'
+  local log="$1" started ended status=0 processes_before servers_before pgdual_cpu TIMEFORMAT='%U %S'
   processes_before="$(server_processes)"
   servers_before="$(server_cpu_ticks)"
   started="$(date +%s.%N)"
@@ -158,13 +179,37 @@ run_verify() {
     >"$log" 2>&1; } 2>"$workdir/verify-cpu" || status=$?
   ended="$(date +%s.%N)"
   pgdual_cpu="$(awk '{printf "%.2f", $1 + $2}' "$workdir/verify-cpu")"
-  # Verify's backends count once their postmaster has reaped them, a moment after verify ends.
-  for _ in $(seq 50); do
-    (($(server_processes) > processes_before)) || break
-    sleep 0.1
+  wait_for_reaped "$processes_before"
+  echo "$status $(seconds_between "$started" "$ended") $pgdual_cpu $(servers_cpu_since "$servers_before")"
+}
+
+# The naive baseline's tables and the key each is ordered by.
+naive_tables=("patients:id" "visits:clinic, visit_no")
+
+# run_naive: the baseline once. For each table in turn, both servers compute
+# md5(string_agg(t::text, '' ORDER BY key)) at the same time, as verify reads both at once; the
+# wall time is the pairs' together. Prints "SAME WALL_S SERVERS_CPU_S": SAME is 1 when every table's
+# digest is the same on both servers. The digests are hashes, never row values.
+run_naive() {
+  local started ended processes_before servers_before entry table key port pid same=1 pids
+  processes_before="$(server_processes)"
+  servers_before="$(server_cpu_ticks)"
+  started="$(date +%s.%N)"
+  for entry in "${naive_tables[@]}"; do
+    table="${entry%%:*}" key="${entry#*:}" pids=()
+    for port in "$port_primary" "$port_mirror"; do
+      psql_on "$port" -c "SELECT md5(string_agg(t::text, '' ORDER BY $key)) FROM $table t" \
+        >"$workdir/naive-$table-$port" 2>&1 &
+      pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do
+      wait "$pid" || { cat "$workdir/naive-$table-"* >&2; fail "the naive checksum of $table failed"; }
+    done
+    cmp -s "$workdir/naive-$table-$port_primary" "$workdir/naive-$table-$port_mirror" || same=0
   done
-  echo "$status $(awk -v a="$started" -v b="$ended" 'BEGIN {printf "%.2f", b - a}') $pgdual_cpu" \
-    "$(awk -v t="$(($(server_cpu_ticks) - servers_before))" -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
+  ended="$(date +%s.%N)"
+  wait_for_reaped "$processes_before"
+  echo "$same $(seconds_between "$started" "$ended") $(servers_cpu_since "$servers_before")"
 }
 
 # differences_in LOG: "MISSING EXTRA DIFFERING", summed over the tables verify reported.
@@ -181,11 +226,27 @@ median() {
     awk '{v[NR] = $1} END {printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 
+# throughput WALL_S: the primary's rows of both tables per second.
+throughput() { awk -v n=$((2 * rows)) -v s="$1" 'BEGIN {printf "%.0f", n / s}'; }
+
+# measure_naive CASE EXPECTED_SAME ROUND: runs the baseline once, checks its verdict, and keeps its figures.
+naive_walls=() naive_servers_cpus=()
+measure_naive() {
+  local name="$1" expected_same="$2" round="$3" same wall servers_cpu
+  read -r same wall servers_cpu <<<"$(run_naive)"
+  echo "$name, round $round: naive md5(string_agg) on both servers, ${wall} s (CPU: servers $servers_cpu s)," \
+    "$( ((same)) && echo "all tables the same" || echo "tables differ")"
+  ((same == expected_same)) || fail "$name: the naive baseline's verdict is not the expected one"
+  naive_walls+=("$wall") naive_servers_cpus+=("$servers_cpu")
+}
+
 table_rows=()
-# measure CASE EXPECTED_EXIT: runs verify $rounds times, checks each run, and adds the case's table row.
+# measure CASE EXPECTED_EXIT: runs verify and the baseline $rounds times, checks each run, and adds
+# the case's table row.
 measure() {
   local name="$1" expected_exit="$2" round log result status wall pgdual_cpu servers_cpu found rows_per_second
-  local walls=() pgdual_cpus=() servers_cpus=() missing extra differing
+  local walls=() pgdual_cpus=() servers_cpus=() missing extra differing naive_wall
+  naive_walls=() naive_servers_cpus=()
   for round in $(seq "$rounds"); do
     log="$workdir/verify-${name// /-}-$round.log"
     result="$(run_verify "$log")"
@@ -203,11 +264,14 @@ measure() {
       fail "$name: expected $expected_missing missing, $expected_extra extra and $expected_differing differing keys"
     fi
     walls+=("$wall") pgdual_cpus+=("$pgdual_cpu") servers_cpus+=("$servers_cpu")
+    measure_naive "$name" $((expected_exit == 0 ? 1 : 0)) "$round"
   done
   wall="$(median "${walls[@]}")"
-  rows_per_second="$(awk -v n=$((2 * rows)) -v s="$wall" 'BEGIN {printf "%.0f", n / s}')"
-  table_rows+=("| $name | $rounds | $wall | $rows_per_second | $found | $(median "${pgdual_cpus[@]}") |\
- $(median "${servers_cpus[@]}") |")
+  naive_wall="$(median "${naive_walls[@]}")"
+  rows_per_second="$(throughput "$wall")"
+  table_rows+=("| $name | $rounds | $wall | $rows_per_second | $naive_wall | $(throughput "$naive_wall") |\
+ $(awk -v v="$wall" -v n="$naive_wall" 'BEGIN {printf "%.2f", n / v}') | $found | $(median "${pgdual_cpus[@]}") |\
+ $(median "${servers_cpus[@]}") | $(median "${naive_servers_cpus[@]}") |")
 }
 
 echo "Loading 2 x $rows rows on each server in $workdir ..."
@@ -222,8 +286,9 @@ measure "100 differences" 1
     "$rounds round(s), $(nproc) cores, $(date -u +%Y-%m-%d), pgdual from $pgdual_origin," \
     "PostgreSQL $(postgres_version)"
   echo
-  echo "| case | rounds | median wall s | rows/s | differences found | pgdual CPU s | servers CPU s |"
-  echo "|---|---:|---:|---:|---:|---:|---:|"
+  echo "| case | rounds | verify median wall s | verify rows/s | naive median wall s | naive rows/s |" \
+    "verify / naive | differences found | pgdual CPU s | servers CPU s, verify | servers CPU s, naive |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   printf '%s\n' "${table_rows[@]}"
   echo
 } | if [[ -n "$out_file" ]]; then tee -a "$out_file"; else cat; fi

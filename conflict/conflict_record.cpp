@@ -155,6 +155,8 @@ void write_body(ObjectWriter& writer, const ConflictRecord& record) {
   write_outcome(writer.nested("primary"), record.primary);
   write_outcome(writer.nested("mirror"), record.mirror);
   writer.string("resolution", name_of(kResolutionNames, record.resolution));
+  if (!record.resolved_by.empty()) writer.string("resolved_by", record.resolved_by);
+  if (!record.resolution_note.empty()) writer.string("resolution_note", record.resolution_note);
 }
 
 std::string hash_of(std::string_view previous_hash, std::string_view canonical) {
@@ -279,6 +281,8 @@ void read_body(ObjectReader& reader, ConflictRecord& record) {
   record.primary = read_outcome(reader, "primary");
   record.mirror = read_outcome(reader, "mirror");
   reader.name("resolution", kResolutionNames, record.resolution);
+  record.resolved_by = reader.optional_string("resolved_by");
+  record.resolution_note = reader.optional_string("resolution_note");
 }
 
 }  // namespace

@@ -49,6 +49,11 @@ struct ConflictRecord {
   Outcome primary;
   Outcome mirror;
   Resolution resolution = Resolution::open;
+  /// Of a resolution: who resolved the conflict ("pgdual reconcile", or the operator named to
+  /// `pgdual conflicts resolve`) and why. Empty in open records, and in resolutions written before
+  /// the log carried them; written only when not empty, so such records keep their bytes.
+  std::string resolved_by{};
+  std::string resolution_note{};
 
   friend bool operator==(const ConflictRecord&, const ConflictRecord&) = default;
 };

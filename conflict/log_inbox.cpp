@@ -159,10 +159,13 @@ fs::path inbox_directory(const fs::path& log) { return fs::path{log}.concat(".in
 
 Expected<fs::path, LogError> post_to_inbox(const fs::path& log, std::span<const ConflictRecord> records) {
   const auto directory = inbox_directory(log);
-  const auto not_resolution = [](const ConflictRecord& record) { return record.resolution != Resolution::resolved; };
+  // Every resolution says who made it; the drain still takes those written before records said so.
+  const auto not_resolution = [](const ConflictRecord& record) {
+    return record.resolution != Resolution::resolved || record.resolved_by.empty();
+  };
   if (std::any_of(records.begin(), records.end(), not_resolution)) {
     return unexpected{inbox_failure(directory, make_error_code(ConflictError::invalid_record),
-                                    "only resolution records may be posted")};
+                                    "only resolution records that name who resolved them may be posted")};
   }
   if (auto made = make_directory(directory); !made) return unexpected{made.error()};
   const auto name = delivery_name();

@@ -10,19 +10,20 @@
 #include "conflict/conflict_record.h"
 #include "protocol/expected.h"
 
-/// The inbox of a conflict log: how `pgdual reconcile` hands resolution records to the
-/// `pgdual serve` that holds the log open (and flock'ed), which appends them to the chain.
+/// The inbox of a conflict log: how `pgdual reconcile` and `pgdual conflicts resolve` hand
+/// resolution records to the `pgdual serve` that holds the log open (and flock'ed), which appends
+/// them to the chain.
 /// docs/conflict-log.md, "Resolutions", describes it for operators.
 namespace pgdual::conflict {
 
 /// `<log>.inbox`, beside the log.
 [[nodiscard]] std::filesystem::path inbox_directory(const std::filesystem::path& log);
 
-/// Leaves `records`, which must all be resolutions, in the inbox of `log` as one file of JSON
+/// Leaves `records`, which must all be resolutions naming who resolved them, in the inbox of `log` as one file of JSON
 /// lines, whole or not at all: written under a hidden temporary name, synced, then renamed.
 /// Creates the directory with mode 0700 when it is missing. Returns the file's path.
 ///
-/// @retval ConflictError::invalid_record  a record is not a resolution
+/// @retval ConflictError::invalid_record  a record is not a resolution, or its resolved_by is empty
 /// @retval ConflictError::insecure_mode   the directory is not ours, or group or others may write to it
 /// @retval errno of mkdir(), open(), write(), fsync() or rename() otherwise
 [[nodiscard]] Expected<std::filesystem::path, LogError> post_to_inbox(const std::filesystem::path& log,

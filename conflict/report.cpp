@@ -161,6 +161,7 @@ Expected<void> ReportBuilder::add(const ConflictRecord& record) {
   auto [entry, first_record] = conflicts_.try_emplace(record.id);
   auto& conflict = entry->second;
   if (first_record) conflict.detected = *detected;
+  conflict.latest = *detected;
   conflict.position = next_position_++;
   conflict.kind = record.kind;
   conflict.tables = record.tables;
@@ -169,6 +170,8 @@ Expected<void> ReportBuilder::add(const ConflictRecord& record) {
   conflict.primary = summarize(record.primary);
   conflict.mirror = summarize(record.mirror);
   conflict.resolution = record.resolution;
+  conflict.resolved_by = record.resolved_by;
+  conflict.resolution_note = record.resolution_note;
   return {};
 }
 
@@ -190,10 +193,14 @@ Report ReportBuilder::build(const ReportFilter& filter) const {
       counted = true;
     }
     if (!counted) continue;
+    if (conflict.tables.empty()) report.untabled.push_back(untabled(id, conflict));
     ++report.conflicts;
     if (conflict.resolution == Resolution::open) ++report.open_count;
     ++hourly[{start_of_hour(conflict.detected), conflict.kind}];
   }
+  std::sort(report.untabled.begin(), report.untabled.end(), [](const auto& left, const auto& right) {
+    return std::tie(left.detected, left.id) < std::tie(right.detected, right.id);
+  });
   report.hourly.reserve(hourly.size());
   for (const auto& [key, count] : hourly) report.hourly.push_back({key.first, key.second, count});
   report.groups.reserve(grouped.size());
@@ -205,6 +212,19 @@ Report ReportBuilder::build(const ReportFilter& filter) const {
     return left.fingerprint < right.fingerprint;
   });
   return report;
+}
+
+UntabledConflict ReportBuilder::untabled(const std::string& id, const Conflict& conflict) {
+  const bool resolved = conflict.resolution == Resolution::resolved;
+  return {.id = id,
+          .kind = conflict.kind,
+          .detected = conflict.detected,
+          .fingerprint = conflict.fingerprint,
+          .statement = conflict.statement,
+          .resolution = conflict.resolution,
+          .resolved_at = resolved ? std::optional{conflict.latest} : std::nullopt,
+          .resolved_by = conflict.resolved_by,
+          .resolution_note = conflict.resolution_note};
 }
 
 bool ReportBuilder::passes(const ReportFilter& filter, const Conflict& conflict) {

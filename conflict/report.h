@@ -87,6 +87,23 @@ struct ReportGroup {
   OutcomeSummary mirror;
 };
 
+/// A conflict that names no table (a COMMIT, a large object, a bare `SELECT nextval`): no
+/// reconcile can settle it, so the report lists it on its own, by id, for
+/// `pgdual conflicts resolve`.
+struct UntabledConflict {
+  std::string id;
+  ConflictKind kind = ConflictKind::unclassified;
+  Timestamp detected;
+  std::string fingerprint;
+  std::string statement;  ///< normalized, from its latest record
+  Resolution resolution = Resolution::open;
+  /// Of a resolved conflict: when its resolution was recorded, who resolved it and why (empty in
+  /// resolutions written before the log carried them).
+  std::optional<Timestamp> resolved_at{};
+  std::string resolved_by{};
+  std::string resolution_note{};
+};
+
 /// Where a record sits in the log files: a path and a 1-based line number.
 struct RecordLocation {
   std::string file;
@@ -127,6 +144,9 @@ struct Report {
   /// detection time and its kind (of its latest record). Sorted by hour, then
   /// kind in declaration order; hours and kinds without a conflict are left out.
   std::vector<HourlyCount> hourly;
+  /// The conflicts counted in `conflicts` that name no table (each also in a kNoTable group), by
+  /// detection time, then id.
+  std::vector<UntabledConflict> untabled;
 };
 
 /// Collects records in log order and keeps each conflict's latest state, so a
@@ -145,6 +165,7 @@ class ReportBuilder {
  private:
   struct Conflict {
     Timestamp detected;
+    Timestamp latest;  ///< the time of its latest record: of a resolved one, when it was resolved
     std::uint64_t position = 0;  ///< of its latest record, in log order
     ConflictKind kind = ConflictKind::unclassified;
     std::vector<std::string> tables;
@@ -153,8 +174,11 @@ class ReportBuilder {
     OutcomeSummary primary;
     OutcomeSummary mirror;
     Resolution resolution = Resolution::open;
+    std::string resolved_by;
+    std::string resolution_note;
   };
 
+  static UntabledConflict untabled(const std::string& id, const Conflict& conflict);
   static bool passes(const ReportFilter& filter, const Conflict& conflict);
   static void add_to_group(ReportGroup& group, std::uint64_t& example_position, bool first_in_group,
                            const std::string& table, const Conflict& conflict);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <vector>
 
 #include "conflict/json.h"
@@ -24,6 +25,27 @@ std::string_view reachability_name(Reachability reachability) {
 std::string_view resolution_name(Resolution resolution) {
   return resolution == Resolution::resolved ? "resolved" : "open";
 }
+
+// The groups of conflicts that name a table: text and HTML list the others one by one, by id.
+std::vector<ReportGroup> groups_naming_tables(const Report& report) {
+  std::vector<ReportGroup> groups;
+  std::copy_if(report.groups.begin(), report.groups.end(), std::back_inserter(groups),
+               [](const ReportGroup& group) { return group.table != kNoTable; });
+  return groups;
+}
+
+// "4 conflicts, 3 open, in 3 groups", and "; 1 naming no table" when there are such.
+std::string totals_text(const Report& report, std::size_t groups) {
+  auto text = std::to_string(report.conflicts) + (report.conflicts == 1 ? " conflict, " : " conflicts, ") +
+              std::to_string(report.open_count) + " open, in " + std::to_string(groups) +
+              (groups == 1 ? " group" : " groups");
+  if (!report.untabled.empty()) text += "; " + std::to_string(report.untabled.size()) + " naming no table";
+  return text;
+}
+
+constexpr std::string_view kUntabledTitle = "Conflicts naming no table";
+constexpr std::string_view kUntabledAdvice =
+    "no reconcile can settle these: resolve each by id with pgdual conflicts resolve";
 
 // ---- text ----------------------------------------------------------------
 
@@ -110,26 +132,53 @@ TextRow text_row(const ReportGroup& group) {
           truncated(terminal_safe(group.example_statement), kStatementWidth)};
 }
 
-void append_table(std::string& out, const std::vector<TextRow>& rows) {
-  std::array<std::size_t, kColumns> widths{};
+// The first `right_aligned` columns are aligned right, the others left.
+template <std::size_t Columns>
+void append_table(std::string& out, const std::vector<std::array<std::string, Columns>>& rows,
+                  std::size_t right_aligned) {
+  std::array<std::size_t, Columns> widths{};
   for (const auto& row : rows) {
-    for (std::size_t column = 0; column < kColumns; ++column) {
+    for (std::size_t column = 0; column < Columns; ++column) {
       widths[column] = std::max(widths[column], display_width(row[column]));
     }
   }
   for (const auto& row : rows) {
-    for (std::size_t column = 0; column < kColumns; ++column) {
+    for (std::size_t column = 0; column < Columns; ++column) {
       const std::string padding(widths[column] - display_width(row[column]), ' ');
       if (column > 0) out.append("  ");
-      if (column < kRightAlignedColumns) {
+      if (column < right_aligned) {
         out.append(padding).append(row[column]);
       } else {
         out.append(row[column]);
-        if (column + 1 < kColumns) out.append(padding);
+        if (column + 1 < Columns) out.append(padding);
       }
     }
     out.push_back('\n');
   }
+}
+
+constexpr std::size_t kUntabledColumns = 7;
+using UntabledRow = std::array<std::string, kUntabledColumns>;
+constexpr UntabledRow kUntabledHeader{"ID", "KIND", "DETECTED", "STATUS", "RESOLVED BY", "NOTE", "STATEMENT"};
+
+UntabledRow untabled_row(const UntabledConflict& conflict) {
+  const bool resolved = conflict.resolution == Resolution::resolved;
+  const auto or_dash = [](const std::string& text) { return text.empty() ? std::string{"-"} : text; };
+  return {terminal_safe(conflict.id),
+          std::string{to_string(conflict.kind)},
+          seconds_only(conflict.detected),
+          resolved && conflict.resolved_at ? "resolved " + seconds_only(*conflict.resolved_at) : "open",
+          truncated(terminal_safe(or_dash(conflict.resolved_by)), kStatementWidth),
+          truncated(terminal_safe(or_dash(conflict.resolution_note)), kStatementWidth),
+          truncated(terminal_safe(conflict.statement), kStatementWidth)};
+}
+
+void append_untabled_text(std::string& out, const std::vector<UntabledConflict>& conflicts) {
+  if (conflicts.empty()) return;
+  out.append("\n").append(kUntabledTitle).append(" (").append(kUntabledAdvice).append("):\n");
+  std::vector<UntabledRow> rows{kUntabledHeader};
+  for (const auto& conflict : conflicts) rows.push_back(untabled_row(conflict));
+  append_table(out, rows, 0);
 }
 
 std::string joined_files(const std::vector<std::string>& files) {
@@ -178,10 +227,8 @@ void append_filter_text(std::string& out, const ReportFilter& filter) {
 }
 
 std::string render_text(const Report& report) {
-  std::string out = "Conflict report: " + std::to_string(report.conflicts) +
-                    (report.conflicts == 1 ? " conflict" : " conflicts") + ", " + std::to_string(report.open_count) +
-                    " open, in " + std::to_string(report.groups.size()) +
-                    (report.groups.size() == 1 ? " group\n" : " groups\n");
+  const auto groups = groups_naming_tables(report);
+  std::string out = "Conflict report: " + totals_text(report, groups.size()) + "\n";
   append_chain_text(out, report.chain);
   append_filter_text(out, report.filter);
   out.push_back('\n');
@@ -189,9 +236,12 @@ std::string render_text(const Report& report) {
     out.append("No conflicts match.\n");
     return out;
   }
-  std::vector<TextRow> rows{kTextHeader};
-  for (const auto& group : report.groups) rows.push_back(text_row(group));
-  append_table(out, rows);
+  if (!groups.empty()) {
+    std::vector<TextRow> rows{kTextHeader};
+    for (const auto& group : groups) rows.push_back(text_row(group));
+    append_table(out, rows, kRightAlignedColumns);
+  }
+  append_untabled_text(out, report.untabled);
   return out;
 }
 
@@ -278,7 +328,31 @@ void append_json_group(std::string& out, const ReportGroup& group) {
   out.push_back('}');
 }
 
-// One group per line, so the output reads and diffs well without a JSON tool.
+void append_json_untabled(std::string& out, const UntabledConflict& conflict) {
+  out.append("{\"id\":");
+  json::append_string(out, conflict.id);
+  out.append(",\"kind\":");
+  json::append_string(out, to_string(conflict.kind));
+  out.append(",\"detected\":");
+  json::append_string(out, to_rfc3339(conflict.detected));
+  out.append(",\"fingerprint\":");
+  json::append_string(out, conflict.fingerprint);
+  out.append(",\"statement\":");
+  json::append_string(out, conflict.statement);
+  out.append(",\"resolution\":");
+  json::append_string(out, resolution_name(conflict.resolution));
+  const auto text_or_null = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional{text}; };
+  out.append(",\"resolved_at\":");
+  append_json_string_or_null(out, conflict.resolved_at ? std::optional{to_rfc3339(*conflict.resolved_at)}
+                                                       : std::nullopt);
+  out.append(",\"resolved_by\":");
+  append_json_string_or_null(out, text_or_null(conflict.resolved_by));
+  out.append(",\"resolution_note\":");
+  append_json_string_or_null(out, text_or_null(conflict.resolution_note));
+  out.push_back('}');
+}
+
+// One group (and one conflict naming no table) per line, so the output reads and diffs well without a JSON tool.
 std::string render_json(const Report& report) {
   std::string out = "{\"chain\":";
   append_json_chain(out, report.chain);
@@ -290,6 +364,11 @@ std::string render_json(const Report& report) {
   for (std::size_t i = 0; i < report.groups.size(); ++i) {
     out.append(i == 0 ? "\n" : ",\n");
     append_json_group(out, report.groups[i]);
+  }
+  out.append("],\n\"no_table\":[");
+  for (std::size_t i = 0; i < report.untabled.size(); ++i) {
+    out.append(i == 0 ? "\n" : ",\n");
+    append_json_untabled(out, report.untabled[i]);
   }
   out.append("]}\n");
   return out;
@@ -711,6 +790,27 @@ void append_groups_html(std::string& out, const std::vector<ReportGroup>& groups
   out.append("</tbody>\n</table>\n");
 }
 
+void append_untabled_row(std::string& out, const UntabledConflict& conflict) {
+  const bool resolved = conflict.resolution == Resolution::resolved && conflict.resolved_at;
+  out.append("<tr class=\"untabled\"><td><code>").append(html_text(conflict.id))
+      .append("</code></td><td class=\"kind\"><span class=\"swatch\" style=\"background:")
+      .append(kind_colour(conflict.kind)).append("\"></span>").append(to_string(conflict.kind)).append("</td><td>")
+      .append(html_time(conflict.detected)).append("</td><td>")
+      .append(resolved ? "resolved " + html_time(*conflict.resolved_at) : std::string{"open"}).append("</td><td>")
+      .append(html_text(conflict.resolved_by)).append("</td><td>").append(html_text(conflict.resolution_note))
+      .append("</td><td><code class=\"statement\">").append(html_text(conflict.statement))
+      .append("</code></td></tr>\n");
+}
+
+void append_untabled_html(std::string& out, const std::vector<UntabledConflict>& conflicts) {
+  if (conflicts.empty()) return;
+  out.append("<h2>").append(kUntabledTitle).append("</h2>\n<p>").append(html_text(kUntabledAdvice))
+      .append(".</p>\n<table class=\"untabled\">\n<thead><tr><th>Id</th><th>Kind</th><th>Detected</th>"
+              "<th>Status</th><th>Resolved by</th><th>Note</th><th>Statement</th></tr></thead>\n<tbody>\n");
+  for (const auto& conflict : conflicts) append_untabled_row(out, conflict);
+  out.append("</tbody>\n</table>\n");
+}
+
 // The policy forbids every load, so a value that escaped escaping could still fetch nothing.
 constexpr std::string_view kHtmlHead =
     "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -739,14 +839,13 @@ constexpr std::string_view kHtmlHead =
 
 std::string render_html(const Report& report) {
   std::string out{kHtmlHead};
-  out.append("<p class=\"totals\">").append(std::to_string(report.conflicts))
-      .append(report.conflicts == 1 ? " conflict, " : " conflicts, ").append(std::to_string(report.open_count))
-      .append(" open, in ").append(std::to_string(report.groups.size()))
-      .append(report.groups.size() == 1 ? " group" : " groups").append("</p>\n");
+  const auto groups = groups_naming_tables(report);
+  out.append("<p class=\"totals\">").append(totals_text(report, groups.size())).append("</p>\n");
   append_chain_html(out, report.chain);
   append_filter_html(out, report.filter);
   append_chart(out, report);
-  append_groups_html(out, report.groups);
+  if (!groups.empty() || report.untabled.empty()) append_groups_html(out, groups);
+  append_untabled_html(out, report.untabled);
   out.append("</body>\n</html>\n");
   return out;
 }

@@ -12,8 +12,12 @@ namespace pgdual::conflict {
 enum class ReportFormat {
   /// An aligned table for a terminal. Control characters are neutralized and
   /// long statements cut with "…", so no value can move the cursor or break a row.
+  /// The conflicts that name no table follow, apart, one row each with its id, status,
+  /// resolver and note, instead of as "(none)" groups.
   text,
-  /// One object: {"chain":{"intact":…,"records":N,…},"filter":{…},"conflicts":N,"open":N,"groups":[…]}.
+  /// One object: {"chain":{"intact":…,"records":N,…},"filter":{…},"conflicts":N,"open":N,"groups":[…],
+  /// "no_table":[…]}: the groups, "(none)" ones included, then each conflict that names no table
+  /// with its id, status, resolver and note.
   json,
   /// RFC 4180: a header row, then one row per group; CRLF line ends; fields
   /// with a comma, quote, CR or LF quoted, quotes doubled. The chain's state
@@ -23,8 +27,8 @@ enum class ReportFormat {
   /// it loads (no URL of any kind; a Content-Security-Policy forbids loads).
   /// The chain's state, the filter, the totals, a timeline of conflicts per
   /// hour by kind as inline SVG stacked bars (per day, or per several days,
-  /// when the conflicts span more than 14 days, which its title says), and
-  /// the groups as a table. Every string is HTML-escaped after the text
+  /// when the conflicts span more than 14 days, which its title says), the
+  /// groups as a table, and the conflicts that name no table as a table of their own, as text. Every string is HTML-escaped after the text
   /// format's neutralizing of control characters; statements are not cut.
   html,
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
+#include <set>
+#include <string>
 #include <utility>
 
 namespace pgdual::conflict {
@@ -21,13 +23,42 @@ bool contains(const std::vector<TableName>& tables, const TableName& table) {
   return std::find(tables.begin(), tables.end(), table) != tables.end();
 }
 
+std::string joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const auto& name : names) text.append(text.empty() ? "" : ", ").append(name);
+  return text;
+}
+
+// The compared tables a settled conflict wrote, as schema.name, each once.
+std::string verified_tables(const VerifiedScope& scope, const ConflictRecord& conflict) {
+  std::set<TableName> tables;
+  for (const auto& written : conflict.tables) {
+    for (const auto& table : referred_tables(written, scope.compared)) tables.insert(table);
+  }
+  std::vector<std::string> names;
+  for (const auto& table : tables) names.push_back(table.display());
+  return joined(names);
+}
+
+ConflictRecord resolution_of(const ConflictRecord& latest, std::string_view resolved_at, std::string by,
+                             std::string note) {
+  auto resolution = latest;
+  resolution.resolution = Resolution::resolved;
+  resolution.time = resolved_at;
+  resolution.resolved_by = std::move(by);
+  resolution.resolution_note = std::move(note);
+  return resolution;
+}
+
 }  // namespace
 
 void OpenConflicts::add(const ConflictRecord& record) {
   if (record.resolution == Resolution::open) {
     open_.insert_or_assign(record.id, record);
+    resolved_.erase(record.id);
   } else {
     open_.erase(record.id);
+    resolved_.insert(record.id);
   }
 }
 
@@ -67,12 +98,29 @@ std::vector<ConflictRecord> resolutions(const OpenConflicts& open, const Verifie
   std::vector<ConflictRecord> records;
   records.reserve(settled.size());
   for (const auto& [detected, record] : settled) {
-    auto resolution = *record;
-    resolution.resolution = Resolution::resolved;
-    resolution.time = resolved_at;
-    records.push_back(std::move(resolution));
+    records.push_back(resolution_of(*record, resolved_at, std::string{kReconcileResolver},
+                                    "verified identical on both backends: " + verified_tables(scope, *record)));
   }
   return records;
+}
+
+OperatorOutcome operator_resolutions(const OpenConflicts& open, const OperatorResolution& request,
+                                     std::string_view resolved_at) {
+  OperatorOutcome outcome;
+  std::set<std::string> seen;
+  for (const auto& id : request.ids) {
+    if (!seen.insert(id).second) continue;
+    const auto found = open.records().find(id);
+    if (found == open.records().end()) {
+      outcome.refused.push_back(id + (open.resolved(id) ? ": already resolved" : ": no conflict with this id"));
+      continue;
+    }
+    const auto& tables = found->second.tables;
+    auto note = tables.empty() ? request.reason
+                               : "by hand, tables not verified by pgdual (" + joined(tables) + "): " + request.reason;
+    outcome.records.push_back(resolution_of(found->second, resolved_at, request.by, std::move(note)));
+  }
+  return outcome;
 }
 
 }  // namespace pgdual::conflict

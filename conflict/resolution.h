@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,12 +10,14 @@
 #include "conflict/report.h"
 #include "conflict/verify.h"
 
-/// Which open conflicts a reconciliation settled: `pgdual reconcile --apply` resolves a conflict
-/// once every table it wrote is verified identical on both backends. Pure: records in, the
-/// resolution records to append out.
+/// Which open conflicts are resolved, and the records that say so: `pgdual reconcile --apply`
+/// resolves a conflict once every table it wrote is verified identical on both backends, and
+/// `pgdual conflicts resolve` the conflicts an operator names. Every resolution record says who
+/// resolved the conflict and why. Pure: records in, the resolution records to append out.
 namespace pgdual::conflict {
 
-/// The conflicts whose latest record is open, collected from a log read in order.
+/// The conflicts whose latest record is open, collected from a log read in order, and the ids
+/// of those already resolved.
 class OpenConflicts {
  public:
   /// Takes the next record of the log: the latest record of an id decides whether it is open.
@@ -22,10 +25,16 @@ class OpenConflicts {
 
   /// By id.
   [[nodiscard]] const std::map<std::string, ConflictRecord>& records() const noexcept { return open_; }
+  /// Whether the latest record of `id` is a resolution.
+  [[nodiscard]] bool resolved(const std::string& id) const { return resolved_.contains(id); }
 
  private:
   std::map<std::string, ConflictRecord> open_;
+  std::set<std::string> resolved_;
 };
+
+/// Who reconcile's resolutions name as their resolver.
+inline constexpr std::string_view kReconcileResolver = "pgdual reconcile";
 
 /// What one reconciliation proved.
 struct VerifiedScope {
@@ -49,9 +58,33 @@ struct VerifiedScope {
 [[nodiscard]] bool settles(const VerifiedScope& scope, const ConflictRecord& conflict);
 
 /// For each open conflict `scope` settles, in detection order: a copy of its latest record with
-/// resolution `resolved` and time `resolved_at` (RFC 3339). The log is append-only, so this new
-/// record with the same id is what resolves it; readers keep the first detection time.
+/// resolution `resolved`, time `resolved_at` (RFC 3339), resolved by kReconcileResolver, with the
+/// note "verified identical on both backends: " and the tables (schema.name) it wrote. The log is
+/// append-only, so this new record with the same id is what resolves it; readers keep the first
+/// detection time.
 [[nodiscard]] std::vector<ConflictRecord> resolutions(const OpenConflicts& open, const VerifiedScope& scope,
                                                       std::string_view resolved_at);
+
+/// An operator's resolution of the conflicts they name (`pgdual conflicts resolve`).
+struct OperatorResolution {
+  std::vector<std::string> ids;
+  std::string by;      ///< who resolves them; not empty
+  std::string reason;  ///< why; not empty
+};
+
+/// What an operator's resolution comes to.
+struct OperatorOutcome {
+  std::vector<ConflictRecord> records;  ///< the resolutions to append, in the order the ids were given
+  std::vector<std::string> refused;     ///< "ID: why", for each id not resolved
+};
+
+/// Resolves each open conflict `request` names, each once: a copy of its latest record with
+/// resolution `resolved`, time `resolved_at`, resolved by `request.by`, and `request.reason` as
+/// the note. A conflict that names tables may be resolved too (repaired by hand), and its note
+/// then begins "by hand, tables not verified by pgdual (t, u): ", so the log never
+/// passes it off as verified. An id without a record, or whose conflict is resolved already,
+/// is refused.
+[[nodiscard]] OperatorOutcome operator_resolutions(const OpenConflicts& open, const OperatorResolution& request,
+                                                   std::string_view resolved_at);
 
 }  // namespace pgdual::conflict

@@ -8,6 +8,7 @@
 #include "conflict/jobs/init_command.h"
 #include "conflict/jobs/reconcile_command.h"
 #include "conflict/jobs/report_command.h"
+#include "conflict/jobs/resolve_command.h"
 #include "conflict/jobs/verify_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
@@ -23,6 +24,8 @@ constexpr std::string_view kUsage =
     "       pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
     "                               [--status open|resolved] [--format text|json|csv|html] [--out FILE]\n"
     "                                                            summarize the conflict log\n"
+    "       pgdual conflicts resolve --config FILE --id ID... --by NAME --reason TEXT\n"
+    "                                                            close conflicts by hand, saying who and why\n"
     "       pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
     "                                                            compare the tables on both backends\n"
     "       pgdual reconcile --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
@@ -52,11 +55,11 @@ int serve(std::span<char*> args) {
 }
 
 int conflicts(std::span<char*> args) {
-  if (args.empty() || std::string_view{args[0]} != "report") {
-    std::fputs(kUsage.data(), stderr);
-    return kUsageError;
-  }
-  return pgdual::jobs::run_report_command(args.subspan(1));
+  const std::string_view command = args.empty() ? std::string_view{} : args[0];
+  if (command == "report") return pgdual::jobs::run_report_command(args.subspan(1));
+  if (command == "resolve") return pgdual::jobs::run_resolve_command(args.subspan(1));
+  std::fputs(kUsage.data(), stderr);
+  return kUsageError;
 }
 
 }  // namespace

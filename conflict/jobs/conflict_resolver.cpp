@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -23,33 +24,8 @@ void print(std::FILE* out, const std::string& text) {
   std::fflush(out);
 }
 
-/// The open conflicts of the log; std::nullopt when it cannot be read (printed).
-std::optional<conflict::OpenConflicts> read_open_conflicts(const fs::path& log, std::FILE* out) {
-  const auto files = conflict::log_files(log);
-  if (!files) {
-    print(out, "conflict log: " + files.error() + "\n");
-    return std::nullopt;
-  }
-  conflict::OpenConflicts open;
-  const auto take = [&open](const conflict::ConflictRecord& record) -> std::string {
-    open.add(record);
-    return {};
-  };
-  const auto reading = conflict::read_log(*files, log, take);
-  if (!reading) {
-    print(out, "conflict log: " + reading.error() + "\n");
-    return std::nullopt;
-  }
-  if (const auto& bad = reading->chain.first_bad) {
-    // A serve in the middle of an append leaves a torn last line for a moment: not a reason to stop.
-    print(out, "conflict log: read up to " + bad->file + ":" + std::to_string(bad->line) + ", where the chain breaks (" +
-                   reading->break_reason + ")\n");
-  }
-  return open;
-}
-
 /// Appends `records` to the log itself; false when a serve holds it (`busy`) or on an error (printed).
-bool append_directly(const config::ConflictsConfig& settings, const std::vector<conflict::ConflictRecord>& records,
+bool append_directly(const config::ConflictsConfig& settings, std::span<const conflict::ConflictRecord> records,
                      bool& busy, std::FILE* out) {
   auto log = conflict::ConflictLog::open(settings.log_path, conflict_log_options(settings));
   if (!log) {
@@ -77,39 +53,74 @@ bool append_directly(const config::ConflictsConfig& settings, const std::vector<
 
 }  // namespace
 
-conflict::Timestamp now_as_timestamp() {
-  return *conflict::parse_rfc3339(conflict::rfc3339_utc(std::chrono::system_clock::now()));
+bool conflict_log_exists(const fs::path& log) {
+  std::error_code missing;
+  return fs::exists(log, missing) || fs::exists(fs::path{log}.concat(".1"), missing);
 }
+
+std::optional<conflict::OpenConflicts> read_open_conflicts(const fs::path& log, std::FILE* out) {
+  const auto files = conflict::log_files(log);
+  if (!files) {
+    print(out, "conflict log: " + files.error() + "\n");
+    return std::nullopt;
+  }
+  conflict::OpenConflicts open;
+  const auto take = [&open](const conflict::ConflictRecord& record) -> std::string {
+    open.add(record);
+    return {};
+  };
+  const auto reading = conflict::read_log(*files, log, take);
+  if (!reading) {
+    print(out, "conflict log: " + reading.error() + "\n");
+    return std::nullopt;
+  }
+  if (const auto& bad = reading->chain.first_bad) {
+    // A serve in the middle of an append leaves a torn last line for a moment: not a reason to stop.
+    print(out, "conflict log: read up to " + bad->file + ":" + std::to_string(bad->line) + ", where the chain breaks (" +
+                   reading->break_reason + ")\n");
+  }
+  return open;
+}
+
+Delivery deliver_resolutions(const config::ConflictsConfig& settings,
+                             std::span<const conflict::ConflictRecord> records, std::FILE* out) {
+  bool busy = false;
+  if (append_directly(settings, records, busy, out)) return Delivery::appended;
+  if (!busy) return Delivery::failed;
+  if (const auto posted = conflict::post_to_inbox(settings.log_path, records); !posted) {
+    print(out, posted.error().message + "\n");
+    return Delivery::failed;
+  }
+  return Delivery::posted;
+}
+
+conflict::Timestamp now_as_timestamp() { return *conflict::parse_rfc3339(now_as_record_time()); }
+
+std::string now_as_record_time() { return conflict::rfc3339_utc(std::chrono::system_clock::now()); }
 
 bool resolve_conflicts(const config::ConflictsConfig& settings, const conflict::VerifiedScope& scope, std::FILE* out) {
   const auto& log = settings.log_path;
-  std::error_code missing;
-  if (!fs::exists(log, missing) && !fs::exists(fs::path{log}.concat(".1"), missing)) {
+  if (!conflict_log_exists(log)) {
     print(out, "conflict log " + log.string() + ": not there; no conflict to resolve\n");
     return true;
   }
   const auto open = read_open_conflicts(log, out);
   if (!open) return false;
-  const auto records = conflict::resolutions(*open, scope, conflict::rfc3339_utc(std::chrono::system_clock::now()));
+  const auto records = conflict::resolutions(*open, scope, now_as_record_time());
   const auto summary = std::to_string(records.size()) + " of " + std::to_string(open->records().size()) +
                        " open conflicts resolved";
   if (records.empty()) {
     print(out, "conflict log: " + summary + "\n");
     return true;
   }
-  bool busy = false;
-  if (append_directly(settings, records, busy, out)) {
-    print(out, "conflict log: " + summary + " (appended to " + log.string() + ")\n");
-    return true;
+  switch (deliver_resolutions(settings, records, out)) {
+    case Delivery::appended: print(out, "conflict log: " + summary + " (appended to " + log.string() + ")\n"); break;
+    case Delivery::posted:
+      print(out, "conflict log: " + summary + "; pgdual serve holds the log and appends them from " +
+                     conflict::inbox_directory(log).string() + " within a second\n");
+      break;
+    case Delivery::failed: return false;
   }
-  if (!busy) return false;
-  const auto posted = conflict::post_to_inbox(log, records);
-  if (!posted) {
-    print(out, posted.error().message + "\n");
-    return false;
-  }
-  print(out, "conflict log: " + summary + "; pgdual serve holds the log and appends them from " +
-                 conflict::inbox_directory(log).string() + " within a second\n");
   return true;
 }
 

@@ -357,6 +357,8 @@ ConflictRecord resolved(int number) {
   auto record = sample(number);
   record.resolution = Resolution::resolved;
   record.time = "2024-05-02T08:00:00Z";
+  record.resolved_by = "dr.ops";
+  record.resolution_note = "repaired by hand";
   return record;
 }
 
@@ -405,6 +407,10 @@ TEST_CASE("Only resolutions go through the inbox, from files only the log's owne
   auto log = ConflictLog::open(path).value();
   const std::vector<ConflictRecord> open{sample(1)};
   CHECK(post_to_inbox(path, open).error().code == make_error_code(ConflictError::invalid_record));
+  auto nameless = resolved(1);
+  nameless.resolved_by.clear();
+  const std::vector<ConflictRecord> without_resolver{nameless};
+  CHECK(post_to_inbox(path, without_resolver).error().code == make_error_code(ConflictError::invalid_record));
 
   SECTION("a delivery holding an open record is rejected, renamed and never appended") {
     fs::create_directory(inbox_directory(path));

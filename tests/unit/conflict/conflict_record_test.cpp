@@ -246,6 +246,31 @@ TEST_CASE("A record written before the log carried the session's database reads 
   CHECK(parsed->record.session.user == record.session.user);
 }
 
+TEST_CASE("A resolution says who resolved it and why, inside the hash, after the resolution", "[unit][conflict]") {
+  auto record = sample(4);
+  record.resolution = Resolution::resolved;
+  record.resolved_by = "dr.ops";
+  record.resolution_note = "sequence set by hand \"INC-7\"";
+  const auto line = to_json_line(record, kGenesisHash);
+  CHECK_THAT(line, Catch::Contains(R"("resolution":"resolved","resolved_by":"dr.ops",)"
+                                   R"("resolution_note":"sequence set by hand \"INC-7\"","hash":")"));
+  CHECK(parse_json_line(line)->record == record);
+
+  SECTION("a changed resolver breaks the chain") {
+    auto forged = line;
+    forged.replace(forged.find("dr.ops"), 6, "nobody");
+    const std::vector<std::string> lines{forged};
+    CHECK(verify_chain(lines).first_bad == 0U);
+  }
+  SECTION("an open record, and a resolution written before records carried them, have neither") {
+    record.resolved_by.clear();
+    record.resolution_note.clear();
+    const auto bare = to_json_line(record, kGenesisHash);
+    CHECK_THAT(bare, !Catch::Contains("resolved_by") && !Catch::Contains("resolution_note"));
+    CHECK(parse_json_line(bare)->record == record);
+  }
+}
+
 TEST_CASE("A read_mismatch record names its kind in the log and reads back as one", "[unit][conflict]") {
   auto record = sample(6);
   record.kind = ConflictKind::read_mismatch;

@@ -92,6 +92,75 @@ TEST_CASE("Resolutions copy the latest open record of each settled conflict, old
     CHECK(record.resolution == Resolution::resolved);
     CHECK(record.time == "2024-05-03T09:00:00Z");
     CHECK(record.session.database == "ehr");
+    CHECK(record.resolved_by == "pgdual reconcile");
   }
   CHECK(records[1].tables == std::vector<std::string>{"public.patients"});
+  CHECK(records[1].resolution_note == "verified identical on both backends: public.patients");
+}
+
+TEST_CASE("Reconcile's note names each table it verified once, qualified") {
+  OpenConflicts open;
+  open.add(conflict_on("c1", {"patients", "public.visits", "ehr.public.patients"}));
+  const auto records = resolutions(open, scope_with({kArchivedPatients, kPatients, kVisits}), "2024-05-03T09:00:00Z");
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].resolution_note ==
+        "verified identical on both backends: archive.patients, public.patients, public.visits");
+}
+
+namespace {
+
+OpenConflicts log_of_four() {
+  OpenConflicts open;
+  open.add(conflict_on("seq", {}));
+  open.add(conflict_on("lob", {}, "2024-05-01T11:00:00Z"));
+  open.add(conflict_on("rows", {"public.patients", "visits"}));
+  open.add(conflict_on("done", {}));
+  auto done = conflict_on("done", {});
+  done.resolution = Resolution::resolved;
+  open.add(done);
+  return open;
+}
+
+}  // namespace
+
+TEST_CASE("An operator resolves the open conflicts they name, saying who and why") {
+  const auto open = log_of_four();
+  CHECK(open.resolved("done"));
+  CHECK_FALSE(open.resolved("seq"));
+  const OperatorResolution request{.ids = {"lob", "seq", "lob"}, .by = "dr.ops", .reason = "INC-7: set by hand"};
+  const auto outcome = operator_resolutions(open, request, "2024-05-03T09:00:00Z");
+  CHECK(outcome.refused.empty());
+  REQUIRE(outcome.records.size() == 2);
+  CHECK(outcome.records[0].id == "lob");
+  CHECK(outcome.records[1].id == "seq");
+  for (const auto& record : outcome.records) {
+    CHECK(record.resolution == Resolution::resolved);
+    CHECK(record.time == "2024-05-03T09:00:00Z");
+    CHECK(record.resolved_by == "dr.ops");
+    CHECK(record.resolution_note == "INC-7: set by hand");
+    CHECK(record.tables.empty());
+  }
+}
+
+TEST_CASE("An operator's resolution of a conflict naming tables says pgdual did not verify them") {
+  const OperatorResolution request{.ids = {"rows"}, .by = "dr.ops", .reason = "rows copied by hand"};
+  const auto outcome = operator_resolutions(log_of_four(), request, "2024-05-03T09:00:00Z");
+  REQUIRE(outcome.records.size() == 1);
+  CHECK(outcome.records[0].resolution_note ==
+        "by hand, tables not verified by pgdual (public.patients, visits): rows copied by hand");
+}
+
+TEST_CASE("An operator's resolution refuses unknown and resolved ids, naming each, and keeps the rest") {
+  const OperatorResolution request{.ids = {"nope", "done", "seq"}, .by = "dr.ops", .reason = "checked"};
+  const auto outcome = operator_resolutions(log_of_four(), request, "2024-05-03T09:00:00Z");
+  CHECK(outcome.refused == std::vector<std::string>{"nope: no conflict with this id", "done: already resolved"});
+  REQUIRE(outcome.records.size() == 1);
+  CHECK(outcome.records[0].id == "seq");
+}
+
+TEST_CASE("A conflict recorded again after its resolution is open again") {
+  auto open = log_of_four();
+  open.add(conflict_on("done", {}));
+  CHECK_FALSE(open.resolved("done"));
+  CHECK(open.records().contains("done"));
 }

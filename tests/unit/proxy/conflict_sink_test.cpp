@@ -180,6 +180,7 @@ TEST_CASE("Resolutions left in the log's inbox join the chain behind the conflic
   sink->wait_durable();
   auto resolution = harness.intact_records().at(0);
   resolution.resolution = conflict::Resolution::resolved;
+  resolution.resolved_by = "pgdual reconcile";
   const std::vector<ConflictRecord> resolutions{resolution};
   REQUIRE(conflict::post_to_inbox(harness.path(), resolutions).has_value());
 
@@ -218,6 +219,7 @@ TEST_CASE("The sink counts the open conflicts: the log's at the start, new ones,
   CHECK(sink->open_conflicts() == 3);
   auto by_reconcile = records.at(1);
   by_reconcile.resolution = conflict::Resolution::resolved;
+  by_reconcile.resolved_by = "pgdual reconcile";
   const std::vector<ConflictRecord> resolutions{by_reconcile, by_reconcile};
   REQUIRE(conflict::post_to_inbox(harness.path(), resolutions).has_value());
   const auto deadline = std::chrono::steady_clock::now() + 10s;
