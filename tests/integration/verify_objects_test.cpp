@@ -3,7 +3,9 @@
 // commands run as the pgdual binary; the large objects are checked on both servers directly.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -172,6 +174,72 @@ TEST_CASE_METHOD(IntegrationTest, "reconcile leaves a view whose definition diff
   CHECK(says(applied, "materialized view public.v: nothing pgdual can change\n"
                       "  by hand: definition differs (pgdual does not create, drop or redefine materialized views)\n"));
   CHECK(says(applied, "still differs: materialized view public.v: differs\n  definition differs\n"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "verify names the large objects its user may not read and reconcile leaves them",
+                 "[integration][verify_objects][reconcile]") {
+  const auto database = fresh_database("verify_objects_denied");
+  for (const auto* cluster : {&backends().onprem, &backends().cloud}) {
+    // Owned by the superuser, without a grant: the app user may not read it.
+    static_cast<void>(cluster->run_sql(database, "SELECT lo_from_bytea(70100, 'secret-locked'::bytea)"));
+  }
+  const auto found = pgdual("verify", database);
+  INFO(found.describe());
+  CHECK(found.exit_code == 1);
+  CHECK(says(found, "large objects: differs, 1 object, compared by OID and content digest\n"
+                    "  not readable: 1 large object (no SELECT on it on one side or both)\n    70100\n"));
+  const auto applied = pgdual("reconcile", database, {"--apply"});
+  INFO(applied.describe());
+  CHECK(applied.exit_code == 1);
+  CHECK(says(applied, "large objects: nothing pgdual can change\n  by hand: 1 large object"));
+  for (const auto* cluster : {&backends().onprem, &backends().cloud}) {
+    static_cast<void>(cluster->run_sql(database, "GRANT SELECT ON LARGE OBJECT 70100 TO app"));
+  }
+  CHECK(pgdual("verify", database).exit_code == 0);
+}
+
+/// The latest resolution of the conflict that names `table`; std::nullopt when there is none.
+std::optional<conflict::Resolution> resolution_of(const std::vector<conflict::ConflictRecord>& records,
+                                                  const std::string& table) {
+  std::optional<conflict::Resolution> latest;
+  for (const auto& record : records) {
+    if (std::ranges::find(record.tables, table) != record.tables.end()) latest = record.resolution;
+  }
+  return latest;
+}
+
+TEST_CASE_METHOD(IntegrationTest, "reconcile resolves no conflict of a table holding OIDs until the large objects "
+                                  "are identical",
+                 "[integration][verify_objects][reconcile]") {
+  const auto database = fresh_database("verify_objects_resolution");
+  auto& proxy = start_proxy();
+  check_succeeded(run_client({pg_program("psql"), "-X", "-c", "CREATE TABLE documents (id int PRIMARY KEY, body oid)"},
+                             through_proxy(database), 60s));
+  static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO documents VALUES (7, 70001)"));
+  static_cast<void>(backends().onprem.run_sql(
+      database, "SET ROLE app; SELECT lo_from_bytea(70001, 'secret-scan'::bytea)"));
+  static_cast<void>(run_client({pg_program("psql"), "-X", "-c", "INSERT INTO documents VALUES (7, 70001)"},
+                               through_proxy(database), 60s));
+  REQUIRE(resolution_of(wait_for_conflicts(1, 10s), "documents") == conflict::Resolution::open);
+  REQUIRE(proxy.stop() == 0);
+  const auto by_table = [&](std::vector<std::string> options) {
+    std::vector<std::string> argv{PGDUAL_BINARY, "reconcile", "--config", proxy.config_file().string(),
+                                  "--database", database, "--apply"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return run(argv, {}, 120s);
+  };
+
+  const auto table_only = by_table({"--table", "documents"});
+  INFO(table_only.describe());
+  CHECK(table_only.exit_code == 0);  // the table is identical: it was so already
+  CHECK(resolution_of(conflicts(), "documents") == conflict::Resolution::open);
+
+  const auto whole = by_table({});
+  INFO(whole.describe());
+  CHECK(whole.exit_code == 0);
+  CHECK(whole.out.find("large objects: copied 1\n") != std::string::npos);
+  CHECK(resolution_of(conflicts(), "documents") == conflict::Resolution::resolved);
+  CHECK(differing_sequences_and_large_objects(database, backends().onprem, backends().cloud).empty());
 }
 
 }  // namespace
