@@ -610,10 +610,10 @@ std::string render_sequence(const SequenceVerdict& verdict) {
 }
 
 std::string render_counts(const VerifyReport& report) {
-  const auto tables = static_cast<std::uint64_t>(std::ranges::count_if(report.tables, &TableVerdict::identical));
-  const auto sequences = static_cast<std::uint64_t>(std::ranges::count_if(report.sequences, &SequenceVerdict::identical));
-  return count_phrase(report.tables.size(), tables, "table") + "; " +
-         count_phrase(report.sequences.size(), sequences, "sequence");
+  const auto tables = std::ranges::count_if(report.tables, &TableVerdict::identical);
+  const auto sequences = std::ranges::count_if(report.sequences, &SequenceVerdict::identical);
+  return count_phrase(report.tables.size(), static_cast<std::uint64_t>(tables), "table") + "; " +
+         count_phrase(report.sequences.size(), static_cast<std::uint64_t>(sequences), "sequence");
 }
 
 std::string render_summary(const VerifyReport& report) {

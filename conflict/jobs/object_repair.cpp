@@ -23,7 +23,7 @@ std::size_t bytea_size(const std::string& text) { return text.size() < 2 ? 0 : (
 
 ObjectRepair::ObjectRepair(Verifier& verifier, bool whole_database, const std::optional<MirrorLogin>& writer_login)
     : verifier_{verifier}, whole_database_{whole_database} {
-  if (writer_login) writer_.emplace(writer_login->backend, writer_login->user, writer_login->database);
+  if (writer_login && whole_database_) writer_.emplace(writer_login->backend, writer_login->user, writer_login->database);
 }
 
 std::vector<conflict::TableName> ObjectRepair::comparable(const std::vector<conflict::TableName>& tables) {

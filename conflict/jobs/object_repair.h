@@ -29,7 +29,8 @@ struct ObjectRepairOutcome {
 class ObjectRepair {
  public:
   /// `whole_database`: no --table was given. Views and large objects belong to no table, so they
-  /// are reconciled only then. With `writer_login`, the repairs are made, not only planned.
+  /// are reconciled only then. With `writer_login` (and the whole database: only views and large
+  /// objects are written here), the repairs are made, not only planned.
   struct MirrorLogin {
     const config::BackendConfig& backend;
     const config::UserConfig& user;

@@ -122,7 +122,8 @@ TEST_CASE_METHOD(IntegrationTest, "verify compares large objects and materialize
   CHECK(applied.exit_code == 0);
   CHECK(says(applied, "public.cache: not compared (unlogged table)\n"
                       "public.remote_visits: not compared (foreign table)\n"
-                      "materialized view public.visit_counts: ran REFRESH MATERIALIZED VIEW \"public\".\"visit_counts\"\n"
+                      "materialized view public.visit_counts: ran REFRESH MATERIALIZED VIEW "
+                      "\"public\".\"visit_counts\"\n"
                       "large objects: copied 3, overwrote 1, deleted 1\n"
                       "  copied (were missing on mirror): 3 large objects\n    70001\n    70002\n    70005\n"
                       "  overwritten (differed): 1 large object\n    70004\n"
@@ -161,7 +162,8 @@ TEST_CASE_METHOD(IntegrationTest, "reconcile leaves a view whose definition diff
   for (const auto* cluster : {&backends().onprem, &backends().cloud}) {
     static_cast<void>(cluster->run_sql(database, "SET ROLE app; CREATE TABLE t (id integer PRIMARY KEY)"));
   }
-  static_cast<void>(backends().onprem.run_sql(database, "SET ROLE app; CREATE MATERIALIZED VIEW v AS SELECT id FROM t"));
+  static_cast<void>(
+      backends().onprem.run_sql(database, "SET ROLE app; CREATE MATERIALIZED VIEW v AS SELECT id FROM t"));
   static_cast<void>(backends().cloud.run_sql(
       database, "SET ROLE app; CREATE MATERIALIZED VIEW v AS SELECT id + 1 AS id FROM t WITH NO DATA"));
   const auto found = pgdual("verify", database);

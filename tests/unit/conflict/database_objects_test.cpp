@@ -56,7 +56,8 @@ TEST_CASE("A materialized view is compared by definition, whether populated, and
   same.primary_rows = RangeChecksum{.rows = 3, .digest = "a"};
   same.mirror_rows = RangeChecksum{.rows = 3, .digest = "a"};
   CHECK(same.identical());
-  CHECK(render_materialized_view(same) == "materialized view public.counts: identical, 3 rows, compared by a full hash\n");
+  CHECK(render_materialized_view(same) ==
+        "materialized view public.counts: identical, 3 rows, compared by a full hash\n");
   CHECK_FALSE(materialized_view_hash_query(same).empty());
 
   auto stale = same;
@@ -69,7 +70,8 @@ TEST_CASE("A materialized view is compared by definition, whether populated, and
 
   const auto empty_mirror = paired(view("SELECT 1"), view("SELECT 1", false));
   CHECK_FALSE(empty_mirror.rows_comparable());
-  CHECK(render_materialized_view(empty_mirror) == "materialized view public.counts: differs\n  not populated on mirror\n");
+  CHECK(render_materialized_view(empty_mirror) ==
+        "materialized view public.counts: differs\n  not populated on mirror\n");
   const auto empty_primary = paired(view("SELECT 1", false), view("SELECT 1"));
   CHECK(materialized_view_repair(empty_primary) == "REFRESH MATERIALIZED VIEW \"public\".\"counts\" WITH NO DATA");
   const auto both_empty = paired(view("SELECT 1", false), view("SELECT 1", false));

@@ -46,7 +46,8 @@ TEST_CASE("A large object verdict counts every object and lists OIDs, never cont
 
   LargeObjectVerdict failed;
   failed.error = "backend \"cloud\": permission denied";
-  CHECK(render_large_objects(failed) == "large objects: differs\n  not compared: backend \"cloud\": permission denied\n");
+  CHECK(render_large_objects(failed) ==
+        "large objects: differs\n  not compared: backend \"cloud\": permission denied\n");
 }
 
 TEST_CASE("An OID list keeps the first 1000 OIDs and counts the rest") {
