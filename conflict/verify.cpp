@@ -257,13 +257,13 @@ std::string render_settled(const TableVerdict& verdict) {
   return text;
 }
 
-std::string count_phrase(std::size_t total, std::size_t identical, std::string_view noun) {
+}  // namespace
+
+std::string count_phrase(std::uint64_t total, std::uint64_t identical, std::string_view noun) {
   const auto differing = total - identical;
   return plural(total, noun) + ": " + std::to_string(identical) + " identical, " + std::to_string(differing) +
          (differing == 1 ? " differs" : " differ");
 }
-
-}  // namespace
 
 std::string TableName::display() const { return schema + "." + name; }
 
@@ -609,13 +609,15 @@ std::string render_sequence(const SequenceVerdict& verdict) {
          (verdict.in_flight ? " (moved during verify: could be a write in flight)" : "") + "\n";
 }
 
+std::string render_counts(const VerifyReport& report) {
+  const auto tables = std::ranges::count_if(report.tables, &TableVerdict::identical);
+  const auto sequences = std::ranges::count_if(report.sequences, &SequenceVerdict::identical);
+  return count_phrase(report.tables.size(), static_cast<std::uint64_t>(tables), "table") + "; " +
+         count_phrase(report.sequences.size(), static_cast<std::uint64_t>(sequences), "sequence");
+}
+
 std::string render_summary(const VerifyReport& report) {
-  const auto identical_tables = static_cast<std::size_t>(std::ranges::count_if(report.tables, &TableVerdict::identical));
-  const auto identical_sequences =
-      static_cast<std::size_t>(std::ranges::count_if(report.sequences, &SequenceVerdict::identical));
-  std::string text = count_phrase(report.tables.size(), identical_tables, "table") + "; " +
-                     count_phrase(report.sequences.size(), identical_sequences, "sequence") + "\n";
-  return text + (report.identical() ? "verify: identical\n" : "verify: differences found\n");
+  return render_counts(report) + "\n" + (report.identical() ? "verify: identical\n" : "verify: differences found\n");
 }
 
 Recheck classify_recheck(const Look& first, const Look& now) noexcept {

@@ -457,6 +457,8 @@ struct VerifyReport {
 [[nodiscard]] std::string join(const std::vector<std::string>& parts, std::string_view separator);
 /// "1 row", "2 rows".
 [[nodiscard]] std::string plural(std::uint64_t count, std::string_view word);
+/// "3 tables: 2 identical, 1 differs".
+[[nodiscard]] std::string count_phrase(std::uint64_t total, std::uint64_t identical, std::string_view noun);
 /// `title: N keys`, then the kept keys, one per line, indented, and how many more there are.
 [[nodiscard]] std::string render_keys(std::string_view title, const KeyList& keys);
 /// render_keys(), with the kept keys in `in_flight` marked as changed during verify, and counted
@@ -470,6 +472,8 @@ struct VerifyReport {
 [[nodiscard]] std::string render_table(const TableVerdict& verdict);
 /// One sequence's line.
 [[nodiscard]] std::string render_sequence(const SequenceVerdict& verdict);
+/// "6 tables: 1 identical, 5 differ; 2 sequences: 1 identical, 1 differs", without a newline.
+[[nodiscard]] std::string render_counts(const VerifyReport& report);
 /// The closing lines: how many tables and sequences are identical and how many differ, and the
 /// verdict.
 [[nodiscard]] std::string render_summary(const VerifyReport& report);

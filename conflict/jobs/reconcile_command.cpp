@@ -17,6 +17,7 @@
 #include "conflict/jobs/digest_repair.h"
 #include "conflict/jobs/keyed_repair.h"
 #include "conflict/jobs/mirror_writer.h"
+#include "conflict/jobs/object_repair.h"
 #include "conflict/jobs/verifier.h"
 #include "protocol/sqlstate.h"
 
@@ -202,7 +203,10 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
   PgClient primary{config.primary_backend(), user, options.database};
   PgClient mirror{config.mirror_backend(), user, options.database};
   Verifier verifier{primary, mirror, options.chunk_rows};
-  const auto tables = verifier.tables(options.tables);
+  std::optional<ObjectRepair::MirrorLogin> object_writer;
+  if (apply) object_writer.emplace(config.mirror_backend(), user, options.database);
+  ObjectRepair objects{verifier, options.tables.empty(), object_writer};
+  const auto tables = objects.comparable(verifier.tables(options.tables));
   std::optional<RepairSessions> repairs;
   if (apply) repairs.emplace(config, user, options.database);
   print(out, "database \"" + options.database + "\": mirror " + config.mirror_backend().name +
@@ -225,12 +229,16 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
     something = true;
     by_hand = by_hand || !statement;
   }
+  const auto repaired = objects.repair(out);
+  something = something || repaired.something;
+  by_hand = by_hand || repaired.by_hand;
   if (!apply) {
     print(out,
           something ? "reconcile: changes planned; run with --apply to make them\n" : "reconcile: nothing to do\n");
     return something ? kSomethingLeft : 0;
   }
-  const auto verified = verify_again(verifier, options.database, tables, !options.tables.empty(), out);
+  auto verified = verify_again(verifier, options.database, tables, !options.tables.empty(), out);
+  verified.identical = objects.verify_again(verified.scope, out) && verified.identical;
   const bool resolved = resolve_conflicts(config.conflicts, verified.scope, out);
   print(out, verified.identical ? (something ? "reconcile: done; verified identical\n" : "reconcile: nothing to do\n")
                                 : "reconcile: differences remain\n");

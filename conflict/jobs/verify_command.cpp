@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "config/proxy_config.h"
+#include "conflict/database_objects.h"
 #include "conflict/verify.h"
+#include "conflict/jobs/object_verifier.h"
 #include "conflict/jobs/verifier.h"
 
 namespace pgdual::jobs {
@@ -29,6 +31,8 @@ using std::chrono::milliseconds;
 
 constexpr int kDifferences = 1;
 constexpr int kUsageError = 2;
+/// Everything compared is identical, and something could not be compared: not the plain verdict.
+constexpr int kNotAllCompared = 3;
 
 constexpr std::int64_t kMaxJobs = 64;
 constexpr std::int64_t kMaxSettleMs = 3'600'000;  // an hour
@@ -313,26 +317,39 @@ int verify(const Login& login, const ComparisonOptions& options, const VerifyOpt
   conflict::VerifyReport report{.database = options.database, .primary = login.config.primary_backend().name,
                                 .mirror = login.config.mirror_backend().name, .database_differences = {},
                                 .tables = {}, .sequences = {}};
+  conflict::ObjectsReport objects;
   std::optional<Console> console;
   try {
     PgClient primary{login.config.primary_backend(), login.user, options.database};
     PgClient mirror{login.config.mirror_backend(), login.user, options.database};
     Verifier verifier{primary, mirror, options.chunk_rows};
-    const auto tables = verifier.tables(options.tables);
+    ObjectVerifier object_verifier{primary, mirror};
+    const bool whole_database = options.tables.empty();
+    const auto named = verifier.tables(options.tables);
+    objects.not_compared = object_verifier.not_compared(named, whole_database);
+    const auto tables = conflict::comparable_tables(named, objects.not_compared);
     report.database_differences = verifier.database_differences();
     console.emplace(out, tables.size(), progress_line(verifier, tables, own, err));
     console->print(conflict::render_heading(report));
     report.tables = verify_tables(login, verifier, tables, own, *console);
-    report.sequences = verify_sequences(verifier, tables, !options.tables.empty(), own.settle, *console);
+    report.sequences = verify_sequences(verifier, tables, !whole_database, own.settle, *console);
+    if (whole_database) {
+      objects.views = object_verifier.compare_materialized_views();
+      objects.large_objects = object_verifier.compare_large_objects();
+    }
   } catch (const std::exception& error) {
     if (console) console->erase_progress();
     std::fprintf(err, "pgdual verify: %s\n", error.what());
     return kUsageError;
   }
   for (const auto& sequence : report.sequences) console->print(conflict::render_sequence(sequence));
-  console->print(conflict::render_summary(report));
+  for (const auto& view : objects.views) console->print(conflict::render_materialized_view(view));
+  if (objects.large_objects) console->print(conflict::render_large_objects(*objects.large_objects));
+  for (const auto& relation : objects.not_compared) console->print(conflict::render_not_compared(relation));
+  console->print(conflict::render_summary(report, objects));
   console->erase_progress();
-  return report.identical() ? 0 : kDifferences;
+  if (!report.identical() || !objects.identical()) return kDifferences;
+  return objects.not_compared.empty() ? 0 : kNotAllCompared;
 }
 
 }  // namespace

@@ -13,7 +13,9 @@ namespace pgdual::jobs {
 /// compares the schemas of every application table (or of each T), their row counts, and md5
 /// checksums the servers compute over ranges of N primary key values (default 10000), narrowing
 /// differing ranges down to keys; tables without a primary key get one hash over all rows. Then
-/// the sequences' positions. Each table is read in one snapshot per backend. Memory stays bounded
+/// the sequences' positions. Without --table, also the materialized views (definition, rows) and
+/// the large objects (OIDs, content digests); the relations it cannot compare (unlogged and
+/// foreign tables) are named. Each table is read in one snapshot per backend. Memory stays bounded
 /// by N, J and the catalogs, whatever the tables' sizes.
 ///
 /// J workers (default 1), each with its own pair of connections, take the tables in order; the
@@ -26,6 +28,8 @@ namespace pgdual::jobs {
 /// Returns the process exit code:
 ///   0  identical (differences that settled on re-check included);
 ///   1  something differs, or a table could not be compared (its error is printed);
+///   3  everything compared is identical, but some relations cannot be compared (named): the
+///      verdict is `identical except N objects not compared`, never the plain one;
 ///   2  bad arguments, an unreadable configuration, an unknown user or table, or a backend that
 ///      could not be reached or read by any worker (the message, on `err`, names it): nothing was
 ///      verified.
