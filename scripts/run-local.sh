@@ -36,7 +36,8 @@ trap 'exit 130' INT TERM
 # start_backend NAME PORT: a server with a login role and database "app", owned by it, whose WAL
 # carries logical decoding (the WAL mirror reads the primary's), and the login pgdual's WAL mirror
 # uses: on the primary it creates the slot and the publication FOR ALL TABLES (a superuser's right
-# on PostgreSQL 15), on the mirror it applies the changes as their owners.
+# on PostgreSQL 15), on the mirror it applies the changes as their owners. The login role may set
+# session_replication_role, so that `pgdual reconcile --apply` as it fires no trigger.
 start_backend() {
   start_local_postgres "$1" "$2" "$superuser_password" "wal_level = logical"
   PGPASSWORD="$superuser_password" "$pg_bindir/psql" -X -q -h 127.0.0.1 -p "$2" -U postgres -d postgres \
@@ -44,6 +45,7 @@ start_backend() {
 CREATE ROLE app LOGIN PASSWORD :'password';
 CREATE ROLE pgdual_mirror LOGIN SUPERUSER REPLICATION PASSWORD :'mirror_password';
 CREATE DATABASE app OWNER app;
+GRANT SET ON PARAMETER session_replication_role TO app;
 SQL
   echo "run-local: $1 PostgreSQL on 127.0.0.1:$2 (log: $workdir/$1/server.log)"
 }
