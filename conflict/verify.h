@@ -165,8 +165,8 @@ class KeyRangeQueries {
   /// `columns`: the compared columns (compared_columns()), hashed as one row.
   KeyRangeQueries(TableName table, std::vector<KeyColumn> key, std::vector<std::string> columns);
 
-  /// One row: the number of rows in `range` and the md5 of their row digests in key order
-  /// ("" when there are none).
+  /// One row: the number of rows in `range` and the XOR of their rows' 64-bit hashes
+  /// (hashtextextended; "" when there are none).
   [[nodiscard]] std::string checksum(const KeyRange& range) const;
   /// The key columns of the row at `offset` (from 0) in `range` in key order: no row when the
   /// range holds no more rows.
@@ -197,7 +197,8 @@ class KeyRangeQueries {
   std::string key_list_;        ///< the key's columns as text, for SELECT
   std::string key_row_;         ///< the key's columns as one value, to match keys by equality
   std::string key_set_;         ///< the keys given as parameters, cast to the key's types, as a subquery
-  std::string row_digest_;      ///< md5 of the compared columns as one row's text
+  std::string row_text_;        ///< the compared columns as one row's text
+  std::string row_digest_;      ///< md5 of row_text_
 };
 
 /// The SQL of a full_hash comparison of `table` over `columns`. One row: the row count and two
