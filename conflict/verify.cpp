@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <charconv>
 #include <map>
 #include <set>
 #include <string_view>
@@ -458,6 +459,23 @@ std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::
   return "SELECT " + join(selected, ", ") + " FROM " + foreign_key.table.sql() + " AS t WHERE " +
          join(set, " AND ") + " AND NOT EXISTS (SELECT FROM " + foreign_key.referenced.sql() + " AS r WHERE " +
          join(matches, " AND ") + ") LIMIT " + std::to_string(kMaxListedKeys);
+}
+
+std::optional<RangeChecksum> remainder(const RangeChecksum& whole, const RangeChecksum& part) {
+  const auto hash_of = [](const RangeChecksum& sum) -> std::optional<std::uint64_t> {
+    if (sum.rows == 0) return std::uint64_t{0};
+    std::int64_t value = 0;
+    const auto* end = sum.digest.data() + sum.digest.size();
+    const auto [stop, error] = std::from_chars(sum.digest.data(), end, value);
+    if (error != std::errc{} || stop != end) return std::nullopt;
+    return static_cast<std::uint64_t>(value);
+  };
+  const auto whole_hash = hash_of(whole);
+  const auto part_hash = hash_of(part);
+  if (!whole_hash || !part_hash || part.rows > whole.rows) return std::nullopt;
+  const auto rows = whole.rows - part.rows;
+  const auto hash = static_cast<std::int64_t>(*whole_hash ^ *part_hash);
+  return RangeChecksum{.rows = rows, .digest = rows == 0 ? std::string{} : std::to_string(hash)};
 }
 
 RangeStep next_step(const RangeChecksum& primary, const RangeChecksum& mirror, std::int64_t leaf_rows) noexcept {

@@ -214,6 +214,11 @@ struct RangeChecksum {
   friend bool operator==(const RangeChecksum&, const RangeChecksum&) = default;
 };
 
+/// The checksum (KeyRangeQueries::checksum()) of the rows of `whole` not in `part`, a range within
+/// it: the XOR of row hashes undoes itself, so of a halved range only one half is read.
+/// std::nullopt when a digest is not such a checksum.
+[[nodiscard]] std::optional<RangeChecksum> remainder(const RangeChecksum& whole, const RangeChecksum& part);
+
 /// What to do next with a range checksummed on both backends.
 enum class RangeStep {
   identical,  ///< the checksums agree

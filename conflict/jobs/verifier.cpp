@@ -22,7 +22,7 @@ namespace {
 
 /// Ranges this small on both sides are compared row by row (keys and row digests) rather than
 /// halved again: one query instead of several more rounds of checksums.
-constexpr std::int64_t kLeafRows = 64;
+constexpr std::int64_t kLeafRows = 1024;
 
 /// Application relations: the catalogs, pgdual's own schema, and temporary and toast schemas left out.
 constexpr std::string_view kApplicationSchemas =
@@ -213,9 +213,10 @@ class KeyedComparison {
           // The snapshot holds the rows still, so the middle row counted a moment ago is there.
           if (!middle) throw std::runtime_error{"a range lost rows within one snapshot"};
           auto [low, high] = conflict::split_at(next.range, *middle);
-          auto high_sums = checksums(high);
           auto low_sums = checksums(low);
-          pending.push_back({std::move(high), std::move(high_sums.primary), std::move(high_sums.mirror)});
+          auto high_sums = remainders(next, low_sums);
+          if (!high_sums) high_sums = checksums(high);
+          pending.push_back({std::move(high), std::move(high_sums->primary), std::move(high_sums->mirror)});
           pending.push_back({std::move(low), std::move(low_sums.primary), std::move(low_sums.mirror)});
           break;
         }
@@ -234,6 +235,15 @@ class KeyedComparison {
     verdict_.missing_on_mirror.add(std::move(differences.missing_on_mirror));
     verdict_.extra_on_mirror.add(std::move(differences.extra_on_mirror));
     verdict_.differing_rows.add(std::move(differences.differing));
+  }
+
+  /// The checksums of `whole`'s rows beyond `part`, from the two; std::nullopt if either side's
+  /// cannot be derived.
+  static std::optional<Checksums> remainders(const Pending& whole, const Checksums& part) {
+    auto primary = conflict::remainder(whole.primary, part.primary);
+    auto mirror = conflict::remainder(whole.mirror, part.mirror);
+    if (!primary || !mirror) return std::nullopt;
+    return Checksums{.primary = std::move(*primary), .mirror = std::move(*mirror)};
   }
 
   Checksums checksums(const KeyRange& range) const {

@@ -664,3 +664,14 @@ TEST_CASE("The progress line shows a bar and a percentage of the estimate, or ro
   state.tables_done = 0;
   CHECK(render_progress(state) == "verify  999 rows  0/1 table");
 }
+
+TEST_CASE("A range's upper half is checksummed from the whole and its lower half", "[unit][conflict][verify]") {
+  const RangeChecksum whole{.rows = 3, .digest = std::to_string(5 ^ -9 ^ 12)};
+  const RangeChecksum lower{.rows = 2, .digest = std::to_string(5 ^ -9)};
+  CHECK(remainder(whole, lower) == RangeChecksum{.rows = 1, .digest = "12"});
+  CHECK(remainder(whole, whole) == RangeChecksum{.rows = 0, .digest = ""});
+  CHECK(remainder(whole, RangeChecksum{}) == whole);
+  CHECK(remainder({.rows = 2, .digest = "0"}, {.rows = 1, .digest = "-4"}) == RangeChecksum{.rows = 1, .digest = "-4"});
+  CHECK_FALSE(remainder({.rows = 2, .digest = "not a number"}, lower).has_value());
+  CHECK_FALSE(remainder(lower, whole).has_value());
+}
