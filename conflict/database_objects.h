@@ -118,7 +118,7 @@ struct ObjectsReport {
   [[nodiscard]] bool identical() const;
 };
 
-/// The closing lines, in place of render_summary(report): the counts of tables and sequences, of
+/// The closing lines: the counts of tables and sequences, of
 /// views and large objects when there are any, of what was not compared, and the verdict:
 /// `verify: identical`, `verify: differences found`, or, when all that was compared is identical
 /// but something was not, `verify: identical except 2 objects not compared`.

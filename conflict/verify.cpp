@@ -637,10 +637,6 @@ std::string render_counts(const VerifyReport& report) {
          count_phrase(report.sequences.size(), static_cast<std::uint64_t>(sequences), "sequence");
 }
 
-std::string render_summary(const VerifyReport& report) {
-  return render_counts(report) + "\n" + (report.identical() ? "verify: identical\n" : "verify: differences found\n");
-}
-
 Recheck classify_recheck(const Look& first, const Look& now) noexcept {
   if (now.primary == now.mirror) return Recheck::settled;
   return now == first ? Recheck::confirmed : Recheck::in_flight;

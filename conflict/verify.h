@@ -480,8 +480,5 @@ struct VerifyReport {
 [[nodiscard]] std::string render_sequence(const SequenceVerdict& verdict);
 /// "6 tables: 1 identical, 5 differ; 2 sequences: 1 identical, 1 differs", without a newline.
 [[nodiscard]] std::string render_counts(const VerifyReport& report);
-/// The closing lines: how many tables and sequences are identical and how many differ, and the
-/// verdict.
-[[nodiscard]] std::string render_summary(const VerifyReport& report);
 
 }  // namespace pgdual::conflict

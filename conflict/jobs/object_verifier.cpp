@@ -83,12 +83,8 @@ std::vector<conflict::MaterializedViewVerdict> ObjectVerifier::compare_materiali
     if (!verdict.rows_comparable()) continue;
     try {
       const auto rows = query_both(primary_, mirror_, conflict::materialized_view_hash_query(verdict));
-      const auto hash = [](const std::vector<PgClient::Row>& result) {
-        return conflict::RangeChecksum{.rows = number_of(result.at(0), 0),
-                                       .digest = text_of(result.at(0), 1) + ":" + text_of(result.at(0), 2)};
-      };
-      verdict.primary_rows = hash(rows.primary);
-      verdict.mirror_rows = hash(rows.mirror);
+      verdict.primary_rows = full_hash_of(rows.primary);
+      verdict.mirror_rows = full_hash_of(rows.mirror);
     } catch (const PgClientError& error) {
       verdict.error = error.what();
     }

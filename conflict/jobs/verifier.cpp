@@ -297,10 +297,6 @@ conflict::KeyLooks looks_now(PgClient& primary, PgClient& mirror, const KeyRange
   return now;
 }
 
-RangeChecksum full_hash(const std::vector<PgClient::Row>& rows) {
-  return {.rows = number_of(rows.at(0), 0), .digest = text_of(rows.at(0), 1) + ":" + text_of(rows.at(0), 2)};
-}
-
 const TableSchema* find(const Catalog& catalog, const TableName& name) {
   const auto found = catalog.tables.find(name);
   return found == catalog.tables.end() ? nullptr : &found->second;
@@ -505,8 +501,8 @@ void Verifier::compare_rows(const TableSchema& ours, const TableSchema& theirs, 
   const auto columns = conflict::compared_columns(ours, theirs);
   if (verdict.method == conflict::RowMethod::full_hash) {
     const auto sums = query_both(primary_, mirror_, conflict::full_hash_query(ours.table, columns));
-    const auto primary_sum = full_hash(sums.primary);
-    const auto mirror_sum = full_hash(sums.mirror);
+    const auto primary_sum = full_hash_of(sums.primary);
+    const auto mirror_sum = full_hash_of(sums.mirror);
     verdict.primary_rows = primary_sum.rows;
     verdict.mirror_rows = mirror_sum.rows;
     verdict.contents_differ = primary_sum != mirror_sum;
@@ -531,7 +527,7 @@ void Verifier::recheck(TableVerdict& verdict, const FirstLook& first_look) {
     if (first_look.contents) {
       const auto sums = query_both(primary_, mirror_, conflict::full_hash_query(ours->table, columns));
       conflict::apply_contents_recheck(verdict, *first_look.contents,
-                                       {.primary = full_hash(sums.primary), .mirror = full_hash(sums.mirror)});
+                                       {.primary = full_hash_of(sums.primary), .mirror = full_hash_of(sums.mirror)});
     }
     if (!first_look.keys.empty()) {
       const KeyRangeQueries queries{ours->table, conflict::key_columns(*ours, *theirs, same_database_collation()),
@@ -626,6 +622,10 @@ PgClient& Verifier::client(Side side) { return side == Side::primary ? primary_ 
 
 bool Verifier::same_database_collation() const {
   return primary_catalog_.settings.collate == mirror_catalog_.settings.collate;
+}
+
+RangeChecksum full_hash_of(const std::vector<PgClient::Row>& rows) {
+  return {.rows = number_of(rows.at(0), 0), .digest = text_of(rows.at(0), 1) + ":" + text_of(rows.at(0), 2)};
 }
 
 }  // namespace pgdual::jobs

@@ -176,6 +176,8 @@ struct BothRows {
 
 /// The text of a column; "" for NULL.
 [[nodiscard]] std::string text_of(const PgClient::Row& row, std::size_t column);
+/// The result of conflict::full_hash_query(), or of a query of the same shape.
+[[nodiscard]] conflict::RangeChecksum full_hash_of(const std::vector<PgClient::Row>& rows);
 /// A column holding an integer. Throws std::runtime_error for anything else.
 [[nodiscard]] std::int64_t number_of(const PgClient::Row& row, std::size_t column);
 

@@ -56,6 +56,8 @@ Awaitable<void> ConflictRecorder::resolve_unknown_commits(MirrorLink& link) {
     auto resolved = *found;
     resolved.time.clear();
     resolved.resolution = conflict::Resolution::resolved;
+    resolved.resolved_by = "pgdual serve";
+    resolved.resolution_note = "the mirror's ledger holds the unit's key: its COMMIT did reach the mirror";
     context_.conflicts.submit(std::move(resolved));
   }
   unknown_commits_.clear();

@@ -354,6 +354,7 @@ SELECT 1;
   CHECK(records[1].kind == ConflictKind::mirror_unavailable);
   CHECK(records[2].id == records[0].id);
   CHECK(records[2].resolution == conflict::Resolution::resolved);
+  CHECK(records[2].resolved_by == "pgdual serve");
   CHECK(backends().cloud.run_sql(database(), "SELECT count(*) FROM beds") == "1\n");
 }
 

@@ -13,7 +13,7 @@ LargeObjectDigest object(Oid oid, std::optional<std::string> digest = "d") { ret
 
 }  // namespace
 
-TEST_CASE("Two listings of large objects are matched by OID, and their digests compared") {
+TEST_CASE("Two listings of large objects are matched by OID, and their digests compared", "[unit][conflict][verify]") {
   const std::vector primary{object(1), object(2, "a"), object(3), object(5, std::nullopt), object(7)};
   const std::vector mirror{object(2, "b"), object(3), object(4), object(5), object(8)};
   const auto differences = compare_large_objects(primary, mirror);
@@ -25,7 +25,7 @@ TEST_CASE("Two listings of large objects are matched by OID, and their digests c
   CHECK(compare_large_objects({}, {}).empty());
 }
 
-TEST_CASE("A large object verdict counts every object and lists OIDs, never contents") {
+TEST_CASE("A large object verdict counts every object and lists OIDs, never contents", "[unit][conflict][verify]") {
   LargeObjectVerdict verdict;
   CHECK(render_large_objects(verdict).empty());  // none on either side: nothing to say
   verdict.add(3, 2, {.missing_on_mirror = {70001}, .extra_on_mirror = {}, .differing = {}, .unreadable = {}});
@@ -50,7 +50,7 @@ TEST_CASE("A large object verdict counts every object and lists OIDs, never cont
         "large objects: differs\n  not compared: backend \"cloud\": permission denied\n");
 }
 
-TEST_CASE("An OID list keeps the first 1000 OIDs and counts the rest") {
+TEST_CASE("An OID list keeps the first 1000 OIDs and counts the rest", "[unit][conflict][verify]") {
   std::vector<Oid> oids(1500);
   for (Oid i = 0; i < oids.size(); ++i) oids[i] = i + 1;
   OidList list;
@@ -62,7 +62,7 @@ TEST_CASE("An OID list keeps the first 1000 OIDs and counts the rest") {
   CHECK(render_large_objects(verdict).ends_with("    1000\n    ... and 500 more\n"));
 }
 
-TEST_CASE("The large object plan says what is copied, overwritten, deleted, or left to the operator") {
+TEST_CASE("The large object plan says what is copied, overwritten, deleted, or left to the operator", "[unit][conflict][verify]") {
   LargeObjectPlan plan;
   CHECK(plan.empty());
   const std::vector<Oid> missing{70001, 70002};
@@ -86,7 +86,7 @@ TEST_CASE("The large object plan says what is copied, overwritten, deleted, or l
         "  by hand: 1 large object (no SELECT on it: grant it, or reconcile as their owner)\n    70004\n");
 }
 
-TEST_CASE("The large object queries read slices with qualified names and bound OIDs") {
+TEST_CASE("The large object queries read slices with qualified names and bound OIDs", "[unit][conflict][verify]") {
   const auto digests = large_object_digests_query();
   CHECK(digests.find("pg_catalog.lo_get(m.oid, 0, 1048576)") != std::string::npos);
   CHECK(digests.find("m.oid > $1::pg_catalog.oid AND m.oid <= $2::pg_catalog.oid ORDER BY m.oid") !=
@@ -98,7 +98,7 @@ TEST_CASE("The large object queries read slices with qualified names and bound O
   }
 }
 
-TEST_CASE("A table with an oid or lo column may hold large objects' OIDs") {
+TEST_CASE("A table with an oid or lo column may hold large objects' OIDs", "[unit][conflict][verify]") {
   TableSchema documents{.table = {.schema = "public", .name = "documents"},
                         .columns = {{.name = "id", .type = "integer", .not_null = true, .default_text = {},
                                      .collation = {}}},

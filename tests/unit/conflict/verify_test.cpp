@@ -383,12 +383,11 @@ TEST_CASE("The text report lists keys of differing rows and counts, never other 
   CHECK(render_table(broken) ==
         "public.secrets: differs\n"
         "  rows not compared: backend \"cloud\": permission denied for table secrets (SQLSTATE 42501)\n");
-  CHECK(render_summary(report) == "4 tables: 1 identical, 3 differ; 0 sequences: 0 identical, 0 differ\n"
-                                  "verify: differences found\n");
+  CHECK_FALSE(report.identical());
+  CHECK(render_counts(report) == "4 tables: 1 identical, 3 differ; 0 sequences: 0 identical, 0 differ");
   report.tables = {identical};
   CHECK(report.identical());
-  CHECK(render_summary(report) == "1 table: 1 identical, 0 differ; 0 sequences: 0 identical, 0 differ\n"
-                                  "verify: identical\n");
+  CHECK(render_counts(report) == "1 table: 1 identical, 0 differ; 0 sequences: 0 identical, 0 differ");
 }
 
 TEST_CASE("Keys beyond the kept ones are counted in the report", "[unit][conflict][verify]") {
