@@ -142,7 +142,7 @@ std::string KeyedRepairQueries::key_in(std::size_t keys) const {
 }
 
 std::string KeyedRepairQueries::select_rows(std::size_t keys) const {
-  return "SELECT " + join(names_of(columns_, "t."), ", ") + " FROM " + table_.sql() + " AS t" + key_in(keys);
+  return "SELECT " + join(names_of(columns_, "t."), ", ") + " FROM " + table_.only() + " AS t" + key_in(keys);
 }
 
 std::string KeyedRepairQueries::lock_rows(std::size_t keys) const { return select_rows(keys) + " FOR UPDATE"; }
@@ -168,7 +168,7 @@ std::string KeyedRepairQueries::insert_returning_keys(std::size_t rows) const {
 }
 
 std::string KeyedRepairQueries::delete_rows(std::size_t keys) const {
-  return "DELETE FROM " + table_.sql() + " AS t" + key_in(keys);
+  return "DELETE FROM " + table_.only() + " AS t" + key_in(keys);
 }
 
 Key KeyedRepairQueries::key_of(const RowText& row) const {
@@ -215,26 +215,26 @@ DigestRepairQueries::DigestRepairQueries(const TableSchema& primary, const std::
 }
 
 std::string DigestRepairQueries::digest_counts() const {
-  return "SELECT " + digest_ + " COLLATE \"C\" AS digest, count(*) FROM " + table_.sql() +
+  return "SELECT " + digest_ + " COLLATE \"C\" AS digest, count(*) FROM " + table_.only() +
          " AS t GROUP BY 1 ORDER BY 1";
 }
 
 std::string DigestRepairQueries::counts_of_digests() const {
-  return "SELECT digest, count(*) FROM (SELECT " + digest_ + " AS digest FROM " + table_.sql() +
+  return "SELECT digest, count(*) FROM (SELECT " + digest_ + " AS digest FROM " + table_.only() +
          " AS t) AS digests WHERE digest = ANY ($1::text[]) GROUP BY 1";
 }
 
 std::string DigestRepairQueries::lock_table() const {
-  return "LOCK TABLE " + table_.sql() + " IN SHARE ROW EXCLUSIVE MODE";
+  return "LOCK TABLE " + table_.only() + " IN SHARE ROW EXCLUSIVE MODE";
 }
 
 std::string DigestRepairQueries::rows_with_digests() const {
   return "SELECT DISTINCT ON (digest) * FROM (SELECT " + digest_ + " AS digest, " +
-         join(names_of(columns_, "t."), ", ") + " FROM " + table_.sql() + " AS t) AS rows WHERE digest = ANY ($1::text[])";
+         join(names_of(columns_, "t."), ", ") + " FROM " + table_.only() + " AS t) AS rows WHERE digest = ANY ($1::text[])";
 }
 
 std::string DigestRepairQueries::delete_copies() const {
-  return "DELETE FROM " + table_.sql() + " WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM " + table_.sql() +
+  return "DELETE FROM " + table_.only() + " WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM " + table_.only() +
          " AS t WHERE " + digest_ + " = $1 LIMIT $2::bigint))";
 }
 

@@ -270,6 +270,8 @@ std::string TableName::display() const { return schema + "." + name; }
 
 std::string TableName::sql() const { return quote_identifier(schema) + "." + quote_identifier(name); }
 
+std::string TableName::only() const { return "ONLY " + sql(); }
+
 TableName table_name_from_argument(std::string_view argument) {
   const auto dot = argument.find('.');
   if (dot == std::string_view::npos) return {.schema = "public", .name = std::string{argument}};
@@ -382,21 +384,21 @@ KeyRangeQueries::KeyRangeQueries(TableName table, std::vector<KeyColumn> key, st
 // md5 over the table's text. It only has to tell chunks apart; rows are then matched by md5.
 std::string KeyRangeQueries::checksum(const KeyRange& range) const {
   return "SELECT count(*), coalesce(bit_xor(hashtextextended(" + row_text_ + ", 0))::text, '') FROM " +
-         table_.sql() + " AS t" + where(range);
+         table_.only() + " AS t" + where(range);
 }
 
 std::string KeyRangeQueries::key_at_offset(const KeyRange& range, std::int64_t offset) const {
-  return "SELECT " + key_list_ + " FROM " + table_.sql() + " AS t" + where(range) + " ORDER BY " + order_by_ +
+  return "SELECT " + key_list_ + " FROM " + table_.only() + " AS t" + where(range) + " ORDER BY " + order_by_ +
          " OFFSET " + std::to_string(offset) + " LIMIT 1";
 }
 
 std::string KeyRangeQueries::row_digests(const KeyRange& range) const {
-  return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.sql() + " AS t" + where(range) +
+  return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.only() + " AS t" + where(range) +
          " ORDER BY " + order_by_;
 }
 
 std::string KeyRangeQueries::row_digests_of_keys() const {
-  return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.sql() + " AS t WHERE " + key_row_ + " IN (" +
+  return "SELECT " + key_list_ + ", " + row_digest_ + " FROM " + table_.only() + " AS t WHERE " + key_row_ + " IN (" +
          key_set_ + ")";
 }
 
@@ -443,7 +445,7 @@ std::string full_hash_query(const TableName& table, const std::vector<std::strin
     return "coalesce(sum(('x' || substr(h, " + std::string{first_digit} + ", 16))::bit(64)::bigint::numeric), 0)";
   };
   return "SELECT count(*), " + half_sum("1") + ", " + half_sum("17") + " FROM (SELECT md5(ROW(" +
-         join(values, ", ") + ")::text) AS h FROM " + table.sql() + " AS t) AS digests";
+         join(values, ", ") + ")::text) AS h FROM " + table.only() + " AS t) AS digests";
 }
 
 std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::string>& primary_key) {
@@ -456,8 +458,8 @@ std::string orphans_query(const ForeignKey& foreign_key, const std::vector<std::
     set.push_back(column + " IS NOT NULL");
     matches.push_back("r." + quote_identifier(foreign_key.referenced_columns[i]) + " = " + column);
   }
-  return "SELECT " + join(selected, ", ") + " FROM " + foreign_key.table.sql() + " AS t WHERE " +
-         join(set, " AND ") + " AND NOT EXISTS (SELECT FROM " + foreign_key.referenced.sql() + " AS r WHERE " +
+  return "SELECT " + join(selected, ", ") + " FROM " + foreign_key.table.only() + " AS t WHERE " +
+         join(set, " AND ") + " AND NOT EXISTS (SELECT FROM " + foreign_key.referenced.only() + " AS r WHERE " +
          join(matches, " AND ") + ") LIMIT " + std::to_string(kMaxListedKeys);
 }
 

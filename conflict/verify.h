@@ -32,6 +32,9 @@ struct TableName {
   [[nodiscard]] std::string display() const;
   /// "\"schema\".\"name\"", for SQL.
   [[nodiscard]] std::string sql() const;
+  /// "ONLY \"schema\".\"name\"": the table's own rows, without those of tables inheriting from it,
+  /// which are compared and repaired as tables of their own.
+  [[nodiscard]] std::string only() const;
 
   friend auto operator<=>(const TableName&, const TableName&) = default;
 };

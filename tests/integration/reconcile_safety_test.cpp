@@ -131,6 +131,37 @@ TEST_CASE_METHOD(IntegrationTest, "reconcile --apply moves MRNs back between pat
   CHECK(differing_tables(database, backends().onprem, backends().cloud).empty());
 }
 
+/// A table other tables inherit from: its rows and theirs are each the table's own.
+constexpr const char* kInheritedSchema = R"sql(
+SET ROLE app;
+CREATE TABLE notes (id integer PRIMARY KEY, body text);
+CREATE TABLE urgent_notes (PRIMARY KEY (id)) INHERITS (notes);
+INSERT INTO notes SELECT g, 'secret-note-' || g FROM generate_series(1, 100) g;
+INSERT INTO urgent_notes SELECT g, 'secret-urgent-' || g FROM generate_series(101, 150) g;
+)sql";
+
+TEST_CASE_METHOD(IntegrationTest, "verify and reconcile take an inherited table's rows as its own, not its parent's",
+                 "[integration][reconcile][reconcile_safety]") {
+  const auto database = fresh_database("reconcile_inherited");
+  static_cast<void>(backends().onprem.run_sql(database, kInheritedSchema));
+  static_cast<void>(backends().cloud.run_sql(database, kInheritedSchema));
+  static_cast<void>(backends().cloud.run_sql(
+      database, "SET ROLE app; UPDATE urgent_notes SET body = 'secret-changed' WHERE id = 120; "
+                "DELETE FROM urgent_notes WHERE id = 130"));
+
+  const auto found = run_job("verify", database);
+  INFO(found.describe());
+  CHECK(says(found, "public.notes: identical, 100 rows, compared by key (id)\n"));
+  CHECK(says(found, "public.urgent_notes: differs, 50 rows on primary, 49 on mirror, compared by key (id)\n"));
+  const auto applied = run_job("reconcile", database, {"--apply"});
+  INFO(applied.describe());
+  CHECK(applied.exit_code == 0);
+  CHECK(says(applied, "public.urgent_notes: inserted 1 row, updated 1 row\n"));
+  CHECK_FALSE(says(applied, "public.notes:"));
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM ONLY notes") == "100\n");
+  CHECK(differing_tables(database, backends().onprem, backends().cloud).empty());
+}
+
 /// The write load's tables (tests/integration/data/wal_write_load.py), and a table that differs
 /// on the mirror while clients write the others.
 constexpr const char* kLiveSchema = R"sql(

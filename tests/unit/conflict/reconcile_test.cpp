@@ -41,7 +41,7 @@ std::vector<DigestSurplus> merged(std::vector<DigestCount> primary, std::vector<
 TEST_CASE("Keyed repairs copy every column but generated ones, by key", "[unit][conflict][reconcile]") {
   const KeyedRepairQueries queries{visits()};
   CHECK(queries.select_rows(2) ==
-        "SELECT t.\"clinic\", t.\"visit_no\", t.\"amount\" FROM \"public\".\"visits\" AS t WHERE "
+        "SELECT t.\"clinic\", t.\"visit_no\", t.\"amount\" FROM ONLY \"public\".\"visits\" AS t WHERE "
         "(t.\"clinic\", t.\"visit_no\") IN ((CAST($1 AS text), CAST($2 AS integer)), "
         "(CAST($3 AS text), CAST($4 AS integer)))");
   CHECK(queries.upsert(1) ==
@@ -49,7 +49,7 @@ TEST_CASE("Keyed repairs copy every column but generated ones, by key", "[unit][
         "(CAST($1 AS text), CAST($2 AS integer), CAST($3 AS numeric(10,2))) ON CONFLICT (\"clinic\", \"visit_no\") "
         "DO UPDATE SET \"amount\" = EXCLUDED.\"amount\"");
   CHECK(queries.delete_rows(1) ==
-        "DELETE FROM \"public\".\"visits\" AS t WHERE (t.\"clinic\", t.\"visit_no\") IN "
+        "DELETE FROM ONLY \"public\".\"visits\" AS t WHERE (t.\"clinic\", t.\"visit_no\") IN "
         "((CAST($1 AS text), CAST($2 AS integer)))");
   CHECK(queries.rows_per_statement() * queries.column_count() <= 65535);
   CHECK(queries.keys_per_statement() * queries.key_size() <= 65535);
@@ -95,9 +95,9 @@ TEST_CASE("Rows without a key are matched by the digest verify hashes", "[unit][
   const DigestRepairQueries queries{visits(), {"clinic", "amount"}};
   CHECK(queries.digest_counts() ==
         "SELECT md5(ROW(t.\"clinic\", t.\"amount\")::text) COLLATE \"C\" AS digest, count(*) FROM "
-        "\"public\".\"visits\" AS t GROUP BY 1 ORDER BY 1");
+        "ONLY \"public\".\"visits\" AS t GROUP BY 1 ORDER BY 1");
   CHECK(queries.delete_copies() ==
-        "DELETE FROM \"public\".\"visits\" WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM \"public\".\"visits\" AS t "
+        "DELETE FROM ONLY \"public\".\"visits\" WHERE ctid = ANY (ARRAY(SELECT t.ctid FROM ONLY \"public\".\"visits\" AS t "
         "WHERE md5(ROW(t.\"clinic\", t.\"amount\")::text) = $1 LIMIT $2::bigint))");
   CHECK(queries.insert_copies().ends_with("SELECT CAST($1 AS text), CAST($2 AS integer), CAST($3 AS numeric(10,2)) "
                                           "FROM generate_series(1, $4::bigint)"));

@@ -187,14 +187,14 @@ TEST_CASE("Range queries bound a single key with cast parameters", "[unit][confl
   const KeyRange open{.lower = std::nullopt, .upper = std::nullopt};
   CHECK(queries.checksum(open) ==
         "SELECT count(*), coalesce(bit_xor(hashtextextended(ROW(t.\"id\", t.\"customer\")::text, 0))::text, '') "
-        "FROM \"public\".\"orders\" AS t");
+        "FROM ONLY \"public\".\"orders\" AS t");
   const KeyRange both{.lower = Key{"10"}, .upper = Key{"20"}};
   CHECK(queries.key_at_offset(both, 5) ==
-        "SELECT t.\"id\" FROM \"public\".\"orders\" AS t WHERE t.\"id\" >= CAST($1 AS integer) AND "
+        "SELECT t.\"id\" FROM ONLY \"public\".\"orders\" AS t WHERE t.\"id\" >= CAST($1 AS integer) AND "
         "t.\"id\" < CAST($2 AS integer) ORDER BY t.\"id\" OFFSET 5 LIMIT 1");
   const KeyRange upper_only{.lower = std::nullopt, .upper = Key{"20"}};
   CHECK(queries.row_digests(upper_only) ==
-        "SELECT t.\"id\", md5(ROW(t.\"id\", t.\"customer\")::text) FROM \"public\".\"orders\" AS t "
+        "SELECT t.\"id\", md5(ROW(t.\"id\", t.\"customer\")::text) FROM ONLY \"public\".\"orders\" AS t "
         "WHERE t.\"id\" < CAST($1 AS integer) ORDER BY t.\"id\"");
   CHECK(KeyRangeQueries::range_parameters(both) == std::vector<std::string>{"10", "20"});
   CHECK(KeyRangeQueries::range_parameters(upper_only) == std::vector<std::string>{"20"});
@@ -208,7 +208,7 @@ TEST_CASE("Range queries bound a composite key as a row, text in byte order when
                                 {"order_id", "code", "qty"}};
   const KeyRange both{.lower = Key{"1", "a"}, .upper = Key{"9", "z"}};
   CHECK(queries.key_at_offset(both, 0) ==
-        "SELECT t.\"order_id\", t.\"code\" FROM \"public\".\"lines\" AS t WHERE "
+        "SELECT t.\"order_id\", t.\"code\" FROM ONLY \"public\".\"lines\" AS t WHERE "
         "(t.\"order_id\", t.\"code\" COLLATE \"C\") >= (CAST($1 AS bigint), CAST($2 AS character varying(20)) COLLATE \"C\") AND "
         "(t.\"order_id\", t.\"code\" COLLATE \"C\") < (CAST($3 AS bigint), CAST($4 AS character varying(20)) COLLATE \"C\") "
         "ORDER BY t.\"order_id\", t.\"code\" COLLATE \"C\" OFFSET 0 LIMIT 1");
@@ -219,7 +219,7 @@ TEST_CASE("The full hash sums both halves of every row's md5", "[unit][conflict]
   CHECK(full_hash_query({.schema = "public", .name = "audit"}, {"at", "what"}) ==
         "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0), "
         "coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0) "
-        "FROM (SELECT md5(ROW(t.\"at\", t.\"what\")::text) AS h FROM \"public\".\"audit\" AS t) AS digests");
+        "FROM (SELECT md5(ROW(t.\"at\", t.\"what\")::text) AS h FROM ONLY \"public\".\"audit\" AS t) AS digests");
 }
 
 TEST_CASE("A range is left alone when its checksums agree, listed when small, split otherwise",
@@ -415,8 +415,8 @@ TEST_CASE("Orphans are rows whose set key columns match no referenced row", "[un
                                .columns = {"order_id", "shop"}, .referenced = {.schema = "public", .name = "orders"},
                                .referenced_columns = {"id", "shop"}};
   CHECK(orphans_query(foreign_key, {"line_id"}) ==
-        "SELECT count(*) OVER (), t.\"line_id\"::text FROM \"public\".\"lines\" AS t WHERE t.\"order_id\" IS NOT NULL "
-        "AND t.\"shop\" IS NOT NULL AND NOT EXISTS (SELECT FROM \"public\".\"orders\" AS r WHERE "
+        "SELECT count(*) OVER (), t.\"line_id\"::text FROM ONLY \"public\".\"lines\" AS t WHERE t.\"order_id\" IS NOT NULL "
+        "AND t.\"shop\" IS NOT NULL AND NOT EXISTS (SELECT FROM ONLY \"public\".\"orders\" AS r WHERE "
         "r.\"id\" = t.\"order_id\" AND r.\"shop\" = t.\"shop\") LIMIT 1000");
   CHECK(orphans_query(foreign_key, {}).starts_with("SELECT count(*) OVER () FROM"));
 }
@@ -444,7 +444,7 @@ TEST_CASE("Keys are re-read by equality with parameter arrays cast to the key's 
                                 {"order_id", "code", "qty"}};
   CHECK(queries.row_digests_of_keys() ==
         "SELECT t.\"order_id\", t.\"code\", md5(ROW(t.\"order_id\", t.\"code\", t.\"qty\")::text) "
-        "FROM \"public\".\"lines\" AS t WHERE (t.\"order_id\", t.\"code\") IN (SELECT CAST(k.c1 AS bigint), "
+        "FROM ONLY \"public\".\"lines\" AS t WHERE (t.\"order_id\", t.\"code\") IN (SELECT CAST(k.c1 AS bigint), "
         "CAST(k.c2 AS character varying(20)) FROM unnest(CAST($1 AS text[]), CAST($2 AS text[])) AS k(c1, c2))");
   const std::vector<Key> keys{{"1", "a,b"}, {"2", "say \"hi\""}, {"3", "back\\slash"}, {"4", ""}, {"5", "NULL"}};
   CHECK(queries.key_parameters(keys) ==
@@ -458,7 +458,7 @@ TEST_CASE("Keys of a single column are re-read with one parameter array", "[unit
                                 {{.name = "id", .type = "integer", .byte_order = false}},
                                 {"id", "customer"}};
   CHECK(queries.row_digests_of_keys() ==
-        "SELECT t.\"id\", md5(ROW(t.\"id\", t.\"customer\")::text) FROM \"public\".\"orders\" AS t "
+        "SELECT t.\"id\", md5(ROW(t.\"id\", t.\"customer\")::text) FROM ONLY \"public\".\"orders\" AS t "
         "WHERE t.\"id\" IN (SELECT CAST(k.c1 AS integer) FROM unnest(CAST($1 AS text[])) AS k(c1))");
   CHECK(queries.key_parameters(std::vector<Key>{{"7"}, {"9"}}) == std::vector<std::string>{"{\"7\",\"9\"}"});
 }
