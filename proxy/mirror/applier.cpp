@@ -134,7 +134,11 @@ Awaitable<bool> MirrorApplier::stand_still(SlotStream& stream, ApplyConnection& 
   if (!take(stream, flushed)) co_return false;
   log_->info("mirror apply of {}: held before the transaction committed at {}", options_.slot.database,
              protocol::format_lsn(unit));
+  // Before the next transaction, the sessions do not wait meanwhile: what verify waits for then
+  // (its slot) may wait for them.
+  units_.set_held(hold_.at_next_unit());
   const bool expired = co_await hold_.stop_at(unit);
+  units_.set_held(false);
   if (expired) {
     log_->warn("mirror apply of {}: a hold was not released within {} ms; the apply goes on", options_.slot.database,
                ApplyHold::kLimit.count());

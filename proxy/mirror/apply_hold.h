@@ -31,8 +31,8 @@ namespace pgdual::proxy {
 /// A hold at `target` stops the apply before the first unit at or after `target` (unit_position()):
 /// every transaction the primary committed before that unit is committed on the mirror, and none
 /// after, until the hold is released. The mirror then looks exactly as the primary did at that
-/// point. While held, clients' COMMITs that wait for the mirror wait too: so a hold ends by itself
-/// kLimit after it was asked for, and when its console session ends.
+/// point. While held at a position, clients' COMMITs that wait for the mirror wait too: so a hold
+/// ends by itself kLimit after it was asked for, and when its console session ends.
 ///
 /// Everything here runs on the applier's executor: the console hands its requests over with
 /// co_spawn (WalMirrors::hold_apply).
@@ -52,6 +52,10 @@ class ApplyHold {
 
   /// Applier side: whether a hold stops the apply before the unit at `unit`.
   [[nodiscard]] bool stops_before(protocol::XLogRecPtr unit) const noexcept;
+  /// Applier side: whether the hold is one before the next unit, whatever it is (target 0), as
+  /// verify asks before it makes its slot: the sessions do not wait for the apply meanwhile
+  /// (AppliedUnits::set_held). A hold at a position is verify's last, a few round trips long.
+  [[nodiscard]] bool at_next_unit() const noexcept { return request_ && request_->target == 0; }
   /// Applier side: the unit at `unit` goes to the mirror now.
   void fed(protocol::XLogRecPtr unit) noexcept;
   /// Applier side, once every unit before `unit` is committed on the mirror: says so to the console,
