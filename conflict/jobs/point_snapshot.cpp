@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 #include <vector>
 
@@ -80,11 +81,13 @@ std::string value_of(const std::vector<PgClient::Row>& rows, std::size_t column)
 
 }  // namespace
 
+/// The attempt's connections are made before the apply is held, so that the hold does not last
+/// their logins too; they go with a failed attempt, and what they held with them.
 struct PointInTime::Connections {
   PgClient console;
   PgClient primary;  ///< commits the tiny transactions
-  PgClient mirror;   ///< holds the transaction whose snapshot it exported
   std::optional<PgClient> replication{};  ///< holds the slot and the primary's exported snapshot
+  std::optional<PgClient> mirror{};       ///< holds the transaction whose snapshot it exported
 };
 
 PointInTime::PointInTime(const config::ProxyConfig& config, const config::UserConfig& user,
@@ -95,31 +98,29 @@ PointInTime::PointInTime(const config::ProxyConfig& config, const config::UserCo
     connections_ = std::make_unique<Connections>(Connections{
         .console = std::move(console),
         .primary = PgClient{config.primary_backend(), user, database},
-        .mirror = PgClient{config.mirror_backend(), user, database},
     });
   } catch (const PgClientError& error) {
     throw PointUnavailable{error.what()};
   }
-  std::string failure;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     try {
-      take(*connections_, attempt);
+      take(*connections_);
       return;
     } catch (const PgClientError& error) {
-      failure = error.what();
+      failed_attempts_.emplace_back(error.what());
     } catch (const PointUnavailable& error) {
-      failure = error.what();
+      failed_attempts_.emplace_back(error.what());
     }
-    // Best effort: an attempt that failed half-way leaves nothing standing for the next.
+    // An attempt that failed half-way leaves nothing standing for the next.
+    connections_->replication.reset();
+    connections_->mirror.reset();
     try {
-      connections_->replication.reset();
-      connections_->mirror.execute("ROLLBACK");
       static_cast<void>(simple(connections_->console, "RESUME APPLY " + conflict::quote_identifier(database_)));
     } catch (const PgClientError&) {
       // The console says this session holds nothing: the hold ended with the failure.
     }
   }
-  throw PointUnavailable{failure};
+  throw PointUnavailable{failed_attempts_.back()};
 }
 
 PointInTime::~PointInTime() = default;
@@ -127,11 +128,12 @@ PointInTime::~PointInTime() = default;
 // The order matters: the apply stands before the slot is made, so that it cannot be past the
 // slot's point by the time verify learns it (under load it follows the primary within a
 // millisecond); and it stands as short a time as the slot takes to make.
-void PointInTime::take(Connections& connections, int attempt) {
+void PointInTime::take(Connections& connections) {
   // A validated configuration names a [[users]] entry there.
   const auto* replication_user = config_.find_user(config_.mirror.replication_user);
   auto& replication = connections.replication.emplace(config_.primary_backend(), *replication_user, database_,
                                                       PgClient::Kind::replication);
+  auto& mirror = connections.mirror.emplace(config_.mirror_backend(), user_, database_);
   const auto database = conflict::quote_identifier(database_);
   connections.console.send_simple("HOLD APPLY " + database);
   const auto deadline = Clock::now() + kHoldAnswer;
@@ -140,7 +142,10 @@ void PointInTime::take(Connections& connections, int attempt) {
     connections.primary.execute(std::string{kTinyTransaction});
   }
   static_cast<void>(connections.console.receive());
-  const auto slot = "pgdual_verify_" + std::to_string(getpid()) + "_" + std::to_string(attempt);
+  // A temporary slot goes when its walsender exits, a moment after its connection closed: a name
+  // of its own for each attempt, and each PointInTime of the process.
+  static std::atomic<int> points{0};
+  const auto slot = "pgdual_verify_" + std::to_string(getpid()) + "_" + std::to_string(++points);
   const auto created = simple(replication, "CREATE_REPLICATION_SLOT " + slot +
                                                " TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')");
   position_ = value_of(created, 1);
@@ -148,8 +153,8 @@ void PointInTime::take(Connections& connections, int attempt) {
   // Committed after the slot's point: the apply has a transaction to stop before there.
   connections.primary.execute(std::string{kTinyTransaction});
   static_cast<void>(simple(connections.console, "HOLD APPLY " + database + " AT '" + position_ + "'"));
-  connections.mirror.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-  snapshots_.mirror = connections.mirror.query_value("SELECT pg_catalog.pg_export_snapshot()");
+  mirror.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  snapshots_.mirror = mirror.query_value("SELECT pg_catalog.pg_export_snapshot()");
   held_ms_ = value_of(simple(connections.console, "RESUME APPLY " + database), 1);
 }
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "config/proxy_config.h"
 #include "conflict/jobs/pg_client.h"
@@ -54,11 +55,14 @@ class PointInTime {
   [[nodiscard]] const std::string& position() const noexcept { return position_; }
   /// How long the apply stood still, as serve measured it: clients' COMMITs may have waited that long.
   [[nodiscard]] const std::string& held_ms() const noexcept { return held_ms_; }
+  /// Why the attempts before the one that succeeded failed, in order.
+  [[nodiscard]] const std::vector<std::string>& failed_attempts() const noexcept { return failed_attempts_; }
 
  private:
   struct Connections;
 
-  void take(Connections& connections, int attempt);
+  /// One attempt. Throws PgClientError or PointUnavailable.
+  void take(Connections& connections);
 
   const config::ProxyConfig& config_;
   const config::UserConfig& user_;
@@ -67,6 +71,7 @@ class PointInTime {
   PointSnapshots snapshots_;
   std::string position_;
   std::string held_ms_;
+  std::vector<std::string> failed_attempts_;
 };
 
 /// What verify does about the point: `asked` is --at-one-point (true), --no-at-one-point (false)

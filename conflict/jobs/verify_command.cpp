@@ -341,7 +341,12 @@ int verify(const Login& login, const ComparisonOptions& options, const VerifyOpt
   // Both snapshots show the same transactions: a difference is real, and reading it again later
   // would compare other states. Sequences stand outside snapshots and keep their re-check.
   auto tables_own = own;
-  if (point) tables_own.settle = milliseconds{0};
+  if (point) {
+    tables_own.settle = milliseconds{0};
+    for (const auto& failure : point->failed_attempts()) {
+      std::fprintf(err, "pgdual verify: an attempt at one point failed, tried again: %s\n", failure.c_str());
+    }
+  }
   conflict::VerifyReport report{.database = options.database, .primary = login.config.primary_backend().name,
                                 .mirror = login.config.mirror_backend().name, .database_differences = {},
                                 .tables = {}, .sequences = {}};
