@@ -155,7 +155,9 @@ void PointInTime::take(Connections& connections) {
   static_cast<void>(simple(connections.console, "HOLD APPLY " + database + " AT '" + position_ + "'"));
   mirror.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
   snapshots_.mirror = mirror.query_value("SELECT pg_catalog.pg_export_snapshot()");
-  held_ms_ = value_of(simple(connections.console, "RESUME APPLY " + database), 1);
+  const auto resumed = simple(connections.console, "RESUME APPLY " + database);
+  held_ms_ = value_of(resumed, 1);
+  commits_waited_ms_ = value_of(resumed, 2);
 }
 
 std::unique_ptr<PointInTime> point_in_time(const config::ProxyConfig& config, const config::UserConfig& user,

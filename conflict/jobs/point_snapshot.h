@@ -53,8 +53,10 @@ class PointInTime {
   [[nodiscard]] const PointSnapshots& snapshots() const noexcept { return snapshots_; }
   /// The primary's position X, as PostgreSQL prints an LSN.
   [[nodiscard]] const std::string& position() const noexcept { return position_; }
-  /// How long the apply stood still, as serve measured it: clients' COMMITs may have waited that long.
+  /// How long the apply stood still, as serve measured it, in milliseconds.
   [[nodiscard]] const std::string& held_ms() const noexcept { return held_ms_; }
+  /// Of which, how long clients' COMMITs waited for it (the hold at X), in milliseconds.
+  [[nodiscard]] const std::string& commits_waited_ms() const noexcept { return commits_waited_ms_; }
   /// Why the attempts before the one that succeeded failed, in order.
   [[nodiscard]] const std::vector<std::string>& failed_attempts() const noexcept { return failed_attempts_; }
 
@@ -71,6 +73,7 @@ class PointInTime {
   PointSnapshots snapshots_;
   std::string position_;
   std::string held_ms_;
+  std::string commits_waited_ms_;
   std::vector<std::string> failed_attempts_;
 };
 

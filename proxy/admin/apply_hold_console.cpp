@@ -117,10 +117,16 @@ Awaitable<void> resume(const AdminCommand& command, const AdminContext& context,
     encode_refusal("this session holds no apply of database " + command.database, out);
     co_return;
   }
-  const auto milliseconds = fmt::format("{:.3f}", static_cast<double>(held->count()) / 1000.0);
-  context.log->info("admin console: apply of database {} resumed; it stood still {} ms", command.database,
-                    milliseconds);
-  encode_table(one_row({"database", "held_ms"}, {command.database, milliseconds}), out);
+  const auto milliseconds = [](std::chrono::microseconds duration) {
+    return fmt::format("{:.3f}", static_cast<double>(duration.count()) / 1000.0);
+  };
+  const auto stood_still = milliseconds(held->stood_still);
+  const auto commits_waited = milliseconds(held->commits_waited);
+  context.log->info("admin console: apply of database {} resumed; it stood still {} ms, COMMITs waiting for it "
+                    "{} ms of that",
+                    command.database, stood_still, commits_waited);
+  encode_table(one_row({"database", "held_ms", "commits_waited_ms"}, {command.database, stood_still, commits_waited}),
+               out);
 }
 
 }  // namespace

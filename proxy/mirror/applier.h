@@ -77,7 +77,7 @@ class MirrorApplier {
     return hold_.hold(owner, target);
   }
   /// Ends `owner`'s hold (ApplyHold::release). On run()'s executor.
-  std::optional<std::chrono::microseconds> release(std::uint64_t owner) { return hold_.release(owner); }
+  std::optional<ApplyHold::Times> release(std::uint64_t owner) { return hold_.release(owner); }
 
  private:
   /// One round: opens both sides and applies until a failure, which it throws.

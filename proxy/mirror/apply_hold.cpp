@@ -51,14 +51,17 @@ Awaitable<Expected<protocol::XLogRecPtr, std::string>> ApplyHold::hold(std::uint
   co_return *request_->stopped_before;
 }
 
-std::optional<std::chrono::microseconds> ApplyHold::release(std::uint64_t owner) {
+std::optional<ApplyHold::Times> ApplyHold::release(std::uint64_t owner) {
   if (!request_ || request_->owner != owner) return std::nullopt;
-  const auto since = request_->stopped_since;
+  const auto now = Clock::now();
+  const auto since = [now](const std::optional<Clock::time_point>& start) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(now - start.value_or(now));
+  };
+  const Times times{.stood_still = since(request_->stopped_since), .commits_waited = since(request_->waited_since)};
   request_.reset();
   wake(apply_wait_);
   wake(console_wait_);
-  if (!since) return std::chrono::microseconds{0};
-  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - *since);
+  return times;
 }
 
 bool ApplyHold::stops_before(protocol::XLogRecPtr unit) const noexcept {
@@ -78,6 +81,7 @@ Awaitable<bool> ApplyHold::stop_at(protocol::XLogRecPtr unit) {
     if (!request_->stopped_before) {
       request_->stopped_before = unit;
       if (!request_->stopped_since) request_->stopped_since = Clock::now();
+      if (!request_->waited_since && request_->target != 0) request_->waited_since = Clock::now();
       wake(console_wait_);
     }
     co_await sleep(apply_wait_, request_->deadline);

@@ -38,6 +38,13 @@ namespace pgdual::proxy {
 /// co_spawn (WalMirrors::hold_apply).
 class ApplyHold {
  public:
+  /// How long a hold stopped the apply, measured where it stood.
+  struct Times {
+    std::chrono::microseconds stood_still{0};  ///< from the apply's first stop to its release
+    /// Of which, the apply stood at a position: sessions' COMMITs waited for it (at_next_unit()).
+    std::chrono::microseconds commits_waited{0};
+  };
+
   /// How long one hold may last, from the console's first request to its release.
   static constexpr std::chrono::milliseconds kLimit{3'000};
 
@@ -46,9 +53,9 @@ class ApplyHold {
   /// the position of the unit it stopped before; or why not (held by another session, past the
   /// target already, not reached within kLimit, released meanwhile).
   Awaitable<Expected<protocol::XLogRecPtr, std::string>> hold(std::uint64_t owner, protocol::XLogRecPtr target);
-  /// Console side. Ends `owner`'s hold: how long the apply stood still, from its first stop; std::nullopt
-  /// when `owner` held nothing.
-  std::optional<std::chrono::microseconds> release(std::uint64_t owner);
+  /// Console side. Ends `owner`'s hold: how long the apply stood still; std::nullopt when `owner`
+  /// held nothing.
+  std::optional<Times> release(std::uint64_t owner);
 
   /// Applier side: whether a hold stops the apply before the unit at `unit`.
   [[nodiscard]] bool stops_before(protocol::XLogRecPtr unit) const noexcept;
@@ -73,6 +80,7 @@ class ApplyHold {
     Clock::time_point deadline{};
     std::optional<protocol::XLogRecPtr> stopped_before{};  ///< the apply stands before this unit for `target`
     std::optional<Clock::time_point> stopped_since{};      ///< the apply's first stop for this hold
+    std::optional<Clock::time_point> waited_since{};       ///< its first stop at a position
   };
 
   /// Wakes whoever waits on `timer`: the timers stand for the two sides' conditions.

@@ -265,13 +265,13 @@ Awaitable<Expected<protocol::XLogRecPtr, std::string>> WalMirrors::hold_apply(co
   co_return held;
 }
 
-Awaitable<std::optional<std::chrono::microseconds>> WalMirrors::resume_apply(const std::string& database,
-                                                                            std::uint64_t owner) {
+Awaitable<std::optional<ApplyHold::Times>> WalMirrors::resume_apply(const std::string& database,
+                                                                   std::uint64_t owner) {
   const auto applier = holdable(database);
   if (!applier) co_return std::nullopt;
   auto* const raw = *applier;
   auto held = co_await asio::co_spawn(
-      io_, [raw, owner]() -> Awaitable<std::optional<std::chrono::microseconds>> { co_return raw->release(owner); },
+      io_, [raw, owner]() -> Awaitable<std::optional<ApplyHold::Times>> { co_return raw->release(owner); },
       use_awaitable);
   co_return held;
 }

@@ -72,7 +72,7 @@ class WalMirrors {
                                                                     protocol::XLogRecPtr target);
   /// Ends `owner`'s hold of `database`'s apply: how long the apply stood still; std::nullopt when
   /// `owner` held nothing there. Answers on the caller's executor.
-  Awaitable<std::optional<std::chrono::microseconds>> resume_apply(const std::string& database, std::uint64_t owner);
+  Awaitable<std::optional<ApplyHold::Times>> resume_apply(const std::string& database, std::uint64_t owner);
   /// Ends every hold of `owner`, without waiting: its console session ended.
   void release_holds(std::uint64_t owner);
 

@@ -82,11 +82,39 @@ TEST_CASE("The apply stands before the first unit at the target, moves on to a l
   CHECK(answer->value() == 0x300);
 
   CHECK_FALSE(hold.release(2));
-  CHECK(hold.release(1).has_value());
+  const auto times = hold.release(1);
+  REQUIRE(times);
+  CHECK(times->commits_waited <= times->stood_still);
   io.poll();
   CHECK(ended == false);
   CHECK_FALSE(hold.stops_before(0x300));
   CHECK_FALSE(hold.release(1));
+}
+
+TEST_CASE("COMMITs wait for an apply held at a position, not for one held before its next unit",
+          "[unit][wal_hold]") {
+  asio::io_context io;
+  ApplyHold hold;
+  std::optional<Held> answer;
+  spawn(io, hold.hold(1, 0), answer);
+  io.poll();
+  CHECK(hold.at_next_unit());
+  std::optional<bool> ended;
+  asio::co_spawn(io, stand(hold, 0x100, ended), asio::detached);
+  io.poll();
+  REQUIRE(answer);
+  const auto times = hold.release(1);
+  REQUIRE(times);
+  CHECK(times->commits_waited.count() == 0);
+  io.poll();
+  CHECK(ended == false);
+
+  answer.reset();
+  spawn(io, hold.hold(1, 0x200), answer);
+  io.restart();  // it ran out of work
+  io.poll();
+  CHECK(hold.stops_before(0x200));
+  CHECK_FALSE(hold.at_next_unit());
 }
 
 TEST_CASE("A hold nobody releases ends by itself", "[unit][wal_hold]") {
