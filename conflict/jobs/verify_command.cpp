@@ -323,7 +323,7 @@ std::string point_line(const PointInTime* point, const std::string& note) {
   if (point != nullptr) {
     return "at one point: primary WAL position " + point->position() + " (the mirror's apply held " +
            point->held_ms() + " ms, COMMITs waiting for it " + point->commits_waited_ms() +
-           " ms of that); differences are not re-checked\n";
+           " ms of that); tables' differences are not re-checked\n";
   }
   if (note.empty()) return {};
   return "not at one point: " + note + "; each table compared in its own snapshots\n";
