@@ -29,7 +29,7 @@ Awaitable<Expected<protocol::XLogRecPtr, std::string>> ApplyHold::hold(std::uint
   }
   if (auto refusal = hold_refusal(target, fed_)) co_return unexpected{std::move(*refusal)};
   if (!request_) {
-    request_ = Request{.owner = owner, .target = target, .deadline = Clock::now() + kLimit};
+    request_ = Request{.owner = owner, .target = target, .deadline = Clock::now() + limit_};
   } else if (request_->target != target) {
     request_->target = target;
     request_->stopped_before.reset();
@@ -41,7 +41,7 @@ Awaitable<Expected<protocol::XLogRecPtr, std::string>> ApplyHold::hold(std::uint
       request_.reset();
       wake(apply_wait_);
       co_return unexpected{"the apply did not reach " + protocol::format_lsn(target) + " within " +
-                           std::to_string(kLimit.count()) + " ms (is the mirror failing or far behind?)"};
+                           std::to_string(limit_.count()) + " ms (is the mirror failing or far behind?)"};
     }
     co_await sleep(console_wait_, request_->deadline);
   }

@@ -48,10 +48,12 @@ class ApplyHold {
   /// How long one hold may last, from the console's first request to its release.
   static constexpr std::chrono::milliseconds kLimit{3'000};
 
+  explicit ApplyHold(std::chrono::milliseconds limit = kLimit) noexcept : limit_{limit} {}
+
   /// Console side. Holds the apply for `owner` before the first unit at or after `target` (0: the
   /// next unit), or moves `owner`'s hold on to `target`. Answers once the apply stopped there, with
   /// the position of the unit it stopped before; or why not (held by another session, past the
-  /// target already, not reached within kLimit, released meanwhile).
+  /// target already, not reached within the limit, released meanwhile).
   Awaitable<Expected<protocol::XLogRecPtr, std::string>> hold(std::uint64_t owner, protocol::XLogRecPtr target);
   /// Console side. Ends `owner`'s hold: how long the apply stood still; std::nullopt when `owner`
   /// held nothing.
@@ -88,6 +90,7 @@ class ApplyHold {
   /// Waits on `timer` until `deadline`, or until wake().
   static Awaitable<void> sleep(std::shared_ptr<asio::steady_timer>& timer, Clock::time_point deadline);
 
+  std::chrono::milliseconds limit_;
   std::optional<Request> request_;
   protocol::XLogRecPtr fed_ = 0;
   std::shared_ptr<asio::steady_timer> console_wait_;  ///< the console waits for the apply to stop

@@ -119,15 +119,26 @@ TEST_CASE("COMMITs wait for an apply held at a position, not for one held before
 
 TEST_CASE("A hold nobody releases ends by itself", "[unit][wal_hold]") {
   asio::io_context io;
-  ApplyHold hold;
+  ApplyHold hold{std::chrono::milliseconds{50}};
   std::optional<Held> answer;
   spawn(io, hold.hold(1, 0), answer);
   std::optional<bool> ended;
   asio::co_spawn(io, stand(hold, 0x100, ended), asio::detached);
-  io.run_for(ApplyHold::kLimit + std::chrono::seconds{1});
+  io.run_for(std::chrono::seconds{5});
   CHECK(answer->value() == 0x100);
   CHECK(ended == true);
   CHECK_FALSE(hold.stops_before(0x100));
+}
+
+TEST_CASE("A hold the apply does not reach in time is refused, and lifted", "[unit][wal_hold]") {
+  asio::io_context io;
+  ApplyHold hold{std::chrono::milliseconds{50}};
+  std::optional<Held> answer;
+  spawn(io, hold.hold(1, 0x500), answer);
+  io.run_for(std::chrono::seconds{5});
+  REQUIRE(answer);
+  CHECK(answer->error() == "the apply did not reach 0/500 within 50 ms (is the mirror failing or far behind?)");
+  CHECK_FALSE(hold.stops_before(0x500));
 }
 
 }  // namespace pgdual::proxy
