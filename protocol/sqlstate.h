@@ -13,6 +13,7 @@ inline constexpr char kConnectionFailure[] = "08006";
 inline constexpr char kProtocolViolation[] = "08P01";
 inline constexpr char kFeatureNotSupported[] = "0A000";
 inline constexpr char kInvalidParameterValue[] = "22023";
+inline constexpr char kInvalidTextRepresentation[] = "22P02";
 inline constexpr char kForeignKeyViolation[] = "23503";
 inline constexpr char kUniqueViolation[] = "23505";
 inline constexpr char kIdleInTransactionSessionTimeout[] = "25P03";

@@ -76,6 +76,8 @@ std::vector<conflict::MaterializedView> ObjectVerifier::materialized_views(PgCli
 }
 
 std::vector<conflict::MaterializedViewVerdict> ObjectVerifier::compare_materialized_views() {
+  const Snapshot primary_snapshot{primary_, points_.primary};
+  const Snapshot mirror_snapshot{mirror_, points_.mirror};
   const auto ours = materialized_views(primary_);
   const auto theirs = materialized_views(mirror_);
   auto verdicts = conflict::pair_materialized_views(ours, theirs);
@@ -95,6 +97,8 @@ std::vector<conflict::MaterializedViewVerdict> ObjectVerifier::compare_materiali
 conflict::LargeObjectVerdict ObjectVerifier::compare_large_objects(const LargeObjectSink& on_differences) {
   conflict::LargeObjectVerdict verdict;
   try {
+    const Snapshot primary_snapshot{primary_, points_.primary};
+    const Snapshot mirror_snapshot{mirror_, points_.mirror};
     for (Oid lower = 0;;) {
       const auto end = primary_.query(conflict::large_object_chunk_end_query(), {std::to_string(lower)});
       const Oid upper = end.empty() ? conflict::kMaxOid : oid_of(end.front());

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "conflict/database_objects.h"
 #include "conflict/large_objects.h"
 #include "conflict/jobs/pg_client.h"
+#include "conflict/jobs/verifier.h"
 
 /// The part of `pgdual verify` and `pgdual reconcile` that compares, on both backends, what is not
 /// a table or a sequence: materialized views, large objects, and the relations that cannot be
@@ -20,7 +22,10 @@ using LargeObjectSink = std::function<void(const conflict::LargeObjectDifference
 /// (kComparableSessionSettings), outside any transaction. Not thread safe.
 class ObjectVerifier {
  public:
-  ObjectVerifier(PgClient& primary, PgClient& mirror) : primary_{primary}, mirror_{mirror} {}
+  /// With `points`, views and large objects are compared in those snapshots (verify at one
+  /// point); without, each comparison in snapshots of its own.
+  ObjectVerifier(PgClient& primary, PgClient& mirror, PointSnapshots points = {})
+      : primary_{primary}, mirror_{mirror}, points_{std::move(points)} {}
 
   /// The relations either backend has that cannot be compared, sorted: all of them when
   /// `whole_database`, else those among `tables` (the --table names). Throws PgClientError.
@@ -42,6 +47,7 @@ class ObjectVerifier {
 
   PgClient& primary_;
   PgClient& mirror_;
+  PointSnapshots points_;
 };
 
 }  // namespace pgdual::jobs

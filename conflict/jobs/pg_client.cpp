@@ -1,5 +1,7 @@
 #include "conflict/jobs/pg_client.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <array>
 
@@ -49,7 +51,8 @@ const char* libpq_sslmode(config::SslMode mode) {
 
 }  // namespace
 
-PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database)
+PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database,
+                   Kind kind)
     : backend_name_{backend.name} {
   const auto port = std::to_string(backend.port);
   const auto timeout = std::to_string(std::max<long long>(1, backend.connect_timeout.count() / 1000));
@@ -57,7 +60,8 @@ PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfi
   // ignored by libpq: it is set only with verify-ca and verify-full.
   const auto root_certificates = backend.sslrootcert.string();
   const std::array keywords{"host", "port", "user", "password", "dbname", "connect_timeout", "sslmode",
-                            "sslrootcert", "sslsni", "application_name", static_cast<const char*>(nullptr)};
+                            "sslrootcert", "sslsni", "application_name", "replication",
+                            static_cast<const char*>(nullptr)};
   const auto& password = user.password_for(backend);
   const std::array values{backend.host.c_str(),
                           port.c_str(),
@@ -69,6 +73,7 @@ PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfi
                           root_certificates.c_str(),
                           backend.sslsni ? "1" : "0",
                           "pgdual",
+                          kind == Kind::replication ? "database" : "false",
                           static_cast<const char*>(nullptr)};
   connection_.reset(PQconnectdbParams(keywords.data(), values.data(), 0));
   if (PQstatus(connection_.get()) != CONNECTION_OK) throw failure(nullptr);
@@ -120,6 +125,19 @@ std::vector<PgClient::Row> PgClient::receive() {
   }
   if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) throw failure(result.get());
   return rows_of(result.get());
+}
+
+void PgClient::send_simple(const std::string& sql) {
+  if (PQsendQuery(connection_.get(), sql.c_str()) == 0) throw failure(nullptr);
+}
+
+bool PgClient::ready_within(std::chrono::milliseconds timeout) {
+  pollfd socket{.fd = PQsocket(connection_.get()), .events = POLLIN, .revents = 0};
+  if (PQisBusy(connection_.get()) != 0 && poll(&socket, 1, static_cast<int>(timeout.count())) < 0) {
+    throw PgClientError{"backend \"" + backend_name_ + "\": poll failed"};
+  }
+  if (PQconsumeInput(connection_.get()) == 0) throw failure(nullptr);
+  return PQisBusy(connection_.get()) == 0;
 }
 
 PgClientError PgClient::failure(const PGresult* result) const {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -37,8 +39,17 @@ class PgClient {
   /// One result row, or a statement's parameters.
   using Row = std::vector<Value>;
 
+  /// What the connection is for.
+  enum class Kind : std::uint8_t {
+    ordinary,
+    /// A logical replication connection (replication=database): it takes replication commands such
+    /// as CREATE_REPLICATION_SLOT, in simple queries only (send_simple()).
+    replication,
+  };
+
   /// Connects to `database` on `backend` as `user`. Throws PgClientError.
-  PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database);
+  PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database,
+           Kind kind = Kind::ordinary);
 
   /// Runs `sql` (one or more statements, no parameters). Throws PgClientError
   /// with the server's message.
@@ -62,6 +73,11 @@ class PgClient {
   /// before the next call on this client. Throw PgClientError.
   void send(const std::string& sql, const std::vector<std::string>& parameters = {});
   [[nodiscard]] std::vector<Row> receive();
+  /// send() as a simple Query, with no parameters: for a replication connection, or a server that
+  /// answers simple queries only (pgdual's admin console). receive() takes its rows. Throws PgClientError.
+  void send_simple(const std::string& sql);
+  /// Whether receive() would not wait now, after waiting up to `timeout` for it. Throws PgClientError.
+  [[nodiscard]] bool ready_within(std::chrono::milliseconds timeout);
 
  private:
   struct Finish {

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "conflict/sql_text.h"
+
 namespace pgdual::jobs {
 
 using conflict::Key;
@@ -132,8 +134,8 @@ void read_foreign_keys(PgClient& client, Catalog& catalog) {
   }
 }
 
-Catalog read_catalog(PgClient& client) {
-  const Snapshot snapshot{client};
+Catalog read_catalog(PgClient& client, const std::string& snapshot_name) {
+  const Snapshot snapshot{client, snapshot_name};
   Catalog catalog;
   const auto database = client.query(
       "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = current_database()");
@@ -402,8 +404,11 @@ BothRows query_both(PgClient& primary, PgClient& mirror, const std::string& sql,
   return {.primary = std::move(*primary_rows), .mirror = std::move(mirror_rows)};
 }
 
-Snapshot::Snapshot(PgClient& client) : client_{client} {
-  client_.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+Snapshot::Snapshot(PgClient& client, const std::string& imported) : client_{client} {
+  std::string begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+  // The server's own name for a snapshot holds no quote; doubled anyway, as a literal must be.
+  if (!imported.empty()) begin += "; SET TRANSACTION SNAPSHOT " + conflict::quote_literal(imported);
+  client_.execute(begin);
 }
 
 Snapshot::~Snapshot() {
@@ -414,8 +419,8 @@ Snapshot::~Snapshot() {
   }
 }
 
-Verifier::Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows)
-    : primary_{primary}, mirror_{mirror}, chunk_rows_{chunk_rows} {
+Verifier::Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows, PointSnapshots point)
+    : primary_{primary}, mirror_{mirror}, chunk_rows_{chunk_rows}, point_{std::move(point)} {
   set_sessions_up();
   read_catalogs();
 }
@@ -424,6 +429,7 @@ Verifier::Verifier(PgClient& primary, PgClient& mirror, const Verifier& catalogs
     : primary_{primary},
       mirror_{mirror},
       chunk_rows_{catalogs_of.chunk_rows_},
+      point_{catalogs_of.point_},
       primary_catalog_{catalogs_of.primary_catalog_},
       mirror_catalog_{catalogs_of.mirror_catalog_} {
   set_sessions_up();
@@ -439,8 +445,8 @@ void Verifier::set_sessions_up() {
 }
 
 void Verifier::read_catalogs() {
-  primary_catalog_ = read_catalog(primary_);
-  mirror_catalog_ = read_catalog(mirror_);
+  primary_catalog_ = read_catalog(primary_, point_.primary);
+  mirror_catalog_ = read_catalog(mirror_, point_.mirror);
 }
 
 std::vector<conflict::SchemaDifference> Verifier::database_differences() const {
@@ -496,8 +502,8 @@ TableVerdict Verifier::compare(const TableName& name, const RowDifferenceSink& o
 void Verifier::compare_rows(const TableSchema& ours, const TableSchema& theirs, TableVerdict& verdict,
                             const RowDifferenceSink& on_differences, const ProgressSink& on_progress,
                             FirstLook* first_look) {
-  const Snapshot primary_snapshot{primary_};
-  const Snapshot mirror_snapshot{mirror_};
+  const Snapshot primary_snapshot{primary_, point_.primary};
+  const Snapshot mirror_snapshot{mirror_, point_.mirror};
   const auto columns = conflict::compared_columns(ours, theirs);
   if (verdict.method == conflict::RowMethod::full_hash) {
     const auto sums = query_both(primary_, mirror_, conflict::full_hash_query(ours.table, columns));

@@ -61,11 +61,20 @@ struct Catalog {
   std::vector<conflict::ForeignKey> foreign_keys;
 };
 
+/// The snapshots a comparison imports, by the names pg_export_snapshot() and CREATE_REPLICATION_SLOT
+/// gave them: both sides at one point of the primary's WAL (point_snapshot.h). Empty names: every
+/// table takes snapshots of its own.
+struct PointSnapshots {
+  std::string primary;
+  std::string mirror;
+};
+
 /// One REPEATABLE READ, read-only transaction: every query in it sees the same catalogs and rows,
-/// so a range's halves add up to the range. Rolled back at the end: it changed nothing.
+/// so a range's halves add up to the range. Rolled back at the end: it changed nothing. With an
+/// `imported` snapshot's name, it sees what that snapshot saw.
 class Snapshot {
  public:
-  explicit Snapshot(PgClient& client);
+  explicit Snapshot(PgClient& client, const std::string& imported = {});
   ~Snapshot();
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -95,10 +104,11 @@ struct FirstLook {
 /// Compares one database on two connections. Not thread safe; --jobs gives each thread its own.
 class Verifier {
  public:
-  /// Sets both sessions up (kComparableSessionSettings) and reads both catalogs. Throws.
-  Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows);
+  /// Sets both sessions up (kComparableSessionSettings) and reads both catalogs, in `point`'s
+  /// snapshots when it names them (then every table is compared in them too). Throws.
+  Verifier(PgClient& primary, PgClient& mirror, std::int64_t chunk_rows, PointSnapshots point = {});
 
-  /// Sets both sessions up and takes `catalogs_of`'s catalogs and chunk size instead of reading
+  /// Sets both sessions up and takes `catalogs_of`'s catalogs, chunk size and snapshots instead of reading
   /// the catalogs again: a --jobs worker compares the tables `catalogs_of` chose, as it saw them.
   /// Reads `catalogs_of` only, so it may be in use by another thread meanwhile. Throws.
   Verifier(PgClient& primary, PgClient& mirror, const Verifier& catalogs_of);
@@ -162,6 +172,7 @@ class Verifier {
   PgClient& primary_;
   PgClient& mirror_;
   std::int64_t chunk_rows_;
+  PointSnapshots point_;
   Catalog primary_catalog_;
   Catalog mirror_catalog_;
 };

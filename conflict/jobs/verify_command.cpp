@@ -20,6 +20,7 @@
 #include "conflict/database_objects.h"
 #include "conflict/verify.h"
 #include "conflict/jobs/object_verifier.h"
+#include "conflict/jobs/point_snapshot.h"
 #include "conflict/jobs/verifier.h"
 
 namespace pgdual::jobs {
@@ -42,17 +43,21 @@ constexpr milliseconds kRedrawInterval{100};
 constexpr std::string_view kUsage =
     "usage: pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
     "                     [--jobs N] [--settle-ms MS] [--progress | --no-progress]\n"
+    "                     [--at-one-point | --no-at-one-point]\n"
     "  T is schema.table, or table in schema public; --table may repeat or list several\n"
     "  --chunk-rows: how many rows each checksum covers (default 10000)\n"
     "  --jobs: how many tables are compared at once, each on its own connections (1 to 64, default 1)\n"
     "  --settle-ms: the pause before differences are read again (default 1000; 0: no re-check)\n"
-    "  --progress, --no-progress: a progress line on stderr (default: when stderr is a terminal)\n";
+    "  --progress, --no-progress: a progress line on stderr (default: when stderr is a terminal)\n"
+    "  --at-one-point, --no-at-one-point: compare both sides at one position of the primary's WAL, through\n"
+    "    pgdual serve's admin console (default: tried in mirror.mode wal, else table by table)\n";
 
 /// verify's own options, which reconcile does not share.
 struct VerifyOptions {
   std::size_t jobs = 1;
   milliseconds settle{1000};
   std::optional<bool> progress;  ///< std::nullopt: when stderr is a terminal
+  std::optional<bool> at_one_point;  ///< std::nullopt: tried in mirror.mode wal (point_in_time())
 };
 
 std::optional<std::int64_t> number_between(std::string_view text, std::int64_t low, std::int64_t high) {
@@ -69,6 +74,10 @@ std::string take_verify_options(std::span<char*> args, VerifyOptions& options, s
     const std::string_view flag = args[i];
     if (flag == "--progress" || flag == "--no-progress") {
       options.progress = flag == "--progress";
+      continue;
+    }
+    if (flag == "--at-one-point" || flag == "--no-at-one-point") {
+      options.at_one_point = flag == "--at-one-point";
       continue;
     }
     if (flag != "--jobs" && flag != "--settle-ms") {
@@ -312,8 +321,37 @@ std::optional<ProgressLine> progress_line(Verifier& verifier, const std::vector<
   return ProgressLine{err, state, terminal};
 }
 
+/// The line that says where the comparison stands: at one point (its position, and how long the
+/// apply stood still for it), or why not; empty when it was not tried.
+std::string point_line(const PointInTime* point, const std::string& note) {
+  if (point != nullptr) {
+    return "at one point: primary WAL position " + point->position() + " (the mirror's apply held " +
+           point->held_ms() + " ms, COMMITs waiting for it " + point->commits_waited_ms() +
+           " ms of that); tables' differences are not re-checked\n";
+  }
+  if (note.empty()) return {};
+  return "not at one point: " + note + "; each table compared in its own snapshots\n";
+}
+
 int verify(const Login& login, const ComparisonOptions& options, const VerifyOptions& own, std::FILE* out,
            std::FILE* err) {
+  std::string note;
+  std::unique_ptr<PointInTime> point;
+  try {
+    point = point_in_time(login.config, login.user, options.database, own.at_one_point, note);
+  } catch (const PointUnavailable& error) {
+    std::fprintf(err, "pgdual verify: --at-one-point: %s\n", error.what());
+    return kUsageError;
+  }
+  // Both snapshots show the same transactions: a difference is real, and reading it again later
+  // would compare other states. Sequences stand outside snapshots and keep their re-check.
+  auto tables_own = own;
+  if (point) {
+    tables_own.settle = milliseconds{0};
+    for (const auto& failure : point->failed_attempts()) {
+      std::fprintf(err, "pgdual verify: an attempt at one point failed, tried again: %s\n", failure.c_str());
+    }
+  }
   conflict::VerifyReport report{.database = options.database, .primary = login.config.primary_backend().name,
                                 .mirror = login.config.mirror_backend().name, .database_differences = {},
                                 .tables = {}, .sequences = {}};
@@ -322,16 +360,16 @@ int verify(const Login& login, const ComparisonOptions& options, const VerifyOpt
   try {
     PgClient primary{login.config.primary_backend(), login.user, options.database};
     PgClient mirror{login.config.mirror_backend(), login.user, options.database};
-    Verifier verifier{primary, mirror, options.chunk_rows};
-    ObjectVerifier object_verifier{primary, mirror};
+    Verifier verifier{primary, mirror, options.chunk_rows, point ? point->snapshots() : PointSnapshots{}};
+    ObjectVerifier object_verifier{primary, mirror, point ? point->snapshots() : PointSnapshots{}};
     const bool whole_database = options.tables.empty();
     const auto named = verifier.tables(options.tables);
     objects.not_compared = object_verifier.not_compared(named, whole_database);
     const auto tables = conflict::comparable_tables(named, objects.not_compared);
     report.database_differences = verifier.database_differences();
     console.emplace(out, tables.size(), progress_line(verifier, tables, own, err));
-    console->print(conflict::render_heading(report));
-    report.tables = verify_tables(login, verifier, tables, own, *console);
+    console->print(point_line(point.get(), note) + conflict::render_heading(report));
+    report.tables = verify_tables(login, verifier, tables, tables_own, *console);
     report.sequences = verify_sequences(verifier, tables, !whole_database, own.settle, *console);
     if (whole_database) {
       objects.views = object_verifier.compare_materialized_views();

@@ -18,6 +18,7 @@
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
+#include "proxy/admin/apply_hold_console.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/mirror/wal_mirrors.h"
@@ -34,7 +35,7 @@ namespace tags = protocol::frontend_tag;
 constexpr std::string_view kCommands =
     "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SHOW SHADOWS, "
     "SET read_percent = N [FORCE], "
-    "SET shadow_percent = N, RELOAD";
+    "SET shadow_percent = N, RELOAD, HOLD APPLY database [AT 'lsn'], RESUME APPLY database";
 
 /// OID of type text, which every console column is.
 constexpr std::int32_t kTextOid = 25;
@@ -336,6 +337,9 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       encode_notice(*reloaded, out);
       return encode_tag("RELOAD", out);
     }
+    case AdminVerb::hold_apply:
+    case AdminVerb::resume_apply:
+      return;  // they wait for the apply: answer_apply_hold() runs them
   }
 }
 
@@ -375,6 +379,7 @@ std::vector<std::byte> greeting() {
 }  // namespace
 
 Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
+  if (auto hold = parse_apply_hold_command(text)) return std::move(*hold);
   const auto words = words_of(text);
   if (words.size() == 1 && words[0] == "reload") return AdminCommand{.verb = AdminVerb::reload};
   if (!words.empty() && words[0] == "set") return parse_set(words);
@@ -412,6 +417,8 @@ void encode_table(const AdminTable& table, std::vector<std::byte>& out) {
 Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const AdminContext& context,
                                     std::string user) {
   context.log->info("admin console: {} connected", user);
+  const auto console = next_console_number();
+  const ApplyHoldRelease release_holds{context.wal_mirrors, console};
   co_await send_all(client, greeting());
   bool skipping_to_sync = false;
   for (;;) {
@@ -420,7 +427,14 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
     if (frame.tag == tags::kTerminate) co_return;
     if (frame.tag == tags::kQuery) {
       const auto query = protocol::decode_query(frame.body);
-      out = answer(query ? query->query : std::string_view{}, context, user);
+      const auto sql = query ? query->query : std::string_view{};
+      const auto command = parse_admin_command(sql);
+      if (command && holds_apply(command->verb)) {
+        context.log->info("admin console: {} ran {}", user, sql.substr(0, 200));
+        out = co_await answer_apply_hold(*command, context, console);
+      } else {
+        out = answer(sql, context, user);
+      }
     } else if (frame.tag == tags::kSync) {
       skipping_to_sync = false;
       protocol::Writer writer{out};

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,7 +38,9 @@ enum class AdminVerb {
   show_shadows,
   set_read_percent,
   set_shadow_percent,
-  reload
+  reload,
+  hold_apply,    ///< HOLD APPLY database [AT 'lsn']: proxy/admin/apply_hold_console.h
+  resume_apply,  ///< RESUME APPLY database
 };
 
 struct AdminCommand {
@@ -45,6 +48,8 @@ struct AdminCommand {
   double read_percent = 0;    ///< with set_read_percent
   bool force = false;         ///< with set_read_percent: raise the ramp past the guard's objections
   double shadow_percent = 0;  ///< with set_shadow_percent
+  std::string database{};     ///< with hold_apply and resume_apply
+  std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction
 };
 
 /// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
@@ -55,7 +60,8 @@ struct AdminError {
 
 /// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL,
 /// SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100, fractions allowed),
-/// RELOAD. Keywords in any case, a trailing semicolon allowed. Pure.
+/// RELOAD, HOLD APPLY and RESUME APPLY (parse_apply_hold_command). Keywords in any case, a trailing
+/// semicolon allowed. Pure.
 /// Errors: 22023 for a percent that is no number from 0 to 100, 42704 for another parameter, 42601
 /// for anything else (FORCE after shadow_percent too), the last naming every command.
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
@@ -78,7 +84,7 @@ struct AdminContext {
   SessionRegistry& sessions;
   ConflictSink& conflicts;
   std::shared_ptr<spdlog::logger> log;
-  const WalMirrors* wal_mirrors = nullptr;  ///< in mirror.mode wal; SHOW WAL lists no database without
+  WalMirrors* wal_mirrors = nullptr;  ///< in mirror.mode wal; SHOW WAL lists no database without
 };
 
 /// Serves one admitted console client, logged in as `user`, from its greeting until it leaves.

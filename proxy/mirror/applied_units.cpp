@@ -39,10 +39,25 @@ void AppliedUnits::applied(std::string_view key) {
 // The flag is set under the mutex before the wake-ups are posted: a wait that begins after its
 // wake-up ran sees the flag, and one under way is cancelled by it.
 void AppliedUnits::give_up() {
-  std::vector<std::shared_ptr<State>> waiting;
   {
     const std::lock_guard lock{mutex_};
     given_up_ = true;
+  }
+  wake_all();
+}
+
+void AppliedUnits::set_held(bool held) {
+  {
+    const std::lock_guard lock{mutex_};
+    held_ = held;
+  }
+  if (held) wake_all();
+}
+
+void AppliedUnits::wake_all() {
+  std::vector<std::shared_ptr<State>> waiting;
+  {
+    const std::lock_guard lock{mutex_};
     for (const auto& [key, state] : expected_) waiting.push_back(state);
   }
   for (auto& state : waiting) asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
@@ -93,7 +108,7 @@ bool AppliedUnits::Ticket::applied() const noexcept { return state_ && state_->d
 
 Awaitable<bool> AppliedUnits::Ticket::wait(Clock::time_point deadline) {
   if (state_->done) co_return true;
-  if (owner_->given_up()) co_return false;
+  if (owner_->given_up() || owner_->held()) co_return false;
   state_->timer.expires_at(deadline);
   co_await state_->timer.async_wait(asio::as_tuple(use_awaitable));
   co_return state_->done.load();

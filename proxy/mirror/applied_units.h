@@ -45,6 +45,16 @@ class AppliedUnits {
   /// Whether give_up() was called: the sessions then mark nothing and keep their reads on the primary.
   [[nodiscard]] bool given_up() const noexcept { return given_up_; }
 
+  /// The apply stands still before its next transaction for `pgdual verify` while the primary
+  /// makes a slot (ApplyHold): the slot waits for the write transactions running on the primary to
+  /// end, and a client may keep one open until its other COMMIT is answered (one thread for several
+  /// connections, as pgbench has). So while held, no session waits: every ticket waiting now is
+  /// woken and its wait returns false, as does every wait until set_held(false). Sessions then
+  /// answer as past mirror.timeout_ms, their reads kept on the primary until the apply goes on.
+  /// Called by the applier.
+  void set_held(bool held);
+  [[nodiscard]] bool held() const noexcept { return held_; }
+
   /// The database's slot exists on the primary: from now on every transaction committed there
   /// reaches the mirror, whatever happens to pgdual. Called by the applier; never undone.
   void slot_ready() noexcept { slot_ready_ = true; }
@@ -55,11 +65,14 @@ class AppliedUnits {
  private:
   struct State;
   void forget(const std::string& key, const State* state);
+  /// Wakes every ticket's wait: after a flag it checks was set.
+  void wake_all();
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<State>> expected_;
   std::atomic<bool> slot_ready_{false};
   std::atomic<bool> given_up_{false};
+  std::atomic<bool> held_{false};
 };
 
 /// One session's interest in one unit key. Movable, not copyable; destroying it forgets the key.
@@ -71,8 +84,8 @@ class AppliedUnits::Ticket {
   Ticket& operator=(const Ticket&) = delete;
   ~Ticket();
 
-  /// Waits, on the ticket's executor, until the key is applied, `deadline` passes or the database
-  /// is given up. True when applied (at once when that happened before the wait began).
+  /// Waits, on the ticket's executor, until the key is applied, `deadline` passes, the database
+  /// is given up or the apply held. True when applied (at once when that happened before the wait began).
   Awaitable<bool> wait(Clock::time_point deadline);
   [[nodiscard]] bool applied() const noexcept;
   [[nodiscard]] const std::string& key() const noexcept { return key_; }

@@ -68,6 +68,7 @@ Awaitable<void> MirrorApplier::run() {
 
 void MirrorApplier::stop() noexcept {
   stop_.request();
+  hold_.end();
 }
 
 ApplierProgress MirrorApplier::progress() const {
@@ -86,33 +87,63 @@ Awaitable<void> MirrorApplier::round() {
   auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                      options_.slot.max_message_length);
   auto apply = co_await ApplyConnection::open(std::move(connection), source_, options_.apply);
-  while (!stop_.requested()) {
+  bool going_on = true;
+  while (going_on && !stop_.requested()) {
     auto item = co_await stream.next();
+    if (const auto unit = unit_position(item.message, apply.in_transaction())) {
+      if (hold_.stops_before(*unit)) {
+        going_on = co_await stand_still(stream, apply, *unit);
+        if (!going_on || stop_.requested()) break;
+      }
+      hold_.fed(*unit);
+    }
     if (const auto* begin = std::get_if<logicalrep::Begin>(&item.message)) {
       apply.set_mode(begin->final_lsn == careful_at_ ? ApplyMode::careful : ApplyMode::fast);
     }
     // A transaction at hand lets the one just read wait for it, to share its COMMIT.
     const auto results = co_await apply.feed(item.message, stream.change_buffered());
-    for (const auto& result : results) {
-      if (result.status != TransactionResult::Status::failed) {
-        settle(stream, result);
-        continue;
-      }
-      // Nothing of it (nor of the transactions that shared its COMMIT) stayed on the mirror; the
-      // slot sends them again to the next round.
-      if (careful_at_ == result.commit_lsn) throw ApplyError{"the mirror refused a transaction's own statements"};
-      careful_at_ = result.commit_lsn;
-      log_->warn("mirror apply of {}: the mirror refused a change of the transaction committed at {} ({}); "
-                 "applying it change by change",
-                 options_.slot.database, protocol::format_lsn(result.commit_lsn),
-                 result.failure ? result.failure->sqlstate : std::string{});
-      co_await stream.close();
-      co_await apply.terminate();
-      co_return;
-    }
+    going_on = take(stream, results);
   }
   co_await stream.close();
   co_await apply.terminate();
+}
+
+bool MirrorApplier::take(SlotStream& stream, const std::vector<TransactionResult>& results) {
+  for (const auto& result : results) {
+    if (result.status != TransactionResult::Status::failed) {
+      settle(stream, result);
+      continue;
+    }
+    // Nothing of it (nor of the transactions that shared its COMMIT) stayed on the mirror; the
+    // slot sends them again to the next round.
+    if (careful_at_ == result.commit_lsn) throw ApplyError{"the mirror refused a transaction's own statements"};
+    careful_at_ = result.commit_lsn;
+    log_->warn("mirror apply of {}: the mirror refused a change of the transaction committed at {} ({}); "
+               "applying it change by change",
+               options_.slot.database, protocol::format_lsn(result.commit_lsn),
+               result.failure ? result.failure->sqlstate : std::string{});
+    return false;
+  }
+  return true;
+}
+
+// The mirror then holds every transaction committed before `unit` and none after: what a snapshot
+// of the primary taken at that point shows.
+Awaitable<bool> MirrorApplier::stand_still(SlotStream& stream, ApplyConnection& apply, protocol::XLogRecPtr unit) {
+  const auto flushed = co_await apply.flush();
+  if (!take(stream, flushed)) co_return false;
+  log_->info("mirror apply of {}: held before the transaction committed at {}", options_.slot.database,
+             protocol::format_lsn(unit));
+  // Before the next transaction, the sessions do not wait meanwhile: what verify waits for then
+  // (its slot) may wait for them.
+  units_.set_held(hold_.at_next_unit());
+  const bool expired = co_await hold_.stop_at(unit);
+  units_.set_held(false);
+  if (expired) {
+    log_->warn("mirror apply of {}: a hold was not released within {} ms; the apply goes on", options_.slot.database,
+               ApplyHold::kLimit.count());
+  }
+  co_return true;
 }
 
 // Confirmed only now: the mirror's COMMIT is durable (synchronous_commit on), so the slot may

@@ -15,6 +15,7 @@
 #include "protocol/replication.h"
 #include "proxy/backend/backend_connection.h"
 #include "proxy/mirror/applied_units.h"
+#include "proxy/mirror/apply_hold.h"
 #include "proxy/mirror/apply_connection.h"
 #include "proxy/mirror/slot_stream.h"
 #include "proxy/mirror/task_stop.h"
@@ -69,9 +70,24 @@ class MirrorApplier {
   void stop() noexcept;
   [[nodiscard]] ApplierProgress progress() const;
 
+  /// Holds the apply at one point of the primary's WAL for admin console session `owner`
+  /// (ApplyHold::hold: before the first transaction committed at or after `target`, 0 for the
+  /// next one); answers once it stands there. On run()'s executor.
+  Awaitable<Expected<protocol::XLogRecPtr, std::string>> hold(std::uint64_t owner, protocol::XLogRecPtr target) {
+    return hold_.hold(owner, target);
+  }
+  /// Ends `owner`'s hold (ApplyHold::release). On run()'s executor.
+  std::optional<ApplyHold::Times> release(std::uint64_t owner) { return hold_.release(owner); }
+
  private:
   /// One round: opens both sides and applies until a failure, which it throws.
   Awaitable<void> round();
+  /// Settles `results` in order. False when one failed: the round is to end (its transaction is
+  /// read again and applied carefully by the next one).
+  bool take(SlotStream& stream, const std::vector<TransactionResult>& results);
+  /// Before the unit at `unit` while a hold stops the apply there: commits what is held for a
+  /// shared COMMIT, then stands still until the hold ends. False when that commit failed, as take().
+  Awaitable<bool> stand_still(SlotStream& stream, ApplyConnection& apply, protocol::XLogRecPtr unit);
   /// A transaction's result: confirmed, announced, its skipped changes recorded.
   void settle(SlotStream& stream, const TransactionResult& result);
   void record_skipped(const TransactionResult& result, const FailedChange& change);
@@ -88,6 +104,7 @@ class MirrorApplier {
   /// The commit LSN of a transaction the mirror refused in fast mode: applied carefully next.
   protocol::XLogRecPtr careful_at_ = 0;
   TaskStop stop_;
+  ApplyHold hold_;
   mutable std::mutex progress_mutex_;
   ApplierProgress progress_;
 };

@@ -299,6 +299,13 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_transaction(co
   co_return co_await commit_held(std::move(failure));
 }
 
+Awaitable<std::vector<TransactionResult>> ApplyConnection::flush() {
+  if (transaction_) throw ApplyError{"a flush inside a transaction"};
+  if (held_.empty()) co_return std::vector<TransactionResult>{};
+  auto results = co_await commit_held(std::nullopt);
+  co_return results;
+}
+
 Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::optional<FailedChange> failure) {
   const auto last_lsn = held_.back().commit_lsn;
   const auto committing =

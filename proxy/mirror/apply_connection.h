@@ -117,6 +117,14 @@ class ApplyConnection {
   Awaitable<std::vector<TransactionResult>> feed(const protocol::logicalrep::LogicalReplicationMessage& message,
                                                  bool more_follow = false);
 
+  /// Commits the transactions held for a shared COMMIT now, rather than with the next one's: the
+  /// apply is to stand still after them (ApplyHold). Their results, as feed() gives them at a
+  /// Commit; nothing when none is held. Precondition: no transaction is open. Throws as feed().
+  Awaitable<std::vector<TransactionResult>> flush();
+
+  /// Between a Begin and its Commit.
+  [[nodiscard]] bool in_transaction() const noexcept { return transaction_.has_value(); }
+
   [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
   /// Says goodbye to the mirror; errors are ignored.

@@ -243,6 +243,48 @@ std::vector<WalMirrors::DatabaseProgress> WalMirrors::progress() const {
   return all;
 }
 
+Expected<MirrorApplier*, std::string> WalMirrors::holdable(const std::string& database) const {
+  const std::lock_guard lock{mutex_};
+  const auto found = databases_.find(database);
+  if (found == databases_.end()) {
+    return unexpected{"no WAL mirror runs for database " + database +
+                      ": no client has used it since pgdual started"};
+  }
+  if (found->second->units.given_up()) return unexpected{"the WAL mirror of database " + database + " was given up"};
+  return found->second->applier.get();
+}
+
+// The request runs on the mirrors' thread, where the applier does; co_spawn brings the answer back
+// to the console's executor.
+Awaitable<Expected<protocol::XLogRecPtr, std::string>> WalMirrors::hold_apply(const std::string& database,
+                                                                              std::uint64_t owner,
+                                                                              protocol::XLogRecPtr target) {
+  const auto applier = holdable(database);
+  if (!applier) co_return unexpected{applier.error()};
+  auto held = co_await asio::co_spawn(io_, (*applier)->hold(owner, target), use_awaitable);
+  co_return held;
+}
+
+Awaitable<std::optional<ApplyHold::Times>> WalMirrors::resume_apply(const std::string& database,
+                                                                   std::uint64_t owner) {
+  const auto applier = holdable(database);
+  if (!applier) co_return std::nullopt;
+  auto* const raw = *applier;
+  auto held = co_await asio::co_spawn(
+      io_, [raw, owner]() -> Awaitable<std::optional<ApplyHold::Times>> { co_return raw->release(owner); },
+      use_awaitable);
+  co_return held;
+}
+
+void WalMirrors::release_holds(std::uint64_t owner) {
+  asio::post(io_, [this, owner] {
+    const std::lock_guard lock{mutex_};
+    for (auto& [name, entry] : databases_) {
+      if (entry->applier->release(owner)) log_->info("wal mirror of database {}: hold released: its console session ended", name);
+    }
+  });
+}
+
 // The appliers stop on their own thread, where their coroutines run; a round waiting on the
 // network ends by the cancellation. Should a connection not close within the grace period, the
 // io_context stops and destroys what is left.

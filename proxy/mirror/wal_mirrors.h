@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -64,10 +65,23 @@ class WalMirrors {
   /// Each database's WAL mirror, by name.
   [[nodiscard]] std::vector<DatabaseProgress> progress() const;
 
+  /// Holds the apply of `database` for admin console session `owner` (MirrorApplier::hold) and
+  /// answers, on the caller's executor, once it stands still; or why not, also when no client has
+  /// used the database since pgdual started (its mirror does not run) or it was given up.
+  Awaitable<Expected<protocol::XLogRecPtr, std::string>> hold_apply(const std::string& database, std::uint64_t owner,
+                                                                    protocol::XLogRecPtr target);
+  /// Ends `owner`'s hold of `database`'s apply: how long the apply stood still; std::nullopt when
+  /// `owner` held nothing there. Answers on the caller's executor.
+  Awaitable<std::optional<ApplyHold::Times>> resume_apply(const std::string& database, std::uint64_t owner);
+  /// Ends every hold of `owner`, without waiting: its console session ended.
+  void release_holds(std::uint64_t owner);
+
  private:
   struct Database;
 
   [[nodiscard]] std::unique_ptr<Database> start(const std::string& database);
+  /// The applier of `database`, or why its apply cannot be held.
+  [[nodiscard]] Expected<MirrorApplier*, std::string> holdable(const std::string& database) const;
   /// Runs `task` on the thread until it ends or `cancel` is emitted.
   void spawn(Awaitable<void> task, asio::cancellation_signal& cancel);
   [[nodiscard]] BackendLogin login(const std::string& user_name, const config::BackendConfig& backend,

@@ -81,6 +81,28 @@ TEST_CASE("Anything else is a syntax error that lists the commands", "[unit][adm
   }
 }
 
+TEST_CASE("HOLD APPLY and RESUME APPLY name a database as written, and an LSN", "[unit][admin][wal_hold]") {
+  const auto next = parse_admin_command("hold apply Ehr;").value();
+  CHECK(next.verb == AdminVerb::hold_apply);
+  CHECK(next.database == "Ehr");
+  CHECK(next.at == 0);
+  const auto at = parse_admin_command("HOLD APPLY \"my \"\"db\"\"\" AT '16/B374D848'").value();
+  CHECK(at.database == "my \"db\"");
+  CHECK(at.at == 0x16'B374'D848);
+  CHECK(parse_admin_command("HOLD APPLY ehr at 0/10").value().at == 0x10);
+  const auto resume = parse_admin_command("Resume Apply ehr").value();
+  CHECK(resume.verb == AdminVerb::resume_apply);
+  CHECK(resume.database == "ehr");
+  for (const auto* bad : {"HOLD APPLY", "HOLD ehr", "HOLD APPLY ehr AT", "HOLD APPLY ehr UNTIL '0/1'",
+                          "RESUME APPLY ehr AT '0/1'", "HOLD APPLY \"ehr", "HOLD APPLY \"\""}) {
+    INFO(bad);
+    CHECK(error_of(bad).sqlstate == "42601");
+  }
+  const auto lsn = error_of("HOLD APPLY ehr AT 'soon'");
+  CHECK(lsn.sqlstate == "22P02");
+  CHECK(lsn.message == "invalid input syntax for type pg_lsn: \"soon\"");
+}
+
 TEST_CASE("A console table is a text RowDescription, its DataRows and SHOW", "[unit][admin]") {
   std::vector<std::byte> out;
   encode_table({{"name", "value"}, {{"sessions", "3"}, {"read_percent", "10%"}}}, out);
