@@ -191,7 +191,7 @@ void Metrics::count_brake_trip() noexcept { bump(brake_trips_); }
 
 void Metrics::count_session_started() noexcept { bump(sessions_started_); }
 
-void Metrics::count_wal_ack(bool applied) noexcept { bump(wal_acks_[applied ? 1 : 0]); }
+void Metrics::count_wal_ack(WalAck ack) noexcept { bump(wal_acks_[static_cast<std::size_t>(ack)]); }
 
 std::string Metrics::render(const MetricsGauges& gauges) const {
   std::string out;
@@ -209,9 +209,12 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   constexpr std::string_view kWalAcks = "pgdual_wal_acks_total";
   append_family(
       out, kWalAcks, "counter",
-      "Transactions whose answer waited for the mirror's apply, by whether it came within mirror.timeout_ms.");
-  append_sample(out, kWalAcks, "result=\"applied\"", read(wal_acks_[1]));
-  append_sample(out, kWalAcks, "result=\"timed_out\"", read(wal_acks_[0]));
+      "Transactions answered in wal mode: the mirror applied them within mirror.timeout_ms, not, or the answer "
+      "did not wait while pgdual verify held the apply.");
+  append_sample(out, kWalAcks, "result=\"applied\"", read(wal_acks_[static_cast<std::size_t>(WalAck::applied)]));
+  append_sample(out, kWalAcks, "result=\"timed_out\"", read(wal_acks_[static_cast<std::size_t>(WalAck::timed_out)]));
+  append_sample(out, kWalAcks, "result=\"held_for_verify\"",
+                read(wal_acks_[static_cast<std::size_t>(WalAck::held_for_verify)]));
   append_gauge(out, "pgdual_read_percent", "Percent of eligible reads steered to the mirror.", gauges.read_percent);
   append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
                gauges.braked ? 1.0 : 0.0);

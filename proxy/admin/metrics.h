@@ -63,7 +63,9 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///                                                    on the mirror too
 ///   pgdual_mirror_latency_ratio_p99                  p99 of the mirror's latency over the primary's, same reads
 ///   pgdual_wal_acks_total{result}                    wal mode: transactions the mirror applied before
-///                                                    the client's answer, result applied|timed_out
+///                                                    the client's answer, result applied|timed_out,
+///                                                    or answered at once while verify held the apply
+///                                                    (held_for_verify)
 ///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions   gauges (MetricsGauges)
 ///   pgdual_wal_lag_bytes{database}                   wal mode, from MetricsGauges::wal_mirrors: the
 ///   pgdual_wal_lag_seconds{database}                 primary's WAL the slot has not confirmed, how
@@ -106,7 +108,10 @@ class Metrics {
   void count_session_started() noexcept;
   /// wal mode: one transaction the client's answer waited for, applied on the mirror in time, or
   /// not within mirror.timeout_ms (then lag, applied later).
-  void count_wal_ack(bool applied) noexcept;
+  /// How a wal-mode COMMIT's answer went: the mirror applied it in time, not, or the answer did
+  /// not wait because verify held the apply.
+  enum class WalAck : std::uint8_t { timed_out, applied, held_for_verify };
+  void count_wal_ack(WalAck ack) noexcept;
 
   /// Every family, in the order listed above, each with `# HELP` and `# TYPE` before its samples,
   /// label values escaped, every line ending in "\n".
@@ -142,7 +147,7 @@ class Metrics {
   Counter read_failovers_{0};
   Counter brake_trips_{0};
   Counter sessions_started_{0};
-  std::array<Counter, 2> wal_acks_{};  ///< timed out, applied
+  std::array<Counter, 3> wal_acks_{};  ///< by WalAck
 };
 
 }  // namespace pgdual::proxy

@@ -113,7 +113,7 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
   const auto deadline = AppliedUnits::Clock::now() + parts_.context.config->mirror.timeout;
   const bool applied = co_await ticket.wait(deadline);
   if (applied) {
-    parts_.context.metrics.count_wal_ack(applied);
+    parts_.context.metrics.count_wal_ack(Metrics::WalAck::applied);
     // Commit order: whatever the session committed before is on the mirror too.
     unapplied_.reset();
     unmarked_write_ = false;
@@ -121,10 +121,11 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
   }
   if (parts_.applied.held()) {
     // Not late: the apply stands still for a moment, for pgdual verify (AppliedUnits::set_held).
+    parts_.context.metrics.count_wal_ack(Metrics::WalAck::held_for_verify);
     parts_.context.log->debug("session={} key={}: answered while the mirror's apply is held for verify; left to "
                               "the apply", parts_.session_id, ticket.key());
   } else {
-    parts_.context.metrics.count_wal_ack(applied);
+    parts_.context.metrics.count_wal_ack(Metrics::WalAck::timed_out);
     parts_.context.log->warn("session={} key={}: the mirror has not applied the transaction within "
                              "mirror.timeout_ms; answered, and left to the apply as lag",
                              parts_.session_id, ticket.key());

@@ -330,12 +330,14 @@ TEST_CASE("Conflicts, reads, failovers, brake trips, sessions and gauges are ren
 TEST_CASE("wal mode's acknowledgements are counted by whether the mirror applied them in time",
           "[unit][proxy][metrics]") {
   Metrics metrics{"onprem", "cloud"};
-  metrics.count_wal_ack(true);
-  metrics.count_wal_ack(true);
-  metrics.count_wal_ack(false);
+  metrics.count_wal_ack(Metrics::WalAck::applied);
+  metrics.count_wal_ack(Metrics::WalAck::applied);
+  metrics.count_wal_ack(Metrics::WalAck::timed_out);
+  metrics.count_wal_ack(Metrics::WalAck::held_for_verify);
   const auto text = metrics.render(kGauges);
   CHECK(text.find("pgdual_wal_acks_total{result=\"applied\"} 2\n") != std::string::npos);
   CHECK(text.find("pgdual_wal_acks_total{result=\"timed_out\"} 1\n") != std::string::npos);
+  CHECK(text.find("pgdual_wal_acks_total{result=\"held_for_verify\"} 1\n") != std::string::npos);
 }
 
 TEST_CASE("Each database's WAL mirror is rendered with its lag, retained WAL, transactions and whether it is up",
