@@ -361,8 +361,13 @@ TEST_CASE_METHOD(IntegrationTest, "the WAL apply says plainly when its role may 
                  "[integration][wal][apply]") {
   const auto database = fresh_database("wal_apply_role");
   const PrimarySlot slot{database};
+  // The app role may set the parameter (for reconcile): a role that may not, of the test's own.
+  constexpr const char* kPlainRole = "wal_apply_plain";
+  static_cast<void>(backends().cloud.run_sql(
+      "postgres", std::string{"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"} + kPlainRole +
+                      "') THEN CREATE ROLE " + kPlainRole + " LOGIN PASSWORD '" + kAppPassword + "'; END IF; END $$"));
   try {
-    static_cast<void>(run_to_end(apply_all(login_as(kAppUser, kAppPassword, database), slot.source(), {},
+    static_cast<void>(run_to_end(apply_all(login_as(kPlainRole, kAppPassword, database), slot.source(), {},
                                            ApplyMode::fast, false)));
     FAIL("the apply opened as a role that may not set session_replication_role");
   } catch (const proxy::ApplyError& error) {
