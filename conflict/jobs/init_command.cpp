@@ -1,5 +1,7 @@
 #include "conflict/jobs/init_command.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -15,8 +17,6 @@ namespace pgdual::jobs {
 namespace {
 
 constexpr int kUsageError = 2;
-
-constexpr std::string_view kUsage = "usage: pgdual init --config FILE --database NAME [--user NAME] [--drop]\n";
 
 /// Version 1 of pgdual's schema. Every statement is idempotent, and the whole
 /// runs in one transaction, so init can be repeated and never half-applies.
@@ -257,30 +257,29 @@ struct InitOptions {
   bool drop = false;  ///< remove the WAL mirror's slot and publication instead
 };
 
-std::optional<InitOptions> parse_arguments(std::span<char*> args) {
+std::string quoted(std::string_view text) { return "\"" + std::string{text} + "\""; }
+
+constexpr std::array<std::string_view, 3> kValuedOptions{"--config", "--database", "--user"};
+
+Expected<InitOptions, std::string> parse_arguments(std::span<char*> args) {
   InitOptions options;
-  std::vector<char*> valued;
-  for (char* arg : args) {
-    if (std::string_view{arg} == "--drop") {
-      options.drop = true;
-    } else {
-      valued.push_back(arg);
-    }
-  }
-  args = valued;
-  for (std::size_t i = 0; i + 1 < args.size(); i += 2) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
-    if (flag == "--config") {
-      options.config_file = args[i + 1];
-    } else if (flag == "--database") {
-      options.database = args[i + 1];
-    } else if (flag == "--user") {
-      options.user = args[i + 1];
-    } else {
-      return std::nullopt;
+    if (flag == "--drop") {
+      options.drop = true;
+      continue;
     }
+    if (!flag.starts_with("--")) return unexpected{"unexpected argument " + quoted(flag)};
+    if (std::ranges::find(kValuedOptions, flag) == kValuedOptions.end()) {
+      return unexpected{"unknown option " + quoted(flag)};
+    }
+    if (i + 1 == args.size() || std::string_view{args[i + 1]}.starts_with("--")) {
+      return unexpected{std::string{flag} + " needs a value"};
+    }
+    (flag == "--config" ? options.config_file : flag == "--database" ? options.database : options.user) = args[++i];
   }
-  if (args.size() % 2 != 0 || options.config_file.empty() || options.database.empty()) return std::nullopt;
+  if (options.config_file.empty()) return unexpected{std::string{"--config is required"}};
+  if (options.database.empty()) return unexpected{std::string{"--database is required"}};
   return options;
 }
 
@@ -333,12 +332,20 @@ bool drop_wal_stream(const config::BackendConfig& backend, const config::UserCon
 
 }  // namespace
 
+CommandHelp init_help() {
+  return {.name = "init",
+          .synopsis = "usage: pgdual init --config FILE --database NAME [--user NAME] [--drop]\n",
+          .details = "Creates pgdual's schema, with its ledgers, in database NAME on both backends. Idempotent.\n"
+                     "  --config FILE      pgdual's configuration, which names both backends\n"
+                     "  --database NAME    the application database (required; run init for each one)\n"
+                     "  --user NAME        the configured user to log in as (default: the first one)\n"
+                     "  --drop             remove the WAL mirror's replication slot and publication instead\n"};
+}
+
 int run_init_command(std::span<char*> args) {
+  if (asks_for_help(args)) return print_help(init_help());
   const auto options = parse_arguments(args);
-  if (!options) {
-    std::fputs(kUsage.data(), stderr);
-    return kUsageError;
-  }
+  if (!options) return usage_error(init_help(), options.error());
   auto config = config::load_config(options->config_file);
   if (!config) {
     std::fprintf(stderr, "pgdual: %s\n", config.error().to_string().c_str());

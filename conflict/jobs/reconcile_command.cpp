@@ -38,11 +38,6 @@ constexpr std::array<std::string_view, 2> kSwitches{"--dry-run", "--apply"};
 /// rows are not repaired yet. Repairs themselves check no foreign key (MirrorWriter).
 constexpr std::string_view kForeignKeyViolation = protocol::sqlstate::kForeignKeyViolation;
 
-constexpr std::string_view kUsage =
-    "usage: pgdual reconcile --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
-    "                        [--dry-run | --apply]\n"
-    "  --dry-run (the default) prints what would change on the mirror; --apply changes it\n";
-
 /// What --apply repairs through, apart from the comparison's snapshots.
 struct RepairSessions {
   RepairSessions(const config::ProxyConfig& config, const config::UserConfig& user, const std::string& database)
@@ -247,16 +242,26 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
 
 }  // namespace
 
+CommandHelp reconcile_help() {
+  return {.name = "reconcile",
+          .synopsis =
+              "usage: pgdual reconcile --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
+              "                        [--dry-run | --apply]\n",
+          .details = "Makes the mirror's tables, rows and sequences the primary's (docs/reconcile.md).\n" +
+                     std::string{kComparisonOptionsHelp} +
+                     "  --dry-run          print what would change on the mirror, and change nothing (the default)\n"
+                     "  --apply            change it, then verify again\n"
+                     "Exit code: 0 nothing (left) to do, 1 something to do or left, 2 bad arguments or setup.\n"};
+}
+
 int run_reconcile_command(std::span<char*> args, std::FILE* out, std::FILE* err) {
+  if (asks_for_help(args)) return print_help(reconcile_help(), out);
   ComparisonOptions options;
   auto problem = parse_comparison_arguments(args, kSwitches, options);
   const bool apply = std::ranges::find(options.switches, "--apply") != options.switches.end();
   const bool dry_run = std::ranges::find(options.switches, "--dry-run") != options.switches.end();
   if (problem.empty() && apply && dry_run) problem = "--dry-run and --apply exclude each other";
-  if (!problem.empty()) {
-    std::fprintf(err, "pgdual reconcile: %s\n%s", problem.c_str(), kUsage.data());
-    return kUsageError;
-  }
+  if (!problem.empty()) return usage_error(reconcile_help(), problem, err);
   const auto login = load_comparison_login(options, "reconcile", err);
   if (!login) return kUsageError;
   try {

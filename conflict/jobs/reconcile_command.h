@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <span>
 
+#include "conflict/jobs/command_line.h"
+
 namespace pgdual::jobs {
 
 /// `pgdual reconcile --config FILE --database NAME [--user NAME] [--table T…] [--chunk-rows N]
@@ -21,6 +23,10 @@ namespace pgdual::jobs {
 ///   1  with --dry-run: there is something to do; with --apply: something is left (by hand, or
 ///      an error, printed);
 ///   2  bad arguments, configuration, user or table, or a backend that could not be reached.
+/// --help or -h anywhere prints reconcile_help() to `out`, and returns 0.
 int run_reconcile_command(std::span<char*> args, std::FILE* out = stdout, std::FILE* err = stderr);
+
+/// `pgdual reconcile --help`: its usage and what each option means.
+[[nodiscard]] CommandHelp reconcile_help();
 
 }  // namespace pgdual::jobs

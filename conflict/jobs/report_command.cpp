@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,13 +26,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kFailure = 1;
-constexpr int kUsageError = 2;
 constexpr int kChainBroken = 3;
 
-constexpr std::string_view kUsage =
-    "usage: pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
-    "                               [--status open|resolved] [--format text|json|csv|html] [--out FILE]\n"
-    "  T is an RFC 3339 time (2024-05-01T12:00:00Z) or a date (2024-05-01, midnight UTC)\n";
+constexpr std::array<std::string_view, 8> kOptions{"--log",  "--since",  "--until",  "--kind",
+                                                   "--table", "--status", "--format", "--out"};
 
 struct ReportOptions {
   fs::path log;
@@ -48,7 +46,7 @@ std::string kind_names() {
   return names;
 }
 
-// Applies one option; returns what is wrong with it, or an empty string.
+// Applies one of kOptions; returns what is wrong with it, or an empty string.
 std::string apply_option(ReportOptions& options, std::string_view flag, std::string_view value) {
   if (flag == "--log" || flag == "--out") {
     if (value.empty()) return std::string{flag} + " needs a file name";
@@ -70,12 +68,10 @@ std::string apply_option(ReportOptions& options, std::string_view flag, std::str
   } else if (flag == "--status") {
     if (value != "open" && value != "resolved") return "--status: expected open or resolved, got " + quoted(value);
     options.filter.status = value == "open" ? conflict::Resolution::open : conflict::Resolution::resolved;
-  } else if (flag == "--format") {
+  } else {
     const auto format = conflict::report_format_from_string(value);
     if (!format) return "--format: expected text, json, csv or html, got " + quoted(value);
     options.format = *format;
-  } else {
-    return "unknown option " + quoted(flag);
   }
   return {};
 }
@@ -86,6 +82,7 @@ Expected<ReportOptions, std::string> parse_arguments(std::span<char*> args) {
   for (std::size_t i = 0; i < args.size(); i += 2) {
     const std::string_view flag = args[i];
     if (!flag.starts_with("--")) return unexpected{"unexpected argument " + quoted(flag)};
+    if (std::ranges::find(kOptions, flag) == kOptions.end()) return unexpected{"unknown option " + quoted(flag)};
     if (i + 1 == args.size()) return unexpected{std::string{flag} + " needs a value"};
     if (!seen.insert(flag).second) return unexpected{std::string{flag} + " given twice"};
     if (auto problem = apply_option(options, flag, args[i + 1]); !problem.empty()) return unexpected{problem};
@@ -128,21 +125,41 @@ Expected<void, std::string> write_report(std::string_view text, const std::optio
   return {};
 }
 
-int fail(int exit_code, std::string_view message, bool with_usage = false) {
-  std::fprintf(stderr, "pgdual conflicts report: %.*s\n%s", static_cast<int>(message.size()), message.data(),
-               with_usage ? kUsage.data() : "");
+int fail(int exit_code, std::string_view message) {
+  std::fprintf(stderr, "pgdual conflicts report: %.*s\n", static_cast<int>(message.size()), message.data());
   return exit_code;
 }
 
 }  // namespace
 
+CommandHelp report_help() {
+  return {.name = "conflicts report",
+          .synopsis =
+              "usage: pgdual conflicts report --log FILE [--since T] [--until T] [--kind K] [--table T]\n"
+              "                               [--status open|resolved] [--format text|json|csv|html] [--out FILE]\n",
+          .details = "Summarizes the conflict log, checking its hash chain (docs/conflict-log.md).\n"
+                     "  --log FILE         the conflict log (required); its rotated files FILE.N are read too\n"
+                     "  --since T          only conflicts at or after T: an RFC 3339 time (2024-05-01T12:00:00Z)\n"
+                     "                     or a date (2024-05-01, midnight UTC)\n"
+                     "  --until T          only conflicts before T, as --since\n"
+                     "  --kind K           only conflicts of kind K, e.g. mirror_error (docs/conflict-log.md lists "
+                     "them)\n"
+                     "  --table T          only conflicts on table T\n"
+                     "  --status S         only open or only resolved conflicts\n"
+                     "  --format F         text (the default), json, csv or html\n"
+                     "  --out FILE         write the report to a new file of mode 0600 instead of stdout\n"
+                     "Exit code: 0 written, 1 a file could not be read or written, 2 bad arguments, "
+                     "3 the hash chain is broken.\n"};
+}
+
 int run_report_command(std::span<char*> args) {
+  if (asks_for_help(args)) return print_help(report_help());
   const auto options = parse_arguments(args);
-  if (!options) return fail(kUsageError, options.error(), true);
+  if (!options) return usage_error(report_help(), options.error());
   const auto files = conflict::log_files(options->log);
   if (!files) return fail(kFailure, files.error());
   if (options->out && is_log_file(*options->out, *files)) {
-    return fail(kUsageError, "--out names a file of the conflict log", true);
+    return usage_error(report_help(), "--out names a file of the conflict log");
   }
   conflict::ReportBuilder builder;
   const auto take = [&builder](const conflict::ConflictRecord& record) -> std::string {

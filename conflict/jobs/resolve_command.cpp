@@ -1,6 +1,7 @@
 #include "conflict/jobs/resolve_command.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 #include <string>
 #include <string_view>
@@ -20,10 +21,7 @@ constexpr int kUsageError = 2;
 /// The log keeps lines short; a reason longer than this belongs in a ticket the reason names.
 constexpr std::size_t kMostTextBytes = 1000;
 
-constexpr std::string_view kUsage =
-    "usage: pgdual conflicts resolve --config FILE --id ID... --by NAME --reason TEXT\n"
-    "  resolves the named open conflicts of the configuration's conflict log; the records say who\n"
-    "  (--by) and why (--reason). Never put patient data in either: the log keeps them\n";
+constexpr std::array<std::string_view, 4> kOptions{"--config", "--id", "--by", "--reason"};
 
 struct ResolveOptions {
   std::string config;
@@ -36,7 +34,7 @@ bool blank(std::string_view text) {
   return std::all_of(text.begin(), text.end(), [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); });
 }
 
-// Applies one option and its values; returns what is wrong with them, or an empty string.
+// Applies one of kOptions and its values; returns what is wrong with them, or an empty string.
 std::string apply_option(ResolveOptions& options, std::string_view flag, const std::vector<std::string>& values) {
   if (flag == "--id") {
     options.request.ids.insert(options.request.ids.end(), values.begin(), values.end());
@@ -46,12 +44,10 @@ std::string apply_option(ResolveOptions& options, std::string_view flag, const s
   const auto& value = values.front();
   if (flag == "--config") {
     options.config = value;
-  } else if (flag == "--by" || flag == "--reason") {
+  } else {
     if (blank(value)) return std::string{flag} + " must not be empty";
     if (value.size() > kMostTextBytes) return std::string{flag} + " is longer than 1000 bytes";
     (flag == "--by" ? options.request.by : options.request.reason) = value;
-  } else {
-    return "unknown option " + quoted(flag);
   }
   return {};
 }
@@ -62,6 +58,7 @@ Expected<ResolveOptions, std::string> parse_arguments(std::span<char*> args) {
   for (std::size_t i = 0; i < args.size();) {
     const std::string_view flag = args[i++];
     if (!flag.starts_with("--")) return unexpected{"unexpected argument " + quoted(flag)};
+    if (std::ranges::find(kOptions, flag) == kOptions.end()) return unexpected{"unknown option " + quoted(flag)};
     if (flag != "--id" && !seen.insert(flag).second) return unexpected{std::string{flag} + " given twice"};
     std::vector<std::string> values;
     for (; i < args.size() && !std::string_view{args[i]}.starts_with("--"); ++i) values.emplace_back(args[i]);
@@ -109,12 +106,22 @@ bool resolve(const config::ConflictsConfig& settings, const conflict::OperatorRe
 
 }  // namespace
 
+CommandHelp resolve_help() {
+  return {.name = "conflicts resolve",
+          .synopsis = "usage: pgdual conflicts resolve --config FILE --id ID... --by NAME --reason TEXT\n",
+          .details = "Resolves the named open conflicts of the configuration's conflict log by hand. The records\n"
+                     "say who and why: never put patient data in either, the log keeps them.\n"
+                     "  --config FILE      pgdual's configuration, which names the conflict log\n"
+                     "  --id ID...         the conflicts to resolve (required; may repeat or list several)\n"
+                     "  --by NAME          who resolves them (required; at most 1000 bytes)\n"
+                     "  --reason TEXT      why, e.g. a ticket (required; at most 1000 bytes)\n"
+                     "Exit code: 0 all resolved, 1 some ids were not (each is named), 2 bad arguments.\n"};
+}
+
 int run_resolve_command(std::span<char*> args, std::FILE* out, std::FILE* err) {
+  if (asks_for_help(args)) return print_help(resolve_help(), out);
   const auto options = parse_arguments(args);
-  if (!options) {
-    std::fprintf(err, "pgdual conflicts resolve: %s\n%s", options.error().c_str(), kUsage.data());
-    return kUsageError;
-  }
+  if (!options) return usage_error(resolve_help(), options.error(), err);
   const auto config = config::load_config(options->config);
   if (!config) {
     std::fprintf(err, "pgdual conflicts resolve: %s\n", config.error().to_string().c_str());

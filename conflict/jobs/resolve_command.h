@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <span>
 
+#include "conflict/jobs/command_line.h"
+
 namespace pgdual::jobs {
 
 /// `pgdual conflicts resolve --config FILE --id ID... --by NAME --reason TEXT` (`args` are the
@@ -18,6 +20,10 @@ namespace pgdual::jobs {
 ///   1  some ids were not (unknown, or resolved already; each is named), or the log could not be
 ///      read or written; the others were resolved;
 ///   2  bad arguments or configuration (the message names the option); nothing was resolved.
+/// --help or -h anywhere prints resolve_help() to `out`, and returns 0.
 int run_resolve_command(std::span<char*> args, std::FILE* out = stdout, std::FILE* err = stderr);
+
+/// `pgdual conflicts resolve --help`: its usage and what each option means.
+[[nodiscard]] CommandHelp resolve_help();
 
 }  // namespace pgdual::jobs

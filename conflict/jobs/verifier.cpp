@@ -1,6 +1,7 @@
 #include "conflict/jobs/verifier.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <optional>
 #include <set>
@@ -308,6 +309,10 @@ const TableSchema* find(const Catalog& catalog, const TableName& name) {
 
 namespace {
 
+/// The options parse_comparison_arguments reads, each with a value.
+constexpr std::array<std::string_view, 5> kValuedOptions{"--config", "--database", "--user", "--chunk-rows",
+                                                          "--table"};
+
 std::optional<std::int64_t> parse_positive(std::string_view text) {
   std::int64_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -325,6 +330,11 @@ std::string parse_comparison_arguments(std::span<char*> args, std::span<const st
       options.switches.emplace_back(flag);
       continue;
     }
+    // Named before its value is looked for: "--confg" is a typo, not an option without a value.
+    if (!flag.starts_with("--")) return "unexpected argument \"" + std::string{flag} + "\"";
+    if (std::ranges::find(kValuedOptions, flag) == kValuedOptions.end()) {
+      return "unknown option \"" + std::string{flag} + "\"";
+    }
     if (i + 1 >= args.size() || std::string_view{args[i + 1]}.starts_with("--")) {
       return std::string{flag} + " needs a value";
     }
@@ -339,13 +349,11 @@ std::string parse_comparison_arguments(std::span<char*> args, std::span<const st
       const auto rows = parse_positive(value);
       if (!rows) return "--chunk-rows: expected a positive number, got \"" + std::string{value} + "\"";
       options.chunk_rows = *rows;
-    } else if (flag == "--table") {
+    } else {
       options.tables.push_back(conflict::table_name_from_argument(value));
       while (i + 1 < args.size() && !std::string_view{args[i + 1]}.starts_with("--")) {
         options.tables.push_back(conflict::table_name_from_argument(args[++i]));
       }
-    } else {
-      return "unknown option \"" + std::string{flag} + "\"";
     }
   }
   if (options.config_file.empty()) return "--config is required";

@@ -42,6 +42,14 @@ struct ComparisonOptions {
 [[nodiscard]] std::string parse_comparison_arguments(std::span<char*> args, std::span<const std::string_view> switches,
                                                      ComparisonOptions& options);
 
+/// What each option parse_comparison_arguments reads means, one line each, for the commands' help.
+inline constexpr std::string_view kComparisonOptionsHelp =
+    "  --config FILE      pgdual's configuration, which names both backends\n"
+    "  --database NAME    the database to compare (required)\n"
+    "  --user NAME        the configured user to log in as (default: the first one)\n"
+    "  --table T...       only these tables: schema.table, or table in schema public; may repeat\n"
+    "  --chunk-rows N     how many rows each checksum covers (default 10000)\n";
+
 /// The configuration and the user a comparison logs in as.
 struct ComparisonLogin {
   config::ProxyConfig config;

@@ -40,18 +40,6 @@ constexpr std::int64_t kMaxSettleMs = 3'600'000;  // an hour
 /// The progress line is redrawn at most this often.
 constexpr milliseconds kRedrawInterval{100};
 
-constexpr std::string_view kUsage =
-    "usage: pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
-    "                     [--jobs N] [--settle-ms MS] [--progress | --no-progress]\n"
-    "                     [--at-one-point | --no-at-one-point]\n"
-    "  T is schema.table, or table in schema public; --table may repeat or list several\n"
-    "  --chunk-rows: how many rows each checksum covers (default 10000)\n"
-    "  --jobs: how many tables are compared at once, each on its own connections (1 to 64, default 1)\n"
-    "  --settle-ms: the pause before differences are read again (default 1000; 0: no re-check)\n"
-    "  --progress, --no-progress: a progress line on stderr (default: when stderr is a terminal)\n"
-    "  --at-one-point, --no-at-one-point: compare both sides at one position of the primary's WAL, through\n"
-    "    pgdual serve's admin console (default: tried in mirror.mode wal, else table by table)\n";
-
 /// verify's own options, which reconcile does not share.
 struct VerifyOptions {
   std::size_t jobs = 1;
@@ -392,16 +380,37 @@ int verify(const Login& login, const ComparisonOptions& options, const VerifyOpt
 
 }  // namespace
 
+CommandHelp verify_help() {
+  return {.name = "verify",
+          .synopsis =
+              "usage: pgdual verify --config FILE --database NAME [--user NAME] [--table T...] [--chunk-rows N]\n"
+              "                     [--jobs N] [--settle-ms MS] [--progress | --no-progress]\n"
+              "                     [--at-one-point | --no-at-one-point]\n",
+          .details = "Compares the tables, sequences, materialized views and large objects on both backends.\n" +
+                     std::string{kComparisonOptionsHelp} +
+                     "  --jobs N           how many tables are compared at once, each on its own connections "
+                     "(1 to 64, default 1)\n"
+                     "  --settle-ms MS     the pause before differences are read again (default 1000; 0: no "
+                     "re-check)\n"
+                     "  --progress, --no-progress\n"
+                     "                     a progress line on stderr, or none (default: when stderr is a "
+                     "terminal)\n"
+                     "  --at-one-point, --no-at-one-point\n"
+                     "                     compare both sides at one position of the primary's WAL, through pgdual "
+                     "serve's admin\n"
+                     "                     console, or table by table (default: tried in mirror.mode wal)\n"
+                     "Exit code: 0 identical, 1 something differs, 3 identical except what could not be compared, "
+                     "2 nothing verified.\n"};
+}
+
 int run_verify_command(std::span<char*> args, std::FILE* out, std::FILE* err) {
   VerifyOptions own;
   std::vector<char*> shared;
   ComparisonOptions options;
+  if (asks_for_help(args)) return print_help(verify_help(), out);
   auto problem = take_verify_options(args, own, shared);
   if (problem.empty()) problem = parse_comparison_arguments(shared, {}, options);
-  if (!problem.empty()) {
-    std::fprintf(err, "pgdual verify: %s\n%s", problem.c_str(), kUsage.data());
-    return kUsageError;
-  }
+  if (!problem.empty()) return usage_error(verify_help(), problem, err);
   const auto login = load_comparison_login(options, "verify", err);
   if (!login) return kUsageError;
   return verify({.config = login->config, .user = login->user, .database = options.database}, options, own, out,

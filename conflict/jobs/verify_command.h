@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <span>
 
+#include "conflict/jobs/command_line.h"
+
 namespace pgdual::jobs {
 
 /// `pgdual verify --config FILE --database NAME [--user NAME] [--table T…] [--chunk-rows N]
@@ -33,6 +35,10 @@ namespace pgdual::jobs {
 ///   2  bad arguments, an unreadable configuration, an unknown user or table, or a backend that
 ///      could not be reached or read by any worker (the message, on `err`, names it): nothing was
 ///      verified.
+/// --help or -h anywhere prints verify_help() to `out`, and returns 0.
 int run_verify_command(std::span<char*> args, std::FILE* out = stdout, std::FILE* err = stderr);
+
+/// `pgdual verify --help`: its usage and what each option means.
+[[nodiscard]] CommandHelp verify_help();
 
 }  // namespace pgdual::jobs
