@@ -100,7 +100,8 @@ struct Command {
   int (*run)(std::span<char*> args);  ///< given the words after the name
 };
 
-// Two-word names before the one-word name they begin with.
+// Two-word names before the one-word name they begin with. Lambdas stand for the commands that
+// also take where to print, as defaulted arguments a function pointer cannot carry.
 constexpr Command kCommands[] = {
     {"serve", "run the proxy", serve_help, serve},
     {"init", "create pgdual's schema on both backends", pgdual::jobs::init_help, pgdual::jobs::run_init_command},

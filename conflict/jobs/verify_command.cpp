@@ -404,10 +404,10 @@ CommandHelp verify_help() {
 }
 
 int run_verify_command(std::span<char*> args, std::FILE* out, std::FILE* err) {
+  if (asks_for_help(args)) return print_help(verify_help(), out);
   VerifyOptions own;
   std::vector<char*> shared;
   ComparisonOptions options;
-  if (asks_for_help(args)) return print_help(verify_help(), out);
   auto problem = take_verify_options(args, own, shared);
   if (problem.empty()) problem = parse_comparison_arguments(shared, {}, options);
   if (!problem.empty()) return usage_error(verify_help(), problem, err);
