@@ -267,6 +267,7 @@ AdminTable config_table(const AdminContext& context) {
                     {"brake.min_reads", std::to_string(config->brake.min_reads)},
                     {"conflicts.log_path", config->conflicts.log_path.string()},
                     {"admin.users", joined(config->admin.users)},
+                    {"metrics.health_lag_seconds", std::to_string(config->metrics.health_lag.count())},
                     {"log.level", config->log.level}}};
   for (std::size_t i = 0; i < config->read_rules.size(); ++i) {
     table.rows.push_back({"routing.rules[" + std::to_string(i) + "]", rule_text(config->read_rules[i])});

@@ -51,7 +51,9 @@ AdminTable version_table() { return {{"version"}, {{"pgdual " + std::string{pgdu
 
 AdminTable help_table() {
   AdminTable table{{"command", "description"}, {}};
-  for (const auto& command : kCommands) table.rows.push_back({std::string{command.syntax}, std::string{command.description}});
+  for (const auto& command : kCommands) {
+    table.rows.push_back({std::string{command.syntax}, std::string{command.description}});
+  }
   return table;
 }
 

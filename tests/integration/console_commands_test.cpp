@@ -50,6 +50,8 @@ TEST_CASE_METHOD(IntegrationTest, "SHOW VERSION says what pgdual --version says,
   check_succeeded(expected);
   CHECK(version.out == expected.out);
 
+  CHECK(console(*this, "SHOW CONFIG").out.find("metrics.health_lag_seconds|30\n") != std::string::npos);
+
   const auto help = console(*this, "show help;");
   check_succeeded(help);
   for (const auto* row : {"SHOW BACKENDS|", "SHOW VERSION|pgdual's version\n", "SHOW HELP|", "KILL id|",
@@ -111,7 +113,7 @@ TEST_CASE_METHOD(IntegrationTest, "SHUTDOWN answers, then pgdual shuts down as o
   CHECK(proxy.stop() == 0);
   CHECK_THROWS(app.query_value(kWhereAmI));
   CHECK(proxy.log().find("asked pgdual to shut down") != std::string::npos);
-  CHECK(proxy.log().find("shut down") != std::string::npos);
+  CHECK(proxy.log().find("info shut down\n") != std::string::npos);
 }
 
 }  // namespace pgdual::test
