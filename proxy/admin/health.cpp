@@ -53,7 +53,9 @@ std::string mirrors_in(const HealthFacts& facts, WalMirrorState state) {
 std::string unreachable(const HealthFacts& facts) {
   auto reasons = mirrors_in(facts, WalMirrorState::failing);
   if (facts.sessions_reconnecting > 0) {
-    add_reason(reasons, fmt::format("{} sessions are reconnecting to the mirror", facts.sessions_reconnecting));
+    const bool one = facts.sessions_reconnecting == 1;
+    add_reason(reasons, fmt::format("{} session{} reconnecting to the mirror", facts.sessions_reconnecting,
+                                    one ? " is" : "s are"));
   }
   return reasons;
 }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/integration/harness/loopback.h"
+#include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/wal_mode_fixture.h"
 
 namespace pgdual::test {
@@ -83,6 +84,36 @@ TEST_CASE_METHOD(HealthTest, "/health: lagging with the figures while the mirror
                              " is failing: "));
   mirror().restart();
   CHECK(write_until_health("200\n{\"status\":\"ok\"").starts_with("200\n{\"status\":\"ok\""));
+}
+
+}  // namespace pgdual::test
+
+namespace pgdual::test {
+
+TEST_CASE_METHOD(IntegrationTest, "/health in statement mode: degraded while sessions cannot reach the mirror",
+                 "[integration][health]") {
+  const auto database = fresh_database("health_statement");
+  const auto metrics_port = free_loopback_port();
+  auto settings = default_settings();
+  settings.cloud_port = free_loopback_port();  // nothing listens there: the mirror is unreachable
+  settings.extra = "\n[metrics]\naddress = \"127.0.0.1\"\nport = " + std::to_string(metrics_port) + "\n";
+  start_proxy(settings);
+  CHECK(http_get(metrics_port, "/health").out.starts_with("200\n{\"status\":\"ok\""));  // no session knows yet
+
+  TempDir output{"pgdual-health"};
+  ProcessOptions options;
+  options.env = through_proxy(database).libpq_env();
+  Subprocess client{{pg_program("psql"), "-X", "-c", "SELECT 1", "-c", "\\! sleep 20"}, options,
+                    output.path() / "out", output.path() / "err"};
+  std::string health;
+  static_cast<void>(wait_until(
+      [&] {
+        health = http_get(metrics_port, "/health").out;
+        return health.starts_with("200\n{\"status\":\"degraded\"");
+      },
+      15s));
+  INFO(health << read_file(output.path() / "err"));
+  CHECK(health.starts_with("200\n{\"status\":\"degraded\",\"reason\":\"1 session is reconnecting to the mirror\""));
 }
 
 }  // namespace pgdual::test

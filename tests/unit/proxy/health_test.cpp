@@ -78,6 +78,8 @@ TEST_CASE("/health says degraded, still 200, while the mirror is unreachable, ov
           "[unit][proxy][http]") {
   auto behind = mirror_of("ehr", WalMirrorState::catching_up);
   behind.lag.lag = 60s;
+  CHECK(health_report({.sessions = 1, .sessions_reconnecting = 1})
+            .body.starts_with(R"({"status":"degraded","reason":"1 session is reconnecting to the mirror",)"));
   const auto statement_mode = health_report({.sessions = 4, .sessions_reconnecting = 3});
   CHECK(statement_mode.healthy);
   CHECK(statement_mode.body.starts_with(
