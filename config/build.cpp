@@ -389,6 +389,7 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "admin.users", config.admin.users);
   assign(doc, "metrics.address", config.metrics.address);
   assign(doc, "metrics.port", config.metrics.port);
+  assign(doc, "metrics.health_lag_seconds", config.metrics.health_lag);
 
   const auto& users = *doc["users"].as_array();
   for (std::size_t i = 0; i < users.size(); ++i) {

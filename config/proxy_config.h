@@ -311,6 +311,8 @@ struct AdminConfig {
 struct MetricsConfig {
   std::string address = "127.0.0.1";  ///< an IP literal
   std::uint16_t port = 0;             ///< 0: no endpoint
+  /// /health says "lagging" while a database's WAL mirror is further behind than this.
+  std::chrono::seconds health_lag{30};
 
   friend bool operator==(const MetricsConfig&, const MetricsConfig&) = default;
 };

@@ -87,6 +87,7 @@ constexpr KeySpec kSchema[] = {
     {"metrics", Kind::table},
     {"metrics.address", Kind::string},
     {"metrics.port", Kind::integer},
+    {"metrics.health_lag_seconds", Kind::integer},
     {"backends", Kind::table, "missing; add the tables [backends.onprem] and [backends.cloud]"},
     {"backends.onprem", Kind::table, "missing; add a [backends.onprem] table"},
     {"backends.onprem.host", Kind::string},

@@ -59,6 +59,7 @@ constexpr Range kRanges[] = {
     {"brake.window_seconds", 5, 3600},
     {"brake.min_reads", 1, 1'000'000},
     {"metrics.port", 0, 65535},  // 0: no HTTP endpoint
+    {"metrics.health_lag_seconds", 1, 86'400},
 };
 
 // 0 turns rotation off; a limit under 4 KiB would start a new file every few records.

@@ -212,8 +212,18 @@ HttpHandlers Server::http_handlers() {
                                       .read_percent = steering_.global_percent(),
                                       .braked = steering_.braked(),
                                       .wal_mirrors = wal_progress(),
-                                      .now = std::chrono::steady_clock::now()});
+                                      .now = std::chrono::steady_clock::now(),
+                                      .sessions_reconnecting = sessions_reconnecting(),
+                                      .lag_bound = config_->metrics.health_lag});
               }};
+}
+
+// In wal mode a session's mirror connection serves reads only, and the WAL mirrors say whether
+// the mirror is reachable: counted in statement mode only, as the ramp's guard does.
+std::size_t Server::sessions_reconnecting() const {
+  if (wal_mirrors_) return 0;
+  return static_cast<std::size_t>(std::ranges::count_if(
+      sessions_.summaries(), [](const auto& entry) { return entry.second.mirror != "connected"; }));
 }
 
 std::vector<WalMirrors::DatabaseProgress> Server::wal_progress() const {

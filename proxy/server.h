@@ -62,6 +62,8 @@ class Server {
   [[nodiscard]] HttpHandlers http_handlers();
   /// Each database's WAL mirror; none in statement mode.
   [[nodiscard]] std::vector<WalMirrors::DatabaseProgress> wal_progress() const;
+  /// Statement mode: sessions that lost their mirror connection; none in wal mode.
+  [[nodiscard]] std::size_t sessions_reconnecting() const;
   asio::io_context& next_worker();
 
   std::shared_ptr<const config::ProxyConfig> config_;

@@ -20,17 +20,32 @@ void SessionRegistry::for_each(std::function<void(Session&)> action) {
     std::lock_guard lock{mutex_};
     for (const auto& [id, entry] : sessions_) targets.emplace_back(id, entry.executor);
   }
-  for (auto& [id, executor] : targets) {
-    asio::post(executor, [this, id = id, action] {
-      Session* session = nullptr;
-      {
-        std::lock_guard lock{mutex_};
-        if (auto it = sessions_.find(id); it != sessions_.end()) session = it->second.session;
-      }
-      // Safe: a session is removed only on this same executor, so it cannot end while this runs.
-      if (session != nullptr) action(*session);
-    });
+  for (auto& [id, executor] : targets) post_to(id, executor, action);
+}
+
+bool SessionRegistry::with_client_session(std::uint64_t id, std::function<void(Session&)> action) {
+  asio::any_io_executor executor;
+  {
+    std::lock_guard lock{mutex_};
+    const auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second.summary.user.empty()) return false;
+    executor = it->second.executor;
   }
+  post_to(id, executor, std::move(action));
+  return true;
+}
+
+void SessionRegistry::post_to(std::uint64_t id, const asio::any_io_executor& executor,
+                              std::function<void(Session&)> action) {
+  asio::post(executor, [this, id, action = std::move(action)] {
+    Session* session = nullptr;
+    {
+      std::lock_guard lock{mutex_};
+      if (auto it = sessions_.find(id); it != sessions_.end()) session = it->second.session;
+    }
+    // Safe: a session is removed only on this same executor, so it cannot end while this runs.
+    if (session != nullptr) action(*session);
+  });
 }
 
 std::size_t SessionRegistry::size() const {

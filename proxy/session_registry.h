@@ -34,6 +34,9 @@ class SessionRegistry {
   /// Runs `action` on every live session, each on its own executor.
   void for_each(std::function<void(Session&)> action);
   [[nodiscard]] std::size_t size() const;
+  /// Runs `action` on client session `id` on its executor, as for_each does, if it has published a
+  /// summary (SHOW SESSIONS lists it: never an admin console). Whether it had.
+  bool with_client_session(std::uint64_t id, std::function<void(Session&)> action);
 
   /// Replaces what is shown of session `id`.
   void describe(std::uint64_t id, SessionSummary summary);
@@ -47,6 +50,9 @@ class SessionRegistry {
     asio::any_io_executor executor;
     SessionSummary summary{};
   };
+  /// Runs `action` on session `id` on `executor`, its own, if it is still there then.
+  void post_to(std::uint64_t id, const asio::any_io_executor& executor, std::function<void(Session&)> action);
+
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Entry> sessions_;
 };

@@ -19,6 +19,7 @@
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/admin/apply_hold_console.h"
+#include "proxy/admin/console_commands.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/mirror/wal_mirrors.h"
@@ -31,11 +32,6 @@ namespace pgdual::proxy {
 namespace {
 
 namespace tags = protocol::frontend_tag;
-
-constexpr std::string_view kCommands =
-    "SHOW BACKENDS, SHOW STATS, SHOW SESSIONS, SHOW CONFLICTS, SHOW CONFIG, SHOW WAL, SHOW SHADOWS, "
-    "SET read_percent = N [FORCE], "
-    "SET shadow_percent = N, RELOAD, HOLD APPLY database [AT 'lsn'], RESUME APPLY database";
 
 /// OID of type text, which every console column is.
 constexpr std::int32_t kTextOid = 25;
@@ -81,7 +77,7 @@ Expected<double, AdminError> percent_of(std::string_view parameter, std::string 
 
 AdminError unknown_command() {
   return {protocol::sqlstate::kSyntaxError,
-          "not an admin console command; the console knows " + std::string{kCommands}};
+          "not an admin console command; the console knows " + console_command_list()};
 }
 
 // Nothing guards shadow reads, so there is nothing to force past: a FORCE is a mistake worth naming.
@@ -271,6 +267,7 @@ AdminTable config_table(const AdminContext& context) {
                     {"brake.min_reads", std::to_string(config->brake.min_reads)},
                     {"conflicts.log_path", config->conflicts.log_path.string()},
                     {"admin.users", joined(config->admin.users)},
+                    {"metrics.health_lag_seconds", std::to_string(config->metrics.health_lag.count())},
                     {"log.level", config->log.level}}};
   for (std::size_t i = 0; i < config->read_rules.size(); ++i) {
     table.rows.push_back({"routing.rules[" + std::to_string(i) + "]", rule_text(config->read_rules[i])});
@@ -337,6 +334,12 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       encode_notice(*reloaded, out);
       return encode_tag("RELOAD", out);
     }
+    case AdminVerb::show_version: return encode_table(version_table(), out);
+    case AdminVerb::show_help: return encode_table(help_table(), out);
+    case AdminVerb::kill: return kill_session(command, context, out);
+    case AdminVerb::shutdown:
+      context.log->warn("admin console: {} asked pgdual to shut down", user);
+      return encode_tag("SHUTDOWN", out);  // serve_admin_console() begins it once this is sent
     case AdminVerb::hold_apply:
     case AdminVerb::resume_apply:
       return;  // they wait for the apply: answer_apply_hold() runs them
@@ -382,9 +385,11 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   if (auto hold = parse_apply_hold_command(text)) return std::move(*hold);
   const auto words = words_of(text);
   if (words.size() == 1 && words[0] == "reload") return AdminCommand{.verb = AdminVerb::reload};
+  if (words.size() == 1 && words[0] == "shutdown") return AdminCommand{.verb = AdminVerb::shutdown};
+  if (!words.empty() && words[0] == "kill") return parse_kill(words);
   if (!words.empty() && words[0] == "set") return parse_set(words);
   if (words.size() != 2 || words[0] != "show") return unexpected{unknown_command()};
-  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 7> kShows{{
+  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 9> kShows{{
       {"backends", AdminVerb::show_backends},
       {"stats", AdminVerb::show_stats},
       {"sessions", AdminVerb::show_sessions},
@@ -392,6 +397,8 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
       {"config", AdminVerb::show_config},
       {"wal", AdminVerb::show_wal},
       {"shadows", AdminVerb::show_shadows},
+      {"version", AdminVerb::show_version},
+      {"help", AdminVerb::show_help},
   }};
   const auto found = std::ranges::find(kShows, words[1], &std::pair<std::string_view, AdminVerb>::first);
   if (found == kShows.end()) return unexpected{unknown_command()};
@@ -424,6 +431,7 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
   for (;;) {
     const auto frame = co_await reader.next_frame(client);
     std::vector<std::byte> out;
+    bool shutting_down = false;
     if (frame.tag == tags::kTerminate) co_return;
     if (frame.tag == tags::kQuery) {
       const auto query = protocol::decode_query(frame.body);
@@ -434,6 +442,7 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
         out = co_await answer_apply_hold(*command, context, console);
       } else {
         out = answer(sql, context, user);
+        shutting_down = command && command->verb == AdminVerb::shutdown;
       }
     } else if (frame.tag == tags::kSync) {
       skipping_to_sync = false;
@@ -444,6 +453,7 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
       encode_error({protocol::sqlstate::kFeatureNotSupported, "the admin console answers simple queries only"}, out);
     }
     if (!out.empty()) co_await send_all(client, out);
+    if (shutting_down) co_return begin_shutdown();
   }
 }
 

@@ -41,6 +41,10 @@ enum class AdminVerb {
   reload,
   hold_apply,    ///< HOLD APPLY database [AT 'lsn']: proxy/admin/apply_hold_console.h
   resume_apply,  ///< RESUME APPLY database
+  show_version,  ///< proxy/admin/console_commands.h, as the three below
+  show_help,
+  kill,          ///< KILL id: a session id as SHOW SESSIONS shows it
+  shutdown,      ///< SHUTDOWN: as SIGTERM, once answered
 };
 
 struct AdminCommand {
@@ -50,6 +54,7 @@ struct AdminCommand {
   double shadow_percent = 0;  ///< with set_shadow_percent
   std::string database{};     ///< with hold_apply and resume_apply
   std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction
+  std::uint64_t session = 0;  ///< with kill
 };
 
 /// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
@@ -58,12 +63,13 @@ struct AdminError {
   std::string message;
 };
 
-/// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL,
-/// SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100, fractions allowed),
-/// RELOAD, HOLD APPLY and RESUME APPLY (parse_apply_hold_command). Keywords in any case, a trailing
-/// semicolon allowed. Pure.
-/// Errors: 22023 for a percent that is no number from 0 to 100, 42704 for another parameter, 42601
-/// for anything else (FORCE after shadow_percent too), the last naming every command.
+/// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL |
+/// SHADOWS | VERSION | HELP, SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100,
+/// fractions allowed), RELOAD, HOLD APPLY and RESUME APPLY (parse_apply_hold_command), KILL id,
+/// SHUTDOWN. Keywords in any case, a trailing semicolon allowed. Pure.
+/// Errors: 22023 for a percent that is no number from 0 to 100 or a KILL id that is no positive
+/// integer, 42704 for another parameter, 42601 for anything else (FORCE after shadow_percent too),
+/// the last naming every command (console_commands()).
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
 
 /// A console answer: text columns and rows.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -10,12 +11,17 @@
 namespace pgdual::proxy {
 namespace {
 
-std::string seconds_text(std::chrono::steady_clock::duration duration) {
-  return fmt::format("{:.3f}", std::chrono::duration<double>(duration).count());
+using Mirror = WalMirrors::DatabaseProgress;
+
+double seconds_of(std::chrono::steady_clock::duration duration) {
+  return std::chrono::duration<double>(duration).count();
 }
 
-void append_wal_mirror(std::string& out, const WalMirrors::DatabaseProgress& mirror,
-                       std::chrono::steady_clock::time_point now) {
+std::string seconds_text(std::chrono::steady_clock::duration duration) {
+  return fmt::format("{:.3f}", seconds_of(duration));
+}
+
+void append_wal_mirror(std::string& out, const Mirror& mirror, std::chrono::steady_clock::time_point now) {
   const auto& lag = mirror.lag;
   out += R"({"database":)";
   conflict::json::append_string(out, mirror.database);
@@ -29,21 +35,74 @@ void append_wal_mirror(std::string& out, const WalMirrors::DatabaseProgress& mir
   out += "}";
 }
 
+void add_reason(std::string& reasons, const std::string& reason) {
+  reasons += (reasons.empty() ? "" : "; ") + reason;
+}
+
+// Every mirror in `state`, with what is wrong with it.
+std::string mirrors_in(const HealthFacts& facts, WalMirrorState state) {
+  std::string reasons;
+  for (const auto& mirror : facts.wal_mirrors) {
+    if (mirror.status.state != state) continue;
+    add_reason(reasons, fmt::format("the WAL mirror of database {} is {}: {}", mirror.database, to_string(state),
+                                    mirror.status.problem));
+  }
+  return reasons;
+}
+
+std::string unreachable(const HealthFacts& facts) {
+  auto reasons = mirrors_in(facts, WalMirrorState::failing);
+  if (facts.sessions_reconnecting > 0) {
+    const bool one = facts.sessions_reconnecting == 1;
+    add_reason(reasons, fmt::format("{} session{} reconnecting to the mirror", facts.sessions_reconnecting,
+                                    one ? " is" : "s are"));
+  }
+  return reasons;
+}
+
+std::string lagging(const HealthFacts& facts) {
+  std::string reasons;
+  for (const auto& mirror : facts.wal_mirrors) {
+    if (mirror.lag.lag <= facts.lag_bound) continue;
+    add_reason(reasons, fmt::format("the WAL mirror of database {} is {:.1f} s ({} bytes) behind, more than "
+                                    "metrics.health_lag_seconds {}",
+                                    mirror.database, seconds_of(mirror.lag.lag), mirror.lag.lag_bytes,
+                                    facts.lag_bound.count()));
+  }
+  return reasons;
+}
+
+struct Verdict {
+  std::string_view status;
+  std::string reason;
+};
+
+// The worst that holds: see health.h.
+Verdict verdict_of(const HealthFacts& facts) {
+  if (auto reason = mirrors_in(facts, WalMirrorState::given_up); !reason.empty()) {
+    return {"wal_mirror_given_up", std::move(reason)};
+  }
+  if (auto reason = unreachable(facts); !reason.empty()) return {"degraded", std::move(reason)};
+  if (auto reason = lagging(facts); !reason.empty()) return {"lagging", std::move(reason)};
+  return {"ok", {}};
+}
+
 }  // namespace
 
 HealthReport health_report(const HealthFacts& facts) {
-  const bool given_up = std::ranges::any_of(facts.wal_mirrors, [](const auto& mirror) {
-    return mirror.status.state == WalMirrorState::given_up;
-  });
-  std::string body = fmt::format(R"({{"status":"{}","sessions":{},"read_percent":{},"read_brake":"{}","wal_mirrors":[)",
-                                 given_up ? "wal_mirror_given_up" : "ok", facts.sessions, facts.read_percent,
-                                 facts.braked ? "engaged" : "released");
+  const auto verdict = verdict_of(facts);
+  std::chrono::milliseconds lag{0};
+  for (const auto& mirror : facts.wal_mirrors) lag = std::max(lag, mirror.lag.lag);
+  std::string body = fmt::format(R"({{"status":"{}","reason":)", verdict.status);
+  conflict::json::append_string(body, verdict.reason);
+  body += fmt::format(R"(,"lag_seconds":{},"sessions":{},"read_percent":{},"read_brake":"{}","wal_mirrors":[)",
+                      seconds_text(lag), facts.sessions, facts.read_percent, facts.braked ? "engaged" : "released");
   for (std::size_t index = 0; index < facts.wal_mirrors.size(); ++index) {
     if (index > 0) body += ",";
     append_wal_mirror(body, facts.wal_mirrors[index], facts.now);
   }
   body += "]}\n";
-  return HealthReport{.healthy = !given_up, .body = std::move(body)};
+  return HealthReport{.healthy = verdict.status != "wal_mirror_given_up", .body = std::move(body)};
 }
 
 }  // namespace pgdual::proxy

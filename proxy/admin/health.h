@@ -16,19 +16,32 @@ struct HealthFacts {
   bool braked = false;
   std::vector<WalMirrors::DatabaseProgress> wal_mirrors{};  ///< wal mode: WalMirrors::progress()
   std::chrono::steady_clock::time_point now{};  ///< for the age of each slot's figures
+  std::size_t sessions_reconnecting = 0;  ///< sessions whose connection to the mirror is lost (SHOW BACKENDS)
+  std::chrono::seconds lag_bound{30};     ///< metrics.health_lag_seconds
 };
 
-/// The /health document: unhealthy (503) while a database's WAL mirror is given up, since the
-/// mirror then lacks writes until an operator rebuilds it; a mirror failing for a while is shown
-/// but heals by itself. One line of JSON:
+/// The /health document. Its status, the first that holds:
 ///
-///   {"status":"ok"|"wal_mirror_given_up","sessions":N,"read_percent":P,"read_brake":"engaged"|"released",
+/// - "wal_mirror_given_up" (HTTP 503): a database's WAL mirror is given up, so the mirror lacks
+///   writes until an operator rebuilds it;
+/// - "degraded" (200): the mirror is unreachable: a database's WAL mirror is failing, or sessions
+///   are reconnecting to the mirror (in statement mode the only sign, and only while clients are
+///   connected). 200, since pgdual still serves every client from the primary: a 503 would have a
+///   load balancer take away the clients' only path to it;
+/// - "lagging" (200): a database's WAL mirror has had a change waiting longer than `lag_bound`;
+/// - "ok" (200).
+///
+/// `reason` says why, with the figures (empty when ok); `lag_seconds` is the largest WAL mirror's
+/// lag (0 in statement mode, whose mirror writes go with the primary's). One line of JSON:
+///
+///   {"status":"ok"|"lagging"|"degraded"|"wal_mirror_given_up","reason":"...","lag_seconds":S,
+///    "sessions":N,"read_percent":P,"read_brake":"engaged"|"released",
 ///    "wal_mirrors":[{"database":"...","state":"streaming"|"catching_up"|"failing"|"given_up",
 ///                    "lag_bytes":N,"lag_seconds":S,"retained_bytes":N,"figures_age_seconds":S|null,
 ///                    "last_error":"..."}]}
 ///
 /// figures_age_seconds is how long ago the slot was last read (null before the first reading).
-/// last_error names what is wrong, never row data. Pure.
+/// reason and last_error name what is wrong, never row data. Pure.
 [[nodiscard]] HealthReport health_report(const HealthFacts& facts);
 
 }  // namespace pgdual::proxy

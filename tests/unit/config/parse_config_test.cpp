@@ -325,6 +325,7 @@ TEST_CASE("The read ramp settings default to the values pgdual.example.toml show
   CHECK(config->admin.users.empty());
   CHECK(config->metrics.address == "127.0.0.1");
   CHECK(config->metrics.port == 0);
+  CHECK(config->metrics.health_lag == std::chrono::seconds{30});
 }
 
 TEST_CASE("Every setting is read into the configuration", "[unit][config]") {
@@ -371,6 +372,7 @@ users = ["reporting"]
 [metrics]
 address = "0.0.0.0"
 port = 9187
+health_lag_seconds = 120
 [mirror]
 timeout_ms = 750
 reconnect_min_ms = 250
@@ -461,6 +463,7 @@ password = "two"
   CHECK(config->admin.users == std::vector<std::string>{"reporting"});
   CHECK(config->metrics.address == "0.0.0.0");
   CHECK(config->metrics.port == 9187);
+  CHECK(config->metrics.health_lag == std::chrono::seconds{120});
 }
 
 TEST_CASE("routing.primary decides which backend is primary and which is the mirror", "[unit][config]") {
@@ -584,6 +587,7 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[brake]\nmin_reads = 1000001\n", "brake.min_reads", 13, "must be 1..1000000, got 1000001"),
       row("[metrics]\nport = -1\n", "metrics.port", 8, "must be 0..65535, got -1"),
       row("[metrics]\nport = 65536\n", "metrics.port", 8, "must be 0..65535, got 65536"),
+      row("[metrics]\nhealth_lag_seconds = 0\n", "metrics.health_lag_seconds", 22, "must be 1..86400, got 0"),
       row("[metrics]\naddress = \"metrics.local\"\n", "metrics.address", 11,
           "must be an IP address literal such as 127.0.0.1 or ::1, got \"metrics.local\""),
       row("[metrics]\naddress = \"\"\n", "metrics.address", 11,

@@ -1,4 +1,5 @@
 #include "proxy/admin/admin_console.h"
+#include "proxy/admin/console_commands.h"
 
 #include <catch2/catch.hpp>
 
@@ -117,6 +118,47 @@ TEST_CASE("A console table is a text RowDescription, its DataRows and SHOW", "[u
   CHECK(description.fields[1].data_type_oid == 25);
   const auto row = protocol::OwnedDataRow{protocol::decode_data_row(frames[2].body).value()};
   CHECK(row.columns == std::vector<std::optional<std::string>>{"read_percent", "10%"});
+}
+
+}  // namespace pgdual::proxy
+
+namespace pgdual::proxy {
+
+TEST_CASE("SHOW VERSION, SHOW HELP and SHUTDOWN take no argument; KILL takes a positive session id",
+          "[unit][admin]") {
+  CHECK(verb_of("SHOW VERSION") == AdminVerb::show_version);
+  CHECK(verb_of("show help;") == AdminVerb::show_help);
+  CHECK(verb_of("Shutdown") == AdminVerb::shutdown);
+  const auto kill = parse_admin_command("kill 42;").value();
+  CHECK(kill.verb == AdminVerb::kill);
+  CHECK(kill.session == 42);
+  for (const auto* bad : {"KILL", "KILL 0", "KILL -1", "KILL 4x", "KILL 1 2", "KILL 99999999999999999999"}) {
+    INFO(bad);
+    CHECK(error_of(bad).sqlstate == "22023");
+  }
+  CHECK(error_of("SHUTDOWN NOW").sqlstate == "42601");
+  CHECK(error_of("SHOW VERSION 2").sqlstate == "42601");
+}
+
+TEST_CASE("SHOW HELP lists every command once, and the unknown-command error names them all", "[unit][admin]") {
+  const auto help = help_table();
+  CHECK(help.columns == std::vector<std::string>{"command", "description"});
+  REQUIRE(help.rows.size() == console_commands().size());
+  const auto message = error_of("SELECT 1").message;
+  for (const auto& row : help.rows) {
+    INFO(row[0]);
+    CHECK_FALSE(row[1].empty());
+    CHECK(message.find(row[0]) != std::string::npos);
+  }
+  // Each command SHOW HELP lists, with sample arguments, is one the console reads.
+  for (const auto* command : {"SHOW BACKENDS", "SHOW STATS", "SHOW SESSIONS", "SHOW CONFLICTS", "SHOW CONFIG",
+                              "SHOW WAL", "SHOW SHADOWS", "SHOW VERSION", "SHOW HELP", "SET read_percent = 1 FORCE",
+                              "SET shadow_percent = 1", "RELOAD", "HOLD APPLY db AT '0/1'", "RESUME APPLY db",
+                              "KILL 1", "SHUTDOWN"}) {
+    INFO(command);
+    CHECK(parse_admin_command(command).has_value());
+  }
+  CHECK(version_table().rows == std::vector<std::vector<std::string>>{{"pgdual " + std::string{pgdual_version()}}});
 }
 
 }  // namespace pgdual::proxy
