@@ -82,16 +82,22 @@ std::optional<conflict::OpenConflicts> read_open_conflicts(const fs::path& log, 
   return open;
 }
 
-Delivery deliver_resolutions(const config::ConflictsConfig& settings,
-                             std::span<const conflict::ConflictRecord> records, std::FILE* out) {
+bool deliver_resolutions(const config::ConflictsConfig& settings, std::span<const conflict::ConflictRecord> records,
+                         const std::string& summary, std::FILE* out, std::FILE* err) {
+  const auto& log = settings.log_path;
   bool busy = false;
-  if (append_directly(settings, records, busy, out)) return Delivery::appended;
-  if (!busy) return Delivery::failed;
-  if (const auto posted = conflict::post_to_inbox(settings.log_path, records); !posted) {
-    print(out, posted.error().message + "\n");
-    return Delivery::failed;
+  if (append_directly(settings, records, busy, err)) {
+    print(out, "conflict log: " + summary + " (appended to " + log.string() + ")\n");
+    return true;
   }
-  return Delivery::posted;
+  if (!busy) return false;
+  if (const auto posted = conflict::post_to_inbox(log, records); !posted) {
+    print(err, posted.error().message + "\n");
+    return false;
+  }
+  print(out, "conflict log: " + summary + "; pgdual serve holds the log and appends them from " +
+                 conflict::inbox_directory(log).string() + " within a second\n");
+  return true;
 }
 
 conflict::Timestamp now_as_timestamp() { return *conflict::parse_rfc3339(now_as_record_time()); }
@@ -113,15 +119,7 @@ bool resolve_conflicts(const config::ConflictsConfig& settings, const conflict::
     print(out, "conflict log: " + summary + "\n");
     return true;
   }
-  switch (deliver_resolutions(settings, records, out)) {
-    case Delivery::appended: print(out, "conflict log: " + summary + " (appended to " + log.string() + ")\n"); break;
-    case Delivery::posted:
-      print(out, "conflict log: " + summary + "; pgdual serve holds the log and appends them from " +
-                     conflict::inbox_directory(log).string() + " within a second\n");
-      break;
-    case Delivery::failed: return false;
-  }
-  return true;
+  return deliver_resolutions(settings, records, summary, out, out);
 }
 
 }  // namespace pgdual::jobs

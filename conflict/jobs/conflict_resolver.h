@@ -21,18 +21,13 @@ namespace pgdual::jobs {
 [[nodiscard]] std::optional<conflict::OpenConflicts> read_open_conflicts(const std::filesystem::path& log,
                                                                           std::FILE* out);
 
-/// How resolution records reached the log.
-enum class Delivery {
-  appended,  ///< appended to the chain and durable
-  posted,    ///< left in the log's inbox, which the `pgdual serve` that holds the log appends within a second
-  failed,    ///< neither; the reason was printed
-};
-
 /// Hands `records` (resolutions) to the conflict log of `settings`: appends them directly, after
 /// whatever is waiting in the inbox, when no `pgdual serve` holds the log, or else posts them to
-/// the log's inbox. Prints errors to `out`, never a record's contents.
-[[nodiscard]] Delivery deliver_resolutions(const config::ConflictsConfig& settings,
-                                           std::span<const conflict::ConflictRecord> records, std::FILE* out);
+/// the log's inbox. Prints to `out` "conflict log: <summary>" and where the records went, and to
+/// `err` what went wrong, never a record's contents. False when they reached neither.
+[[nodiscard]] bool deliver_resolutions(const config::ConflictsConfig& settings,
+                                       std::span<const conflict::ConflictRecord> records, const std::string& summary,
+                                       std::FILE* out, std::FILE* err);
 
 /// Resolves, in the conflict log of `settings`, the open conflicts `scope` settles
 /// (conflict::resolutions) and prints what it did to `out`. False, with the reason printed, when

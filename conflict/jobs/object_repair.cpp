@@ -21,10 +21,8 @@ std::size_t bytea_size(const std::string& text) { return text.size() < 2 ? 0 : (
 
 }  // namespace
 
-ObjectRepair::ObjectRepair(Verifier& verifier, bool whole_database, const std::optional<MirrorLogin>& writer_login)
-    : verifier_{verifier}, whole_database_{whole_database} {
-  if (writer_login && whole_database_) writer_.emplace(writer_login->backend, writer_login->user, writer_login->database);
-}
+ObjectRepair::ObjectRepair(Verifier& verifier, bool whole_database, MirrorWriter* writer)
+    : verifier_{verifier}, whole_database_{whole_database}, writer_{whole_database ? writer : nullptr} {}
 
 std::vector<conflict::TableName> ObjectRepair::comparable(const std::vector<conflict::TableName>& tables) {
   ObjectVerifier objects{verifier_.client(Side::primary), verifier_.client(Side::mirror)};
@@ -32,27 +30,11 @@ std::vector<conflict::TableName> ObjectRepair::comparable(const std::vector<conf
   return conflict::comparable_tables(tables, not_compared_);
 }
 
-template <class Work>
-void ObjectRepair::transaction(const Work& work) {
-  writer_->execute("BEGIN");
-  try {
-    work(*writer_);
-    writer_->execute("COMMIT");
-  } catch (...) {
-    try {
-      writer_->execute("ROLLBACK");
-    } catch (const PgClientError&) {
-      // The connection is gone: the error being thrown says why.
-    }
-    throw;
-  }
-}
-
 // One transaction per object: a failure leaves no half-written object on the mirror.
 void ObjectRepair::copy_large_object(Oid oid, bool exists_on_mirror) {
   auto& primary = verifier_.client(Side::primary);
   const auto id = std::to_string(oid);
-  transaction([&](PgClient& mirror) {
+  writer_->transaction([&](PgClient& mirror) {
     mirror.execute(std::string{exists_on_mirror ? conflict::truncate_large_object() : conflict::create_large_object()},
                    PgClient::Row{id});
     for (std::int64_t at = 0;; at += conflict::kLargeObjectSlice) {
@@ -68,14 +50,14 @@ void ObjectRepair::copy_large_object(Oid oid, bool exists_on_mirror) {
 void ObjectRepair::repair_large_objects(const conflict::LargeObjectDifferences& differences,
                                         conflict::LargeObjectPlan& plan) {
   plan.unreadable.add(differences.unreadable);
-  if (!writer_) {
+  if (writer_ == nullptr) {
     plan.copy.add(differences.missing_on_mirror);
     plan.overwrite.add(differences.differing);
     plan.remove.add(differences.extra_on_mirror);
     return;
   }
   if (!differences.extra_on_mirror.empty()) {
-    transaction([&](PgClient& mirror) {
+    writer_->transaction([&](PgClient& mirror) {
       for (const auto oid : differences.extra_on_mirror) {
         mirror.execute(std::string{conflict::unlink_large_object()}, PgClient::Row{std::to_string(oid)});
       }
@@ -103,8 +85,8 @@ ObjectRepairOutcome ObjectRepair::repair(std::FILE* out) {
     const auto statement = conflict::materialized_view_repair(view);
     outcome.by_hand = outcome.by_hand || !statement;
     try {
-      if (writer_ && statement) writer_->execute(*statement);
-      print(out, conflict::render_materialized_view_repair(view, writer_.has_value()));
+      if (writer_ != nullptr && statement) writer_->transaction([&](PgClient& mirror) { mirror.execute(*statement); });
+      print(out, conflict::render_materialized_view_repair(view, writer_ != nullptr));
     } catch (const PgClientError& error) {
       print(out, "materialized view " + view.view.display() + ": not reconciled: " + error.what() + "\n");
       outcome.by_hand = true;
@@ -115,7 +97,7 @@ ObjectRepairOutcome ObjectRepair::repair(std::FILE* out) {
       [&](const conflict::LargeObjectDifferences& differences) { repair_large_objects(differences, plan); });
   plan.error = verdict.error;
   if (!plan.empty()) {
-    print(out, conflict::render_large_object_plan(plan, writer_.has_value()));
+    print(out, conflict::render_large_object_plan(plan, writer_ != nullptr));
     outcome.something = true;
     outcome.by_hand = outcome.by_hand || plan.needs_operator();
   }

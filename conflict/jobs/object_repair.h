@@ -8,6 +8,7 @@
 #include "config/proxy_config.h"
 #include "conflict/database_objects.h"
 #include "conflict/resolution.h"
+#include "conflict/jobs/mirror_writer.h"
 #include "conflict/jobs/pg_client.h"
 #include "conflict/jobs/verifier.h"
 
@@ -29,14 +30,9 @@ struct ObjectRepairOutcome {
 class ObjectRepair {
  public:
   /// `whole_database`: no --table was given. Views and large objects belong to no table, so they
-  /// are reconciled only then. With `writer_login` (and the whole database: only views and large
+  /// are reconciled only then. With `writer` (and the whole database: only views and large
   /// objects are written here), the repairs are made, not only planned.
-  struct MirrorLogin {
-    const config::BackendConfig& backend;
-    const config::UserConfig& user;
-    const std::string& database;
-  };
-  ObjectRepair(Verifier& verifier, bool whole_database, const std::optional<MirrorLogin>& writer_login);
+  ObjectRepair(Verifier& verifier, bool whole_database, MirrorWriter* writer);
 
   /// `tables` without the relations that cannot be compared, which are kept to be named by
   /// repair(). Throws PgClientError.
@@ -56,12 +52,10 @@ class ObjectRepair {
  private:
   void repair_large_objects(const conflict::LargeObjectDifferences& differences, conflict::LargeObjectPlan& plan);
   void copy_large_object(conflict::Oid oid, bool exists_on_mirror);
-  template <class Work>
-  void transaction(const Work& work);
 
   Verifier& verifier_;
   bool whole_database_;
-  std::optional<PgClient> writer_;
+  MirrorWriter* writer_;  ///< nullptr: plan only
   std::vector<conflict::NotCompared> not_compared_;
 };
 

@@ -198,12 +198,10 @@ int reconcile(const config::ProxyConfig& config, const config::UserConfig& user,
   PgClient primary{config.primary_backend(), user, options.database};
   PgClient mirror{config.mirror_backend(), user, options.database};
   Verifier verifier{primary, mirror, options.chunk_rows};
-  std::optional<ObjectRepair::MirrorLogin> object_writer;
-  if (apply) object_writer.emplace(config.mirror_backend(), user, options.database);
-  ObjectRepair objects{verifier, options.tables.empty(), object_writer};
-  const auto tables = objects.comparable(verifier.tables(options.tables));
   std::optional<RepairSessions> repairs;
   if (apply) repairs.emplace(config, user, options.database);
+  ObjectRepair objects{verifier, options.tables.empty(), repairs ? &repairs->mirror : nullptr};
+  const auto tables = objects.comparable(verifier.tables(options.tables));
   print(out, "database \"" + options.database + "\": mirror " + config.mirror_backend().name +
                  " made equal to primary " + config.primary_backend().name +
                  (apply ? "\n" : " (dry run: nothing is changed)\n"));

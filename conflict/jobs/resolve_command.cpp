@@ -93,14 +93,7 @@ bool resolve(const config::ConflictsConfig& settings, const conflict::OperatorRe
   for (const auto& refused : outcome.refused) print(err, "pgdual conflicts resolve: " + refused + "\n");
   if (outcome.records.empty()) return false;
   const auto summary = std::to_string(outcome.records.size()) + conflicts_word(outcome.records.size()) + " resolved";
-  switch (deliver_resolutions(settings, outcome.records, err)) {
-    case Delivery::appended: print(out, "conflict log: " + summary + " (appended to " + log.string() + ")\n"); break;
-    case Delivery::posted:
-      print(out, "conflict log: " + summary + "; pgdual serve holds the log and appends them from " +
-                     conflict::inbox_directory(log).string() + " within a second\n");
-      break;
-    case Delivery::failed: return false;
-  }
+  if (!deliver_resolutions(settings, outcome.records, summary, out, err)) return false;
   return outcome.refused.empty();
 }
 
