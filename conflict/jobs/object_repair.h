@@ -25,8 +25,8 @@ struct ObjectRepairOutcome {
   bool by_hand = false;
 };
 
-/// Repairs through the comparison's connections (Verifier's) and, with --apply, a connection of
-/// its own to the mirror, in transactions of its own. Not thread safe.
+/// Reads through the comparison's connections (Verifier's) and, with --apply, writes through
+/// reconcile's MirrorWriter, one transaction per object. Not thread safe.
 class ObjectRepair {
  public:
   /// `whole_database`: no --table was given. Views and large objects belong to no table, so they
