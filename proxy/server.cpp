@@ -82,6 +82,7 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       rows_digest_key_{rows_digest_key(config_->conflicts)},
       conflicts_{open_conflict_log(config_->conflicts), config_->conflicts.group_commit, log_},
       ledger_pruner_{config_, log_},
+      database_setup_{config_, config_file, log_},
       steering_{*config_},
       brake_{config_->brake},
       shadows_{config_->routing.shadow_max_in_flight},
@@ -155,7 +156,7 @@ Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
   SessionContext context{config_,          cancels_,           sessions_, log_,      conflicts_,
                          ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
                          shadows_,         settings_,          metrics_,  credentials_, backend_tls_,
-                         wal_mirrors_.get()};
+                         database_setup_,  wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }

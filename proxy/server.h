@@ -18,6 +18,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/ledger_pruner.h"
+#include "proxy/mirror/database_setup.h"
 #include "proxy/mirror/wal_mirrors.h"
 #include "proxy/net/asio.h"
 #include "proxy/route/read_brake.h"
@@ -81,6 +82,7 @@ class Server {
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key_;
   ConflictSink conflicts_;
   LedgerPruner ledger_pruner_;
+  DatabaseSetup database_setup_;
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;  ///< what sessions measure the primary at, for the brake

@@ -25,19 +25,35 @@ bool refuses(Uncarried what, const config::MirrorConfig& mirror) noexcept {
   return setting_of(what, mirror) == UncarriedWrites::refuse;
 }
 
-/// A statement that fails with feature_not_supported and `message`. PL/pgSQL's RAISE is the one
-/// way SQL has to raise an error of one's choosing; the server adds a CONTEXT line naming the
-/// inline block. The message holds no quote, so the literal needs no escaping.
-std::string refusal_statement(Uncarried what) {
-  return "DO $pgdual$BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = '" +
-         refusal_message(what) + "'; END$pgdual$";
-}
+std::string refusal_statement(Uncarried what) { return raise_statement("feature_not_supported", refusal_message(what)); }
 
 std::vector<std::byte> query_message(std::string_view text) {
   std::vector<std::byte> message;
   protocol::Writer writer{message};
   protocol::encode(protocol::Query{.query = text}, writer);
   return message;
+}
+
+bool is_single(std::span<const protocol::Frame> frames, char tag) {
+  return frames.size() == 1 && frames.front().tag == tag;
+}
+
+/// How a unit of `frames` is refused: a lone Query or FunctionCall as a whole; extended-protocol
+/// messages at their Execute `execute`, unless the transaction has failed already. Not at all
+/// when the segment mixes both, or has no such Execute.
+RefusalPlan refusal_form(std::span<const protocol::Frame> frames, protocol::TransactionStatus status,
+                         std::optional<std::uint32_t> execute) {
+  if (is_single(frames, tags::kQuery) && protocol::decode_query(frames.front().body)) {
+    return {.form = RefusalForm::query_text};
+  }
+  if (is_single(frames, tags::kFunctionCall)) return {.form = RefusalForm::function_call};
+  const bool extended = std::ranges::none_of(frames, [](const protocol::Frame& frame) {
+    return frame.tag == tags::kQuery || frame.tag == tags::kFunctionCall;
+  });
+  if (!extended || status == protocol::TransactionStatus::failed || !execute) return {};
+  const auto executes = std::ranges::count(frames, tags::kExecute, &protocol::Frame::tag);
+  if (*execute >= executes) return {};
+  return {.form = RefusalForm::messages, .execute = *execute};
 }
 
 /// Which refused Execute of an extended-protocol unit comes first, if any.
@@ -50,10 +66,6 @@ std::optional<RefusalPlan> first_refused_execute(const UnitSummary& unit, const 
   consider(Uncarried::large_objects, unit.large_objects_execute);
   consider(Uncarried::unlogged_tables, unit.unlogged_table_execute);
   return first;
-}
-
-bool is_single(std::span<const protocol::Frame> frames, char tag) {
-  return frames.size() == 1 && frames.front().tag == tag;
 }
 
 std::string note_for(Uncarried what, const config::MirrorConfig& mirror) {
@@ -89,23 +101,36 @@ RefusalPlan plan_refusal(const UncarriedFacts& facts) {
     refused = Uncarried::unlogged_tables;
   }
   if (!refused) return {};
-  if (is_single(facts.frames, tags::kQuery) && protocol::decode_query(facts.frames.front().body)) {
-    return {.form = RefusalForm::query_text, .what = *refused};
+  const auto first = first_refused_execute(unit, facts.mirror);
+  auto plan = refusal_form(facts.frames, facts.status, first ? std::optional{first->execute} : std::nullopt);
+  plan.what = plan.form == RefusalForm::messages ? first->what : *refused;
+  return plan;
+}
+
+RefusalPlan plan_write_refusal(const UnitSummary& unit, std::span<const protocol::Frame> frames,
+                               protocol::TransactionStatus status) {
+  if (unit.kind < sql::StatementKind::copy_in) return {};
+  return refusal_form(frames, status, unit.write_execute);
+}
+
+std::string raise_statement(std::string_view condition, std::string_view message) {
+  std::string literal;
+  for (const char c : message) literal += c == '\'' ? std::string{"''"} : std::string{c};
+  // The body is dollar-quoted: a message holding the quote's tag would end it early.
+  for (auto at = literal.find("$pgdual$"); at != std::string::npos; at = literal.find("$pgdual$", at)) {
+    literal.replace(at, 1, " ");
   }
-  if (is_single(facts.frames, tags::kFunctionCall)) return {.form = RefusalForm::function_call, .what = *refused};
-  const bool extended = std::ranges::none_of(facts.frames, [](const protocol::Frame& frame) {
-    return frame.tag == tags::kQuery || frame.tag == tags::kFunctionCall;
-  });
-  if (!extended || facts.status == protocol::TransactionStatus::failed) return {};
-  const auto plan = first_refused_execute(unit, facts.mirror);
-  const auto executes = std::ranges::count(facts.frames, tags::kExecute, &protocol::Frame::tag);
-  if (!plan || plan->execute >= executes) return {};
-  return *plan;
+  return "DO $pgdual$BEGIN RAISE EXCEPTION USING ERRCODE = '" + std::string{condition} + "', MESSAGE = '" + literal +
+         "'; END$pgdual$";
 }
 
 UnitPrefix refuse_unit(const RefusalPlan& plan, std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames) {
+  return refuse_unit(plan, refusal_statement(plan.what), segment, frames);
+}
+
+UnitPrefix refuse_unit(const RefusalPlan& plan, const std::string& statement, std::vector<std::byte>& segment,
+                       std::vector<protocol::Frame>& frames) {
   UnitPrefix prefix;
-  const auto statement = refusal_statement(plan.what);
   if (plan.form == RefusalForm::query_text || plan.form == RefusalForm::function_call) {
     segment = query_message(statement);
     frames = protocol::split_frames(segment);

@@ -66,8 +66,25 @@ struct UncarriedFacts {
 /// A unit not refused that still writes what the WAL cannot carry is recorded (uncarried_note()).
 [[nodiscard]] RefusalPlan plan_refusal(const UncarriedFacts& facts);
 
-/// Rewrites `segment` and `frames` (its view) for a refused unit, as `plan` says; returns the
+/// Whether, and how, a unit is refused because it may write (a statement not proven read-only,
+/// sql::StatementKind copy_in or write), where no write may run: at its first such Execute for
+/// extended-protocol messages. A unit that may write and cannot be refused (a segment mixing a
+/// Query with other messages) has form none, as has one that does not write: tell them apart by
+/// the summary's kind.
+[[nodiscard]] RefusalPlan plan_write_refusal(const UnitSummary& unit, std::span<const protocol::Frame> frames,
+                                             protocol::TransactionStatus status);
+
+/// A statement that fails with the error `condition` (a PostgreSQL condition name, such as
+/// feature_not_supported) and `message`. PL/pgSQL's RAISE is the one way SQL has to raise an error
+/// of one's choosing; the server adds a CONTEXT line naming the inline block.
+[[nodiscard]] std::string raise_statement(std::string_view condition, std::string_view message);
+
+/// Rewrites `segment` and `frames` (its view) for a refused unit, as `plan` says, so that the
+/// primary runs `statement` (raise_statement()) in the place of what is refused; returns the
 /// messages to send ahead of them and the count of their answers, pgdual's own.
+[[nodiscard]] UnitPrefix refuse_unit(const RefusalPlan& plan, const std::string& statement,
+                                     std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames);
+/// refuse_unit() with the error of the setting that refuses `plan.what`.
 [[nodiscard]] UnitPrefix refuse_unit(const RefusalPlan& plan, std::vector<std::byte>& segment,
                                      std::vector<protocol::Frame>& frames);
 

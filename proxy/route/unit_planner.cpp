@@ -138,7 +138,11 @@ void UnitPlanner::observe_execute(protocol::Bytes body) {
   const auto execute = protocol::decode_execute(body);
   if (!execute) return note_unknown_write();
   const auto portal = portals_.find(std::string{execute->portal_name});
-  if (portal == portals_.end() || portal->second == nullptr) return note_unknown_write();
+  const bool known = portal != portals_.end() && portal->second != nullptr;
+  if ((!known || portal->second->kind >= sql::StatementKind::copy_in) && !summary_.write_execute) {
+    summary_.write_execute = ordinal;
+  }
+  if (!known) return note_unknown_write();
   const auto& verdict = *portal->second;
   if (verdict.writes_large_objects && !summary_.large_objects_execute) summary_.large_objects_execute = ordinal;
   if (verdict.creates_unlogged_table && !summary_.unlogged_table_execute) summary_.unlogged_table_execute = ordinal;

@@ -72,6 +72,9 @@ struct UnitSummary {
   /// to refuse them (proxy/route/uncarried_writes.h).
   std::optional<std::uint32_t> large_objects_execute;
   std::optional<std::uint32_t> unlogged_table_execute;
+  /// Of the unit's Execute messages, the first whose portal may write (sql::StatementKind copy_in
+  /// or write, or a portal pgdual does not know): where the server would fail, were writes refused.
+  std::optional<std::uint32_t> write_execute;
   bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
   bool parses_named = false;        ///< the unit prepares a named statement
   bool parses_unnamed = false;      ///< the unit prepares the unnamed statement

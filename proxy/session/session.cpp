@@ -18,6 +18,7 @@
 #include "proxy/net/timeouts.h"
 #include "proxy/mirror/wal_mirrors.h"
 #include "proxy/session/dual_write.h"
+#include "proxy/session/refused_writes.h"
 #include "proxy/session/wal_mirror.h"
 #include "proxy/session_registry.h"
 
@@ -107,8 +108,9 @@ Awaitable<void> Session::run() {
     // The console's virtual database has no WAL mirror to start or wait for.
     if (co_await serve_admin_console_if_asked()) co_return;
     logins_ = login_.backend_logins(asked);
-    writes_ = make_write_mirror();
-    if (context_.wal_mirrors != nullptr) co_await wait_for_wal_slot();
+    const auto setup = co_await database_set_up();
+    writes_ = make_write_mirror(setup);
+    if (context_.wal_mirrors != nullptr && setup.writes_allowed) co_await wait_for_wal_slot();
     connected_at_ = conflict::rfc3339_utc(std::chrono::system_clock::now());
     context_.metrics.count_session_started();
     context_.log->info("session={} connecting user={} database={}", id_, session_info_.user, session_info_.database);
@@ -228,8 +230,23 @@ Awaitable<void> Session::adopt_mirror(BackendConnection connection) {
   co_await mirror_.replay_session_state();
 }
 
+// The first session in a database sets it up; the others find it done. Bounded by the time the
+// set-up's two connections may take, and the mirror's own bound.
+Awaitable<DatabaseSetup::Verdict> Session::database_set_up() {
+  const auto& config = *context_.config;
+  const auto deadline = DatabaseSetup::Clock::now() + config.primary_backend().connect_timeout +
+                        config.mirror_backend().connect_timeout + config.mirror.timeout;
+  auto verdict = co_await context_.database_setup.verdict(session_info_.database, session_info_.user, deadline);
+  if (!verdict.writes_allowed) {
+    context_.log->warn("session={} database={}: writes refused: the database is not set up for mirroring", id_,
+                       session_info_.database);
+  }
+  co_return verdict;
+}
+
 // Known once the client has logged in: the WAL mirror is per database.
-std::unique_ptr<WriteMirror> Session::make_write_mirror() {
+std::unique_ptr<WriteMirror> Session::make_write_mirror(const DatabaseSetup::Verdict& setup) {
+  if (!setup.writes_allowed) return std::make_unique<RefusedWrites>(planner_, setup.refusal, id_, context_.log);
   if (context_.wal_mirrors == nullptr) {
     return std::make_unique<DualWrite>(
         DualWrite::Parts{context_, id_, session_info_, planner_, mirror_, reads_, recorder_});

@@ -11,6 +11,7 @@
 #include "protocol/request_tracker.h"
 #include "protocol/startup.h"
 #include "proxy/backend/backend_connection.h"
+#include "proxy/mirror/database_setup.h"
 #include "proxy/net/asio.h"
 #include "proxy/net/wakeup.h"
 #include "proxy/net/wire_io.h"
@@ -78,7 +79,9 @@ class Session {
   Awaitable<BackendConnection> connect_backends();
   /// Takes a new mirror connection into use: the session's state replayed, old commits looked up.
   Awaitable<void> adopt_mirror(BackendConnection connection);
-  [[nodiscard]] std::unique_ptr<WriteMirror> make_write_mirror();
+  /// Whether the session may write: its database set up for mirroring (DatabaseSetup).
+  Awaitable<DatabaseSetup::Verdict> database_set_up();
+  [[nodiscard]] std::unique_ptr<WriteMirror> make_write_mirror(const DatabaseSetup::Verdict& setup);
   /// wal mode: refuses the session (57P03) when its database's slot is not there within mirror.timeout_ms.
   Awaitable<void> wait_for_wal_slot();
   Awaitable<void> greet_client(const BackendConnection& backend);

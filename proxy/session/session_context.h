@@ -12,6 +12,7 @@
 namespace pgdual::proxy {
 
 class CancelRegistry;
+class DatabaseSetup;
 class ClientCredentials;
 class ConflictSink;
 class LedgerPruner;
@@ -47,6 +48,8 @@ struct SessionContext {
   const ClientCredentials& credentials;
   /// The TLS context of each backend, for BackendConnection::open.
   const BackendTlsContexts& backend_tls;
+  /// pgdual's schema in each database, set up by its first session.
+  DatabaseSetup& database_setup;
   /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
   WalMirrors* wal_mirrors = nullptr;
 };

@@ -44,6 +44,13 @@ class WalModeTest : public IntegrationTest {
     start_pgdual(settings);
   }
 
+  /// start() in a database nobody ran `pgdual init` for: its first session sets it up.
+  void start_without_init(std::string_view label, const std::string& schema) {
+    database_ = database_without_init(label);
+    on_both(schema);
+    start_pgdual(wal_settings());
+  }
+
   /// start() with a mirror server of the test's own in place of the shared cloud server.
   void start_with_own_mirror(std::string_view label, const std::string& schema,
                              ProxySettings settings = wal_settings()) {

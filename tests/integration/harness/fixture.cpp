@@ -73,10 +73,15 @@ IntegrationTest::~IntegrationTest() {
 PgCluster& IntegrationTest::primary() { return backends().onprem; }
 
 std::string IntegrationTest::fresh_database(std::string_view label) {
-  const auto name = "test_" + std::to_string(++databases_created) + "_" + std::string{label};
-  backends().onprem.create_database(name, kAppUser);
-  backends().cloud.create_database(name, kAppUser);
+  const auto name = database_without_init(label);
   run_pgdual_init(name, default_settings());
+  return name;
+}
+
+std::string IntegrationTest::database_without_init(std::string_view label, const std::string& owner) {
+  const auto name = "test_" + std::to_string(++databases_created) + "_" + std::string{label};
+  backends().onprem.create_database(name, owner);
+  backends().cloud.create_database(name, owner);
   return name;
 }
 

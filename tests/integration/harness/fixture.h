@@ -48,6 +48,9 @@ class IntegrationTest {
   /// Creates a database with a new name on both backends, owned by kAppUser, with pgdual's ledger
   /// (`pgdual init`), and returns its name. `label` makes the name readable in server logs.
   [[nodiscard]] std::string fresh_database(std::string_view label);
+  /// A database with a new name on both backends, owned by `owner`, without pgdual's schema: as an
+  /// operator who never ran `pgdual init` has it.
+  [[nodiscard]] std::string database_without_init(std::string_view label, const std::string& owner = kAppUser);
 
   /// kAppUser on the primary itself.
   [[nodiscard]] Endpoint direct(const std::string& database);

@@ -26,6 +26,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/ledger_pruner.h"
+#include "proxy/mirror/database_setup.h"
 #include "proxy/route/read_brake.h"
 #include "proxy/route/read_steering.h"
 #include "proxy/route/shadow_judgement.h"
@@ -95,6 +96,7 @@ class ServerParts {
                                                                          conflict::test::rows_digest_key().end())},
         conflicts_{open_log(config_->conflicts.log_path), 1ms, log_},
         ledger_pruner_{config_, log_},
+        database_setup_{config_, directory_.path() / "pgdual.toml", log_},
         steering_{*config_},
         brake_{config_->brake},
         settings_{directory_.path() / "pgdual.toml", config_, steering_, brake_, log_},
@@ -103,7 +105,8 @@ class ServerParts {
 
   [[nodiscard]] SessionContext context() {
     return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
-            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, credentials_, backend_tls_};
+            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, credentials_, backend_tls_,
+            database_setup_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -136,6 +139,7 @@ class ServerParts {
   std::shared_ptr<const std::vector<std::byte>> rows_digest_key_;
   ConflictSink conflicts_;
   LedgerPruner ledger_pruner_;
+  DatabaseSetup database_setup_;
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;

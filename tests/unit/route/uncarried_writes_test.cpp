@@ -258,5 +258,40 @@ TEST_CASE("a unit the primary ran is noted with what the mirror lacks and the se
   CHECK(uncarried_note(plain.planner.summary(), kRecordBoth).empty());
 }
 
+
+TEST_CASE("where no write may run, a unit is refused at its first statement that may write", "[unit][route]") {
+  Unit query{wire_of(protocol::Query{.query = "SELECT 1; CREATE TABLE t (a int)"})};
+  CHECK(plan_write_refusal(query.planner.summary(), query.frames, TransactionStatus::idle).form ==
+        RefusalForm::query_text);
+  Unit extended{wire_of(parse("SELECT 1"), bind(), protocol::Execute{}, parse("UPDATE t SET a = 2"), bind(),
+                        protocol::Execute{}, protocol::Sync{})};
+  const auto plan = plan_write_refusal(extended.planner.summary(), extended.frames, TransactionStatus::idle);
+  CHECK(plan.form == RefusalForm::messages);
+  CHECK(plan.execute == 1);
+  std::vector<std::byte> formats;
+  std::vector<std::byte> values;
+  Unit call{wire_of(fast_path(kLoRead, {0, 100}, formats, values))};
+  CHECK(plan_write_refusal(call.planner.summary(), call.frames, TransactionStatus::idle).form ==
+        RefusalForm::function_call);
+}
+
+TEST_CASE("reads and session state are not refused where no write may run", "[unit][route]") {
+  for (const char* text : {"SELECT count(*) FROM t", "SET search_path = app", "BEGIN", "SHOW server_version"}) {
+    INFO(text);
+    Unit unit{wire_of(protocol::Query{.query = text})};
+    CHECK(plan_write_refusal(unit.planner.summary(), unit.frames, TransactionStatus::idle).form ==
+          RefusalForm::none);
+  }
+  Unit extended{wire_of(parse("SELECT $1::int"), bind(), protocol::Execute{}, protocol::Sync{})};
+  CHECK(plan_write_refusal(extended.planner.summary(), extended.frames, TransactionStatus::idle).form ==
+        RefusalForm::none);
+}
+
+TEST_CASE("a raised refusal's message is one literal whatever quotes it holds", "[unit][route]") {
+  CHECK(raise_statement("object_not_in_prerequisite_state", "database \"it's\" $pgdual$ x") ==
+        "DO $pgdual$BEGIN RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state', MESSAGE = "
+        "'database \"it''s\"  pgdual$ x'; END$pgdual$");
+}
+
 }  // namespace
 }  // namespace pgdual::proxy
