@@ -48,9 +48,15 @@ std::string_view mode_name(config::MirrorMode mode) { return mode == config::Mir
 // The file's own check: the first problem, with its key and line, and where to look for the fix.
 ReadinessCheck invalid_file(const config::ConfigError& error) {
   std::string fix = "correct ";
-  fix += error.key.empty() ? std::string{"the TOML syntax"} : error.key;
-  if (error.line > 0) fix += " at line " + std::to_string(error.line);
-  fix += " of " + error.source + " (config/pgdual.example.toml documents every setting)";
+  if (!error.key.empty()) {
+    fix += error.key;
+  } else if (error.line > 0) {
+    fix += "the TOML syntax";
+  } else {
+    fix = "give --config a configuration file pgdual may read";
+  }
+  if (error.line > 0) fix += " at line " + std::to_string(error.line) + " of " + error.source;
+  fix += " (config/pgdual.example.toml documents every setting)";
   return {"configuration", "file", Verdict::failed, error.to_string(), fix};
 }
 
@@ -67,11 +73,11 @@ CommandHelp check_help() {
   return {.name = "check",
           .synopsis = "usage: pgdual check --config FILE [--database NAME]...\n",
           .details = "Checks that pgdual can start: the configuration, each user's login on both backends, and what\n"
-                     "the mirror mode and each database need; prints every problem with its fix. Exit code 0 when\n"
-                     "ready (warnings allowed), 1 when not.\n"
+                     "the mirror mode and each database need; prints every problem with its fix. Without --database,\n"
+                     "checks every database on the primary that allows connections, except templates and \"postgres\".\n"
+                     "Exit code 0 when ready (warnings allowed), 1 when not.\n"
                      "  --config FILE      pgdual's configuration, which names both backends and the users\n"
-                     "  --database NAME    a database clients use (repeatable; default: every one on the primary\n"
-                     "                     that allows connections, except templates and \"postgres\")\n"};
+                     "  --database NAME    a database clients use, checked instead of all (repeatable)\n"};
 }
 
 int run_check_command(std::span<char*> args) {
