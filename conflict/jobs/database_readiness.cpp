@@ -141,19 +141,23 @@ std::pair<std::vector<PrivilegeIndex>, std::vector<PrivilegeIndex>> privileges_n
   return {};
 }
 
+/// The GRANTs that give `user` the `missing` privileges, one per object, "; " between them.
 std::string grant_statements(const std::vector<PrivilegeIndex>& missing, const config::UserConfig& user) {
+  std::vector<std::string_view> objects;
+  for (const auto index : missing) {
+    const auto object = kPrivileges[index].object;
+    if (std::ranges::find(objects, object) == objects.end()) objects.push_back(object);
+  }
   std::string statements;
-  for (const auto& privilege : kPrivileges) {
+  for (const auto object : objects) {
     std::string granted;
     for (const auto index : missing) {
-      if (kPrivileges[index].object != privilege.object) continue;
+      if (kPrivileges[index].object != object) continue;
       granted += (granted.empty() ? "" : ", ") + std::string{kPrivileges[index].privilege};
     }
-    const auto statement = "GRANT " + granted + " ON " + std::string{privilege.object} + " TO " +
-                           conflict::quote_identifier(user.name) + "; ";
-    if (!granted.empty() && statements.find(statement) == std::string::npos) statements += statement;
+    statements += (statements.empty() ? "GRANT " : "; GRANT ") + granted + " ON " + std::string{object} + " TO " +
+                  conflict::quote_identifier(user.name);
   }
-  if (!statements.empty()) statements.pop_back();
   return statements;
 }
 
@@ -185,10 +189,13 @@ void check_grants(ReadinessRun& run, PgClient& client, const config::BackendConf
   };
   const auto subject = role_subject(user, backend);
   const auto where = " in database " + in_quotes(database) + " as the objects' owner or a superuser";
-  if (const auto missing = lacking(required); !missing.empty()) {
+  auto missing = lacking(required);
+  const auto unwanted = lacking(wanted);
+  if (!missing.empty()) {
+    missing.insert(missing.end(), unwanted.begin(), unwanted.end());
     run.add(Verdict::failed, subject, "grants", "lacks " + describe(missing) + " in database " + in_quotes(database),
             "run " + grant_statements(missing, user) + where);
-  } else if (const auto unwanted = lacking(wanted); !unwanted.empty()) {
+  } else if (!unwanted.empty()) {
     run.add(Verdict::warning, subject, "grants",
             "lacks " + describe(unwanted) + " in database " + in_quotes(database) +
                 ": pgdual cannot prune the ledger's old keys here, so it grows",

@@ -101,7 +101,8 @@ TEST_CASE_METHOD(IntegrationTest,
   INFO(result.describe());
   CHECK(result.exit_code == 0);
   for (const auto* ok : {"  ok      mirror.mode wal: wal_level logical", "  ok      replica identity: every table",
-                         "  ok      event trigger: \"pgdual_replica_identity\" enabled", "  ok      unlogged tables: none",
+                         "  ok      event trigger: \"pgdual_replica_identity\" enabled",
+                         "  ok      unlogged tables: none",
                          "  ok      replication slots: max_replication_slots is", "  ok      WAL senders: "}) {
     CHECK(contains(result.out, ok));
   }
@@ -109,26 +110,97 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(result.out.ends_with("ready, 2 warnings\n"));
 }
 
-TEST_CASE_METHOD(IntegrationTest, "A primary without wal_level = logical is not ready for wal mode, with the fix",
+TEST_CASE_METHOD(IntegrationTest,
+                 "A primary without wal_level = logical or slots for every database is not ready for wal mode, each "
+                 "named once with its fix",
                  "[integration][check][wal]") {
-  const PgCluster replica_primary{"check-replica", std::nullopt, "wal_level = replica\n"};
-  replica_primary.create_role(kAppUser, kAppPassword);
-  const auto database = database_without_schema("replica");
-  replica_primary.create_database(database, kAppUser);
+  const PgCluster small_primary{"check-replica", std::nullopt, "wal_level = replica\nmax_replication_slots = 1\n"};
+  small_primary.create_role(kAppUser, kAppPassword);
   auto settings = wal_settings(default_settings());
-  settings.onprem_port = replica_primary.port();
-  run_pgdual_init(database, settings, PgCluster::kSuperuser);
-
-  const auto result = run_check(settings, database).result;
+  settings.onprem_port = small_primary.port();
+  const std::vector<std::string> databases{database_without_schema("replica_a"), database_without_schema("replica_b")};
+  for (const auto& database : databases) {
+    small_primary.create_database(database, kAppUser);
+    run_pgdual_init(database, settings, PgCluster::kSuperuser);
+  }
+  TempDir dir{"pgdual-check"};
+  const auto config = dir.path() / "pgdual.toml";
+  write_file(config, proxy_config_text(settings, 6432));
+  const auto result = run({PGDUAL_BINARY, "check", "--config", config.string(), "--database", databases[0],
+                           "--database", databases[1]},
+                          {}, 120s);
   INFO(result.describe());
   CHECK(result.exit_code == 1);
-  CHECK(contains(result.out, "server onprem (127.0.0.1:" + std::to_string(replica_primary.port()) + ")\n"));
+  CHECK(contains(result.out, "server onprem (127.0.0.1:" + std::to_string(small_primary.port()) + ")\n"));
+  const std::string wal_level =
+      "  FAILED  mirror.mode wal: wal_level is \"replica\"; the WAL mirror decodes the WAL, which needs "
+      "\"logical\"\n"
+      "          fix: set wal_level = logical in postgresql.conf and restart the server, or set "
+      "mirror.mode = \"statement\"\n";
+  CHECK(contains(result.out, wal_level));
+  CHECK(result.out.find(wal_level) == result.out.rfind(wal_level));  // a server's setting, not each database's
   CHECK(contains(result.out,
-                 "  FAILED  mirror.mode wal: wal_level is \"replica\"; the WAL mirror decodes the WAL, which needs "
-                 "\"logical\"\n"
-                 "          fix: set wal_level = logical in postgresql.conf and restart the server, or set "
-                 "mirror.mode = \"statement\"\n"));
+                 "  FAILED  replication slots: max_replication_slots is 1, 0 in use, 2 more needed (one per database "
+                 "without its own)\n"
+                 "          fix: raise max_replication_slots to 2 or more in postgresql.conf and restart the server, "
+                 "or set mirror.mode = \"statement\"\n"));
+  CHECK(result.out.ends_with("not ready: 2 problems\n"));
+}
+
+TEST_CASE_METHOD(IntegrationTest,
+                 "In wal mode a table without a primary key or replica identity fails, an unlogged table and a "
+                 "missing event trigger are warnings",
+                 "[integration][check][wal]") {
+  const auto database = fresh_database("check_tables");  // init as the app: no event trigger
+  static_cast<void>(backends().onprem.run_sql(
+      database, "CREATE TABLE no_key (id int); CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY); "
+                "CREATE TABLE whole_rows (id int); ALTER TABLE whole_rows REPLICA IDENTITY FULL"));
+  const auto [result, config] = run_check(wal_settings(default_settings()), database);
+  INFO(result.describe());
+  CHECK(result.exit_code == 1);
+  const auto init_as_superuser = "run pgdual init --config " + config + " --database " + database +
+                                 " --user <a superuser>";
+  CHECK(contains(result.out, "  FAILED  replica identity: tables without a primary key or replica identity, whose "
+                             "UPDATE and DELETE the primary refuses once published: \"public.no_key\"\n"
+                             "          fix: give each a primary key, or " + init_as_superuser +
+                                 ", which gives them REPLICA IDENTITY FULL\n"));
+  CHECK(contains(result.out, "  WARNING primary keys: tables without a primary key, which the mirror matches by all "
+                             "their columns, scanning the table for each UPDATE and DELETE: \"public.whole_rows\"\n"));
+  CHECK(contains(result.out, "  WARNING event trigger: \"pgdual_replica_identity\" missing: "));
+  CHECK(contains(result.out, "          fix: " + init_as_superuser + "\n"));
+  CHECK(contains(result.out, "  WARNING unlogged tables: the WAL carries no rows of \"public.scratch\""));
   CHECK(result.out.ends_with("not ready: 1 problem\n"));
+}
+
+TEST_CASE_METHOD(IntegrationTest,
+                 "In statement mode a role that may not write the mirror's ledger fails, and the GRANT named as the "
+                 "fix makes it ready",
+                 "[integration][check]") {
+  const auto database = database_without_schema("ledger_grants");
+  auto settings = default_settings();
+  settings.users.push_back({PgCluster::kSuperuser, PgCluster::kSuperuserPassword});
+  run_pgdual_init(database, settings, PgCluster::kSuperuser);  // the superuser owns the ledger
+
+  const auto before = run_check(settings, database).result;
+  INFO(before.describe());
+  CHECK(before.exit_code == 1);
+  CHECK(contains(before.out, "role \"app\" on cloud\n  ok      login: logged in to database \"" + database +
+                                 "\"\n  FAILED  grants: lacks INSERT on pgdual.ledger, SELECT on pgdual.ledger, "
+                                 "DELETE on pgdual.ledger in database \"" + database +
+                                 "\"\n          fix: run GRANT INSERT, SELECT, DELETE ON pgdual.ledger TO \"app\" in "
+                                 "database \"" + database +
+                                 "\" as the objects' owner or a superuser\n"));
+  CHECK(contains(before.out, "  WARNING grants: lacks DELETE on pgdual.ledger in database \"" + database +
+                                 "\": pgdual cannot prune the ledger's old keys here, so it grows\n"));
+  CHECK(before.out.ends_with("not ready: 1 problem\n"));
+
+  for (const auto* server : {&backends().onprem, &backends().cloud}) {
+    static_cast<void>(server->run_sql(database, "GRANT INSERT, SELECT, DELETE ON pgdual.ledger TO \"app\""));
+  }
+  const auto after = run_check(settings, database).result;
+  INFO(after.describe());
+  CHECK(after.exit_code == 0);
+  check_only_disk_warnings(after.out);
 }
 
 TEST_CASE_METHOD(IntegrationTest, "A role whose password the servers refuse is a failed login naming role and server",
@@ -141,8 +213,9 @@ TEST_CASE_METHOD(IntegrationTest, "A role whose password the servers refuse is a
   CHECK(result.exit_code == 1);
   for (const std::string server : {"onprem", "cloud"}) {
     const auto port = server == "onprem" ? backends().onprem.port() : backends().cloud.port();
-    CHECK(contains(result.out, "role \"pgdual_admin\" on " + server + "\n  FAILED  login: cannot log in to database \"" +
-                                   database + "\" at 127.0.0.1:" + std::to_string(port) + ": "));
+    CHECK(contains(result.out, "role \"pgdual_admin\" on " + server +
+                                   "\n  FAILED  login: cannot log in to database \"" + database + "\" at 127.0.0.1:" +
+                                   std::to_string(port) + ": "));
     CHECK(contains(result.out, "          fix: check that the server runs there ([backends." + server + "])"));
   }
   CHECK(contains(result.out, "password authentication failed for user \"pgdual_admin\""));
@@ -237,8 +310,8 @@ TEST_CASE_METHOD(IntegrationTest,
   frozen.thaw();
   const auto out = read_file(output.path() / "out");
   INFO(out << read_file(output.path() / "err"));
-  CHECK(contains(out, "role \"app\" on cloud|login|failed|cannot log in to database \"" + database + "\" at 127.0.0.1:" +
-                          std::to_string(backends().cloud.port()) + ": "));
+  CHECK(contains(out, "role \"app\" on cloud|login|failed|cannot log in to database \"" + database +
+                          "\" at 127.0.0.1:" + std::to_string(backends().cloud.port()) + ": "));
   CHECK(contains(out, "role \"app\" on onprem|login|ok|"));
 }
 
