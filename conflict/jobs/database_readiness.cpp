@@ -311,7 +311,7 @@ ServerFacts check_on_server(ReadinessRun& run, const config::BackendConfig& back
       check_grants(run, *client, backend, user, database);
     } catch (const PgClientError& error) {
       run.add(Verdict::failed, role_subject(user, backend), "grants", "cannot read them: " + one_line(error, backend),
-              "grant the role CONNECT on the database and check again");
+              "the server's log says why the statement failed; pgdual needs PostgreSQL 15 or later");
     }
     if (user.name == checker) checking = std::move(client);
   }
@@ -328,7 +328,8 @@ ServerFacts check_on_server(ReadinessRun& run, const config::BackendConfig& back
     return facts;
   } catch (const PgClientError& error) {
     run.add(Verdict::failed, database_subject(database, backend), "catalogs",
-            "cannot read them: " + one_line(error, backend), "pgdual needs PostgreSQL 15 or later");
+            "cannot read them: " + one_line(error, backend),
+            "the server's log says why the statement failed; pgdual needs PostgreSQL 15 or later");
     return {.reached = true};
   }
 }
