@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
+#include "conflict/jobs/check_command.h"
 #include "conflict/jobs/command_line.h"
 #include "conflict/jobs/init_command.h"
 #include "conflict/jobs/reconcile_command.h"
@@ -89,7 +90,7 @@ CommandHelp help_help() {
           .synopsis = "usage: pgdual help [COMMAND]\n",
           .details = "Prints the commands, or what COMMAND does and what each of its options means, as\n"
                      "\"pgdual COMMAND --help\" does.\n"
-                     "  COMMAND            serve, init, verify, reconcile, conflicts, conflicts report, "
+                     "  COMMAND            serve, init, check, verify, reconcile, conflicts, conflicts report, "
                      "conflicts resolve or help\n"};
 }
 
@@ -105,6 +106,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"serve", "run the proxy", serve_help, serve},
     {"init", "create pgdual's schema on both backends", pgdual::jobs::init_help, pgdual::jobs::run_init_command},
+    {"check", "check that both backends are ready for pgdual", pgdual::jobs::check_help,
+     pgdual::jobs::run_check_command},
     {"verify", "compare the tables on both backends", pgdual::jobs::verify_help,
      [](std::span<char*> args) { return pgdual::jobs::run_verify_command(args); }},
     {"reconcile", "make the mirror's tables the primary's", pgdual::jobs::reconcile_help,

@@ -343,6 +343,8 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
     case AdminVerb::hold_apply:
     case AdminVerb::resume_apply:
       return;  // they wait for the apply: answer_apply_hold() runs them
+    case AdminVerb::show_checks:
+      return;  // they wait for the servers: answer_show_checks() runs them
   }
 }
 
@@ -383,6 +385,7 @@ std::vector<std::byte> greeting() {
 
 Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   if (auto hold = parse_apply_hold_command(text)) return std::move(*hold);
+  if (auto checks = parse_show_checks(text)) return std::move(*checks);
   const auto words = words_of(text);
   if (words.size() == 1 && words[0] == "reload") return AdminCommand{.verb = AdminVerb::reload};
   if (words.size() == 1 && words[0] == "shutdown") return AdminCommand{.verb = AdminVerb::shutdown};
@@ -440,6 +443,9 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
       if (command && holds_apply(command->verb)) {
         context.log->info("admin console: {} ran {}", user, sql.substr(0, 200));
         out = co_await answer_apply_hold(*command, context, console);
+      } else if (command && command->verb == AdminVerb::show_checks) {
+        context.log->info("admin console: {} ran {}", user, sql.substr(0, 200));
+        out = co_await answer_show_checks(*command, context);
       } else {
         out = answer(sql, context, user);
         shutting_down = command && command->verb == AdminVerb::shutdown;

@@ -43,6 +43,7 @@ enum class AdminVerb {
   resume_apply,  ///< RESUME APPLY database
   show_version,  ///< proxy/admin/console_commands.h, as the three below
   show_help,
+  show_checks,   ///< SHOW CHECKS [database]: proxy/admin/console_commands.h
   kill,          ///< KILL id: a session id as SHOW SESSIONS shows it
   shutdown,      ///< SHUTDOWN: as SIGTERM, once answered
 };
@@ -52,7 +53,7 @@ struct AdminCommand {
   double read_percent = 0;    ///< with set_read_percent
   bool force = false;         ///< with set_read_percent: raise the ramp past the guard's objections
   double shadow_percent = 0;  ///< with set_shadow_percent
-  std::string database{};     ///< with hold_apply and resume_apply
+  std::string database{};     ///< with hold_apply and resume_apply; with show_checks, empty for all
   std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction
   std::uint64_t session = 0;  ///< with kill
 };
@@ -64,7 +65,7 @@ struct AdminError {
 };
 
 /// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL |
-/// SHADOWS | VERSION | HELP, SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100,
+/// SHADOWS | VERSION | HELP | CHECKS [database], SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100,
 /// fractions allowed), RELOAD, HOLD APPLY and RESUME APPLY (parse_apply_hold_command), KILL id,
 /// SHUTDOWN. Keywords in any case, a trailing semicolon allowed. Pure.
 /// Errors: 22023 for a percent that is no number from 0 to 100 or a KILL id that is no positive

@@ -48,6 +48,7 @@ struct CommandHelp {
 const std::vector<CommandHelp> kCommands{
     {{"serve"}, {"--config FILE"}},
     {{"init"}, {"--config FILE", "--database NAME", "--user NAME", "--drop"}},
+    {{"check"}, {"--config FILE", "--database NAME"}},
     {{"verify"},
      {"--config FILE", "--database NAME", "--user NAME", "--table T...", "--chunk-rows N", "--jobs N",
       "--settle-ms MS", "--progress, --no-progress", "--at-one-point, --no-at-one-point"}},
@@ -87,7 +88,7 @@ TEST_CASE("pgdual --help, -h and help list the commands; --version prints the ve
   CHECK(help.exit_code == 0);
   CHECK(help.err.empty());
   CHECK(help.out.starts_with("usage: pgdual COMMAND"));
-  for (const auto* command : {"serve", "init", "verify", "reconcile", "conflicts report", "conflicts resolve", "help",
+  for (const auto* command : {"serve", "init", "check", "verify", "reconcile", "conflicts report", "conflicts resolve", "help",
                               "--version"}) {
     CHECK(explains(help.out, command));
   }
@@ -121,6 +122,13 @@ TEST_CASE("a wrong command line exits 2 naming what is wrong, then the command's
       {{"init", "--config", "x.toml", "--database"}, "pgdual init: --database needs a value", "usage: pgdual init"},
       {{"init", "--config", "x.toml", "--databse", "ehr"}, "pgdual init: unknown option \"--databse\"",
        "usage: pgdual init"},
+      {{"check"}, "pgdual check: --config is required", "usage: pgdual check --config FILE"},
+      {{"check", "--config", "x.toml", "--databse", "ehr"}, "pgdual check: unknown option \"--databse\"",
+       "usage: pgdual check"},
+      {{"check", "--config", "x.toml", "--database"}, "pgdual check: --database needs a value", "usage: pgdual check"},
+      {{"check", "--config", "x.toml", "--config", "y.toml"}, "pgdual check: --config given twice",
+       "usage: pgdual check"},
+      {{"check", "x.toml"}, "pgdual check: unexpected argument \"x.toml\"", "usage: pgdual check"},
       {{"verify", "--config", "x.toml"}, "pgdual verify: --database is required", "usage: pgdual verify --config"},
       {{"verify", "--config", "x.toml", "--database", "ehr", "--confg"}, "pgdual verify: unknown option \"--confg\"",
        "usage: pgdual verify"},
