@@ -1,4 +1,5 @@
-// `pgdual conflicts report` as a process, over a log written by conflict::ConflictLog. No database.
+// `pgdual conflicts report` as a process: over a log written by conflict::ConflictLog, and (the review
+// page in headless Chromium) over the conflicts pgdual serve recorded between two real servers.
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 
 #include "conflict/conflict_log.h"
 #include "conflict/json.h"
+#include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/subprocess.h"
 #include "tests/integration/harness/temp_dir.h"
 
@@ -304,10 +307,116 @@ TEST_CASE("conflicts report --format html renders in headless Chromium", "[integ
   // One bar per hour from 2024-05-01T12:00Z to 2024-05-02T10:00Z; rotated files read as one chain.
   CHECK(occurrences(dom.out, "<g class=\"bar\"") == 23);
   CHECK(dom.out.find("<title>2024-05-01 14:00 UTC: 1 conflict (mirror_unavailable 1)</title>") != std::string::npos);
-  CHECK(occurrences(dom.out, "<tr class=\"group\">") == 2);
-  CHECK(dom.out.find("<td>public.patients</td>") != std::string::npos);
-  CHECK(dom.out.find("<td>public.visits</td>") != std::string::npos);
+  CHECK(occurrences(dom.out, "<section class=\"group ") == 2);
+  CHECK(dom.out.find("<span class=\"table\">public.patients</span>") != std::string::npos);
+  CHECK(dom.out.find("<span class=\"table\">public.visits</span>") != std::string::npos);
   CHECK(dom.out.find("Hash chain: intact, 6 records in ") != std::string::npos);
+}
+
+// psql through pgdual as application `application`, stopping at the first error.
+RunResult psql_as(const Endpoint& endpoint, const std::string& application, const std::string& script) {
+  ProcessOptions options;
+  options.env = endpoint.libpq_env();
+  options.env["PGAPPNAME"] = application;
+  return run({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", script}, options, kChromiumTimeout);
+}
+
+// The text between the first `from` and the next `to` after it; empty when either is missing.
+std::string between(const std::string& text, std::string_view from, std::string_view to) {
+  const auto start = text.find(from);
+  if (start == std::string::npos) return {};
+  const auto end = text.find(to, start + from.size());
+  return end == std::string::npos ? std::string{} : text.substr(start, end - start);
+}
+
+// Where the screenshot stays after the test, for a person to look at: beside the pgdual binary.
+fs::path review_screenshot_path() {
+  const auto dir = fs::path{PGDUAL_BINARY}.parent_path() / "report-screenshots";
+  fs::create_directories(dir);
+  return dir / "review-report.png";
+}
+
+TEST_CASE_METHOD(IntegrationTest, "The review report of real conflicts says who, what the SQLSTATE means and what to do",
+                 "[integration][report][chromium]") {
+  if (!fs::exists(kChromium)) {
+    FAIL(std::string{kChromium} + " is missing: install Debian's chromium package (scripts/install-deps.sh does)");
+  }
+  const auto database = fresh_database("review");
+  auto& proxy = start_proxy();
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE patients (id int PRIMARY KEY, ward text)"));
+  check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE visits (id serial PRIMARY KEY, patient_id int)"));
+  // The mirror lacks patient 1 and already has patient 2: the copies differ, as after a missed write.
+  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO patients VALUES (1, 'ward-7-north')"));
+  static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO patients VALUES (2, 'ward-9-south')"));
+
+  // row_count twice (two applications), mirror_error 23505 once, nondeterministic (serial) once.
+  check_succeeded(psql_as(endpoint, "ward-chart", "UPDATE patients SET ward = 'ward-3-east' WHERE id = 1"));
+  check_succeeded(psql_as(endpoint, "night-batch", "UPDATE patients SET ward = 'ward-4-west' WHERE id = 1"));
+  check_succeeded(psql_as(endpoint, "ward-chart", "INSERT INTO patients VALUES (2, 'ward-5-annex')"));
+  check_succeeded(psql_as(endpoint, "ward-chart", "INSERT INTO visits (patient_id) VALUES (1)"));
+  const auto records = wait_for_conflicts(4, 30s);
+  REQUIRE(records.size() == 4);
+
+  const auto page = proxy.conflict_log().parent_path() / "review-report.html";
+  const auto result = report({"--log", proxy.conflict_log().string(), "--format", "html", "--out", page.string()});
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+
+  const auto screenshot = review_screenshot_path();
+  fs::remove(screenshot);
+  const auto shot =
+      chromium(page.parent_path(), {"--screenshot=" + screenshot.string(), "--window-size=1280,2000"}, page);
+  INFO(shot.describe());
+  REQUIRE_FALSE(shot.timed_out);
+  REQUIRE(shot.exit_code == 0);
+  const auto size = png_size(read_file(screenshot));
+  REQUIRE(size);
+  CHECK(size->width == 1280);
+  std::printf("review report screenshot: %s\n", screenshot.c_str());
+
+  const auto dom_run = chromium(page.parent_path(), {"--dump-dom"}, page);
+  INFO(dom_run.describe());
+  REQUIRE_FALSE(dom_run.timed_out);
+  REQUIRE(dom_run.exit_code == 0);
+  const auto& dom = dom_run.out;
+
+  // Three groups, each with who wrote it and a next step; the serious ones first, then the
+  // harmless section, apart, with the nondeterministic insert.
+  CHECK(occurrences(dom, "<section class=\"group ") == 3);
+  CHECK(occurrences(dom, "<p class=\"next-step\"><b>Next step:</b> ") == 3);
+  const auto serious = between(dom, "<h2 id=\"serious\">", "<div class=\"harmless\">");
+  const auto harmless = between(dom, "<div class=\"harmless\">", "</div>");
+  CHECK(serious.find("Serious: needs action (2 groups)</h2>") != std::string::npos);
+  CHECK(occurrences(serious, "<section class=\"group serious\"") == 2);
+  CHECK(harmless.find("Harmless (1 group)</h2>") != std::string::npos);
+  CHECK(harmless.find("Harmless means that nothing needs doing now.") != std::string::npos);
+  CHECK(harmless.find("<section class=\"group expected\" data-kind=\"nondeterministic\">") != std::string::npos);
+  CHECK(harmless.find("<span class=\"table\">visits</span>") != std::string::npos);
+
+  const auto row_count = between(dom, "data-kind=\"row_count\"", "</section>");
+  // The records name a table as the statement did.
+  CHECK(row_count.find("row_count</span> on <span class=\"table\">patients</span>") != std::string::npos);
+  CHECK(row_count.find("<span class=\"database\">database <b>" + database + "</b></span><span class=\"user\">user "
+                       "<b>app</b></span><span class=\"application\">application <b>night-batch</b> (1), "
+                       "<b>ward-chart</b> (1)</span>") != std::string::npos);
+  CHECK(row_count.find("pgdual reconcile --config FILE --database " + database +
+                       " --table patients --apply") != std::string::npos);
+
+  const auto mirror_error = between(dom, "data-kind=\"mirror_error\"", "</section>");
+  CHECK(mirror_error.find("<span class=\"badge serious\">\u25B2 Serious</span>") != std::string::npos);
+  CHECK(mirror_error.find("<span class=\"database\">database <b>" + database + "</b></span><span class=\"user\">"
+                          "user <b>app</b></span><span class=\"application\">application <b>ward-chart</b></span>") !=
+        std::string::npos);
+  CHECK(mirror_error.find("<code>23505</code> <b class=\"condition\">unique_violation</b>: a row with the same "
+                          "unique key already exists") != std::string::npos);
+
+  // Statements as normalized, never the values the clients sent.
+  CHECK(dom.find("UPDATE patients SET ward = $1 WHERE id = $2") != std::string::npos);
+  for (const auto* value : {"ward-7-north", "ward-9-south", "ward-3-east", "ward-4-west", "ward-5-annex"}) {
+    INFO(value);
+    CHECK(dom.find(value) == std::string::npos);
+  }
 }
 
 }  // namespace
