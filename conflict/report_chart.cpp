@@ -251,10 +251,12 @@ void append_x_axis(std::string& out, const Chart& chart, const ChartGeometry& ge
       .append(chart.hourly() ? "hour" : "day").append(" (UTC)</text>\n");
 }
 
+// Top to bottom as the bars stack, so a reader matches a band to its entry by position, not only colour.
 void append_legend(std::string& out, const Chart& chart, const ChartGeometry& geometry) {
   const auto x = geometry.left + geometry.plot_width + geometry.legend_gap;
   double y = geometry.top;
-  for (const auto kind : kAllConflictKinds) {
+  for (auto kind_at = kAllConflictKinds.rbegin(); kind_at != kAllConflictKinds.rend(); ++kind_at) {
+    const auto kind = *kind_at;
     const auto total = chart.kind_totals[kind_index(kind)];
     if (total == 0) continue;
     out.append("<g class=\"legend-entry\"><rect x=\"").append(number(x)).append("\" y=\"").append(number(y))

@@ -11,20 +11,37 @@ std::string database_of(const ReportGroup& group) {
   return "DB";
 }
 
-std::string verify_command(const ReportGroup& group) {
-  return "pgdual verify --config FILE --database " + database_of(group) + " --table " + group.table;
-}
+// Builds a step from words and commands, in reading order.
+class StepWriter {
+ public:
+  /// Words after words extend them: a step alternates between words and commands.
+  StepWriter& words(std::string_view text) {
+    if (!step_.empty() && !step_.back().command) {
+      step_.back().text += text;
+    } else {
+      step_.push_back({std::string{text}, false});
+    }
+    return *this;
+  }
+  StepWriter& command(std::string text) {
+    step_.push_back({std::move(text), true});
+    return *this;
+  }
+  // "run pgdual verify …; if it reports differences, pgdual reconcile … --apply repairs the mirror and
+  // resolves these conflicts."
+  StepWriter& verify_then_reconcile(const ReportGroup& group) {
+    const auto database = database_of(group);
+    return words("run ")
+        .command("pgdual verify --config FILE --database " + database + " --table " + group.table)
+        .words("; if it reports differences, ")
+        .command("pgdual reconcile --config FILE --database " + database + " --table " + group.table + " --apply")
+        .words(" repairs the mirror and resolves these conflicts.");
+  }
+  [[nodiscard]] NextStep done() { return std::move(step_); }
 
-std::string reconcile_command(const ReportGroup& group) {
-  return "pgdual reconcile --config FILE --database " + database_of(group) + " --table " + group.table + " --apply";
-}
-
-// "run pgdual verify …; if it reports differences, pgdual reconcile … --apply repairs the mirror
-// and resolves these conflicts".
-std::string verify_then_reconcile(const ReportGroup& group) {
-  return "run " + verify_command(group) + "; if it reports differences, " + reconcile_command(group) +
-         " repairs the mirror and resolves these conflicts";
-}
+ private:
+  NextStep step_;
+};
 
 }  // namespace
 
@@ -73,41 +90,60 @@ std::string_view kind_meaning(ConflictKind kind) noexcept {
   return "the answers differ";
 }
 
-std::string next_step(const ReportGroup& group) {
-  if (group.open_count == 0) return "Nothing to do: every conflict of this group is resolved.";
+NextStep next_step(const ReportGroup& group) {
+  StepWriter step;
+  if (group.open_count == 0) return step.words("Nothing to do: every conflict of this group is resolved.").done();
   if (group.table == kNoTable) {
-    return "No reconcile can settle a conflict that names no table: check it, then resolve it by id with "
-           "pgdual conflicts resolve --config FILE --id ID --by NAME --reason TEXT.";
+    return step.words("No reconcile can settle a conflict that names no table: check it, then resolve it by id with ")
+        .command("pgdual conflicts resolve --config FILE --id ID --by NAME --reason TEXT")
+        .words(".")
+        .done();
   }
   switch (group.kind) {
     case ConflictKind::primary_unavailable:
-      return "Look the write's idempotency key up in pgdual.ledger on both backends to learn whether it was "
-             "applied; then " + verify_then_reconcile(group) + ".";
+      step.words("Look the write's idempotency key up in pgdual.ledger on both backends to learn whether it was "
+                 "applied; then ");
+      break;
     case ConflictKind::mirror_unavailable:
-      return "Check that the mirror is up and reachable from pgdual (pgdual's log says why it was not); once it "
-             "is, " + verify_then_reconcile(group) + ".";
+      step.words("Check that the mirror is up and reachable from pgdual (pgdual's log says why it was not); once "
+                 "it is, ");
+      break;
     case ConflictKind::mirror_timeout:
-      return "Check the mirror's load and mirror.timeout_ms; then " + verify_then_reconcile(group) + ".";
+      step.words("Check the mirror's load and mirror.timeout_ms; then ");
+      break;
     case ConflictKind::mirror_error:
-      return "Read the mirror's SQLSTATE below: a missing table, column or constraint points at a schema "
-             "difference, to fix first. Then " + verify_then_reconcile(group) + ".";
+      step.words("Read the mirror's SQLSTATE: a missing table, column or constraint points at a schema "
+                 "difference, to fix first. Then ");
+      break;
     case ConflictKind::error_primary_only:
     case ConflictKind::different_errors:
-      return "Compare the SQLSTATEs below: a constraint or row the mirror lacks, or a schema difference. "
-             "Then " + verify_then_reconcile(group) + ".";
+      step.words("Compare the two SQLSTATEs: a constraint or row the mirror lacks, or a schema difference. Then ");
+      break;
     case ConflictKind::row_count:
     case ConflictKind::returning_differs:
-      return "The table's rows differ: " + verify_then_reconcile(group) + ".";
+      step.words("The table's rows differ: ");
+      break;
     case ConflictKind::transaction_status_differs:
     case ConflictKind::unclassified:
-      return "A person must compare the two answers below; then " + verify_then_reconcile(group) + ".";
+      step.words("A person must compare the two answers; then ");
+      break;
     case ConflictKind::nondeterministic:
-      return "Expected in statement mode for serial, identity and now() defaults: nothing to do now. Before "
-             "cutover, " + verify_then_reconcile(group) + ". Mirror mode wal records none of these.";
+      step.words("Expected in statement mode for serial, identity and now() defaults: nothing to do now. Before "
+                 "cutover, ");
+      break;
     case ConflictKind::read_mismatch:
-      return "Raise read_percent no further until this is settled: " + verify_then_reconcile(group) + ".";
+      step.words("Raise read_percent no further until this is settled: ");
+      break;
   }
-  return verify_then_reconcile(group);
+  step.verify_then_reconcile(group);
+  if (group.kind == ConflictKind::nondeterministic) step.words(" Mirror mode wal records none of these.");
+  return step.done();
+}
+
+std::string step_text(const NextStep& step) {
+  std::string text;
+  for (const auto& part : step) text += part.text;
+  return text;
 }
 
 }  // namespace pgdual::conflict

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "conflict/report.h"
 
@@ -35,9 +36,22 @@ enum class Severity {
 /// One line: what a conflict of `kind` means for the mirror's data.
 [[nodiscard]] std::string_view kind_meaning(ConflictKind kind) noexcept;
 
-/// What to do next about `group`, as a command to run where there is one: its table and, when all
-/// its conflicts came from one database, that database are filled in (DB otherwise). A resolved
-/// group needs nothing; a group naming no table is resolved by id.
-[[nodiscard]] std::string next_step(const ReportGroup& group);
+/// A piece of a next step: plain words, or a command to run as it stands (FILE, DB, ID, NAME and
+/// TEXT left for the reader to fill in).
+struct StepPart {
+  std::string text;
+  bool command = false;
+
+  friend bool operator==(const StepPart&, const StepPart&) = default;
+};
+using NextStep = std::vector<StepPart>;
+
+/// What to do next about `group`, with the commands to run: its table and, when all its conflicts
+/// came from one database, that database are filled in (DB otherwise). A resolved group needs
+/// nothing; a group naming no table is resolved by id.
+[[nodiscard]] NextStep next_step(const ReportGroup& group);
+
+/// The step as one line of text, commands included as they stand.
+[[nodiscard]] std::string step_text(const NextStep& step);
 
 }  // namespace pgdual::conflict

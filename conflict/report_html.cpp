@@ -112,6 +112,15 @@ void append_outcome(std::string& out, std::string_view side, const OutcomeSummar
   out.append("</dd>\n");
 }
 
+// The step's words as text, its commands as code to copy.
+std::string step_html(const NextStep& step) {
+  std::string html;
+  for (const auto& part : step) {
+    html += part.command ? "<code class=\"command\">" + html_text(part.text) + "</code>" : html_text(part.text);
+  }
+  return html;
+}
+
 void append_group(std::string& out, const ReportGroup& group) {
   const auto severity = group_severity(group);
   out.append("<section class=\"group ").append(severity_class(severity)).append("\" data-kind=\"")
@@ -123,8 +132,9 @@ void append_group(std::string& out, const ReportGroup& group) {
   out.append("<dt>Detected</dt><dd>").append(html_time(group.first_seen)).append(" to ")
       .append(html_time(group.last_seen)).append("</dd>\n<dt>Statement</dt><dd><code class=\"statement\">")
       .append(html_text(group.example_statement)).append("</code><br><span class=\"note\">fingerprint <code>")
-      .append(html_text(group.fingerprint)).append("</code></span></dd>\n</dl>\n<p class=\"next-step\"><b>Next step:</b> ")
-      .append(html_text(next_step(group))).append("</p>\n</section>\n");
+      .append(html_text(group.fingerprint))
+      .append("</code></span></dd>\n</dl>\n<p class=\"next-step\"><b>Next step:</b> ")
+      .append(step_html(next_step(group))).append("</p>\n</section>\n");
 }
 
 void append_groups_html(std::string& out, const std::vector<ReportGroup>& groups) {
@@ -139,7 +149,8 @@ void append_groups_html(std::string& out, const std::vector<ReportGroup>& groups
       .append(")</h2>\n<p class=\"note\">").append(kSeriousNote).append("</p>\n");
   if (serious.empty()) out.append("<p class=\"empty\">No serious conflicts match.</p>\n");
   for (const auto& group : serious) append_group(out, group);
-  out.append("<div class=\"harmless\">\n<h2 id=\"harmless\">Harmless (").append(plural(harmless.size(), "group", "groups"))
+  out.append("<div class=\"harmless\">\n<h2 id=\"harmless\">Harmless (")
+      .append(plural(harmless.size(), "group", "groups"))
       .append(")</h2>\n<p class=\"note\">").append(kHarmlessNote).append("</p>\n");
   if (harmless.empty()) out.append("<p class=\"empty\">No harmless conflicts match.</p>\n");
   for (const auto& group : harmless) append_group(out, group);

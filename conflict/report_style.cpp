@@ -88,9 +88,10 @@ std::string style_sheet() {
               "table{border-collapse:collapse;width:100%}\n"
               "th,td{border-bottom:1px solid #dddddd;padding:4px 8px;text-align:left;vertical-align:top}\n")
       .append(rule("th", kTableHeading))
+      .append(rule("code.command", kTableHeading, ";padding:0 3px"))
       .append("td.kind,td time{white-space:nowrap}\n"
               "code{font:12px ui-monospace,monospace}\n"
-              "code.statement{overflow-wrap:anywhere}\n"
+              "code.statement,code.command{overflow-wrap:anywhere}\n"
               ".swatch{display:inline-block;width:10px;height:10px;margin-right:6px;border:1px solid #333333}\n"
               ".group{border:1px solid #cccccc;border-left-width:8px;padding:8px 12px;margin:12px 0}\n"
               ".group header{display:flex;flex-wrap:wrap;gap:4px 12px;align-items:baseline}\n"

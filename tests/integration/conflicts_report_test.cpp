@@ -336,7 +336,8 @@ fs::path review_screenshot_path() {
   return dir / "review-report.png";
 }
 
-TEST_CASE_METHOD(IntegrationTest, "The review report of real conflicts says who, what the SQLSTATE means and what to do",
+TEST_CASE_METHOD(IntegrationTest,
+                 "The review report of real conflicts says who, what the SQLSTATE means and what to do",
                  "[integration][report][chromium]") {
   if (!fs::exists(kChromium)) {
     FAIL(std::string{kChromium} + " is missing: install Debian's chromium package (scripts/install-deps.sh does)");

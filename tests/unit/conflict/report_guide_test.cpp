@@ -1,5 +1,6 @@
 #include "conflict/report_guide.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -28,7 +29,7 @@ TEST_CASE("Every kind has a meaning and a next step naming its table and databas
     const auto meaning = kind_meaning(kind);
     CHECK_FALSE(meaning.empty());
     CHECK(meanings.insert(meaning).second);
-    const auto step = next_step(open_group(kind));
+    const auto step = step_text(next_step(open_group(kind)));
     CHECK(step.find("pgdual verify --config FILE --database ehr --table public.patients") != std::string::npos);
     CHECK(step.find("pgdual reconcile --config FILE --database ehr --table public.patients --apply") !=
           std::string::npos);
@@ -36,13 +37,23 @@ TEST_CASE("Every kind has a meaning and a next step naming its table and databas
   }
 }
 
+TEST_CASE("A next step marks the commands to run apart from its words", "[unit][conflict]") {
+  const auto step = next_step(open_group(ConflictKind::row_count));
+  REQUIRE(step.size() == 5);
+  CHECK(step[0] == StepPart{"The table's rows differ: run ", false});
+  CHECK(step[1] == StepPart{"pgdual verify --config FILE --database ehr --table public.patients", true});
+  CHECK(step[2] == StepPart{"; if it reports differences, ", false});
+  CHECK(step[3] == StepPart{"pgdual reconcile --config FILE --database ehr --table public.patients --apply", true});
+  CHECK(step[4] == StepPart{" repairs the mirror and resolves these conflicts.", false});
+}
+
 TEST_CASE("Next steps say what each kind needs first", "[unit][conflict]") {
-  CHECK(next_step(open_group(ConflictKind::mirror_unavailable)).starts_with("Check that the mirror is up"));
-  CHECK(next_step(open_group(ConflictKind::primary_unavailable)).find("pgdual.ledger") != std::string::npos);
-  CHECK(next_step(open_group(ConflictKind::mirror_error)).find("SQLSTATE") != std::string::npos);
-  CHECK(next_step(open_group(ConflictKind::nondeterministic)).starts_with("Expected in statement mode"));
-  CHECK(next_step(open_group(ConflictKind::read_mismatch)).find("read_percent") != std::string::npos);
-  CHECK(next_step(open_group(ConflictKind::row_count)) ==
+  CHECK(step_text(next_step(open_group(ConflictKind::mirror_unavailable))).starts_with("Check that the mirror is up"));
+  CHECK(step_text(next_step(open_group(ConflictKind::primary_unavailable))).find("pgdual.ledger") != std::string::npos);
+  CHECK(step_text(next_step(open_group(ConflictKind::mirror_error))).find("SQLSTATE") != std::string::npos);
+  CHECK(step_text(next_step(open_group(ConflictKind::nondeterministic))).starts_with("Expected in statement mode"));
+  CHECK(step_text(next_step(open_group(ConflictKind::read_mismatch))).find("read_percent") != std::string::npos);
+  CHECK(step_text(next_step(open_group(ConflictKind::row_count))) ==
         "The table's rows differ: run pgdual verify --config FILE --database ehr --table public.patients; if it "
         "reports differences, pgdual reconcile --config FILE --database ehr --table public.patients --apply repairs "
         "the mirror and resolves these conflicts.");
@@ -51,22 +62,23 @@ TEST_CASE("Next steps say what each kind needs first", "[unit][conflict]") {
 TEST_CASE("A next step leaves the database to fill in when the group has none or several", "[unit][conflict]") {
   auto several = open_group(ConflictKind::row_count);
   several.databases.shown = {{"ehr", 1}, {"billing", 1}};
-  CHECK(next_step(several).find("--database DB --table public.patients") != std::string::npos);
+  CHECK(step_text(next_step(several)).find("--database DB --table public.patients") != std::string::npos);
   auto capped = open_group(ConflictKind::row_count);
   capped.databases.others = 1;
-  CHECK(next_step(capped).find("--database DB ") != std::string::npos);
+  CHECK(step_text(next_step(capped)).find("--database DB ") != std::string::npos);
   auto unrecorded = open_group(ConflictKind::row_count);
   unrecorded.databases.shown = {{"", 2}};
-  CHECK(next_step(unrecorded).find("--database DB ") != std::string::npos);
+  CHECK(step_text(next_step(unrecorded)).find("--database DB ") != std::string::npos);
 }
 
 TEST_CASE("A resolved group needs nothing, and one naming no table is resolved by id", "[unit][conflict]") {
   for (const auto kind : kAllConflictKinds) {
     auto group = open_group(kind);
     group.open_count = 0;
-    CHECK(next_step(group) == "Nothing to do: every conflict of this group is resolved.");
-    CHECK(next_step(open_group(kind, std::string{kNoTable})).find("pgdual conflicts resolve --config FILE --id ID") !=
-          std::string::npos);
+    CHECK(step_text(next_step(group)) == "Nothing to do: every conflict of this group is resolved.");
+    const auto untabled = next_step(open_group(kind, std::string{kNoTable}));
+    CHECK(std::count(untabled.begin(), untabled.end(),
+                     StepPart{"pgdual conflicts resolve --config FILE --id ID --by NAME --reason TEXT", true}) == 1);
   }
 }
 

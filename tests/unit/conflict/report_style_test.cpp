@@ -1,5 +1,6 @@
 #include "conflict/report_style.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <set>
@@ -105,9 +106,10 @@ TEST_CASE("Every text colour of the HTML report meets WCAG AA contrast on its ba
     const auto colours = severity_colours(severity);
     INFO(severity_label(severity));
     CHECK(contrast(colours.text, colours.background) >= 4.5);
-    bool listed = false;
-    for (const auto& pair : text_colour_pairs()) listed = listed || (pair.text == colours.text && pair.background == colours.background);
-    CHECK(listed);
+    const auto pairs = text_colour_pairs();
+    CHECK(std::any_of(pairs.begin(), pairs.end(), [&colours](const TextOn& pair) {
+      return pair.text == colours.text && pair.background == colours.background;
+    }));
   }
 }
 

@@ -324,6 +324,9 @@ TEST_CASE("The JSON report is one object with the chain and the groups", "[unit]
   CHECK(*mirror->find("row_count")->get<std::uint64_t>() == 0);
   CHECK(mirror->find("sqlstate")->is_null());
   CHECK(*(*groups)[1].find("mirror")->find("sqlstate")->get<std::string>() == "23505");
+  CHECK(text.find("\"databases\":{\"shown\":[{\"name\":\"ehr\",\"count\":3}],\"others\":0},\"users\":{\"shown\":"
+                  "[{\"name\":\"app\",\"count\":3}],\"others\":0},\"applications\":{\"shown\":[{\"name\":\"psql\","
+                  "\"count\":3}],\"others\":0}}") != std::string::npos);
 }
 
 TEST_CASE("The JSON report of a broken chain names the first bad record", "[unit][conflict]") {
@@ -491,10 +494,11 @@ TEST_CASE("The HTML report shows the chain, the filter, the totals and the group
                     "</dd>") != std::string::npos);
   CHECK(intact.find("<p class=\"next-step\"><b>Next step:</b> Nothing to do: every conflict of this group is "
                     "resolved.</p>") != std::string::npos);
-  CHECK(intact.find("<p class=\"next-step\"><b>Next step:</b> The table&#39;s rows differ: run pgdual verify "
-                    "--config FILE --database ehr --table public.t; if it reports differences, pgdual reconcile "
-                    "--config FILE --database ehr --table public.t --apply repairs the mirror and resolves these "
-                    "conflicts.</p>") != std::string::npos);
+  CHECK(intact.find("<p class=\"next-step\"><b>Next step:</b> The table&#39;s rows differ: run <code "
+                    "class=\"command\">pgdual verify --config FILE --database ehr --table public.t</code>; if it "
+                    "reports differences, <code class=\"command\">pgdual reconcile --config FILE --database ehr "
+                    "--table public.t --apply</code> repairs the mirror and resolves these conflicts.</p>") !=
+        std::string::npos);
   CHECK(intact.find("<code class=\"statement\">INSERT INTO patients (mrn, name) VALUES ($1, $2)</code>") !=
         std::string::npos);
   CHECK(intact.find("<span class=\"badge serious\">\u25B2 Serious</span>") != std::string::npos);
