@@ -586,3 +586,38 @@ TEST_CASE("A group counts its conflicts per database, user and application, the 
   CHECK(group.users == NameCounts{{{"nurse", 2}, {"batch", 1}, {"user0", 1}, {"user1", 1}, {"user2", 1}}, 3});
   CHECK(group.applications == NameCounts{{{"chart", 8}, {"", 1}}, 0});
 }
+
+TEST_CASE("The HTML report names a SQLSTATE by its class when it has no line of its own, escaped",
+          "[unit][conflict]") {
+  auto by_class = mirror_error_conflict("c1", "2024-05-01T12:00:00Z");
+  by_class.mirror = Answer{}.error("23P99", "a new constraint").ready('I').outcome();
+  auto hostile = mirror_error_conflict("c2", "2024-05-01T12:00:00Z");
+  hostile.statement_fingerprint = "ef78";
+  hostile.mirror = Answer{}.error("<b>x", "no code").ready('I').outcome();
+  const auto html = render_report(build({by_class, hostile}), ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<span class=\"sqlstate\">23P99: class 23, integrity constraint violation</span>") !=
+        std::string::npos);
+  CHECK(html.find("<span class=\"sqlstate\">&lt;b&gt;x: not a SQLSTATE PostgreSQL documents</span>") !=
+        std::string::npos);
+  CHECK(html.find("<b>x") == std::string::npos);
+}
+
+TEST_CASE("The HTML report lists several sessions with their counts, and says when one was not recorded",
+          "[unit][conflict]") {
+  std::vector<ConflictRecord> records;
+  for (int i = 0; i < 7; ++i) {
+    auto record = row_count_conflict("c" + std::to_string(i), "2024-05-01T12:00:00Z");
+    record.session.user = i < 2 ? "nurse" : "user" + std::to_string(i);
+    record.session.database.clear();
+    record.session.application_name = "<chart>";
+    records.push_back(std::move(record));
+  }
+  const auto html = render_report(build(records), ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<span class=\"database\">database <b>(none recorded)</b></span><span class=\"user\">user "
+                  "<b>nurse</b> (2), <b>user2</b> (1), <b>user3</b> (1), <b>user4</b> (1), <b>user5</b> (1), and 1 "
+                  "more</span><span class=\"application\">application <b>&lt;chart&gt;</b></span>") !=
+        std::string::npos);
+  CHECK(html.find("--database DB --table public.t") != std::string::npos);
+}
