@@ -336,9 +336,9 @@ fs::path review_screenshot_path() {
   return dir / "review-report.png";
 }
 
-TEST_CASE_METHOD(IntegrationTest,
-                 "The review report of real conflicts says who, what the SQLSTATE means and what to do",
-                 "[integration][report][chromium]") {
+// Who wrote each group, what its SQLSTATE means, what to do next, and the harmless apart.
+TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless Chromium",
+                 "[integration][report][chromium][review]") {
   if (!fs::exists(kChromium)) {
     FAIL(std::string{kChromium} + " is missing: install Debian's chromium package (scripts/install-deps.sh does)");
   }
