@@ -347,17 +347,28 @@ TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless
   const auto endpoint = through_proxy(database);
   check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE patients (id int PRIMARY KEY, ward text)"));
   check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE visits (id serial PRIMARY KEY, patient_id int)"));
-  // The mirror lacks patient 1 and already has patient 2: the copies differ, as after a missed write.
+  check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE beds (id int PRIMARY KEY, label text)"));
+  // The mirror lacks patient 1 and bed 1 and already has patient 2: the copies differ, as after
+  // missed writes.
   static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO patients VALUES (1, 'ward-7-north')"));
   static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO patients VALUES (2, 'ward-9-south')"));
+  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO beds VALUES (1, 'ward-8-bed')"));
 
-  // row_count twice (two applications), mirror_error 23505 once, nondeterministic (serial) once.
+  // row_count twice (two applications), mirror_error 23505 once, nondeterministic (serial) once,
+  // and row_count on beds, which reconcile then repairs and resolves.
   check_succeeded(psql_as(endpoint, "ward-chart", "UPDATE patients SET ward = 'ward-3-east' WHERE id = 1"));
   check_succeeded(psql_as(endpoint, "night-batch", "UPDATE patients SET ward = 'ward-4-west' WHERE id = 1"));
   check_succeeded(psql_as(endpoint, "ward-chart", "INSERT INTO patients VALUES (2, 'ward-5-annex')"));
   check_succeeded(psql_as(endpoint, "ward-chart", "INSERT INTO visits (patient_id) VALUES (1)"));
-  const auto records = wait_for_conflicts(4, 30s);
-  REQUIRE(records.size() == 4);
+  check_succeeded(psql_as(endpoint, "ward-chart", "UPDATE beds SET label = 'ward-6-bed' WHERE id = 1"));
+  REQUIRE(wait_for_conflicts(5, 30s).size() == 5);
+  REQUIRE(proxy.stop() == 0);
+  const auto reconciled = run({PGDUAL_BINARY, "reconcile", "--config", proxy.config_file().string(), "--database",
+                               database, "--table", "beds", "--apply"},
+                              {}, kChromiumTimeout);
+  INFO(reconciled.describe());
+  REQUIRE(reconciled.exit_code == 0);
+  REQUIRE(reconciled.out.find("conflict log: 1 of 5 open conflicts resolved") != std::string::npos);
 
   const auto page = proxy.conflict_log().parent_path() / "review-report.html";
   const auto result = report({"--log", proxy.conflict_log().string(), "--format", "html", "--out", page.string()});
@@ -384,18 +395,22 @@ TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless
 
   // Three groups, each with who wrote it and a next step; the serious ones first, then the
   // harmless section, apart, with the nondeterministic insert.
-  CHECK(occurrences(dom, "<section class=\"group ") == 3);
-  CHECK(occurrences(dom, "<p class=\"next-step\"><b>Next step:</b> ") == 3);
+  CHECK(occurrences(dom, "<section class=\"group ") == 4);
+  CHECK(occurrences(dom, "<p class=\"next-step\"><b>Next step:</b> ") == 4);
   const auto serious = between(dom, "<h2 id=\"serious\">", "<div class=\"harmless\">");
   const auto harmless = between(dom, "<div class=\"harmless\">", "</div>");
   CHECK(serious.find("Serious: needs action (2 groups)</h2>") != std::string::npos);
   CHECK(occurrences(serious, "<section class=\"group serious\"") == 2);
-  CHECK(harmless.find("Harmless (1 group)</h2>") != std::string::npos);
+  CHECK(harmless.find("Harmless (2 groups)</h2>") != std::string::npos);
   CHECK(harmless.find("Harmless means that nothing needs doing now.") != std::string::npos);
   CHECK(harmless.find("<section class=\"group expected\" data-kind=\"nondeterministic\">") != std::string::npos);
   CHECK(harmless.find("<span class=\"table\">visits</span>") != std::string::npos);
+  const auto beds = between(harmless, "<section class=\"group resolved\" data-kind=\"row_count\">", "</section>");
+  CHECK(beds.find("<span class=\"badge resolved\">\u2714 Resolved</span>") != std::string::npos);
+  CHECK(beds.find("<span class=\"table\">beds</span>") != std::string::npos);
+  CHECK(beds.find("Nothing to do: every conflict of this group is resolved.") != std::string::npos);
 
-  const auto row_count = between(dom, "data-kind=\"row_count\"", "</section>");
+  const auto row_count = between(serious, "data-kind=\"row_count\"", "</section>");
   // The records name a table as the statement did.
   CHECK(row_count.find("row_count</span> on <span class=\"table\">patients</span>") != std::string::npos);
   CHECK(row_count.find("<span class=\"database\">database <b>" + database + "</b></span><span class=\"user\">user "
@@ -414,7 +429,8 @@ TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless
 
   // Statements as normalized, never the values the clients sent.
   CHECK(dom.find("UPDATE patients SET ward = $1 WHERE id = $2") != std::string::npos);
-  for (const auto* value : {"ward-7-north", "ward-9-south", "ward-3-east", "ward-4-west", "ward-5-annex"}) {
+  for (const auto* value : {"ward-7-north", "ward-9-south", "ward-3-east", "ward-4-west", "ward-5-annex", "ward-8-bed",
+                            "ward-6-bed"}) {
     INFO(value);
     CHECK(dom.find(value) == std::string::npos);
   }
