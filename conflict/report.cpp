@@ -194,7 +194,11 @@ Expected<void> ReportBuilder::add(const ConflictRecord& record) {
   if (!detected) return unexpected{make_error_code(ConflictError::invalid_record)};
   auto [entry, first_record] = conflicts_.try_emplace(record.id);
   auto& conflict = entry->second;
-  if (first_record) conflict.detected = *detected;
+  // Who wrote it is the detecting session's; a resolution says who resolved it instead.
+  if (first_record) {
+    conflict.detected = *detected;
+    conflict.session = record.session;
+  }
   conflict.latest = *detected;
   conflict.position = next_position_++;
   conflict.kind = record.kind;
@@ -203,7 +207,6 @@ Expected<void> ReportBuilder::add(const ConflictRecord& record) {
   conflict.statement = record.statement_normalized;
   conflict.primary = summarize(record.primary);
   conflict.mirror = summarize(record.mirror);
-  conflict.session = record.session;
   conflict.resolution = record.resolution;
   conflict.resolved_by = record.resolved_by;
   conflict.resolution_note = record.resolution_note;

@@ -106,7 +106,7 @@ struct ReportGroup {
   std::string example_statement;
   OutcomeSummary primary;
   OutcomeSummary mirror;
-  /// Whose sessions wrote the group's conflicts, counted in conflicts.
+  /// Whose sessions wrote the group's conflicts (as each conflict's first record says), counted in conflicts.
   NameCounts databases{};
   NameCounts users{};
   NameCounts applications{};
@@ -198,7 +198,7 @@ class ReportBuilder {
     std::string statement;
     OutcomeSummary primary;
     OutcomeSummary mirror;
-    SessionInfo session;
+    SessionInfo session;  ///< of its first record
     Resolution resolution = Resolution::open;
     std::string resolved_by;
     std::string resolution_note;
