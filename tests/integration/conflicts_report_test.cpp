@@ -6,17 +6,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "conflict/conflict_log.h"
 #include "conflict/json.h"
+#include "conflict/sqlstate_names.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/subprocess.h"
 #include "tests/integration/harness/temp_dir.h"
@@ -433,6 +437,60 @@ TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless
                             "ward-6-bed"}) {
     INFO(value);
     CHECK(dom.find(value) == std::string::npos);
+  }
+}
+
+// errcodes.txt as PostgreSQL installs it: "23505    E    ERRCODE_UNIQUE_VIOLATION    unique_violation"
+// for a code, "Section: Class 23 - Integrity Constraint Violation" for a class.
+struct InstalledErrcodes {
+  std::map<std::string, std::string> conditions;  ///< by code
+  std::map<std::string, std::string> classes;     ///< by class, the heading in lower case
+};
+
+std::string lower_case(std::string_view text) {
+  std::string lower{text};
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower;
+}
+
+InstalledErrcodes installed_errcodes() {
+  const auto sharedir = run({pg_program("pg_config"), "--sharedir"}, {}, kReportTimeout);
+  REQUIRE(sharedir.exit_code == 0);
+  const auto text = read_file(fs::path{sharedir.out.substr(0, sharedir.out.find('\n'))} / "errcodes.txt");
+  InstalledErrcodes errcodes;
+  std::istringstream lines{text};
+  constexpr std::string_view kSection = "Section: Class ";
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(kSection)) {
+      const auto heading = line.substr(kSection.size() + 5);  // after "23 - "
+      // "No Data (this is also a warning class per the SQL standard)": the name without its remark.
+      errcodes.classes[line.substr(kSection.size(), 2)] = lower_case(heading.substr(0, heading.find(" (")));
+      continue;
+    }
+    std::istringstream fields{line};
+    std::string code, severity, macro, condition;
+    if (line.size() > 5 && line[5] == ' ' && fields >> code >> severity >> macro >> condition) {
+      errcodes.conditions[code] = condition;
+    }
+  }
+  return errcodes;
+}
+
+TEST_CASE("The report's SQLSTATE names are those of the installed PostgreSQL", "[integration][report]") {
+  const auto errcodes = installed_errcodes();
+  REQUIRE(errcodes.conditions.size() > 200);
+  REQUIRE(errcodes.classes.size() > 40);
+  for (const auto& row : conflict::known_sqlstates()) {
+    INFO(row.code);
+    const auto installed = errcodes.conditions.find(std::string{row.code});
+    REQUIRE(installed != errcodes.conditions.end());
+    CHECK(installed->second == row.condition);
+  }
+  for (const auto& row : conflict::known_sqlstate_classes()) {
+    INFO(row.code);
+    const auto installed = errcodes.classes.find(std::string{row.code});
+    REQUIRE(installed != errcodes.classes.end());
+    CHECK(installed->second == lower_case(row.name));
   }
 }
 
