@@ -80,8 +80,9 @@ std::string names_html(const NameCounts& names) {
 }
 
 void append_group_header(std::string& out, const ReportGroup& group, Severity severity) {
-  out.append("<header><span class=\"badge ").append(severity_class(severity)).append("\">")
-      .append(report_style::severity_symbol(severity)).append(" ").append(severity_label(severity))
+  // The symbol is for the eye; a screen reader says the label alone.
+  out.append("<header><span class=\"badge ").append(severity_class(severity)).append("\"><span aria-hidden=\"true\">")
+      .append(report_style::severity_symbol(severity)).append("</span> ").append(severity_label(severity))
       .append("</span><h3 class=\"group-heading\"><span class=\"kind\"><span class=\"swatch\" style=\"background:")
       .append(kind_colour(group.kind)).append("\"></span>").append(to_string(group.kind))
       .append("</span> on <span class=\"table\">").append(html_text(group.table))

@@ -410,7 +410,8 @@ TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless
   CHECK(harmless.find("<section class=\"group expected\" data-kind=\"nondeterministic\">") != std::string::npos);
   CHECK(harmless.find("<span class=\"table\">visits</span>") != std::string::npos);
   const auto beds = between(harmless, "<section class=\"group resolved\" data-kind=\"row_count\">", "</section>");
-  CHECK(beds.find("<span class=\"badge resolved\">\u2714 Resolved</span>") != std::string::npos);
+  CHECK(beds.find("<span class=\"badge resolved\"><span aria-hidden=\"true\">\u2714</span> Resolved</span>") !=
+        std::string::npos);
   CHECK(beds.find("<span class=\"table\">beds</span>") != std::string::npos);
   CHECK(beds.find("Nothing to do: every conflict of this group is resolved.") != std::string::npos);
 
@@ -424,7 +425,8 @@ TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless
                        " --table patients --apply") != std::string::npos);
 
   const auto mirror_error = between(dom, "data-kind=\"mirror_error\"", "</section>");
-  CHECK(mirror_error.find("<span class=\"badge serious\">\u25B2 Serious</span>") != std::string::npos);
+  CHECK(mirror_error.find("<span class=\"badge serious\"><span aria-hidden=\"true\">\u25B2</span> Serious</span>") !=
+        std::string::npos);
   CHECK(mirror_error.find("<span class=\"database\">database <b>" + database + "</b></span><span class=\"user\">"
                           "user <b>app</b></span><span class=\"application\">application <b>ward-chart</b></span>") !=
         std::string::npos);
