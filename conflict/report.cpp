@@ -111,6 +111,40 @@ bool table_matches(std::string_view wanted, std::string_view table) {
 
 using GroupKey = std::tuple<std::string, ConflictKind, std::string>;
 
+// Conflicts per value of each session field, in one group.
+struct SessionTally {
+  std::map<std::string, std::size_t> databases;
+  std::map<std::string, std::size_t> users;
+  std::map<std::string, std::size_t> applications;
+
+  void add(const SessionInfo& session) {
+    ++databases[session.database];
+    ++users[session.user];
+    ++applications[session.application_name];
+  }
+};
+
+struct GroupEntry {
+  ReportGroup group;
+  std::uint64_t example_position = 0;  ///< in the log, of the record the example comes from
+  SessionTally sessions;
+};
+
+NameCounts most_frequent(const std::map<std::string, std::size_t>& tally) {
+  std::vector<NameCount> all;
+  all.reserve(tally.size());
+  for (const auto& [name, count] : tally) all.push_back({name, count});
+  // The map is ordered by name, so a stable sort by count keeps names in order within a count.
+  std::stable_sort(all.begin(), all.end(), [](const NameCount& left, const NameCount& right) {
+    return left.count > right.count;
+  });
+  NameCounts counts;
+  counts.others = all.size() > kMostNamesShown ? all.size() - kMostNamesShown : 0;
+  all.resize(std::min(all.size(), kMostNamesShown));
+  counts.shown = std::move(all);
+  return counts;
+}
+
 // The start of the UTC hour `time` falls in (rounding down before 1970 too).
 Timestamp start_of_hour(Timestamp time) {
   const auto into_hour = (time.seconds % kSecondsPerHour + kSecondsPerHour) % kSecondsPerHour;
@@ -160,7 +194,11 @@ Expected<void> ReportBuilder::add(const ConflictRecord& record) {
   if (!detected) return unexpected{make_error_code(ConflictError::invalid_record)};
   auto [entry, first_record] = conflicts_.try_emplace(record.id);
   auto& conflict = entry->second;
-  if (first_record) conflict.detected = *detected;
+  // Who wrote it is the detecting session's; a resolution says who resolved it instead.
+  if (first_record) {
+    conflict.detected = *detected;
+    conflict.session = record.session;
+  }
   conflict.latest = *detected;
   conflict.position = next_position_++;
   conflict.kind = record.kind;
@@ -178,8 +216,7 @@ Expected<void> ReportBuilder::add(const ConflictRecord& record) {
 Report ReportBuilder::build(const ReportFilter& filter) const {
   Report report;
   report.filter = filter;
-  // Each group with the log position of the record its example and outcomes come from.
-  std::map<GroupKey, std::pair<ReportGroup, std::uint64_t>> grouped;
+  std::map<GroupKey, GroupEntry> grouped;
   // Holds one entry per hour and kind that has a conflict, not one per conflict.
   std::map<std::pair<Timestamp, ConflictKind>, std::size_t> hourly;
   const std::vector<std::string> no_table{std::string{kNoTable}};
@@ -189,7 +226,8 @@ Report ReportBuilder::build(const ReportFilter& filter) const {
     for (const auto& table : conflict.tables.empty() ? no_table : conflict.tables) {
       if (filter.table && !table_matches(*filter.table, table)) continue;
       auto [entry, first_in_group] = grouped.try_emplace(GroupKey{table, conflict.kind, conflict.fingerprint});
-      add_to_group(entry->second.first, entry->second.second, first_in_group, table, conflict);
+      add_to_group(entry->second.group, entry->second.example_position, first_in_group, table, conflict);
+      entry->second.sessions.add(conflict.session);
       counted = true;
     }
     if (!counted) continue;
@@ -204,7 +242,12 @@ Report ReportBuilder::build(const ReportFilter& filter) const {
   report.hourly.reserve(hourly.size());
   for (const auto& [key, count] : hourly) report.hourly.push_back({key.first, key.second, count});
   report.groups.reserve(grouped.size());
-  for (auto& [key, entry] : grouped) report.groups.push_back(std::move(entry.first));
+  for (auto& [key, entry] : grouped) {
+    entry.group.databases = most_frequent(entry.sessions.databases);
+    entry.group.users = most_frequent(entry.sessions.users);
+    entry.group.applications = most_frequent(entry.sessions.applications);
+    report.groups.push_back(std::move(entry.group));
+  }
   std::sort(report.groups.begin(), report.groups.end(), [](const ReportGroup& left, const ReportGroup& right) {
     if (left.count != right.count) return left.count > right.count;
     if (left.table != right.table) return left.table < right.table;

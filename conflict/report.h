@@ -70,6 +70,27 @@ struct OutcomeSummary {
   friend bool operator==(const OutcomeSummary&, const OutcomeSummary&) = default;
 };
 
+/// How many of a group's conflicts came from sessions with one value (a database, a user, an
+/// application_name). The value is as recorded, so it may be empty.
+struct NameCount {
+  std::string name;
+  std::size_t count = 0;
+
+  friend bool operator==(const NameCount&, const NameCount&) = default;
+};
+
+/// The most frequent values of one session field in a group.
+struct NameCounts {
+  /// Largest count first, then by name; at most kMostNamesShown.
+  std::vector<NameCount> shown;
+  std::size_t others = 0;  ///< how many other values there were
+
+  friend bool operator==(const NameCounts&, const NameCounts&) = default;
+};
+
+/// How many values of one session field a group lists: a review needs who wrote, not everyone.
+inline constexpr std::size_t kMostNamesShown = 5;
+
 /// The conflicts of one table, kind and statement fingerprint. A conflict
 /// whose records name several tables is counted in each table's group.
 struct ReportGroup {
@@ -85,6 +106,10 @@ struct ReportGroup {
   std::string example_statement;
   OutcomeSummary primary;
   OutcomeSummary mirror;
+  /// Whose sessions wrote the group's conflicts (as each conflict's first record says), counted in conflicts.
+  NameCounts databases{};
+  NameCounts users{};
+  NameCounts applications{};
 };
 
 /// A conflict that names no table (a COMMIT, a large object, a bare `SELECT nextval`): no
@@ -173,6 +198,7 @@ class ReportBuilder {
     std::string statement;
     OutcomeSummary primary;
     OutcomeSummary mirror;
+    SessionInfo session;  ///< of its first record
     Resolution resolution = Resolution::open;
     std::string resolved_by;
     std::string resolution_note;

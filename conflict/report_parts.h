@@ -7,7 +7,7 @@
 #include "conflict/report.h"
 
 /// What the report's renderers share (conflict/report_render.cpp: text, JSON, CSV;
-/// conflict/report_html.cpp: HTML). Not for use outside them.
+/// conflict/report_html.cpp and report_chart.cpp: HTML). Not for use outside them.
 namespace pgdual::conflict::report_parts {
 
 constexpr std::string_view kUntabledTitle = "Conflicts naming no table";
@@ -26,6 +26,12 @@ constexpr std::string_view kUntabledAdvice =
 [[nodiscard]] std::string outcome_text(const OutcomeSummary& outcome);
 /// The time to the second.
 [[nodiscard]] std::string seconds_only(Timestamp time);
+
+/// The text format's neutralizing, then & < > " ' as entities: no value can open a tag, leave an
+/// attribute or carry a control character.
+[[nodiscard]] std::string html_text(std::string_view text);
+/// The timeline of conflicts per hour (or day) by kind: a heading and an inline SVG chart.
+void append_chart(std::string& out, const Report& report);
 
 [[nodiscard]] std::string render_html(const Report& report);
 

@@ -302,6 +302,17 @@ void append_json_filter(std::string& out, const ReportFilter& filter) {
   out.push_back('}');
 }
 
+// {"shown":[{"name":"ehr","count":3}],"others":0}
+void append_json_names(std::string& out, const NameCounts& names) {
+  out.append("{\"shown\":[");
+  for (std::size_t i = 0; i < names.shown.size(); ++i) {
+    out.append(i == 0 ? "{\"name\":" : ",{\"name\":");
+    json::append_string(out, names.shown[i].name);
+    out.append(",\"count\":").append(std::to_string(names.shown[i].count)).push_back('}');
+  }
+  out.append("],\"others\":").append(std::to_string(names.others)).push_back('}');
+}
+
 void append_json_group(std::string& out, const ReportGroup& group) {
   out.append("{\"table\":");
   json::append_string(out, group.table);
@@ -321,6 +332,12 @@ void append_json_group(std::string& out, const ReportGroup& group) {
   append_json_outcome(out, group.primary);
   out.append(",\"mirror\":");
   append_json_outcome(out, group.mirror);
+  out.append(",\"databases\":");
+  append_json_names(out, group.databases);
+  out.append(",\"users\":");
+  append_json_names(out, group.users);
+  out.append(",\"applications\":");
+  append_json_names(out, group.applications);
   out.push_back('}');
 }
 

@@ -16,19 +16,21 @@ enum class ReportFormat {
   /// resolver and note, instead of as "(none)" groups.
   text,
   /// One object: {"chain":{"intact":…,"records":N,…},"filter":{…},"conflicts":N,"open":N,"groups":[…],
-  /// "no_table":[…]}: the groups, "(none)" ones included, then each conflict that names no table
-  /// with its id, status, resolver and note.
+  /// "no_table":[…]}: the groups, "(none)" ones included, each with its databases, users and
+  /// applications counted; then each conflict that names no table with its id, status, resolver and note.
   json,
   /// RFC 4180: a header row, then one row per group; CRLF line ends; fields
   /// with a comma, quote, CR or LF quoted, quotes doubled. The chain's state
   /// is not in it (the command's exit code and stderr carry it).
   csv,
-  /// One self-contained HTML5 document: inline style, no script, and nothing
-  /// it loads (no URL of any kind; a Content-Security-Policy forbids loads).
-  /// The chain's state, the filter, the totals, a timeline of conflicts per
-  /// hour by kind as inline SVG stacked bars (per day, or per several days,
-  /// when the conflicts span more than 14 days, which its title says), the
-  /// groups as a table, and the conflicts that name no table as a table of their own, as text. Every string is HTML-escaped after the text
+  /// One self-contained HTML5 document for a reviewer: inline style, no script, and nothing it
+  /// loads (no URL of any kind; a Content-Security-Policy forbids loads). The chain's state, the
+  /// filter, the totals, a timeline of conflicts per hour by kind as inline SVG stacked bars (per
+  /// day, or per several days, when the conflicts span more than 14 days, which its title says);
+  /// then the groups, serious ones first and harmless ones apart (report_guide.h), each with its
+  /// databases, users and applications, what its kind and SQLSTATEs mean (sqlstate_names.h) and a
+  /// next step; then the conflicts that name no table as a table of their own. Colours
+  /// (report_style.h) never carry meaning alone. Every string is HTML-escaped after the text
   /// format's neutralizing of control characters; statements are not cut.
   html,
 };

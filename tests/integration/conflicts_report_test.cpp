@@ -1,20 +1,27 @@
-// `pgdual conflicts report` as a process, over a log written by conflict::ConflictLog. No database.
+// `pgdual conflicts report` as a process: over a log written by conflict::ConflictLog, and (the review
+// page in headless Chromium) over the conflicts pgdual serve recorded between two real servers.
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "conflict/conflict_log.h"
 #include "conflict/json.h"
+#include "conflict/sqlstate_names.h"
+#include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/subprocess.h"
 #include "tests/integration/harness/temp_dir.h"
 
@@ -304,10 +311,189 @@ TEST_CASE("conflicts report --format html renders in headless Chromium", "[integ
   // One bar per hour from 2024-05-01T12:00Z to 2024-05-02T10:00Z; rotated files read as one chain.
   CHECK(occurrences(dom.out, "<g class=\"bar\"") == 23);
   CHECK(dom.out.find("<title>2024-05-01 14:00 UTC: 1 conflict (mirror_unavailable 1)</title>") != std::string::npos);
-  CHECK(occurrences(dom.out, "<tr class=\"group\">") == 2);
-  CHECK(dom.out.find("<td>public.patients</td>") != std::string::npos);
-  CHECK(dom.out.find("<td>public.visits</td>") != std::string::npos);
+  CHECK(occurrences(dom.out, "<section class=\"group ") == 2);
+  CHECK(dom.out.find("<span class=\"table\">public.patients</span>") != std::string::npos);
+  CHECK(dom.out.find("<span class=\"table\">public.visits</span>") != std::string::npos);
   CHECK(dom.out.find("Hash chain: intact, 6 records in ") != std::string::npos);
+}
+
+// psql through pgdual as application `application`, stopping at the first error.
+RunResult psql_as(const Endpoint& endpoint, const std::string& application, const std::string& script) {
+  ProcessOptions options;
+  options.env = endpoint.libpq_env();
+  options.env["PGAPPNAME"] = application;
+  return run({pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c", script}, options, kChromiumTimeout);
+}
+
+// The text between the first `from` and the next `to` after it; empty when either is missing.
+std::string between(const std::string& text, std::string_view from, std::string_view to) {
+  const auto start = text.find(from);
+  if (start == std::string::npos) return {};
+  const auto end = text.find(to, start + from.size());
+  return end == std::string::npos ? std::string{} : text.substr(start, end - start);
+}
+
+// Where the screenshot stays after the test, for a person to look at: beside the pgdual binary.
+fs::path review_screenshot_path() {
+  const auto dir = fs::path{PGDUAL_BINARY}.parent_path() / "report-screenshots";
+  fs::create_directories(dir);
+  return dir / "review-report.png";
+}
+
+// Who wrote each group, what its SQLSTATE means, what to do next, and the harmless apart.
+TEST_CASE_METHOD(IntegrationTest, "The review page of real conflicts in headless Chromium",
+                 "[integration][report][chromium][review]") {
+  if (!fs::exists(kChromium)) {
+    FAIL(std::string{kChromium} + " is missing: install Debian's chromium package (scripts/install-deps.sh does)");
+  }
+  const auto database = fresh_database("review");
+  auto& proxy = start_proxy();
+  const auto endpoint = through_proxy(database);
+  check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE patients (id int PRIMARY KEY, ward text)"));
+  check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE visits (id serial PRIMARY KEY, patient_id int)"));
+  check_succeeded(psql_as(endpoint, "setup", "CREATE TABLE beds (id int PRIMARY KEY, label text)"));
+  // The mirror lacks patient 1 and bed 1 and already has patient 2: the copies differ, as after
+  // missed writes.
+  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO patients VALUES (1, 'ward-7-north')"));
+  static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO patients VALUES (2, 'ward-9-south')"));
+  static_cast<void>(backends().onprem.run_sql(database, "INSERT INTO beds VALUES (1, 'ward-8-bed')"));
+
+  // row_count twice (two applications), mirror_error 23505 once, nondeterministic (serial) once,
+  // and row_count on beds, which reconcile then repairs and resolves.
+  check_succeeded(psql_as(endpoint, "ward-chart", "UPDATE patients SET ward = 'ward-3-east' WHERE id = 1"));
+  check_succeeded(psql_as(endpoint, "night-batch", "UPDATE patients SET ward = 'ward-4-west' WHERE id = 1"));
+  check_succeeded(psql_as(endpoint, "ward-chart", "INSERT INTO patients VALUES (2, 'ward-5-annex')"));
+  check_succeeded(psql_as(endpoint, "ward-chart", "INSERT INTO visits (patient_id) VALUES (1)"));
+  check_succeeded(psql_as(endpoint, "ward-chart", "UPDATE beds SET label = 'ward-6-bed' WHERE id = 1"));
+  REQUIRE(wait_for_conflicts(5, 30s).size() == 5);
+  REQUIRE(proxy.stop() == 0);
+  const auto reconciled = run({PGDUAL_BINARY, "reconcile", "--config", proxy.config_file().string(), "--database",
+                               database, "--table", "beds", "--apply"},
+                              {}, kChromiumTimeout);
+  INFO(reconciled.describe());
+  REQUIRE(reconciled.exit_code == 0);
+  REQUIRE(reconciled.out.find("conflict log: 1 of 5 open conflicts resolved") != std::string::npos);
+
+  const auto page = proxy.conflict_log().parent_path() / "review-report.html";
+  const auto result = report({"--log", proxy.conflict_log().string(), "--format", "html", "--out", page.string()});
+  INFO(result.describe());
+  REQUIRE(result.exit_code == 0);
+
+  const auto screenshot = review_screenshot_path();
+  fs::remove(screenshot);
+  const auto shot =
+      chromium(page.parent_path(), {"--screenshot=" + screenshot.string(), "--window-size=1280,2000"}, page);
+  INFO(shot.describe());
+  REQUIRE_FALSE(shot.timed_out);
+  REQUIRE(shot.exit_code == 0);
+  const auto size = png_size(read_file(screenshot));
+  REQUIRE(size);
+  CHECK(size->width == 1280);
+  std::printf("review report screenshot: %s\n", screenshot.c_str());
+
+  const auto dom_run = chromium(page.parent_path(), {"--dump-dom"}, page);
+  INFO(dom_run.describe());
+  REQUIRE_FALSE(dom_run.timed_out);
+  REQUIRE(dom_run.exit_code == 0);
+  const auto& dom = dom_run.out;
+
+  // Three groups, each with who wrote it and a next step; the serious ones first, then the
+  // harmless section, apart, with the nondeterministic insert.
+  CHECK(occurrences(dom, "<section class=\"group ") == 4);
+  CHECK(occurrences(dom, "<p class=\"next-step\"><b>Next step:</b> ") == 4);
+  const auto serious = between(dom, "<h2 id=\"serious\">", "<div class=\"harmless\">");
+  const auto harmless = between(dom, "<div class=\"harmless\">", "</div>");
+  CHECK(serious.find("Serious: needs action (2 groups)</h2>") != std::string::npos);
+  CHECK(occurrences(serious, "<section class=\"group serious\"") == 2);
+  CHECK(harmless.find("Harmless (2 groups)</h2>") != std::string::npos);
+  CHECK(harmless.find("Harmless means that nothing needs doing now.") != std::string::npos);
+  CHECK(harmless.find("<section class=\"group expected\" data-kind=\"nondeterministic\">") != std::string::npos);
+  CHECK(harmless.find("<span class=\"table\">visits</span>") != std::string::npos);
+  const auto beds = between(harmless, "<section class=\"group resolved\" data-kind=\"row_count\">", "</section>");
+  CHECK(beds.find("<span class=\"badge resolved\"><span aria-hidden=\"true\">\u2714</span> Resolved</span>") !=
+        std::string::npos);
+  CHECK(beds.find("<span class=\"table\">beds</span>") != std::string::npos);
+  CHECK(beds.find("Nothing to do: every conflict of this group is resolved.") != std::string::npos);
+
+  const auto row_count = between(serious, "data-kind=\"row_count\"", "</section>");
+  // The records name a table as the statement did.
+  CHECK(row_count.find("row_count</span> on <span class=\"table\">patients</span>") != std::string::npos);
+  CHECK(row_count.find("<span class=\"database\">database <b>" + database + "</b></span><span class=\"user\">user "
+                       "<b>app</b></span><span class=\"application\">application <b>night-batch</b> (1), "
+                       "<b>ward-chart</b> (1)</span>") != std::string::npos);
+  CHECK(row_count.find("pgdual reconcile --config FILE --database " + database +
+                       " --table patients --apply") != std::string::npos);
+
+  const auto mirror_error = between(dom, "data-kind=\"mirror_error\"", "</section>");
+  CHECK(mirror_error.find("<span class=\"badge serious\"><span aria-hidden=\"true\">\u25B2</span> Serious</span>") !=
+        std::string::npos);
+  CHECK(mirror_error.find("<span class=\"database\">database <b>" + database + "</b></span><span class=\"user\">"
+                          "user <b>app</b></span><span class=\"application\">application <b>ward-chart</b></span>") !=
+        std::string::npos);
+  CHECK(mirror_error.find("<code>23505</code> <b class=\"condition\">unique_violation</b>: a row with the same "
+                          "unique key already exists") != std::string::npos);
+
+  // Statements as normalized, never the values the clients sent.
+  CHECK(dom.find("UPDATE patients SET ward = $1 WHERE id = $2") != std::string::npos);
+  for (const auto* value : {"ward-7-north", "ward-9-south", "ward-3-east", "ward-4-west", "ward-5-annex", "ward-8-bed",
+                            "ward-6-bed"}) {
+    INFO(value);
+    CHECK(dom.find(value) == std::string::npos);
+  }
+}
+
+// errcodes.txt as PostgreSQL installs it: "23505    E    ERRCODE_UNIQUE_VIOLATION    unique_violation"
+// for a code, "Section: Class 23 - Integrity Constraint Violation" for a class.
+struct InstalledErrcodes {
+  std::map<std::string, std::string> conditions;  ///< by code
+  std::map<std::string, std::string> classes;     ///< by class, the heading in lower case
+};
+
+std::string lower_case(std::string_view text) {
+  std::string lower{text};
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  return lower;
+}
+
+InstalledErrcodes installed_errcodes() {
+  const auto sharedir = run({pg_program("pg_config"), "--sharedir"}, {}, kReportTimeout);
+  REQUIRE(sharedir.exit_code == 0);
+  const auto text = read_file(fs::path{sharedir.out.substr(0, sharedir.out.find('\n'))} / "errcodes.txt");
+  InstalledErrcodes errcodes;
+  std::istringstream lines{text};
+  constexpr std::string_view kSection = "Section: Class ";
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(kSection)) {
+      const auto heading = line.substr(kSection.size() + 5);  // after "23 - "
+      // "No Data (this is also a warning class per the SQL standard)": the name without its remark.
+      errcodes.classes[line.substr(kSection.size(), 2)] = lower_case(heading.substr(0, heading.find(" (")));
+      continue;
+    }
+    std::istringstream fields{line};
+    std::string code, severity, macro, condition;
+    if (line.size() > 5 && line[5] == ' ' && fields >> code >> severity >> macro >> condition) {
+      errcodes.conditions[code] = condition;
+    }
+  }
+  return errcodes;
+}
+
+TEST_CASE("The report's SQLSTATE names are those of the installed PostgreSQL", "[integration][report]") {
+  const auto errcodes = installed_errcodes();
+  REQUIRE(errcodes.conditions.size() > 200);
+  REQUIRE(errcodes.classes.size() > 40);
+  for (const auto& row : conflict::known_sqlstates()) {
+    INFO(row.code);
+    const auto installed = errcodes.conditions.find(std::string{row.code});
+    REQUIRE(installed != errcodes.conditions.end());
+    CHECK(installed->second == row.condition);
+  }
+  for (const auto& row : conflict::known_sqlstate_classes()) {
+    INFO(row.code);
+    const auto installed = errcodes.classes.find(std::string{row.code});
+    REQUIRE(installed != errcodes.classes.end());
+    CHECK(installed->second == lower_case(row.name));
+  }
 }
 
 }  // namespace

@@ -122,6 +122,6 @@ TEST_CASE("A report of only conflicts naming no table has no groups table", "[un
   CHECK(text.find("COUNT") == std::string::npos);
   CHECK(text.find("seq-2") != std::string::npos);
   const auto html = render_report(report, ReportFormat::html);
-  CHECK(html.find("<table class=\"groups\">") == std::string::npos);
+  CHECK(html.find("<section class=\"group") == std::string::npos);
   CHECK(html.find("No conflicts match.") == std::string::npos);
 }

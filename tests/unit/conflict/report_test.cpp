@@ -21,6 +21,7 @@ ConflictRecord row_count_conflict(std::string id, std::string time, std::vector<
   record.id = std::move(id);
   record.time = std::move(time);
   record.idempotency_key = "k:" + record.id;
+  record.session = {.user = "app", .application_name = "psql", .client_address = "127.0.0.1:5000", .database = "ehr"};
   record.statement_fingerprint = "ab12";
   record.statement_normalized = "DELETE FROM t WHERE id = $1";
   record.tables = std::move(tables);
@@ -323,6 +324,9 @@ TEST_CASE("The JSON report is one object with the chain and the groups", "[unit]
   CHECK(*mirror->find("row_count")->get<std::uint64_t>() == 0);
   CHECK(mirror->find("sqlstate")->is_null());
   CHECK(*(*groups)[1].find("mirror")->find("sqlstate")->get<std::string>() == "23505");
+  CHECK(text.find("\"databases\":{\"shown\":[{\"name\":\"ehr\",\"count\":3}],\"others\":0},\"users\":{\"shown\":"
+                  "[{\"name\":\"app\",\"count\":3}],\"others\":0},\"applications\":{\"shown\":[{\"name\":\"psql\","
+                  "\"count\":3}],\"others\":0}}") != std::string::npos);
 }
 
 TEST_CASE("The JSON report of a broken chain names the first bad record", "[unit][conflict]") {
@@ -466,13 +470,39 @@ TEST_CASE("The HTML report shows the chain, the filter, the totals and the group
   CHECK(intact.find("<p class=\"chain intact\">Hash chain: intact, 5 records in conflicts.jsonl; starts at genesis; "
                     "head <code>" + std::string(64, 'a') + "</code></p>") != std::string::npos);
   CHECK(intact.find("<p class=\"filter\">Filter: none, every conflict</p>") != std::string::npos);
-  CHECK(occurrences(intact, "<tr class=\"group\">") == 3);
-  CHECK(intact.find("<td class=\"number\">1</td><td class=\"number\">0</td><td>public.patients</td>"
-                    "<td class=\"kind\"><span class=\"swatch\" style=\"background:#e15759\"></span>mirror_error</td>"
-                    "<td><code>cd34</code></td><td><time datetime=\"2024-05-01T14:00:00Z\">2024-05-01T14:00:00Z</time>"
-                    "</td><td><time datetime=\"2024-05-01T14:00:00Z\">2024-05-01T14:00:00Z</time></td>"
-                    "<td>INSERT 0 1</td><td>error 23505</td><td><code class=\"statement\">"
-                    "INSERT INTO patients (mrn, name) VALUES ($1, $2)</code></td></tr>") != std::string::npos);
+  CHECK(occurrences(intact, "<section class=\"group ") == 3);
+  // Serious first, largest first; then the resolved mirror_error group, apart under Harmless.
+  const auto serious = intact.find("<h2 id=\"serious\">Serious: needs action (2 groups)</h2>");
+  const auto t_group = intact.find("<span class=\"table\">public.t</span>");
+  const auto u_group = intact.find("<span class=\"table\">public.u</span>");
+  const auto harmless = intact.find("<h2 id=\"harmless\">Harmless (1 group)</h2>");
+  const auto patients_group = intact.find("<span class=\"table\">public.patients</span>");
+  CHECK(serious < t_group);
+  CHECK(t_group < u_group);
+  CHECK(u_group < harmless);
+  CHECK(harmless < patients_group);
+  CHECK(patients_group != std::string::npos);
+  CHECK(intact.find("<section class=\"group resolved\" data-kind=\"mirror_error\">\n<header><span class=\"badge "
+                    "resolved\"><span aria-hidden=\"true\">\u2714</span> Resolved</span><h3 class=\"group-heading\">"
+                    "<span class=\"kind\"><span class=\"swatch\" style=\"background:#0072b2\"></span>mirror_error"
+                    "</span> on <span class=\"table\">public.patients</span></h3><span class=\"counts\">1 conflict, 0 open</span>"
+                    "</header>\n<p class=\"who\"><span class=\"database\">database <b>ehr</b></span><span "
+                    "class=\"user\">user <b>app</b></span><span class=\"application\">application <b>psql</b>"
+                    "</span></p>\n") != std::string::npos);
+  CHECK(intact.find("<dt>Mirror</dt><dd>error 23505<br><span class=\"sqlstate\"><code>23505</code> <b "
+                    "class=\"condition\">unique_violation</b>: a row with the same unique key already exists</span>"
+                    "</dd>") != std::string::npos);
+  CHECK(intact.find("<p class=\"next-step\"><b>Next step:</b> Nothing to do: every conflict of this group is "
+                    "resolved.</p>") != std::string::npos);
+  CHECK(intact.find("<p class=\"next-step\"><b>Next step:</b> The table&#39;s rows differ: run <code "
+                    "class=\"command\">pgdual verify --config FILE --database ehr --table public.t</code>; if it "
+                    "reports differences, <code class=\"command\">pgdual reconcile --config FILE --database ehr "
+                    "--table public.t --apply</code> repairs the mirror and resolves these conflicts.</p>") !=
+        std::string::npos);
+  CHECK(intact.find("<code class=\"statement\">INSERT INTO patients (mrn, name) VALUES ($1, $2)</code>") !=
+        std::string::npos);
+  CHECK(intact.find("<span class=\"badge serious\"><span aria-hidden=\"true\">\u25B2</span> Serious</span>") !=
+        std::string::npos);
 
   auto broken = rendered_sample({{"conflicts.jsonl.1", "conflicts.jsonl"}, 2, std::string{kGenesisHash}, "",
                                  {{"conflicts.jsonl", 3}}});
@@ -529,8 +559,68 @@ TEST_CASE("A shadow read's mismatch is filtered, counted and rendered in every f
   CHECK(*document->find("filter")->find("kind")->get<std::string>() == "read_mismatch");
   CHECK(*(*document->find("groups")->get<json::Array>())[0].find("kind")->get<std::string>() == "read_mismatch");
   const auto html = render_report(report, ReportFormat::html);
-  CHECK(html.find("<span class=\"swatch\" style=\"background:#b6992d\"></span>read_mismatch</td>") !=
+  CHECK(html.find("<span class=\"swatch\" style=\"background:#882255\"></span>read_mismatch</span>") !=
         std::string::npos);
   CHECK(html.find(">read_mismatch (1)</text>") != std::string::npos);
   CHECK(html.find("<title>2024-05-01 13:00 UTC: 1 conflict (read_mismatch 1)</title><rect ") != std::string::npos);
+}
+
+TEST_CASE("A group counts its conflicts per database, user and application, the most frequent first",
+          "[unit][conflict]") {
+  std::vector<ConflictRecord> records;
+  const auto from = [&records](std::string id, std::string user, std::string application) {
+    auto record = row_count_conflict(std::move(id), "2024-05-01T12:00:00Z");
+    record.session.user = std::move(user);
+    record.session.application_name = std::move(application);
+    records.push_back(std::move(record));
+  };
+  from("c1", "nurse", "chart");
+  from("c2", "nurse", "chart");
+  from("c3", "batch", "");
+  for (int i = 0; i < 6; ++i) from("u" + std::to_string(i), "user" + std::to_string(i), "chart");
+  auto resolution = resolved(records.front(), "2024-05-02T00:00:00Z");  // the same conflict: not counted twice
+  resolution.session = {};  // and counted for the session that wrote it, not for the resolution's
+  records.push_back(std::move(resolution));
+  const auto report = build(records);
+  REQUIRE(report.groups.size() == 1);
+  const auto& group = report.groups[0];
+  CHECK(group.count == 9);
+  CHECK(group.databases == NameCounts{{{"ehr", 9}}, 0});
+  CHECK(group.users == NameCounts{{{"nurse", 2}, {"batch", 1}, {"user0", 1}, {"user1", 1}, {"user2", 1}}, 3});
+  CHECK(group.applications == NameCounts{{{"chart", 8}, {"", 1}}, 0});
+}
+
+TEST_CASE("The HTML report names a SQLSTATE by its class when it has no line of its own, escaped",
+          "[unit][conflict]") {
+  auto by_class = mirror_error_conflict("c1", "2024-05-01T12:00:00Z");
+  by_class.mirror = Answer{}.error("23P99", "a new constraint").ready('I').outcome();
+  auto hostile = mirror_error_conflict("c2", "2024-05-01T12:00:00Z");
+  hostile.statement_fingerprint = "ef78";
+  hostile.mirror = Answer{}.error("<b>x", "no code").ready('I').outcome();
+  const auto html = render_report(build({by_class, hostile}), ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<span class=\"sqlstate\">23P99: class 23, integrity constraint violation</span>") !=
+        std::string::npos);
+  CHECK(html.find("<span class=\"sqlstate\">&lt;b&gt;x: not a SQLSTATE PostgreSQL documents</span>") !=
+        std::string::npos);
+  CHECK(html.find("<b>x") == std::string::npos);
+}
+
+TEST_CASE("The HTML report lists several sessions with their counts, and says when one was not recorded",
+          "[unit][conflict]") {
+  std::vector<ConflictRecord> records;
+  for (int i = 0; i < 7; ++i) {
+    auto record = row_count_conflict("c" + std::to_string(i), "2024-05-01T12:00:00Z");
+    record.session.user = i < 2 ? "nurse" : "user" + std::to_string(i);
+    record.session.database.clear();
+    record.session.application_name = "<chart>";
+    records.push_back(std::move(record));
+  }
+  const auto html = render_report(build(records), ReportFormat::html);
+  INFO(html);
+  CHECK(html.find("<span class=\"database\">database <b>(none recorded)</b></span><span class=\"user\">user "
+                  "<b>nurse</b> (2), <b>user2</b> (1), <b>user3</b> (1), <b>user4</b> (1), <b>user5</b> (1), and 1 "
+                  "more</span><span class=\"application\">application <b>&lt;chart&gt;</b></span>") !=
+        std::string::npos);
+  CHECK(html.find("--database DB --table public.t") != std::string::npos);
 }
