@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 
+#include "conflict/jobs/pgdual_schema.h"
 #include "conflict/jobs/unlogged_tables.h"
 #include "conflict/jobs/wal_preflight.h"
 #include "conflict/sql_text.h"
@@ -12,10 +13,9 @@
 namespace pgdual::jobs {
 namespace {
 
-/// pgdual init's newest schema version (conflict/jobs/init_command.cpp), and what each version adds
-/// that the catalogs show to any role: the version is read from them rather than from
-/// pgdual.schema_version, which a role other than init's may not read.
-constexpr int kSchemaVersion = 5;
+/// What each version of pgdual's schema (kSchemaVersion) adds that the catalogs show to any role:
+/// the version is read from them rather than from pgdual.schema_version, which a role other than
+/// init's could not read before version 5's set-up granted it.
 struct SchemaObject {
   int version;
   std::string_view name;  ///< a relation, or a function with "()"

@@ -183,6 +183,10 @@ TEST_CASE_METHOD(IntegrationTest,
   auto settings = default_settings();
   settings.users.push_back({PgCluster::kSuperuser, PgCluster::kSuperuserPassword});
   run_pgdual_init(database, settings, PgCluster::kSuperuser);  // the superuser owns the ledger
+  // init granted the ledger to every configured user: as an owner who revoked it has it.
+  for (const auto* server : {&backends().onprem, &backends().cloud}) {
+    static_cast<void>(server->run_sql(database, "REVOKE ALL ON pgdual.ledger FROM \"app\""));
+  }
 
   const auto before = run_check(settings, database).result;
   INFO(before.describe());
