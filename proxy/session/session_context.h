@@ -12,7 +12,6 @@
 namespace pgdual::proxy {
 
 class CancelRegistry;
-class ClientCredentials;
 class ConflictSink;
 class LedgerPruner;
 class LiveSettings;
@@ -44,7 +43,6 @@ struct SessionContext {
   ShadowLedger& shadows;
   LiveSettings& settings;
   Metrics& metrics;
-  const ClientCredentials& credentials;
   /// The TLS context of each backend, for BackendConnection::open.
   const BackendTlsContexts& backend_tls;
   /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
