@@ -10,6 +10,7 @@
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/harness/test_ca.h"
+#include "tests/integration/wal_mode_fixture.h"
 
 namespace pgdual::test {
 namespace {
@@ -238,6 +239,26 @@ TEST_CASE_METHOD(IntegrationTest, "A user added to the file logs in after RELOAD
   INFO(added.describe());
   CHECK(added.out == "INSERT 0 1\naq_added\n");
   CHECK(differing_tables(database).empty());
+}
+
+TEST_CASE_METHOD(WalModeTest, "In wal mode a looked-up role's writes reach the mirror through the WAL",
+                 "[integration][auth_query]") {
+  create_copied_role("aq_scribe", "scribe-secret");
+  const auto wal = wal_settings();  // kAppUser, then the superuser the WAL mirror logs in as
+  auto settings = with_lookup();
+  settings.users.push_back(wal.users.back());
+  settings.mirror_lines = wal.mirror_lines;
+  start("aq_wal", "CREATE TABLE charts (id int PRIMARY KEY, note text); ALTER TABLE charts OWNER TO " +
+                      std::string{kAppUser},
+        settings);
+
+  const auto written = psql_as(*this, database(), "aq_scribe", "scribe-secret",
+                               "INSERT INTO charts VALUES (1, 'x'), (2, 'y'); SELECT current_user");
+  INFO(written.describe());
+  CHECK(written.out == "INSERT 0 2\naq_scribe\n");
+  // Answered once the mirror applied it.
+  check_identical();
+  CHECK(on_mirror("SELECT count(*) FROM charts") == "2\n");
 }
 
 }  // namespace pgdual::test
