@@ -398,6 +398,9 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
     config.users.push_back(std::move(*user));
   }
   assign_mirror(doc, config.users, config.mirror);
+  assign(doc, "auth.lookup_user", config.auth.lookup_user);
+  assign(doc, "auth.query", config.auth.query);
+  assign(doc, "auth.lookup_database", config.auth.lookup_database);
   assign_hba(doc, config.hba);
   return config;
 }

@@ -30,6 +30,11 @@ namespace pgdual::config {
 /// Errors: the first rule broken, at the offending value.
 [[nodiscard]] Expected<void, ConfigError> check_brake(const toml::table& doc);
 
+/// Step 2's rules on [auth] (validate_auth.cpp), once the users are checked: lookup_user names a
+/// [[users]] entry, query uses $1, no key is empty, and query or lookup_database only with lookup_user.
+/// Errors: the first rule broken, at the offending value.
+[[nodiscard]] Expected<void, ConfigError> check_auth_lookup(const toml::table& doc);
+
 /// An integer or float node as text, the way messages quote it: "12", "0.5", "nan".
 [[nodiscard]] std::string number_text(const toml::node& node);
 

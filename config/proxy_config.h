@@ -307,6 +307,24 @@ struct AdminConfig {
   friend bool operator==(const AdminConfig&, const AdminConfig&) = default;
 };
 
+/// What auth.query runs by default: the role's verifier if it may log in now, as PostgreSQL itself
+/// decides. Reading pg_authid takes a superuser (docs/auth-lookup.md shows a narrower function).
+inline constexpr const char* kDefaultAuthQuery =
+    "SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin "
+    "AND (rolvaliduntil IS NULL OR rolvaliduntil > now())";
+
+/// [auth]: logins for roles the file does not list. With lookup_user set, a client whose user has
+/// no [[users]] entry is checked with SCRAM-SHA-256 against the verifier auth.query returns from
+/// the primary, and pgdual logs in to both backends with the ClientKey the client proved.
+struct AuthLookupConfig {
+  std::string lookup_user;  ///< a [[users]] entry pgdual runs the query as; empty: no lookups
+  std::string query = kDefaultAuthQuery;  ///< $1 is the role name; the second column the verifier
+  std::string lookup_database = "postgres";  ///< where on the primary the query runs
+
+  [[nodiscard]] bool enabled() const noexcept { return !lookup_user.empty(); }
+  friend bool operator==(const AuthLookupConfig&, const AuthLookupConfig&) = default;
+};
+
 /// The HTTP endpoint serving /metrics and /health.
 struct MetricsConfig {
   std::string address = "127.0.0.1";  ///< an IP literal
@@ -338,6 +356,7 @@ struct ProxyConfig {
   AdminConfig admin;
   MetricsConfig metrics;
   std::vector<UserConfig> users;
+  AuthLookupConfig auth;
   std::vector<HbaRule> hba = default_hba_rules();  ///< in file order: the first that matches a client decides
 
   [[nodiscard]] const BackendConfig& primary_backend() const noexcept;
@@ -380,10 +399,13 @@ struct ConfigError {
 /// - a backend's sslmode verify-ca or verify-full without sslrootcert, or sslrootcert with
 ///   another sslmode (with require, libpq would check the server against it; pgdual does not);
 /// - hba = [] (no rule at all); an [[hba]] entry without users, databases, address or method, with
-///   an empty list or name, naming a user that no [[users]] entry has, with an address that is not
+///   an empty list or name, naming a user that no [[users]] entry has (unless auth.lookup_user is
+///   set: then a name may be a role only the servers know), with an address that is not
 ///   "all" or a network parse_ip_network accepts ("local" included), with connection "tls" while
 ///   tls.mode is disable or "plain" while it is require, or with method md5 while a user it can
 ///   match has a scram_verifier instead of a password;
+/// - auth.lookup_user naming a user that no [[users]] entry has; auth.query without $1; auth.query
+///   or auth.lookup_database set without auth.lookup_user; any of the three empty;
 /// - mirror.reconnect_max_ms below mirror.reconnect_min_ms; mirror.replication_user or
 ///   mirror.apply_user naming a user that no [[users]] entry has;
 /// - a [[routing.rules]] entry without read_percent or without any key to match on, naming a user

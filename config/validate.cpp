@@ -470,7 +470,8 @@ Expected<void, ConfigError> check_hba_users(const toml::table& doc, const toml::
   const auto& names = *rule.get_as<toml::array>("users");
   for (std::size_t i = 0; i < names.size(); ++i) {
     const auto& name = names[i].as_string()->get();
-    if (name == kAll || has_user(doc, name)) continue;
+    // With lookups, a role only the servers know logs in too, and a rule may name it.
+    if (name == kAll || has_user(doc, name) || doc.at_path("auth.lookup_user")) continue;
     return unexpected(error_at(names[i].source(), indexed(shown + ".users", i),
                                "no [[users]] entry is named " + in_quotes(name) + ", so this rule could never match"));
   }
@@ -679,6 +680,7 @@ Expected<void, ConfigError> validate(const toml::table& doc) {
   if (auto ok = check_rules(doc); !ok) return ok;
   if (auto ok = check_admin_users(doc); !ok) return ok;
   if (auto ok = check_mirror_users(doc); !ok) return ok;
+  if (auto ok = check_auth_lookup(doc); !ok) return ok;
   if (auto ok = check_tls(doc); !ok) return ok;
   return check_hba(doc);
 }

@@ -89,8 +89,7 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       brake_tick_{control_},
       settings_{std::move(config_file), config_, steering_, brake_, log_},
       hangups_{control_, SIGHUP},
-      metrics_{config_->primary_backend().name, config_->mirror_backend().name},
-      credentials_{config_->users} {
+      metrics_{config_->primary_backend().name, config_->mirror_backend().name} {
   if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
   if (config_->mirror.mode == config::MirrorMode::wal) {
     wal_mirrors_ = std::make_unique<WalMirrors>(config_, backend_tls_, conflicts_, log_);
@@ -155,8 +154,8 @@ Awaitable<void> Server::accept_loop() {
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
   SessionContext context{config_,          cancels_,           sessions_, log_,      conflicts_,
                          ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
-                         shadows_,         settings_,          metrics_,  credentials_, backend_tls_,
-                         database_setup_,  wal_mirrors_.get()};
+                         shadows_,         settings_,          metrics_,  backend_tls_,     database_setup_,
+                         wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id};
   co_await session.run();
 }

@@ -13,7 +13,6 @@
 #include "proxy/admin/http_endpoint.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/admin/metrics.h"
-#include "proxy/auth/client_credentials.h"
 #include "proxy/backend/backend_tls.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
@@ -91,7 +90,6 @@ class Server {
   LiveSettings settings_;
   asio::signal_set hangups_;
   Metrics metrics_;
-  ClientCredentials credentials_;
   std::optional<HttpEndpoint> http_;  ///< /metrics and /health, when metrics.port is set
   std::unique_ptr<WalMirrors> wal_mirrors_;  ///< in mirror.mode wal
   std::uint64_t next_session_id_ = 1;

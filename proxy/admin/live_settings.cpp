@@ -30,7 +30,6 @@ std::vector<std::string> needing_restart(const config::ProxyConfig& running, con
       {"routing.shadow_timeout_ms", running.routing.shadow_timeout == loaded.routing.shadow_timeout},
       {"brake", running.brake == loaded.brake},
       {"metrics", running.metrics == loaded.metrics},
-      {"users", running.users == loaded.users},
   };
   std::vector<std::string> changed;
   for (const auto& [name, same] : sections) {
@@ -54,11 +53,17 @@ LiveSettings::LiveSettings(std::filesystem::path config_file, std::shared_ptr<co
       brake_{brake},
       log_{std::move(log)},
       config_{std::move(config)},
-      client_tls_{make_client_facing_tls(config_->tls)} {}
+      client_tls_{make_client_facing_tls(config_->tls)},
+      credentials_{std::make_shared<const ClientCredentials>(config_->users)} {}
 
 std::shared_ptr<const config::ProxyConfig> LiveSettings::current() const {
   std::lock_guard lock{mutex_};
   return config_;
+}
+
+std::shared_ptr<const ClientCredentials> LiveSettings::credentials() const {
+  std::lock_guard lock{mutex_};
+  return credentials_;
 }
 
 std::shared_ptr<ssl::context> LiveSettings::client_tls() const {
@@ -125,23 +130,30 @@ Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
   }
   auto next = std::make_shared<const config::ProxyConfig>(std::move(*loaded));
   std::shared_ptr<ssl::context> next_tls;
+  std::shared_ptr<const ClientCredentials> next_credentials;
   try {
     next_tls = make_client_facing_tls(next->tls);
-  } catch (const std::runtime_error& error) {
+    next_credentials = std::make_shared<const ClientCredentials>(next->users);
+  } catch (const std::exception& error) {
     log_->error("reload by {} refused, the running configuration stays: {}", who, error.what());
     return unexpected{std::string{error.what()}};
   }
   const auto facts = ramp_facts_ ? ramp_facts_() : RampFacts{};
   std::lock_guard lock{mutex_};
   const auto restart = needing_restart(*config_, *next);
+  const bool users_changed = config_->users != next->users;
   const auto ramp = reload_ramp(next->read_percent, who, facts);
   const auto shadow = reload_shadow(next->routing.shadow_percent, who);
   steering_.reconfigure(next->read_stickiness, next->read_rules);
   log_->set_level(spdlog::level::from_str(next->log.level));
   config_ = next;
   client_tls_ = std::move(next_tls);
+  credentials_ = std::move(next_credentials);
   auto summary =
       fmt::format("reloaded {}: {}, {} rules; {}", config_file_.string(), ramp, next->read_rules.size(), shadow);
+  if (users_changed) {
+    summary += "; users changed for new logins (the WAL mirror and ledger pruning keep theirs until the next start)";
+  }
   if (!restart.empty()) summary += "; changes to " + joined(restart) + " take effect at the next start";
   log_->info("{} (by {})", summary, who);
   return summary;

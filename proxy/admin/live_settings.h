@@ -11,6 +11,7 @@
 
 #include "config/proxy_config.h"
 #include "protocol/expected.h"
+#include "proxy/auth/client_credentials.h"
 #include "proxy/net/stream.h"
 #include "proxy/route/ramp_guard.h"
 #include "proxy/route/read_brake.h"
@@ -33,6 +34,10 @@ class LiveSettings {
 
   /// The configuration as last loaded; read_percent in it is the file's, not a SET's.
   [[nodiscard]] std::shared_ptr<const config::ProxyConfig> current() const;
+
+  /// What clients of the [[users]] entries last loaded are checked against; a reload that changes
+  /// the entries makes it anew.
+  [[nodiscard]] std::shared_ptr<const ClientCredentials> credentials() const;
 
   /// What clients that ask for TLS get: the context of the current [tls] section, made again
   /// from its files at each reload; nullptr while tls.mode is disable.
@@ -58,8 +63,9 @@ class LiveSettings {
   /// Reads the configuration file again. Applies routing.read_percent when it differs from the
   /// live one (a SET's, say: the file has the last word; that lifts the brake too) unless the
   /// guard refuses the raise, routing.shadow_percent when it differs from the live one (never
-  /// refused), read_stickiness, the rules, admin.users and [[hba]] (sessions look them up in
-  /// current()), [tls] with its certificate and key read again, and log.level; names the other
+  /// refused), read_stickiness, the rules, admin.users, [[hba]], [[users]] and [auth] (logins
+  /// look them up in current() and credentials(); open sessions keep theirs), [tls] with its
+  /// certificate and key read again, and log.level; names the other
   /// settings that changed, which take effect at the next start. Returns what it did, in one line:
   /// whether and how it changed the live read_percent first, then the rules, then the live
   /// shadow_percent, e.g. "reloaded pgdual.toml: read_percent 10 -> 0 (from the file), 2 rules;
@@ -84,6 +90,7 @@ class LiveSettings {
   mutable std::mutex mutex_;
   std::shared_ptr<const config::ProxyConfig> config_;  ///< guarded by mutex_
   std::shared_ptr<ssl::context> client_tls_;          ///< guarded by mutex_
+  std::shared_ptr<const ClientCredentials> credentials_;  ///< guarded by mutex_
 };
 
 }  // namespace pgdual::proxy

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -101,12 +102,33 @@ std::string md5_salted_response(std::string_view password_hash, std::array<std::
 ScramSha256Client::ScramSha256Client(std::string password, std::string client_nonce, std::string scram_user)
     : password_{std::move(password)}, client_nonce_{std::move(client_nonce)}, scram_user_{std::move(scram_user)} {}
 
-ScramSha256Client ScramSha256Client::with_random_nonce(std::string password) {
+ScramSha256Client::ScramSha256Client(std::shared_ptr<const ScramClientKey> client_key, std::string client_nonce)
+    : client_key_{std::move(client_key)}, client_nonce_{std::move(client_nonce)} {}
+
+ScramSha256Client ScramSha256Client::with_random_nonce(std::string password,
+                                                       std::shared_ptr<const ScramClientKey> client_key) {
+  if (client_key) return {std::move(client_key), random_scram_nonce()};
   return {std::move(password), random_scram_nonce()};
 }
 
 std::string ScramSha256Client::client_first_message() const {
   return "n,,n=" + scram_user_ + ",r=" + client_nonce_;
+}
+
+Expected<std::pair<conflict::Digest, conflict::Digest>> ScramSha256Client::keys_for(std::span<const std::byte> salt,
+                                                                                    int iterations) const {
+  if (client_key_) {
+    const auto& verifier = client_key_->verifier();
+    if (iterations != verifier.iterations || !std::ranges::equal(salt, verifier.salt)) {
+      return unexpected{std::make_error_code(std::errc::invalid_argument)};
+    }
+    return std::pair{client_key_->client_key(), verifier.server_key};
+  }
+  auto salted_password = scram_salted_password(password_, salt, iterations);
+  std::pair keys{conflict::hmac_sha256(salted_password, "Client Key"),
+                 conflict::hmac_sha256(salted_password, "Server Key")};
+  wipe(salted_password);
+  return keys;
 }
 
 Expected<std::string> ScramSha256Client::client_final_message(std::string_view server_first) {
@@ -124,23 +146,23 @@ Expected<std::string> ScramSha256Client::client_final_message(std::string_view s
   }
   if (!salt || iterations < 1) return unexpected{protocol_error()};
 
-  salted_password_ = scram_salted_password(password_, *salt, iterations);
-  const auto client_key = conflict::hmac_sha256(salted_password_, "Client Key");
-  const auto stored_key = conflict::sha256(client_key);
+  auto keys = keys_for(*salt, iterations);
+  if (!keys) return unexpected{keys.error()};
+  auto& [client_key, server_key] = *keys;
+  server_key_ = server_key;
   // "biws" is base64("n,,"): the GS2 header of a client without channel binding.
   const auto without_proof = "c=biws,r=" + std::string{*nonce};
   auth_message_ = client_first_message().substr(3) + "," + std::string{server_first} + "," + without_proof;
-  const auto signature = conflict::hmac_sha256(stored_key, auth_message_);
-  conflict::Digest proof{};
-  for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = client_key[i] ^ signature[i];
+  const auto proof = xor_client_signature(client_key, conflict::sha256(client_key), auth_message_);
+  wipe(client_key);
+  wipe(server_key);
   return without_proof + ",p=" + base64_encode(proof);
 }
 
 Expected<void> ScramSha256Client::verify_server_final(std::string_view server_final) const {
   const auto verifier = attribute(server_final, 'v');
   if (!verifier || auth_message_.empty()) return unexpected{protocol_error()};
-  const auto server_key = conflict::hmac_sha256(salted_password_, "Server Key");
-  const auto expected = conflict::hmac_sha256(server_key, auth_message_);
+  const auto expected = conflict::hmac_sha256(server_key_, auth_message_);
   if (*verifier != base64_encode(expected)) {
     return unexpected{std::make_error_code(std::errc::permission_denied)};
   }

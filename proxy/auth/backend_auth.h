@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -10,12 +11,14 @@
 
 #include "conflict/sha256.h"
 #include "protocol/expected.h"
+#include "proxy/auth/scram_secret.h"
 
 namespace pgdual::proxy {
 
 /// The client side of SCRAM-SHA-256 (RFC 5802, RFC 7677), as PostgreSQL uses
 /// it: the user name travels in the startup packet, so the SCRAM one is empty,
-/// and no channel binding is offered ("n,,").
+/// and no channel binding is offered ("n,,"). It proves either a password or,
+/// for a role whose verifier pgdual looked up, the ClientKey its client proved.
 /// https://www.postgresql.org/docs/15/sasl-authentication.html
 class ScramSha256Client {
  public:
@@ -23,8 +26,15 @@ class ScramSha256Client {
   /// PostgreSQL; tests set it to replay RFC 7677's example exchange.
   ScramSha256Client(std::string password, std::string client_nonce, std::string scram_user = {});
 
-  /// A client with a fresh random nonce.
-  [[nodiscard]] static ScramSha256Client with_random_nonce(std::string password);
+  /// A client that proves `client_key` instead of a password: only to a server
+  /// whose salt and iteration count are those of client_key->verifier().
+  /// Precondition: client_key is not null.
+  ScramSha256Client(std::shared_ptr<const ScramClientKey> client_key, std::string client_nonce);
+
+  /// A client with a fresh random nonce, proving `client_key` when it is not
+  /// null and `password` otherwise.
+  [[nodiscard]] static ScramSha256Client with_random_nonce(std::string password,
+                                                           std::shared_ptr<const ScramClientKey> client_key = {});
 
   /// The SASLInitialResponse payload.
   [[nodiscard]] std::string client_first_message() const;
@@ -33,6 +43,9 @@ class ScramSha256Client {
   ///
   /// @retval std::errc::protocol_error  malformed server message, a nonce the
   ///         client did not start, or an iteration count below 1
+  /// @retval std::errc::invalid_argument  a client proving a ClientKey, and the
+  ///         server's salt or iteration count differ from its verifier's: the
+  ///         server stores another verifier for the role
   [[nodiscard]] Expected<std::string> client_final_message(std::string_view server_first);
 
   /// Checks the server's signature, proving the server knew the password too.
@@ -42,11 +55,16 @@ class ScramSha256Client {
   [[nodiscard]] Expected<void> verify_server_final(std::string_view server_final) const;
 
  private:
+  /// ClientKey and ServerKey for the server's `salt` and `iterations`.
+  [[nodiscard]] Expected<std::pair<conflict::Digest, conflict::Digest>> keys_for(std::span<const std::byte> salt,
+                                                                                 int iterations) const;
+
   std::string password_;
+  std::shared_ptr<const ScramClientKey> client_key_;
   std::string client_nonce_;
   std::string scram_user_;
   std::string auth_message_;
-  conflict::Digest salted_password_{};
+  conflict::Digest server_key_{};
 };
 
 /// PostgreSQL's md5 password answer: "md5" + md5(md5(password + user) + salt).

@@ -378,15 +378,15 @@ Expected<void, AuthFailure> ScramSha256Server::check_channel_binding(std::string
 }
 
 Expected<std::string, AuthFailure> ScramSha256Server::check_proof(std::string_view without_proof,
-                                                                 const std::array<std::byte, 32>& proof) const {
+                                                                 const std::array<std::byte, 32>& proof) {
   const auto auth_message = client_first_bare_ + "," + server_first_ + "," + std::string{without_proof};
-  const auto client_signature = conflict::hmac_sha256(verifier_.stored_key, auth_message);
-  conflict::Digest client_key{};
-  for (std::size_t i = 0; i < client_key.size(); ++i) client_key[i] = proof[i] ^ client_signature[i];
+  auto client_key = xor_client_signature(proof, verifier_.stored_key, auth_message);
   const auto presented_stored_key = conflict::sha256(client_key);
   // Compute and compare even for an unknown user, so both take the same time.
   const bool proof_matches =
       CRYPTO_memcmp(presented_stored_key.data(), verifier_.stored_key.data(), presented_stored_key.size()) == 0;
+  if (proof_matches && !doomed_) client_key_ = std::make_shared<const ScramClientKey>(client_key, verifier_);
+  wipe(client_key);
   if (!proof_matches || doomed_) return unexpected{password_authentication_failed(user_)};
   return "v=" + base64_encode(conflict::hmac_sha256(verifier_.server_key, auth_message));
 }

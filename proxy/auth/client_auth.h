@@ -3,12 +3,14 @@
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "protocol/expected.h"
+#include "proxy/auth/scram_secret.h"
 
 namespace pgdual::proxy {
 
@@ -31,15 +33,6 @@ struct AuthFailure {
 /// PostgreSQL's answer to a wrong password and to an unknown user alike:
 /// 28P01 `password authentication failed for user "<user>"`.
 [[nodiscard]] AuthFailure password_authentication_failed(std::string_view user);
-
-/// A SCRAM-SHA-256 secret as PostgreSQL stores it in pg_authid.rolpassword.
-/// It lets the server check a client without knowing the password.
-struct ScramVerifier {
-  int iterations{};
-  std::vector<std::byte> salt{};
-  std::array<std::byte, 32> stored_key{};  ///< H(HMAC(SaltedPassword, "Client Key"))
-  std::array<std::byte, 32> server_key{};  ///< HMAC(SaltedPassword, "Server Key")
-};
 
 /// Parses `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (salt
 /// and keys in base64, keys 32 bytes each).
@@ -125,6 +118,11 @@ class ScramSha256Server {
   /// @retval 28000  channel-binding data that is not this server's certificate hash
   [[nodiscard]] Expected<std::string, AuthFailure> final(std::string_view client_final);
 
+  /// Once final() has accepted the proof: the ClientKey the client proved it holds
+  /// (ClientProof XOR ClientSignature, whose hash is the verifier's StoredKey), with the verifier.
+  /// nullptr before that, after any failure, and for an unknown user.
+  [[nodiscard]] std::shared_ptr<const ScramClientKey> client_key() const { return client_key_; }
+
  private:
   enum class Step { awaiting_first, awaiting_final, finished };
 
@@ -136,7 +134,7 @@ class ScramSha256Server {
                                                               std::string_view client_first);
   [[nodiscard]] Expected<void, AuthFailure> check_channel_binding(std::string_view attribute) const;
   [[nodiscard]] Expected<std::string, AuthFailure> check_proof(std::string_view without_proof,
-                                                               const std::array<std::byte, 32>& proof) const;
+                                                               const std::array<std::byte, 32>& proof);
 
   std::string user_;
   ScramVerifier verifier_;
@@ -150,6 +148,7 @@ class ScramSha256Server {
   std::string server_nonce_;
   std::string client_first_bare_;
   std::string server_first_;
+  std::shared_ptr<const ScramClientKey> client_key_;
 };
 
 /// The secret md5 authentication checks against: md5(password + user) in

@@ -96,6 +96,16 @@ Awaitable<Stream> connect_to(const config::BackendConfig& backend, std::shared_p
   throw SessionError{protocol::sqlstate::kProtocolViolation, "backend protocol violation: " + what};
 }
 
+// A role pgdual looked up on the primary logs in with its client's ClientKey, which only a server
+// that stores the same verifier accepts (docs/auth-lookup.md).
+[[noreturn]] void throw_other_verifier(const config::BackendConfig& backend, const BackendLogin& login,
+                                       const std::string& what) {
+  throw SessionError{protocol::sqlstate::kInvalidAuthorizationSpecification,
+                     "pgdual cannot log in to " + describe(backend) + " as role \"" + login.user + "\": " + what +
+                         "; give the role there the verifier it has on the primary: ALTER ROLE ... PASSWORD "
+                         "'SCRAM-SHA-256$...' with the primary's pg_authid.rolpassword"};
+}
+
 }  // namespace
 
 Awaitable<void> BackendConnection::send(const auto& message) {
@@ -127,13 +137,14 @@ Awaitable<BackendConnection> BackendConnection::log_in(const config::BackendConf
   protocol::StartupMessage startup{login.protocol_version, {}};
   for (const auto& [name, value] : login.parameters) startup.parameters.emplace_back(name, value);
   co_await connection.send(startup);
-  co_await connection.authenticate(login);
+  co_await connection.authenticate(backend, login);
   co_await connection.read_greeting();
   co_return connection;
 }
 
-Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
-  auto scram = ScramSha256Client::with_random_nonce(login.password);
+Awaitable<void> BackendConnection::authenticate(const config::BackendConfig& backend, const BackendLogin& login) {
+  auto scram = ScramSha256Client::with_random_nonce(login.password, login.scram_client_key);
+  const bool has_password = !login.scram_client_key;
   for (;;) {
     auto frame = co_await reader_.next_frame(stream_);
     if (frame.tag == protocol::backend_tag::kErrorResponse) throw_refused(frame);
@@ -145,8 +156,10 @@ Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
 
     if (std::holds_alternative<protocol::AuthenticationOk>(*request)) co_return;
     if (std::holds_alternative<protocol::AuthenticationCleartextPassword>(*request)) {
+      if (!has_password) throw_other_verifier(backend, login, "the server asks for a cleartext password");
       co_await send(protocol::PasswordMessage{login.password});
     } else if (auto* md5 = std::get_if<protocol::AuthenticationMD5Password>(&*request)) {
+      if (!has_password) throw_other_verifier(backend, login, "the server asks for an md5 password");
       // A named local: GCC 12 destroys a temporary std::string inside a co_await expression twice.
       const auto response = md5_password_response(login.user, login.password, md5->salt);
       co_await send(protocol::PasswordMessage{response});
@@ -158,6 +171,9 @@ Awaitable<void> BackendConnection::authenticate(const BackendLogin& login) {
       co_await send(protocol::SASLInitialResponse{protocol::kScramSha256Name, protocol::as_bytes(first)});
     } else if (auto* challenge = std::get_if<protocol::AuthenticationSASLContinue>(&*request)) {
       auto final_message = scram.client_final_message(protocol::as_text(challenge->data));
+      if (!final_message && final_message.error() == std::errc::invalid_argument) {
+        throw_other_verifier(backend, login, "its SCRAM salt or iteration count differ from the primary's");
+      }
       if (!final_message) throw_backend_violation("malformed SCRAM server-first-message");
       co_await send(protocol::SASLResponse{protocol::as_bytes(*final_message)});
     } else if (auto* outcome = std::get_if<protocol::AuthenticationSASLFinal>(&*request)) {

@@ -10,6 +10,7 @@
 #include "config/proxy_config.h"
 #include "protocol/backend_messages.h"
 #include "protocol/bytes.h"
+#include "proxy/auth/scram_secret.h"
 #include "proxy/net/asio.h"
 #include "proxy/net/stream.h"
 #include "proxy/net/wire_io.h"
@@ -22,6 +23,9 @@ struct BackendLogin {
   std::string password;
   std::int32_t protocol_version = 0;
   std::vector<std::pair<std::string, std::string>> parameters;  ///< includes "user"
+  /// For a role whose verifier pgdual looked up ([auth]): the ClientKey its client proved, which
+  /// logs in with SCRAM-SHA-256 in place of the (empty) password.
+  std::shared_ptr<const ScramClientKey> scram_client_key{};
 };
 
 /// The backend could not be reached, or not over TLS as its sslmode asks; the client gets 08006
@@ -49,7 +53,9 @@ class BackendConnection {
   /// Connects and, unless the backend's sslmode is disable, switches to TLS with `tls` and checks
   /// the server as sslmode says; then logs in with SCRAM-SHA-256, md5 or a cleartext password,
   /// and reads the server's greeting up to its first ReadyForQuery. All of it within the
-  /// backend's connect_timeout.
+  /// backend's connect_timeout. A login with a scram_client_key that the server cannot take (it
+/// asks for md5 or a cleartext password, or its SCRAM salt or iteration count differ from the
+/// ClientKey's verifier) throws SessionError 28000 naming the backend, the role and the fix.
   ///
   /// Precondition: `tls` is make_backend_tls(backend)'s context (BackendTlsContexts holds them),
   /// nullptr with sslmode disable.
@@ -76,7 +82,7 @@ class BackendConnection {
   /// open() without its time limit.
   static Awaitable<BackendConnection> log_in(const config::BackendConfig& backend, std::shared_ptr<ssl::context> tls,
                                              const BackendLogin& login, std::uint32_t max_body_length);
-  Awaitable<void> authenticate(const BackendLogin& login);
+  Awaitable<void> authenticate(const config::BackendConfig& backend, const BackendLogin& login);
   Awaitable<void> read_greeting();
   Awaitable<void> send(const auto& message);
 

@@ -11,6 +11,7 @@
 #include "proxy/admin/live_settings.h"
 #include "proxy/auth/backend_auth.h"
 #include "proxy/auth/client_credentials.h"
+#include "proxy/auth/verifier_lookup.h"
 #include "proxy/net/timeouts.h"
 #include "proxy/route/client_rules.h"
 
@@ -82,8 +83,43 @@ Awaitable<void> ClientLogin::authenticate_by_rule(const conflict::SessionInfo& w
   throw SessionError{literal_sqlstate(failure->sqlstate), failure->message};
 }
 
+// A role the file lists is checked against the file. Another one, with [auth] lookups on, is
+// checked against the verifier the primary holds for it; one that cannot log in that way gets the
+// exchange of an unknown user, which fails as a wrong password does: no user enumeration.
+Awaitable<ScramSha256Server> ClientLogin::scram_exchange(const std::string& user) {
+  const auto settings = context_.settings.current();
+  const auto credentials = context_.settings.credentials();
+  auto tls_end_point = client_.tls_server_end_point();
+  if (settings->find_user(user) != nullptr || !settings->auth.enabled()) {
+    co_return credentials->scram(user, std::move(tls_end_point));
+  }
+  auto verifier = co_await looked_up_verifier(*settings, user);
+  if (!verifier) co_return credentials->scram(user, std::move(tls_end_point));
+  looked_up_ = true;
+  co_return ScramSha256Server{user, std::move(*verifier), std::move(tls_end_point)};
+}
+
+// A lookup that fails says nothing about the role, so the client may learn that it failed; the
+// reason, which may name the primary's objects, goes to the log only.
+Awaitable<std::optional<ScramVerifier>> ClientLogin::looked_up_verifier(const config::ProxyConfig& settings,
+                                                                        const std::string& role) {
+  std::string failure;
+  try {
+    const auto& primary = context_.config->primary_backend();  // the backend pgdual runs with
+    auto found = co_await look_up_verifier(settings, primary, context_.backend_tls, role);
+    if (found.verifier) co_return std::move(found.verifier);
+    context_.log->info("session={} role \"{}\" gets no SCRAM login by auth.query: {}", id_, role, found.why_not);
+    co_return std::nullopt;
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  context_.log->warn("session={} looking up role \"{}\" on the primary failed: {}", id_, role, failure);
+  throw SessionError{protocol::sqlstate::kConnectionFailure,
+                     "pgdual could not look up the role on the primary server; pgdual's log says why"};
+}
+
 Awaitable<std::optional<AuthFailure>> ClientLogin::authenticate_scram(const std::string& user) {
-  auto exchange = context_.credentials.scram(user, client_.tls_server_end_point());
+  auto exchange = co_await scram_exchange(user);
   const auto offered = exchange.mechanisms();
   protocol::AuthenticationSASL sasl;
   for (const auto& mechanism : offered) sasl.mechanisms.push_back(mechanism);
@@ -103,6 +139,7 @@ Awaitable<std::optional<AuthFailure>> ClientLogin::authenticate_scram(const std:
   if (!response) co_return malformed("SASLResponse");
   const auto server_final = exchange.final(text_of(response->data));
   if (!server_final) co_return server_final.error();
+  if (looked_up_) looked_up_key_ = exchange.client_key();
   const protocol::Authentication outcome{protocol::AuthenticationSASLFinal{protocol::as_bytes(*server_final)}};
   co_await send(outcome);
   co_return std::nullopt;
@@ -117,7 +154,8 @@ Awaitable<std::optional<AuthFailure>> ClientLogin::authenticate_md5(const std::s
   const auto frame = co_await read_password_message();
   const auto answer = protocol::decode_password_message(frame.body);
   if (!answer) co_return malformed("password");
-  const auto* secret = context_.credentials.md5(user);
+  const auto credentials = context_.settings.credentials();
+  const auto* secret = credentials->md5(user);
   if (secret == nullptr || !check_md5_response(*secret, challenge.salt, answer->password)) {
     co_return password_authentication_failed(user);
   }
@@ -148,16 +186,22 @@ BackendLogin login_as_asked(const protocol::StartupMessage& startup) {
 }
 
 BackendLogins ClientLogin::backend_logins(const BackendLogin& asked) const {
-  const auto* configured = context_.config->find_user(asked.user);
-  if (configured == nullptr) {
-    context_.log->info("session={} rejected: user is not configured", id_);
-    throw SessionError{protocol::sqlstate::kInvalidPassword,
-                       "password authentication failed for user \"" + asked.user + "\""};
-  }
+  const auto& running = *context_.config;  // the backends as pgdual started with them
+  const auto settings = context_.settings.current();  // the users as last loaded
   BackendLogins logins{asked, asked};
-  logins.primary.password = configured->password_for(context_.config->primary_backend());
-  logins.mirror.password = configured->password_for(context_.config->mirror_backend());
-  return logins;
+  if (const auto* configured = settings->find_user(asked.user)) {
+    logins.primary.password = configured->password_for(running.primary_backend());
+    logins.mirror.password = configured->password_for(running.mirror_backend());
+    return logins;
+  }
+  if (looked_up_key_) {
+    logins.primary.scram_client_key = looked_up_key_;
+    logins.mirror.scram_client_key = looked_up_key_;
+    return logins;
+  }
+  context_.log->info("session={} rejected: user is not configured", id_);
+  throw SessionError{protocol::sqlstate::kInvalidPassword,
+                     "password authentication failed for user \"" + asked.user + "\""};
 }
 
 }  // namespace pgdual::proxy

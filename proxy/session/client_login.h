@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,7 +20,8 @@
 namespace pgdual::proxy {
 
 /// Each backend's login for a client: the user and startup parameters the client asked for,
-/// with the password pgdual holds for that user on that backend.
+/// with the password pgdual holds for that user on that backend, or for a role it looked up
+/// ([auth]), the ClientKey the client proved.
 struct BackendLogins {
   BackendLogin primary;
   BackendLogin mirror;
@@ -41,12 +43,16 @@ class ClientLogin {
   Awaitable<void> authenticate(const conflict::SessionInfo& who, const std::optional<ClientAddress>& address);
 
   /// Once the client proved who it is: each backend's login for what it `asked`. Throws
-  /// SessionError 28P01, as for a wrong password, when pgdual holds no password for the user.
+  /// SessionError 28P01, as for a wrong password, when pgdual holds neither a password for the
+  /// user nor a ClientKey from its SCRAM exchange.
   [[nodiscard]] BackendLogins backend_logins(const BackendLogin& asked) const;
 
  private:
   Awaitable<void> authenticate_by_rule(const conflict::SessionInfo& who, const std::optional<ClientAddress>& address);
   Awaitable<std::optional<AuthFailure>> authenticate_scram(const std::string& user);
+  Awaitable<ScramSha256Server> scram_exchange(const std::string& user);
+  Awaitable<std::optional<ScramVerifier>> looked_up_verifier(const config::ProxyConfig& settings,
+                                                            const std::string& role);
   Awaitable<std::optional<AuthFailure>> authenticate_md5(const std::string& user);
   Awaitable<void> send(const protocol::Authentication& request);
   Awaitable<protocol::Frame> read_password_message();
@@ -55,6 +61,10 @@ class ClientLogin {
   MessageReader& reader_;
   const SessionContext& context_;
   std::uint64_t id_;
+  bool looked_up_ = false;  ///< the SCRAM exchange checked a verifier auth.query returned
+  /// For a looked-up role, once its proof is checked: what logs in to the backends for it. Held
+  /// for the session's life (the mirror may reconnect), wiped when the last login lets go of it.
+  std::shared_ptr<const ScramClientKey> looked_up_key_;
 };
 
 }  // namespace pgdual::proxy

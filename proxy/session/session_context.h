@@ -12,9 +12,8 @@
 namespace pgdual::proxy {
 
 class CancelRegistry;
-class DatabaseSetup;
-class ClientCredentials;
 class ConflictSink;
+class DatabaseSetup;
 class LedgerPruner;
 class LiveSettings;
 class Metrics;
@@ -45,7 +44,6 @@ struct SessionContext {
   ShadowLedger& shadows;
   LiveSettings& settings;
   Metrics& metrics;
-  const ClientCredentials& credentials;
   /// The TLS context of each backend, for BackendConnection::open.
   const BackendTlsContexts& backend_tls;
   /// pgdual's schema in each database, set up by its first session.

@@ -720,7 +720,7 @@ TEST_CASE("Unknown keys are reported with their full dotted path and position at
       "unknown key; expected one of: name, password, password_env, password_file, scram_verifier, backends";
   const std::string_view kTopLevelKeys =
       "unknown key; expected one of: server, listen, tls, limits, log, routing, mirror, conflicts, ledger, sql, "
-      "brake, admin, metrics, backends, users, hba";
+      "brake, admin, metrics, backends, users, auth, hba";
   check_rejections({
       {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1, kTopLevelKeys},
       {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2, kTopLevelKeys},

@@ -21,7 +21,6 @@
 #include "protocol/writer.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/admin/metrics.h"
-#include "proxy/auth/client_credentials.h"
 #include "proxy/backend/backend_tls.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
@@ -100,13 +99,11 @@ class ServerParts {
         steering_{*config_},
         brake_{config_->brake},
         settings_{directory_.path() / "pgdual.toml", config_, steering_, brake_, log_},
-        metrics_{config_->primary_backend().name, config_->mirror_backend().name},
-        credentials_{config_->users} {}
+        metrics_{config_->primary_backend().name, config_->mirror_backend().name} {}
 
   [[nodiscard]] SessionContext context() {
     return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
-            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, credentials_, backend_tls_,
-            database_setup_};
+            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, backend_tls_, database_setup_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -146,7 +143,6 @@ class ServerParts {
   ShadowLedger shadows_{1};
   LiveSettings settings_;
   Metrics metrics_;
-  ClientCredentials credentials_;
 };
 
 /// A session's parts, wired as Session's constructor wires them. The client socket is never
