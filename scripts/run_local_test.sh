@@ -36,13 +36,13 @@ trap cleanup EXIT
 "$root/scripts/run-local.sh" >"$output" 2>&1 &
 run_local_pid=$!
 
-# The banner comes once pgdual listens; building pgdual first may take minutes.
-for _ in $(seq 1200); do
+# The banner comes once pgdual listens; installing and building pgdual first may take 20 minutes.
+for _ in $(seq 3600); do
   grep -q '^Press Ctrl-C' "$output" && break
   kill -0 "$run_local_pid" 2>/dev/null || fail "run-local.sh exited before printing its banner"
   sleep 0.5
 done
-grep -q '^Press Ctrl-C' "$output" || fail "no banner after 10 minutes"
+grep -q '^Press Ctrl-C' "$output" || fail "no banner after 30 minutes"
 
 connect_command="$(grep -m1 'psql service=pgdual$' "$output" | sed 's/^ *//')"
 [[ "$connect_command" == *"service=pgdual"* ]] || fail "no command to connect through pgdual in the banner"
