@@ -45,6 +45,7 @@ cleanup() {
   rm -rf "$workdir"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 in_chroot() { chroot "$chroot_dir" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 
