@@ -63,7 +63,8 @@ answer="$(bash -c "$cloud_command -w -X -A -t -v ON_ERROR_STOP=1 -c 'select id f
 
 # What must be gone after Ctrl-C: pgdual (run-local.sh's child) and both postmasters.
 started_pids=()
-read -r -a children <"/proc/$run_local_pid/task/$run_local_pid/children"
+children=()
+read -r -a children <"/proc/$run_local_pid/task/$run_local_pid/children" || true  # no newline at its end
 for child in "${children[@]}"; do
   [[ "$(cat "/proc/$child/comm" 2>/dev/null)" != pgdual ]] || started_pids+=("$child")
 done
