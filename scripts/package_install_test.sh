@@ -101,6 +101,8 @@ IFS=: read -r _ _ pgdual_uid pgdual_gid _ home shell < <(in_chroot getent passwd
 [[ "$home" == /var/lib/pgdual ]] || fail "the pgdual user's home is $home"
 [[ "$(stat -c '%u:%g %a' "$chroot_dir/var/lib/pgdual")" == "$pgdual_uid:$pgdual_gid 750" ]] ||
   fail "/var/lib/pgdual is not pgdual's with mode 0750"
+[[ "$(stat -c '%u:%g %a' "$chroot_dir/etc/pgdual" "$chroot_dir/etc/pgdual/pgdual.toml" | tr '\n' ' ')" == \
+  "0:$pgdual_gid 750 0:$pgdual_gid 640 " ]] || fail "/etc/pgdual and its pgdual.toml are not root:pgdual 0750 and 0640"
 unit="$chroot_dir/lib/systemd/system/pgdual.service"
 for line in 'ExecStart=/usr/bin/pgdual serve --config /etc/pgdual/pgdual.toml' 'ExecReload=/bin/kill -HUP $MAINPID' \
   'Restart=on-failure' 'User=pgdual' 'Group=pgdual' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'StateDirectory=pgdual'; do
