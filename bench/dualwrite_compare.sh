@@ -28,9 +28,9 @@ done
 fail() { echo "dualwrite_compare: $*" >&2; exit 1; }
 note() { echo "note: $*"; }
 
-command -v pg_config >/dev/null || fail "PostgreSQL 15 is not installed; run scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" bench
 if ((use_pgbouncer)) && ! command -v pgbouncer >/dev/null; then
-  note "pgbouncer is not installed: its column is skipped (scripts/install-deps.sh installs it)"
+  note "pgbouncer is not installed: its column is skipped (scripts/install-deps.sh bench installs it)"
   use_pgbouncer=0
 fi
 # shellcheck source=../scripts/lib/pgdual_binary.sh
@@ -40,7 +40,7 @@ pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
 # shellcheck source=lib/common.sh
 source "$root/bench/lib/common.sh" pgdual-dualwrite
 [[ -x "$pgpool_bin" ]] ||
-  fail "pgpool-II ($pgpool_bin, Debian package pgpool2) is not installed; run scripts/install-deps.sh"
+  fail "pgpool-II ($pgpool_bin, Debian package pgpool2) is not installed; run scripts/install-deps.sh bench"
 
 # start_servers NAME...: one server per name; sets port_NAME.
 start_servers() {

@@ -30,6 +30,7 @@ done
 
 fail() { echo "memory: $*" >&2; exit 1; }
 
+"$root/scripts/install-deps.sh" bench  # python3 beyond python3-minimal, for bench/lib/idle_sessions.py
 # shellcheck source=../scripts/lib/pgdual_binary.sh
 source "$root/scripts/lib/pgdual_binary.sh"
 pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"

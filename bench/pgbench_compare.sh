@@ -20,7 +20,7 @@ while (($#)); do
   esac
 done
 
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" run
 # shellcheck source=../scripts/lib/pgdual_binary.sh
 source "$root/scripts/lib/pgdual_binary.sh"
 pgdual_bin="$(pgdual_binary "$root" "$build")" || exit 1

@@ -53,7 +53,7 @@ fi
 fail() { echo "run: $*" >&2; exit 1; }
 say() { echo "[$(date +%H:%M:%S)] $*"; }
 
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" bench
 # shellcheck source=../scripts/lib/pgdual_binary.sh
 source "$root/scripts/lib/pgdual_binary.sh"
 say "building pgdual (Release, $build) unless PGDUAL_BIN is set"
@@ -62,8 +62,8 @@ pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"
 # shellcheck source=lib/common.sh
 source "$root/bench/lib/common.sh" pgdual-bench
 
-command -v pgbouncer >/dev/null || fail "PgBouncer is not installed; run scripts/install-deps.sh"
-[[ -x "$pgpool_bin" ]] || fail "pgpool-II ($pgpool_bin) is not installed; run scripts/install-deps.sh"
+command -v pgbouncer >/dev/null || fail "PgBouncer is not installed; run scripts/install-deps.sh bench"
+[[ -x "$pgpool_bin" ]] || fail "pgpool-II ($pgpool_bin) is not installed; run scripts/install-deps.sh bench"
 
 # --- servers and data ---------------------------------------------------------------------------
 # Room for every pool at once: PgBouncer's two, pgpool's children (which keep their connections),

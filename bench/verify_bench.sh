@@ -43,7 +43,7 @@ fi
 
 fail() { echo "verify_bench: $*" >&2; exit 1; }
 
-command -v pg_config >/dev/null || fail "PostgreSQL 15 is not installed; run scripts/install-deps.sh"
+command -v pg_config >/dev/null || fail "PostgreSQL 15 is not installed; run scripts/install-deps.sh run"
 # shellcheck source=../scripts/lib/pgdual_binary.sh
 source "$root/scripts/lib/pgdual_binary.sh"
 pgdual_bin="$(pgdual_binary "$root" "$build")" || fail "no pgdual to measure"

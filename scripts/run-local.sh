@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs pgdual locally in front of two throwaway PostgreSQL 15 servers ("onprem" and "cloud"),
 # prints the psql command that connects through it, and stays in the foreground until Ctrl-C.
-# Everything it starts is stopped, and its temp dir removed, when it ends.
+# Everything it starts is stopped, and its temp dir removed, when it ends. It installs only what
+# building and running pgdual needs (scripts/install-deps.sh run). scripts/run_local_test.sh
+# checks the printed command and the clean stop.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${PGDUAL_BUILD_DIR:-$root/build}"
 
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" run
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target pgdual -j2
 
@@ -87,12 +89,24 @@ password_env = "PGDUAL_MIRROR_PASSWORD"
 CONF
 }
 
+# A libpq service file with the three places to connect to, passwords included, readable only by
+# whoever runs this: the printed commands work as they are, and no password shows in `ps`.
+write_service_file() {
+  local entries=(pgdual "$proxy_port" onprem "$onprem_port" cloud "$cloud_port")
+  (
+    umask 077
+    printf '[%s]\nhost=127.0.0.1\nport=%s\nuser=app\ndbname=app\npassword='"$PGDUAL_APP_PASSWORD"'\n\n' \
+      "${entries[@]}" >"$workdir/pg_service.conf"
+  )
+}
+
 onprem_port="$(free_port)"
 cloud_port="$(free_port)"
 proxy_port="$(free_port)"
 start_backend onprem "$onprem_port"
 start_backend cloud "$cloud_port"
 write_config
+write_service_file
 "$build/pgdual" init --config "$workdir/pgdual.toml" --database app --user pgdual_mirror
 
 "$build/pgdual" serve --config "$workdir/pgdual.toml" &
@@ -109,11 +123,11 @@ every transaction committed on onprem reaches cloud from onprem's WAL, and a COM
 pgdual is answered once cloud has it. What cloud could not apply lands in
 $workdir/conflicts.jsonl. Connect with:
 
-  psql -h 127.0.0.1 -p $proxy_port -U app app
+  PGSERVICEFILE=$workdir/pg_service.conf psql service=pgdual
 
 The backends directly (user app, password $PGDUAL_APP_PASSWORD):
-  onprem: psql -h 127.0.0.1 -p $onprem_port -U app app
-  cloud:  psql -h 127.0.0.1 -p $cloud_port -U app app
+  onprem: PGSERVICEFILE=$workdir/pg_service.conf psql service=onprem
+  cloud:  PGSERVICEFILE=$workdir/pg_service.conf psql service=cloud
 
 Press Ctrl-C to stop pgdual and both servers.
 EOF
