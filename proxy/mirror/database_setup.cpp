@@ -88,7 +88,7 @@ Awaitable<DatabaseSetup::Verdict> DatabaseSetup::verdict(const std::string& data
                                                          Clock::time_point deadline) {
   {
     const std::lock_guard lock{mutex_};
-    start_if_due(database);
+    start_if_due(database, role);
   }
   asio::steady_timer timer{co_await asio::this_coro::executor};
   for (;;) {
@@ -108,18 +108,27 @@ Awaitable<DatabaseSetup::Verdict> DatabaseSetup::verdict(const std::string& data
   }
 }
 
-void DatabaseSetup::start_if_due(const std::string& database) {
+// In statement mode a session's own login writes the ledger on the mirror: a role the last set-up
+// did not cover sets the database up again, for it too.
+void DatabaseSetup::start_if_due(const std::string& database, const std::string& role) {
   auto [entry, added] = databases_.try_emplace(database);
-  if (!added) {
-    auto& state = entry->second;
-    if (state.phase == Phase::running || state.phase == Phase::ready) return;
-    if (Clock::now() - state.settled_at < kRetryAfter) return;
-    state.phase = Phase::running;
+  auto& state = entry->second;
+  const bool statement_mode = config_->mirror.mode == config::MirrorMode::statement;
+  if (added) {
+    for (const auto& user : config_->users) state.roles.insert(user.name);
+  } else if (state.phase == Phase::running) {
+    return;
+  } else if (state.phase == Phase::ready) {
+    if (!statement_mode || state.roles.contains(role)) return;
+  } else if (Clock::now() - state.settled_at < kRetryAfter) {
+    return;
   }
-  asio::post(pool_, [this, database] {
-    auto state = set_up(database);
+  state.roles.insert(role);
+  state.phase = Phase::running;
+  asio::post(pool_, [this, database, roles = state.roles] {
+    auto next = set_up(database, roles);
     const std::lock_guard lock{mutex_};
-    databases_[database] = std::move(state);
+    databases_[database] = std::move(next);
   });
 }
 
@@ -129,19 +138,24 @@ DatabaseSetup::Verdict DatabaseSetup::verdict_for(const std::string& database, c
   if (std::ranges::find(state.roles_without_rights, role) == state.roles_without_rights.end()) return {};
   return {.writes_allowed = false,
           .refusal = "role \"" + role + "\" may not write pgdual.ledger on the mirror in database \"" + database +
-                     "\", so its writes cannot be mirrored; the write was not run. Run `pgdual init --config " +
+                     "\", so its writes cannot be mirrored; the write was not run. Run `GRANT SELECT, INSERT, DELETE "
+                     "ON pgdual.ledger TO " + role + "` there as the owner of pgdual's tables (`pgdual init --config " +
                      config_file_.string() + " --database " + database +
-                     "` (it grants the ledger to every configured user), then reconnect"};
+                     "` grants it to every configured user), then reconnect"};
 }
 
-DatabaseSetup::State DatabaseSetup::set_up(const std::string& database) const {
-  const auto rights = jobs::schema_rights(*config_);
+DatabaseSetup::State DatabaseSetup::set_up(const std::string& database, std::set<std::string> roles) const {
+  const jobs::SchemaRights rights{.ledger_roles = {roles.begin(), roles.end()}, .apply_role = config_->mirror.apply_user};
   const auto needed = rights_needed(*config_, rights);
   const auto primary = set_up_server(config_->primary_backend(), user_named(*config_, config_->mirror.replication_user),
                                      database, rights, {}, *log_);
   const auto mirror = set_up_server(config_->mirror_backend(), user_named(*config_, config_->mirror.apply_user),
                                     database, rights, needed, *log_);
-  State state{.phase = Phase::ready, .refusal = {}, .roles_without_rights = {}, .settled_at = Clock::now()};
+  State state{.phase = Phase::ready,
+              .refusal = {},
+              .roles_without_rights = {},
+              .settled_at = Clock::now(),
+              .roles = std::move(roles)};
   std::string failures = primary.failure;
   if (!mirror.failure.empty()) failures += (failures.empty() ? "" : "; ") + mirror.failure;
   const bool apply_refused = !needed.apply_role.empty() && !mirror.roles_without_rights.empty();

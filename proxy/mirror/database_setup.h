@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,12 +57,15 @@ class DatabaseSetup {
     std::string refusal;                           ///< Phase::refused: for every role
     std::vector<std::string> roles_without_rights;  ///< Phase::ready: roles whose writes the mirror refuses
     Clock::time_point settled_at{};
+    /// The logins the set-up gave the ledger to: the configured ones, and each other role a session
+    /// came as (a role looked up through [auth], or added to the file by a reload).
+    std::set<std::string> roles;
   };
 
-  /// Starts a set-up of `database` unless one runs or its last verdict holds. Under mutex_.
-  void start_if_due(const std::string& database);
-  /// The whole set-up of `database`, on pool_. Blocking.
-  State set_up(const std::string& database) const;
+  /// Starts a set-up of `database` unless one runs or its last verdict holds for `role`. Under mutex_.
+  void start_if_due(const std::string& database, const std::string& role);
+  /// The whole set-up of `database`, the ledger granted to `roles`, on pool_. Blocking.
+  State set_up(const std::string& database, std::set<std::string> roles) const;
   [[nodiscard]] Verdict verdict_for(const std::string& database, const State& state, const std::string& role) const;
 
   std::shared_ptr<const config::ProxyConfig> config_;

@@ -28,8 +28,9 @@ Awaitable<void> reopen_mirror(std::shared_ptr<MirrorReconnect> state,
                                                        config->limits.max_message_bytes);
     state->ready.emplace(std::move(connection));
     state->backoff = config->mirror.reconnect_min;
-  } catch (const std::exception&) {
+  } catch (const std::exception& error) {
     state->failed = true;
+    state->failure = error.what();
     back_off(*state, config->mirror);
   }
   state->connecting = false;
@@ -151,6 +152,12 @@ std::optional<BackendConnection> MirrorLink::reconnected() {
     state.ready.reset();
     context_.log->info("session={} the mirror is back", id_);
     return connection;
+  }
+  // Once per reason: a mirror that refuses this session's login (a role whose verifier differs
+  // there) refuses it at every attempt.
+  if (auto failure = std::exchange(state.failure, {}); !failure.empty() && failure != logged_failure_) {
+    context_.log->warn("session={} the mirror could not be opened again: {}", id_, failure);
+    logged_failure_ = std::move(failure);
   }
   if (state.connecting || Clock::now() < state.next_attempt) return std::nullopt;
   state.connecting = true;

@@ -25,6 +25,7 @@ struct MirrorReconnect {
   std::chrono::steady_clock::time_point next_attempt{};
   std::chrono::milliseconds backoff{0};
   bool failed = false;  ///< an attempt failed: the mirror could not be reached
+  std::string failure;  ///< why the last attempt failed, until the session has logged it
 };
 
 /// A session's line to the mirror: opened beside the primary's, dropped when it fails, opened
@@ -119,6 +120,7 @@ class MirrorLink {
   std::function<void()> on_change_;
   std::optional<MirrorLeg> leg_;
   std::shared_ptr<MirrorReconnect> reconnect_;
+  std::string logged_failure_;  ///< the last reason a reconnection failed that the log has
   BackendLogin login_;
   std::optional<protocol::BackendKeyData> client_key_;
   /// The primary's DateStyle, IntervalStyle and TimeZone, which every mirror connection is given.

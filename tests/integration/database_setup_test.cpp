@@ -134,6 +134,36 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(differing_tables(database).empty());
 }
 
+TEST_CASE_METHOD(IntegrationTest,
+                 "a login added by a reload gets the ledger's rights from its first session, and its writes reach "
+                 "the mirror",
+                 "[integration][setup]") {
+  constexpr const char* kLate = "setup_late";
+  constexpr const char* kLatePassword = "late-secret";
+  create_role_on_both(kLate, kLatePassword);
+  const auto database = database_without_init("setup_reload");
+  auto settings = default_settings();
+  settings.extra = "\n[admin]\nusers = [\"" + std::string{kAppUser} + "\"]\n";
+  start_proxy(settings);
+  check_succeeded(psql(through_proxy(database), "CREATE TABLE notes (id int PRIMARY KEY, body text); GRANT SELECT, "
+                                                "INSERT ON notes TO " + std::string{kLate}));
+
+  settings.users.push_back({kLate, kLatePassword});
+  settings.conflict_log = proxy().conflict_log().string();  // as pgdual started with it
+  write_file(proxy().config_file(), proxy_config_text(settings, proxy().port()));
+  check_succeeded(psql(through_proxy("pgdual"), "RELOAD"));
+  auto late = through_proxy(database);
+  late.user = kLate;
+  late.password = kLatePassword;
+  check_succeeded(psql(late, "INSERT INTO notes VALUES (1, 'late')"));
+
+  CHECK(on_server(backends().cloud, database,
+                  "SELECT has_table_privilege('" + std::string{kLate} + "', 'pgdual.ledger', 'INSERT')") == "t");
+  CHECK(on_server(backends().cloud, database, "SELECT count(*) FROM notes") == "1");
+  CHECK(differing_tables(database).empty());
+  CHECK(conflicts().empty());
+}
+
 TEST_CASE_METHOD(WalModeTest,
                  "in wal mode the first session sets up a database nobody ran pgdual init for, and the mirror "
                  "gets its schema changes and rows",
