@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/loopback.h"
 #include "tests/integration/harness/raw_client.h"
+#include "tests/integration/harness/test_ca.h"
 #include "tests/integration/whereami.h"
 
 namespace pgdual::test {
@@ -29,6 +31,8 @@ using RawClients = std::vector<std::unique_ptr<RawClient>>;
 constexpr auto kAnswerLimit = 5s;
 /// How long a connection pgdual keeps open must stay silent to count as kept.
 constexpr auto kStillOpenProbe = 200ms;
+/// The SSLRequest code: 1234 in the high 16 bits, 5679 in the low.
+constexpr std::int32_t kSslRequestCode = 80877103;
 
 /// pgdual with `limits`, its HTTP endpoint on `metrics_port`; clients log in with SCRAM.
 ProxySettings with_metrics(const ProxyLimits& limits, std::uint16_t metrics_port) {
@@ -64,6 +68,12 @@ RawClients half_open_logins(std::uint16_t port, std::size_t count, const std::st
 bool closed_silently(RawClient& client, std::chrono::milliseconds limit) {
   const auto answer = client.receive_until_closed(limit);
   return answer.closed && answer.bytes.empty();
+}
+
+/// psql through pgdual over TLS, running `sql`.
+RunResult psql_over_tls(IntegrationTest& test, const std::string& database, const std::string& sql) {
+  return run_client({pg_program("psql"), "-X", "-A", "-t", "-d", "dbname=" + database + " sslmode=require", "-c", sql},
+                    test.through_proxy(database), 60s);
 }
 
 long long milliseconds(Clock::duration elapsed) {
@@ -122,6 +132,8 @@ TEST_CASE_METHOD(IntegrationTest, "Beyond limits.max_logins_in_progress a new co
   RawClient mute{pgdual_process.port()};
   mute.send(startup_packet({{"user", kAppUser}, {"database", database}}));
   REQUIRE(holds_message(mute.receive_until_message('R', kAnswerLimit).bytes, 'R'));
+  // Alone: the harness's probe of whether pgdual listens has gone.
+  REQUIRE(wait_until([&] { return metric(metrics_port, "pgdual_logins_in_progress") == "1"; }, kAnswerLimit));
 
   auto flood = half_open_logins(pgdual_process.port(), kFlood, database);
   const auto answer = mute.receive_until_closed(kAnswerLimit);
@@ -152,6 +164,44 @@ TEST_CASE_METHOD(IntegrationTest, "Beyond limits.max_logins_in_progress a new co
   CHECK(Clock::now() - started < kAnswerLimit);
   CHECK(metric(metrics_port, "pgdual_logins_evicted_total") == std::to_string(kFlood + 2 - kLogins));
   CHECK(metric(metrics_port, "pgdual_logins_in_progress") == std::to_string(kLogins - 1));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "A TLS handshake and a password exchange in progress are logins in progress too",
+                 "[integration][edge][limits]") {
+  const auto database = fresh_database("login_phases");
+  const auto metrics_port = free_loopback_port();
+  auto settings = with_metrics({.max_logins_in_progress = 1}, metrics_port);
+  settings.extra += "\n[tls]\nmode = \"allow\"\ncert_file = \"" + test_ca().server_cert.string() +
+                    "\"\nkey_file = \"" + test_ca().server_key.string() + "\"\n";
+  // One worker thread: connections start logging in in the order they came, the harness's probe of
+  // whether pgdual listens first, so that the oldest is always the one this test expects.
+  settings.extra += "\n[server]\nthreads = 1\n";
+  auto& pgdual_process = start_proxy(settings);
+
+  // pgdual said yes to TLS and waits for a ClientHello that never comes.
+  RawClient mid_handshake{pgdual_process.port()};
+  mid_handshake.send(int32_bytes(8) + int32_bytes(kSslRequestCode));
+  REQUIRE(mid_handshake.receive_until_message('S', kAnswerLimit).bytes == "S");
+  // The probe may have been ended for it, or have gone by itself.
+  const auto evicted_before = std::stoull(metric(metrics_port, "pgdual_logins_evicted_total"));
+
+  // The next login ends it, in silence: it had not sent its startup packet.
+  RawClient mute{pgdual_process.port()};
+  mute.send(startup_packet({{"user", kAppUser}, {"database", database}}));
+  REQUIRE(holds_message(mute.receive_until_message('R', kAnswerLimit).bytes, 'R'));
+  CHECK(closed_silently(mid_handshake, kAnswerLimit));
+
+  // A client logging in over TLS with SCRAM ends the one that never answers its SCRAM challenge,
+  // which hears why.
+  const auto served = psql_over_tls(*this, database, "SELECT 'served'");
+  INFO(served.describe());
+  CHECK(served.out == "served\n");
+  const auto answer = mute.receive_until_closed(kAnswerLimit);
+  const auto messages = backend_messages(answer.bytes);
+  CHECK(answer.closed);
+  REQUIRE(messages.size() == 1);
+  CHECK(error_field(messages[0], 'C') == "53300");
+  CHECK(metric(metrics_port, "pgdual_logins_evicted_total") == std::to_string(evicted_before + 2));
 }
 
 }  // namespace pgdual::test
