@@ -30,7 +30,7 @@ ClientSlots::ClientSlots(Caps caps, Metrics& metrics, std::shared_ptr<spdlog::lo
 ClientSlots::Slot ClientSlots::begin_login(std::uint64_t id, std::string address, asio::any_io_executor executor,
                                            std::function<void()> evict) {
   std::lock_guard lock{mutex_};
-  if (logins_.size() >= caps_.logins) evict_oldest();
+  if (!logins_.empty() && logins_.size() >= caps_.logins) evict_oldest();
   logins_.emplace(id, Login{std::move(address), std::move(executor), std::move(evict)});
   return Slot{*this, id};
 }
