@@ -59,8 +59,8 @@ void ClientSlots::log_eviction(const std::string& address) {
   if (now - eviction_log_.last < kEvictionLogInterval) return;
   log_->warn(
       "ended {} login(s) in progress to admit new connections: limits.max_logins_in_progress ({}) were in "
-      "progress; the latest ended was from {}",
-      eviction_log_.unlogged, caps_.logins, address);
+      "progress; the latest ended was from {} (logged at most every {} s; pgdual_logins_evicted_total counts them all)",
+      eviction_log_.unlogged, caps_.logins, address, kEvictionLogInterval.count());
   eviction_log_ = {.last = now, .unlogged = 0};
 }
 
