@@ -361,6 +361,7 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "listen.port", config.listen.port);
   if (auto tls = assign_tls(doc, config.tls); !tls) return unexpected(std::move(tls.error()));
   assign(doc, "limits.max_client_connections", config.limits.max_client_connections);
+  assign(doc, "limits.max_logins_in_progress", config.limits.max_logins_in_progress);
   assign(doc, "limits.max_message_bytes", config.limits.max_message_bytes);
   assign(doc, "limits.startup_timeout_ms", config.limits.startup_timeout);
   assign(doc, "limits.idle_session_timeout_ms", config.limits.idle_session_timeout);

@@ -95,7 +95,10 @@ struct TlsConfig {
 };
 
 struct LimitsConfig {
-  unsigned max_client_connections = 1000;        ///< more are refused with 53300
+  unsigned max_client_connections = 1000;        ///< logged-in sessions; more are refused with 53300
+  /// Connections still logging in (TLS, startup, authentication); a newcomer beyond it ends the
+  /// oldest of them.
+  unsigned max_logins_in_progress = 1000;
   std::uint32_t max_message_bytes = 0x3fffffff;  ///< PostgreSQL's own 1 GB - 1
   std::chrono::milliseconds startup_timeout{10000};
   /// A session idle outside a transaction this long is closed (57P05); 0: never.

@@ -33,6 +33,7 @@ constexpr KeySpec kSchema[] = {
     {"tls.min_version", Kind::string},
     {"limits", Kind::table},
     {"limits.max_client_connections", Kind::integer},
+    {"limits.max_logins_in_progress", Kind::integer},
     {"limits.max_message_bytes", Kind::integer},
     {"limits.startup_timeout_ms", Kind::integer},
     {"limits.idle_session_timeout_ms", Kind::integer},

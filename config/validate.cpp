@@ -34,6 +34,7 @@ constexpr Range kRanges[] = {
     {"server.shutdown_grace_ms", 0, 3'600'000},
     {"listen.port", 1, 65535},
     {"limits.max_client_connections", 1, 100'000},
+    {"limits.max_logins_in_progress", 1, 100'000},
     {"limits.max_message_bytes", 1024, 0x3fffffff},  // PostgreSQL's own limit: 1 GB - 1
     {"limits.startup_timeout_ms", 1, 600'000},
     {"limits.idle_session_timeout_ms", 0, 2'147'483'647},

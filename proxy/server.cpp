@@ -89,7 +89,10 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
       brake_tick_{control_},
       settings_{std::move(config_file), config_, steering_, brake_, log_},
       hangups_{control_, SIGHUP},
-      metrics_{config_->primary_backend().name, config_->mirror_backend().name} {
+      metrics_{config_->primary_backend().name, config_->mirror_backend().name},
+      client_slots_{{.logins = config_->limits.max_logins_in_progress,
+                     .sessions = config_->limits.max_client_connections},
+                    metrics_, log_} {
   if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
   if (config_->mirror.mode == config::MirrorMode::wal) {
     wal_mirrors_ = std::make_unique<WalMirrors>(config_, backend_tls_, conflicts_, log_);
@@ -156,7 +159,7 @@ Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
                          ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
                          shadows_,         settings_,          metrics_,  backend_tls_,     database_setup_,
                          wal_mirrors_.get()};
-  Session session{std::move(client), std::move(context), id};
+  Session session{std::move(client), std::move(context), id, client_slots_};
   co_await session.run();
 }
 
@@ -201,6 +204,7 @@ HttpHandlers Server::http_handlers() {
                 return metrics_.render({.read_percent = steering_.braked() ? 0.0 : steering_.global_percent(),
                                         .braked = steering_.braked(),
                                         .sessions = sessions_.size(),
+                                        .logins_in_progress = client_slots_.logins_in_progress(),
                                         .wal_mirrors = wal_gauges(wal_progress()),
                                         .shadow_percent = steering_.shadow_percent(),
                                         .shadows = shadows_.counts(),

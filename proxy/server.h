@@ -15,6 +15,7 @@
 #include "proxy/admin/metrics.h"
 #include "proxy/backend/backend_tls.h"
 #include "proxy/cancel_registry.h"
+#include "proxy/client_slots.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/mirror/database_setup.h"
@@ -90,6 +91,7 @@ class Server {
   LiveSettings settings_;
   asio::signal_set hangups_;
   Metrics metrics_;
+  ClientSlots client_slots_;
   std::optional<HttpEndpoint> http_;  ///< /metrics and /health, when metrics.port is set
   std::unique_ptr<WalMirrors> wal_mirrors_;  ///< in mirror.mode wal
   std::uint64_t next_session_id_ = 1;

@@ -191,6 +191,8 @@ void Metrics::count_brake_trip() noexcept { bump(brake_trips_); }
 
 void Metrics::count_session_started() noexcept { bump(sessions_started_); }
 
+void Metrics::count_login_evicted() noexcept { bump(logins_evicted_); }
+
 void Metrics::count_wal_ack(WalAck ack) noexcept { bump(wal_acks_[static_cast<std::size_t>(ack)]); }
 
 std::string Metrics::render(const MetricsGauges& gauges) const {
@@ -206,6 +208,9 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_counter(out, "pgdual_brake_trips_total", "Times the read brake stopped steering reads to the mirror.",
                  read(brake_trips_));
   append_counter(out, "pgdual_sessions_total", "Client sessions started.", read(sessions_started_));
+  append_counter(out, "pgdual_logins_evicted_total",
+                 "Connections still logging in that pgdual ended to admit a new one (limits.max_logins_in_progress).",
+                 read(logins_evicted_));
   constexpr std::string_view kWalAcks = "pgdual_wal_acks_total";
   append_family(
       out, kWalAcks, "counter",
@@ -219,6 +224,8 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
                gauges.braked ? 1.0 : 0.0);
   append_gauge(out, "pgdual_sessions", "Client sessions open.", static_cast<double>(gauges.sessions));
+  append_gauge(out, "pgdual_logins_in_progress", "Client connections still logging in.",
+               static_cast<double>(gauges.logins_in_progress));
   render_wal_mirrors(out, gauges.wal_mirrors);
   render_shadows(out, gauges);
   return out;

@@ -35,6 +35,7 @@ struct MetricsGauges {
   double read_percent = 0.0;  ///< the global read percent in force (ReadSteering)
   bool braked = false;        ///< whether the read brake holds read steering at 0
   std::size_t sessions = 0;   ///< client sessions open now
+  std::size_t logins_in_progress = 0;  ///< ClientSlots::logins_in_progress()
   std::vector<WalMirrorGauges> wal_mirrors{};  ///< wal mode: one per database clients used
   double shadow_percent = 0.0;                 ///< the shadow percent in force (ReadSteering)
   std::vector<ShadowCounts> shadows{};         ///< ShadowLedger::counts()
@@ -58,6 +59,8 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_read_failovers_total                      mirror reads retried on the primary
 ///   pgdual_brake_trips_total                         read brake trips
 ///   pgdual_sessions_total                            client sessions started
+///   pgdual_logins_evicted_total                      logins in progress ended to admit a new connection
+///                                                    (limits.max_logins_in_progress)
 ///   pgdual_shadow_reads_total{fingerprint,result}    shadow reads by what comparing them found (ShadowFinding)
 ///   pgdual_shadow_percent                            percent of eligible reads the primary answers that run
 ///                                                    on the mirror too
@@ -66,7 +69,8 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///                                                    the client's answer, result applied|timed_out,
 ///                                                    or answered at once while verify held the apply
 ///                                                    (held_for_verify)
-///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions   gauges (MetricsGauges)
+///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions,  gauges (MetricsGauges)
+///   pgdual_logins_in_progress
 ///   pgdual_wal_lag_bytes{database}                   wal mode, from MetricsGauges::wal_mirrors: the
 ///   pgdual_wal_lag_seconds{database}                 primary's WAL the slot has not confirmed, how
 ///   pgdual_wal_retained_bytes{database}              long its oldest change has waited, the WAL the
@@ -106,6 +110,8 @@ class Metrics {
   void count_brake_trip() noexcept;
   /// One client session started.
   void count_session_started() noexcept;
+  /// One login in progress ended to admit a new connection.
+  void count_login_evicted() noexcept;
   /// wal mode: one transaction the client's answer waited for, applied on the mirror in time, or
   /// not within mirror.timeout_ms (then lag, applied later).
   /// How a wal-mode COMMIT's answer went: the mirror applied it in time, not, or the answer did
@@ -147,6 +153,7 @@ class Metrics {
   Counter read_failovers_{0};
   Counter brake_trips_{0};
   Counter sessions_started_{0};
+  Counter logins_evicted_{0};
   std::array<Counter, 3> wal_acks_{};  ///< by WalAck
 };
 

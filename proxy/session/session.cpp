@@ -44,6 +44,9 @@ std::string client_address(const tcp::socket& client) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
+/// Why a login ended to admit a newcomer (ClientSlots).
+constexpr const char* kEvicted = "too many connections logging in";
+
 /// The answer to an SSLRequest or GSSENCRequest that pgdual will not take up.
 constexpr std::array<std::byte, 1> kDeclined{std::byte{'N'}};
 
@@ -58,10 +61,12 @@ bool requests_replication(std::string_view value) {
 
 }  // namespace
 
-Session::Session(tcp::socket client, SessionContext context, std::uint64_t id)
+Session::Session(tcp::socket client, SessionContext context, std::uint64_t id, ClientSlots& slots)
     : client_{std::move(client)},
       context_{std::move(context)},
       id_{id},
+      slot_{slots.begin_login(id_, client_address(client_.lowest_layer()), client_.get_executor(),
+                              [this] { evict_login(); })},
       client_reader_{context_.config->limits.max_message_bytes},
       planner_{thread_classifier(*context_.config)},
       primary_tap_{*context_.rows_digest_key},
@@ -90,14 +95,11 @@ Session::~Session() {
 Awaitable<void> Session::run() {
   std::optional<SessionError> fatal;
   std::vector<std::byte> refusal;
+  bool startup_read = false;
   try {
     auto startup = co_await with_timeout(negotiate_startup(), context_.config->limits.startup_timeout);
     if (!startup) co_return;
-    // Counted after the startup packet, as PostgreSQL does, so that cancel
-    // requests still get through when pgdual is full.
-    if (context_.sessions.size() > context_.config->limits.max_client_connections) {
-      throw SessionError{protocol::sqlstate::kTooManyConnections, "sorry, too many clients already"};
-    }
+    startup_read = true;
     check_startup(*startup);
     const auto asked = login_as_asked(*startup);
     const auto database = startup->parameter("database");
@@ -105,6 +107,7 @@ Awaitable<void> Session::run() {
                      client_address(client_.lowest_layer()), database.empty() ? asked.user : std::string{database}};
     reads_.set_facts(steering_facts(session_info_, client_));
     co_await login_.authenticate(session_info_, reads_.facts().client_address);
+    enter_session();
     // The console's virtual database has no WAL mirror to start or wait for.
     if (co_await serve_admin_console_if_asked()) co_return;
     logins_ = login_.backend_logins(asked);
@@ -129,6 +132,8 @@ Awaitable<void> Session::run() {
   } catch (const boost::system::system_error& error) {
     if (error.code() == asio::error::timed_out)
       fatal = SessionError{protocol::sqlstate::kProtocolViolation, "incomplete startup packet"};
+    // A client expects an ErrorResponse only once it has sent its startup packet.
+    if (login_evicted_ && startup_read) fatal = SessionError{protocol::sqlstate::kTooManyConnections, kEvicted};
     context_.log->debug("session={} ended: {}", id_, error.code().message());
   }
   // A coroutine cannot co_await inside a catch block, hence the two steps.
@@ -183,6 +188,24 @@ Awaitable<void> Session::negotiate_tls() {
   } catch (const boost::system::system_error& error) {
     context_.log->info("session={} TLS handshake failed: {}", id_, error.code().message());
     throw;
+  }
+}
+
+// Reads end, writes do not: the client still gets the reason once it sent its startup packet. A
+// plain cancel() would miss a read the session has yet to start.
+void Session::evict_login() {
+  login_evicted_ = true;
+  context_.log->debug("session={} login ended to admit a new connection", id_);
+  boost::system::error_code ignored;
+  client_.lowest_layer().shutdown(tcp::socket::shutdown_receive, ignored);
+}
+
+// Counted once the client proved who it is, so that clients still logging in, or pretending to,
+// never keep one that has logged in out. Cancel requests never get here, as in PostgreSQL.
+void Session::enter_session() {
+  if (login_evicted_) throw SessionError{protocol::sqlstate::kTooManyConnections, kEvicted};
+  if (!slot_.enter_session()) {
+    throw SessionError{protocol::sqlstate::kTooManyConnections, "sorry, too many clients already"};
   }
 }
 

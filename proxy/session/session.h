@@ -11,6 +11,7 @@
 #include "protocol/request_tracker.h"
 #include "protocol/startup.h"
 #include "proxy/backend/backend_connection.h"
+#include "proxy/client_slots.h"
 #include "proxy/mirror/database_setup.h"
 #include "proxy/net/asio.h"
 #include "proxy/net/wakeup.h"
@@ -43,7 +44,8 @@ namespace pgdual::proxy {
 /// the mirror its part.
 class Session {
  public:
-  Session(tcp::socket client, SessionContext context, std::uint64_t id);
+  /// Takes a login slot of `slots` at once: the connection counts as logging in from now on.
+  Session(tcp::socket client, SessionContext context, std::uint64_t id, ClientSlots& slots);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   ~Session();
@@ -74,6 +76,11 @@ class Session {
   /// Refuses a plain-text client while tls.mode is require, and what pgdual does not serve at
   /// all: no user name, replication.
   void check_startup(const protocol::StartupMessage& startup) const;
+  /// Ends the login for a newcomer (ClientSlots): every read from the client from now on ends
+  /// as if it had closed, while pgdual can still tell it why.
+  void evict_login();
+  /// Once the client proved who it is: counts it as a session, or refuses it with 53300.
+  void enter_session();
   /// Serves the admin console when the client asked for its database; false otherwise.
   Awaitable<bool> serve_admin_console_if_asked();
   Awaitable<BackendConnection> connect_backends();
@@ -131,6 +138,8 @@ class Session {
   Stream client_;
   SessionContext context_;
   std::uint64_t id_;
+  ClientSlots::Slot slot_;
+  bool login_evicted_ = false;
   MessageReader client_reader_;
   protocol::RequestTracker tracker_;  ///< the primary's
   Stream* backend_stream_ = nullptr;

@@ -34,7 +34,8 @@ std::string limits_section(const ProxyLimits& limits) {
                                    std::pair{"idle_session_timeout_ms", limits.idle_session_timeout_ms},
                                    std::pair{"idle_in_transaction_timeout_ms", limits.idle_in_transaction_timeout_ms},
                                    std::pair{"max_message_bytes", limits.max_message_bytes},
-                                   std::pair{"startup_timeout_ms", limits.startup_timeout_ms}}) {
+                                   std::pair{"startup_timeout_ms", limits.startup_timeout_ms},
+                                   std::pair{"max_logins_in_progress", limits.max_logins_in_progress}}) {
     if (value) text += std::string{key} + " = " + std::to_string(*value) + "\n";
   }
   return text.empty() ? text : "[limits]\n" + text + "\n";

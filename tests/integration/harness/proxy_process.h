@@ -26,6 +26,7 @@ struct ProxyLimits {
   std::optional<unsigned> idle_in_transaction_timeout_ms{};
   std::optional<unsigned> max_message_bytes{};
   std::optional<unsigned> startup_timeout_ms{};
+  std::optional<unsigned> max_logins_in_progress{};
 };
 
 /// What goes into the pgdual config file the harness writes.

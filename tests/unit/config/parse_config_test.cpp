@@ -85,6 +85,7 @@ void check_has_default_settings(const ProxyConfig& config) {
   CHECK(config.listen.address == defaults.listen.address);
   CHECK(config.listen.port == defaults.listen.port);
   CHECK(config.limits.max_client_connections == defaults.limits.max_client_connections);
+  CHECK(config.limits.max_logins_in_progress == defaults.limits.max_logins_in_progress);
   CHECK(config.limits.max_message_bytes == defaults.limits.max_message_bytes);
   CHECK(config.limits.startup_timeout == defaults.limits.startup_timeout);
   CHECK(config.limits.idle_session_timeout == defaults.limits.idle_session_timeout);
@@ -338,6 +339,7 @@ address = "::1"
 port = 7432
 [limits]
 max_client_connections = 20
+max_logins_in_progress = 300
 max_message_bytes = 65536
 startup_timeout_ms = 3000
 idle_session_timeout_ms = 60000
@@ -410,6 +412,7 @@ password = "two"
   CHECK(config->listen.address == "::1");
   CHECK(config->listen.port == 7432);
   CHECK(config->limits.max_client_connections == 20);
+  CHECK(config->limits.max_logins_in_progress == 300);
   CHECK(config->limits.max_message_bytes == 65536);
   CHECK(config->limits.startup_timeout == std::chrono::milliseconds{3000});
   CHECK(config->limits.idle_session_timeout == std::chrono::milliseconds{60000});
@@ -504,6 +507,10 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[listen]\nport = 65536\n", "listen.port", 8, "must be 1..65535, got 65536"),
       row("[limits]\nmax_client_connections = 0\n", "limits.max_client_connections", 26,
           "must be 1..100000, got 0"),
+      row("[limits]\nmax_logins_in_progress = 0\n", "limits.max_logins_in_progress", 26,
+          "must be 1..100000, got 0"),
+      row("[limits]\nmax_logins_in_progress = 100001\n", "limits.max_logins_in_progress", 26,
+          "must be 1..100000, got 100001"),
       row("[limits]\nmax_message_bytes = 1023\n", "limits.max_message_bytes", 21,
           "must be 1024..1073741823, got 1023"),
       row("[limits]\nmax_message_bytes = 1073741824\n", "limits.max_message_bytes", 21,

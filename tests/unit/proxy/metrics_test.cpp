@@ -225,7 +225,7 @@ std::size_t count_lines_starting(const std::string& text, std::string_view prefi
   return count;
 }
 
-const MetricsGauges kGauges{.read_percent = 12.5, .braked = true, .sessions = 3};
+const MetricsGauges kGauges{.read_percent = 12.5, .braked = true, .sessions = 3, .logins_in_progress = 4};
 
 }  // namespace
 
@@ -299,7 +299,7 @@ TEST_CASE("Latencies fill cumulative buckets, with upper bounds inclusive", "[un
         kLatencyBucketBoundsMicros.size() + 1);
 }
 
-TEST_CASE("Conflicts, reads, failovers, brake trips, sessions and gauges are rendered", "[unit][proxy][metrics]") {
+TEST_CASE("Conflicts, reads, failovers, brake trips, sessions, evicted logins and gauges are rendered", "[unit][proxy][metrics]") {
   Metrics metrics{"onprem", "cloud"};
   metrics.count_conflict(conflict::ConflictKind::row_count);
   metrics.count_conflict(conflict::ConflictKind::row_count);
@@ -311,6 +311,7 @@ TEST_CASE("Conflicts, reads, failovers, brake trips, sessions and gauges are ren
   metrics.count_brake_trip();
   metrics.count_session_started();
   metrics.count_session_started();
+  metrics.count_login_evicted();
   const auto text = metrics.render(kGauges);
   check_valid_exposition(text);
   CHECK(value_of(text, R"(pgdual_conflicts_total{kind="row_count"})") == "2");
@@ -324,6 +325,8 @@ TEST_CASE("Conflicts, reads, failovers, brake trips, sessions and gauges are ren
   CHECK(value_of(text, "pgdual_read_percent") == "12.5");
   CHECK(value_of(text, "pgdual_read_brake_engaged") == "1");
   CHECK(value_of(text, "pgdual_sessions") == "3");
+  CHECK(value_of(text, "pgdual_logins_evicted_total") == "1");
+  CHECK(value_of(text, "pgdual_logins_in_progress") == "4");
   CHECK(value_of(Metrics{"a", "b"}.render(MetricsGauges{}), "pgdual_read_brake_engaged") == "0");
 }
 
@@ -382,8 +385,9 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_query_duration_seconds histogram", "pgdual_conflicts_total counter",
       "pgdual_reads_total counter",          "pgdual_read_failovers_total counter",
       "pgdual_brake_trips_total counter",    "pgdual_sessions_total counter",
-      "pgdual_wal_acks_total counter",       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",
-      "pgdual_sessions gauge",               "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
+      "pgdual_logins_evicted_total counter", "pgdual_wal_acks_total counter",
+      "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",     "pgdual_sessions gauge",
+      "pgdual_logins_in_progress gauge",     "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
       "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
       "pgdual_wal_mirror_up gauge",          "pgdual_shadow_reads_total counter",   "pgdual_shadow_percent gauge",
       "pgdual_mirror_latency_ratio_p99 gauge"};
