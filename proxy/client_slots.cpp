@@ -87,4 +87,9 @@ std::size_t ClientSlots::logins_in_progress() const {
   return logins_.size();
 }
 
+std::size_t ClientSlots::sessions() const {
+  const std::lock_guard lock{mutex_};
+  return sessions_;
+}
+
 }  // namespace pgdual::proxy

@@ -67,6 +67,8 @@ class ClientSlots {
                                  std::function<void()> evict);
 
   [[nodiscard]] std::size_t logins_in_progress() const;
+  /// Connections whose login succeeded and that have not ended: what max_client_connections caps.
+  [[nodiscard]] std::size_t sessions() const;
 
  private:
   struct Login {

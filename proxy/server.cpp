@@ -203,7 +203,7 @@ HttpHandlers Server::http_handlers() {
               [this] {
                 return metrics_.render({.read_percent = steering_.braked() ? 0.0 : steering_.global_percent(),
                                         .braked = steering_.braked(),
-                                        .sessions = sessions_.size(),
+                                        .sessions = client_slots_.sessions(),
                                         .logins_in_progress = client_slots_.logins_in_progress(),
                                         .wal_mirrors = wal_gauges(wal_progress()),
                                         .shadow_percent = steering_.shadow_percent(),
@@ -212,7 +212,7 @@ HttpHandlers Server::http_handlers() {
               },
           .health =
               [this] {
-                return health_report({.sessions = sessions_.size(),
+                return health_report({.sessions = client_slots_.sessions(),
                                       .read_percent = steering_.global_percent(),
                                       .braked = steering_.braked(),
                                       .wal_mirrors = wal_progress(),

@@ -223,7 +223,7 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_gauge(out, "pgdual_read_percent", "Percent of eligible reads steered to the mirror.", gauges.read_percent);
   append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
                gauges.braked ? 1.0 : 0.0);
-  append_gauge(out, "pgdual_sessions", "Client sessions open.", static_cast<double>(gauges.sessions));
+  append_gauge(out, "pgdual_sessions", "Client sessions open, logged in.", static_cast<double>(gauges.sessions));
   append_gauge(out, "pgdual_logins_in_progress", "Client connections still logging in.",
                static_cast<double>(gauges.logins_in_progress));
   render_wal_mirrors(out, gauges.wal_mirrors);

@@ -21,7 +21,7 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr std::string_view kMetricsBody = "# HELP pgdual_sessions Client sessions open.\n"
+constexpr std::string_view kMetricsBody = "# HELP pgdual_sessions Client sessions open, logged in.\n"
                                           "# TYPE pgdual_sessions gauge\npgdual_sessions 3\n";
 
 /// A blocking loopback client on plain POSIX sockets. Reads give up after 10 s, so an endpoint
