@@ -109,18 +109,21 @@ Awaitable<DatabaseSetup::Verdict> DatabaseSetup::verdict(const std::string& data
 }
 
 // In statement mode a session's own login writes the ledger on the mirror: a role the last set-up
-// did not cover sets the database up again, for it too.
+// did not cover sets the database up again, for it too, and so does a role refused then (once the
+// retry pause is over), which an operator may have granted the ledger since.
 void DatabaseSetup::start_if_due(const std::string& database, const std::string& role) {
   auto [entry, added] = databases_.try_emplace(database);
   auto& state = entry->second;
   const bool statement_mode = config_->mirror.mode == config::MirrorMode::statement;
+  const bool paused = Clock::now() - state.settled_at < kRetryAfter;
   if (added) {
     for (const auto& user : config_->users) state.roles.insert(user.name);
   } else if (state.phase == Phase::running) {
     return;
   } else if (state.phase == Phase::ready) {
-    if (!statement_mode || state.roles.contains(role)) return;
-  } else if (Clock::now() - state.settled_at < kRetryAfter) {
+    const bool refused_role = std::ranges::find(state.roles_without_rights, role) != state.roles_without_rights.end();
+    if (!statement_mode || (state.roles.contains(role) && (!refused_role || paused))) return;
+  } else if (paused) {
     return;
   }
   state.roles.insert(role);

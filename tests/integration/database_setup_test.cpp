@@ -164,6 +164,44 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(conflicts().empty());
 }
 
+TEST_CASE_METHOD(IntegrationTest,
+                 "a login the mirror's ledger is closed to has its writes refused naming the GRANT, and writes once "
+                 "it is granted",
+                 "[integration][setup]") {
+  create_role_on_both(kClerk, kClerkPassword);
+  // Owned by the superuser, and so is pgdual's schema: kAppUser, the set-up's login, may grant nothing.
+  const auto database = database_without_init("setup_closed", PgCluster::kSuperuser);
+  auto settings = default_settings();
+  settings.users.push_back({kClerk, kClerkPassword});
+  settings.users.push_back({PgCluster::kSuperuser, PgCluster::kSuperuserPassword});
+  run_pgdual_init(database, settings, PgCluster::kSuperuser);
+  for (const auto* server : {&backends().onprem, &backends().cloud}) {
+    static_cast<void>(server->run_sql(database, "CREATE TABLE notes (id int PRIMARY KEY, body text); GRANT ALL ON "
+                                                "notes TO " + std::string{kAppUser} + ", " + kClerk));
+  }
+  const std::string revoke = "REVOKE ALL ON pgdual.ledger FROM " + std::string{kClerk};
+  static_cast<void>(backends().cloud.run_sql(database, revoke));
+  start_proxy(settings);
+  auto clerk = through_proxy(database);
+  clerk.user = kClerk;
+  clerk.password = kClerkPassword;
+
+  const auto refused = psql(clerk, "INSERT INTO notes VALUES (1, 'clerk')");
+  INFO(refused.describe());
+  CHECK(contains(refused.err, "55000"));
+  CHECK(contains(refused.err, "GRANT SELECT, INSERT, DELETE ON pgdual.ledger TO " + std::string{kClerk}));
+  check_succeeded(psql(through_proxy(database), "INSERT INTO notes VALUES (2, 'app')"));
+  CHECK(on_server(backends().onprem, database, "SELECT string_agg(id::text, ',') FROM notes") == "2");
+
+  static_cast<void>(
+      backends().cloud.run_sql(database, "GRANT SELECT, INSERT, DELETE ON pgdual.ledger TO " + std::string{kClerk}));
+  std::this_thread::sleep_for(kRetryAfter);
+  check_succeeded(psql(clerk, "INSERT INTO notes VALUES (3, 'clerk')"));
+  CHECK(on_server(backends().cloud, database, "SELECT string_agg(id::text, ',' ORDER BY id) FROM notes") == "2,3");
+  CHECK(differing_tables(database).empty());
+  CHECK(conflicts().empty());
+}
+
 TEST_CASE_METHOD(WalModeTest,
                  "in wal mode the first session sets up a database nobody ran pgdual init for, and the mirror "
                  "gets its schema changes and rows",
