@@ -7,9 +7,11 @@
 # bench/results.csv. bench/README.md describes the setups, the matrix and every figure.
 #
 # usage: bench/run.sh [--quick] [--rounds N] [--seconds S] [--cells "WORKLOAD:PROTOCOL:CLIENTS ..."]
-#                     [--no-memory] [--out-dir DIR]
+#                     [--setups "SETUP ..."] [--no-memory] [--out-dir DIR]
 # WORKLOAD is select, update, tpcb, or shadow (pgbench -S through pgdual in mirror mode wal with
 # routing.shadow_percent 0 and 10, beside direct: what shadow reads cost).
+# --setups keeps only the named setups of each workload (e.g. "direct pgdual-wal native-sync"), for a
+# side-by-side look at a few; RESULTS.md then shows only those.
 # PGDUAL_BIN=/path/to/pgdual measures that binary instead of a Release build in build-bench/.
 # PGDUAL_COMMIT names the commit in RESULTS.md (default: git rev-parse of the checkout).
 set -euo pipefail
@@ -17,7 +19,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${PGDUAL_BUILD_DIR:-$root/build-bench}"
 started_at="$(date +%s)"
-mode=full rounds=2 seconds=10 scale=10 measure_memory=1 out_dir="$root/bench" cells=""
+mode=full rounds=2 seconds=10 scale=10 measure_memory=1 out_dir="$root/bench" cells="" only_setups=""
 # The full matrix fits in 30 minutes on 2 cores (bench/README.md, "Which cells"): every protocol at
 # 8 clients, and 1, 8 and 64 clients in the protocol each workload is usually run with; and the
 # cost of shadow reads at 8 clients.
@@ -31,7 +33,7 @@ max_clients=64
 
 usage() {
   echo "usage: $0 [--quick] [--rounds N] [--seconds S] [--cells \"WORKLOAD:PROTOCOL:CLIENTS ...\"]" \
-    "[--no-memory] [--out-dir DIR]" >&2
+    "[--setups \"SETUP ...\"] [--no-memory] [--out-dir DIR]" >&2
   exit 2
 }
 while (($#)); do
@@ -40,6 +42,7 @@ while (($#)); do
     --rounds) rounds="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --cells) cells="$2"; shift 2 ;;
+    --setups) only_setups="$2"; shift 2 ;;
     --no-memory) measure_memory=0; shift ;;
     --out-dir) out_dir="$2"; shift 2 ;;
     *) usage ;;
@@ -399,6 +402,19 @@ declare -A workload_flags=([select]=-S [update]=-N [tpcb]="" [shadow]=-S)
 # Setups whose two servers must end every run identical.
 declare -A compares_pair=([pgdual-dualwrite]=1 [pgdual-wal]=1 [pgpool-replication]=1 [native-async]=1
   [native-sync]=1)
+
+# Only the setups asked for, in the matrix's own order.
+if [[ -n "$only_setups" ]]; then
+  all_setups=" ${workload_setups[*]} "
+  for setup in $only_setups; do [[ "$all_setups" == *" $setup "* ]] || fail "no setup named $setup"; done
+  for workload in "${!workload_setups[@]}"; do
+    kept=""
+    for setup in ${workload_setups[$workload]}; do
+      [[ " $only_setups " == *" $setup "* ]] && kept+="${kept:+ }$setup"
+    done
+    workload_setups[$workload]="$kept"
+  done
+fi
 
 for cell in $cells; do
   IFS=: read -r workload protocol clients <<<"$cell"

@@ -142,8 +142,10 @@ void ApplyPipeline::take(const protocol::Frame& frame) {
     case tags::kDataRow: {
       const auto row = protocol::decode_data_row(frame.body);
       if (!row || row->columns.empty()) throw out_of_step();
-      const auto value = *row->columns.begin();
-      last_value_ = value ? std::optional<std::string>{protocol::as_text(*value)} : std::nullopt;
+      last_row_.clear();
+      for (const auto& value : row->columns) {
+        last_row_.push_back(value ? std::optional<std::string>{protocol::as_text(*value)} : std::nullopt);
+      }
       return;
     }
     case tags::kNoticeResponse:

@@ -92,7 +92,11 @@ class ApplyPipeline {
   /// exist on the mirror.
   [[nodiscard]] std::vector<std::string> take_unparsed();
   /// The first column of the last DataRow read; std::nullopt for NULL or none.
-  [[nodiscard]] const std::optional<std::string>& last_value() const noexcept { return last_value_; }
+  [[nodiscard]] std::optional<std::string> last_value() const {
+    return last_row_.empty() ? std::nullopt : last_row_.front();
+  }
+  /// Every column of the last DataRow read (std::nullopt for NULL); empty for none.
+  [[nodiscard]] const std::vector<std::optional<std::string>>& last_row() const noexcept { return last_row_; }
   /// The command tag of the last CommandComplete read.
   [[nodiscard]] const std::string& last_command_tag() const noexcept { return last_tag_; }
 
@@ -127,7 +131,7 @@ class ApplyPipeline {
   std::vector<std::byte> scratch_values_;
   std::vector<FailedChange> failures_;
   std::vector<std::string> unparsed_;
-  std::optional<std::string> last_value_;
+  std::vector<std::optional<std::string>> last_row_;
   std::string last_tag_;
   bool discarding_ = false;  ///< after an error, before the Sync that ends the mirror's skipping is queued
   /// A Query was refused: the transaction is aborted, and the next request's error until a Sync
