@@ -426,9 +426,19 @@ done
 # --- one run ----------------------------------------------------------------------------------------
 csv="$workdir/results.csv"
 csv_columns=(round workload protocol clients setup seconds status tps transactions latency_avg_ms latency_p99_ms
-  proxy_cpu_s pair_contents load1 started shadow_reads)
+  proxy_cpu_s pair_contents load1 started shadow_reads servers_cpu_s)
 (IFS=,; echo "${csv_columns[*]}") >"$csv"
 ticks_per_second="$(getconf CLK_TCK)"
+# The two servers' postmasters: their process trees (backends, WAL senders, logical replication
+# workers, those that ended included) are the servers' share of a run's CPU.
+server_pids=()
+for data in "${started_data_dirs[@]}"; do server_pids+=("$(head -n1 "$data/postmaster.pid")"); done
+servers_cpu_ticks() {
+  local pid total=0
+  for pid in "${server_pids[@]}"; do total=$((total + $(process_tree_cpu_ticks "$pid"))); done
+  echo "$total"
+}
+ticks_as_seconds() { awk -v t="$1" -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}'; }
 
 # p99_latency_ms PREFIX: the 99th percentile (nearest rank) of the latencies in pgbench's
 # per-transaction logs PREFIX.* (third field, microseconds).
@@ -489,6 +499,7 @@ run_setup() {
   local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid=""
   local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server logs
   local status=ok tps="" transactions="" latency_avg="" latency_p99="" cpu="" contents="" load started
+  local servers_before=0 servers_cpu=""
   local metrics="${setup_metrics_port[$setup]:-}" shadows_before="" shadows=""
   load="$(cut -d ' ' -f1 /proc/loadavg)" started="$(date -u +%H:%M:%S)"
   if unsupported "$setup" "$protocol"; then
@@ -500,9 +511,9 @@ run_setup() {
     rm -rf "$workdir/txlog" "$log"* && mkdir "$workdir/txlog"
     [[ -z "$metrics" ]] || shadows_before="$(shadow_read_counts "$setup")" || fail "$setup's /metrics did not answer"
     [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"
+    servers_before="$(servers_cpu_ticks)"
     if run_pgbench "$setup" "$workload" "$protocol" "$clients" "$log" "$prefix"; then
-      [[ -z "$pid" ]] || cpu="$(awk -v t="$(($(process_tree_cpu_ticks "$pid") - ticks_before))" \
-        -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
+      [[ -z "$pid" ]] || cpu="$(ticks_as_seconds "$(($(process_tree_cpu_ticks "$pid") - ticks_before))")"
       # The shadow reads under way when pgbench ended are judged within shadow_timeout_ms (2 s).
       if [[ -n "$metrics" ]]; then
         sleep 0.5
@@ -513,6 +524,8 @@ run_setup() {
       read_pgbench_figures "$prefix" "${logs[@]}"
       # A subscriber that has not caught up in 60 s is compared all the same: it shows as "differ".
       after_run "$setup" || true
+      # Counted once the mirror or subscriber caught up: an asynchronous one's apply is part of the cost.
+      servers_cpu="$(ticks_as_seconds "$(($(servers_cpu_ticks) - servers_before))")"
       [[ -z "${compares_pair[$setup]:-}" ]] || compare_pair "$setup"
     else
       status=failed
@@ -521,10 +534,10 @@ run_setup() {
     fi
   fi
   local row=("$round" "$workload" "$protocol" "$clients" "$setup" "$seconds" "$status" "$tps" "$transactions"
-    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started" "${shadows:--}")
+    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started" "${shadows:--}" "$servers_cpu")
   (IFS=,; echo "${row[*]}") >>"$csv"
   say "round $round $workload -M $protocol -c $clients $setup: $status${tps:+, $tps tps, p99 $latency_p99 ms}$(
-    )${cpu:+, proxy CPU $cpu s}${contents:+, $contents}${shadows:+, shadow reads: $shadows}"
+    )${cpu:+, proxy CPU $cpu s}${servers_cpu:+, servers CPU $servers_cpu s}${contents:+, $contents}${shadows:+, shadow reads: $shadows}"
 }
 
 # --- the matrix --------------------------------------------------------------------------------------
