@@ -379,24 +379,22 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   const bool committed = pipeline_.last_command_tag() == "COMMIT";
   co_await pipeline_.settle();
   if (held_failure_ && !failure) {
-    // The refusal left the mirror's transaction open and aborted, which refused the read too:
-    // nothing of the batch stays, so nothing waits for the WAL.
+    // A refusal among the answers: the mirror skipped the COMMIT, and its transaction, open and
+    // aborted, refused the position's read too. Nothing of the batch stays; nothing waits for the WAL.
     static_cast<void>(pipeline_.take_failures());
-  } else {
-    take_wal_position();
-  }
-  if (held_failure_ && !failure) {
-    // A refusal among the answers: the mirror skipped the COMMIT, and its transaction is aborted.
     failure = std::move(held_failure_);
     pipeline_.command("ROLLBACK", committing);
     pipeline_.sync();
     co_await pipeline_.settle();
     collect();
-  } else if (!failure && !committed) {
-    // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
-    failure = committing;
-    failure->sqlstate = protocol::sqlstate::kInternalError;
-    failure->message = "the mirror rolled the transaction back";
+  } else {
+    take_wal_position();
+    if (!failure && !committed) {
+      // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
+      failure = committing;
+      failure->sqlstate = protocol::sqlstate::kInternalError;
+      failure->message = "the mirror rolled the transaction back";
+    }
   }
   auto held = std::exchange(held_, {});
   held_failure_.reset();

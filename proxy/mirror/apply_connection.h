@@ -180,8 +180,8 @@ class ApplyConnection {
                                                  bool more_follow);
   /// Gives each result the mirror's WAL position now known, which is past every COMMIT run for it.
   [[nodiscard]] std::vector<TransactionResult> stamped(std::vector<TransactionResult> results) const;
-  /// Queues the read of the mirror's WAL insert and flush positions, in a batch of its own (a Sync
-  /// before it): read after a COMMIT, the insert position is past the commit record.
+  /// Queues the read of the mirror's WAL insert and flush positions, and a Sync. Queued after a
+  /// COMMIT and its Sync, the insert position read is past the commit record.
   void queue_wal_position();
   /// Takes the positions queue_wal_position() read, once its answers are in.
   void take_wal_position();
