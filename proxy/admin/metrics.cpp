@@ -170,14 +170,19 @@ void Metrics::count_error(Backend backend, std::string_view sqlstate) noexcept {
   bump(errors_[index_of(backend)][error_class_index(sqlstate)]);
 }
 
-void Metrics::observe_latency(Backend backend, std::chrono::microseconds latency) noexcept {
+void Metrics::Latencies::observe(std::chrono::microseconds latency) noexcept {
   const auto micros = std::max<std::int64_t>(latency.count(), 0);
   std::size_t bucket = 0;
   while (bucket < kLatencyBucketBoundsMicros.size() && micros > kLatencyBucketBoundsMicros[bucket]) ++bucket;
-  auto& latencies = latencies_[index_of(backend)];
-  bump(latencies.buckets[bucket]);
-  bump(latencies.sum_micros, static_cast<std::uint64_t>(micros));
+  bump(buckets[bucket]);
+  bump(sum_micros, static_cast<std::uint64_t>(micros));
 }
+
+void Metrics::observe_latency(Backend backend, std::chrono::microseconds latency) noexcept {
+  latencies_[index_of(backend)].observe(latency);
+}
+
+void Metrics::observe_wal_ack_wait(std::chrono::microseconds wait) noexcept { wal_ack_waits_.observe(wait); }
 
 void Metrics::count_conflict(conflict::ConflictKind kind) noexcept { bump(conflicts_[static_cast<std::size_t>(kind)]); }
 
@@ -220,6 +225,10 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_sample(out, kWalAcks, "result=\"timed_out\"", read(wal_acks_[static_cast<std::size_t>(WalAck::timed_out)]));
   append_sample(out, kWalAcks, "result=\"held_for_verify\"",
                 read(wal_acks_[static_cast<std::size_t>(WalAck::held_for_verify)]));
+  constexpr std::string_view kWalAckWait = "pgdual_wal_ack_wait_seconds";
+  append_family(out, kWalAckWait, "histogram",
+                "wal mode: how long a COMMIT's answer waited, once the primary had given it, for the mirror's apply.");
+  render_histogram(out, kWalAckWait, {}, wal_ack_waits_);
   append_gauge(out, "pgdual_read_percent", "Percent of eligible reads steered to the mirror.", gauges.read_percent);
   append_gauge(out, "pgdual_read_brake_engaged", "1 while the read brake holds read steering at 0.",
                gauges.braked ? 1.0 : 0.0);
@@ -266,18 +275,22 @@ void Metrics::render_latencies(std::string& out) const {
   constexpr std::string_view kName = "pgdual_query_duration_seconds";
   append_family(out, kName, "histogram", "Time from sending a query to a backend to its complete answer.");
   for (std::size_t backend = 0; backend < kBackends; ++backend) {
-    const auto labels = backend_labels(backend);
-    const auto& latencies = latencies_[backend];
-    std::uint64_t cumulative = 0;
-    for (std::size_t bucket = 0; bucket < latencies.buckets.size(); ++bucket) {
-      cumulative += read(latencies.buckets[bucket]);
-      append_sample(out, "pgdual_query_duration_seconds_bucket",
-                    labels + ",le=\"" + std::string{kLatencyBucketLabels[bucket]} + "\"", cumulative);
-    }
-    const auto sum_seconds = static_cast<double>(read(latencies.sum_micros)) / 1e6;
-    append_sample(out, "pgdual_query_duration_seconds_sum", labels, format_value(sum_seconds));
-    append_sample(out, "pgdual_query_duration_seconds_count", labels, cumulative);
+    render_histogram(out, kName, backend_labels(backend), latencies_[backend]);
   }
+}
+
+void Metrics::render_histogram(std::string& out, std::string_view name, const std::string& labels,
+                               const Latencies& latencies) {
+  const std::string prefix = labels.empty() ? std::string{} : labels + ",";
+  const std::string bucket_name = std::string{name} + "_bucket";
+  std::uint64_t cumulative = 0;
+  for (std::size_t bucket = 0; bucket < latencies.buckets.size(); ++bucket) {
+    cumulative += read(latencies.buckets[bucket]);
+    append_sample(out, bucket_name, prefix + "le=\"" + std::string{kLatencyBucketLabels[bucket]} + "\"", cumulative);
+  }
+  const auto sum_seconds = static_cast<double>(read(latencies.sum_micros)) / 1e6;
+  append_sample(out, std::string{name} + "_sum", labels, format_value(sum_seconds));
+  append_sample(out, std::string{name} + "_count", labels, cumulative);
 }
 
 void Metrics::render_conflicts(std::string& out) const {

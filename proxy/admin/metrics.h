@@ -54,6 +54,7 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_queries_total{backend,role,kind}          statements sent, by sql::StatementKind
 ///   pgdual_errors_total{backend,role,class}          ErrorResponses, by SQLSTATE class
 ///   pgdual_query_duration_seconds{backend,role}      histogram of query latencies
+///   pgdual_wal_ack_wait_seconds                      histogram of wal-mode COMMITs' waits for the mirror
 ///   pgdual_conflicts_total{kind}                     conflicts, every conflict::ConflictKind
 ///   pgdual_reads_total{served_by}                    steered reads, served_by primary|mirror
 ///   pgdual_read_failovers_total                      mirror reads retried on the primary
@@ -118,6 +119,9 @@ class Metrics {
   /// not wait because verify held the apply.
   enum class WalAck : std::uint8_t { timed_out, applied, held_for_verify };
   void count_wal_ack(WalAck ack) noexcept;
+  /// A wal-mode COMMIT waited `wait` for the mirror's apply after the primary answered it (whatever
+  /// the wait's end); a negative wait counts as 0.
+  void observe_wal_ack_wait(std::chrono::microseconds wait) noexcept;
 
   /// Every family, in the order listed above, each with `# HELP` and `# TYPE` before its samples,
   /// label values escaped, every line ending in "\n".
@@ -134,11 +138,15 @@ class Metrics {
   struct Latencies {
     std::array<Counter, kLatencyBucketBoundsMicros.size() + 1> buckets{};  ///< not cumulative; +Inf last
     Counter sum_micros{0};
+    void observe(std::chrono::microseconds latency) noexcept;
   };
 
   void render_queries(std::string& out) const;
   void render_errors(std::string& out) const;
   void render_latencies(std::string& out) const;
+  /// One histogram's buckets, sum and count, with `labels` (empty: none).
+  static void render_histogram(std::string& out, std::string_view name, const std::string& labels,
+                               const Latencies& latencies);
   void render_conflicts(std::string& out) const;
   void render_reads(std::string& out) const;
   /// The `backend="...",role="..."` labels for `backend`, escaped.
@@ -155,6 +163,7 @@ class Metrics {
   Counter sessions_started_{0};
   Counter logins_evicted_{0};
   std::array<Counter, 3> wal_acks_{};  ///< by WalAck
+  Latencies wal_ack_waits_{};
 };
 
 }  // namespace pgdual::proxy

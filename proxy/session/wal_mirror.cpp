@@ -110,8 +110,11 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
       co_return;
     }
   }
-  const auto deadline = AppliedUnits::Clock::now() + parts_.context.config->mirror.timeout;
+  const auto waited_from = AppliedUnits::Clock::now();
+  const auto deadline = waited_from + parts_.context.config->mirror.timeout;
   const bool applied = co_await ticket.wait(deadline);
+  parts_.context.metrics.observe_wal_ack_wait(
+      std::chrono::duration_cast<std::chrono::microseconds>(AppliedUnits::Clock::now() - waited_from));
   if (applied) {
     parts_.context.metrics.count_wal_ack(Metrics::WalAck::applied);
     // Commit order: whatever the session committed before is on the mirror too.

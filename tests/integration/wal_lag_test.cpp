@@ -248,6 +248,12 @@ TEST_CASE_METHOD(WalLagTest, "wal lag: a held apply shows lag in bytes and secon
   CHECK(lag_bytes == 0.0);
   CHECK(lag_seconds == 0.0);
   CHECK(metric("pgdual_wal_applied_transactions_total").value_or(0) >= 2);
+  // The COMMIT held up to mirror.timeout_ms shows in the histogram of waits for the mirror.
+  const auto text = metrics();
+  CHECK(sample_of(text, "pgdual_wal_ack_wait_seconds_count").value_or(0) >= 1);
+  CHECK(sample_of(text, "pgdual_wal_ack_wait_seconds_sum").value_or(0) >= 0.3);
+  CHECK(sample_of(text, R"(pgdual_wal_ack_wait_seconds_bucket{le="0.25"})").value_or(1e9) <
+        sample_of(text, R"(pgdual_wal_ack_wait_seconds_bucket{le="+Inf"})").value_or(0));
   CHECK(differing_tables(database()).empty());
 }
 

@@ -343,6 +343,23 @@ TEST_CASE("wal mode's acknowledgements are counted by whether the mirror applied
   CHECK(text.find("pgdual_wal_acks_total{result=\"held_for_verify\"} 1\n") != std::string::npos);
 }
 
+TEST_CASE("wal-mode COMMITs' waits for the mirror are a histogram without labels", "[unit][proxy][metrics]") {
+  Metrics metrics{"onprem", "cloud"};
+  metrics.observe_wal_ack_wait(std::chrono::microseconds{800});
+  metrics.observe_wal_ack_wait(std::chrono::microseconds{3'000});
+  metrics.observe_wal_ack_wait(std::chrono::microseconds{-1});
+  const auto text = metrics.render(kGauges);
+  check_valid_exposition(text);
+  CHECK(value_of(text, R"(pgdual_wal_ack_wait_seconds_bucket{le="0.0005"})") == "1");
+  CHECK(value_of(text, R"(pgdual_wal_ack_wait_seconds_bucket{le="0.001"})") == "2");
+  CHECK(value_of(text, R"(pgdual_wal_ack_wait_seconds_bucket{le="0.005"})") == "3");
+  CHECK(value_of(text, R"(pgdual_wal_ack_wait_seconds_bucket{le="+Inf"})") == "3");
+  CHECK(value_of(text, "pgdual_wal_ack_wait_seconds_sum") == "0.0038");
+  CHECK(value_of(text, "pgdual_wal_ack_wait_seconds_count") == "3");
+  // The query latencies are untouched by it.
+  CHECK(value_of(text, R"(pgdual_query_duration_seconds_count{backend="onprem",role="primary"})") == "0");
+}
+
 TEST_CASE("Each database's WAL mirror is rendered with its lag, retained WAL, transactions and whether it is up",
           "[unit][proxy][metrics]") {
   const Metrics metrics{"onprem", "cloud"};
@@ -386,6 +403,7 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_reads_total counter",          "pgdual_read_failovers_total counter",
       "pgdual_brake_trips_total counter",    "pgdual_sessions_total counter",
       "pgdual_logins_evicted_total counter", "pgdual_wal_acks_total counter",
+      "pgdual_wal_ack_wait_seconds histogram",
       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",     "pgdual_sessions gauge",
       "pgdual_logins_in_progress gauge",     "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
       "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
