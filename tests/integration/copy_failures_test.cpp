@@ -1,0 +1,99 @@
+// A COPY that fails, through pgdual, in both mirror modes: at its start (COPY FREEZE on a table
+// the transaction did not create), on a bad row in mid-stream, by the client's CopyFail, on the
+// mirror only, as COPY TO STDOUT, inside a transaction and in a multi-statement Query. The client
+// must get what PostgreSQL itself answers, every time (the failure at the start raced the client's
+// data and hung the session now and then), and both servers must end identical, or the
+// difference be on record.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/temp_dir.h"
+#include "tests/integration/wal_mode_fixture.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Far beyond what one short psql session takes on a loaded machine: a hang fails the test.
+constexpr auto kClientTimeout = 60s;
+
+const std::filesystem::path kScenarios =
+    std::filesystem::path{PGDUAL_SOURCE_DIR} / "tests/integration/data/copy_failures.py";
+
+/// The session that hung: a write, then a COPY FREEZE the server refuses at its start, whose data
+/// the client sends all the same. Round after round, each in a new session, to catch the race.
+constexpr int kRounds = 40;
+
+std::string freeze_script(int round) {
+  const std::string table = "frozen_" + std::to_string(round);
+  return "CREATE TABLE " + table + " (a int);\n"
+         "INSERT INTO " + table + " VALUES (1);\n"
+         "COPY " + table + " FROM STDIN (FREEZE);\n"
+         "2\n3\n\\.\n"
+         "SELECT count(*) FROM " + table + ";\n";
+}
+
+/// psql -X -a -q reading `script` from its standard input, as pg_regress runs it.
+RunResult psql_stdin(const Endpoint& endpoint, const std::string& script, const TempDir& dir) {
+  const auto file = dir.path() / "script.sql";
+  write_file(file, script);
+  ProcessOptions options;
+  options.env = endpoint.libpq_env();
+  options.stdin_file = file;
+  return run({pg_program("psql"), "-X", "-a", "-q"}, options, kClientTimeout);
+}
+
+/// A database on the primary's server that pgdual does not serve, for the answers PostgreSQL gives
+/// directly; named after `database`.
+Endpoint direct_only(IntegrationTest& test, const std::string& database) {
+  const auto name = database + "_direct";
+  backends().onprem.create_database(name, kAppUser);
+  return test.direct(name);
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: a COPY FREEZE refused at its start after a write answers as PostgreSQL "
+                              "does, in every new session",
+                 "[integration][copy_failures][wal_mode]") {
+  start("copy_freeze_wal", "SELECT 1");
+  const auto straight_endpoint = direct_only(*this, database());
+  TempDir dir{"pgdual-copy-freeze"};
+  for (int round = 0; round < kRounds; ++round) {
+    INFO("round " << round);
+    const auto script = freeze_script(round);
+    const auto proxied = psql_stdin(endpoint(), script, dir);
+    const auto straight = psql_stdin(straight_endpoint, script, dir);
+    check_same_output(straight, proxied);
+    if (proxied.timed_out) break;
+  }
+  check_identical();
+}
+
+/// Every scenario of copy_failures.py: through pgdual, then directly, to compare.
+void check_scenarios_answer_as_postgresql(IntegrationTest& test, const Endpoint& proxied_endpoint,
+                                          const std::string& database) {
+  // Debian's interpreter: python3-psycopg is installed for it only.
+  const std::vector<std::string> argv = {"/usr/bin/python3", kScenarios.string()};
+  const auto proxied = run_client(argv, proxied_endpoint, kClientTimeout);
+  const auto straight = run_client(argv, direct_only(test, database), kClientTimeout);
+  check_succeeded(straight);
+  check_same_output(straight, proxied);
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: COPY failing at its start, mid-stream, by CopyFail, as COPY TO STDOUT, in a "
+                              "transaction and in a multi-statement Query answers as PostgreSQL does",
+                 "[integration][copy_failures][wal_mode]") {
+  start("copy_scenarios_wal", "SELECT 1");
+  check_scenarios_answer_as_postgresql(*this, endpoint(), database());
+  check_identical();
+  CHECK(conflicts().empty());
+}
+
+}  // namespace
+}  // namespace pgdual::test
