@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "conflict/compare.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/wal_mode_fixture.h"
@@ -93,6 +94,65 @@ TEST_CASE_METHOD(WalModeTest, "wal mode: COPY failing at its start, mid-stream, 
   check_scenarios_answer_as_postgresql(*this, endpoint(), database());
   check_identical();
   CHECK(conflicts().empty());
+}
+
+/// Statement mode: pgdual runs the client's COPY, data and all, on the mirror too.
+class StatementModeTest : public IntegrationTest {
+ protected:
+  void start(std::string_view label, const ProxySettings& settings = default_settings()) {
+    database_ = fresh_database(label);
+    start_proxy(settings);
+    endpoint_ = through_proxy(database_);
+  }
+
+  /// What the conflict log holds, one "kind statement" line each.
+  [[nodiscard]] std::string recorded_conflicts() {
+    std::string recorded;
+    for (const auto& record : conflicts()) {
+      recorded += std::string{conflict::to_string(record.kind)} + " " + record.statement_normalized + "\n";
+    }
+    return recorded;
+  }
+
+  void check_identical() const {
+    const auto tables = differing_tables(database_);
+    std::string lines;
+    for (const auto& table : tables) lines += table + "\n";
+    INFO("differing tables:\n" << lines);
+    CHECK(tables.empty());
+  }
+
+  std::string database_;
+  Endpoint endpoint_;
+};
+
+TEST_CASE_METHOD(StatementModeTest, "statement mode: a COPY FREEZE refused at its start after a write answers as "
+                                    "PostgreSQL does, in every new session",
+                 "[integration][copy_failures][dual_write]") {
+  start("copy_freeze_statement");
+  const auto straight_endpoint = direct_only(*this, database_);
+  TempDir dir{"pgdual-copy-freeze"};
+  for (int round = 0; round < kRounds; ++round) {
+    INFO("round " << round);
+    const auto script = freeze_script(round);
+    const auto proxied = psql_stdin(endpoint_, script, dir);
+    const auto straight = psql_stdin(straight_endpoint, script, dir);
+    check_same_output(straight, proxied);
+    if (proxied.timed_out) break;
+  }
+  check_identical();
+  // The mirror refuses the COPY FREEZE as the primary does: nothing differs.
+  CHECK(recorded_conflicts() == "");
+}
+
+TEST_CASE_METHOD(StatementModeTest, "statement mode: COPY failing at its start, mid-stream, by CopyFail, as COPY TO "
+                                    "STDOUT, in a transaction and in a multi-statement Query answers as PostgreSQL "
+                                    "does, and fails on the mirror too",
+                 "[integration][copy_failures][dual_write]") {
+  start("copy_scenarios_statement");
+  check_scenarios_answer_as_postgresql(*this, endpoint_, database_);
+  check_identical();
+  CHECK(recorded_conflicts() == "");
 }
 
 }  // namespace

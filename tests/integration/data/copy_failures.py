@@ -93,6 +93,15 @@ class Session:
         self.conn.finish()
 
 
+def copy_succeeds(protocol):
+    table = f"copied_{protocol}"
+    session = Session(protocol)
+    session.run(f"CREATE TABLE {table} (a int)")
+    session.copy_in(f"COPY {table} FROM STDIN", before_pause=b"1\n", after_pause=FILLER)
+    session.run(f"SELECT count(*), sum(a) FROM {table}")
+    session.close()
+
+
 def freeze_after_write(protocol):
     table = f"frozen_{protocol}"
     session = Session(protocol)
@@ -167,6 +176,7 @@ def in_multi_statement_query():
 def main():
     for protocol in ("simple", "extended"):
         print(f"== {protocol}")
+        copy_succeeds(protocol)
         freeze_after_write(protocol)
         bad_row_mid_stream(protocol)
         copy_fail_from_client(protocol)
