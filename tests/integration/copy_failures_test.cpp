@@ -105,10 +105,11 @@ class StatementModeTest : public IntegrationTest {
     endpoint_ = through_proxy(database_);
   }
 
-  /// What the conflict log holds, one "kind statement" line each.
-  [[nodiscard]] std::string recorded_conflicts() {
+  /// What the conflict log holds, one "kind statement" line each, once it holds `count` records or 10 s
+  /// have passed.
+  [[nodiscard]] std::string recorded_conflicts(std::size_t count = 0) {
     std::string recorded;
-    for (const auto& record : conflicts()) {
+    for (const auto& record : wait_for_conflicts(count, 10s)) {
       recorded += std::string{conflict::to_string(record.kind)} + " " + record.statement_normalized + "\n";
     }
     return recorded;
@@ -153,6 +154,32 @@ TEST_CASE_METHOD(StatementModeTest, "statement mode: COPY failing at its start, 
   check_scenarios_answer_as_postgresql(*this, endpoint_, database_);
   check_identical();
   CHECK(recorded_conflicts() == "");
+}
+
+TEST_CASE_METHOD(StatementModeTest, "statement mode: a COPY that fails on one server only answers as the primary "
+                                    "does and is on record, and the mirror keeps no row the primary refused",
+                 "[integration][copy_failures][dual_write]") {
+  start("copy_one_side");
+  const std::string tables = "CREATE TABLE mirror_checks (a int); CREATE TABLE primary_checks (a int)";
+  const auto straight_endpoint = direct_only(*this, database_);
+  for (const auto& owner : {endpoint_, straight_endpoint}) {
+    check_succeeded(run_client({pg_program("psql"), "-X", "-c", tables}, owner, kClientTimeout));
+  }
+  static_cast<void>(backends().cloud.run_sql(database_, "ALTER TABLE mirror_checks ADD CHECK (a < 100)"));
+  for (const auto& database : {database_, database_ + "_direct"}) {
+    static_cast<void>(backends().onprem.run_sql(database, "ALTER TABLE primary_checks ADD CHECK (a < 100)"));
+  }
+  const std::string script = "COPY mirror_checks FROM STDIN;\n1\n150\n\\.\n"
+                             "COPY primary_checks FROM STDIN;\n2\n250\n\\.\n"
+                             "SELECT count(*) FROM mirror_checks;\nSELECT count(*) FROM primary_checks;\n";
+  TempDir dir{"pgdual-copy-one-side"};
+  const auto proxied = psql_stdin(endpoint_, script, dir);
+  const auto straight = psql_stdin(straight_endpoint, script, dir);
+  check_same_output(straight, proxied);
+  CHECK(recorded_conflicts(2) == "mirror_error COPY mirror_checks FROM STDIN;\n"
+                                "error_primary_only COPY primary_checks FROM STDIN;\n");
+  CHECK(backends().cloud.run_sql(database_, "SELECT count(*) FROM mirror_checks") == "0\n");
+  CHECK(backends().cloud.run_sql(database_, "SELECT count(*) FROM primary_checks") == "0\n");
 }
 
 }  // namespace
