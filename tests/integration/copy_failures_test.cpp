@@ -14,6 +14,7 @@
 
 #include "conflict/compare.h"
 #include "tests/integration/harness/fixture.h"
+#include "tests/integration/harness/raw_client.h"
 #include "tests/integration/harness/temp_dir.h"
 #include "tests/integration/wal_mode_fixture.h"
 
@@ -180,6 +181,41 @@ TEST_CASE_METHOD(StatementModeTest, "statement mode: a COPY that fails on one se
                                 "error_primary_only COPY primary_checks FROM STDIN;\n");
   CHECK(backends().cloud.run_sql(database_, "SELECT count(*) FROM mirror_checks") == "0\n");
   CHECK(backends().cloud.run_sql(database_, "SELECT count(*) FROM primary_checks") == "0\n");
+}
+
+/// Sends `bytes` and reads up to the next ReadyForQuery, which must come within 10 s.
+std::string answer_to(RawClient& client, std::string_view bytes) {
+  REQUIRE(client.send(bytes));
+  auto answer = client.receive_until_message('Z', 10s);
+  INFO("answer so far: " << answer.bytes.size() << " bytes, closed " << answer.closed);
+  REQUIRE(holds_message(answer.bytes, 'Z'));
+  return std::move(answer.bytes);
+}
+
+TEST_CASE_METHOD(StatementModeTest, "statement mode: a client that goes on after a failed COPY without ending its "
+                                    "data gets its answers, and the mirror's COPY fails as the primary's did",
+                 "[integration][copy_failures][dual_write]") {
+  auto settings = default_settings();
+  settings.extra = kTrustLoopbackClients;
+  start("copy_abandoned", settings);
+  check_succeeded(run_client({pg_program("psql"), "-X", "-c", "CREATE TABLE abandoned (a int)"}, endpoint_,
+                             kClientTimeout));
+  RawClient client{proxy().port()};
+  REQUIRE(holds_message(log_in_trusted(client, kAppUser, database_, 10s), 'Z'));
+  REQUIRE(client.send(query_message("COPY abandoned FROM STDIN")));
+  REQUIRE(holds_message(client.receive_until_message('G', 10s).bytes, 'G'));
+  // The protocol lets the client go on once the server has failed the COPY: no CopyDone here.
+  const auto failed = answer_to(client, tagged_message('d', "1\nnot a number\n"));
+  CHECK(first_error_sqlstate(failed) == "22P02");
+  const auto counted = answer_to(client, query_message("SELECT count(*) FROM abandoned"));
+  CHECK(first_error_sqlstate(counted).empty());
+  CHECK(counted.find("SELECT 1") != std::string::npos);
+  const auto inserted = answer_to(client, query_message("INSERT INTO abandoned VALUES (2)"));
+  CHECK(inserted.find("INSERT 0 1") != std::string::npos);
+  client.close();
+  CHECK(recorded_conflicts() == "");
+  CHECK(backends().cloud.run_sql(database_, "SELECT count(*), sum(a) FROM abandoned") == "1|2\n");
+  check_identical();
 }
 
 }  // namespace
