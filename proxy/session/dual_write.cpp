@@ -48,8 +48,6 @@ std::size_t bytes_of(const auto& segments) {
   return bytes;
 }
 
-/// A simple Query with its time values pinned, rewritten in `segment`; false when there was
-/// nothing to pin.
 /// The Syncs that end `messages` after the Execute that started a COPY FROM STDIN, left out of the
 /// mirror's copy. The server reads them as COPY data, and ignores them, only if the COPY gets to read
 /// its data; one that fails at its start (COPY FREEZE, a statement trigger) answers the first one
@@ -64,6 +62,8 @@ void drop_syncs_after_copy(std::vector<std::byte>& messages) {
   messages.resize(kept);
 }
 
+/// A simple Query with its time values pinned, rewritten in `segment`; false when there was
+/// nothing to pin.
 bool pin_query(std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames, const sql::PinnedTimes& times) {
   const auto query = protocol::decode_query(frames.front().body);
   if (!query) return false;
