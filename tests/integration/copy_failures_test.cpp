@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -194,6 +195,22 @@ std::string answer_to(RawClient& client, std::string_view bytes) {
   return std::move(answer.bytes);
 }
 
+/// A raw client on pgdual at `port` whose COPY into `abandoned` fails on a bad row, and which then
+/// goes on without CopyDone, as the protocol allows: its next statements must be answered.
+void go_on_after_failed_copy(std::uint16_t port, const std::string& database) {
+  RawClient client{port};
+  REQUIRE(holds_message(log_in_trusted(client, kAppUser, database, 10s), 'Z'));
+  REQUIRE(client.send(query_message("COPY abandoned FROM STDIN")));
+  REQUIRE(holds_message(client.receive_until_message('G', 10s).bytes, 'G'));
+  const auto failed = answer_to(client, tagged_message('d', "1\nnot a number\n"));
+  CHECK(first_error_sqlstate(failed) == "22P02");
+  const auto counted = answer_to(client, query_message("SELECT count(*) FROM abandoned"));
+  CHECK(first_error_sqlstate(counted).empty());
+  CHECK(counted.find("SELECT 1") != std::string::npos);
+  const auto inserted = answer_to(client, query_message("INSERT INTO abandoned VALUES (2)"));
+  CHECK(inserted.find("INSERT 0 1") != std::string::npos);
+}
+
 TEST_CASE_METHOD(StatementModeTest, "statement mode: a client that goes on after a failed COPY without ending its "
                                     "data gets its answers, and the mirror's COPY fails as the primary's did",
                  "[integration][copy_failures][dual_write]") {
@@ -202,22 +219,21 @@ TEST_CASE_METHOD(StatementModeTest, "statement mode: a client that goes on after
   start("copy_abandoned", settings);
   check_succeeded(run_client({pg_program("psql"), "-X", "-c", "CREATE TABLE abandoned (a int)"}, endpoint_,
                              kClientTimeout));
-  RawClient client{proxy().port()};
-  REQUIRE(holds_message(log_in_trusted(client, kAppUser, database_, 10s), 'Z'));
-  REQUIRE(client.send(query_message("COPY abandoned FROM STDIN")));
-  REQUIRE(holds_message(client.receive_until_message('G', 10s).bytes, 'G'));
-  // The protocol lets the client go on once the server has failed the COPY: no CopyDone here.
-  const auto failed = answer_to(client, tagged_message('d', "1\nnot a number\n"));
-  CHECK(first_error_sqlstate(failed) == "22P02");
-  const auto counted = answer_to(client, query_message("SELECT count(*) FROM abandoned"));
-  CHECK(first_error_sqlstate(counted).empty());
-  CHECK(counted.find("SELECT 1") != std::string::npos);
-  const auto inserted = answer_to(client, query_message("INSERT INTO abandoned VALUES (2)"));
-  CHECK(inserted.find("INSERT 0 1") != std::string::npos);
-  client.close();
+  go_on_after_failed_copy(proxy().port(), database_);
   CHECK(recorded_conflicts() == "");
   CHECK(backends().cloud.run_sql(database_, "SELECT count(*), sum(a) FROM abandoned") == "1|2\n");
   check_identical();
+}
+
+TEST_CASE_METHOD(WalModeTest, "wal mode: a client that goes on after a failed COPY without ending its data gets "
+                              "its answers, its next write acknowledged once the mirror has it",
+                 "[integration][copy_failures][wal_mode]") {
+  auto settings = wal_settings();
+  settings.extra = kTrustLoopbackClients;
+  start("copy_abandoned_wal", "CREATE TABLE abandoned (a int); GRANT ALL ON abandoned TO app", settings);
+  go_on_after_failed_copy(proxy().port(), database());
+  check_identical();
+  CHECK(conflicts().empty());
 }
 
 }  // namespace
