@@ -89,7 +89,19 @@ Awaitable<void> MirrorLeg::read_answers(std::uint64_t mark) {
       throw SessionError{protocol::sqlstate::kProtocolViolation, "the mirror's answers do not match the requests sent"};
     }
     if (!response.asynchronous) take(frame);
+    if (frame.tag == protocol::backend_tag::kCopyInResponse && tracker_.awaiting_copy_data()) co_await refuse_copy();
   }
+}
+
+// The answers are read once everything the client gave the unit was sent: a COPY FROM STDIN that
+// still waits for data is one the primary failed before the client sent any, and that none will
+// follow. Left waiting, the mirror would hold the session up to mirror.timeout_ms, then be dropped.
+Awaitable<void> MirrorLeg::refuse_copy() {
+  std::vector<std::byte> copy_fail;
+  protocol::Writer out{copy_fail};
+  protocol::encode(protocol::CopyFail{.error_message = "the primary refused this COPY"}, out);
+  tracker_.on_frontend(protocol::frontend_tag::kCopyFail);
+  co_await send_all(connection_.stream(), copy_fail);
 }
 
 Awaitable<MirrorLeg::ServedRead> MirrorLeg::serve(Stream& client, std::size_t hold_bytes) {

@@ -117,6 +117,8 @@ class MirrorLeg {
 
  private:
   Awaitable<void> read_answers(std::uint64_t mark);
+  /// Ends with a CopyFail a COPY FROM STDIN the mirror started for which no data is coming.
+  Awaitable<void> refuse_copy();
   [[nodiscard]] bool owes_answers_before(std::uint64_t mark) const noexcept;
   /// Notes a request that ReadyForQuery answers, queued by pgdual or by the client.
   void expect_ready(bool injected);

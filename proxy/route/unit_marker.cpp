@@ -20,8 +20,9 @@ constexpr std::string_view kMarkerName = "pgdual_unit_marker";
 
 /// Statement answers a marker draws: RowDescription (a Query only), DataRow, CommandComplete.
 constexpr unsigned kQueryTextAnswers = 3;
-/// The Execute's DataRow and CommandComplete, after prepare_own_portal()'s four.
-constexpr unsigned kExecuteAnswers = 2;
+/// The Execute's DataRow and CommandComplete, and the CloseComplete of its portal, after
+/// prepare_own_portal()'s four.
+constexpr unsigned kExecuteAnswers = 3;
 
 /// The walsender sends only WAL that is flushed: with synchronous_commit off, a commit waits for the
 /// WAL writer (up to wal_writer_delay, 200 ms by default) before the mirror can have it, and the
@@ -136,6 +137,8 @@ UnitPrefix marker_messages(std::string_view statement) {
   prepare_own_portal(kMarkerName, statement, prefix);
   protocol::Writer writer{prefix.statements};
   protocol::encode(protocol::Execute{.portal_name = kMarkerName}, writer);
+  // A portal left open is "prior transaction activity" to a COPY FREEZE after it (SQLSTATE 25000).
+  protocol::encode(protocol::Close{.kind = protocol::ObjectKind::portal, .name = kMarkerName}, writer);
   prefix.answers += kExecuteAnswers;
   return prefix;
 }

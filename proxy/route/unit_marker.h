@@ -80,7 +80,8 @@ struct AnnouncementPlan {
                                          std::vector<protocol::Frame>& frames);
 
 /// The messages that run `statement` (marker_statement) before an extended-protocol unit: its
-/// own statement and portal closed, then prepared, bound and executed; six answers.
+/// own statement and portal closed, then prepared, bound and executed, and its portal closed again
+/// (a COPY FREEZE after it must see no open portal); seven answers.
 [[nodiscard]] UnitPrefix marker_messages(std::string_view statement);
 
 }  // namespace pgdual::proxy

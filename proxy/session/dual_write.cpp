@@ -48,6 +48,20 @@ std::size_t bytes_of(const auto& segments) {
   return bytes;
 }
 
+/// The Syncs that end `messages` after the Execute that started a COPY FROM STDIN, left out of the
+/// mirror's copy. The server reads them as COPY data, and ignores them, only if the COPY gets to read
+/// its data; one that fails at its start (COPY FREEZE, a statement trigger) answers the first one
+/// too, so that no count of ReadyForQuery fits every outcome. The Sync after the client's CopyDone
+/// or CopyFail ends the COPY's batch alike in every outcome.
+void drop_syncs_after_copy(std::vector<std::byte>& messages) {
+  const auto frames = protocol::split_frames(messages);
+  std::size_t kept = messages.size();
+  for (auto frame = frames.rbegin(); frame != frames.rend() && frame->tag == protocol::frontend_tag::kSync; ++frame) {
+    kept -= frame->wire_size();
+  }
+  messages.resize(kept);
+}
+
 /// A simple Query with its time values pinned, rewritten in `segment`; false when there was
 /// nothing to pin.
 bool pin_query(std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames, const sql::PinnedTimes& times) {
@@ -114,8 +128,10 @@ Awaitable<void> DualWrite::send(protocol::Bytes segment, std::span<const protoco
     parts_.planner.sent_to_primary_only(frames);
     co_return;
   }
+  // The client's COPY data, its end included: the primary has started the COPY.
   const bool copy_data = std::ranges::any_of(frames, [](const auto& frame) {
-    return frame.tag == protocol::frontend_tag::kCopyData;
+    namespace tags = protocol::frontend_tag;
+    return frame.tag == tags::kCopyData || frame.tag == tags::kCopyDone || frame.tag == tags::kCopyFail;
   });
   // A write goes to the mirror once the primary has answered it (release_deferred_writes). Sent
   // to both at once, two sessions could take the same row locks in opposite orders on the two
@@ -127,9 +143,9 @@ Awaitable<void> DualWrite::send(protocol::Bytes segment, std::span<const protoco
   }
   co_await make_room_for(copy_data ? kLargeForMirror + 1 : segment.size());
   // COPY FROM STDIN data: the primary has taken the COPY that it follows, which goes first.
-  for (const auto& deferred : std::exchange(unit_.deferred, {})) {
-    queue_for_mirror(protocol::split_frames(deferred.bytes), deferred.pins, false);
-  }
+  auto deferred = std::exchange(unit_.deferred, {});
+  if (!deferred.empty()) drop_syncs_after_copy(deferred.back().bytes);
+  for (const auto& held : deferred) queue_for_mirror(protocol::split_frames(held.bytes), held.pins, false);
   queue_for_mirror(frames, pins, copy_data);
   std::optional<MirrorFailure> failure;
   try {

@@ -59,6 +59,13 @@ class Session {
 
  private:
   enum class RelayEnd { client_closed, backend_closed, shutdown, idle_timeout, idle_in_transaction_timeout };
+  /// What a client message is to a COPY FROM STDIN under way (Session::client_copy_step).
+  enum class ClientCopyStep {
+    none,       ///< no COPY data expected: an ordinary message
+    data,       ///< COPY data, as the primary takes it
+    end,        ///< CopyDone or CopyFail: the last of the data
+    abandoned,  ///< the primary failed the COPY, and the client goes on without ending its data
+  };
 
   /// The unit being relayed, as the relay loop sees it.
   struct Unit {
@@ -67,6 +74,9 @@ class Session {
     bool runs = false;  ///< the unit's messages so far execute something
     std::string session_statement;  ///< a SET or PREPARE to replay on a new mirror connection
     ReadBrake::Clock::time_point started{};  ///< when its first message went to the primary
+    /// The primary asked the client for COPY data (CopyInResponse), and the client has not ended
+    /// it yet: the unit stays open until it has, whenever the primary answers.
+    bool client_copying = false;
   };
 
   // Startup and login (session.cpp).
@@ -122,6 +132,13 @@ class Session {
   Awaitable<bool> serve_on_mirror(protocol::TransactionStatus status);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   Awaitable<void> dispatch_segment(Stream& primary);
+  /// Whether the client's message tagged `tag` belongs to its COPY data (unit_.client_copying),
+  /// and whether that data ends with it.
+  [[nodiscard]] ClientCopyStep client_copy_step(char tag) const;
+  /// The client went on without ending its COPY data, after the primary failed the COPY (the
+  /// protocol allows it): what it sent of it goes on, the mirror's copy of the COPY fails, and the
+  /// unit ends before the message that went on.
+  Awaitable<void> end_abandoned_copy(Stream& primary);
   [[nodiscard]] UnitPrefix open_unit(std::vector<protocol::Frame>& frames);
   Awaitable<void> wait_for_primary();
   /// Runs `sql`, a Query of pgdual's own, on the primary after the unit, while the client's answer

@@ -124,7 +124,10 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
       if (frame.tag == protocol::frontend_tag::kFlush && !frame.body.empty()) {
         throw SessionError{protocol::sqlstate::kProtocolViolation, "invalid message format"};
       }
-      const bool copy_data = tracker_.awaiting_copy_data();
+      const auto copy_step = client_copy_step(frame.tag);
+      if (copy_step == ClientCopyStep::abandoned) co_await end_abandoned_copy(backend);
+      if (copy_step == ClientCopyStep::end) unit_.client_copying = false;
+      const bool copy_data = copy_step == ClientCopyStep::data || copy_step == ClientCopyStep::end;
       protocol::append_frame(frame, segment_);
       if (!copy_data) planner_.observe(frame);
       if (!ends_segment(frame.tag, copy_data) && segment_.size() < kMaxHeldSegment) continue;
@@ -135,11 +138,36 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
       }
       co_await dispatch_segment(backend);
       co_await wait_for_primary();
-      if (unit_.open && primary_done_) co_await finish_unit();
+      if (unit_.open && primary_done_ && !unit_.client_copying) co_await finish_unit();
     }
     // COPY data moves on as it comes; anything else waits for its segment's end.
-    if (tracker_.awaiting_copy_data() && !segment_.empty()) co_await dispatch_segment(backend);
+    if (unit_.client_copying && !segment_.empty()) co_await dispatch_segment(backend);
   }
+}
+
+// The client's COPY data ends with its CopyDone or CopyFail, which it sends even when the primary
+// has failed the COPY meanwhile (libpq reads the error only then): until it comes, whatever the
+// primary answers, the unit is not over, and its data is no new unit's messages.
+Session::ClientCopyStep Session::client_copy_step(char tag) const {
+  namespace tags = protocol::frontend_tag;
+  if (!unit_.client_copying) return ClientCopyStep::none;
+  if (tag == tags::kCopyDone || tag == tags::kCopyFail) return ClientCopyStep::end;
+  // A primary still reading data takes any message as the COPY's (and ends the session for a request).
+  if (tag == tags::kCopyData || tracker_.awaiting_copy_data()) return ClientCopyStep::data;
+  return ClientCopyStep::abandoned;
+}
+
+// The primary ignores CopyData and CopyFail outside COPY; a statement-mode mirror may still be in its
+// copy of the COPY, which the CopyFail ends.
+Awaitable<void> Session::end_abandoned_copy(Stream& primary) {
+  unit_.client_copying = false;
+  std::vector<std::byte> copy_fail;
+  protocol::Writer out{copy_fail};
+  protocol::encode(protocol::CopyFail{.error_message = "the client went on without ending its COPY data"}, out);
+  segment_.insert(segment_.end(), copy_fail.begin(), copy_fail.end());
+  co_await dispatch_segment(primary);
+  co_await wait_for_primary();
+  if (unit_.open && primary_done_) co_await finish_unit();
 }
 
 Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
@@ -238,8 +266,12 @@ void Session::on_primary_message_end() {
   if (tag == protocol::backend_tag::kReadyForQuery && unit_.open && tracker_.idle()) {
     if (primary_tap_.recording()) primary_outcome_ = primary_tap_.finish();
     primary_done_ = true;
+    // The primary failed a COPY whose data the client still sends: a client may wait for this
+    // answer before it ends its data, and the mirror has nothing of a failed unit to wait for.
+    if (unit_.client_copying) answer_held_ = false;
     primary_progress_.notify();
   } else if (tag == protocol::backend_tag::kCopyInResponse || tag == protocol::backend_tag::kErrorResponse) {
+    if (tag == protocol::backend_tag::kCopyInResponse && unit_.open) unit_.client_copying = true;
     primary_progress_.notify();
   }
 }

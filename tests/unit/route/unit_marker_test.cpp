@@ -140,13 +140,14 @@ TEST_CASE("the marker goes first in a Query's text, which it lengthens by its ow
   CHECK(prefix.statements.empty());
 }
 
-TEST_CASE("the marker messages close, prepare, bind and execute the marker, without a Sync", "[unit][route]") {
+TEST_CASE("the marker messages close, prepare, bind, execute and close the marker, without a Sync",
+          "[unit][route]") {
   const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""));
   const auto frames = protocol::split_frames(prefix.statements);
   std::string tags;
   for (const auto& frame : frames) tags += frame.tag;
-  CHECK(tags == "CCPBE");
-  CHECK(prefix.answers == 6);
+  CHECK(tags == "CCPBEC");
+  CHECK(prefix.answers == 7);
   const auto parse = protocol::decode_parse(frames[2].body);
   REQUIRE(parse);
   CHECK(std::string{parse->query}.find("'0192d4a8-0000-7000-8000-000000000001'") != std::string::npos);
