@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -84,6 +85,15 @@ struct Classification {
   /// A statement that changes the schema comes after one that does not: it cannot be sent along
   /// ahead of the text.
   bool schema_change_late = false;
+  /// The text's leading statements that open or set up a transaction: BEGIN and START TRANSACTION,
+  /// and SET or RESET of any kind (SET TRANSACTION, its SNAPSHOT, SET LOCAL...), none of which takes
+  /// a snapshot. PostgreSQL accepts some of them only before the transaction's first query, so a
+  /// statement of pgdual's own that joins the transaction goes after them (wal mode's unit marker):
+  /// how many there are, each answered by one CommandComplete, and the byte offset where the
+  /// statement after them starts (just past the last one's semicolon). Both 0 when the text does
+  /// not start with one, or holds nothing else.
+  std::size_t transaction_setup_statements = 0;
+  std::size_t transaction_setup_end = 0;
   /// Some statement creates, writes or removes a large object (lo_create, lowrite, lo_put,
   /// lo_unlink...): a change the WAL's logical decoding does not carry.
   bool writes_large_objects = false;

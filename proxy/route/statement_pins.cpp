@@ -89,9 +89,11 @@ void OwnAnswerFilter::filter(protocol::Bytes chunk, std::vector<std::byte>& out)
   while (messages_left_ > 0 && !chunk.empty()) {
     if (header_seen_ == 0) {
       const char tag = static_cast<char>(chunk.front());
-      passing_ = passes_through(tag);
-      if (!passing_ && !own_answer_tag(tag)) {
+      client_answer_ = client_answers_left_ > 0 && tag == protocol::backend_tag::kCommandComplete;
+      passing_ = client_answer_ || passes_through(tag);
+      if (!passing_ && (client_answers_left_ > 0 || !own_answer_tag(tag))) {
         messages_left_ = 0;
+        client_answers_left_ = 0;
         break;
       }
     }
@@ -115,6 +117,7 @@ protocol::Bytes OwnAnswerFilter::take_message(protocol::Bytes chunk, std::vector
     body_left_ -= taken;
     chunk = chunk.subspan(taken);
     if (body_left_ == 0) {
+      if (client_answer_) --client_answers_left_;
       if (!passing_) --messages_left_;
       header_seen_ = 0;
       length_ = 0;

@@ -32,9 +32,11 @@ namespace pgdual::proxy {
 struct UnitPrefix {
   std::vector<std::byte> statements;  ///< messages sent before the unit's own
   unsigned answers = 0;               ///< the answers they draw, and the marker statement in a Query's text
+  /// The client's statements a marker in a Query's text follows: their answers come before its own.
+  unsigned client_answers_first = 0;
   std::unordered_map<std::string, std::string> renamed;  ///< the client's statement -> its pinned copy
-  /// Characters put before the text of the unit's simple Query: the server's error positions
-  /// count them, the client's must not.
+  /// Characters put into the text of the unit's simple Query: the server's error positions past
+  /// them count them, the client's must not.
   std::uint32_t text_shift = 0;
 
   /// Nothing goes ahead of the client's messages, which go as they came.
@@ -62,15 +64,18 @@ void apply_pins(const UnitPrefix& pins, std::span<const protocol::Frame> frames,
 
 /// Removes pgdual's own answers from the start of a unit's answers in the primary's byte stream,
 /// which arrives cut at any point: the CloseComplete and ParseComplete of pinned copies, and the
-/// whole answer (row description, rows, tag) of a statement pgdual sent ahead of the client's.
-/// Notices and parameter statuses among them pass through. Anything else where an own answer
-/// should be (an ErrorResponse when a copy failed to prepare) ends the removal, and is the
-/// client's to see.
+/// whole answer (row description, rows, tag) of a statement pgdual sent ahead of the client's, or
+/// after the client's first statements in a Query's text. Notices and parameter statuses among
+/// them pass through. Anything else where an own answer should be (an ErrorResponse when a copy
+/// failed to prepare, or when a client's statement before the marker failed, which skips it) ends
+/// the removal, and is the client's to see.
 class OwnAnswerFilter {
  public:
-  /// The next `answers` messages are pgdual's own.
-  void expect(unsigned answers) noexcept {
+  /// After `client_answers_first` CommandCompletes of the client's, the next `answers` messages
+  /// are pgdual's own.
+  void expect(unsigned answers, unsigned client_answers_first = 0) noexcept {
     messages_left_ = answers;
+    client_answers_left_ = client_answers_first;
     header_seen_ = 0;
     body_left_ = 0;
   }
@@ -86,10 +91,12 @@ class OwnAnswerFilter {
   [[nodiscard]] protocol::Bytes take_message(protocol::Bytes chunk, std::vector<std::byte>& out);
 
   unsigned messages_left_ = 0;  ///< own messages not yet wholly removed, the current one included
+  unsigned client_answers_left_ = 0;  ///< the client's CommandCompletes still to pass before them
   std::size_t header_seen_ = 0;  ///< bytes of the current own message's header removed so far
   std::uint32_t length_ = 0;     ///< its length field, as far as read
   std::size_t body_left_ = 0;    ///< bytes of its body still to remove, once the header is whole
   bool passing_ = false;         ///< the current message is the client's (a notice): it passes through
+  bool client_answer_ = false;   ///< the current message passing through ends a client's statement
 };
 
 }  // namespace pgdual::proxy

@@ -64,7 +64,7 @@ MarkerForm form_for(std::span<const protocol::Frame> frames) {
 
 // The DDL goes with the role and search_path it runs under on the primary, read as the statement
 // runs (proxy/mirror/ddl_message.h). In a transaction, pgdual.emit_ddl writes it, with the proof of
-// origin the apply requires (conflict/jobs/init_command.cpp, schema version 5).
+// origin the apply requires (conflict/jobs/pgdual_schema.cpp, schema version 6).
 std::string emit_statement(std::string_view key, std::string_view schema_change, bool transactional) {
   const std::string emit = std::string{"pg_catalog.pg_logical_emit_message("} + (transactional ? "true" : "false");
   std::string statement = "SELECT ";
@@ -95,7 +95,12 @@ MarkerPlan plan_marker(const MarkerFacts& facts) {
   if (!carries_key && unit.schema_change_text.empty()) return {};
   const auto form = form_for(facts.frames);
   if (form == MarkerForm::none) return {};
-  return MarkerPlan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
+  MarkerPlan plan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
+  if (form == MarkerForm::query_text && unit.representative) {
+    plan.text_offset = unit.representative->transaction_setup_end;
+    plan.statements_before = unit.representative->transaction_setup_statements;
+  }
+  return plan;
 }
 
 std::string marker_statement(std::string_view key, std::string_view schema_change) {
@@ -115,11 +120,16 @@ std::string announcement_statement(std::string_view key, std::string_view schema
   return emit_statement(key, schema_change, false);
 }
 
-UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,
+// A position in the statements before the marker would be moved too, were it past the marker's
+// length: the setup statements raise no error with a position (a syntax error leaves no marker).
+UnitPrefix mark_query_text(std::string_view statement, const MarkerPlan& plan, std::vector<std::byte>& segment,
                            std::vector<protocol::Frame>& frames) {
   const auto query = protocol::decode_query(frames.front().body);
-  const std::string prefix = std::string{statement} + ";";
-  const std::string text = prefix + std::string{query->query};
+  const std::string inserted = std::string{statement} + ";";
+  const auto offset = std::min(plan.text_offset, query->query.size());
+  std::string text{query->query.substr(0, offset)};
+  text += inserted;
+  text += query->query.substr(offset);
   std::vector<std::byte> rewritten;
   protocol::Writer writer{rewritten};
   protocol::encode(protocol::Query{.query = text}, writer);
@@ -127,7 +137,8 @@ UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& s
   frames = protocol::split_frames(segment);
   UnitPrefix marker;
   marker.answers = kQueryTextAnswers;
-  marker.text_shift = static_cast<std::uint32_t>(prefix.size());
+  marker.client_answers_first = static_cast<unsigned>(plan.statements_before);
+  marker.text_shift = static_cast<std::uint32_t>(inserted.size());
   return marker;
 }
 

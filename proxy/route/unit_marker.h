@@ -20,8 +20,10 @@ namespace pgdual::proxy {
 /// apply runs them there at that point.
 enum class MarkerForm : std::uint8_t {
   none,  ///< nothing to carry, or nothing may share the unit's transaction
-  /// A simple Query: the marker statement goes first in its text (a Query's statements share one
-  /// transaction, unless the text says otherwise).
+  /// A simple Query: the marker statement goes into its text (a Query's statements share one
+  /// transaction, unless the text says otherwise), first, or after the statements that open and set
+  /// up the transaction (sql::Classification::transaction_setup_statements): SET TRANSACTION
+  /// ISOLATION LEVEL and the like are refused once a query ran in the transaction.
   query_text,
   /// Extended-protocol messages: the marker's own Parse, Bind and Execute go before them, in the
   /// transaction their Sync ends.
@@ -44,6 +46,10 @@ struct MarkerPlan {
   /// that wrote): the marker carries a key, and the client's answer waits for the apply.
   bool carries_key = false;
   std::string_view schema_change;  ///< UnitSummary::schema_change_text; empty for none
+  /// query_text: the byte offset in the Query's text where the marker goes, and the client's
+  /// statements before it.
+  std::size_t text_offset = 0;
+  std::size_t statements_before = 0;
 };
 
 /// Whether, and how, a unit gets a marker. Never in a failed transaction (the marker would fail
@@ -73,11 +79,12 @@ struct AnnouncementPlan {
 /// transaction of its own would do the same at the cost of an xid and a commit of its own.
 [[nodiscard]] std::string announcement_statement(std::string_view key, std::string_view schema_change);
 
-/// Puts `statement` (marker_statement) before the text of the simple Query that `frames` (one
-/// Query message, viewing `segment`) hold, rewriting both. Its three answers (row description,
-/// row, command tag) come first; its length moves the error positions.
-[[nodiscard]] UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,
-                                         std::vector<protocol::Frame>& frames);
+/// Puts `statement` (marker_statement) into the text of the simple Query that `frames` (one Query
+/// message, viewing `segment`) hold, where `plan` says, rewriting both. Its three answers (row
+/// description, row, command tag) follow the answers of the client's statements before it; its
+/// length moves the error positions of the statements after it.
+[[nodiscard]] UnitPrefix mark_query_text(std::string_view statement, const MarkerPlan& plan,
+                                         std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames);
 
 /// The messages that run `statement` (marker_statement) before an extended-protocol unit: its
 /// own statement and portal closed, then prepared, bound and executed; six answers.

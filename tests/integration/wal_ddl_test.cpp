@@ -351,6 +351,9 @@ TEST_CASE_METHOD(WalDdlTest, "a pgdual.ddl message written by hand, not by pgdua
   const auto refused = as_app("SELECT pgdual.emit_ddl('" + superuser + "', '', 'CREATE TABLE forged_too (id int)')");
   CHECK(refused.exit_code != 0);
   CHECK_THAT(refused.err, Catch::Contains("may not carry DDL as role"));
+  const auto proof = as_app("INSERT INTO pgdual.ddl_proof VALUES ('a digest of its own')");
+  CHECK(proof.exit_code != 0);
+  CHECK_THAT(proof.err, Catch::Contains("permission denied"));
   check_succeeded(as_app("INSERT INTO chart VALUES (2)"));
   wait_for_mirror();
 
@@ -360,6 +363,23 @@ TEST_CASE_METHOD(WalDdlTest, "a pgdual.ddl message written by hand, not by pgdua
   REQUIRE(records.size() == 1);
   CHECK(sqlstate_of(records[0]) == "42501");
   CHECK_THAT(logged(), !Catch::Contains("CREATE TABLE forged"));
+}
+
+TEST_CASE_METHOD(WalDdlTest, "a pgdual.ddl message that schema version 5's pgdual.ddl_origin proves, written "
+                             "before the upgrade to version 6, still runs on the mirror",
+                 "[integration][wal][ddl]") {
+  start("wal_ddl_version5");
+  // What version 5's pgdual.emit_ddl wrote, by its owner: the digest into pgdual.ddl_origin, then the message.
+  const auto superuser = primary().superuser(database()).user;
+  const auto literal = "'" + superuser + "' || E'\\npublic\\nCREATE TABLE before_upgrade (id int PRIMARY KEY)'";
+  static_cast<void>(on_primary(
+      "CREATE TABLE pgdual.ddl_origin (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, digest text NOT NULL); "
+      "BEGIN; INSERT INTO pgdual.ddl_origin (digest) VALUES (encode(sha256(convert_to(" + literal +
+      ", 'UTF8')), 'hex')); DELETE FROM pgdual.ddl_origin; SELECT pg_logical_emit_message(true, 'pgdual.ddl', " +
+      literal + "); CREATE TABLE before_upgrade (id int PRIMARY KEY); COMMIT;"));
+  wait_for_mirror();
+  CHECK(on_mirror("SELECT count(*) FROM pg_tables WHERE tablename = 'before_upgrade'") == "1\n");
+  CHECK(recorded().empty());
 }
 
 }  // namespace pgdual::test
