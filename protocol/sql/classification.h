@@ -89,9 +89,9 @@ struct Classification {
   /// and SET or RESET of any kind (SET TRANSACTION, its SNAPSHOT, SET LOCAL...), none of which takes
   /// a snapshot. PostgreSQL accepts some of them only before the transaction's first query, so a
   /// statement of pgdual's own that joins the transaction goes after them (wal mode's unit marker):
-  /// how many there are, each answered by one CommandComplete, and the byte offset where the
-  /// statement after them starts (just past the last one's semicolon). Both 0 when the text does
-  /// not start with one, or holds nothing else.
+  /// how many there are, each answered by one CommandComplete (all of the text's when it holds
+  /// nothing else), and the byte offset where the statement after them starts (just past the last
+  /// one's semicolon; 0 when none, or nothing else, comes first).
   std::size_t transaction_setup_statements = 0;
   std::size_t transaction_setup_end = 0;
   /// Some statement creates, writes or removes a large object (lo_create, lowrite, lo_put,

@@ -347,7 +347,6 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
       std::ranges::move(facts.nondeterministic, std::back_inserter(verdict.nondeterministic));
     }
   }
-  if (setting_up) verdict.transaction_setup_statements = 0;  // nothing follows them to go before
   if (schema_change_end > 0) {
     const auto first = statement_text(sql, *tree->stmts[0]);
     const auto start = static_cast<std::size_t>(first.data() - sql.data());

@@ -50,6 +50,18 @@ bool ends_transaction_that_wrote(const MarkerFacts& facts) {
   return false;
 }
 
+/// The answers the server gives a client's message of an extended-protocol unit that succeeds, when
+/// it executes no statement that returns rows.
+unsigned answers_to(const protocol::Frame& frame) {
+  namespace tags = protocol::frontend_tag;
+  switch (frame.tag) {
+    case tags::kDescribe:  // a statement's ParameterDescription, and NoData or RowDescription
+      return !frame.body.empty() && static_cast<char>(frame.body.front()) == 'S' ? 2 : 1;
+    case tags::kFlush: return 0;
+    default: return 1;  // ParseComplete, BindComplete, CommandComplete, CloseComplete
+  }
+}
+
 MarkerForm form_for(std::span<const protocol::Frame> frames) {
   namespace tags = protocol::frontend_tag;
   if (frames.size() == 1 && frames.front().tag == tags::kQuery) {
@@ -96,9 +108,11 @@ MarkerPlan plan_marker(const MarkerFacts& facts) {
   const auto form = form_for(facts.frames);
   if (form == MarkerForm::none) return {};
   MarkerPlan plan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
-  if (form == MarkerForm::query_text && unit.representative) {
+  if (form == MarkerForm::query_text && unit.representative && unit.representative->transaction_setup_end > 0) {
     plan.text_offset = unit.representative->transaction_setup_end;
     plan.statements_before = unit.representative->transaction_setup_statements;
+  } else if (form == MarkerForm::messages) {
+    plan.statements_before = unit.setup_executes;
   }
   return plan;
 }
@@ -142,8 +156,15 @@ UnitPrefix mark_query_text(std::string_view statement, const MarkerPlan& plan, s
   return marker;
 }
 
-UnitPrefix marker_messages(std::string_view statement) {
+UnitPrefix marker_messages(std::string_view statement, const MarkerPlan& plan,
+                           std::span<const protocol::Frame> frames) {
   UnitPrefix prefix;
+  for (std::size_t executes = 0; executes < plan.statements_before && prefix.frames_first < frames.size();
+       ++prefix.frames_first) {
+    const auto& frame = frames[prefix.frames_first];
+    if (frame.tag == protocol::frontend_tag::kExecute) ++executes;
+    prefix.client_answers_first += answers_to(frame);
+  }
   prepare_own_portal(kMarkerName, statement, prefix);
   protocol::Writer writer{prefix.statements};
   protocol::encode(protocol::Execute{.portal_name = kMarkerName}, writer);

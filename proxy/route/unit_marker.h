@@ -25,8 +25,9 @@ enum class MarkerForm : std::uint8_t {
   /// up the transaction (sql::Classification::transaction_setup_statements): SET TRANSACTION
   /// ISOLATION LEVEL and the like are refused once a query ran in the transaction.
   query_text,
-  /// Extended-protocol messages: the marker's own Parse, Bind and Execute go before them, in the
-  /// transaction their Sync ends.
+  /// Extended-protocol messages: the marker's own Parse, Bind and Execute go before them, or after
+  /// the Executes at their start that open and set up the transaction (UnitSummary::setup_executes),
+  /// in the transaction their Sync ends.
   messages,
 };
 
@@ -46,8 +47,8 @@ struct MarkerPlan {
   /// that wrote): the marker carries a key, and the client's answer waits for the apply.
   bool carries_key = false;
   std::string_view schema_change;  ///< UnitSummary::schema_change_text; empty for none
-  /// query_text: the byte offset in the Query's text where the marker goes, and the client's
-  /// statements before it.
+  /// query_text: the byte offset in the Query's text where the marker goes. The client's
+  /// statements before it: in the Query's text, or its Execute messages.
   std::size_t text_offset = 0;
   std::size_t statements_before = 0;
 };
@@ -86,8 +87,11 @@ struct AnnouncementPlan {
 [[nodiscard]] UnitPrefix mark_query_text(std::string_view statement, const MarkerPlan& plan,
                                          std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames);
 
-/// The messages that run `statement` (marker_statement) before an extended-protocol unit: its
-/// own statement and portal closed, then prepared, bound and executed; six answers.
-[[nodiscard]] UnitPrefix marker_messages(std::string_view statement);
+/// The messages that run `statement` (marker_statement) in the extended-protocol unit of `frames`:
+/// its own statement and portal closed, then prepared, bound and executed; six answers. They go
+/// first, or after the client's messages up to its Execute number `plan.statements_before`, whose
+/// answers then come first.
+[[nodiscard]] UnitPrefix marker_messages(std::string_view statement, const MarkerPlan& plan,
+                                         std::span<const protocol::Frame> frames);
 
 }  // namespace pgdual::proxy

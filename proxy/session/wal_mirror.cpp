@@ -62,7 +62,7 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
   }
   const auto statement = marker_statement(key_, marker.schema_change);
   if (marker.form == MarkerForm::query_text) return mark_query_text(statement, marker, segment, frames);
-  return marker_messages(statement);
+  return marker_messages(statement, marker, frames);
 }
 
 // COMMIT PREPARED and the statements that must run alone refuse to run in a transaction block, so

@@ -129,6 +129,22 @@ TEST_CASE_METHOD(WalMarkerTest, "wal mode: a Query that imports a snapshot with 
   static_cast<void>(exporter.wait_for(10s));
 }
 
+TEST_CASE_METHOD(WalMarkerTest, "wal mode: an extended-protocol pipeline that opens a SERIALIZABLE transaction, "
+                                "writes and commits before one Sync works, and the mirror has its row once it is done",
+                 "[integration][wal_marker]") {
+  start("wal_marker_pipeline", "CREATE TABLE visits (id int PRIMARY KEY); GRANT ALL ON visits TO app;");
+  // pgbench sends a pipeline's statements as Parse, Bind, Describe and Execute, with one Sync at its end.
+  const TempDir dir{"pgdual-marker-pipeline"};
+  const auto script = dir.path() / "pipeline.sql";
+  write_file(script, "\\startpipeline\nBEGIN ISOLATION LEVEL SERIALIZABLE;\nSET TRANSACTION READ WRITE;\n"
+                     "INSERT INTO visits VALUES (7);\nCOMMIT;\n\\endpipeline\n");
+  const auto run = run_client({pg_program("pgbench"), "-n", "-M", "extended", "-t", "1", "-f", script.string()},
+                              endpoint(), kClientTimeout);
+  INFO(run.describe());
+  CHECK(run.exit_code == 0);
+  CHECK(on_mirror("SELECT count(*) FROM visits WHERE id = 7") == "1\n");
+}
+
 TEST_CASE_METHOD(WalMarkerTest, "wal mode: a READ ONLY transaction in one Query reads as directly",
                  "[integration][wal_marker]") {
   start("wal_marker_read_only",

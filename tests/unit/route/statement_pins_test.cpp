@@ -257,5 +257,41 @@ TEST_CASE("A client's statement before pgdual's own that fails skips it: its err
   check_filtered_however_cut(stream, 3, stream, 2);
 }
 
+TEST_CASE("pgdual's own answers after an extended-protocol BEGIN's answers leave the stream, the BEGIN's stay",
+          "[unit][proxy]") {
+  std::vector<std::byte> stream;
+  protocol::Writer out{stream};
+  for (const char tag : {'1', '2', 'n'}) {
+    out.begin(tag);
+    out.finish();
+  }
+  out.begin('C');
+  out.cstring("BEGIN");
+  out.finish();
+  const auto before_own = stream.size();
+  for (const char tag : {'3', '3', '1', '2'}) {
+    out.begin(tag);
+    out.finish();
+  }
+  out.begin('D');
+  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
+  out.finish();
+  out.begin('C');
+  out.cstring("SELECT 1");
+  out.finish();
+  const auto own_end = stream.size();
+  for (const char tag : {'1', '2', 'n'}) {
+    out.begin(tag);
+    out.finish();
+  }
+  out.begin('C');
+  out.cstring("INSERT 0 1");
+  out.finish();
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::in_transaction}, out);
+  std::vector<std::byte> client_part(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(before_own));
+  client_part.insert(client_part.end(), stream.begin() + static_cast<std::ptrdiff_t>(own_end), stream.end());
+  check_filtered_however_cut(stream, 6, client_part, 4);
+}
+
 }  // namespace
 }  // namespace pgdual::proxy

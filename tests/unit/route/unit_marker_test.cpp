@@ -175,8 +175,41 @@ TEST_CASE("the marker goes first in a text of settings alone, and after settings
   CHECK(ddl.statements_before == 0);
 }
 
+TEST_CASE("in the extended protocol the marker messages go after the Executes that open and set up the "
+          "transaction, whose answers come first",
+          "[unit][route]") {
+  std::vector<std::byte> unit;
+  protocol::Writer out{unit};
+  for (const std::string_view text : {"BEGIN ISOLATION LEVEL SERIALIZABLE", "SET TRANSACTION READ WRITE",
+                                      "INSERT INTO visits VALUES (1)", "COMMIT"}) {
+    protocol::Parse parse;
+    parse.query = text;
+    protocol::encode(parse, out);
+    protocol::encode(protocol::Bind{}, out);
+    protocol::encode(protocol::Describe{.kind = protocol::ObjectKind::portal, .name = ""}, out);
+    protocol::encode(protocol::Execute{}, out);
+  }
+  protocol::encode(protocol::Sync{}, out);
+  const auto frames = protocol::split_frames(unit);
+  const auto plan = marker_of(unit, TransactionStatus::idle);
+  CHECK(plan.form == MarkerForm::messages);
+  CHECK(plan.statements_before == 2);
+  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""), plan, frames);
+  CHECK(prefix.frames_first == 8);
+  CHECK(prefix.client_answers_first == 8);  // ParseComplete, BindComplete, NoData, CommandComplete, twice
+  std::vector<std::byte> sent;
+  apply_pins(prefix, frames, sent);
+  std::string tags;
+  for (const auto& frame : protocol::split_frames(sent)) tags += frame.tag;
+  CHECK(tags == "PBDEPBDECCPBEPBDEPBDES");
+}
+
 TEST_CASE("the marker messages close, prepare, bind and execute the marker, without a Sync", "[unit][route]") {
-  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""));
+  const auto unit = extended("INSERT INTO visits VALUES (1)");
+  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""),
+                                      marker_of(unit, TransactionStatus::idle), protocol::split_frames(unit));
+  CHECK(prefix.frames_first == 0);
+  CHECK(prefix.client_answers_first == 0);
   const auto frames = protocol::split_frames(prefix.statements);
   std::string tags;
   for (const auto& frame : frames) tags += frame.tag;
