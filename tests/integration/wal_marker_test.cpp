@@ -145,12 +145,15 @@ TEST_CASE_METHOD(WalMarkerTest, "wal mode: an extended-protocol pipeline that op
   CHECK(on_mirror("SELECT count(*) FROM visits WHERE id = 7") == "1\n");
 }
 
-TEST_CASE_METHOD(WalMarkerTest, "wal mode: a READ ONLY transaction in one Query reads as directly",
+TEST_CASE_METHOD(WalMarkerTest, "wal mode: a READ ONLY transaction in one Query reads as directly, and an error "
+                                "after the marker in a Query's text points where it would directly",
                  "[integration][wal_marker]") {
   start("wal_marker_read_only",
         "CREATE TABLE visits (id int PRIMARY KEY); INSERT INTO visits VALUES (-1); GRANT ALL ON visits TO app;");
-  const std::vector<std::string> queries{"BEGIN READ ONLY; SELECT count(*) FROM visits; COMMIT",
-                                         "BEGIN READ ONLY; INSERT INTO visits VALUES (-2); COMMIT"};
+  const std::vector<std::string> queries{
+      "BEGIN READ ONLY; SELECT count(*) FROM visits; COMMIT",
+      "BEGIN READ ONLY; INSERT INTO visits VALUES (-2); COMMIT",
+      "BEGIN ISOLATION LEVEL SERIALIZABLE; INSERT INTO visits VALUES (-3); SELECT missing FROM visits; COMMIT"};
   for (const auto& query : queries) {
     const auto direct_run = psql_queries(direct(database()), {query});
     const auto proxied = psql_queries(endpoint(), {query});
