@@ -178,8 +178,11 @@ void MirrorLink::pass_on_session_statement(std::string statement) {
   remember_session_statement(std::move(statement));
 }
 
+// What the connection was still to run would be undone by DISCARD ALL, and a setting it would
+// refuse must not keep the session's reads on the primary after it.
 void MirrorLink::pass_on_session_reset(std::string statement) {
   session_statements_.clear();
+  not_yet_on_mirror_.clear();
   if (!leg_) return;
   not_yet_on_mirror_.push_back(std::move(statement));
   // DISCARD ALL brings the connection's settings back to those it logged in with.
