@@ -79,8 +79,9 @@ struct Classification {
   /// The statements that change the schema rather than rows (CREATE, ALTER, DROP, GRANT, COMMENT,
   /// REFRESH MATERIALIZED VIEW, CREATE TABLE AS...), which the WAL does not carry and wal mode
   /// sends along in the transaction itself (docs/wal-mirror.md): the text from the first
-  /// statement through the last of those that come before any other statement, as written.
-  /// Empty when the text begins with no such statement.
+  /// statement through the last of those that come before any other statement, as written, the
+  /// statements that set up the transaction at its start (transaction_setup_statements) left
+  /// out. Empty when the text begins with no such statement.
   std::string schema_change_text;
   /// A statement that changes the schema comes after one that does not: it cannot be sent along
   /// ahead of the text.

@@ -307,7 +307,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
     StatementFacts facts = walker.walk(*statement);
     const StatementVerdict one = verdict_for(*statement, facts);
     if (i == 0) verdict.transaction = one.transaction;
-    if (setting_up && sets_up_transaction(*statement, one.transaction)) {
+    const bool sets_up = setting_up && sets_up_transaction(*statement, one.transaction);
+    if (sets_up) {
       ++verdict.transaction_setup_statements;
     } else if (setting_up) {
       setting_up = false;
@@ -326,7 +327,7 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
       if (!other_statement_seen) {
         schema_change_end = static_cast<std::size_t>(written.data() + written.size() - sql.data());
       }
-    } else {
+    } else if (!sets_up) {
       other_statement_seen = true;
     }
     verdict.statements.push_back(one.kind);
@@ -349,7 +350,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
   }
   if (schema_change_end > 0) {
     const auto first = statement_text(sql, *tree->stmts[0]);
-    const auto start = static_cast<std::size_t>(first.data() - sql.data());
+    const auto start = verdict.transaction_setup_end > 0 ? verdict.transaction_setup_end
+                                                         : static_cast<std::size_t>(first.data() - sql.data());
     verdict.schema_change_text = std::string{sql.substr(start, schema_change_end - start)};
   }
   sort_unique(verdict.tables);

@@ -188,6 +188,21 @@ TEST_CASE_METHOD(WalMarkerTest, "wal mode: a DDL through pgdual leaves the sessi
   CHECK(wait_for_conflicts(1, 1s).empty());
 }
 
+TEST_CASE_METHOD(WalMarkerTest, "wal mode: a schema change after the statements that open and set up its "
+                                "transaction, in one Query, reaches the mirror with the rows written after it",
+                 "[integration][wal_marker]") {
+  start("wal_marker_ddl_after_begin", "CREATE SCHEMA ward; GRANT ALL ON SCHEMA ward TO app;");
+  const auto created = psql_queries(
+      endpoint(), {"BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL search_path = ward; "
+                   "CREATE TABLE beds (id int PRIMARY KEY); INSERT INTO beds VALUES (1), (2); COMMIT",
+                   "SET search_path = ward; ALTER TABLE beds ADD COLUMN note text; INSERT INTO beds VALUES (3, 'x')"});
+  INFO(created.describe());
+  check_succeeded(created);
+  CHECK(on_mirror("SELECT string_agg(id || ':' || coalesce(note, '-'), ',' ORDER BY id) FROM ward.beds") ==
+        "1:-,2:-,3:x\n");
+  CHECK(wait_for_conflicts(1, 1s).empty());
+}
+
 TEST_CASE_METHOD(WalMarkerTest, "wal mode: two SERIALIZABLE transactions carrying DDL at the same time both commit, "
                                 "as directly",
                  "[integration][wal_marker]") {
