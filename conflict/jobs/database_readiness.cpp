@@ -24,8 +24,8 @@ constexpr std::array<SchemaObject, 6> kSchemaObjects{{{1, "ledger"},
                                                       {1, "schema_version"},
                                                       {2, "applied"},
                                                       {4, "identity_full"},
-                                                      {5, "ddl_origin"},
-                                                      {5, "emit_ddl()"}}};
+                                                      {5, "emit_ddl()"},
+                                                      {6, "ddl_proof"}}};
 
 constexpr std::string_view kSchemaObjectsSql = R"sql(
 SELECT c.relname::text FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace

@@ -58,44 +58,58 @@ INSERT INTO pgdual.schema_version (version) VALUES (2) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
-/// Version 5: where a pgdual.ddl message comes from. Any role may call pg_logical_emit_message, and
-/// the mirror's apply runs a carried DDL as the role the message names: a message written by hand
-/// could run anything there as anyone. So pgdual's sessions carry DDL through pgdual.emit_ddl,
-/// which refuses a role the session's login may not become (SET ROLE's rule, so nothing is gained
-/// by naming one), and, in the same transaction just before the message, inserts the digest of its
-/// content into pgdual.ddl_origin and deletes it again. That table only the function's owner may
-/// write; the apply runs a message only after such an insert in its transaction (docs/wal-mirror.md).
-/// The function is SECURITY DEFINER for that insert, its search_path pinned.
-constexpr std::string_view kSchemaV5Sql = R"sql(
+/// Versions 5 and 6: where a pgdual.ddl message comes from. Any role may call
+/// pg_logical_emit_message, and the mirror's apply runs a carried DDL as the role the message names:
+/// a message written by hand could run anything there as anyone. So pgdual's sessions carry DDL
+/// through pgdual.emit_ddl, which refuses a role the session's login may not become (SET ROLE's
+/// rule, so nothing is gained by naming one), and, in the same transaction just before the message,
+/// inserts the digest of its content into pgdual.ddl_proof and deletes it again. That table only the
+/// function's owner may write; the apply runs a message only after such an insert in its
+/// transaction (docs/wal-mirror.md). The function is SECURITY DEFINER for that insert, its
+/// search_path pinned.
+///
+/// Version 6 keeps the client from telling that the function ran, which version 5's
+/// pgdual.ddl_origin did not: that table's IDENTITY column moved the session's lastval(), its
+/// delete by key took predicate locks that failed two SERIALIZABLE transactions carrying DDL at the
+/// same time (40001), and its insert failed a DDL in a read-only transaction with an error about
+/// pgdual's INSERT instead of the DDL's own. pgdual.ddl_proof has no sequence and no index; the row
+/// is deleted by the ctid its insert returned (a TID scan of the transaction's own row takes no
+/// predicate lock), so it has REPLICA IDENTITY FULL, which the publication wants of a table it
+/// deletes from. In a read-only transaction the function does nothing: the DDL fails on its own.
+/// A pgdual.ddl_origin of version 5 is dropped; the apply still takes its inserts as proof of the
+/// messages written before the upgrade.
+constexpr std::string_view kSchemaV6Sql = R"sql(
 BEGIN;
-CREATE TABLE IF NOT EXISTS pgdual.ddl_origin (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  digest text NOT NULL
-);
-COMMENT ON TABLE pgdual.ddl_origin IS
+CREATE TABLE IF NOT EXISTS pgdual.ddl_proof (digest text NOT NULL);
+ALTER TABLE pgdual.ddl_proof REPLICA IDENTITY FULL;
+COMMENT ON TABLE pgdual.ddl_proof IS
   'WAL mirror: the digest of each pgdual.ddl message, inserted and deleted by pgdual.emit_ddl in the '
   'message''s transaction: the mirror''s apply runs no DDL message without it. Always empty.';
-REVOKE ALL ON pgdual.ddl_origin FROM PUBLIC;
+REVOKE ALL ON pgdual.ddl_proof FROM PUBLIC;
 CREATE OR REPLACE FUNCTION pgdual.emit_ddl(role name, search_path text, statement text) RETURNS pg_lsn
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $function$
 DECLARE
   content text := role || E'\n' || search_path || E'\n' || statement;
-  origin bigint;
+  proof tid;
 BEGIN
+  IF current_setting('transaction_read_only')::boolean THEN
+    RETURN NULL;
+  END IF;
   IF NOT pg_has_role(session_user, role, 'MEMBER') THEN
     RAISE EXCEPTION 'pgdual: login % may not carry DDL as role %', session_user, role USING ERRCODE = '42501';
   END IF;
-  INSERT INTO pgdual.ddl_origin (digest)
+  INSERT INTO pgdual.ddl_proof (digest)
     VALUES (encode(sha256(convert_to(content, current_setting('server_encoding'))), 'hex'))
-    RETURNING id INTO origin;
-  DELETE FROM pgdual.ddl_origin WHERE id = origin;
+    RETURNING ctid INTO proof;
+  DELETE FROM pgdual.ddl_proof WHERE ctid = proof;
   RETURN pg_logical_emit_message(true, 'pgdual.ddl', content);
 END;
 $function$;
 ALTER FUNCTION pgdual.emit_ddl(name, text, text) OWNER TO CURRENT_USER;
 GRANT USAGE ON SCHEMA pgdual TO PUBLIC;
 GRANT EXECUTE ON FUNCTION pgdual.emit_ddl(name, text, text) TO PUBLIC;
-INSERT INTO pgdual.schema_version (version) VALUES (5) ON CONFLICT DO NOTHING;
+DROP TABLE IF EXISTS pgdual.ddl_origin;
+INSERT INTO pgdual.schema_version (version) VALUES (5), (6) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
@@ -279,7 +293,7 @@ SchemaSetup install_schema(PgClient& client, const SchemaRights& rights) {
   client.execute(std::string{kSchemaSql});
   client.execute(std::string{kSchemaV2Sql});
   install_replica_identity(client, setup);
-  client.execute(std::string{kSchemaV5Sql});
+  client.execute(std::string{kSchemaV6Sql});
   // Which version is installed is no secret: any login may read it, and so learn whether a
   // database is set up (DatabaseSetup, as the logins pgdual uses for itself).
   client.execute("GRANT SELECT ON pgdual.schema_version TO PUBLIC");

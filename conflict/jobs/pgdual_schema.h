@@ -9,7 +9,7 @@ namespace pgdual::jobs {
 
 /// The version of pgdual's schema this pgdual installs: `pgdual init`, and a database's first
 /// session through `pgdual serve`, bring a database to it.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 /// Who gets which rights on pgdual's tables.
 struct SchemaRights {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -78,12 +79,22 @@ struct Classification {
   /// The statements that change the schema rather than rows (CREATE, ALTER, DROP, GRANT, COMMENT,
   /// REFRESH MATERIALIZED VIEW, CREATE TABLE AS...), which the WAL does not carry and wal mode
   /// sends along in the transaction itself (docs/wal-mirror.md): the text from the first
-  /// statement through the last of those that come before any other statement, as written.
-  /// Empty when the text begins with no such statement.
+  /// statement through the last of those that come before any other statement, as written, the
+  /// statements that set up the transaction at its start (transaction_setup_statements) left
+  /// out. Empty when the text begins with no such statement.
   std::string schema_change_text;
   /// A statement that changes the schema comes after one that does not: it cannot be sent along
   /// ahead of the text.
   bool schema_change_late = false;
+  /// The text's leading statements that open or set up a transaction: BEGIN and START TRANSACTION,
+  /// and SET or RESET of any kind (SET TRANSACTION, its SNAPSHOT, SET LOCAL...), none of which takes
+  /// a snapshot. PostgreSQL accepts some of them only before the transaction's first query, so a
+  /// statement of pgdual's own that joins the transaction goes after them (wal mode's unit marker):
+  /// how many there are, each answered by one CommandComplete (all of the text's when it holds
+  /// nothing else), and the byte offset where the statement after them starts (just past the last
+  /// one's semicolon; 0 when none, or nothing else, comes first).
+  std::size_t transaction_setup_statements = 0;
+  std::size_t transaction_setup_end = 0;
   /// Some statement creates, writes or removes a large object (lo_create, lowrite, lo_put,
   /// lo_unlink...): a change the WAL's logical decoding does not carry.
   bool writes_large_objects = false;

@@ -193,6 +193,13 @@ std::string_view statement_text(std::string_view sql, const PgQuery__RawStmt& st
   return statement.stmt_len > 0 ? rest.substr(0, static_cast<std::size_t>(statement.stmt_len)) : rest;
 }
 
+// A statement that takes no snapshot and may have to come before the transaction's first query
+// (Classification::transaction_setup_statements).
+bool sets_up_transaction(const PgQuery__Node& statement, TransactionControl transaction) noexcept {
+  if (statement.node_case == PG_QUERY__NODE__NODE_VARIABLE_SET_STMT) return true;
+  return transaction == TransactionControl::begin || transaction == TransactionControl::begin_read_only;
+}
+
 StatementVerdict verdict_for(const PgQuery__Node& statement, const StatementFacts& facts) {
   switch (statement.node_case) {
     case PG_QUERY__NODE__NODE_SELECT_STMT: {
@@ -293,12 +300,21 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
   StatementWalker walker{catalog};
   bool other_statement_seen = false;
   std::size_t schema_change_end = 0;  ///< where the leading statements that change the schema end
+  bool setting_up = true;  ///< every statement so far sets up the transaction
   for (std::size_t i = 0; i < tree->n_stmts; ++i) {
     const PgQuery__Node* statement = tree->stmts[i]->stmt;
     if (statement == nullptr) return unparsed();
     StatementFacts facts = walker.walk(*statement);
     const StatementVerdict one = verdict_for(*statement, facts);
     if (i == 0) verdict.transaction = one.transaction;
+    const bool sets_up = setting_up && sets_up_transaction(*statement, one.transaction);
+    if (sets_up) {
+      ++verdict.transaction_setup_statements;
+    } else if (setting_up) {
+      setting_up = false;
+      const auto start = statement_text(sql, *tree->stmts[i]).data() - sql.data();
+      if (i > 0) verdict.transaction_setup_end = static_cast<std::size_t>(start);
+    }
     verdict.prepares_transaction =
         verdict.prepares_transaction || one.transaction == TransactionControl::prepare_transaction;
     verdict.alone_in_transaction = verdict.alone_in_transaction || alone_in_transaction(*statement);
@@ -311,7 +327,7 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
       if (!other_statement_seen) {
         schema_change_end = static_cast<std::size_t>(written.data() + written.size() - sql.data());
       }
-    } else {
+    } else if (!sets_up) {
       other_statement_seen = true;
     }
     verdict.statements.push_back(one.kind);
@@ -334,7 +350,8 @@ Classification classify_uncached(std::string_view sql, const FunctionCatalog& ca
   }
   if (schema_change_end > 0) {
     const auto first = statement_text(sql, *tree->stmts[0]);
-    const auto start = static_cast<std::size_t>(first.data() - sql.data());
+    const auto start = verdict.transaction_setup_end > 0 ? verdict.transaction_setup_end
+                                                         : static_cast<std::size_t>(first.data() - sql.data());
     verdict.schema_change_text = std::string{sql.substr(start, schema_change_end - start)};
   }
   sort_unique(verdict.tables);

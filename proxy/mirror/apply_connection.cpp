@@ -266,7 +266,7 @@ Awaitable<void> ApplyConnection::take_message(const lr::Message& message) {
   }
 }
 
-// pgdual.emit_ddl's insert into pgdual.ddl_origin, which only it may write, just before its message.
+// pgdual.emit_ddl's insert into pgdual.ddl_proof (is_ddl_origin), which only it may write, just before its message.
 void ApplyConnection::note_ddl_origin(const lr::Insert& insert) {
   if (!transaction_ || transaction_->skipping) return;
   const auto found = relations_.find(insert.relation_id);

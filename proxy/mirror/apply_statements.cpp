@@ -110,8 +110,10 @@ std::string qualified_name(const lr::OwnedRelation& relation) {
 
 bool is_pgdual_relation(const lr::OwnedRelation& relation) noexcept { return relation.schema() == "pgdual"; }
 
+// Schema version 5's table still proves the messages its pgdual.emit_ddl wrote before the upgrade.
 bool is_ddl_origin(const lr::OwnedRelation& relation) noexcept {
-  return is_pgdual_relation(relation) && relation.relation_name == "ddl_origin";
+  return is_pgdual_relation(relation) &&
+         (relation.relation_name == "ddl_proof" || relation.relation_name == "ddl_origin");
 }
 
 bool compares_as_text(lr::Oid type_oid) noexcept {

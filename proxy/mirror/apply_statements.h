@@ -36,7 +36,8 @@ enum class ChangeKind : std::uint8_t { insert, update, delete_row, truncate, ddl
 
 /// pgdual's own bookkeeping (schema `pgdual`) is published by FOR ALL TABLES too, but each server
 /// keeps its own: its changes are never applied.
-/// pgdual.ddl_origin, where pgdual.emit_ddl proves each DDL message it writes, and its column.
+/// pgdual.ddl_proof (pgdual.ddl_origin before schema version 6), where pgdual.emit_ddl proves each
+/// DDL message it writes, and its column.
 inline constexpr std::string_view kDdlOriginDigest = "digest";
 [[nodiscard]] bool is_ddl_origin(const protocol::logicalrep::OwnedRelation& relation) noexcept;
 [[nodiscard]] bool is_pgdual_relation(const protocol::logicalrep::OwnedRelation& relation) noexcept;

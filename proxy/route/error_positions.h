@@ -8,9 +8,9 @@
 
 namespace pgdual::proxy {
 
-/// Moves the error positions in the answers to a simple Query whose text pgdual lengthened at
-/// its start (UnitPrefix::text_shift), so that the client reads positions in the text it sent:
-/// psql's "LINE 1: ... ^" and a driver's error offset point where they would without pgdual.
+/// Moves the error positions in the answers to a simple Query whose text pgdual lengthened (UnitPrefix::text_shift,
+/// at its start or after statements that raise no error with a position), so that the client reads positions in the
+/// text it sent: psql's "LINE 1: ... ^" and a driver's error offset point where they would without pgdual.
 ///
 /// PostgreSQL counts a position ('P' field of ErrorResponse and NoticeResponse) in characters of
 /// the whole Query text, from 1. Every other message passes as it came, piece by piece; an

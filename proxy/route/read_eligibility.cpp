@@ -3,12 +3,35 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <string_view>
+#include <utility>
 
 namespace pgdual::proxy {
 namespace {
 
 // The migration's target, as config::ProxyConfig names its backends.
 constexpr std::string_view kReadTargetBackend = "cloud";
+
+/// The word of `text` at `at` or after, and where it ends.
+std::pair<std::string_view, std::size_t> next_word(std::string_view text, std::size_t at) {
+  at = std::min(text.find_first_not_of(" \t\n\r", at), text.size());
+  const auto end = std::min(text.find_first_of(" \t\n\r;", at), text.size());
+  return {text.substr(at, end - at), end};
+}
+
+bool is_keyword(std::string_view word, std::string_view keyword) {
+  return word.size() == keyword.size() && std::ranges::equal(word, keyword, [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
+/// The first two words of a text of one statement: the normalized text has no comments, so they
+/// are its first keywords. Empty for a text of several statements.
+std::pair<std::string_view, std::string_view> first_keywords(const sql::Classification& statement) {
+  if (statement.statements.size() != 1) return {};
+  const auto [first, end] = next_word(statement.normalized, 0);
+  return {first, next_word(statement.normalized, end).first};
+}
 
 }  // namespace
 
@@ -52,17 +75,21 @@ ReadVerdict read_eligibility(const ReadFacts& facts) noexcept {
 }
 
 bool passes_to_mirror(const sql::Classification& statement) noexcept {
-  if (statement.statements.size() != 1 || statement.kind != sql::StatementKind::session_state) return false;
-  // The normalized text has no comments: its first word is the statement's first keyword.
-  std::string_view text = statement.normalized;
-  text.remove_prefix(std::min(text.find_first_not_of(" \t\n\r"), text.size()));
-  const auto keyword = text.substr(0, text.find_first_of(" \t\n\r;"));
+  if (statement.kind != sql::StatementKind::session_state) return false;
+  const auto keyword = first_keywords(statement).first;
   constexpr std::array<std::string_view, 4> kPassed = {"set", "reset", "prepare", "deallocate"};
-  return std::ranges::any_of(kPassed, [keyword](std::string_view passed) {
-    return keyword.size() == passed.size() && std::ranges::equal(keyword, passed, [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
-  });
+  return std::ranges::any_of(kPassed, [keyword](std::string_view passed) { return is_keyword(keyword, passed); });
+}
+
+bool resets_session(const sql::Classification& statement) noexcept {
+  const auto [first, second] = first_keywords(statement);
+  return is_keyword(first, "discard") && is_keyword(second, "all");
+}
+
+bool discards_temporary_relations(const sql::Classification& statement) noexcept {
+  const auto [first, second] = first_keywords(statement);
+  return is_keyword(first, "discard") &&
+         (is_keyword(second, "all") || is_keyword(second, "temp") || is_keyword(second, "temporary"));
 }
 
 }  // namespace pgdual::proxy

@@ -78,4 +78,12 @@ enum class ReadVerdict : std::uint8_t {
 /// a cursor, cannot be reproduced there by running their text.
 [[nodiscard]] bool passes_to_mirror(const sql::Classification& statement) noexcept;
 
+/// Whether `statement` is one DISCARD ALL: it ends every state of the session's that keeps its
+/// reads on the primary (temporary tables, cursors, prepared statements, settings, LISTEN), and
+/// can be run on the mirror's connection too, to bring that back to a session's start.
+[[nodiscard]] bool resets_session(const sql::Classification& statement) noexcept;
+
+/// Whether `statement` is one DISCARD ALL or DISCARD TEMP: the session's temporary relations are gone.
+[[nodiscard]] bool discards_temporary_relations(const sql::Classification& statement) noexcept;
+
 }  // namespace pgdual::proxy

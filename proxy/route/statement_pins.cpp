@@ -51,8 +51,10 @@ UnitPrefix pin_statements(std::span<const protocol::Frame> frames, const sql::Pi
 }
 
 void apply_pins(const UnitPrefix& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out) {
+  const auto first = std::min(pins.frames_first, frames.size());
+  for (const auto& frame : frames.first(first)) protocol::append_frame(frame, out);
   out.insert(out.end(), pins.statements.begin(), pins.statements.end());
-  for (const auto& frame : frames) {
+  for (const auto& frame : frames.subspan(first)) {
     if (frame.tag == tags::kBind) {
       auto bind = protocol::decode_bind(frame.body);
       const auto copy = bind ? pins.renamed.find(std::string{bind->statement_name}) : pins.renamed.end();
@@ -89,9 +91,13 @@ void OwnAnswerFilter::filter(protocol::Bytes chunk, std::vector<std::byte>& out)
   while (messages_left_ > 0 && !chunk.empty()) {
     if (header_seen_ == 0) {
       const char tag = static_cast<char>(chunk.front());
-      passing_ = passes_through(tag);
-      if (!passing_ && !own_answer_tag(tag)) {
+      namespace tags = protocol::backend_tag;
+      const bool ends_unit = tag == tags::kErrorResponse || tag == tags::kReadyForQuery;
+      client_answer_ = client_answers_left_ > 0 && !ends_unit && !passes_through(tag);
+      passing_ = client_answer_ || passes_through(tag);
+      if (!passing_ && (client_answers_left_ > 0 || !own_answer_tag(tag))) {
         messages_left_ = 0;
+        client_answers_left_ = 0;
         break;
       }
     }
@@ -115,6 +121,7 @@ protocol::Bytes OwnAnswerFilter::take_message(protocol::Bytes chunk, std::vector
     body_left_ -= taken;
     chunk = chunk.subspan(taken);
     if (body_left_ == 0) {
+      if (client_answer_) --client_answers_left_;
       if (!passing_) --messages_left_;
       header_seen_ = 0;
       length_ = 0;

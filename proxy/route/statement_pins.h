@@ -32,9 +32,14 @@ namespace pgdual::proxy {
 struct UnitPrefix {
   std::vector<std::byte> statements;  ///< messages sent before the unit's own
   unsigned answers = 0;               ///< the answers they draw, and the marker statement in a Query's text
+  /// The client's messages that go before `statements` (an extended-protocol unit's that open and
+  /// set up its transaction), and the answers, to those or to the statements a marker in a Query's
+  /// text follows, that come before its own.
+  std::size_t frames_first = 0;
+  unsigned client_answers_first = 0;
   std::unordered_map<std::string, std::string> renamed;  ///< the client's statement -> its pinned copy
-  /// Characters put before the text of the unit's simple Query: the server's error positions
-  /// count them, the client's must not.
+  /// Characters put into the text of the unit's simple Query: the server's error positions past
+  /// them count them, the client's must not.
   std::uint32_t text_shift = 0;
 
   /// Nothing goes ahead of the client's messages, which go as they came.
@@ -56,21 +61,24 @@ using NeedsPin = std::function<bool(std::string_view text)>;
 [[nodiscard]] UnitPrefix pin_statements(std::span<const protocol::Frame> frames, const sql::PinnedTimes& times,
                                            const PreparedLookup& prepared, const NeedsPin& needs_pin);
 
-/// Appends `pins.statements`, then `frames` with each Bind of a pinned
-/// statement bound to its copy.
+/// Appends the first `pins.frames_first` of `frames`, `pins.statements`, then the rest, each Bind
+/// of a pinned statement bound to its copy.
 void apply_pins(const UnitPrefix& pins, std::span<const protocol::Frame> frames, std::vector<std::byte>& out);
 
 /// Removes pgdual's own answers from the start of a unit's answers in the primary's byte stream,
 /// which arrives cut at any point: the CloseComplete and ParseComplete of pinned copies, and the
-/// whole answer (row description, rows, tag) of a statement pgdual sent ahead of the client's.
-/// Notices and parameter statuses among them pass through. Anything else where an own answer
-/// should be (an ErrorResponse when a copy failed to prepare) ends the removal, and is the
-/// client's to see.
+/// whole answer (row description, rows, tag) of a statement pgdual sent ahead of the client's, or
+/// after the client's first statements in a Query's text. Notices and parameter statuses among
+/// them pass through. Anything else where an own answer should be (an ErrorResponse when a copy
+/// failed to prepare, or when a client's statement before the marker failed, which skips it) ends
+/// the removal, and is the client's to see.
 class OwnAnswerFilter {
  public:
-  /// The next `answers` messages are pgdual's own.
-  void expect(unsigned answers) noexcept {
+  /// After `client_answers_first` answers to the client's messages (other than an error, which
+  /// ends the removal), the next `answers` messages are pgdual's own.
+  void expect(unsigned answers, unsigned client_answers_first = 0) noexcept {
     messages_left_ = answers;
+    client_answers_left_ = client_answers_first;
     header_seen_ = 0;
     body_left_ = 0;
   }
@@ -86,10 +94,12 @@ class OwnAnswerFilter {
   [[nodiscard]] protocol::Bytes take_message(protocol::Bytes chunk, std::vector<std::byte>& out);
 
   unsigned messages_left_ = 0;  ///< own messages not yet wholly removed, the current one included
+  unsigned client_answers_left_ = 0;  ///< answers to the client's still to pass before them
   std::size_t header_seen_ = 0;  ///< bytes of the current own message's header removed so far
   std::uint32_t length_ = 0;     ///< its length field, as far as read
   std::size_t body_left_ = 0;    ///< bytes of its body still to remove, once the header is whole
   bool passing_ = false;         ///< the current message is the client's (a notice): it passes through
+  bool client_answer_ = false;   ///< the current message passing through answers the client's
 };
 
 }  // namespace pgdual::proxy

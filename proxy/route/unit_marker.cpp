@@ -51,6 +51,18 @@ bool ends_transaction_that_wrote(const MarkerFacts& facts) {
   return false;
 }
 
+/// The answers the server gives a client's message of an extended-protocol unit that succeeds, when
+/// it executes no statement that returns rows.
+unsigned answers_to(const protocol::Frame& frame) {
+  namespace tags = protocol::frontend_tag;
+  switch (frame.tag) {
+    case tags::kDescribe:  // a statement's ParameterDescription, and NoData or RowDescription
+      return !frame.body.empty() && static_cast<char>(frame.body.front()) == 'S' ? 2 : 1;
+    case tags::kFlush: return 0;
+    default: return 1;  // ParseComplete, BindComplete, CommandComplete, CloseComplete
+  }
+}
+
 MarkerForm form_for(std::span<const protocol::Frame> frames) {
   namespace tags = protocol::frontend_tag;
   if (frames.size() == 1 && frames.front().tag == tags::kQuery) {
@@ -65,7 +77,7 @@ MarkerForm form_for(std::span<const protocol::Frame> frames) {
 
 // The DDL goes with the role and search_path it runs under on the primary, read as the statement
 // runs (proxy/mirror/ddl_message.h). In a transaction, pgdual.emit_ddl writes it, with the proof of
-// origin the apply requires (conflict/jobs/init_command.cpp, schema version 5).
+// origin the apply requires (conflict/jobs/pgdual_schema.cpp, schema version 6).
 std::string emit_statement(std::string_view key, std::string_view schema_change, bool transactional) {
   const std::string emit = std::string{"pg_catalog.pg_logical_emit_message("} + (transactional ? "true" : "false");
   std::string statement = "SELECT ";
@@ -96,7 +108,14 @@ MarkerPlan plan_marker(const MarkerFacts& facts) {
   if (!carries_key && unit.schema_change_text.empty()) return {};
   const auto form = form_for(facts.frames);
   if (form == MarkerForm::none) return {};
-  return MarkerPlan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
+  MarkerPlan plan{.form = form, .carries_key = carries_key, .schema_change = unit.schema_change_text};
+  if (form == MarkerForm::query_text && unit.representative && unit.representative->transaction_setup_end > 0) {
+    plan.text_offset = unit.representative->transaction_setup_end;
+    plan.statements_before = unit.representative->transaction_setup_statements;
+  } else if (form == MarkerForm::messages) {
+    plan.statements_before = unit.setup_executes;
+  }
+  return plan;
 }
 
 std::string marker_statement(std::string_view key, std::string_view schema_change) {
@@ -116,11 +135,16 @@ std::string announcement_statement(std::string_view key, std::string_view schema
   return emit_statement(key, schema_change, false);
 }
 
-UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,
+// A position in the statements before the marker would be moved too, were it past the marker's
+// length: the setup statements raise no error with a position (a syntax error leaves no marker).
+UnitPrefix mark_query_text(std::string_view statement, const MarkerPlan& plan, std::vector<std::byte>& segment,
                            std::vector<protocol::Frame>& frames) {
   const auto query = protocol::decode_query(frames.front().body);
-  const std::string prefix = std::string{statement} + ";";
-  const std::string text = prefix + std::string{query->query};
+  const std::string inserted = std::string{statement} + ";";
+  const auto offset = std::min(plan.text_offset, query->query.size());
+  std::string text{query->query.substr(0, offset)};
+  text += inserted;
+  text += query->query.substr(offset);
   std::vector<std::byte> rewritten;
   protocol::Writer writer{rewritten};
   protocol::encode(protocol::Query{.query = text}, writer);
@@ -128,12 +152,20 @@ UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& s
   frames = protocol::split_frames(segment);
   UnitPrefix marker;
   marker.answers = kQueryTextAnswers;
-  marker.text_shift = static_cast<std::uint32_t>(prefix.size());
+  marker.client_answers_first = static_cast<unsigned>(plan.statements_before);
+  marker.text_shift = static_cast<std::uint32_t>(inserted.size());
   return marker;
 }
 
-UnitPrefix marker_messages(std::string_view statement) {
+UnitPrefix marker_messages(std::string_view statement, const MarkerPlan& plan,
+                           std::span<const protocol::Frame> frames) {
   UnitPrefix prefix;
+  for (std::size_t executes = 0; executes < plan.statements_before && prefix.frames_first < frames.size();
+       ++prefix.frames_first) {
+    const auto& frame = frames[prefix.frames_first];
+    if (frame.tag == protocol::frontend_tag::kExecute) ++executes;
+    prefix.client_answers_first += answers_to(frame);
+  }
   prepare_own_portal(kMarkerName, statement, prefix);
   protocol::Writer writer{prefix.statements};
   protocol::encode(protocol::Execute{.portal_name = kMarkerName}, writer);

@@ -20,11 +20,14 @@ namespace pgdual::proxy {
 /// apply runs them there at that point.
 enum class MarkerForm : std::uint8_t {
   none,  ///< nothing to carry, or nothing may share the unit's transaction
-  /// A simple Query: the marker statement goes first in its text (a Query's statements share one
-  /// transaction, unless the text says otherwise).
+  /// A simple Query: the marker statement goes into its text (a Query's statements share one
+  /// transaction, unless the text says otherwise), first, or after the statements that open and set
+  /// up the transaction (sql::Classification::transaction_setup_statements): SET TRANSACTION
+  /// ISOLATION LEVEL and the like are refused once a query ran in the transaction.
   query_text,
-  /// Extended-protocol messages: the marker's own Parse, Bind and Execute go before them, in the
-  /// transaction their Sync ends.
+  /// Extended-protocol messages: the marker's own Parse, Bind and Execute go before them, or after
+  /// the Executes at their start that open and set up the transaction (UnitSummary::setup_executes),
+  /// in the transaction their Sync ends.
   messages,
 };
 
@@ -44,6 +47,10 @@ struct MarkerPlan {
   /// that wrote): the marker carries a key, and the client's answer waits for the apply.
   bool carries_key = false;
   std::string_view schema_change;  ///< UnitSummary::schema_change_text; empty for none
+  /// query_text: the byte offset in the Query's text where the marker goes. The client's
+  /// statements before it: in the Query's text, or its Execute messages.
+  std::size_t text_offset = 0;
+  std::size_t statements_before = 0;
 };
 
 /// Whether, and how, a unit gets a marker. Never in a failed transaction (the marker would fail
@@ -73,15 +80,19 @@ struct AnnouncementPlan {
 /// transaction of its own would do the same at the cost of an xid and a commit of its own.
 [[nodiscard]] std::string announcement_statement(std::string_view key, std::string_view schema_change);
 
-/// Puts `statement` (marker_statement) before the text of the simple Query that `frames` (one
-/// Query message, viewing `segment`) hold, rewriting both. Its three answers (row description,
-/// row, command tag) come first; its length moves the error positions.
-[[nodiscard]] UnitPrefix mark_query_text(std::string_view statement, std::vector<std::byte>& segment,
-                                         std::vector<protocol::Frame>& frames);
+/// Puts `statement` (marker_statement) into the text of the simple Query that `frames` (one Query
+/// message, viewing `segment`) hold, where `plan` says, rewriting both. Its three answers (row
+/// description, row, command tag) follow the answers of the client's statements before it; its
+/// length moves the error positions of the statements after it.
+[[nodiscard]] UnitPrefix mark_query_text(std::string_view statement, const MarkerPlan& plan,
+                                         std::vector<std::byte>& segment, std::vector<protocol::Frame>& frames);
 
-/// The messages that run `statement` (marker_statement) before an extended-protocol unit: its
-/// own statement and portal closed, then prepared, bound and executed, and its portal closed again
-/// (a COPY FREEZE after it must see no open portal); seven answers.
-[[nodiscard]] UnitPrefix marker_messages(std::string_view statement);
+/// The messages that run `statement` (marker_statement) in the extended-protocol unit of `frames`:
+/// its own statement and portal closed, then prepared, bound and executed, and its portal closed
+/// again (a COPY FREEZE after it must see no open portal); seven answers. They go first, or after
+/// the client's messages up to its Execute number `plan.statements_before`, whose answers then
+/// come first.
+[[nodiscard]] UnitPrefix marker_messages(std::string_view statement, const MarkerPlan& plan,
+                                         std::span<const protocol::Frame> frames);
 
 }  // namespace pgdual::proxy

@@ -146,6 +146,9 @@ void UnitPlanner::observe_execute(protocol::Bytes body) {
   const auto& verdict = *portal->second;
   if (verdict.writes_large_objects && !summary_.large_objects_execute) summary_.large_objects_execute = ordinal;
   if (verdict.creates_unlogged_table && !summary_.unlogged_table_execute) summary_.unlogged_table_execute = ordinal;
+  const bool sets_up = verdict.parsed && !verdict.statements.empty() &&
+                       verdict.transaction_setup_statements == verdict.statements.size();
+  if (sets_up && ordinal == summary_.setup_executes) ++summary_.setup_executes;
   note_executed(portal->second);
 }
 

@@ -75,6 +75,10 @@ struct UnitSummary {
   /// Of the unit's Execute messages, the first whose portal may write (sql::StatementKind copy_in
   /// or write, or a portal pgdual does not know): where the server would fail, were writes refused.
   std::optional<std::uint32_t> write_execute;
+  /// Of the unit's Execute messages, how many at its start run statements that only open or set up
+  /// the transaction (sql::Classification::transaction_setup_statements): where a statement of
+  /// pgdual's own that joins the transaction goes.
+  std::uint32_t setup_executes = 0;
   bool primary_only = false;        ///< some statement's answer is specific to one server (Classification)
   bool parses_named = false;        ///< the unit prepares a named statement
   bool parses_unnamed = false;      ///< the unit prepares the unnamed statement

@@ -26,7 +26,7 @@ void ConflictRecorder::submit(conflict::ConflictRecord record, bool commit_in_fl
     record.id = thread_ids().next();
     unknown_commits_.push_back(record);
   }
-  reads_.keep_on_primary("a conflict was recorded");
+  reads_.keep_on_primary_for_good("a conflict was recorded");
   hand_on(std::move(record));
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 #include <string_view>
 #include <utility>
 
@@ -175,6 +176,18 @@ void MirrorLink::remember_session_statement(std::string statement) {
 void MirrorLink::pass_on_session_statement(std::string statement) {
   if (leg_) not_yet_on_mirror_.push_back(statement);
   remember_session_statement(std::move(statement));
+}
+
+// What the connection was still to run would be undone by DISCARD ALL, and a setting it would
+// refuse must not keep the session's reads on the primary after it.
+void MirrorLink::pass_on_session_reset(std::string statement) {
+  session_statements_.clear();
+  not_yet_on_mirror_.clear();
+  if (!leg_) return;
+  not_yet_on_mirror_.push_back(std::move(statement));
+  // DISCARD ALL brings the connection's settings back to those it logged in with.
+  auto aligned = settings_to_align(primary_settings_, value_settings(leg_->connection().greeting()));
+  std::ranges::move(aligned, std::back_inserter(not_yet_on_mirror_));
 }
 
 Awaitable<bool> MirrorLink::catch_up() {

@@ -83,6 +83,9 @@ class MirrorLink {
   /// The same, and for the connection open now too: it is sent there by catch_up() (wal mode,
   /// where the client's statements reach the mirror's connection only when it serves a read).
   void pass_on_session_statement(std::string statement);
+  /// The primary took `statement`, a DISCARD ALL: the connection open now runs it too, then is given
+  /// the primary's settings again, as a new one is; the statements passed on before are forgotten.
+  void pass_on_session_reset(std::string statement);
   /// Runs on the mirror the statements pass_on_session_statement() left for it, before anything
   /// else is sent there. False when the mirror refused one (its session then differs from the
   /// primary's) or broke off (the connection is then dropped).

@@ -169,6 +169,17 @@ void MirrorReads::keep_on_primary(std::string_view why) {
   if (on_change_) on_change_();
 }
 
+void MirrorReads::keep_on_primary_for_good(std::string_view why) {
+  if (for_good_.empty()) for_good_ = why;
+  keep_on_primary(why);
+}
+
+void MirrorReads::session_reset() {
+  if (primary_only_ == for_good_) return;
+  primary_only_ = for_good_;
+  if (on_change_) on_change_();
+}
+
 // The mirror broke off after part of its answer reached the client, which cannot be taken back:
 // the client gets an error in its place, as when a server's connection fails mid-result.
 Awaitable<void> MirrorReads::end_interrupted_read(protocol::TransactionStatus status) {

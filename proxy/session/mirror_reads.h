@@ -66,7 +66,12 @@ class MirrorReads {
                                                                        std::string_view primary_sqlstate);
 
   /// From now on the mirror serves none of the session's reads, for `why`; the first reason stays.
+  /// Until the session runs DISCARD ALL: `why` is state of the session's that it ends.
   void keep_on_primary(std::string_view why);
+  /// The same for a reason no DISCARD ALL ends: the mirror may lack a write the session made.
+  void keep_on_primary_for_good(std::string_view why);
+  /// The session ran DISCARD ALL, and its mirror connection will too: only a reason for good stays.
+  void session_reset();
   /// Empty while the mirror may serve the session's reads.
   [[nodiscard]] const std::string& primary_only_reason() const noexcept { return primary_only_; }
 
@@ -90,6 +95,7 @@ class MirrorReads {
   /// and on LISTEN (notifications come from the primary, whose relay may write to the client at
   /// any time).
   std::string primary_only_;
+  std::string for_good_;  ///< the first reason keep_on_primary_for_good() gave, which session_reset() keeps
   /// The open transaction began READ ONLY and the steering picked the mirror for it: its reads
   /// go there, all of them.
   bool transaction_on_mirror_ = false;

@@ -304,6 +304,11 @@ void Session::follow_session_state() {
   }
   const auto& summary = planner_.summary();
   if (summary.kind != sql::StatementKind::session_state) return;
+  if (summary.statements == 1 && summary.representative && resets_session(*summary.representative)) {
+    mirror_.pass_on_session_reset("DISCARD ALL");
+    reads_.session_reset();
+    return;
+  }
   if (!unit_.session_statement.empty() && summary.representative &&
       passes_to_mirror(*summary.representative)) {
     mirror_.pass_on_session_statement(std::move(unit_.session_statement));
@@ -380,7 +385,7 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
     restored.insert(restored.end(), to_primary.begin(), to_primary.end());
     to_primary = restored;
   }
-  if (own_answers > 0) own_answers_.expect(own_answers);
+  if (own_answers > 0) own_answers_.expect(own_answers, pins.client_answers_first);
   for (const auto& frame : protocol::split_frames(to_primary)) tracker_.on_frontend(frame.tag);
   // A shadow read goes to the mirror first, so that its snapshot there is, if anything, older than
   // the primary's: a mirror behind is asked again, a mirror ahead would look like a mismatch.

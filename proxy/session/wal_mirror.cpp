@@ -2,6 +2,7 @@
 
 #include "proxy/admin/metrics.h"
 #include "proxy/idempotency_key.h"
+#include "proxy/route/read_eligibility.h"
 #include "proxy/route/uncarried_writes.h"
 #include "proxy/route/unit_marker.h"
 
@@ -60,8 +61,8 @@ UnitPrefix WalMirror::open_unit(const UnitPlan& plan, std::vector<std::byte>& se
     ticket_ = parts_.applied.expect(key_, parts_.executor);
   }
   const auto statement = marker_statement(key_, marker.schema_change);
-  if (marker.form == MarkerForm::query_text) return mark_query_text(statement, segment, frames);
-  return marker_messages(statement);
+  if (marker.form == MarkerForm::query_text) return mark_query_text(statement, marker, segment, frames);
+  return marker_messages(statement, marker, frames);
 }
 
 // COMMIT PREPARED and the statements that must run alone refuse to run in a transaction block, so
@@ -88,7 +89,10 @@ Awaitable<bool> WalMirror::announce() {
 Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
   // The whole unit is known by now, messages that came after its opening included.
   if (conflict::succeeded(primary)) {
-    if (const auto& statement = parts_.planner.summary().representative) temporary_.note(*statement);
+    if (const auto& statement = parts_.planner.summary().representative) {
+      temporary_.note(*statement);
+      if (discards_temporary_relations(*statement)) temporary_ = {};
+    }
     const auto uncarried = uncarried_note(parts_.planner.summary(), parts_.context.config->mirror);
     if (!uncarried.empty()) left_out_ += left_out_.empty() ? uncarried : "; and " + uncarried;
     if (!left_out_.empty()) record_left_out(primary);

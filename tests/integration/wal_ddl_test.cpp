@@ -362,4 +362,21 @@ TEST_CASE_METHOD(WalDdlTest, "a pgdual.ddl message written by hand, not by pgdua
   CHECK_THAT(logged(), !Catch::Contains("CREATE TABLE forged"));
 }
 
+TEST_CASE_METHOD(WalDdlTest, "a pgdual.ddl message that schema version 5's pgdual.ddl_origin proves, written "
+                             "before the upgrade to version 6, still runs on the mirror",
+                 "[integration][wal][ddl]") {
+  start("wal_ddl_version5");
+  // What version 5's pgdual.emit_ddl wrote, by its owner: the digest into pgdual.ddl_origin, then the message.
+  const auto superuser = primary().superuser(database()).user;
+  const auto literal = "'" + superuser + "' || E'\\npublic\\nCREATE TABLE before_upgrade (id int PRIMARY KEY)'";
+  static_cast<void>(on_primary(
+      "CREATE TABLE pgdual.ddl_origin (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, digest text NOT NULL); "
+      "BEGIN; INSERT INTO pgdual.ddl_origin (digest) VALUES (encode(sha256(convert_to(" + literal +
+      ", 'UTF8')), 'hex')); DELETE FROM pgdual.ddl_origin; SELECT pg_logical_emit_message(true, 'pgdual.ddl', " +
+      literal + "); CREATE TABLE before_upgrade (id int PRIMARY KEY); COMMIT;"));
+  wait_for_mirror();
+  CHECK(on_mirror("SELECT count(*) FROM pg_tables WHERE tablename = 'before_upgrade'") == "1\n");
+  CHECK(recorded().empty());
+}
+
 }  // namespace pgdual::test

@@ -38,6 +38,26 @@ TEST_CASE("Only a lone SET, RESET, PREPARE or DEALLOCATE is passed on to the mir
   CHECK_FALSE(passes("SELECT 1"));
 }
 
+TEST_CASE("DISCARD ALL alone resets the session; DISCARD ALL and DISCARD TEMP discard its temporary relations",
+          "[unit][route][steering]") {
+  sql::Classifier classifier;
+  const auto resets = [&](const std::string& text) { return resets_session(classifier.classify(text)); };
+  const auto discards = [&](const std::string& text) {
+    return discards_temporary_relations(classifier.classify(text));
+  };
+  CHECK(resets("DISCARD ALL"));
+  CHECK(resets("/* pooler */ discard all;"));
+  CHECK_FALSE(resets("DISCARD TEMP"));
+  CHECK_FALSE(resets("DISCARD PLANS"));
+  CHECK_FALSE(resets("DISCARD ALL; SET search_path = ward"));
+  CHECK_FALSE(resets("RESET ALL"));
+  CHECK(discards("DISCARD ALL"));
+  CHECK(discards("DISCARD TEMP"));
+  CHECK(discards("discard temporary"));
+  CHECK_FALSE(discards("DISCARD SEQUENCES"));
+  CHECK_FALSE(discards("DROP TABLE scratch"));
+}
+
 }  // namespace
 
 // Each row lists the facts that differ from ReadFacts' defaults: an idle primary, no mirror

@@ -139,13 +139,14 @@ void write_own_statement_answer(protocol::Writer& out) {
   out.finish();
 }
 
-/// Filters `stream`, whose first `own` answers are pgdual's, cut in two at every point.
+/// Filters `stream`, whose first `own` answers after `client_first` CommandCompletes are pgdual's,
+/// cut in two at every point.
 void check_filtered_however_cut(const std::vector<std::byte>& stream, unsigned own,
-                                const std::vector<std::byte>& client_part) {
+                                const std::vector<std::byte>& client_part, unsigned client_first = 0) {
   for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
     CAPTURE(cut);
     OwnAnswerFilter filter;
-    filter.expect(own);
+    filter.expect(own, client_first);
     std::vector<std::byte> seen;
     filter.filter(protocol::Bytes{stream}.first(cut), seen);
     filter.filter(protocol::Bytes{stream}.subspan(cut), seen);
@@ -208,6 +209,88 @@ TEST_CASE("A notice before pgdual's own answer reaches the client, and the own a
   std::vector<std::byte> client_part(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(notice_size));
   client_part.insert(client_part.end(), stream.begin() + static_cast<std::ptrdiff_t>(own_end), stream.end());
   check_filtered_however_cut(stream, 3, client_part);
+}
+
+TEST_CASE("pgdual's own statement's answer after the client's first statements leaves the stream, theirs stay, "
+          "however it is cut",
+          "[unit][proxy]") {
+  // BEGIN ISOLATION LEVEL SERIALIZABLE; SET application_name = 'x'; <marker>; INSERT ...
+  std::vector<std::byte> stream;
+  protocol::Writer out{stream};
+  out.begin('C');
+  out.cstring("BEGIN");
+  out.finish();
+  out.begin('S');
+  out.cstring("application_name");
+  out.cstring("x");
+  out.finish();
+  out.begin('C');
+  out.cstring("SET");
+  out.finish();
+  const auto before_own = stream.size();
+  write_own_statement_answer(out);
+  const auto own_end = stream.size();
+  out.begin('C');
+  out.cstring("INSERT 0 1");
+  out.finish();
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::in_transaction}, out);
+  std::vector<std::byte> client_part(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(before_own));
+  client_part.insert(client_part.end(), stream.begin() + static_cast<std::ptrdiff_t>(own_end), stream.end());
+  check_filtered_however_cut(stream, 3, client_part, 2);
+}
+
+TEST_CASE("A client's statement before pgdual's own that fails skips it: its error and what follows reach the "
+          "client",
+          "[unit][proxy]") {
+  std::vector<std::byte> stream;
+  protocol::Writer out{stream};
+  out.begin('C');
+  out.cstring("BEGIN");
+  out.finish();
+  out.begin('E');
+  out.bytes(std::vector<std::byte>(31, std::byte{'e'}));
+  out.finish();
+  out.begin('C');
+  out.cstring("looks like an own answer, is not");
+  out.finish();
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::failed}, out);
+  check_filtered_however_cut(stream, 3, stream, 2);
+}
+
+TEST_CASE("pgdual's own answers after an extended-protocol BEGIN's answers leave the stream, the BEGIN's stay",
+          "[unit][proxy]") {
+  std::vector<std::byte> stream;
+  protocol::Writer out{stream};
+  for (const char tag : {'1', '2', 'n'}) {
+    out.begin(tag);
+    out.finish();
+  }
+  out.begin('C');
+  out.cstring("BEGIN");
+  out.finish();
+  const auto before_own = stream.size();
+  for (const char tag : {'3', '3', '1', '2'}) {
+    out.begin(tag);
+    out.finish();
+  }
+  out.begin('D');
+  out.bytes(std::vector<std::byte>(17, std::byte{'d'}));
+  out.finish();
+  out.begin('C');
+  out.cstring("SELECT 1");
+  out.finish();
+  const auto own_end = stream.size();
+  for (const char tag : {'1', '2', 'n'}) {
+    out.begin(tag);
+    out.finish();
+  }
+  out.begin('C');
+  out.cstring("INSERT 0 1");
+  out.finish();
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::in_transaction}, out);
+  std::vector<std::byte> client_part(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(before_own));
+  client_part.insert(client_part.end(), stream.begin() + static_cast<std::ptrdiff_t>(own_end), stream.end());
+  check_filtered_however_cut(stream, 6, client_part, 4);
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ TEST_CASE("the marker goes first in a Query's text, which it lengthens by its ow
   auto segment = query("INSERT INTO visits VALUES (1)");
   auto frames = protocol::split_frames(segment);
   const auto marker = marker_statement("0192d4a8-0000-7000-8000-000000000001", "");
-  const auto prefix = mark_query_text(marker, segment, frames);
+  const auto prefix = mark_query_text(marker, marker_of(segment, TransactionStatus::idle), segment, frames);
   REQUIRE(frames.size() == 1);
   const auto rewritten = protocol::decode_query(frames.front().body);
   REQUIRE(rewritten);
@@ -140,9 +140,77 @@ TEST_CASE("the marker goes first in a Query's text, which it lengthens by its ow
   CHECK(prefix.statements.empty());
 }
 
+TEST_CASE("the marker goes after the statements that open and set up the transaction, whose answers come first",
+          "[unit][route]") {
+  const std::string setup = "START TRANSACTION ISOLATION LEVEL SERIALIZABLE; SET TRANSACTION READ WRITE;";
+  const std::string rest = " INSERT INTO visits VALUES (1); COMMIT";
+  auto segment = query(setup + rest);
+  auto frames = protocol::split_frames(segment);
+  const auto plan = marker_of(segment, TransactionStatus::idle);
+  CHECK(plan.text_offset == setup.size());
+  CHECK(plan.statements_before == 2);
+  const auto marker = marker_statement("0192d4a8-0000-7000-8000-000000000001", "");
+  const auto prefix = mark_query_text(marker, plan, segment, frames);
+  REQUIRE(frames.size() == 1);
+  const auto rewritten = protocol::decode_query(frames.front().body);
+  REQUIRE(rewritten);
+  CHECK(std::string{rewritten->query} == setup + marker + ";" + rest);
+  CHECK(prefix.text_shift == marker.size() + 1);
+  CHECK(prefix.client_answers_first == 2);
+  CHECK(prefix.answers == 3);
+}
+
+TEST_CASE("the marker goes first in a text of settings alone, and after settings before anything else",
+          "[unit][route]") {
+  CHECK(marker_of(query("SET search_path = ward; INSERT INTO beds VALUES (1)"), TransactionStatus::idle)
+            .statements_before == 1);
+  CHECK(marker_of(query("BEGIN; SET TRANSACTION SNAPSHOT '00000003-0000001B-1'; INSERT INTO beds VALUES (1); COMMIT"),
+                  TransactionStatus::idle)
+            .statements_before == 2);
+  const auto first = marker_of(query("INSERT INTO beds VALUES (1); SET search_path = ward"), TransactionStatus::idle);
+  CHECK(first.text_offset == 0);
+  CHECK(first.statements_before == 0);
+  const auto ddl = marker_of(query("CREATE TABLE beds (id int)"), TransactionStatus::in_transaction);
+  CHECK(ddl.text_offset == 0);
+  CHECK(ddl.statements_before == 0);
+}
+
+TEST_CASE("in the extended protocol the marker messages go after the Executes that open and set up the "
+          "transaction, whose answers come first",
+          "[unit][route]") {
+  std::vector<std::byte> unit;
+  protocol::Writer out{unit};
+  for (const std::string_view text : {"BEGIN ISOLATION LEVEL SERIALIZABLE", "SET TRANSACTION READ WRITE",
+                                      "INSERT INTO visits VALUES (1)", "COMMIT"}) {
+    protocol::Parse parse;
+    parse.query = text;
+    protocol::encode(parse, out);
+    protocol::encode(protocol::Bind{}, out);
+    protocol::encode(protocol::Describe{.kind = protocol::ObjectKind::portal, .name = ""}, out);
+    protocol::encode(protocol::Execute{}, out);
+  }
+  protocol::encode(protocol::Sync{}, out);
+  const auto frames = protocol::split_frames(unit);
+  const auto plan = marker_of(unit, TransactionStatus::idle);
+  CHECK(plan.form == MarkerForm::messages);
+  CHECK(plan.statements_before == 2);
+  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""), plan, frames);
+  CHECK(prefix.frames_first == 8);
+  CHECK(prefix.client_answers_first == 8);  // ParseComplete, BindComplete, NoData, CommandComplete, twice
+  std::vector<std::byte> sent;
+  apply_pins(prefix, frames, sent);
+  std::string tags;
+  for (const auto& frame : protocol::split_frames(sent)) tags += frame.tag;
+  CHECK(tags == "PBDEPBDECCPBECPBDEPBDES");
+}
+
 TEST_CASE("the marker messages close, prepare, bind, execute and close the marker, without a Sync",
           "[unit][route]") {
-  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""));
+  const auto unit = extended("INSERT INTO visits VALUES (1)");
+  const auto prefix = marker_messages(marker_statement("0192d4a8-0000-7000-8000-000000000001", ""),
+                                      marker_of(unit, TransactionStatus::idle), protocol::split_frames(unit));
+  CHECK(prefix.frames_first == 0);
+  CHECK(prefix.client_answers_first == 0);
   const auto frames = protocol::split_frames(prefix.statements);
   std::string tags;
   for (const auto& frame : frames) tags += frame.tag;

@@ -103,6 +103,25 @@ TEST_CASE("statements that must have their transaction to themselves are told ap
   }
 }
 
+TEST_CASE("the statements that open and set up a transaction at the start of a text are counted, and where the "
+          "next one starts is told",
+          "[unit][sql]") {
+  Classifier classifier;
+  const std::string setup = "START TRANSACTION ISOLATION LEVEL SERIALIZABLE; SET LOCAL work_mem = '8MB';";
+  const auto& opened = classifier.classify(setup + " INSERT INTO t VALUES (1); COMMIT");
+  CHECK(opened.transaction_setup_statements == 2);
+  CHECK(opened.transaction_setup_end == setup.size());
+  const auto& snapshot = classifier.classify("BEGIN; SET TRANSACTION SNAPSHOT '00000003-0000001B-1'; SELECT 1");
+  CHECK(snapshot.transaction_setup_statements == 2);
+  const auto& first = classifier.classify("INSERT INTO t VALUES (1); SET search_path = x");
+  CHECK(first.transaction_setup_statements == 0);
+  CHECK(first.transaction_setup_end == 0);
+  const auto& alone = classifier.classify("BEGIN READ ONLY");
+  CHECK(alone.transaction_setup_statements == 1);
+  CHECK(alone.transaction_setup_end == 0);
+  CHECK(classifier.classify("SAVEPOINT s; SET a = 1; SELECT 1").transaction_setup_statements == 0);
+}
+
 TEST_CASE("the statements that change the schema at the start of a text are told, as written", "[unit][sql]") {
   Classifier classifier;
   struct Case {
@@ -124,7 +143,9 @@ TEST_CASE("the statements that change the schema at the start of a text are told
            {"TRUNCATE t", "", false},
            {"CREATE TEMP TABLE scratch (a int)", "", false},
            {"VACUUM t", "", false},
-           {"SET search_path = x; CREATE TABLE t (a int)", "", true},
+           {"SET search_path = x; CREATE TABLE t (a int)", " CREATE TABLE t (a int)", false},
+           {"BEGIN; CREATE TABLE t (a int); INSERT INTO t VALUES (1); COMMIT", " CREATE TABLE t (a int)", false},
+           {"BEGIN; INSERT INTO t VALUES (1); CREATE TABLE u (a int)", "", true},
        }) {
     INFO(sql);
     const auto& verdict = classifier.classify(sql);
