@@ -138,6 +138,7 @@ class ApplyConnection {
     protocol::logicalrep::OwnedRelation relation;
     std::string name;  ///< qualified_name(relation)
     std::unordered_map<std::string, std::string> statements;  ///< prepared statement by PlannedChange::shape()
+    MirrorColumns mirror{};  ///< read from the mirror before the first Update or Delete (empty until then)
   };
   /// A non-transactional message that came between a Begin and its Commit, taken after the Commit.
   /// pgoutput sends none there without streaming (a transaction is sent whole at its commit, a
@@ -168,6 +169,10 @@ class ApplyConnection {
   /// The relation a change goes to, or nullptr when the change is not applied (already applied,
   /// failed before, or pgdual's own). Throws ApplyError for a relation never described.
   RelationEntry* target(protocol::logicalrep::Oid relation_id);
+  /// Reads entry.mirror from the mirror's catalog unless it was read since the Relation message: one
+  /// round trip, inside the transaction. Nothing is read when the mirror is skipping to a Sync after
+  /// a refusal; the next change tries again.
+  Awaitable<void> read_mirror_columns(RelationEntry& entry, ChangeKind kind);
   Awaitable<void> apply_change(RelationEntry& entry, ChangeKind kind,
                                const tl::expected<PlannedChange, PlanError>& planned);
   Awaitable<void> apply_truncate(const protocol::logicalrep::Truncate& truncate);
