@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "conflict/sha256.h"
+#include "conflict/sql_text.h"
 #include "conflict/wal_names.h"
 #include "protocol/sqlstate.h"
 #include "proxy/mirror/ddl_message.h"
@@ -44,17 +45,22 @@ Awaitable<void> ApplyConnection::set_up() {
   // The primary's triggers and foreign-key checks already ran; the rows arrive as their result.
   // Every name is qualified, so search_path only matters to what a mirror-side function or
   // default would resolve. COMMIT returns once durable: the slot is confirmed after it.
-  static constexpr std::array<std::string_view, 3> kSettings{
-      "session_replication_role = replica", "search_path = ''", "synchronous_commit = on"};
-  for (const auto setting : kSettings) {
-    pipeline_.command("SET " + std::string{setting}, FailedChange{.kind = ChangeKind::begin});
+  std::vector<std::string> settings{"session_replication_role = replica", "search_path = ''",
+                                    "synchronous_commit = on"};
+  // The text arrives as the walsender wrote it: read in any other encoding, its bytes would be
+  // refused (22021) or stored as other characters.
+  if (!options_.source_encoding.empty()) {
+    settings.push_back("client_encoding = " + conflict::quote_literal(options_.source_encoding));
+  }
+  for (const auto& setting : settings) {
+    pipeline_.command("SET " + setting, FailedChange{.kind = ChangeKind::begin});
     const auto refused = co_await run_batch();
     if (!refused) continue;
     std::string advice;
     if (refused->sqlstate == protocol::sqlstate::kInsufficientPrivilege) {
       advice = " (log the apply in as a superuser, or GRANT SET ON PARAMETER session_replication_role to its role)";
     }
-    throw ApplyError{"the mirror refused SET " + std::string{setting} + " for the WAL apply: " + describe(*refused) +
+    throw ApplyError{"the mirror refused SET " + setting + " for the WAL apply: " + describe(*refused) +
                      advice};
   }
   pipeline_.parse(kLedgerStatement, kRecordAppliedSql, FailedChange{.relation = "pgdual.applied"});

@@ -39,6 +39,10 @@ struct ApplyOptions {
   /// the stream without a wait: one COMMIT, and one flush of the mirror's WAL, for all of them.
   /// 1 commits each on its own.
   std::size_t max_batch = 64;
+  /// The encoding of the text the stream carries (SlotStream::client_encoding()): the apply's
+  /// client_encoding, so that the mirror reads the bytes as the primary wrote them, converting
+  /// them when its database's encoding differs. Empty: the mirror's default.
+  std::string source_encoding{};
 };
 
 /// How a transaction is applied.
@@ -92,7 +96,8 @@ struct TransactionResult {
 /// one: last_applied() tells where to go on.
 class ApplyConnection {
  public:
-  /// Sets the session up (replica role, empty search_path, synchronous_commit = on), prepares the
+  /// Sets the session up (replica role, empty search_path, synchronous_commit = on, client_encoding
+  /// ApplyOptions::source_encoding), prepares the
   /// ledger insert and reads the last commit LSN applied from `source` (source_name()).
   /// Throws ApplyError when the mirror refuses a setting (the message says which, and that
   /// session_replication_role needs a superuser or GRANT SET ON PARAMETER) or has no pgdual.applied

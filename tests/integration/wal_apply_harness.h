@@ -123,9 +123,10 @@ inline proxy::BackendLogin login_as(const std::string& user, const std::string& 
 /// Opens an apply connection to the mirror as `login` and feeds it every message, in `mode`; with
 /// `batch`, telling it that more follow up to the last, so that transactions share COMMITs.
 inline Awaitable<std::vector<TransactionResult>> apply_all(proxy::BackendLogin login, std::string source,
-                                                    const Messages& messages, ApplyMode mode, bool batch) {
+                                                    const Messages& messages, ApplyMode mode, bool batch,
+                                                    proxy::ApplyOptions options = {}) {
   auto connection = co_await proxy::BackendConnection::open(backend_config(backends().cloud), nullptr, login, 1 << 24);
-  auto apply = co_await ApplyConnection::open(std::move(connection), std::move(source));
+  auto apply = co_await ApplyConnection::open(std::move(connection), std::move(source), std::move(options));
   apply.set_mode(mode);
   std::vector<TransactionResult> results;
   lr::DecodeState state;
@@ -142,9 +143,9 @@ inline Awaitable<std::vector<TransactionResult>> apply_all(proxy::BackendLogin l
 
 inline std::vector<TransactionResult> apply_as_superuser(const std::string& database, const PrimarySlot& slot,
                                                   const Messages& messages, ApplyMode mode = ApplyMode::fast,
-                                                  bool batch = false) {
+                                                  bool batch = false, proxy::ApplyOptions options = {}) {
   return run_to_end(apply_all(login_as(PgCluster::kSuperuser, PgCluster::kSuperuserPassword, database),
-                              slot.source(), messages, mode, batch));
+                              slot.source(), messages, mode, batch, std::move(options)));
 }
 
 inline std::size_t count_with(const std::vector<TransactionResult>& results, Status status) {

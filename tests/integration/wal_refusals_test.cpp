@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "conflict/jobs/wal_preflight.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/wal_apply_harness.h"
 
@@ -33,8 +34,9 @@ void check_all_applied(const std::vector<TransactionResult>& results, std::size_
 
 /// Applies what the primary committed since the slot was made, in fast mode, and checks it all
 /// reached the mirror.
-void apply_and_compare(const std::string& database, const PrimarySlot& slot, std::size_t transactions) {
-  const auto results = apply_as_superuser(database, slot, slot.take_changes());
+void apply_and_compare(const std::string& database, const PrimarySlot& slot, std::size_t transactions,
+                       proxy::ApplyOptions options = {}) {
+  const auto results = apply_as_superuser(database, slot, slot.take_changes(), ApplyMode::fast, false, options);
   check_all_applied(results, transactions);
   const auto differing = differing_tables(database);
   for (const auto& table : differing) FAIL_CHECK("differs: " << table);
@@ -116,6 +118,28 @@ const std::vector<std::string> kFullIdentityWorkload{
     "DELETE FROM keyed WHERE id = 2",
 };
 
+/// A database of `encoding` on the primary and of `mirror_encoding` on the mirror, with pgdual's
+/// schema, made anew.
+std::string database_encoded(const std::string& name, const std::string& encoding, const std::string& mirror_encoding,
+                             const ProxySettings& settings) {
+  for (const auto& [server, chosen] :
+       {std::pair{&backends().onprem, encoding}, std::pair{&backends().cloud, mirror_encoding}}) {
+    static_cast<void>(server->run_sql("postgres", "DROP DATABASE IF EXISTS " + name));
+    static_cast<void>(server->run_sql("postgres", "CREATE DATABASE " + name + " TEMPLATE template0 ENCODING '" +
+                                                      chosen + "' LC_COLLATE 'C' LC_CTYPE 'C' OWNER " + kAppUser));
+  }
+  run_pgdual_init(name, settings);
+  return name;
+}
+
+jobs::PreflightTarget superuser_on(const PgCluster& server, const std::string& database) {
+  return {backend_config(server), config::UserConfig{PgCluster::kSuperuser, PgCluster::kSuperuserPassword}, database};
+}
+
+const std::string kNotesSchema = R"sql(CREATE TABLE notes (id int PRIMARY KEY, body text, mark "char");
+CREATE TABLE loose (body text, mark "char");
+ALTER TABLE loose REPLICA IDENTITY FULL;)sql";
+
 }  // namespace
 
 TEST_CASE_METHOD(IntegrationTest, "a changed GENERATED ALWAYS identity value reaches the mirror, and replacing the "
@@ -143,6 +167,60 @@ TEST_CASE_METHOD(IntegrationTest, "rows of a table with REPLICA IDENTITY FULL ar
 
   apply_and_compare(database, slot, kFullIdentityWorkload.size());
   CHECK(backends().cloud.run_sql(database, "SELECT count(*), min(left(big, 1)), min(p[0]) FROM shapes") == "1|a|1.5\n");
+}
+
+
+TEST_CASE_METHOD(IntegrationTest, "a SQL_ASCII database's bytes reach the mirror as the primary stored them, whatever "
+                                  "client_encoding the mirror's database would give the apply",
+                 "[integration][wal][wal_refusals]") {
+  const auto database = database_encoded("wal_refusals_sql_ascii", "SQL_ASCII", "SQL_ASCII", default_settings());
+  create_on_both(database, kNotesSchema);
+  // Without the walsender's encoding the apply would read the bytes as UTF8: 22021.
+  static_cast<void>(backends().cloud.run_sql("postgres", "ALTER DATABASE " + database + " SET client_encoding = 'UTF8'"));
+  const PrimarySlot slot{database};
+  const std::vector<std::string> workload{
+      R"(INSERT INTO notes VALUES (1, E'caf\351 \377\200', E'\351'), (2, 'plain', 'p'))",
+      R"(INSERT INTO loose VALUES (E'\351t\351', E'\200'), ('plain', 'p'))",
+      R"(UPDATE notes SET body = body || E'\376' WHERE id = 1)",
+      R"(UPDATE loose SET mark = E'\201' WHERE body LIKE E'\351%')",
+      R"(DELETE FROM loose WHERE mark = 'p')",
+  };
+  run_on_primary(database, workload);
+
+  CHECK(jobs::check_wal_prerequisites(superuser_on(backends().onprem, database),
+                                      superuser_on(backends().cloud, database)).empty());
+  apply_and_compare(database, slot, workload.size(), {.source_encoding = "SQL_ASCII"});
+  CHECK(backends().cloud.run_sql(database, "SELECT encode(body::bytea, 'hex'), mark::int FROM notes WHERE id = 1") ==
+        "636166e920ff80fe|-23\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "a mirror database in another encoding than the primary's is named by the preflight, "
+                                  "and the apply converts the text it carries",
+                 "[integration][wal][wal_refusals]") {
+  const auto database = database_encoded("wal_refusals_latin1", "LATIN1", "UTF8", default_settings());
+  create_on_both(database, kNotesSchema);
+  const PrimarySlot slot{database};
+  const std::vector<std::string> workload{
+      R"(INSERT INTO notes VALUES (1, E'caf\351', 'c'), (2, 'plain', 'p'))",
+      R"(INSERT INTO loose VALUES (E'na\357ve', 'n'))",
+      R"(UPDATE loose SET body = body || '!' WHERE body LIKE E'na\357%')",
+  };
+  run_on_primary(database, workload);
+
+  const auto problems = jobs::check_wal_prerequisites(superuser_on(backends().onprem, database),
+                                                      superuser_on(backends().cloud, database));
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].backend == backends().cloud.name());
+  CHECK_THAT(problems[0].problem, Catch::Contains("encoded in UTF8 where the primary's is LATIN1"));
+  CHECK_THAT(problems[0].fix, Catch::Contains("TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'"));
+
+  const auto results = apply_as_superuser(database, slot, slot.take_changes(), ApplyMode::fast, false,
+                                          {.source_encoding = "LATIN1"});
+  check_all_applied(results, workload.size());
+  const auto characters = "SELECT string_agg(encode(convert_to(body, 'UTF8'), 'hex'), ',' ORDER BY body) FROM "
+                          "(SELECT body FROM notes UNION ALL SELECT body FROM loose) AS every";
+  CHECK(backends().cloud.run_sql(database, characters) == backends().onprem.run_sql(database, characters));
+  CHECK(backends().cloud.run_sql(database, "SELECT body FROM notes WHERE id = 1") == "caf\u00e9\n");
 }
 
 }  // namespace pgdual::test
