@@ -192,7 +192,8 @@ tl::expected<PlannedChange, PlanError> plan_insert(const lr::OwnedRelation& rela
 // Only the columns the primary changed are assigned: an identity column GENERATED ALWAYS may be
 // set to nothing but DEFAULT, even to its own value, and is usually the key. Without an old image
 // the key is unchanged; with one (the key changed, or REPLICA IDENTITY FULL) a column whose old
-// value equals its new one is left as it is.
+// value equals its new one is left as it is. An update that still assigns such a column (its
+// value changed, or pgoutput sent no old image to tell) replaces the row.
 tl::expected<PlannedChange, PlanError> plan_update(const lr::OwnedRelation& relation, const MirrorColumns& mirror,
                                                    const lr::Update& update) {
   auto new_row = fitting_columns(relation, update.new_tuple);
@@ -249,7 +250,7 @@ std::string statement_sql(const lr::OwnedRelation& relation, const MirrorColumns
       sql = "UPDATE ONLY " + table + " SET ";
       if (change.assigned.empty()) {
         // Nothing changed, or only unchanged TOAST: still an UPDATE, so that a missing row is
-        // noticed, of a column that is no key (which may be an identity GENERATED ALWAYS).
+        // noticed, of a column that is no key, never an identity GENERATED ALWAYS.
         const auto& column = *quiet_column(relation, mirror);
         sql += quote_identifier(column.name) + " = " + quote_identifier(column.name);
       }
