@@ -87,7 +87,7 @@ Awaitable<void> MirrorApplier::round() {
   auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                      options_.slot.max_message_length);
   auto apply_options = options_.apply;
-  apply_options.source_encoding = stream.client_encoding();
+  apply_options.source_encoding = stream.server_encoding();
   auto apply = co_await ApplyConnection::open(std::move(connection), source_, apply_options);
   bool going_on = true;
   while (going_on && !stop_.requested()) {

@@ -39,9 +39,10 @@ struct ApplyOptions {
   /// the stream without a wait: one COMMIT, and one flush of the mirror's WAL, for all of them.
   /// 1 commits each on its own.
   std::size_t max_batch = 64;
-  /// The encoding of the text the stream carries (SlotStream::client_encoding()): the apply's
-  /// client_encoding, so that the mirror reads the bytes as the primary wrote them, converting
-  /// them when its database's encoding differs. Empty: the mirror's default.
+  /// The encoding of the text the stream carries (SlotStream::server_encoding(), the primary
+  /// database's): the apply's client_encoding, so that the mirror reads the bytes as the primary
+  /// stored them, converting them when its own database's encoding differs. Empty: the mirror's
+  /// default.
   std::string source_encoding{};
 };
 

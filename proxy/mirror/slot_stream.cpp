@@ -285,7 +285,7 @@ struct SlotStream::State {
   XLogRecPtr settled_at = 0;  ///< confirmed at or past this, the caller has applied all it was handed
   logicalrep::DecodeState decode_state;
   std::string system_identifier;
-  std::string client_encoding;
+  std::string server_encoding;
 };
 
 // The only writer while the stream runs, so that its writes never interleave with another's.
@@ -343,7 +343,12 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
                                           // PostgreSQL's own walreceiver asks for them.
                                           {"datestyle", "ISO"},
                                           {"intervalstyle", "postgres"},
-                                          {"extra_float_digits", "3"}}};
+                                          {"extra_float_digits", "3"},
+                                          // Text as the primary stored it: a SQL_ASCII client
+                                          // gets the server's bytes unconverted, whatever a role
+                                          // or database setting would choose; the apply reads
+                                          // them in server_encoding().
+                                          {"client_encoding", "SQL_ASCII"}}};
   auto connection = co_await BackendConnection::open(primary, std::move(tls), login, options.max_message_length);
   ReplicationStart start;
   try {
@@ -353,7 +358,7 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
   }
   auto state = std::make_shared<State>(std::move(connection), options, start.confirmed);
   state->system_identifier = std::move(start.system_identifier);
-  state->client_encoding = parameter_status(state->connection.greeting(), "client_encoding");
+  state->server_encoding = parameter_status(state->connection.greeting(), "server_encoding");
   state->status_sender_running = true;
   asio::co_spawn(state->connection.stream().get_executor(), send_status_updates(state),
                  [state](std::exception_ptr) {
@@ -422,7 +427,7 @@ XLogRecPtr SlotStream::server_wal_end() const noexcept { return state_->server_w
 
 const std::string& SlotStream::system_identifier() const noexcept { return state_->system_identifier; }
 
-const std::string& SlotStream::client_encoding() const noexcept { return state_->client_encoding; }
+const std::string& SlotStream::server_encoding() const noexcept { return state_->server_encoding; }
 
 /// The last status update and CopyDone in one write, then the server's side of the ending, then
 /// Terminate. https://www.postgresql.org/docs/15/protocol-replication.html (START_REPLICATION)

@@ -2,15 +2,21 @@
 // is a change a regression-style run saw the mirror refuse although the primary had taken it. A
 // workload runs on the primary directly; its changes are read from a pgoutput slot and fed to an
 // ApplyConnection on the mirror; then every transaction must have applied whole, nothing skipped,
-// and both servers' tables must be equal.
+// and both servers' tables must be equal. The encoding cases also read pgdual's own slot stream.
 #include <catch2/catch.hpp>
 
+#include <cstddef>
+#include <exception>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "conflict/jobs/wal_preflight.h"
+#include "proxy/mirror/slot_stream.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/wal_apply_harness.h"
+#include "tests/integration/wal_helpers.h"
 
 namespace pgdual::test {
 namespace {
@@ -136,6 +142,40 @@ jobs::PreflightTarget superuser_on(const PgCluster& server, const std::string& d
   return {backend_config(server), config::UserConfig{PgCluster::kSuperuser, PgCluster::kSuperuserPassword}, database};
 }
 
+/// The first row the slot of `options` hands out after `insert` ran on the primary, its text
+/// columns' bytes joined by '|', and the encoding the stream says they are in.
+std::pair<std::string, std::string> first_row_streamed(const proxy::SlotStreamOptions& options,
+                                                       const std::string& insert) {
+  std::pair<std::string, std::string> found;
+  asio::io_context io;
+  bool done = false;
+  std::exception_ptr failure;
+  auto read = [&]() -> Awaitable<void> {
+    auto stream = co_await proxy::SlotStream::open(backend_of(backends().onprem), nullptr, options);
+    found.second = stream.server_encoding();
+    run_on_primary(options.database, {insert});
+    for (;;) {
+      const auto item = co_await stream.next();
+      const auto* inserted = std::get_if<lr::Insert>(&item.message);
+      if (inserted == nullptr) continue;
+      for (const auto column : inserted->new_tuple) {
+        if (column.kind == lr::ColumnKind::text) found.first += std::string{column.text()} + "|";
+      }
+      break;
+    }
+    co_await stream.close();
+  };
+  asio::co_spawn(io, read(), [&](std::exception_ptr error) {
+    failure = error;
+    done = true;
+  });
+  // The bound only keeps a broken test from hanging.
+  for (int waited = 0; !done && waited < 300; ++waited) io.run_for(100ms);
+  if (failure) std::rethrow_exception(failure);
+  REQUIRE(done);
+  return found;
+}
+
 const std::string kNotesSchema = R"sql(CREATE TABLE notes (id int PRIMARY KEY, body text, mark "char");
 CREATE TABLE loose (body text, mark "char");
 ALTER TABLE loose REPLICA IDENTITY FULL;)sql";
@@ -169,13 +209,12 @@ TEST_CASE_METHOD(IntegrationTest, "rows of a table with REPLICA IDENTITY FULL ar
   CHECK(backends().cloud.run_sql(database, "SELECT count(*), min(left(big, 1)), min(p[0]) FROM shapes") == "1|a|1.5\n");
 }
 
-
 TEST_CASE_METHOD(IntegrationTest, "a SQL_ASCII database's bytes reach the mirror as the primary stored them, whatever "
                                   "client_encoding the mirror's database would give the apply",
                  "[integration][wal][wal_refusals]") {
   const auto database = database_encoded("wal_refusals_sql_ascii", "SQL_ASCII", "SQL_ASCII", default_settings());
   create_on_both(database, kNotesSchema);
-  // Without the walsender's encoding the apply would read the bytes as UTF8: 22021.
+  // Without the primary's encoding the apply would read the bytes as UTF8: 22021.
   static_cast<void>(backends().cloud.run_sql("postgres", "ALTER DATABASE " + database + " SET client_encoding = 'UTF8'"));
   const PrimarySlot slot{database};
   const std::vector<std::string> workload{
@@ -221,6 +260,21 @@ TEST_CASE_METHOD(IntegrationTest, "a mirror database in another encoding than th
                           "(SELECT body FROM notes UNION ALL SELECT body FROM loose) AS every";
   CHECK(backends().cloud.run_sql(database, characters) == backends().onprem.run_sql(database, characters));
   CHECK(backends().cloud.run_sql(database, "SELECT body FROM notes WHERE id = 1") == "caf\u00e9\n");
+}
+
+TEST_CASE_METHOD(IntegrationTest, "the slot stream hands out text in the bytes the primary stored, whatever "
+                                  "client_encoding a setting would give its walsender, and names their encoding",
+                 "[integration][wal][wal_refusals]") {
+  const auto database = database_encoded("wal_refusals_stream", "LATIN1", "LATIN1", default_settings());
+  // The walsender would convert its rows to UTF8 by this, were it not asked for them unconverted.
+  static_cast<void>(backends().onprem.run_sql("postgres", "ALTER DATABASE " + database + " SET client_encoding = 'UTF8'"));
+  static_cast<void>(backends().onprem.run_sql(database, "CREATE TABLE notes (id int PRIMARY KEY, body text)"));
+  const auto options = options_for(backends().onprem, database);
+  const SlotDropper dropper{backends().onprem, options.slot};
+
+  const auto [bytes, encoding] = first_row_streamed(options, R"(INSERT INTO notes VALUES (1, E'caf\351'))");
+  CHECK(bytes == "1|caf\xe9|");
+  CHECK(encoding == "LATIN1");
 }
 
 }  // namespace pgdual::test
