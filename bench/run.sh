@@ -7,9 +7,11 @@
 # bench/results.csv. bench/README.md describes the setups, the matrix and every figure.
 #
 # usage: bench/run.sh [--quick] [--rounds N] [--seconds S] [--cells "WORKLOAD:PROTOCOL:CLIENTS ..."]
-#                     [--no-memory] [--out-dir DIR]
+#                     [--setups "SETUP ..."] [--no-memory] [--out-dir DIR]
 # WORKLOAD is select, update, tpcb, or shadow (pgbench -S through pgdual in mirror mode wal with
 # routing.shadow_percent 0 and 10, beside direct: what shadow reads cost).
+# --setups keeps only the named setups of each workload (e.g. "direct pgdual-wal native-sync"), for a
+# side-by-side look at a few; RESULTS.md then shows only those.
 # PGDUAL_BIN=/path/to/pgdual measures that binary instead of a Release build in build-bench/.
 # PGDUAL_COMMIT names the commit in RESULTS.md (default: git rev-parse of the checkout).
 set -euo pipefail
@@ -17,7 +19,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${PGDUAL_BUILD_DIR:-$root/build-bench}"
 started_at="$(date +%s)"
-mode=full rounds=2 seconds=10 scale=10 measure_memory=1 out_dir="$root/bench" cells=""
+mode=full rounds=2 seconds=10 scale=10 measure_memory=1 out_dir="$root/bench" cells="" only_setups=""
 # The full matrix fits in 30 minutes on 2 cores (bench/README.md, "Which cells"): every protocol at
 # 8 clients, and 1, 8 and 64 clients in the protocol each workload is usually run with; and the
 # cost of shadow reads at 8 clients.
@@ -31,7 +33,7 @@ max_clients=64
 
 usage() {
   echo "usage: $0 [--quick] [--rounds N] [--seconds S] [--cells \"WORKLOAD:PROTOCOL:CLIENTS ...\"]" \
-    "[--no-memory] [--out-dir DIR]" >&2
+    "[--setups \"SETUP ...\"] [--no-memory] [--out-dir DIR]" >&2
   exit 2
 }
 while (($#)); do
@@ -40,6 +42,7 @@ while (($#)); do
     --rounds) rounds="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --cells) cells="$2"; shift 2 ;;
+    --setups) only_setups="$2"; shift 2 ;;
     --no-memory) measure_memory=0; shift ;;
     --out-dir) out_dir="$2"; shift 2 ;;
     *) usage ;;
@@ -400,6 +403,19 @@ declare -A workload_flags=([select]=-S [update]=-N [tpcb]="" [shadow]=-S)
 declare -A compares_pair=([pgdual-dualwrite]=1 [pgdual-wal]=1 [pgpool-replication]=1 [native-async]=1
   [native-sync]=1)
 
+# Only the setups asked for, in the matrix's own order.
+if [[ -n "$only_setups" ]]; then
+  all_setups=" ${workload_setups[*]} "
+  for setup in $only_setups; do [[ "$all_setups" == *" $setup "* ]] || fail "no setup named $setup"; done
+  for workload in "${!workload_setups[@]}"; do
+    kept=""
+    for setup in ${workload_setups[$workload]}; do
+      [[ " $only_setups " == *" $setup "* ]] && kept+="${kept:+ }$setup"
+    done
+    workload_setups[$workload]="$kept"
+  done
+fi
+
 for cell in $cells; do
   IFS=: read -r workload protocol clients <<<"$cell"
   [[ -n "${workload_setups[$workload]:-}" && "$protocol" =~ ^(simple|extended|prepared)$ &&
@@ -410,9 +426,19 @@ done
 # --- one run ----------------------------------------------------------------------------------------
 csv="$workdir/results.csv"
 csv_columns=(round workload protocol clients setup seconds status tps transactions latency_avg_ms latency_p99_ms
-  proxy_cpu_s pair_contents load1 started shadow_reads)
+  proxy_cpu_s pair_contents load1 started shadow_reads servers_cpu_s)
 (IFS=,; echo "${csv_columns[*]}") >"$csv"
 ticks_per_second="$(getconf CLK_TCK)"
+# The two servers' postmasters: their process trees (backends, WAL senders, logical replication
+# workers, those that ended included) are the servers' share of a run's CPU.
+server_pids=()
+for data in "${started_data_dirs[@]}"; do server_pids+=("$(head -n1 "$data/postmaster.pid")"); done
+servers_cpu_ticks() {
+  local pid total=0
+  for pid in "${server_pids[@]}"; do total=$((total + $(process_tree_cpu_ticks "$pid"))); done
+  echo "$total"
+}
+ticks_as_seconds() { awk -v t="$1" -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}'; }
 
 # p99_latency_ms PREFIX: the 99th percentile (nearest rank) of the latencies in pgbench's
 # per-transaction logs PREFIX.* (third field, microseconds).
@@ -473,6 +499,7 @@ run_setup() {
   local round="$1" workload="$2" protocol="$3" clients="$4" setup="$5" pid=""
   local log="$workdir/pgbench.log" prefix="$workdir/txlog/run" ticks_before=0 server logs
   local status=ok tps="" transactions="" latency_avg="" latency_p99="" cpu="" contents="" load started
+  local servers_before=0 servers_cpu=""
   local metrics="${setup_metrics_port[$setup]:-}" shadows_before="" shadows=""
   load="$(cut -d ' ' -f1 /proc/loadavg)" started="$(date -u +%H:%M:%S)"
   if unsupported "$setup" "$protocol"; then
@@ -484,9 +511,9 @@ run_setup() {
     rm -rf "$workdir/txlog" "$log"* && mkdir "$workdir/txlog"
     [[ -z "$metrics" ]] || shadows_before="$(shadow_read_counts "$setup")" || fail "$setup's /metrics did not answer"
     [[ -z "$pid" ]] || ticks_before="$(process_tree_cpu_ticks "$pid")"
+    servers_before="$(servers_cpu_ticks)"
     if run_pgbench "$setup" "$workload" "$protocol" "$clients" "$log" "$prefix"; then
-      [[ -z "$pid" ]] || cpu="$(awk -v t="$(($(process_tree_cpu_ticks "$pid") - ticks_before))" \
-        -v hz="$ticks_per_second" 'BEGIN {printf "%.2f", t / hz}')"
+      [[ -z "$pid" ]] || cpu="$(ticks_as_seconds "$(($(process_tree_cpu_ticks "$pid") - ticks_before))")"
       # The shadow reads under way when pgbench ended are judged within shadow_timeout_ms (2 s).
       if [[ -n "$metrics" ]]; then
         sleep 0.5
@@ -497,6 +524,8 @@ run_setup() {
       read_pgbench_figures "$prefix" "${logs[@]}"
       # A subscriber that has not caught up in 60 s is compared all the same: it shows as "differ".
       after_run "$setup" || true
+      # Counted once the mirror or subscriber caught up: an asynchronous one's apply is part of the cost.
+      servers_cpu="$(ticks_as_seconds "$(($(servers_cpu_ticks) - servers_before))")"
       [[ -z "${compares_pair[$setup]:-}" ]] || compare_pair "$setup"
     else
       status=failed
@@ -505,10 +534,10 @@ run_setup() {
     fi
   fi
   local row=("$round" "$workload" "$protocol" "$clients" "$setup" "$seconds" "$status" "$tps" "$transactions"
-    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started" "${shadows:--}")
+    "$latency_avg" "$latency_p99" "$cpu" "${contents:--}" "$load" "$started" "${shadows:--}" "$servers_cpu")
   (IFS=,; echo "${row[*]}") >>"$csv"
   say "round $round $workload -M $protocol -c $clients $setup: $status${tps:+, $tps tps, p99 $latency_p99 ms}$(
-    )${cpu:+, proxy CPU $cpu s}${contents:+, $contents}${shadows:+, shadow reads: $shadows}"
+    )${cpu:+, proxy CPU $cpu s}${servers_cpu:+, servers CPU $servers_cpu s}${contents:+, $contents}${shadows:+, shadow reads: $shadows}"
 }
 
 # --- the matrix --------------------------------------------------------------------------------------

@@ -85,10 +85,12 @@ class Results:
         return median(ratios)
 
     def summary(self, cell, setup):
-        runs = list(self.cells[cell][setup].values())
+        runs = list(self.cells.get(cell, {}).get(setup, {}).values())
         ok = [row for row in runs if row["status"] == "ok"]
         cpu_per_1000 = [number(r["proxy_cpu_s"]) * 1000 / number(r["transactions"])
                         for r in ok if r["proxy_cpu_s"] and number(r["transactions"])]
+        servers_per_1000 = [number(r["servers_cpu_s"]) * 1000 / number(r["transactions"])
+                            for r in ok if r.get("servers_cpu_s") and number(r["transactions"])]
         contents = [r["pair_contents"] for r in ok if r["pair_contents"] not in ("-", "")]
         return {
             "status": "ok" if ok else (runs[0]["status"] if runs else "missing"),
@@ -98,6 +100,7 @@ class Results:
             "latency_avg": median(number(r["latency_avg_ms"]) for r in ok),
             "latency_p99": median(number(r["latency_p99_ms"]) for r in ok),
             "cpu_per_1000": median(cpu_per_1000),
+            "servers_per_1000": median(servers_per_1000),
             "contents": contents,
             "shadow_reads": shadow_reads(ok),
             "transactions": sum(int(number(r["transactions"]) or 0) for r in ok),
@@ -147,8 +150,8 @@ def workload_table(results, workload):
     if workload == "shadow":
         return shadow_table(results)
     lines = ["| protocol | clients | setup | TPS (median) | TPS per round | × direct | avg ms | p99 ms |"
-             " proxy CPU s / 1000 tx | both servers' tables |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+             " proxy CPU s / 1000 tx | servers CPU s / 1000 tx | both servers' tables |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     cells = sorted((c for c in results.cells if c[0] == workload),
                    key=lambda c: (["simple", "extended", "prepared"].index(c[1]), int(c[2])))
     for cell in cells:
@@ -158,12 +161,12 @@ def workload_table(results, workload):
             s = results.summary(cell, setup)
             ratio = results.tps_ratio(cell, setup, "direct") if setup != "direct" else None
             if s["status"] != "ok":
-                lines.append(f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {s['status']} | | | | | | |")
+                lines.append(f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {s['status']} | | | | | | | |")
                 continue
             lines.append(
                 f"| {cell[1]} | {cell[2]} | {SETUP_NAMES[setup]} | {fmt(s['tps'])} | {s['tps_rounds']} |"
                 f" {fmt(ratio, 2)} | {fmt(s['latency_avg'], 3)} | {fmt(s['latency_p99'], 3)} |"
-                f" {fmt(s['cpu_per_1000'], 3)} | {contents_text(s['contents'])} |")
+                f" {fmt(s['cpu_per_1000'], 3)} | {fmt(s['servers_per_1000'], 3)} | {contents_text(s['contents'])} |")
     return lines
 
 

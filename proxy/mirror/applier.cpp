@@ -16,6 +16,10 @@ namespace {
 
 namespace logicalrep = protocol::logicalrep;
 
+/// How often a quiet stream's apply asks the mirror whether its last transactions are durable:
+/// about as often as the mirror's WAL writer flushes them (wal_writer_delay, 200 ms by default).
+constexpr std::chrono::milliseconds kDurablePoll{100};
+
 /// What a refused change looked like from the mirror, as a conflict record keeps it: the SQLSTATE
 /// and the message redacted, never a value.
 conflict::Outcome refused(const FailedChange& change) {
@@ -89,9 +93,10 @@ Awaitable<void> MirrorApplier::round() {
   auto apply_options = options_.apply;
   apply_options.source_encoding = stream.server_encoding();
   auto apply = co_await ApplyConnection::open(std::move(connection), source_, apply_options);
+  undurable_.clear();  // what the last round left undurable, the slot sends again
   bool going_on = true;
   while (going_on && !stop_.requested()) {
-    auto item = co_await stream.next();
+    auto item = co_await next_message(stream, apply);
     if (const auto unit = unit_position(item.message, apply.in_transaction())) {
       if (hold_.stops_before(*unit)) {
         going_on = co_await stand_still(stream, apply, *unit);
@@ -104,16 +109,40 @@ Awaitable<void> MirrorApplier::round() {
     }
     // A transaction at hand lets the one just read wait for it, to share its COMMIT.
     const auto results = co_await apply.feed(item.message, stream.change_buffered());
-    going_on = take(stream, results);
+    going_on = take(results);
+    confirm_durable(stream, apply.mirror_flushed());
   }
   co_await stream.close();
   co_await apply.terminate();
 }
 
-bool MirrorApplier::take(SlotStream& stream, const std::vector<TransactionResult>& results) {
+Awaitable<SlotItem> MirrorApplier::next_message(SlotStream& stream, ApplyConnection& apply) {
+  while (!undurable_.empty() && apply.idle()) {
+    auto item = co_await stream.next_within(kDurablePoll);
+    if (item) co_return std::move(*item);
+    const auto flushed = co_await apply.read_mirror_flushed();
+    confirm_durable(stream, flushed);
+  }
+  auto item = co_await stream.next();
+  co_return item;
+}
+
+void MirrorApplier::confirm_durable(SlotStream& stream, protocol::XLogRecPtr flushed) {
+  protocol::XLogRecPtr confirmed = 0;
+  while (!undurable_.empty() && undurable_.front().mirror_lsn <= flushed) {
+    confirmed = undurable_.front().end_lsn;
+    undurable_.pop_front();
+  }
+  if (confirmed == 0) return;
+  stream.confirm(confirmed);
+  const std::lock_guard lock{progress_mutex_};
+  progress_.durable = std::max(progress_.durable, confirmed);
+}
+
+bool MirrorApplier::take(const std::vector<TransactionResult>& results) {
   for (const auto& result : results) {
     if (result.status != TransactionResult::Status::failed) {
-      settle(stream, result);
+      settle(result);
       continue;
     }
     // Nothing of it (nor of the transactions that shared its COMMIT) stayed on the mirror; the
@@ -133,7 +162,8 @@ bool MirrorApplier::take(SlotStream& stream, const std::vector<TransactionResult
 // of the primary taken at that point shows.
 Awaitable<bool> MirrorApplier::stand_still(SlotStream& stream, ApplyConnection& apply, protocol::XLogRecPtr unit) {
   const auto flushed = co_await apply.flush();
-  if (!take(stream, flushed)) co_return false;
+  if (!take(flushed)) co_return false;
+  confirm_durable(stream, apply.mirror_flushed());
   log_->info("mirror apply of {}: held before the transaction committed at {}", options_.slot.database,
              protocol::format_lsn(unit));
   // Before the next transaction, the sessions do not wait meanwhile: what verify waits for then
@@ -148,10 +178,11 @@ Awaitable<bool> MirrorApplier::stand_still(SlotStream& stream, ApplyConnection& 
   co_return true;
 }
 
-// Confirmed only now: the mirror's COMMIT is durable (synchronous_commit on), so the slot may
-// forget the transaction, and the session waiting for it may answer its client.
-void MirrorApplier::settle(SlotStream& stream, const TransactionResult& result) {
-  stream.confirm(result.end_lsn);
+// The mirror's COMMIT is in: the session waiting for the transaction may answer its client, whose
+// next reads find it on the mirror. The slot forgets it only once the mirror's WAL holds it
+// durably (confirm_durable()): a mirror that crashes before loses it, and the slot sends it again.
+void MirrorApplier::settle(const TransactionResult& result) {
+  undurable_.push_back(Undurable{.mirror_lsn = result.mirror_lsn, .end_lsn = result.end_lsn});
   if (result.unit_key) units_.applied(*result.unit_key);
   for (const auto& change : result.skipped) record_skipped(result, change);
   if (careful_at_ == result.commit_lsn) careful_at_ = 0;

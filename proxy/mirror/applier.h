@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,7 @@ namespace pgdual::proxy {
 /// Where an applier stands, for SHOW BACKENDS, /metrics and tests.
 struct ApplierProgress {
   protocol::XLogRecPtr applied = 0;  ///< the end LSN of the last transaction applied (or found applied)
+  protocol::XLogRecPtr durable = 0;  ///< the end LSN up to which the mirror's WAL is flushed: the slot's confirmed
   std::uint64_t transactions = 0;    ///< transactions committed on the mirror by this applier
   std::uint64_t skipped_changes = 0;  ///< changes the mirror refused, left out and recorded
   std::uint64_t rounds = 0;          ///< times the slot and the mirror were opened
@@ -33,8 +35,9 @@ struct ApplierProgress {
 };
 
 /// The WAL mirror of one database (docs/wal-mirror.md): reads the primary's slot, applies each
-/// transaction to the mirror in commit order, confirms the slot once the mirror's commit is
-/// durable, and tells the sessions waiting for the transaction's unit key (AppliedUnits).
+/// transaction to the mirror in commit order, tells the sessions waiting for the transaction's
+/// unit key once the mirror's COMMIT is in (AppliedUnits), and confirms the slot once that COMMIT
+/// is durable on the mirror's disk.
 ///
 /// A round opens the slot stream and the apply connection and runs until something fails: the
 /// primary, the mirror, or either connection. The next round starts after a growing pause and
@@ -84,12 +87,17 @@ class MirrorApplier {
   Awaitable<void> round();
   /// Settles `results` in order. False when one failed: the round is to end (its transaction is
   /// read again and applied carefully by the next one).
-  bool take(SlotStream& stream, const std::vector<TransactionResult>& results);
+  bool take(const std::vector<TransactionResult>& results);
   /// Before the unit at `unit` while a hold stops the apply there: commits what is held for a
   /// shared COMMIT, then stands still until the hold ends. False when that commit failed, as take().
   Awaitable<bool> stand_still(SlotStream& stream, ApplyConnection& apply, protocol::XLogRecPtr unit);
-  /// A transaction's result: confirmed, announced, its skipped changes recorded.
-  void settle(SlotStream& stream, const TransactionResult& result);
+  /// A transaction's result: announced, its skipped changes recorded, and waiting to be durable.
+  void settle(const TransactionResult& result);
+  /// Confirms the slot up to the results the mirror's WAL now holds durably (`flushed`).
+  void confirm_durable(SlotStream& stream, protocol::XLogRecPtr flushed);
+  /// The stream's next message. While applied transactions wait to be durable and the stream is
+  /// quiet, asks the mirror how far its WAL is flushed every kDurablePoll meanwhile.
+  Awaitable<SlotItem> next_message(SlotStream& stream, ApplyConnection& apply);
   void record_skipped(const TransactionResult& result, const FailedChange& change);
 
   config::BackendConfig primary_;
@@ -103,6 +111,13 @@ class MirrorApplier {
   std::string source_;
   /// The commit LSN of a transaction the mirror refused in fast mode: applied carefully next.
   protocol::XLogRecPtr careful_at_ = 0;
+  /// Applied in this round and not durable yet: the mirror's WAL position each needs flushed, and
+  /// the end LSN the slot is confirmed to then. In commit order.
+  struct Undurable {
+    protocol::XLogRecPtr mirror_lsn;
+    protocol::XLogRecPtr end_lsn;
+  };
+  std::deque<Undurable> undurable_;
   TaskStop stop_;
   ApplyHold hold_;
   mutable std::mutex progress_mutex_;

@@ -20,6 +20,10 @@ constexpr std::string_view kSavepoint = "pgdual_change";
 /// Bytes queued before they are sent even when the pipeline is not deep yet: a run of wide rows
 /// must not pile up in memory.
 constexpr std::size_t kMaxQueuedBytes = std::size_t{1} << 20;
+/// Where the mirror's WAL stands: how far it is written (past any COMMIT answered before) and how
+/// far it is durable.
+constexpr std::string_view kWalPositionSql =
+    "SELECT pg_catalog.pg_current_wal_insert_lsn()::text, pg_catalog.pg_current_wal_flush_lsn()::text";
 
 ApplyParameter parameter_of(const lr::TupleColumn& column) {
   // Planning leaves unchanged-TOAST columns out, so a column here is null, text or binary.
@@ -44,10 +48,12 @@ Awaitable<ApplyConnection> ApplyConnection::open(BackendConnection connection, s
 Awaitable<void> ApplyConnection::set_up() {
   // The primary's triggers and foreign-key checks already ran; the rows arrive as their result.
   // Every name is qualified, so search_path only matters to what a mirror-side function or
-  // default would resolve. COMMIT returns once durable: the slot is confirmed after it.
+  // default would resolve. COMMIT returns once visible, without waiting for the mirror's disk: a
+  // client waits for its transaction to be applied, and only the slot waits for it to be durable
+  // (mirror_lsn, mirror_flushed()), which the slot keeps until then.
   std::vector<std::string> settings{"session_replication_role = replica", "search_path = ''",
-                                    "synchronous_commit = on"};
-  // The text arrives as the walsender wrote it: read in any other encoding, its bytes would be
+                                    "synchronous_commit = off"};
+  // The text arrives as the primary stored it: read in any other encoding, its bytes would be
   // refused (22021) or stored as other characters.
   if (!options_.source_encoding.empty()) {
     settings.push_back("client_encoding = " + conflict::quote_literal(options_.source_encoding));
@@ -70,6 +76,47 @@ Awaitable<void> ApplyConnection::set_up() {
                      "schema version 2): " + describe(*refused)};
   }
   applied_through_ = co_await last_applied(source_);
+  // Past whatever an earlier connection committed: a transaction the ledger already holds is as
+  // durable as this position.
+  co_await refresh_wal_position();
+}
+
+void ApplyConnection::queue_wal_position() {
+  pipeline_.command(kWalPositionSql, FailedChange{.kind = ChangeKind::commit});
+  pipeline_.sync();
+}
+
+void ApplyConnection::take_wal_position() {
+  if (!pipeline_.take_failures().empty()) throw ApplyError{"the mirror did not tell where its WAL stands"};
+  const auto& row = pipeline_.last_row();
+  const auto lsn_at = [&row](std::size_t column) -> std::optional<protocol::XLogRecPtr> {
+    if (row.size() != 2 || !row[column]) return std::nullopt;
+    const auto lsn = protocol::parse_lsn(*row[column]);
+    if (!lsn) return std::nullopt;
+    return *lsn;
+  };
+  const auto position = lsn_at(0);
+  const auto flushed = lsn_at(1);
+  if (!position || !flushed) throw ApplyError{"the mirror told its WAL position in a form that is no LSN"};
+  mirror_position_ = std::max(mirror_position_, *position);
+  mirror_flushed_ = std::max(mirror_flushed_, *flushed);
+}
+
+Awaitable<void> ApplyConnection::refresh_wal_position() {
+  queue_wal_position();
+  co_await pipeline_.settle();
+  take_wal_position();
+}
+
+Awaitable<protocol::XLogRecPtr> ApplyConnection::read_mirror_flushed() {
+  if (!idle()) throw ApplyError{"the mirror's WAL position asked inside a transaction"};
+  co_await refresh_wal_position();
+  co_return mirror_flushed_;
+}
+
+std::vector<TransactionResult> ApplyConnection::stamped(std::vector<TransactionResult> results) const {
+  for (auto& result : results) result.mirror_lsn = mirror_position_;
+  return results;
 }
 
 Awaitable<std::optional<FailedChange>> ApplyConnection::run_batch() {
@@ -97,6 +144,12 @@ Awaitable<std::optional<protocol::XLogRecPtr>> ApplyConnection::last_applied(std
 }
 
 Awaitable<std::vector<TransactionResult>> ApplyConnection::feed(const lr::LogicalReplicationMessage& message,
+                                                                bool more_follow) {
+  auto results = co_await take(message, more_follow);
+  co_return stamped(std::move(results));
+}
+
+Awaitable<std::vector<TransactionResult>> ApplyConnection::take(const lr::LogicalReplicationMessage& message,
                                                                 bool more_follow) {
   if (const auto* begin = std::get_if<lr::Begin>(&message)) {
     begin_transaction(*begin);
@@ -326,7 +379,7 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::flush() {
   if (transaction_) throw ApplyError{"a flush inside a transaction"};
   if (held_.empty()) co_return std::vector<TransactionResult>{};
   auto results = co_await commit_held(std::nullopt);
-  co_return results;
+  co_return stamped(std::move(results));
 }
 
 Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::optional<FailedChange> failure) {
@@ -340,8 +393,21 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   // nothing: it was filed as skipped (file()), and the rest commits, as careful mode would have it.
   pipeline_.command(failure ? "ROLLBACK" : "COMMIT", committing);
   pipeline_.sync();
-  co_await pipeline_.settle();
+  // The WAL's position after the COMMIT rides in the same round trip: the COMMIT's answers are
+  // read first, for its tag.
+  const auto after_commit = pipeline_.in_flight();
+  queue_wal_position();
+  co_await pipeline_.drain_to(pipeline_.in_flight() - after_commit);
   collect();
+  const bool committed = pipeline_.last_command_tag() == "COMMIT";
+  co_await pipeline_.settle();
+  if (held_failure_ && !failure) {
+    // The refusal left the mirror's transaction open and aborted, which refused the read too:
+    // nothing of the batch stays, so nothing waits for the WAL.
+    static_cast<void>(pipeline_.take_failures());
+  } else {
+    take_wal_position();
+  }
   if (held_failure_ && !failure) {
     // A refusal among the answers: the mirror skipped the COMMIT, and its transaction is aborted.
     failure = std::move(held_failure_);
@@ -349,7 +415,7 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
     pipeline_.sync();
     co_await pipeline_.settle();
     collect();
-  } else if (!failure && pipeline_.last_command_tag() != "COMMIT") {
+  } else if (!failure && !committed) {
     // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
     failure = committing;
     failure->sqlstate = protocol::sqlstate::kInternalError;

@@ -74,6 +74,9 @@ struct TransactionResult {
   protocol::XLogRecPtr end_lsn = 0;  ///< where the slot may be confirmed to once the status is not failed
   protocol::TransactionId xid = 0;
   std::optional<std::string> unit_key{};  ///< pgdual's key, when the transaction came through pgdual
+  /// The mirror's WAL insert position once this result stood there (its COMMIT in): the slot may be
+  /// confirmed to end_lsn once the mirror has flushed its WAL this far (ApplyConnection::mirror_flushed()).
+  protocol::XLogRecPtr mirror_lsn = 0;
   std::optional<FailedChange> failure{};  ///< failed: the change (or BEGIN, ledger row, COMMIT) refused
   std::vector<FailedChange> skipped{};    ///< careful mode: the changes rolled back and left out
 };
@@ -97,7 +100,7 @@ struct TransactionResult {
 /// one: last_applied() tells where to go on.
 class ApplyConnection {
  public:
-  /// Sets the session up (replica role, empty search_path, synchronous_commit = on, client_encoding
+  /// Sets the session up (replica role, empty search_path, synchronous_commit = off, client_encoding
   /// ApplyOptions::source_encoding), prepares the
   /// ledger insert and reads the last commit LSN applied from `source` (source_name()).
   /// Throws ApplyError when the mirror refuses a setting (the message says which, and that
@@ -130,6 +133,15 @@ class ApplyConnection {
 
   /// Between a Begin and its Commit.
   [[nodiscard]] bool in_transaction() const noexcept { return transaction_.has_value(); }
+  /// No transaction is open, and none is held for a shared COMMIT.
+  [[nodiscard]] bool idle() const noexcept { return !transaction_ && held_.empty(); }
+
+  /// How far the mirror's WAL is durable, as last read: every result whose mirror_lsn is at or
+  /// below it survives a crash of the mirror. Read again with each COMMIT's answers.
+  [[nodiscard]] protocol::XLogRecPtr mirror_flushed() const noexcept { return mirror_flushed_; }
+  /// Asks the mirror how far its WAL is durable now (one round trip), for a quiet stream whose
+  /// last transactions wait for the mirror's WAL writer. Precondition: idle(). Throws as feed().
+  Awaitable<protocol::XLogRecPtr> read_mirror_flushed();
 
   [[nodiscard]] const std::string& source() const noexcept { return source_; }
 
@@ -170,6 +182,18 @@ class ApplyConnection {
   ApplyConnection(ApplyPipeline pipeline, std::string source, ApplyOptions options);
 
   Awaitable<void> set_up();
+  /// feed() without the results' mirror_lsn.
+  Awaitable<std::vector<TransactionResult>> take(const protocol::logicalrep::LogicalReplicationMessage& message,
+                                                 bool more_follow);
+  /// Gives each result the mirror's WAL position now known, which is past every COMMIT run for it.
+  [[nodiscard]] std::vector<TransactionResult> stamped(std::vector<TransactionResult> results) const;
+  /// Queues the read of the mirror's WAL insert and flush positions, in a batch of its own (a Sync
+  /// before it): read after a COMMIT, the insert position is past the commit record.
+  void queue_wal_position();
+  /// Takes the positions queue_wal_position() read, once its answers are in.
+  void take_wal_position();
+  /// queue_wal_position(), then its answers.
+  Awaitable<void> refresh_wal_position();
   void begin_transaction(const protocol::logicalrep::Begin& begin);
   void remember(const protocol::logicalrep::Relation& relation);
   /// The relation a change goes to, or nullptr when the change is not applied (already applied,
@@ -231,6 +255,8 @@ class ApplyConnection {
   ApplyOptions options_;
   ApplyMode mode_ = ApplyMode::fast;
   std::optional<protocol::XLogRecPtr> applied_through_;
+  protocol::XLogRecPtr mirror_position_ = 0;  ///< the mirror's WAL insert position, as last read
+  protocol::XLogRecPtr mirror_flushed_ = 0;   ///< the mirror's WAL flush position, as last read
   std::unordered_map<protocol::logicalrep::Oid, RelationEntry> relations_;
   std::uint64_t statements_prepared_ = 0;
   std::optional<Transaction> transaction_;

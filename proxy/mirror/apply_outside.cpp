@@ -96,6 +96,7 @@ Awaitable<void> ApplyConnection::run_alone(std::string_view content, Transaction
                      ": " + ledger_refused->message};
   }
   applied_through_ = std::max(applied_through_.value_or(0), result.commit_lsn - 1);
+  co_await refresh_wal_position();  // past the ledger row's commit, for the result's mirror_lsn
 }
 
 void ApplyConnection::defer(const lr::Message& message) {

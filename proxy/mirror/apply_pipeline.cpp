@@ -149,9 +149,11 @@ void ApplyPipeline::take(const protocol::Frame& frame) {
     case tags::kDataRow: {
       const auto row = protocol::decode_data_row(frame.body);
       if (!row || row->columns.empty() || expected_.empty()) throw out_of_step();
-      if (!expected_.front().keep_rows) return;
-      const auto value = *row->columns.begin();
-      rows_.push_back(value ? std::optional<std::string>{protocol::as_text(*value)} : std::nullopt);
+      last_row_.clear();
+      for (const auto& value : row->columns) {
+        last_row_.push_back(value ? std::optional<std::string>{protocol::as_text(*value)} : std::nullopt);
+      }
+      if (expected_.front().keep_rows) rows_.push_back(last_row_.front());
       return;
     }
     case tags::kNoticeResponse:

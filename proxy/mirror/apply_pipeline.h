@@ -96,6 +96,8 @@ class ApplyPipeline {
   /// The first value of each row fetch() requests returned since the last call, in order;
   /// std::nullopt for NULL.
   [[nodiscard]] std::vector<std::optional<std::string>> take_rows();
+  /// Every column of the last DataRow read (std::nullopt for NULL); empty for none.
+  [[nodiscard]] const std::vector<std::optional<std::string>>& last_row() const noexcept { return last_row_; }
   /// The command tag of the last CommandComplete read.
   [[nodiscard]] const std::string& last_command_tag() const noexcept { return last_tag_; }
 
@@ -132,6 +134,7 @@ class ApplyPipeline {
   std::vector<FailedChange> failures_;
   std::vector<std::string> unparsed_;
   std::vector<std::optional<std::string>> rows_;
+  std::vector<std::optional<std::string>> last_row_;
   std::string last_tag_;
   bool discarding_ = false;  ///< after an error, before the Sync that ends the mirror's skipping is queued
   /// A Query was refused: the transaction is aborted, and the next request's error until a Sync

@@ -369,6 +369,15 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
 }
 
 Awaitable<SlotItem> SlotStream::next() {
+  auto item = co_await next_item(std::nullopt);
+  co_return std::move(*item);
+}
+
+Awaitable<std::optional<SlotItem>> SlotStream::next_within(std::chrono::milliseconds limit) {
+  return next_item(Clock::now() + limit);
+}
+
+Awaitable<std::optional<SlotItem>> SlotStream::next_item(std::optional<Clock::time_point> idle_deadline) {
   auto& state = *state_;
   auto& connection = state.connection;
   for (;;) {
@@ -379,6 +388,12 @@ Awaitable<SlotItem> SlotStream::next() {
       if (protocol::peek_frame(connection.unread(), state.options.max_message_length)) {
         frame = co_await connection.reader().next_frame(connection.stream());
       } else {
+        if (idle_deadline) {
+          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*idle_deadline - Clock::now());
+          if (left.count() <= 0) co_return std::nullopt;
+          const bool readable = co_await connection.stream().readable_within(left);
+          if (!readable) co_return std::nullopt;
+        }
         const auto limit = state.options.receive_timeout;
         frame = co_await with_timeout(connection.reader().next_frame(connection.stream()), limit);
       }

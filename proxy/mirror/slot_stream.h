@@ -92,6 +92,9 @@ class SlotStream {
   /// SlotStreamError: the server's ErrorResponse, its end of the stream, a broken or silent
   /// connection, a malformed message.
   Awaitable<SlotItem> next();
+  /// next(), or std::nullopt when no message arrives within `limit` (keepalives taken meanwhile).
+  /// Nothing is lost by giving up: the wait reads no byte of a message it does not hand out.
+  Awaitable<std::optional<SlotItem>> next_within(std::chrono::milliseconds limit);
 
   /// Everything up to `lsn` (a Commit's end_lsn) is durable on the mirror: the slot may advance
   /// there. Sent at once, by the status-update coroutine. A lower LSN than before changes nothing.
@@ -126,6 +129,8 @@ class SlotStream {
   /// The coroutine that sends the status updates: the only writer while the stream runs.
   static Awaitable<void> send_status_updates(std::shared_ptr<State> state);
   static Awaitable<void> end_replication(State& state);
+  /// next(), giving up at `idle_deadline` (when set) while no byte of a message has arrived.
+  Awaitable<std::optional<SlotItem>> next_item(std::optional<std::chrono::steady_clock::time_point> idle_deadline);
   /// Ends the status-update coroutine at its next wake-up.
   void stop() noexcept;
 

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
@@ -61,6 +62,17 @@ Awaitable<void> Stream::close_gracefully() {
 
 // As PostgreSQL's be_tls_get_certificate_hash: the certificate's own signature hash, except that
 // MD5 and SHA-1 become SHA-256 (RFC 5929, section 4.1).
+Awaitable<bool> Stream::readable_within(std::chrono::milliseconds limit) {
+  if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return true;
+  asio::steady_timer timer{co_await asio::this_coro::executor, limit};
+  auto winner = co_await (lowest_layer().async_wait(tcp::socket::wait_read, asio::as_tuple(use_awaitable)) ||
+                          timer.async_wait(asio::as_tuple(use_awaitable)));
+  if (winner.index() == 1) co_return false;
+  const auto [error] = std::get<0>(winner);
+  if (error) throw boost::system::system_error{error};
+  co_return true;
+}
+
 std::vector<std::byte> Stream::tls_server_end_point() const {
   if (!tls_) return {};
   X509* certificate = SSL_get_certificate(tls_->native_handle());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -82,6 +83,11 @@ class Stream {
   Awaitable<void> close_gracefully();
 
   [[nodiscard]] bool is_tls() const noexcept { return tls_ != nullptr; }
+
+  /// Waits until a read would find bytes (received, or decrypted and kept by TLS) or `limit`
+  /// passes; true when there are some. Reads nothing: unlike a read cut short by a timer, no byte
+  /// can be lost. Throws system_error when the socket fails.
+  Awaitable<bool> readable_within(std::chrono::milliseconds limit);
 
   /// RFC 5929 tls-server-end-point: the hash of the certificate this side presents as a TLS
   /// server, for SCRAM-SHA-256-PLUS; empty when not on TLS, or when the certificate's signature

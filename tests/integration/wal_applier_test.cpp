@@ -10,10 +10,14 @@
 #include <thread>
 #include <vector>
 
+#include <csignal>
+#include <sys/types.h>
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "proxy/mirror/applied_units.h"
+#include "protocol/replication.h"
 #include "proxy/mirror/applier.h"
 #include "tests/integration/harness/fixture.h"
 #include "tests/integration/harness/loopback.h"
@@ -113,7 +117,81 @@ class WalApplierTest : public IntegrationTest {
   std::optional<ApplierThread> thread_;
 };
 
+/// Server processes stopped (SIGSTOP) for the guard's life, continued whatever happens to the test.
+class StoppedProcesses {
+ public:
+  explicit StoppedProcesses(std::vector<pid_t> pids) : pids_{std::move(pids)} {
+    for (const auto pid : pids_) ::kill(pid, SIGSTOP);
+  }
+  StoppedProcesses(const StoppedProcesses&) = delete;
+  StoppedProcesses& operator=(const StoppedProcesses&) = delete;
+  ~StoppedProcesses() {
+    for (const auto pid : pids_) ::kill(pid, SIGCONT);
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+/// The processes of `server` that flush its WAL or write its buffers (which flushes the WAL first)
+/// on their own: with them stopped, a quiet server's WAL is flushed only by a synchronous commit.
+std::vector<pid_t> wal_flushers(PgCluster& server, const std::string& database) {
+  std::vector<pid_t> pids;
+  const auto listed = server.run_sql(
+      database, "SELECT pid FROM pg_stat_activity WHERE backend_type IN ('walwriter', 'background writer')");
+  for (std::size_t at = 0; at < listed.size();) {
+    const auto end = listed.find('\n', at);
+    pids.push_back(static_cast<pid_t>(std::stol(listed.substr(at, end - at))));
+    at = end == std::string::npos ? listed.size() : end + 1;
+  }
+  return pids;
+}
+
 }  // namespace
+
+TEST_CASE_METHOD(WalApplierTest,
+                 "A transaction is announced once on the mirror, and the slot confirmed only once the mirror's WAL "
+                 "holds it durably, even on a quiet stream",
+                 "[integration][wal][applier]") {
+  start("wal_applier_durable");
+  auto& primary = this->primary();
+  auto& mirror = this->mirror();
+  const auto& database = this->database();
+  static_cast<void>(primary.run_sql(database, "INSERT INTO account VALUES (1, 0, 'first')"));
+  REQUIRE(wait_until([&] { return applier().progress().durable >= applier().progress().applied; }, 30s));
+  const auto confirmed = [&] {
+    const auto text = primary.run_sql(database, "SELECT confirmed_flush_lsn FROM pg_replication_slots");
+    return protocol::parse_lsn(text.substr(0, text.find('\n'))).value_or(0);
+  };
+  const auto mirror_flushed = [&] { return mirror.run_sql(database, "SELECT pg_current_wal_flush_lsn()"); };
+
+  const std::string key = "01a2b3c4-0000-7000-8000-00000000d0ab";
+  {
+    const StoppedProcesses stopped{wal_flushers(mirror, database)};
+    const auto flushed_before = mirror_flushed();
+    auto ticket = units().expect(key, executor());
+    static_cast<void>(primary.run_sql(database, "BEGIN; INSERT INTO account VALUES (2, 0, 'second'); "
+                                                "SELECT pg_logical_emit_message(true, 'pgdual', '" + key + "'); COMMIT;"));
+    // Announced with the mirror's WAL writer stopped: the session does not wait for the mirror's disk.
+    REQUIRE(wait_until([&] { return ticket.applied(); }, 30s));
+    CHECK(mirror.run_sql(database, "SELECT note FROM account WHERE id = 2") == "second\n");
+    const auto applied = applier().progress().applied;
+    std::this_thread::sleep_for(1500ms);
+    // Nothing flushed the mirror's WAL meanwhile (its WAL writer and background writer stand still,
+    // and the apply commits asynchronously): the slot must still hold the transaction.
+    if (mirror_flushed() == flushed_before) {
+      CHECK(confirmed() < applied);
+      CHECK(applier().progress().durable < applied);
+    } else {
+      WARN("something else flushed the mirror's WAL: the slot's hold could not be observed");
+    }
+  }
+  // With the WAL writer going again and no further write, the quiet stream's apply finds it durable.
+  const auto applied = applier().progress().applied;
+  CHECK(wait_until([&] { return confirmed() >= applied; }, 30s));
+  CHECK(applier().progress().durable >= applied);
+  CHECK(differing_tables(database).empty());
+}
 
 TEST_CASE_METHOD(WalApplierTest,
                  "Writes made straight on the primary reach the mirror exactly, also when the apply connection is killed",
