@@ -162,6 +162,43 @@ void check_mirror(const PreflightTarget& mirror, const MirrorFacts& facts, Probl
   }
 }
 
+/// How a database stores text: its encoding, then the collation and character type that
+/// CREATE DATABASE would need to make another like it.
+constexpr std::string_view kDatabaseEncodingSql = R"sql(
+SELECT pg_catalog.pg_encoding_to_char(encoding), datcollate, datctype
+FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()
+)sql";
+
+struct TextEncoding {
+  std::string encoding;
+  std::string collate;
+  std::string ctype;
+};
+
+TextEncoding text_encoding(PgClient& client) {
+  const auto rows = client.query(std::string{kDatabaseEncodingSql});
+  if (rows.empty()) return {};
+  return {rows[0].at(0).value_or(""), rows[0].at(1).value_or(""), rows[0].at(2).value_or("")};
+}
+
+// The apply reads the text in the primary's encoding and the mirror stores it in its own: another
+// encoding changes the bytes, or refuses text it has no form for (22021, 22P05). Identical means
+// the same encoding.
+void check_encodings(const PreflightTarget& mirror, const TextEncoding& on_primary, const TextEncoding& on_mirror,
+                     Problems& problems) {
+  if (on_primary.encoding.empty() || on_mirror.encoding.empty() || on_primary.encoding == on_mirror.encoding) return;
+  const auto database = in_quotes(mirror.database);
+  problems.push_back({mirror.backend.name,
+                      "database " + database + " is encoded in " + on_mirror.encoding + " where the primary's is " +
+                          on_primary.encoding + ": the mirror would store the primary's text in other bytes, or "
+                          "refuse what " + on_mirror.encoding + " cannot hold (22021 invalid byte sequence)",
+                      "create the mirror's database as the primary's is, before copying the data: CREATE DATABASE " +
+                          conflict::quote_identifier(mirror.database) + " TEMPLATE template0 ENCODING " +
+                          conflict::quote_literal(on_primary.encoding) + " LC_COLLATE " +
+                          conflict::quote_literal(on_primary.collate) + " LC_CTYPE " +
+                          conflict::quote_literal(on_primary.ctype)});
+}
+
 // libpq's message, on one line so that describe() keeps one line per problem. PgClientError starts
 // it with the backend's name, which PreflightProblem carries already.
 std::string libpq_message(const PgClientError& error, const std::string& backend) {
@@ -211,9 +248,17 @@ void check_on(const PreflightTarget& target, Problems& problems, Check check) {
 std::vector<PreflightProblem> check_wal_prerequisites(const PreflightTarget& primary, const PreflightTarget& mirror) {
   Problems problems;
   const auto slot = conflict::slot_name_for(primary.database);
-  check_on(primary, problems,
-           [&](PgClient& client) { check_primary(primary, primary_facts(client, slot), slot, problems); });
-  check_on(mirror, problems, [&](PgClient& client) { check_mirror(mirror, mirror_facts(client), problems); });
+  TextEncoding on_primary;
+  TextEncoding on_mirror;
+  check_on(primary, problems, [&](PgClient& client) {
+    check_primary(primary, primary_facts(client, slot), slot, problems);
+    on_primary = text_encoding(client);
+  });
+  check_on(mirror, problems, [&](PgClient& client) {
+    check_mirror(mirror, mirror_facts(client), problems);
+    on_mirror = text_encoding(client);
+  });
+  check_encodings(mirror, on_primary, on_mirror, problems);
   return problems;
 }
 

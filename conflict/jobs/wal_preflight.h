@@ -32,7 +32,7 @@ struct PreflightProblem {
 /// (conflict::slot_name_for) exists; a free WAL sender; a login with REPLICATION or superuser; a
 /// login that may create the publication FOR ALL TABLES (a superuser on PostgreSQL 15), unless it
 /// exists. The mirror: a login that may set session_replication_role; pgdual.applied (`pgdual
-/// init`). A server that cannot be reached or queried is one problem carrying libpq's message, and
+/// init`); the database in the primary's encoding. A server that cannot be reached or queried is one problem carrying libpq's message, and
 /// its other checks are skipped; the other server is still checked. Reads settings, role
 /// attributes and catalog names only, never rows. Never throws PgClientError.
 [[nodiscard]] std::vector<PreflightProblem> check_wal_prerequisites(const PreflightTarget& primary,

@@ -90,7 +90,9 @@ Awaitable<void> MirrorApplier::round() {
   source_ = source_name(options_.slot.slot, stream.system_identifier());
   auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                      options_.slot.max_message_length);
-  auto apply = co_await ApplyConnection::open(std::move(connection), source_, options_.apply);
+  auto apply_options = options_.apply;
+  apply_options.source_encoding = stream.server_encoding();
+  auto apply = co_await ApplyConnection::open(std::move(connection), source_, apply_options);
   undurable_.clear();  // what the last round left undurable, the slot sends again
   bool going_on = true;
   while (going_on && !stop_.requested()) {

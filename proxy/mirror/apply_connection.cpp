@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "conflict/sha256.h"
+#include "conflict/sql_text.h"
 #include "conflict/wal_names.h"
 #include "protocol/sqlstate.h"
 #include "proxy/mirror/ddl_message.h"
@@ -50,17 +51,22 @@ Awaitable<void> ApplyConnection::set_up() {
   // default would resolve. COMMIT returns once visible, without waiting for the mirror's disk: a
   // client waits for its transaction to be applied, and only the slot waits for it to be durable
   // (mirror_lsn, mirror_flushed()), which the slot keeps until then.
-  static constexpr std::array<std::string_view, 3> kSettings{
-      "session_replication_role = replica", "search_path = ''", "synchronous_commit = off"};
-  for (const auto setting : kSettings) {
-    pipeline_.command("SET " + std::string{setting}, FailedChange{.kind = ChangeKind::begin});
+  std::vector<std::string> settings{"session_replication_role = replica", "search_path = ''",
+                                    "synchronous_commit = off"};
+  // The text arrives as the primary stored it: read in any other encoding, its bytes would be
+  // refused (22021) or stored as other characters.
+  if (!options_.source_encoding.empty()) {
+    settings.push_back("client_encoding = " + conflict::quote_literal(options_.source_encoding));
+  }
+  for (const auto& setting : settings) {
+    pipeline_.command("SET " + setting, FailedChange{.kind = ChangeKind::begin});
     const auto refused = co_await run_batch();
     if (!refused) continue;
     std::string advice;
     if (refused->sqlstate == protocol::sqlstate::kInsufficientPrivilege) {
       advice = " (log the apply in as a superuser, or GRANT SET ON PARAMETER session_replication_role to its role)";
     }
-    throw ApplyError{"the mirror refused SET " + std::string{setting} + " for the WAL apply: " + describe(*refused) +
+    throw ApplyError{"the mirror refused SET " + setting + " for the WAL apply: " + describe(*refused) +
                      advice};
   }
   pipeline_.parse(kLedgerStatement, kRecordAppliedSql, FailedChange{.relation = "pgdual.applied"});
@@ -127,12 +133,12 @@ Awaitable<std::optional<protocol::XLogRecPtr>> ApplyConnection::last_applied(std
   const FailedChange reading{.relation = "pgdual.applied"};
   pipeline_.parse({}, kLastAppliedSql, reading);
   const std::array parameters{text_parameter(source)};
-  pipeline_.execute({}, parameters, reading, false);
+  pipeline_.fetch({}, parameters, reading);
   const auto refused = co_await run_batch();
   if (refused) throw ApplyError{"the mirror cannot read pgdual.applied: " + describe(*refused)};
-  const auto& value = pipeline_.last_value();
-  if (!value) co_return std::nullopt;
-  const auto lsn = protocol::parse_lsn(*value);
+  const auto rows = pipeline_.take_rows();
+  if (rows.empty() || !rows.front()) co_return std::nullopt;
+  const auto lsn = protocol::parse_lsn(*rows.front());
   if (!lsn) throw ApplyError{"pgdual.applied returned a commit_lsn that is no LSN"};
   co_return *lsn;
 }
@@ -156,10 +162,12 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::take(const lr::Logica
     }
   } else if (const auto* update = std::get_if<lr::Update>(&message)) {
     if (auto* entry = target(update->relation_id)) {
-      co_await apply_change(*entry, ChangeKind::update, plan_update(entry->relation, *update));
+      co_await read_mirror_columns(*entry, ChangeKind::update);
+      co_await apply_change(*entry, ChangeKind::update, plan_update(entry->relation, entry->mirror, *update));
     }
   } else if (const auto* remove = std::get_if<lr::Delete>(&message)) {
     if (auto* entry = target(remove->relation_id)) {
+      co_await read_mirror_columns(*entry, ChangeKind::delete_row);
       co_await apply_change(*entry, ChangeKind::delete_row, plan_delete(entry->relation, *remove));
     }
   } else if (const auto* truncate = std::get_if<lr::Truncate>(&message)) {
@@ -214,6 +222,21 @@ ApplyConnection::RelationEntry* ApplyConnection::target(lr::Oid relation_id) {
   return &found->second;
 }
 
+Awaitable<void> ApplyConnection::read_mirror_columns(RelationEntry& entry, ChangeKind kind) {
+  if (!entry.mirror.empty()) co_return;
+  const auto names = column_names_parameter(entry.relation);
+  const std::array parameters{text_parameter(entry.name), text_parameter(names)};
+  const FailedChange reading{.relation = entry.name, .kind = kind, .commit_lsn = transaction_->begin.final_lsn};
+  pipeline_.parse({}, kMirrorColumnsSql, reading);
+  pipeline_.fetch({}, parameters, reading);
+  pipeline_.sync();
+  co_await pipeline_.settle();
+  collect();
+  const auto rows = pipeline_.take_rows();
+  if (rows.size() != entry.relation.columns.size()) co_return;
+  for (const auto& row : rows) entry.mirror.push_back(parse_mirror_column(row));
+}
+
 Awaitable<void> ApplyConnection::apply_change(RelationEntry& entry, ChangeKind kind,
                                               const tl::expected<PlannedChange, PlanError>& planned) {
   const auto change = label(entry.name, kind);
@@ -228,7 +251,7 @@ Awaitable<void> ApplyConnection::apply_change(RelationEntry& entry, ChangeKind k
   auto& statement = entry.statements[planned->shape()];
   if (statement.empty()) {
     statement = std::string{kStatementPrefix} + std::to_string(++statements_prepared_);
-    pipeline_.parse(statement, statement_sql(entry.relation, *planned), change);
+    pipeline_.parse(statement, statement_sql(entry.relation, entry.mirror, *planned), change);
   }
   parameters_.clear();
   for (const auto& value : planned->values) parameters_.push_back(parameter_of(value));

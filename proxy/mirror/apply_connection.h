@@ -39,6 +39,11 @@ struct ApplyOptions {
   /// the stream without a wait: one COMMIT, and one flush of the mirror's WAL, for all of them.
   /// 1 commits each on its own.
   std::size_t max_batch = 64;
+  /// The encoding of the text the stream carries (SlotStream::server_encoding(), the primary
+  /// database's): the apply's client_encoding, so that the mirror reads the bytes as the primary
+  /// stored them, converting them when its own database's encoding differs. Empty: the mirror's
+  /// default.
+  std::string source_encoding{};
 };
 
 /// How a transaction is applied.
@@ -95,7 +100,8 @@ struct TransactionResult {
 /// one: last_applied() tells where to go on.
 class ApplyConnection {
  public:
-  /// Sets the session up (replica role, empty search_path, synchronous_commit = off), prepares the
+  /// Sets the session up (replica role, empty search_path, synchronous_commit = off, client_encoding
+  /// ApplyOptions::source_encoding), prepares the
   /// ledger insert and reads the last commit LSN applied from `source` (source_name()).
   /// Throws ApplyError when the mirror refuses a setting (the message says which, and that
   /// session_replication_role needs a superuser or GRANT SET ON PARAMETER) or has no pgdual.applied
@@ -150,6 +156,7 @@ class ApplyConnection {
     protocol::logicalrep::OwnedRelation relation;
     std::string name;  ///< qualified_name(relation)
     std::unordered_map<std::string, std::string> statements;  ///< prepared statement by PlannedChange::shape()
+    MirrorColumns mirror{};  ///< read from the mirror before the first Update or Delete (empty until then)
   };
   /// A non-transactional message that came between a Begin and its Commit, taken after the Commit.
   /// pgoutput sends none there without streaming (a transaction is sent whole at its commit, a
@@ -192,6 +199,10 @@ class ApplyConnection {
   /// The relation a change goes to, or nullptr when the change is not applied (already applied,
   /// failed before, or pgdual's own). Throws ApplyError for a relation never described.
   RelationEntry* target(protocol::logicalrep::Oid relation_id);
+  /// Reads entry.mirror from the mirror's catalog unless it was read since the Relation message: one
+  /// round trip, inside the transaction. Nothing is read when the mirror is skipping to a Sync after
+  /// a refusal; the next change tries again.
+  Awaitable<void> read_mirror_columns(RelationEntry& entry, ChangeKind kind);
   Awaitable<void> apply_change(RelationEntry& entry, ChangeKind kind,
                                const tl::expected<PlannedChange, PlanError>& planned);
   Awaitable<void> apply_truncate(const protocol::logicalrep::Truncate& truncate);

@@ -66,6 +66,13 @@ void ApplyPipeline::execute(std::string_view name, std::span<const ApplyParamete
   expect(Pending{.request = Request::execute, .statement = {}, .label = label, .expect_row = expect_row});
 }
 
+void ApplyPipeline::fetch(std::string_view name, std::span<const ApplyParameter> parameters,
+                          const FailedChange& label) {
+  execute(name, parameters, label, false);
+  // While the mirror skips to a Sync nothing is expected, this Execute's answer neither.
+  if (!discarding_) expected_.back().keep_rows = true;
+}
+
 void ApplyPipeline::command(std::string_view sql, const FailedChange& label) {
   parse({}, sql, label);
   execute({}, {}, label, false);
@@ -141,11 +148,12 @@ void ApplyPipeline::take(const protocol::Frame& frame) {
     case tags::kErrorResponse: take_error(frame); return;
     case tags::kDataRow: {
       const auto row = protocol::decode_data_row(frame.body);
-      if (!row || row->columns.empty()) throw out_of_step();
+      if (!row || row->columns.empty() || expected_.empty()) throw out_of_step();
       last_row_.clear();
       for (const auto& value : row->columns) {
         last_row_.push_back(value ? std::optional<std::string>{protocol::as_text(*value)} : std::nullopt);
       }
+      if (expected_.front().keep_rows) rows_.push_back(last_row_.front());
       return;
     }
     case tags::kNoticeResponse:
@@ -243,6 +251,8 @@ void ApplyPipeline::take_error(const protocol::Frame& frame) {
 }
 
 std::vector<FailedChange> ApplyPipeline::take_failures() { return std::exchange(failures_, {}); }
+
+std::vector<std::optional<std::string>> ApplyPipeline::take_rows() { return std::exchange(rows_, {}); }
 
 std::vector<std::string> ApplyPipeline::take_unparsed() { return std::exchange(unparsed_, {}); }
 

@@ -63,6 +63,8 @@ class ApplyPipeline {
   /// matching the primary's.
   void execute(std::string_view name, std::span<const ApplyParameter> parameters, const FailedChange& label,
                bool expect_row);
+  /// Queues Bind and Execute of statement `name`, whose rows' first values take_rows() gives.
+  void fetch(std::string_view name, std::span<const ApplyParameter> parameters, const FailedChange& label);
   /// Queues `sql` (no parameters) through the unnamed statement.
   void command(std::string_view sql, const FailedChange& label);
   /// Sends a simple Query, `sql` as it is (several statements if it holds them, which the extended
@@ -91,10 +93,9 @@ class ApplyPipeline {
   /// The names of statements whose Parse failed or was skipped since the last call: they do not
   /// exist on the mirror.
   [[nodiscard]] std::vector<std::string> take_unparsed();
-  /// The first column of the last DataRow read; std::nullopt for NULL or none.
-  [[nodiscard]] std::optional<std::string> last_value() const {
-    return last_row_.empty() ? std::nullopt : last_row_.front();
-  }
+  /// The first value of each row fetch() requests returned since the last call, in order;
+  /// std::nullopt for NULL.
+  [[nodiscard]] std::vector<std::optional<std::string>> take_rows();
   /// Every column of the last DataRow read (std::nullopt for NULL); empty for none.
   [[nodiscard]] const std::vector<std::optional<std::string>>& last_row() const noexcept { return last_row_; }
   /// The command tag of the last CommandComplete read.
@@ -110,6 +111,7 @@ class ApplyPipeline {
     std::string statement{};  ///< Parse: the statement's name
     FailedChange label{};     ///< what an error is reported as
     bool expect_row = false;
+    bool keep_rows = false;  ///< fetch(): its DataRows are kept
   };
 
   /// Notes a request's answer to come, unless the mirror is skipping to a Sync not queued yet.
@@ -131,6 +133,7 @@ class ApplyPipeline {
   std::vector<std::byte> scratch_values_;
   std::vector<FailedChange> failures_;
   std::vector<std::string> unparsed_;
+  std::vector<std::optional<std::string>> rows_;
   std::vector<std::optional<std::string>> last_row_;
   std::string last_tag_;
   bool discarding_ = false;  ///< after an error, before the Sync that ends the mirror's skipping is queued

@@ -56,18 +56,32 @@ void append_list(std::string& sql, const lr::OwnedRelation& relation, const std:
 
 std::string parameter(std::size_t number) { return "$" + std::to_string(number); }
 
+// One column's part of the WHERE condition. A parameter compared with a column whose type has no
+// btree equality of its own is cast to the column's type: left unknown, it would be taken for an
+// anonymous record (0A000, no input). Without the mirror's catalog, built-in types known to lack
+// equality compare as text.
+std::string column_condition(const std::string& column, const std::string& value, const MirrorColumn* mirrored,
+                             lr::Oid primary_type, bool full_identity) {
+  const auto equals = full_identity ? " IS NOT DISTINCT FROM " : " = ";
+  if (mirrored == nullptr) {
+    if (full_identity && compares_as_text(primary_type)) return column + "::text IS NOT DISTINCT FROM " + value;
+    return column + equals + value;
+  }
+  if (!mirrored->compares_as_text) return column + equals + value;
+  const auto typed = "CAST(" + value + " AS " + mirrored->type + ")";
+  if (!full_identity) return column + " = " + typed;
+  return column + "::pg_catalog.text IS NOT DISTINCT FROM " + typed + "::pg_catalog.text";
+}
+
 // The WHERE condition; its parameters start at $first.
-std::string match_condition(const lr::OwnedRelation& relation, const PlannedChange& change, std::size_t first) {
+std::string match_condition(const lr::OwnedRelation& relation, const MirrorColumns& mirror,
+                            const PlannedChange& change, std::size_t first) {
   std::string condition;
   std::size_t number = first;
   append_list(condition, relation, change.matched, " AND ", [&](const std::string& column, std::size_t index) {
-    if (!change.full_identity) {
-      condition += column + " = " + parameter(number++);
-    } else if (compares_as_text(relation.columns[index].type_oid)) {
-      condition += column + "::text IS NOT DISTINCT FROM " + parameter(number++);
-    } else {
-      condition += column + " IS NOT DISTINCT FROM " + parameter(number++);
-    }
+    const auto* mirrored = mirror.empty() ? nullptr : &mirror[index];
+    condition += column_condition(column, parameter(number++), mirrored, relation.columns[index].type_oid,
+                                  change.full_identity);
   });
   if (!change.full_identity) return condition;
   // Without a key, identical rows are indistinguishable: the primary changed one of them, so
@@ -75,10 +89,45 @@ std::string match_condition(const lr::OwnedRelation& relation, const PlannedChan
   return "ctid = (SELECT ctid FROM ONLY " + qualified_name(relation) + " WHERE " + condition + " LIMIT 1)";
 }
 
-/// The column a no-op UPDATE assigns to itself: the first that is no key, or the first.
-const lr::OwnedRelation::Column& quiet_column(const lr::OwnedRelation& relation) {
-  const auto found = std::ranges::find_if(relation.columns, [](const auto& column) { return !column.key; });
-  return found != relation.columns.end() ? *found : relation.columns.front();
+bool always_identity(const MirrorColumns& mirror, std::size_t index) noexcept {
+  return !mirror.empty() && mirror[index].always_identity;
+}
+
+/// The column a no-op UPDATE assigns to itself: the first that is no key, else the first; never an
+/// identity GENERATED ALWAYS, which may be set to DEFAULT only. nullptr when every column is one.
+const lr::OwnedRelation::Column* quiet_column(const lr::OwnedRelation& relation, const MirrorColumns& mirror) {
+  const lr::OwnedRelation::Column* found = nullptr;
+  for (std::size_t i = 0; i < relation.columns.size(); ++i) {
+    if (always_identity(mirror, i)) continue;
+    if (!relation.columns[i].key) return &relation.columns[i];
+    if (found == nullptr) found = &relation.columns[i];
+  }
+  return found;
+}
+
+// WITH gone AS (DELETE … RETURNING *) INSERT … SELECT … FROM gone: the new row is inserted only when
+// the old one was found, and takes from it what the primary did not send (unchanged TOAST) or did
+// not change. Under session_replication_role = replica neither fires a trigger or a foreign-key
+// action: the primary's cascades arrive as rows of their own.
+std::string replace_sql(const lr::OwnedRelation& relation, const MirrorColumns& mirror, const PlannedChange& change) {
+  const auto table = qualified_name(relation);
+  std::string columns;
+  std::string values;
+  std::size_t number = 1;
+  for (std::size_t i = 0; i < relation.columns.size(); ++i) {
+    const auto column = quote_identifier(relation.columns[i].name);
+    columns += (i > 0 ? ", " : "") + column;
+    values += i > 0 ? ", " : "";
+    // In a SELECT list an untyped parameter would be text: each is cast to its column's type.
+    if (std::ranges::find(change.assigned, i) != change.assigned.end()) {
+      values += "CAST(" + parameter(number++) + " AS " + mirror[i].type + ")";
+    } else {
+      values += "gone." + column;
+    }
+  }
+  return "WITH gone AS (DELETE FROM ONLY " + table + " WHERE " + match_condition(relation, mirror, change, number) +
+         " RETURNING *) INSERT INTO " + table + " (" + columns + ") OVERRIDING SYSTEM VALUE SELECT " + values +
+         " FROM gone";
 }
 
 /// Both sent, and alike: the same kind (NULL, text, binary) and bytes.
@@ -127,6 +176,7 @@ bool compares_as_text(lr::Oid type_oid) noexcept {
 std::string PlannedChange::shape() const {
   std::string shape{to_string(kind).front()};
   for (const auto index : assigned) shape += std::to_string(index) + ",";
+  shape += replaces_row ? "|replace" : "";
   shape += full_identity ? "|full|" : "|key|";
   for (const auto index : matched) shape += std::to_string(index) + ",";
   return shape;
@@ -144,8 +194,10 @@ tl::expected<PlannedChange, PlanError> plan_insert(const lr::OwnedRelation& rela
 // Only the columns the primary changed are assigned: an identity column GENERATED ALWAYS may be
 // set to nothing but DEFAULT, even to its own value, and is usually the key. Without an old image
 // the key is unchanged; with one (the key changed, or REPLICA IDENTITY FULL) a column whose old
-// value equals its new one is left as it is.
-tl::expected<PlannedChange, PlanError> plan_update(const lr::OwnedRelation& relation, const lr::Update& update) {
+// value equals its new one is left as it is. An update that still assigns such a column (its
+// value changed, or pgoutput sent no old image to tell) replaces the row.
+tl::expected<PlannedChange, PlanError> plan_update(const lr::OwnedRelation& relation, const MirrorColumns& mirror,
+                                                   const lr::Update& update) {
   auto new_row = fitting_columns(relation, update.new_tuple);
   if (!new_row) return tl::unexpected{new_row.error()};
   std::optional<Columns> old_row;
@@ -162,7 +214,10 @@ tl::expected<PlannedChange, PlanError> plan_update(const lr::OwnedRelation& rela
     if (unchanged) continue;
     change.assigned.push_back(i);
     change.values.push_back(value);
+    change.replaces_row = change.replaces_row || always_identity(mirror, i);
   }
+  // Nothing to assign, and no column that may be assigned to itself: the row is replaced by itself.
+  change.replaces_row = change.replaces_row || (change.assigned.empty() && quiet_column(relation, mirror) == nullptr);
   if (auto added = add_match(relation, old_row ? *old_row : *new_row, change); !added) {
     return tl::unexpected{added.error()};
   }
@@ -177,7 +232,7 @@ tl::expected<PlannedChange, PlanError> plan_delete(const lr::OwnedRelation& rela
   return change;
 }
 
-std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange& change) {
+std::string statement_sql(const lr::OwnedRelation& relation, const MirrorColumns& mirror, const PlannedChange& change) {
   const auto table = qualified_name(relation);
   std::string sql;
   std::size_t number = 1;
@@ -192,21 +247,22 @@ std::string statement_sql(const lr::OwnedRelation& relation, const PlannedChange
       return sql += ")";
     }
     case ChangeKind::update: {
+      if (change.replaces_row) return replace_sql(relation, mirror, change);
       // ONLY: a change is the primary's to one table; an inheritance parent's children have their own.
       sql = "UPDATE ONLY " + table + " SET ";
       if (change.assigned.empty()) {
         // Nothing changed, or only unchanged TOAST: still an UPDATE, so that a missing row is
-        // noticed, of a column that is no key (which may be an identity GENERATED ALWAYS).
-        const auto& column = quiet_column(relation);
+        // noticed, of a column that is no key, never an identity GENERATED ALWAYS.
+        const auto& column = *quiet_column(relation, mirror);
         sql += quote_identifier(column.name) + " = " + quote_identifier(column.name);
       }
       append_list(sql, relation, change.assigned, ", ", [&](const std::string& column, std::size_t) {
         sql += column + " = " + parameter(number++);
       });
-      return sql += " WHERE " + match_condition(relation, change, number);
+      return sql += " WHERE " + match_condition(relation, mirror, change, number);
     }
     case ChangeKind::delete_row:
-      return "DELETE FROM ONLY " + table + " WHERE " + match_condition(relation, change, number);
+      return "DELETE FROM ONLY " + table + " WHERE " + match_condition(relation, mirror, change, number);
     case ChangeKind::truncate:
     case ChangeKind::ddl:
     case ChangeKind::begin:
@@ -226,6 +282,27 @@ std::string truncate_sql(std::span<const lr::OwnedRelation* const> relations, bo
   if (restart_identity) sql += " RESTART IDENTITY";
   if (cascade) sql += " CASCADE";
   return sql;
+}
+
+std::string column_names_parameter(const lr::OwnedRelation& relation) {
+  std::string array = "{";
+  for (const auto& column : relation.columns) {
+    if (array.size() > 1) array += ',';
+    array += '"';
+    for (const char c : column.name) {
+      if (c == '"' || c == '\\') array += '\\';
+      array += c;
+    }
+    array += '"';
+  }
+  return array += "}";
+}
+
+MirrorColumn parse_mirror_column(const std::optional<std::string>& row) {
+  if (!row || row->size() < 4 || (*row)[2] != ':') return {};
+  return MirrorColumn{.always_identity = (*row)[0] == 'a',
+                      .compares_as_text = (*row)[1] == 't',
+                      .type = row->substr(3)};
 }
 
 bool is_unit_key(std::string_view text) noexcept {

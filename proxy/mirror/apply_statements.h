@@ -42,9 +42,47 @@ inline constexpr std::string_view kDdlOriginDigest = "digest";
 [[nodiscard]] bool is_ddl_origin(const protocol::logicalrep::OwnedRelation& relation) noexcept;
 [[nodiscard]] bool is_pgdual_relation(const protocol::logicalrep::OwnedRelation& relation) noexcept;
 
-/// Types without a default equality operator (json, xml, point, ...) or whose `=` is not identity
-/// (box and circle compare areas): a REPLICA IDENTITY FULL match compares them as text.
+/// Built-in types without a default equality operator (json, xml, point, ...) or whose `=` is not
+/// identity (box and circle compare areas): a REPLICA IDENTITY FULL match compares them as text
+/// when the mirror's own catalog was not read (MirrorColumn).
 [[nodiscard]] bool compares_as_text(protocol::logicalrep::Oid type_oid) noexcept;
+
+/// What the apply must know of a column as the mirror has it, which pgoutput does not say.
+struct MirrorColumn {
+  /// GENERATED ALWAYS AS IDENTITY: an UPDATE may set it to DEFAULT only, so a change of its value
+  /// replaces the row (PlannedChange::replaces_row).
+  bool always_identity = false;
+  /// Its type has no btree equality of its own (json, point, a composite, a domain, an array, a
+  /// range): a REPLICA IDENTITY FULL match compares the text forms, the primary's value read as
+  /// the column's type and written out again by the mirror, so both come from one output function.
+  bool compares_as_text = false;
+  std::string type{};  ///< the column's type as the mirror names it, qualified (format_type)
+  friend bool operator==(const MirrorColumn&, const MirrorColumn&) = default;
+};
+
+/// One a relation column, in its order; empty when the mirror's catalog was not read.
+using MirrorColumns = std::vector<MirrorColumn>;
+
+/// Reads MirrorColumns: $1 the table's qualified_name(), $2 column_names_parameter(). One row a
+/// column, in the relation's order, NULL for a column (or table) the mirror lacks, else "a" or "-"
+/// (always identity), "t" or "n" (compared as text or natively), ":" and the type.
+inline constexpr std::string_view kMirrorColumnsSql = R"sql(SELECT CASE WHEN a.attname IS NOT NULL THEN
+  CASE a.attidentity WHEN 'a' THEN 'a' ELSE '-' END ||
+  CASE WHEN t.typtype = 'e' OR (t.typtype = 'b' AND t.typcategory <> 'A' AND EXISTS (
+      SELECT FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_am m ON m.oid = o.opcmethod
+      WHERE m.amname = 'btree' AND o.opcdefault AND o.opcintype = t.oid)) THEN 'n' ELSE 't' END ||
+  ':' || pg_catalog.format_type(a.atttypid, a.atttypmod) END
+FROM pg_catalog.unnest($2::pg_catalog.text[]) WITH ORDINALITY AS c (name, position)
+LEFT JOIN pg_catalog.pg_attribute a
+  ON a.attrelid = pg_catalog.to_regclass($1) AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+ORDER BY c.position)sql";
+
+/// The relation's column names as a text[] literal, for kMirrorColumnsSql.
+[[nodiscard]] std::string column_names_parameter(const protocol::logicalrep::OwnedRelation& relation);
+
+/// One row of kMirrorColumnsSql; a NULL row or one of another form is a column the mirror lacks.
+[[nodiscard]] MirrorColumn parse_mirror_column(const std::optional<std::string>& row);
 
 /// One Insert, Update or Delete made into a statement shape and its parameter values. The values
 /// borrow from the message.
@@ -53,6 +91,9 @@ struct PlannedChange {
   std::vector<std::size_t> assigned{};  ///< the columns INSERT lists or UPDATE sets, in relation order
   std::vector<std::size_t> matched{};   ///< the columns WHERE compares, in relation order
   bool full_identity = false;         ///< REPLICA IDENTITY FULL: match all of `matched`, one row by ctid
+  /// An UPDATE that assigns a GENERATED ALWAYS identity column: the row is deleted and inserted
+  /// again in one statement, OVERRIDING SYSTEM VALUE, the columns not assigned kept from the old.
+  bool replaces_row = false;
   std::vector<protocol::logicalrep::TupleColumn> values{};  ///< $1, $2, ...: assigned, then matched
 
   /// Changes of one relation with the same shape have the same SQL: the key of its prepared
@@ -70,9 +111,11 @@ using PlanError = std::string;
 
 /// Sets the new row's columns except those sent as unchanged TOAST ('u': the mirror keeps its own
 /// value), matching the key from the old image when one was sent ('K' after a key change, 'O' with
-/// REPLICA IDENTITY FULL), else from the new row. Fails on a column count that is not the
+/// REPLICA IDENTITY FULL), else from the new row. Replaces the row when it assigns a column that
+/// `mirror` says is an identity GENERATED ALWAYS. Fails on a column count that is not the
 /// relation's, or when a key column's value was not sent (nothing to match on).
 [[nodiscard]] tl::expected<PlannedChange, PlanError> plan_update(const protocol::logicalrep::OwnedRelation& relation,
+                                                                 const MirrorColumns& mirror,
                                                                  const protocol::logicalrep::Update& update);
 
 /// Matches the old image's key. Fails as plan_update does.
@@ -80,9 +123,9 @@ using PlanError = std::string;
                                                                  const protocol::logicalrep::Delete& remove);
 
 /// The statement for `change` of `relation`, with $n parameters in the order of change.values.
-/// Precondition: `change` was planned for `relation`.
+/// Precondition: `change` was planned for `relation` and `mirror` (empty, or one a column).
 [[nodiscard]] std::string statement_sql(const protocol::logicalrep::OwnedRelation& relation,
-                                        const PlannedChange& change);
+                                        const MirrorColumns& mirror, const PlannedChange& change);
 
 /// TRUNCATE of `relations` (at least one), with RESTART IDENTITY and CASCADE as the primary's had them.
 [[nodiscard]] std::string truncate_sql(std::span<const protocol::logicalrep::OwnedRelation* const> relations,

@@ -51,6 +51,16 @@ SlotStreamError server_error(const protocol::Frame& frame, std::string_view duri
   throw SlotStreamError{"", "replication protocol violation by the primary: " + std::string{what}};
 }
 
+/// The value the server's greeting gave the run-time parameter `name`; empty when it gave none.
+std::string parameter_status(protocol::Bytes greeting, std::string_view name) {
+  for (const auto& frame : protocol::split_frames(greeting)) {
+    if (frame.tag != protocol::backend_tag::kParameterStatus) continue;
+    const auto status = protocol::decode_parameter_status(frame.body);
+    if (status && status->name == name) return std::string{status->value};
+  }
+  return {};
+}
+
 /// Runs one simple Query and returns its rows; an ErrorResponse is thrown once ReadyForQuery has
 /// come, so that the connection can run the next command.
 Awaitable<std::vector<protocol::OwnedDataRow>> run_command(BackendConnection& connection, std::string_view sql) {
@@ -275,6 +285,7 @@ struct SlotStream::State {
   XLogRecPtr settled_at = 0;  ///< confirmed at or past this, the caller has applied all it was handed
   logicalrep::DecodeState decode_state;
   std::string system_identifier;
+  std::string server_encoding;
 };
 
 // The only writer while the stream runs, so that its writes never interleave with another's.
@@ -332,7 +343,12 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
                                           // PostgreSQL's own walreceiver asks for them.
                                           {"datestyle", "ISO"},
                                           {"intervalstyle", "postgres"},
-                                          {"extra_float_digits", "3"}}};
+                                          {"extra_float_digits", "3"},
+                                          // Text as the primary stored it: a SQL_ASCII client
+                                          // gets the server's bytes unconverted, whatever a role
+                                          // or database setting would choose; the apply reads
+                                          // them in server_encoding().
+                                          {"client_encoding", "SQL_ASCII"}}};
   auto connection = co_await BackendConnection::open(primary, std::move(tls), login, options.max_message_length);
   ReplicationStart start;
   try {
@@ -342,6 +358,7 @@ Awaitable<SlotStream> SlotStream::open(const config::BackendConfig& primary, std
   }
   auto state = std::make_shared<State>(std::move(connection), options, start.confirmed);
   state->system_identifier = std::move(start.system_identifier);
+  state->server_encoding = parameter_status(state->connection.greeting(), "server_encoding");
   state->status_sender_running = true;
   asio::co_spawn(state->connection.stream().get_executor(), send_status_updates(state),
                  [state](std::exception_ptr) {
@@ -424,6 +441,8 @@ XLogRecPtr SlotStream::confirmed() const noexcept { return state_->confirmed; }
 XLogRecPtr SlotStream::server_wal_end() const noexcept { return state_->server_wal_end; }
 
 const std::string& SlotStream::system_identifier() const noexcept { return state_->system_identifier; }
+
+const std::string& SlotStream::server_encoding() const noexcept { return state_->server_encoding; }
 
 /// The last status update and CopyDone in one write, then the server's side of the ending, then
 /// Terminate. https://www.postgresql.org/docs/15/protocol-replication.html (START_REPLICATION)

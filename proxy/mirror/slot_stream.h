@@ -113,6 +113,10 @@ class SlotStream {
   /// The primary's system identifier (IDENTIFY_SYSTEM), which with the slot names the stream's
   /// source in the mirror's ledger.
   [[nodiscard]] const std::string& system_identifier() const noexcept;
+  /// The primary database's encoding (server_encoding), which the rows' text is in: the stream
+  /// asks for it unconverted. Empty when the server did not say. The apply reads the text in it
+  /// (ApplyOptions::source_encoding).
+  [[nodiscard]] const std::string& server_encoding() const noexcept;
 
   /// Reports the confirmed position a last time, ends the copy (CopyDone), waits for the server to
   /// end it too, and says goodbye (Terminate). Errors are ignored: the slot keeps what the server

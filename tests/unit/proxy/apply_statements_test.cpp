@@ -17,6 +17,9 @@ constexpr lr::Oid kInt4 = 23;
 constexpr lr::Oid kText = 25;
 constexpr lr::Oid kJson = 114;
 
+/// The mirror's catalog not read: plans go by what pgoutput said alone.
+const MirrorColumns kNotRead{};
+
 /// A column of a test tuple: 'n', 'u', or text ('t').
 struct Cell {
   char kind = 't';
@@ -89,7 +92,7 @@ TEST_CASE("an insert lists every column the primary sent, as parameters", "[unit
   const Tuple row{text("7"), text("Ada"), kNull};
   const auto planned = plan_insert(patients(), lr::Insert{.xid = {}, .relation_id = 16401, .new_tuple = row.data()});
   REQUIRE(planned);
-  CHECK(statement_sql(patients(), *planned) ==
+  CHECK(statement_sql(patients(), kNotRead, *planned) ==
         R"(INSERT INTO "public"."patients" ("id", "name", "notes") OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3))");
   CHECK(values_of(*planned) == std::vector<std::string>{"7", "Ada", "NULL"});
 }
@@ -98,10 +101,10 @@ TEST_CASE("an update leaves unchanged TOAST columns and the unchanged key alone 
           "[unit][proxy][apply]") {
   const Tuple row{text("7"), text("Ada"), kUnchanged};
   const lr::Update update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {}, .new_tuple = row.data()};
-  const auto planned = plan_update(patients(), update);
+  const auto planned = plan_update(patients(), kNotRead, update);
   REQUIRE(planned);
   // The key may be an identity GENERATED ALWAYS, which only DEFAULT may be assigned to.
-  CHECK(statement_sql(patients(), *planned) == R"(UPDATE ONLY "public"."patients" SET "name" = $1 WHERE "id" = $2)");
+  CHECK(statement_sql(patients(), kNotRead, *planned) == R"(UPDATE ONLY "public"."patients" SET "name" = $1 WHERE "id" = $2)");
   CHECK(values_of(*planned) == std::vector<std::string>{"Ada", "7"});
 }
 
@@ -109,9 +112,9 @@ TEST_CASE("an update that changed nothing the primary sent still looks for its r
           "[unit][proxy][apply]") {
   const Tuple row{text("7"), kUnchanged, kUnchanged};
   const lr::Update update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {}, .new_tuple = row.data()};
-  const auto planned = plan_update(patients(), update);
+  const auto planned = plan_update(patients(), kNotRead, update);
   REQUIRE(planned);
-  CHECK(statement_sql(patients(), *planned) == R"(UPDATE ONLY "public"."patients" SET "name" = "name" WHERE "id" = $1)");
+  CHECK(statement_sql(patients(), kNotRead, *planned) == R"(UPDATE ONLY "public"."patients" SET "name" = "name" WHERE "id" = $1)");
   CHECK(values_of(*planned) == std::vector<std::string>{"7"});
 }
 
@@ -123,9 +126,9 @@ TEST_CASE("an update of the key matches the old key the primary sent", "[unit][p
                           .old_kind = lr::OldTupleKind::key,
                           .old_tuple = old_key.data(),
                           .new_tuple = row.data()};
-  const auto planned = plan_update(patients(), update);
+  const auto planned = plan_update(patients(), kNotRead, update);
   REQUIRE(planned);
-  CHECK(statement_sql(patients(), *planned) ==
+  CHECK(statement_sql(patients(), kNotRead, *planned) ==
         R"(UPDATE ONLY "public"."patients" SET "id" = $1, "name" = $2, "notes" = $3 WHERE "id" = $4)");
   CHECK(values_of(*planned) == std::vector<std::string>{"8", "Ada", "x", "7"});
 }
@@ -135,7 +138,7 @@ TEST_CASE("a delete matches the key", "[unit][proxy][apply]") {
   const auto planned = plan_delete(
       patients(), lr::Delete{.xid = {}, .relation_id = 16401, .old_kind = lr::OldTupleKind::key, .old_tuple = old_key.data()});
   REQUIRE(planned);
-  CHECK(statement_sql(patients(), *planned) == R"(DELETE FROM ONLY "public"."patients" WHERE "id" = $1)");
+  CHECK(statement_sql(patients(), kNotRead, *planned) == R"(DELETE FROM ONLY "public"."patients" WHERE "id" = $1)");
   CHECK(values_of(*planned) == std::vector<std::string>{"7"});
 }
 
@@ -145,7 +148,7 @@ TEST_CASE("with REPLICA IDENTITY FULL one row is matched on every column, json a
     const auto planned = plan_delete(
         events(), lr::Delete{.xid = {}, .relation_id = 16401, .old_kind = lr::OldTupleKind::old, .old_tuple = old_row.data()});
     REQUIRE(planned);
-    CHECK(statement_sql(events(), *planned) ==
+    CHECK(statement_sql(events(), kNotRead, *planned) ==
           R"(DELETE FROM ONLY "audit"."events" WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" WHERE )"
           R"("at" IS NOT DISTINCT FROM $1 AND "payload"::text IS NOT DISTINCT FROM $2 LIMIT 1))");
     CHECK(values_of(*planned) == std::vector<std::string>{"noon", "NULL"});
@@ -157,9 +160,9 @@ TEST_CASE("with REPLICA IDENTITY FULL one row is matched on every column, json a
                             .old_kind = lr::OldTupleKind::old,
                             .old_tuple = old_row.data(),
                             .new_tuple = row.data()};
-    const auto planned = plan_update(events(), update);
+    const auto planned = plan_update(events(), kNotRead, update);
     REQUIRE(planned);
-    CHECK(statement_sql(events(), *planned) ==
+    CHECK(statement_sql(events(), kNotRead, *planned) ==
           R"(UPDATE ONLY "audit"."events" SET "payload" = $1 WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" )"
           R"(WHERE "at" IS NOT DISTINCT FROM $2 AND "payload"::text IS NOT DISTINCT FROM $3 LIMIT 1))");
     CHECK(values_of(*planned) == std::vector<std::string>{"{}", "noon", "NULL"});
@@ -171,13 +174,73 @@ TEST_CASE("with REPLICA IDENTITY FULL one row is matched on every column, json a
                             .old_kind = lr::OldTupleKind::old,
                             .old_tuple = old_row.data(),
                             .new_tuple = row.data()};
-    const auto planned = plan_update(events(), update);
+    const auto planned = plan_update(events(), kNotRead, update);
     REQUIRE(planned);
-    CHECK(statement_sql(events(), *planned) ==
+    CHECK(statement_sql(events(), kNotRead, *planned) ==
           R"(UPDATE ONLY "audit"."events" SET "at" = $1, "payload" = $2 WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" )"
           R"(WHERE "at" IS NOT DISTINCT FROM $3 AND "payload"::text IS NOT DISTINCT FROM $4 LIMIT 1))");
     CHECK(values_of(*planned) == std::vector<std::string>{"dusk", "{}", "noon", "NULL"});
   }
+}
+
+TEST_CASE("an update that assigns an identity GENERATED ALWAYS replaces the row, keeping what was not sent",
+          "[unit][proxy][apply]") {
+  const MirrorColumns mirror{{.always_identity = true, .compares_as_text = false, .type = "integer"},
+                             {.always_identity = false, .compares_as_text = false, .type = "text"},
+                             {.always_identity = false, .compares_as_text = false, .type = "text"}};
+  const Tuple old_key{text("7"), kNull, kNull};
+  const Tuple row{text("8"), text("Ada"), kUnchanged};
+  const lr::Update update{.xid = {},
+                          .relation_id = 16401,
+                          .old_kind = lr::OldTupleKind::key,
+                          .old_tuple = old_key.data(),
+                          .new_tuple = row.data()};
+  const auto planned = plan_update(patients(), mirror, update);
+  REQUIRE(planned);
+  CHECK(planned->replaces_row);
+  CHECK(statement_sql(patients(), mirror, *planned) ==
+        R"(WITH gone AS (DELETE FROM ONLY "public"."patients" WHERE "id" = $3 RETURNING *) )"
+        R"(INSERT INTO "public"."patients" ("id", "name", "notes") OVERRIDING SYSTEM VALUE )"
+        R"(SELECT CAST($1 AS integer), CAST($2 AS text), gone."notes" FROM gone)");
+  CHECK(values_of(*planned) == std::vector<std::string>{"8", "Ada", "7"});
+
+  SECTION("an update that leaves it alone stays an UPDATE, which never assigns it to itself") {
+    const Tuple unchanged{text("7"), kUnchanged, kUnchanged};
+    const auto quiet = plan_update(patients(), mirror,
+                                   lr::Update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {},
+                                              .new_tuple = unchanged.data()});
+    REQUIRE(quiet);
+    CHECK_FALSE(quiet->replaces_row);
+    CHECK(quiet->shape() != planned->shape());
+    CHECK(statement_sql(patients(), mirror, *quiet) ==
+          R"(UPDATE ONLY "public"."patients" SET "name" = "name" WHERE "id" = $1)");
+  }
+}
+
+TEST_CASE("with the mirror's catalog read, REPLICA IDENTITY FULL compares text forms of the column's own type",
+          "[unit][proxy][apply]") {
+  const MirrorColumns mirror{{.always_identity = false, .compares_as_text = false, .type = "text"},
+                             {.always_identity = false, .compares_as_text = true, .type = "public.pair_d"}};
+  const Tuple old_row{text("noon"), text("(1,{})")};
+  const auto planned = plan_delete(
+      events(), lr::Delete{.xid = {}, .relation_id = 16401, .old_kind = lr::OldTupleKind::old, .old_tuple = old_row.data()});
+  REQUIRE(planned);
+  CHECK(statement_sql(events(), mirror, *planned) ==
+        R"(DELETE FROM ONLY "audit"."events" WHERE ctid = (SELECT ctid FROM ONLY "audit"."events" WHERE )"
+        R"("at" IS NOT DISTINCT FROM $1 AND )"
+        R"("payload"::pg_catalog.text IS NOT DISTINCT FROM CAST($2 AS public.pair_d)::pg_catalog.text LIMIT 1))");
+}
+
+TEST_CASE("the mirror's columns are asked for by name and read back from one row each", "[unit][proxy][apply]") {
+  const auto odd = relation("public", "t", lr::ReplicaIdentity::full,
+                            {column(true, "plain"), column(true, R"(say "hi")"), column(true, R"(back\slash)")});
+  CHECK(column_names_parameter(odd) == R"({"plain","say \"hi\"","back\\slash"})");
+  CHECK(parse_mirror_column(std::string{"at:public.pair[]"}) ==
+        MirrorColumn{.always_identity = true, .compares_as_text = true, .type = "public.pair[]"});
+  CHECK(parse_mirror_column(std::string{"-n:integer"}) ==
+        MirrorColumn{.always_identity = false, .compares_as_text = false, .type = "integer"});
+  CHECK(parse_mirror_column(std::nullopt) == MirrorColumn{});
+  CHECK(parse_mirror_column(std::string{"??"}) == MirrorColumn{});
 }
 
 TEST_CASE("changes of one shape share a statement; another shape gets its own", "[unit][proxy][apply]") {
@@ -185,7 +248,7 @@ TEST_CASE("changes of one shape share a statement; another shape gets its own", 
   const Tuple toasted{text("7"), text("Ada"), kUnchanged};
   const Tuple other{text("9"), text("Bob"), text("y")};
   const auto update = [](const Tuple& row) {
-    return plan_update(patients(), lr::Update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {},
+    return plan_update(patients(), kNotRead, lr::Update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {},
                                               .new_tuple = row.data()});
   };
   CHECK(update(full)->shape() == update(other)->shape());
@@ -204,7 +267,7 @@ TEST_CASE("a change that does not fit its relation is refused with a reason and 
   SECTION("a key column not sent") {
     const Tuple row{kUnchanged, text("secret"), text("x")};
     const auto planned = plan_update(
-        patients(), lr::Update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {}, .new_tuple = row.data()});
+        patients(), kNotRead, lr::Update{.xid = {}, .relation_id = 16401, .old_kind = {}, .old_tuple = {}, .new_tuple = row.data()});
     REQUIRE_FALSE(planned);
     CHECK(planned.error().find("secret") == std::string::npos);
     CHECK(planned.error().find(R"("id")") != std::string::npos);
