@@ -55,6 +55,13 @@ class AppliedUnits {
   void set_held(bool held);
   [[nodiscard]] bool held() const noexcept { return held_; }
 
+  /// The mirror lost transactions it had applied: it stopped before its WAL held them durably
+  /// (the apply answers sessions once a COMMIT is in, not once it is on disk). Until the apply has
+  /// them again from the slot, a session's reads there could miss a write it was answered for.
+  /// Set and cleared by the applier.
+  void set_mirror_recovering(bool recovering) noexcept { mirror_recovering_ = recovering; }
+  [[nodiscard]] bool mirror_recovering() const noexcept { return mirror_recovering_; }
+
   /// The database's slot exists on the primary: from now on every transaction committed there
   /// reaches the mirror, whatever happens to pgdual. Called by the applier; never undone.
   void slot_ready() noexcept { slot_ready_ = true; }
@@ -73,6 +80,7 @@ class AppliedUnits {
   std::atomic<bool> slot_ready_{false};
   std::atomic<bool> given_up_{false};
   std::atomic<bool> held_{false};
+  std::atomic<bool> mirror_recovering_{false};
 };
 
 /// One session's interest in one unit key. Movable, not copyable; destroying it forgets the key.

@@ -94,6 +94,7 @@ Awaitable<void> MirrorApplier::round() {
   apply_options.source_encoding = stream.server_encoding();
   auto apply = co_await ApplyConnection::open(std::move(connection), source_, apply_options);
   undurable_.clear();  // what the last round left undurable, the slot sends again
+  check_mirror_kept(apply.applied_through());
   bool going_on = true;
   while (going_on && !stop_.requested()) {
     auto item = co_await next_message(stream, apply);
@@ -125,6 +126,18 @@ Awaitable<SlotItem> MirrorApplier::next_message(SlotStream& stream, ApplyConnect
   }
   auto item = co_await stream.next();
   co_return item;
+}
+
+void MirrorApplier::check_mirror_kept(std::optional<protocol::XLogRecPtr> ledger) {
+  if (last_commit_applied_ <= ledger.value_or(0) || lost_through_ != 0) return;
+  lost_through_ = last_commit_applied_;
+  units_.set_mirror_recovering(true);
+  log_->warn("mirror apply of {}: the mirror lost the transactions applied after {} up to {} (it stopped before they "
+             "were durable there); they come again from the slot, and reads of sessions that wrote stay on the "
+             "primary meanwhile",
+             options_.slot.database, protocol::format_lsn(ledger.value_or(0)), protocol::format_lsn(lost_through_));
+  const std::lock_guard lock{progress_mutex_};
+  ++progress_.mirror_losses;
 }
 
 void MirrorApplier::confirm_durable(SlotStream& stream, protocol::XLogRecPtr flushed) {
@@ -183,6 +196,15 @@ Awaitable<bool> MirrorApplier::stand_still(SlotStream& stream, ApplyConnection& 
 // durably (confirm_durable()): a mirror that crashes before loses it, and the slot sends it again.
 void MirrorApplier::settle(const TransactionResult& result) {
   undurable_.push_back(Undurable{.mirror_lsn = result.mirror_lsn, .end_lsn = result.end_lsn});
+  // Only a transaction's ledger row stands at its commit LSN: a statement run alone is recorded
+  // just before its message, an announced key not at all.
+  if (result.status == TransactionResult::Status::applied) {
+    last_commit_applied_ = std::max(last_commit_applied_, result.commit_lsn);
+  }
+  if (lost_through_ != 0 && result.commit_lsn >= lost_through_) {
+    lost_through_ = 0;
+    units_.set_mirror_recovering(false);
+  }
   if (result.unit_key) units_.applied(*result.unit_key);
   for (const auto& change : result.skipped) record_skipped(result, change);
   if (careful_at_ == result.commit_lsn) careful_at_ = 0;

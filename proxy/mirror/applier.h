@@ -31,6 +31,9 @@ struct ApplierProgress {
   std::uint64_t transactions = 0;    ///< transactions committed on the mirror by this applier
   std::uint64_t skipped_changes = 0;  ///< changes the mirror refused, left out and recorded
   std::uint64_t rounds = 0;          ///< times the slot and the mirror were opened
+  /// Rounds that found the mirror without transactions it had applied (it stopped before they
+  /// were durable there): the slot sent them again.
+  std::uint64_t mirror_losses = 0;
   std::string last_error;            ///< why the last round ended; empty while none has
 };
 
@@ -93,6 +96,9 @@ class MirrorApplier {
   Awaitable<bool> stand_still(SlotStream& stream, ApplyConnection& apply, protocol::XLogRecPtr unit);
   /// A transaction's result: announced, its skipped changes recorded, and waiting to be durable.
   void settle(const TransactionResult& result);
+  /// At a round's start: whether the mirror's ledger (`ledger`, from the apply connection) lacks
+  /// transactions applied before; if so, sessions keep their reads off it until they are back.
+  void check_mirror_kept(std::optional<protocol::XLogRecPtr> ledger);
   /// Confirms the slot up to the results the mirror's WAL now holds durably (`flushed`).
   void confirm_durable(SlotStream& stream, protocol::XLogRecPtr flushed);
   /// The stream's next message. While applied transactions wait to be durable and the stream is
@@ -118,6 +124,10 @@ class MirrorApplier {
     protocol::XLogRecPtr end_lsn;
   };
   std::deque<Undurable> undurable_;
+  /// The commit LSN of the last transaction applied (or found applied), across rounds.
+  protocol::XLogRecPtr last_commit_applied_ = 0;
+  /// While the mirror has lost transactions: the commit LSN it must have applied again; 0 otherwise.
+  protocol::XLogRecPtr lost_through_ = 0;
   TaskStop stop_;
   ApplyHold hold_;
   mutable std::mutex progress_mutex_;

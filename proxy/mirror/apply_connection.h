@@ -113,6 +113,10 @@ class ApplyConnection {
   /// MirrorFailure.
   Awaitable<std::optional<protocol::XLogRecPtr>> last_applied(std::string_view source);
 
+  /// The highest commit LSN the mirror's ledger held for the source when the connection opened
+  /// (or recorded since); std::nullopt when none.
+  [[nodiscard]] std::optional<protocol::XLogRecPtr> applied_through() const noexcept { return applied_through_; }
+
   /// How the transactions whose Begin comes next are applied.
   void set_mode(ApplyMode mode) noexcept { mode_ = mode; }
 

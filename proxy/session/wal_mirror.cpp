@@ -123,6 +123,7 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
     parts_.context.metrics.count_wal_ack(Metrics::WalAck::applied);
     // Commit order: whatever the session committed before is on the mirror too.
     unapplied_.reset();
+    wrote_ = true;
     unmarked_write_ = false;
     co_return;
   }
@@ -192,6 +193,7 @@ void WalMirror::primary_lost() {
 
 bool WalMirror::mirror_has_own_writes() const noexcept {
   if (unmarked_write_ || parts_.applied.given_up()) return false;
+  if (wrote_ && parts_.applied.mirror_recovering()) return false;
   return !unapplied_ || unapplied_->applied();
 }
 

@@ -97,6 +97,9 @@ class WalMirror final : public WriteMirror {
   /// itself, a FunctionCall, text that could not be parsed): the mirror has it once a later
   /// marked transaction is applied, which commit order brings after it.
   bool unmarked_write_ = false;
+  /// The mirror applied a transaction of the session's before its answer: one the mirror could lose
+  /// if it stopped before that was durable there (AppliedUnits::mirror_recovering()).
+  bool wrote_ = false;
   /// What of the open unit the WAL mirror cannot carry, for the log; empty when it carries it all.
   std::string left_out_;
   TemporaryRelations temporary_;  ///< the session's, whose schema changes stay on the primary

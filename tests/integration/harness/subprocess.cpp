@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,7 +100,19 @@ bool become(const Identity& identity) {
 // Set after become(): changing the effective user clears the parent-death signal.
 bool die_with(pid_t parent) { return prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() == parent; }
 
+// The test process holds connections of its own (an in-process applier's replication stream,
+// say), and Asio opens sockets without close-on-exec: a server started here, or restarted, would
+// keep them open after the test closed them, and the primary's WAL sender with them. Async-signal
+// safe, as the child of a threaded process must be.
+void close_inherited_on_exec() {
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  rlimit limit{};
+  const auto last = getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+  for (rlim_t fd = 3; fd < last; ++fd) fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);  // EBADF when unused
+}
+
 [[noreturn]] void exec_child(const ChildPlan& plan, int error_pipe) {
+  close_inherited_on_exec();
   constexpr int kOutputFlags = O_WRONLY | O_CREAT | O_APPEND;
   const bool ready = redirect(plan.stdin_file, O_RDONLY, STDIN_FILENO) &&
                      redirect(plan.stdout_file, kOutputFlags, STDOUT_FILENO) &&
