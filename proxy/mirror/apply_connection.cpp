@@ -87,7 +87,9 @@ void ApplyConnection::queue_wal_position() {
 }
 
 void ApplyConnection::take_wal_position() {
-  if (!pipeline_.take_failures().empty()) throw ApplyError{"the mirror did not tell where its WAL stands"};
+  if (const auto refusals = pipeline_.take_failures(); !refusals.empty()) {
+    throw ApplyError{"the mirror did not tell where its WAL stands: " + describe(refusals.front())};
+  }
   const auto& row = pipeline_.last_row();
   const auto lsn_at = [&row](std::size_t column) -> std::optional<protocol::XLogRecPtr> {
     if (row.size() != 2 || !row[column]) return std::nullopt;
@@ -401,23 +403,26 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_held(std::opti
   collect();
   const bool committed = pipeline_.last_command_tag() == "COMMIT";
   co_await pipeline_.settle();
-  if (held_failure_ && !failure) {
-    // A refusal among the answers: the mirror skipped the COMMIT, and its transaction, open and
-    // aborted, refused the position's read too. Nothing of the batch stays; nothing waits for the WAL.
+  if (failure || held_failure_) {
+    // The batch fails. After a refusal the mirror skipped up to the COMMIT's (or ROLLBACK's) Sync,
+    // leaving its transaction open and aborted, which refused the position's read too: nothing of
+    // the batch stays, and nothing waits for the WAL.
     static_cast<void>(pipeline_.take_failures());
+  } else {
+    take_wal_position();
+  }
+  if (held_failure_ && !failure) {
+    // A refusal among the answers: the mirror skipped the COMMIT, and its transaction is aborted.
     failure = std::move(held_failure_);
     pipeline_.command("ROLLBACK", committing);
     pipeline_.sync();
     co_await pipeline_.settle();
     collect();
-  } else {
-    take_wal_position();
-    if (!failure && !committed) {
-      // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
-      failure = committing;
-      failure->sqlstate = protocol::sqlstate::kInternalError;
-      failure->message = "the mirror rolled the transaction back";
-    }
+  } else if (!failure && !committed) {
+    // COMMIT of a transaction in error answers ROLLBACK: a careful-mode savepoint went wrong.
+    failure = committing;
+    failure->sqlstate = protocol::sqlstate::kInternalError;
+    failure->message = "the mirror rolled the transaction back";
   }
   auto held = std::exchange(held_, {});
   held_failure_.reset();

@@ -187,6 +187,28 @@ TEST_CASE_METHOD(IntegrationTest, "a change the mirror refuses fails its whole b
   CHECK(single[1].commit_lsn == batch[0].commit_lsn);
 }
 
+TEST_CASE_METHOD(IntegrationTest, "a refusal read before the batch's COMMIT fails the batch as one read with it",
+                 "[integration][wal][apply]") {
+  const auto database = fresh_database("wal_apply_early_refusal");
+  create_on_both(database, "CREATE TABLE codes (id int PRIMARY KEY, code text UNIQUE)");
+  static_cast<void>(backends().cloud.run_sql(database, "INSERT INTO codes VALUES (9, 'f')"));
+  const PrimarySlot slot{database};
+  run_on_primary(database, {"INSERT INTO codes VALUES (5, 'e')", "INSERT INTO codes VALUES (6, 'f')",
+                            "INSERT INTO codes VALUES (7, 'g')"});
+  const auto messages = slot.take_changes();
+  // A pipeline one request deep reads each change's answer before the next: the refusal is in
+  // hand before the COMMIT is sent, and the mirror skips that COMMIT too.
+  for (const bool batch : {true, false}) {
+    const auto results =
+        apply_as_superuser(database, slot, messages, ApplyMode::fast, batch, proxy::ApplyOptions{.pipeline_depth = 1});
+    INFO("batch " << batch);
+    const auto failed = std::ranges::find(results, Status::failed, &TransactionResult::status);
+    REQUIRE(failed != results.end());
+    REQUIRE(failed->failure);
+    CHECK(failed->failure->sqlstate == "23505");
+  }
+}
+
 TEST_CASE_METHOD(IntegrationTest, "a change that finds no row on the mirror is skipped and reported, and the rest of "
                                   "its transaction and of its batch commits in the same round trip",
                  "[integration][wal][apply]") {
