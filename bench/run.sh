@@ -395,7 +395,7 @@ done
 # The setups each workload runs on, in the order they take turns within a round.
 declare -A workload_setups=(
   [select]="direct pgbouncer-session pgbouncer-transaction pgpool-passthrough pgdual-passthrough"
-  [update]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync"
+  [update]="direct direct-both pgbouncer-session pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync"
   [tpcb]="direct direct-both pgdual-dualwrite pgdual-wal pgpool-replication native-async native-sync"
   [shadow]="direct pgdual-shadow0 pgdual-shadow10")
 declare -A workload_flags=([select]=-S [update]=-N [tpcb]="" [shadow]=-S)
