@@ -24,6 +24,8 @@ inline constexpr char kSyntaxError[] = "42601";
 inline constexpr char kUndefinedObject[] = "42704";
 inline constexpr char kTooManyConnections[] = "53300";
 inline constexpr char kObjectNotInPrerequisiteState[] = "55000";
+/// PAUSE WRITES whose running write transactions did not end within its timeout.
+inline constexpr char kLockNotAvailable[] = "55P03";
 inline constexpr char kQueryCanceled[] = "57014";
 inline constexpr char kAdminShutdown[] = "57P01";
 /// The server takes no sessions yet: pgdual while a database's WAL mirror has no slot.

@@ -158,7 +158,7 @@ Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
   SessionContext context{config_,          cancels_,           sessions_, log_,      conflicts_,
                          ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
                          shadows_,         settings_,          metrics_,  backend_tls_,     database_setup_,
-                         wal_mirrors_.get()};
+                         wal_mirrors_.get(), write_gate_};
   Session session{std::move(client), std::move(context), id, client_slots_};
   co_await session.run();
 }

@@ -17,6 +17,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/client_slots.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/cutover/write_gate.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/mirror/database_setup.h"
 #include "proxy/mirror/wal_mirrors.h"
@@ -87,6 +88,9 @@ class Server {
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;  ///< what sessions measure the primary at, for the brake
   ShadowLedger shadows_;
+  /// PAUSE WRITES: where sessions' write transactions wait; declared before the HTTP endpoint,
+  /// which reads it, so that it outlives it.
+  WriteGate write_gate_;
   asio::steady_timer brake_tick_;
   LiveSettings settings_;
   asio::signal_set hangups_;

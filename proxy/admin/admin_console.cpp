@@ -20,6 +20,7 @@
 #include "protocol/writer.h"
 #include "proxy/admin/apply_hold_console.h"
 #include "proxy/admin/console_commands.h"
+#include "proxy/admin/cutover_console.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/mirror/wal_mirrors.h"
@@ -345,6 +346,10 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return;  // they wait for the apply: answer_apply_hold() runs them
     case AdminVerb::show_checks:
       return;  // they wait for the servers: answer_show_checks() runs them
+    case AdminVerb::pause_writes:
+      return;  // it waits for the running writes: answer_pause_writes() runs it
+    case AdminVerb::resume_writes: return resume_writes(context, user, out);
+    case AdminVerb::show_cutover: return encode_table(cutover_table(context.write_gate.snapshot()), out);
   }
 }
 
@@ -361,6 +366,17 @@ std::vector<std::byte> answer(std::string_view sql, const AdminContext& context,
   }
   protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
   return out;
+}
+
+// Who runs the console's commands, as logs and SHOW CUTOVER name them: the user at the client's
+// address, or the user alone once the socket has lost its peer.
+std::string console_identity(const Stream& client, const std::string& user) {
+  boost::system::error_code error;
+  const auto endpoint = client.lowest_layer().remote_endpoint(error);
+  if (error) return user;
+  const auto address = endpoint.address();
+  const auto host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return fmt::format("{}@{}:{}", user, host, endpoint.port());
 }
 
 std::vector<std::byte> greeting() {
@@ -384,6 +400,8 @@ std::vector<std::byte> greeting() {
 }  // namespace
 
 Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
+  // Before RESUME APPLY's parser, which takes every RESUME.
+  if (auto pause = parse_write_pause_command(text)) return std::move(*pause);
   if (auto hold = parse_apply_hold_command(text)) return std::move(*hold);
   if (auto checks = parse_show_checks(text)) return std::move(*checks);
   const auto words = words_of(text);
@@ -392,7 +410,7 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   if (!words.empty() && words[0] == "kill") return parse_kill(words);
   if (!words.empty() && words[0] == "set") return parse_set(words);
   if (words.size() != 2 || words[0] != "show") return unexpected{unknown_command()};
-  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 9> kShows{{
+  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 10> kShows{{
       {"backends", AdminVerb::show_backends},
       {"stats", AdminVerb::show_stats},
       {"sessions", AdminVerb::show_sessions},
@@ -400,6 +418,7 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
       {"config", AdminVerb::show_config},
       {"wal", AdminVerb::show_wal},
       {"shadows", AdminVerb::show_shadows},
+      {"cutover", AdminVerb::show_cutover},
       {"version", AdminVerb::show_version},
       {"help", AdminVerb::show_help},
   }};
@@ -426,7 +445,8 @@ void encode_table(const AdminTable& table, std::vector<std::byte>& out) {
 
 Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const AdminContext& context,
                                     std::string user) {
-  context.log->info("admin console: {} connected", user);
+  const auto who = console_identity(client, user);
+  context.log->info("admin console: {} connected", who);
   const auto console = next_console_number();
   const ApplyHoldRelease release_holds{context.wal_mirrors, console};
   co_await send_all(client, greeting());
@@ -441,13 +461,16 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
       const auto sql = query ? query->query : std::string_view{};
       const auto command = parse_admin_command(sql);
       if (command && holds_apply(command->verb)) {
-        context.log->info("admin console: {} ran {}", user, sql.substr(0, 200));
+        context.log->info("admin console: {} ran {}", who, sql.substr(0, 200));
         out = co_await answer_apply_hold(*command, context, console);
+      } else if (command && command->verb == AdminVerb::pause_writes) {
+        context.log->info("admin console: {} ran {}", who, sql.substr(0, 200));
+        out = co_await answer_pause_writes(*command, context, who);
       } else if (command && command->verb == AdminVerb::show_checks) {
-        context.log->info("admin console: {} ran {}", user, sql.substr(0, 200));
+        context.log->info("admin console: {} ran {}", who, sql.substr(0, 200));
         out = co_await answer_show_checks(*command, context);
       } else {
-        out = answer(sql, context, user);
+        out = answer(sql, context, who);
         shutting_down = command && command->verb == AdminVerb::shutdown;
       }
     } else if (frame.tag == tags::kSync) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@ class ReadSteering;
 class SessionRegistry;
 class ShadowLedger;
 class WalMirrors;
+class WriteGate;
 
 /// The virtual database a client names to reach the console.
 inline constexpr std::string_view kAdminDatabase = "pgdual";
@@ -46,6 +48,9 @@ enum class AdminVerb {
   show_checks,   ///< SHOW CHECKS [database]: proxy/admin/console_commands.h
   kill,          ///< KILL id: a session id as SHOW SESSIONS shows it
   shutdown,      ///< SHUTDOWN: as SIGTERM, once answered
+  pause_writes,   ///< PAUSE WRITES [TIMEOUT n]: proxy/admin/cutover_console.h, as the two below
+  resume_writes,  ///< RESUME WRITES
+  show_cutover,   ///< SHOW CUTOVER
 };
 
 struct AdminCommand {
@@ -56,6 +61,7 @@ struct AdminCommand {
   std::string database{};     ///< with hold_apply and resume_apply; with show_checks, empty for all
   std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction
   std::uint64_t session = 0;  ///< with kill
+  std::chrono::milliseconds pause_timeout{30'000};  ///< with pause_writes
 };
 
 /// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
@@ -65,12 +71,15 @@ struct AdminError {
 };
 
 /// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL |
-/// SHADOWS | VERSION | HELP | CHECKS [database], SET read_percent = N [FORCE], SET shadow_percent = N (or TO N; 0..100,
-/// fractions allowed), RELOAD, HOLD APPLY and RESUME APPLY (parse_apply_hold_command), KILL id,
-/// SHUTDOWN. Keywords in any case, a trailing semicolon allowed. Pure.
-/// Errors: 22023 for a percent that is no number from 0 to 100 or a KILL id that is no positive
-/// integer, 42704 for another parameter, 42601 for anything else (FORCE after shadow_percent too),
-/// the last naming every command (console_commands()).
+/// SHADOWS | CUTOVER | VERSION | HELP | CHECKS [database], SET read_percent = N [FORCE],
+/// SET shadow_percent = N (or TO N; 0..100, fractions allowed), RELOAD, HOLD APPLY and RESUME
+/// APPLY (parse_apply_hold_command), PAUSE WRITES [TIMEOUT n] and RESUME WRITES
+/// (parse_write_pause_command), KILL id, SHUTDOWN. Keywords in any case, a trailing semicolon
+/// allowed. Pure.
+/// Errors: 22023 for a percent that is no number from 0 to 100, a KILL id that is no positive
+/// integer or a PAUSE WRITES TIMEOUT out of range, 42704 for another parameter, 42601 for
+/// anything else (FORCE after shadow_percent too), the last naming every command
+/// (console_commands()).
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
 
 /// A console answer: text columns and rows.
@@ -91,11 +100,13 @@ struct AdminContext {
   SessionRegistry& sessions;
   ConflictSink& conflicts;
   std::shared_ptr<spdlog::logger> log;
+  WriteGate& write_gate;              ///< PAUSE WRITES, RESUME WRITES, SHOW CUTOVER
   WalMirrors* wal_mirrors = nullptr;  ///< in mirror.mode wal; SHOW WAL lists no database without
 };
 
 /// Serves one admitted console client, logged in as `user`, from its greeting until it leaves.
-/// `reader` has read the startup packet. Throws as the session's I/O does.
+/// `reader` has read the startup packet. Its commands are logged, and its pauses named, as
+/// user@address (the client's). Throws as the session's I/O does.
 Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const AdminContext& context,
                                     std::string user);
 

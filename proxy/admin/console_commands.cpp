@@ -23,7 +23,7 @@
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::array<ConsoleCommandHelp, 17> kCommands{{
+constexpr std::array<ConsoleCommandHelp, 20> kCommands{{
     {"SHOW BACKENDS", "both servers: role, address, state, sessions, reads, errors and latency"},
     {"SHOW STATS", "sessions, read_percent, the brake, shadow reads and conflicts, in figures"},
     {"SHOW SESSIONS", "every client session, by the id KILL takes"},
@@ -31,6 +31,7 @@ constexpr std::array<ConsoleCommandHelp, 17> kCommands{{
     {"SHOW CONFIG", "the settings in force, passwords left out"},
     {"SHOW WAL", "in mirror.mode wal, each database's WAL mirror: state and lag"},
     {"SHOW SHADOWS", "shadow reads compared, by statement fingerprint"},
+    {"SHOW CUTOVER", "the write gate: open, pausing or paused, write transactions running and held, who paused"},
     {"SHOW CHECKS [database]", "pgdual check's checks against the configuration in force, each with its fix"},
     {"SHOW VERSION", "pgdual's version"},
     {"SHOW HELP", "these commands"},
@@ -39,33 +40,12 @@ constexpr std::array<ConsoleCommandHelp, 17> kCommands{{
     {"RELOAD", "reads the configuration file again, as SIGHUP"},
     {"HOLD APPLY database [AT 'lsn']", "in mirror.mode wal, holds the WAL mirror's apply, for pgdual verify"},
     {"RESUME APPLY database", "lets the apply this console held go on"},
+    {"PAUSE WRITES [TIMEOUT seconds]",
+     "holds every new write transaction and answers once the running ones have ended (30 s at most by default)"},
+    {"RESUME WRITES", "lets the held write transactions go on"},
     {"KILL id", "ends client session id (SHOW SESSIONS) with FATAL 57P01 once its statement is answered"},
     {"SHUTDOWN", "shuts pgdual down gracefully, as SIGTERM"},
 }};
-
-/// The words of `text`, split at white space, a trailing semicolon dropped, case kept.
-std::vector<std::string> raw_words(std::string_view text) {
-  while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) != 0 || text.back() == ';')) {
-    text.remove_suffix(1);
-  }
-  std::vector<std::string> words;
-  std::string word;
-  for (const char c : text) {
-    if (std::isspace(static_cast<unsigned char>(c)) == 0) {
-      word.push_back(c);
-    } else if (!word.empty()) {
-      words.push_back(std::exchange(word, {}));
-    }
-  }
-  if (!word.empty()) words.push_back(std::move(word));
-  return words;
-}
-
-bool is_keyword(std::string_view word, std::string_view keyword) {
-  return word.size() == keyword.size() && std::equal(word.begin(), word.end(), keyword.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         });
-}
 
 /// A database named as a bare word or a double-quoted identifier ("a""b" is a"b).
 std::string database_name(const std::string& word) {
@@ -106,6 +86,29 @@ std::future<std::vector<jobs::ReadinessCheck>> start_checks(std::shared_ptr<cons
 }  // namespace
 
 std::span<const ConsoleCommandHelp> console_commands() { return kCommands; }
+
+std::vector<std::string> console_words(std::string_view text) {
+  while (!text.empty() && (std::isspace(static_cast<unsigned char>(text.back())) != 0 || text.back() == ';')) {
+    text.remove_suffix(1);
+  }
+  std::vector<std::string> words;
+  std::string word;
+  for (const char c : text) {
+    if (std::isspace(static_cast<unsigned char>(c)) == 0) {
+      word.push_back(c);
+    } else if (!word.empty()) {
+      words.push_back(std::exchange(word, {}));
+    }
+  }
+  if (!word.empty()) words.push_back(std::move(word));
+  return words;
+}
+
+bool is_keyword(std::string_view word, std::string_view keyword) {
+  return word.size() == keyword.size() && std::equal(word.begin(), word.end(), keyword.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
 
 std::string console_command_list() {
   std::string list;
@@ -150,7 +153,7 @@ void kill_session(const AdminCommand& command, const AdminContext& context, std:
 }
 
 std::optional<Expected<AdminCommand, AdminError>> parse_show_checks(std::string_view text) {
-  const auto words = raw_words(text);
+  const auto words = console_words(text);
   if (words.size() < 2 || !is_keyword(words[0], "show") || !is_keyword(words[1], "checks")) return std::nullopt;
   if (words.size() > 3) {
     return unexpected{AdminError{protocol::sqlstate::kSyntaxError, "SHOW CHECKS takes one database at most"}};

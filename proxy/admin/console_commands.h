@@ -27,6 +27,12 @@ struct ConsoleCommandHelp {
 /// Their syntaxes, comma separated, for the unknown-command error. Pure.
 [[nodiscard]] std::string console_command_list();
 
+/// The words of `text`, split at white space, a trailing semicolon dropped, case kept. Pure.
+[[nodiscard]] std::vector<std::string> console_words(std::string_view text);
+
+/// Whether `word` is `keyword` (lower case) in any case. Pure.
+[[nodiscard]] bool is_keyword(std::string_view word, std::string_view keyword);
+
 /// pgdual's version, as `pgdual --version` prints it.
 [[nodiscard]] std::string_view pgdual_version();
 

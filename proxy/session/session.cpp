@@ -233,7 +233,8 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
                        "user \"" + user + "\" may not use the admin console (admin.users)"};
   }
   const AdminContext admin{context_.settings,  context_.steering, context_.brake, context_.shadows,
-                           context_.sessions,  context_.conflicts, context_.log,  context_.wal_mirrors};
+                           context_.sessions,  context_.conflicts, context_.log,  context_.write_gate,
+                           context_.wal_mirrors};
   co_await serve_admin_console(client_, client_reader_, admin, user);
   co_return true;
 }

@@ -23,6 +23,7 @@ class ReadSteering;
 class SessionRegistry;
 class ShadowLedger;
 class WalMirrors;
+class WriteGate;
 
 /// What every session shares: the configuration it started with, and the
 /// server-wide registries.
@@ -50,6 +51,8 @@ struct SessionContext {
   DatabaseSetup& database_setup;
   /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
   WalMirrors* wal_mirrors = nullptr;
+  /// PAUSE WRITES: the admin console's, here for the console sessions.
+  WriteGate& write_gate;
 };
 
 }  // namespace pgdual::proxy

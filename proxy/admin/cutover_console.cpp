@@ -1,0 +1,164 @@
+#include "proxy/admin/cutover_console.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+#include <spdlog/fmt/fmt.h>
+
+#include "protocol/backend_messages.h"
+#include "protocol/error_response.h"
+#include "protocol/sqlstate.h"
+#include "protocol/writer.h"
+#include "proxy/admin/console_commands.h"
+
+namespace pgdual::proxy {
+namespace {
+
+/// A failed pause names this many sessions, then counts the rest.
+constexpr std::size_t kNamedHolders = 10;
+
+Expected<AdminCommand, AdminError> syntax_error(std::string_view form) {
+  return unexpected{AdminError{protocol::sqlstate::kSyntaxError, "expected " + std::string{form}}};
+}
+
+// Whole milliseconds, so that what the command answers matches what it waited.
+Expected<std::chrono::milliseconds, AdminError> pause_timeout_of(const std::string& text) {
+  double seconds = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  const bool number = error == std::errc{} && end == text.data() + text.size() && std::isfinite(seconds);
+  if (!number || seconds < 0.001 || seconds > 3600) {
+    return unexpected{AdminError{
+        protocol::sqlstate::kInvalidParameterValue,
+        "PAUSE WRITES TIMEOUT must be a number of seconds from 0.001 to 3600, not \"" + text + "\""}};
+  }
+  return std::chrono::milliseconds{std::llround(seconds * 1000)};
+}
+
+Expected<AdminCommand, AdminError> parse_pause(const std::vector<std::string>& words) {
+  constexpr std::string_view kForm = "PAUSE WRITES [TIMEOUT seconds]";
+  const bool bare = words.size() == 2;
+  const bool timed = words.size() == 4 && is_keyword(words[2], "timeout");
+  if ((!bare && !timed) || !is_keyword(words[1], "writes")) return syntax_error(kForm);
+  AdminCommand command{.verb = AdminVerb::pause_writes};
+  if (bare) return command;
+  const auto timeout = pause_timeout_of(words[3]);
+  if (!timeout) return unexpected{timeout.error()};
+  command.pause_timeout = *timeout;
+  return command;
+}
+
+std::string seconds_text(std::chrono::milliseconds duration) {
+  return fmt::format("{}", static_cast<double>(duration.count()) / 1000.0);
+}
+
+std::string plural(std::size_t count, std::string_view noun) {
+  return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
+}
+
+std::string failure_message(const WriteGate::PauseFailure& failure, const AdminContext& context,
+                            std::chrono::milliseconds timeout) {
+  using Reason = WriteGate::PauseFailure::Reason;
+  switch (failure.reason) {
+    case Reason::timed_out: return pause_timed_out_message(failure.still_running, timeout);
+    case Reason::already_paused: {
+      const auto snapshot = context.write_gate.snapshot();
+      if (snapshot.state != WriteGate::State::paused) return "a pause is under way";
+      return "writes are already paused (by " + snapshot.paused_by + ")";
+    }
+    case Reason::resumed:
+      return "the pause was ended by RESUME WRITES from " + failure.by +
+             " before the running writes ended; writes go on";
+    case Reason::shut_down: return "pgdual is shutting down; writes go on";
+  }
+  return "writes were not paused";
+}
+
+std::string_view failure_sqlstate(WriteGate::PauseFailure::Reason reason) {
+  using Reason = WriteGate::PauseFailure::Reason;
+  switch (reason) {
+    case Reason::timed_out: return protocol::sqlstate::kLockNotAvailable;
+    case Reason::already_paused:
+    case Reason::resumed: return protocol::sqlstate::kObjectNotInPrerequisiteState;
+    case Reason::shut_down: return protocol::sqlstate::kAdminShutdown;
+  }
+  return protocol::sqlstate::kInternalError;
+}
+
+void encode_error(std::string_view sqlstate, std::string_view message, std::vector<std::byte>& out) {
+  protocol::Writer writer{out};
+  protocol::encode(protocol::make_error("ERROR", sqlstate, message), writer);
+}
+
+AdminTable one_row(std::vector<std::string> columns, std::vector<std::string> row) {
+  return AdminTable{.columns = std::move(columns), .rows = {std::move(row)}};
+}
+
+}  // namespace
+
+std::optional<Expected<AdminCommand, AdminError>> parse_write_pause_command(std::string_view text) {
+  const auto words = console_words(text);
+  if (!words.empty() && is_keyword(words[0], "pause")) return parse_pause(words);
+  if (words.size() < 2 || !is_keyword(words[0], "resume") || !is_keyword(words[1], "writes")) return std::nullopt;
+  if (words.size() != 2) return syntax_error("RESUME WRITES");
+  return AdminCommand{.verb = AdminVerb::resume_writes};
+}
+
+std::string pause_timed_out_message(const std::vector<WriteGate::Holder>& still_running,
+                                    std::chrono::milliseconds timeout) {
+  auto message = fmt::format("writes could not be paused within {} s: {} still running", seconds_text(timeout),
+                             plural(still_running.size(), "write transaction"));
+  const auto named = std::min(still_running.size(), kNamedHolders);
+  for (std::size_t i = 0; i < named; ++i) {
+    message += fmt::format("{}session {} for {} ms", i == 0 ? " (" : ", ", still_running[i].session,
+                           still_running[i].held_for.count());
+  }
+  if (still_running.size() > named) message += fmt::format(", and {} more", still_running.size() - named);
+  if (named > 0) message += ")";
+  return message + "; writes go on";
+}
+
+Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, const AdminContext& context,
+                                                      std::string who) {
+  const auto timeout = seconds_text(command.pause_timeout);
+  context.log->warn("admin console: {} pauses writes, waiting {} s at most for the running ones", who, timeout);
+  const auto paused = co_await context.write_gate.pause(command.pause_timeout, who);
+  std::vector<std::byte> out;
+  if (paused) {
+    context.log->warn("admin console: writes paused for {}: {} running when the gate closed, drained in {} ms", who,
+                      plural(paused->were_running, "write transaction"), paused->drained_in.count());
+    encode_table(one_row({"state", "drained_ms", "were_running"},
+                         {"paused", std::to_string(paused->drained_in.count()), std::to_string(paused->were_running)}),
+                 out);
+  } else {
+    const auto message = failure_message(paused.error(), context, command.pause_timeout);
+    context.log->warn("admin console: writes not paused for {}: {}", who, message);
+    encode_error(failure_sqlstate(paused.error().reason), message, out);
+  }
+  protocol::Writer writer{out};
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
+  co_return out;
+}
+
+void resume_writes(const AdminContext& context, const std::string& who, std::vector<std::byte>& out) {
+  const auto resumed = context.write_gate.resume(who);
+  if (!resumed) {
+    context.log->warn("admin console: {} ran RESUME WRITES; writes were not paused", who);
+    return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, "writes are not paused", out);
+  }
+  context.log->warn("admin console: writes resumed by {} after {} ms paused; {} released", who,
+                    resumed->paused_for.count(), plural(resumed->released, "held session"));
+  encode_table(one_row({"state", "paused_ms", "released"},
+                       {"open", std::to_string(resumed->paused_for.count()), std::to_string(resumed->released)}),
+               out);
+}
+
+AdminTable cutover_table(const WriteGate::Snapshot& snapshot) {
+  return one_row({"state", "writes_in_flight", "writes_waiting", "paused_by", "paused_ms", "last_event"},
+                 {std::string{to_string(snapshot.state)}, std::to_string(snapshot.in_flight),
+                  std::to_string(snapshot.waiting), snapshot.paused_by, std::to_string(snapshot.paused_for.count()),
+                  snapshot.last_event});
+}
+
+}  // namespace pgdual::proxy

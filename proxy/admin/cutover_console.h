@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/expected.h"
+#include "proxy/admin/admin_console.h"
+#include "proxy/cutover/write_gate.h"
+#include "proxy/net/asio.h"
+
+/// The console's side of the cutover (docs/cutover.md, "Pausing writes"): PAUSE WRITES, RESUME
+/// WRITES and SHOW CUTOVER, over the server's WriteGate.
+namespace pgdual::proxy {
+
+/// Reads `PAUSE WRITES [TIMEOUT seconds]` or `RESUME WRITES`, keywords in any case, a trailing
+/// semicolon allowed; the seconds a number from 0.001 to 3600, fractions allowed (30 without
+/// TIMEOUT). std::nullopt when the text starts with neither PAUSE nor RESUME WRITES (RESUME APPLY
+/// is parse_apply_hold_command's). Errors: 22023 for seconds out of range or no number, naming
+/// them; 42601 for another form. Pure.
+[[nodiscard]] std::optional<Expected<AdminCommand, AdminError>> parse_write_pause_command(std::string_view text);
+
+/// Runs PAUSE WRITES for `who` (user@address, as logs and SHOW CUTOVER name it): waits until no
+/// write transaction runs, or until the command's timeout. Its answer, then ReadyForQuery: a
+/// one-row table (state, drained_ms, were_running), or 55P03 when the running writes did not end in
+/// time (naming their sessions), 55000 when writes are paused already or RESUME WRITES ended the
+/// pause first, 57P01 when pgdual shuts down meanwhile. In each failure the gate is open again.
+Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, const AdminContext& context,
+                                                      std::string who);
+
+/// RESUME WRITES for `who`: a one-row table (state, paused_ms, released), or 55000 when writes are
+/// not paused; appended to `out`.
+void resume_writes(const AdminContext& context, const std::string& who, std::vector<std::byte>& out);
+
+/// SHOW CUTOVER: one row of the gate's state (state, writes_in_flight, writes_waiting, paused_by,
+/// paused_ms, last_event). Pure.
+[[nodiscard]] AdminTable cutover_table(const WriteGate::Snapshot& snapshot);
+
+/// The 55P03 message of a pause that timed out after `timeout`: the sessions still writing, the
+/// first ten by name, oldest first. Pure.
+[[nodiscard]] std::string pause_timed_out_message(const std::vector<WriteGate::Holder>& still_running,
+                                                  std::chrono::milliseconds timeout);
+
+}  // namespace pgdual::proxy
