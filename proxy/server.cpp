@@ -201,6 +201,7 @@ Awaitable<void> Server::watch_read_brake() {
 HttpHandlers Server::http_handlers() {
   return {.metrics_text =
               [this] {
+                const auto gate = write_gate_.snapshot();
                 return metrics_.render({.read_percent = steering_.braked() ? 0.0 : steering_.global_percent(),
                                         .braked = steering_.braked(),
                                         .sessions = client_slots_.sessions(),
@@ -208,7 +209,10 @@ HttpHandlers Server::http_handlers() {
                                         .wal_mirrors = wal_gauges(wal_progress()),
                                         .shadow_percent = steering_.shadow_percent(),
                                         .shadows = shadows_.counts(),
-                                        .latency_ratio_p99 = brake_.relative_p99(ReadBrake::Clock::now())});
+                                        .latency_ratio_p99 = brake_.relative_p99(ReadBrake::Clock::now()),
+                                        .writes_paused = gate.state != WriteGate::State::open,
+                                        .writes_waiting = gate.waiting,
+                                        .write_transactions_in_flight = gate.in_flight});
               },
           .health =
               [this] {

@@ -235,6 +235,14 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_gauge(out, "pgdual_sessions", "Client sessions open, logged in.", static_cast<double>(gauges.sessions));
   append_gauge(out, "pgdual_logins_in_progress", "Client connections still logging in.",
                static_cast<double>(gauges.logins_in_progress));
+  append_gauge(out, "pgdual_writes_paused",
+               "1 while PAUSE WRITES holds new write transactions (pausing or paused), else 0.",
+               gauges.writes_paused ? 1.0 : 0.0);
+  append_gauge(out, "pgdual_writes_waiting", "Client sessions whose write transaction waits for RESUME WRITES.",
+               static_cast<double>(gauges.writes_waiting));
+  append_gauge(out, "pgdual_write_transactions_in_flight",
+               "Write transactions running on the primary, that a PAUSE WRITES waits for.",
+               static_cast<double>(gauges.write_transactions_in_flight));
   render_wal_mirrors(out, gauges.wal_mirrors);
   render_shadows(out, gauges);
   return out;

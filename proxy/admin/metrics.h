@@ -40,6 +40,9 @@ struct MetricsGauges {
   double shadow_percent = 0.0;                 ///< the shadow percent in force (ReadSteering)
   std::vector<ShadowCounts> shadows{};         ///< ShadowLedger::counts()
   double latency_ratio_p99 = 0.0;              ///< ReadBrake::relative_p99(): 0 without samples
+  bool writes_paused = false;                  ///< the WriteGate pausing or paused
+  std::size_t writes_waiting = 0;              ///< sessions held at the WriteGate
+  std::size_t write_transactions_in_flight = 0;  ///< the WriteGate's passes out
 };
 
 /// The upper bounds of pgdual_query_duration_seconds's finite buckets, in microseconds, so an
@@ -72,6 +75,8 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///                                                    (held_for_verify)
 ///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions,  gauges (MetricsGauges)
 ///   pgdual_logins_in_progress
+///   pgdual_writes_paused, pgdual_writes_waiting,     gauges of the WriteGate (PAUSE WRITES): 1 while
+///   pgdual_write_transactions_in_flight              pausing or paused, sessions held, passes out
 ///   pgdual_wal_lag_bytes{database}                   wal mode, from MetricsGauges::wal_mirrors: the
 ///   pgdual_wal_lag_seconds{database}                 primary's WAL the slot has not confirmed, how
 ///   pgdual_wal_retained_bytes{database}              long its oldest change has waited, the WAL the

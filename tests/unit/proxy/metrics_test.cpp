@@ -405,7 +405,9 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_logins_evicted_total counter", "pgdual_wal_acks_total counter",
       "pgdual_wal_ack_wait_seconds histogram",
       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",     "pgdual_sessions gauge",
-      "pgdual_logins_in_progress gauge",     "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
+      "pgdual_logins_in_progress gauge",     "pgdual_writes_paused gauge",          "pgdual_writes_waiting gauge",
+      "pgdual_write_transactions_in_flight gauge",
+      "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
       "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
       "pgdual_wal_mirror_up gauge",          "pgdual_shadow_reads_total counter",   "pgdual_shadow_percent gauge",
       "pgdual_mirror_latency_ratio_p99 gauge"};
@@ -501,6 +503,24 @@ TEST_CASE("promtool accepts the metrics text", "[unit][proxy][metrics]") {
   CHECK(std::fwrite(text.data(), 1, text.size(), pipe) == text.size());
   const int status = pclose(pipe);
   CHECK(status == 0);
+}
+
+TEST_CASE("The write gate's gauges say whether writes are paused, and how many wait and run",
+          "[unit][proxy][metrics][cutover]") {
+  const Metrics metrics{"onprem", "cloud"};
+  const auto open = metrics.render(MetricsGauges{});
+  check_valid_exposition(open);
+  CHECK(value_of(open, "pgdual_writes_paused") == "0");
+  CHECK(value_of(open, "pgdual_writes_waiting") == "0");
+  CHECK(value_of(open, "pgdual_write_transactions_in_flight") == "0");
+  const auto paused =
+      metrics.render(MetricsGauges{.writes_paused = true, .writes_waiting = 7, .write_transactions_in_flight = 2});
+  check_valid_exposition(paused);
+  CHECK(value_of(paused, "pgdual_writes_paused") == "1");
+  CHECK(value_of(paused, "pgdual_writes_waiting") == "7");
+  CHECK(value_of(paused, "pgdual_write_transactions_in_flight") == "2");
+  CHECK(count_lines_starting(paused, "# TYPE pgdual_writes_paused gauge") == 1);
+  CHECK(count_lines_starting(paused, "# HELP pgdual_write_transactions_in_flight ") == 1);
 }
 
 }  // namespace pgdual::proxy
