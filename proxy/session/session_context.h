@@ -23,6 +23,7 @@ class ReadSteering;
 class SessionRegistry;
 class ShadowLedger;
 class WalMirrors;
+class WriteGate;
 
 /// What every session shares: the configuration it started with, and the
 /// server-wide registries.
@@ -48,6 +49,8 @@ struct SessionContext {
   const BackendTlsContexts& backend_tls;
   /// pgdual's schema in each database, set up by its first session.
   DatabaseSetup& database_setup;
+  /// Where write transactions wait while writes are paused (PAUSE WRITES).
+  WriteGate& write_gate;
   /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
   WalMirrors* wal_mirrors = nullptr;
 };

@@ -24,6 +24,7 @@
 #include "proxy/backend/backend_tls.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/cutover/write_gate.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/mirror/database_setup.h"
 #include "proxy/route/read_brake.h"
@@ -103,7 +104,8 @@ class ServerParts {
 
   [[nodiscard]] SessionContext context() {
     return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
-            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, backend_tls_, database_setup_};
+            steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, backend_tls_, database_setup_,
+            write_gate_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -137,6 +139,7 @@ class ServerParts {
   ConflictSink conflicts_;
   LedgerPruner ledger_pruner_;
   DatabaseSetup database_setup_;
+  WriteGate write_gate_;
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;
