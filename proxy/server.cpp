@@ -158,7 +158,7 @@ Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
   SessionContext context{config_,          cancels_,           sessions_, log_,      conflicts_,
                          ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
                          shadows_,         settings_,          metrics_,  backend_tls_,     database_setup_,
-                         wal_mirrors_.get(), write_gate_};
+                         write_gate_,      wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id, client_slots_};
   co_await session.run();
 }
@@ -171,6 +171,7 @@ Awaitable<void> Server::shut_down_on_signal() {
   brake_tick_.cancel();
   hangups_.cancel();
   if (http_) http_->stop();
+  write_gate_.shut_down();  // held writes go on, and end with their sessions
   sessions_.for_each([](Session& session) { session.request_shutdown(); });
   co_await wait_until_sessions_end(config_->server.shutdown_grace);
   if (sessions_.size() > 0) {

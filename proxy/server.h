@@ -71,6 +71,8 @@ class Server {
   std::shared_ptr<const config::ProxyConfig> config_;
   std::shared_ptr<spdlog::logger> log_;
   BackendTlsContexts backend_tls_;  ///< first: a root certificate OpenSSL refuses stops the start early
+  /// Before the workers: a session's pass, destroyed with its io_context, gives itself back to it.
+  WriteGate write_gate_;
   /// Runs the accept loop and the shutdown sequence (on the main thread).
   asio::io_context control_;
   std::vector<std::unique_ptr<asio::io_context>> workers_;
@@ -88,9 +90,6 @@ class Server {
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;  ///< what sessions measure the primary at, for the brake
   ShadowLedger shadows_;
-  /// PAUSE WRITES: where sessions' write transactions wait; declared before the HTTP endpoint,
-  /// which reads it, so that it outlives it.
-  WriteGate write_gate_;
   asio::steady_timer brake_tick_;
   LiveSettings settings_;
   asio::signal_set hangups_;

@@ -62,11 +62,9 @@ std::string failure_message(const WriteGate::PauseFailure& failure, const AdminC
   using Reason = WriteGate::PauseFailure::Reason;
   switch (failure.reason) {
     case Reason::timed_out: return pause_timed_out_message(failure.still_running, timeout);
-    case Reason::already_paused: {
-      const auto snapshot = context.write_gate.snapshot();
-      if (snapshot.state != WriteGate::State::paused) return "a pause is under way";
-      return "writes are already paused (by " + snapshot.paused_by + ")";
-    }
+    case Reason::already_paused:
+      if (context.write_gate.snapshot().state != WriteGate::State::paused) return "a pause is under way";
+      return "writes are already paused (by " + failure.by + ")";
     case Reason::resumed:
       return "the pause was ended by RESUME WRITES from " + failure.by +
              " before the running writes ended; writes go on";

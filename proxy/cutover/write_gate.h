@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,19 +100,22 @@ class WriteGate {
     Clock::time_point since{};
   };
 
+  using Waiters = std::vector<std::shared_ptr<Waiter>>;
+
   [[nodiscard]] Pass issue(std::uint64_t session);  ///< under mutex_
-  void give_back(std::uint64_t number);
-  /// Wakes the sessions waiting (all of them) and the pause waiting for the drain.
-  void wake(std::vector<std::shared_ptr<Waiter>> waiters);
-  [[nodiscard]] std::vector<std::shared_ptr<Waiter>> take_waiters();  ///< under mutex_
-  /// Ends the pause under way or in force, with `event` for SHOW CUTOVER; under mutex_.
-  void reopen(std::string event);
+  void give_back(std::uint64_t number) noexcept;
+  void forget(const std::shared_ptr<Waiter>& waiter) noexcept;
+  /// Opens the gate, noting `event` for SHOW CUTOVER; under mutex_. Returns whom to wake():
+  /// every session held, and the pause waiting for the drain.
+  [[nodiscard]] Waiters reopen(std::string event);
+  static void wake(const Waiters& waiters);
+  [[nodiscard]] Paused settle_pause(std::size_t were_running);  ///< under mutex_: the drain is over
 
   mutable std::mutex mutex_;
   State state_ = State::open;
   bool shut_down_ = false;
   std::uint64_t next_pass_ = 1;
-  std::vector<std::pair<std::uint64_t, Entry>> in_flight_;  ///< by pass number, oldest first
+  std::map<std::uint64_t, Entry> in_flight_;  ///< by pass number: oldest first
   std::vector<std::shared_ptr<Waiter>> waiting_;
   std::shared_ptr<Waiter> pauser_;  ///< the pause waiting for the drain
   std::uint64_t pause_number_ = 0;  ///< pauses begun: a pause's own number, to tell it was ended

@@ -168,8 +168,11 @@ void UnitPlanner::note_executed(const std::shared_ptr<const sql::Classification>
   summary_.executes = true;
   summary_.kind = sql::strongest(summary_.kind, verdict->kind);
   summary_.unparsable = summary_.unparsable || (!verdict->parsed && !verdict->too_deep);
+  const bool read_only_begin = verdict->transaction == sql::TransactionControl::begin_read_only;
   for (const auto kind : verdict->statements) {
-    summary_.transaction_control = summary_.transaction_control || kind == sql::StatementKind::transaction_control;
+    const bool controls = kind == sql::StatementKind::transaction_control;
+    summary_.transaction_control = summary_.transaction_control || controls;
+    summary_.may_begin_writes = summary_.may_begin_writes || (controls && !read_only_begin);
     summary_.listens = summary_.listens || kind == sql::StatementKind::listen;
   }
   summary_.commits = first && verdict->statements.size() == 1 && commits(verdict->transaction);

@@ -51,6 +51,9 @@ struct UnitSummary {
   bool executes = false;            ///< a Query, Execute or FunctionCall
   bool unparsable = false;          ///< some text is no SQL libpg_query can parse
   bool transaction_control = false;  ///< some statement is BEGIN, COMMIT, SAVEPOINT...
+  /// Some transaction control other than a text starting with BEGIN READ ONLY: the unit may open a
+  /// transaction that writes (proxy/route/write_pass.h).
+  bool may_begin_writes = false;
   bool commits = false;             ///< the unit is one COMMIT (or COMMIT PREPARED, PREPARE TRANSACTION)
   bool plain_commit = false;        ///< the unit is one COMMIT or END: the open transaction ends here
   bool commit_prepared = false;     ///< the unit is one COMMIT PREPARED

@@ -12,6 +12,7 @@
 #include "protocol/startup.h"
 #include "proxy/backend/backend_connection.h"
 #include "proxy/client_slots.h"
+#include "proxy/cutover/write_gate.h"
 #include "proxy/mirror/database_setup.h"
 #include "proxy/net/asio.h"
 #include "proxy/net/wakeup.h"
@@ -132,6 +133,9 @@ class Session {
   Awaitable<bool> serve_on_mirror(protocol::TransactionStatus status);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   Awaitable<void> dispatch_segment(Stream& primary);
+  /// Before a unit opens: takes the write gate's pass it needs (proxy/route/write_pass.h), waiting
+  /// while writes are paused.
+  Awaitable<void> pass_write_gate();
   /// Whether the client's message tagged `tag` belongs to its COPY data (unit_.client_copying),
   /// and whether that data ends with it.
   [[nodiscard]] ClientCopyStep client_copy_step(char tag) const;
@@ -188,6 +192,8 @@ class Session {
   /// The unit going to the primary runs on the mirror too, as a shadow read (ShadowReads).
   bool shadow_unit_ = false;
   Unit unit_;
+  /// Held from the start of a transaction that may write until the primary is idle again.
+  WriteGate::Pass write_pass_;
 
   ClientLogin login_;
   MirrorLink mirror_;

@@ -49,10 +49,10 @@ struct SessionContext {
   const BackendTlsContexts& backend_tls;
   /// pgdual's schema in each database, set up by its first session.
   DatabaseSetup& database_setup;
+  /// Where write transactions wait while writes are paused (PAUSE WRITES).
+  WriteGate& write_gate;
   /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
   WalMirrors* wal_mirrors = nullptr;
-  /// PAUSE WRITES: the admin console's, here for the console sessions.
-  WriteGate& write_gate;
 };
 
 }  // namespace pgdual::proxy

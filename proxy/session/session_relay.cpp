@@ -13,6 +13,7 @@
 #include "proxy/net/timeouts.h"
 #include "proxy/route/read_eligibility.h"
 #include "proxy/route/statement_latencies.h"
+#include "proxy/route/write_pass.h"
 #include "proxy/session/session.h"
 
 namespace pgdual::proxy {
@@ -370,7 +371,10 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   // A unit that began with messages that run nothing (Parse, Describe, Flush)
   // is routed again once it runs something.
   const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
-  if (!unit_.open || runs_at_last) pins = open_unit(frames);
+  if (!unit_.open || runs_at_last) {
+    co_await pass_write_gate();
+    pins = open_unit(frames);
+  }
   if (pins.text_shift > 0) positions_.start(pins.text_shift);
   protocol::Bytes to_primary = segment_;
   std::vector<std::byte> pinned;
@@ -393,6 +397,14 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   co_await send_all(primary, to_primary);
   if (!shadow_unit_) co_await writes_->send(segment_, frames, pins);
   segment_.clear();
+}
+
+Awaitable<void> Session::pass_write_gate() {
+  const auto needed = write_pass_for(planner_.summary(), primary_tap_.transaction_status(), write_pass_.held());
+  if (needed == WritePass::join) write_pass_ = context_.write_gate.join(id_);
+  if (needed != WritePass::enter) co_return;
+  auto pass = co_await context_.write_gate.enter(id_);
+  write_pass_ = std::move(pass);
 }
 
 UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
@@ -477,7 +489,10 @@ void Session::count_primary_answer(const conflict::Outcome& primary) {
 void Session::end_unit(const conflict::Outcome& primary) {
   if (conflict::succeeded(primary)) follow_session_state();
   const auto status = primary_tap_.transaction_status();
-  if (status == TransactionStatus::idle) reads_.transaction_ended();
+  if (status == TransactionStatus::idle) {
+    reads_.transaction_ended();
+    write_pass_.release();
+  }
   writes_->end_unit(status);
   positions_.stop();
   if (std::exchange(shadow_unit_, false)) primary_tap_.set_rows_order(conflict::RowsOrder::kept);

@@ -105,7 +105,7 @@ class ServerParts {
   [[nodiscard]] SessionContext context() {
     return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
             steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, backend_tls_, database_setup_,
-            nullptr,   write_gate_};
+            write_gate_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -139,13 +139,13 @@ class ServerParts {
   ConflictSink conflicts_;
   LedgerPruner ledger_pruner_;
   DatabaseSetup database_setup_;
+  WriteGate write_gate_;
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;
   ShadowLedger shadows_{1};
   LiveSettings settings_;
   Metrics metrics_;
-  WriteGate write_gate_;
 };
 
 /// A session's parts, wired as Session's constructor wires them. The client socket is never
