@@ -57,13 +57,13 @@ std::string plural(std::size_t count, std::string_view noun) {
   return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
 }
 
-std::string failure_message(const WriteGate::PauseFailure& failure, const AdminContext& context,
+std::string failure_message(const WriteGate::PauseFailure& failure, const WriteGate& gate,
                             std::chrono::milliseconds timeout) {
   using Reason = WriteGate::PauseFailure::Reason;
   switch (failure.reason) {
     case Reason::timed_out: return pause_timed_out_message(failure.still_running, timeout);
     case Reason::already_paused:
-      if (context.write_gate.snapshot().state != WriteGate::State::paused) return "a pause is under way";
+      if (gate.snapshot().state != WriteGate::State::paused) return "a pause is under way";
       return "writes are already paused (by " + failure.by + ")";
     case Reason::resumed:
       return "the pause was ended by RESUME WRITES from " + failure.by +
@@ -119,19 +119,24 @@ std::string pause_timed_out_message(const std::vector<WriteGate::Holder>& still_
 
 Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, const AdminContext& context,
                                                       std::string who) {
+  co_return co_await answer_pause_writes(command, context.write_gate, *context.log, std::move(who));
+}
+
+Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, WriteGate& gate,
+                                                      spdlog::logger& log, std::string who) {
   const auto timeout = seconds_text(command.pause_timeout);
-  context.log->warn("admin console: {} pauses writes, waiting {} s at most for the running ones", who, timeout);
-  const auto paused = co_await context.write_gate.pause(command.pause_timeout, who);
+  log.warn("admin console: {} pauses writes, waiting {} s at most for the running ones", who, timeout);
+  const auto paused = co_await gate.pause(command.pause_timeout, who);
   std::vector<std::byte> out;
   if (paused) {
-    context.log->warn("admin console: writes paused for {}: {} running when the gate closed, drained in {} ms", who,
-                      plural(paused->were_running, "write transaction"), paused->drained_in.count());
+    log.warn("admin console: writes paused for {}: {} running when the gate closed, drained in {} ms", who,
+             plural(paused->were_running, "write transaction"), paused->drained_in.count());
     encode_table(one_row({"state", "drained_ms", "were_running"},
                          {"paused", std::to_string(paused->drained_in.count()), std::to_string(paused->were_running)}),
                  out);
   } else {
-    const auto message = failure_message(paused.error(), context, command.pause_timeout);
-    context.log->warn("admin console: writes not paused for {}: {}", who, message);
+    const auto message = failure_message(paused.error(), gate, command.pause_timeout);
+    log.warn("admin console: writes not paused for {}: {}", who, message);
     encode_error(failure_sqlstate(paused.error().reason), message, out);
   }
   protocol::Writer writer{out};
@@ -139,14 +144,14 @@ Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& comman
   co_return out;
 }
 
-void resume_writes(const AdminContext& context, const std::string& who, std::vector<std::byte>& out) {
-  const auto resumed = context.write_gate.resume(who);
+void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out) {
+  const auto resumed = gate.resume(who);
   if (!resumed) {
-    context.log->warn("admin console: {} ran RESUME WRITES; writes were not paused", who);
+    log.warn("admin console: {} ran RESUME WRITES; writes were not paused", who);
     return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, "writes are not paused", out);
   }
-  context.log->warn("admin console: writes resumed by {} after {} ms paused; {} released", who,
-                    resumed->paused_for.count(), plural(resumed->released, "held session"));
+  log.warn("admin console: writes resumed by {} after {} ms paused; {} released", who, resumed->paused_for.count(),
+           plural(resumed->released, "held session"));
   encode_table(one_row({"state", "paused_ms", "released"},
                        {"open", std::to_string(resumed->paused_for.count()), std::to_string(resumed->released)}),
                out);

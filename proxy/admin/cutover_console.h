@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <spdlog/logger.h>
+
 #include "protocol/expected.h"
 #include "proxy/admin/admin_console.h"
 #include "proxy/cutover/write_gate.h"
@@ -29,10 +31,13 @@ namespace pgdual::proxy {
 /// pause first, 57P01 when pgdual shuts down meanwhile. In each failure the gate is open again.
 Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, const AdminContext& context,
                                                       std::string who);
+/// The same on `gate`, logging to `log`: all that PAUSE WRITES reads of the console's context.
+Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, WriteGate& gate,
+                                                      spdlog::logger& log, std::string who);
 
-/// RESUME WRITES for `who`: a one-row table (state, paused_ms, released), or 55000 when writes are
-/// not paused; appended to `out`.
-void resume_writes(const AdminContext& context, const std::string& who, std::vector<std::byte>& out);
+/// RESUME WRITES for `who` on `gate`, logged to `log`: a one-row table (state, paused_ms,
+/// released), or 55000 when writes are not paused; appended to `out`.
+void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out);
 
 /// SHOW CUTOVER: one row of the gate's state (state, writes_in_flight, writes_waiting, paused_by,
 /// paused_ms, last_event). Pure.

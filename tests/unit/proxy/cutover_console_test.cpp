@@ -1,7 +1,18 @@
 #include "proxy/admin/cutover_console.h"
 
-#include <catch2/catch.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include <catch2/catch.hpp>
+#include <spdlog/logger.h>
+
+#include "protocol/backend_messages.h"
+#include "protocol/error_response.h"
+#include "protocol/frame.h"
+#include "protocol/message_tags.h"
 #include "proxy/admin/admin_console.h"
 
 namespace pgdual::proxy {
@@ -107,6 +118,174 @@ TEST_CASE("SHOW CUTOVER shows the gate's state, its writes and who paused them",
                                       .last_event = "PAUSE WRITES by ops: paused"});
     CHECK(table.rows ==
           std::vector<std::vector<std::string>>{{"paused", "0", "9", "ops", "40000", "PAUSE WRITES by ops: paused"}});
+  }
+}
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// What a console command answered: its table's one row, or its error; and whether ReadyForQuery ended it.
+struct Answer {
+  std::vector<std::optional<std::string>> row{};
+  std::string sqlstate{};
+  std::string message{};
+  bool ready = false;
+};
+
+Answer read_answer(const std::vector<std::byte>& out) {
+  Answer answer;
+  for (const auto& frame : protocol::split_frames(out)) {
+    if (frame.tag == protocol::backend_tag::kDataRow) {
+      answer.row = protocol::OwnedDataRow{protocol::decode_data_row(frame.body).value()}.columns;
+    } else if (frame.tag == protocol::backend_tag::kErrorResponse) {
+      const auto error = protocol::decode_error_response(frame.body).value();
+      answer.sqlstate = error.sqlstate();
+      answer.message = error.message();
+    } else if (frame.tag == protocol::backend_tag::kReadyForQuery) {
+      answer.ready = true;
+    }
+  }
+  return answer;
+}
+
+spdlog::logger& test_log() {
+  static const auto log = std::make_shared<spdlog::logger>("cutover-console-test");
+  return *log;
+}
+
+// The command lives in this frame, as it lives in the console's loop while it runs.
+Awaitable<std::vector<std::byte>> pause_writes(std::chrono::milliseconds timeout, WriteGate& gate, std::string who) {
+  const AdminCommand command{.verb = AdminVerb::pause_writes, .pause_timeout = timeout};
+  co_return co_await answer_pause_writes(command, gate, test_log(), std::move(who));
+}
+
+/// A console session's PAUSE WRITES on `io`: `answer` is set once it has answered.
+void spawn_pause(asio::io_context& io, WriteGate& gate, std::chrono::milliseconds timeout, std::string who,
+                 std::optional<Answer>& answer) {
+  asio::co_spawn(io, pause_writes(timeout, gate, std::move(who)),
+                 [&answer](std::exception_ptr error, std::vector<std::byte> out) {
+                   if (error) std::rethrow_exception(error);
+                   answer = read_answer(out);
+                 });
+}
+
+/// Runs `io` until `done` holds, at most 10 s.
+template <class Done>
+void run_until(asio::io_context& io, Done done) {
+  const auto deadline = WriteGate::Clock::now() + 10s;
+  while (!done() && WriteGate::Clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  REQUIRE(done());
+}
+
+Answer resume(WriteGate& gate, const std::string& who) {
+  std::vector<std::byte> out;
+  resume_writes(gate, test_log(), who, out);
+  return read_answer(out);
+}
+
+std::vector<std::string> shown(const WriteGate& gate) { return cutover_table(gate.snapshot()).rows.at(0); }
+
+}  // namespace
+
+TEST_CASE("SHOW CUTOVER follows a gate from open through pausing and paused to open again",
+          "[unit][admin][cutover]") {
+  asio::io_context io;
+  WriteGate gate;
+  CHECK(shown(gate) == std::vector<std::string>{"open", "0", "0", "", "0", ""});
+  auto running = gate.join(7);
+  std::optional<Answer> paused;
+  spawn_pause(io, gate, 10s, "ops@10.0.0.5:50102", paused);
+  run_until(io, [&] { return gate.snapshot().state == WriteGate::State::pausing; });
+  auto pausing = shown(gate);
+  CHECK(pausing[0] == "pausing");
+  CHECK(pausing[1] == "1");
+  CHECK(pausing[3] == "ops@10.0.0.5:50102");
+
+  running.release();
+  run_until(io, [&] { return paused.has_value(); });
+  CHECK(paused->sqlstate.empty());
+  REQUIRE(paused->row.size() == 3);
+  CHECK(paused->row[0] == "paused");
+  CHECK(paused->row[2] == "1");
+  CHECK(paused->ready);
+  const auto in_force = shown(gate);
+  CHECK(in_force[0] == "paused");
+  CHECK(in_force[1] == "0");
+  CHECK(in_force[3] == "ops@10.0.0.5:50102");
+  CHECK(in_force[5].starts_with("PAUSE by ops@10.0.0.5:50102: paused after "));
+
+  const auto resumed = resume(gate, "ops@10.0.0.6:50200");
+  CHECK(resumed.sqlstate.empty());
+  REQUIRE(resumed.row.size() == 3);
+  CHECK(resumed.row[0] == "open");
+  CHECK(resumed.row[2] == "0");
+  const auto reopened = shown(gate);
+  CHECK(reopened[0] == "open");
+  CHECK(reopened[3].empty());
+  CHECK(reopened[5].starts_with("RESUME by ops@10.0.0.6:50200 after "));
+  CHECK(resume(gate, "ops").sqlstate == "55000");
+  CHECK(resume(gate, "ops").message == "writes are not paused");
+}
+
+TEST_CASE("A pause that cannot drain in time answers 55P03 naming the session, and writes go on",
+          "[unit][admin][cutover]") {
+  asio::io_context io;
+  WriteGate gate;
+  const auto running = gate.join(7);
+  std::optional<Answer> paused;
+  spawn_pause(io, gate, 50ms, "ops", paused);
+  run_until(io, [&] { return paused.has_value(); });
+  CHECK(paused->sqlstate == "55P03");
+  CHECK(paused->message.starts_with(
+      "writes could not be paused within 0.05 s: 1 write transaction still running (session 7 for "));
+  CHECK(paused->message.ends_with(" ms); writes go on"));
+  CHECK(paused->row.empty());
+  CHECK(paused->ready);
+  CHECK(gate.snapshot().state == WriteGate::State::open);
+}
+
+TEST_CASE("A second pause, a pause ended by RESUME and a pause at shutdown are refused, naming why",
+          "[unit][admin][cutover]") {
+  asio::io_context io;
+  WriteGate gate;
+  std::optional<Answer> answer;
+  SECTION("a pause under way") {
+    const auto running = gate.join(7);
+    spawn_pause(io, gate, 10s, "first", answer);
+    run_until(io, [&] { return gate.snapshot().state == WriteGate::State::pausing; });
+    std::optional<Answer> second;
+    spawn_pause(io, gate, 10s, "second", second);
+    run_until(io, [&] { return second.has_value(); });
+    CHECK(second->sqlstate == "55000");
+    CHECK(second->message == "a pause is under way");
+
+    CHECK(resume(gate, "ops@10.0.0.6:50200").row.at(0) == "open");
+    run_until(io, [&] { return answer.has_value(); });
+    CHECK(answer->sqlstate == "55000");
+    CHECK(answer->message ==
+          "the pause was ended by RESUME WRITES from ops@10.0.0.6:50200 before the running writes ended; writes go on");
+  }
+  SECTION("writes paused already") {
+    spawn_pause(io, gate, 1s, "first@10.0.0.5:50102", answer);
+    run_until(io, [&] { return answer.has_value(); });
+    std::optional<Answer> second;
+    spawn_pause(io, gate, 1s, "second", second);
+    run_until(io, [&] { return second.has_value(); });
+    CHECK(second->sqlstate == "55000");
+    CHECK(second->message == "writes are already paused (by first@10.0.0.5:50102)");
+  }
+  SECTION("pgdual shutting down") {
+    const auto running = gate.join(7);
+    spawn_pause(io, gate, 10s, "ops", answer);
+    run_until(io, [&] { return gate.snapshot().state == WriteGate::State::pausing; });
+    gate.shut_down();
+    run_until(io, [&] { return answer.has_value(); });
+    CHECK(answer->sqlstate == "57P01");
+    CHECK(answer->message == "pgdual is shutting down; writes go on");
   }
 }
 
