@@ -207,6 +207,14 @@ AdminTable wal_table(const AdminContext& context) {
   return table;
 }
 
+// SHOW CUTOVER's: the database furthest behind sets how long a swap's drain takes.
+std::optional<std::uint64_t> drain_lag_bytes(const AdminContext& context) {
+  if (context.wal_mirrors == nullptr) return std::nullopt;
+  std::uint64_t most = 0;
+  for (const auto& mirror : context.wal_mirrors->progress()) most = std::max(most, mirror.lag.lag_bytes);
+  return most;
+}
+
 std::string joined(const std::vector<std::string>& parts) {
   std::string text;
   for (const auto& part : parts) text += (text.empty() ? "" : ",") + part;
@@ -349,7 +357,8 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
     case AdminVerb::pause_writes:
       return;  // it waits for the running writes: answer_pause_writes() runs it
     case AdminVerb::resume_writes: return resume_writes(context.write_gate, *context.log, user, out);
-    case AdminVerb::show_cutover: return encode_table(cutover_table(context.write_gate.snapshot()), out);
+    case AdminVerb::show_cutover:
+      return encode_table(cutover_table(context.write_gate.snapshot(), drain_lag_bytes(context)), out);
   }
 }
 

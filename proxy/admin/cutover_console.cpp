@@ -157,11 +157,12 @@ void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who,
                out);
 }
 
-AdminTable cutover_table(const WriteGate::Snapshot& snapshot) {
-  return one_row({"state", "writes_in_flight", "writes_waiting", "paused_by", "paused_ms", "last_event"},
+AdminTable cutover_table(const WriteGate::Snapshot& snapshot, std::optional<std::uint64_t> drain_lag_bytes) {
+  return one_row({"state", "writes_in_flight", "writes_waiting", "paused_by", "paused_ms", "last_event",
+                  "drain_lag_bytes"},
                  {std::string{to_string(snapshot.state)}, std::to_string(snapshot.in_flight),
                   std::to_string(snapshot.waiting), snapshot.paused_by, std::to_string(snapshot.paused_for.count()),
-                  snapshot.last_event});
+                  snapshot.last_event, drain_lag_bytes ? std::to_string(*drain_lag_bytes) : std::string{}});
 }
 
 }  // namespace pgdual::proxy

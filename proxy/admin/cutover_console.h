@@ -40,8 +40,10 @@ Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& comman
 void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out);
 
 /// SHOW CUTOVER: one row of the gate's state (state, writes_in_flight, writes_waiting, paused_by,
-/// paused_ms, last_event). Pure.
-[[nodiscard]] AdminTable cutover_table(const WriteGate::Snapshot& snapshot);
+/// paused_ms, last_event) and drain_lag_bytes: in wal mode the most WAL any database's slot has not
+/// confirmed, what a swap waits to drain (std::nullopt, shown empty, in statement mode). Pure.
+[[nodiscard]] AdminTable cutover_table(const WriteGate::Snapshot& snapshot,
+                                       std::optional<std::uint64_t> drain_lag_bytes = std::nullopt);
 
 /// The 55P03 message of a pause that timed out after `timeout`: the sessions still writing, the
 /// first ten by name, oldest first. Pure.

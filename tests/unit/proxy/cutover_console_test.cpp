@@ -94,30 +94,33 @@ TEST_CASE("A pause that timed out names the sessions still writing, ten at most"
 }
 
 TEST_CASE("SHOW CUTOVER shows the gate's state, its writes and who paused them", "[unit][admin][cutover]") {
-  const std::vector<std::string> columns{"state",     "writes_in_flight", "writes_waiting",
-                                         "paused_by", "paused_ms",        "last_event"};
+  const std::vector<std::string> columns{"state",     "writes_in_flight", "writes_waiting",  "paused_by",
+                                         "paused_ms", "last_event",       "drain_lag_bytes"};
   SECTION("open") {
     const auto table = cutover_table({.in_flight = 4, .last_event = "RESUME WRITES by ops@10.0.0.5:50102"});
     CHECK(table.columns == columns);
     CHECK(table.rows == std::vector<std::vector<std::string>>{
-                            {"open", "4", "0", "", "0", "RESUME WRITES by ops@10.0.0.5:50102"}});
+                            {"open", "4", "0", "", "0", "RESUME WRITES by ops@10.0.0.5:50102", ""}});
   }
   SECTION("pausing") {
     const auto table = cutover_table({.state = WriteGate::State::pausing,
                                       .in_flight = 2,
                                       .waiting = 5,
                                       .paused_by = "ops@10.0.0.5:50102",
-                                      .paused_for = milliseconds{1'250}});
-    CHECK(table.rows == std::vector<std::vector<std::string>>{{"pausing", "2", "5", "ops@10.0.0.5:50102", "1250", ""}});
+                                      .paused_for = milliseconds{1'250}},
+                                     std::uint64_t{8192});
+    CHECK(table.rows ==
+          std::vector<std::vector<std::string>>{{"pausing", "2", "5", "ops@10.0.0.5:50102", "1250", "", "8192"}});
   }
   SECTION("paused") {
     const auto table = cutover_table({.state = WriteGate::State::paused,
                                       .waiting = 9,
                                       .paused_by = "ops",
                                       .paused_for = milliseconds{40'000},
-                                      .last_event = "PAUSE WRITES by ops: paused"});
+                                      .last_event = "PAUSE WRITES by ops: paused"},
+                                     std::uint64_t{0});
     CHECK(table.rows ==
-          std::vector<std::vector<std::string>>{{"paused", "0", "9", "ops", "40000", "PAUSE WRITES by ops: paused"}});
+          std::vector<std::vector<std::string>>{{"paused", "0", "9", "ops", "40000", "PAUSE WRITES by ops: paused", "0"}});
   }
 }
 
@@ -195,7 +198,7 @@ TEST_CASE("SHOW CUTOVER follows a gate from open through pausing and paused to o
           "[unit][admin][cutover]") {
   asio::io_context io;
   WriteGate gate;
-  CHECK(shown(gate) == std::vector<std::string>{"open", "0", "0", "", "0", ""});
+  CHECK(shown(gate) == std::vector<std::string>{"open", "0", "0", "", "0", "", ""});
   auto running = gate.join(7);
   std::optional<Answer> paused;
   spawn_pause(io, gate, 10s, "ops@10.0.0.5:50102", paused);
