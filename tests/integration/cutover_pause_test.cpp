@@ -173,4 +173,35 @@ TEST_CASE_METHOD(CutoverTest, "A pause that cannot drain within its timeout resu
   CHECK(on_mirror("SELECT count(*) FROM notes") == "2\n");
 }
 
+TEST_CASE_METHOD(IntegrationTest, "In mirror mode statement PAUSE WRITES holds a write on both servers until RESUME "
+                                  "WRITES",
+                 "[integration][cutover]") {
+  const auto database = fresh_database("cutover_statement");
+  auto settings = default_settings();
+  settings.extra = "\n[admin]\nusers = [\"app\"]\n";
+  auto& proxy = start_proxy(settings);
+  auto app = client_of(proxy, database);
+  app.execute("CREATE TABLE notes (id int PRIMARY KEY, note text)");
+  const auto console = [&](const std::string& command) {
+    return run_client({pg_program("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command},
+                      through_proxy("pgdual"), kClientTimeout);
+  };
+  check_succeeded(console("PAUSE WRITES TIMEOUT 5"));
+
+  std::atomic<bool> written{false};
+  std::jthread writer{[&] {
+    client_of(proxy, database).execute("INSERT INTO notes VALUES (1, 'held')");
+    written = true;
+  }};
+  std::this_thread::sleep_for(1s);
+  CHECK_FALSE(written);
+  CHECK(app.query_value("SELECT count(*) FROM notes") == "0");
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM notes") == "0\n");
+  check_succeeded(console("RESUME WRITES"));
+  writer.join();
+  CHECK(written);
+  CHECK(differing_tables(database).empty());
+  CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM notes") == "1\n");
+}
+
 }  // namespace pgdual::test
