@@ -17,6 +17,7 @@ constexpr int kNotReady = 1;
 struct CheckOptions {
   std::string config_file;
   std::vector<std::string> databases;
+  bool swapped = false;  ///< the servers as SWAP ROLES leaves them: the file's mirror as the primary
 };
 
 std::string in_quotes(std::string_view text) { return "\"" + std::string{text} + "\""; }
@@ -26,6 +27,10 @@ Expected<CheckOptions, std::string> parse_arguments(std::span<char*> args) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string_view flag = args[i];
     if (!flag.starts_with("--")) return unexpected{"unexpected argument " + in_quotes(flag)};
+    if (flag == "--swapped") {
+      options.swapped = true;
+      continue;
+    }
     if (flag != "--config" && flag != "--database") return unexpected{"unknown option " + in_quotes(flag)};
     if (i + 1 == args.size() || std::string_view{args[i + 1]}.starts_with("--")) {
       return unexpected{std::string{flag} + " needs a value"};
@@ -60,24 +65,33 @@ ReadinessCheck invalid_file(const config::ConfigError& error) {
   return {"configuration", "file", Verdict::failed, error.to_string(), fix};
 }
 
-ReadinessCheck valid_file(const std::string& file, const config::ProxyConfig& config) {
+ReadinessCheck valid_file(const std::string& file, const config::ProxyConfig& config, bool swapped) {
   return {"configuration", "file", Verdict::ok,
           file + ": valid; mirror.mode " + std::string{mode_name(config.mirror.mode)} + ", primary " + config.primary +
-              ", " + std::to_string(config.users.size()) + (config.users.size() == 1 ? " user" : " users"),
+              (swapped ? " (checked as after SWAP ROLES)" : "") + ", " + std::to_string(config.users.size()) +
+              (config.users.size() == 1 ? " user" : " users"),
           ""};
+}
+
+// The cutover's swap makes the mirror the primary (docs/cutover.md): the same checks, the other way.
+config::ProxyConfig swap_roles(config::ProxyConfig config) {
+  config.primary = config.mirror_backend().name;
+  return config;
 }
 
 }  // namespace
 
 CommandHelp check_help() {
   return {.name = "check",
-          .synopsis = "usage: pgdual check --config FILE [--database NAME]...\n",
+          .synopsis = "usage: pgdual check --config FILE [--database NAME]... [--swapped]\n",
           .details = "Checks that pgdual can start: the configuration, each user's login on both backends, and what\n"
                      "the mirror mode and each database need; prints every problem with its fix. Without --database,\n"
                      "checks every database on the primary that allows connections, except templates and \"postgres\".\n"
                      "Exit code 0 when ready (warnings allowed), 1 when not.\n"
                      "  --config FILE      pgdual's configuration, which names both backends and the users\n"
-                     "  --database NAME    a database clients use, checked instead of all (repeatable)\n"};
+                     "  --database NAME    a database clients use, checked instead of all (repeatable)\n"
+                     "  --swapped          checks the servers as SWAP ROLES will leave them: the file's mirror as the\n"
+                     "                     primary, the primary as the mirror (before the cutover)\n"};
 }
 
 int run_check_command(std::span<char*> args) {
@@ -89,8 +103,9 @@ int run_check_command(std::span<char*> args) {
   if (!config) {
     checks.push_back(invalid_file(config.error()));
   } else {
-    checks.push_back(valid_file(options->config_file, *config));
-    auto found = check_readiness(*config, {.databases = options->databases, .config_file = options->config_file});
+    const auto checked = options->swapped ? swap_roles(*config) : *config;
+    checks.push_back(valid_file(options->config_file, checked, options->swapped));
+    auto found = check_readiness(checked, {.databases = options->databases, .config_file = options->config_file});
     checks.insert(checks.end(), found.begin(), found.end());
   }
   std::fputs(render_report(checks).c_str(), stdout);

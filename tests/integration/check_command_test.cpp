@@ -21,13 +21,15 @@ struct CheckRun {
   std::string config_file;
 };
 
-/// `pgdual check` with the configuration `settings` make, for `database`.
-CheckRun run_check(const ProxySettings& settings, const std::string& database) {
+/// `pgdual check` with the configuration `settings` make, for `database`, with `more` options.
+CheckRun run_check(const ProxySettings& settings, const std::string& database,
+                   const std::vector<std::string>& more = {}) {
   TempDir dir{"pgdual-check"};
   const auto config = dir.path() / "pgdual.toml";
   write_file(config, proxy_config_text(settings, 6432));
-  return {run({PGDUAL_BINARY, "check", "--config", config.string(), "--database", database}, {}, 120s),
-          config.string()};
+  std::vector<std::string> argv{PGDUAL_BINARY, "check", "--config", config.string(), "--database", database};
+  argv.insert(argv.end(), more.begin(), more.end());
+  return {run(argv, {}, 120s), config.string()};
 }
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
@@ -320,6 +322,30 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(contains(out, "role \"app\" on cloud|login|failed|cannot log in to database \"" + database +
                           "\" at 127.0.0.1:" + std::to_string(backends().cloud.port()) + ": "));
   CHECK(contains(out, "role \"app\" on onprem|login|ok|"));
+}
+
+TEST_CASE_METHOD(IntegrationTest, "pgdual check --swapped checks the cloud as the primary the cutover makes it: a "
+                                  "cloud without logical decoding is ready as the mirror, not as the primary",
+                 "[integration][check][wal][cutover]") {
+  const PgCluster replica_cloud{"check-swap-cloud", std::nullopt, "wal_level = replica\n"};
+  replica_cloud.create_role(kAppUser, kAppPassword);
+  auto settings = wal_settings(default_settings());
+  settings.cloud_port = replica_cloud.port();
+  const auto database = database_without_schema("swap");
+  replica_cloud.create_database(database, kAppUser);
+  run_pgdual_init(database, settings, PgCluster::kSuperuser);
+
+  const auto as_configured = run_check(settings, database).result;
+  INFO(as_configured.describe());
+  CHECK(as_configured.exit_code == 0);
+
+  const auto [swapped, config] = run_check(settings, database, {"--swapped"});
+  INFO(swapped.describe());
+  CHECK(swapped.exit_code == 1);
+  CHECK(swapped.out.starts_with("configuration\n  ok      file: " + config +
+                                ": valid; mirror.mode wal, primary cloud (checked as after SWAP ROLES), "));
+  CHECK(contains(swapped.out, "server cloud (127.0.0.1:" + std::to_string(replica_cloud.port()) + ")\n"));
+  CHECK(contains(swapped.out, "  FAILED  mirror.mode wal: wal_level is \"replica\"; the WAL mirror decodes the WAL"));
 }
 
 }  // namespace pgdual::test
