@@ -34,18 +34,6 @@ class CutoverTest : public WalModeTest {
                       through_proxy("pgdual"), kClientTimeout);
   }
 
-  /// pgbench's tables, made on both servers directly (wal mode carries no pgbench -i DDL), filled
-  /// through pgdual.
-  void set_up_pgbench() {
-    for (const auto* server : {&backends().onprem, &backends().cloud}) {
-      check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--init-steps=dtp", "--scale=1"},
-                                 server->superuser(database()), kClientTimeout));
-    }
-    on_both("GRANT ALL ON ALL TABLES IN SCHEMA public TO app");
-    check_succeeded(
-        run_client({pg_program("pgbench"), "--initialize", "--init-steps=g", "--scale=1"}, endpoint(), kClientTimeout));
-  }
-
   [[nodiscard]] Subprocess start_pgbench(const TempDir& dir, const std::string& protocol, int clients,
                                          std::chrono::seconds duration) const {
     ProcessOptions options;
@@ -76,7 +64,7 @@ TEST_CASE_METHOD(CutoverTest, "PAUSE WRITES under pgbench holds new writes, lets
                               "RESUME WRITES lets them go with no client error and nothing lost",
                  "[integration][cutover]") {
   start_with_console("cutover_pause");
-  set_up_pgbench();
+  make_pgbench_tables();
   TempDir dir{"pgdual-cutover-pause"};
   auto simple = start_pgbench(dir, "simple", 3, 14s);
   auto prepared = start_pgbench(dir, "prepared", 2, 14s);

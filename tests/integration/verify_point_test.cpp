@@ -73,18 +73,6 @@ class VerifyPointTest : public WalModeTest {
     return settings;
   }
 
-  /// pgbench's tables, made on both servers directly (wal mode does not carry pgbench -i's DDL
-  /// yet), filled through pgdual.
-  void make_pgbench_tables() {
-    for (const auto* server : {&backends().onprem, &backends().cloud}) {
-      check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--init-steps=dtp", "--scale=1"},
-                                 server->superuser(database()), kClientTimeout));
-    }
-    on_both("GRANT ALL ON ALL TABLES IN SCHEMA public TO app");
-    check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--init-steps=g", "--scale=1"}, endpoint(),
-                               kClientTimeout));
-  }
-
   /// psql on the admin console, in the background, running `script`.
   Subprocess console(const std::string& script, const TempDir& dir, const std::string& name) {
     const auto file = dir.path() / (name + ".sql");

@@ -64,6 +64,19 @@ class WalModeTest : public IntegrationTest {
     start_pgdual(settings);
   }
 
+  /// pgbench's tables at scale 1: made on both servers directly (wal mode carries no DDL it did not
+  /// run), then filled through pgdual.
+  void make_pgbench_tables() {
+    constexpr auto kLimit = std::chrono::seconds{120};
+    for (const auto* server : {&backends().onprem, &backends().cloud}) {
+      check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--init-steps=dtp", "--scale=1"},
+                                 server->superuser(database_), kLimit));
+    }
+    on_both("GRANT ALL ON ALL TABLES IN SCHEMA public TO app");
+    check_succeeded(
+        run_client({pg_program("pgbench"), "--initialize", "--init-steps=g", "--scale=1"}, endpoint_, kLimit));
+  }
+
   void on_both(const std::string& sql) const {
     static_cast<void>(on_primary(sql));
     static_cast<void>(on_mirror(sql));

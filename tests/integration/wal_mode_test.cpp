@@ -126,15 +126,7 @@ print("ok")
 TEST_CASE_METHOD(WalModeTest, "wal mode: pgbench -N from 8 clients leaves identical tables, with no wait after it",
                  "[integration][wal_mode][pgbench]") {
   start("wal_pgbench", "SELECT 1");
-  // pgbench -i makes tables, which wal mode does not carry yet: made on both directly, then filled
-  // through pgdual.
-  for (const auto* server : {&backends().onprem, &backends().cloud}) {
-    check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--init-steps=dtp", "--scale=1"},
-                               server->superuser(database()), kClientTimeout));
-  }
-  on_both("GRANT ALL ON ALL TABLES IN SCHEMA public TO app");
-  check_succeeded(
-      run_client({pg_program("pgbench"), "--initialize", "--init-steps=g", "--scale=1"}, endpoint(), kClientTimeout));
+  make_pgbench_tables();
   for (const std::string mode : {"simple", "extended", "prepared"}) {
     INFO(mode);
     check_succeeded(run_client({pg_program("pgbench"), "--no-vacuum", "-N", "--protocol=" + mode, "--client=8",

@@ -14,9 +14,12 @@
 #include "protocol/frame.h"
 #include "protocol/message_tags.h"
 #include "proxy/admin/admin_console.h"
+#include "tests/unit/proxy/run_until.h"
 
 namespace pgdual::proxy {
 namespace {
+
+using test::run_until;
 
 using std::chrono::milliseconds;
 
@@ -171,17 +174,6 @@ void spawn_pause(asio::io_context& io, WriteGate& gate, std::chrono::millisecond
                    if (error) std::rethrow_exception(error);
                    answer = read_answer(out);
                  });
-}
-
-/// Runs `io` until `done` holds, at most 10 s.
-template <class Done>
-void run_until(asio::io_context& io, Done done) {
-  const auto deadline = WriteGate::Clock::now() + 10s;
-  while (!done() && WriteGate::Clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  REQUIRE(done());
 }
 
 Answer resume(WriteGate& gate, const std::string& who) {

@@ -6,8 +6,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/unit/proxy/run_until.h"
+
 namespace pgdual::proxy {
 namespace {
+
+using test::run_until;
 
 using namespace std::chrono_literals;
 using PauseResult = Expected<WriteGate::Paused, WriteGate::PauseFailure>;
@@ -28,17 +32,6 @@ void spawn_pause(asio::io_context& io, WriteGate& gate, std::chrono::millisecond
     if (error) std::rethrow_exception(error);
     result = std::move(outcome);
   });
-}
-
-/// Runs `io` until `done` holds, at most 10 s.
-template <class Done>
-void run_until(asio::io_context& io, Done done) {
-  const auto deadline = WriteGate::Clock::now() + 10s;
-  while (!done() && WriteGate::Clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  REQUIRE(done());
 }
 
 }  // namespace
