@@ -11,9 +11,11 @@ namespace pgdual::proxy {
 /// posted to the waiter's executor: a waiter checks it before it waits, and its executor's one
 /// thread runs the posted cancel only once the wait is pending.
 struct WriteGate::Waiter {
-  explicit Waiter(asio::any_io_executor executor) : timer{std::move(executor)} {}
+  Waiter(asio::any_io_executor executor, std::uint64_t of_session) : timer{std::move(executor)}, session{of_session} {}
   bool woken = false;
+  bool withdrawn = false;  ///< its session is to end: no pass
   asio::steady_timer timer;
+  std::uint64_t session;
 };
 
 namespace {
@@ -49,7 +51,7 @@ std::string_view to_string(WriteGate::State state) noexcept {
 Awaitable<WriteGate::Pass> WriteGate::enter(std::uint64_t session) {
   const auto executor = co_await asio::this_coro::executor;
   for (;;) {
-    auto waiter = std::make_shared<Waiter>(executor);
+    auto waiter = std::make_shared<Waiter>(executor, session);
     {
       const std::lock_guard lock{mutex_};
       if (state_ == State::open) co_return issue(session);
@@ -63,7 +65,24 @@ Awaitable<WriteGate::Pass> WriteGate::enter(std::uint64_t session) {
       woken = waiter->woken;
     }
     if (!woken) co_await waiter->timer.async_wait(asio::as_tuple(use_awaitable));
+    const std::lock_guard lock{mutex_};
+    if (waiter->withdrawn) co_return Pass{};
   }
+}
+
+void WriteGate::withdraw(std::uint64_t session) {
+  Waiters withdrawn;
+  {
+    const std::lock_guard lock{mutex_};
+    for (const auto& waiter : waiting_) {
+      if (waiter->session != session) continue;
+      waiter->woken = true;
+      waiter->withdrawn = true;
+      withdrawn.push_back(waiter);
+    }
+    std::erase_if(waiting_, [session](const auto& waiter) { return waiter->session == session; });
+  }
+  wake(withdrawn);
 }
 
 WriteGate::Pass WriteGate::join(std::uint64_t session) {
@@ -101,7 +120,8 @@ void WriteGate::forget(const std::shared_ptr<Waiter>& waiter) noexcept {
 Awaitable<Expected<WriteGate::Paused, WriteGate::PauseFailure>> WriteGate::pause(std::chrono::milliseconds timeout,
                                                                                   std::string by) {
   const auto deadline = Clock::now() + timeout;
-  auto pauser = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+  const auto executor = co_await asio::this_coro::executor;
+  auto pauser = std::make_shared<Waiter>(executor, 0);
   std::uint64_t number = 0;
   std::size_t were_running = 0;
   {

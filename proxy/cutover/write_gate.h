@@ -76,7 +76,10 @@ class WriteGate {
 
   /// A write transaction of session `session` is about to start: waits on the calling coroutine's
   /// executor while the gate is closed. The pass, once given, counts as in flight until destroyed.
+  /// An empty pass (not held()) when withdraw() ended the wait.
   Awaitable<Pass> enter(std::uint64_t session);
+  /// Session `session` is to end (KILL): its wait in enter(), if any, ends without a pass.
+  void withdraw(std::uint64_t session);
   /// The session's transaction runs on the primary already: a pass at once, whatever the state.
   [[nodiscard]] Pass join(std::uint64_t session);
 

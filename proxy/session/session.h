@@ -132,10 +132,12 @@ class Session {
   /// The mirror's part of serve_read_from_mirror(), once the connection is the session's alone.
   Awaitable<bool> serve_on_mirror(protocol::TransactionStatus status);
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
-  Awaitable<void> dispatch_segment(Stream& primary);
+  /// Sends segment_ to the primary (and the mirror mode its part). False when the session was asked
+  /// to end while its unit waited at the write gate: nothing was sent.
+  Awaitable<bool> dispatch_segment(Stream& primary);
   /// Before a unit opens: takes the write gate's pass it needs (proxy/route/write_pass.h), waiting
-  /// while writes are paused.
-  Awaitable<void> pass_write_gate();
+  /// while writes are paused. False when the session was asked to end meanwhile (KILL).
+  Awaitable<bool> pass_write_gate();
   /// Whether the client's message tagged `tag` belongs to its COPY data (unit_.client_copying),
   /// and whether that data ends with it.
   [[nodiscard]] ClientCopyStep client_copy_step(char tag) const;
@@ -194,6 +196,7 @@ class Session {
   Unit unit_;
   /// Held from the start of a transaction that may write until the primary is idle again.
   WriteGate::Pass write_pass_;
+  bool held_at_gate_ = false;  ///< waiting in WriteGate::enter()
 
   ClientLogin login_;
   MirrorLink mirror_;

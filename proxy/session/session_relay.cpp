@@ -137,12 +137,14 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
         if (served) continue;
         shadow_unit_ = eligible_read_ && !reads_.awaits_primary_answer() && shadow_.draw();
       }
-      co_await dispatch_segment(backend);
+      const bool sent = co_await dispatch_segment(backend);
+      if (!sent) co_return RelayEnd::shutdown;
       co_await wait_for_primary();
       if (unit_.open && primary_done_ && !unit_.client_copying) co_await finish_unit();
     }
     // COPY data moves on as it comes; anything else waits for its segment's end.
-    if (unit_.client_copying && !segment_.empty()) co_await dispatch_segment(backend);
+    // Its unit is open: no gate to wait at.
+    if (unit_.client_copying && !segment_.empty()) static_cast<void>(co_await dispatch_segment(backend));
   }
 }
 
@@ -166,7 +168,7 @@ Awaitable<void> Session::end_abandoned_copy(Stream& primary) {
   protocol::Writer out{copy_fail};
   protocol::encode(protocol::CopyFail{.error_message = "the client went on without ending its COPY data"}, out);
   segment_.insert(segment_.end(), copy_fail.begin(), copy_fail.end());
-  co_await dispatch_segment(primary);
+  static_cast<void>(co_await dispatch_segment(primary));  // its unit is open: no gate to wait at
   co_await wait_for_primary();
   if (unit_.open && primary_done_) co_await finish_unit();
 }
@@ -279,6 +281,8 @@ void Session::on_primary_message_end() {
 
 void Session::request_shutdown() {
   shutdown_requested_ = true;
+  // A unit held while writes are paused has sent nothing: the session may end at once.
+  if (held_at_gate_) context_.write_gate.withdraw(id_);
   // An idle session waits for its client; wake it to see the request. A busy
   // one notices after its current unit.
   if (backend_stream_ == nullptr || (waiting_for_client_ && !unit_.open && segment_.empty())) {
@@ -365,14 +369,15 @@ bool Session::read_may_go_to_mirror(char last_tag) const {
   return read_eligibility(facts) == ReadVerdict::eligible;
 }
 
-Awaitable<void> Session::dispatch_segment(Stream& primary) {
+Awaitable<bool> Session::dispatch_segment(Stream& primary) {
   auto frames = protocol::split_frames(segment_);
   UnitPrefix pins;
   // A unit that began with messages that run nothing (Parse, Describe, Flush)
   // is routed again once it runs something.
   const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
   if (!unit_.open || runs_at_last) {
-    co_await pass_write_gate();
+    const bool passed = co_await pass_write_gate();
+    if (!passed) co_return false;
     pins = open_unit(frames);
   }
   if (pins.text_shift > 0) positions_.start(pins.text_shift);
@@ -397,14 +402,18 @@ Awaitable<void> Session::dispatch_segment(Stream& primary) {
   co_await send_all(primary, to_primary);
   if (!shadow_unit_) co_await writes_->send(segment_, frames, pins);
   segment_.clear();
+  co_return true;
 }
 
-Awaitable<void> Session::pass_write_gate() {
+Awaitable<bool> Session::pass_write_gate() {
   const auto needed = write_pass_for(planner_.summary(), primary_tap_.transaction_status(), write_pass_.held());
   if (needed == WritePass::join) write_pass_ = context_.write_gate.join(id_);
-  if (needed != WritePass::enter) co_return;
+  if (needed != WritePass::enter) co_return true;
+  held_at_gate_ = true;
   auto pass = co_await context_.write_gate.enter(id_);
+  held_at_gate_ = false;
   write_pass_ = std::move(pass);
+  co_return write_pass_.held();
 }
 
 UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -162,7 +163,7 @@ TEST_CASE_METHOD(CutoverTest, "A pause that cannot drain within its timeout resu
 }
 
 TEST_CASE_METHOD(IntegrationTest, "In mirror mode statement PAUSE WRITES holds a write on both servers until RESUME "
-                                  "WRITES",
+                                  "WRITES, and a held session that is KILLed ends at once",
                  "[integration][cutover]") {
   const auto database = fresh_database("cutover_statement");
   auto settings = default_settings();
@@ -182,6 +183,30 @@ TEST_CASE_METHOD(IntegrationTest, "In mirror mode statement PAUSE WRITES holds a
     written = true;
   }};
   std::this_thread::sleep_for(1s);
+  // Another held writer, KILLed while held: it ends at once with 57P01, having sent nothing.
+  TempDir output{"pgdual-cutover-kill"};
+  ProcessOptions options;
+  options.env = through_proxy(database).libpq_env();
+  options.env["PGAPPNAME"] = "held_writer";
+  Subprocess victim{{pg_program("psql"), "-X", "-v", "VERBOSITY=verbose", "-c", "INSERT INTO notes VALUES (2, 'killed')"},
+                    options, output.path() / "out", output.path() / "err"};
+  std::string victim_id;
+  REQUIRE(wait_until(
+      [&] {
+        std::istringstream rows{console("SHOW SESSIONS").out};
+        for (std::string row; std::getline(rows, row);) {
+          if (row.find("|held_writer|") != std::string::npos) victim_id = row.substr(0, row.find('|'));
+        }
+        return !victim_id.empty();
+      },
+      10s));
+  std::this_thread::sleep_for(500ms);  // well into its wait at the gate
+  check_succeeded(console("KILL " + victim_id));
+  REQUIRE(victim.wait_for(10s).has_value());
+  INFO(read_file(output.path() / "err"));
+  CHECK(read_file(output.path() / "err").find("FATAL:  57P01: terminating connection due to administrator command") !=
+        std::string::npos);
+
   CHECK_FALSE(written);
   CHECK(app.query_value("SELECT count(*) FROM notes") == "0");
   CHECK(backends().cloud.run_sql(database, "SELECT count(*) FROM notes") == "0\n");

@@ -113,6 +113,31 @@ TEST_CASE("A pause that cannot drain opens the gate again and names who held it"
   CHECK(gate.snapshot().in_flight == 2);
 }
 
+TEST_CASE("A held session withdrawn (KILL) ends its wait without a pass; the others stay held",
+          "[unit][proxy][write_gate]") {
+  asio::io_context io;
+  WriteGate gate;
+  std::optional<PauseResult> paused;
+  spawn_pause(io, gate, 1s, paused);
+  run_until(io, [&] { return paused.has_value(); });
+  std::optional<WriteGate::Pass> killed;
+  std::optional<WriteGate::Pass> other;
+  spawn_writer(io, gate, 21, killed);
+  spawn_writer(io, gate, 22, other);
+  io.restart();
+  io.run_for(20ms);
+  REQUIRE(gate.snapshot().waiting == 2);
+  gate.withdraw(21);
+  run_until(io, [&] { return killed.has_value(); });
+  CHECK_FALSE(killed->held());
+  CHECK_FALSE(other.has_value());
+  CHECK(gate.snapshot().waiting == 1);
+  CHECK(gate.snapshot().in_flight == 0);
+  REQUIRE(gate.resume("admin@test").has_value());
+  run_until(io, [&] { return other.has_value(); });
+  CHECK(other->held());
+}
+
 TEST_CASE("A transaction already running is never held", "[unit][proxy][write_gate]") {
   asio::io_context io;
   WriteGate gate;
