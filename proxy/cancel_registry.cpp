@@ -37,6 +37,15 @@ void CancelRegistry::set_mirror(const protocol::BackendKeyData& client_key,
   if (it != targets_.end()) it->second.mirror = std::move(mirror);
 }
 
+void CancelRegistry::set_primary(const protocol::BackendKeyData& client_key, config::BackendConfig backend,
+                                 protocol::BackendKeyData backend_key) {
+  std::lock_guard lock{mutex_};
+  auto it = targets_.find({client_key.process_id, client_key.secret_key});
+  if (it == targets_.end()) return;
+  it->second.backend = std::move(backend);
+  it->second.backend_key = backend_key;
+}
+
 std::optional<CancelTarget> CancelRegistry::find(const protocol::BackendKeyData& client_key) const {
   std::lock_guard lock{mutex_};
   auto it = targets_.find({client_key.process_id, client_key.secret_key});

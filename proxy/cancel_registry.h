@@ -35,6 +35,10 @@ class CancelRegistry {
   /// The session behind `client_key` has a new mirror connection, or none.
   void set_mirror(const protocol::BackendKeyData& client_key,
                   std::optional<std::pair<config::BackendConfig, protocol::BackendKeyData>> mirror);
+  /// The session behind `client_key` moved to another primary connection (SWAP ROLES); the client
+  /// keeps its key.
+  void set_primary(const protocol::BackendKeyData& client_key, config::BackendConfig backend,
+                   protocol::BackendKeyData backend_key);
   /// The target for `client_key`, or nothing when no session holds it.
   [[nodiscard]] std::optional<CancelTarget> find(const protocol::BackendKeyData& client_key) const;
 

@@ -76,6 +76,7 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
     : config_{std::move(config)},
       log_{std::move(log)},
       backend_tls_{*config_},
+      roles_{config_},
       control_{1},
       acceptor_{listen_on(control_, config_->listen)},
       signals_{control_, SIGINT, SIGTERM},
@@ -155,10 +156,10 @@ Awaitable<void> Server::accept_loop() {
 }
 
 Awaitable<void> Server::serve(tcp::socket client, std::uint64_t id) {
-  SessionContext context{config_,          cancels_,           sessions_, log_,      conflicts_,
-                         ledger_pruner_,   rows_digest_key_,   steering_, brake_,    primary_latencies_,
-                         shadows_,         settings_,          metrics_,  backend_tls_,     database_setup_,
-                         write_gate_,      wal_mirrors_.get()};
+  SessionContext context{roles_.config(), cancels_,         sessions_, log_,         conflicts_,
+                         ledger_pruner_,  rows_digest_key_, steering_, brake_,       primary_latencies_,
+                         shadows_,        settings_,        metrics_,  backend_tls_, database_setup_,
+                         write_gate_,     roles_,           wal_mirrors_.get()};
   Session session{std::move(client), std::move(context), id, client_slots_};
   co_await session.run();
 }
@@ -213,7 +214,8 @@ HttpHandlers Server::http_handlers() {
                                         .latency_ratio_p99 = brake_.relative_p99(ReadBrake::Clock::now()),
                                         .writes_paused = gate.state != WriteGate::State::open,
                                         .writes_waiting = gate.waiting,
-                                        .write_transactions_in_flight = gate.in_flight});
+                                        .write_transactions_in_flight = gate.in_flight,
+                                        .roles_swapped = roles_.config()->primary != settings_.file_primary()});
               },
           .health =
               [this] {

@@ -17,6 +17,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/client_slots.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/cutover/running_roles.h"
 #include "proxy/cutover/write_gate.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/mirror/database_setup.h"
@@ -73,6 +74,7 @@ class Server {
   BackendTlsContexts backend_tls_;  ///< first: a root certificate OpenSSL refuses stops the start early
   /// Before the workers: a session's pass, destroyed with its io_context, gives itself back to it.
   WriteGate write_gate_;
+  RunningRoles roles_;  ///< what new sessions take as their configuration
   /// Runs the accept loop and the shutdown sequence (on the main thread).
   asio::io_context control_;
   std::vector<std::unique_ptr<asio::io_context>> workers_;

@@ -208,13 +208,6 @@ AdminTable wal_table(const AdminContext& context) {
 }
 
 // SHOW CUTOVER's: the database furthest behind sets how long a swap's drain takes.
-std::optional<std::uint64_t> drain_lag_bytes(const AdminContext& context) {
-  if (context.wal_mirrors == nullptr) return std::nullopt;
-  std::uint64_t most = 0;
-  for (const auto& mirror : context.wal_mirrors->progress()) most = std::max(most, mirror.lag.lag_bytes);
-  return most;
-}
-
 std::string joined(const std::vector<std::string>& parts) {
   std::string text;
   for (const auto& part : parts) text += (text.empty() ? "" : ",") + part;
@@ -358,7 +351,9 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return;  // it waits for the running writes: answer_pause_writes() runs it
     case AdminVerb::resume_writes: return resume_writes(context.write_gate, *context.log, user, out);
     case AdminVerb::show_cutover:
-      return encode_table(cutover_table(context.write_gate.snapshot(), drain_lag_bytes(context)), out);
+      return encode_table(cutover_table(context), out);
+    case AdminVerb::swap_roles:
+      return;  // it waits for the mirrors: answer_swap_roles() runs it
   }
 }
 
@@ -410,7 +405,7 @@ std::vector<std::byte> greeting() {
 
 Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   // Before RESUME APPLY's parser, which takes every RESUME.
-  if (auto pause = parse_write_pause_command(text)) return std::move(*pause);
+  if (auto pause = parse_cutover_command(text)) return std::move(*pause);
   if (auto hold = parse_apply_hold_command(text)) return std::move(*hold);
   if (auto checks = parse_show_checks(text)) return std::move(*checks);
   const auto words = words_of(text);
@@ -475,6 +470,9 @@ Awaitable<void> serve_admin_console(Stream& client, MessageReader& reader, const
       } else if (command && command->verb == AdminVerb::pause_writes) {
         context.log->info("admin console: {} ran {}", who, sql.substr(0, 200));
         out = co_await answer_pause_writes(*command, context, who);
+      } else if (command && command->verb == AdminVerb::swap_roles) {
+        context.log->info("admin console: {} ran {}", who, sql.substr(0, 200));
+        out = co_await answer_swap_roles(*command, context, who);
       } else if (command && command->verb == AdminVerb::show_checks) {
         context.log->info("admin console: {} ran {}", who, sql.substr(0, 200));
         out = co_await answer_show_checks(*command, context);

@@ -22,6 +22,7 @@ class ConflictSink;
 class LiveSettings;
 class ReadBrake;
 class ReadSteering;
+class RunningRoles;
 class SessionRegistry;
 class ShadowLedger;
 class WalMirrors;
@@ -51,6 +52,7 @@ enum class AdminVerb {
   pause_writes,   ///< PAUSE WRITES [TIMEOUT n]: proxy/admin/cutover_console.h, as the two below
   resume_writes,  ///< RESUME WRITES
   show_cutover,   ///< SHOW CUTOVER
+  swap_roles,     ///< SWAP ROLES [TIMEOUT n]
 };
 
 struct AdminCommand {
@@ -61,7 +63,7 @@ struct AdminCommand {
   std::string database{};     ///< with hold_apply and resume_apply; with show_checks, empty for all
   std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction
   std::uint64_t session = 0;  ///< with kill
-  std::chrono::milliseconds pause_timeout{30'000};  ///< with pause_writes
+  std::chrono::milliseconds pause_timeout{30'000};  ///< with pause_writes and swap_roles
 };
 
 /// Why a statement is no console command: PostgreSQL's SQLSTATE and message.
@@ -73,11 +75,11 @@ struct AdminError {
 /// Reads one console statement: SHOW BACKENDS | STATS | SESSIONS | CONFLICTS | CONFIG | WAL |
 /// SHADOWS | CUTOVER | VERSION | HELP | CHECKS [database], SET read_percent = N [FORCE],
 /// SET shadow_percent = N (or TO N; 0..100, fractions allowed), RELOAD, HOLD APPLY and RESUME
-/// APPLY (parse_apply_hold_command), PAUSE WRITES [TIMEOUT n] and RESUME WRITES
-/// (parse_write_pause_command), KILL id, SHUTDOWN. Keywords in any case, a trailing semicolon
+/// APPLY (parse_apply_hold_command), PAUSE WRITES [TIMEOUT n], RESUME WRITES and SWAP ROLES
+/// [TIMEOUT n] (parse_cutover_command), KILL id, SHUTDOWN. Keywords in any case, a trailing semicolon
 /// allowed. Pure.
 /// Errors: 22023 for a percent that is no number from 0 to 100, a KILL id that is no positive
-/// integer or a PAUSE WRITES TIMEOUT out of range, 42704 for another parameter, 42601 for
+/// integer or a PAUSE WRITES or SWAP ROLES TIMEOUT out of range, 42704 for another parameter, 42601 for
 /// anything else (FORCE after shadow_percent too), the last naming every command
 /// (console_commands()).
 [[nodiscard]] Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text);
@@ -101,6 +103,7 @@ struct AdminContext {
   ConflictSink& conflicts;
   std::shared_ptr<spdlog::logger> log;
   WriteGate& write_gate;              ///< PAUSE WRITES, RESUME WRITES, SHOW CUTOVER
+  RunningRoles& roles;                ///< SWAP ROLES, SHOW CUTOVER
   WalMirrors* wal_mirrors = nullptr;  ///< in mirror.mode wal; SHOW WAL lists no database without
 };
 

@@ -12,6 +12,9 @@
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/admin/console_commands.h"
+#include "proxy/admin/live_settings.h"
+#include "proxy/cutover/running_roles.h"
+#include "proxy/mirror/wal_mirrors.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -24,26 +27,29 @@ Expected<AdminCommand, AdminError> syntax_error(std::string_view form) {
 }
 
 // Whole milliseconds, so that what the command answers matches what it waited.
-Expected<std::chrono::milliseconds, AdminError> pause_timeout_of(const std::string& text) {
+Expected<std::chrono::milliseconds, AdminError> timeout_of(std::string_view command, const std::string& text) {
   double seconds = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
   const bool number = error == std::errc{} && end == text.data() + text.size() && std::isfinite(seconds);
   if (!number || seconds < 0.001 || seconds > 3600) {
     return unexpected{AdminError{
         protocol::sqlstate::kInvalidParameterValue,
-        "PAUSE WRITES TIMEOUT must be a number of seconds from 0.001 to 3600, not \"" + text + "\""}};
+        std::string{command} + " TIMEOUT must be a number of seconds from 0.001 to 3600, not \"" + text + "\""}};
   }
   return std::chrono::milliseconds{std::llround(seconds * 1000)};
 }
 
-Expected<AdminCommand, AdminError> parse_pause(const std::vector<std::string>& words) {
-  constexpr std::string_view kForm = "PAUSE WRITES [TIMEOUT seconds]";
+/// `VERB NOUN [TIMEOUT seconds]`, as PAUSE WRITES and SWAP ROLES take it; the words already found
+/// to start with the verb.
+Expected<AdminCommand, AdminError> parse_timed(const std::vector<std::string>& words, std::string_view noun,
+                                               AdminVerb verb, std::string_view name) {
+  const auto form = std::string{name} + " [TIMEOUT seconds]";
   const bool bare = words.size() == 2;
   const bool timed = words.size() == 4 && is_keyword(words[2], "timeout");
-  if ((!bare && !timed) || !is_keyword(words[1], "writes")) return syntax_error(kForm);
-  AdminCommand command{.verb = AdminVerb::pause_writes};
+  if ((!bare && !timed) || !is_keyword(words[1], noun)) return syntax_error(form);
+  AdminCommand command{.verb = verb};
   if (bare) return command;
-  const auto timeout = pause_timeout_of(words[3]);
+  const auto timeout = timeout_of(name, words[3]);
   if (!timeout) return unexpected{timeout.error()};
   command.pause_timeout = *timeout;
   return command;
@@ -93,11 +99,68 @@ AdminTable one_row(std::vector<std::string> columns, std::vector<std::string> ro
   return AdminTable{.columns = std::move(columns), .rows = {std::move(row)}};
 }
 
+/// SWAP ROLES once the gate is held for it (WriteGate::begin_swap): the mirrors first, then the
+/// roles sessions take; the gate's swap ends either way, writes still paused.
+Awaitable<void> swap_while_paused(const AdminCommand& command, const AdminContext& context, const std::string& who,
+                                  std::vector<std::byte>& out) {
+  auto& log = *context.log;
+  const auto started = std::chrono::steady_clock::now();
+  auto turned = context.roles.turned();
+  const auto& primary = turned->primary_backend().name;
+  const auto& mirror = turned->mirror_backend().name;
+  log.warn("admin console: {} swaps the roles: {} is to become the primary, {} the mirror", who, primary, mirror);
+  const auto swapped = co_await context.wal_mirrors->swap_roles(turned, started + command.pause_timeout);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  if (!swapped) {
+    const auto message = swapped.error() + "; the roles are as they were, and writes stay paused";
+    log.error("admin console: SWAP ROLES by {} failed after {} ms: {}", who, took.count(), message);
+    context.write_gate.end_swap("SWAP ROLES by " + who + " failed: " + swapped.error());
+    co_return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, message, out);
+  }
+  context.roles.swapped(turned, who);
+  context.settings.keep_primary(turned->primary);
+  std::chrono::milliseconds drained{0};
+  std::size_t sequences = 0;
+  for (const auto& database : *swapped) {
+    drained = std::max(drained, database.drained_in);
+    sequences += database.sequences_set;
+  }
+  log.warn("admin console: roles swapped by {} in {} ms: {} is the primary, {} the mirror, fed from its WAL "
+           "({} databases); writes stay paused until RESUME WRITES",
+           who, took.count(), primary, mirror, swapped->size());
+  context.write_gate.end_swap(fmt::format("SWAP ROLES by {}: {} is the primary ({} ms)", who, primary, took.count()));
+  encode_table(one_row({"primary", "mirror", "databases", "drained_ms", "sequences_set", "swap_ms"},
+                       {primary, mirror, std::to_string(swapped->size()), std::to_string(drained.count()),
+                        std::to_string(sequences), std::to_string(took.count())}),
+               out);
+}
+
+RolesFacts roles_facts(const AdminContext& context) {
+  const auto running = context.roles.config();
+  const auto last = context.roles.last_swap();
+  const auto file_primary = context.settings.file_primary();
+  return RolesFacts{.primary = running->primary_backend().name,
+                    .file_primary = file_primary == running->primary ? running->primary_backend().name
+                                                                    : running->mirror_backend().name,
+                    .swaps = context.roles.swaps(),
+                    .last_swap = last ? "by " + last->by + " at " + last->at : std::string{}};
+}
+
+std::optional<std::uint64_t> drain_lag_bytes(const AdminContext& context) {
+  if (context.wal_mirrors == nullptr) return std::nullopt;
+  std::uint64_t most = 0;
+  for (const auto& mirror : context.wal_mirrors->progress()) most = std::max(most, mirror.lag.lag_bytes);
+  return most;
+}
+
 }  // namespace
 
-std::optional<Expected<AdminCommand, AdminError>> parse_write_pause_command(std::string_view text) {
+std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text) {
   const auto words = console_words(text);
-  if (!words.empty() && is_keyword(words[0], "pause")) return parse_pause(words);
+  if (!words.empty() && is_keyword(words[0], "pause")) {
+    return parse_timed(words, "writes", AdminVerb::pause_writes, "PAUSE WRITES");
+  }
+  if (!words.empty() && is_keyword(words[0], "swap")) return parse_timed(words, "roles", AdminVerb::swap_roles, "SWAP ROLES");
   if (words.size() < 2 || !is_keyword(words[0], "resume") || !is_keyword(words[1], "writes")) return std::nullopt;
   if (words.size() != 2) return syntax_error("RESUME WRITES");
   return AdminCommand{.verb = AdminVerb::resume_writes};
@@ -147,8 +210,8 @@ Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& comman
 void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out) {
   const auto resumed = gate.resume(who);
   if (!resumed) {
-    log.warn("admin console: {} ran RESUME WRITES; writes were not paused", who);
-    return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, "writes are not paused", out);
+    log.warn("admin console: {} ran RESUME WRITES, refused: {}", who, resumed.error());
+    return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, resumed.error(), out);
   }
   log.warn("admin console: writes resumed by {} after {} ms paused; {} released", who, resumed->paused_for.count(),
            plural(resumed->released, "held session"));
@@ -157,12 +220,40 @@ void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who,
                out);
 }
 
-AdminTable cutover_table(const WriteGate::Snapshot& snapshot, std::optional<std::uint64_t> drain_lag_bytes) {
+AdminTable cutover_table(const WriteGate::Snapshot& snapshot, std::optional<std::uint64_t> drain_lag_bytes,
+                         const RolesFacts& roles) {
+  const auto state = snapshot.swapping_by.empty() ? std::string{to_string(snapshot.state)} : std::string{"swapping"};
   return one_row({"state", "writes_in_flight", "writes_waiting", "paused_by", "paused_ms", "last_event",
-                  "drain_lag_bytes"},
-                 {std::string{to_string(snapshot.state)}, std::to_string(snapshot.in_flight),
-                  std::to_string(snapshot.waiting), snapshot.paused_by, std::to_string(snapshot.paused_for.count()),
-                  snapshot.last_event, drain_lag_bytes ? std::to_string(*drain_lag_bytes) : std::string{}});
+                  "drain_lag_bytes", "primary", "file_primary", "swaps", "last_swap"},
+                 {state, std::to_string(snapshot.in_flight), std::to_string(snapshot.waiting), snapshot.paused_by,
+                  std::to_string(snapshot.paused_for.count()), snapshot.last_event,
+                  drain_lag_bytes ? std::to_string(*drain_lag_bytes) : std::string{}, roles.primary,
+                  roles.file_primary, std::to_string(roles.swaps), roles.last_swap});
+}
+
+AdminTable cutover_table(const AdminContext& context) {
+  return cutover_table(context.write_gate.snapshot(), drain_lag_bytes(context), roles_facts(context));
+}
+
+Awaitable<std::vector<std::byte>> answer_swap_roles(const AdminCommand& command, const AdminContext& context,
+                                                    std::string who) {
+  std::vector<std::byte> out;
+  auto& log = *context.log;
+  if (context.wal_mirrors == nullptr) {
+    encode_error(protocol::sqlstate::kFeatureNotSupported,
+                 "SWAP ROLES needs mirror.mode = \"wal\": only a WAL mirror can be fed the other way", out);
+  } else if (!context.write_gate.begin_swap(who)) {
+    const auto snapshot = context.write_gate.snapshot();
+    const auto why = snapshot.swapping_by.empty() ? std::string{"writes are not paused: run PAUSE WRITES first"}
+                                                  : "SWAP ROLES by " + snapshot.swapping_by + " is under way";
+    log.warn("admin console: SWAP ROLES by {} refused: {}", who, why);
+    encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, why, out);
+  } else {
+    co_await swap_while_paused(command, context, who, out);
+  }
+  protocol::Writer writer{out};
+  protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);
+  co_return out;
 }
 
 }  // namespace pgdual::proxy

@@ -13,16 +13,16 @@
 #include "proxy/cutover/write_gate.h"
 #include "proxy/net/asio.h"
 
-/// The console's side of the cutover (docs/cutover.md, "Pausing writes"): PAUSE WRITES, RESUME
-/// WRITES and SHOW CUTOVER, over the server's WriteGate.
+/// The console's side of the cutover (docs/cutover.md): PAUSE WRITES, RESUME WRITES, SWAP ROLES
+/// and SHOW CUTOVER, over the server's WriteGate, RunningRoles and WalMirrors.
 namespace pgdual::proxy {
 
-/// Reads `PAUSE WRITES [TIMEOUT seconds]` or `RESUME WRITES`, keywords in any case, a trailing
-/// semicolon allowed; the seconds a number from 0.001 to 3600, fractions allowed (30 without
-/// TIMEOUT). std::nullopt when the text starts with neither PAUSE nor RESUME WRITES (RESUME APPLY
-/// is parse_apply_hold_command's). Errors: 22023 for seconds out of range or no number, naming
-/// them; 42601 for another form. Pure.
-[[nodiscard]] std::optional<Expected<AdminCommand, AdminError>> parse_write_pause_command(std::string_view text);
+/// Reads `PAUSE WRITES [TIMEOUT seconds]`, `RESUME WRITES` or `SWAP ROLES [TIMEOUT seconds]`,
+/// keywords in any case, a trailing semicolon allowed; the seconds a number from 0.001 to 3600,
+/// fractions allowed (30 without TIMEOUT). std::nullopt when the text starts with neither PAUSE,
+/// SWAP nor RESUME WRITES (RESUME APPLY is parse_apply_hold_command's). Errors: 22023 for seconds
+/// out of range or no number, naming them; 42601 for another form. Pure.
+[[nodiscard]] std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text);
 
 /// Runs PAUSE WRITES for `who` (user@address, as logs and SHOW CUTOVER name it): waits until no
 /// write transaction runs, or until the command's timeout. Its answer, then ReadyForQuery: a
@@ -39,11 +39,30 @@ Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& comman
 /// released), or 55000 when writes are not paused; appended to `out`.
 void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out);
 
+/// Runs SWAP ROLES for `who`: while writes are paused, in wal mode, drains every database's mirror
+/// and turns the roles round (WalMirrors::swap_roles), within the command's timeout. Its answer,
+/// then ReadyForQuery: a one-row table (primary, mirror, databases, drained_ms, sequences_set,
+/// swap_ms), or 55000 naming what stood in the way, the roles then as they were and writes still
+/// paused; 0A000 in statement mode.
+Awaitable<std::vector<std::byte>> answer_swap_roles(const AdminCommand& command, const AdminContext& context,
+                                                    std::string who);
+
+/// What SHOW CUTOVER tells of the roles.
+struct RolesFacts {
+  std::string primary;       ///< the running primary's name
+  std::string file_primary;  ///< routing.primary as the file said at the last start or reload
+  std::uint64_t swaps = 0;   ///< since pgdual started
+  std::string last_swap;     ///< who made the last swap and when; empty before the first
+};
+
 /// SHOW CUTOVER: one row of the gate's state (state, writes_in_flight, writes_waiting, paused_by,
-/// paused_ms, last_event) and drain_lag_bytes: in wal mode the most WAL any database's slot has not
-/// confirmed, what a swap waits to drain (std::nullopt, shown empty, in statement mode). Pure.
+/// paused_ms, last_event), drain_lag_bytes: in wal mode the most WAL any database's slot has not
+/// confirmed, what a swap waits to drain (std::nullopt, shown empty, in statement mode); then the
+/// roles (primary, file_primary, swaps, last_swap). Pure.
 [[nodiscard]] AdminTable cutover_table(const WriteGate::Snapshot& snapshot,
-                                       std::optional<std::uint64_t> drain_lag_bytes = std::nullopt);
+                                       std::optional<std::uint64_t> drain_lag_bytes, const RolesFacts& roles);
+/// SHOW CUTOVER as it stands in `context`.
+[[nodiscard]] AdminTable cutover_table(const AdminContext& context);
 
 /// The 55P03 message of a pause that timed out after `timeout`: the sessions still writing, the
 /// first ten by name, oldest first. Pure.

@@ -54,7 +54,8 @@ LiveSettings::LiveSettings(std::filesystem::path config_file, std::shared_ptr<co
       log_{std::move(log)},
       config_{std::move(config)},
       client_tls_{make_client_facing_tls(config_->tls)},
-      credentials_{std::make_shared<const ClientCredentials>(config_->users)} {}
+      credentials_{std::make_shared<const ClientCredentials>(config_->users)},
+      file_primary_{config_->primary} {}
 
 std::shared_ptr<const config::ProxyConfig> LiveSettings::current() const {
   std::lock_guard lock{mutex_};
@@ -122,12 +123,32 @@ std::string LiveSettings::reload_shadow(double file_percent, std::string_view wh
   return set_shadow_percent(file_percent, who) + " (from the file)";
 }
 
+void LiveSettings::keep_primary(std::string primary) {
+  std::lock_guard lock{mutex_};
+  auto copy = std::make_shared<config::ProxyConfig>(*config_);
+  copy->primary = primary;
+  config_ = std::move(copy);
+  kept_primary_ = std::move(primary);
+}
+
+std::string LiveSettings::file_primary() const {
+  std::lock_guard lock{mutex_};
+  return file_primary_;
+}
+
 Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
   auto loaded = config::load_config(config_file_);
   if (!loaded) {
     log_->error("reload by {} refused, the running configuration stays: {}", who, loaded.error().to_string());
     return unexpected{loaded.error().to_string()};
   }
+  std::string kept;
+  {
+    std::lock_guard lock{mutex_};
+    kept = kept_primary_;
+  }
+  const std::string file_primary = loaded->primary;
+  if (!kept.empty()) loaded->primary = kept;
   auto next = std::make_shared<const config::ProxyConfig>(std::move(*loaded));
   std::shared_ptr<ssl::context> next_tls;
   std::shared_ptr<const ClientCredentials> next_credentials;
@@ -147,6 +168,7 @@ Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
   steering_.reconfigure(next->read_stickiness, next->read_rules);
   log_->set_level(spdlog::level::from_str(next->log.level));
   config_ = next;
+  file_primary_ = file_primary;
   client_tls_ = std::move(next_tls);
   credentials_ = std::move(next_credentials);
   auto summary =
@@ -155,6 +177,11 @@ Expected<std::string, std::string> LiveSettings::reload(std::string_view who) {
     summary += "; users changed for new logins (the WAL mirror and ledger pruning keep theirs until the next start)";
   }
   if (!restart.empty()) summary += "; changes to " + joined(restart) + " take effect at the next start";
+  if (file_primary != next->primary) {
+    summary += "; routing.primary is \"" + file_primary + "\" in the file, but \"" + next->primary +
+               "\" stays the primary since SWAP ROLES (set routing.primary = \"" + next->primary +
+               "\" in the file to match)";
+  }
   log_->info("{} (by {})", summary, who);
   return summary;
 }

@@ -72,6 +72,13 @@ class LiveSettings {
   /// shadow_percent 5, unchanged"; or the configuration error, with nothing applied.
   [[nodiscard]] Expected<std::string, std::string> reload(std::string_view who);
 
+  /// SWAP ROLES made `primary` ("onprem" or "cloud") the running primary: current() says so from
+  /// now on, and a reload keeps it whatever routing.primary the file says, and says so.
+  void keep_primary(std::string primary);
+  /// routing.primary as the file said at the last start or reload: after a swap, it may differ
+  /// from current()'s, the running primary.
+  [[nodiscard]] std::string file_primary() const;
+
  private:
   const std::filesystem::path config_file_;
   ReadSteering& steering_;
@@ -91,6 +98,8 @@ class LiveSettings {
   std::shared_ptr<const config::ProxyConfig> config_;  ///< guarded by mutex_
   std::shared_ptr<ssl::context> client_tls_;          ///< guarded by mutex_
   std::shared_ptr<const ClientCredentials> credentials_;  ///< guarded by mutex_
+  std::string kept_primary_;  ///< keep_primary()'s; empty until a swap. Guarded by mutex_
+  std::string file_primary_;  ///< guarded by mutex_
 };
 
 }  // namespace pgdual::proxy

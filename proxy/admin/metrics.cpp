@@ -243,6 +243,9 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_gauge(out, "pgdual_write_transactions_in_flight",
                "Write transactions running on the primary, that a PAUSE WRITES waits for.",
                static_cast<double>(gauges.write_transactions_in_flight));
+  append_gauge(out, "pgdual_roles_swapped",
+               "1 while SWAP ROLES has made the primary another backend than routing.primary in the file, else 0.",
+               gauges.roles_swapped ? 1.0 : 0.0);
   render_wal_mirrors(out, gauges.wal_mirrors);
   render_shadows(out, gauges);
   return out;

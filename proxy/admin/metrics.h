@@ -43,6 +43,8 @@ struct MetricsGauges {
   bool writes_paused = false;                  ///< the WriteGate pausing or paused
   std::size_t writes_waiting = 0;              ///< sessions held at the WriteGate
   std::size_t write_transactions_in_flight = 0;  ///< the WriteGate's passes out
+  /// SWAP ROLES made the primary another backend than routing.primary in the file says.
+  bool roles_swapped = false;
 };
 
 /// The upper bounds of pgdual_query_duration_seconds's finite buckets, in microseconds, so an
@@ -77,6 +79,8 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_logins_in_progress
 ///   pgdual_writes_paused, pgdual_writes_waiting,     gauges of the WriteGate (PAUSE WRITES): 1 while
 ///   pgdual_write_transactions_in_flight              pausing or paused, sessions held, passes out
+///   pgdual_roles_swapped                             1 while the running primary is not the file's
+///                                                    routing.primary (after SWAP ROLES)
 ///   pgdual_wal_lag_bytes{database}                   wal mode, from MetricsGauges::wal_mirrors: the
 ///   pgdual_wal_lag_seconds{database}                 primary's WAL the slot has not confirmed, how
 ///   pgdual_wal_retained_bytes{database}              long its oldest change has waited, the WAL the

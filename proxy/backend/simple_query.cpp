@@ -26,7 +26,11 @@ Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::str
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
   protocol::encode(protocol::Query{sql}, out);
-  co_await send_all(connection.stream(), bytes);
+  co_return co_await run_until_ready(connection, bytes);
+}
+
+Awaitable<SimpleAnswer> run_until_ready(BackendConnection& connection, protocol::Bytes request) {
+  co_await send_all(connection.stream(), request);
   SimpleAnswer answer;
   for (;;) {
     const auto frame = co_await connection.reader().next_frame(connection.stream());

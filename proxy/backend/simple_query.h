@@ -28,6 +28,9 @@ struct SimpleAnswer {
 /// boost::system::system_error (a broken connection) or SessionError (a malformed answer).
 Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::string_view sql);
 
+/// Sends `request`, messages that end with one Sync, and reads the answers as run_simple_query() does.
+Awaitable<SimpleAnswer> run_until_ready(BackendConnection& connection, protocol::Bytes request);
+
 /// Says goodbye (Terminate) on `connection`, if any, and drops it; a broken connection is no error.
 Awaitable<void> say_goodbye(std::optional<BackendConnection>& connection);
 

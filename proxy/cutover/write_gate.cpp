@@ -188,12 +188,15 @@ WriteGate::Paused WriteGate::settle_pause(std::size_t were_running) {
   return paused;
 }
 
-std::optional<WriteGate::Resumed> WriteGate::resume(std::string by) {
+Expected<WriteGate::Resumed, std::string> WriteGate::resume(std::string by) {
   Waiters waiters;
   Resumed resumed;
   {
     const std::lock_guard lock{mutex_};
-    if (state_ == State::open) return std::nullopt;
+    if (state_ == State::open) return unexpected{std::string{"writes are not paused"}};
+    if (!swapping_by_.empty()) {
+      return unexpected{"SWAP ROLES by " + swapping_by_ + " is under way: writes stay paused until it has answered"};
+    }
     resumed = Resumed{.paused_for = since(paused_at_), .released = waiting_.size()};
     resumed_by_ = by;
     waiters = reopen(fmt::format("RESUME by {} after {} ms of pause ({} sessions released)", by,
@@ -208,7 +211,26 @@ void WriteGate::shut_down() {
   {
     const std::lock_guard lock{mutex_};
     shut_down_ = true;
-    if (state_ != State::open) waiters = reopen("pgdual shut down: writes go on");
+    if (state_ != State::open && swapping_by_.empty()) waiters = reopen("pgdual shut down: writes go on");
+  }
+  wake(waiters);
+}
+
+bool WriteGate::begin_swap(std::string by) {
+  const std::lock_guard lock{mutex_};
+  if (state_ != State::paused || !swapping_by_.empty() || shut_down_) return false;
+  swapping_by_ = std::move(by);
+  last_event_ = "SWAP ROLES by " + swapping_by_ + " under way";
+  return true;
+}
+
+void WriteGate::end_swap(std::string event) {
+  Waiters waiters;
+  {
+    const std::lock_guard lock{mutex_};
+    swapping_by_.clear();
+    last_event_ = std::move(event);
+    if (shut_down_) waiters = reopen("pgdual shut down: writes go on");
   }
   wake(waiters);
 }
@@ -233,7 +255,7 @@ void WriteGate::wake(const Waiters& waiters) {
 WriteGate::Snapshot WriteGate::snapshot() const {
   const std::lock_guard lock{mutex_};
   Snapshot snapshot{.state = state_, .in_flight = in_flight_.size(), .waiting = waiting_.size(),
-                    .paused_by = paused_by_, .last_event = last_event_};
+                    .paused_by = paused_by_, .last_event = last_event_, .swapping_by = swapping_by_};
   if (state_ != State::open) snapshot.paused_for = since(paused_at_);
   return snapshot;
 }

@@ -67,7 +67,8 @@ class WriteGate {
     std::size_t waiting = 0;    ///< sessions held at the gate
     std::string paused_by{};    ///< who gave the PAUSE in force (empty while open)
     std::chrono::milliseconds paused_for{0};
-    std::string last_event{};   ///< the last PAUSE or RESUME and how it ended, for operators
+    std::string last_event{};   ///< the last PAUSE, RESUME or swap and how it ended, for operators
+    std::string swapping_by{};  ///< who runs the swap under way; empty when none runs
   };
 
   WriteGate() = default;
@@ -88,11 +89,18 @@ class WriteGate {
   /// shut_down() comes first, opens the gate again. A pause abandoned by its caller (the coroutine
   /// destroyed or cancelled mid-wait) opens the gate too: nobody would RESUME it.
   Awaitable<Expected<Paused, PauseFailure>> pause(std::chrono::milliseconds timeout, std::string by);
-  /// Opens the gate for `by`; std::nullopt when it was open.
-  std::optional<Resumed> resume(std::string by);
-  /// pgdual is stopping: the gate opens for good, so that no session waits for a RESUME that
-  /// cannot come, and later pauses fail.
+  /// Opens the gate for `by`; or why not: it was open, or a swap runs (begin_swap()).
+  Expected<Resumed, std::string> resume(std::string by);
+  /// pgdual is stopping: the gate opens for good (once a swap under way has ended), so that no
+  /// session waits for a RESUME that cannot come, and later pauses fail.
   void shut_down();
+
+  /// SWAP ROLES is about to run for `by`: true when writes are paused (no pass out) and no other
+  /// swap runs. Until end_swap(), the gate stays closed whatever asks it to open: a write let
+  /// through now could reach the primary whose slot is being dropped, and never the mirror.
+  [[nodiscard]] bool begin_swap(std::string by);
+  /// The swap is over; `event` says how, for SHOW CUTOVER. Writes stay paused.
+  void end_swap(std::string event);
 
   [[nodiscard]] Snapshot snapshot() const;
 
@@ -125,6 +133,7 @@ class WriteGate {
   std::string paused_by_;
   Clock::time_point paused_at_{};
   std::string resumed_by_;  ///< who ended the pause under way, for its PauseFailure
+  std::string swapping_by_;  ///< who runs the swap under way (begin_swap()); empty when none runs
   std::string last_event_;
 };
 

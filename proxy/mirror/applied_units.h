@@ -63,8 +63,11 @@ class AppliedUnits {
   [[nodiscard]] bool mirror_recovering() const noexcept { return mirror_recovering_; }
 
   /// The database's slot exists on the primary: from now on every transaction committed there
-  /// reaches the mirror, whatever happens to pgdual. Called by the applier; never undone.
+  /// reaches the mirror, whatever happens to pgdual. Called by the applier.
   void slot_ready() noexcept { slot_ready_ = true; }
+  /// SWAP ROLES moves the slot to the other server (WalMirrors::swap_roles): not ready until the
+  /// applier reading the new primary has created it there, so that logins wait for it meanwhile.
+  void slot_moving() noexcept { slot_ready_ = false; }
   [[nodiscard]] bool is_slot_ready() const noexcept { return slot_ready_; }
   /// Waits, on the calling coroutine's executor, until slot_ready() or `deadline`. True when ready.
   Awaitable<bool> wait_slot_ready(Clock::time_point deadline) const;

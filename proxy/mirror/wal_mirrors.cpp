@@ -48,17 +48,6 @@ conflict::ConflictRecord given_up_record(const std::string& database, const std:
 
 }  // namespace
 
-struct WalMirrors::Database {
-  std::string unmet_prerequisites;  ///< jobs::describe() of the preflight; empty when all are met. Under mutex_
-  AppliedUnits units;
-  std::unique_ptr<MirrorApplier> applier;
-  std::unique_ptr<SequenceCopier> sequences;
-  std::unique_ptr<SlotLagMonitor> lag;
-  asio::cancellation_signal cancel_applier;
-  asio::cancellation_signal cancel_sequences;
-  asio::cancellation_signal cancel_lag;
-};
-
 WalMirrors::WalMirrors(std::shared_ptr<const config::ProxyConfig> config, const BackendTlsContexts& tls,
                        ConflictSink& conflicts, std::shared_ptr<spdlog::logger> log)
     : config_{std::move(config)},
@@ -83,31 +72,36 @@ AppliedUnits& WalMirrors::units_for(const std::string& database) {
 // Under mutex_.
 std::unique_ptr<WalMirrors::Database> WalMirrors::start(const std::string& database) {
   auto entry = std::make_unique<Database>();
+  start_mirroring(database, *entry);
+  return entry;
+}
+
+// Under mutex_, or on the thread.
+void WalMirrors::start_mirroring(const std::string& database, Database& entry) {
   const auto& primary = config_->primary_backend();
   const auto& mirror = config_->mirror_backend();
   // On the mirrors' thread, not the session's: a server slow to answer holds up the database's
   // first login, which waits for the slot anyway, never the other sessions of its worker thread.
-  asio::post(io_, [this, database, raw = entry.get()] {
+  asio::post(io_, [this, database, raw = &entry] {
     auto unmet = check_prerequisites(database);
     warn_of_unlogged_tables(database);
     warn_without_identity_trigger(database);
     const std::lock_guard lock{mutex_};
     raw->unmet_prerequisites = std::move(unmet);
   });
-  entry->applier = std::make_unique<MirrorApplier>(
-      primary, tls_.for_backend(primary), mirror, tls_.for_backend(mirror), options_for(database), entry->units,
+  entry.applier = std::make_unique<MirrorApplier>(
+      primary, tls_.for_backend(primary), mirror, tls_.for_backend(mirror), options_for(database), entry.units,
       [this](conflict::ConflictRecord record) { conflicts_.submit(std::move(record)); }, log_);
-  log_->info("wal mirror of database {}: starting the apply ({} on the primary, {} on the mirror)", database,
-             config_->mirror.replication_user, config_->mirror.apply_user);
-  entry->sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
-                                                      tls_.for_backend(mirror), sequence_options(database), log_);
-  entry->lag = std::make_unique<SlotLagMonitor>(
+  log_->info("wal mirror of database {}: starting the apply from {} to {} ({} on the primary, {} on the mirror)",
+             database, primary.name, mirror.name, config_->mirror.replication_user, config_->mirror.apply_user);
+  entry.sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
+                                                     tls_.for_backend(mirror), sequence_options(database), log_);
+  entry.lag = std::make_unique<SlotLagMonitor>(
       primary, tls_.for_backend(primary), lag_options(database),
-      [this, database, raw = entry.get()](const SlotLag& lag) { give_up(database, *raw, lag); }, log_);
-  spawn(entry->applier->run(), entry->cancel_applier);
-  spawn(entry->sequences->run(), entry->cancel_sequences);
-  spawn(entry->lag->run(), entry->cancel_lag);
-  return entry;
+      [this, database, raw = &entry](const SlotLag& lag) { give_up(database, *raw, lag); }, log_);
+  spawn(entry.applier->run(), entry.cancel_applier, entry.tasks);
+  spawn(entry.sequences->run(), entry.cancel_sequences, entry.tasks);
+  spawn(entry.lag->run(), entry.cancel_lag, entry.tasks);
 }
 
 // The sessions first, so that none waits on: the transactions they wait for will never reach the
@@ -120,9 +114,12 @@ void WalMirrors::give_up(const std::string& database, Database& entry, const Slo
   conflicts_.submit(given_up_record(database, conflict::slot_name_for(database), lag));
 }
 
-void WalMirrors::spawn(Awaitable<void> task, asio::cancellation_signal& cancel) {
+void WalMirrors::spawn(Awaitable<void> task, asio::cancellation_signal& cancel, std::atomic<std::size_t>& tasks) {
   ++running_;
-  asio::co_spawn(io_, std::move(task), asio::bind_cancellation_slot(cancel.slot(), [this](const std::exception_ptr&) {
+  ++tasks;
+  asio::co_spawn(io_, std::move(task),
+                 asio::bind_cancellation_slot(cancel.slot(), [this, &tasks](const std::exception_ptr&) {
+                   --tasks;
                    // On the thread: the last task to end lets the thread end without the grace.
                    if (--running_ == 0 && stop_deadline_) stop_deadline_->cancel();
                  }));
@@ -177,15 +174,19 @@ SlotLagMonitor::Options WalMirrors::lag_options(const std::string& database) con
 // than one failure at a time from deep inside the stream. The apply starts all the same and tries
 // again and again: an operator who fixes a grant needs no restart.
 std::string WalMirrors::check_prerequisites(const std::string& database) const {
-  const jobs::PreflightTarget primary{.backend = config_->primary_backend(),
-                                     .user = user_named(*config_, config_->mirror.replication_user),
-                                     .database = database};
-  const jobs::PreflightTarget mirror{.backend = config_->mirror_backend(),
-                                    .user = user_named(*config_, config_->mirror.apply_user),
-                                    .database = database};
-  auto unmet = jobs::describe(jobs::check_wal_prerequisites(primary, mirror));
+  auto unmet = prerequisites_unmet(*config_, database);
   if (!unmet.empty()) log_->error("wal mirror of database {}: {}", database, unmet);
   return unmet;
+}
+
+std::string WalMirrors::prerequisites_unmet(const config::ProxyConfig& config, const std::string& database) {
+  const jobs::PreflightTarget primary{.backend = config.primary_backend(),
+                                     .user = user_named(config, config.mirror.replication_user),
+                                     .database = database};
+  const jobs::PreflightTarget mirror{.backend = config.mirror_backend(),
+                                    .user = user_named(config, config.mirror.apply_user),
+                                    .database = database};
+  return jobs::describe(jobs::check_wal_prerequisites(primary, mirror));
 }
 
 // Writes into unlogged tables that exist are not refused (they are no statement's to know), but
@@ -285,20 +286,32 @@ void WalMirrors::release_holds(std::uint64_t owner) {
   });
 }
 
+void WalMirrors::request_stop(Database& entry) {
+  entry.applier->stop();
+  entry.sequences->stop();
+  entry.lag->stop();
+  entry.cancel_applier.emit(asio::cancellation_type::terminal);
+  entry.cancel_sequences.emit(asio::cancellation_type::terminal);
+  entry.cancel_lag.emit(asio::cancellation_type::terminal);
+}
+
+// A round waiting on the network ends by the cancellation at once.
+Awaitable<void> WalMirrors::stop_mirroring(Database& entry) {
+  request_stop(entry);
+  asio::steady_timer timer{io_};
+  while (entry.tasks > 0) {
+    timer.expires_after(std::chrono::milliseconds{10});
+    co_await timer.async_wait(use_awaitable);
+  }
+}
+
 // The appliers stop on their own thread, where their coroutines run; a round waiting on the
 // network ends by the cancellation. Should a connection not close within the grace period, the
 // io_context stops and destroys what is left.
 void WalMirrors::stop_all() {
   asio::post(io_, [this] {
     const std::lock_guard lock{mutex_};
-    for (auto& [name, entry] : databases_) {
-      entry->applier->stop();
-      entry->sequences->stop();
-      entry->lag->stop();
-      entry->cancel_applier.emit(asio::cancellation_type::terminal);
-      entry->cancel_sequences.emit(asio::cancellation_type::terminal);
-      entry->cancel_lag.emit(asio::cancellation_type::terminal);
-    }
+    for (auto& [name, entry] : databases_) request_stop(*entry);
     if (running_ == 0) return;
     stop_deadline_.emplace(io_, kStopGrace);
     stop_deadline_->async_wait([this](boost::system::error_code error) {

@@ -76,17 +76,69 @@ class WalMirrors {
   /// Ends every hold of `owner`, without waiting: its console session ended.
   void release_holds(std::uint64_t owner);
 
+  /// What SWAP ROLES did to one database's WAL mirror.
+  struct DatabaseSwap {
+    std::string database;
+    /// From the drain marker's commit on the old primary until the old mirror held it durably.
+    std::chrono::milliseconds drained_in{0};
+    std::size_t sequences_set = 0;  ///< sequences the last copy set on the old mirror
+  };
+  /// Swaps the roles of every running WAL mirror (docs/cutover.md, "Swapping the roles"), while
+  /// writes are paused. First every database is drained: a marker transaction committed on the
+  /// primary now must be applied, and durable, on the mirror. Then each one's apply stops, its
+  /// sequences are copied once more, and its slot is dropped from the old primary; then every
+  /// mirror runs with `swapped` (routing.primary the other way), from a new slot on the new
+  /// primary. Answers, on the caller's executor, once every new slot exists. On a failure before
+  /// `deadline`, nothing is swapped: the mirrors run as before (a slot already dropped is created
+  /// anew, which loses nothing while writes are paused), and why is returned.
+  Awaitable<Expected<std::vector<DatabaseSwap>, std::string>> swap_roles(
+      std::shared_ptr<const config::ProxyConfig> swapped, std::chrono::steady_clock::time_point deadline);
+
  private:
-  struct Database;
+  struct Database {
+    std::string unmet_prerequisites;  ///< jobs::describe() of the preflight; empty when all are met. Under mutex_
+    AppliedUnits units;
+    std::unique_ptr<MirrorApplier> applier;
+    std::unique_ptr<SequenceCopier> sequences;
+    std::unique_ptr<SlotLagMonitor> lag;
+    asio::cancellation_signal cancel_applier;
+    asio::cancellation_signal cancel_sequences;
+    asio::cancellation_signal cancel_lag;
+    std::atomic<std::size_t> tasks{0};  ///< of the three above, those whose coroutine has not ended
+  };
+
 
   [[nodiscard]] std::unique_ptr<Database> start(const std::string& database);
+  /// Makes and spawns `entry`'s applier, sequence copier and lag monitor, with config_'s roles.
+  void start_mirroring(const std::string& database, Database& entry);
+  /// Asks what start_mirroring() spawned to stop, and cancels what it waits for. On the thread.
+  static void request_stop(Database& entry);
+  /// Stops what start_mirroring() spawned and waits, on the thread, until it has ended.
+  Awaitable<void> stop_mirroring(Database& entry);
+
+  // SWAP ROLES (wal_swap.cpp), on the thread.
+  using SwapClock = std::chrono::steady_clock;
+  Awaitable<Expected<std::vector<DatabaseSwap>, std::string>> swap_on_thread(
+      std::shared_ptr<const config::ProxyConfig> swapped, SwapClock::time_point deadline);
+  /// Commits a marker transaction on the primary and waits until the mirror holds it durably.
+  Awaitable<Expected<DatabaseSwap, std::string>> drain(const std::string& database, Database& entry,
+                                                      SwapClock::time_point deadline);
+  /// Stops the drained mirror of `database`, copies its sequences once more and drops its slot.
+  Awaitable<Expected<std::size_t, std::string>> retire(const std::string& database, Database& entry);
+  /// Runs every database of `names` with `config`'s roles, and waits for their slots.
+  Awaitable<Expected<void, std::string>> restart_all(const std::vector<std::string>& names,
+                                                     std::shared_ptr<const config::ProxyConfig> config,
+                                                     SwapClock::time_point deadline);
+  [[nodiscard]] Database& entry_of(const std::string& database) const;
   /// The applier of `database`, or why its apply cannot be held.
   [[nodiscard]] Expected<MirrorApplier*, std::string> holdable(const std::string& database) const;
   /// Runs `task` on the thread until it ends or `cancel` is emitted.
-  void spawn(Awaitable<void> task, asio::cancellation_signal& cancel);
+  void spawn(Awaitable<void> task, asio::cancellation_signal& cancel, std::atomic<std::size_t>& tasks);
   [[nodiscard]] BackendLogin login(const std::string& user_name, const config::BackendConfig& backend,
                                    const std::string& database, std::string_view application) const;
   [[nodiscard]] std::string check_prerequisites(const std::string& database) const;
+  /// What jobs::check_wal_prerequisites finds missing for `database` with `config`'s roles, described.
+  [[nodiscard]] static std::string prerequisites_unmet(const config::ProxyConfig& config, const std::string& database);
   void warn_of_unlogged_tables(const std::string& database) const;
   /// Warns when the primary lacks init's event trigger (jobs::has_replica_identity_trigger).
   void warn_without_identity_trigger(const std::string& database) const;
@@ -97,6 +149,7 @@ class WalMirrors {
   void give_up(const std::string& database, Database& entry, const SlotLag& lag);
   void stop_all();
 
+  /// Whose roles the mirrors run with: replaced by swap_roles(), on the thread, under mutex_.
   std::shared_ptr<const config::ProxyConfig> config_;
   const BackendTlsContexts& tls_;
   ConflictSink& conflicts_;

@@ -328,6 +328,14 @@ void UnitPlanner::forget_mirror_statements() {
   given_to_mirror_.clear();
 }
 
+std::vector<std::byte> UnitPlanner::parses_held() const {
+  std::vector<std::byte> parses;
+  for (const auto& [name, version] : statements_) {
+    if (version) parses.insert(parses.end(), version->parse_message.begin(), version->parse_message.end());
+  }
+  return parses;
+}
+
 std::vector<std::string> UnitPlanner::take_given_to_mirror() { return std::exchange(given_to_mirror_, {}); }
 
 // A held version of null matches no Bind's version, so the next use gives the statement again,

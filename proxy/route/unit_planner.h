@@ -141,6 +141,9 @@ class UnitPlanner {
   void sent_to_primary_only(std::span<const protocol::Frame> frames);
   /// A new mirror connection holds no prepared statement.
   void forget_mirror_statements();
+  /// Every statement the primary holds, as the Parse messages that prepared them (headers
+  /// included): what a new primary connection is given when the session follows SWAP ROLES.
+  [[nodiscard]] std::vector<std::byte> parses_held() const;
   /// The names of the statements copy_for_mirror() gave the mirror (a Parse it sent) since the
   /// last call: what the mirror holds only if its answer to them had no error.
   [[nodiscard]] std::vector<std::string> take_given_to_mirror();

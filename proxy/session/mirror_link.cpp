@@ -243,6 +243,24 @@ void MirrorLink::let_cancels_reach(bool reach) {
   }
 }
 
+std::vector<std::string> MirrorLink::session_state_for(const BackendConnection& connection) const {
+  auto statements = settings_to_align(primary_settings_, value_settings(connection.greeting()));
+  statements.insert(statements.end(), session_statements_.begin(), session_statements_.end());
+  return statements;
+}
+
+void MirrorLink::follow_swap(BackendLogin login) {
+  login_ = std::move(login);
+  not_yet_on_mirror_.clear();
+  reconnect_ = std::make_shared<MirrorReconnect>();
+  reconnect_->backoff = context_.config->mirror.reconnect_min;
+  if (!leg_) return;
+  leg_->close();
+  leg_.reset();
+  let_cancels_reach(false);
+  if (on_change_) on_change_();
+}
+
 Awaitable<void> MirrorLink::terminate() {
   if (leg_) co_await leg_->terminate();
 }

@@ -111,6 +111,15 @@ class MirrorLink {
   /// Whether a cancel request of the client goes to the mirror too: only while it serves a read.
   void let_cancels_reach(bool reach);
 
+  /// What a new connection to the primary needs of the session's state when the session follows
+  /// SWAP ROLES: the statements that give it the old primary's value settings, then the session's
+  /// SET and PREPARE statements, in the order the client ran them.
+  [[nodiscard]] std::vector<std::string> session_state_for(const BackendConnection& connection) const;
+  /// The session follows SWAP ROLES: its mirror is the other backend from now on, logged in to as
+  /// `login`. The connection open now (to the new primary) is closed, and an attempt under way to
+  /// open one forgotten; the next opens to the new mirror.
+  void follow_swap(BackendLogin login);
+
   /// Says goodbye at the session's end.
   Awaitable<void> terminate();
   void close() noexcept;

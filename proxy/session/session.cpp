@@ -72,6 +72,7 @@ Session::Session(tcp::socket client, SessionContext context, std::uint64_t id, C
       primary_tap_{*context_.rows_digest_key},
       answer_released_{client_.get_executor()},
       primary_progress_{client_.get_executor()},
+      primary_switched_{client_.get_executor()},
       login_{client_, client_reader_, context_, id_},
       mirror_{context_, id_, client_.get_executor()},
       reads_{context_, id_, mirror_, planner_, client_},
@@ -118,10 +119,11 @@ Awaitable<void> Session::run() {
     context_.metrics.count_session_started();
     context_.log->info("session={} connecting user={} database={}", id_, session_info_.user, session_info_.database);
     auto backend = co_await connect_backends();
+    primary_.emplace(std::move(backend));
     context_.ledger_pruner.note_database(session_info_.database, session_info_.user);
-    co_await greet_client(backend);
+    co_await greet_client(*primary_);
     publish_summary();
-    co_await relay(backend);
+    co_await relay(*primary_);
   } catch (const SessionError& error) {
     fatal = error;
   } catch (const BackendUnavailable& error) {
@@ -234,7 +236,7 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
   }
   const AdminContext admin{context_.settings,  context_.steering, context_.brake, context_.shadows,
                            context_.sessions,  context_.conflicts, context_.log,  context_.write_gate,
-                           context_.wal_mirrors};
+                           context_.roles,     context_.wal_mirrors};
   co_await serve_admin_console(client_, client_reader_, admin, user);
   co_return true;
 }

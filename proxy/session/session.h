@@ -112,8 +112,8 @@ class Session {
   Awaitable<void> relay(BackendConnection& backend);
   /// The relay between the client and the primary, until either leaves (or pgdual shuts down).
   Awaitable<void> relay_client(BackendConnection& backend);
-  Awaitable<RelayEnd> pump_client_to_backend(Stream& backend);
-  Awaitable<RelayEnd> pump_backend_to_client(Stream& backend, protocol::Bytes early);
+  Awaitable<RelayEnd> pump_client_to_backend();
+  Awaitable<RelayEnd> pump_backend_to_client(protocol::Bytes early);
   /// Buffers the primary's pump reuses for what it rewrites before the client sees it.
   struct RelayScratch {
     std::vector<std::byte> filtered;  ///< less pgdual's own answers
@@ -134,7 +134,7 @@ class Session {
   [[nodiscard]] bool read_may_go_to_mirror(char last_tag) const;
   /// Sends segment_ to the primary (and the mirror mode its part). False when the session was asked
   /// to end while its unit waited at the write gate: nothing was sent.
-  Awaitable<bool> dispatch_segment(Stream& primary);
+  Awaitable<bool> dispatch_segment();
   /// Before a unit opens: takes the write gate's pass it needs (proxy/route/write_pass.h), waiting
   /// while writes are paused. False when the session was asked to end meanwhile (KILL).
   Awaitable<bool> pass_write_gate();
@@ -144,7 +144,7 @@ class Session {
   /// The client went on without ending its COPY data, after the primary failed the COPY (the
   /// protocol allows it): what it sent of it goes on, the mirror's copy of the COPY fails, and the
   /// unit ends before the message that went on.
-  Awaitable<void> end_abandoned_copy(Stream& primary);
+  Awaitable<void> end_abandoned_copy();
   [[nodiscard]] UnitPrefix open_unit(std::vector<protocol::Frame>& frames);
   Awaitable<void> wait_for_primary();
   /// Runs `sql`, a Query of pgdual's own, on the primary after the unit, while the client's answer
@@ -157,6 +157,21 @@ class Session {
   void end_unit(const conflict::Outcome& primary);
   /// After a unit the primary ran without error: what the mirror's connection needs of the session's state.
   void follow_session_state();
+
+  // Following SWAP ROLES (session_roles.cpp).
+  /// Between transactions, before the next unit opens: when SWAP ROLES has made the other backend
+  /// the primary since the session last looked, moves the session there. Throws SessionError
+  /// (57P01) when the session holds state that cannot move (unmovable_), or the new primary
+  /// refuses what the session had set up on the old one.
+  Awaitable<void> follow_roles();
+  /// Opens the session's connection to `running`'s primary, gives it the session's state, and
+  /// puts it in the place of the old one, which is closed; the mirror connection follows.
+  Awaitable<void> move_to(std::shared_ptr<const config::ProxyConfig> running);
+  /// Gives `connection` what the old primary's held of the session: its value settings, the
+  /// SET and PREPARE statements the client ran, and the statements it prepared by Parse.
+  Awaitable<void> give_state(BackendConnection& connection);
+  /// In the primary's pump: stands still while move_to() replaces the primary's connection.
+  Awaitable<void> stand_aside();
 
   Stream client_;
   SessionContext context_;
@@ -185,6 +200,15 @@ class Session {
   conflict::Outcome own_statement_outcome_;
   OwnStatementFilter own_statement_answers_;
   Wakeup primary_progress_;              ///< notified by the primary's pump; the client's pump waits on it
+  /// The primary's connection; replaced when the session follows SWAP ROLES.
+  std::optional<BackendConnection> primary_;
+  std::uint64_t roles_seen_ = 0;    ///< RunningRoles::swaps() when the session last looked
+  /// Why the session could not move to another primary: state of its connection the WAL does not
+  /// carry (a temporary table, a cursor, LISTEN); empty while it can. DISCARD ALL clears it.
+  std::string unmovable_;
+  bool primary_switching_ = false;  ///< move_to() is replacing the primary's connection
+  bool primary_parked_ = false;     ///< the primary's pump stands still meanwhile
+  Wakeup primary_switched_;         ///< wakes the primary's pump once the new connection is in place
   bool primary_done_ = false;            ///< the primary has answered the open unit completely
   conflict::Outcome primary_outcome_;
   std::vector<std::byte> segment_;       ///< client messages collected, not yet sent

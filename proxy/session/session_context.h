@@ -20,13 +20,14 @@ class Metrics;
 class PrimaryLatencies;
 class ReadBrake;
 class ReadSteering;
+class RunningRoles;
 class SessionRegistry;
 class ShadowLedger;
 class WalMirrors;
 class WriteGate;
 
-/// What every session shares: the configuration it started with, and the
-/// server-wide registries.
+/// What every session shares: the configuration it started with (its roles those running at its
+/// login), and the server-wide registries.
 struct SessionContext {
   std::shared_ptr<const config::ProxyConfig> config;
   CancelRegistry& cancels;
@@ -51,6 +52,8 @@ struct SessionContext {
   DatabaseSetup& database_setup;
   /// Where write transactions wait while writes are paused (PAUSE WRITES).
   WriteGate& write_gate;
+  /// Which backend is the primary now (SWAP ROLES): a session follows a swap at its next transaction.
+  RunningRoles& roles;
   /// The databases' WAL mirrors in mirror.mode wal; null in statement mode.
   WalMirrors* wal_mirrors = nullptr;
 };

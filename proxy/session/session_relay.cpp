@@ -51,11 +51,11 @@ Awaitable<void> Session::relay(BackendConnection& backend) {
   co_await mirror_.terminate();
 }
 
+// The pumps reach the primary through backend_stream_, which follow_roles() may point elsewhere.
 Awaitable<void> Session::relay_client(BackendConnection& backend) {
-  auto& backend_stream = backend.stream();
-  backend_stream_ = &backend_stream;
-  auto outcome = co_await (settle(pump_client_to_backend(backend_stream)) ||
-                           settle(pump_backend_to_client(backend_stream, backend.unread())));
+  backend_stream_ = &backend.stream();
+  auto outcome = co_await (settle(pump_client_to_backend()) || settle(pump_backend_to_client(backend.unread())));
+  auto& backend_stream = *backend_stream_;
   backend_stream_ = nullptr;
   const auto end = std::visit([](auto settled) { return std::move(settled).get(); }, std::move(outcome));
   if (end == RelayEnd::backend_closed && unit_.open) writes_->primary_lost();
@@ -84,7 +84,7 @@ Awaitable<void> Session::relay_client(BackendConnection& backend) {
 // ReadyForQuery the pump waits until the primary has answered it, then
 // settles the unit with the mirror, or leaves the mirror's answer for later
 // (WriteMirror::settle): one unit at a time on the primary.
-Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
+Awaitable<Session::RelayEnd> Session::pump_client_to_backend() {
   for (;;) {
     if (!unit_.open && segment_.empty()) {
       if (shutdown_requested_) co_return RelayEnd::shutdown;
@@ -126,7 +126,7 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
         throw SessionError{protocol::sqlstate::kProtocolViolation, "invalid message format"};
       }
       const auto copy_step = client_copy_step(frame.tag);
-      if (copy_step == ClientCopyStep::abandoned) co_await end_abandoned_copy(backend);
+      if (copy_step == ClientCopyStep::abandoned) co_await end_abandoned_copy();
       if (copy_step == ClientCopyStep::end) unit_.client_copying = false;
       const bool copy_data = copy_step == ClientCopyStep::data || copy_step == ClientCopyStep::end;
       protocol::append_frame(frame, segment_);
@@ -137,14 +137,14 @@ Awaitable<Session::RelayEnd> Session::pump_client_to_backend(Stream& backend) {
         if (served) continue;
         shadow_unit_ = eligible_read_ && !reads_.awaits_primary_answer() && shadow_.draw();
       }
-      const bool sent = co_await dispatch_segment(backend);
+      const bool sent = co_await dispatch_segment();
       if (!sent) co_return RelayEnd::shutdown;
       co_await wait_for_primary();
       if (unit_.open && primary_done_ && !unit_.client_copying) co_await finish_unit();
     }
     // COPY data moves on as it comes; anything else waits for its segment's end.
     // Its unit is open: no gate to wait at.
-    if (unit_.client_copying && !segment_.empty()) static_cast<void>(co_await dispatch_segment(backend));
+    if (unit_.client_copying && !segment_.empty()) static_cast<void>(co_await dispatch_segment());
   }
 }
 
@@ -162,18 +162,18 @@ Session::ClientCopyStep Session::client_copy_step(char tag) const {
 
 // The primary ignores CopyData and CopyFail outside COPY; a statement-mode mirror may still be in its
 // copy of the COPY, which the CopyFail ends.
-Awaitable<void> Session::end_abandoned_copy(Stream& primary) {
+Awaitable<void> Session::end_abandoned_copy() {
   unit_.client_copying = false;
   std::vector<std::byte> copy_fail;
   protocol::Writer out{copy_fail};
   protocol::encode(protocol::CopyFail{.error_message = "the client went on without ending its COPY data"}, out);
   segment_.insert(segment_.end(), copy_fail.begin(), copy_fail.end());
-  static_cast<void>(co_await dispatch_segment(primary));  // its unit is open: no gate to wait at
+  static_cast<void>(co_await dispatch_segment());  // its unit is open: no gate to wait at
   co_await wait_for_primary();
   if (unit_.open && primary_done_) co_await finish_unit();
 }
 
-Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, protocol::Bytes early) {
+Awaitable<Session::RelayEnd> Session::pump_backend_to_client(protocol::Bytes early) {
   protocol::FrameScanner scanner{protocol::kDefaultMaxMessageBody};
   std::vector<std::byte> buffer(std::max(kFirstRelayBufferSize, early.size()));
   RelayScratch scratch;
@@ -225,9 +225,11 @@ Awaitable<Session::RelayEnd> Session::pump_backend_to_client(Stream& backend, pr
       }
     }
     if (size == buffer.size() && buffer.size() < kRelayBufferSize) buffer.resize(2 * buffer.size());
-    auto [error, received] = co_await backend.async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
-    if (error) co_return RelayEnd::backend_closed;
-    size = received;
+    if (primary_switching_) co_await stand_aside();
+    auto [error, received] =
+        co_await backend_stream_->async_read_some(asio::buffer(buffer), asio::as_tuple(use_awaitable));
+    size = error ? 0 : received;
+    if (error && !primary_switching_) co_return RelayEnd::backend_closed;
   }
 }
 
@@ -312,6 +314,7 @@ void Session::follow_session_state() {
   if (summary.statements == 1 && summary.representative && resets_session(*summary.representative)) {
     mirror_.pass_on_session_reset("DISCARD ALL");
     reads_.session_reset();
+    unmovable_.clear();
     return;
   }
   if (!unit_.session_statement.empty() && summary.representative &&
@@ -319,6 +322,7 @@ void Session::follow_session_state() {
     mirror_.pass_on_session_statement(std::move(unit_.session_statement));
     return;
   }
+  if (unmovable_.empty()) unmovable_ = "a temporary table, a cursor, or a setting changed inside a transaction";
   reads_.keep_on_primary("the session holds state its mirror connection lacks (a temporary table, a cursor, or a "
                          "setting changed inside a transaction)");
 }
@@ -369,7 +373,7 @@ bool Session::read_may_go_to_mirror(char last_tag) const {
   return read_eligibility(facts) == ReadVerdict::eligible;
 }
 
-Awaitable<bool> Session::dispatch_segment(Stream& primary) {
+Awaitable<bool> Session::dispatch_segment() {
   auto frames = protocol::split_frames(segment_);
   UnitPrefix pins;
   // A unit that began with messages that run nothing (Parse, Describe, Flush)
@@ -378,6 +382,7 @@ Awaitable<bool> Session::dispatch_segment(Stream& primary) {
   if (!unit_.open || runs_at_last) {
     const bool passed = co_await pass_write_gate();
     if (!passed) co_return false;
+    co_await follow_roles();
     pins = open_unit(frames);
   }
   if (pins.text_shift > 0) positions_.start(pins.text_shift);
@@ -399,7 +404,7 @@ Awaitable<bool> Session::dispatch_segment(Stream& primary) {
   // A shadow read goes to the mirror first, so that its snapshot there is, if anything, older than
   // the primary's: a mirror behind is asked again, a mirror ahead would look like a mismatch.
   if (shadow_unit_) co_await shadow_.send(frames);
-  co_await send_all(primary, to_primary);
+  co_await send_all(*backend_stream_, to_primary);
   if (!shadow_unit_) co_await writes_->send(segment_, frames, pins);
   segment_.clear();
   co_return true;
@@ -428,7 +433,10 @@ UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
   auto pins = writes_->open_unit(unit_.plan, segment_, frames);
   answer_held_ = writes_->answer_waits_for_mirror();
   const auto& summary = planner_.summary();
-  if (summary.listens) reads_.keep_on_primary("LISTEN");
+  if (summary.listens) {
+    reads_.keep_on_primary("LISTEN");
+    if (unmovable_.empty()) unmovable_ = "LISTEN";
+  }
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
       frames.front().tag == protocol::frontend_tag::kQuery) {
     if (const auto query = protocol::decode_query(frames.front().body)) unit_.session_statement = query->query;

@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "tests/integration/wal_mode_fixture.h"
+#include "tests/integration/cutover_fixture.h"
 #include "tests/integration/whereami.h"
 
 namespace pgdual::test {
@@ -18,46 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-constexpr auto kClientTimeout = 120s;
-
-class CutoverTest : public WalModeTest {
- protected:
-  void start_with_console(std::string_view label) {
-    auto settings = wal_settings();
-    settings.extra = "\n[admin]\nusers = [\"app\"]\n";
-    start(label, "CREATE TABLE notes (id int PRIMARY KEY, note text); GRANT ALL ON notes TO app", settings);
-  }
-
-  /// psql on the console, as an operator types it.
-  RunResult console(const std::string& command) {
-    return run_client({pg_program("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", command},
-                      through_proxy("pgdual"), kClientTimeout);
-  }
-
-  [[nodiscard]] Subprocess start_pgbench(const TempDir& dir, const std::string& protocol, int clients,
-                                         std::chrono::seconds duration) const {
-    ProcessOptions options;
-    options.env = endpoint().libpq_env();
-    const auto out = dir.path() / ("pgbench-" + protocol + ".out");
-    return Subprocess{{pg_program("pgbench"), "--no-vacuum", "-N", "--protocol=" + protocol,
-                       "--client=" + std::to_string(clients), "--jobs=1", "--time=" + std::to_string(duration.count())},
-                      options, out, out};
-  }
-
-  [[nodiscard]] jobs::PgClient client() { return client_of(proxy(), database()); }
-};
-
-bool says(const RunResult& result, const std::string& text) {
-  return result.out.find(text) != std::string::npos || result.err.find(text) != std::string::npos;
-}
-
-/// pgbench's "number of transactions actually processed: N"; -1 when absent.
-long processed(const std::string& output) {
-  std::smatch match;
-  static const std::regex pattern{R"(number of transactions actually processed: (\d+))"};
-  return std::regex_search(output, match, pattern) ? std::stol(match[1]) : -1;
-}
 
 }  // namespace
 

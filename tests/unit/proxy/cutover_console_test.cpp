@@ -57,6 +57,21 @@ TEST_CASE("PAUSE WRITES TIMEOUT refuses seconds out of range or no number, namin
   }
 }
 
+TEST_CASE("SWAP ROLES waits 30 s by default, or TIMEOUT seconds, refused out of range", "[unit][admin][cutover]") {
+  const auto bare = command_of("SWAP ROLES");
+  CHECK(bare.verb == AdminVerb::swap_roles);
+  CHECK(bare.pause_timeout == milliseconds{30'000});
+  CHECK(command_of("swap roles timeout 90;").pause_timeout == milliseconds{90'000});
+  const auto error = error_of("SWAP ROLES TIMEOUT 0");
+  CHECK(error.sqlstate == "22023");
+  CHECK(error.message == "SWAP ROLES TIMEOUT must be a number of seconds from 0.001 to 3600, not \"0\"");
+  for (const auto* bad : {"SWAP", "SWAP WRITES", "SWAP ROLES NOW", "SWAP ROLES TIMEOUT"}) {
+    INFO(bad);
+    CHECK(error_of(bad).sqlstate == "42601");
+    CHECK(error_of(bad).message == "expected SWAP ROLES [TIMEOUT seconds]");
+  }
+}
+
 TEST_CASE("RESUME WRITES and SHOW CUTOVER take no argument; RESUME APPLY is still the apply's",
           "[unit][admin][cutover]") {
   CHECK(command_of("RESUME WRITES").verb == AdminVerb::resume_writes);
@@ -96,14 +111,19 @@ TEST_CASE("A pause that timed out names the sessions still writing, ten at most"
   CHECK(pause_timed_out_message(holders(10), milliseconds{1'500}).ends_with("session 10 for 1000 ms); writes go on"));
 }
 
-TEST_CASE("SHOW CUTOVER shows the gate's state, its writes and who paused them", "[unit][admin][cutover]") {
+TEST_CASE("SHOW CUTOVER shows the gate's state, its writes and who paused them, and the roles",
+          "[unit][admin][cutover]") {
   const std::vector<std::string> columns{"state",     "writes_in_flight", "writes_waiting",  "paused_by",
-                                         "paused_ms", "last_event",       "drain_lag_bytes"};
+                                         "paused_ms", "last_event",       "drain_lag_bytes", "primary",
+                                         "file_primary", "swaps",         "last_swap"};
+  const RolesFacts as_started{.primary = "onprem", .file_primary = "onprem", .swaps = 0, .last_swap = ""};
   SECTION("open") {
-    const auto table = cutover_table({.in_flight = 4, .last_event = "RESUME WRITES by ops@10.0.0.5:50102"});
+    const auto table =
+        cutover_table({.in_flight = 4, .last_event = "RESUME WRITES by ops@10.0.0.5:50102"}, std::nullopt, as_started);
     CHECK(table.columns == columns);
     CHECK(table.rows == std::vector<std::vector<std::string>>{
-                            {"open", "4", "0", "", "0", "RESUME WRITES by ops@10.0.0.5:50102", ""}});
+                            {"open", "4", "0", "", "0", "RESUME WRITES by ops@10.0.0.5:50102", "", "onprem", "onprem",
+                             "0", ""}});
   }
   SECTION("pausing") {
     const auto table = cutover_table({.state = WriteGate::State::pausing,
@@ -111,9 +131,9 @@ TEST_CASE("SHOW CUTOVER shows the gate's state, its writes and who paused them",
                                       .waiting = 5,
                                       .paused_by = "ops@10.0.0.5:50102",
                                       .paused_for = milliseconds{1'250}},
-                                     std::uint64_t{8192});
-    CHECK(table.rows ==
-          std::vector<std::vector<std::string>>{{"pausing", "2", "5", "ops@10.0.0.5:50102", "1250", "", "8192"}});
+                                     std::uint64_t{8192}, as_started);
+    CHECK(table.rows == std::vector<std::vector<std::string>>{
+                            {"pausing", "2", "5", "ops@10.0.0.5:50102", "1250", "", "8192", "onprem", "onprem", "0", ""}});
   }
   SECTION("paused") {
     const auto table = cutover_table({.state = WriteGate::State::paused,
@@ -121,9 +141,19 @@ TEST_CASE("SHOW CUTOVER shows the gate's state, its writes and who paused them",
                                       .paused_by = "ops",
                                       .paused_for = milliseconds{40'000},
                                       .last_event = "PAUSE WRITES by ops: paused"},
-                                     std::uint64_t{0});
-    CHECK(table.rows ==
-          std::vector<std::vector<std::string>>{{"paused", "0", "9", "ops", "40000", "PAUSE WRITES by ops: paused", "0"}});
+                                     std::uint64_t{0}, as_started);
+    CHECK(table.rows == std::vector<std::vector<std::string>>{{"paused", "0", "9", "ops", "40000",
+                                                               "PAUSE WRITES by ops: paused", "0", "onprem", "onprem",
+                                                               "0", ""}});
+  }
+  SECTION("swapping, then swapped: the running primary differs from the file's") {
+    const RolesFacts swapped{.primary = "cloud", .file_primary = "onprem", .swaps = 1,
+                             .last_swap = "by ops at 2026-12-07T20:00:00Z"};
+    const auto table = cutover_table({.state = WriteGate::State::paused, .paused_by = "ops", .swapping_by = "ops"},
+                                     std::uint64_t{0}, swapped);
+    CHECK(table.rows.at(0).at(0) == "swapping");
+    CHECK(std::vector<std::string>(table.rows.at(0).begin() + 7, table.rows.at(0).end()) ==
+          std::vector<std::string>{"cloud", "onprem", "1", "by ops at 2026-12-07T20:00:00Z"});
   }
 }
 
@@ -182,7 +212,9 @@ Answer resume(WriteGate& gate, const std::string& who) {
   return read_answer(out);
 }
 
-std::vector<std::string> shown(const WriteGate& gate) { return cutover_table(gate.snapshot()).rows.at(0); }
+std::vector<std::string> shown(const WriteGate& gate) {
+  return cutover_table(gate.snapshot(), std::nullopt, {}).rows.at(0);
+}
 
 }  // namespace
 
@@ -190,7 +222,7 @@ TEST_CASE("SHOW CUTOVER follows a gate from open through pausing and paused to o
           "[unit][admin][cutover]") {
   asio::io_context io;
   WriteGate gate;
-  CHECK(shown(gate) == std::vector<std::string>{"open", "0", "0", "", "0", "", ""});
+  CHECK(shown(gate) == std::vector<std::string>{"open", "0", "0", "", "0", "", "", "", "", "0", ""});
   auto running = gate.join(7);
   std::optional<Answer> paused;
   spawn_pause(io, gate, 10s, "ops@10.0.0.5:50102", paused);

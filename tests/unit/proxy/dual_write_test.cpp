@@ -24,6 +24,7 @@
 #include "proxy/backend/backend_tls.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/cutover/running_roles.h"
 #include "proxy/cutover/write_gate.h"
 #include "proxy/ledger_pruner.h"
 #include "proxy/mirror/database_setup.h"
@@ -105,7 +106,7 @@ class ServerParts {
   [[nodiscard]] SessionContext context() {
     return {config_, cancels_,           sessions_, log_,     conflicts_,   ledger_pruner_, rows_digest_key_,
             steering_, brake_, primary_latencies_, shadows_, settings_, metrics_, backend_tls_, database_setup_,
-            write_gate_};
+            write_gate_, roles_};
   }
 
   /// Every record in the conflict log, once the sink has written what it was given.
@@ -140,6 +141,7 @@ class ServerParts {
   LedgerPruner ledger_pruner_;
   DatabaseSetup database_setup_;
   WriteGate write_gate_;
+  RunningRoles roles_{config_};
   ReadSteering steering_;
   ReadBrake brake_;
   PrimaryLatencies primary_latencies_;

@@ -406,7 +406,7 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_wal_ack_wait_seconds histogram",
       "pgdual_read_percent gauge",           "pgdual_read_brake_engaged gauge",     "pgdual_sessions gauge",
       "pgdual_logins_in_progress gauge",     "pgdual_writes_paused gauge",          "pgdual_writes_waiting gauge",
-      "pgdual_write_transactions_in_flight gauge",
+      "pgdual_write_transactions_in_flight gauge", "pgdual_roles_swapped gauge",
       "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
       "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
       "pgdual_wal_mirror_up gauge",          "pgdual_shadow_reads_total counter",   "pgdual_shadow_percent gauge",
@@ -521,6 +521,15 @@ TEST_CASE("The write gate's gauges say whether writes are paused, and how many w
   CHECK(value_of(paused, "pgdual_write_transactions_in_flight") == "2");
   CHECK(count_lines_starting(paused, "# TYPE pgdual_writes_paused gauge") == 1);
   CHECK(count_lines_starting(paused, "# HELP pgdual_write_transactions_in_flight ") == 1);
+}
+
+TEST_CASE("pgdual_roles_swapped says whether SWAP ROLES left another primary than the file's",
+          "[unit][proxy][metrics][cutover]") {
+  const Metrics metrics{"onprem", "cloud"};
+  CHECK(value_of(metrics.render(MetricsGauges{}), "pgdual_roles_swapped") == "0");
+  const auto swapped = metrics.render(MetricsGauges{.roles_swapped = true});
+  check_valid_exposition(swapped);
+  CHECK(value_of(swapped, "pgdual_roles_swapped") == "1");
 }
 
 }  // namespace pgdual::proxy

@@ -214,4 +214,47 @@ TEST_CASE("A pause abandoned by its caller opens the gate", "[unit][proxy][write
   CHECK(gate.snapshot().last_event.find("abandoned") != std::string::npos);
 }
 
+TEST_CASE("A swap needs writes paused, and while it runs nothing opens the gate: neither RESUME nor shutdown",
+          "[unit][proxy][write_gate]") {
+  asio::io_context io;
+  WriteGate gate;
+  CHECK_FALSE(gate.begin_swap("ops@test"));  // open
+  std::optional<PauseResult> paused;
+  spawn_pause(io, gate, 1s, paused);
+  run_until(io, [&] { return paused.has_value(); });
+  REQUIRE(gate.begin_swap("ops@test"));
+  CHECK_FALSE(gate.begin_swap("other@test"));
+  CHECK(gate.snapshot().swapping_by == "ops@test");
+  const auto refused = gate.resume("other@test");
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error() == "SWAP ROLES by ops@test is under way: writes stay paused until it has answered");
+  std::optional<WriteGate::Pass> writer;
+  spawn_writer(io, gate, 31, writer);
+  gate.shut_down();
+  io.restart();
+  io.run_for(20ms);
+  CHECK_FALSE(writer.has_value());
+  CHECK(gate.snapshot().state == WriteGate::State::paused);
+
+  gate.end_swap("SWAP ROLES by ops@test: cloud is the primary");
+  run_until(io, [&] { return writer.has_value(); });  // shut down meanwhile: the gate opens once the swap is over
+  CHECK(writer->held());
+  CHECK(gate.snapshot().swapping_by.empty());
+  CHECK(gate.snapshot().last_event == "pgdual shut down: writes go on");
+}
+
+TEST_CASE("After a swap writes stay paused until RESUME WRITES", "[unit][proxy][write_gate]") {
+  asio::io_context io;
+  WriteGate gate;
+  std::optional<PauseResult> paused;
+  spawn_pause(io, gate, 1s, paused);
+  run_until(io, [&] { return paused.has_value(); });
+  REQUIRE(gate.begin_swap("ops@test"));
+  gate.end_swap("SWAP ROLES by ops@test: cloud is the primary (40 ms)");
+  CHECK(gate.snapshot().state == WriteGate::State::paused);
+  CHECK(gate.snapshot().last_event == "SWAP ROLES by ops@test: cloud is the primary (40 ms)");
+  CHECK(gate.resume("ops@test").has_value());
+  CHECK(gate.snapshot().state == WriteGate::State::open);
+}
+
 }  // namespace pgdual::proxy

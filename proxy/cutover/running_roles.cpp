@@ -1,0 +1,43 @@
+#include "proxy/cutover/running_roles.h"
+
+#include <chrono>
+#include <utility>
+
+#include "conflict/time_text.h"
+
+namespace pgdual::proxy {
+
+RunningRoles::RunningRoles(std::shared_ptr<const config::ProxyConfig> started)
+    : started_primary_{started->primary}, config_{std::move(started)} {}
+
+std::shared_ptr<const config::ProxyConfig> RunningRoles::config() const {
+  const std::lock_guard lock{mutex_};
+  return config_;
+}
+
+std::shared_ptr<const config::ProxyConfig> RunningRoles::turned() const {
+  auto copy = std::make_shared<config::ProxyConfig>(*config());
+  copy->primary = copy->primary == "cloud" ? "onprem" : "cloud";
+  return copy;
+}
+
+void RunningRoles::swapped(std::shared_ptr<const config::ProxyConfig> turned, std::string by) {
+  const std::lock_guard lock{mutex_};
+  last_swap_ = Swap{.by = std::move(by),
+                    .at = conflict::rfc3339_utc(std::chrono::system_clock::now()),
+                    .primary = turned->primary};
+  config_ = std::move(turned);
+  ++swaps_;
+}
+
+bool RunningRoles::differ_from_start() const {
+  const std::lock_guard lock{mutex_};
+  return config_->primary != started_primary_;
+}
+
+std::optional<RunningRoles::Swap> RunningRoles::last_swap() const {
+  const std::lock_guard lock{mutex_};
+  return last_swap_;
+}
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "config/proxy_config.h"
+
+namespace pgdual::proxy {
+
+/// Which backend is the primary now (docs/cutover.md): routing.primary as pgdual started, until
+/// SWAP ROLES turns the roles round. Sessions that log in from then on take config(); open ones
+/// follow at the start of their next transaction, when swaps() has moved past theirs.
+///
+/// Thread safety: every member function may be called from any thread.
+class RunningRoles {
+ public:
+  /// A swap that took effect, for SHOW CUTOVER.
+  struct Swap {
+    std::string by;       ///< who ran SWAP ROLES: user@address
+    std::string at;       ///< RFC 3339, UTC
+    std::string primary;  ///< the primary it made: "onprem" or "cloud"
+  };
+
+  explicit RunningRoles(std::shared_ptr<const config::ProxyConfig> started);
+
+  /// The configuration pgdual started with, its routing.primary the running one.
+  [[nodiscard]] std::shared_ptr<const config::ProxyConfig> config() const;
+  /// config() with the roles the other way round; in force once swapped() is told.
+  [[nodiscard]] std::shared_ptr<const config::ProxyConfig> turned() const;
+  /// Puts `turned` (from turned()) in force: `by` ran the swap.
+  void swapped(std::shared_ptr<const config::ProxyConfig> turned, std::string by);
+
+  /// Swaps since pgdual started: a session that saw fewer runs with the old roles.
+  [[nodiscard]] std::uint64_t swaps() const noexcept { return swaps_; }
+  /// Whether the running primary differs from routing.primary as pgdual started.
+  [[nodiscard]] bool differ_from_start() const;
+  [[nodiscard]] std::optional<Swap> last_swap() const;
+
+ private:
+  const std::string started_primary_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const config::ProxyConfig> config_;  ///< guarded by mutex_
+  std::optional<Swap> last_swap_;                      ///< guarded by mutex_
+  std::atomic<std::uint64_t> swaps_{0};
+};
+
+}  // namespace pgdual::proxy

@@ -1,0 +1,188 @@
+// SWAP ROLES (docs/cutover.md) under load, against real servers: pause, swap, resume and back
+// again, while pgbench writes, a transaction is open across the pause, a COPY is under way and a
+// long read runs. No client sees an error, no session is dropped, nothing is lost or applied twice,
+// and the servers end identical.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/cutover_fixture.h"
+
+namespace pgdual::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// pgbench's transaction latencies (its --log files in `dir`, the third field, microseconds).
+std::vector<long> logged_latencies(const std::filesystem::path& dir) {
+  std::vector<long> latencies;
+  for (const auto& entry : std::filesystem::directory_iterator{dir}) {
+    const auto name = entry.path().filename().string();
+    if (!name.starts_with("simple.") && !name.starts_with("prepared.")) continue;
+    std::ifstream file{entry.path()};
+    for (std::string line; std::getline(file, line);) {
+      std::istringstream fields{line};
+      long client = 0;
+      long transaction = 0;
+      long latency = 0;
+      if (fields >> client >> transaction >> latency) latencies.push_back(latency);
+    }
+  }
+  std::ranges::sort(latencies);
+  return latencies;
+}
+
+long percentile(const std::vector<long>& sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  return sorted[static_cast<std::size_t>(fraction * static_cast<double>(sorted.size() - 1))];
+}
+
+class SwapTest : public CutoverTest {
+ protected:
+  /// PAUSE WRITES, SWAP ROLES and RESUME WRITES, as an operator runs them; the swap's answer, and
+  /// how long writes were held.
+  std::string pause_swap_resume(std::chrono::milliseconds& held) {
+    const auto started = Clock::now();
+    const auto paused = console("PAUSE WRITES TIMEOUT 20");
+    INFO(paused.describe() << proxy().log());
+    check_succeeded(paused);
+    const auto swapped = console("SWAP ROLES TIMEOUT 30");
+    INFO(swapped.describe() << proxy().log());
+    check_succeeded(swapped);
+    const auto resumed = console("RESUME WRITES");
+    INFO(resumed.describe());
+    check_succeeded(resumed);
+    held = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    return swapped.out;
+  }
+
+  [[nodiscard]] std::string slots_on(const PgCluster& server) const {
+    return server.run_sql(database(), "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()");
+  }
+
+  /// psql running COPY notes FROM STDIN whose data comes two seconds late: under way across a pause.
+  [[nodiscard]] Subprocess start_slow_copy(const TempDir& dir) const {
+    {
+      std::ofstream rows{dir.path() / "rows.tsv"};
+      for (int id = 100; id < 200; ++id) rows << id << "\tcopied\n";
+    }
+    ProcessOptions options;
+    options.env = endpoint().libpq_env();
+    const auto program = "sleep 2; cat " + (dir.path() / "rows.tsv").string();
+    return Subprocess{{pg_program("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-c",
+                       "\\copy notes from program '" + program + "'"},
+                      options, dir.path() / "copy.out", dir.path() / "copy.err"};
+  }
+};
+
+}  // namespace
+
+TEST_CASE_METHOD(SwapTest, "SWAP ROLES under pgbench makes the cloud the primary with no client error, no session "
+                           "dropped and nothing lost, and swapping back leaves both servers identical",
+                 "[integration][cutover]") {
+  start_with_console("cutover_swap");
+  make_pgbench_tables();
+  on_both("CREATE SEQUENCE tickets; GRANT ALL ON SEQUENCE tickets TO app");
+  TempDir dir{"pgdual-cutover-swap"};
+  auto simple = start_pgbench(dir, "simple", 3, 22s, true);
+  auto prepared = start_pgbench(dir, "prepared", 2, 22s, true);
+  auto app = client();  // one session, open across both swaps
+  app.execute("INSERT INTO notes VALUES (1, 'before the swap')");
+  const auto ticket_before = std::stol(app.query_value("SELECT nextval('tickets')"));
+  std::this_thread::sleep_for(3s);
+
+  std::jthread holder{[&] {
+    auto session = client();
+    session.execute("BEGIN");
+    session.execute("INSERT INTO notes VALUES (2, 'open across the pause')");
+    std::this_thread::sleep_for(1500ms);
+    session.execute("COMMIT");
+  }};
+  auto copy = start_slow_copy(dir);
+  std::jthread long_read{[&] { CHECK(client().query_value("SELECT count(*) FROM pg_sleep(4)") == "1"); }};
+  std::this_thread::sleep_for(300ms);
+
+  std::chrono::milliseconds first_held{0};
+  const auto first = pause_swap_resume(first_held);
+  CHECK(first.starts_with("cloud|onprem|1|"));
+  holder.join();
+  long_read.join();
+  REQUIRE(copy.wait_for(30s).has_value());
+  INFO(read_file(dir.path() / "copy.err"));
+  CHECK(read_file(dir.path() / "copy.out").find("COPY 100") != std::string::npos);
+
+  // The slot moved: the cloud feeds on-prem now, and the open session writes on the cloud.
+  CHECK(slots_on(backends().onprem) == "0\n");
+  CHECK(slots_on(backends().cloud) == "1\n");
+  app.execute("INSERT INTO notes VALUES (3, 'written on the cloud')");
+  CHECK(on_mirror("SELECT count(*) FROM notes WHERE id = 3") == "1\n");
+  CHECK(std::stol(app.query_value("SELECT nextval('tickets')")) == ticket_before + 1);
+  const auto shown = console("SHOW CUTOVER");
+  INFO(shown.describe());
+  CHECK(shown.out.find("|cloud|onprem|1|by app@") != std::string::npos);
+  // The file still names on-prem: a reload keeps the running roles, and says so.
+  const auto reloaded = console("RELOAD");
+  INFO(reloaded.describe());
+  check_succeeded(reloaded);
+  CHECK(says(reloaded, "routing.primary is \"onprem\" in the file, but \"cloud\" stays the primary since SWAP ROLES"));
+  CHECK(console("SHOW CUTOVER").out.find("|cloud|onprem|1|by app@") != std::string::npos);
+  std::this_thread::sleep_for(4s);
+
+  std::chrono::milliseconds second_held{0};
+  const auto second = pause_swap_resume(second_held);
+  CHECK(second.starts_with("onprem|cloud|1|"));
+  CHECK(slots_on(backends().onprem) == "1\n");
+  CHECK(slots_on(backends().cloud) == "0\n");
+  app.execute("INSERT INTO notes VALUES (4, 'back on-prem')");
+  CHECK(on_primary("SELECT count(*) FROM notes WHERE id = 4") == "1\n");
+  CHECK(std::stol(app.query_value("SELECT nextval('tickets')")) == ticket_before + 2);
+
+  long transactions = 0;
+  for (auto* run : {&simple, &prepared}) {
+    const auto exit_code = run->wait_for(60s);
+    REQUIRE(exit_code.has_value());
+    CHECK(*exit_code == 0);
+  }
+  for (const auto* name : {"pgbench-simple.out", "pgbench-prepared.out"}) {
+    const auto output = read_file(dir.path() / name);
+    INFO(output);
+    CHECK(output.find("number of failed transactions: 0 ") != std::string::npos);
+    CHECK(processed(output) > 0);
+    transactions += processed(output);
+  }
+  // Every transaction pgbench counted wrote one history row, wherever the primary was.
+  CHECK(on_primary("SELECT count(*) FROM pgbench_history") == std::to_string(transactions) + "\n");
+  CHECK(wait_until_identical(30s).has_value());
+  CHECK(on_mirror("SELECT count(*) FROM notes") == "104\n");
+
+  const auto latencies = logged_latencies(dir.path());
+  std::cerr << "SWAP ROLES under pgbench (5 clients): writes held " << first_held.count() << " ms and "
+            << second_held.count() << " ms; " << latencies.size() << " transactions, latency p50 "
+            << percentile(latencies, 0.5) / 1000.0 << " ms, p99 " << percentile(latencies, 0.99) / 1000.0
+            << " ms, worst " << (latencies.empty() ? 0 : latencies.back()) / 1000.0 << " ms\n";
+}
+
+TEST_CASE_METHOD(SwapTest, "SWAP ROLES is refused while writes are not paused, and changes nothing",
+                 "[integration][cutover]") {
+  start_with_console("cutover_swap_refused");
+  client().execute("INSERT INTO notes VALUES (1, 'the mirror runs')");
+  const auto refused = console("SWAP ROLES");
+  INFO(refused.describe());
+  CHECK(refused.exit_code != 0);
+  CHECK(says(refused, "ERROR:  writes are not paused: run PAUSE WRITES first"));
+  CHECK(console("SHOW CUTOVER").out.find("|onprem|onprem|0|\n") != std::string::npos);
+  client().execute("INSERT INTO notes VALUES (2, 'still on-prem')");
+  CHECK(on_primary("SELECT count(*) FROM notes") == "2\n");
+  CHECK(slots_on(backends().onprem) == "1\n");
+  CHECK(wait_until_identical(30s).has_value());
+}
+
+}  // namespace pgdual::test
