@@ -54,6 +54,7 @@ std::string_view to_string(ConflictKind kind) noexcept {
     case ConflictKind::unclassified: return "unclassified";
     case ConflictKind::nondeterministic: return "nondeterministic";
     case ConflictKind::read_mismatch: return "read_mismatch";
+    case ConflictKind::cutover: return "cutover";
   }
   return "unclassified";
 }

@@ -46,6 +46,11 @@ enum class ConflictKind {
   /// otherwise: another SQLSTATE, row count or rows digest. Recorded once a
   /// second run on the mirror confirmed it.
   read_mismatch,
+  /// Never a disagreement: an operator's step of the cutover (PAUSE WRITES, SWAP ROLES, RESUME
+  /// WRITES and their failures, docs/cutover.md), written to the log's chain for the audit trail,
+  /// resolved from the start (resolved_by names who ran it, resolution_note what it did). Never
+  /// counted, listed or reported as a conflict.
+  cutover,
 };
 
 /// Every kind, in declaration order (for metrics and reports that list them all).
@@ -53,7 +58,8 @@ inline constexpr std::array kAllConflictKinds = {
     ConflictKind::primary_unavailable, ConflictKind::mirror_unavailable,  ConflictKind::mirror_timeout,
     ConflictKind::mirror_error,   ConflictKind::error_primary_only,  ConflictKind::different_errors,
     ConflictKind::row_count,           ConflictKind::returning_differs,   ConflictKind::transaction_status_differs,
-    ConflictKind::unclassified,        ConflictKind::nondeterministic,    ConflictKind::read_mismatch};
+    ConflictKind::unclassified,        ConflictKind::nondeterministic,    ConflictKind::read_mismatch,
+    ConflictKind::cutover};
 
 /// The kind's name in the log: the enumerator's own name, e.g. "row_count".
 [[nodiscard]] std::string_view to_string(ConflictKind kind) noexcept;

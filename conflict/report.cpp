@@ -189,9 +189,11 @@ std::string to_rfc3339(Timestamp time) {
   return result;
 }
 
+// The cutover's audit records share the log's chain, but are no conflicts.
 Expected<void> ReportBuilder::add(const ConflictRecord& record) {
   const auto detected = parse_rfc3339(record.time);
   if (!detected) return unexpected{make_error_code(ConflictError::invalid_record)};
+  if (record.kind == ConflictKind::cutover) return {};
   auto [entry, first_record] = conflicts_.try_emplace(record.id);
   auto& conflict = entry->second;
   // Who wrote it is the detecting session's; a resolution says who resolved it instead.

@@ -86,6 +86,8 @@ std::string_view kind_meaning(ConflictKind kind) noexcept {
       return "the answers agreed, but the write used a value pgdual could not pin (now(), random(), a sequence)";
     case ConflictKind::read_mismatch:
       return "the cloud answered a read differently from the primary, twice: its copy of the data differs";
+    case ConflictKind::cutover:
+      return "an operator's step of the cutover, recorded for the audit trail: no disagreement";
   }
   return "the answers differ";
 }
@@ -134,6 +136,8 @@ NextStep next_step(const ReportGroup& group) {
     case ConflictKind::read_mismatch:
       step.words("Raise read_percent no further until this is settled: ");
       break;
+    case ConflictKind::cutover:
+      return step.words("Nothing to do: an audit record of the cutover.").done();
   }
   step.verify_then_reconcile(group);
   if (group.kind == ConflictKind::nondeterministic) step.words(" Mirror mode wal records none of these.");

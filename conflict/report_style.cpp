@@ -63,6 +63,7 @@ std::string_view kind_colour(ConflictKind kind) noexcept {
     case ConflictKind::unclassified: return "#000000";
     case ConflictKind::nondeterministic: return "#dddddd";
     case ConflictKind::read_mismatch: return "#882255";
+    case ConflictKind::cutover: return "#999999";
   }
   return "#000000";
 }

@@ -72,6 +72,7 @@ void ConflictSink::submit(conflict::ConflictRecord record) noexcept {
 }
 
 void ConflictSink::remember(const conflict::ConflictRecord& record) {
+  if (record.kind == conflict::ConflictKind::cutover) return;  // an audit record: no conflict to count or list
   if (record.resolution == conflict::Resolution::open) {
     open_ids_.insert(record.id);
   } else {

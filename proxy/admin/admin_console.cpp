@@ -349,7 +349,7 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return;  // they wait for the servers: answer_show_checks() runs them
     case AdminVerb::pause_writes:
       return;  // it waits for the running writes: answer_pause_writes() runs it
-    case AdminVerb::resume_writes: return resume_writes(context.write_gate, *context.log, user, out);
+    case AdminVerb::resume_writes: return resume_writes(context.write_gate, *context.log, audit_trail(context), user, out);
     case AdminVerb::show_cutover:
       return encode_table(cutover_table(context), out);
     case AdminVerb::swap_roles:

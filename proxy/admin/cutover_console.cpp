@@ -13,6 +13,7 @@
 #include "protocol/writer.h"
 #include "proxy/admin/console_commands.h"
 #include "proxy/admin/live_settings.h"
+#include "proxy/conflict_sink.h"
 #include "proxy/cutover/running_roles.h"
 #include "proxy/mirror/wal_mirrors.h"
 
@@ -114,6 +115,7 @@ Awaitable<void> swap_while_paused(const AdminCommand& command, const AdminContex
   if (!swapped) {
     const auto message = swapped.error() + "; the roles are as they were, and writes stay paused";
     log.error("admin console: SWAP ROLES by {} failed after {} ms: {}", who, took.count(), message);
+    audit_trail(context)(who, "SWAP ROLES failed: " + message);
     context.write_gate.end_swap("SWAP ROLES by " + who + " failed: " + swapped.error());
     co_return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, message, out);
   }
@@ -129,6 +131,10 @@ Awaitable<void> swap_while_paused(const AdminCommand& command, const AdminContex
            "({} databases); writes stay paused until RESUME WRITES",
            who, took.count(), primary, mirror, swapped->size());
   context.write_gate.end_swap(fmt::format("SWAP ROLES by {}: {} is the primary ({} ms)", who, primary, took.count()));
+  audit_trail(context)(who,
+        fmt::format("SWAP ROLES: {} is the primary, {} the mirror; {} databases drained (the longest in {} ms), {} "
+                    "sequences set, in {} ms",
+                    primary, mirror, swapped->size(), drained.count(), sequences, took.count()));
   encode_table(one_row({"primary", "mirror", "databases", "drained_ms", "sequences_set", "swap_ms"},
                        {primary, mirror, std::to_string(swapped->size()), std::to_string(drained.count()),
                         std::to_string(sequences), std::to_string(took.count())}),
@@ -154,6 +160,18 @@ std::optional<std::uint64_t> drain_lag_bytes(const AdminContext& context) {
 }
 
 }  // namespace
+
+CutoverAudit audit_trail(const AdminContext& context) {
+  return [&conflicts = context.conflicts](const std::string& who, std::string what) {
+    conflict::ConflictRecord record;
+    record.idempotency_key = "cutover";
+    record.kind = conflict::ConflictKind::cutover;
+    record.resolution = conflict::Resolution::resolved;
+    record.resolved_by = who;
+    record.resolution_note = std::move(what);
+    conflicts.submit(std::move(record));
+  };
+}
 
 std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text) {
   const auto words = console_words(text);
@@ -182,11 +200,11 @@ std::string pause_timed_out_message(const std::vector<WriteGate::Holder>& still_
 
 Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, const AdminContext& context,
                                                       std::string who) {
-  co_return co_await answer_pause_writes(command, context.write_gate, *context.log, std::move(who));
+  co_return co_await answer_pause_writes(command, context.write_gate, *context.log, audit_trail(context), std::move(who));
 }
 
 Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, WriteGate& gate,
-                                                      spdlog::logger& log, std::string who) {
+                                                      spdlog::logger& log, CutoverAudit audit, std::string who) {
   const auto timeout = seconds_text(command.pause_timeout);
   log.warn("admin console: {} pauses writes, waiting {} s at most for the running ones", who, timeout);
   const auto paused = co_await gate.pause(command.pause_timeout, who);
@@ -194,12 +212,15 @@ Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& comman
   if (paused) {
     log.warn("admin console: writes paused for {}: {} running when the gate closed, drained in {} ms", who,
              plural(paused->were_running, "write transaction"), paused->drained_in.count());
+    audit(who, fmt::format("PAUSE WRITES: paused, {} running drained in {} ms",
+                           plural(paused->were_running, "write transaction"), paused->drained_in.count()));
     encode_table(one_row({"state", "drained_ms", "were_running"},
                          {"paused", std::to_string(paused->drained_in.count()), std::to_string(paused->were_running)}),
                  out);
   } else {
     const auto message = failure_message(paused.error(), gate, command.pause_timeout);
     log.warn("admin console: writes not paused for {}: {}", who, message);
+    audit(who, "PAUSE WRITES failed: " + message);
     encode_error(failure_sqlstate(paused.error().reason), message, out);
   }
   protocol::Writer writer{out};
@@ -207,7 +228,8 @@ Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& comman
   co_return out;
 }
 
-void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out) {
+void resume_writes(WriteGate& gate, spdlog::logger& log, const CutoverAudit& audit, const std::string& who,
+                   std::vector<std::byte>& out) {
   const auto resumed = gate.resume(who);
   if (!resumed) {
     log.warn("admin console: {} ran RESUME WRITES, refused: {}", who, resumed.error());
@@ -215,6 +237,8 @@ void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who,
   }
   log.warn("admin console: writes resumed by {} after {} ms paused; {} released", who, resumed->paused_for.count(),
            plural(resumed->released, "held session"));
+  audit(who, fmt::format("RESUME WRITES: writes go on after {} ms paused; {} released", resumed->paused_for.count(),
+                         plural(resumed->released, "held session")));
   encode_table(one_row({"state", "paused_ms", "released"},
                        {"open", std::to_string(resumed->paused_for.count()), std::to_string(resumed->released)}),
                out);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,11 @@ namespace pgdual::proxy {
 /// out of range or no number, naming them; 42601 for another form. Pure.
 [[nodiscard]] std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text);
 
+/// Writes what an operator did to the cutover's audit trail: who (user@address), and what, in words.
+using CutoverAudit = std::function<void(const std::string& who, std::string what)>;
+/// The audit trail of `context`: the conflict log's chain (conflict::ConflictKind::cutover records).
+[[nodiscard]] CutoverAudit audit_trail(const AdminContext& context);
+
 /// Runs PAUSE WRITES for `who` (user@address, as logs and SHOW CUTOVER name it): waits until no
 /// write transaction runs, or until the command's timeout. Its answer, then ReadyForQuery: a
 /// one-row table (state, drained_ms, were_running), or 55P03 when the running writes did not end in
@@ -31,13 +37,14 @@ namespace pgdual::proxy {
 /// pause first, 57P01 when pgdual shuts down meanwhile. In each failure the gate is open again.
 Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, const AdminContext& context,
                                                       std::string who);
-/// The same on `gate`, logging to `log`: all that PAUSE WRITES reads of the console's context.
+/// The same on `gate`, logging to `log` and `audit`: all that PAUSE WRITES uses of the console's context.
 Awaitable<std::vector<std::byte>> answer_pause_writes(const AdminCommand& command, WriteGate& gate,
-                                                      spdlog::logger& log, std::string who);
+                                                      spdlog::logger& log, CutoverAudit audit, std::string who);
 
-/// RESUME WRITES for `who` on `gate`, logged to `log`: a one-row table (state, paused_ms,
-/// released), or 55000 when writes are not paused; appended to `out`.
-void resume_writes(WriteGate& gate, spdlog::logger& log, const std::string& who, std::vector<std::byte>& out);
+/// RESUME WRITES for `who` on `gate`, logged to `log` and `audit`: a one-row table (state,
+/// paused_ms, released), or 55000 when writes are not paused or a swap runs; appended to `out`.
+void resume_writes(WriteGate& gate, spdlog::logger& log, const CutoverAudit& audit, const std::string& who,
+                   std::vector<std::byte>& out);
 
 /// Runs SWAP ROLES for `who`: while writes are paused, in wal mode, drains every database's mirror
 /// and turns the roles round (WalMirrors::swap_roles), within the command's timeout. Its answer,

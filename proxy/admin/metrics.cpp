@@ -308,6 +308,7 @@ void Metrics::render_conflicts(std::string& out) const {
   constexpr std::string_view kName = "pgdual_conflicts_total";
   append_family(out, kName, "counter", "Conflicts recorded: units on which the backends disagreed, by kind.");
   for (const auto kind : conflict::kAllConflictKinds) {
+    if (kind == conflict::ConflictKind::cutover) continue;  // an audit record, never a disagreement
     append_sample(out, kName, "kind=\"" + std::string{conflict::to_string(kind)} + "\"",
                   read(conflicts_[static_cast<std::size_t>(kind)]));
   }

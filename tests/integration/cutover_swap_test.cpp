@@ -163,6 +163,23 @@ TEST_CASE_METHOD(SwapTest, "SWAP ROLES under pgbench makes the cloud the primary
   CHECK(wait_until_identical(30s).has_value());
   CHECK(on_mirror("SELECT count(*) FROM notes") == "104\n");
 
+  // Every step is on the conflict log's chain, with who ran it; none is counted as a conflict.
+  const auto conflicts = console("SHOW CONFLICTS");
+  CHECK(conflicts.out.find("cutover") == std::string::npos);
+  std::size_t swaps_audited = 0;
+  REQUIRE(wait_until(
+      [&] {
+        const auto log = read_file(proxy().conflict_log());
+        swaps_audited = 0;
+        for (auto at = log.find("SWAP ROLES: "); at != std::string::npos; at = log.find("SWAP ROLES: ", at + 1)) {
+          ++swaps_audited;
+        }
+        return swaps_audited == 2 && log.find("\"kind\":\"cutover\"") != std::string::npos &&
+               log.find("RESUME WRITES: writes go on") != std::string::npos;
+      },
+      10s));
+  CHECK(read_file(proxy().conflict_log()).find("\"resolved_by\":\"app@") != std::string::npos);
+
   const auto latencies = logged_latencies(dir.path());
   std::cerr << "SWAP ROLES under pgbench (5 clients): writes held " << first_held.count() << " ms and "
             << second_held.count() << " ms; " << latencies.size() << " transactions, latency p50 "

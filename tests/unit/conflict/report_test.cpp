@@ -118,6 +118,23 @@ TEST_CASE("Conflicts are grouped by table, kind and fingerprint, largest group f
   CHECK(report.groups[2].count == 1);
 }
 
+TEST_CASE("The cutover's audit records share the log but are no conflicts in the report", "[unit][conflict]") {
+  auto log = sample_log();
+  ConflictRecord swap;
+  swap.id = "a1";
+  swap.time = "2024-05-02T10:00:00Z";
+  swap.idempotency_key = "cutover";
+  swap.kind = ConflictKind::cutover;
+  swap.resolution = Resolution::resolved;
+  swap.resolved_by = "ops@10.0.0.5:50102";
+  swap.resolution_note = "SWAP ROLES: cloud is the primary, onprem the mirror";
+  log.insert(log.begin() + 2, swap);
+  const auto report = build(log);
+  CHECK(report.conflicts == 4);
+  CHECK(report.open_count == 3);
+  CHECK(report.groups.size() == 3);
+}
+
 TEST_CASE("Statements with another fingerprint form their own group", "[unit][conflict]") {
   auto other = row_count_conflict("c9", "2024-05-01T12:00:00Z");
   other.statement_fingerprint = "ef56";

@@ -190,10 +190,18 @@ spdlog::logger& test_log() {
   return *log;
 }
 
+/// What the commands wrote to the audit trail, as "who: what".
+std::vector<std::string>& audited() {
+  static std::vector<std::string> lines;
+  return lines;
+}
+
+void audit(const std::string& who, std::string what) { audited().push_back(who + ": " + what); }
+
 // The command lives in this frame, as it lives in the console's loop while it runs.
 Awaitable<std::vector<std::byte>> pause_writes(std::chrono::milliseconds timeout, WriteGate& gate, std::string who) {
   const AdminCommand command{.verb = AdminVerb::pause_writes, .pause_timeout = timeout};
-  co_return co_await answer_pause_writes(command, gate, test_log(), std::move(who));
+  co_return co_await answer_pause_writes(command, gate, test_log(), audit, std::move(who));
 }
 
 /// A console session's PAUSE WRITES on `io`: `answer` is set once it has answered.
@@ -208,7 +216,7 @@ void spawn_pause(asio::io_context& io, WriteGate& gate, std::chrono::millisecond
 
 Answer resume(WriteGate& gate, const std::string& who) {
   std::vector<std::byte> out;
-  resume_writes(gate, test_log(), who, out);
+  resume_writes(gate, test_log(), audit, who, out);
   return read_answer(out);
 }
 
@@ -222,6 +230,7 @@ TEST_CASE("SHOW CUTOVER follows a gate from open through pausing and paused to o
           "[unit][admin][cutover]") {
   asio::io_context io;
   WriteGate gate;
+  audited().clear();
   CHECK(shown(gate) == std::vector<std::string>{"open", "0", "0", "", "0", "", "", "", "", "0", ""});
   auto running = gate.join(7);
   std::optional<Answer> paused;
@@ -256,6 +265,10 @@ TEST_CASE("SHOW CUTOVER follows a gate from open through pausing and paused to o
   CHECK(reopened[5].starts_with("RESUME by ops@10.0.0.6:50200 after "));
   CHECK(resume(gate, "ops").sqlstate == "55000");
   CHECK(resume(gate, "ops").message == "writes are not paused");
+  // Each step that took effect is on the audit trail, with who ran it.
+  REQUIRE(audited().size() == 2);
+  CHECK(audited()[0].starts_with("ops@10.0.0.5:50102: PAUSE WRITES: paused, 1 write transaction running drained in "));
+  CHECK(audited()[1].starts_with("ops@10.0.0.6:50200: RESUME WRITES: writes go on after "));
 }
 
 TEST_CASE("A pause that cannot drain in time answers 55P03 naming the session, and writes go on",
@@ -273,6 +286,8 @@ TEST_CASE("A pause that cannot drain in time answers 55P03 naming the session, a
   CHECK(paused->row.empty());
   CHECK(paused->ready);
   CHECK(gate.snapshot().state == WriteGate::State::open);
+  REQUIRE_FALSE(audited().empty());
+  CHECK(audited().back().starts_with("ops: PAUSE WRITES failed: writes could not be paused within 0.05 s"));
 }
 
 TEST_CASE("A second pause, a pause ended by RESUME and a pause at shutdown are refused, naming why",
