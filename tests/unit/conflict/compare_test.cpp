@@ -99,12 +99,18 @@ TEST_CASE("Every conflict kind has a distinct snake_case name that reads back", 
   CHECK_FALSE(conflict_kind_from_string("mirror_errors"));
 }
 
-TEST_CASE("A shadow read's mismatch is the last kind, named read_mismatch", "[unit][conflict]") {
-  CHECK(kAllConflictKinds.back() == ConflictKind::read_mismatch);
+TEST_CASE("A shadow read's mismatch is the last disagreement, named read_mismatch", "[unit][conflict]") {
+  CHECK(kAllConflictKinds[kAllConflictKinds.size() - 2] == ConflictKind::read_mismatch);
   CHECK(to_string(ConflictKind::read_mismatch) == "read_mismatch");
   CHECK(conflict_kind_from_string("read_mismatch") == ConflictKind::read_mismatch);
   // compare() judges write units; a read's mismatch is the shadow reader's verdict, never compare()'s.
   const auto primary = Answer{}.row({"1"}).complete("SELECT 1").ready('I').outcome();
   const auto mirror = Answer{}.row({"2"}).complete("SELECT 1").ready('I').outcome();
   CHECK(compare(primary, mirror) == ConflictKind::returning_differs);
+}
+
+TEST_CASE("The cutover's audit record is the last kind, named cutover", "[unit][conflict]") {
+  CHECK(kAllConflictKinds.back() == ConflictKind::cutover);
+  CHECK(to_string(ConflictKind::cutover) == "cutover");
+  CHECK(conflict_kind_from_string("cutover") == ConflictKind::cutover);
 }
