@@ -387,6 +387,10 @@ Expected<ProxyConfig, ConfigError> to_proxy_config(const toml::table& doc) {
   assign(doc, "ledger.prune_interval_ms", config.ledger.prune_interval);
   assign(doc, "sql.read_only_functions", config.sql.read_only_functions);
   assign_brake(doc, config.brake);
+  assign(doc, "cutover.auto_rollback", config.cutover.auto_rollback);
+  assign(doc, "cutover.watch_seconds", config.cutover.watch);
+  assign(doc, "cutover.rollback_error_rate_percent", config.cutover.rollback_error_rate_percent);
+  assign(doc, "cutover.rollback_min_answers", config.cutover.rollback_min_answers);
   assign(doc, "admin.users", config.admin.users);
   assign(doc, "metrics.address", config.metrics.address);
   assign(doc, "metrics.port", config.metrics.port);

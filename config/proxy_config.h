@@ -328,6 +328,19 @@ struct AuthLookupConfig {
   friend bool operator==(const AuthLookupConfig&, const AuthLookupConfig&) = default;
 };
 
+/// [cutover]: the rollback pgdual runs by itself after SWAP ROLES (docs/cutover.md, "Automatic
+/// rollback"): for `watch` after a swap, a new primary whose answers fail more often than
+/// rollback_error_rate_percent (the client's own errors left out, as the brake does) is swapped
+/// back: pause, drain, swap, resume.
+struct CutoverConfig {
+  bool auto_rollback = false;  ///< off unless configured
+  std::chrono::seconds watch{900};
+  double rollback_error_rate_percent = 2.0;  ///< 0 < x <= 100
+  std::uint64_t rollback_min_answers = 100;  ///< fewer answers since the swap are not judged
+
+  friend bool operator==(const CutoverConfig&, const CutoverConfig&) = default;
+};
+
 /// The HTTP endpoint serving /metrics and /health.
 struct MetricsConfig {
   std::string address = "127.0.0.1";  ///< an IP literal
@@ -356,6 +369,7 @@ struct ProxyConfig {
   std::vector<ReadRule> read_rules;  ///< in file order: the first that matches a session wins
   RoutingConfig routing;             ///< the shadow reads' [routing] keys
   BrakeConfig brake;
+  CutoverConfig cutover;
   AdminConfig admin;
   MetricsConfig metrics;
   std::vector<UserConfig> users;

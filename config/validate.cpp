@@ -59,6 +59,8 @@ constexpr Range kRanges[] = {
     {"brake.p99_latency_ms", 0, 600'000},  // 0 turns the latency check off
     {"brake.window_seconds", 5, 3600},
     {"brake.min_reads", 1, 1'000'000},
+    {"cutover.watch_seconds", 10, 86'400},
+    {"cutover.rollback_min_answers", 1, 1'000'000},
     {"metrics.port", 0, 65535},  // 0: no HTTP endpoint
     {"metrics.health_lag_seconds", 1, 86'400},
 };

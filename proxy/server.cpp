@@ -97,6 +97,11 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
   if (config_->metrics.port != 0) http_.emplace(control_, config_->metrics, http_handlers());
   if (config_->mirror.mode == config::MirrorMode::wal) {
     wal_mirrors_ = std::make_unique<WalMirrors>(config_, backend_tls_, conflicts_, log_);
+    if (config_->cutover.auto_rollback) {
+      rollback_watch_.emplace(control_.get_executor(), config_->cutover,
+                              SwapParts{.gate = write_gate_, .roles = roles_, .mirrors = *wal_mirrors_,
+                                        .settings = settings_, .audit = audit_trail(conflicts_), .log = *log_});
+    }
   }
   settings_.guard_ramp_with(
       [this] { return ramp_facts(config_->mirror.mode, conflicts_, sessions_, wal_mirrors_.get()); });
@@ -114,6 +119,7 @@ void Server::run() {
   asio::co_spawn(control_, accept_loop(), asio::detached);
   asio::co_spawn(control_, shut_down_on_signal(), asio::detached);
   asio::co_spawn(control_, watch_read_brake(), asio::detached);
+  if (rollback_watch_) asio::co_spawn(control_, rollback_watch_->run(), asio::detached);
   asio::co_spawn(control_, reload_on_hangup(), asio::detached);
   if (http_) http_->start();
   std::vector<std::jthread> threads;
@@ -170,6 +176,7 @@ Awaitable<void> Server::shut_down_on_signal() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
   brake_tick_.cancel();
+  if (rollback_watch_) rollback_watch_->stop();
   hangups_.cancel();
   if (http_) http_->stop();
   write_gate_.shut_down();  // held writes go on, and end with their sessions

@@ -17,6 +17,7 @@
 #include "proxy/cancel_registry.h"
 #include "proxy/client_slots.h"
 #include "proxy/conflict_sink.h"
+#include "proxy/cutover/rollback_watch.h"
 #include "proxy/cutover/running_roles.h"
 #include "proxy/cutover/write_gate.h"
 #include "proxy/ledger_pruner.h"
@@ -99,6 +100,7 @@ class Server {
   ClientSlots client_slots_;
   std::optional<HttpEndpoint> http_;  ///< /metrics and /health, when metrics.port is set
   std::unique_ptr<WalMirrors> wal_mirrors_;  ///< in mirror.mode wal
+  std::optional<RollbackWatch> rollback_watch_;  ///< in mirror.mode wal with cutover.auto_rollback
   std::uint64_t next_session_id_ = 1;
 };
 

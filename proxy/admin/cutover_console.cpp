@@ -13,7 +13,6 @@
 #include "protocol/writer.h"
 #include "proxy/admin/console_commands.h"
 #include "proxy/admin/live_settings.h"
-#include "proxy/conflict_sink.h"
 #include "proxy/cutover/running_roles.h"
 #include "proxy/mirror/wal_mirrors.h"
 
@@ -100,47 +99,6 @@ AdminTable one_row(std::vector<std::string> columns, std::vector<std::string> ro
   return AdminTable{.columns = std::move(columns), .rows = {std::move(row)}};
 }
 
-/// SWAP ROLES once the gate is held for it (WriteGate::begin_swap): the mirrors first, then the
-/// roles sessions take; the gate's swap ends either way, writes still paused.
-Awaitable<void> swap_while_paused(const AdminCommand& command, const AdminContext& context, const std::string& who,
-                                  std::vector<std::byte>& out) {
-  auto& log = *context.log;
-  const auto started = std::chrono::steady_clock::now();
-  auto turned = context.roles.turned();
-  const auto& primary = turned->primary_backend().name;
-  const auto& mirror = turned->mirror_backend().name;
-  log.warn("admin console: {} swaps the roles: {} is to become the primary, {} the mirror", who, primary, mirror);
-  const auto swapped = co_await context.wal_mirrors->swap_roles(turned, started + command.pause_timeout);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  if (!swapped) {
-    const auto message = swapped.error() + "; the roles are as they were, and writes stay paused";
-    log.error("admin console: SWAP ROLES by {} failed after {} ms: {}", who, took.count(), message);
-    audit_trail(context)(who, "SWAP ROLES failed: " + message);
-    context.write_gate.end_swap("SWAP ROLES by " + who + " failed: " + swapped.error());
-    co_return encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, message, out);
-  }
-  context.roles.swapped(turned, who);
-  context.settings.keep_primary(turned->primary);
-  std::chrono::milliseconds drained{0};
-  std::size_t sequences = 0;
-  for (const auto& database : *swapped) {
-    drained = std::max(drained, database.drained_in);
-    sequences += database.sequences_set;
-  }
-  log.warn("admin console: roles swapped by {} in {} ms: {} is the primary, {} the mirror, fed from its WAL "
-           "({} databases); writes stay paused until RESUME WRITES",
-           who, took.count(), primary, mirror, swapped->size());
-  context.write_gate.end_swap(fmt::format("SWAP ROLES by {}: {} is the primary ({} ms)", who, primary, took.count()));
-  audit_trail(context)(who,
-        fmt::format("SWAP ROLES: {} is the primary, {} the mirror; {} databases drained (the longest in {} ms), {} "
-                    "sequences set, in {} ms",
-                    primary, mirror, swapped->size(), drained.count(), sequences, took.count()));
-  encode_table(one_row({"primary", "mirror", "databases", "drained_ms", "sequences_set", "swap_ms"},
-                       {primary, mirror, std::to_string(swapped->size()), std::to_string(drained.count()),
-                        std::to_string(sequences), std::to_string(took.count())}),
-               out);
-}
-
 RolesFacts roles_facts(const AdminContext& context) {
   const auto running = context.roles.config();
   const auto last = context.roles.last_swap();
@@ -161,17 +119,7 @@ std::optional<std::uint64_t> drain_lag_bytes(const AdminContext& context) {
 
 }  // namespace
 
-CutoverAudit audit_trail(const AdminContext& context) {
-  return [&conflicts = context.conflicts](const std::string& who, std::string what) {
-    conflict::ConflictRecord record;
-    record.idempotency_key = "cutover";
-    record.kind = conflict::ConflictKind::cutover;
-    record.resolution = conflict::Resolution::resolved;
-    record.resolved_by = who;
-    record.resolution_note = std::move(what);
-    conflicts.submit(std::move(record));
-  };
-}
+CutoverAudit audit_trail(const AdminContext& context) { return audit_trail(context.conflicts); }
 
 std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text) {
   const auto words = console_words(text);
@@ -273,7 +221,18 @@ Awaitable<std::vector<std::byte>> answer_swap_roles(const AdminCommand& command,
     log.warn("admin console: SWAP ROLES by {} refused: {}", who, why);
     encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, why, out);
   } else {
-    co_await swap_while_paused(command, context, who, out);
+    const SwapParts parts{.gate = context.write_gate, .roles = context.roles, .mirrors = *context.wal_mirrors,
+                          .settings = context.settings, .audit = audit_trail(context), .log = log};
+    const auto swapped = co_await swap_roles(parts, who, command.pause_timeout);
+    if (swapped) {
+      encode_table(one_row({"primary", "mirror", "databases", "drained_ms", "sequences_set", "swap_ms"},
+                           {swapped->primary, swapped->mirror, std::to_string(swapped->databases),
+                            std::to_string(swapped->drained.count()), std::to_string(swapped->sequences_set),
+                            std::to_string(swapped->took.count())}),
+                   out);
+    } else {
+      encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, swapped.error(), out);
+    }
   }
   protocol::Writer writer{out};
   protocol::encode(protocol::ReadyForQuery{protocol::TransactionStatus::idle}, writer);

@@ -11,6 +11,7 @@
 
 #include "protocol/expected.h"
 #include "proxy/admin/admin_console.h"
+#include "proxy/cutover/role_swap.h"
 #include "proxy/cutover/write_gate.h"
 #include "proxy/net/asio.h"
 
@@ -25,9 +26,7 @@ namespace pgdual::proxy {
 /// out of range or no number, naming them; 42601 for another form. Pure.
 [[nodiscard]] std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text);
 
-/// Writes what an operator did to the cutover's audit trail: who (user@address), and what, in words.
-using CutoverAudit = std::function<void(const std::string& who, std::string what)>;
-/// The audit trail of `context`: the conflict log's chain (conflict::ConflictKind::cutover records).
+/// The audit trail of `context`: the conflict log's chain (role_swap.h).
 [[nodiscard]] CutoverAudit audit_trail(const AdminContext& context);
 
 /// Runs PAUSE WRITES for `who` (user@address, as logs and SHOW CUTOVER name it): waits until no

@@ -29,6 +29,7 @@ std::vector<std::string> needing_restart(const config::ProxyConfig& running, con
       {"routing.shadow_max_in_flight", running.routing.shadow_max_in_flight == loaded.routing.shadow_max_in_flight},
       {"routing.shadow_timeout_ms", running.routing.shadow_timeout == loaded.routing.shadow_timeout},
       {"brake", running.brake == loaded.brake},
+      {"cutover", running.cutover == loaded.cutover},
       {"metrics", running.metrics == loaded.metrics},
   };
   std::vector<std::string> changed;

@@ -25,14 +25,22 @@ void RunningRoles::swapped(std::shared_ptr<const config::ProxyConfig> turned, st
   const std::lock_guard lock{mutex_};
   last_swap_ = Swap{.by = std::move(by),
                     .at = conflict::rfc3339_utc(std::chrono::system_clock::now()),
-                    .primary = turned->primary};
+                    .primary = turned->primary,
+                    .when = std::chrono::steady_clock::now()};
   config_ = std::move(turned);
+  answers_ = 0;
+  faults_ = 0;
   ++swaps_;
 }
 
 bool RunningRoles::differ_from_start() const {
   const std::lock_guard lock{mutex_};
   return config_->primary != started_primary_;
+}
+
+void RunningRoles::count_answer(bool fault) noexcept {
+  answers_.fetch_add(1, std::memory_order_relaxed);
+  if (fault) faults_.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::optional<RunningRoles::Swap> RunningRoles::last_swap() const {

@@ -4,12 +4,14 @@
 #include <utility>
 #include <variant>
 
+#include "conflict/error_class.h"
 #include "protocol/frame_scanner.h"
 #include "protocol/frontend_messages.h"
 #include "protocol/message_tags.h"
 #include "protocol/sqlstate.h"
 #include "protocol/writer.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/cutover/running_roles.h"
 #include "proxy/net/timeouts.h"
 #include "proxy/route/read_eligibility.h"
 #include "proxy/route/statement_latencies.h"
@@ -493,6 +495,7 @@ void Session::count_primary_answer(const conflict::Outcome& primary) {
   context_.metrics.count_query(Backend::primary, kind);
   context_.metrics.observe_latency(Backend::primary, latency);
   if (!sqlstate.empty()) context_.metrics.count_error(Backend::primary, sqlstate);
+  context_.roles.count_answer(!sqlstate.empty() && !conflict::classify_sqlstate(sqlstate).client_fault);
   if (std::exchange(eligible_read_, false)) {
     context_.metrics.count_steered_read(false);
     const auto& statement = planner_.summary().representative;

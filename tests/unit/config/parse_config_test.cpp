@@ -323,6 +323,10 @@ TEST_CASE("The read ramp settings default to the values pgdual.example.toml show
   CHECK(config->brake.p99_latency == milliseconds{0});
   CHECK(config->brake.window == std::chrono::seconds{60});
   CHECK(config->brake.min_reads == 100);
+  CHECK_FALSE(config->cutover.auto_rollback);
+  CHECK(config->cutover.watch == std::chrono::seconds{900});
+  CHECK(config->cutover.rollback_error_rate_percent == 2.0);
+  CHECK(config->cutover.rollback_min_answers == 100);
   CHECK(config->admin.users.empty());
   CHECK(config->metrics.address == "127.0.0.1");
   CHECK(config->metrics.port == 0);
@@ -369,6 +373,11 @@ latency_ratio = 2.5
 p99_latency_ms = 250
 window_seconds = 30
 min_reads = 20
+[cutover]
+auto_rollback = true
+watch_seconds = 600
+rollback_error_rate_percent = 5.5
+rollback_min_answers = 40
 [admin]
 users = ["reporting"]
 [metrics]
@@ -459,6 +468,10 @@ password = "two"
   CHECK(config->routing.shadow_max_in_flight == 64);
   CHECK(config->routing.shadow_timeout == std::chrono::milliseconds{750});
   CHECK(config->brake.error_rate_percent == 0.5);
+  CHECK(config->cutover.auto_rollback);
+  CHECK(config->cutover.watch == std::chrono::seconds{600});
+  CHECK(config->cutover.rollback_error_rate_percent == 5.5);
+  CHECK(config->cutover.rollback_min_answers == 40);
   CHECK(config->brake.latency_ratio == 2.5);
   CHECK(config->brake.p99_latency == std::chrono::milliseconds{250});
   CHECK(config->brake.window == std::chrono::seconds{30});
@@ -591,6 +604,11 @@ TEST_CASE("Settings outside their allowed values are rejected with the key, the 
       row("[brake]\nwindow_seconds = 4\n", "brake.window_seconds", 18, "must be 5..3600, got 4"),
       row("[brake]\nwindow_seconds = 3601\n", "brake.window_seconds", 18, "must be 5..3600, got 3601"),
       row("[brake]\nmin_reads = 0\n", "brake.min_reads", 13, "must be 1..1000000, got 0"),
+      row("[cutover]\nauto_rollback = 1\n", "cutover.auto_rollback", 17, "expected a boolean, got integer"),
+      row("[cutover]\nwatch_seconds = 9\n", "cutover.watch_seconds", 17, "must be 10..86400, got 9"),
+      row("[cutover]\nrollback_error_rate_percent = 0\n", "cutover.rollback_error_rate_percent", 31,
+          "must be more than 0 and at most 100, got 0"),
+      row("[cutover]\nrollback_min_answers = 0\n", "cutover.rollback_min_answers", 24, "must be 1..1000000, got 0"),
       row("[brake]\nmin_reads = 1000001\n", "brake.min_reads", 13, "must be 1..1000000, got 1000001"),
       row("[metrics]\nport = -1\n", "metrics.port", 8, "must be 0..65535, got -1"),
       row("[metrics]\nport = 65536\n", "metrics.port", 8, "must be 0..65535, got 65536"),
@@ -727,7 +745,7 @@ TEST_CASE("Unknown keys are reported with their full dotted path and position at
       "unknown key; expected one of: name, password, password_env, password_file, scram_verifier, backends";
   const std::string_view kTopLevelKeys =
       "unknown key; expected one of: server, listen, tls, limits, log, routing, mirror, conflicts, ledger, sql, "
-      "brake, admin, metrics, backends, users, auth, hba";
+      "brake, cutover, admin, metrics, backends, users, auth, hba";
   check_rejections({
       {toml({"lisen = 1\n", kBackends, kUser}), "lisen", 1, 1, kTopLevelKeys},
       {toml({"[lisen]\nport = 1\n", kBackends, kUser}), "lisen", 1, 2, kTopLevelKeys},
