@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -199,6 +200,52 @@ TEST_CASE_METHOD(SwapTest, "SWAP ROLES is refused while writes are not paused, a
   client().execute("INSERT INTO notes VALUES (2, 'still on-prem')");
   CHECK(on_primary("SELECT count(*) FROM notes") == "2\n");
   CHECK(slots_on(backends().onprem) == "1\n");
+  CHECK(wait_until_identical(30s).has_value());
+}
+
+TEST_CASE_METHOD(SwapTest, "With cutover.auto_rollback, a new primary whose answers fail too often is swapped back "
+                           "by pgdual itself, and says so",
+                 "[integration][cutover]") {
+  auto settings = wal_settings();
+  settings.extra = "\n[admin]\nusers = [\"app\"]\n[cutover]\nauto_rollback = true\nwatch_seconds = 120\n"
+                   "rollback_error_rate_percent = 20\nrollback_min_answers = 20\n";
+  start("cutover_auto_rollback", "CREATE TABLE notes (id int PRIMARY KEY, note text); GRANT ALL ON notes TO app",
+        settings);
+  auto app = client();
+  app.execute("INSERT INTO notes VALUES (1, 'before the swap')");
+  std::chrono::milliseconds held{0};
+  CHECK(pause_swap_resume(held).starts_with("cloud|onprem|1|"));
+  app.execute("INSERT INTO notes VALUES (2, 'on the cloud')");
+
+  // The injected fault: the cloud loses the table, as a schema missing there would.
+  static_cast<void>(backends().cloud.run_sql(database(), "ALTER TABLE notes RENAME TO notes_elsewhere"));
+  int failed = 0;
+  for (int i = 0; i < 30; ++i) {
+    try {
+      static_cast<void>(app.query_value("SELECT count(*) FROM notes"));
+    } catch (const jobs::PgClientError& error) {
+      ++failed;
+    }
+  }
+  CHECK(failed >= 20);  // the rollback may come before the last of them
+  REQUIRE(wait_until([&] { return console("SHOW CUTOVER").out.find("|onprem|onprem|2|by pgdual automatic rollback at ") !=
+                                  std::string::npos; },
+                     30s));
+  CHECK(console("SHOW CUTOVER").out.starts_with("open|"));
+  // The same session reads on-prem again, and writes there; the cloud, its table back, gets the write.
+  CHECK(app.query_value("SELECT count(*) FROM notes") == "2");
+  static_cast<void>(backends().cloud.run_sql(database(), "ALTER TABLE notes_elsewhere RENAME TO notes"));
+  app.execute("INSERT INTO notes VALUES (3, 'back on-prem')");
+  CHECK(slots_on(backends().onprem) == "1\n");
+  CHECK(slots_on(backends().cloud) == "0\n");
+  INFO(proxy().log());
+  CHECK(proxy().log().find("AUTOMATIC ROLLBACK: ") != std::string::npos);
+  CHECK(proxy().log().find("AUTOMATIC ROLLBACK done: onprem is the primary again") != std::string::npos);
+  // Audited, with the figures it acted on (the watch judges once a second, so how many is not known here).
+  const std::regex audited{R"re("resolution_note":"automatic rollback: [0-9.]+% of the new primary's [0-9]+ )re"
+                           R"re(answers failed in the [0-9]+ s since the swap \(more than 20%\)")re"};
+  REQUIRE(wait_until([&] { return std::regex_search(read_file(proxy().conflict_log()), audited); }, 10s));
+
   CHECK(wait_until_identical(30s).has_value());
 }
 
