@@ -21,6 +21,9 @@ struct SessionSummary {
   std::string connected_at;  ///< RFC 3339, UTC
   std::string mirror;        ///< "connected", "reconnecting"
   std::string reads;         ///< which backends may serve its reads, and why only the primary
+  /// What of its connection's state SWAP ROLES could not move to another primary (a temporary
+  /// table, a cursor, LISTEN); empty when none.
+  std::string unmovable{};
 };
 
 /// The live sessions, so the server can ask each to shut down. Sessions add

@@ -58,7 +58,9 @@ enum class AdminVerb {
 struct AdminCommand {
   AdminVerb verb = AdminVerb::show_backends;
   double read_percent = 0;    ///< with set_read_percent
-  bool force = false;         ///< with set_read_percent: raise the ramp past the guard's objections
+  /// With set_read_percent: raise the ramp past the guard's objections. With swap_roles: swap
+  /// although sessions hold state that cannot move (they end at their next statement).
+  bool force = false;
   double shadow_percent = 0;  ///< with set_shadow_percent
   std::string database{};     ///< with hold_apply and resume_apply; with show_checks, empty for all
   std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction

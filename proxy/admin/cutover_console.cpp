@@ -14,6 +14,7 @@
 #include "proxy/admin/console_commands.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/cutover/running_roles.h"
+#include "proxy/session_registry.h"
 #include "proxy/mirror/wal_mirrors.h"
 
 namespace pgdual::proxy {
@@ -39,11 +40,10 @@ Expected<std::chrono::milliseconds, AdminError> timeout_of(std::string_view comm
   return std::chrono::milliseconds{std::llround(seconds * 1000)};
 }
 
-/// `VERB NOUN [TIMEOUT seconds]`, as PAUSE WRITES and SWAP ROLES take it; the words already found
-/// to start with the verb.
+/// `VERB NOUN [TIMEOUT seconds]`, as PAUSE WRITES and SWAP ROLES take it (`name`); the words
+/// already found to start with the verb. A syntax error shows `form`.
 Expected<AdminCommand, AdminError> parse_timed(const std::vector<std::string>& words, std::string_view noun,
-                                               AdminVerb verb, std::string_view name) {
-  const auto form = std::string{name} + " [TIMEOUT seconds]";
+                                               AdminVerb verb, std::string_view name, std::string_view form) {
   const bool bare = words.size() == 2;
   const bool timed = words.size() == 4 && is_keyword(words[2], "timeout");
   if ((!bare && !timed) || !is_keyword(words[1], noun)) return syntax_error(form);
@@ -55,12 +55,37 @@ Expected<AdminCommand, AdminError> parse_timed(const std::vector<std::string>& w
   return command;
 }
 
+// FORCE, when given, comes right after ROLES.
+Expected<AdminCommand, AdminError> parse_swap(std::vector<std::string> words) {
+  const bool force = words.size() > 2 && is_keyword(words[2], "force");
+  if (force) words.erase(words.begin() + 2);
+  auto command = parse_timed(words, "roles", AdminVerb::swap_roles, "SWAP ROLES", "SWAP ROLES [FORCE] [TIMEOUT seconds]");
+  if (command) command->force = force;
+  return command;
+}
+
 std::string seconds_text(std::chrono::milliseconds duration) {
   return fmt::format("{}", static_cast<double>(duration.count()) / 1000.0);
 }
 
 std::string plural(std::size_t count, std::string_view noun) {
   return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
+}
+
+/// The sessions whose state cannot move to another primary, named with what they hold, and what
+/// to do about them; empty when there are none.
+std::string unmovable_sessions(const SessionRegistry& sessions) {
+  std::string named;
+  std::size_t count = 0;
+  for (const auto& [id, summary] : sessions.summaries()) {
+    if (summary.unmovable.empty()) continue;
+    if (++count <= kNamedHolders) named += fmt::format("{}session {} ({})", named.empty() ? "" : ", ", id, summary.unmovable);
+  }
+  if (count == 0) return {};
+  if (count > kNamedHolders) named += fmt::format(", and {} more", count - kNamedHolders);
+  return fmt::format("{} hold state that cannot move to the new primary: {}; end them (KILL id), or run SWAP ROLES "
+                     "FORCE, which ends them at their next statement",
+                     plural(count, "session"), named);
 }
 
 std::string failure_message(const WriteGate::PauseFailure& failure, const WriteGate& gate,
@@ -124,9 +149,9 @@ CutoverAudit audit_trail(const AdminContext& context) { return audit_trail(conte
 std::optional<Expected<AdminCommand, AdminError>> parse_cutover_command(std::string_view text) {
   const auto words = console_words(text);
   if (!words.empty() && is_keyword(words[0], "pause")) {
-    return parse_timed(words, "writes", AdminVerb::pause_writes, "PAUSE WRITES");
+    return parse_timed(words, "writes", AdminVerb::pause_writes, "PAUSE WRITES", "PAUSE WRITES [TIMEOUT seconds]");
   }
-  if (!words.empty() && is_keyword(words[0], "swap")) return parse_timed(words, "roles", AdminVerb::swap_roles, "SWAP ROLES");
+  if (!words.empty() && is_keyword(words[0], "swap")) return parse_swap(words);
   if (words.size() < 2 || !is_keyword(words[0], "resume") || !is_keyword(words[1], "writes")) return std::nullopt;
   if (words.size() != 2) return syntax_error("RESUME WRITES");
   return AdminCommand{.verb = AdminVerb::resume_writes};
@@ -214,6 +239,9 @@ Awaitable<std::vector<std::byte>> answer_swap_roles(const AdminCommand& command,
   if (context.wal_mirrors == nullptr) {
     encode_error(protocol::sqlstate::kFeatureNotSupported,
                  "SWAP ROLES needs mirror.mode = \"wal\": only a WAL mirror can be fed the other way", out);
+  } else if (auto unmovable = unmovable_sessions(context.sessions); !unmovable.empty() && !command.force) {
+    log.warn("admin console: SWAP ROLES by {} refused: {}", who, unmovable);
+    encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, unmovable, out);
   } else if (!context.write_gate.begin_swap(who)) {
     const auto snapshot = context.write_gate.snapshot();
     const auto why = snapshot.swapping_by.empty() ? std::string{"writes are not paused: run PAUSE WRITES first"}

@@ -19,7 +19,7 @@
 /// and SHOW CUTOVER, over the server's WriteGate, RunningRoles and WalMirrors.
 namespace pgdual::proxy {
 
-/// Reads `PAUSE WRITES [TIMEOUT seconds]`, `RESUME WRITES` or `SWAP ROLES [TIMEOUT seconds]`,
+/// Reads `PAUSE WRITES [TIMEOUT seconds]`, `RESUME WRITES` or `SWAP ROLES [FORCE] [TIMEOUT seconds]`,
 /// keywords in any case, a trailing semicolon allowed; the seconds a number from 0.001 to 3600,
 /// fractions allowed (30 without TIMEOUT). std::nullopt when the text starts with neither PAUSE,
 /// SWAP nor RESUME WRITES (RESUME APPLY is parse_apply_hold_command's). Errors: 22023 for seconds
@@ -49,7 +49,8 @@ void resume_writes(WriteGate& gate, spdlog::logger& log, const CutoverAudit& aud
 /// and turns the roles round (WalMirrors::swap_roles), within the command's timeout. Its answer,
 /// then ReadyForQuery: a one-row table (primary, mirror, databases, drained_ms, sequences_set,
 /// swap_ms), or 55000 naming what stood in the way, the roles then as they were and writes still
-/// paused; 0A000 in statement mode.
+/// paused; 0A000 in statement mode. Sessions whose state cannot move (SessionSummary::unmovable)
+/// stand in the way, named, unless FORCE: they then end at their next statement.
 Awaitable<std::vector<std::byte>> answer_swap_roles(const AdminCommand& command, const AdminContext& context,
                                                     std::string who);
 

@@ -321,7 +321,8 @@ void Session::publish_summary() const {
   context_.sessions.describe(id_, {.user = session_info_.user, .database = session_info_.database,
                                    .application_name = session_info_.application_name,
                                    .client_address = session_info_.client_address, .connected_at = connected_at_,
-                                   .mirror = mirror_.connected() ? "connected" : "reconnecting", .reads = reads});
+                                   .mirror = mirror_.connected() ? "connected" : "reconnecting", .reads = reads,
+                                   .unmovable = unmovable_});
 }
 
 Awaitable<void> Session::send_error(std::string_view severity, std::string_view sqlstate, std::string_view message) {

@@ -301,34 +301,6 @@ void Session::close_now() {
   client_.lowest_layer().close(ignored);
 }
 
-// The mirror's connection must hold the session's state for the reads it serves. Statement mode
-// sends it every unit that changes that state. wal mode sends it nothing of the client's: a lone
-// SET, RESET, PREPARE or DEALLOCATE the primary took outside a transaction is passed on, to run
-// before the mirror's next read; any other change (a temporary table, whose rows the WAL does not
-// carry; a cursor; a setting changed inside a transaction) keeps the session's reads on the primary.
-void Session::follow_session_state() {
-  if (context_.wal_mirrors == nullptr) {
-    if (!unit_.session_statement.empty()) mirror_.remember_session_statement(std::move(unit_.session_statement));
-    return;
-  }
-  const auto& summary = planner_.summary();
-  if (summary.kind != sql::StatementKind::session_state) return;
-  if (summary.statements == 1 && summary.representative && resets_session(*summary.representative)) {
-    mirror_.pass_on_session_reset("DISCARD ALL");
-    reads_.session_reset();
-    unmovable_.clear();
-    return;
-  }
-  if (!unit_.session_statement.empty() && summary.representative &&
-      passes_to_mirror(*summary.representative)) {
-    mirror_.pass_on_session_statement(std::move(unit_.session_statement));
-    return;
-  }
-  if (unmovable_.empty()) unmovable_ = "a temporary table, a cursor, or a setting changed inside a transaction";
-  reads_.keep_on_primary("the session holds state its mirror connection lacks (a temporary table, a cursor, or a "
-                         "setting changed inside a transaction)");
-}
-
 Awaitable<bool> Session::serve_read_from_mirror(char last_tag) {
   eligible_read_ = read_may_go_to_mirror(last_tag);
   if (!eligible_read_) co_return false;
@@ -438,6 +410,7 @@ UnitPrefix Session::open_unit(std::vector<protocol::Frame>& frames) {
   if (summary.listens) {
     reads_.keep_on_primary("LISTEN");
     if (unmovable_.empty()) unmovable_ = "LISTEN";
+    publish_summary();
   }
   if (summary.kind == sql::StatementKind::session_state && status == TransactionStatus::idle && frames.size() == 1 &&
       frames.front().tag == protocol::frontend_tag::kQuery) {

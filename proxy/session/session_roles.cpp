@@ -1,4 +1,5 @@
-// Session, continued: following SWAP ROLES (docs/cutover.md, "Open sessions").
+// Session, continued: the state a session's connections hold, and following SWAP ROLES to another
+// primary (docs/cutover.md, "Open sessions").
 
 #include <utility>
 
@@ -8,15 +9,50 @@
 #include "proxy/backend/simple_query.h"
 #include "proxy/cancel_registry.h"
 #include "proxy/cutover/running_roles.h"
+#include "proxy/route/read_eligibility.h"
 #include "proxy/session/session.h"
 
 namespace pgdual::proxy {
 
+// The mirror's connection must hold the session's state for the reads it serves. Statement mode
+// sends it every unit that changes that state. wal mode sends it nothing of the client's: a lone
+// SET, RESET, PREPARE or DEALLOCATE the primary took outside a transaction is passed on, to run
+// before the mirror's next read; any other change (a temporary table, whose rows the WAL does not
+// carry; a cursor; a setting changed inside a transaction) keeps the session's reads on the primary.
+void Session::follow_session_state() {
+  if (context_.wal_mirrors == nullptr) {
+    if (!unit_.session_statement.empty()) mirror_.remember_session_statement(std::move(unit_.session_statement));
+    return;
+  }
+  const auto& summary = planner_.summary();
+  if (summary.kind != sql::StatementKind::session_state) return;
+  if (summary.statements == 1 && summary.representative && resets_session(*summary.representative)) {
+    mirror_.pass_on_session_reset("DISCARD ALL");
+    reads_.session_reset();
+    unmovable_.clear();
+    publish_summary();
+    return;
+  }
+  if (!unit_.session_statement.empty() && summary.representative &&
+      passes_to_mirror(*summary.representative)) {
+    mirror_.pass_on_session_statement(std::move(unit_.session_statement));
+    return;
+  }
+  if (unmovable_.empty()) {
+    unmovable_ = "a temporary table, a cursor, or a setting changed inside a transaction";
+    publish_summary();
+  }
+  reads_.keep_on_primary("the session holds state its mirror connection lacks (a temporary table, a cursor, or a "
+                         "setting changed inside a transaction)");
+}
+
 // Only between transactions: a transaction open on the old primary ends there (SWAP ROLES runs
-// while writes are paused, so it is a read-only one). A session that logged in after the swap has
-// the running roles already; one that saw two swaps in a row stays where it is.
+// while writes are paused, so it is a read-only one), and so does a READ ONLY one the mirror
+// serves. A session that logged in after the swap has the running roles already; one that saw two
+// swaps in a row stays where it is.
 Awaitable<void> Session::follow_roles() {
   if (unit_.open || primary_tap_.transaction_status() != protocol::TransactionStatus::idle) co_return;
+  if (mirror_.connected() && mirror_.leg().transaction_status() != protocol::TransactionStatus::idle) co_return;
   const auto swaps = context_.roles.swaps();
   if (swaps == roles_seen_) co_return;
   roles_seen_ = swaps;

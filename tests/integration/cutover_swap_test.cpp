@@ -249,4 +249,33 @@ TEST_CASE_METHOD(SwapTest, "With cutover.auto_rollback, a new primary whose answ
   CHECK(wait_until_identical(30s).has_value());
 }
 
+TEST_CASE_METHOD(SwapTest, "A session holding a temporary table stands in the way of SWAP ROLES, named; with FORCE "
+                           "it ends at its next statement, saying why, and the others go on",
+                 "[integration][cutover]") {
+  start_with_console("cutover_swap_unmovable");
+  auto holder = client();
+  holder.execute("CREATE TEMPORARY TABLE scratch (n int)");
+  auto other = client();
+  other.execute("INSERT INTO notes VALUES (1, 'a plain session')");
+  check_succeeded(console("PAUSE WRITES TIMEOUT 10"));
+  const auto refused = console("SWAP ROLES");
+  INFO(refused.describe());
+  CHECK(refused.exit_code != 0);
+  CHECK(says(refused, "ERROR:  1 session hold state that cannot move to the new primary: session "));
+  CHECK(says(refused, " (a temporary table, a cursor, or a setting changed inside a transaction); end them (KILL id), "
+                      "or run SWAP ROLES FORCE, which ends them at their next statement"));
+  CHECK(slots_on(backends().onprem) == "1\n");
+
+  const auto forced = console("SWAP ROLES FORCE TIMEOUT 30");
+  INFO(forced.describe() << proxy().log());
+  check_succeeded(forced);
+  check_succeeded(console("RESUME WRITES"));
+  CHECK_THROWS_WITH(holder.execute("INSERT INTO scratch VALUES (1)"),
+                    Catch::Contains("terminating connection: the roles were swapped (cloud is the primary now), and "
+                                    "this session holds state that cannot move there: a temporary table"));
+  other.execute("INSERT INTO notes VALUES (2, 'on the cloud')");
+  CHECK(on_mirror("SELECT count(*) FROM notes") == "2\n");
+  CHECK(wait_until_identical(30s).has_value());
+}
+
 }  // namespace pgdual::test

@@ -57,7 +57,8 @@ TEST_CASE("PAUSE WRITES TIMEOUT refuses seconds out of range or no number, namin
   }
 }
 
-TEST_CASE("SWAP ROLES waits 30 s by default, or TIMEOUT seconds, refused out of range", "[unit][admin][cutover]") {
+TEST_CASE("SWAP ROLES waits 30 s by default, or TIMEOUT seconds, refused out of range; FORCE after ROLES",
+          "[unit][admin][cutover]") {
   const auto bare = command_of("SWAP ROLES");
   CHECK(bare.verb == AdminVerb::swap_roles);
   CHECK(bare.pause_timeout == milliseconds{30'000});
@@ -65,10 +66,16 @@ TEST_CASE("SWAP ROLES waits 30 s by default, or TIMEOUT seconds, refused out of 
   const auto error = error_of("SWAP ROLES TIMEOUT 0");
   CHECK(error.sqlstate == "22023");
   CHECK(error.message == "SWAP ROLES TIMEOUT must be a number of seconds from 0.001 to 3600, not \"0\"");
-  for (const auto* bad : {"SWAP", "SWAP WRITES", "SWAP ROLES NOW", "SWAP ROLES TIMEOUT"}) {
+  CHECK_FALSE(bare.force);
+  const auto forced = command_of("SWAP ROLES FORCE TIMEOUT 60");
+  CHECK(forced.force);
+  CHECK(forced.pause_timeout == milliseconds{60'000});
+  CHECK(command_of("swap roles force").force);
+  for (const auto* bad : {"SWAP", "SWAP WRITES", "SWAP ROLES NOW", "SWAP ROLES TIMEOUT", "SWAP ROLES TIMEOUT 5 FORCE",
+                          "SWAP FORCE ROLES"}) {
     INFO(bad);
     CHECK(error_of(bad).sqlstate == "42601");
-    CHECK(error_of(bad).message == "expected SWAP ROLES [TIMEOUT seconds]");
+    CHECK(error_of(bad).message == "expected SWAP ROLES [FORCE] [TIMEOUT seconds]");
   }
 }
 
