@@ -83,9 +83,10 @@ std::string unmovable_sessions(const SessionRegistry& sessions) {
   }
   if (count == 0) return {};
   if (count > kNamedHolders) named += fmt::format(", and {} more", count - kNamedHolders);
-  return fmt::format("{} hold state that cannot move to the new primary: {}; end them (KILL id), or run SWAP ROLES "
-                     "FORCE, which ends them at their next statement",
-                     plural(count, "session"), named);
+  return fmt::format("{} {} state that cannot move to the new primary: {}; end {} (KILL id), or run SWAP ROLES "
+                     "FORCE, which ends {} at {} next statement",
+                     plural(count, "session"), count == 1 ? "holds" : "hold", named, count == 1 ? "it" : "them",
+                     count == 1 ? "it" : "them", count == 1 ? "its" : "their");
 }
 
 std::string failure_message(const WriteGate::PauseFailure& failure, const WriteGate& gate,

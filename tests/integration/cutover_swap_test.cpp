@@ -261,9 +261,9 @@ TEST_CASE_METHOD(SwapTest, "A session holding a temporary table stands in the wa
   const auto refused = console("SWAP ROLES");
   INFO(refused.describe());
   CHECK(refused.exit_code != 0);
-  CHECK(says(refused, "ERROR:  1 session hold state that cannot move to the new primary: session "));
-  CHECK(says(refused, " (a temporary table, a cursor, or a setting changed inside a transaction); end them (KILL id), "
-                      "or run SWAP ROLES FORCE, which ends them at their next statement"));
+  CHECK(says(refused, "ERROR:  1 session holds state that cannot move to the new primary: session "));
+  CHECK(says(refused, " (a temporary table, a cursor, or a setting changed inside a transaction); end it (KILL id), "
+                      "or run SWAP ROLES FORCE, which ends it at its next statement"));
   CHECK(slots_on(backends().onprem) == "1\n");
 
   const auto forced = console("SWAP ROLES FORCE TIMEOUT 30");
