@@ -8,6 +8,7 @@
 
 #include "config/proxy_config.h"
 #include "conflict/jobs/check_command.h"
+#include "conflict/jobs/ctl_command.h"
 #include "conflict/jobs/command_line.h"
 #include "conflict/jobs/init_command.h"
 #include "conflict/jobs/reconcile_command.h"
@@ -91,7 +92,7 @@ CommandHelp help_help() {
           .details = "Prints the commands, or what COMMAND does and what each of its options means, as\n"
                      "\"pgdual COMMAND --help\" does.\n"
                      "  COMMAND            serve, init, check, verify, reconcile, conflicts, conflicts report, "
-                     "conflicts resolve or help\n"};
+                     "conflicts resolve, ctl or help\n"};
 }
 
 struct Command {
@@ -116,6 +117,8 @@ constexpr Command kCommands[] = {
     {"conflicts resolve", "close conflicts by hand, saying who and why", pgdual::jobs::resolve_help,
      [](std::span<char*> args) { return pgdual::jobs::run_resolve_command(args); }},
     {"conflicts", "", conflicts_help, conflicts},
+    {"ctl", "run an admin console command, as a script would: PAUSE WRITES, SWAP ROLES...", pgdual::jobs::ctl_help,
+     pgdual::jobs::run_ctl_command},
     {"help", "what a command does and what its options mean", help_help, help},
 };
 

@@ -88,8 +88,8 @@ TEST_CASE("pgdual --help, -h and help list the commands; --version prints the ve
   CHECK(help.exit_code == 0);
   CHECK(help.err.empty());
   CHECK(help.out.starts_with("usage: pgdual COMMAND"));
-  for (const auto* command : {"serve", "init", "check", "verify", "reconcile", "conflicts report", "conflicts resolve", "help",
-                              "--version"}) {
+  for (const auto* command : {"serve", "init", "check", "verify", "reconcile", "conflicts report", "conflicts resolve",
+                              "ctl", "help", "--version"}) {
     CHECK(explains(help.out, command));
   }
   CHECK(pgdual({"-h"}).out == help.out);
@@ -147,6 +147,10 @@ TEST_CASE("a wrong command line exits 2 naming what is wrong, then the command's
        "usage: pgdual conflicts resolve"},
       {{"conflicts", "resolve", "--config", "x.toml", "--id", "1", "--by", "dr.ops"},
        "pgdual conflicts resolve: --reason TEXT is required", "usage: pgdual conflicts resolve"},
+      {{"ctl", "SHOW", "CUTOVER"}, "pgdual ctl: --config is required", "usage: pgdual ctl --config"},
+      {{"ctl", "--config", "x.toml"}, "pgdual ctl: a console command is required, e.g. SHOW CUTOVER",
+       "usage: pgdual ctl"},
+      {{"ctl", "--confg", "x.toml", "SHOW", "CUTOVER"}, "pgdual ctl: unknown option \"--confg\"", "usage: pgdual ctl"},
       {{"help", "foo"}, "pgdual help: unknown command \"foo\"", "usage: pgdual help"},
   };
   for (const auto& [args, message, usage] : cases) {

@@ -137,9 +137,23 @@ TEST_CASE_METHOD(SwapTest, "SWAP ROLES under pgbench makes the cloud the primary
   CHECK(console("SHOW CUTOVER").out.find("|cloud|onprem|1|by app@") != std::string::npos);
   std::this_thread::sleep_for(4s);
 
-  std::chrono::milliseconds second_held{0};
-  const auto second = pause_swap_resume(second_held);
-  CHECK(second.starts_with("onprem|cloud|1|"));
+  // The rollback as a script runs it: pgdual ctl, one console command each.
+  const auto ctl = [&](const std::vector<std::string>& command) {
+    std::vector<std::string> argv{PGDUAL_BINARY, "ctl", "--config", proxy().config_file().string()};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return run(argv, {}, kClientTimeout);
+  };
+  const auto second_started = Clock::now();
+  check_succeeded(ctl({"PAUSE", "WRITES", "TIMEOUT", "20"}));
+  const auto second = ctl({"SWAP", "ROLES", "TIMEOUT", "30"});
+  INFO(second.describe());
+  check_succeeded(second);
+  check_succeeded(ctl({"RESUME", "WRITES"}));
+  const auto second_held = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - second_started);
+  CHECK(second.out.starts_with("onprem|cloud|1|"));
+  const auto not_paused = ctl({"RESUME", "WRITES"});
+  CHECK(not_paused.exit_code == 1);
+  CHECK(not_paused.err == "pgdual ctl: backend \"pgdual\": writes are not paused (SQLSTATE 55000)\n");
   CHECK(slots_on(backends().onprem) == "1\n");
   CHECK(slots_on(backends().cloud) == "0\n");
   app.execute("INSERT INTO notes VALUES (4, 'back on-prem')");
