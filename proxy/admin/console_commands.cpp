@@ -23,7 +23,7 @@
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::array<ConsoleCommandHelp, 20> kCommands{{
+constexpr std::array<ConsoleCommandHelp, 21> kCommands{{
     {"SHOW BACKENDS", "both servers: role, address, state, sessions, reads, errors and latency"},
     {"SHOW STATS", "sessions, read_percent, the brake, shadow reads and conflicts, in figures"},
     {"SHOW SESSIONS", "every client session, by the id KILL takes"},
@@ -31,7 +31,7 @@ constexpr std::array<ConsoleCommandHelp, 20> kCommands{{
     {"SHOW CONFIG", "the settings in force, passwords left out"},
     {"SHOW WAL", "in mirror.mode wal, each database's WAL mirror: state and lag"},
     {"SHOW SHADOWS", "shadow reads compared, by statement fingerprint"},
-    {"SHOW CUTOVER", "the write gate: open, pausing or paused, write transactions running and held, who paused"},
+    {"SHOW CUTOVER", "the write gate (open, pausing, paused, swapping), writes running and held, the running roles"},
     {"SHOW CHECKS [database]", "pgdual check's checks against the configuration in force, each with its fix"},
     {"SHOW VERSION", "pgdual's version"},
     {"SHOW HELP", "these commands"},
@@ -42,6 +42,8 @@ constexpr std::array<ConsoleCommandHelp, 20> kCommands{{
     {"RESUME APPLY database", "lets the apply this console held go on"},
     {"PAUSE WRITES [TIMEOUT seconds]",
      "holds every new write transaction and answers once the running ones have ended (30 s at most by default)"},
+    {"SWAP ROLES [FORCE] [TIMEOUT seconds]",
+     "while writes are paused, in mirror.mode wal: drains the mirror and makes it the primary (30 s at most by default)"},
     {"RESUME WRITES", "lets the held write transactions go on"},
     {"KILL id", "ends client session id (SHOW SESSIONS) with FATAL 57P01 once its statement is answered"},
     {"SHUTDOWN", "shuts pgdual down gracefully, as SIGTERM"},

@@ -154,7 +154,8 @@ TEST_CASE("SHOW HELP lists every command once, and the unknown-command error nam
   for (const auto* command :
        {"SHOW BACKENDS", "SHOW STATS", "SHOW SESSIONS", "SHOW CONFLICTS", "SHOW CONFIG", "SHOW WAL", "SHOW SHADOWS",
         "SHOW CUTOVER", "SHOW VERSION", "SHOW HELP", "SET read_percent = 1 FORCE", "SET shadow_percent = 1", "RELOAD",
-        "HOLD APPLY db AT '0/1'", "RESUME APPLY db", "PAUSE WRITES TIMEOUT 1", "RESUME WRITES", "KILL 1", "SHUTDOWN"}) {
+        "HOLD APPLY db AT '0/1'", "RESUME APPLY db", "PAUSE WRITES TIMEOUT 1", "SWAP ROLES FORCE TIMEOUT 1", "RESUME WRITES", "KILL 1",
+        "SHUTDOWN"}) {
     INFO(command);
     CHECK(parse_admin_command(command).has_value());
   }
