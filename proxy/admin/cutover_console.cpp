@@ -14,8 +14,8 @@
 #include "proxy/admin/console_commands.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/cutover/running_roles.h"
-#include "proxy/session_registry.h"
 #include "proxy/mirror/wal_mirrors.h"
+#include "proxy/session_registry.h"
 
 namespace pgdual::proxy {
 namespace {

@@ -5,11 +5,10 @@
 
 #include "conflict/sql_text.h"
 #include "conflict/wal_names.h"
-#include "protocol/frame_scanner.h"
+#include "protocol/frame.h"
 #include "proxy/backend/simple_query.h"
 #include "proxy/idempotency_key.h"
 #include "proxy/mirror/wal_mirrors.h"
-#include "proxy/net/timeouts.h"
 
 namespace pgdual::proxy {
 namespace {
