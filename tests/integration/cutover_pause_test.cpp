@@ -123,7 +123,7 @@ TEST_CASE_METHOD(CutoverTest, "A pause that cannot drain within its timeout resu
 }
 
 TEST_CASE_METHOD(IntegrationTest, "In mirror mode statement PAUSE WRITES holds a write on both servers until RESUME "
-                                  "WRITES, and a held session that is KILLed ends at once",
+                                  "WRITES, SWAP ROLES is refused, and a held session that is KILLed ends at once",
                  "[integration][cutover]") {
   const auto database = fresh_database("cutover_statement");
   auto settings = default_settings();
@@ -136,6 +136,10 @@ TEST_CASE_METHOD(IntegrationTest, "In mirror mode statement PAUSE WRITES holds a
                       through_proxy("pgdual"), kClientTimeout);
   };
   check_succeeded(console("PAUSE WRITES TIMEOUT 5"));
+  // The mirror is fed session by session: there is no stream to turn round.
+  const auto no_swap = console("SWAP ROLES");
+  CHECK(no_swap.exit_code != 0);
+  CHECK(says(no_swap, "ERROR:  SWAP ROLES needs mirror.mode = \"wal\": only a WAL mirror can be fed the other way"));
 
   std::atomic<bool> written{false};
   std::jthread writer{[&] {
