@@ -4,6 +4,7 @@
 // how to read pgbench's report.
 
 #include <chrono>
+#include <initializer_list>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -49,6 +50,10 @@ class CutoverTest : public WalModeTest {
   }
 
   [[nodiscard]] jobs::PgClient client() { return client_of(proxy(), database()); }
+
+  /// Waits for the pgbench runs start_pgbench() began in `dir` (simple first, then prepared) and
+  /// checks that each ended well, with no failed transaction; how many they processed together.
+  static long finish_pgbench(const TempDir& dir, std::initializer_list<Subprocess*> runs);
 };
 
 inline bool says(const RunResult& result, const std::string& text) {
@@ -60,6 +65,23 @@ inline long processed(const std::string& output) {
   std::smatch match;
   static const std::regex pattern{R"(number of transactions actually processed: (\d+))"};
   return std::regex_search(output, match, pattern) ? std::stol(match[1]) : -1;
+}
+
+inline long CutoverTest::finish_pgbench(const TempDir& dir, std::initializer_list<Subprocess*> runs) {
+  for (auto* run : runs) {
+    const auto exit_code = run->wait_for(60s);
+    REQUIRE(exit_code.has_value());
+    CHECK(*exit_code == 0);
+  }
+  long transactions = 0;
+  for (const auto* name : {"pgbench-simple.out", "pgbench-prepared.out"}) {
+    const auto output = read_file(dir.path() / name);
+    INFO(output);
+    CHECK(output.find("number of failed transactions: 0 ") != std::string::npos);
+    CHECK(processed(output) > 0);
+    transactions += processed(output);
+  }
+  return transactions;
 }
 
 }  // namespace pgdual::test

@@ -75,19 +75,7 @@ TEST_CASE_METHOD(CutoverTest, "PAUSE WRITES under pgbench holds new writes, lets
   held_writer.join();
   CHECK(held_write_done);
 
-  long transactions = 0;
-  for (auto* run : {&simple, &prepared}) {
-    const auto exit_code = run->wait_for(60s);
-    REQUIRE(exit_code.has_value());
-    CHECK(*exit_code == 0);
-  }
-  for (const auto* name : {"pgbench-simple.out", "pgbench-prepared.out"}) {
-    const auto output = read_file(dir.path() / name);
-    INFO(output);
-    CHECK(output.find("number of failed transactions: 0 ") != std::string::npos);
-    CHECK(processed(output) > 0);
-    transactions += processed(output);
-  }
+  const auto transactions = finish_pgbench(dir, {&simple, &prepared});
   // Every transaction pgbench counted wrote one history row: none lost, none applied twice.
   CHECK(on_primary("SELECT count(*) FROM pgbench_history") == std::to_string(transactions) + "\n");
   const auto converged = wait_until_identical(30s);

@@ -160,19 +160,7 @@ TEST_CASE_METHOD(SwapTest, "SWAP ROLES under pgbench makes the cloud the primary
   CHECK(on_primary("SELECT count(*) FROM notes WHERE id = 4") == "1\n");
   CHECK(std::stol(app.query_value("SELECT nextval('tickets')")) == ticket_before + 2);
 
-  long transactions = 0;
-  for (auto* run : {&simple, &prepared}) {
-    const auto exit_code = run->wait_for(60s);
-    REQUIRE(exit_code.has_value());
-    CHECK(*exit_code == 0);
-  }
-  for (const auto* name : {"pgbench-simple.out", "pgbench-prepared.out"}) {
-    const auto output = read_file(dir.path() / name);
-    INFO(output);
-    CHECK(output.find("number of failed transactions: 0 ") != std::string::npos);
-    CHECK(processed(output) > 0);
-    transactions += processed(output);
-  }
+  const auto transactions = finish_pgbench(dir, {&simple, &prepared});
   // Every transaction pgbench counted wrote one history row, wherever the primary was.
   CHECK(on_primary("SELECT count(*) FROM pgbench_history") == std::to_string(transactions) + "\n");
   CHECK(wait_until_identical(30s).has_value());
