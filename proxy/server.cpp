@@ -100,7 +100,8 @@ Server::Server(std::filesystem::path config_file, std::shared_ptr<const config::
     if (config_->cutover.auto_rollback) {
       rollback_watch_.emplace(control_.get_executor(), config_->cutover,
                               SwapParts{.gate = write_gate_, .roles = roles_, .mirrors = *wal_mirrors_,
-                                        .settings = settings_, .audit = audit_trail(conflicts_), .log = *log_});
+                                        .settings = settings_, .metrics = metrics_,
+                                        .audit = audit_trail(conflicts_), .log = *log_});
     }
   }
   settings_.guard_ramp_with(

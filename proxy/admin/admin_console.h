@@ -20,6 +20,7 @@ namespace pgdual::proxy {
 
 class ConflictSink;
 class LiveSettings;
+class Metrics;
 class ReadBrake;
 class ReadSteering;
 class RunningRoles;
@@ -106,6 +107,7 @@ struct AdminContext {
   std::shared_ptr<spdlog::logger> log;
   WriteGate& write_gate;              ///< PAUSE WRITES, RESUME WRITES, SHOW CUTOVER
   RunningRoles& roles;                ///< SWAP ROLES, SHOW CUTOVER
+  Metrics& metrics;                   ///< SWAP ROLES: the roles its families name
   WalMirrors* wal_mirrors = nullptr;  ///< in mirror.mode wal; SHOW WAL lists no database without
 };
 

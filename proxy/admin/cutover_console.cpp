@@ -251,7 +251,8 @@ Awaitable<std::vector<std::byte>> answer_swap_roles(const AdminCommand& command,
     encode_error(protocol::sqlstate::kObjectNotInPrerequisiteState, why, out);
   } else {
     const SwapParts parts{.gate = context.write_gate, .roles = context.roles, .mirrors = *context.wal_mirrors,
-                          .settings = context.settings, .audit = audit_trail(context), .log = log};
+                          .settings = context.settings, .metrics = context.metrics, .audit = audit_trail(context),
+                          .log = log};
     const auto swapped = co_await swap_roles(parts, who, command.pause_timeout);
     if (swapped) {
       encode_table(one_row({"primary", "mirror", "databases", "drained_ms", "sequences_set", "swap_ms"},

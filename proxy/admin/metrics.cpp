@@ -162,12 +162,28 @@ void render_shadows(std::string& out, const MetricsGauges& gauges) {
 Metrics::Metrics(std::string primary_name, std::string mirror_name)
     : names_{std::move(primary_name), std::move(mirror_name)} {}
 
+std::size_t Metrics::pair_of(Backend role) const noexcept {
+  const auto index = index_of(role);
+  const auto named = swapped_.load(std::memory_order_relaxed) ? 1 - index : index;
+  return named * 2 + index;
+}
+
+bool Metrics::listed(std::size_t pair) const noexcept {
+  if (ever_swapped_.load(std::memory_order_relaxed)) return true;
+  return pair == pair_of(Backend::primary) || pair == pair_of(Backend::mirror);
+}
+
+void Metrics::swap_roles() noexcept {
+  ever_swapped_ = true;
+  swapped_ = !swapped_.load();
+}
+
 void Metrics::count_query(Backend backend, sql::StatementKind kind) noexcept {
-  bump(queries_[index_of(backend)][static_cast<std::size_t>(kind)]);
+  bump(queries_[pair_of(backend)][static_cast<std::size_t>(kind)]);
 }
 
 void Metrics::count_error(Backend backend, std::string_view sqlstate) noexcept {
-  bump(errors_[index_of(backend)][error_class_index(sqlstate)]);
+  bump(errors_[pair_of(backend)][error_class_index(sqlstate)]);
 }
 
 void Metrics::Latencies::observe(std::chrono::microseconds latency) noexcept {
@@ -179,7 +195,7 @@ void Metrics::Latencies::observe(std::chrono::microseconds latency) noexcept {
 }
 
 void Metrics::observe_latency(Backend backend, std::chrono::microseconds latency) noexcept {
-  latencies_[index_of(backend)].observe(latency);
+  latencies_[pair_of(backend)].observe(latency);
 }
 
 void Metrics::observe_wal_ack_wait(std::chrono::microseconds wait) noexcept { wal_ack_waits_.observe(wait); }
@@ -251,18 +267,19 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   return out;
 }
 
-std::string Metrics::backend_labels(std::size_t backend) const {
-  return "backend=\"" + escape_label_value(names_[backend]) + "\",role=\"" + std::string{kRoleNames[backend]} + "\"";
+std::string Metrics::backend_labels(std::size_t pair) const {
+  return "backend=\"" + escape_label_value(names_[pair / 2]) + "\",role=\"" + std::string{kRoleNames[pair % 2]} + "\"";
 }
 
 void Metrics::render_queries(std::string& out) const {
   constexpr std::string_view kName = "pgdual_queries_total";
   append_family(out, kName, "counter", "Statements sent to a backend, by kind.");
-  for (std::size_t backend = 0; backend < kBackends; ++backend) {
-    const auto labels = backend_labels(backend);
+  for (std::size_t pair = 0; pair < kPairs; ++pair) {
+    if (!listed(pair)) continue;
+    const auto labels = backend_labels(pair);
     for (std::size_t kind = 0; kind < kStatementKinds; ++kind) {
       const auto kind_name = sql::to_string(static_cast<sql::StatementKind>(kind));
-      append_sample(out, kName, labels + ",kind=\"" + std::string{kind_name} + "\"", read(queries_[backend][kind]));
+      append_sample(out, kName, labels + ",kind=\"" + std::string{kind_name} + "\"", read(queries_[pair][kind]));
     }
   }
 }
@@ -270,10 +287,10 @@ void Metrics::render_queries(std::string& out) const {
 void Metrics::render_errors(std::string& out) const {
   constexpr std::string_view kName = "pgdual_errors_total";
   append_family(out, kName, "counter", "ErrorResponses from a backend, by SQLSTATE class.");
-  for (std::size_t backend = 0; backend < kBackends; ++backend) {
-    const auto labels = backend_labels(backend);
+  for (std::size_t pair = 0; pair < kPairs; ++pair) {
+    const auto labels = backend_labels(pair);
     for (std::size_t error_class = 0; error_class < kErrorClasses; ++error_class) {
-      const auto count = read(errors_[backend][error_class]);
+      const auto count = read(errors_[pair][error_class]);
       if (count == 0) continue;
       const std::string class_name{sqlstate_char(error_class / 36), sqlstate_char(error_class % 36)};
       append_sample(out, kName, labels + ",class=\"" + class_name + "\"", count);
@@ -285,8 +302,8 @@ void Metrics::render_errors(std::string& out) const {
 void Metrics::render_latencies(std::string& out) const {
   constexpr std::string_view kName = "pgdual_query_duration_seconds";
   append_family(out, kName, "histogram", "Time from sending a query to a backend to its complete answer.");
-  for (std::size_t backend = 0; backend < kBackends; ++backend) {
-    render_histogram(out, kName, backend_labels(backend), latencies_[backend]);
+  for (std::size_t pair = 0; pair < kPairs; ++pair) {
+    if (listed(pair)) render_histogram(out, kName, backend_labels(pair), latencies_[pair]);
   }
 }
 

@@ -90,8 +90,10 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 /// The wal families are listed, without samples, in statement mode too.
 ///
 /// `backend` is the backend's configured name and `role` its role (primary or mirror) at the time
-/// of the event. Every series is present from the start with 0, except errors, which appear per
-/// SQLSTATE class once one is counted (there are 1296 possible classes).
+/// of the event: after SWAP ROLES (swap_roles()) the cloud's answers as the primary are counted
+/// apart from its answers as the mirror. Every series is present from the start with 0, except
+/// errors, which appear per SQLSTATE class once one is counted (there are 1296 possible classes),
+/// and the (backend, role) pairs a swap brings, which appear with it.
 ///
 /// Thread safety: every member function may be called from any thread at any time. Counting is a
 /// relaxed atomic increment or two, with no lock; render() reads the counters one by one, so a
@@ -132,6 +134,11 @@ class Metrics {
   /// the wait's end); a negative wait counts as 0.
   void observe_wal_ack_wait(std::chrono::microseconds wait) noexcept;
 
+  /// SWAP ROLES took effect: from now on each role is counted under the other backend's name. The
+  /// pairs counted so far keep their series, so that no counter goes back: after the first swap
+  /// all four (backend, role) pairs are listed.
+  void swap_roles() noexcept;
+
   /// Every family, in the order listed above, each with `# HELP` and `# TYPE` before its samples,
   /// label values escaped, every line ending in "\n".
   [[nodiscard]] std::string render(const MetricsGauges& gauges) const;
@@ -158,13 +165,22 @@ class Metrics {
                                const Latencies& latencies);
   void render_conflicts(std::string& out) const;
   void render_reads(std::string& out) const;
-  /// The `backend="...",role="..."` labels for `backend`, escaped.
-  [[nodiscard]] std::string backend_labels(std::size_t backend) const;
+  /// A (backend, role) pair's place in the per-backend counters: the backend as named at the
+  /// start times two, plus the role (Backend).
+  static constexpr std::size_t kPairs = kBackends * 2;
+  /// Where `role` is counted now.
+  [[nodiscard]] std::size_t pair_of(Backend role) const noexcept;
+  /// Whether `pair` is listed: the pairs in use now, and every pair once the roles were swapped.
+  [[nodiscard]] bool listed(std::size_t pair) const noexcept;
+  /// The `backend="...",role="..."` labels of `pair`, escaped.
+  [[nodiscard]] std::string backend_labels(std::size_t pair) const;
 
-  std::array<std::string, kBackends> names_;  ///< indexed by Backend
-  std::array<std::array<Counter, kStatementKinds>, kBackends> queries_{};
-  std::array<std::array<Counter, kErrorClasses>, kBackends> errors_{};
-  std::array<Latencies, kBackends> latencies_{};
+  std::array<std::string, kBackends> names_;  ///< by Backend, as the roles were at the start
+  std::atomic<bool> swapped_{false};          ///< the roles are the other way round from the start's
+  std::atomic<bool> ever_swapped_{false};
+  std::array<std::array<Counter, kStatementKinds>, kPairs> queries_{};  ///< by pair_of()
+  std::array<std::array<Counter, kErrorClasses>, kPairs> errors_{};    ///< by pair_of()
+  std::array<Latencies, kPairs> latencies_{};                          ///< by pair_of()
   std::array<Counter, conflict::kAllConflictKinds.size()> conflicts_{};
   std::array<Counter, kBackends> steered_reads_{};  ///< indexed by the Backend that served them
   Counter read_failovers_{0};

@@ -8,6 +8,7 @@
 #include "conflict/compare.h"
 #include "conflict/conflict_record.h"
 #include "proxy/admin/live_settings.h"
+#include "proxy/admin/metrics.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/cutover/running_roles.h"
 #include "proxy/cutover/write_gate.h"
@@ -45,6 +46,7 @@ Awaitable<Expected<SwapReport, std::string>> swap_roles(const SwapParts& parts, 
   }
   parts.roles.swapped(turned, who);
   parts.settings.keep_primary(turned->primary);
+  parts.metrics.swap_roles();
   report.databases = swapped->size();
   for (const auto& database : *swapped) {
     report.drained = std::max(report.drained, database.drained_in);

@@ -16,6 +16,7 @@ namespace pgdual::proxy {
 
 class ConflictSink;
 class LiveSettings;
+class Metrics;
 class RunningRoles;
 class WalMirrors;
 class WriteGate;
@@ -32,6 +33,7 @@ struct SwapParts {
   RunningRoles& roles;
   WalMirrors& mirrors;
   LiveSettings& settings;
+  Metrics& metrics;
   CutoverAudit audit;
   spdlog::logger& log;
 };

@@ -236,7 +236,7 @@ Awaitable<bool> Session::serve_admin_console_if_asked() {
   }
   const AdminContext admin{context_.settings,  context_.steering, context_.brake, context_.shadows,
                            context_.sessions,  context_.conflicts, context_.log,  context_.write_gate,
-                           context_.roles,     context_.wal_mirrors};
+                           context_.roles,     context_.metrics,   context_.wal_mirrors};
   co_await serve_admin_console(client_, client_reader_, admin, user);
   co_return true;
 }

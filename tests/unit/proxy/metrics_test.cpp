@@ -526,6 +526,32 @@ TEST_CASE("The write gate's gauges say whether writes are paused, and how many w
   CHECK(count_lines_starting(paused, "# HELP pgdual_write_transactions_in_flight ") == 1);
 }
 
+TEST_CASE("After SWAP ROLES each role is counted under the other backend, and every pair keeps its series",
+          "[unit][proxy][metrics][cutover]") {
+  Metrics metrics{"onprem", "cloud"};
+  metrics.count_query(Backend::primary, sql::StatementKind::write);
+  metrics.count_error(Backend::primary, "42P01");
+  metrics.swap_roles();
+  metrics.count_query(Backend::primary, sql::StatementKind::write);
+  metrics.count_query(Backend::primary, sql::StatementKind::write);
+  metrics.count_error(Backend::primary, "42P01");
+  metrics.observe_latency(Backend::mirror, std::chrono::milliseconds{2});
+  const auto text = metrics.render(MetricsGauges{});
+  check_valid_exposition(text);
+  CHECK(value_of(text, R"(pgdual_queries_total{backend="onprem",role="primary",kind="write"})") == "1");
+  CHECK(value_of(text, R"(pgdual_queries_total{backend="cloud",role="primary",kind="write"})") == "2");
+  CHECK(value_of(text, R"(pgdual_queries_total{backend="onprem",role="mirror",kind="write"})") == "0");
+  CHECK(value_of(text, R"(pgdual_queries_total{backend="cloud",role="mirror",kind="write"})") == "0");
+  CHECK(count_lines_starting(text, "pgdual_queries_total{") == 28);
+  CHECK(value_of(text, R"(pgdual_errors_total{backend="onprem",role="primary",class="42"})") == "1");
+  CHECK(value_of(text, R"(pgdual_errors_total{backend="cloud",role="primary",class="42"})") == "1");
+  CHECK(value_of(text, R"(pgdual_query_duration_seconds_count{backend="onprem",role="mirror"})") == "1");
+  metrics.swap_roles();  // and back: on-prem's primary series goes on where it was
+  metrics.count_query(Backend::primary, sql::StatementKind::write);
+  CHECK(value_of(metrics.render(MetricsGauges{}), R"(pgdual_queries_total{backend="onprem",role="primary",kind="write"})") ==
+        "2");
+}
+
 TEST_CASE("pgdual_roles_swapped says whether SWAP ROLES left another primary than the file's",
           "[unit][proxy][metrics][cutover]") {
   const Metrics metrics{"onprem", "cloud"};
