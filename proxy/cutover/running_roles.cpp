@@ -8,7 +8,7 @@
 namespace pgdual::proxy {
 
 RunningRoles::RunningRoles(std::shared_ptr<const config::ProxyConfig> started)
-    : started_primary_{started->primary}, config_{std::move(started)} {}
+    : config_{std::move(started)} {}
 
 std::shared_ptr<const config::ProxyConfig> RunningRoles::config() const {
   const std::lock_guard lock{mutex_};
@@ -31,11 +31,6 @@ void RunningRoles::swapped(std::shared_ptr<const config::ProxyConfig> turned, st
   answers_ = 0;
   faults_ = 0;
   ++swaps_;
-}
-
-bool RunningRoles::differ_from_start() const {
-  const std::lock_guard lock{mutex_};
-  return config_->primary != started_primary_;
 }
 
 void RunningRoles::count_answer(bool fault) noexcept {

@@ -42,8 +42,6 @@ class RunningRoles {
 
   /// Swaps since pgdual started: a session that saw fewer runs with the old roles.
   [[nodiscard]] std::uint64_t swaps() const noexcept { return swaps_; }
-  /// Whether the running primary differs from routing.primary as pgdual started.
-  [[nodiscard]] bool differ_from_start() const;
   [[nodiscard]] std::optional<Swap> last_swap() const;
 
   /// The primary answered a session's unit; `fault` when with an error that is not the client's
@@ -55,7 +53,6 @@ class RunningRoles {
   }
 
  private:
-  const std::string started_primary_;
   mutable std::mutex mutex_;
   std::shared_ptr<const config::ProxyConfig> config_;  ///< guarded by mutex_
   std::optional<Swap> last_swap_;                      ///< guarded by mutex_

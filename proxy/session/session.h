@@ -23,6 +23,7 @@
 #include "proxy/route/read_brake.h"
 #include "proxy/route/statement_pins.h"
 #include "proxy/route/unit_planner.h"
+#include "proxy/route/write_pass.h"
 #include "proxy/session/client_login.h"
 #include "proxy/session/conflict_recorder.h"
 #include "proxy/session/mirror_link.h"
@@ -135,9 +136,12 @@ class Session {
   /// Sends segment_ to the primary (and the mirror mode its part). False when the session was asked
   /// to end while its unit waited at the write gate: nothing was sent.
   Awaitable<bool> dispatch_segment();
-  /// Before a unit opens: takes the write gate's pass it needs (proxy/route/write_pass.h), waiting
-  /// while writes are paused. False when the session was asked to end meanwhile (KILL).
-  Awaitable<bool> pass_write_gate();
+  /// Before a unit opens: the write gate's pass it needs (proxy/route/write_pass.h), taken at
+  /// once when it joins a running transaction. WritePass::enter: wait_at_write_gate() is to take it.
+  [[nodiscard]] WritePass take_write_pass();
+  /// Waits at the write gate while writes are paused, for the pass of a transaction that may write.
+  /// False when the session was asked to end meanwhile (KILL).
+  Awaitable<bool> wait_at_write_gate();
   /// Whether the client's message tagged `tag` belongs to its COPY data (unit_.client_copying),
   /// and whether that data ends with it.
   [[nodiscard]] ClientCopyStep client_copy_step(char tag) const;

@@ -354,9 +354,12 @@ Awaitable<bool> Session::dispatch_segment() {
   // is routed again once it runs something.
   const bool runs_at_last = unit_.open && !unit_.runs && planner_.summary().executes;
   if (!unit_.open || runs_at_last) {
-    const bool passed = co_await pass_write_gate();
-    if (!passed) co_return false;
-    co_await follow_roles();
+    // Coroutines only when there is something to wait for: this runs for every unit.
+    if (take_write_pass() == WritePass::enter) {
+      const bool passed = co_await wait_at_write_gate();
+      if (!passed) co_return false;
+    }
+    if (context_.roles.swaps() != roles_seen_) co_await follow_roles();
     pins = open_unit(frames);
   }
   if (pins.text_shift > 0) positions_.start(pins.text_shift);
@@ -384,10 +387,13 @@ Awaitable<bool> Session::dispatch_segment() {
   co_return true;
 }
 
-Awaitable<bool> Session::pass_write_gate() {
+WritePass Session::take_write_pass() {
   const auto needed = write_pass_for(planner_.summary(), primary_tap_.transaction_status(), write_pass_.held());
   if (needed == WritePass::join) write_pass_ = context_.write_gate.join(id_);
-  if (needed != WritePass::enter) co_return true;
+  return needed;
+}
+
+Awaitable<bool> Session::wait_at_write_gate() {
   held_at_gate_ = true;
   auto pass = co_await context_.write_gate.enter(id_);
   held_at_gate_ = false;
