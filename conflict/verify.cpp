@@ -711,7 +711,8 @@ std::optional<std::string> position_of(const std::optional<SequenceState>& state
 
 bool readable(const std::optional<SequenceState>& state) { return !state || state->readable; }
 
-// A count with thousands separators: 1,234,567.
+}  // namespace
+
 std::string with_thousands(std::int64_t value) {
   const auto digits = std::to_string(value);
   std::string text;
@@ -721,8 +722,6 @@ std::string with_thousands(std::int64_t value) {
   }
   return text;
 }
-
-}  // namespace
 
 void apply_recheck(TableVerdict& verdict, const KeyLooks& first, const KeyLooks& now) {
   TableVerdict rebuilt;

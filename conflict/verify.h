@@ -444,6 +444,9 @@ struct ProgressState {
   std::size_t tables = 0;
 };
 
+/// A count with thousands separators: 1,234,567.
+[[nodiscard]] std::string with_thousands(std::int64_t value);
+
 /// One line, without '\r' or newline:
 /// `verify [##########----------]  50%  500,000 of ~1,000,000 rows  3/12 tables`. Without a usable
 /// estimate (unknown, or not above 0): `verify  500,000 rows  3/12 tables`. The percentage stops at

@@ -14,6 +14,7 @@
 #include "conflict/jobs/reconcile_command.h"
 #include "conflict/jobs/report_command.h"
 #include "conflict/jobs/resolve_command.h"
+#include "conflict/jobs/sync_command.h"
 #include "conflict/jobs/verify_command.h"
 #include "proxy/logging.h"
 #include "proxy/server.h"
@@ -91,7 +92,7 @@ CommandHelp help_help() {
           .synopsis = "usage: pgdual help [COMMAND]\n",
           .details = "Prints the commands, or what COMMAND does and what each of its options means, as\n"
                      "\"pgdual COMMAND --help\" does.\n"
-                     "  COMMAND            serve, init, check, verify, reconcile, conflicts, conflicts report, "
+                     "  COMMAND            serve, init, check, sync, verify, reconcile, conflicts, conflicts report, "
                      "conflicts resolve, ctl or help\n"};
 }
 
@@ -109,6 +110,8 @@ constexpr Command kCommands[] = {
     {"init", "create pgdual's schema on both backends", pgdual::jobs::init_help, pgdual::jobs::run_init_command},
     {"check", "check that both backends are ready for pgdual", pgdual::jobs::check_help,
      pgdual::jobs::run_check_command},
+    {"sync", "copy a live database onto the empty mirror, and keep it in step from then on", pgdual::jobs::sync_help,
+     pgdual::jobs::run_sync_command},
     {"verify", "compare the tables on both backends", pgdual::jobs::verify_help,
      [](std::span<char*> args) { return pgdual::jobs::run_verify_command(args); }},
     {"reconcile", "make the mirror's tables the primary's", pgdual::jobs::reconcile_help,

@@ -59,12 +59,18 @@ std::vector<WalMirrorGauges> wal_gauges(const std::vector<WalMirrors::DatabasePr
   std::vector<WalMirrorGauges> gauges;
   for (const auto& mirror : mirrors) {
     const auto state = mirror.status.state;
+    const auto& sync = mirror.progress.sync;
     gauges.push_back({.database = mirror.database,
                       .lag_bytes = mirror.lag.lag_bytes,
                       .lag_seconds = std::chrono::duration<double>(mirror.lag.lag).count(),
                       .retained_bytes = mirror.lag.retained_bytes,
                       .applied_transactions = mirror.progress.transactions,
-                      .up = state == WalMirrorState::streaming || state == WalMirrorState::catching_up});
+                      .up = state == WalMirrorState::streaming || state == WalMirrorState::catching_up,
+                      .sync_state = static_cast<int>(sync.state),
+                      .sync_tables_total = sync.tables_total,
+                      .sync_tables_done = sync.tables_done,
+                      .sync_rows_copied = sync.rows_copied,
+                      .sync_bytes_copied = sync.bytes_copied});
   }
   return gauges;
 }

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "config/proxy_config.h"
+#include "conflict/jobs/console_client.h"
 #include "conflict/jobs/pg_client.h"
 
 namespace pgdual::jobs {
@@ -35,27 +36,6 @@ Expected<CtlOptions, std::string> parse_arguments(std::span<char*> args) {
   if (options.config_file.empty()) return unexpected{std::string{"--config is required"}};
   if (options.command.empty()) return unexpected{std::string{"a console command is required, e.g. SHOW CUTOVER"}};
   return options;
-}
-
-/// The console as a backend: pgdual's own listening address, a wildcard taken as the loopback.
-config::BackendConfig console_of(const config::ProxyConfig& config) {
-  config::BackendConfig console{.name = "pgdual", .host = config.listen.address, .port = config.listen.port};
-  if (console.host == "0.0.0.0") console.host = "127.0.0.1";
-  if (console.host == "::") console.host = "::1";
-  if (config.tls.mode == config::TlsMode::require) console.sslmode = config::SslMode::require;
-  return console;
-}
-
-Expected<config::UserConfig, std::string> admin_user(const config::ProxyConfig& config, const std::string& asked) {
-  const auto& admins = config.admin.users;
-  if (admins.empty()) return unexpected{std::string{"admin.users is empty: nobody may use the admin console"}};
-  const auto& name = asked.empty() ? admins.front() : asked;
-  if (std::ranges::find(admins, name) == admins.end()) {
-    return unexpected{"user \"" + name + "\" is not in admin.users"};
-  }
-  const auto* user = config.find_user(name);
-  if (user == nullptr) return unexpected{"user \"" + name + "\" has no [[users]] entry"};
-  return *user;
 }
 
 void print_rows(const std::vector<PgClient::Row>& rows) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 
 namespace pgdual::jobs {
 namespace {
@@ -49,7 +50,27 @@ const char* libpq_sslmode(config::SslMode mode) {
   return "disable";
 }
 
+/// A value as a connection string takes it: in single quotes, its quotes and backslashes escaped.
+std::string quoted_value(const std::string& value) {
+  std::string quoted = "'";
+  for (const char c : value) {
+    if (c == '\'' || c == '\\') quoted.push_back('\\');
+    quoted.push_back(c);
+  }
+  return quoted + "'";
+}
+
 }  // namespace
+
+std::string connection_string(const config::BackendConfig& backend, const config::UserConfig& user,
+                              const std::string& database) {
+  std::string text = "host=" + quoted_value(backend.host) + " port=" + std::to_string(backend.port) +
+                     " user=" + quoted_value(user.name) + " dbname=" + quoted_value(database) +
+                     " sslmode=" + libpq_sslmode(backend.sslmode) + " sslsni=" + (backend.sslsni ? "1" : "0") +
+                     " application_name='pgdual sync'";
+  if (!backend.sslrootcert.empty()) text += " sslrootcert=" + quoted_value(backend.sslrootcert.string());
+  return text;
+}
 
 PgClient::PgClient(const config::BackendConfig& backend, const config::UserConfig& user, const std::string& database,
                    Kind kind)
@@ -138,6 +159,33 @@ bool PgClient::ready_within(std::chrono::milliseconds timeout) {
   }
   if (PQconsumeInput(connection_.get()) == 0) throw failure(nullptr);
   return PQisBusy(connection_.get()) == 0;
+}
+
+std::int64_t PgClient::copy_into(PgClient& target, const std::string& copy_out, const std::string& copy_in,
+                                 const std::function<void(std::size_t)>& on_row) {
+  const Result reading{PQexec(connection_.get(), copy_out.c_str())};
+  if (PQresultStatus(reading.get()) != PGRES_COPY_OUT) throw failure(reading.get());
+  const Result writing{PQexec(target.connection_.get(), copy_in.c_str())};
+  if (PQresultStatus(writing.get()) != PGRES_COPY_IN) throw target.failure(writing.get());
+  char* row = nullptr;
+  int length = 0;
+  while ((length = PQgetCopyData(connection_.get(), &row, 0)) > 0) {
+    const int put = PQputCopyData(target.connection_.get(), row, length);
+    PQfreemem(row);
+    if (put != 1) throw target.failure(nullptr);
+    on_row(static_cast<std::size_t>(length));
+  }
+  if (length == -2) throw failure(nullptr);
+  const Result read_end{PQgetResult(connection_.get())};
+  while (Result extra{PQgetResult(connection_.get())}) {
+  }
+  if (PQresultStatus(read_end.get()) != PGRES_COMMAND_OK) throw failure(read_end.get());
+  if (PQputCopyEnd(target.connection_.get(), nullptr) != 1) throw target.failure(nullptr);
+  const Result write_end{PQgetResult(target.connection_.get())};
+  while (Result extra{PQgetResult(target.connection_.get())}) {
+  }
+  if (PQresultStatus(write_end.get()) != PGRES_COMMAND_OK) throw target.failure(write_end.get());
+  return std::atoll(PQcmdTuples(write_end.get()));
 }
 
 PgClientError PgClient::failure(const PGresult* result) const {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -29,6 +30,11 @@ class PgClientError : public std::runtime_error {
  private:
   std::string sqlstate_;
 };
+
+/// The libpq connection string of `user` logging in to `database` on `backend`, as PgClient makes
+/// it, without the password (give it in PGPASSWORD): for PostgreSQL's own programs, such as pg_dump.
+[[nodiscard]] std::string connection_string(const config::BackendConfig& backend, const config::UserConfig& user,
+                                            const std::string& database);
 
 /// A blocking libpq connection for pgdual's out-of-band work (schema set-up,
 /// checks), never for client traffic.
@@ -78,6 +84,14 @@ class PgClient {
   void send_simple(const std::string& sql);
   /// Whether receive() would not wait now, after waiting up to `timeout` for it. Throws PgClientError.
   [[nodiscard]] bool ready_within(std::chrono::milliseconds timeout);
+
+  /// Runs `copy_out`, a COPY ... TO STDOUT, here and `copy_in`, a COPY ... FROM STDIN, on `target`,
+  /// and hands each row (text COPY sends one a message) from one to the other as it comes, calling
+  /// `on_row` with its size after each; an exception from `on_row` stops the copy, and both
+  /// connections are to be dropped then. Returns the rows `target` took. Throws PgClientError,
+  /// naming the side that failed.
+  std::int64_t copy_into(PgClient& target, const std::string& copy_out, const std::string& copy_in,
+                         const std::function<void(std::size_t)>& on_row);
 
  private:
   struct Finish {

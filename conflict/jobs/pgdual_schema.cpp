@@ -113,6 +113,33 @@ INSERT INTO pgdual.schema_version (version) VALUES (5), (6) ON CONFLICT DO NOTHI
 COMMIT;
 )sql";
 
+/// Version 7: `pgdual sync`'s record of the database it copies onto this server (docs/sync.md), one
+/// row at most. The sync writes it; pgdual serve's apply reads it before each round, stands still
+/// while it says copying, and marks it in sync once it has caught up. It lives on the mirror, in
+/// the database copied, so that it outlasts both processes: a serve started in the middle of a
+/// sync never applies onto a half-made copy.
+constexpr std::string_view kSchemaV7Sql = R"sql(
+BEGIN;
+CREATE TABLE IF NOT EXISTS pgdual.sync (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+  state text NOT NULL CHECK (state IN ('copying', 'catching up', 'in sync')),
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  slot_lsn pg_lsn NULL,
+  catch_up_to pg_lsn NULL,
+  tables_total integer NOT NULL DEFAULT 0,
+  tables_done integer NOT NULL DEFAULT 0,
+  rows_copied bigint NOT NULL DEFAULT 0,
+  bytes_copied bigint NOT NULL DEFAULT 0,
+  bytes_total bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE pgdual.sync IS
+  'pgdual sync: where the copy of this database from the primary stands (copying, catching up, in sync), '
+  'and its progress. pgdual serve applies no change here while it says copying.';
+INSERT INTO pgdual.schema_version (version) VALUES (7) ON CONFLICT DO NOTHING;
+COMMIT;
+)sql";
+
 /// Versions 3 and 4: no table is left without a replica identity. Once a table is in a publication
 /// that publishes updates and deletes (the WAL mirror's is FOR ALL TABLES), the primary refuses its
 /// UPDATE and DELETE unless it has one, and a client's write must never fail because of pgdual. So a
@@ -262,7 +289,10 @@ struct Grant {
 std::vector<Grant> grants_of(const SchemaRights& rights) {
   std::vector<Grant> grants;
   for (const auto& role : rights.ledger_roles) grants.push_back({role, "pgdual.ledger", "SELECT, INSERT, DELETE"});
-  if (!rights.apply_role.empty()) grants.push_back({rights.apply_role, "pgdual.applied", "SELECT, INSERT"});
+  if (!rights.apply_role.empty()) {
+    grants.push_back({rights.apply_role, "pgdual.applied", "SELECT, INSERT"});
+    grants.push_back({rights.apply_role, "pgdual.sync", "SELECT, UPDATE"});
+  }
   return grants;
 }
 
@@ -294,6 +324,7 @@ SchemaSetup install_schema(PgClient& client, const SchemaRights& rights) {
   client.execute(std::string{kSchemaV2Sql});
   install_replica_identity(client, setup);
   client.execute(std::string{kSchemaV6Sql});
+  client.execute(std::string{kSchemaV7Sql});
   // Which version is installed is no secret: any login may read it, and so learn whether a
   // database is set up (DatabaseSetup, as the logins pgdual uses for itself).
   client.execute("GRANT SELECT ON pgdual.schema_version TO PUBLIC");

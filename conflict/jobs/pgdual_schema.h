@@ -9,14 +9,15 @@ namespace pgdual::jobs {
 
 /// The version of pgdual's schema this pgdual installs: `pgdual init`, and a database's first
 /// session through `pgdual serve`, bring a database to it.
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 /// Who gets which rights on pgdual's tables.
 struct SchemaRights {
   /// The logins that write through pgdual: in statement mode their sessions record each write
   /// unit in pgdual.ledger on the mirror, read it back after a lost COMMIT, and prune it.
   std::vector<std::string> ledger_roles;
-  /// The WAL mirror's apply login, which records each applied transaction in pgdual.applied.
+  /// The WAL mirror's apply login, which records each applied transaction in pgdual.applied, and
+  /// marks pgdual sync's record in sync once caught up.
   std::string apply_role;
 };
 

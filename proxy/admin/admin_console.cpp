@@ -194,15 +194,18 @@ AdminTable sessions_table(const AdminContext& context) {
 // One row per database clients used: the figures /metrics and /health show too.
 AdminTable wal_table(const AdminContext& context) {
   AdminTable table{{"database", "state", "lag_bytes", "lag_seconds", "retained_bytes", "applied_transactions",
-                    "waiting", "last_error"},
+                    "waiting", "last_error", "sync", "sync_tables", "sync_rows", "sync_bytes"},
                    {}};
   if (context.wal_mirrors == nullptr) return table;
   for (const auto& mirror : context.wal_mirrors->progress()) {
+    const auto& sync = mirror.progress.sync;
     table.rows.push_back({mirror.database, std::string{to_string(mirror.status.state)},
                           std::to_string(mirror.lag.lag_bytes),
                           fmt::format("{:.1f}", std::chrono::duration<double>(mirror.lag.lag).count()),
                           std::to_string(mirror.lag.retained_bytes), std::to_string(mirror.progress.transactions),
-                          std::to_string(mirror.waiting), mirror.status.problem});
+                          std::to_string(mirror.waiting), mirror.status.problem, std::string{to_string(sync.state)},
+                          fmt::format("{}/{}", sync.tables_done, sync.tables_total), std::to_string(sync.rows_copied),
+                          fmt::format("{}/{}", sync.bytes_copied, sync.bytes_total)});
   }
   return table;
 }
@@ -344,6 +347,7 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
       return encode_tag("SHUTDOWN", out);  // serve_admin_console() begins it once this is sent
     case AdminVerb::hold_apply:
     case AdminVerb::resume_apply:
+    case AdminVerb::start_apply:
       return;  // they wait for the apply: answer_apply_hold() runs them
     case AdminVerb::show_checks:
       return;  // they wait for the servers: answer_show_checks() runs them

@@ -45,6 +45,7 @@ enum class AdminVerb {
   reload,
   hold_apply,    ///< HOLD APPLY database [AT 'lsn']: proxy/admin/apply_hold_console.h
   resume_apply,  ///< RESUME APPLY database
+  start_apply,   ///< START APPLY database: runs the database's WAL mirror now, for pgdual sync
   show_version,  ///< proxy/admin/console_commands.h, as the three below
   show_help,
   show_checks,   ///< SHOW CHECKS [database]: proxy/admin/console_commands.h
@@ -63,7 +64,7 @@ struct AdminCommand {
   /// although sessions hold state that cannot move (they end at their next statement).
   bool force = false;
   double shadow_percent = 0;  ///< with set_shadow_percent
-  std::string database{};     ///< with hold_apply and resume_apply; with show_checks, empty for all
+  std::string database{};     ///< with hold_apply, resume_apply, start_apply; with show_checks, empty for all
   std::uint64_t at = 0;       ///< with hold_apply: the LSN to hold at; 0 for the next transaction
   std::uint64_t session = 0;  ///< with kill
   std::chrono::milliseconds pause_timeout{30'000};  ///< with pause_writes and swap_roles

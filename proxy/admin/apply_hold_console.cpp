@@ -20,6 +20,7 @@ namespace {
 
 constexpr std::string_view kHoldForm = "HOLD APPLY database [AT 'lsn']";
 constexpr std::string_view kResumeForm = "RESUME APPLY database";
+constexpr std::string_view kStartForm = "START APPLY database";
 
 struct Token {
   std::string text;
@@ -74,13 +75,19 @@ Expected<AdminCommand, AdminError> syntax_error(std::string_view form) {
   return unexpected{AdminError{protocol::sqlstate::kSyntaxError, "expected " + std::string{form}}};
 }
 
+AdminVerb verb_of(const Token& first) {
+  if (is_keyword(first, "hold")) return AdminVerb::hold_apply;
+  return is_keyword(first, "start") ? AdminVerb::start_apply : AdminVerb::resume_apply;
+}
+
 Expected<AdminCommand, AdminError> parse_tokens(const std::vector<Token>& tokens) {
-  const bool hold = is_keyword(tokens[0], "hold");
-  const auto form = hold ? kHoldForm : kResumeForm;
+  const auto verb = verb_of(tokens[0]);
+  const bool hold = verb == AdminVerb::hold_apply;
+  const auto form = hold ? kHoldForm : verb == AdminVerb::start_apply ? kStartForm : kResumeForm;
   const bool bare = tokens.size() == 3;
   const bool at = hold && tokens.size() == 5 && is_keyword(tokens[3], "at");
   if ((!bare && !at) || !is_keyword(tokens[1], "apply") || tokens[2].text.empty()) return syntax_error(form);
-  AdminCommand command{.verb = hold ? AdminVerb::hold_apply : AdminVerb::resume_apply, .database = tokens[2].text};
+  AdminCommand command{.verb = verb, .database = tokens[2].text};
   if (!at) return command;
   const auto lsn = protocol::parse_lsn(tokens[4].text);
   if (!lsn) {
@@ -110,6 +117,13 @@ Awaitable<void> hold(const AdminCommand& command, const AdminContext& context, s
   encode_table(one_row({"database", "held_before"}, {command.database, protocol::format_lsn(*held)}), out);
 }
 
+// The mirror starts as at a database's first login; what its apply finds on the mirror (pgdual
+// sync's record) shows in SHOW WAL a moment later.
+void start(const AdminCommand& command, const AdminContext& context, std::vector<std::byte>& out) {
+  static_cast<void>(context.wal_mirrors->units_for(command.database));
+  encode_table(one_row({"database", "started"}, {command.database, "yes"}), out);
+}
+
 Awaitable<void> resume(const AdminCommand& command, const AdminContext& context, std::uint64_t console,
                        std::vector<std::byte>& out) {
   const auto held = co_await context.wal_mirrors->resume_apply(command.database, console);
@@ -133,19 +147,23 @@ Awaitable<void> resume(const AdminCommand& command, const AdminContext& context,
 
 std::optional<Expected<AdminCommand, AdminError>> parse_apply_hold_command(std::string_view text) {
   const auto tokens = tokens_of(text);
-  if (!tokens || tokens->empty() || !(is_keyword(tokens->front(), "hold") || is_keyword(tokens->front(), "resume"))) {
-    return std::nullopt;
-  }
+  if (!tokens || tokens->empty()) return std::nullopt;
+  const auto& first = tokens->front();
+  if (!is_keyword(first, "hold") && !is_keyword(first, "resume") && !is_keyword(first, "start")) return std::nullopt;
   return parse_tokens(*tokens);
 }
 
-bool holds_apply(AdminVerb verb) noexcept { return verb == AdminVerb::hold_apply || verb == AdminVerb::resume_apply; }
+bool holds_apply(AdminVerb verb) noexcept {
+  return verb == AdminVerb::hold_apply || verb == AdminVerb::resume_apply || verb == AdminVerb::start_apply;
+}
 
 Awaitable<std::vector<std::byte>> answer_apply_hold(const AdminCommand& command, const AdminContext& context,
                                                     std::uint64_t console) {
   std::vector<std::byte> out;
   if (context.wal_mirrors == nullptr) {
     encode_refusal("the apply is held only in mirror.mode = \"wal\"", out);
+  } else if (command.verb == AdminVerb::start_apply) {
+    start(command, context, out);
   } else if (command.verb == AdminVerb::hold_apply) {
     co_await hold(command, context, console, out);
   } else {

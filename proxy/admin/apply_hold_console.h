@@ -10,20 +10,22 @@
 #include "proxy/net/asio.h"
 
 /// The console's commands that hold a database's WAL apply at one point, for `pgdual verify`
-/// (docs/verify.md, "At one point in time"): HOLD APPLY and RESUME APPLY.
+/// (docs/verify.md, "At one point in time"): HOLD APPLY and RESUME APPLY; and START APPLY, which
+/// runs a database's WAL mirror before any client logs in to it, for `pgdual sync` (docs/sync.md).
 namespace pgdual::proxy {
 
-/// Reads `HOLD APPLY database [AT 'lsn']` or `RESUME APPLY database`, keywords in any case, the
-/// database as a bare name (its case kept) or a double-quoted identifier, the LSN quoted or not,
-/// a trailing semicolon allowed. std::nullopt when the text starts with neither HOLD nor RESUME.
+/// Reads `HOLD APPLY database [AT 'lsn']`, `RESUME APPLY database` or `START APPLY database`,
+/// keywords in any case, the database as a bare name (its case kept) or a double-quoted
+/// identifier, the LSN quoted or not, a trailing semicolon allowed. std::nullopt when the text
+/// starts with none of HOLD, RESUME and START.
 /// Errors: 42601 for another form, 22P02 for an LSN that is none. Pure.
 [[nodiscard]] std::optional<Expected<AdminCommand, AdminError>> parse_apply_hold_command(std::string_view text);
 
 /// Whether `verb` is one of these commands, which wait for the apply: answer_apply_hold() runs them.
 [[nodiscard]] bool holds_apply(AdminVerb verb) noexcept;
 
-/// Runs a HOLD APPLY or RESUME APPLY of console session `console`: its answer (a one-row table, or
-/// an error, 55000 when the apply cannot be held) and ReadyForQuery.
+/// Runs a HOLD APPLY, RESUME APPLY or START APPLY of console session `console`: its answer (a
+/// one-row table, or an error, 55000 when the apply cannot be held) and ReadyForQuery.
 Awaitable<std::vector<std::byte>> answer_apply_hold(const AdminCommand& command, const AdminContext& context,
                                                     std::uint64_t console);
 

@@ -23,7 +23,7 @@
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::array<ConsoleCommandHelp, 21> kCommands{{
+constexpr std::array<ConsoleCommandHelp, 22> kCommands{{
     {"SHOW BACKENDS", "both servers: role, address, state, sessions, reads, errors and latency"},
     {"SHOW STATS", "sessions, read_percent, the brake, shadow reads and conflicts, in figures"},
     {"SHOW SESSIONS", "every client session, by the id KILL takes"},
@@ -40,6 +40,7 @@ constexpr std::array<ConsoleCommandHelp, 21> kCommands{{
     {"RELOAD", "reads the configuration file again, as SIGHUP"},
     {"HOLD APPLY database [AT 'lsn']", "in mirror.mode wal, holds the WAL mirror's apply, for pgdual verify"},
     {"RESUME APPLY database", "lets the apply this console held go on"},
+    {"START APPLY database", "in mirror.mode wal, runs the database's WAL mirror now rather than at its first login"},
     {"PAUSE WRITES [TIMEOUT seconds]",
      "holds every new write transaction and answers once the running ones have ended (30 s at most by default)"},
     {"SWAP ROLES [FORCE] [TIMEOUT seconds]",

@@ -32,6 +32,11 @@ void append_wal_mirror(std::string& out, const Mirror& mirror, std::chrono::stea
   out += ",\"figures_age_seconds\":" + (lag.read_at ? seconds_text(now - *lag.read_at) : std::string{"null"});
   out += R"(,"last_error":)";
   conflict::json::append_string(out, mirror.status.problem);
+  const auto& sync = mirror.progress.sync;
+  out += R"(,"sync":)";
+  conflict::json::append_string(out, std::string{to_string(sync.state)});
+  out += fmt::format(R"(,"sync_tables_done":{},"sync_tables_total":{},"sync_rows_copied":{},"sync_bytes_copied":{})",
+                     sync.tables_done, sync.tables_total, sync.rows_copied, sync.bytes_copied);
   out += "}";
 }
 
@@ -60,6 +65,19 @@ std::string unreachable(const HealthFacts& facts) {
   return reasons;
 }
 
+// A mirror pgdual sync has not brought in step yet lags on purpose: that is what to say of it.
+std::string syncing(const HealthFacts& facts) {
+  std::string reasons;
+  for (const auto& mirror : facts.wal_mirrors) {
+    const auto& sync = mirror.progress.sync;
+    if (!sync.syncing()) continue;
+    add_reason(reasons, fmt::format("pgdual sync is {} database {} ({} of {} tables copied); reads and COMMITs do "
+                                    "not use the mirror until it is in sync",
+                                    to_string(sync.state), mirror.database, sync.tables_done, sync.tables_total));
+  }
+  return reasons;
+}
+
 std::string lagging(const HealthFacts& facts) {
   std::string reasons;
   for (const auto& mirror : facts.wal_mirrors) {
@@ -83,6 +101,7 @@ Verdict verdict_of(const HealthFacts& facts) {
     return {"wal_mirror_given_up", std::move(reason)};
   }
   if (auto reason = unreachable(facts); !reason.empty()) return {"degraded", std::move(reason)};
+  if (auto reason = syncing(facts); !reason.empty()) return {"syncing", std::move(reason)};
   if (auto reason = lagging(facts); !reason.empty()) return {"lagging", std::move(reason)};
   return {"ok", {}};
 }

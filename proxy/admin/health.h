@@ -28,17 +28,21 @@ struct HealthFacts {
 ///   are reconnecting to the mirror (in statement mode the only sign, and only while clients are
 ///   connected). 200, since pgdual still serves every client from the primary: a 503 would have a
 ///   load balancer take away the clients' only path to it;
+/// - "syncing" (200): pgdual sync is copying a database onto the mirror, or its apply is catching
+///   up after the copy (docs/sync.md): the mirror is not a copy yet, and nothing relies on it;
 /// - "lagging" (200): a database's WAL mirror has had a change waiting longer than `lag_bound`;
 /// - "ok" (200).
 ///
 /// `reason` says why, with the figures (empty when ok); `lag_seconds` is the largest WAL mirror's
 /// lag (0 in statement mode, whose mirror writes go with the primary's). One line of JSON:
 ///
-///   {"status":"ok"|"lagging"|"degraded"|"wal_mirror_given_up","reason":"...","lag_seconds":S,
+///   {"status":"ok"|"lagging"|"syncing"|"degraded"|"wal_mirror_given_up","reason":"...","lag_seconds":S,
 ///    "sessions":N,"read_percent":P,"read_brake":"engaged"|"released",
-///    "wal_mirrors":[{"database":"...","state":"streaming"|"catching_up"|"failing"|"given_up",
+///    "wal_mirrors":[{"database":"...","state":"streaming"|"catching_up"|"failing"|"given_up"|"copying",
 ///                    "lag_bytes":N,"lag_seconds":S,"retained_bytes":N,"figures_age_seconds":S|null,
-///                    "last_error":"..."}]}
+///                    "last_error":"...","sync":""|"copying"|"catching up"|"in sync",
+///                    "sync_tables_done":N,"sync_tables_total":N,"sync_rows_copied":N,
+///                    "sync_bytes_copied":N}]}
 ///
 /// figures_age_seconds is how long ago the slot was last read (null before the first reading).
 /// reason and last_error name what is wrong, never row data. Pure.

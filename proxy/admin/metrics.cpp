@@ -114,7 +114,7 @@ void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mi
     std::string_view help;
     std::string (*value)(const WalMirrorGauges&);
   };
-  static constexpr std::array<Family, 5> kFamilies{{
+  static constexpr std::array<Family, 10> kFamilies{{
       {"pgdual_wal_lag_bytes", "gauge", "WAL the primary wrote that the database's slot has not confirmed, in bytes.",
        [](const WalMirrorGauges& m) { return std::to_string(m.lag_bytes); }},
       {"pgdual_wal_lag_seconds", "gauge",
@@ -127,6 +127,17 @@ void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mi
        [](const WalMirrorGauges& m) { return std::to_string(m.applied_transactions); }},
       {"pgdual_wal_mirror_up", "gauge", "1 while the apply reads the database's slot; 0 when failing or given up.",
        [](const WalMirrorGauges& m) { return std::string{m.up ? "1" : "0"}; }},
+      {"pgdual_sync_state", "gauge",
+       "pgdual sync's state for the database: 0 never synced, 1 copying, 2 catching up, 3 in sync.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.sync_state); }},
+      {"pgdual_sync_tables_total", "gauge", "Tables pgdual sync copies for the database.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.sync_tables_total); }},
+      {"pgdual_sync_tables_done", "gauge", "Tables pgdual sync has copied for the database.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.sync_tables_done); }},
+      {"pgdual_sync_rows_copied", "gauge", "Rows pgdual sync has copied for the database.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.sync_rows_copied); }},
+      {"pgdual_sync_bytes_copied", "gauge", "Bytes of COPY data pgdual sync has copied for the database.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.sync_bytes_copied); }},
   }};
   for (const auto& family : kFamilies) {
     append_family(out, family.name, family.type, family.help);
@@ -236,11 +247,12 @@ std::string Metrics::render(const MetricsGauges& gauges) const {
   append_family(
       out, kWalAcks, "counter",
       "Transactions answered in wal mode: the mirror applied them within mirror.timeout_ms, not, or the answer "
-      "did not wait while pgdual verify held the apply.");
+      "did not wait while pgdual verify held the apply or pgdual sync had not brought the mirror in sync.");
   append_sample(out, kWalAcks, "result=\"applied\"", read(wal_acks_[static_cast<std::size_t>(WalAck::applied)]));
   append_sample(out, kWalAcks, "result=\"timed_out\"", read(wal_acks_[static_cast<std::size_t>(WalAck::timed_out)]));
   append_sample(out, kWalAcks, "result=\"held_for_verify\"",
                 read(wal_acks_[static_cast<std::size_t>(WalAck::held_for_verify)]));
+  append_sample(out, kWalAcks, "result=\"syncing\"", read(wal_acks_[static_cast<std::size_t>(WalAck::syncing)]));
   constexpr std::string_view kWalAckWait = "pgdual_wal_ack_wait_seconds";
   append_family(out, kWalAckWait, "histogram",
                 "wal mode: how long a COMMIT's answer waited, once the primary had given it, for the mirror's apply.");

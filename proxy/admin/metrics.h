@@ -28,6 +28,13 @@ struct WalMirrorGauges {
   std::uint64_t retained_bytes = 0;
   std::uint64_t applied_transactions = 0;  ///< since pgdual started
   bool up = false;  ///< the apply reads the slot (streaming or catching up)
+  /// pgdual sync's record on the mirror (SyncRecord): its state as a number (0 none, 1 copying,
+  /// 2 catching up, 3 in sync), and the copy's progress.
+  int sync_state = 0;
+  std::int64_t sync_tables_total = 0;
+  std::int64_t sync_tables_done = 0;
+  std::int64_t sync_rows_copied = 0;
+  std::int64_t sync_bytes_copied = 0;
 };
 
 /// The values Metrics does not count itself, read by the caller when the metrics are rendered.
@@ -74,7 +81,8 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_wal_acks_total{result}                    wal mode: transactions the mirror applied before
 ///                                                    the client's answer, result applied|timed_out,
 ///                                                    or answered at once while verify held the apply
-///                                                    (held_for_verify)
+///                                                    (held_for_verify) or pgdual sync had not brought
+///                                                    the mirror in sync yet (syncing)
 ///   pgdual_read_percent, pgdual_read_brake_engaged, pgdual_sessions,  gauges (MetricsGauges)
 ///   pgdual_logins_in_progress
 ///   pgdual_writes_paused, pgdual_writes_waiting,     gauges of the WriteGate (PAUSE WRITES): 1 while
@@ -128,7 +136,7 @@ class Metrics {
   /// not within mirror.timeout_ms (then lag, applied later).
   /// How a wal-mode COMMIT's answer went: the mirror applied it in time, not, or the answer did
   /// not wait because verify held the apply.
-  enum class WalAck : std::uint8_t { timed_out, applied, held_for_verify };
+  enum class WalAck : std::uint8_t { timed_out, applied, held_for_verify, syncing };
   void count_wal_ack(WalAck ack) noexcept;
   /// A wal-mode COMMIT waited `wait` for the mirror's apply after the primary answered it (whatever
   /// the wait's end); a negative wait counts as 0.
@@ -187,7 +195,7 @@ class Metrics {
   Counter brake_trips_{0};
   Counter sessions_started_{0};
   Counter logins_evicted_{0};
-  std::array<Counter, 3> wal_acks_{};  ///< by WalAck
+  std::array<Counter, 4> wal_acks_{};  ///< by WalAck
   Latencies wal_ack_waits_{};
 };
 

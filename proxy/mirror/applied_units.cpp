@@ -54,6 +54,14 @@ void AppliedUnits::set_held(bool held) {
   if (held) wake_all();
 }
 
+void AppliedUnits::set_syncing(bool syncing) {
+  {
+    const std::lock_guard lock{mutex_};
+    syncing_ = syncing;
+  }
+  if (syncing) wake_all();
+}
+
 void AppliedUnits::wake_all() {
   std::vector<std::shared_ptr<State>> waiting;
   {
@@ -108,7 +116,7 @@ bool AppliedUnits::Ticket::applied() const noexcept { return state_ && state_->d
 
 Awaitable<bool> AppliedUnits::Ticket::wait(Clock::time_point deadline) {
   if (state_->done) co_return true;
-  if (owner_->given_up() || owner_->held()) co_return false;
+  if (owner_->given_up() || owner_->held() || owner_->syncing()) co_return false;
   state_->timer.expires_at(deadline);
   co_await state_->timer.async_wait(asio::as_tuple(use_awaitable));
   co_return state_->done.load();

@@ -55,6 +55,14 @@ class AppliedUnits {
   void set_held(bool held);
   [[nodiscard]] bool held() const noexcept { return held_; }
 
+  /// `pgdual sync` is copying the database onto the mirror, or the apply is catching up after it
+  /// (docs/sync.md): the mirror is not an exact copy yet. Until set_syncing(false), no session
+  /// waits (every wait returns false at once, as while held), and reads stay on the primary. The
+  /// sessions still mark their transactions: the stream carries their schema changes. Set and
+  /// cleared by the applier, from the mirror's record of the sync.
+  void set_syncing(bool syncing);
+  [[nodiscard]] bool syncing() const noexcept { return syncing_; }
+
   /// The mirror lost transactions it had applied: it stopped before its WAL held them durably
   /// (the apply answers sessions once a COMMIT is in, not once it is on disk). Until the apply has
   /// them again from the slot, a session's reads there could miss a write it was answered for.
@@ -83,6 +91,7 @@ class AppliedUnits {
   std::atomic<bool> slot_ready_{false};
   std::atomic<bool> given_up_{false};
   std::atomic<bool> held_{false};
+  std::atomic<bool> syncing_{false};
   std::atomic<bool> mirror_recovering_{false};
 };
 

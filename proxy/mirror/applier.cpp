@@ -19,6 +19,8 @@ namespace logicalrep = protocol::logicalrep;
 /// How often a quiet stream's apply asks the mirror whether its last transactions are durable:
 /// about as often as the mirror's WAL writer flushes them (wal_writer_delay, 200 ms by default).
 constexpr std::chrono::milliseconds kDurablePoll{100};
+/// How often the apply reads pgdual sync's record while the sync copies the database.
+constexpr std::chrono::seconds kSyncPoll{1};
 
 /// What a refused change looked like from the mirror, as a conflict record keeps it: the SQLSTATE
 /// and the message redacted, never a value.
@@ -52,6 +54,11 @@ Awaitable<void> MirrorApplier::run() {
     std::optional<std::string> failure;
     const auto started = std::chrono::steady_clock::now();
     try {
+      const auto sync = co_await read_sync();
+      if (sync == SyncState::copying) {
+        co_await stop_.pause(kSyncPoll);
+        continue;
+      }
       co_await round();
     } catch (const std::exception& error) {
       failure = error.what();
@@ -112,6 +119,7 @@ Awaitable<void> MirrorApplier::round() {
     const auto results = co_await apply.feed(item.message, stream.change_buffered());
     going_on = take(results);
     confirm_durable(stream, apply.mirror_flushed());
+    if (going_on && caught_up(stream, apply)) co_await finish_catch_up();
   }
   co_await stream.close();
   co_await apply.terminate();

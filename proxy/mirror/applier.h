@@ -19,6 +19,7 @@
 #include "proxy/mirror/apply_hold.h"
 #include "proxy/mirror/apply_connection.h"
 #include "proxy/mirror/slot_stream.h"
+#include "proxy/mirror/sync_record.h"
 #include "proxy/mirror/task_stop.h"
 #include "proxy/net/asio.h"
 
@@ -35,12 +36,17 @@ struct ApplierProgress {
   /// were durable there): the slot sent them again.
   std::uint64_t mirror_losses = 0;
   std::string last_error;            ///< why the last round ended; empty while none has
+  SyncRecord sync;                   ///< pgdual sync's record on the mirror, as last read
 };
 
 /// The WAL mirror of one database (docs/wal-mirror.md): reads the primary's slot, applies each
 /// transaction to the mirror in commit order, tells the sessions waiting for the transaction's
 /// unit key once the mirror's COMMIT is in (AppliedUnits), and confirms the slot once that COMMIT
 /// is durable on the mirror's disk.
+///
+/// Before each round it reads pgdual sync's record on the mirror (docs/sync.md): while a sync
+/// copies the database, it stands still; once it has applied past the point where the copy
+/// ended, it marks the record in sync, and the sessions wait for their transactions again.
 ///
 /// A round opens the slot stream and the apply connection and runs until something fails: the
 /// primary, the mirror, or either connection. The next round starts after a growing pause and
@@ -88,6 +94,13 @@ class MirrorApplier {
  private:
   /// One round: opens both sides and applies until a failure, which it throws.
   Awaitable<void> round();
+  /// Reads pgdual sync's record on the mirror and tells the sessions (applier_sync.cpp). Throws
+  /// as a round does when the mirror cannot be reached.
+  Awaitable<SyncState> read_sync();
+  /// Whether the apply has everything the primary committed before the copy ended.
+  [[nodiscard]] bool caught_up(const SlotStream& stream, const ApplyConnection& apply) const;
+  /// Marks the record in sync and lets the sessions wait for their transactions again.
+  Awaitable<void> finish_catch_up();
   /// Settles `results` in order. False when one failed: the round is to end (its transaction is
   /// read again and applied carefully by the next one).
   bool take(const std::vector<TransactionResult>& results);
@@ -128,6 +141,8 @@ class MirrorApplier {
   protocol::XLogRecPtr last_commit_applied_ = 0;
   /// While the mirror has lost transactions: the commit LSN it must have applied again; 0 otherwise.
   protocol::XLogRecPtr lost_through_ = 0;
+  /// pgdual sync's record, as read_sync() last read it.
+  SyncRecord sync_;
   TaskStop stop_;
   ApplyHold hold_;
   mutable std::mutex progress_mutex_;

@@ -159,6 +159,11 @@ SequenceCopier::SequenceCopier(config::BackendConfig primary, std::shared_ptr<ss
 Awaitable<void> SequenceCopier::run() {
   while (!stop_.requested()) {
     std::optional<std::string> failure;
+    if (options_.paused && options_.paused()) {
+      last_set_.clear();
+      co_await stop_.pause(options_.interval);
+      continue;
+    }
     try {
       co_await copy_once();
     } catch (const std::exception& error) {

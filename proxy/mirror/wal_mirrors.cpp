@@ -94,8 +94,10 @@ void WalMirrors::start_mirroring(const std::string& database, Database& entry) {
       [this](conflict::ConflictRecord record) { conflicts_.submit(std::move(record)); }, log_);
   log_->info("wal mirror of database {}: starting the apply from {} to {} ({} on the primary, {} on the mirror)",
              database, primary.name, mirror.name, config_->mirror.replication_user, config_->mirror.apply_user);
+  auto sequences = sequence_options(database);
+  sequences.paused = [units = &entry.units] { return units->syncing(); };
   entry.sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
-                                                     tls_.for_backend(mirror), sequence_options(database), log_);
+                                                     tls_.for_backend(mirror), std::move(sequences), log_);
   entry.lag = std::make_unique<SlotLagMonitor>(
       primary, tls_.for_backend(primary), lag_options(database),
       [this, database, raw = &entry](const SlotLag& lag) { give_up(database, *raw, lag); }, log_);

@@ -127,7 +127,10 @@ Awaitable<void> WalMirror::finish_unit(const conflict::Outcome& primary) {
     unmarked_write_ = false;
     co_return;
   }
-  if (parts_.applied.held()) {
+  if (parts_.applied.syncing()) {
+    // Not late: pgdual sync copies the database; the mirror is no copy yet (AppliedUnits::set_syncing).
+    parts_.context.metrics.count_wal_ack(Metrics::WalAck::syncing);
+  } else if (parts_.applied.held()) {
     // Not late: the apply stands still for a moment, for pgdual verify (AppliedUnits::set_held).
     parts_.context.metrics.count_wal_ack(Metrics::WalAck::held_for_verify);
     parts_.context.log->debug("session={} key={}: answered while the mirror's apply is held for verify; left to "
@@ -192,7 +195,7 @@ void WalMirror::primary_lost() {
 }
 
 bool WalMirror::mirror_has_own_writes() const noexcept {
-  if (unmarked_write_ || parts_.applied.given_up()) return false;
+  if (unmarked_write_ || parts_.applied.given_up() || parts_.applied.syncing()) return false;
   if (wrote_ && parts_.applied.mirror_recovering()) return false;
   return !unapplied_ || unapplied_->applied();
 }

@@ -84,14 +84,14 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(extended.out == "inserted\n");
 
   for (const auto* server : {&backends().onprem, &backends().cloud}) {
-    CHECK(on_server(*server, database, "SELECT max(version) FROM pgdual.schema_version") == "6");
+    CHECK(on_server(*server, database, "SELECT max(version) FROM pgdual.schema_version") == "7");
     CHECK(on_server(*server, database,
                     "SELECT has_table_privilege('" + std::string{kClerk} + "', 'pgdual.ledger', 'INSERT')") == "t");
   }
   CHECK(on_server(backends().cloud, database, "SELECT string_agg(id::text, ',' ORDER BY id) FROM notes") == "1,2,3");
   CHECK(differing_tables(database).empty());
   CHECK(conflicts().empty());
-  CHECK(contains(proxy().log(), "pgdual schema version 6 installed on cloud"));
+  CHECK(contains(proxy().log(), "pgdual schema version 7 installed on cloud"));
 }
 
 TEST_CASE_METHOD(IntegrationTest,
@@ -219,7 +219,7 @@ TEST_CASE_METHOD(WalModeTest,
   }
   INFO("differing sequences:\n" << lines(sequences));
   CHECK(sequences.empty());
-  CHECK(on_mirror("SELECT max(version) FROM pgdual.schema_version") == "6\n");
+  CHECK(on_mirror("SELECT max(version) FROM pgdual.schema_version") == "7\n");
 }
 
 }  // namespace

@@ -55,15 +55,15 @@ TEST_CASE_METHOD(IntegrationTest,
     const auto result = run_init(database);
     INFO("attempt " << attempt << ": " << result.describe());
     REQUIRE(result.exit_code == 0);
-    CHECK(result.out.find("onprem: pgdual schema version 6 ready") != std::string::npos);
-    CHECK(result.out.find("cloud: pgdual schema version 6 ready") != std::string::npos);
+    CHECK(result.out.find("onprem: pgdual schema version 7 ready") != std::string::npos);
+    CHECK(result.out.find("cloud: pgdual schema version 7 ready") != std::string::npos);
   }
   for (auto* cluster : {&backends().onprem, &backends().cloud}) {
     CHECK(columns_of(*cluster, database, "ledger") == "idempotency_key uuid, applied_at timestamp with time zone\n");
     CHECK(columns_of(*cluster, database, "applied") ==
           "source text, commit_lsn pg_lsn, xid bigint, unit_key uuid, applied_at timestamp with time zone\n");
     CHECK(cluster->run_sql(database, "SELECT string_agg(version::text, ',' ORDER BY version) "
-                                     "FROM pgdual.schema_version") == "1,2,3,4,5,6\n");
+                                     "FROM pgdual.schema_version") == "1,2,3,4,5,6,7\n");
     // At most once: a write unit whose key is already recorded cannot record it again.
     const std::string record = "INSERT INTO pgdual.ledger (idempotency_key) "
                                "VALUES ('01890a5d-ac96-774b-bcce-b302099a8057')";
@@ -103,7 +103,7 @@ TEST_CASE_METHOD(IntegrationTest,
       CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.app_owned"));
       CHECK(contains(result.err, name + ": table public.before_init has no primary key and was left without"));
       CHECK(contains(result.err, name + ": event trigger pgdual_replica_identity not installed"));
-      CHECK(contains(result.out, name + ": pgdual schema version 6 ready"));
+      CHECK(contains(result.out, name + ": pgdual schema version 7 ready"));
     }
     CHECK(contains(result.err, "\"app\" is not a superuser"));
     for (auto* cluster : clusters) {
@@ -121,7 +121,7 @@ TEST_CASE_METHOD(IntegrationTest,
       CHECK_FALSE(contains(result.err, "warning"));
       CHECK_FALSE(contains(result.err, "WARNING"));
       for (const std::string name : {"onprem", "cloud"}) {
-        CHECK(contains(result.out, name + ": pgdual schema version 6 ready"));
+        CHECK(contains(result.out, name + ": pgdual schema version 7 ready"));
         CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.before_init") == (attempt == 1));
         CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.app_owned") == (attempt == 1));
       }

@@ -91,11 +91,15 @@ TEST_CASE("HOLD APPLY and RESUME APPLY name a database as written, and an LSN", 
   CHECK(at.database == "my \"db\"");
   CHECK(at.at == 0x16'B374'D848);
   CHECK(parse_admin_command("HOLD APPLY ehr at 0/10").value().at == 0x10);
+  const auto start = parse_admin_command("start apply \"Ward 7\";").value();
+  CHECK(start.verb == AdminVerb::start_apply);
+  CHECK(start.database == "Ward 7");
   const auto resume = parse_admin_command("Resume Apply ehr").value();
   CHECK(resume.verb == AdminVerb::resume_apply);
   CHECK(resume.database == "ehr");
   for (const auto* bad : {"HOLD APPLY", "HOLD ehr", "HOLD APPLY ehr AT", "HOLD APPLY ehr UNTIL '0/1'",
-                          "RESUME APPLY ehr AT '0/1'", "HOLD APPLY \"ehr", "HOLD APPLY \"\""}) {
+                          "RESUME APPLY ehr AT '0/1'", "HOLD APPLY \"ehr", "HOLD APPLY \"\"", "START APPLY",
+                          "START APPLY ehr AT '0/1'"}) {
     INFO(bad);
     CHECK(error_of(bad).sqlstate == "42601");
   }

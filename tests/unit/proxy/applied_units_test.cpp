@@ -118,4 +118,26 @@ TEST_CASE("A session that waits only after the database was given up is not held
   CHECK(took < 1s);
 }
 
+TEST_CASE("While pgdual sync has not brought the mirror in sync, no session waits; once in sync they wait again",
+          "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  auto waiting = units.expect("01a4-key", io.get_executor());
+  std::jthread applier{[&] {
+    std::this_thread::sleep_for(50ms);
+    units.set_syncing(true);
+  }};
+  const auto [applied, took] = run_wait(io, [&] { return waiting.wait(Clock::now() + 30s); });
+  CHECK_FALSE(applied);
+  CHECK(took < 10s);
+  CHECK(units.syncing());
+
+  units.set_syncing(false);
+  io.restart();
+  auto later = units.expect("01a5-key", io.get_executor());
+  const auto [later_applied, later_took] = run_wait(io, [&] { return later.wait(Clock::now() + 100ms); });
+  CHECK_FALSE(later_applied);
+  CHECK(later_took >= 100ms);  // waited for its deadline: in sync, sessions wait for the apply again
+}
+
 }  // namespace pgdual::proxy

@@ -43,9 +43,11 @@ TEST_CASE("/health shows each database's WAL mirror, with its lag and how old th
         R"(the primary: Connection refused","lag_seconds":2.500,"sessions":0,"read_percent":0,)"
         R"("read_brake":"released","wal_mirrors":[)"
         R"({"database":"ward \"7\"","state":"catching_up","lag_bytes":4096,"lag_seconds":2.500,)"
-        R"("retained_bytes":65536,"figures_age_seconds":1.000,"last_error":""},)"
+        R"("retained_bytes":65536,"figures_age_seconds":1.000,"last_error":"","sync":"","sync_tables_done":0,)"
+        R"("sync_tables_total":0,"sync_rows_copied":0,"sync_bytes_copied":0},)"
         R"({"database":"lab","state":"failing","lag_bytes":0,"lag_seconds":0.000,"retained_bytes":0,)"
-        R"("figures_age_seconds":null,"last_error":"the slot cannot be read on the primary: Connection refused"}]})"
+        R"("figures_age_seconds":null,"last_error":"the slot cannot be read on the primary: Connection refused",)"
+        R"("sync":"","sync_tables_done":0,"sync_tables_total":0,"sync_rows_copied":0,"sync_bytes_copied":0}]})"
         "\n");
 }
 
@@ -95,6 +97,28 @@ TEST_CASE("/health says degraded, still 200, while the mirror is unreachable, ov
   CHECK_FALSE(given_up.healthy);
   CHECK(given_up.body.starts_with(R"({"status":"wal_mirror_given_up","reason":"the WAL mirror of database x is )"
                                   R"(given_up: ",)"));
+}
+
+TEST_CASE("/health says syncing, with the copy's progress, while pgdual sync has not brought a database in sync",
+          "[unit][proxy][http]") {
+  auto copying = mirror_of("ehr", WalMirrorState::copying);
+  copying.progress.sync = SyncRecord{.state = SyncState::copying,
+                                     .catch_up_to = 0,
+                                     .tables_total = 12,
+                                     .tables_done = 3,
+                                     .rows_copied = 1000,
+                                     .bytes_copied = 2000,
+                                     .bytes_total = 9000};
+  const auto report = health_report({.wal_mirrors = {copying, mirror_of("lab", WalMirrorState::streaming)}});
+  CHECK(report.healthy);
+  CHECK(report.body.starts_with(
+      R"({"status":"syncing","reason":"pgdual sync is copying database ehr (3 of 12 tables copied); reads and )"
+      R"(COMMITs do not use the mirror until it is in sync",)"));
+  CHECK(report.body.find(R"("state":"copying")") != std::string::npos);
+  CHECK(report.body.find(R"("sync":"copying","sync_tables_done":3,"sync_tables_total":12,"sync_rows_copied":1000,)"
+                         R"("sync_bytes_copied":2000})") != std::string::npos);
+  auto degraded = health_report({.wal_mirrors = {copying, mirror_of("lab", WalMirrorState::failing)}});
+  CHECK(degraded.body.starts_with(R"({"status":"degraded",)"));
 }
 
 }  // namespace pgdual::proxy

@@ -75,6 +75,40 @@ TEST_CASE("A database's WAL mirror is judged by its slot and its apply", "[unit]
   }
 }
 
+TEST_CASE("While pgdual sync copies the database, nothing reads the slot on purpose: copying, no problem",
+          "[unit][proxy][lag]") {
+  ApplierProgress applier;
+  applier.sync.state = SyncState::copying;
+  auto idle = in_step();
+  idle.slot_active = false;
+  const auto status = assess(idle, applier);
+  CHECK(to_string(status.state) == "copying");
+  CHECK(status.problem.empty());
+  applier.sync.state = SyncState::catching_up;
+  CHECK(to_string(assess(in_step(), applier).state) == "streaming");
+}
+
+TEST_CASE("pgdual sync's record is read from its row; a row it cannot read is none", "[unit][proxy][lag]") {
+  protocol::OwnedDataRow row;
+  row.columns = {"catching up", "0/3000060", "12", "3", "1000", "2000", "9000"};
+  const auto record = sync_record_of(row);
+  CHECK(record.state == SyncState::catching_up);
+  CHECK(record.catch_up_to == 0x3000060);
+  CHECK(record.tables_total == 12);
+  CHECK(record.tables_done == 3);
+  CHECK(record.rows_copied == 1000);
+  CHECK(record.bytes_copied == 2000);
+  CHECK(record.bytes_total == 9000);
+  CHECK(record.syncing());
+  row.columns = {"in sync", std::nullopt, "0", "0", "0", "0", "0"};
+  CHECK(sync_record_of(row).state == SyncState::in_sync);
+  CHECK_FALSE(sync_record_of(row).syncing());
+  row.columns = {"copying"};
+  CHECK(sync_record_of(row).state == SyncState::none);
+  CHECK(to_string(SyncState::catching_up) == "catching up");
+  CHECK(to_string(SyncState::none).empty());
+}
+
 TEST_CASE("A mirror in step has no apply error to show, even if an old round failed", "[unit][proxy][lag]") {
   ApplierProgress applier;
   applier.last_error = "an old failure";
