@@ -26,7 +26,7 @@ test_packages=(
   debootstrap  # scripts/package_install_test.sh installs the .deb into a fresh Debian 12 chroot
 )
 bench_packages=(
-  pgbouncer pgpool2 libbenchmark-dev
+  pgbouncer pgpool2 libbenchmark-dev pgcopydb
   python3  # bench/lib/*.py use the standard library beyond python3-minimal
 )
 
