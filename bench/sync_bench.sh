@@ -69,8 +69,11 @@ start_local_postgres target "$port_target" "$PGPASSWORD" "$server_conf"
 
 # pgdual: primary "onprem" is the source, mirror "cloud" the target.
 pgdual_port="$(free_port)"
+# pgdual sync asks serve's admin console to run the database's WAL mirror: postgres is an admin.
 write_pgdual_config pgdual "$pgdual_port" "$port_source" "$port_target" '[mirror]
-mode = "wal"'
+mode = "wal"
+[admin]
+users = ["postgres"]'
 pgdual_config="$workdir/pgdual/pgdual.toml"
 
 # About 310 000 rows beside pgbench's, in tables of the kinds a hospital's database holds. The

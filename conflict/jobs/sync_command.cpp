@@ -64,6 +64,7 @@ Expected<SyncOptions, std::string> parse_arguments(std::span<char*> args) {
       continue;
     }
     auto& target = flag == "--config" ? options.config_file : flag == "--database" ? options.database : options.user;
+    if (!target.empty()) return unexpected{std::string{flag} + " given twice"};
     target = value;
   }
   if (options.config_file.empty()) return unexpected{std::string{"--config is required"}};
@@ -110,7 +111,12 @@ int SyncRun::run() {
       config_.mirror_backend().name + ": checking");
   const auto problems = preflight();
   if (!problems.empty()) {
-    std::fprintf(stderr, "pgdual sync: %s\n", describe(problems).c_str());
+    std::fprintf(stderr, "pgdual sync: nothing copied; %zu thing%s to fix first:\n", problems.size(),
+                 problems.size() == 1 ? "" : "s");
+    for (const auto& problem : problems) {
+      std::fprintf(stderr, "- %s: %s\n  fix: %s\n", problem.backend.c_str(), problem.problem.c_str(),
+                   problem.fix.c_str());
+    }
     return kFailed;
   }
   const std::string how = plan_ == SyncPlan::rows_only ? "rows only (the mirror holds the primary's schema)"

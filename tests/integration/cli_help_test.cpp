@@ -49,6 +49,7 @@ const std::vector<CommandHelp> kCommands{
     {{"serve"}, {"--config FILE"}},
     {{"init"}, {"--config FILE", "--database NAME", "--user NAME", "--drop"}},
     {{"check"}, {"--config FILE", "--database NAME"}},
+    {{"sync"}, {"--config FILE", "--database NAME", "--user NAME", "--jobs N", "--force", "--progress, --no-progress"}},
     {{"verify"},
      {"--config FILE", "--database NAME", "--user NAME", "--table T...", "--chunk-rows N", "--jobs N",
       "--settle-ms MS", "--progress, --no-progress", "--at-one-point, --no-at-one-point"}},
@@ -88,7 +89,7 @@ TEST_CASE("pgdual --help, -h and help list the commands; --version prints the ve
   CHECK(help.exit_code == 0);
   CHECK(help.err.empty());
   CHECK(help.out.starts_with("usage: pgdual COMMAND"));
-  for (const auto* command : {"serve", "init", "check", "verify", "reconcile", "conflicts report", "conflicts resolve",
+  for (const auto* command : {"serve", "init", "check", "sync", "verify", "reconcile", "conflicts report", "conflicts resolve",
                               "ctl", "help", "--version"}) {
     CHECK(explains(help.out, command));
   }
@@ -129,6 +130,11 @@ TEST_CASE("a wrong command line exits 2 naming what is wrong, then the command's
       {{"check", "--config", "x.toml", "--config", "y.toml"}, "pgdual check: --config given twice",
        "usage: pgdual check"},
       {{"check", "x.toml"}, "pgdual check: unexpected argument \"x.toml\"", "usage: pgdual check"},
+      {{"sync", "--config", "x.toml"}, "pgdual sync: --database is required", "usage: pgdual sync --config"},
+      {{"sync", "--config", "x.toml", "--database", "ehr", "--jobs", "0"},
+       "pgdual sync: --jobs: expected a number from 1 to 64, got \"0\"", "usage: pgdual sync"},
+      {{"sync", "--config", "x.toml", "--database", "a", "--database", "b"}, "pgdual sync: --database given twice",
+       "usage: pgdual sync"},
       {{"verify", "--config", "x.toml"}, "pgdual verify: --database is required", "usage: pgdual verify --config"},
       {{"verify", "--config", "x.toml", "--database", "ehr", "--confg"}, "pgdual verify: unknown option \"--confg\"",
        "usage: pgdual verify"},
