@@ -11,6 +11,7 @@
 #include "config/proxy_config.h"
 #include "conflict/jobs/pg_client.h"
 #include "conflict/jobs/pgdual_schema.h"
+#include "conflict/jobs/sync_mirror.h"
 #include "conflict/sql_text.h"
 #include "conflict/wal_names.h"
 
@@ -99,6 +100,26 @@ bool drop_wal_stream(const config::BackendConfig& backend, const config::UserCon
   }
 }
 
+// An empty cloud database is the usual start (docs/sync.md): until pgdual sync copies it, pgdual
+// serve must not apply the primary's changes there, each of which would fail and be recorded.
+bool note_empty_mirror(const config::ProxyConfig& config, const config::UserConfig& user,
+                       const std::string& database) {
+  try {
+    PgClient primary{config.primary_backend(), user, database};
+    PgClient mirror{config.mirror_backend(), user, database};
+    const auto tables = tables_to_copy(primary);
+    if (!record_waiting_if_empty(mirror, tables)) return true;
+    std::printf("%s: database \"%s\" is empty while %s's holds %zu tables: pgdual serve applies nothing there until "
+                "`pgdual sync --database %s` has copied it (docs/sync.md)\n",
+                config.mirror_backend().name.c_str(), database.c_str(), config.primary_backend().name.c_str(),
+                tables.size(), database.c_str());
+    return true;
+  } catch (const PgClientError& error) {
+    std::fprintf(stderr, "pgdual init: %s\n", error.what());
+    return false;
+  }
+}
+
 }  // namespace
 
 CommandHelp init_help() {
@@ -135,7 +156,9 @@ int run_init_command(std::span<char*> args) {
   };
   const bool onprem_done = act(config->onprem);
   const bool cloud_done = act(config->cloud);
-  return onprem_done && cloud_done ? 0 : 1;
+  if (!onprem_done || !cloud_done) return 1;
+  if (options->drop || config->mirror.mode != config::MirrorMode::wal) return 0;
+  return note_empty_mirror(*config, *user, options->database) ? 0 : 1;
 }
 
 }  // namespace pgdual::jobs

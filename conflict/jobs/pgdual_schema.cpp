@@ -114,15 +114,16 @@ COMMIT;
 )sql";
 
 /// Version 7: `pgdual sync`'s record of the database it copies onto this server (docs/sync.md), one
-/// row at most. The sync writes it; pgdual serve's apply reads it before each round, stands still
-/// while it says copying, and marks it in sync once it has caught up. It lives on the mirror, in
+/// row at most. `pgdual init` writes "waiting" in an empty mirror database whose primary holds
+/// tables; the sync writes the rest. pgdual serve's apply reads it before each round, stands still
+/// while it says waiting or copying, and marks it in sync once it has caught up. It lives on the mirror, in
 /// the database copied, so that it outlasts both processes: a serve started in the middle of a
 /// sync never applies onto a half-made copy.
 constexpr std::string_view kSchemaV7Sql = R"sql(
 BEGIN;
 CREATE TABLE IF NOT EXISTS pgdual.sync (
   only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-  state text NOT NULL CHECK (state IN ('copying', 'catching up', 'in sync')),
+  state text NOT NULL CHECK (state IN ('waiting', 'copying', 'catching up', 'in sync')),
   started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   slot_lsn pg_lsn NULL,
@@ -134,8 +135,8 @@ CREATE TABLE IF NOT EXISTS pgdual.sync (
   bytes_total bigint NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE pgdual.sync IS
-  'pgdual sync: where the copy of this database from the primary stands (copying, catching up, in sync), '
-  'and its progress. pgdual serve applies no change here while it says copying.';
+  'pgdual sync: where the copy of this database from the primary stands (waiting, copying, catching up, '
+  'in sync), and its progress. pgdual serve applies no change here while it says waiting or copying.';
 INSERT INTO pgdual.schema_version (version) VALUES (7) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";

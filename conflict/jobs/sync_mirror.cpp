@@ -92,6 +92,13 @@ std::string recorded_state(PgClient& mirror) {
   return mirror.query_value("SELECT state FROM pgdual.sync");
 }
 
+bool record_waiting_if_empty(PgClient& mirror, const std::vector<SyncTable>& tables) {
+  if (tables.empty() || !recorded_state(mirror).empty()) return false;
+  if (mirror_contents(mirror, tables).holds != MirrorHolds::nothing) return false;
+  mirror.execute("INSERT INTO pgdual.sync (state) VALUES ('waiting') ON CONFLICT (only_row) DO NOTHING");
+  return true;
+}
+
 void record_copying(PgClient& mirror) {
   mirror.execute(
       "INSERT INTO pgdual.sync (state) VALUES ('copying') ON CONFLICT (only_row) DO UPDATE SET state = 'copying', "

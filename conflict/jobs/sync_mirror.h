@@ -28,8 +28,14 @@ struct MirrorContents {
 [[nodiscard]] MirrorContents mirror_contents(PgClient& mirror, const std::vector<SyncTable>& tables);
 
 /// pgdual sync's record on the mirror (pgdual.sync), as it last left it: "" when there is none,
-/// else "copying", "catching up" or "in sync". Throws PgClientError.
+/// else "waiting", "copying", "catching up" or "in sync". Throws PgClientError.
 [[nodiscard]] std::string recorded_state(PgClient& mirror);
+
+/// `pgdual init`'s part: when the mirror's database holds nothing of the application's while the
+/// primary's has `tables`, and no sync was recorded, records it waiting for pgdual sync, so that
+/// pgdual serve applies nothing onto it (every change would fail there) until the sync. Returns
+/// whether it did. Throws PgClientError.
+bool record_waiting_if_empty(PgClient& mirror, const std::vector<SyncTable>& tables);
 
 /// Starts the record anew: state copying, nothing copied yet.
 void record_copying(PgClient& mirror);

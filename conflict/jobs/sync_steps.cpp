@@ -128,7 +128,7 @@ void SyncRun::check_mirror(PgClient& mirror, std::vector<PreflightProblem>& prob
     starting_over_ = true;
     return;
   }
-  if (!recorded.empty()) {
+  if (!recorded.empty() && recorded != "waiting") {
     if (options_.force) {
       starting_over_ = true;
       return;

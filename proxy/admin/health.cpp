@@ -71,6 +71,12 @@ std::string syncing(const HealthFacts& facts) {
   for (const auto& mirror : facts.wal_mirrors) {
     const auto& sync = mirror.progress.sync;
     if (!sync.syncing()) continue;
+    if (sync.state == SyncState::waiting) {
+      add_reason(reasons, fmt::format("database {} is empty on the mirror and waits for pgdual sync; reads and "
+                                      "COMMITs do not use the mirror until it is in sync",
+                                      mirror.database));
+      continue;
+    }
     add_reason(reasons, fmt::format("pgdual sync is {} database {} ({} of {} tables copied); reads and COMMITs do "
                                     "not use the mirror until it is in sync",
                                     to_string(sync.state), mirror.database, sync.tables_done, sync.tables_total));

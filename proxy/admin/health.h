@@ -28,8 +28,9 @@ struct HealthFacts {
 ///   are reconnecting to the mirror (in statement mode the only sign, and only while clients are
 ///   connected). 200, since pgdual still serves every client from the primary: a 503 would have a
 ///   load balancer take away the clients' only path to it;
-/// - "syncing" (200): pgdual sync is copying a database onto the mirror, or its apply is catching
-///   up after the copy (docs/sync.md): the mirror is not a copy yet, and nothing relies on it;
+/// - "syncing" (200): a database waits for pgdual sync (its mirror database empty), the sync is
+///   copying it onto the mirror, or its apply is catching up after the copy (docs/sync.md): the
+///   mirror is not a copy yet, and nothing relies on it;
 /// - "lagging" (200): a database's WAL mirror has had a change waiting longer than `lag_bound`;
 /// - "ok" (200).
 ///
@@ -40,7 +41,7 @@ struct HealthFacts {
 ///    "sessions":N,"read_percent":P,"read_brake":"engaged"|"released",
 ///    "wal_mirrors":[{"database":"...","state":"streaming"|"catching_up"|"failing"|"given_up"|"copying",
 ///                    "lag_bytes":N,"lag_seconds":S,"retained_bytes":N,"figures_age_seconds":S|null,
-///                    "last_error":"...","sync":""|"copying"|"catching up"|"in sync",
+///                    "last_error":"...","sync":""|"waiting"|"copying"|"catching up"|"in sync",
 ///                    "sync_tables_done":N,"sync_tables_total":N,"sync_rows_copied":N,
 ///                    "sync_bytes_copied":N}]}
 ///

@@ -128,7 +128,7 @@ void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mi
       {"pgdual_wal_mirror_up", "gauge", "1 while the apply reads the database's slot; 0 when failing or given up.",
        [](const WalMirrorGauges& m) { return std::string{m.up ? "1" : "0"}; }},
       {"pgdual_sync_state", "gauge",
-       "pgdual sync's state for the database: 0 never synced, 1 copying, 2 catching up, 3 in sync.",
+       "pgdual sync's state for the database: 0 never synced, 1 waiting for a sync, 2 copying, 3 catching up, 4 in sync.",
        [](const WalMirrorGauges& m) { return std::to_string(m.sync_state); }},
       {"pgdual_sync_tables_total", "gauge", "Tables pgdual sync copies for the database.",
        [](const WalMirrorGauges& m) { return std::to_string(m.sync_tables_total); }},

@@ -28,8 +28,8 @@ struct WalMirrorGauges {
   std::uint64_t retained_bytes = 0;
   std::uint64_t applied_transactions = 0;  ///< since pgdual started
   bool up = false;  ///< the apply reads the slot (streaming or catching up)
-  /// pgdual sync's record on the mirror (SyncRecord): its state as a number (0 none, 1 copying,
-  /// 2 catching up, 3 in sync), and the copy's progress.
+  /// pgdual sync's record on the mirror (SyncRecord): its state as a number (SyncState: 0 none,
+  /// 1 waiting, 2 copying, 3 catching up, 4 in sync), and the copy's progress.
   int sync_state = 0;
   std::int64_t sync_tables_total = 0;
   std::int64_t sync_tables_done = 0;

@@ -19,7 +19,7 @@ namespace logicalrep = protocol::logicalrep;
 /// How often a quiet stream's apply asks the mirror whether its last transactions are durable:
 /// about as often as the mirror's WAL writer flushes them (wal_writer_delay, 200 ms by default).
 constexpr std::chrono::milliseconds kDurablePoll{100};
-/// How often the apply reads pgdual sync's record while the sync copies the database.
+/// How often the apply reads pgdual sync's record while the database waits for a sync or a sync copies it.
 constexpr std::chrono::seconds kSyncPoll{1};
 
 /// What a refused change looked like from the mirror, as a conflict record keeps it: the SQLSTATE
@@ -55,7 +55,7 @@ Awaitable<void> MirrorApplier::run() {
     const auto started = std::chrono::steady_clock::now();
     try {
       const auto sync = co_await read_sync();
-      if (sync == SyncState::copying) {
+      if (sync.stands_still()) {
         co_await stop_.pause(kSyncPoll);
         continue;
       }

@@ -44,8 +44,8 @@ struct ApplierProgress {
 /// unit key once the mirror's COMMIT is in (AppliedUnits), and confirms the slot once that COMMIT
 /// is durable on the mirror's disk.
 ///
-/// Before each round it reads pgdual sync's record on the mirror (docs/sync.md): while a sync
-/// copies the database, it stands still; once it has applied past the point where the copy
+/// Before each round it reads pgdual sync's record on the mirror (docs/sync.md): while the
+/// database waits for a sync, or a sync copies it, it stands still; once it has applied past the point where the copy
 /// ended, it marks the record in sync, and the sessions wait for their transactions again.
 ///
 /// A round opens the slot stream and the apply connection and runs until something fails: the
@@ -96,7 +96,7 @@ class MirrorApplier {
   Awaitable<void> round();
   /// Reads pgdual sync's record on the mirror and tells the sessions (applier_sync.cpp). Throws
   /// as a round does when the mirror cannot be reached.
-  Awaitable<SyncState> read_sync();
+  Awaitable<SyncRecord> read_sync();
   /// Whether the apply has everything the primary committed before the copy ended.
   [[nodiscard]] bool caught_up(const SlotStream& stream, const ApplyConnection& apply) const;
   /// Marks the record in sync and lets the sessions wait for their transactions again.

@@ -9,8 +9,9 @@
 namespace pgdual::proxy {
 
 // The sync makes the slot before it copies, so logins need not wait for one meanwhile: whatever
-// they commit is either in the copy's snapshot or in the slot.
-Awaitable<SyncState> MirrorApplier::read_sync() {
+// they commit is either in the copy's snapshot or in the slot. Before the sync (waiting), the
+// copy's snapshot will hold it.
+Awaitable<SyncRecord> MirrorApplier::read_sync() {
   std::optional<BackendConnection> connection;
   auto opened = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                  options_.slot.max_message_length);
@@ -21,12 +22,12 @@ Awaitable<SyncState> MirrorApplier::read_sync() {
     log_->info("mirror apply of {}: pgdual sync's record on the mirror says {}", options_.slot.database,
                record.state == SyncState::none ? std::string_view{"nothing"} : to_string(record.state));
   }
-  if (record.state == SyncState::copying) units_.slot_ready();
+  if (record.stands_still()) units_.slot_ready();
   units_.set_syncing(record.syncing());
   sync_ = record;
   const std::lock_guard lock{progress_mutex_};
   progress_.sync = record;
-  co_return record.state;
+  co_return record;
 }
 
 // Everything the walsender had read up to the copy's end was sent before the position that passed

@@ -21,6 +21,7 @@ std::int64_t number_in(const std::optional<std::string>& text) {
 }
 
 SyncState state_named(const std::optional<std::string>& name) {
+  if (name == "waiting") return SyncState::waiting;
   if (name == "copying") return SyncState::copying;
   if (name == "catching up") return SyncState::catching_up;
   if (name == "in sync") return SyncState::in_sync;
@@ -31,6 +32,7 @@ SyncState state_named(const std::optional<std::string>& name) {
 
 std::string_view to_string(SyncState state) noexcept {
   switch (state) {
+    case SyncState::waiting: return "waiting";
     case SyncState::copying: return "copying";
     case SyncState::catching_up: return "catching up";
     case SyncState::in_sync: return "in sync";

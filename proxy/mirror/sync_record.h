@@ -13,12 +13,13 @@ namespace pgdual::proxy {
 /// Where `pgdual sync` stands for a database (docs/sync.md), as the mirror's pgdual.sync says.
 enum class SyncState : std::uint8_t {
   none,         ///< no sync was ever run there: the mirror is taken to be a copy already
+  waiting,      ///< `pgdual init` found the mirror's database empty: nothing is applied until a sync
   copying,      ///< the sync copies the database: nothing may be applied onto the mirror
   catching_up,  ///< copied: the apply brings it up to the primary, sessions not waiting yet
   in_sync,      ///< caught up: the mirror is what the WAL mirror keeps it, an exact copy
 };
 
-/// "copying", "catching up", "in sync", or "" for none: pgdual.sync's own words.
+/// "waiting", "copying", "catching up", "in sync", or "" for none: pgdual.sync's own words.
 [[nodiscard]] std::string_view to_string(SyncState state) noexcept;
 
 /// The mirror's record of the sync, and the progress the sync wrote into it.
@@ -33,7 +34,13 @@ struct SyncRecord {
   std::int64_t bytes_total = 0;
 
   /// Sessions do not wait for the mirror, nor read from it (AppliedUnits::set_syncing).
-  [[nodiscard]] bool syncing() const noexcept { return state == SyncState::copying || state == SyncState::catching_up; }
+  [[nodiscard]] bool syncing() const noexcept {
+    return state == SyncState::waiting || state == SyncState::copying || state == SyncState::catching_up;
+  }
+  /// Nothing may be applied onto the mirror: the apply stands still.
+  [[nodiscard]] bool stands_still() const noexcept {
+    return state == SyncState::waiting || state == SyncState::copying;
+  }
 };
 
 /// The record in the row kReadSyncSql answers; a row it cannot read is none. Pure.

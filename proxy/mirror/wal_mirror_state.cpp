@@ -32,7 +32,7 @@ WalMirrorStatus assess(const SlotLag& lag, const ApplierProgress& applier) {
   using enum WalMirrorState;
   if (lag.given_up) return {given_up, given_up_problem(lag)};
   // Nothing reads the slot meanwhile, on purpose.
-  if (applier.sync.state == SyncState::copying) return {copying, {}};
+  if (applier.sync.stands_still()) return {copying, {}};
   if (lag.stale) return {failing, "the slot cannot be read on the primary: " + lag.last_error};
   if (!lag.read_at) return {catching_up, {}};
   if (!lag.slot_exists) return {failing, with_apply_error("the slot does not exist on the primary", applier)};

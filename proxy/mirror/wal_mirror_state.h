@@ -15,7 +15,7 @@ enum class WalMirrorState {
   catching_up,  ///< the apply reads the slot but is behind, or the slot has not been read yet
   failing,      ///< the slot cannot be read, is missing or invalidated, or nothing reads it
   given_up,     ///< the slot held more WAL than mirror.max_lag_bytes: dropped, until pgdual restarts
-  copying,      ///< pgdual sync copies the database onto the mirror: the apply waits for it to end
+  copying,      ///< pgdual sync copies the database onto the mirror, or it waits for one: the apply waits
 };
 
 /// The state's name: the enumerator's own.

@@ -84,6 +84,8 @@ TEST_CASE("While pgdual sync copies the database, nothing reads the slot on purp
   const auto status = assess(idle, applier);
   CHECK(to_string(status.state) == "copying");
   CHECK(status.problem.empty());
+  applier.sync.state = SyncState::waiting;
+  CHECK(to_string(assess(idle, applier).state) == "copying");
   applier.sync.state = SyncState::catching_up;
   CHECK(to_string(assess(in_step(), applier).state) == "streaming");
 }
@@ -103,6 +105,9 @@ TEST_CASE("pgdual sync's record is read from its row; a row it cannot read is no
   row.columns = {"in sync", std::nullopt, "0", "0", "0", "0", "0"};
   CHECK(sync_record_of(row).state == SyncState::in_sync);
   CHECK_FALSE(sync_record_of(row).syncing());
+  row.columns = {"waiting", std::nullopt, "0", "0", "0", "0", "0"};
+  CHECK(sync_record_of(row).stands_still());
+  CHECK(sync_record_of(row).syncing());
   row.columns = {"copying"};
   CHECK(sync_record_of(row).state == SyncState::none);
   CHECK(to_string(SyncState::catching_up) == "catching up");
