@@ -221,14 +221,18 @@ run_pgcopydb() {
   copy_wall="$(seconds_between "$started" "$ended")"
 }
 
-# run_pgdual_sync ROUND: pgdual sync, with pgdual serve already running.
+# run_pgdual_sync ROUND: pgdual sync, with pgdual serve already running. Besides the whole run,
+# in_sync_wall: how long until the mirror was in sync, as sync says it before it verifies (the
+# other tools verify nothing).
 run_pgdual_sync() {
-  local started ended
+  local started ended log="$workdir/pgdual-sync-$1.log"
   started="$(date +%s.%N)"
   "$pgdual_bin" sync --config "$pgdual_config" --database "$database" --jobs "$jobs" --no-progress \
-    >"$workdir/pgdual-sync-$1.log" 2>&1 || { tail -n 20 "$workdir/pgdual-sync-$1.log" >&2; fail "pgdual sync failed"; }
+    >"$log" 2>&1 || { tail -n 20 "$log" >&2; fail "pgdual sync failed"; }
   ended="$(date +%s.%N)"
   copy_wall="$(seconds_between "$started" "$ended")"
+  in_sync_wall="$(sed -n 's/.* in sync \([0-9.]*\) s after the start.*/\1/p' "$log")"
+  [[ -n "$in_sync_wall" ]] || fail "pgdual sync did not say when it was in sync"
 }
 
 # pgdual_init: pgdual's schema in $database on both servers.
@@ -320,6 +324,10 @@ for round in $(seq "$rounds"); do
     run_tool "$tool" "$round"
     walls[$tool]+="$copy_wall "
     said="$tool $copy_wall s"
+    if [[ "$tool" == pgdual ]]; then
+      walls[pgdual_in_sync]+="$in_sync_wall "
+      said+=" (in sync after $in_sync_wall s, then verified)"
+    fi
     if [[ "$tool" == pg_dump ]]; then
       dump_walls+=("$dump_wall") restore_walls+=("$restore_wall")
       said="pg_dump $dump_wall s + pg_restore $restore_wall s = $copy_wall s"
@@ -336,6 +344,7 @@ source_bytes="$(psql_on "$port_source" -c "SELECT pg_database_size('$database')"
 source_mb="$(awk -v b="$source_bytes" 'BEGIN {printf "%.1f", b / 1e6}')"
 
 declare -A median_wall
+((!has_sync)) || tools+=(pgdual_in_sync)
 for tool in "${tools[@]}"; do
   # shellcheck disable=SC2086  # the walls split on blanks
   median_wall[$tool]="$(median ${walls[$tool]})"
@@ -350,7 +359,7 @@ row() {
     echo "| $2 | not available | | | | |"
     return
   fi
-  [[ "$1" != pgdual ]] || ratio="$(awk -v w="$wall" -v f="$faster_other" 'BEGIN {printf "%.2f", w / f}')"
+  [[ "$1" != pgdual* ]] || ratio="$(awk -v w="$wall" -v f="$faster_other" 'BEGIN {printf "%.2f", w / f}')"
   echo "| $2 | $wall | $3 | $(awk -v m="$source_mb" -v w="$wall" 'BEGIN {printf "%.1f", m / w}') |" \
     "$(awk -v n="$total_rows" -v w="$wall" 'BEGIN {printf "%.0f", n / w}') | $ratio |"
 }
@@ -372,6 +381,7 @@ fi
   row pg_dump "pg_dump -Fd -j $jobs, pg_restore -j $jobs" \
     "dump $(median "${dump_walls[@]}") s, restore $(median "${restore_walls[@]}") s"
   row pgcopydb "pgcopydb clone --table-jobs $jobs --index-jobs $jobs" ""
-  row pgdual "pgdual sync --jobs $jobs" "pgdual serve running (mirror mode wal)"
+  row pgdual "pgdual sync --jobs $jobs" "pgdual serve running (mirror mode wal); verify included"
+  row pgdual_in_sync "pgdual sync --jobs $jobs, until in sync" "the same runs, until the mirror was in sync, before verify"
   echo
 } | if [[ -n "$out_file" ]]; then tee -a "$out_file"; else cat; fi

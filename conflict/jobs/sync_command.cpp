@@ -28,7 +28,7 @@ constexpr auto kJsonInterval = std::chrono::seconds{2};
 /// How often the copy's progress is written into the mirror's record, for SHOW WAL and /metrics.
 constexpr auto kRecordInterval = std::chrono::seconds{2};
 /// How often catching up commits a tiny transaction on the primary and reads the record.
-constexpr auto kCatchUpPoll = std::chrono::seconds{1};
+constexpr auto kCatchUpPoll = std::chrono::milliseconds{200};
 /// A transaction that changes nothing, under a prefix pgdual's apply passes over: a quiet primary
 /// then still has a next transaction, so that the apply sees it is past the copy's end.
 constexpr std::string_view kTinyTransaction = "SELECT pg_catalog.pg_logical_emit_message(true, 'pgdual.verify', '')";
@@ -70,6 +70,13 @@ Expected<SyncOptions, std::string> parse_arguments(std::span<char*> args) {
   if (options.config_file.empty()) return unexpected{std::string{"--config is required"}};
   if (options.database.empty()) return unexpected{std::string{"--database is required"}};
   return options;
+}
+
+/// "12.3 s": the figures an operator compares between runs.
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", seconds);
+  return text;
 }
 
 const config::UserConfig& configured(const config::ProxyConfig& config, const std::string& name) {
@@ -176,6 +183,7 @@ int SyncRun::copy() {
       progress_.phase = "indexes";
       show(progress_, true);
       restore("post-data", work_dir_ / "restore.list", options_.jobs);
+      refresh_materialized_views();
     }
     std::filesystem::remove_all(work_dir_);
   } catch (...) {
@@ -220,7 +228,7 @@ void SyncRun::catch_up() {
   auto mirror = mirror_client();
   const auto position = primary.query_value("SELECT pg_catalog.pg_current_wal_lsn()");
   record_catching_up(mirror, position);
-  say("copied in " + conflict::duration_text(progress_.copy_seconds) + "; catching up from " + slot_lsn_ + " to " +
+  say("rows copied in " + seconds_text(progress_.copy_seconds) + "; catching up from " + slot_lsn_ + " to " +
       position + " through pgdual serve's apply");
   progress_.phase = "catching up";
   while (!stop_) {
@@ -241,15 +249,16 @@ void SyncRun::catch_up() {
 }
 
 int SyncRun::verify() {
-  say("database " + options_.database + " in sync after " +
-      conflict::duration_text(std::chrono::duration<double>(Clock::now() - started_).count()) + "; verifying");
+  const auto in_sync = std::chrono::duration<double>(Clock::now() - started_).count();
+  say("database " + options_.database + " in sync " + seconds_text(in_sync) + " after the start; verifying");
   std::vector<std::string> words{"--config", options_.config_file, "--database", options_.database,
                                  "--user", reader_.name, "--jobs", std::to_string(options_.jobs)};
   words.push_back(terminal_ && show_progress_ ? "--progress" : "--no-progress");
   std::vector<char*> args;
   for (auto& word : words) args.push_back(word.data());
   const int verdict = run_verify_command(args);
-  say(verdict == 0 ? "verified: both servers hold the same database"
+  const auto verified = std::chrono::duration<double>(Clock::now() - started_).count() - in_sync;
+  say(verdict == 0 ? "verified in " + seconds_text(verified) + ": both servers hold the same database"
                    : "verify did not find both servers identical (exit code " + std::to_string(verdict) + ")");
   return verdict == 0 ? 0 : kFailed;
 }

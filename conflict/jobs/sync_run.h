@@ -61,6 +61,9 @@ class SyncRun {
   void dump_schema();
   /// pg_restore of `section` from the dump, on `jobs` connections, with `list`.
   void restore(const std::string& section, const std::filesystem::path& list, std::size_t jobs);
+  /// Fills the materialized views the primary has filled, from the rows copied, as pg_restore does
+  /// (the dump leaves their data out with every table's).
+  void refresh_materialized_views();
 
   // sync_command.cpp
   int copy();

@@ -256,4 +256,15 @@ void SyncRun::restore(const std::string& section, const std::filesystem::path& l
   if (restored.exit_code != 0) throw PgClientError{tool_failure("pg_restore --section=" + section, restored)};
 }
 
+// In creation order: a view made from another one comes after it.
+void SyncRun::refresh_materialized_views() {
+  auto primary = primary_client();
+  auto mirror = mirror_client();
+  const auto views = primary.query(
+      "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class AS c "
+      "JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace "
+      "WHERE c.relkind = 'm' AND c.relispopulated AND n.nspname <> 'pgdual' ORDER BY c.oid");
+  for (const auto& view : views) mirror.execute("REFRESH MATERIALIZED VIEW " + view.at(0).value_or(""));
+}
+
 }  // namespace pgdual::jobs

@@ -20,7 +20,7 @@ namespace logicalrep = protocol::logicalrep;
 /// about as often as the mirror's WAL writer flushes them (wal_writer_delay, 200 ms by default).
 constexpr std::chrono::milliseconds kDurablePoll{100};
 /// How often the apply reads pgdual sync's record while the database waits for a sync or a sync copies it.
-constexpr std::chrono::seconds kSyncPoll{1};
+constexpr std::chrono::milliseconds kSyncPoll{250};
 
 /// What a refused change looked like from the mirror, as a conflict record keeps it: the SQLSTATE
 /// and the message redacted, never a value.

@@ -59,9 +59,9 @@ class SequenceCopier {
     /// The mirror's login, same database: a role that may UPDATE every sequence (setval).
     BackendLogin mirror_login;
     std::chrono::milliseconds interval{1'000};
-    /// While this answers true (pgdual sync copies the database, whose restore sets the sequences
-    /// back to the copy's point), run() sets nothing and forgets what it set, so that it sets every
-    /// sequence again once the copy is over. Never pauses when empty.
+    /// While this answers true (pgdual sync copies the database, or it waits for a sync: the
+    /// restore sets the sequences back to the copy's point), run() sets nothing and forgets what it
+    /// set, so that it sets every sequence again once the copy is over. Never pauses when empty.
     std::function<bool()> paused{};
     /// How long a server may take to answer one pass's statements before its connection is given up.
     std::chrono::milliseconds answer_timeout{30'000};

@@ -95,7 +95,8 @@ void WalMirrors::start_mirroring(const std::string& database, Database& entry) {
   log_->info("wal mirror of database {}: starting the apply from {} to {} ({} on the primary, {} on the mirror)",
              database, primary.name, mirror.name, config_->mirror.replication_user, config_->mirror.apply_user);
   auto sequences = sequence_options(database);
-  sequences.paused = [units = &entry.units] { return units->syncing(); };
+  // While catching up it copies again: the sequences are current by the time the sync is verified.
+  sequences.paused = [applier = entry.applier.get()] { return applier->progress().sync.stands_still(); };
   entry.sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
                                                      tls_.for_backend(mirror), std::move(sequences), log_);
   entry.lag = std::make_unique<SlotLagMonitor>(

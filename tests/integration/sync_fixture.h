@@ -18,8 +18,8 @@ namespace pgdual::test {
 using namespace std::chrono_literals;
 
 /// Patients, encounters and orders with serial and uuid keys, an enum and jsonb, a trigger that
-/// writes an audit table without a primary key, a partitioned table, and large objects that orders
-/// point to: what a hospital's database holds besides pgbench's tables.
+/// writes an audit table without a primary key, a partitioned table, a materialized view, and large
+/// objects that orders point to: what a hospital's database holds besides pgbench's tables.
 inline constexpr std::string_view kEhrSchema = R"sql(
 CREATE TYPE visit_kind AS ENUM ('inpatient', 'outpatient', 'emergency');
 CREATE TABLE patients (
@@ -54,6 +54,8 @@ INSERT INTO encounters (patient_id, kind, notes)
 INSERT INTO orders (encounter_id, code, quantity) SELECT id, 'LAB' || (random() * 100)::int, 1 FROM encounters;
 INSERT INTO vitals SELECT 1 + g % 20000, timestamptz '2025-06-01' + g * interval '1 minute', 60 + g % 40
   FROM generate_series(1, 60000) AS g;
+CREATE MATERIALIZED VIEW ward_census AS
+  SELECT details ->> 'ward' AS ward, count(*) AS patients FROM patients GROUP BY 1;
 UPDATE orders SET scan = lo_from_bytea(0, convert_to(repeat('scan ' || id, 2000), 'UTF8')) WHERE id <= 5;
 GRANT ALL ON ALL TABLES IN SCHEMA public TO app;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app;
