@@ -20,6 +20,7 @@
 #include "protocol/writer.h"
 #include "proxy/admin/apply_hold_console.h"
 #include "proxy/admin/console_commands.h"
+#include "proxy/admin/ramp_facts.h"
 #include "proxy/admin/cutover_console.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
@@ -132,9 +133,12 @@ AdminTable backends_table(const AdminContext& context) {
     const auto& settings = primary ? config->primary_backend() : config->mirror_backend();
     const auto window = context.brake.snapshot(backend, now);
     // A session ends when it loses the primary; the mirror it may lack for a while.
-    const auto state = primary || connected == static_cast<std::ptrdiff_t>(summaries.size())
-                           ? std::string{"connected"}
-                           : fmt::format("reconnecting in {} sessions", summaries.size() - connected);
+    auto state = primary || connected == static_cast<std::ptrdiff_t>(summaries.size())
+                     ? std::string{"connected"}
+                     : fmt::format("reconnecting in {} sessions", summaries.size() - connected);
+    if (const auto syncing = databases_not_in_sync(context.wal_mirrors); !primary && !syncing.empty()) {
+      state += "; " + syncing;
+    }
     table.rows.push_back({settings.name, primary ? "primary" : "mirror",
                           settings.host + ":" + std::to_string(settings.port), state,
                           std::to_string(summaries.size()), std::to_string(window.reads),

@@ -94,6 +94,11 @@ inline constexpr std::array<std::int64_t, 14> kLatencyBucketBoundsMicros = {
 ///   pgdual_wal_retained_bytes{database}              long its oldest change has waited, the WAL the
 ///   pgdual_wal_applied_transactions_total{database}  slot keeps on the primary's disk, transactions
 ///   pgdual_wal_mirror_up{database}                   applied, and 1 while the apply reads the slot
+///   pgdual_sync_state{database}                      pgdual sync's record on the mirror: its state
+///   pgdual_sync_tables_total{database}               (0 none, 1 waiting, 2 copying, 3 catching up,
+///   pgdual_sync_tables_done{database}                4 in sync), and the copy's progress as the
+///   pgdual_sync_rows_copied{database}                sync last wrote it
+///   pgdual_sync_bytes_copied{database}
 ///
 /// The wal families are listed, without samples, in statement mode too.
 ///

@@ -73,13 +73,16 @@ INSERT INTO vitals VALUES (:p, now(), 72);
 class SyncTest : public WalModeTest {
  protected:
   /// A primary database with pgbench's tables at `scale` and the EHR schema, an empty mirror
-  /// database on a server of the test's own, and pgdual serve (with its console and /metrics) in
-  /// front. `pgdual init` ran as the superuser once the tables were there, as the runbook says.
-  void start_sync(std::string_view label, int scale) {
+  /// database on a server of the test's own, and pgdual serve (with its console, and /metrics when
+  /// `with_metrics`) in front. `pgdual init` ran as the superuser once the tables were there, as the
+  /// runbook says.
+  void start_sync(std::string_view label, int scale, bool with_metrics = false) {
     auto settings = wal_settings();
-    metrics_port_ = free_loopback_port();
-    settings.extra = "\n[admin]\nusers = [\"app\"]\n[metrics]\naddress = \"127.0.0.1\"\nport = " +
-                     std::to_string(metrics_port_) + "\n";
+    settings.extra = "\n[admin]\nusers = [\"app\"]\n";
+    if (with_metrics) {
+      metrics_port_ = free_loopback_port();
+      settings.extra += "[metrics]\naddress = \"127.0.0.1\"\nport = " + std::to_string(metrics_port_) + "\n";
+    }
     start_with_own_mirror(label, "SELECT 1", settings);
     check_succeeded(run_client({pg_program("pgbench"), "--initialize", "--quiet", "--scale=" + std::to_string(scale)},
                                backends().onprem.superuser(database()), 600s));

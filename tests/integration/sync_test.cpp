@@ -31,12 +31,15 @@ std::string metric(const std::string& metrics, const std::string& series) {
 TEST_CASE_METHOD(SyncTest, "pgdual sync copies a live database of millions of rows onto an empty server while "
                            "clients write through pgdual and straight to the primary; both end identical",
                  "[integration][sync]") {
-  start_sync("sync_live", 20);
+  start_sync("sync_live", 20, true);
   const TempDir dir{"sync-live"};
   auto through_pgdual = write_through_pgdual(dir, 25s);
   auto direct = write_directly(dir, 25s);
   // pgdual init found the cloud's database empty: serve applies nothing there until the sync.
   REQUIRE(wait_until([&] { return contains(http_get(metrics_port(), "/health").out, "waits for pgdual sync"); }, 30s));
+  const auto backends = run_client({pg_program("psql"), "-X", "-A", "-t", "-c", "SHOW BACKENDS"},
+                                   proxy().endpoint(kAppUser, kAppPassword, "pgdual"), 30s);
+  CHECK(contains(backends.out, "not in sync: " + database() + " waiting for pgdual sync"));
 
   const auto began = std::chrono::steady_clock::now();
   auto sync = start_sync_command(dir, "live", {"--jobs", "2"});
@@ -66,8 +69,9 @@ TEST_CASE_METHOD(SyncTest, "pgdual sync copies a live database of millions of ro
   // COMMITs through pgdual did not wait for the mirror while it was no copy yet, and did after.
   CHECK(std::stol(metric(metrics, "pgdual_wal_acks_total{result=\"syncing\"}")) > 0);
   CHECK(std::stol(metric(metrics, "pgdual_wal_acks_total{result=\"applied\"}")) > 0);
-  std::cerr << "pgdual sync of " << on_primary("SELECT pg_size_pretty(pg_database_size(current_database()))")
-            << "  (" << on_primary("SELECT sum(n_live_tup) FROM pg_stat_user_tables") << " rows) took " << took
+  const auto size = on_primary("SELECT pg_size_pretty(pg_database_size(current_database())) || ', ' || "
+                               "(SELECT sum(n_live_tup) FROM pg_stat_user_tables) || ' rows'");
+  std::cerr << "pgdual sync of " << size.substr(0, size.find('\n')) << " took " << took
             << " s under writes, verify included\n";
 }
 
