@@ -131,16 +131,24 @@ int SyncRun::run() {
   say(std::to_string(tables_.size()) + " tables to copy, " + how +
       (starting_over_ ? "; starting over: what an earlier sync or --force leaves on the mirror is dropped first" : ""));
   try {
-    const int copied = copy();
-    if (copied != 0) return copied;
-    catch_up();
+    copy();
   } catch (const std::exception& error) {
     if (stop_) {
       say("interrupted: the mirror is left half-copied (pgdual serve applies nothing onto it); run pgdual sync again "
           "to start over");
       return kInterrupted;
     }
-    std::fprintf(stderr, "pgdual sync: %s\n", error.what());
+    std::fprintf(stderr, "pgdual sync: %s\npgdual sync: the mirror is left half-copied (pgdual serve applies nothing "
+                 "onto it); run pgdual sync again once that is fixed: it starts over\n",
+                 error.what());
+    return kFailed;
+  }
+  try {
+    catch_up();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "pgdual sync: %s\npgdual sync: the copy is complete; SHOW WAL says whether pgdual serve's "
+                 "apply catches up\n",
+                 error.what());
     return kFailed;
   }
   if (stop_) {
@@ -153,7 +161,7 @@ int SyncRun::run() {
 
 // Until the copy ends, the record says copying: a failure leaves the mirror so, and the slot is
 // dropped, so that it keeps no WAL for a copy nobody finishes.
-int SyncRun::copy() {
+void SyncRun::copy() {
   auto mirror = mirror_client();
   mirror.execute("SET client_min_messages = warning");  // install_schema's NOTICEs say nothing here
   static_cast<void>(install_schema(mirror, schema_rights(config_)));
@@ -167,6 +175,7 @@ int SyncRun::copy() {
     }
     ensure_publication();
     create_slot();
+    hold_tables();
     say("slot " + slot_name_ + " made at " + slot_lsn_ + "; copying as of that point");
     work_dir_ = std::filesystem::temp_directory_path() / ("pgdual-sync-" + std::to_string(getpid()));
     std::filesystem::create_directories(work_dir_);
@@ -175,6 +184,7 @@ int SyncRun::copy() {
     dump_schema();
     if (plan_ == SyncPlan::whole) restore("pre-data", work_dir_ / "restore.list", 1);
     copy_rows();
+    holder_.reset();
     slot_.reset();  // every connection imported the snapshot: it may go
     const auto data_list = plan_ == SyncPlan::whole ? "restore.list" : "large_objects.list";
     if (plan_ == SyncPlan::rows_only) restore("pre-data", work_dir_ / data_list, 1);
@@ -187,6 +197,7 @@ int SyncRun::copy() {
     }
     std::filesystem::remove_all(work_dir_);
   } catch (...) {
+    holder_.reset();
     slot_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(work_dir_, ignored);
@@ -197,7 +208,6 @@ int SyncRun::copy() {
     }
     throw;
   }
-  return 0;
 }
 
 void SyncRun::copy_rows() {

@@ -65,8 +65,13 @@ class SyncRun {
   /// (the dump leaves their data out with every table's).
   void refresh_materialized_views();
 
+  /// In a transaction that imported the slot's snapshot, on `holder_`: lists the tables whose rows
+  /// the copy takes (as the snapshot sees them, as pg_dump does) and locks them against DDL until
+  /// the rows are copied, as pg_dump does for its own run.
+  void hold_tables();
+
   // sync_command.cpp
-  int copy();
+  void copy();
   void copy_rows();
   void catch_up();
   int verify();
@@ -88,6 +93,7 @@ class SyncRun {
   std::vector<SyncTable> tables_;
   std::int64_t bytes_total_ = 0;
   std::optional<PgClient> slot_;  ///< the replication connection whose snapshot the copy imports
+  std::optional<PgClient> holder_;  ///< holds the copied tables' locks while their rows are copied
   std::string slot_lsn_;
   std::string snapshot_;
   std::filesystem::path work_dir_;

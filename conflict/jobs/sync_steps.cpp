@@ -232,6 +232,22 @@ void SyncRun::create_slot() {
   snapshot_ = *rows.front()[2];
 }
 
+// A table made after the preflight and before the slot is in the snapshot, and in the dump: the
+// list is read anew. One dropped meanwhile fails the lock, and the sync: run it again.
+void SyncRun::hold_tables() {
+  auto& holder = holder_.emplace(primary_client());
+  holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  holder.execute("SET TRANSACTION SNAPSHOT " + conflict::quote_literal(snapshot_));
+  tables_ = tables_to_copy(holder);
+  bytes_total_ = 0;
+  std::string names;
+  for (const auto& table : tables_) {
+    bytes_total_ += table.bytes;
+    names += (names.empty() ? "" : ", ") + table.name;
+  }
+  if (!names.empty()) holder.execute("LOCK TABLE " + names + " IN ACCESS SHARE MODE");
+}
+
 void SyncRun::dump_schema() {
   const auto dump = work_dir_ / "schema.dump";
   const std::vector<std::string> arguments{

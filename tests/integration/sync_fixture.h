@@ -148,6 +148,12 @@ class SyncTest : public WalModeTest {
     return mirror().run_sql(database(), "SELECT state || '|' || rows_copied FROM pgdual.sync");
   }
 
+  /// The sync has made its slot: rows are being copied (the record counts some), or the copy is over.
+  [[nodiscard]] bool past_the_copy_point() const {
+    const auto record = sync_record();
+    return !record.empty() && !record.starts_with("waiting|") && !record.starts_with("copying|0");
+  }
+
   [[nodiscard]] std::uint16_t metrics_port() const noexcept { return metrics_port_; }
 
  private:
