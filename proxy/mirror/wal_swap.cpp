@@ -49,6 +49,10 @@ Awaitable<Expected<std::vector<WalMirrors::DatabaseSwap>, std::string>> WalMirro
         co_return unexpected{"the WAL mirror of database " + name +
                              " was given up: the mirror lacks its later writes; rebuild it first"};
       }
+      if (entry->units.syncing()) {
+        co_return unexpected{"database " + name +
+                             " is not in sync on the mirror yet (pgdual sync): let the sync end first"};
+      }
       names.push_back(name);
     }
   }

@@ -120,9 +120,20 @@ TEST_CASE_METHOD(SyncTest, "A sync interrupted, then killed, half-way is run aga
 }
 
 TEST_CASE_METHOD(SyncTest, "A mirror holding rows the sync did not put there is refused, untouched; with --force it "
-                           "is emptied and copied",
+                           "is emptied and copied. No swap of roles while a database is not in sync",
                  "[integration][sync]") {
   start_sync("sync_force", 1);
+  const auto ctl = [&](const std::string& command) {
+    return run({PGDUAL_BINARY, "ctl", "--config", proxy().config_file().string(), command}, {}, 60s);
+  };
+  check_succeeded(ctl("START APPLY " + database()));
+  REQUIRE(wait_until([&] { return contains(ctl("SHOW WAL").out, "|waiting|"); }, 30s));
+  check_succeeded(ctl("PAUSE WRITES"));
+  const auto swap = ctl("SWAP ROLES");
+  check_succeeded(ctl("RESUME WRITES"));
+  CHECK(swap.exit_code == 1);
+  CHECK(contains(swap.err, "is not in sync on the mirror yet (pgdual sync)"));
+
   static_cast<void>(mirror().run_sql(database(), "CREATE TABLE stray (id int); INSERT INTO stray VALUES (7)"));
   const TempDir dir{"sync-force"};
   auto refused = start_sync_command(dir, "refused");
