@@ -143,6 +143,7 @@ void assign_mirror(const toml::table& doc, const std::vector<UserConfig>& users,
   mirror.apply_user = doc.at_path("mirror.apply_user").value_or(mirror.replication_user);
   assign(doc, "mirror.max_lag_bytes", mirror.max_lag_bytes);
   assign(doc, "mirror.sequence_sync_ms", mirror.sequence_sync);
+  assign(doc, "mirror.lease_timeout_ms", mirror.lease_timeout);
   assign_uncarried(doc, "mirror.large_objects", mirror.large_objects);
   assign_uncarried(doc, "mirror.unlogged_tables", mirror.unlogged_tables);
 }

@@ -161,6 +161,9 @@ struct MirrorConfig {
   /// far behind cannot fill the primary's disk.
   std::uint64_t max_lag_bytes = 17'179'869'184;  // 16 GiB
   std::chrono::milliseconds sequence_sync{1000};  ///< in wal mode, how often sequences are copied to the mirror
+  /// In wal mode with several pgdual instances (docs/deployment.md): how long the instance holding a
+  /// database's apply lease may stay silent before another one ends its connections and applies.
+  std::chrono::milliseconds lease_timeout{5000};
   UncarriedWrites large_objects = UncarriedWrites::refuse;    ///< in wal mode, a write of large objects
   UncarriedWrites unlogged_tables = UncarriedWrites::refuse;  ///< in wal mode, a statement making an unlogged table
 

@@ -63,6 +63,7 @@ constexpr KeySpec kSchema[] = {
     {"mirror.apply_user", Kind::string},
     {"mirror.max_lag_bytes", Kind::integer},
     {"mirror.sequence_sync_ms", Kind::integer},
+    {"mirror.lease_timeout_ms", Kind::integer},
     {"mirror.large_objects", Kind::string},
     {"mirror.unlogged_tables", Kind::string},
     {"conflicts", Kind::table},

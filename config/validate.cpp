@@ -52,6 +52,7 @@ constexpr Range kRanges[] = {
     {"mirror.reconnect_max_ms", 1, 3'600'000},
     {"mirror.max_lag_bytes", 16 * 1024 * 1024, std::int64_t{1} << 50},  // 16 MiB .. 1 PiB
     {"mirror.sequence_sync_ms", 10, 3'600'000},
+    {"mirror.lease_timeout_ms", 1000, 600'000},
     {"conflicts.group_commit_ms", 1, 1000},
     {"conflicts.keep_rotated", 1, 10'000},
     {"ledger.retention_hours", 1, 87'600},  // ten years

@@ -70,7 +70,10 @@ std::vector<WalMirrorGauges> wal_gauges(const std::vector<WalMirrors::DatabasePr
                       .sync_tables_total = sync.tables_total,
                       .sync_tables_done = sync.tables_done,
                       .sync_rows_copied = sync.rows_copied,
-                      .sync_bytes_copied = sync.bytes_copied});
+                      .sync_bytes_copied = sync.bytes_copied,
+                      .applying = mirror.progress.applying,
+                      .instances = mirror.instances.size(),
+                      .keys_heard = mirror.keys_heard});
   }
   return gauges;
 }

@@ -20,12 +20,14 @@ struct SchemaObject {
   int version;
   std::string_view name;  ///< a relation, or a function with "()"
 };
-constexpr std::array<SchemaObject, 6> kSchemaObjects{{{1, "ledger"},
+constexpr std::array<SchemaObject, 8> kSchemaObjects{{{1, "ledger"},
                                                       {1, "schema_version"},
                                                       {2, "applied"},
                                                       {4, "identity_full"},
                                                       {5, "emit_ddl()"},
-                                                      {6, "ddl_proof"}}};
+                                                      {6, "ddl_proof"},
+                                                      {7, "sync"},
+                                                      {8, "instances"}}};
 
 constexpr std::string_view kSchemaObjectsSql = R"sql(
 SELECT c.relname::text FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace

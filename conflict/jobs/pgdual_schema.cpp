@@ -141,6 +141,30 @@ INSERT INTO pgdual.schema_version (version) VALUES (7) ON CONFLICT DO NOTHING;
 COMMIT;
 )sql";
 
+/// Version 8: the pgdual serve instances in front of this database (docs/deployment.md), one row
+/// each, written by each instance every second. Several instances share the servers, and the one
+/// whose apply connection holds the apply lease (an advisory lock on the mirror) applies the WAL
+/// stream; the others read here who does, and whether it is still alive. UNLOGGED: never in the
+/// WAL stream, so never mirrored, and cheap to rewrite every second; a crash of the server empties
+/// it, and the instances write their rows again within a second.
+constexpr std::string_view kSchemaV8Sql = R"sql(
+BEGIN;
+CREATE UNLOGGED TABLE IF NOT EXISTS pgdual.instances (
+  instance uuid PRIMARY KEY,
+  listen text NOT NULL,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  started_at timestamptz NOT NULL,
+  seen_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  apply_pid integer NULL
+);
+COMMENT ON TABLE pgdual.instances IS
+  'pgdual serve instances using this database: each writes its row every second. apply_pid is the backend '
+  'of the instance''s apply connection here when it took the apply lease.';
+INSERT INTO pgdual.schema_version (version) VALUES (8) ON CONFLICT DO NOTHING;
+COMMIT;
+)sql";
+
 /// Versions 3 and 4: no table is left without a replica identity. Once a table is in a publication
 /// that publishes updates and deletes (the WAL mirror's is FOR ALL TABLES), the primary refuses its
 /// UPDATE and DELETE unless it has one, and a client's write must never fail because of pgdual. So a
@@ -293,6 +317,7 @@ std::vector<Grant> grants_of(const SchemaRights& rights) {
   if (!rights.apply_role.empty()) {
     grants.push_back({rights.apply_role, "pgdual.applied", "SELECT, INSERT"});
     grants.push_back({rights.apply_role, "pgdual.sync", "SELECT, UPDATE"});
+    grants.push_back({rights.apply_role, "pgdual.instances", "SELECT, INSERT, UPDATE, DELETE"});
   }
   return grants;
 }
@@ -326,6 +351,7 @@ SchemaSetup install_schema(PgClient& client, const SchemaRights& rights) {
   install_replica_identity(client, setup);
   client.execute(std::string{kSchemaV6Sql});
   client.execute(std::string{kSchemaV7Sql});
+  client.execute(std::string{kSchemaV8Sql});
   // Which version is installed is no secret: any login may read it, and so learn whether a
   // database is set up (DatabaseSetup, as the logins pgdual uses for itself).
   client.execute("GRANT SELECT ON pgdual.schema_version TO PUBLIC");

@@ -9,7 +9,7 @@ namespace pgdual::jobs {
 
 /// The version of pgdual's schema this pgdual installs: `pgdual init`, and a database's first
 /// session through `pgdual serve`, bring a database to it.
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 /// Who gets which rights on pgdual's tables.
 struct SchemaRights {
@@ -17,7 +17,8 @@ struct SchemaRights {
   /// unit in pgdual.ledger on the mirror, read it back after a lost COMMIT, and prune it.
   std::vector<std::string> ledger_roles;
   /// The WAL mirror's apply login, which records each applied transaction in pgdual.applied, and
-  /// marks pgdual sync's record in sync once caught up.
+  /// marks pgdual sync's record in sync once caught up, and writes its instance's row in
+  /// pgdual.instances.
   std::string apply_role;
 };
 

@@ -22,6 +22,7 @@
 #include "proxy/admin/console_commands.h"
 #include "proxy/admin/ramp_facts.h"
 #include "proxy/admin/cutover_console.h"
+#include "proxy/admin/instances_table.h"
 #include "proxy/admin/live_settings.h"
 #include "proxy/conflict_sink.h"
 #include "proxy/mirror/wal_mirrors.h"
@@ -214,6 +215,11 @@ AdminTable wal_table(const AdminContext& context) {
   return table;
 }
 
+AdminTable instances_of(const AdminContext& context) {
+  if (context.wal_mirrors == nullptr) return instances_table({}, {});
+  return instances_table(context.wal_mirrors->progress(), context.wal_mirrors->self().id);
+}
+
 // SHOW CUTOVER's: the database furthest behind sets how long a swap's drain takes.
 std::string joined(const std::vector<std::string>& parts) {
   std::string text;
@@ -333,6 +339,7 @@ void run_command(const AdminCommand& command, const AdminContext& context, const
     case AdminVerb::show_config: return encode_table(config_table(context), out);
     case AdminVerb::show_wal: return encode_table(wal_table(context), out);
     case AdminVerb::show_shadows: return encode_table(shadows_table(context), out);
+    case AdminVerb::show_instances: return encode_table(instances_of(context), out);
     case AdminVerb::set_read_percent: return set_read_percent(command, context, who, out);
     case AdminVerb::set_shadow_percent: return set_shadow_percent(command, context, who, out);
     case AdminVerb::reload: {
@@ -422,7 +429,7 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
   if (!words.empty() && words[0] == "kill") return parse_kill(words);
   if (!words.empty() && words[0] == "set") return parse_set(words);
   if (words.size() != 2 || words[0] != "show") return unexpected{unknown_command()};
-  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 10> kShows{{
+  static constexpr std::array<std::pair<std::string_view, AdminVerb>, 11> kShows{{
       {"backends", AdminVerb::show_backends},
       {"stats", AdminVerb::show_stats},
       {"sessions", AdminVerb::show_sessions},
@@ -430,6 +437,7 @@ Expected<AdminCommand, AdminError> parse_admin_command(std::string_view text) {
       {"config", AdminVerb::show_config},
       {"wal", AdminVerb::show_wal},
       {"shadows", AdminVerb::show_shadows},
+      {"instances", AdminVerb::show_instances},
       {"cutover", AdminVerb::show_cutover},
       {"version", AdminVerb::show_version},
       {"help", AdminVerb::show_help},

@@ -40,6 +40,7 @@ enum class AdminVerb {
   show_config,
   show_wal,
   show_shadows,
+  show_instances,  ///< SHOW INSTANCES: proxy/admin/instances_table.h
   set_read_percent,
   set_shadow_percent,
   reload,

@@ -23,7 +23,7 @@
 namespace pgdual::proxy {
 namespace {
 
-constexpr std::array<ConsoleCommandHelp, 22> kCommands{{
+constexpr std::array<ConsoleCommandHelp, 23> kCommands{{
     {"SHOW BACKENDS", "both servers: role, address, state, sessions, reads, errors and latency"},
     {"SHOW STATS", "sessions, read_percent, the brake, shadow reads and conflicts, in figures"},
     {"SHOW SESSIONS", "every client session, by the id KILL takes"},
@@ -31,6 +31,7 @@ constexpr std::array<ConsoleCommandHelp, 22> kCommands{{
     {"SHOW CONFIG", "the settings in force, passwords left out"},
     {"SHOW WAL", "in mirror.mode wal, each database's WAL mirror: state and lag"},
     {"SHOW SHADOWS", "shadow reads compared, by statement fingerprint"},
+    {"SHOW INSTANCES", "in mirror.mode wal, every pgdual instance in front of these servers, and which one applies"},
     {"SHOW CUTOVER", "the write gate (open, pausing, paused, swapping), writes running and held, the running roles"},
     {"SHOW CHECKS [database]", "pgdual check's checks against the configuration in force, each with its fix"},
     {"SHOW VERSION", "pgdual's version"},

@@ -114,7 +114,7 @@ void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mi
     std::string_view help;
     std::string (*value)(const WalMirrorGauges&);
   };
-  static constexpr std::array<Family, 10> kFamilies{{
+  static constexpr std::array<Family, 13> kFamilies{{
       {"pgdual_wal_lag_bytes", "gauge", "WAL the primary wrote that the database's slot has not confirmed, in bytes.",
        [](const WalMirrorGauges& m) { return std::to_string(m.lag_bytes); }},
       {"pgdual_wal_lag_seconds", "gauge",
@@ -127,6 +127,14 @@ void render_wal_mirrors(std::string& out, const std::vector<WalMirrorGauges>& mi
        [](const WalMirrorGauges& m) { return std::to_string(m.applied_transactions); }},
       {"pgdual_wal_mirror_up", "gauge", "1 while the apply reads the database's slot; 0 when failing or given up.",
        [](const WalMirrorGauges& m) { return std::string{m.up ? "1" : "0"}; }},
+      {"pgdual_wal_applying", "gauge",
+       "1 while this pgdual instance holds the database's apply lease and applies its WAL to the mirror.",
+       [](const WalMirrorGauges& m) { return std::string{m.applying ? "1" : "0"}; }},
+      {"pgdual_instances", "gauge", "pgdual instances in front of the database's servers, this one included.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.instances); }},
+      {"pgdual_wal_keys_heard_total", "counter",
+       "Transactions of this instance's sessions that another instance's apply committed on the mirror.",
+       [](const WalMirrorGauges& m) { return std::to_string(m.keys_heard); }},
       {"pgdual_sync_state", "gauge",
        "pgdual sync's state for the database: 0 never synced, 1 waiting for a sync, 2 copying, 3 catching up, 4 in sync.",
        [](const WalMirrorGauges& m) { return std::to_string(m.sync_state); }},

@@ -35,6 +35,10 @@ struct WalMirrorGauges {
   std::int64_t sync_tables_done = 0;
   std::int64_t sync_rows_copied = 0;
   std::int64_t sync_bytes_copied = 0;
+  /// Several instances (docs/deployment.md): this one holds the database's apply lease.
+  bool applying = false;
+  std::size_t instances = 0;     ///< pgdual instances the database's pgdual.instances lists
+  std::uint64_t keys_heard = 0;  ///< unit keys another instance's apply committed for sessions here
 };
 
 /// The values Metrics does not count itself, read by the caller when the metrics are rendered.

@@ -22,6 +22,12 @@ StatementRefused refusal(const protocol::Frame& frame) {
 
 }  // namespace
 
+std::string notification_payload(const protocol::Frame& frame) {
+  const auto notification = protocol::decode_notification_response(frame.body);
+  if (!notification) throw SessionError{protocol::sqlstate::kProtocolViolation, "malformed NotificationResponse"};
+  return std::string{notification->payload};
+}
+
 Awaitable<SimpleAnswer> run_simple_query(BackendConnection& connection, std::string_view sql) {
   std::vector<std::byte> bytes;
   protocol::Writer out{bytes};
@@ -36,6 +42,7 @@ Awaitable<SimpleAnswer> run_until_ready(BackendConnection& connection, protocol:
     const auto frame = co_await connection.reader().next_frame(connection.stream());
     if (frame.tag == tags::kReadyForQuery) co_return answer;
     if (frame.tag == tags::kErrorResponse && !answer.refused) answer.refused = refusal(frame);
+    if (frame.tag == tags::kNotificationResponse) answer.notifications.push_back(notification_payload(frame));
     if (frame.tag != tags::kDataRow) continue;  // RowDescription, CommandComplete, notices
     const auto row = protocol::decode_data_row(frame.body);
     if (!row) throw SessionError{protocol::sqlstate::kProtocolViolation, "malformed DataRow"};

@@ -21,7 +21,11 @@ struct StatementRefused {
 struct SimpleAnswer {
   std::vector<protocol::OwnedDataRow> rows;
   std::optional<StatementRefused> refused;  ///< the first ErrorResponse, if any
+  std::vector<std::string> notifications;  ///< the payloads of the NOTIFYs delivered meanwhile
 };
+
+/// The payload of NotificationResponse `frame`. Throws SessionError when it is malformed.
+[[nodiscard]] std::string notification_payload(const protocol::Frame& frame);
 
 /// Runs `sql` as one simple Query on `connection` and reads its whole answer, so that the
 /// connection is ready for the next statement whether or not the server refused this one. Throws

@@ -24,6 +24,21 @@ AppliedUnits::Ticket AppliedUnits::expect(std::string key, asio::any_io_executor
   return Ticket{*this, std::move(key), std::move(state)};
 }
 
+bool AppliedUnits::expects(std::string_view key) const {
+  const std::lock_guard lock{mutex_};
+  return expected_.contains(std::string{key});
+}
+
+std::vector<std::string> AppliedUnits::expected_keys() const {
+  const std::lock_guard lock{mutex_};
+  std::vector<std::string> keys;
+  keys.reserve(expected_.size());
+  for (const auto& [key, state] : expected_) {
+    if (!state->done) keys.push_back(key);
+  }
+  return keys;
+}
+
 void AppliedUnits::applied(std::string_view key) {
   std::shared_ptr<State> state;
   {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "proxy/net/asio.h"
 
@@ -34,6 +35,12 @@ class AppliedUnits {
   /// session still holds one, is woken. Keys nobody expects (transactions of other programs, or of
   /// sessions gone) are ignored.
   void applied(std::string_view key);
+  /// Whether a session of this process holds a ticket for `key`. The apply tells the other pgdual
+  /// instances of the keys no session here waits for (docs/deployment.md).
+  [[nodiscard]] bool expects(std::string_view key) const;
+  /// Every key a ticket waits for now: what an instance that heard nothing for a while looks up in
+  /// the mirror's ledger.
+  [[nodiscard]] std::vector<std::string> expected_keys() const;
   /// How many tickets are outstanding, for SHOW and metrics.
   [[nodiscard]] std::size_t waiting() const;
 

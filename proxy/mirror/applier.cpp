@@ -63,6 +63,11 @@ Awaitable<void> MirrorApplier::run() {
     } catch (const std::exception& error) {
       failure = error.what();
     }
+    {
+      // The round's connection, and the lease with it, is gone.
+      const std::lock_guard lock{progress_mutex_};
+      progress_.applying = false;
+    }
     if (stop_.requested()) break;
     const bool refused_transaction = careful_at_ != 0 && !failure;
     if (failure) {
@@ -92,13 +97,17 @@ Awaitable<void> MirrorApplier::round() {
     const std::lock_guard lock{progress_mutex_};
     ++progress_.rounds;
   }
-  auto stream = co_await SlotStream::open(primary_, primary_tls_, options_.slot);
-  units_.slot_ready();
-  source_ = source_name(options_.slot.slot, stream.system_identifier());
   auto connection = co_await BackendConnection::open(mirror_, mirror_tls_, options_.mirror_login,
                                                      options_.slot.max_message_length);
+  const bool leased = co_await take_lease(connection);
+  if (!leased) co_return;
+  auto stream = co_await open_stream();
+  units_.slot_ready();
+  source_ = source_name(options_.slot.slot, stream.system_identifier());
   auto apply_options = options_.apply;
   apply_options.source_encoding = stream.server_encoding();
+  // A key no session of this instance waits for may be another instance's.
+  apply_options.others_may_wait = [this](std::string_view key) { return !units_.expects(key); };
   auto apply = co_await ApplyConnection::open(std::move(connection), source_, apply_options);
   undurable_.clear();  // what the last round left undurable, the slot sends again
   check_mirror_kept(apply.applied_through());

@@ -17,6 +17,7 @@
 #include "proxy/backend/backend_connection.h"
 #include "proxy/mirror/applied_units.h"
 #include "proxy/mirror/apply_hold.h"
+#include "proxy/mirror/apply_lease.h"
 #include "proxy/mirror/apply_connection.h"
 #include "proxy/mirror/slot_stream.h"
 #include "proxy/mirror/sync_record.h"
@@ -37,6 +38,12 @@ struct ApplierProgress {
   std::uint64_t mirror_losses = 0;
   std::string last_error;            ///< why the last round ended; empty while none has
   SyncRecord sync;                   ///< pgdual sync's record on the mirror, as last read
+  /// This instance holds the database's apply lease (docs/deployment.md): it applies. False while
+  /// another instance does, or before the first round took it.
+  bool applying = false;
+  /// While another instance applies: where it listens, or its backend on the mirror when no
+  /// instance's row names it; empty when nobody holds the lease.
+  std::string applied_by;
 };
 
 /// The WAL mirror of one database (docs/wal-mirror.md): reads the primary's slot, applies each
@@ -47,6 +54,12 @@ struct ApplierProgress {
 /// Before each round it reads pgdual sync's record on the mirror (docs/sync.md): while the
 /// database waits for a sync, or a sync copies it, it stands still; once it has applied past the point where the copy
 /// ended, it marks the record in sync, and the sessions wait for their transactions again.
+///
+/// Several pgdual instances may run it for the same database (docs/deployment.md): a round first
+/// takes the database's apply lease, an advisory lock held by its apply connection on the mirror,
+/// and stands by while another instance holds it, taking over when that one's connection ends or
+/// it stays silent past lease_timeout. So one instance applies at a time, and one whose lease was
+/// taken away can write nothing more: its mirror backend was ended.
 ///
 /// A round opens the slot stream and the apply connection and runs until something fails: the
 /// primary, the mirror, or either connection. The next round starts after a growing pause and
@@ -63,6 +76,13 @@ class MirrorApplier {
     /// The mirror's login, with its database: a role that may set session_replication_role.
     BackendLogin mirror_login;
     ApplyOptions apply{};
+    /// The replication user's login on the primary, with the database, for a plain connection: it
+    /// may end a walsender of its own role that still reads the slot.
+    BackendLogin primary_login;
+    /// This instance, as pgdual.instances on the mirror names it.
+    InstanceIdentity self;
+    /// How long the lease's holder may be silent before this instance ends its apply and takes over.
+    std::chrono::milliseconds lease_timeout{5'000};
     std::chrono::milliseconds retry_min{100};
     std::chrono::milliseconds retry_max{5'000};
   };
@@ -97,6 +117,22 @@ class MirrorApplier {
   /// Reads pgdual sync's record on the mirror and tells the sessions (applier_sync.cpp). Throws
   /// as a round does when the mirror cannot be reached.
   Awaitable<SyncRecord> read_sync();
+  /// Takes in the sync record read: what the sessions are told, and progress() shows.
+  void note_sync(const SyncRecord& record);
+
+  // The apply lease (applier_lease.cpp).
+  /// Takes the lease on `mirror`, the apply's own connection, standing by while another instance
+  /// holds it. False when the round is to end without applying: stop() was called, or the sync
+  /// record now says the apply must stand still.
+  Awaitable<bool> take_lease(BackendConnection& mirror);
+  /// While standing by: the slot exists on the primary, so logins need not wait for it.
+  Awaitable<void> look_for_slot();
+  /// Opens the slot stream; a walsender still reading the slot for an instance whose lease this
+  /// one took is ended first.
+  Awaitable<SlotStream> open_stream();
+  /// A plain connection to the primary as the replication user.
+  Awaitable<BackendConnection> open_primary();
+  void note_lease(bool applying, std::string applied_by);
   /// Whether the apply has everything the primary committed before the copy ended.
   [[nodiscard]] bool caught_up(const SlotStream& stream, const ApplyConnection& apply) const;
   /// Marks the record in sync and lets the sessions wait for their transactions again.

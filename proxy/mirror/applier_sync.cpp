@@ -18,6 +18,11 @@ Awaitable<SyncRecord> MirrorApplier::read_sync() {
   connection.emplace(std::move(opened));
   auto record = co_await read_sync_record(*connection);
   co_await say_goodbye(connection);
+  note_sync(record);
+  co_return record;
+}
+
+void MirrorApplier::note_sync(const SyncRecord& record) {
   if (record.state != sync_.state) {
     log_->info("mirror apply of {}: pgdual sync's record on the mirror says {}", options_.slot.database,
                record.state == SyncState::none ? std::string_view{"nothing"} : to_string(record.state));
@@ -27,7 +32,6 @@ Awaitable<SyncRecord> MirrorApplier::read_sync() {
   sync_ = record;
   const std::lock_guard lock{progress_mutex_};
   progress_.sync = record;
-  co_return record;
 }
 
 // Everything the walsender had read up to the copy's end was sent before the position that passed

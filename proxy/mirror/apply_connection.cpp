@@ -70,6 +70,7 @@ Awaitable<void> ApplyConnection::set_up() {
                      advice};
   }
   pipeline_.parse(kLedgerStatement, kRecordAppliedSql, FailedChange{.relation = "pgdual.applied"});
+  pipeline_.parse(kNotifyStatement, kNotifyAppliedSql, FailedChange{.relation = "pgdual.applied"});
   const auto refused = co_await run_batch();
   if (refused) {
     throw ApplyError{"the mirror cannot record applied transactions in pgdual.applied (`pgdual init` creates it, "
@@ -365,6 +366,13 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::commit_transaction(co
     pipeline_.execute(
         kLedgerStatement, parameters,
         FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = commit.commit_lsn}, false);
+    if (key && options_.others_may_wait && options_.others_may_wait(*key)) {
+      const std::array notified{text_parameter(*key)};
+      pipeline_.execute(
+          kNotifyStatement, notified,
+          FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit, .commit_lsn = commit.commit_lsn},
+          false);
+    }
   }
   const bool hold = !transaction_->failure && transaction_->mode == ApplyMode::fast && more_follow &&
                     held_.size() + 1 < options_.max_batch;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -44,7 +45,15 @@ struct ApplyOptions {
   /// stored them, converting them when its own database's encoding differs. Empty: the mirror's
   /// default.
   std::string source_encoding{};
+  /// Whether another pgdual instance's session may wait for the unit key a transaction carries
+  /// (docs/deployment.md): its apply then sends the key on channel kAppliedChannel, which the
+  /// mirror delivers once it commits. Unset: none may.
+  std::function<bool(std::string_view)> others_may_wait{};
 };
+
+/// The channel on which the mirror tells every pgdual instance listening there the unit keys the
+/// apply committed (InstanceLink).
+inline constexpr std::string_view kAppliedChannel = "pgdual_applied";
 
 /// How a transaction is applied.
 enum class ApplyMode : std::uint8_t {
@@ -155,6 +164,8 @@ class ApplyConnection {
  private:
   /// The prepared insert of a row into pgdual.applied.
   static constexpr std::string_view kLedgerStatement = "pgdual_apply_ledger";
+  /// The prepared NOTIFY of a unit key another instance's session may wait for.
+  static constexpr std::string_view kNotifyStatement = "pgdual_apply_notify";
 
   struct RelationEntry {
     protocol::logicalrep::OwnedRelation relation;

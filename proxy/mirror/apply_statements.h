@@ -135,6 +135,10 @@ using PlanError = std::string;
 inline constexpr std::string_view kRecordAppliedSql =
     "INSERT INTO pgdual.applied (source, commit_lsn, xid, unit_key) VALUES ($1, $2::pg_lsn, $3::bigint, $4::uuid)";
 
+/// Tells the pgdual instances listening on the mirror that unit key $1 is applied, once the
+/// transaction commits (ApplyOptions::others_may_wait).
+inline constexpr std::string_view kNotifyAppliedSql = "SELECT pg_catalog.pg_notify('pgdual_applied', $1)";
+
 /// The highest commit LSN applied from $1, or no row value (NULL) when none was.
 inline constexpr std::string_view kLastAppliedSql =
     "SELECT max(commit_lsn)::text FROM pgdual.applied WHERE source = $1";

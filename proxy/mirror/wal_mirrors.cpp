@@ -1,5 +1,8 @@
 #include "proxy/mirror/wal_mirrors.h"
 
+#include <unistd.h>
+
+#include <array>
 #include <chrono>
 #include <utility>
 
@@ -7,6 +10,7 @@
 #include "conflict/jobs/unlogged_tables.h"
 #include "conflict/jobs/wal_preflight.h"
 #include "conflict/wal_names.h"
+#include "proxy/idempotency_key.h"
 
 namespace pgdual::proxy {
 namespace {
@@ -15,6 +19,7 @@ namespace {
 constexpr std::string_view kApplyApplicationName = "pgdual apply";
 constexpr std::string_view kSequencesApplicationName = "pgdual sequences";
 constexpr std::string_view kLagApplicationName = "pgdual lag";
+constexpr std::string_view kLinkApplicationName = "pgdual instance";
 /// How often each slot's lag is read: the lag in seconds is known to this resolution, and the
 /// disk limit is enforced this soon after the slot passes it.
 constexpr auto kLagInterval = std::chrono::seconds{1};
@@ -46,11 +51,21 @@ conflict::ConflictRecord given_up_record(const std::string& database, const std:
   return record;
 }
 
+InstanceIdentity this_instance(const config::ListenConfig& listen) {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  return InstanceIdentity{.id = next_unit_key(),
+                          .listen = listen.address + ":" + std::to_string(listen.port),
+                          .host = host.data(),
+                          .pid = static_cast<int>(getpid())};
+}
+
 }  // namespace
 
 WalMirrors::WalMirrors(std::shared_ptr<const config::ProxyConfig> config, const BackendTlsContexts& tls,
                        ConflictSink& conflicts, std::shared_ptr<spdlog::logger> log)
     : config_{std::move(config)},
+      self_{this_instance(config_->listen)},
       tls_{tls},
       conflicts_{conflicts},
       log_{std::move(log)},
@@ -96,15 +111,22 @@ void WalMirrors::start_mirroring(const std::string& database, Database& entry) {
              database, primary.name, mirror.name, config_->mirror.replication_user, config_->mirror.apply_user);
   auto sequences = sequence_options(database);
   // While catching up it copies again: the sequences are current by the time the sync is verified.
-  sequences.paused = [applier = entry.applier.get()] { return applier->progress().sync.stands_still(); };
+  // Only the instance that applies copies them: two copiers could set a sequence back and forth.
+  sequences.paused = [applier = entry.applier.get()] {
+    const auto progress = applier->progress();
+    return progress.sync.stands_still() || !progress.applying;
+  };
   entry.sequences = std::make_unique<SequenceCopier>(primary, tls_.for_backend(primary), mirror,
                                                      tls_.for_backend(mirror), std::move(sequences), log_);
   entry.lag = std::make_unique<SlotLagMonitor>(
       primary, tls_.for_backend(primary), lag_options(database),
       [this, database, raw = &entry](const SlotLag& lag) { give_up(database, *raw, lag); }, log_);
+  entry.link = std::make_unique<InstanceLink>(mirror, tls_.for_backend(mirror), link_options(database), entry.units,
+                                              log_);
   spawn(entry.applier->run(), entry.cancel_applier, entry.tasks);
   spawn(entry.sequences->run(), entry.cancel_sequences, entry.tasks);
   spawn(entry.lag->run(), entry.cancel_lag, entry.tasks);
+  spawn(entry.link->run(), entry.cancel_link, entry.tasks);
 }
 
 // The sessions first, so that none waits on: the transactions they wait for will never reach the
@@ -149,6 +171,10 @@ MirrorApplier::Options WalMirrors::options_for(const std::string& database) cons
                                    .slot = name,
                                    .publication = name};
   options.mirror_login = login(config_->mirror.apply_user, config_->mirror_backend(), database, kApplyApplicationName);
+  options.primary_login = login(config_->mirror.replication_user, config_->primary_backend(), database,
+                                kApplyApplicationName);
+  options.self = self_;
+  options.lease_timeout = config_->mirror.lease_timeout;
   return options;
 }
 
@@ -171,6 +197,13 @@ SlotLagMonitor::Options WalMirrors::lag_options(const std::string& database) con
       .slot = conflict::slot_name_for(database),
       .max_retained_bytes = config_->mirror.max_lag_bytes,
       .interval = kLagInterval};
+}
+
+// As the apply user, whose backend holds the lease: it may end a silent holder's.
+InstanceLink::Options WalMirrors::link_options(const std::string& database) const {
+  return InstanceLink::Options{
+      .mirror_login = login(config_->mirror.apply_user, config_->mirror_backend(), database, kLinkApplicationName),
+      .self = self_};
 }
 
 // Once per database, as its mirror starts: every missing setting or right named at once, rather
@@ -242,7 +275,9 @@ std::vector<WalMirrors::DatabaseProgress> WalMirrors::progress() const {
                    .progress = std::move(progress),
                    .waiting = entry->units.waiting(),
                    .lag = std::move(lag),
-                   .status = std::move(status)});
+                   .status = std::move(status),
+                   .instances = entry->link->instances(),
+                   .keys_heard = entry->link->keys_heard()});
   }
   return all;
 }
@@ -255,6 +290,12 @@ Expected<MirrorApplier*, std::string> WalMirrors::holdable(const std::string& da
                       ": no client has used it since pgdual started"};
   }
   if (found->second->units.given_up()) return unexpected{"the WAL mirror of database " + database + " was given up"};
+  const auto progress = found->second->applier->progress();
+  // Before its first round took the lease, the hold waits for the apply as it does for any round.
+  if (!progress.applying && !progress.applied_by.empty()) {
+    return unexpected{"this pgdual instance does not apply database " + database + " now; " + progress.applied_by +
+                      " does: hold the apply there"};
+  }
   return found->second->applier.get();
 }
 
@@ -293,9 +334,11 @@ void WalMirrors::request_stop(Database& entry) {
   entry.applier->stop();
   entry.sequences->stop();
   entry.lag->stop();
+  entry.link->stop();
   entry.cancel_applier.emit(asio::cancellation_type::terminal);
   entry.cancel_sequences.emit(asio::cancellation_type::terminal);
   entry.cancel_lag.emit(asio::cancellation_type::terminal);
+  entry.cancel_link.emit(asio::cancellation_type::terminal);
 }
 
 // A round waiting on the network ends by the cancellation at once.

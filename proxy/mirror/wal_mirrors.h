@@ -19,6 +19,7 @@
 #include "proxy/conflict_sink.h"
 #include "proxy/mirror/applied_units.h"
 #include "proxy/mirror/applier.h"
+#include "proxy/mirror/instance_link.h"
 #include "proxy/mirror/sequence_copier.h"
 #include "proxy/mirror/slot_lag.h"
 #include "proxy/mirror/wal_mirror_state.h"
@@ -36,6 +37,11 @@ namespace pgdual::proxy {
 /// give_up). It stays so until pgdual restarts, which creates the slot anew: the mirror has to be
 /// copied again first.
 ///
+/// Several pgdual instances may serve the same databases (docs/deployment.md): each runs all of
+/// this, and per database the one holding the apply lease applies, while the others' appliers
+/// stand by and their sequence copiers pause; each instance's link hears the keys its sessions
+/// wait for from the applying one.
+///
 /// Thread safety: every member function may be called from any thread.
 class WalMirrors {
  public:
@@ -46,6 +52,9 @@ class WalMirrors {
 
   WalMirrors(const WalMirrors&) = delete;
   WalMirrors& operator=(const WalMirrors&) = delete;
+
+  /// This process among the pgdual instances in front of the same servers.
+  [[nodiscard]] const InstanceIdentity& self() const noexcept { return self_; }
 
   /// Where the sessions of `database` wait for their transactions; its applier starts with the
   /// first call. Never waits for I/O.
@@ -61,6 +70,9 @@ class WalMirrors {
     std::size_t waiting = 0;  ///< sessions' transactions waiting to be applied
     SlotLag lag;              ///< what the lag monitor last read of the slot
     WalMirrorStatus status;
+    /// Every pgdual instance using the database, as its pgdual.instances on the mirror last said.
+    std::vector<InstanceRow> instances;
+    std::uint64_t keys_heard = 0;  ///< unit keys another instance's apply committed for sessions here
   };
   /// Each database's WAL mirror, by name.
   [[nodiscard]] std::vector<DatabaseProgress> progress() const;
@@ -101,15 +113,18 @@ class WalMirrors {
     std::unique_ptr<MirrorApplier> applier;
     std::unique_ptr<SequenceCopier> sequences;
     std::unique_ptr<SlotLagMonitor> lag;
+    std::unique_ptr<InstanceLink> link;
     asio::cancellation_signal cancel_applier;
     asio::cancellation_signal cancel_sequences;
     asio::cancellation_signal cancel_lag;
-    std::atomic<std::size_t> tasks{0};  ///< of the three above, those whose coroutine has not ended
+    asio::cancellation_signal cancel_link;
+    std::atomic<std::size_t> tasks{0};  ///< of the four above, those whose coroutine has not ended
   };
 
 
   [[nodiscard]] std::unique_ptr<Database> start(const std::string& database);
-  /// Makes and spawns `entry`'s applier, sequence copier and lag monitor, with config_'s roles.
+  /// Makes and spawns `entry`'s applier, sequence copier, lag monitor and instance link, with
+  /// config_'s roles.
   void start_mirroring(const std::string& database, Database& entry);
   /// Asks what start_mirroring() spawned to stop, and cancels what it waits for. On the thread.
   static void request_stop(Database& entry);
@@ -145,12 +160,15 @@ class WalMirrors {
   [[nodiscard]] MirrorApplier::Options options_for(const std::string& database) const;
   [[nodiscard]] SequenceCopier::Options sequence_options(const std::string& database) const;
   [[nodiscard]] SlotLagMonitor::Options lag_options(const std::string& database) const;
+  [[nodiscard]] InstanceLink::Options link_options(const std::string& database) const;
   /// The lag monitor found the slot over the limit: stops what waits for it or reads it. On the thread.
   void give_up(const std::string& database, Database& entry, const SlotLag& lag);
   void stop_all();
 
   /// Whose roles the mirrors run with: replaced by swap_roles(), on the thread, under mutex_.
   std::shared_ptr<const config::ProxyConfig> config_;
+  /// This process among the pgdual instances in front of the same servers.
+  const InstanceIdentity self_;
   const BackendTlsContexts& tls_;
   ConflictSink& conflicts_;
   std::shared_ptr<spdlog::logger> log_;

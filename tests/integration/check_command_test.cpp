@@ -88,7 +88,7 @@ TEST_CASE_METHOD(IntegrationTest, "After pgdual init, pgdual check in statement 
     CHECK(contains(result.out, "role \"app\" on " + server + "\n  ok      login: logged in to database \"" +
                                    database + "\"\n  ok      grants: has what pgdual needs"));
     CHECK(contains(result.out, "database \"" + database + "\" on " + server +
-                                   "\n  ok      pgdual schema: version 7, the current one\n"));
+                                   "\n  ok      pgdual schema: version 8, the current one\n"));
   }
   check_only_disk_warnings(result.out);
   CHECK(result.out.ends_with("ready, 1 warning\n"));

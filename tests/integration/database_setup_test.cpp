@@ -91,7 +91,7 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(on_server(backends().cloud, database, "SELECT string_agg(id::text, ',' ORDER BY id) FROM notes") == "1,2,3");
   CHECK(differing_tables(database).empty());
   CHECK(conflicts().empty());
-  CHECK(contains(proxy().log(), "pgdual schema version 7 installed on cloud"));
+  CHECK(contains(proxy().log(), "pgdual schema version 8 installed on cloud"));
 }
 
 TEST_CASE_METHOD(IntegrationTest,

@@ -55,8 +55,8 @@ TEST_CASE_METHOD(IntegrationTest,
     const auto result = run_init(database);
     INFO("attempt " << attempt << ": " << result.describe());
     REQUIRE(result.exit_code == 0);
-    CHECK(result.out.find("onprem: pgdual schema version 7 ready") != std::string::npos);
-    CHECK(result.out.find("cloud: pgdual schema version 7 ready") != std::string::npos);
+    CHECK(result.out.find("onprem: pgdual schema version 8 ready") != std::string::npos);
+    CHECK(result.out.find("cloud: pgdual schema version 8 ready") != std::string::npos);
   }
   for (auto* cluster : {&backends().onprem, &backends().cloud}) {
     CHECK(columns_of(*cluster, database, "ledger") == "idempotency_key uuid, applied_at timestamp with time zone\n");
@@ -103,7 +103,7 @@ TEST_CASE_METHOD(IntegrationTest,
       CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.app_owned"));
       CHECK(contains(result.err, name + ": table public.before_init has no primary key and was left without"));
       CHECK(contains(result.err, name + ": event trigger pgdual_replica_identity not installed"));
-      CHECK(contains(result.out, name + ": pgdual schema version 7 ready"));
+      CHECK(contains(result.out, name + ": pgdual schema version 8 ready"));
     }
     CHECK(contains(result.err, "\"app\" is not a superuser"));
     for (auto* cluster : clusters) {
@@ -121,7 +121,7 @@ TEST_CASE_METHOD(IntegrationTest,
       CHECK_FALSE(contains(result.err, "warning"));
       CHECK_FALSE(contains(result.err, "WARNING"));
       for (const std::string name : {"onprem", "cloud"}) {
-        CHECK(contains(result.out, name + ": pgdual schema version 7 ready"));
+        CHECK(contains(result.out, name + ": pgdual schema version 8 ready"));
         CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.before_init") == (attempt == 1));
         CHECK(contains(result.out, name + ": REPLICA IDENTITY FULL on table public.app_owned") == (attempt == 1));
       }

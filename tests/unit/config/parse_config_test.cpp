@@ -290,6 +290,7 @@ TEST_CASE("The WAL mirror's settings are checked, naming the key, the allowed va
       row("max_lag_bytes = 1.5e10\n", "mirror.max_lag_bytes", 17, "expected an integer, got float"),
       row("sequence_sync_ms = 9\n", "mirror.sequence_sync_ms", 20, "must be 10..3600000, got 9"),
       row("sequence_sync_ms = 3600001\n", "mirror.sequence_sync_ms", 20, "must be 10..3600000, got 3600001"),
+      row("lease_timeout_ms = 999\n", "mirror.lease_timeout_ms", 20, "must be 1000..600000, got 999"),
       row("large_objects = \"skip\"\n", "mirror.large_objects", 17, "must be one of refuse, record; got \"skip\""),
       row("large_objects = \"Refuse\"\n", "mirror.large_objects", 17,
           "must be one of refuse, record; got \"Refuse\""),
@@ -300,10 +301,10 @@ TEST_CASE("The WAL mirror's settings are checked, naming the key, the allowed va
       row("unlogged_tables = 1\n", "mirror.unlogged_tables", 19, "expected a string, got integer"),
       row("slot = \"pgdual\"\n", "mirror.slot", 1,
           "unknown key; expected one of: mode, timeout_ms, reconnect_min_ms, reconnect_max_ms, replication_user, "
-          "apply_user, max_lag_bytes, sequence_sync_ms, large_objects, unlogged_tables"),
+          "apply_user, max_lag_bytes, sequence_sync_ms, lease_timeout_ms, large_objects, unlogged_tables"),
   });
   check_accepted({
-      toml({"[mirror]\nmax_lag_bytes = 16777216\nsequence_sync_ms = 10\n", kBackends, kUser}),
+      toml({"[mirror]\nmax_lag_bytes = 16777216\nsequence_sync_ms = 10\nlease_timeout_ms = 1000\n", kBackends, kUser}),
       toml({"[mirror]\nmax_lag_bytes = 1125899906842624\nsequence_sync_ms = 3600000\n", kBackends, kUser}),
       toml({"[mirror]\nreplication_user = \"app\"\napply_user = \"app\"\n", kBackends, kUser}),
   });
@@ -1026,7 +1027,7 @@ TEST_CASE("pgdual.example.toml shows the mirror mode and the WAL mirror's settin
   const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
   for (const auto* line : {"\nmode = \"wal\"\n", "\n# replication_user = \"app\"\n",
                            "\n# apply_user = \"app\"\n", "\nmax_lag_bytes = 17179869184\n",
-                           "\nsequence_sync_ms = 1000\n"}) {
+                           "\nsequence_sync_ms = 1000\n", "\nlease_timeout_ms = 5000\n"}) {
     INFO(line);
     CHECK(text.find(line) != std::string::npos);
   }

@@ -23,6 +23,7 @@ TEST_CASE("The console reads its commands in any case, with or without a semicol
   CHECK(verb_of("SHOW CONFLICTS") == AdminVerb::show_conflicts);
   CHECK(verb_of("show config") == AdminVerb::show_config);
   CHECK(verb_of("SHOW WAL") == AdminVerb::show_wal);
+  CHECK(verb_of("SHOW INSTANCES") == AdminVerb::show_instances);
   CHECK(verb_of("RELOAD;") == AdminVerb::reload);
 }
 
@@ -157,6 +158,7 @@ TEST_CASE("SHOW HELP lists every command once, and the unknown-command error nam
   // Each command SHOW HELP lists, with sample arguments, is one the console reads.
   for (const auto* command :
        {"SHOW BACKENDS", "SHOW STATS", "SHOW SESSIONS", "SHOW CONFLICTS", "SHOW CONFIG", "SHOW WAL", "SHOW SHADOWS",
+        "SHOW INSTANCES",
         "SHOW CUTOVER", "SHOW VERSION", "SHOW HELP", "SET read_percent = 1 FORCE", "SET shadow_percent = 1", "RELOAD",
         "HOLD APPLY db AT '0/1'", "RESUME APPLY db", "PAUSE WRITES TIMEOUT 1", "SWAP ROLES FORCE TIMEOUT 1", "RESUME WRITES", "KILL 1",
         "SHUTDOWN"}) {

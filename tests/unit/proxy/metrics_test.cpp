@@ -412,7 +412,8 @@ TEST_CASE("Families come in a fixed order, each with HELP and TYPE", "[unit][pro
       "pgdual_write_transactions_in_flight gauge", "pgdual_roles_swapped gauge",
       "pgdual_wal_lag_bytes gauge",          "pgdual_wal_lag_seconds gauge",
       "pgdual_wal_retained_bytes gauge",     "pgdual_wal_applied_transactions_total counter",
-      "pgdual_wal_mirror_up gauge",          "pgdual_sync_state gauge",             "pgdual_sync_tables_total gauge",
+      "pgdual_wal_mirror_up gauge",          "pgdual_wal_applying gauge",           "pgdual_instances gauge",
+      "pgdual_wal_keys_heard_total counter", "pgdual_sync_state gauge",             "pgdual_sync_tables_total gauge",
       "pgdual_sync_tables_done gauge",       "pgdual_sync_rows_copied gauge",       "pgdual_sync_bytes_copied gauge",
       "pgdual_shadow_reads_total counter",   "pgdual_shadow_percent gauge",
       "pgdual_mirror_latency_ratio_p99 gauge"};

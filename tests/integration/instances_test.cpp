@@ -1,0 +1,220 @@
+// Several pgdual instances in front of the same two servers (docs/deployment.md): one applies each
+// database's WAL at a time, every instance's COMMITs wait for the mirror, and when the applying one
+// dies or freezes another takes over, with nothing lost and nothing applied twice.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+
+#include <chrono>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/cutover_fixture.h"
+#include "tests/integration/harness/loopback.h"
+
+namespace pgdual::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kInstances = 3;
+
+/// SHOW INSTANCES as one instance's console answers it: one line per instance, `|` between columns
+/// instance, listen, host, pid, started, silent_ms, applies, this.
+struct InstanceLine {
+  std::string listen;
+  std::string applies;
+  bool self = false;
+};
+
+std::vector<InstanceLine> instance_lines(const std::string& text) {
+  std::vector<InstanceLine> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> columns;
+    std::istringstream fields{line};
+    for (std::string field; std::getline(fields, field, '|');) columns.push_back(field);
+    if (line.ends_with('|')) columns.emplace_back();
+    if (columns.size() != 8) continue;
+    lines.push_back({.listen = columns[1], .applies = columns[6], .self = columns[7] == "yes"});
+  }
+  return lines;
+}
+
+class InstancesTest : public CutoverTest {
+ protected:
+  /// pgbench's tables, then pgdual instance 0 (the fixture's) and two more with the same settings
+  /// but their own ports, each with its console and /metrics.
+  void start_instances(std::string_view label, const std::string& mirror_lines = {}) {
+    auto settings = with_metrics(mirror_lines);
+    start(label, "SELECT 1", settings);
+    make_pgbench_tables();
+    metrics_ports_.push_back(metrics_port_);
+    for (int extra = 1; extra < kInstances; ++extra) {
+      auto own = with_metrics(mirror_lines);
+      extras_.emplace_back(std::make_unique<ProxyProcess>(PGDUAL_BINARY, own));
+      metrics_ports_.push_back(metrics_port_);
+    }
+  }
+
+  ProxySettings with_metrics(const std::string& mirror_lines) {
+    auto settings = wal_settings();
+    settings.mirror_lines += mirror_lines;
+    metrics_port_ = free_loopback_port();
+    settings.extra = "\n[admin]\nusers = [\"app\"]\n\n[metrics]\naddress = \"127.0.0.1\"\nport = " +
+                     std::to_string(metrics_port_) + "\n";
+    return settings;
+  }
+
+  ProxyProcess& instance(int index) { return index == 0 ? proxy() : *extras_.at(index - 1); }
+
+  Endpoint endpoint_of(int index, const std::string& database) {
+    return instance(index).endpoint(kAppUser, kAppPassword, database);
+  }
+
+  /// pgbench -N through instance `index`, 2 clients, for `duration`; its report in `dir`.
+  Subprocess pgbench_through(int index, const TempDir& dir, std::chrono::seconds duration) {
+    ProcessOptions options;
+    options.env = endpoint_of(index, database()).libpq_env();
+    options.working_dir = dir.path();
+    const auto out = dir.path() / ("pgbench-" + std::to_string(index) + ".out");
+    return Subprocess{{pg_program("pgbench"), "--no-vacuum", "-N", "--client=2", "--jobs=1",
+                       "--time=" + std::to_string(duration.count())},
+                      options, out, out};
+  }
+
+  std::vector<InstanceLine> show_instances(int index) {
+    const auto shown = run_client({pg_program("psql"), "-X", "-A", "-t", "-c", "SHOW INSTANCES"},
+                                  endpoint_of(index, "pgdual"), 10s);
+    return shown.exit_code == 0 ? instance_lines(shown.out) : std::vector<InstanceLine>{};
+  }
+
+  /// The instances among `candidates` that say they apply the test's database.
+  std::vector<int> appliers(const std::vector<int>& candidates) {
+    std::vector<int> found;
+    for (const int index : candidates) {
+      for (const auto& line : show_instances(index)) {
+        if (line.self && line.applies == database()) found.push_back(index);
+      }
+    }
+    return found;
+  }
+
+  /// Polls until exactly one of `candidates` applies; that one, or nullopt past `limit`.
+  std::optional<int> wait_for_one_applier(const std::vector<int>& candidates, std::chrono::milliseconds limit) {
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      const auto found = appliers(candidates);
+      if (found.size() == 1) return found.front();
+      std::this_thread::sleep_for(100ms);
+    }
+    return std::nullopt;
+  }
+
+  /// A sample of instance `index`'s /metrics for the test's database, e.g. pgdual_wal_keys_heard_total.
+  long metric(int index, const std::string& family) {
+    const auto page = http_get(metrics_ports_.at(index), "/metrics").out;
+    const auto prefix = family + "{database=\"" + database() + "\"} ";
+    const auto at = page.find(prefix);
+    if (at == std::string::npos) return -1;
+    return std::stol(page.substr(at + prefix.size()));
+  }
+
+  static void check_no_failed_transactions(const TempDir& dir, int index, Subprocess& run) {
+    const auto exit_code = run.wait_for(90s);
+    REQUIRE(exit_code.has_value());
+    const auto output = read_file(dir.path() / ("pgbench-" + std::to_string(index) + ".out"));
+    INFO("pgbench through instance " << index << ":\n" << output);
+    CHECK(*exit_code == 0);
+    CHECK(output.find("number of failed transactions: 0 ") != std::string::npos);
+    CHECK(processed(output) > 0);
+  }
+
+  void check_servers_identical() {
+    const auto waited = wait_until_identical(60s);
+    INFO("differing tables:\n" << lines(differing()));
+    CHECK(waited.has_value());
+    const auto others = differing_sequences_and_large_objects(database(), backends().onprem, mirror());
+    INFO("differing sequences and large objects:\n" << lines(others));
+    CHECK(others.empty());
+  }
+
+  std::vector<std::unique_ptr<ProxyProcess>> extras_;
+  std::vector<std::uint16_t> metrics_ports_;
+  std::uint16_t metrics_port_ = 0;
+};
+
+std::vector<int> all_but(int left_out) {
+  std::vector<int> indexes;
+  for (int index = 0; index < kInstances; ++index) {
+    if (index != left_out) indexes.push_back(index);
+  }
+  return indexes;
+}
+
+TEST_CASE_METHOD(InstancesTest, "Three instances: one applies, all wait for the mirror, a kill -9 is taken over",
+                 "[integration][wal][instances]") {
+  start_instances("instances_kill");
+  TempDir dir{"pgdual-instances"};
+  std::vector<Subprocess> runs;
+  for (int index = 0; index < kInstances; ++index) runs.push_back(pgbench_through(index, dir, 24s));
+  std::this_thread::sleep_for(5s);
+
+  const auto applier = wait_for_one_applier({0, 1, 2}, 15s);
+  REQUIRE(applier.has_value());
+  const auto listed = show_instances(*applier);
+  CHECK(listed.size() == kInstances);
+  // The others' sessions were answered once the applier told them their keys were applied.
+  for (const int other : all_but(*applier)) {
+    INFO("instance " << other);
+    CHECK(metric(other, "pgdual_wal_keys_heard_total") > 0);
+    CHECK(metric(other, "pgdual_wal_applying") == 0);
+  }
+  CHECK(metric(*applier, "pgdual_wal_applying") == 1);
+
+  instance(*applier).crash();
+  const auto crashed_at = Clock::now();
+  const auto successor = wait_for_one_applier(all_but(*applier), 30s);
+  const auto takeover = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - crashed_at);
+  REQUIRE(successor.has_value());
+  WARN("takeover after kill -9 of the applying instance: " << takeover.count() << " ms");
+
+  for (const int survivor : all_but(*applier)) check_no_failed_transactions(dir, survivor, runs.at(survivor));
+  static_cast<void>(runs.at(*applier).wait_for(90s));  // its clients lost their connections: expected
+  check_servers_identical();
+  CHECK(conflicts().empty());
+}
+
+TEST_CASE_METHOD(InstancesTest, "A frozen applying instance is fenced: another applies, and it never applies again",
+                 "[integration][wal][instances]") {
+  start_instances("instances_stop", "lease_timeout_ms = 2000\n");
+  TempDir dir{"pgdual-instances-stop"};
+  std::vector<Subprocess> runs;
+  for (int index = 0; index < kInstances; ++index) runs.push_back(pgbench_through(index, dir, 20s));
+  std::this_thread::sleep_for(4s);
+  const auto applier = wait_for_one_applier({0, 1, 2}, 15s);
+  REQUIRE(applier.has_value());
+
+  REQUIRE(::kill(instance(*applier).pid(), SIGSTOP) == 0);
+  const auto stopped_at = Clock::now();
+  const auto successor = wait_for_one_applier(all_but(*applier), 30s);
+  const auto takeover = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - stopped_at);
+  std::this_thread::sleep_for(2s);
+  REQUIRE(::kill(instance(*applier).pid(), SIGCONT) == 0);
+  REQUIRE(successor.has_value());
+  WARN("takeover after SIGSTOP of the applying instance (lease_timeout_ms 2000): " << takeover.count() << " ms");
+
+  for (const int survivor : all_but(*applier)) check_no_failed_transactions(dir, survivor, runs.at(survivor));
+  // The frozen one's clients go on once it runs again; its apply found its backend ended.
+  check_no_failed_transactions(dir, *applier, runs.at(*applier));
+  CHECK(appliers({0, 1, 2}) == std::vector<int>{*successor});
+  check_servers_identical();
+  CHECK(conflicts().empty());
+}
+
+}  // namespace
+}  // namespace pgdual::test
