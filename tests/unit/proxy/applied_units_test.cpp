@@ -141,3 +141,23 @@ TEST_CASE("While pgdual sync has not brought the mirror in sync, no session wait
 }
 
 }  // namespace pgdual::proxy
+
+namespace pgdual::proxy {
+
+TEST_CASE("The keys sessions wait for are known until applied or forgotten", "[unit][proxy][applied]") {
+  asio::io_context io;
+  AppliedUnits units;
+  CHECK(units.expected_keys().empty());
+  std::optional<AppliedUnits::Ticket> first{units.expect("key-1", io.get_executor())};
+  auto second = units.expect("key-2", io.get_executor());
+  CHECK(units.expects("key-1"));
+  CHECK_FALSE(units.expects("another-instance's-key"));
+  units.applied("key-2");
+  // Applied: nothing left to look up for it, though its session has not taken the answer yet.
+  CHECK(units.expected_keys() == std::vector<std::string>{"key-1"});
+  first.reset();
+  CHECK_FALSE(units.expects("key-1"));
+  CHECK(units.expected_keys().empty());
+}
+
+}  // namespace pgdual::proxy
