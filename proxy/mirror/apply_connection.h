@@ -226,6 +226,9 @@ class ApplyConnection {
   /// `applied`: message_applied() when it came.
   Awaitable<std::vector<TransactionResult>> take_outside_message(const protocol::logicalrep::Message& message,
                                                                  bool applied);
+  /// Tells the other instances (ApplyOptions::others_may_wait) of an announced key, in a NOTIFY
+  /// of its own: no transaction carries it. A refusal only makes their session wait its timeout.
+  Awaitable<void> notify_others(const std::string& key);
   /// Runs the statement of a non-transactional pgdual.ddl message outside any transaction block,
   /// as the primary's role with its search_path, then records the message in pgdual.applied.
   Awaitable<void> run_alone(std::string_view content, TransactionResult& result);

@@ -46,7 +46,10 @@ Awaitable<std::vector<TransactionResult>> ApplyConnection::take_outside_message(
   const auto content = protocol::as_text(message.content);
   if (message.prefix == conflict::kUnitKeyMessagePrefix) {
     // Announced even when sent again: whatever came before it is on the mirror either way.
-    if (is_unit_key(content)) result.unit_key = std::string{content};
+    if (is_unit_key(content)) {
+      result.unit_key = std::string{content};
+      co_await notify_others(*result.unit_key);
+    }
   } else if (applied) {
     result.status = TransactionResult::Status::already_applied;
   } else {
@@ -97,6 +100,14 @@ Awaitable<void> ApplyConnection::run_alone(std::string_view content, Transaction
   }
   applied_through_ = std::max(applied_through_.value_or(0), result.commit_lsn - 1);
   co_await refresh_wal_position();  // past the ledger row's commit, for the result's mirror_lsn
+}
+
+Awaitable<void> ApplyConnection::notify_others(const std::string& key) {
+  if (!options_.others_may_wait || !options_.others_may_wait(key)) co_return;
+  const std::array notified{text_parameter(key)};
+  pipeline_.execute(kNotifyStatement, notified, FailedChange{.relation = "pgdual.applied", .kind = ChangeKind::commit},
+                    false);
+  static_cast<void>(co_await run_batch());
 }
 
 void ApplyConnection::defer(const lr::Message& message) {

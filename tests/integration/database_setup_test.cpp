@@ -84,7 +84,7 @@ TEST_CASE_METHOD(IntegrationTest,
   CHECK(extended.out == "inserted\n");
 
   for (const auto* server : {&backends().onprem, &backends().cloud}) {
-    CHECK(on_server(*server, database, "SELECT max(version) FROM pgdual.schema_version") == "7");
+    CHECK(on_server(*server, database, "SELECT max(version) FROM pgdual.schema_version") == "8");
     CHECK(on_server(*server, database,
                     "SELECT has_table_privilege('" + std::string{kClerk} + "', 'pgdual.ledger', 'INSERT')") == "t");
   }
@@ -219,7 +219,7 @@ TEST_CASE_METHOD(WalModeTest,
   }
   INFO("differing sequences:\n" << lines(sequences));
   CHECK(sequences.empty());
-  CHECK(on_mirror("SELECT max(version) FROM pgdual.schema_version") == "7\n");
+  CHECK(on_mirror("SELECT max(version) FROM pgdual.schema_version") == "8\n");
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ TEST_CASE_METHOD(IntegrationTest,
     CHECK(columns_of(*cluster, database, "applied") ==
           "source text, commit_lsn pg_lsn, xid bigint, unit_key uuid, applied_at timestamp with time zone\n");
     CHECK(cluster->run_sql(database, "SELECT string_agg(version::text, ',' ORDER BY version) "
-                                     "FROM pgdual.schema_version") == "1,2,3,4,5,6,7\n");
+                                     "FROM pgdual.schema_version") == "1,2,3,4,5,6,7,8\n");
     // At most once: a write unit whose key is already recorded cannot record it again.
     const std::string record = "INSERT INTO pgdual.ledger (idempotency_key) "
                                "VALUES ('01890a5d-ac96-774b-bcce-b302099a8057')";

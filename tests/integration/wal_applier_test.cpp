@@ -74,14 +74,7 @@ class WalApplierTest : public IntegrationTest {
                         {}, 60s));
     static_cast<void>(primary().run_sql(database_, std::string{kSchema}));
     static_cast<void>(mirror().run_sql(database_, std::string{kSchema}));
-    options_.slot = options_for(primary(), database_);
-    const auto login = mirror().superuser(database_);
-    options_.mirror_login = proxy::BackendLogin{.user = login.user,
-                                                .password = login.password,
-                                                .protocol_version = 196608,
-                                                .parameters = {{"user", login.user},
-                                                               {"database", database_},
-                                                               {"application_name", std::string{kApplyApplication}}}};
+    options_ = applier_options(primary(), mirror(), database_, kApplyApplication);
     dropper_.emplace(primary(), options_.slot.slot);
     applier_.emplace(backend_of(primary()), nullptr, backend_of(mirror(), "cloud"), nullptr, options_, units_,
                      [this](conflict::ConflictRecord record) {

@@ -89,13 +89,7 @@ class WalDdlTest : public IntegrationTest {
     for (auto* server : {&primary(), &mirror()}) {
       static_cast<void>(server->run_sql(database_, std::string{kMarkTable} + ";" + schema));
     }
-    proxy::MirrorApplier::Options options;
-    options.slot = options_for(primary(), database_);
-    const auto login = mirror().superuser(database_);
-    options.mirror_login = proxy::BackendLogin{.user = login.user,
-                                               .password = login.password,
-                                               .protocol_version = 196608,
-                                               .parameters = {{"user", login.user}, {"database", database_}}};
+    auto options = applier_options(primary(), mirror(), database_, "pgdual apply");
     dropper_.emplace(primary(), options.slot.slot);
     auto log = std::make_shared<spdlog::logger>("wal-ddl-test", log_lines_);
     applier_.emplace(backend_of(primary()), nullptr, backend_of(mirror(), "cloud"), nullptr, options, units_,

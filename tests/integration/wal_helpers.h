@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/proxy_config.h"
+#include "proxy/mirror/applier.h"
 #include "proxy/mirror/slot_stream.h"
 #include "tests/integration/harness/fixture.h"
 
@@ -28,6 +29,34 @@ inline proxy::SlotStreamOptions options_for(const PgCluster& cluster, const std:
   const auto name = proxy::slot_name_for(database);
   return proxy::SlotStreamOptions{
       .user = login.user, .password = login.password, .database = database, .slot = name, .publication = name};
+}
+
+/// A login of `cluster`'s superuser into `database`, as the apply and its lease use one.
+inline proxy::BackendLogin superuser_login(const PgCluster& cluster, const std::string& database,
+                                           std::string_view application) {
+  const auto login = cluster.superuser(database);
+  return proxy::BackendLogin{.user = login.user,
+                             .password = login.password,
+                             .protocol_version = 196608,
+                             .parameters = {{"user", login.user},
+                                            {"database", database},
+                                            {"application_name", std::string{application}}}};
+}
+
+/// A MirrorApplier's options for `database` from `primary` to `mirror`, both as their superuser,
+/// as a pgdual instance of the test's own.
+inline proxy::MirrorApplier::Options applier_options(const PgCluster& primary, const PgCluster& mirror,
+                                                     const std::string& database, std::string_view application) {
+  proxy::MirrorApplier::Options options;
+  options.slot = options_for(primary, database);
+  options.mirror_login = superuser_login(mirror, database, application);
+  options.primary_login = superuser_login(primary, database, application);
+  options.self = proxy::InstanceIdentity{
+      .id = "0193e0b2-0000-7000-8000-000000000001",
+      .listen = "127.0.0.1:0",
+      .host = "test",
+      .pid = 1};
+  return options;
 }
 
 /// Drops the slot a test made once its walsender has gone: a slot left behind keeps WAL on the
