@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <sstream>
@@ -27,6 +28,7 @@ constexpr int kInstances = 3;
 /// instance, listen, host, pid, started, silent_ms, applies, this.
 struct InstanceLine {
   std::string listen;
+  long silent_ms = 0;
   std::string applies;
   bool self = false;
 };
@@ -40,7 +42,8 @@ std::vector<InstanceLine> instance_lines(const std::string& text) {
     for (std::string field; std::getline(fields, field, '|');) columns.push_back(field);
     if (line.ends_with('|')) columns.emplace_back();
     if (columns.size() != 8) continue;
-    lines.push_back({.listen = columns[1], .applies = columns[6], .self = columns[7] == "yes"});
+    lines.push_back(
+        {.listen = columns[1], .silent_ms = std::stol(columns[5]), .applies = columns[6], .self = columns[7] == "yes"});
   }
   return lines;
 }
@@ -175,6 +178,14 @@ TEST_CASE_METHOD(InstancesTest, "Three instances: one applies, all wait for the 
     CHECK(metric(other, "pgdual_wal_applying") == 0);
   }
   CHECK(metric(*applier, "pgdual_wal_applying") == 1);
+  // pgdual verify must hold the apply where it runs.
+  const int standby = all_but(*applier).front();
+  const auto held = run_client({pg_program("psql"), "-X", "-A", "-t", "-c", "HOLD APPLY " + database()},
+                               endpoint_of(standby, "pgdual"), 10s);
+  INFO(held.describe());
+  CHECK(held.exit_code != 0);
+  CHECK(says(held, "does not apply database " + database()));
+  CHECK(says(held, "127.0.0.1:" + std::to_string(instance(*applier).port()) + " does"));
 
   instance(*applier).crash();
   const auto crashed_at = Clock::now();
@@ -187,6 +198,17 @@ TEST_CASE_METHOD(InstancesTest, "Three instances: one applies, all wait for the 
   static_cast<void>(runs.at(*applier).wait_for(90s));  // its clients lost their connections: expected
   check_servers_identical();
   CHECK(conflicts().empty());
+
+  // Restarted, it stands by: its first session starts its mirror, which finds the lease held.
+  instance(*applier).restart();
+  check_succeeded(run_client({pg_program("psql"), "-X", "-c", "SELECT 1"}, endpoint_of(*applier, database()), 30s));
+  std::this_thread::sleep_for(2s);
+  CHECK(appliers({0, 1, 2}) == std::vector<int>{*successor});
+  // The crashed process's row stays, ever more silent, until it is a minute old.
+  const auto listed_again = show_instances(*applier);
+  CHECK(listed_again.size() == kInstances + 1);
+  CHECK(std::ranges::count_if(listed_again, [](const InstanceLine& line) { return line.silent_ms < 3000; }) ==
+        kInstances);
 }
 
 TEST_CASE_METHOD(InstancesTest, "A frozen applying instance is fenced: another applies, and it never applies again",
