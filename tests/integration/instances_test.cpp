@@ -90,6 +90,14 @@ class InstancesTest : public CutoverTest {
                       options, out, out};
   }
 
+  /// pgbench_through() every instance, then a pause for the load to settle in.
+  std::vector<Subprocess> pgbench_through_all(const TempDir& dir, std::chrono::seconds duration) {
+    std::vector<Subprocess> runs;
+    for (int index = 0; index < kInstances; ++index) runs.push_back(pgbench_through(index, dir, duration));
+    std::this_thread::sleep_for(4s);
+    return runs;
+  }
+
   std::vector<InstanceLine> show_instances(int index) {
     const auto shown = run_client({pg_program("psql"), "-X", "-A", "-t", "-c", "SHOW INSTANCES"},
                                   endpoint_of(index, "pgdual"), 10s);
@@ -163,10 +171,7 @@ TEST_CASE_METHOD(InstancesTest, "Three instances: one applies, all wait for the 
                  "[integration][wal][instances]") {
   start_instances("instances_kill");
   TempDir dir{"pgdual-instances"};
-  std::vector<Subprocess> runs;
-  for (int index = 0; index < kInstances; ++index) runs.push_back(pgbench_through(index, dir, 24s));
-  std::this_thread::sleep_for(5s);
-
+  auto runs = pgbench_through_all(dir, 24s);
   const auto applier = wait_for_one_applier({0, 1, 2}, 15s);
   REQUIRE(applier.has_value());
   const auto listed = show_instances(*applier);
@@ -215,9 +220,7 @@ TEST_CASE_METHOD(InstancesTest, "A frozen applying instance is fenced: another a
                  "[integration][wal][instances]") {
   start_instances("instances_stop", "lease_timeout_ms = 2000\n");
   TempDir dir{"pgdual-instances-stop"};
-  std::vector<Subprocess> runs;
-  for (int index = 0; index < kInstances; ++index) runs.push_back(pgbench_through(index, dir, 20s));
-  std::this_thread::sleep_for(4s);
+  auto runs = pgbench_through_all(dir, 20s);
   const auto applier = wait_for_one_applier({0, 1, 2}, 15s);
   REQUIRE(applier.has_value());
 
