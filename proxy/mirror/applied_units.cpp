@@ -39,16 +39,17 @@ std::vector<std::string> AppliedUnits::expected_keys() const {
   return keys;
 }
 
-void AppliedUnits::applied(std::string_view key) {
+bool AppliedUnits::applied(std::string_view key) {
   std::shared_ptr<State> state;
   {
     const std::lock_guard lock{mutex_};
     const auto found = expected_.find(std::string{key});
-    if (found == expected_.end()) return;
+    if (found == expected_.end()) return false;
     state = found->second;
     state->done = true;
   }
   asio::post(state->timer.get_executor(), [state] { state->timer.cancel(); });
+  return true;
 }
 
 // The flag is set under the mutex before the wake-ups are posted: a wait that begins after its

@@ -33,8 +33,8 @@ class AppliedUnits {
   [[nodiscard]] Ticket expect(std::string key, asio::any_io_executor executor);
   /// The apply committed on the mirror the transaction that carried `key`: its ticket, if any
   /// session still holds one, is woken. Keys nobody expects (transactions of other programs, or of
-  /// sessions gone) are ignored.
-  void applied(std::string_view key);
+  /// sessions gone) are ignored. Whether a ticket was woken.
+  bool applied(std::string_view key);
   /// Whether a session of this process holds a ticket for `key`. The apply tells the other pgdual
   /// instances of the keys no session here waits for (docs/deployment.md).
   [[nodiscard]] bool expects(std::string_view key) const;

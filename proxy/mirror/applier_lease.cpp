@@ -26,7 +26,8 @@ Awaitable<bool> MirrorApplier::take_lease(BackendConnection& mirror) {
   int unnamed_pid = 0;
   auto unnamed_since = Clock::now();
   while (!stop_.requested()) {
-    if (co_await take_apply_lease(mirror, options_.self)) {
+    const bool taken = co_await take_apply_lease(mirror, options_.self);
+    if (taken) {
       note_lease(true, {});
       log_->info("mirror apply of {}: this instance holds the apply lease", options_.slot.database);
       co_return true;

@@ -172,9 +172,9 @@ Awaitable<void> InstanceLink::beat(BackendConnection& mirror) {
   }
 }
 
+// Every instance hears every key another instance's sessions wait for: only its own count.
 void InstanceLink::heard(const std::string& key) {
-  ++keys_heard_;
-  units_.applied(key);
+  if (units_.applied(key)) ++keys_heard_;
 }
 
 }  // namespace pgdual::proxy
