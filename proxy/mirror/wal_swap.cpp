@@ -23,6 +23,17 @@ constexpr auto kRevertWait = std::chrono::seconds{30};
 
 std::string describe(const StatementRefused& refused) { return refused.sqlstate + ": " + refused.message; }
 
+/// Where the instances other than `self` that `rows` shows alive listen, comma-separated.
+std::string others_alive(const std::vector<InstanceRow>& rows, const InstanceIdentity& self,
+                         std::chrono::milliseconds alive_within) {
+  std::string others;
+  for (const auto& row : rows) {
+    if (row.instance == self.id || row.silent > alive_within) continue;
+    others += (others.empty() ? "" : ", ") + row.listen;
+  }
+  return others;
+}
+
 }  // namespace
 
 Awaitable<Expected<std::vector<WalMirrors::DatabaseSwap>, std::string>> WalMirrors::swap_roles(
@@ -52,6 +63,13 @@ Awaitable<Expected<std::vector<WalMirrors::DatabaseSwap>, std::string>> WalMirro
       if (entry->units.syncing()) {
         co_return unexpected{"database " + name +
                              " is not in sync on the mirror yet (pgdual sync): let the sync end first"};
+      }
+      // Their sessions would go on writing to the old primary: the servers would part.
+      const auto others = others_alive(entry->link->instances(), self_, config_->mirror.lease_timeout);
+      if (!others.empty()) {
+        co_return unexpected{"other pgdual instances serve database " + name + " (" + others +
+                             "), and SWAP ROLES swaps this one only: take them out of the load balancer and stop "
+                             "them first (docs/deployment.md)"};
       }
       names.push_back(name);
     }

@@ -214,6 +214,18 @@ TEST_CASE_METHOD(InstancesTest, "Three instances: one applies, all wait for the 
   CHECK(listed_again.size() == kInstances + 1);
   CHECK(std::ranges::count_if(listed_again, [](const InstanceLine& line) { return line.silent_ms < 3000; }) ==
         kInstances);
+
+  // A swap on one instance would leave the others writing to the old primary: refused.
+  const auto swap = run_client({pg_program("psql"), "-X", "-A", "-t", "-c", "PAUSE WRITES", "-c", "SWAP ROLES", "-c",
+                                "RESUME WRITES"},
+                               endpoint_of(*successor, "pgdual"), 60s);
+  INFO(swap.describe());
+  CHECK(says(swap, "other pgdual instances serve database " + database()));
+  CHECK(swap.exit_code == 0);  // RESUME WRITES, the last command, was answered
+  check_succeeded(run_client({pg_program("psql"), "-X", "-c", "INSERT INTO pgbench_history VALUES (1, 1, 1, 0, now())"},
+                             endpoint_of(*successor, database()), 30s));
+  CHECK(on_primary("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" +
+                   conflict::slot_name_for(database()) + "'") == "1\n");
 }
 
 TEST_CASE_METHOD(InstancesTest, "A frozen applying instance is fenced: another applies, and it never applies again",
