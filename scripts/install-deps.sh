@@ -24,6 +24,7 @@ test_packages=(
   python3-psycopg libpostgresql-jdbc-java default-jdk-headless
   chromium
   debootstrap  # scripts/package_install_test.sh installs the .deb into a fresh Debian 12 chroot
+  haproxy  # tests/integration/instances_test.cpp: a TCP load balancer in front of several instances
 )
 bench_packages=(
   pgbouncer pgpool2 libbenchmark-dev pgcopydb

@@ -48,6 +48,66 @@ std::vector<InstanceLine> instance_lines(const std::string& text) {
   return lines;
 }
 
+/// Writers through the load balancer: each client inserts rows in autocommit, one after the other,
+/// and after an error connects again; until the file argv[1] exists. Prints each error's kind, then
+/// how many inserts were answered.
+constexpr std::string_view kWriters = R"py(
+import os, sys, threading, time
+import psycopg
+
+stop_file, clients = sys.argv[1], int(sys.argv[2])
+lock = threading.Lock()
+committed = 0
+
+def report(kind, error):
+    with lock:
+        print(kind, getattr(error, "sqlstate", None) or "-", str(error).splitlines()[0], flush=True)
+
+def writer(client):
+    global committed
+    conn, n = None, 0
+    while not os.path.exists(stop_file):
+        if conn is None:
+            try:
+                conn = psycopg.connect("sslmode=disable", autocommit=True)
+            except psycopg.Error as error:
+                report("connect-error", error)
+                time.sleep(0.05)
+                continue
+        n += 1
+        try:
+            conn.execute("INSERT INTO notes (client, n) VALUES (%s, %s)", (client, n))
+            with lock:
+                committed += 1
+        except psycopg.Error as error:
+            report("session-error", error)
+            conn = None
+
+threads = [threading.Thread(target=writer, args=(client,)) for client in range(clients)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print("committed", committed, flush=True)
+)py";
+
+/// HAProxy's configuration: TCP on `port`, round robin over `servers` (a pgdual port and its
+/// /metrics port each), each checked on /health every 500 ms, its sessions cut when marked down, a
+/// connection it cannot make sent to another.
+std::string haproxy_config(std::uint16_t port, const std::vector<std::pair<std::uint16_t, std::uint16_t>>& servers) {
+  std::string config =
+      "global\n    maxconn 256\ndefaults\n    mode tcp\n    timeout connect 2s\n    timeout client 60s\n"
+      "    timeout server 60s\n    timeout check 2s\n    retries 3\n    option redispatch\n"
+      "frontend clients\n    bind 127.0.0.1:" + std::to_string(port) + "\n    default_backend pgdual\n"
+      "backend pgdual\n    balance roundrobin\n    option httpchk GET /health\n    http-check expect status 200\n"
+      "    default-server inter 500ms fall 1 rise 2 on-marked-down shutdown-sessions\n";
+  for (std::size_t index = 0; index < servers.size(); ++index) {
+    config += "    server pgdual" + std::to_string(index) + " 127.0.0.1:" + std::to_string(servers[index].first) +
+              " check port " + std::to_string(servers[index].second) + "\n";
+  }
+  return config;
+}
+
 class InstancesTest : public CutoverTest {
  protected:
   /// pgbench's tables, then pgdual instance 0 (the fixture's) and two more with the same settings
@@ -251,6 +311,60 @@ TEST_CASE_METHOD(InstancesTest, "A frozen applying instance is fenced: another a
   CHECK(appliers({0, 1, 2}) == std::vector<int>{*successor});
   check_servers_identical();
   CHECK(conflicts().empty());
+}
+
+TEST_CASE_METHOD(InstancesTest, "Behind HAProxy, a rolling restart costs only the restarting instance's sessions",
+                 "[integration][wal][instances]") {
+  start_instances("instances_rolling");
+  on_both("CREATE TABLE notes (client int, n int, PRIMARY KEY (client, n)); GRANT ALL ON notes TO app");
+  TempDir dir{"pgdual-instances-rolling"};
+  std::vector<std::pair<std::uint16_t, std::uint16_t>> servers;
+  for (int index = 0; index < kInstances; ++index) servers.emplace_back(instance(index).port(), metrics_ports_.at(index));
+  const auto balancer_port = free_loopback_port();
+  write_file(dir.path() / "haproxy.cfg", haproxy_config(balancer_port, servers));
+  Subprocess haproxy{{"/usr/sbin/haproxy", "-db", "-f", (dir.path() / "haproxy.cfg").string()}, ProcessOptions{},
+                     dir.path() / "haproxy.log", dir.path() / "haproxy.log"};
+  auto through_balancer = endpoint_of(0, database());
+  through_balancer.port = balancer_port;
+  REQUIRE(wait_until([&] { return run_client({pg_program("psql"), "-X", "-c", "SELECT 1"}, through_balancer, 10s)
+                                      .exit_code == 0; },
+                     20s));
+
+  write_file(dir.path() / "writers.py", kWriters);
+  ProcessOptions options;
+  options.env = through_balancer.libpq_env();
+  const auto stop_file = dir.path() / "stop";
+  Subprocess writers{{"/usr/bin/python3", (dir.path() / "writers.py").string(), stop_file.string(), "6"}, options,
+                     dir.path() / "writers.out", dir.path() / "writers.out"};
+  std::this_thread::sleep_for(3s);
+  for (int index = 0; index < kInstances; ++index) {
+    CHECK(instance(index).stop() == 0);  // SIGTERM: running statements answered, sessions ended with 57P01
+    instance(index).restart();
+    REQUIRE(wait_until([&] { return http_get(metrics_ports_.at(index), "/health").out.starts_with("200"); }, 20s));
+    std::this_thread::sleep_for(3s);  // back in rotation (rise 2 of 500 ms), and serving again
+  }
+  write_file(stop_file, "");
+  REQUIRE(writers.wait_for(60s).has_value());
+  const auto output = read_file(dir.path() / "writers.out");
+  INFO("writers:\n" << output << "\nhaproxy:\n" << read_file(dir.path() / "haproxy.log"));
+  const auto committed = std::stol(output.substr(output.rfind("committed ") + 10));
+  CHECK(committed > 0);
+  // Only sessions of the instance shutting down ended (57P01, or cut while it went); no connection refused.
+  CHECK(output.find("connect-error") == std::string::npos);
+  std::istringstream lines{output};
+  long session_errors = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("session-error")) continue;
+    ++session_errors;
+    INFO(line);
+    CHECK((line.find(" 57P01 ") != std::string::npos || line.find("administrator command") != std::string::npos ||
+           line.find("closed the connection") != std::string::npos));
+  }
+  WARN("rolling restart of " << kInstances << " instances behind HAProxy: " << committed << " inserts answered, "
+                             << session_errors << " sessions ended by a restarting instance");
+  CHECK(std::stol(on_primary("SELECT count(*) FROM notes")) >= committed);
+  check_servers_identical();
+  CHECK(wait_for_one_applier({0, 1, 2}, 15s).has_value());
 }
 
 }  // namespace
