@@ -48,7 +48,7 @@ enum class LeaseVerdict {
 [[nodiscard]] LeaseVerdict judge(const LeaseHolder& holder, std::chrono::milliseconds unnamed_for,
                                  std::chrono::milliseconds timeout);
 
-/// The holder in the row kLeaseHolderSql answers. Pure.
+/// The holder in the row the lease-holder query (read_lease_holder) answers. Pure.
 [[nodiscard]] LeaseHolder lease_holder_of(const protocol::OwnedDataRow& row);
 
 /// The INSERT ... ON CONFLICT that writes `self`'s row: as the apply (`applies`), it names its own
