@@ -25,8 +25,10 @@ namespace tags = protocol::backend_tag;
 constexpr std::string_view kForgetAfter = "1 minute";
 /// Beat intervals a beat may wait for its answer before the connection is taken for dead.
 constexpr int kUnansweredBeats = 10;
+/// Reconnects at least every second: the applying instance's row goes silent while its link is down,
+/// and a standby takes over past mirror.lease_timeout_ms (1 s at the least) of silence.
 constexpr std::chrono::milliseconds kRetryMin{250};
-constexpr std::chrono::milliseconds kRetryMax{5'000};
+constexpr std::chrono::milliseconds kRetryMax{1'000};
 
 std::int64_t number_in(const std::optional<std::string>& text) {
   std::int64_t value = 0;
