@@ -1,5 +1,7 @@
 #include "proxy/backend/simple_query.h"
 
+#include <charconv>
+
 #include "conflict/redact.h"
 #include "protocol/error_response.h"
 #include "protocol/frontend_messages.h"
@@ -21,6 +23,12 @@ StatementRefused refusal(const protocol::Frame& frame) {
 }
 
 }  // namespace
+
+std::int64_t number_in(const std::optional<std::string>& text) {
+  std::int64_t value = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
+  return value;
+}
 
 std::string notification_payload(const protocol::Frame& frame) {
   const auto notification = protocol::decode_notification_response(frame.body);

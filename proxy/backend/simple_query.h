@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ struct SimpleAnswer {
   std::optional<StatementRefused> refused;  ///< the first ErrorResponse, if any
   std::vector<std::string> notifications;  ///< the payloads of the NOTIFYs delivered meanwhile
 };
+
+/// A row's integer column as the server printed it; 0 for NULL or anything else. Pure.
+[[nodiscard]] std::int64_t number_in(const std::optional<std::string>& text);
 
 /// The payload of NotificationResponse `frame`. Throws SessionError when it is malformed.
 [[nodiscard]] std::string notification_payload(const protocol::Frame& frame);

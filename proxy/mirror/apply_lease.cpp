@@ -20,12 +20,6 @@ std::string lease_holder_sql() {
          std::string{kLeaseLockFilter} + " ORDER BY i.seen_at DESC NULLS LAST LIMIT 1";
 }
 
-std::int64_t number_in(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
-
 Awaitable<std::string> refusal_of(BackendConnection& connection, std::string sql) {
   const auto answer = co_await run_simple_query(connection, sql);
   co_return answer.refused ? answer.refused->sqlstate : std::string{};

@@ -30,12 +30,6 @@ constexpr int kUnansweredBeats = 10;
 constexpr std::chrono::milliseconds kRetryMin{250};
 constexpr std::chrono::milliseconds kRetryMax{1'000};
 
-std::int64_t number_in(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
-
 std::string instances_sql() {
   return "SELECT i.instance::text, i.listen, i.host, i.pid, i.started_at::text, "
          "(extract(epoch FROM clock_timestamp() - i.seen_at) * 1000)::bigint, "

@@ -14,12 +14,6 @@ constexpr std::string_view kReadSyncSql =
 constexpr std::string_view kInSyncSql =
     "UPDATE pgdual.sync SET state = 'in sync', updated_at = clock_timestamp() WHERE state = 'catching up'";
 
-std::int64_t number_in(const std::optional<std::string>& text) {
-  std::int64_t value = 0;
-  if (text) std::from_chars(text->data(), text->data() + text->size(), value);
-  return value;
-}
-
 SyncState state_named(const std::optional<std::string>& name) {
   if (name == "waiting") return SyncState::waiting;
   if (name == "copying") return SyncState::copying;
